@@ -1,0 +1,138 @@
+//! Guest-side SDK for artgate adapters.
+//!
+//! An artgate adapter is a WebAssembly component (target `wasm32-wasip2`)
+//! that implements the `artgate:adapter@0.1.0` WIT world (`wit/adapter.wit`
+//! in the artgate repository). This crate is the one place the guest
+//! bindings are generated; adapter crates depend on it alone:
+//!
+//! ```no_run
+//! use artgate_sdk::prelude::*;
+//!
+//! struct MyAdapter;
+//!
+//! impl Adapter for MyAdapter {
+//!     fn describe() -> AdapterInfo {
+//!         AdapterInfo::new("my-format", env!("CARGO_PKG_VERSION"), ["my-format"])
+//!     }
+//!
+//!     fn plan(remote: RemoteInfo, req: Request) -> Decision {
+//!         if !req.is_read() {
+//!             return Decision::reject(405, "Only GET and HEAD are supported.");
+//!         }
+//!         let plan = CachePlan::immutable(req.path_and_query())
+//!             .content_type(media::content_type(&req.path));
+//!         forward_get(format!("/{}", req.path), plan)
+//!     }
+//! }
+//!
+//! artgate_sdk::export_adapter!(MyAdapter);
+//! ```
+//!
+//! Build the adapter crate as a `cdylib` with
+//! `cargo build --release --target wasm32-wasip2`; the `.wasm` file cargo
+//! writes is the component the gateway loads.
+//!
+//! Besides the bindings ([`types`], [`host`], [`Adapter`]) the crate holds
+//! the helpers most adapters need: [`path`] and [`media`] helpers, [`digest`]
+//! parsing, [`http`] header and query helpers, remote [`pattern`] matching,
+//! builders for decisions and cache plans ([`plan`]) and logging macros
+//! ([`info!`], [`warn!`], ...). The helpers are plain Rust and are unit tested
+//! on the host target; only the [`host`] imports need a running component.
+
+// The generated bindings name the runtime as `artgate_sdk::__wit_bindgen::rt`
+// so that adapter crates need no direct wit-bindgen dependency; this makes
+// the same path resolve inside this crate.
+extern crate self as artgate_sdk;
+
+pub mod digest;
+pub mod http;
+pub mod log;
+pub mod media;
+pub mod path;
+pub mod pattern;
+pub mod plan;
+
+mod adapter;
+
+pub use adapter::Adapter;
+pub use plan::forward_get;
+
+/// Re-export of wit-bindgen for the generated code and the export macro.
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// The raw bindings generated from `wit/adapter.wit` by wit-bindgen.
+///
+/// Prefer the friendly paths: [`types`], [`host`] and the [`Adapter`] trait.
+/// The WIT documentation of every type and function is carried over.
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "artgate:adapter/adapter@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_adapter_bindings",
+        default_bindings_module: "artgate_sdk::bindings",
+        runtime_path: "artgate_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+/// The types shared by the host and adapters (WIT interface
+/// `artgate:adapter/types`), with builder helpers from [`plan`].
+pub mod types {
+    pub use crate::bindings::artgate::adapter::types::*;
+}
+
+/// Capabilities the host grants to adapters (WIT interface
+/// `artgate:adapter/host`).
+///
+/// These are component imports: calling them outside a component (for
+/// example in a host-target unit test) panics. Use [`log`](mod@crate::log) and
+/// the logging macros for logging; they also work on the host target.
+pub mod host {
+    pub use crate::bindings::artgate::adapter::host::{http_send, kv_delete, kv_get, kv_set};
+}
+
+/// The generated handler trait. Implement [`Adapter`] instead: every
+/// [`Adapter`] is a `Guest` through a blanket implementation.
+pub use bindings::exports::artgate::adapter::handler::Guest;
+
+/// Everything an adapter usually needs, for `use artgate_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::Adapter;
+    pub use crate::digest::{Digest, DigestError};
+    pub use crate::pattern::{PathClass, Patterns};
+    pub use crate::plan::forward_get;
+    pub use crate::types::*;
+    pub use crate::{debug, error, info, trace, warn};
+    pub use crate::{http, media, path};
+}
+
+/// Exports a type implementing [`Adapter`] as the component's
+/// `artgate:adapter/handler@0.1.0` interface.
+///
+/// Invoke it once, at the root of the adapter crate (a `cdylib`):
+///
+/// ```no_run
+/// use artgate_sdk::prelude::*;
+///
+/// struct MyAdapter;
+///
+/// impl Adapter for MyAdapter {
+///     fn describe() -> AdapterInfo {
+///         AdapterInfo::new("mine", "1.0.0", ["mine"])
+///     }
+///     fn plan(_remote: RemoteInfo, _req: Request) -> Decision {
+///         Decision::reject(404, "Nothing here.")
+///     }
+/// }
+///
+/// artgate_sdk::export_adapter!(MyAdapter);
+/// ```
+#[macro_export]
+macro_rules! export_adapter {
+    ($ty:ident) => {
+        $crate::bindings::__export_adapter_bindings!($ty with_types_in $crate::bindings);
+    };
+}
