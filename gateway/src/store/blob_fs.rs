@@ -1,0 +1,582 @@
+//! The local blob store: one file per blob under `blobs/sha256/ab/abcdef…`.
+
+use super::spool::is_own_spool;
+use super::{BlobRead, BlobRef, BlobStore, Digest, Spool, StoreError};
+use sha2::{Digest as _, Sha256};
+use std::fs::{self, DirBuilder, File, Permissions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Buffer size for re-hashing blobs.
+const VERIFY_BUF: usize = 256 * 1024;
+
+/// Content-addressed blobs as files in a local directory.
+///
+/// Layout under the storage dir: `blobs/sha256/<first two hex>/<64 hex>` for
+/// committed blobs (mode 0644, directories 0755) and `tmp/` for spools.
+///
+/// The empty blob ([`Digest::EMPTY`]) is implicit: it always exists, is
+/// never written as a file, and is not listed.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    /// `<dir>/blobs/sha256`.
+    blob_dir: PathBuf,
+    /// `<dir>/tmp`.
+    tmp_dir: PathBuf,
+}
+
+/// A committed blob opened for reading.
+#[derive(Debug)]
+struct FsBlobRead {
+    file: Option<File>,
+    len: u64,
+}
+
+impl BlobRead for FsBlobRead {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match &self.file {
+            Some(f) => f.read_at(buf, offset),
+            None => Ok(0),
+        }
+    }
+
+    fn as_file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+}
+
+/// What a walk of the blob tree found.
+#[derive(Debug, Default)]
+struct Walk {
+    blobs: Vec<BlobRef>,
+    /// Paths relative to the blob dir.
+    strays: Vec<String>,
+}
+
+fn mkdir(path: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o755).create(path)
+}
+
+fn is_shard_name(name: &str) -> bool {
+    name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn fsync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+impl FsBlobStore {
+    /// Open (creating as needed) the blob store in the storage dir `dir`.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        let blob_dir = dir.join("blobs").join("sha256");
+        let tmp_dir = dir.join("tmp");
+        let existed = blob_dir.is_dir() && tmp_dir.is_dir();
+        mkdir(&blob_dir)?;
+        mkdir(&tmp_dir)?;
+        if !existed {
+            // Make the new directory entries durable before any blob is
+            // committed under them.
+            for d in [dir, &dir.join("blobs")] {
+                fsync_dir(d)?;
+            }
+        }
+        Ok(FsBlobStore { blob_dir, tmp_dir })
+    }
+
+    /// The path a blob is (or would be) stored at.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.blob_dir.join(&hex[..2]).join(hex)
+    }
+
+    /// The directory spools are created in.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp_dir
+    }
+
+    /// Anything in the blob tree that is not a blob: files with a name that
+    /// is not 64 lowercase hex digits or that sit in the wrong shard,
+    /// directories that are not shards, symlinks. Paths are relative to
+    /// `blobs/sha256`.
+    pub fn strays(&self) -> io::Result<Vec<String>> {
+        Ok(self.walk()?.strays)
+    }
+
+    fn walk(&self) -> io::Result<Walk> {
+        let mut walk = Walk::default();
+        for shard in fs::read_dir(&self.blob_dir)? {
+            let shard = shard?;
+            let shard_name = shard.file_name();
+            let Some(shard_name) = shard_name.to_str().filter(|n| is_shard_name(n)) else {
+                walk.strays.push(shard_name.to_string_lossy().into_owned());
+                continue;
+            };
+            if !shard.file_type()?.is_dir() {
+                walk.strays.push(shard_name.to_string());
+                continue;
+            }
+            let entries = match fs::read_dir(shard.path()) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for file in entries {
+                let file = file?;
+                let name = file.file_name();
+                let rel = format!("{shard_name}/{}", name.to_string_lossy());
+                let digest = name
+                    .to_str()
+                    .filter(|n| n.starts_with(shard_name))
+                    .and_then(|n| Digest::from_hex(n).ok());
+                let Some(digest) = digest else {
+                    walk.strays.push(rel);
+                    continue;
+                };
+                // file_type does not follow symlinks: a symlink is a stray.
+                if !file.file_type()?.is_file() {
+                    walk.strays.push(rel);
+                    continue;
+                }
+                if digest == Digest::EMPTY {
+                    continue;
+                }
+                let size = match file.metadata() {
+                    Ok(m) => m.len(),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                walk.blobs.push(BlobRef { digest, size });
+            }
+        }
+        walk.blobs.sort_by_key(|b| b.digest);
+        walk.strays.sort();
+        Ok(walk)
+    }
+
+    /// Create the shard directory of `path` if needed, making the new
+    /// directory entry durable.
+    fn ensure_shard(&self, shard: &Path) -> io::Result<()> {
+        match DirBuilder::new().mode(0o755).create(shard) {
+            Ok(()) => fsync_dir(&self.blob_dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Leftover spools (of other processes), as names in the tmp dir.
+    fn foreign_spools(&self) -> io::Result<Vec<(String, PathBuf, bool)>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.tmp_dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_own_spool(&name) {
+                continue;
+            }
+            let is_dir = e.file_type()?.is_dir();
+            out.push((name, e.path(), is_dir));
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn create_spool(&self) -> io::Result<Spool> {
+        Spool::create(&self.tmp_dir)
+    }
+
+    fn commit(&self, mut spool: Spool, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
+        let spool_path = spool.path().display().to_string();
+        let blob = spool
+            .finish()
+            .map_err(|e| StoreError::io("fsync spool", &spool_path, e))?;
+        if let Some(expected) = expected
+            && *expected != blob.digest
+        {
+            // Dropping the spool deletes it.
+            return Err(StoreError::DigestMismatch {
+                expected: *expected,
+                actual: blob.digest,
+            });
+        }
+        if blob.digest == Digest::EMPTY {
+            return Ok(blob);
+        }
+        let dest = self.blob_path(&blob.digest);
+        match fs::symlink_metadata(&dest) {
+            Ok(m) if m.is_file() && m.len() == blob.size => {
+                // Same content is already stored; the spool is dropped.
+                return Ok(blob);
+            }
+            Ok(m) => tracing::warn!(
+                path = %dest.display(),
+                size = m.len(),
+                expected_size = blob.size,
+                "replacing a damaged blob file"
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("stat blob", dest.display(), e)),
+        }
+        let shard = dest.parent().unwrap_or(&self.blob_dir).to_path_buf();
+        self.ensure_shard(&shard)
+            .map_err(|e| StoreError::io("create shard dir", shard.display(), e))?;
+        spool
+            .file()
+            .set_permissions(Permissions::from_mode(0o644))
+            .map_err(|e| StoreError::io("chmod spool", &spool_path, e))?;
+        if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+            // A directory squats the blob's name; rename cannot replace it.
+            fs::remove_dir_all(&dest)
+                .map_err(|e| StoreError::io("remove directory", dest.display(), e))?;
+        }
+        fs::rename(spool.path(), &dest)
+            .map_err(|e| StoreError::io("rename spool to blob", dest.display(), e))?;
+        spool.disarm();
+        fsync_dir(&shard).map_err(|e| StoreError::io("fsync shard dir", shard.display(), e))?;
+        Ok(blob)
+    }
+
+    fn open(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
+        let path = self.blob_path(digest);
+        match File::open(&path) {
+            Ok(file) => {
+                let meta = file.metadata()?;
+                if !meta.is_file() {
+                    return Err(io::Error::other(format!(
+                        "{} is not a regular file",
+                        path.display()
+                    )));
+                }
+                Ok(Some(Box::new(FsBlobRead {
+                    len: meta.len(),
+                    file: Some(file),
+                })))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if *digest == Digest::EMPTY {
+                    Ok(Some(Box::new(FsBlobRead { file: None, len: 0 })))
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn contains(&self, digest: &Digest) -> io::Result<bool> {
+        if *digest == Digest::EMPTY {
+            return Ok(true);
+        }
+        match fs::symlink_metadata(self.blob_path(digest)) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remove(&self, digest: &Digest) -> io::Result<bool> {
+        match fs::remove_file(self.blob_path(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self) -> io::Result<Vec<BlobRef>> {
+        Ok(self.walk()?.blobs)
+    }
+
+    fn verify(&self, digest: &Digest) -> io::Result<bool> {
+        let Some(blob) = self.open(digest)? else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("blob {digest} does not exist"),
+            ));
+        };
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; VERIFY_BUF];
+        let mut offset = 0u64;
+        loop {
+            let n = match blob.read_at(&mut buf, offset) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            // n <= buf.len() by the read_at contract.
+            hasher.update(&buf[..n.min(buf.len())]);
+            offset += n as u64;
+        }
+        Ok(Digest::from_sha256(hasher) == *digest)
+    }
+
+    fn clean_spools(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for (_, path, is_dir) in self.foreign_spools()? {
+            let r = if is_dir {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match r {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    fn spools(&self) -> io::Result<Vec<String>> {
+        Ok(self
+            .foreign_spools()?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect())
+    }
+
+    fn strays(&self) -> io::Result<Vec<String>> {
+        FsBlobStore::strays(self)
+    }
+
+    fn remove_stray(&self, name: &str) -> io::Result<bool> {
+        let rel = Path::new(name);
+        if name.is_empty()
+            || !rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name:?} is not a path inside the blob tree"),
+            ));
+        }
+        let path = self.blob_dir.join(rel);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if meta.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn spool_with(store: &FsBlobStore, data: &[u8]) -> Spool {
+        let mut s = store.create_spool().unwrap();
+        for chunk in data.chunks(7) {
+            s.write(chunk).unwrap();
+        }
+        s
+    }
+
+    fn count(dir: &Path) -> usize {
+        fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn commit_open_read_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data = b"the quick brown fox jumps over the lazy dog";
+        let expected = Digest::of(data);
+        let r = store
+            .commit(spool_with(&store, data), Some(&expected))
+            .unwrap();
+        assert_eq!(
+            r,
+            BlobRef {
+                digest: expected,
+                size: data.len() as u64
+            }
+        );
+        let path = dir
+            .path()
+            .join("blobs/sha256")
+            .join(&expected.hex()[..2])
+            .join(expected.hex());
+        assert_eq!(store.blob_path(&expected), path);
+        assert_eq!(fs::read(&path).unwrap(), data);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(count(&dir.path().join("tmp")), 0);
+
+        assert!(store.contains(&expected).unwrap());
+        let blob = store.open(&expected).unwrap().unwrap();
+        assert_eq!(blob.len(), data.len() as u64);
+        assert!(blob.as_file().is_some());
+        let mut buf = [0u8; 5];
+        assert_eq!(blob.read_at(&mut buf, 4).unwrap(), 5);
+        assert_eq!(&buf, b"quick");
+        assert_eq!(blob.read_at(&mut buf, 1000).unwrap(), 0);
+        assert!(store.verify(&expected).unwrap());
+        assert_eq!(store.list().unwrap(), vec![r]);
+        assert!(store.strays().unwrap().is_empty());
+
+        let other = Digest::of(b"nope");
+        assert!(store.open(&other).unwrap().is_none());
+        assert!(!store.contains(&other).unwrap());
+        assert!(store.verify(&other).is_err());
+
+        assert!(store.remove(&expected).unwrap());
+        assert!(!store.remove(&expected).unwrap());
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn commit_without_expected_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let r = store.commit(spool_with(&store, b"abc"), None).unwrap();
+        assert_eq!(r.digest, Digest::of(b"abc"));
+        assert!(store.contains(&r.digest).unwrap());
+    }
+
+    #[test]
+    fn wrong_digest_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let wrong = Digest::of(b"something else");
+        let err = store
+            .commit(spool_with(&store, b"payload"), Some(&wrong))
+            .unwrap_err();
+        match &err {
+            StoreError::DigestMismatch { expected, actual } => {
+                assert_eq!(*expected, wrong);
+                assert_eq!(*actual, Digest::of(b"payload"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err.status(), 502);
+        assert_eq!(count(&dir.path().join("blobs/sha256")), 0);
+        assert_eq!(count(&dir.path().join("tmp")), 0);
+    }
+
+    #[test]
+    fn same_content_twice_keeps_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let a = store.commit(spool_with(&store, b"same"), None).unwrap();
+        let ino = fs::metadata(store.blob_path(&a.digest)).unwrap().ino();
+        let b = store.commit(spool_with(&store, b"same"), None).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(fs::metadata(store.blob_path(&a.digest)).unwrap().ino(), ino);
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert_eq!(count(&dir.path().join("tmp")), 0);
+        // A truncated file under the name is replaced.
+        fs::write(store.blob_path(&a.digest), b"sa").unwrap();
+        store.commit(spool_with(&store, b"same"), None).unwrap();
+        assert!(store.verify(&a.digest).unwrap());
+    }
+
+    #[test]
+    fn concurrent_commits_of_the_same_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        let data = vec![42u8; 100_000];
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                let data = data.clone();
+                std::thread::spawn(move || store.commit(spool_with(&store, &data), None).unwrap())
+            })
+            .collect();
+        let refs: Vec<BlobRef> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(refs.iter().all(|r| *r == refs[0]));
+        assert_eq!(store.list().unwrap(), vec![refs[0]]);
+        assert!(store.verify(&refs[0].digest).unwrap());
+        assert_eq!(count(&dir.path().join("tmp")), 0);
+    }
+
+    #[test]
+    fn empty_blob_is_implicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let r = store
+            .commit(store.create_spool().unwrap(), Some(&Digest::EMPTY))
+            .unwrap();
+        assert_eq!(
+            r,
+            BlobRef {
+                digest: Digest::EMPTY,
+                size: 0
+            }
+        );
+        assert!(store.contains(&Digest::EMPTY).unwrap());
+        let b = store.open(&Digest::EMPTY).unwrap().unwrap();
+        assert!(b.is_empty());
+        assert_eq!(b.read_at(&mut [0u8; 4], 0).unwrap(), 0);
+        assert!(store.verify(&Digest::EMPTY).unwrap());
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(count(&dir.path().join("tmp")), 0);
+    }
+
+    #[test]
+    fn strays_spools_and_cleaning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let r = store.commit(spool_with(&store, b"x"), None).unwrap();
+        let hex = r.digest.hex();
+        let root = dir.path().join("blobs/sha256");
+        fs::write(root.join("README"), b"hi").unwrap();
+        fs::create_dir(root.join("zz")).unwrap();
+        fs::write(root.join(&hex[..2]).join("notahash"), b"").unwrap();
+        let other = Digest::of(b"y").hex();
+        let wrong_shard = if &other[..2] == "00" { "01" } else { "00" };
+        fs::create_dir_all(root.join(wrong_shard)).unwrap();
+        fs::write(root.join(wrong_shard).join(&other), b"y").unwrap();
+        fs::write(root.join(&hex[..2]).join(hex.to_uppercase()), b"x").unwrap();
+
+        let strays = store.strays().unwrap();
+        assert_eq!(strays.len(), 5, "{strays:?}");
+        assert!(strays.contains(&"README".to_string()));
+        assert!(strays.contains(&"zz".to_string()));
+        assert_eq!(store.list().unwrap(), vec![r]);
+        assert!(store.remove_stray("../tmp").is_err());
+        assert!(store.remove_stray("/etc/passwd").is_err());
+        for s in &strays {
+            assert!(store.remove_stray(s).unwrap(), "{s}");
+        }
+        assert!(store.strays().unwrap().is_empty());
+        assert_eq!(store.list().unwrap(), vec![r]);
+
+        // Spools of this process are never cleaned; leftovers are.
+        let live = spool_with(&store, b"live");
+        fs::write(dir.path().join("tmp/spool-1-0-0123456789abcdef"), b"old").unwrap();
+        fs::write(dir.path().join("tmp/other"), b"old").unwrap();
+        assert_eq!(store.spools().unwrap().len(), 2);
+        assert_eq!(store.clean_spools().unwrap(), 2);
+        assert!(store.spools().unwrap().is_empty());
+        assert!(live.path().exists());
+        let committed = store.commit(live, None).unwrap();
+        assert!(store.verify(&committed.digest).unwrap());
+    }
+
+    #[test]
+    fn verify_detects_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data = vec![7u8; VERIFY_BUF * 2 + 3];
+        let r = store.commit(spool_with(&store, &data), None).unwrap();
+        assert!(store.verify(&r.digest).unwrap());
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(store.blob_path(&r.digest))
+            .unwrap();
+        f.write_all_at(b"8", VERIFY_BUF as u64 + 1).unwrap();
+        assert!(!store.verify(&r.digest).unwrap());
+    }
+}

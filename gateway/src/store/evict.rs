@@ -1,0 +1,279 @@
+//! Size-bounded eviction (LRU) and garbage collection of unreferenced blobs.
+//!
+//! Both remove a blob from the index first, flush the index, and only then
+//! delete the file, so that after a crash no entry points at a deleted file
+//! (a leftover file is an orphan that fsck removes).
+//!
+//! A commit racing with a deletion is narrowed but not excluded: a file is
+//! kept when the blob is back in the index by the time it would be deleted,
+//! but a put landing between that check and the unlink leaves an entry
+//! without its file (served as a miss by the request path, removed by fsck).
+
+use super::{BlobStore, Digest, MetaStore, Store, StoreError};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// Candidates fetched per LRU scan.
+const BATCH: usize = 256;
+
+/// What [`evict_to`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EvictReport {
+    /// Blobs removed (including unreferenced ones collected first).
+    pub blobs: u64,
+    /// Entries removed with them.
+    pub entries: u64,
+    /// Bytes the removed blobs took (by the index's sizes).
+    pub bytes: u64,
+    /// Blobs kept because a hosted entry references them.
+    pub skipped_hosted: u64,
+    /// [`MetaStore::total_size`] afterwards.
+    pub size_after: u64,
+    /// Whether the size is now at most the limit (false when only blobs
+    /// of hosted entries are left above it).
+    pub target_reached: bool,
+}
+
+/// What [`gc`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Unreferenced blobs taken out of the index.
+    pub blobs: u64,
+    /// Bytes of the blob files deleted.
+    pub bytes: u64,
+}
+
+/// Delete `digest`'s file unless the blob is back in the index (a racing
+/// commit); returns the file's size when it was deleted.
+fn delete_file(
+    meta: &dyn MetaStore,
+    blobs: &dyn BlobStore,
+    digest: &Digest,
+) -> Result<Option<u64>, StoreError> {
+    if !matches!(meta.blob_meta(digest), Ok(None)) {
+        return Ok(None);
+    }
+    let size = match blobs.open(digest) {
+        Ok(Some(b)) => b.len(),
+        _ => 0,
+    };
+    match blobs.remove(digest) {
+        Ok(true) => Ok(Some(size)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(StoreError::io("delete blob", digest, e)),
+    }
+}
+
+/// Take the blobs no entry references out of the index
+/// ([`MetaStore::unreferenced_blobs`]) and delete their files.
+pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
+    gc_with(&*store.meta, &*store.blobs)
+}
+
+/// [`gc`] on the two stores separately (for fsck).
+pub(super) fn gc_with(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcReport, StoreError> {
+    let mut report = GcReport::default();
+    let digests = meta.unreferenced_blobs()?;
+    if digests.is_empty() {
+        return Ok(report);
+    }
+    meta.flush()?;
+    report.blobs = digests.len() as u64;
+    for d in &digests {
+        if let Some(size) = delete_file(meta, blobs, d)? {
+            report.bytes += size;
+        }
+    }
+    Ok(report)
+}
+
+/// Remove least-recently-used blobs (with their entries) until
+/// [`MetaStore::total_size`] is at most `max_size`. Unreferenced blobs are
+/// collected first ([`gc`]). Blobs referenced by a hosted entry are never
+/// evicted (checked atomically by [`MetaStore::evict_blob_unless_hosted`]).
+///
+/// Each round is a full scan of the blob records ([`MetaStore::lru_blobs`])
+/// for the next 256 candidates, so evicting `n` blobs out of `N` costs
+/// about `N * n / 256` record reads, plus one index flush per round.
+pub fn evict_to(store: &Store, max_size: u64) -> Result<EvictReport, StoreError> {
+    let meta = &*store.meta;
+    let mut report = EvictReport::default();
+    if meta.total_size() > max_size {
+        let g = gc(store)?;
+        report.blobs += g.blobs;
+        report.bytes += g.bytes;
+    }
+    let mut pinned: HashSet<Digest> = HashSet::new();
+    while meta.total_size() > max_size {
+        let want = pinned.len().saturating_add(BATCH);
+        let candidates = meta.lru_blobs(want)?;
+        let exhausted = candidates.len() < want;
+        let mut evicted = Vec::new();
+        for (digest, blob) in candidates {
+            if meta.total_size() <= max_size {
+                break;
+            }
+            if pinned.contains(&digest) {
+                continue;
+            }
+            match meta.evict_blob_unless_hosted(&digest)? {
+                None => {
+                    pinned.insert(digest);
+                    report.skipped_hosted += 1;
+                }
+                Some(ids) => {
+                    report.blobs += 1;
+                    report.entries += ids.len() as u64;
+                    report.bytes += blob.size;
+                    evicted.push(digest);
+                }
+            }
+        }
+        if !evicted.is_empty() {
+            meta.flush()?;
+            for d in &evicted {
+                delete_file(meta, &*store.blobs, d)?;
+            }
+        } else if exhausted {
+            break;
+        }
+    }
+    report.size_after = meta.total_size();
+    report.target_reached = report.size_after <= max_size;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Entry, EntryClass, FsBlobStore, SledMetaStore, Validators};
+    use std::sync::Arc;
+
+    fn entry(blob: Digest, size: u64, class: EntryClass) -> Entry {
+        Entry {
+            blob,
+            size,
+            status: 200,
+            class,
+            stored_at_ms: 1,
+            expires_at_ms: None,
+            ttl_ms: None,
+            content_type: None,
+            headers: vec![],
+            etag: None,
+            last_modified: None,
+            validator: Validators::Refetch,
+            compare_value: None,
+            upstream_target: None,
+            references: vec![],
+        }
+    }
+
+    fn setup(dir: &std::path::Path) -> (Store, Arc<SledMetaStore>) {
+        let meta = Arc::new(SledMetaStore::open(&dir.join("index")).unwrap());
+        let blobs = Arc::new(FsBlobStore::open(dir).unwrap());
+        (
+            Store {
+                meta: meta.clone(),
+                blobs,
+            },
+            meta,
+        )
+    }
+
+    fn add(store: &Store, remote: &str, key: &str, data: &[u8], class: EntryClass) -> Digest {
+        let mut s = store.blobs.create_spool().unwrap();
+        s.write(data).unwrap();
+        let r = store.blobs.commit(s, None).unwrap();
+        store
+            .meta
+            .put_entry(remote, key, &entry(r.digest, r.size, class), false)
+            .unwrap();
+        r.digest
+    }
+
+    #[test]
+    fn evicts_oldest_first_and_spares_hosted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, sled) = setup(dir.path());
+        // Five 10-byte blobs; the oldest is hosted.
+        let hosted = add(&store, "h", "up", b"hosted-000", EntryClass::Hosted);
+        let d: Vec<Digest> = (1..5)
+            .map(|i| {
+                add(
+                    &store,
+                    "r",
+                    &format!("k{i}"),
+                    format!("cached-00{i}").as_bytes(),
+                    EntryClass::Immutable,
+                )
+            })
+            .collect();
+        // A second entry on d[0], in another remote.
+        store
+            .meta
+            .put_entry("s", "same", &entry(d[0], 10, EntryClass::Mutable), false)
+            .unwrap();
+        assert_eq!(store.meta.total_size(), 50);
+        let base = super::super::meta_sled::now_ms() + 60_000;
+        sled.touch_at(&hosted, base);
+        // Access order, oldest first: d[2], d[0], d[3], d[1].
+        for (t, i) in [2usize, 0, 3, 1].iter().enumerate() {
+            sled.touch_at(&d[*i], base + 1 + t as u64);
+        }
+
+        let r = evict_to(&store, 25).unwrap();
+        assert_eq!(r.blobs, 3, "{r:?}");
+        assert_eq!(r.entries, 4, "{r:?}");
+        assert_eq!(r.bytes, 30);
+        assert_eq!(r.skipped_hosted, 1);
+        assert_eq!(r.size_after, 20);
+        assert!(r.target_reached);
+        for i in [2, 0, 3] {
+            assert!(!store.blobs.contains(&d[i]).unwrap());
+            assert!(store.meta.blob_meta(&d[i]).unwrap().is_none());
+        }
+        assert!(store.meta.get_entry("s", "same").unwrap().is_none());
+        assert!(store.blobs.contains(&d[1]).unwrap());
+        assert!(store.blobs.contains(&hosted).unwrap());
+        assert!(store.meta.get_entry("h", "up").unwrap().is_some());
+
+        // Below the hosted blob's size the target cannot be reached.
+        let r = evict_to(&store, 5).unwrap();
+        assert_eq!(r.blobs, 1);
+        assert!(!r.target_reached);
+        assert_eq!(r.size_after, 10);
+        assert!(store.blobs.contains(&hosted).unwrap());
+
+        // Nothing to do.
+        let r = evict_to(&store, 100).unwrap();
+        assert_eq!(
+            r,
+            EvictReport {
+                size_after: 10,
+                target_reached: true,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn gc_deletes_unreferenced_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = setup(dir.path());
+        let a = add(&store, "r", "a", b"aaaa", EntryClass::Immutable);
+        let b = add(&store, "r", "b", b"bbbbbb", EntryClass::Immutable);
+        store
+            .meta
+            .put_entry("r", "b2", &entry(b, 6, EntryClass::Immutable), false)
+            .unwrap();
+        assert_eq!(gc(&store).unwrap(), GcReport::default());
+        store.meta.remove_entry("r", "a", false).unwrap();
+        store.meta.remove_entry("r", "b", false).unwrap();
+        let r = gc(&store).unwrap();
+        assert_eq!(r, GcReport { blobs: 1, bytes: 4 });
+        assert!(!store.blobs.contains(&a).unwrap());
+        assert!(store.blobs.contains(&b).unwrap());
+        assert_eq!(store.meta.total_size(), 6);
+    }
+}

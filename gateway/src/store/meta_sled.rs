@@ -1,0 +1,1377 @@
+//! The sled metadata index.
+//!
+//! Trees:
+//!
+//! - `entries`: `remote \0 key` → JSON [`Entry`];
+//! - `blobs`: 32 raw digest bytes → JSON [`BlobMeta`];
+//! - `kv`: `plugin \0 key` → 8-byte big-endian expiry (unix ms, 0 = never)
+//!   followed by the value.
+//!
+//! Entries and blob records change together in multi-tree transactions, so
+//! `BlobMeta::referrers` always lists exactly the entries pointing at the
+//! blob (the empty blob is not tracked). In sled 0.34 a transaction holds a
+//! process-wide write lock and single-key operations a read lock, so the
+//! compare-and-swap loops used outside transactions are atomic with respect
+//! to them.
+
+use super::fsck::IndexCheck;
+use super::{BlobMeta, Digest, Entry, EntryClass, MetaStore, StoreError};
+use serde::Serialize;
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
+use sled::{IVec, Transactional, Tree};
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::fmt;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Separator between the parts of `entries` and `kv` keys.
+const SEP: u8 = 0;
+/// Keys handled per transaction by bulk operations.
+const TX_CHUNK: usize = 256;
+/// Examples kept in an [`IndexCheck`].
+const MAX_EXAMPLES: usize = 32;
+
+type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+/// The metadata index in a sled database (see the module docs for the
+/// layout).
+pub struct SledMetaStore {
+    db: sled::Db,
+    entries: Tree,
+    blobs: Tree,
+    kv: Tree,
+    /// Sum of the sizes of all decodable blob records.
+    total: AtomicU64,
+    /// Access times recorded by `touch` and not yet persisted.
+    access: Mutex<HashMap<Digest, u64>>,
+    /// Blobs whose referrer list became empty: the candidates of
+    /// `unreferenced_blobs`, so that it needs no scan (filled by a scan at
+    /// open).
+    unreferenced: Mutex<HashSet<Digest>>,
+}
+
+impl fmt::Debug for SledMetaStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledMetaStore")
+            .field("total_size", &self.total_size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lock a mutex guarding plain values (a map of times, a set of digests):
+/// a panic elsewhere cannot leave them inconsistent, so a poisoned lock is
+/// still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The current time in unix milliseconds (0 before 1970).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn check_name(name: &str) -> Result<(), StoreError> {
+    if name.as_bytes().contains(&SEP) {
+        Err(StoreError::InvalidName(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// `a \0 b`.
+fn join_key(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + 1 + b.len());
+    k.extend_from_slice(a.as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// Split an `entries` key into `(remote, key)`.
+fn split_key(k: &[u8]) -> Option<(String, String)> {
+    let s = std::str::from_utf8(k).ok()?;
+    let (a, b) = s.split_once(SEP as char)?;
+    Some((a.to_string(), b.to_string()))
+}
+
+/// A readable name of an `entries` or `kv` key for messages.
+fn show_key(k: &[u8]) -> String {
+    String::from_utf8_lossy(k).replacen(SEP as char, "/", 1)
+}
+
+fn digest_from_key(k: &[u8]) -> Option<Digest> {
+    <[u8; 32]>::try_from(k).ok().map(Digest::from_bytes)
+}
+
+fn decode_entry(k: &[u8], v: &[u8]) -> Result<Entry, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        id: format!("entry {}", show_key(k)),
+        reason: e.to_string(),
+    })
+}
+
+fn decode_blob(d: &Digest, v: &[u8]) -> Result<BlobMeta, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        id: format!("blob {d}"),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(id: impl fmt::Display, v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
+        id: id.to_string(),
+        reason: format!("cannot encode: {e}"),
+    })
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+/// Add `id` to the referrers of `digest`, creating its record if needed.
+/// Returns the bytes newly counted in the total.
+fn tx_add_ref(
+    tb: &TransactionalTree,
+    digest: &Digest,
+    id: &str,
+    size: u64,
+    now: u64,
+) -> TxResult<u64> {
+    if *digest == Digest::EMPTY {
+        return Ok(0);
+    }
+    let fresh = BlobMeta {
+        size,
+        referrers: Vec::new(),
+        last_access_ms: now,
+    };
+    let (mut meta, added) = match tb.get(digest.as_bytes())? {
+        Some(v) => match decode_blob(digest, &v) {
+            Ok(m) => (m, 0),
+            Err(e) => {
+                // An undecodable record was never counted; replace it.
+                tracing::warn!(error = %e, "replacing corrupt blob record");
+                (fresh, size)
+            }
+        },
+        None => (fresh, size),
+    };
+    if !meta.referrers.iter().any(|r| r == id) {
+        meta.referrers.push(id.to_string());
+    }
+    meta.last_access_ms = meta.last_access_ms.max(now);
+    let bytes = encode(format!("blob {digest}"), &meta).map_err(abort)?;
+    tb.insert(digest.as_bytes(), bytes)?;
+    Ok(added)
+}
+
+/// Remove `id` from the referrers of `digest`; the record stays (for
+/// `unreferenced_blobs`) even when it has no referrer left. Returns the
+/// digest when its referrer list is now empty.
+fn tx_remove_ref(tb: &TransactionalTree, digest: &Digest, id: &str) -> TxResult<Option<Digest>> {
+    if *digest == Digest::EMPTY {
+        return Ok(None);
+    }
+    let Some(v) = tb.get(digest.as_bytes())? else {
+        return Ok(None);
+    };
+    let Ok(mut meta) = decode_blob(digest, &v) else {
+        return Ok(None);
+    };
+    let before = meta.referrers.len();
+    meta.referrers.retain(|r| r != id);
+    if meta.referrers.len() != before {
+        let bytes = encode(format!("blob {digest}"), &meta).map_err(abort)?;
+        tb.insert(digest.as_bytes(), bytes)?;
+    }
+    Ok(meta.referrers.is_empty().then_some(*digest))
+}
+
+/// An LRU candidate, ordered by (access time, digest).
+struct LruItem {
+    at: u64,
+    digest: Digest,
+    meta: BlobMeta,
+}
+
+impl PartialEq for LruItem {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.digest) == (other.at, other.digest)
+    }
+}
+impl Eq for LruItem {}
+impl PartialOrd for LruItem {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for LruItem {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.digest).cmp(&(other.at, other.digest))
+    }
+}
+
+impl SledMetaStore {
+    /// Open (creating as needed) the index at `path`, and compute the size
+    /// total from the blob records.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(500))
+            .open()?;
+        let entries = db.open_tree("entries")?;
+        let blobs = db.open_tree("blobs")?;
+        let kv = db.open_tree("kv")?;
+        let store = SledMetaStore {
+            db,
+            entries,
+            blobs,
+            kv,
+            total: AtomicU64::new(0),
+            access: Mutex::new(HashMap::new()),
+            unreferenced: Mutex::new(HashSet::new()),
+        };
+        store.rescan()?;
+        Ok(store)
+    }
+
+    /// Recompute the size total and the unreferenced candidates from the
+    /// decodable blob records (a full scan).
+    fn rescan(&self) -> Result<(), StoreError> {
+        let mut total = 0u64;
+        let mut unreferenced = HashSet::new();
+        for item in self.blobs.iter() {
+            let (k, v) = item?;
+            if let Some(d) = digest_from_key(&k)
+                && let Ok(m) = decode_blob(&d, &v)
+            {
+                total = total.saturating_add(m.size);
+                if m.referrers.is_empty() {
+                    unreferenced.insert(d);
+                }
+            }
+        }
+        self.total.store(total, Ordering::Relaxed);
+        *lock(&self.unreferenced) = unreferenced;
+        Ok(())
+    }
+
+    fn note_unreferenced(&self, digests: impl IntoIterator<Item = Digest>) {
+        let mut set = lock(&self.unreferenced);
+        set.extend(digests);
+    }
+
+    fn add_total(&self, n: u64) {
+        if n > 0 {
+            self.total.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn sub_total(&self, n: u64) {
+        if n > 0 {
+            // The closure always returns Some, so this cannot fail.
+            let _ = self
+                .total
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                    Some(t.saturating_sub(n))
+                });
+        }
+    }
+
+    fn access_map(&self) -> MutexGuard<'_, HashMap<Digest, u64>> {
+        lock(&self.access)
+    }
+
+    /// Record an access to `digest` at `at_ms` (what [`MetaStore::touch`]
+    /// does with the current time).
+    pub fn touch_at(&self, digest: &Digest, at_ms: u64) {
+        let mut map = self.access_map();
+        let t = map.entry(*digest).or_insert(at_ms);
+        *t = (*t).max(at_ms);
+    }
+
+    fn flush_if(&self, durable: bool) -> Result<(), StoreError> {
+        if durable {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Up to `n` keys of `tree` starting with `prefix`, after `after`.
+    fn next_keys(
+        tree: &Tree,
+        prefix: &[u8],
+        after: Option<&IVec>,
+        n: usize,
+    ) -> Result<Vec<IVec>, StoreError> {
+        let start = match after {
+            Some(a) => Bound::Excluded(a.clone()),
+            None => Bound::Included(IVec::from(prefix)),
+        };
+        let mut keys = Vec::new();
+        for item in tree.range::<IVec, _>((start, Bound::Unbounded)) {
+            let (k, _) = item?;
+            if !k.starts_with(prefix) || keys.len() >= n {
+                break;
+            }
+            keys.push(k);
+        }
+        Ok(keys)
+    }
+
+    fn evict(
+        &self,
+        digest: &Digest,
+        spare_hosted: bool,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let r = (&self.entries, &self.blobs)
+            .transaction(|(te, tb)| {
+                let Some(v) = tb.get(digest.as_bytes())? else {
+                    return Ok(Some((Vec::new(), 0)));
+                };
+                // An undecodable record was never counted and its referrers
+                // are unknown; it is dropped (fsck finds dangling entries).
+                let (size, referrers) = match decode_blob(digest, &v) {
+                    Ok(m) => (m.size, m.referrers),
+                    Err(_) => (0, Vec::new()),
+                };
+                let mut victims = Vec::new();
+                for id in referrers {
+                    let Some(ev) = te.get(id.as_bytes())? else {
+                        continue;
+                    };
+                    match decode_entry(id.as_bytes(), &ev) {
+                        // A stale referrer: the entry now holds another blob.
+                        Ok(e) if e.blob != *digest => continue,
+                        Ok(e) if spare_hosted && e.class == EntryClass::Hosted => return Ok(None),
+                        _ => victims.push(id),
+                    }
+                }
+                for id in &victims {
+                    te.remove(id.as_bytes())?;
+                }
+                tb.remove(digest.as_bytes())?;
+                Ok(Some((victims, size)))
+            })
+            .map_err(tx_err)?;
+        Ok(r.map(|(victims, size)| {
+            self.sub_total(size);
+            self.access_map().remove(digest);
+            lock(&self.unreferenced).remove(digest);
+            victims
+        }))
+    }
+
+    /// Write a kv value with an explicit expiry (unix ms, 0 = never).
+    fn kv_set_at(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        check_name(plugin)?;
+        let mut v = Vec::with_capacity(8 + value.len());
+        v.extend_from_slice(&expires_at_ms.to_be_bytes());
+        v.extend_from_slice(value);
+        self.kv.insert(join_key(plugin, key), v)?;
+        Ok(())
+    }
+}
+
+impl MetaStore for SledMetaStore {
+    fn get_entry(&self, remote: &str, key: &str) -> Result<Option<Entry>, StoreError> {
+        check_name(remote)?;
+        let k = join_key(remote, key);
+        match self.entries.get(&k)? {
+            Some(v) => decode_entry(&k, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put_entry(
+        &self,
+        remote: &str,
+        key: &str,
+        entry: &Entry,
+        durable: bool,
+    ) -> Result<Option<Entry>, StoreError> {
+        check_name(remote)?;
+        let k = join_key(remote, key);
+        let id = show_key(&k);
+        let bytes = encode(format!("entry {id}"), entry)?;
+        let ref_id = String::from_utf8_lossy(&k).into_owned();
+        let now = now_ms();
+        let (prev, added, emptied) = (&self.entries, &self.blobs)
+            .transaction(|(te, tb)| {
+                let prev = match te.get(&k)? {
+                    Some(v) => match decode_entry(&k, &v) {
+                        Ok(e) => Some(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "replacing corrupt entry");
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                let mut emptied = None;
+                if let Some(p) = &prev
+                    && p.blob != entry.blob
+                {
+                    emptied = tx_remove_ref(tb, &p.blob, &ref_id)?;
+                }
+                let added = tx_add_ref(tb, &entry.blob, &ref_id, entry.size, now)?;
+                te.insert(k.as_slice(), bytes.as_slice())?;
+                Ok((prev, added, emptied))
+            })
+            .map_err(tx_err)?;
+        self.add_total(added);
+        self.note_unreferenced(emptied);
+        self.flush_if(durable)?;
+        Ok(prev)
+    }
+
+    fn update_entry(
+        &self,
+        remote: &str,
+        key: &str,
+        f: &dyn Fn(&mut Entry),
+    ) -> Result<Option<Entry>, StoreError> {
+        check_name(remote)?;
+        let k = join_key(remote, key);
+        let ref_id = String::from_utf8_lossy(&k).into_owned();
+        let now = now_ms();
+        let r = (&self.entries, &self.blobs)
+            .transaction(|(te, tb)| {
+                let Some(v) = te.get(&k)? else {
+                    return Ok(None);
+                };
+                let old = decode_entry(&k, &v).map_err(abort)?;
+                let mut new = old.clone();
+                f(&mut new);
+                let bytes = encode(format!("entry {}", show_key(&k)), &new).map_err(abort)?;
+                let mut added = 0;
+                let mut emptied = None;
+                if old.blob != new.blob {
+                    emptied = tx_remove_ref(tb, &old.blob, &ref_id)?;
+                    added = tx_add_ref(tb, &new.blob, &ref_id, new.size, now)?;
+                }
+                te.insert(k.as_slice(), bytes)?;
+                Ok(Some((new, added, emptied)))
+            })
+            .map_err(tx_err)?;
+        Ok(r.map(|(e, added, emptied)| {
+            self.add_total(added);
+            self.note_unreferenced(emptied);
+            e
+        }))
+    }
+
+    fn remove_entry(
+        &self,
+        remote: &str,
+        key: &str,
+        durable: bool,
+    ) -> Result<Option<Entry>, StoreError> {
+        check_name(remote)?;
+        let k = join_key(remote, key);
+        let ref_id = String::from_utf8_lossy(&k).into_owned();
+        let (prev, emptied) = (&self.entries, &self.blobs)
+            .transaction(|(te, tb)| {
+                let Some(v) = te.remove(k.as_slice())? else {
+                    return Ok((None, None));
+                };
+                match decode_entry(&k, &v) {
+                    Ok(e) => {
+                        let emptied = tx_remove_ref(tb, &e.blob, &ref_id)?;
+                        Ok((Some(e), emptied))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "removed corrupt entry");
+                        Ok((None, None))
+                    }
+                }
+            })
+            .map_err(tx_err)?;
+        self.note_unreferenced(emptied);
+        self.flush_if(durable)?;
+        Ok(prev)
+    }
+
+    fn remove_all(&self, remote: Option<&str>) -> Result<u64, StoreError> {
+        let prefix = match remote {
+            Some(r) => {
+                check_name(r)?;
+                join_key(r, "")
+            }
+            None => Vec::new(),
+        };
+        let mut removed = 0u64;
+        let mut after: Option<IVec> = None;
+        loop {
+            let keys = Self::next_keys(&self.entries, &prefix, after.as_ref(), TX_CHUNK)?;
+            let Some(last) = keys.last() else { break };
+            after = Some(last.clone());
+            let (n, emptied) = (&self.entries, &self.blobs)
+                .transaction(|(te, tb)| {
+                    let mut n = 0u64;
+                    let mut emptied = Vec::new();
+                    for k in &keys {
+                        let Some(v) = te.remove(k)? else { continue };
+                        n += 1;
+                        if let Ok(e) = decode_entry(k, &v) {
+                            emptied.extend(tx_remove_ref(
+                                tb,
+                                &e.blob,
+                                &String::from_utf8_lossy(k),
+                            )?);
+                        }
+                    }
+                    Ok((n, emptied))
+                })
+                .map_err(tx_err)?;
+            removed += n;
+            self.note_unreferenced(emptied);
+        }
+        self.db.flush()?;
+        Ok(removed)
+    }
+
+    fn list_entries(
+        &self,
+        remote: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Entry)>, StoreError> {
+        check_name(remote)?;
+        let full_prefix = join_key(remote, prefix);
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(join_key(remote, a)),
+            _ => Bound::Included(full_prefix.clone()),
+        };
+        let skip = remote.len() + 1;
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for item in self.entries.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (k, v) = item?;
+            if !k.starts_with(&full_prefix) {
+                break;
+            }
+            let key = k.get(skip..).and_then(|b| std::str::from_utf8(b).ok());
+            match (key, decode_entry(&k, &v)) {
+                (Some(key), Ok(e)) => out.push((key.to_string(), e)),
+                (_, Err(e)) => tracing::warn!(error = %e, "skipping corrupt entry"),
+                (None, _) => {
+                    tracing::warn!(key = %show_key(&k), "skipping entry with a non-UTF-8 key")
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn all_entries(&self) -> Result<Vec<(String, String, Entry)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.entries.iter() {
+            let (k, v) = item?;
+            match (split_key(&k), decode_entry(&k, &v)) {
+                (Some((remote, key)), Ok(e)) => out.push((remote, key, e)),
+                (_, Err(e)) => tracing::warn!(error = %e, "skipping corrupt entry"),
+                (None, _) => {
+                    tracing::warn!(key = %show_key(&k), "skipping entry with a malformed key")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn blob_meta(&self, digest: &Digest) -> Result<Option<BlobMeta>, StoreError> {
+        match self.blobs.get(digest.as_bytes())? {
+            Some(v) => decode_blob(digest, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn touch(&self, digest: &Digest) {
+        self.touch_at(digest, now_ms());
+    }
+
+    fn persist_access(&self) -> Result<(), StoreError> {
+        let pending: Vec<(Digest, u64)> = std::mem::take(&mut *self.access_map())
+            .into_iter()
+            .collect();
+        for (i, (digest, at)) in pending.iter().enumerate() {
+            let r = (|| -> Result<(), StoreError> {
+                loop {
+                    let Some(old) = self.blobs.get(digest.as_bytes())? else {
+                        return Ok(());
+                    };
+                    let Ok(mut meta) = decode_blob(digest, &old) else {
+                        return Ok(());
+                    };
+                    if meta.last_access_ms >= *at {
+                        return Ok(());
+                    }
+                    meta.last_access_ms = *at;
+                    let new = encode(format!("blob {digest}"), &meta)?;
+                    if self
+                        .blobs
+                        .compare_and_swap(digest.as_bytes(), Some(&old), Some(new))?
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+            })();
+            if let Err(e) = r {
+                // Keep what was not written for the next attempt.
+                for (d, t) in &pending[i..] {
+                    self.touch_at(d, *t);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn total_size(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// A full scan of the blob records (cost linear in the number of blobs,
+    /// memory bounded by `limit`).
+    fn lru_blobs(&self, limit: usize) -> Result<Vec<(Digest, BlobMeta)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let access = self.access_map().clone();
+        let mut heap = BinaryHeap::new();
+        for item in self.blobs.iter() {
+            let (k, v) = item?;
+            let Some(digest) = digest_from_key(&k) else {
+                tracing::warn!(key = %hex::encode(&k), "skipping blob record with a malformed key");
+                continue;
+            };
+            let mut meta = match decode_blob(&digest, &v) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping corrupt blob record");
+                    continue;
+                }
+            };
+            if let Some(t) = access.get(&digest) {
+                meta.last_access_ms = meta.last_access_ms.max(*t);
+            }
+            heap.push(LruItem {
+                at: meta.last_access_ms,
+                digest,
+                meta,
+            });
+            if heap.len() > limit {
+                heap.pop();
+            }
+        }
+        Ok(heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|i| (i.digest, i.meta))
+            .collect())
+    }
+
+    fn evict_blob(&self, digest: &Digest) -> Result<Vec<String>, StoreError> {
+        Ok(self.evict(digest, false)?.unwrap_or_default())
+    }
+
+    fn evict_blob_unless_hosted(&self, digest: &Digest) -> Result<Option<Vec<String>>, StoreError> {
+        self.evict(digest, true)
+    }
+
+    /// Checks only the blobs whose referrer list became empty since open
+    /// (plus those found empty by the scan at open), not the whole index.
+    fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut candidates: Vec<Digest> = std::mem::take(&mut *lock(&self.unreferenced))
+            .into_iter()
+            .collect();
+        candidates.sort();
+        let mut out = Vec::new();
+        for (i, chunk) in candidates.chunks(TX_CHUNK).enumerate() {
+            let r = self
+                .blobs
+                .transaction(|tb| {
+                    let mut taken = Vec::new();
+                    let mut freed = 0u64;
+                    for d in chunk {
+                        if let Some(v) = tb.get(d.as_bytes())?
+                            && let Ok(m) = decode_blob(d, &v)
+                            && m.referrers.is_empty()
+                        {
+                            tb.remove(d.as_bytes())?;
+                            taken.push(*d);
+                            freed = freed.saturating_add(m.size);
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<StoreError>>((taken, freed))
+                })
+                .map_err(tx_err);
+            let (taken, freed) = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    // Keep the unchecked candidates for the next call.
+                    self.note_unreferenced(candidates[i * TX_CHUNK..].iter().copied());
+                    return Err(e);
+                }
+            };
+            self.sub_total(freed);
+            let mut access = self.access_map();
+            for d in &taken {
+                access.remove(d);
+            }
+            out.extend(taken);
+        }
+        Ok(out)
+    }
+
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_name(plugin)?;
+        let k = join_key(plugin, key);
+        let Some(v) = self.kv.get(&k)? else {
+            return Ok(None);
+        };
+        let Some((head, value)) = v.split_first_chunk::<8>() else {
+            return Err(StoreError::Corrupt {
+                id: format!("kv {}", show_key(&k)),
+                reason: format!("value has {} bytes, less than the 8-byte expiry", v.len()),
+            });
+        };
+        let expires = u64::from_be_bytes(*head);
+        if expires != 0 && expires <= now_ms() {
+            // Lazily delete, unless it was rewritten meanwhile.
+            let _ = self.kv.compare_and_swap(&k, Some(&v), None::<&[u8]>)?;
+            return Ok(None);
+        }
+        Ok(Some(value.to_vec()))
+    }
+
+    fn kv_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        let expires = if ttl_secs == 0 {
+            0
+        } else {
+            now_ms().saturating_add(ttl_secs.saturating_mul(1000))
+        };
+        self.kv_set_at(plugin, key, value, expires)
+    }
+
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
+        check_name(plugin)?;
+        self.kv.remove(join_key(plugin, key))?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn check_index(&self, repair: bool) -> Result<IndexCheck, StoreError> {
+        let mut check = IndexCheck::default();
+        let note = |check: &mut IndexCheck, s: String| {
+            if check.examples.len() < MAX_EXAMPLES {
+                check.examples.push(s);
+            }
+        };
+        // Entries: decodability, and the referrers they imply.
+        let mut expected: HashMap<Digest, (u64, Vec<String>)> = HashMap::new();
+        for item in self.entries.iter() {
+            let (k, v) = item?;
+            check.entries += 1;
+            match (split_key(&k), decode_entry(&k, &v)) {
+                (Some(_), Ok(e)) => {
+                    if e.blob != Digest::EMPTY {
+                        let slot = expected.entry(e.blob).or_insert((e.size, Vec::new()));
+                        slot.1.push(String::from_utf8_lossy(&k).into_owned());
+                    }
+                }
+                (_, r) => {
+                    check.corrupt_records += 1;
+                    let why = r
+                        .err()
+                        .map_or("malformed key".to_string(), |e| e.to_string());
+                    note(&mut check, format!("corrupt entry {}: {why}", show_key(&k)));
+                    if repair {
+                        self.remove_record_if_unchanged(&self.entries, &k, &v)?;
+                    }
+                }
+            }
+        }
+        // Blob records against the entries.
+        for item in self.blobs.iter() {
+            let (k, v) = item?;
+            check.blob_records += 1;
+            let decoded = digest_from_key(&k).map(|d| (d, decode_blob(&d, &v)));
+            let (digest, mut meta) = match decoded {
+                Some((d, Ok(m))) => (d, m),
+                other => {
+                    check.corrupt_records += 1;
+                    let why = match other {
+                        Some((_, Err(e))) => e.to_string(),
+                        _ => format!("malformed blob record key {}", hex::encode(&k)),
+                    };
+                    note(&mut check, why);
+                    if repair {
+                        self.remove_record_if_unchanged(&self.blobs, &k, &v)?;
+                    }
+                    continue;
+                }
+            };
+            let mut want = expected.remove(&digest).map(|(_, r)| r).unwrap_or_default();
+            want.sort();
+            let mut have = meta.referrers.clone();
+            have.sort();
+            if have != want {
+                check.bad_references += 1;
+                note(
+                    &mut check,
+                    format!(
+                        "blob {digest} lists {} referrers, {} entries point at it",
+                        have.len(),
+                        want.len()
+                    ),
+                );
+                if repair {
+                    meta.referrers = want;
+                    let new = encode(format!("blob {digest}"), &meta)?;
+                    let _ = self.blobs.compare_and_swap(&k, Some(&v), Some(new))?;
+                }
+            }
+        }
+        // Entries whose blob has no record.
+        let mut missing: Vec<_> = expected.into_iter().collect();
+        missing.sort_by_key(|(d, _)| *d);
+        for (digest, (size, mut referrers)) in missing {
+            check.unrecorded_blobs += 1;
+            note(
+                &mut check,
+                format!(
+                    "blob {digest} has no record but {} entries point at it",
+                    referrers.len()
+                ),
+            );
+            if repair {
+                referrers.sort();
+                let meta = BlobMeta {
+                    size,
+                    referrers,
+                    last_access_ms: now_ms(),
+                };
+                let new = encode(format!("blob {digest}"), &meta)?;
+                let _ = self
+                    .blobs
+                    .compare_and_swap(digest.as_bytes(), None::<&[u8]>, Some(new))?;
+            }
+        }
+        // Plugin key-value records.
+        for item in self.kv.iter() {
+            let (k, v) = item?;
+            if v.len() < 8 {
+                check.corrupt_records += 1;
+                note(
+                    &mut check,
+                    format!("corrupt kv {}: value shorter than 8 bytes", show_key(&k)),
+                );
+                if repair {
+                    self.remove_record_if_unchanged(&self.kv, &k, &v)?;
+                }
+            }
+        }
+        if repair {
+            self.rescan()?;
+            self.db.flush()?;
+        }
+        Ok(check)
+    }
+}
+
+impl SledMetaStore {
+    fn remove_record_if_unchanged(
+        &self,
+        tree: &Tree,
+        k: &[u8],
+        v: &[u8],
+    ) -> Result<(), StoreError> {
+        let _ = tree.compare_and_swap(k, Some(v), None::<&[u8]>)?;
+        Ok(())
+    }
+}
+
+impl Drop for SledMetaStore {
+    fn drop(&mut self) {
+        if let Err(e) = self.persist_access() {
+            tracing::warn!(error = %e, "cannot persist blob access times");
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::warn!(error = %e, "cannot flush the index");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EntryClass, Validators};
+
+    fn entry(blob: Digest, size: u64, class: EntryClass) -> Entry {
+        Entry {
+            blob,
+            size,
+            status: 200,
+            class,
+            stored_at_ms: 1,
+            expires_at_ms: None,
+            ttl_ms: None,
+            content_type: Some("application/octet-stream".into()),
+            headers: vec![("x-a".into(), "b".into())],
+            etag: None,
+            last_modified: None,
+            validator: Validators::Refetch,
+            compare_value: None,
+            upstream_target: None,
+            references: vec![],
+        }
+    }
+
+    fn open(dir: &Path) -> SledMetaStore {
+        SledMetaStore::open(&dir.join("index")).unwrap()
+    }
+
+    fn refs(m: &SledMetaStore, d: &Digest) -> Option<Vec<String>> {
+        m.blob_meta(d).unwrap().map(|b| {
+            let mut r = b.referrers;
+            r.sort();
+            r
+        })
+    }
+
+    #[test]
+    fn refcounts_and_total_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        assert_eq!(m.total_size(), 0);
+
+        assert!(
+            m.put_entry("r", "k1", &entry(a, 10, EntryClass::Immutable), false)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            m.put_entry("r", "k2", &entry(a, 10, EntryClass::Immutable), true)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            m.put_entry("s", "k1", &entry(a, 10, EntryClass::Immutable), false)
+                .unwrap(),
+            None
+        );
+        assert_eq!(refs(&m, &a).unwrap(), vec!["r\0k1", "r\0k2", "s\0k1"]);
+        assert_eq!(m.total_size(), 10, "shared blob counted once");
+
+        // Replacing k1 with another blob moves the reference.
+        let prev = m
+            .put_entry("r", "k1", &entry(b, 5, EntryClass::Mutable), false)
+            .unwrap();
+        assert_eq!(prev.unwrap().blob, a);
+        assert_eq!(refs(&m, &a).unwrap(), vec!["r\0k2", "s\0k1"]);
+        assert_eq!(refs(&m, &b).unwrap(), vec!["r\0k1"]);
+        assert_eq!(m.total_size(), 15);
+        // Re-putting the same blob does not duplicate.
+        m.put_entry("r", "k1", &entry(b, 5, EntryClass::Mutable), false)
+            .unwrap();
+        assert_eq!(refs(&m, &b).unwrap(), vec!["r\0k1"]);
+
+        assert_eq!(m.remove_entry("r", "k2", true).unwrap().unwrap().blob, a);
+        assert!(m.remove_entry("r", "k2", false).unwrap().is_none());
+        assert_eq!(m.remove_all(Some("s")).unwrap(), 1);
+        assert_eq!(
+            refs(&m, &a).unwrap(),
+            Vec::<String>::new(),
+            "record stays until collected"
+        );
+        assert_eq!(m.total_size(), 15);
+        assert!(m.get_entry("s", "k1").unwrap().is_none());
+
+        assert_eq!(m.unreferenced_blobs().unwrap(), vec![a]);
+        assert!(m.blob_meta(&a).unwrap().is_none());
+        assert_eq!(m.total_size(), 5);
+        assert!(m.unreferenced_blobs().unwrap().is_empty());
+
+        // The empty blob is not tracked.
+        m.put_entry(
+            "r",
+            "404",
+            &entry(Digest::EMPTY, 0, EntryClass::NotFound),
+            false,
+        )
+        .unwrap();
+        assert!(m.blob_meta(&Digest::EMPTY).unwrap().is_none());
+        assert_eq!(m.total_size(), 5);
+
+        // update_entry refreshes fields and moves references when the blob changes.
+        let upd = m
+            .update_entry("r", "k1", &|e| {
+                e.expires_at_ms = Some(99);
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(upd.expires_at_ms, Some(99));
+        assert_eq!(
+            m.get_entry("r", "k1").unwrap().unwrap().expires_at_ms,
+            Some(99)
+        );
+        m.update_entry("r", "k1", &|e| {
+            e.blob = a;
+            e.size = 10;
+        })
+        .unwrap();
+        assert_eq!(refs(&m, &a).unwrap(), vec!["r\0k1"]);
+        assert_eq!(refs(&m, &b).unwrap(), Vec::<String>::new());
+        assert_eq!(m.total_size(), 15);
+        assert!(m.update_entry("r", "nope", &|_| {}).unwrap().is_none());
+
+        assert_eq!(m.remove_all(None).unwrap(), 2);
+        let mut gone = m.unreferenced_blobs().unwrap();
+        gone.sort();
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(gone, want);
+        assert_eq!(m.total_size(), 0);
+        assert!(m.check_index(false).unwrap().is_clean());
+    }
+
+    #[test]
+    fn concurrent_puts_keep_references_consistent() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = std::sync::Arc::new(open(dir.path()));
+        let blobs: Vec<Digest> = (0..5u8).map(|i| Digest::of(&[i])).collect();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let m = m.clone();
+                let blobs = blobs.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50usize {
+                        let d = blobs[(i + t) % blobs.len()];
+                        let key = format!("k{}", i % 10);
+                        m.put_entry("r", &key, &entry(d, 100, EntryClass::Immutable), false)
+                            .unwrap();
+                        if i % 7 == 0 {
+                            m.remove_entry("r", &key, false).unwrap();
+                        }
+                        m.touch(&d);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(m.check_index(false).unwrap().is_clean());
+        let live: HashSet<Digest> = m
+            .all_entries()
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, e)| e.blob)
+            .collect();
+        let gone = m.unreferenced_blobs().unwrap();
+        assert_eq!(live.len() + gone.len(), blobs.len());
+        assert_eq!(m.total_size(), 100 * live.len() as u64);
+        m.persist_access().unwrap();
+    }
+
+    #[test]
+    fn names_with_nul_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        let e = entry(Digest::of(b"x"), 1, EntryClass::Immutable);
+        assert!(matches!(
+            m.put_entry("a\0b", "k", &e, false),
+            Err(StoreError::InvalidName(_))
+        ));
+        assert!(matches!(
+            m.kv_get("p\0", "k"),
+            Err(StoreError::InvalidName(_))
+        ));
+        // Keys may contain anything.
+        m.put_entry("a", "k\0with\0nul", &e, false).unwrap();
+        let all = m.all_entries().unwrap();
+        assert_eq!(all[0].0, "a");
+        assert_eq!(all[0].1, "k\0with\0nul");
+    }
+
+    #[test]
+    fn list_entries_prefix_after_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        let e = entry(Digest::of(b"x"), 1, EntryClass::Immutable);
+        for k in ["tags/a", "tags/b", "tags/c", "blobs/x", "tagz"] {
+            m.put_entry("r", k, &e, false).unwrap();
+        }
+        m.put_entry("r2", "tags/z", &e, false).unwrap();
+        let keys = |v: Vec<(String, Entry)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            keys(m.list_entries("r", "tags/", None, 10).unwrap()),
+            ["tags/a", "tags/b", "tags/c"]
+        );
+        assert_eq!(
+            keys(m.list_entries("r", "tags/", Some("tags/a"), 10).unwrap()),
+            ["tags/b", "tags/c"]
+        );
+        assert_eq!(
+            keys(m.list_entries("r", "tags/", None, 2).unwrap()),
+            ["tags/a", "tags/b"]
+        );
+        assert_eq!(
+            keys(m.list_entries("r", "tags/", Some("a"), 10).unwrap()).len(),
+            3
+        );
+        assert!(
+            m.list_entries("r", "tags/", Some("tags/c"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(m.list_entries("r", "tags/", None, 0).unwrap().is_empty());
+        assert_eq!(m.list_entries("r", "", None, 100).unwrap().len(), 5);
+        assert_eq!(m.all_entries().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn lru_order_after_touch_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let digests: Vec<Digest> = (0..5u8).map(|i| Digest::of(&[i])).collect();
+        {
+            let m = open(dir.path());
+            for (i, d) in digests.iter().enumerate() {
+                m.put_entry(
+                    "r",
+                    &format!("k{i}"),
+                    &entry(*d, 1, EntryClass::Immutable),
+                    false,
+                )
+                .unwrap();
+            }
+            // Access order: 3, 1, 4, 0, 2 (oldest first), all in the future
+            // relative to the put time.
+            let base = now_ms() + 10_000;
+            for (t, i) in [3usize, 1, 4, 0, 2].iter().enumerate() {
+                m.touch_at(&digests[*i], base + t as u64);
+            }
+            let order: Vec<Digest> = m
+                .lru_blobs(10)
+                .unwrap()
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect();
+            assert_eq!(order, [3, 1, 4, 0, 2].map(|i| digests[i]));
+            let two: Vec<Digest> = m
+                .lru_blobs(2)
+                .unwrap()
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect();
+            assert_eq!(two, [digests[3], digests[1]]);
+            assert!(m.lru_blobs(0).unwrap().is_empty());
+            m.persist_access().unwrap();
+            assert!(m.access_map().is_empty());
+            assert_eq!(
+                m.blob_meta(&digests[2]).unwrap().unwrap().last_access_ms,
+                base + 4
+            );
+            // An older touch does not move a blob back.
+            m.touch_at(&digests[2], 1);
+            m.persist_access().unwrap();
+            assert_eq!(
+                m.blob_meta(&digests[2]).unwrap().unwrap().last_access_ms,
+                base + 4
+            );
+            m.touch_at(&digests[3], base + 100);
+            // Dropped without persisting: Drop persists.
+        }
+        let m = open(dir.path());
+        let order: Vec<Digest> = m
+            .lru_blobs(10)
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(order, [1, 4, 0, 2, 3].map(|i| digests[i]));
+    }
+
+    #[test]
+    fn evict_blob_and_hosted() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        let a = Digest::of(b"a");
+        m.put_entry("r", "k1", &entry(a, 3, EntryClass::Immutable), false)
+            .unwrap();
+        m.put_entry("h", "k2", &entry(a, 3, EntryClass::Hosted), false)
+            .unwrap();
+        assert_eq!(m.evict_blob_unless_hosted(&a).unwrap(), None);
+        assert!(m.get_entry("r", "k1").unwrap().is_some());
+        let mut ids = m.evict_blob(&a).unwrap();
+        ids.sort();
+        assert_eq!(ids, vec!["h\0k2", "r\0k1"]);
+        assert!(m.get_entry("h", "k2").unwrap().is_none());
+        assert!(m.blob_meta(&a).unwrap().is_none());
+        assert_eq!(m.total_size(), 0);
+        assert_eq!(m.evict_blob(&a).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn kv_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        m.kv_set("docker", "token", b"abc", 0).unwrap();
+        assert_eq!(m.kv_get("docker", "token").unwrap().unwrap(), b"abc");
+        m.kv_set("docker", "t2", b"x", 3600).unwrap();
+        assert_eq!(m.kv_get("docker", "t2").unwrap().unwrap(), b"x");
+        assert!(m.kv_get("other", "token").unwrap().is_none());
+        m.kv_set_at("docker", "old", b"y", now_ms() - 1).unwrap();
+        assert!(m.kv_get("docker", "old").unwrap().is_none());
+        assert!(
+            m.kv.get(join_key("docker", "old")).unwrap().is_none(),
+            "lazily deleted"
+        );
+        m.kv_delete("docker", "token").unwrap();
+        assert!(m.kv_get("docker", "token").unwrap().is_none());
+        m.kv.insert(join_key("docker", "bad"), &b"123"[..]).unwrap();
+        assert!(matches!(
+            m.kv_get("docker", "bad"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn reopen_keeps_flushed_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        {
+            let m = open(dir.path());
+            m.put_entry("r", "k", &entry(a, 42, EntryClass::Hosted), true)
+                .unwrap();
+            m.kv_set("p", "k", b"v", 0).unwrap();
+            // Unreferenced but not collected before the restart.
+            m.put_entry("r", "gone", &entry(b, 8, EntryClass::Immutable), false)
+                .unwrap();
+            m.remove_entry("r", "gone", true).unwrap();
+        }
+        let m = open(dir.path());
+        assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 42);
+        assert_eq!(m.total_size(), 50);
+        assert_eq!(m.kv_get("p", "k").unwrap().unwrap(), b"v");
+        assert_eq!(m.unreferenced_blobs().unwrap(), vec![b]);
+        assert_eq!(m.total_size(), 42);
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_and_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        m.put_entry("r", "good", &entry(a, 7, EntryClass::Immutable), false)
+            .unwrap();
+        m.entries
+            .insert(join_key("r", "bad"), &b"{not json"[..])
+            .unwrap();
+        m.blobs.insert(b.as_bytes(), &b"garbage"[..]).unwrap();
+        m.blobs.insert(&b"short"[..], &b"{}"[..]).unwrap();
+        // A dangling referrer and an entry without a blob record.
+        let c = Digest::of(b"c");
+        m.entries
+            .insert(
+                join_key("r", "norecord"),
+                serde_json::to_vec(&entry(c, 4, EntryClass::Immutable)).unwrap(),
+            )
+            .unwrap();
+        m.blobs
+            .insert(
+                a.as_bytes(),
+                serde_json::to_vec(&BlobMeta {
+                    size: 7,
+                    referrers: vec!["r\0good".into(), "r\0ghost".into()],
+                    last_access_ms: 0,
+                })
+                .unwrap(),
+            )
+            .unwrap();
+
+        match m.get_entry("r", "bad") {
+            Err(StoreError::Corrupt { id, .. }) => assert_eq!(id, "entry r/bad"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(m.blob_meta(&b), Err(StoreError::Corrupt { .. })));
+        assert_eq!(m.all_entries().unwrap().len(), 2);
+        assert_eq!(m.list_entries("r", "", None, 10).unwrap().len(), 2);
+        assert_eq!(m.lru_blobs(10).unwrap().len(), 1);
+
+        let check = m.check_index(false).unwrap();
+        assert_eq!(check.corrupt_records, 3, "{check:?}");
+        assert_eq!(check.bad_references, 1, "{check:?}");
+        assert_eq!(check.unrecorded_blobs, 1, "{check:?}");
+        assert!(!check.is_clean());
+        let again = m.check_index(true).unwrap();
+        assert_eq!(again.corrupt_records, 3);
+        let clean = m.check_index(false).unwrap();
+        assert!(clean.is_clean(), "{clean:?}");
+        assert_eq!(refs(&m, &a).unwrap(), vec!["r\0good"]);
+        assert_eq!(refs(&m, &c).unwrap(), vec!["r\0norecord"]);
+        assert_eq!(m.total_size(), 11);
+
+        // Replacing a corrupt entry works and heals it.
+        m.entries
+            .insert(join_key("r", "bad"), &b"{not json"[..])
+            .unwrap();
+        assert!(
+            m.put_entry("r", "bad", &entry(a, 7, EntryClass::Immutable), false)
+                .unwrap()
+                .is_none()
+        );
+        assert!(m.get_entry("r", "bad").unwrap().is_some());
+        m.entries
+            .insert(join_key("r", "bad"), &b"{not json"[..])
+            .unwrap();
+        assert!(m.remove_entry("r", "bad", false).unwrap().is_none());
+        assert!(matches!(
+            m.update_entry("r", "good", &|_| {}).map(|e| e.is_some()),
+            Ok(true)
+        ));
+    }
+}
