@@ -1,0 +1,88 @@
+//! Administration and introspection endpoints: `/`, `/health`, `/config`,
+//! `/metrics`, `/plugins`, `PUT /cache/flush`, and the `/v2/` ping.
+
+use crate::body::{self, ResBody};
+use crate::routes::AdminRoute;
+use crate::state::AppState;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Answer an admin route.
+pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBody> {
+    match route {
+        AdminRoute::Index => body::json(
+            StatusCode::OK,
+            &json!({
+                "name": "artgate",
+                "version": env!("CARGO_PKG_VERSION"),
+                "remotes": state.config.remotes.iter().map(|r| json!({
+                    "name": r.name,
+                    "package": r.package,
+                    "mode": match r.mode { crate::config::RemoteMode::Hosted => "hosted", crate::config::RemoteMode::PullThrough => "pull-through" },
+                    "upstream": r.upstreams.first().map(|u| u.to_string().trim_end_matches('/').to_owned()),
+                    "upstreams": r.upstreams.iter().map(|u| u.to_string().trim_end_matches('/').to_owned()).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        AdminRoute::Health => body::json(StatusCode::OK, &json!({ "status": "healthy" })),
+        AdminRoute::Config => body::json(StatusCode::OK, &state.config.redacted_json()),
+        AdminRoute::Metrics => {
+            state.metrics.set_store_bytes(state.store.meta.total_size());
+            let mut r = Response::new(body::full(state.metrics.render()));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        AdminRoute::Plugins => body::json(
+            StatusCode::OK,
+            &json!({ "plugin_dir": state.plugins.dir().display().to_string(), "plugins": state.plugins.statuses() }),
+        ),
+        AdminRoute::Flush { remote } => flush(state, remote).await,
+    }
+}
+
+async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBody> {
+    if let Some(r) = &remote {
+        if !state.remotes.contains_key(r) {
+            return body::error(StatusCode::NOT_FOUND, format!("unknown remote {r:?}"));
+        }
+    }
+    let st = state.clone();
+    let r = remote.clone();
+    let result =
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64), crate::store::StoreError> {
+            let n = st.store.meta.remove_all(r.as_deref())?;
+            st.store.meta.flush()?;
+            let gone = crate::store::gc(&st.store)?;
+            Ok((n, gone.blobs))
+        })
+        .await;
+    state.memo.clear();
+    match result {
+        Ok(Ok((entries, blobs))) => body::json(
+            StatusCode::OK,
+            &json!({ "flushed": entries, "blobs_deleted": blobs, "remote": remote }),
+        ),
+        Ok(Err(e)) => body::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush failed: {e}"),
+        ),
+        Err(e) => body::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flush task failed: {e}"),
+        ),
+    }
+}
+
+/// `GET /v2/`: the registry ping clients send before anything else.
+pub fn registry_ping() -> Response<ResBody> {
+    let mut r = body::json(StatusCode::OK, &json!({}));
+    r.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    r
+}

@@ -1,0 +1,56 @@
+//! Response bodies and error responses.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
+
+/// Error type of streamed bodies; an error aborts the connection.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Every response body the gateway sends.
+pub type ResBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body holding `bytes`.
+pub fn full(bytes: impl Into<Bytes>) -> ResBody {
+    Full::new(bytes.into())
+        .map_err(|e| match e {})
+        .boxed_unsync()
+}
+
+/// An empty body.
+pub fn empty() -> ResBody {
+    Empty::new().map_err(|e| match e {}).boxed_unsync()
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResBody> {
+    let mut r = Response::new(full(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A plain-text error response: one sentence saying what was wrong, as
+/// `{"error": "...", "status": N}` JSON.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response<ResBody> {
+    let message = message.into();
+    json(
+        status,
+        &serde_json::json!({ "error": message, "status": status.as_u16() }),
+    )
+}
+
+/// An error in the OCI distribution format (`{"errors":[{code,message}]}`).
+pub fn oci_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<ResBody> {
+    let mut r = json(
+        status,
+        &serde_json::json!({ "errors": [{ "code": code, "message": message.into(), "detail": null }] }),
+    );
+    r.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    r
+}

@@ -1,0 +1,178 @@
+//! One upstream fetch per key at a time (invariant 3), streamed to every
+//! waiter as it arrives.
+//!
+//! The first request for a key becomes the leader and starts the fetch in
+//! a task of its own (so a client that disconnects does not cancel it for
+//! the others); later requests join the in-flight [`Fill`]. The leader
+//! writes the body into a spool file and publishes, through a
+//! `tokio::sync::watch`, how many bytes waiters may read; each waiter reads
+//! the spool with positional reads at its own pace, so memory is one chunk
+//! per client whatever the object size. The published length lags one
+//! chunk behind what was written, and the last bytes are released only
+//! after the digest and length are verified and the blob is committed: a
+//! client never sees a complete body that later fails verification — on
+//! failure the fill turns [`FillState::Aborted`] and every waiter's body
+//! errors, which aborts its connection instead of ending cleanly.
+
+use crate::store::BlobRead;
+use http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Where a response's bytes come from, for `X-Artifact-Source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The store.
+    Cache,
+    /// The upstream, now.
+    Remote,
+    /// The store, after the upstream failed.
+    Stale,
+}
+
+impl Source {
+    /// Header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cache => "cache",
+            Source::Remote => "remote",
+            Source::Stale => "stale",
+        }
+    }
+}
+
+/// Status and headers every waiter sends.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Status (200, or 404 for a negative entry).
+    pub status: StatusCode,
+    /// Headers (content type, validators, adapter headers); length, range
+    /// and source headers are added per response.
+    pub headers: HeaderMap,
+    /// Full body size, when known.
+    pub size: Option<u64>,
+    /// Where the bytes come from.
+    pub source: Source,
+}
+
+/// A failure before any byte was published.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Status for the client.
+    pub status: StatusCode,
+    /// One sentence for the client.
+    pub message: String,
+}
+
+/// The progress of a fill.
+#[derive(Clone)]
+pub enum FillState {
+    /// Waiting for upstream headers.
+    Pending,
+    /// Bytes are arriving; `readable` of them may be read from `data`.
+    Streaming {
+        /// Response head.
+        head: Arc<Head>,
+        /// The spool being written.
+        data: Arc<dyn BlobRead>,
+        /// Bytes waiters may read.
+        readable: u64,
+    },
+    /// Complete: `len` bytes of `data` are verified and committed (or
+    /// served from the store).
+    Done {
+        /// Response head.
+        head: Arc<Head>,
+        /// The committed content.
+        data: Arc<dyn BlobRead>,
+        /// Total length.
+        len: u64,
+    },
+    /// Failed before headers: each waiter answers with this.
+    Failed(Arc<Failure>),
+    /// Failed after headers (truncated, reset, digest mismatch): each
+    /// waiter aborts its body.
+    Aborted(Arc<str>),
+    /// The response cannot be shared (not cacheable): each waiter makes
+    /// its own request.
+    Uncacheable,
+}
+
+/// One in-flight fetch.
+pub struct Fill {
+    tx: watch::Sender<FillState>,
+}
+
+impl Fill {
+    /// Publish a new state to every waiter.
+    pub fn publish(&self, state: FillState) {
+        self.tx.send_replace(state);
+    }
+
+    /// Watch the state.
+    pub fn subscribe(&self) -> watch::Receiver<FillState> {
+        self.tx.subscribe()
+    }
+
+    /// Wait until the fill is past `Pending`, and return that state.
+    pub async fn head(&self) -> FillState {
+        let mut rx = self.tx.subscribe();
+        loop {
+            let s = rx.borrow_and_update().clone();
+            if !matches!(s, FillState::Pending) {
+                return s;
+            }
+            if rx.changed().await.is_err() {
+                return FillState::Aborted(Arc::from("the upstream fetch ended without a result"));
+            }
+        }
+    }
+}
+
+/// The in-flight fills, by `remote\0key`.
+#[derive(Default)]
+pub struct Fills {
+    map: Mutex<HashMap<String, Arc<Fill>>>,
+}
+
+/// Returned by [`Fills::join`].
+pub enum Joined {
+    /// This caller must run the fetch and call [`Fills::finish`].
+    Leader(Arc<Fill>),
+    /// Another request is fetching; read from its fill.
+    Waiter(Arc<Fill>),
+}
+
+impl Fills {
+    /// Join the fill for `id`, or become its leader.
+    pub fn join(&self, id: &str) -> Joined {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = map.get(id) {
+            return Joined::Waiter(f.clone());
+        }
+        let (tx, _) = watch::channel(FillState::Pending);
+        let fill = Arc::new(Fill { tx });
+        map.insert(id.to_owned(), fill.clone());
+        Joined::Leader(fill)
+    }
+
+    /// Forget the fill for `id` (if it is still `fill`). Waiters keep their
+    /// handle; new requests find the committed entry in the store.
+    pub fn finish(&self, id: &str, fill: &Arc<Fill>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(id).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+            map.remove(id);
+        }
+    }
+
+    /// Number of fills in progress.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether no fill is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

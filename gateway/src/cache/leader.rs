@@ -1,0 +1,964 @@
+//! The fill leader: the one task per key that talks to the upstream,
+//! revalidates or refetches, streams the body into a spool while
+//! publishing progress to waiters, verifies it, commits it (invariants 3,
+//! 4 and 5) — or falls back to the stale copy when the upstream fails.
+
+use super::fill::{Failure, Fill, FillState, Head, Source};
+use super::freshness::now_ms;
+use crate::plugins::{Adapter, CallContext, HostHttp, wit};
+use crate::state::{AppState, RemoteRuntime};
+use crate::store::{BlobRead, Digest, Entry, EntryClass, StoreError, Validators};
+use crate::upstream::{Outgoing, UpstreamError};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Most `retry` answers an adapter may give for one fetch.
+pub const MAX_ADAPTER_RETRIES: u32 = 3;
+
+/// A cache plan with the remote's defaults applied.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Cache key within the remote.
+    pub key: String,
+    /// Freshness class (`no-store` never reaches a fill).
+    pub class: EntryClass,
+    /// TTL of a mutable entry.
+    pub ttl: Duration,
+    /// How an expired entry is checked.
+    pub validator: Validators,
+    /// Content type override.
+    pub content_type: Option<String>,
+    /// Digest the body must have.
+    pub expected: Option<Digest>,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// Buffer and inspect bodies up to this size.
+    pub inspect_limit: Option<u32>,
+    /// Cache upstream 404s for the negative TTL.
+    pub cache_not_found: bool,
+}
+
+/// Everything the leader needs; owned, since it runs in its own task.
+pub struct Job {
+    /// Shared gateway state.
+    pub state: Arc<AppState>,
+    /// The remote.
+    pub remote: Arc<RemoteRuntime>,
+    /// The resolved plan.
+    pub plan: Plan,
+    /// The upstream request as the adapter asked for it.
+    pub sent: wit::UpstreamRequest,
+    /// The client request as the adapter saw it.
+    pub req: wit::Request,
+    /// The adapter (for `on-response` and `inspect-body`).
+    pub adapter: Arc<Adapter>,
+    /// Call context for adapter calls.
+    pub ctx: CallContext,
+    /// `remote\0key`, the fill's id.
+    pub id: String,
+}
+
+/// Run the fill to completion, publishing every step to `fill`'s waiters,
+/// then remove it from the in-flight map.
+pub async fn run(job: Job, fill: Arc<Fill>) {
+    let state = job.state.clone();
+    let id = job.id.clone();
+    state.metrics.fills_inflight(1);
+    let outcome = fetch(&job, &fill).await;
+    if let Err(f) = outcome {
+        fill.publish(f);
+    }
+    state.metrics.fills_inflight(-1);
+    state.fills.finish(&id, &fill);
+}
+
+fn failed(status: StatusCode, message: impl Into<String>) -> FillState {
+    FillState::Failed(Arc::new(Failure {
+        status,
+        message: message.into(),
+    }))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FillState> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("storage task failed: {e}"),
+        )
+    })
+}
+
+async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
+    let state = &job.state;
+    let remote_name = job.remote.cfg.name.clone();
+    let key = job.plan.key.clone();
+    // Double-check: a fill that finished just before this one started may
+    // have stored what we need.
+    let meta = state.store.meta.clone();
+    let (rn, k) = (remote_name.clone(), key.clone());
+    let existing = blocking(move || meta.get_entry(&rn, &k))
+        .await?
+        .map_err(store_failure)?;
+    // An entry whose blob went missing (evicted or damaged) is a miss.
+    let existing = match existing {
+        Some(e) if open_blob(state, &e.blob).await.is_none() => None,
+        other => other,
+    };
+    if let Some(e) = &existing {
+        let forced = crate::cache::freshness::client_wants_revalidation(&request_headers(&job.req));
+        if e.is_fresh(now_ms()) && !(forced && e.class != EntryClass::Immutable) {
+            return publish_entry(job, fill, e.clone(), Source::Cache).await;
+        }
+    }
+
+    // HEAD-compare revalidation (e.g. a tag's digest) before any GET.
+    if let (Some(old), Validators::HeadCompare(h)) = (&existing, &job.plan.validator) {
+        if old.compare_value.is_some() {
+            let mut out = outgoing(&job.sent);
+            out.method = Method::HEAD;
+            match state.upstream.send(&job.remote.cfg, &out).await {
+                Ok((resp, _)) if resp.status().is_success() => {
+                    state
+                        .metrics
+                        .upstream_request(&remote_name, resp.status().as_str());
+                    let now = resp
+                        .headers()
+                        .get(h.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    if now.is_some() && now == old.compare_value {
+                        return refresh_and_publish(job, fill, old.clone(), Source::Cache).await;
+                    }
+                }
+                Ok((resp, _)) if resp.status().is_server_error() => {
+                    state
+                        .metrics
+                        .upstream_request(&remote_name, resp.status().as_str());
+                    return serve_stale(job, fill, old.clone()).await;
+                }
+                Ok((resp, _)) => state
+                    .metrics
+                    .upstream_request(&remote_name, resp.status().as_str()),
+                Err(e) => {
+                    state.metrics.upstream_request(&remote_name, e.kind());
+                    return serve_stale(job, fill, old.clone()).await;
+                }
+            }
+        }
+    }
+
+    // The request, with validators when revalidating conditionally.
+    let mut sent = job.sent.clone();
+    let mut out = outgoing(&sent);
+    if let (Some(old), Validators::Conditional) = (&existing, &job.plan.validator) {
+        if old.class != EntryClass::NotFound {
+            if let Some(v) = old
+                .etag
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                out.headers.insert(header::IF_NONE_MATCH, v);
+            }
+            if let Some(v) = old
+                .last_modified
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                out.headers.insert(header::IF_MODIFIED_SINCE, v);
+            }
+        }
+    }
+
+    let mut plan = job.plan.clone();
+    let mut attempt = 0u32;
+    let resp = loop {
+        let result = state.upstream.send(&job.remote.cfg, &out).await;
+        let (resp, _url) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                state.metrics.upstream_request(&remote_name, e.kind());
+                tracing::warn!(remote = %remote_name, key = %key, error = %e, "upstream request failed");
+                return match (&existing, &e) {
+                    (
+                        Some(old),
+                        UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. },
+                    ) => serve_stale(job, fill, old.clone()).await,
+                    _ => Err(failed(e.status(), e.to_string())),
+                };
+            }
+        };
+        state
+            .metrics
+            .upstream_request(&remote_name, resp.status().as_str());
+        remember_realm(&job.remote, resp.headers());
+        let wresp = wit::UpstreamResponse {
+            status: resp.status().as_u16(),
+            headers: wit_headers(resp.headers()),
+        };
+        let started = Instant::now();
+        let verdict = job
+            .adapter
+            .on_response(
+                job.ctx.clone(),
+                &job.remote.info,
+                &job.req,
+                &sent,
+                &wresp,
+                attempt,
+            )
+            .await;
+        state.metrics.plugin_call(
+            job.adapter.name(),
+            "on_response",
+            started.elapsed().as_secs_f64(),
+        );
+        match verdict {
+            Err(e) => {
+                state.metrics.plugin_error(job.adapter.name(), e.kind());
+                tracing::error!(remote = %remote_name, adapter = job.adapter.name(), error = %e, "adapter failed in on-response");
+                return Err(failed(e.status(), e.to_string()));
+            }
+            Ok(wit::AfterHeaders::Accept) => break resp,
+            Ok(wit::AfterHeaders::Update(u)) => {
+                apply_update(&mut plan, &u).map_err(|m| failed(StatusCode::BAD_GATEWAY, m))?;
+                break resp;
+            }
+            Ok(wit::AfterHeaders::Fail(r)) => {
+                return Err(failed(
+                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    r.message,
+                ));
+            }
+            Ok(wit::AfterHeaders::Retry(next)) => {
+                attempt += 1;
+                if attempt > MAX_ADAPTER_RETRIES {
+                    return Err(failed(
+                        StatusCode::BAD_GATEWAY,
+                        format!(
+                            "the adapter retried the upstream request more than {MAX_ADAPTER_RETRIES} times"
+                        ),
+                    ));
+                }
+                sent = next;
+                out = outgoing(&sent);
+            }
+        }
+    };
+
+    let status = resp.status();
+    if status == StatusCode::NOT_MODIFIED {
+        if let Some(old) = existing {
+            return refresh_and_publish(job, fill, old, Source::Cache).await;
+        }
+        return Err(failed(
+            StatusCode::BAD_GATEWAY,
+            "the upstream answered 304 Not Modified to an unconditional request",
+        ));
+    }
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        let neg_ttl = job.remote.cfg.negative_ttl;
+        if plan.cache_not_found && !neg_ttl.is_zero() {
+            return store_not_found(job, fill, neg_ttl).await;
+        }
+        return Err(failed(
+            StatusCode::NOT_FOUND,
+            format!("{} was not found upstream", job.req.path),
+        ));
+    }
+    if status.is_server_error() {
+        if let Some(old) = existing {
+            return serve_stale(job, fill, old).await;
+        }
+        return Err(failed(
+            StatusCode::BAD_GATEWAY,
+            format!("the upstream answered {status}"),
+        ));
+    }
+    if status != StatusCode::OK {
+        return Err(failed(
+            StatusCode::BAD_GATEWAY,
+            format!("the upstream answered {status}, which this remote cannot cache"),
+        ));
+    }
+
+    let head = Head {
+        status: StatusCode::OK,
+        headers: response_headers(&plan, resp.headers()),
+        size: content_length(resp.headers()),
+        source: Source::Remote,
+    };
+    let etag = header_str(resp.headers(), header::ETAG);
+    let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);
+    let compare_value = match &plan.validator {
+        Validators::HeadCompare(h) => header_str(
+            resp.headers(),
+            HeaderName::from_bytes(h.as_bytes()).unwrap_or(header::ETAG),
+        ),
+        _ => None,
+    };
+    let entry_template = Entry {
+        blob: Digest::EMPTY,
+        size: 0,
+        status: 200,
+        class: plan.class,
+        stored_at_ms: 0,
+        expires_at_ms: None,
+        ttl_ms: None,
+        content_type: head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        headers: stored_headers(&head.headers),
+        etag,
+        last_modified,
+        validator: plan.validator.clone(),
+        compare_value,
+        upstream_target: Some(sent.target.clone()),
+        references: Vec::new(),
+    };
+    stream_and_commit(job, fill, plan, head, entry_template, resp).await
+}
+
+async fn stream_and_commit(
+    job: &Job,
+    fill: &Arc<Fill>,
+    mut plan: Plan,
+    mut head: Head,
+    mut entry: Entry,
+    resp: http::Response<Incoming>,
+) -> Result<(), FillState> {
+    let state = &job.state;
+    let remote_name = job.remote.cfg.name.clone();
+    let blobs = state.store.blobs.clone();
+    let mut spool = blocking(move || blobs.create_spool())
+        .await?
+        .map_err(|e| store_failure(StoreError::io("create spool", "tmp/", e)))?;
+    let data: Arc<dyn BlobRead> =
+        Arc::new(SpoolRead(spool.reader().map_err(|e| {
+            store_failure(StoreError::io("open spool", spool.path().display(), e))
+        })?));
+    let expected_len = head.size;
+    let idle = state.upstream.idle_timeout();
+    let mut body = resp.into_body();
+
+    // Inspected bodies are buffered (bounded) and handed to the adapter
+    // before anything is published.
+    if let Some(limit) = plan.inspect_limit {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => {
+                    return Err(failed(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "the upstream stalled while sending the body",
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(failed(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the upstream body broke off: {e}"),
+                    ));
+                }
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(d) = frame.into_data() {
+                        buf.extend_from_slice(&d);
+                        if buf.len() > limit as usize {
+                            return Err(failed(
+                                StatusCode::BAD_GATEWAY,
+                                format!(
+                                    "the upstream body is larger than the adapter's inspection limit of {limit} bytes"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if expected_len.is_some_and(|l| l != buf.len() as u64) {
+            return Err(failed(
+                StatusCode::BAD_GATEWAY,
+                "the upstream body is shorter or longer than its Content-Length",
+            ));
+        }
+        state.metrics.upstream_bytes(&remote_name, buf.len() as u64);
+        let wresp = wit::UpstreamResponse {
+            status: 200,
+            headers: head
+                .headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some(wit::Header {
+                        name: k.to_string(),
+                        value: v.to_str().ok()?.to_owned(),
+                    })
+                })
+                .collect(),
+        };
+        let started = Instant::now();
+        let verdict = job
+            .adapter
+            .inspect_body(job.ctx.clone(), &job.remote.info, &job.req, &wresp, &buf)
+            .await;
+        state.metrics.plugin_call(
+            job.adapter.name(),
+            "inspect_body",
+            started.elapsed().as_secs_f64(),
+        );
+        let verdict = verdict.map_err(|e| {
+            state.metrics.plugin_error(job.adapter.name(), e.kind());
+            failed(e.status(), e.to_string())
+        })?;
+        // The upstream bytes are verified before any replacement.
+        if let Some(exp) = &plan.expected {
+            let actual = Digest::of(&buf);
+            if actual != *exp {
+                return Err(failed(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the upstream sent content with digest {actual}, expected {exp}"),
+                ));
+            }
+            plan.expected = None;
+        }
+        if let Some(u) = &verdict.update {
+            apply_update(&mut plan, u).map_err(|m| failed(StatusCode::BAD_GATEWAY, m))?;
+            head.headers = response_headers(&plan, &head.headers);
+            entry.class = plan.class;
+        }
+        if !verdict.prefetch.is_empty() {
+            tracing::debug!(remote = %remote_name, count = verdict.prefetch.len(), "adapter asked for prefetches");
+        }
+        entry.references = verdict.references;
+        let bytes = verdict.replace.unwrap_or(buf);
+        head.size = Some(bytes.len() as u64);
+        entry.content_type = head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        entry.headers = stored_headers(&head.headers);
+        let mut sp = spool;
+        let sp = blocking(move || sp.write(&bytes).map(|_| sp))
+            .await?
+            .map_err(|e| store_failure(StoreError::io("write spool", "tmp/", e)))?;
+        return commit(job, fill, plan, head, entry, sp).await;
+    }
+
+    let head = Arc::new(head);
+    fill.publish(FillState::Streaming {
+        head: head.clone(),
+        data: data.clone(),
+        readable: 0,
+    });
+    let mut written: u64 = 0;
+    let mut published: u64 = 0;
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err(FillState::Aborted(Arc::from(
+                    "the upstream stalled while sending the body",
+                )));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(FillState::Aborted(Arc::from(
+                    format!("the upstream body broke off: {e}").as_str(),
+                )));
+            }
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        if chunk.is_empty() {
+            continue;
+        }
+        written += chunk.len() as u64;
+        if expected_len.is_some_and(|l| written > l) {
+            return Err(FillState::Aborted(Arc::from(
+                "the upstream sent more bytes than its Content-Length",
+            )));
+        }
+        if let Err(e) = spool.write(&chunk) {
+            return Err(FillState::Aborted(Arc::from(
+                format!("cannot write to the store: {e}").as_str(),
+            )));
+        }
+        state
+            .metrics
+            .upstream_bytes(&remote_name, chunk.len() as u64);
+        // Publish everything but the newest chunk: the tail is released
+        // only after verification.
+        let releasable = written - chunk.len() as u64;
+        if releasable > published {
+            published = releasable;
+            fill.publish(FillState::Streaming {
+                head: head.clone(),
+                data: data.clone(),
+                readable: published,
+            });
+        }
+    }
+    if expected_len.is_some_and(|l| written != l) {
+        return Err(FillState::Aborted(Arc::from(
+            "the upstream body ended before its Content-Length",
+        )));
+    }
+    let head = Arc::try_unwrap(head).unwrap_or_else(|a| (*a).clone());
+    commit(job, fill, plan, head, entry, spool).await
+}
+
+async fn commit(
+    job: &Job,
+    fill: &Arc<Fill>,
+    plan: Plan,
+    mut head: Head,
+    mut entry: Entry,
+    spool: crate::store::Spool,
+) -> Result<(), FillState> {
+    let state = &job.state;
+    let blobs = state.store.blobs.clone();
+    let expected = plan.expected;
+    let committed = blocking(move || blobs.commit(spool, expected.as_ref())).await?;
+    let blob = match committed {
+        Ok(b) => b,
+        Err(StoreError::DigestMismatch { expected, actual }) => {
+            tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, %expected, %actual, "upstream content failed verification; nothing stored");
+            return Err(FillState::Aborted(Arc::from(
+                format!("the upstream sent content with digest {actual}, expected {expected}")
+                    .as_str(),
+            )));
+        }
+        Err(e) => {
+            return Err(FillState::Aborted(Arc::from(
+                format!("cannot store the object: {e}").as_str(),
+            )));
+        }
+    };
+    let now = now_ms();
+    entry.blob = blob.digest;
+    entry.size = blob.size;
+    entry.stored_at_ms = now;
+    if entry.class == EntryClass::Mutable {
+        entry.ttl_ms = Some(plan.ttl.as_millis() as u64);
+        entry.expires_at_ms = Some(now + plan.ttl.as_millis() as u64);
+    }
+    let meta = state.store.meta.clone();
+    let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
+    if let Err(e) = blocking(move || meta.put_entry(&rn, &k, &e, false)).await? {
+        return Err(FillState::Aborted(Arc::from(
+            format!("cannot index the object: {e}").as_str(),
+        )));
+    }
+    state.metrics.set_store_bytes(state.store.meta.total_size());
+    let Some(data) = open_blob(state, &blob.digest).await else {
+        return Err(FillState::Aborted(Arc::from(
+            "the committed object vanished",
+        )));
+    };
+    head.size = Some(blob.size);
+    fill.publish(FillState::Done {
+        head: Arc::new(head),
+        data,
+        len: blob.size,
+    });
+    Ok(())
+}
+
+async fn open_blob(state: &Arc<AppState>, digest: &Digest) -> Option<Arc<dyn BlobRead>> {
+    let blobs = state.store.blobs.clone();
+    let d = *digest;
+    match tokio::task::spawn_blocking(move || blobs.open(&d)).await {
+        Ok(Ok(Some(b))) => Some(Arc::from(b)),
+        _ => None,
+    }
+}
+
+/// Publish a stored entry as the fill's result.
+async fn publish_entry(
+    job: &Job,
+    fill: &Arc<Fill>,
+    entry: Entry,
+    source: Source,
+) -> Result<(), FillState> {
+    let Some(data) = open_blob(&job.state, &entry.blob).await else {
+        return Err(failed(
+            StatusCode::BAD_GATEWAY,
+            "the cached object is missing from the store",
+        ));
+    };
+    let head = head_of_entry(&entry, source);
+    fill.publish(FillState::Done {
+        head: Arc::new(head),
+        data,
+        len: entry.size,
+    });
+    Ok(())
+}
+
+/// Refresh an entry's TTL (304, same digest, or stale fallback) and
+/// publish it.
+async fn refresh_and_publish(
+    job: &Job,
+    fill: &Arc<Fill>,
+    old: Entry,
+    source: Source,
+) -> Result<(), FillState> {
+    let meta = job.state.store.meta.clone();
+    let (rn, k) = (job.remote.cfg.name.clone(), job.plan.key.clone());
+    let fallback_ttl = match old.class {
+        EntryClass::NotFound => job.remote.cfg.negative_ttl,
+        _ => job.plan.ttl,
+    };
+    let updated = blocking(move || {
+        meta.update_entry(&rn, &k, &|e: &mut Entry| {
+            let ttl = e.ttl_ms.unwrap_or(fallback_ttl.as_millis() as u64);
+            let now = now_ms();
+            e.stored_at_ms = now;
+            if e.expires_at_ms.is_some() {
+                e.expires_at_ms = Some(now + ttl);
+            }
+        })
+    })
+    .await?
+    .map_err(store_failure)?;
+    publish_entry(job, fill, updated.unwrap_or(old), source).await
+}
+
+async fn serve_stale(job: &Job, fill: &Arc<Fill>, old: Entry) -> Result<(), FillState> {
+    job.state.metrics.stale_served(&job.remote.cfg.name);
+    tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, "upstream unavailable; serving the stale copy");
+    refresh_and_publish(job, fill, old, Source::Stale).await
+}
+
+async fn store_not_found(job: &Job, fill: &Arc<Fill>, ttl: Duration) -> Result<(), FillState> {
+    let blobs = job.state.store.blobs.clone();
+    let blob = blocking(move || -> Result<_, StoreError> {
+        let spool = blobs
+            .create_spool()
+            .map_err(|e| StoreError::io("create spool", "tmp/", e))?;
+        blobs.commit(spool, Some(&Digest::EMPTY))
+    })
+    .await?
+    .map_err(store_failure)?;
+    let now = now_ms();
+    let entry = Entry {
+        blob: blob.digest,
+        size: 0,
+        status: 404,
+        class: EntryClass::NotFound,
+        stored_at_ms: now,
+        expires_at_ms: Some(now + ttl.as_millis() as u64),
+        ttl_ms: Some(ttl.as_millis() as u64),
+        content_type: None,
+        headers: Vec::new(),
+        etag: None,
+        last_modified: None,
+        validator: Validators::Refetch,
+        compare_value: None,
+        upstream_target: Some(job.sent.target.clone()),
+        references: Vec::new(),
+    };
+    let meta = job.state.store.meta.clone();
+    let (rn, k, e) = (
+        job.remote.cfg.name.clone(),
+        job.plan.key.clone(),
+        entry.clone(),
+    );
+    blocking(move || meta.put_entry(&rn, &k, &e, false))
+        .await?
+        .map_err(store_failure)?;
+    publish_entry(job, fill, entry, Source::Remote).await
+}
+
+/// The head a stored entry is served with.
+pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &entry.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    if let Some(ct) = entry
+        .content_type
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, ct);
+    }
+    if !headers.contains_key(header::ETAG) {
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.blob.hex())) {
+            headers.insert(header::ETAG, v);
+        }
+    }
+    Head {
+        status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
+        headers,
+        size: Some(entry.size),
+        source,
+    }
+}
+
+/// Headers to serve for a fresh upstream response: content type (the
+/// plan's, else the upstream's), validators, then the plan's headers.
+fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let ct = plan
+        .content_type
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+        .or_else(|| upstream.get(header::CONTENT_TYPE).cloned())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ct);
+    for name in [header::ETAG, header::LAST_MODIFIED] {
+        if let Some(v) = upstream.get(&name) {
+            h.insert(name, v.clone());
+        }
+    }
+    for (k, v) in &plan.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
+    }
+    h
+}
+
+fn stored_headers(h: &HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .filter(|(k, _)| *k != header::CONTENT_TYPE)
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+fn apply_update(plan: &mut Plan, u: &wit::PlanUpdate) -> Result<(), String> {
+    if let Some(c) = u.class {
+        plan.class =
+            match c {
+                wit::CacheClass::Immutable => EntryClass::Immutable,
+                wit::CacheClass::Mutable => EntryClass::Mutable,
+                wit::CacheClass::NoStore => return Err(
+                    "the adapter turned a shared fetch into no-store after the response arrived"
+                        .into(),
+                ),
+            };
+    }
+    if let Some(t) = u.ttl_secs {
+        plan.ttl = Duration::from_secs(t);
+    }
+    if let Some(ct) = &u.content_type {
+        plan.content_type = Some(ct.clone());
+    }
+    if let Some(d) = &u.expected_digest {
+        plan.expected = Some(
+            d.parse()
+                .map_err(|e| format!("the adapter gave an invalid expected digest {d:?}: {e}"))?,
+        );
+    }
+    for h in &u.add_headers {
+        plan.headers.push((h.name.clone(), h.value.clone()));
+    }
+    Ok(())
+}
+
+/// The request the upstream client sends for an adapter's request.
+pub fn outgoing(r: &wit::UpstreamRequest) -> Outgoing {
+    let mut headers = HeaderMap::new();
+    for h in &r.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_str(&h.value),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    Outgoing {
+        method: Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET),
+        target: r.target.clone(),
+        headers,
+        use_credentials: r.use_credentials,
+        body: None,
+    }
+}
+
+/// The client's headers back as a map (for freshness checks).
+fn request_headers(req: &wit::Request) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for x in &req.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(x.name.as_bytes()),
+            HeaderValue::from_str(&x.value),
+        ) {
+            h.append(k, v);
+        }
+    }
+    h
+}
+
+/// Headers as adapters see them.
+pub fn wit_headers(h: &HeaderMap) -> Vec<wit::Header> {
+    h.iter()
+        .filter_map(|(k, v)| {
+            Some(wit::Header {
+                name: k.as_str().to_owned(),
+                value: v.to_str().ok()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn header_str(h: &HeaderMap, name: HeaderName) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Remember auth realms named by `WWW-Authenticate` so the adapter's token
+/// requests may reach them.
+fn remember_realm(remote: &RemoteRuntime, h: &HeaderMap) {
+    for v in h.get_all(header::WWW_AUTHENTICATE) {
+        let Ok(s) = v.to_str() else { continue };
+        if let Some(i) = s.find("realm=\"") {
+            let rest = &s[i + 7..];
+            if let Some(end) = rest.find('"') {
+                if let Ok(u) = rest[..end].parse::<http::Uri>() {
+                    if let (Some(scheme), Some(auth)) = (u.scheme_str(), u.authority()) {
+                        if let Ok(mut set) = remote.realms.lock() {
+                            set.insert(format!("{scheme}://{auth}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn store_failure(e: StoreError) -> FillState {
+    tracing::error!(error = %e, "store failure during a fill");
+    failed(
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        format!("the gateway's store failed: {e}"),
+    )
+}
+
+/// Positional reads of a spool file being written.
+struct SpoolRead(std::fs::File);
+
+impl BlobRead for SpoolRead {
+    fn len(&self) -> u64 {
+        self.0.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.0, buf, offset)
+    }
+    fn as_file(&self) -> Option<&std::fs::File> {
+        Some(&self.0)
+    }
+}
+
+/// `http-send` for adapters: only to the remote's upstream hosts and the
+/// auth realms it named, small bodies, bounded time.
+pub struct RemoteHttp {
+    /// Shared state (client, limits).
+    pub state: Arc<AppState>,
+    /// The remote whose hosts are allowed.
+    pub remote: Arc<RemoteRuntime>,
+}
+
+impl HostHttp for RemoteHttp {
+    fn send(
+        &self,
+        req: wit::OutgoingRequest,
+    ) -> crate::plugins::host::BoxFuture<'_, Result<wit::IncomingResponse, String>> {
+        Box::pin(async move {
+            let uri: http::Uri = req
+                .url
+                .parse()
+                .map_err(|e| format!("invalid URL {:?}: {e}", req.url))?;
+            let origin = format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or(""),
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            );
+            let own = crate::upstream::on_remote_hosts(&self.remote.cfg, &uri);
+            let realm = self
+                .remote
+                .realms
+                .lock()
+                .map(|s| s.contains(&origin))
+                .unwrap_or(false);
+            if !own && !realm {
+                return Err(format!(
+                    "{origin} is neither an upstream host of this remote nor an auth realm it named"
+                ));
+            }
+            let cfg = &self.state.config.plugins;
+            let mut out = Outgoing {
+                method: Method::from_bytes(req.method.as_bytes())
+                    .map_err(|_| format!("invalid method {:?}", req.method))?,
+                target: req.url.clone(),
+                headers: HeaderMap::new(),
+                use_credentials: req.use_credentials,
+                body: if req.body.is_empty() {
+                    None
+                } else {
+                    Some(Bytes::from(req.body))
+                },
+            };
+            for h in &req.headers {
+                if let (Ok(k), Ok(v)) = (
+                    HeaderName::from_bytes(h.name.as_bytes()),
+                    HeaderValue::from_str(&h.value),
+                ) {
+                    out.headers.append(k, v);
+                }
+            }
+            // Realm hosts get the remote's credentials too (token
+            // endpoints need them) but only when asked and only there.
+            let mut remote_cfg = self.remote.cfg.clone();
+            if realm && !own {
+                if let Ok(u) = origin.parse() {
+                    remote_cfg.upstreams = vec![u];
+                }
+            }
+            let fut = async {
+                let (resp, _) = self
+                    .state
+                    .upstream
+                    .send(&remote_cfg, &out)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = resp.status().as_u16();
+                let headers = wit_headers(resp.headers());
+                let limited = http_body_util::Limited::new(resp.into_body(), cfg.http_max_body);
+                let body = limited
+                    .collect()
+                    .await
+                    .map_err(|e| format!("reading the response failed: {e}"))?
+                    .to_bytes();
+                Ok(wit::IncomingResponse {
+                    status,
+                    headers,
+                    body: body.to_vec(),
+                })
+            };
+            tokio::time::timeout(cfg.http_timeout, fut)
+                .await
+                .map_err(|_| format!("no complete answer within {:?}", cfg.http_timeout))?
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Remembered adapter decisions, so a fresh hit never enters wasm
+//! (invariant 2).
+//!
+//! After an adapter plans a cacheable GET/HEAD, the core remembers which
+//! cache key that request maps to: per remote, path and query, plus the
+//! values of the request headers the plan says it varies on (`vary`). The
+//! next identical request finds the key here, finds a fresh entry in the
+//! store, and is served without calling the adapter. Decisions are tagged
+//! with the adapter's sha256, so a hot reload invalidates them.
+
+use http::HeaderMap;
+use quick_cache::sync::Cache;
+use std::sync::Arc;
+
+/// Bounded map of remembered decisions.
+pub struct DecisionMemo {
+    cache: Cache<String, Arc<str>>,
+}
+
+fn base(adapter_sha: &str, remote: &str, path: &str, query: Option<&str>) -> String {
+    let mut s = String::with_capacity(adapter_sha.len() + remote.len() + path.len() + 8);
+    s.push_str(adapter_sha);
+    s.push('\0');
+    s.push_str(remote);
+    s.push('\0');
+    s.push_str(path);
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
+    }
+    s
+}
+
+fn with_values(mut base: String, vary: &str, headers: &HeaderMap) -> String {
+    for name in vary.split(',').filter(|n| !n.is_empty()) {
+        base.push('\0');
+        for v in headers.get_all(name) {
+            base.push_str(v.to_str().unwrap_or(""));
+            base.push('\n');
+        }
+    }
+    base
+}
+
+impl DecisionMemo {
+    /// A memo holding at most `capacity` decisions.
+    pub fn new(capacity: usize) -> Self {
+        DecisionMemo {
+            cache: Cache::new(capacity),
+        }
+    }
+
+    /// The cache key a previous identical request was planned to.
+    pub fn lookup(
+        &self,
+        adapter_sha: &str,
+        remote: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Option<Arc<str>> {
+        let b = base(adapter_sha, remote, path, query);
+        let vary = self.cache.get(&format!("v{b}"))?;
+        self.cache
+            .get(&format!("k{}", with_values(b, &vary, headers)))
+    }
+
+    /// Remember that this request maps to `key`, varying on `vary`.
+    pub fn remember(
+        &self,
+        adapter_sha: &str,
+        remote: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        vary: &[String],
+        key: &str,
+    ) {
+        let b = base(adapter_sha, remote, path, query);
+        let vary: String = vary
+            .iter()
+            .map(|v| v.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.cache.insert(format!("v{b}"), Arc::from(vary.as_str()));
+        self.cache.insert(
+            format!("k{}", with_values(b, &vary, headers)),
+            Arc::from(key),
+        );
+    }
+
+    /// Forget everything (after a flush).
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varies_on_named_headers_only() {
+        let m = DecisionMemo::new(100);
+        let mut h = HeaderMap::new();
+        h.insert("accept", "a/b".parse().unwrap());
+        h.insert("user-agent", "x".parse().unwrap());
+        m.remember("sha", "r", "p", None, &h, &["Accept".into()], "k1");
+        assert_eq!(m.lookup("sha", "r", "p", None, &h).as_deref(), Some("k1"));
+        h.insert("user-agent", "y".parse().unwrap());
+        assert_eq!(m.lookup("sha", "r", "p", None, &h).as_deref(), Some("k1"));
+        h.insert("accept", "c/d".parse().unwrap());
+        assert_eq!(m.lookup("sha", "r", "p", None, &h), None);
+        assert_eq!(m.lookup("other", "r", "p", None, &h), None);
+        assert_eq!(m.lookup("sha", "r", "p", Some("q"), &h), None);
+    }
+}

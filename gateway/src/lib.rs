@@ -1,0 +1,134 @@
+//! artgate: a caching artifact gateway whose package formats are
+//! hot-reloaded WebAssembly components.
+//!
+//! The request flow, in ten lines:
+//!
+//! 1. [`server`] accepts a connection (TLS optional) and enforces limits;
+//! 2. [`routes`] turns the URL into a typed route, normalising the path once;
+//! 3. [`admin`] answers `/`, `/health`, `/config`, `/metrics`, `/plugins`, flushes;
+//! 4. [`proxy`] finds the remote and checks `allow`;
+//! 5. a remembered decision + a fresh entry in [`store`] → served, no wasm;
+//! 6. otherwise the remote's adapter ([`plugins`]) plans the request;
+//! 7. [`cache::fill`] makes one upstream fetch per key, coalescing waiters;
+//! 8. [`cache::leader`] fetches via [`upstream`], revalidates, or serves stale;
+//! 9. bytes stream into a spool and to every waiter, verified, then committed;
+//! 10. [`metrics`] counts it all.
+
+pub mod admin;
+pub mod body;
+pub mod cache;
+pub mod config;
+pub mod metrics;
+pub mod plugins;
+pub mod proxy;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod upstream;
+
+use std::sync::Arc;
+
+/// Run the gateway on `listener` with `config` until `shutdown` turns true.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: config::Config,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.storage.dir)
+        .map_err(|e| anyhow::anyhow!("storage.dir {}: {e}", config.storage.dir.display()))?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let blobs = store::FsBlobStore::open(&config.storage.dir).map_err(|e| {
+        anyhow::anyhow!(
+            "opening the blob store in {}: {e}",
+            config.storage.dir.display()
+        )
+    })?;
+    let spools = store::BlobStore::clean_spools(&blobs).unwrap_or(0);
+    if spools > 0 {
+        tracing::info!(
+            count = spools,
+            "removed spool files left by an earlier process"
+        );
+    }
+    let meta = store::SledMetaStore::open(&config.storage.dir.join("index"))
+        .map_err(|e| anyhow::anyhow!("opening the index: {e}"))?;
+    let store = store::Store {
+        meta: Arc::new(meta),
+        blobs: Arc::new(blobs),
+    };
+    let cache_dir = config
+        .plugins
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.storage.dir.join("plugin-cache"));
+    let engine = plugins::PluginEngine::new(&config.plugins, Some(cache_dir))?;
+    let registry = plugins::PluginRegistry::new(
+        engine,
+        config.plugins.dir.clone(),
+        &plugins::builtin::builtins(),
+        metrics.clone(),
+    )
+    .await?;
+    for r in &config.remotes {
+        if registry.active().for_package(&r.package).is_none() {
+            tracing::warn!(remote = %r.name, package = %r.package, "no adapter serves this package type yet; requests will fail until one is loaded");
+        }
+    }
+    let upstream = upstream::Upstream::new(&config.upstream)?;
+    let tls = server::tls_acceptor(&config.server)?;
+    let state = Arc::new(state::AppState::new(
+        config.clone(),
+        store,
+        registry.clone(),
+        upstream,
+        metrics,
+    ));
+    tokio::spawn(plugins::watch::run(
+        registry,
+        config.plugins.reload_debounce,
+        shutdown.clone(),
+    ));
+    tokio::spawn(maintenance(state.clone(), shutdown.clone()));
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "artgate listening");
+    server::serve(listener, state.clone(), tls, shutdown).await;
+    state.store.meta.persist_access().ok();
+    state.store.meta.flush().ok();
+    Ok(())
+}
+
+/// Background upkeep: persist access times, evict beyond `max_size`,
+/// delete unreferenced blobs.
+async fn maintenance(
+    state: Arc<state::AppState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let every = std::time::Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let st = state.clone();
+        let res = tokio::task::spawn_blocking(move || -> Result<u64, store::StoreError> {
+            st.store.meta.persist_access()?;
+            let mut evicted = 0;
+            if st.store.meta.total_size() > st.config.storage.max_size {
+                evicted = store::evict_to(&st.store, st.config.storage.max_size)?.blobs;
+            }
+            store::gc(&st.store)?;
+            Ok(evicted)
+        })
+        .await;
+        match res {
+            Ok(Ok(n)) if n > 0 => {
+                state.metrics.evicted(n);
+                state.memo.clear();
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "store maintenance failed"),
+            _ => {}
+        }
+        state.metrics.set_store_bytes(state.store.meta.total_size());
+    }
+}

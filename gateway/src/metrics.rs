@@ -1,0 +1,312 @@
+//! Prometheus metrics (`GET /metrics`, text exposition format).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// How a request was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fresh entry served from the store.
+    Hit,
+    /// Fetched from upstream (and stored, or waiting on such a fetch).
+    Miss,
+    /// Stale entry served because the upstream failed.
+    Stale,
+    /// Expired entry confirmed by the upstream (304 / same digest).
+    Revalidated,
+    /// Not cacheable; streamed through.
+    Bypass,
+    /// Answered by an adapter or admin handler without the cache.
+    Direct,
+    /// Hosted read, write, delete or list.
+    Hosted,
+    /// An error response.
+    Error,
+}
+
+impl Outcome {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Stale => "stale",
+            Outcome::Revalidated => "revalidated",
+            Outcome::Bypass => "bypass",
+            Outcome::Direct => "direct",
+            Outcome::Hosted => "hosted",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReqLabels {
+    remote: String,
+    method: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RemoteLabel {
+    remote: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    remote: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    adapter: String,
+    function: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginErrLabels {
+    adapter: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<ReqLabels, Counter>,
+    bytes_served: Family<RemoteLabel, Counter>,
+    upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_bytes: Family<RemoteLabel, Counter>,
+    coalesced: Family<RemoteLabel, Counter>,
+    stale: Family<RemoteLabel, Counter>,
+    plugin_calls: Family<PluginLabels, Counter>,
+    plugin_errors: Family<PluginErrLabels, Counter>,
+    plugin_seconds: Family<PluginLabels, Histogram>,
+    reloads: Family<ResultLabel, Counter>,
+    store_bytes: Gauge<u64, AtomicU64>,
+    evictions: Counter,
+    fills_inflight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("artgate");
+        let requests = Family::<ReqLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by remote, method and outcome",
+            requests.clone(),
+        );
+        let bytes_served = Family::<RemoteLabel, Counter>::default();
+        registry.register(
+            "served_bytes",
+            "Body bytes sent to clients",
+            bytes_served.clone(),
+        );
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_requests",
+            "Upstream requests by remote and status (or error)",
+            upstream_requests.clone(),
+        );
+        let upstream_bytes = Family::<RemoteLabel, Counter>::default();
+        registry.register(
+            "upstream_bytes",
+            "Body bytes received from upstreams",
+            upstream_bytes.clone(),
+        );
+        let coalesced = Family::<RemoteLabel, Counter>::default();
+        registry.register(
+            "coalesced_waiters",
+            "Requests that joined an in-flight fetch instead of starting one",
+            coalesced.clone(),
+        );
+        let stale = Family::<RemoteLabel, Counter>::default();
+        registry.register(
+            "stale_served",
+            "Stale entries served because the upstream failed",
+            stale.clone(),
+        );
+        let plugin_calls = Family::<PluginLabels, Counter>::default();
+        registry.register("plugin_calls", "Calls into adapters", plugin_calls.clone());
+        let plugin_errors = Family::<PluginErrLabels, Counter>::default();
+        registry.register(
+            "plugin_errors",
+            "Adapter call failures by kind",
+            plugin_errors.clone(),
+        );
+        let plugin_seconds = Family::<PluginLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.2, 1.0,
+            ])
+        });
+        registry.register(
+            "plugin_call_seconds",
+            "Time of adapter calls (instantiation included)",
+            plugin_seconds.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "plugin_reloads",
+            "Plugin loads from the plugin directory by result",
+            reloads.clone(),
+        );
+        let store_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "store_bytes",
+            "Bytes of blobs in the store",
+            store_bytes.clone(),
+        );
+        let evictions = Counter::default();
+        registry.register(
+            "store_evictions",
+            "Blobs evicted to stay under storage.max_size",
+            evictions.clone(),
+        );
+        let fills_inflight = Gauge::default();
+        registry.register(
+            "fills_inflight",
+            "Upstream fetches in progress",
+            fills_inflight.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            bytes_served,
+            upstream_requests,
+            upstream_bytes,
+            coalesced,
+            stale,
+            plugin_calls,
+            plugin_errors,
+            plugin_seconds,
+            reloads,
+            store_bytes,
+            evictions,
+            fills_inflight,
+        }
+    }
+
+    /// Count a finished request.
+    pub fn request(&self, remote: &str, method: &str, outcome: Outcome) {
+        self.requests
+            .get_or_create(&ReqLabels {
+                remote: remote.to_owned(),
+                method: method.to_owned(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Count body bytes sent to a client.
+    pub fn served_bytes(&self, remote: &str, n: u64) {
+        self.bytes_served
+            .get_or_create(&RemoteLabel {
+                remote: remote.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Count an upstream request by status (`200`, `304`, `error`, `timeout`).
+    pub fn upstream_request(&self, remote: &str, status: &str) {
+        self.upstream_requests
+            .get_or_create(&UpstreamLabels {
+                remote: remote.to_owned(),
+                status: status.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count upstream body bytes.
+    pub fn upstream_bytes(&self, remote: &str, n: u64) {
+        self.upstream_bytes
+            .get_or_create(&RemoteLabel {
+                remote: remote.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Count a request that joined an in-flight fill.
+    pub fn coalesced(&self, remote: &str) {
+        self.coalesced
+            .get_or_create(&RemoteLabel {
+                remote: remote.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count a stale serve.
+    pub fn stale_served(&self, remote: &str) {
+        self.stale
+            .get_or_create(&RemoteLabel {
+                remote: remote.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count an adapter call and its duration.
+    pub fn plugin_call(&self, adapter: &str, function: &'static str, seconds: f64) {
+        let l = PluginLabels {
+            adapter: adapter.to_owned(),
+            function,
+        };
+        self.plugin_calls.get_or_create(&l).inc();
+        self.plugin_seconds.get_or_create(&l).observe(seconds);
+    }
+
+    /// Count an adapter failure.
+    pub fn plugin_error(&self, adapter: &str, kind: &'static str) {
+        self.plugin_errors
+            .get_or_create(&PluginErrLabels {
+                adapter: adapter.to_owned(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// Count a plugin-dir load (`ok` or `error`).
+    pub fn plugin_reload(&self, result: &'static str) {
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// Set the store size.
+    pub fn set_store_bytes(&self, n: u64) {
+        self.store_bytes.set(n);
+    }
+
+    /// Count evicted blobs.
+    pub fn evicted(&self, n: u64) {
+        self.evictions.inc_by(n);
+    }
+
+    /// Track in-flight fills (+1 / -1).
+    pub fn fills_inflight(&self, delta: i64) {
+        self.fills_inflight.inc_by(delta);
+    }
+
+    /// Render the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

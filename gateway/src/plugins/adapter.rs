@@ -1,0 +1,270 @@
+//! One loaded adapter: its compiled component, pre-linked once into an
+//! `InstancePre`, and the typed calls into it. Every call gets a fresh
+//! `Store` (and so a fresh instance from the pooling allocator), a memory
+//! cap and a time budget; a fault is returned as a [`PluginError`] for that
+//! request only.
+
+use super::PluginError;
+use super::bindings::{AdapterPre, wit};
+use super::engine::PluginEngine;
+use super::host::{CallBudget, CallContext, HostState};
+use sha2::{Digest as _, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, UpdateDeadline};
+
+/// Where an adapter was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Embedded in the binary.
+    BuiltIn,
+    /// A `.wasm` file in the plugin directory.
+    Dir(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::BuiltIn => f.write_str("built-in"),
+            Source::Dir(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A compiled, pre-linked, smoke-tested adapter.
+pub struct Adapter {
+    /// What `describe` returned when it was loaded.
+    pub info: wit::AdapterInfo,
+    /// sha256 of the component bytes (hex).
+    pub sha256: String,
+    /// Where it came from.
+    pub source: Source,
+    pre: AdapterPre<HostState>,
+    engine: Arc<PluginEngine>,
+}
+
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapter")
+            .field("name", &self.info.name)
+            .field("version", &self.info.version)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Adapter {
+    /// Compile (on a blocking thread), pre-link and call `describe`. Any
+    /// failure rejects the component.
+    pub async fn load(
+        engine: Arc<PluginEngine>,
+        wasm: Arc<[u8]>,
+        source: Source,
+    ) -> Result<Adapter, PluginError> {
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let eng = engine.clone();
+        let component = tokio::task::spawn_blocking(move || eng.compile(&wasm))
+            .await
+            .map_err(|e| PluginError::Load(format!("compile task failed: {e}")))??;
+        let instance_pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Load(link_error(&e)))?;
+        let pre = AdapterPre::new(instance_pre).map_err(|e| PluginError::Load(link_error(&e)))?;
+        let mut adapter = Adapter {
+            info: wit::AdapterInfo {
+                name: String::new(),
+                version: String::new(),
+                package_types: Vec::new(),
+            },
+            sha256,
+            source,
+            pre,
+            engine,
+        };
+        let ctx = CallContext {
+            adapter: Arc::from("(loading)"),
+            request_id: Arc::from("load"),
+            kv: None,
+            http: None,
+        };
+        let info = adapter.describe(ctx).await?;
+        validate_info(&info)?;
+        adapter.info = info;
+        Ok(adapter)
+    }
+
+    /// The adapter's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn new_store(&self, ctx: CallContext) -> Store<HostState> {
+        let mut store = Store::new(
+            self.engine.engine(),
+            HostState::new(ctx, self.engine.memory_limit),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        let budget = Arc::new(std::sync::Mutex::new(CallBudget {
+            started: Instant::now(),
+            host_wait: Duration::ZERO,
+            limit: self.engine.call_timeout,
+            exceeded: false,
+        }));
+        store.data_mut().budget = Some(budget.clone());
+        store.epoch_deadline_callback(move |_ctx| {
+            let Ok(mut b) = budget.lock() else {
+                return Ok(UpdateDeadline::Interrupt);
+            };
+            let spent = b.started.elapsed().saturating_sub(b.host_wait);
+            if spent >= b.limit {
+                b.exceeded = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // Yield to the runtime every tick so a busy plugin cannot
+            // starve other requests on this worker thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// `describe()`.
+    pub async fn describe(&self, ctx: CallContext) -> Result<wit::AdapterInfo, PluginError> {
+        let mut store = self.new_store(ctx);
+        let result = async {
+            let inst = self.pre.instantiate_async(&mut store).await?;
+            inst.artgate_adapter_handler()
+                .call_describe(&mut store)
+                .await
+        }
+        .await;
+        finish(&store, result)
+    }
+
+    /// `plan(remote, req)`.
+    pub async fn plan(
+        &self,
+        ctx: CallContext,
+        remote: &wit::RemoteInfo,
+        req: &wit::Request,
+    ) -> Result<wit::Decision, PluginError> {
+        let mut store = self.new_store(ctx);
+        let result = async {
+            let inst = self.pre.instantiate_async(&mut store).await?;
+            inst.artgate_adapter_handler()
+                .call_plan(&mut store, remote, req)
+                .await
+        }
+        .await;
+        finish(&store, result)
+    }
+
+    /// `on-response(remote, req, sent, resp, attempt)`.
+    pub async fn on_response(
+        &self,
+        ctx: CallContext,
+        remote: &wit::RemoteInfo,
+        req: &wit::Request,
+        sent: &wit::UpstreamRequest,
+        resp: &wit::UpstreamResponse,
+        attempt: u32,
+    ) -> Result<wit::AfterHeaders, PluginError> {
+        let mut store = self.new_store(ctx);
+        let result = async {
+            let inst = self.pre.instantiate_async(&mut store).await?;
+            inst.artgate_adapter_handler()
+                .call_on_response(&mut store, remote, req, sent, resp, attempt)
+                .await
+        }
+        .await;
+        finish(&store, result)
+    }
+
+    /// `inspect-body(remote, req, resp, body)`.
+    pub async fn inspect_body(
+        &self,
+        ctx: CallContext,
+        remote: &wit::RemoteInfo,
+        req: &wit::Request,
+        resp: &wit::UpstreamResponse,
+        body: &[u8],
+    ) -> Result<wit::BodyVerdict, PluginError> {
+        let mut store = self.new_store(ctx);
+        let result = async {
+            let inst = self.pre.instantiate_async(&mut store).await?;
+            inst.artgate_adapter_handler()
+                .call_inspect_body(&mut store, remote, req, resp, body)
+                .await
+        }
+        .await;
+        finish(&store, result)
+    }
+}
+
+/// Turn a call's outcome into a typed error: timeout, memory cap or trap.
+fn finish<T>(store: &Store<HostState>, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let state = store.data();
+            if state.limiter.hit {
+                return Err(PluginError::MemoryCap(format!("{e:#}")));
+            }
+            let timed_out = state
+                .budget
+                .as_ref()
+                .and_then(|b| b.lock().ok().map(|b| b.exceeded))
+                .unwrap_or(false);
+            if timed_out
+                || matches!(
+                    e.downcast_ref::<wasmtime::Trap>(),
+                    Some(wasmtime::Trap::Interrupt)
+                )
+            {
+                return Err(PluginError::Timeout);
+            }
+            Err(PluginError::Trap(format!("{e:?}")))
+        }
+    }
+}
+
+fn link_error(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    if text.contains("artgate:adapter") {
+        format!(
+            "the component does not match the artgate:adapter@0.1.0 world this gateway provides: {text}"
+        )
+    } else {
+        format!("the component imports something the host does not provide: {text}")
+    }
+}
+
+fn validate_info(info: &wit::AdapterInfo) -> Result<(), PluginError> {
+    let ok_name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
+    if !ok_name(&info.name) {
+        return Err(PluginError::Load(format!(
+            "describe() returned an invalid adapter name {:?} (use [a-z0-9_-], at most 64)",
+            info.name
+        )));
+    }
+    if info.package_types.is_empty() {
+        return Err(PluginError::Load(format!(
+            "adapter {:?} declares no package types",
+            info.name
+        )));
+    }
+    if let Some(bad) = info.package_types.iter().find(|p| !ok_name(p)) {
+        return Err(PluginError::Load(format!(
+            "adapter {:?} declares an invalid package type {bad:?}",
+            info.name
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! The one place `bindgen!` runs: host-side bindings for the
+//! `artgate:adapter@0.1.0` world in `wit/`.
+//!
+//! Exports are async so a call can be awaited on the runtime (and cut off by
+//! the epoch deadline); `http-send` is the one async import, since it does
+//! network I/O. Every import is trappable so the host can end a call that
+//! abuses a capability.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "adapter",
+    imports: {
+        "artgate:adapter/host.http-send": async | trappable,
+        default: trappable,
+    },
+    exports: { default: async },
+});
+
+pub use artgate::adapter::types as wit;

@@ -1,0 +1,206 @@
+//! The one wasmtime [`Engine`]: pooling allocation, epoch interruption
+//! driven by a ticker thread, and a cache of compiled code in the storage
+//! directory.
+//!
+//! Compiled code is only ever loaded from files this process (or an earlier
+//! artgate) wrote into its own cache directory, named by the sha256 of the
+//! component bytes and the engine's compatibility hash. Precompiled files in
+//! the plugin directory are never loaded: deserialising is arbitrary code
+//! execution.
+
+use super::PluginError;
+use super::host::HostState;
+use crate::config::PluginsConfig;
+use sha2::{Digest as _, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; the unit of call deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The shared engine, linker and limits every plugin instance is created
+/// with.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    /// Linear memory cap per call (bytes, all memories of the instance).
+    pub memory_limit: u64,
+    /// Deadline of one call in epoch ticks.
+    pub deadline_ticks: u64,
+    /// Time budget of one call.
+    pub call_timeout: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+impl PluginEngine {
+    /// Build the engine from the plugin configuration and start the epoch
+    /// ticker thread (stopped when the engine is dropped).
+    pub fn new(cfg: &PluginsConfig, cache_dir: Option<PathBuf>) -> Result<Arc<Self>, PluginError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // Deep recursion must trap, not overflow the host stack.
+        config.max_wasm_stack(1 << 20);
+        config.async_stack_size(2 << 20);
+
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = cfg.max_instances.max(1);
+        pool.total_component_instances(slots);
+        // A Rust wasm32-wasip2 component has a handful of core instances
+        // (the program and its WASI adapter shims); leave headroom.
+        pool.max_core_instances_per_component(32);
+        pool.total_core_instances(slots * 16);
+        pool.max_memories_per_component(4);
+        pool.total_memories(slots * 2);
+        pool.max_tables_per_component(8);
+        pool.total_tables(slots * 4);
+        pool.total_stacks(slots);
+        pool.max_memory_size(cfg.memory_limit as usize);
+        pool.max_unused_warm_slots(slots.min(64));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // Reserve only what the cap needs, so many slots stay cheap in
+        // virtual address space.
+        config.memory_reservation(cfg.memory_limit.next_power_of_two().max(1 << 24));
+        config.memory_guard_size(1 << 16);
+        config.memory_reservation_for_growth(0);
+
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        super::host::add_to_linker(&mut linker)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.weak(), stop.clone())?;
+
+        let tick_ms = EPOCH_TICK.as_millis().max(1) as u64;
+        let deadline_ticks = (cfg.call_timeout.as_millis() as u64)
+            .div_ceil(tick_ms)
+            .max(1);
+        Ok(Arc::new(PluginEngine {
+            engine,
+            linker,
+            cache_dir,
+            memory_limit: cfg.memory_limit,
+            deadline_ticks,
+            call_timeout: cfg.call_timeout,
+            stop,
+        }))
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker with the host capabilities and deny-all WASI.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    /// Compile component bytes, using the compiled-code cache when it holds
+    /// an entry for exactly these bytes and this engine.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Component, PluginError> {
+        if !looks_like_component(wasm) {
+            return Err(PluginError::Load(describe_non_component(wasm)));
+        }
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, wasm)
+                .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")));
+        };
+        let path = self.cache_path(dir, wasm);
+        if path.is_file() {
+            // SAFETY: the file is in artgate's own cache directory, named by
+            // the hash of the source bytes and of this engine's settings, and
+            // was written by `serialize` below (via temp file + rename).
+            // Wasmtime also checks the engine compatibility header.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "dropping unusable compiled-code cache entry");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")))?;
+        if let Ok(bytes) = component.serialize() {
+            if let Err(e) = write_atomic(dir, &path, &bytes) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot write compiled-code cache");
+            }
+        }
+        Ok(component)
+    }
+
+    fn cache_path(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let mut sha = Sha256::new();
+        sha.update(wasm);
+        sha.update(h.finish().to_le_bytes());
+        sha.update(env!("CARGO_PKG_VERSION").as_bytes());
+        dir.join(format!("{}.cwasm", hex::encode(sha.finalize())))
+    }
+}
+
+impl Drop for PluginEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn spawn_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) -> Result<(), PluginError> {
+    std::thread::Builder::new()
+        .name("artgate-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker thread: {e}")))
+}
+
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), fastrand_suffix()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn fastrand_suffix() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Whether the bytes start with the component-model binary header.
+pub fn looks_like_component(wasm: &[u8]) -> bool {
+    wasm.len() >= 8 && &wasm[0..4] == b"\0asm" && wasm[6..8] == [0x01, 0x00]
+}
+
+fn describe_non_component(wasm: &[u8]) -> String {
+    if wasm.len() >= 8 && &wasm[0..4] == b"\0asm" && wasm[4..8] == [1, 0, 0, 0] {
+        "this is a core wasm module, not a component; build the adapter for the wasm32-wasip2 target (or run `wasm-tools component new`)".into()
+    } else if wasm.len() >= 4 && &wasm[0..4] == b"\0asm" {
+        "this wasm file has an unknown binary version; it is not a component artgate can load"
+            .into()
+    } else if Engine::detect_precompiled(wasm).is_some() {
+        "this is precompiled native code (.cwasm); artgate only loads .wasm components and compiles them itself".into()
+    } else {
+        "this file is not a WebAssembly component (bad magic bytes; truncated or not wasm)".into()
+    }
+}

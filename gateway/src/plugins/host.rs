@@ -1,0 +1,280 @@
+//! What a plugin instance's store holds, and the host capabilities it may
+//! call: `log`, bounded `http-send`, and a key-value store scoped to the
+//! adapter. WASI is linked deny-all (no preopened directories, no
+//! environment, no sockets, stdio discarded).
+
+use super::PluginError;
+use super::bindings::{self, wit};
+use crate::store::MetaStore;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Result as WtResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Host calls of one kind allowed per plugin call; more trap.
+pub const MAX_HTTP_SENDS_PER_CALL: u32 = 16;
+/// Key-value operations allowed per plugin call.
+pub const MAX_KV_OPS_PER_CALL: u32 = 1024;
+/// Log lines allowed per plugin call (later ones are dropped).
+pub const MAX_LOG_LINES_PER_CALL: u32 = 256;
+/// Largest key-value value a plugin may store.
+pub const MAX_KV_VALUE: usize = 64 * 1024;
+/// Longest key-value key.
+pub const MAX_KV_KEY: usize = 512;
+/// Longest log message kept (longer ones are cut).
+pub const MAX_LOG_MESSAGE: usize = 4096;
+
+/// A boxed future, for the `http-send` capability.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The network side of `http-send`, provided per call by the request path:
+/// it knows which hosts the current remote may reach and its credentials.
+pub trait HostHttp: Send + Sync {
+    /// Send a small request; errors are one sentence for the plugin.
+    fn send(
+        &self,
+        req: wit::OutgoingRequest,
+    ) -> BoxFuture<'_, Result<wit::IncomingResponse, String>>;
+}
+
+/// What a call needs to know about its context.
+#[derive(Clone)]
+pub struct CallContext {
+    /// Adapter name (log tag, key-value scope).
+    pub adapter: Arc<str>,
+    /// Request id for log lines.
+    pub request_id: Arc<str>,
+    /// Key-value backing store; none in `plugin check`.
+    pub kv: Option<Arc<dyn MetaStore>>,
+    /// Network capability; none when the call may not make requests.
+    pub http: Option<Arc<dyn HostHttp>>,
+}
+
+/// Limits memory growth of one call's instance and remembers whether the
+/// cap was hit (to report it as such instead of as a plain trap).
+pub struct CallLimiter {
+    cap: usize,
+    used: usize,
+    /// Set when a growth beyond the cap was refused.
+    pub hit: bool,
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> WtResult<bool> {
+        let grow = desired.saturating_sub(current);
+        if self.used.saturating_add(grow) > self.cap {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory cap of {} bytes reached",
+                self.cap
+            )));
+        }
+        self.used += grow;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> WtResult<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Time spent in wasm so far versus the budget, shared between the store's
+/// epoch callback and `http-send` (time awaiting host I/O does not count).
+pub struct CallBudget {
+    /// When the call started.
+    pub started: std::time::Instant,
+    /// Time spent awaiting host I/O.
+    pub host_wait: std::time::Duration,
+    /// Budget for time in wasm.
+    pub limit: std::time::Duration,
+    /// Set when the budget ran out.
+    pub exceeded: bool,
+}
+
+/// The data of one plugin store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory limiter (public for the store's limiter accessor).
+    pub limiter: CallLimiter,
+    ctx: CallContext,
+    /// The call's time budget (set by the caller).
+    pub budget: Option<Arc<std::sync::Mutex<CallBudget>>>,
+    http_calls: u32,
+    kv_ops: u32,
+    log_lines: u32,
+}
+
+impl HostState {
+    /// Fresh state for one call.
+    pub fn new(ctx: CallContext, memory_cap: u64) -> Self {
+        HostState {
+            // Deny-all: no args, env, preopens or network; stdio is closed or
+            // discarded.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: CallLimiter {
+                cap: memory_cap as usize,
+                used: 0,
+                hit: false,
+            },
+            ctx,
+            budget: None,
+            http_calls: 0,
+            kv_ops: 0,
+            log_lines: 0,
+        }
+    }
+
+    /// Replace the call context (reused warm instances serve many calls).
+    pub fn set_context(&mut self, ctx: CallContext) {
+        self.ctx = ctx;
+        self.http_calls = 0;
+        self.kv_ops = 0;
+        self.log_lines = 0;
+    }
+
+    fn kv_budget(&mut self) -> WtResult<()> {
+        self.kv_ops += 1;
+        if self.kv_ops > MAX_KV_OPS_PER_CALL {
+            return Err(wasmtime::Error::msg(format!(
+                "more than {MAX_KV_OPS_PER_CALL} key-value operations in one call"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Link deny-all WASI and the artgate host interface.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), PluginError> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)
+        .map_err(|e| PluginError::Engine(format!("linking WASI: {e:#}")))?;
+    bindings::artgate::adapter::host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+        .map_err(|e| PluginError::Engine(format!("linking the host interface: {e:#}")))?;
+    Ok(())
+}
+
+impl bindings::artgate::adapter::types::Host for HostState {}
+
+impl bindings::artgate::adapter::host::Host for HostState {
+    fn log(&mut self, level: wit::Level, message: String) -> WtResult<()> {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES_PER_CALL {
+            return Ok(());
+        }
+        let mut message = message;
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let adapter = &*self.ctx.adapter;
+        let request_id = &*self.ctx.request_id;
+        match level {
+            wit::Level::Trace => {
+                tracing::trace!(target: "artgate::plugin", adapter, request_id, "{message}")
+            }
+            wit::Level::Debug => {
+                tracing::debug!(target: "artgate::plugin", adapter, request_id, "{message}")
+            }
+            wit::Level::Info => {
+                tracing::info!(target: "artgate::plugin", adapter, request_id, "{message}")
+            }
+            wit::Level::Warn => {
+                tracing::warn!(target: "artgate::plugin", adapter, request_id, "{message}")
+            }
+            wit::Level::Error => {
+                tracing::error!(target: "artgate::plugin", adapter, request_id, "{message}")
+            }
+        }
+        Ok(())
+    }
+
+    async fn http_send(
+        &mut self,
+        req: wit::OutgoingRequest,
+    ) -> WtResult<Result<wit::IncomingResponse, String>> {
+        self.http_calls += 1;
+        if self.http_calls > MAX_HTTP_SENDS_PER_CALL {
+            return Err(wasmtime::Error::msg(format!(
+                "more than {MAX_HTTP_SENDS_PER_CALL} http-send calls in one call"
+            )));
+        }
+        let Some(http) = self.ctx.http.clone() else {
+            return Ok(Err("http-send is not available in this context".into()));
+        };
+        let started = std::time::Instant::now();
+        let result = http.send(req).await;
+        if let Some(b) = &self.budget {
+            if let Ok(mut b) = b.lock() {
+                b.host_wait += started.elapsed();
+            }
+        }
+        Ok(result)
+    }
+
+    fn kv_get(&mut self, key: String) -> WtResult<Option<Vec<u8>>> {
+        self.kv_budget()?;
+        let Some(kv) = &self.ctx.kv else {
+            return Ok(None);
+        };
+        match kv.kv_get(&self.ctx.adapter, &key) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value read failed");
+                Ok(None)
+            }
+        }
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>, ttl_secs: u64) -> WtResult<()> {
+        self.kv_budget()?;
+        if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
+            return Err(wasmtime::Error::msg(format!(
+                "key-value entry too large (key {} bytes, max {MAX_KV_KEY}; value {} bytes, max {MAX_KV_VALUE})",
+                key.len(),
+                value.len()
+            )));
+        }
+        if let Some(kv) = &self.ctx.kv {
+            if let Err(e) = kv.kv_set(&self.ctx.adapter, &key, &value, ttl_secs) {
+                tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value write failed");
+            }
+        }
+        Ok(())
+    }
+
+    fn kv_delete(&mut self, key: String) -> WtResult<()> {
+        self.kv_budget()?;
+        if let Some(kv) = &self.ctx.kv {
+            if let Err(e) = kv.kv_delete(&self.ctx.adapter, &key) {
+                tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value delete failed");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The wasmtime host for adapters: one engine ([`engine`]), the one
+//! `bindgen!` ([`bindings`]), host capabilities ([`host`]), loaded
+//! adapters and their calls ([`adapter`]), the active set and hot reload
+//! ([`registry`], [`watch`]), and the embedded built-ins ([`builtin`]).
+
+pub mod adapter;
+pub mod bindings;
+pub mod builtin;
+pub mod engine;
+pub mod host;
+pub mod registry;
+pub mod watch;
+
+pub use adapter::{Adapter, Source};
+pub use bindings::wit;
+pub use engine::PluginEngine;
+pub use host::{CallContext, HostHttp};
+pub use registry::{PluginRegistry, PluginStatus};
+
+/// A plugin failure. Request-time failures give that request a 502; load
+/// failures reject the component (the previous version keeps serving).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The engine could not be set up (startup only).
+    #[error("plugin engine: {0}")]
+    Engine(String),
+    /// The component could not be compiled, linked or described.
+    #[error("{0}")]
+    Load(String),
+    /// The call trapped.
+    #[error("adapter trapped: {0}")]
+    Trap(String),
+    /// The call ran out of its time budget.
+    #[error("adapter exceeded its time budget")]
+    Timeout,
+    /// The call hit the memory cap.
+    #[error("adapter exceeded its memory cap: {0}")]
+    MemoryCap(String),
+    /// The adapter returned something the host cannot use.
+    #[error("adapter returned an invalid decision: {0}")]
+    BadOutput(String),
+}
+
+impl PluginError {
+    /// HTTP status for a request that hit this error.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_GATEWAY
+    }
+
+    /// Short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Engine(_) => "engine",
+            PluginError::Load(_) => "load",
+            PluginError::Trap(_) => "trap",
+            PluginError::Timeout => "timeout",
+            PluginError::MemoryCap(_) => "memory",
+            PluginError::BadOutput(_) => "bad_output",
+        }
+    }
+}

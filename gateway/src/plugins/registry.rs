@@ -1,0 +1,312 @@
+//! The set of loaded adapters and hot reload.
+//!
+//! Built-in adapters load at startup; `.wasm` files in the plugin directory
+//! load after them and replace a built-in with the same adapter name (or add
+//! new package types). A rescan compiles, pre-links and smoke-tests
+//! (`describe`) every new or changed file *before* swapping the active set
+//! atomically ([`ArcSwap`]); a file that fails keeps its previous version
+//! serving, and its error shows in `/plugins`. In-flight requests hold an
+//! `Arc` of the adapter they started with and finish on it.
+
+use super::PluginError;
+use super::adapter::{Adapter, Source};
+use super::engine::PluginEngine;
+use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Status of one adapter source, as `GET /plugins` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    /// Adapter name (from `describe`), or the file name when it never loaded.
+    pub name: String,
+    /// Adapter version, when loaded.
+    pub version: Option<String>,
+    /// sha256 of the component bytes.
+    pub sha256: String,
+    /// `built-in` or the file path.
+    pub source: String,
+    /// Package types served.
+    pub package_types: Vec<String>,
+    /// `active`, `replaced` (a plugin-dir file of the same name serves
+    /// instead), `failed` (never loaded) or `failed-previous-serving`.
+    pub status: &'static str,
+    /// The last load error, if any.
+    pub last_error: Option<String>,
+    /// When this version was loaded (RFC 3339).
+    pub loaded_at: Option<String>,
+}
+
+/// The active adapters, swapped as a whole.
+#[derive(Default)]
+pub struct ActiveSet {
+    by_package: HashMap<String, Arc<Adapter>>,
+    statuses: Vec<PluginStatus>,
+}
+
+impl ActiveSet {
+    /// The adapter serving a package type.
+    pub fn for_package(&self, package: &str) -> Option<&Arc<Adapter>> {
+        self.by_package.get(package)
+    }
+}
+
+struct Loaded {
+    adapter: Arc<Adapter>,
+    loaded_at: SystemTime,
+}
+
+/// What is known about one file in the plugin directory.
+struct FileState {
+    /// (length, mtime) when last read, to skip unchanged files cheaply.
+    stamp: Option<(u64, SystemTime)>,
+    /// sha256 of the bytes last read.
+    sha256: String,
+    /// The newest version that loaded.
+    good: Option<Loaded>,
+    /// Error of the newest bytes, when they did not load.
+    error: Option<String>,
+}
+
+/// Loaded adapters and the plugin directory they came from.
+pub struct PluginRegistry {
+    engine: Arc<PluginEngine>,
+    dir: PathBuf,
+    builtins: Vec<Loaded>,
+    files: tokio::sync::Mutex<BTreeMap<PathBuf, FileState>>,
+    active: ArcSwap<ActiveSet>,
+    metrics: Arc<Metrics>,
+}
+
+impl PluginRegistry {
+    /// Load the built-in adapters and the plugin directory. A built-in that
+    /// fails to load is a startup error; a plugin-dir file that fails is
+    /// reported and skipped.
+    pub async fn new(
+        engine: Arc<PluginEngine>,
+        dir: PathBuf,
+        builtins: &[(&'static str, &'static [u8])],
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, PluginError> {
+        let mut loaded = Vec::new();
+        for (name, bytes) in builtins {
+            let adapter = Adapter::load(engine.clone(), Arc::from(*bytes), Source::BuiltIn)
+                .await
+                .map_err(|e| PluginError::Load(format!("built-in adapter {name}: {e}")))?;
+            tracing::info!(adapter = adapter.name(), version = %adapter.info.version, "loaded built-in adapter");
+            loaded.push(Loaded {
+                adapter: Arc::new(adapter),
+                loaded_at: SystemTime::now(),
+            });
+        }
+        let reg = Arc::new(PluginRegistry {
+            engine,
+            dir,
+            builtins: loaded,
+            files: tokio::sync::Mutex::new(BTreeMap::new()),
+            active: ArcSwap::from_pointee(ActiveSet::default()),
+            metrics,
+        });
+        reg.rescan().await;
+        Ok(reg)
+    }
+
+    /// The plugin directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The active set (cheap; hold it for the duration of a request).
+    pub fn active(&self) -> Arc<ActiveSet> {
+        self.active.load_full()
+    }
+
+    /// Statuses for `GET /plugins`.
+    pub fn statuses(&self) -> Vec<PluginStatus> {
+        self.active.load().statuses.clone()
+    }
+
+    /// Re-read the plugin directory: load new and changed `.wasm` files,
+    /// forget removed ones, and swap in the resulting active set. Returns
+    /// whether anything changed.
+    pub async fn rescan(&self) -> bool {
+        let mut files = self.files.lock().await;
+        let mut changed = false;
+        let present = list_wasm(&self.dir);
+        // Removed files.
+        let removed: Vec<PathBuf> = files
+            .keys()
+            .filter(|p| !present.contains(p))
+            .cloned()
+            .collect();
+        for p in removed {
+            tracing::info!(path = %p.display(), "plugin file removed");
+            files.remove(&p);
+            changed = true;
+        }
+        for path in present {
+            let stamp = file_stamp(&path);
+            if let Some(st) = files.get(&path) {
+                if stamp.is_some() && st.stamp == stamp {
+                    continue;
+                }
+            }
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read plugin file");
+                    continue;
+                }
+            };
+            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            let entry = files.entry(path.clone()).or_insert_with(|| FileState {
+                stamp: None,
+                sha256: String::new(),
+                good: None,
+                error: None,
+            });
+            entry.stamp = stamp;
+            if entry.sha256 == sha256 {
+                continue;
+            }
+            entry.sha256 = sha256;
+            changed = true;
+            match Adapter::load(
+                self.engine.clone(),
+                Arc::from(bytes),
+                Source::Dir(path.clone()),
+            )
+            .await
+            {
+                Ok(a) => {
+                    tracing::info!(path = %path.display(), adapter = a.name(), version = %a.info.version, "loaded plugin");
+                    self.metrics.plugin_reload("ok");
+                    entry.good = Some(Loaded {
+                        adapter: Arc::new(a),
+                        loaded_at: SystemTime::now(),
+                    });
+                    entry.error = None;
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "plugin rejected; the previous version (if any) keeps serving");
+                    self.metrics.plugin_reload("error");
+                    entry.error = Some(e.to_string());
+                }
+            }
+        }
+        if changed || self.active.load().statuses.is_empty() {
+            self.active.store(Arc::new(self.build_active(&files)));
+        }
+        changed
+    }
+
+    fn build_active(&self, files: &BTreeMap<PathBuf, FileState>) -> ActiveSet {
+        // Adapter name → (adapter, loaded_at); plugin-dir files override
+        // built-ins of the same name (in path order).
+        let mut by_name: BTreeMap<String, &Loaded> = BTreeMap::new();
+        for b in &self.builtins {
+            by_name.insert(b.adapter.info.name.clone(), b);
+        }
+        for st in files.values() {
+            if let Some(good) = &st.good {
+                by_name.insert(good.adapter.info.name.clone(), good);
+            }
+        }
+        let mut by_package = HashMap::new();
+        for l in by_name.values() {
+            for p in &l.adapter.info.package_types {
+                by_package.insert(p.clone(), l.adapter.clone());
+            }
+        }
+        let mut statuses = Vec::new();
+        for b in &self.builtins {
+            let replaced = by_name
+                .get(&b.adapter.info.name)
+                .is_some_and(|l| !Arc::ptr_eq(&l.adapter, &b.adapter));
+            statuses.push(status_of(
+                b,
+                if replaced { "replaced" } else { "active" },
+                None,
+            ));
+        }
+        for (path, st) in files {
+            match (&st.good, &st.error) {
+                (Some(good), err) => {
+                    let serving = by_name
+                        .get(&good.adapter.info.name)
+                        .is_some_and(|l| Arc::ptr_eq(&l.adapter, &good.adapter));
+                    let status = match (serving, err.is_some()) {
+                        (_, true) => "failed-previous-serving",
+                        (true, false) => "active",
+                        (false, false) => "replaced",
+                    };
+                    let mut s = status_of(good, status, err.clone());
+                    if err.is_some() {
+                        s.sha256 = st.sha256.clone();
+                    }
+                    statuses.push(s);
+                }
+                (None, err) => statuses.push(PluginStatus {
+                    name: path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    version: None,
+                    sha256: st.sha256.clone(),
+                    source: path.display().to_string(),
+                    package_types: Vec::new(),
+                    status: "failed",
+                    last_error: err.clone(),
+                    loaded_at: None,
+                }),
+            }
+        }
+        ActiveSet {
+            by_package,
+            statuses,
+        }
+    }
+}
+
+fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> PluginStatus {
+    PluginStatus {
+        name: l.adapter.info.name.clone(),
+        version: Some(l.adapter.info.version.clone()),
+        sha256: l.adapter.sha256.clone(),
+        source: l.adapter.source.to_string(),
+        package_types: l.adapter.info.package_types.clone(),
+        status,
+        last_error,
+        loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// `*.wasm` files directly in `dir` (not hidden, not in subdirectories).
+fn list_wasm(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            !name.starts_with('.') && name.ends_with(".wasm")
+        })
+        .collect();
+    out.sort();
+    out
+}

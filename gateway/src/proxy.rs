@@ -1,0 +1,611 @@
+//! The request path of a remote, top to bottom:
+//!
+//! 1. find the remote and check the route family and `allow` patterns;
+//! 2. **fresh hit?** — a remembered decision maps the request to a key, the
+//!    store has a fresh entry: serve it (no wasm on this path);
+//! 3. otherwise ask the adapter to `plan` the request;
+//! 4. `forward` → lookup by the planned key → fresh: serve; else join or
+//!    lead the fill for the key (coalesced, streamed) and serve from it;
+//!    `respond` / `reject` → answer; `hosted` → the hosted store.
+
+use crate::body::{self, ResBody};
+use crate::cache::freshness::{self, Lookup, now_ms};
+use crate::cache::leader::{self, Job, Plan, RemoteHttp};
+use crate::cache::range::{self, RangeSpec};
+use crate::cache::reader;
+use crate::cache::{FillState, Head, Joined, Source};
+use crate::metrics::Outcome;
+use crate::plugins::{CallContext, wit};
+use crate::state::{AppState, RemoteRuntime};
+use crate::store::{Entry, EntryClass, Validators};
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which URL family a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `/api/v1/remote/...`.
+    RemoteApi,
+    /// `/v2/...`.
+    Registry,
+}
+
+/// Request headers never shown to adapters (credentials of the client).
+const HIDDEN_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+fn err(
+    family: Family,
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response<ResBody> {
+    match family {
+        Family::Registry => body::oci_error(status, code, message),
+        Family::RemoteApi => body::error(status, message),
+    }
+}
+
+/// Serve a request for `remote` at the normalised `path`.
+pub async fn handle(
+    state: Arc<AppState>,
+    parts: Parts,
+    family: Family,
+    remote_name: &str,
+    path: &str,
+    request_id: &str,
+) -> (Response<ResBody>, Outcome) {
+    let Some(remote) = state.remotes.get(remote_name).cloned() else {
+        return (
+            err(
+                family,
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+                format!("unknown remote {remote_name:?}"),
+            ),
+            Outcome::Error,
+        );
+    };
+    let is_docker = remote.cfg.package == "docker";
+    if family == Family::Registry && !is_docker {
+        return (
+            err(
+                family,
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED",
+                format!(
+                    "remote {remote_name:?} is a {} remote, not a docker registry",
+                    remote.cfg.package
+                ),
+            ),
+            Outcome::Error,
+        );
+    }
+    if family == Family::RemoteApi && is_docker {
+        return (
+            err(
+                family,
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED",
+                format!("remote {remote_name:?} is a docker registry; use /v2/{remote_name}/..."),
+            ),
+            Outcome::Error,
+        );
+    }
+    if !remote.cfg.allows(path) {
+        return (
+            err(
+                family,
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                format!("path {path:?} is not allowed on remote {remote_name:?}"),
+            ),
+            Outcome::Error,
+        );
+    }
+    let active = state.plugins.active();
+    let Some(adapter) = active.for_package(&remote.cfg.package).cloned() else {
+        return (
+            err(
+                family,
+                StatusCode::BAD_GATEWAY,
+                "UNSUPPORTED",
+                format!("no adapter serves package type {:?}", remote.cfg.package),
+            ),
+            Outcome::Error,
+        );
+    };
+    let query = parts.uri.query();
+    let is_read = parts.method == Method::GET || parts.method == Method::HEAD;
+
+    // Fresh hit: no wasm.
+    if is_read && !freshness::client_wants_revalidation(&parts.headers) {
+        if let Some(key) =
+            state
+                .memo
+                .lookup(&adapter.sha256, remote_name, path, query, &parts.headers)
+        {
+            if let Some(entry) = get_entry(&state, remote_name, &key).await {
+                if let Lookup::Fresh(e) = freshness::classify(Some(entry), now_ms(), false) {
+                    if let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await
+                    {
+                        return (resp, Outcome::Hit);
+                    }
+                }
+            }
+        }
+    }
+
+    let ctx = CallContext {
+        adapter: Arc::from(adapter.name()),
+        request_id: Arc::from(request_id),
+        kv: Some(state.store.meta.clone()),
+        http: Some(Arc::new(RemoteHttp {
+            state: state.clone(),
+            remote: remote.clone(),
+        })),
+    };
+    let wreq = wit::Request {
+        id: request_id.to_owned(),
+        kind: match family {
+            Family::RemoteApi => wit::RouteKind::RemoteApi,
+            Family::Registry => wit::RouteKind::Registry,
+        },
+        method: parts.method.as_str().to_owned(),
+        path: path.to_owned(),
+        query: query.map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(k, _)| !HIDDEN_HEADERS.contains(k))
+            .filter_map(|(k, v)| {
+                Some(wit::Header {
+                    name: k.as_str().to_owned(),
+                    value: v.to_str().ok()?.to_owned(),
+                })
+            })
+            .collect(),
+        body: None,
+        body_too_large: false,
+    };
+    let started = Instant::now();
+    let decision = adapter.plan(ctx.clone(), &remote.info, &wreq).await;
+    state
+        .metrics
+        .plugin_call(adapter.name(), "plan", started.elapsed().as_secs_f64());
+    let decision = match decision {
+        Ok(d) => d,
+        Err(e) => {
+            state.metrics.plugin_error(adapter.name(), e.kind());
+            tracing::error!(remote = remote_name, adapter = adapter.name(), error = %e, "adapter failed");
+            return (
+                err(
+                    family,
+                    e.status(),
+                    "UNKNOWN",
+                    format!("the {} adapter failed: {e}", adapter.name()),
+                ),
+                Outcome::Error,
+            );
+        }
+    };
+    match decision {
+        wit::Decision::Respond(r) => (direct(r), Outcome::Direct),
+        wit::Decision::Reject(r) => {
+            let status = StatusCode::from_u16(r.status)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::BAD_GATEWAY);
+            let code = r.code.clone().unwrap_or_else(|| "DENIED".into());
+            (err(family, status, &code, r.message), Outcome::Error)
+        }
+        wit::Decision::ReadBody(_) => (
+            err(
+                family,
+                StatusCode::NOT_IMPLEMENTED,
+                "UNSUPPORTED",
+                "this gateway does not yet pass request bodies to adapters",
+            ),
+            Outcome::Error,
+        ),
+        wit::Decision::Hosted(_) => (
+            err(
+                family,
+                StatusCode::NOT_IMPLEMENTED,
+                "UNSUPPORTED",
+                "hosted repositories are not available in this build",
+            ),
+            Outcome::Error,
+        ),
+        wit::Decision::Forward(fwd) => {
+            let plan = match resolve_plan(&remote, &fwd.plan) {
+                Ok(p) => p,
+                Err(m) => {
+                    state.metrics.plugin_error(adapter.name(), "bad_output");
+                    return (
+                        err(family, StatusCode::BAD_GATEWAY, "UNKNOWN", m),
+                        Outcome::Error,
+                    );
+                }
+            };
+            if !is_read || matches!(fwd.plan.class, wit::CacheClass::NoStore) {
+                return bypass(&state, &parts, &remote, &fwd.upstream, family).await;
+            }
+            state.memo.remember(
+                &adapter.sha256,
+                remote_name,
+                path,
+                query,
+                &parts.headers,
+                &fwd.plan.vary,
+                &plan.key,
+            );
+            let wants_reval = freshness::client_wants_revalidation(&parts.headers);
+            let entry = get_entry(&state, remote_name, &plan.key).await;
+            if let Lookup::Fresh(e) = freshness::classify(entry, now_ms(), wants_reval) {
+                if let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await {
+                    return (resp, Outcome::Hit);
+                }
+            }
+            let id = format!("{remote_name}\0{}", plan.key);
+            let fill = match state.fills.join(&id) {
+                Joined::Leader(fill) => {
+                    let job = Job {
+                        state: state.clone(),
+                        remote: remote.clone(),
+                        plan,
+                        sent: fwd.upstream,
+                        req: wreq,
+                        adapter: adapter.clone(),
+                        ctx,
+                        id,
+                    };
+                    tokio::spawn(leader::run(job, fill.clone()));
+                    fill
+                }
+                Joined::Waiter(fill) => {
+                    state.metrics.coalesced(remote_name);
+                    fill
+                }
+            };
+            serve_fill(&state, &parts, &remote, fill, family).await
+        }
+    }
+}
+
+async fn get_entry(state: &Arc<AppState>, remote: &str, key: &str) -> Option<Entry> {
+    let meta = state.store.meta.clone();
+    let (r, k) = (remote.to_owned(), key.to_owned());
+    match tokio::task::spawn_blocking(move || meta.get_entry(&r, &k)).await {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "index read failed; treating as a miss");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Serve a stored entry; `None` when its blob has gone missing (the caller
+/// then treats the request as a miss).
+async fn serve_entry(
+    state: &Arc<AppState>,
+    parts: &Parts,
+    remote: &Arc<RemoteRuntime>,
+    entry: Entry,
+    source: Source,
+) -> Option<Response<ResBody>> {
+    let blobs = state.store.blobs.clone();
+    let digest = entry.blob;
+    let data = match tokio::task::spawn_blocking(move || blobs.open(&digest)).await {
+        Ok(Ok(Some(d))) => Arc::from(d),
+        _ => {
+            tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing; refetching");
+            return None;
+        }
+    };
+    state.store.meta.touch(&entry.blob);
+    let head = leader::head_of_entry(&entry, source);
+    if entry.class == EntryClass::NotFound {
+        return Some(
+            err(
+                Family::RemoteApi,
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{} was not found upstream (cached)", parts.uri.path()),
+            )
+            .map(|b| b)
+            .tap_source(source),
+        );
+    }
+    Some(respond_from(
+        state,
+        parts,
+        &remote.cfg.name,
+        &head,
+        FillOrBlob::Blob(data, entry.size),
+    ))
+}
+
+enum FillOrBlob {
+    Blob(Arc<dyn crate::store::BlobRead>, u64),
+    Fill(tokio::sync::watch::Receiver<FillState>),
+}
+
+/// Build the response for a head and a data source, honouring HEAD,
+/// `Range` and `If-None-Match`.
+fn respond_from(
+    state: &Arc<AppState>,
+    parts: &Parts,
+    remote: &str,
+    head: &Head,
+    src: FillOrBlob,
+) -> Response<ResBody> {
+    let mut resp = Response::new(body::empty());
+    *resp.headers_mut() = head.headers.clone();
+    let h = resp.headers_mut();
+    h.insert(
+        "x-artifact-source",
+        HeaderValue::from_static(head.source.as_str()),
+    );
+    if let Some(size) = head.size {
+        h.insert("x-artifact-size", HeaderValue::from(size));
+    }
+    if head.status != StatusCode::OK {
+        *resp.status_mut() = head.status;
+        return resp;
+    }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Conditional GET from the client.
+    if let (Some(inm), Some(etag)) = (
+        parts.headers.get(header::IF_NONE_MATCH),
+        head.headers.get(header::ETAG),
+    ) {
+        let etag = etag.as_bytes();
+        if inm.as_bytes() == b"*"
+            || inm
+                .to_str()
+                .map(|s| {
+                    s.split(',')
+                        .any(|t| t.trim().trim_start_matches("W/").as_bytes() == etag)
+                })
+                .unwrap_or(false)
+        {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            return resp;
+        }
+    }
+    let range_hdr = parts
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    let (start, end, status) = match (head.size, range::parse(range_hdr, head.size.unwrap_or(0))) {
+        (Some(len), RangeSpec::Partial { start, end }) if range_hdr.is_some() => {
+            (start, Some(end), {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                StatusCode::PARTIAL_CONTENT
+            })
+        }
+        (Some(len), RangeSpec::Unsatisfiable) if range_hdr.is_some() => {
+            let mut r = body::error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the requested range is outside the {len}-byte object"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+        (size, _) => (0, size, StatusCode::OK),
+    };
+    *resp.status_mut() = status;
+    if let Some(e) = end {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(e - start));
+    }
+    if parts.method == Method::HEAD {
+        return resp;
+    }
+    let metrics = state.metrics.clone();
+    let remote = remote.to_owned();
+    let on_end: reader::OnEnd = Box::new(move |n| metrics.served_bytes(&remote, n));
+    *resp.body_mut() = match src {
+        FillOrBlob::Blob(data, len) => {
+            reader::blob_body(data, len, start, end.unwrap_or(len), on_end)
+        }
+        FillOrBlob::Fill(rx) => reader::fill_body(rx, start, end, on_end),
+    };
+    resp
+}
+
+async fn serve_fill(
+    state: &Arc<AppState>,
+    parts: &Parts,
+    remote: &Arc<RemoteRuntime>,
+    fill: Arc<crate::cache::Fill>,
+    family: Family,
+) -> (Response<ResBody>, Outcome) {
+    let rx = fill.subscribe();
+    match fill.head().await {
+        FillState::Streaming { head, .. } | FillState::Done { head, .. } => {
+            let outcome = match head.source {
+                Source::Remote => Outcome::Miss,
+                Source::Cache => Outcome::Revalidated,
+                Source::Stale => Outcome::Stale,
+            };
+            if head.status == StatusCode::NOT_FOUND {
+                let mut r = err(
+                    family,
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("{} was not found upstream", parts.uri.path()),
+                );
+                r.headers_mut().insert(
+                    "x-artifact-source",
+                    HeaderValue::from_static(head.source.as_str()),
+                );
+                return (r, outcome);
+            }
+            (
+                respond_from(state, parts, &remote.cfg.name, &head, FillOrBlob::Fill(rx)),
+                outcome,
+            )
+        }
+        FillState::Failed(f) => {
+            let code = if f.status == StatusCode::NOT_FOUND {
+                "NOT_FOUND"
+            } else {
+                "UNAVAILABLE"
+            };
+            (
+                err(family, f.status, code, f.message.clone()),
+                Outcome::Error,
+            )
+        }
+        FillState::Aborted(why) => (
+            err(
+                family,
+                StatusCode::BAD_GATEWAY,
+                "UNAVAILABLE",
+                format!("the upstream transfer failed: {why}"),
+            ),
+            Outcome::Error,
+        ),
+        FillState::Pending | FillState::Uncacheable => (
+            err(
+                family,
+                StatusCode::BAD_GATEWAY,
+                "UNAVAILABLE",
+                "the upstream response cannot be shared",
+            ),
+            Outcome::Error,
+        ),
+    }
+}
+
+/// Stream an uncacheable request straight through (`no-store`, or a
+/// method other than GET/HEAD).
+async fn bypass(
+    state: &Arc<AppState>,
+    parts: &Parts,
+    remote: &Arc<RemoteRuntime>,
+    up: &wit::UpstreamRequest,
+    family: Family,
+) -> (Response<ResBody>, Outcome) {
+    let out = leader::outgoing(up);
+    match state.upstream.send(&remote.cfg, &out).await {
+        Err(e) => {
+            state.metrics.upstream_request(&remote.cfg.name, e.kind());
+            (
+                err(family, e.status(), "UNAVAILABLE", e.to_string()),
+                Outcome::Error,
+            )
+        }
+        Ok((resp, _)) => {
+            state
+                .metrics
+                .upstream_request(&remote.cfg.name, resp.status().as_str());
+            let (rparts, incoming) = resp.into_parts();
+            let mut r = Response::new(body::empty());
+            *r.status_mut() = rparts.status;
+            for name in [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::ETAG,
+                header::LAST_MODIFIED,
+                header::CACHE_CONTROL,
+            ] {
+                if let Some(v) = rparts.headers.get(&name) {
+                    r.headers_mut().insert(name, v.clone());
+                }
+            }
+            r.headers_mut()
+                .insert("x-artifact-source", HeaderValue::from_static("remote"));
+            if parts.method != Method::HEAD {
+                use http_body_util::BodyExt;
+                *r.body_mut() = incoming
+                    .map_err(|e| -> body::BoxError { Box::new(e) })
+                    .boxed_unsync();
+            }
+            (r, Outcome::Bypass)
+        }
+    }
+}
+
+fn direct(r: wit::DirectResponse) -> Response<ResBody> {
+    let mut resp = Response::new(body::full(r.body));
+    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    for h in r.headers {
+        if let (Ok(k), Ok(v)) = (
+            header::HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_str(&h.value),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp
+}
+
+/// Apply the remote's defaults to an adapter's plan and check it.
+fn resolve_plan(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, String> {
+    if p.key.is_empty() || p.key.len() > 4096 || p.key.contains('\0') {
+        return Err("the adapter returned an empty, oversized or NUL-containing cache key".into());
+    }
+    let class = match p.class {
+        wit::CacheClass::Immutable => EntryClass::Immutable,
+        wit::CacheClass::Mutable | wit::CacheClass::NoStore => EntryClass::Mutable,
+    };
+    let validator = match &p.validator {
+        Some(wit::Validator::Conditional) => Validators::Conditional,
+        Some(wit::Validator::HeadCompare(h)) => Validators::HeadCompare(h.to_ascii_lowercase()),
+        Some(wit::Validator::Refetch) => Validators::Refetch,
+        None if remote.cfg.check_mutable_updates => Validators::Conditional,
+        None => Validators::Refetch,
+    };
+    let expected = match &p.expected_digest {
+        Some(d) => Some(
+            d.parse()
+                .map_err(|e| format!("the adapter gave an invalid expected digest {d:?}: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Plan {
+        key: p.key.clone(),
+        class,
+        ttl: p
+            .ttl_secs
+            .map(Duration::from_secs)
+            .unwrap_or(remote.cfg.mutable_ttl),
+        validator,
+        content_type: p.content_type.clone(),
+        expected,
+        headers: p
+            .response_headers
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
+            .collect(),
+        inspect_limit: p.inspect_limit,
+        cache_not_found: p.cache_not_found,
+    })
+}
+
+trait TapSource {
+    fn tap_source(self, source: Source) -> Self;
+}
+
+impl TapSource for Response<ResBody> {
+    fn tap_source(mut self, source: Source) -> Self {
+        self.headers_mut().insert(
+            "x-artifact-source",
+            HeaderValue::from_static(source.as_str()),
+        );
+        self
+    }
+}

@@ -1,0 +1,119 @@
+//! Shared state of a running gateway, built once at startup.
+
+use crate::cache::Fills;
+use crate::cache::memo::DecisionMemo;
+use crate::config::{Config, RemoteConfig, RemoteMode};
+use crate::metrics::Metrics;
+use crate::plugins::{PluginRegistry, wit};
+use crate::store::Store;
+use crate::upstream::Upstream;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A configured remote with what the request path needs at hand.
+pub struct RemoteRuntime {
+    /// The remote's configuration.
+    pub cfg: RemoteConfig,
+    /// The same, as adapters see it.
+    pub info: wit::RemoteInfo,
+    /// Auth realm origins (`scheme://host:port`) the upstream named in
+    /// `WWW-Authenticate`; adapters may `http-send` to them.
+    pub realms: Mutex<HashSet<String>>,
+}
+
+impl RemoteRuntime {
+    /// Build from config.
+    pub fn new(cfg: RemoteConfig) -> Self {
+        let info = wit::RemoteInfo {
+            name: cfg.name.clone(),
+            package: cfg.package.clone(),
+            mode: match cfg.mode {
+                RemoteMode::PullThrough => wit::RemoteMode::PullThrough,
+                RemoteMode::Hosted => wit::RemoteMode::Hosted,
+            },
+            upstreams: cfg
+                .upstreams
+                .iter()
+                .map(|u| u.to_string().trim_end_matches('/').to_owned())
+                .collect(),
+            mutable_ttl_secs: cfg.mutable_ttl.as_secs(),
+            negative_ttl_secs: cfg.negative_ttl.as_secs(),
+            check_mutable_updates: cfg.check_mutable_updates,
+            immutable_patterns: cfg.immutable_patterns.clone(),
+            mutable_patterns: cfg.mutable_patterns.clone(),
+            options: cfg.options.clone(),
+            has_credentials: cfg.credentials.is_some(),
+        };
+        RemoteRuntime {
+            cfg,
+            info,
+            realms: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Remotes by name.
+    pub remotes: HashMap<String, Arc<RemoteRuntime>>,
+    /// Index and blobs.
+    pub store: Store,
+    /// In-flight upstream fetches.
+    pub fills: Fills,
+    /// Loaded adapters.
+    pub plugins: Arc<PluginRegistry>,
+    /// Upstream HTTP client.
+    pub upstream: Upstream,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Remembered adapter decisions for fresh hits.
+    pub memo: DecisionMemo,
+    next_id: AtomicU64,
+    id_prefix: String,
+}
+
+impl AppState {
+    /// Assemble the state.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        plugins: Arc<PluginRegistry>,
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let remotes = config
+            .remotes
+            .iter()
+            .map(|r| (r.name.clone(), Arc::new(RemoteRuntime::new(r.clone()))))
+            .collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id());
+        AppState {
+            config,
+            remotes,
+            store,
+            fills: Fills::default(),
+            plugins,
+            upstream,
+            metrics,
+            memo: DecisionMemo::new(100_000),
+            next_id: AtomicU64::new(1),
+            id_prefix: format!("{:06x}", seed & 0xff_ffff),
+        }
+    }
+
+    /// A new request id (unique per process, prefixed per start).
+    pub fn request_id(&self) -> String {
+        format!(
+            "{}-{:x}",
+            self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}

@@ -1,0 +1,534 @@
+//! The upstream HTTP client: hyper-util over rustls (webpki roots plus an
+//! optional extra CA file), with connect / first-byte timeouts, retries only
+//! before the first body byte of idempotent requests, failover across a
+//! remote's upstream list, the configured redirect policy (credentials are
+//! never sent to another host), and the remote's credentials attached only
+//! on its own hosts.
+
+use crate::config::{Credentials, RedirectPolicy, RemoteConfig, UpstreamConfig};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Empty, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Error type of streamed bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A request body the client can send.
+pub type ReqBody = BoxBody<Bytes, BoxError>;
+
+/// `User-Agent` sent upstream.
+pub const USER_AGENT: &str = concat!("artgate/", env!("CARGO_PKG_VERSION"));
+
+/// Why an upstream request failed before a usable response.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// Could not connect (or the connection broke before headers).
+    #[error("cannot reach the upstream {url}: {reason}")]
+    Unreachable {
+        /// What was requested.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No response headers in time.
+    #[error("the upstream {url} did not answer within {secs:.1}s")]
+    Timeout {
+        /// What was requested.
+        url: String,
+        /// The timeout.
+        secs: f64,
+    },
+    /// A redirect the policy does not allow.
+    #[error("the upstream redirected to {location}, which follow_redirects does not allow")]
+    Redirect {
+        /// Where it pointed.
+        location: String,
+    },
+    /// The target is not on one of the remote's upstream hosts.
+    #[error("the adapter asked for {url}, which is not on this remote's upstream hosts")]
+    Forbidden {
+        /// What was asked for.
+        url: String,
+    },
+    /// The target could not be turned into a URL.
+    #[error("invalid upstream URL {url}: {reason}")]
+    BadUrl {
+        /// The offending URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl UpstreamError {
+    /// Status for a client that gets this error with nothing cached.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Unreachable { .. } => "error",
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::Redirect { .. } => "redirect",
+            UpstreamError::Forbidden { .. } => "forbidden",
+            UpstreamError::BadUrl { .. } => "bad_url",
+        }
+    }
+}
+
+/// One outgoing request, before base URL resolution.
+pub struct Outgoing {
+    /// Method.
+    pub method: Method,
+    /// A path (+query) appended to each upstream base in turn, or an
+    /// absolute URL on one of the remote's hosts.
+    pub target: String,
+    /// Headers to send.
+    pub headers: HeaderMap,
+    /// Attach the remote's credentials (only on its own hosts).
+    pub use_credentials: bool,
+    /// Body factory: called once per attempt (retries resend it). `None`
+    /// sends no body.
+    pub body: Option<Bytes>,
+}
+
+/// The shared HTTP client.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
+    cfg: Arc<UpstreamConfig>,
+}
+
+impl Upstream {
+    /// Build the client; reads `ca_file` if configured.
+    pub fn new(cfg: &UpstreamConfig) -> anyhow::Result<Upstream> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(ca) = &cfg.ca_file {
+            use rustls_pki_types::pem::PemObject;
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+                .map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
+            for c in certs {
+                let c = c.map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
+        Ok(Upstream {
+            client,
+            cfg: Arc::new(cfg.clone()),
+        })
+    }
+
+    /// Longest pause allowed between body chunks.
+    pub fn idle_timeout(&self) -> Duration {
+        self.cfg.idle_timeout
+    }
+
+    /// Send `req` for `remote`: resolve the target against each upstream
+    /// base in turn, retry idempotent requests before the first byte,
+    /// follow redirects by policy. Returns the response (any status but
+    /// followed redirects) and the URL that answered.
+    pub async fn send(
+        &self,
+        remote: &RemoteConfig,
+        req: &Outgoing,
+    ) -> Result<(Response<Incoming>, Uri), UpstreamError> {
+        let urls = resolve(remote, &req.target)?;
+        let idempotent = matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let attempts = if idempotent { 1 + self.cfg.retries } else { 1 };
+        let mut last_err = None;
+        for url in &urls {
+            for attempt in 0..attempts {
+                match self.send_following(remote, req, url.clone()).await {
+                    // A 5xx from one base moves on to the next base, but is
+                    // returned as is when it is the last one.
+                    Ok((resp, at))
+                        if resp.status().is_server_error()
+                            && urls.len() > 1
+                            && url != urls.last().unwrap_or(url) =>
+                    {
+                        tracing::warn!(url = %at, status = resp.status().as_u16(), "upstream answered 5xx; trying the next upstream");
+                        last_err = Some(UpstreamError::Unreachable {
+                            url: at.to_string(),
+                            reason: format!("answered {}", resp.status()),
+                        });
+                        break;
+                    }
+                    Ok(r) => return Ok(r),
+                    Err(
+                        e @ (UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. }),
+                    ) => {
+                        tracing::debug!(url = %url, attempt, error = %e, "upstream attempt failed");
+                        last_err = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| UpstreamError::BadUrl {
+            url: req.target.clone(),
+            reason: "no upstream configured".into(),
+        }))
+    }
+
+    async fn send_following(
+        &self,
+        remote: &RemoteConfig,
+        req: &Outgoing,
+        first: Uri,
+    ) -> Result<(Response<Incoming>, Uri), UpstreamError> {
+        let mut url = first;
+        let mut method = req.method.clone();
+        let mut body = req.body.clone();
+        for _ in 0..=self.cfg.max_redirects {
+            let creds = if req.use_credentials && on_remote_hosts(remote, &url) {
+                remote.credentials.as_ref()
+            } else {
+                None
+            };
+            let resp = self
+                .send_once(&method, &url, &req.headers, creds, body.clone())
+                .await?;
+            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
+                return Ok((resp, url));
+            }
+            let Some(loc) = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Ok((resp, url));
+            };
+            let next = join_location(&url, loc).ok_or_else(|| UpstreamError::Redirect {
+                location: loc.to_owned(),
+            })?;
+            let allowed = match remote.follow_redirects {
+                RedirectPolicy::Never => false,
+                RedirectPolicy::SameHost => same_origin(&url, &next),
+                RedirectPolicy::Any => true,
+            };
+            if !allowed {
+                return Err(UpstreamError::Redirect {
+                    location: next.to_string(),
+                });
+            }
+            tracing::debug!(from = %url, to = %next, "following upstream redirect");
+            if resp.status() == StatusCode::SEE_OTHER {
+                method = Method::GET;
+                body = None;
+            }
+            url = next;
+        }
+        Err(UpstreamError::Redirect {
+            location: format!("{url} (more than {} redirects)", self.cfg.max_redirects),
+        })
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Uri,
+        headers: &HeaderMap,
+        creds: Option<&Credentials>,
+        body: Option<Bytes>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut builder = Request::builder().method(method.clone()).uri(url.clone());
+        if let Some(h) = builder.headers_mut() {
+            for (k, v) in headers {
+                if k != header::AUTHORIZATION || creds.is_none() {
+                    h.append(k.clone(), v.clone());
+                }
+            }
+            h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+            if let Some(c) = creds {
+                if let Some(v) = auth_header(c) {
+                    h.insert(header::AUTHORIZATION, v);
+                }
+            }
+        }
+        let body: ReqBody = match body {
+            Some(b) => http_body_util::Full::new(b).map_err(|e| match e {}).boxed(),
+            None => Empty::new().map_err(|e| match e {}).boxed(),
+        };
+        let request = builder.body(body).map_err(|e| UpstreamError::BadUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        match tokio::time::timeout(self.cfg.first_byte_timeout, self.client.request(request)).await
+        {
+            Err(_) => Err(UpstreamError::Timeout {
+                url: url.to_string(),
+                secs: self.cfg.first_byte_timeout.as_secs_f64(),
+            }),
+            Ok(Err(e)) => Err(UpstreamError::Unreachable {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            }),
+            Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+
+    /// Send a request with a streamed body (not retried, no failover, no
+    /// redirects): used to forward client bodies such as git negotiation.
+    pub async fn send_streaming(
+        &self,
+        remote: &RemoteConfig,
+        method: Method,
+        target: &str,
+        headers: &HeaderMap,
+        use_credentials: bool,
+        body: ReqBody,
+    ) -> Result<(Response<Incoming>, Uri), UpstreamError> {
+        let urls = resolve(remote, target)?;
+        let Some(url) = urls.into_iter().next() else {
+            return Err(UpstreamError::BadUrl {
+                url: target.to_owned(),
+                reason: "no upstream configured".into(),
+            });
+        };
+        let creds = if use_credentials && on_remote_hosts(remote, &url) {
+            remote.credentials.as_ref()
+        } else {
+            None
+        };
+        let mut builder = Request::builder().method(method).uri(url.clone());
+        if let Some(h) = builder.headers_mut() {
+            for (k, v) in headers {
+                h.append(k.clone(), v.clone());
+            }
+            h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+            if let Some(v) = creds.and_then(auth_header) {
+                h.insert(header::AUTHORIZATION, v);
+            }
+        }
+        let request = builder.body(body).map_err(|e| UpstreamError::BadUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        match tokio::time::timeout(self.cfg.first_byte_timeout, self.client.request(request)).await
+        {
+            Err(_) => Err(UpstreamError::Timeout {
+                url: url.to_string(),
+                secs: self.cfg.first_byte_timeout.as_secs_f64(),
+            }),
+            Ok(Err(e)) => Err(UpstreamError::Unreachable {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            }),
+            Ok(Ok(resp)) => Ok((resp, url)),
+        }
+    }
+}
+
+fn auth_header(c: &Credentials) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let v = match c {
+        Credentials::Basic { username, password } => format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.0))
+        ),
+        Credentials::Bearer { token } => format!("Bearer {}", token.0),
+    };
+    let mut hv = HeaderValue::from_str(&v).ok()?;
+    hv.set_sensitive(true);
+    Some(hv)
+}
+
+/// The URLs to try for a target, in order.
+pub fn resolve(remote: &RemoteConfig, target: &str) -> Result<Vec<Uri>, UpstreamError> {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        let uri: Uri =
+            target
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| UpstreamError::BadUrl {
+                    url: target.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        if !on_remote_hosts(remote, &uri) {
+            return Err(UpstreamError::Forbidden {
+                url: target.to_owned(),
+            });
+        }
+        return Ok(vec![uri]);
+    }
+    let path = if target.starts_with('/') {
+        target.to_owned()
+    } else {
+        format!("/{target}")
+    };
+    let encoded = encode_path(&path);
+    remote
+        .upstreams
+        .iter()
+        .map(|base| {
+            let b = base.to_string();
+            let joined = format!("{}{}", b.trim_end_matches('/'), encoded);
+            joined.parse::<Uri>().map_err(|e| UpstreamError::BadUrl {
+                url: joined.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Percent-encode characters that may not appear raw in a URL (spaces,
+/// quotes, brackets, ...). `%` is left alone so a target an adapter already
+/// encoded passes unchanged (the router rejects decoded `%XX` sequences, so
+/// no path can smuggle a second decoding through here).
+fn encode_path(target: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const PATH: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'#')
+        .add(b'^')
+        .add(b'|')
+        .add(b'[')
+        .add(b']')
+        .add(b'\\');
+    const QUERY: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'<')
+        .add(b'>')
+        .add(b'#')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    match target.split_once('?') {
+        Some((p, q)) => format!(
+            "{}?{}",
+            utf8_percent_encode(p, PATH),
+            utf8_percent_encode(q, QUERY)
+        ),
+        None => utf8_percent_encode(target, PATH).to_string(),
+    }
+}
+
+/// Whether a URL is on one of the remote's upstream hosts (scheme, host and
+/// port all equal).
+pub fn on_remote_hosts(remote: &RemoteConfig, url: &Uri) -> bool {
+    remote.upstreams.iter().any(|b| same_origin(b, url))
+}
+
+/// Same scheme, host and (effective) port.
+pub fn same_origin(a: &Uri, b: &Uri) -> bool {
+    a.scheme() == b.scheme()
+        && a.host().map(|h| h.to_ascii_lowercase()) == b.host().map(|h| h.to_ascii_lowercase())
+        && effective_port(a) == effective_port(b)
+}
+
+fn effective_port(u: &Uri) -> Option<u16> {
+    u.port_u16().or(match u.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    })
+}
+
+/// Resolve a `Location` header against the URL that sent it; only http(s).
+fn join_location(base: &Uri, loc: &str) -> Option<Uri> {
+    if loc.starts_with("http://") || loc.starts_with("https://") {
+        return loc.parse().ok();
+    }
+    if loc.contains("://") || loc.starts_with("//") {
+        return None;
+    }
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    let path = if loc.starts_with('/') {
+        loc.to_owned()
+    } else {
+        let bp = base.path();
+        let dir = &bp[..bp.rfind('/').map(|i| i + 1).unwrap_or(0)];
+        format!("{dir}{loc}")
+    };
+    format!("{scheme}://{authority}{path}").parse().ok()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_joining() {
+        let base: Uri = "http://a.example:8080/x/y/z".parse().unwrap();
+        assert_eq!(
+            join_location(&base, "/p").unwrap().to_string(),
+            "http://a.example:8080/p"
+        );
+        assert_eq!(
+            join_location(&base, "q").unwrap().to_string(),
+            "http://a.example:8080/x/y/q"
+        );
+        assert_eq!(
+            join_location(&base, "https://b.example/r")
+                .unwrap()
+                .to_string(),
+            "https://b.example/r"
+        );
+        assert!(join_location(&base, "file:///etc/passwd").is_none());
+        assert!(join_location(&base, "//evil.example/x").is_none());
+    }
+
+    #[test]
+    fn origins() {
+        let a: Uri = "http://h:80/a".parse().unwrap();
+        let b: Uri = "http://H/b".parse().unwrap();
+        let c: Uri = "https://h/b".parse().unwrap();
+        assert!(same_origin(&a, &b));
+        assert!(!same_origin(&a, &c));
+    }
+
+    #[test]
+    fn path_encoding_keeps_query() {
+        assert_eq!(encode_path("/a b/c%20d?x=1 2"), "/a%20b/c%20d?x=1%202");
+    }
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests: the gateway on port 0 in front of real servers on
+//! 127.0.0.1. One test binary, so wasmtime is linked once.
+
+mod support;

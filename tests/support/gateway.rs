@@ -1,0 +1,108 @@
+//! Start artgate in-process on 127.0.0.1:0 with a config written for the
+//! test, in a fresh storage and plugin directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A running gateway; dropping it shuts it down.
+pub struct Gateway {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Storage, plugin dir and config live here.
+    pub dir: Arc<tempfile::TempDir>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The directory built adapters (and test fixtures) are in.
+pub fn adapters_dir() -> PathBuf {
+    PathBuf::from(env!("ARTGATE_ADAPTERS_DIR"))
+}
+
+/// A compiled-code cache shared by every test in this process, so each
+/// gateway does not recompile the built-ins.
+pub fn shared_plugin_cache() -> PathBuf {
+    let p = std::env::temp_dir().join(format!("artgate-test-plugin-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&p).ok();
+    p
+}
+
+/// The `[storage]`/`[plugins]` head of a test config for `dir`.
+pub fn config_head(dir: &std::path::Path) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndir = {:?}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nreload_debounce = \"50ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
+        dir.join("data"),
+        dir.join("plugins"),
+        shared_plugin_cache()
+    )
+}
+
+impl Gateway {
+    /// Start with `remotes` (TOML `[[remote]]` tables) appended to a test
+    /// head in a new temporary directory.
+    pub async fn start(remotes: &str) -> Gateway {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start_in(dir, remotes).await
+    }
+
+    /// Start in an existing directory (restarts keep the store).
+    pub async fn start_in(dir: Arc<tempfile::TempDir>, remotes: &str) -> Gateway {
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        let text = format!("{}\n{}", config_head(dir.path()), remotes);
+        let config = artgate::config::parse(&text, dir.path())
+            .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(artgate::run(listener, config, rx));
+        let gw = Gateway {
+            addr,
+            dir,
+            stop,
+            task: Some(task),
+        };
+        gw.wait_ready().await;
+        gw
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..400 {
+            if let Ok(r) = reqwest::get(self.url("/health")).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("gateway did not become ready");
+    }
+
+    /// URL of `path` on the gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The plugin directory.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Stop and wait for shutdown; returns the directory for a restart.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+        }
+        self.dir.clone()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

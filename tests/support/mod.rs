@@ -1,0 +1,19 @@
+//! Shared test harness: a fault-switchable upstream and an in-process
+//! gateway.
+
+pub mod gateway;
+pub mod upstream;
+
+/// Deterministic pseudo-random bytes (xorshift) of length `n`.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}

@@ -1,0 +1,342 @@
+//! An in-process hyper upstream on 127.0.0.1 whose behaviour each test
+//! switches: served resources, validators, status overrides, delays,
+//! truncation, slow drip, "down" (connections reset), and request counters.
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// One served resource.
+#[derive(Clone, Default)]
+pub struct Resource {
+    /// Body.
+    pub body: Bytes,
+    /// `ETag` to send (and honour in `If-None-Match`).
+    pub etag: Option<String>,
+    /// `Last-Modified` to send.
+    pub last_modified: Option<String>,
+    /// `Content-Type` to send.
+    pub content_type: Option<String>,
+    /// Status to answer instead of 200.
+    pub status: Option<u16>,
+    /// Wait before sending headers.
+    pub header_delay: Option<Duration>,
+    /// Send the body in chunks of this size with `chunk_delay` between.
+    pub chunk: Option<usize>,
+    /// Delay between chunks.
+    pub chunk_delay: Option<Duration>,
+    /// Announce the full Content-Length but stop after this many bytes.
+    pub truncate_at: Option<usize>,
+    /// Hold the body after the first chunk until [`Upstream::release`].
+    pub hold_after_first_chunk: bool,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What the upstream saw for one path.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    /// All requests.
+    pub total: u64,
+    /// GET requests.
+    pub gets: u64,
+    /// HEAD requests.
+    pub heads: u64,
+    /// Requests carrying If-None-Match or If-Modified-Since.
+    pub conditional: u64,
+    /// 304 answers.
+    pub not_modified: u64,
+    /// Headers of the last request.
+    pub last_headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct Inner {
+    resources: HashMap<String, Resource>,
+    seen: HashMap<String, Seen>,
+}
+
+/// The running upstream. Dropping it stops the server.
+pub struct Upstream {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    down: Arc<AtomicBool>,
+    release: Arc<Notify>,
+    released: Arc<AtomicBool>,
+    bodies_completed: Arc<AtomicU64>,
+    _stop: watch::Sender<bool>,
+}
+
+impl Upstream {
+    /// Start on 127.0.0.1:0.
+    pub async fn start() -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("addr");
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let down = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(Notify::new());
+        let released = Arc::new(AtomicBool::new(false));
+        let bodies_completed = Arc::new(AtomicU64::new(0));
+        let (stop, mut stop_rx) = watch::channel(false);
+        let (i2, d2, r2, rd2, bc2) = (
+            inner.clone(),
+            down.clone(),
+            release.clone(),
+            released.clone(),
+            bodies_completed.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = stop_rx.changed() => break,
+                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+                };
+                if d2.load(Ordering::SeqCst) {
+                    // "Down": reset the connection at once.
+                    let _ = stream.set_linger(Some(Duration::ZERO));
+                    drop(stream);
+                    continue;
+                }
+                let (i3, r3, rd3, bc3) = (i2.clone(), r2.clone(), rd2.clone(), bc2.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let (i4, r4, rd4, bc4) = (i3.clone(), r3.clone(), rd3.clone(), bc3.clone());
+                        async move { Ok::<_, Infallible>(serve(i4, r4, rd4, bc4, req).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            inner,
+            down,
+            release,
+            released,
+            bodies_completed,
+            _stop: stop,
+        }
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:1234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serve `res` at `path` (absolute, e.g. `/a/b.txt`).
+    pub fn put(&self, path: &str, res: Resource) {
+        self.inner
+            .lock()
+            .unwrap()
+            .resources
+            .insert(path.to_owned(), res);
+    }
+
+    /// Serve `body` at `path` with an ETag derived from it.
+    pub fn put_body(&self, path: &str, body: impl Into<Bytes>) {
+        let body: Bytes = body.into();
+        let etag = format!(
+            "\"{:x}\"",
+            body.len() as u64
+                ^ body
+                    .iter()
+                    .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(*b as u64))
+        );
+        self.put(
+            path,
+            Resource {
+                body,
+                etag: Some(etag),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Change a served resource in place.
+    pub fn edit(&self, path: &str, f: impl FnOnce(&mut Resource)) {
+        let mut g = self.inner.lock().unwrap();
+        f(g.resources.entry(path.to_owned()).or_default());
+    }
+
+    /// Remove a resource (404 afterwards).
+    pub fn remove(&self, path: &str) {
+        self.inner.lock().unwrap().resources.remove(path);
+    }
+
+    /// What was seen for `path`.
+    pub fn seen(&self, path: &str) -> Seen {
+        self.inner
+            .lock()
+            .unwrap()
+            .seen
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Reset every connection from now on (or stop doing so).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Let held bodies continue.
+    pub fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        self.release.notify_waiters();
+    }
+
+    /// Bodies sent to completion.
+    pub fn bodies_completed(&self) -> u64 {
+        self.bodies_completed.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve(
+    inner: Arc<Mutex<Inner>>,
+    release: Arc<Notify>,
+    released: Arc<AtomicBool>,
+    completed: Arc<AtomicU64>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let conditional = req.headers().contains_key(header::IF_NONE_MATCH)
+        || req.headers().contains_key(header::IF_MODIFIED_SINCE);
+    let res = {
+        let mut g = inner.lock().unwrap();
+        let s = g.seen.entry(path.clone()).or_default();
+        s.total += 1;
+        if req.method() == http::Method::GET {
+            s.gets += 1;
+        }
+        if req.method() == http::Method::HEAD {
+            s.heads += 1;
+        }
+        if conditional {
+            s.conditional += 1;
+        }
+        s.last_headers = req.headers().clone();
+        g.resources.get(&path).cloned()
+    };
+    let Some(res) = res else {
+        return simple(StatusCode::NOT_FOUND, "not found");
+    };
+    if let Some(d) = res.header_delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(s) = res.status {
+        return simple(StatusCode::from_u16(s).unwrap(), "status override");
+    }
+    if let (Some(etag), Some(inm)) = (&res.etag, req.headers().get(header::IF_NONE_MATCH)) {
+        if inm.to_str().ok() == Some(etag.as_str()) {
+            inner
+                .lock()
+                .unwrap()
+                .seen
+                .entry(path)
+                .or_default()
+                .not_modified += 1;
+            let mut r = Response::new(empty());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r.headers_mut().insert(header::ETAG, etag.parse().unwrap());
+            return r;
+        }
+    }
+    let mut builder = Response::builder()
+        .status(200)
+        .header(header::CONTENT_LENGTH, res.body.len());
+    if let Some(e) = &res.etag {
+        builder = builder.header(header::ETAG, e);
+    }
+    if let Some(l) = &res.last_modified {
+        builder = builder.header(header::LAST_MODIFIED, l);
+    }
+    if let Some(c) = &res.content_type {
+        builder = builder.header(header::CONTENT_TYPE, c);
+    }
+    for (k, v) in &res.headers {
+        builder = builder.header(k, v);
+    }
+    if req.method() == http::Method::HEAD {
+        return builder.body(empty()).unwrap();
+    }
+    let body = res.body.clone();
+    let limit = res.truncate_at.unwrap_or(body.len()).min(body.len());
+    let chunk = res.chunk.unwrap_or(64 * 1024).max(1);
+    let delay = res.chunk_delay;
+    let hold = res.hold_after_first_chunk;
+    let truncated = res.truncate_at.is_some();
+    let stream = futures_util::stream::unfold(0usize, move |pos| {
+        let body = body.clone();
+        let release = release.clone();
+        let released = released.clone();
+        let completed = completed.clone();
+        async move {
+            if pos >= limit {
+                if truncated {
+                    return Some((
+                        Err(std::io::Error::other("truncated on purpose")),
+                        usize::MAX,
+                    ));
+                }
+                if pos != usize::MAX {
+                    completed.fetch_add(1, Ordering::SeqCst);
+                }
+                return None;
+            }
+            if pos > 0 {
+                if hold && !released.load(Ordering::SeqCst) {
+                    let notified = release.notified();
+                    if !released.load(Ordering::SeqCst) {
+                        notified.await;
+                    }
+                }
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+            }
+            let end = (pos + chunk).min(limit);
+            Some((Ok(Frame::data(body.slice(pos..end))), end))
+        }
+    });
+    let stream = futures_util::StreamExt::take_while(stream, |r| {
+        std::future::ready(!matches!(r, Err(e) if e.kind() == std::io::ErrorKind::Interrupted))
+    });
+    builder
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap()
+}
+
+fn empty() -> Body {
+    http_body_util::Empty::new().map_err(|e| match e {}).boxed()
+}
+
+fn simple(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(
+        http_body_util::Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r
+}
