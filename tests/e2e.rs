@@ -2,3 +2,6 @@
 //! 127.0.0.1. One test binary, so wasmtime is linked once.
 
 mod support;
+
+mod core_cache;
+mod core_faults;

@@ -45,10 +45,10 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
 }
 
 async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBody> {
-    if let Some(r) = &remote {
-        if !state.remotes.contains_key(r) {
-            return body::error(StatusCode::NOT_FOUND, format!("unknown remote {r:?}"));
-        }
+    if let Some(r) = &remote
+        && !state.remotes.contains_key(r)
+    {
+        return body::error(StatusCode::NOT_FOUND, format!("unknown remote {r:?}"));
     }
     let st = state.clone();
     let r = remote.clone();

@@ -11,6 +11,7 @@
 use crate::body::{self, ResBody};
 use crate::cache::freshness::{self, Lookup, now_ms};
 use crate::cache::leader::{self, Job, Plan, RemoteHttp};
+use crate::cache::memo::RequestShape;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
 use crate::cache::{FillState, Head, Joined, Source};
@@ -122,23 +123,23 @@ pub async fn handle(
     };
     let query = parts.uri.query();
     let is_read = parts.method == Method::GET || parts.method == Method::HEAD;
+    let shape = RequestShape {
+        adapter_sha: &adapter.sha256,
+        remote: remote_name,
+        path,
+        query,
+        headers: &parts.headers,
+    };
 
     // Fresh hit: no wasm.
-    if is_read && !freshness::client_wants_revalidation(&parts.headers) {
-        if let Some(key) =
-            state
-                .memo
-                .lookup(&adapter.sha256, remote_name, path, query, &parts.headers)
-        {
-            if let Some(entry) = get_entry(&state, remote_name, &key).await {
-                if let Lookup::Fresh(e) = freshness::classify(Some(entry), now_ms(), false) {
-                    if let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await
-                    {
-                        return (resp, Outcome::Hit);
-                    }
-                }
-            }
-        }
+    if is_read
+        && !freshness::client_wants_revalidation(&parts.headers)
+        && let Some(key) = state.memo.lookup(shape)
+        && let Some(entry) = get_entry(&state, remote_name, &key).await
+        && let Lookup::Fresh(e) = freshness::classify(Some(entry), now_ms(), false)
+        && let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await
+    {
+        return (resp, Outcome::Hit);
     }
 
     let ctx = CallContext {
@@ -236,21 +237,13 @@ pub async fn handle(
             if !is_read || matches!(fwd.plan.class, wit::CacheClass::NoStore) {
                 return bypass(&state, &parts, &remote, &fwd.upstream, family).await;
             }
-            state.memo.remember(
-                &adapter.sha256,
-                remote_name,
-                path,
-                query,
-                &parts.headers,
-                &fwd.plan.vary,
-                &plan.key,
-            );
+            state.memo.remember(shape, &fwd.plan.vary, &plan.key);
             let wants_reval = freshness::client_wants_revalidation(&parts.headers);
             let entry = get_entry(&state, remote_name, &plan.key).await;
-            if let Lookup::Fresh(e) = freshness::classify(entry, now_ms(), wants_reval) {
-                if let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await {
-                    return (resp, Outcome::Hit);
-                }
+            if let Lookup::Fresh(e) = freshness::classify(entry, now_ms(), wants_reval)
+                && let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await
+            {
+                return (resp, Outcome::Hit);
             }
             let id = format!("{remote_name}\0{}", plan.key);
             let fill = match state.fills.join(&id) {

@@ -183,10 +183,10 @@ async fn dispatch(
         Ok(r) => r,
         Err(e) => {
             let mut r = body::error(e.status(), e.to_string());
-            if let routes::RouteError::MethodNotAllowed { allowed } = &e {
-                if let Ok(v) = HeaderValue::from_str(allowed) {
-                    r.headers_mut().insert(http::header::ALLOW, v);
-                }
+            if let routes::RouteError::MethodNotAllowed { allowed } = &e
+                && let Ok(v) = HeaderValue::from_str(allowed)
+            {
+                r.headers_mut().insert(http::header::ALLOW, v);
             }
             return (r, "-".into(), Outcome::Error);
         }

@@ -271,10 +271,10 @@ impl Upstream {
                 }
             }
             h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-            if let Some(c) = creds {
-                if let Some(v) = auth_header(c) {
-                    h.insert(header::AUTHORIZATION, v);
-                }
+            if let Some(c) = creds
+                && let Some(v) = auth_header(c)
+            {
+                h.insert(header::AUTHORIZATION, v);
             }
         }
         let body: ReqBody = match body {

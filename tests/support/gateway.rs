@@ -71,10 +71,10 @@ impl Gateway {
 
     async fn wait_ready(&self) {
         for _ in 0..400 {
-            if let Ok(r) = reqwest::get(self.url("/health")).await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = reqwest::get(self.url("/health")).await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }

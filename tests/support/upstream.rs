@@ -107,8 +107,8 @@ impl Upstream {
                     r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
                 };
                 if d2.load(Ordering::SeqCst) {
-                    // "Down": reset the connection at once.
-                    let _ = stream.set_linger(Some(Duration::ZERO));
+                    // "Down": close the connection at once, before any
+                    // response (the client sees a connection error).
                     drop(stream);
                     continue;
                 }
@@ -247,20 +247,20 @@ async fn serve(
     if let Some(s) = res.status {
         return simple(StatusCode::from_u16(s).unwrap(), "status override");
     }
-    if let (Some(etag), Some(inm)) = (&res.etag, req.headers().get(header::IF_NONE_MATCH)) {
-        if inm.to_str().ok() == Some(etag.as_str()) {
-            inner
-                .lock()
-                .unwrap()
-                .seen
-                .entry(path)
-                .or_default()
-                .not_modified += 1;
-            let mut r = Response::new(empty());
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            r.headers_mut().insert(header::ETAG, etag.parse().unwrap());
-            return r;
-        }
+    if let (Some(etag), Some(inm)) = (&res.etag, req.headers().get(header::IF_NONE_MATCH))
+        && inm.to_str().ok() == Some(etag.as_str())
+    {
+        inner
+            .lock()
+            .unwrap()
+            .seen
+            .entry(path)
+            .or_default()
+            .not_modified += 1;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r.headers_mut().insert(header::ETAG, etag.parse().unwrap());
+        return r;
     }
     let mut builder = Response::builder()
         .status(200)

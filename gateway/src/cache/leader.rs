@@ -118,37 +118,37 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     }
 
     // HEAD-compare revalidation (e.g. a tag's digest) before any GET.
-    if let (Some(old), Validators::HeadCompare(h)) = (&existing, &job.plan.validator) {
-        if old.compare_value.is_some() {
-            let mut out = outgoing(&job.sent);
-            out.method = Method::HEAD;
-            match state.upstream.send(&job.remote.cfg, &out).await {
-                Ok((resp, _)) if resp.status().is_success() => {
-                    state
-                        .metrics
-                        .upstream_request(&remote_name, resp.status().as_str());
-                    let now = resp
-                        .headers()
-                        .get(h.as_str())
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    if now.is_some() && now == old.compare_value {
-                        return refresh_and_publish(job, fill, old.clone(), Source::Cache).await;
-                    }
-                }
-                Ok((resp, _)) if resp.status().is_server_error() => {
-                    state
-                        .metrics
-                        .upstream_request(&remote_name, resp.status().as_str());
-                    return serve_stale(job, fill, old.clone()).await;
-                }
-                Ok((resp, _)) => state
+    if let (Some(old), Validators::HeadCompare(h)) = (&existing, &job.plan.validator)
+        && old.compare_value.is_some()
+    {
+        let mut out = outgoing(&job.sent);
+        out.method = Method::HEAD;
+        match state.upstream.send(&job.remote.cfg, &out).await {
+            Ok((resp, _)) if resp.status().is_success() => {
+                state
                     .metrics
-                    .upstream_request(&remote_name, resp.status().as_str()),
-                Err(e) => {
-                    state.metrics.upstream_request(&remote_name, e.kind());
-                    return serve_stale(job, fill, old.clone()).await;
+                    .upstream_request(&remote_name, resp.status().as_str());
+                let now = resp
+                    .headers()
+                    .get(h.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                if now.is_some() && now == old.compare_value {
+                    return refresh_and_publish(job, fill, old.clone(), Source::Cache).await;
                 }
+            }
+            Ok((resp, _)) if resp.status().is_server_error() => {
+                state
+                    .metrics
+                    .upstream_request(&remote_name, resp.status().as_str());
+                return serve_stale(job, fill, old.clone()).await;
+            }
+            Ok((resp, _)) => state
+                .metrics
+                .upstream_request(&remote_name, resp.status().as_str()),
+            Err(e) => {
+                state.metrics.upstream_request(&remote_name, e.kind());
+                return serve_stale(job, fill, old.clone()).await;
             }
         }
     }
@@ -156,22 +156,22 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     // The request, with validators when revalidating conditionally.
     let mut sent = job.sent.clone();
     let mut out = outgoing(&sent);
-    if let (Some(old), Validators::Conditional) = (&existing, &job.plan.validator) {
-        if old.class != EntryClass::NotFound {
-            if let Some(v) = old
-                .etag
-                .as_deref()
-                .and_then(|v| HeaderValue::from_str(v).ok())
-            {
-                out.headers.insert(header::IF_NONE_MATCH, v);
-            }
-            if let Some(v) = old
-                .last_modified
-                .as_deref()
-                .and_then(|v| HeaderValue::from_str(v).ok())
-            {
-                out.headers.insert(header::IF_MODIFIED_SINCE, v);
-            }
+    if let (Some(old), Validators::Conditional) = (&existing, &job.plan.validator)
+        && old.class != EntryClass::NotFound
+    {
+        if let Some(v) = old
+            .etag
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            out.headers.insert(header::IF_NONE_MATCH, v);
+        }
+        if let Some(v) = old
+            .last_modified
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            out.headers.insert(header::IF_MODIFIED_SINCE, v);
         }
     }
 
@@ -696,10 +696,10 @@ pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
     {
         headers.insert(header::CONTENT_TYPE, ct);
     }
-    if !headers.contains_key(header::ETAG) {
-        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.blob.hex())) {
-            headers.insert(header::ETAG, v);
-        }
+    if !headers.contains_key(header::ETAG)
+        && let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.blob.hex()))
+    {
+        headers.insert(header::ETAG, v);
     }
     Head {
         status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
@@ -834,14 +834,12 @@ fn remember_realm(remote: &RemoteRuntime, h: &HeaderMap) {
         let Ok(s) = v.to_str() else { continue };
         if let Some(i) = s.find("realm=\"") {
             let rest = &s[i + 7..];
-            if let Some(end) = rest.find('"') {
-                if let Ok(u) = rest[..end].parse::<http::Uri>() {
-                    if let (Some(scheme), Some(auth)) = (u.scheme_str(), u.authority()) {
-                        if let Ok(mut set) = remote.realms.lock() {
-                            set.insert(format!("{scheme}://{auth}"));
-                        }
-                    }
-                }
+            if let Some(end) = rest.find('"')
+                && let Ok(u) = rest[..end].parse::<http::Uri>()
+                && let (Some(scheme), Some(auth)) = (u.scheme_str(), u.authority())
+                && let Ok(mut set) = remote.realms.lock()
+            {
+                set.insert(format!("{scheme}://{auth}"));
             }
         }
     }
@@ -930,10 +928,11 @@ impl HostHttp for RemoteHttp {
             // Realm hosts get the remote's credentials too (token
             // endpoints need them) but only when asked and only there.
             let mut remote_cfg = self.remote.cfg.clone();
-            if realm && !own {
-                if let Ok(u) = origin.parse() {
-                    remote_cfg.upstreams = vec![u];
-                }
+            if realm
+                && !own
+                && let Ok(u) = origin.parse()
+            {
+                remote_cfg.upstreams = vec![u];
             }
             let fut = async {
                 let (resp, _) = self

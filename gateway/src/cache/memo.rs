@@ -12,6 +12,21 @@ use http::HeaderMap;
 use quick_cache::sync::Cache;
 use std::sync::Arc;
 
+/// The parts of a request a remembered decision is looked up by.
+#[derive(Clone, Copy)]
+pub struct RequestShape<'a> {
+    /// sha256 of the adapter that decided (a reload invalidates).
+    pub adapter_sha: &'a str,
+    /// Remote name.
+    pub remote: &'a str,
+    /// Normalised path.
+    pub path: &'a str,
+    /// Raw query.
+    pub query: Option<&'a str>,
+    /// Request headers (for `vary`).
+    pub headers: &'a HeaderMap,
+}
+
 /// Bounded map of remembered decisions.
 pub struct DecisionMemo {
     cache: Cache<String, Arc<str>>,
@@ -51,32 +66,16 @@ impl DecisionMemo {
     }
 
     /// The cache key a previous identical request was planned to.
-    pub fn lookup(
-        &self,
-        adapter_sha: &str,
-        remote: &str,
-        path: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
-    ) -> Option<Arc<str>> {
-        let b = base(adapter_sha, remote, path, query);
+    pub fn lookup(&self, r: RequestShape<'_>) -> Option<Arc<str>> {
+        let b = base(r.adapter_sha, r.remote, r.path, r.query);
         let vary = self.cache.get(&format!("v{b}"))?;
         self.cache
-            .get(&format!("k{}", with_values(b, &vary, headers)))
+            .get(&format!("k{}", with_values(b, &vary, r.headers)))
     }
 
     /// Remember that this request maps to `key`, varying on `vary`.
-    pub fn remember(
-        &self,
-        adapter_sha: &str,
-        remote: &str,
-        path: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
-        vary: &[String],
-        key: &str,
-    ) {
-        let b = base(adapter_sha, remote, path, query);
+    pub fn remember(&self, r: RequestShape<'_>, vary: &[String], key: &str) {
+        let b = base(r.adapter_sha, r.remote, r.path, r.query);
         let vary: String = vary
             .iter()
             .map(|v| v.to_ascii_lowercase())
@@ -84,7 +83,7 @@ impl DecisionMemo {
             .join(",");
         self.cache.insert(format!("v{b}"), Arc::from(vary.as_str()));
         self.cache.insert(
-            format!("k{}", with_values(b, &vary, headers)),
+            format!("k{}", with_values(b, &vary, r.headers)),
             Arc::from(key),
         );
     }
@@ -99,19 +98,29 @@ impl DecisionMemo {
 mod tests {
     use super::*;
 
+    fn shape<'a>(sha: &'a str, query: Option<&'a str>, headers: &'a HeaderMap) -> RequestShape<'a> {
+        RequestShape {
+            adapter_sha: sha,
+            remote: "r",
+            path: "p",
+            query,
+            headers,
+        }
+    }
+
     #[test]
     fn varies_on_named_headers_only() {
         let m = DecisionMemo::new(100);
         let mut h = HeaderMap::new();
         h.insert("accept", "a/b".parse().unwrap());
         h.insert("user-agent", "x".parse().unwrap());
-        m.remember("sha", "r", "p", None, &h, &["Accept".into()], "k1");
-        assert_eq!(m.lookup("sha", "r", "p", None, &h).as_deref(), Some("k1"));
+        m.remember(shape("sha", None, &h), &["Accept".into()], "k1");
+        assert_eq!(m.lookup(shape("sha", None, &h)).as_deref(), Some("k1"));
         h.insert("user-agent", "y".parse().unwrap());
-        assert_eq!(m.lookup("sha", "r", "p", None, &h).as_deref(), Some("k1"));
+        assert_eq!(m.lookup(shape("sha", None, &h)).as_deref(), Some("k1"));
         h.insert("accept", "c/d".parse().unwrap());
-        assert_eq!(m.lookup("sha", "r", "p", None, &h), None);
-        assert_eq!(m.lookup("other", "r", "p", None, &h), None);
-        assert_eq!(m.lookup("sha", "r", "p", Some("q"), &h), None);
+        assert_eq!(m.lookup(shape("sha", None, &h)), None);
+        assert_eq!(m.lookup(shape("other", None, &h)), None);
+        assert_eq!(m.lookup(shape("sha", Some("q"), &h)), None);
     }
 }

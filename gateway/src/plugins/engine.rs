@@ -128,10 +128,10 @@ impl PluginEngine {
         }
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")))?;
-        if let Ok(bytes) = component.serialize() {
-            if let Err(e) = write_atomic(dir, &path, &bytes) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot write compiled-code cache");
-            }
+        if let Ok(bytes) = component.serialize()
+            && let Err(e) = write_atomic(dir, &path, &bytes)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write compiled-code cache");
         }
         Ok(component)
     }

@@ -229,10 +229,10 @@ impl bindings::artgate::adapter::host::Host for HostState {
         };
         let started = std::time::Instant::now();
         let result = http.send(req).await;
-        if let Some(b) = &self.budget {
-            if let Ok(mut b) = b.lock() {
-                b.host_wait += started.elapsed();
-            }
+        if let Some(b) = &self.budget
+            && let Ok(mut b) = b.lock()
+        {
+            b.host_wait += started.elapsed();
         }
         Ok(result)
     }
@@ -260,20 +260,20 @@ impl bindings::artgate::adapter::host::Host for HostState {
                 value.len()
             )));
         }
-        if let Some(kv) = &self.ctx.kv {
-            if let Err(e) = kv.kv_set(&self.ctx.adapter, &key, &value, ttl_secs) {
-                tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value write failed");
-            }
+        if let Some(kv) = &self.ctx.kv
+            && let Err(e) = kv.kv_set(&self.ctx.adapter, &key, &value, ttl_secs)
+        {
+            tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value write failed");
         }
         Ok(())
     }
 
     fn kv_delete(&mut self, key: String) -> WtResult<()> {
         self.kv_budget()?;
-        if let Some(kv) = &self.ctx.kv {
-            if let Err(e) = kv.kv_delete(&self.ctx.adapter, &key) {
-                tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value delete failed");
-            }
+        if let Some(kv) = &self.ctx.kv
+            && let Err(e) = kv.kv_delete(&self.ctx.adapter, &key)
+        {
+            tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value delete failed");
         }
         Ok(())
     }

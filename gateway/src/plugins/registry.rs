@@ -150,10 +150,11 @@ impl PluginRegistry {
         }
         for path in present {
             let stamp = file_stamp(&path);
-            if let Some(st) = files.get(&path) {
-                if stamp.is_some() && st.stamp == stamp {
-                    continue;
-                }
+            if let Some(st) = files.get(&path)
+                && stamp.is_some()
+                && st.stamp == stamp
+            {
+                continue;
             }
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,

@@ -38,12 +38,10 @@ pub async fn run(
     };
     let mut watching = false;
     loop {
-        if !watching {
-            if let Some(w) = watcher.as_mut() {
-                watching = w.watch(&dir, RecursiveMode::NonRecursive).is_ok();
-                if watching {
-                    tracing::info!(dir = %dir.display(), "watching the plugin directory");
-                }
+        if !watching && let Some(w) = watcher.as_mut() {
+            watching = w.watch(&dir, RecursiveMode::NonRecursive).is_ok();
+            if watching {
+                tracing::info!(dir = %dir.display(), "watching the plugin directory");
             }
         }
         tokio::select! {
