@@ -18,6 +18,7 @@ pub mod admin;
 pub mod body;
 pub mod cache;
 pub mod config;
+pub mod hosted;
 pub mod metrics;
 pub mod plugins;
 pub mod proxy;

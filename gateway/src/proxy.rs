@@ -15,12 +15,14 @@ use crate::cache::memo::RequestShape;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
 use crate::cache::{FillState, Head, Joined, Source};
+use crate::hosted;
 use crate::metrics::Outcome;
 use crate::plugins::{CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{Entry, EntryClass, Validators};
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
+use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,7 @@ fn err(
 pub async fn handle(
     state: Arc<AppState>,
     parts: Parts,
+    body: Incoming,
     family: Family,
     remote_name: &str,
     path: &str,
@@ -214,15 +217,41 @@ pub async fn handle(
             ),
             Outcome::Error,
         ),
-        wit::Decision::Hosted(_) => (
-            err(
-                family,
-                StatusCode::NOT_IMPLEMENTED,
-                "UNSUPPORTED",
-                "hosted repositories are not available in this build",
-            ),
-            Outcome::Error,
-        ),
+        wit::Decision::Hosted(op) => {
+            if let wit::HostedOp::Read(r) = &op {
+                state.memo.remember(shape, &[], &r.key);
+            }
+            match hosted::handle(&state, &remote, &parts.method, op, body).await {
+                Ok(hosted::Outcome::Done(resp)) => (resp, Outcome::Hosted),
+                Ok(hosted::Outcome::Read(entry, read)) => {
+                    let mut entry = entry;
+                    if let Some(ct) = read.content_type {
+                        entry.content_type = Some(ct);
+                    }
+                    for h in read.response_headers {
+                        entry.headers.push((h.name.to_ascii_lowercase(), h.value));
+                    }
+                    match serve_entry(&state, &parts, &remote, entry, Source::Cache).await {
+                        Some(resp) => (resp, Outcome::Hosted),
+                        None => (
+                            err(
+                                family,
+                                StatusCode::NOT_FOUND,
+                                "NOT_FOUND",
+                                format!(
+                                    "{path} is indexed but its content is missing; run artgate fsck"
+                                ),
+                            ),
+                            Outcome::Error,
+                        ),
+                    }
+                }
+                Err(e) => (
+                    err(family, e.status(), "UNSUPPORTED", e.to_string()),
+                    Outcome::Error,
+                ),
+            }
+        }
         wit::Decision::Forward(fwd) => {
             let plan = match resolve_plan(&remote, &fwd.plan) {
                 Ok(p) => p,
@@ -302,6 +331,23 @@ async fn serve_entry(
             return None;
         }
     };
+    // Hosted completeness: an entry whose references are missing is absent.
+    for reference in &entry.references {
+        if get_entry(state, &remote.cfg.name, reference)
+            .await
+            .is_none()
+        {
+            return Some(err(
+                Family::RemoteApi,
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!(
+                    "{} references {reference}, which is missing",
+                    parts.uri.path()
+                ),
+            ));
+        }
+    }
     state.store.meta.touch(&entry.blob);
     let head = leader::head_of_entry(&entry, source);
     if entry.class == EntryClass::NotFound {
@@ -312,7 +358,6 @@ async fn serve_entry(
                 "NOT_FOUND",
                 format!("{} was not found upstream (cached)", parts.uri.path()),
             )
-            .map(|b| b)
             .tap_source(source),
         );
     }

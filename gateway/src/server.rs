@@ -191,7 +191,7 @@ async fn dispatch(
             return (r, "-".into(), Outcome::Error);
         }
     };
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     match route {
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
@@ -199,6 +199,7 @@ async fn dispatch(
             let (r, o) = proxy::handle(
                 state.clone(),
                 parts,
+                body,
                 proxy::Family::Registry,
                 &remote,
                 &path,
@@ -211,6 +212,7 @@ async fn dispatch(
             let (r, o) = proxy::handle(
                 state.clone(),
                 parts,
+                body,
                 proxy::Family::RemoteApi,
                 &remote,
                 &path,

@@ -48,7 +48,7 @@ pub struct Generic;
 
 impl Adapter for Generic {
     fn describe() -> AdapterInfo {
-        AdapterInfo::new("generic", VERSION, ["generic"])
+        AdapterInfo::new("generic", VERSION, ["generic", "local"])
     }
 
     fn plan(remote: RemoteInfo, req: Request) -> Decision {

@@ -63,7 +63,7 @@ fn variant_headers() -> Vec<Header> {
 fn describe() {
     let info = Generic::describe();
     assert_eq!(info.name, "generic");
-    assert_eq!(info.package_types, ["generic"]);
+    assert_eq!(info.package_types, ["generic", "local"]);
     if cfg!(feature = "variant") {
         assert_eq!(info.version, "9.9.9-test");
     } else {
