@@ -199,7 +199,22 @@ pub async fn handle(
         }
     };
     match decision {
-        wit::Decision::Respond(r) => (direct(r), Outcome::Direct),
+        wit::Decision::Respond(r) => match direct(r) {
+            Ok(resp) => (resp, Outcome::Direct),
+            Err(m) => {
+                state.metrics.plugin_error(adapter.name(), "bad_output");
+                tracing::error!(remote = remote_name, adapter = adapter.name(), error = %m, "adapter returned an invalid direct response");
+                (
+                    err(
+                        family,
+                        StatusCode::BAD_GATEWAY,
+                        "UNKNOWN",
+                        format!("the {} adapter returned an invalid response: {m}", adapter.name()),
+                    ),
+                    Outcome::Error,
+                )
+            }
+        },
         wit::Decision::Reject(r) => {
             let status = StatusCode::from_u16(r.status)
                 .ok()
@@ -497,10 +512,10 @@ async fn serve_fill(
             )
         }
         FillState::Failed(f) => {
-            let code = if f.status == StatusCode::NOT_FOUND {
-                "NOT_FOUND"
-            } else {
-                "UNAVAILABLE"
+            let code = match &f.code {
+                Some(c) => c.as_str(),
+                None if f.status == StatusCode::NOT_FOUND => "NOT_FOUND",
+                None => "UNAVAILABLE",
             };
             (
                 err(family, f.status, code, f.message.clone()),
@@ -577,18 +592,27 @@ async fn bypass(
     }
 }
 
-fn direct(r: wit::DirectResponse) -> Response<ResBody> {
+/// A direct answer from an adapter, checked: an invalid status or header
+/// is refused (the caller answers 502) rather than sent or silently dropped.
+/// Framing headers are the server's business and are not taken from adapters.
+fn direct(r: wit::DirectResponse) -> Result<Response<ResBody>, String> {
+    let status = StatusCode::from_u16(r.status)
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+        .ok_or_else(|| format!("status {} is not an HTTP status from 200 to 599", r.status))?;
     let mut resp = Response::new(body::full(r.body));
-    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    *resp.status_mut() = status;
     for h in r.headers {
-        if let (Ok(k), Ok(v)) = (
-            header::HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_str(&h.value),
-        ) {
-            resp.headers_mut().append(k, v);
+        let k = header::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("{:?} is not a valid header name", h.name))?;
+        let v = HeaderValue::from_str(&h.value)
+            .map_err(|_| format!("the value of header {k} is not a valid header value"))?;
+        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION {
+            continue;
         }
+        resp.headers_mut().append(k, v);
     }
-    resp
+    Ok(resp)
 }
 
 /// Apply the remote's defaults to an adapter's plan and check it.

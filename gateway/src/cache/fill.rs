@@ -63,6 +63,8 @@ pub struct Failure {
     pub status: StatusCode,
     /// One sentence for the client.
     pub message: String,
+    /// Format-specific error code from the adapter (e.g. `MANIFEST_UNKNOWN`).
+    pub code: Option<String>,
 }
 
 /// The progress of a fill.

@@ -70,6 +70,9 @@ pub async fn run(job: Job, fill: Arc<Fill>) {
     state.metrics.fills_inflight(1);
     let outcome = fetch(&job, &fill).await;
     if let Err(f) = outcome {
+        // Leave the map first: a request arriving after the failure is
+        // published must start a new fetch, not join this dead one.
+        state.fills.finish(&id, &fill);
         fill.publish(f);
     }
     state.metrics.fills_inflight(-1);
@@ -80,6 +83,7 @@ fn failed(status: StatusCode, message: impl Into<String>) -> FillState {
     FillState::Failed(Arc::new(Failure {
         status,
         message: message.into(),
+        code: None,
     }))
 }
 
@@ -230,10 +234,15 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
                 break resp;
             }
             Ok(wit::AfterHeaders::Fail(r)) => {
-                return Err(failed(
-                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    r.message,
-                ));
+                let status = StatusCode::from_u16(r.status)
+                    .ok()
+                    .filter(|s| s.is_client_error() || s.is_server_error())
+                    .unwrap_or(StatusCode::BAD_GATEWAY);
+                return Err(FillState::Failed(Arc::new(Failure {
+                    status,
+                    message: r.message,
+                    code: r.code,
+                })));
             }
             Ok(wit::AfterHeaders::Retry(next)) => {
                 attempt += 1;
