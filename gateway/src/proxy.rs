@@ -209,7 +209,10 @@ pub async fn handle(
                         family,
                         StatusCode::BAD_GATEWAY,
                         "UNKNOWN",
-                        format!("the {} adapter returned an invalid response: {m}", adapter.name()),
+                        format!(
+                            "the {} adapter returned an invalid response: {m}",
+                            adapter.name()
+                        ),
                     ),
                     Outcome::Error,
                 )
@@ -607,7 +610,8 @@ fn direct(r: wit::DirectResponse) -> Result<Response<ResBody>, String> {
             .map_err(|_| format!("{:?} is not a valid header name", h.name))?;
         let v = HeaderValue::from_str(&h.value)
             .map_err(|_| format!("the value of header {k} is not a valid header value"))?;
-        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION {
+        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION
+        {
             continue;
         }
         resp.headers_mut().append(k, v);
@@ -616,7 +620,7 @@ fn direct(r: wit::DirectResponse) -> Result<Response<ResBody>, String> {
 }
 
 /// Apply the remote's defaults to an adapter's plan and check it.
-fn resolve_plan(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, String> {
+pub(crate) fn resolve_plan(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, String> {
     if p.key.is_empty() || p.key.len() > 4096 || p.key.contains('\0') {
         return Err("the adapter returned an empty, oversized or NUL-containing cache key".into());
     }

@@ -441,9 +441,7 @@ async fn stream_and_commit(
             head.headers = response_headers(&plan, &head.headers);
             entry.class = plan.class;
         }
-        if !verdict.prefetch.is_empty() {
-            tracing::debug!(remote = %remote_name, count = verdict.prefetch.len(), "adapter asked for prefetches");
-        }
+        let prefetch = verdict.prefetch;
         entry.references = verdict.references;
         let bytes = verdict.replace.unwrap_or(buf);
         head.size = Some(bytes.len() as u64);
@@ -457,7 +455,11 @@ async fn stream_and_commit(
         let sp = blocking(move || sp.write(&bytes).map(|_| sp))
             .await?
             .map_err(|e| store_failure(StoreError::io("write spool", "tmp/", e)))?;
-        return commit(job, fill, plan, head, entry, sp).await;
+        commit(job, fill, plan, head, entry, sp).await?;
+        if !prefetch.is_empty() {
+            super::prefetch::spawn(job.state.clone(), job.remote.clone(), job.adapter.clone(), prefetch);
+        }
+        return Ok(());
     }
 
     let head = Arc::new(head);
