@@ -5,3 +5,4 @@ mod support;
 
 mod core_cache;
 mod core_faults;
+mod core_ops;

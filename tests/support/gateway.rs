@@ -29,10 +29,16 @@ pub fn shared_plugin_cache() -> PathBuf {
     p
 }
 
-/// The `[storage]`/`[plugins]` head of a test config for `dir`.
+/// The `[server]`/`[storage]`/`[plugins]`/`[upstream]` head of a test
+/// config for `dir`.
 pub fn config_head(dir: &std::path::Path) -> String {
+    config_head_with(dir, "", "")
+}
+
+/// [`config_head`] with extra keys in `[server]` and `[storage]`.
+pub fn config_head_with(dir: &std::path::Path, server_extra: &str, storage_extra: &str) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndir = {:?}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nreload_debounce = \"50ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[storage]\ndir = {:?}\n{storage_extra}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nreload_debounce = \"50ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
         dir.join("data"),
         dir.join("plugins"),
         shared_plugin_cache()
@@ -49,8 +55,33 @@ impl Gateway {
 
     /// Start in an existing directory (restarts keep the store).
     pub async fn start_in(dir: Arc<tempfile::TempDir>, remotes: &str) -> Gateway {
+        Self::start_full(dir, "", "", remotes).await
+    }
+
+    /// Start with extra `[server]` keys (e.g. TLS files).
+    pub async fn start_with_server_extra(server_extra: &str, remotes: &str) -> Gateway {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start_full(dir, server_extra, "", remotes).await
+    }
+
+    /// Start with extra `[storage]` keys (e.g. `max_size`).
+    pub async fn start_with_storage_extra(storage_extra: &str, remotes: &str) -> Gateway {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start_full(dir, "", storage_extra, remotes).await
+    }
+
+    async fn start_full(
+        dir: Arc<tempfile::TempDir>,
+        server_extra: &str,
+        storage_extra: &str,
+        remotes: &str,
+    ) -> Gateway {
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-        let text = format!("{}\n{}", config_head(dir.path()), remotes);
+        let text = format!(
+            "{}\n{}",
+            config_head_with(dir.path(), server_extra, storage_extra),
+            remotes
+        );
         let config = artgate::config::parse(&text, dir.path())
             .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -65,7 +96,11 @@ impl Gateway {
             stop,
             task: Some(task),
         };
-        gw.wait_ready().await;
+        // A TLS gateway cannot be probed over plain HTTP; its listener is
+        // bound already, so requests simply queue until it serves.
+        if !server_extra.contains("tls_cert") {
+            gw.wait_ready().await;
+        }
         gw
     }
 

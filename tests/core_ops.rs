@@ -1,0 +1,366 @@
+//! Operator-facing behaviour: TLS, `artgate check`, LRU eviction under
+//! `storage.max_size`, hosted uploads and the request limits.
+
+use crate::support::gateway::{Gateway, config_head};
+use crate::support::upstream::Upstream;
+use crate::support::{bytes, raw_request};
+use std::process::Command;
+use std::time::Duration;
+
+fn artgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_artgate"))
+}
+
+/// `artgate check` accepts a valid file, rejects an unknown key naming it,
+/// and validates the built-in default when no file is given.
+#[test]
+fn check_command_validates_and_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, format!("{}\n[[remote]]\nname = \"a\"\npackage = \"generic\"\nupstream = \"http://127.0.0.1:9\"\n", config_head(dir.path()))).unwrap();
+    let out = artgate()
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK: 1 remote"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[remote]]\nname = \"a\"\npackage = \"generic\"\nupstrem = \"http://x\"\n",
+    )
+    .unwrap();
+    let out = artgate()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("upstrem"), "error must name the key: {err}");
+
+    let out = artgate()
+        .arg("check")
+        .env_remove("ARTGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "default config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// HTTPS with a PEM certificate: TLS 1.2+ works, TLS 1.1 is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_and_refuses_old_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let gw = Gateway::start_with_server_extra(
+        &format!("tls_cert = {:?}\ntls_key = {:?}\n", cert, key),
+        "",
+    )
+    .await;
+    let url = format!("https://127.0.0.1:{}/health", gw.addr.port());
+    let curl = move |extra: &'static [&'static str]| {
+        let (cert, url) = (cert.clone(), url.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new("curl")
+                    .args(["-sS", "--max-time", "5", "--cacert"])
+                    .arg(&cert)
+                    .args(extra)
+                    .arg(&url)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let ok = curl(&[]).await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        r#"{"status":"healthy"}"#
+    );
+    let old = curl(&["--tlsv1.0", "--tls-max", "1.1"]).await;
+    assert!(!old.status.success(), "TLS 1.1 must be refused");
+}
+
+/// Beyond `max_size`, least-recently-used blobs are evicted; recently read
+/// ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lru_eviction_keeps_the_store_under_max_size() {
+    let up = Upstream::start().await;
+    for i in 0..6 {
+        up.put_body(&format!("/f{i}"), bytes(100_000, i));
+    }
+    let gw = Gateway::start_with_storage_extra(
+        "max_size = \"350KB\"\n",
+        &format!(
+            "[[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = \"{}\"\n",
+            up.url()
+        ),
+    )
+    .await;
+    let c = reqwest::Client::new();
+    for i in 0..6 {
+        let r = c
+            .get(gw.url(&format!("/api/v1/remote/r/f{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().len(), 100_000);
+        // Keep f0 hot: read it again after every other fill.
+        let r = c.get(gw.url("/api/v1/remote/r/f0")).send().await.unwrap();
+        assert_eq!(r.bytes().await.unwrap().len(), 100_000);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Maintenance runs every few seconds.
+    let mut size = u64::MAX;
+    for _ in 0..80 {
+        let m = c
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        size = metric(&m, "artgate_store_bytes ").unwrap_or(u64::MAX);
+        if size <= 350_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(size <= 350_000, "store is {size} bytes, over max_size");
+    let m = c
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metric(&m, "artgate_store_evictions_total").unwrap_or(0) >= 3,
+        "{m}"
+    );
+    // The hot object is still served from cache, an old one is refetched.
+    let r = c.get(gw.url("/api/v1/remote/r/f0")).send().await.unwrap();
+    assert_eq!(r.headers()["x-artifact-source"], "cache");
+    let before = up.seen("/f1").gets;
+    let r = c.get(gw.url("/api/v1/remote/r/f1")).send().await.unwrap();
+    assert_eq!(r.headers()["x-artifact-source"], "remote");
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        bytes(100_000, 1).as_slice()
+    );
+    assert_eq!(up.seen("/f1").gets, before + 1);
+}
+
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// Hosted remote: upload (raw and chunked), 201 only after commit, read
+/// back byte-identical with HEAD/Range, checksum mismatch refused, list,
+/// delete, overwrite refusal, and uploads survive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_upload_read_list_delete_and_restart() {
+    let remotes = "[[remote]]\nname = \"builds\"\npackage = \"local\"\n[[remote]]\nname = \"frozen\"\npackage = \"local\"\n[remote.options]\noverwrite = \"false\"\n";
+    let gw = Gateway::start(remotes).await;
+    let c = reqwest::Client::new();
+    let data = bytes(3 * 1024 * 1024 + 7, 42);
+    let r = c
+        .put(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Chunked upload (no Content-Length), as DVC sends it.
+    let stream = futures_util::stream::iter(
+        data.chunks(100_000)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let r = c
+        .post(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for p in ["app.bin", "chunked.bin"] {
+        let r = c
+            .get(gw.url(&format!("/api/v1/remote/builds/app/1.0/{p}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+    }
+    let r = c
+        .head(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
+    let r = c
+        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .header("range", "bytes=5-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[5..10]);
+    // A wrong checksum is refused and nothing is stored.
+    let r = c
+        .put(gw.url("/api/v1/remote/builds/bad.bin"))
+        .header("x-checksum-sha256", "0".repeat(64))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("digest"));
+    assert_eq!(
+        c.get(gw.url("/api/v1/remote/builds/bad.bin"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Listing.
+    let list: serde_json::Value = serde_json::from_str(
+        &c.get(gw.url("/api/v1/remote/builds/app/1.0/?list"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let paths: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["app/1.0/app.bin", "app/1.0/chunked.bin"]);
+    // Overwrite policy.
+    assert_eq!(
+        c.put(gw.url("/api/v1/remote/frozen/a"))
+            .body("1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        c.put(gw.url("/api/v1/remote/frozen/a"))
+            .body("2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    // Delete.
+    assert_eq!(
+        c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Acknowledged uploads survive a restart.
+    let dir = gw.stop().await;
+    let gw = Gateway::start_in(dir, remotes).await;
+    let r = c
+        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+}
+
+/// Request limits answer with their status codes: URI > 8 KiB → 414,
+/// more than 100 headers → 431.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_limits_have_status_codes() {
+    let gw = Gateway::start("").await;
+    let long = format!(
+        "GET /api/v1/remote/x/{} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let resp = raw_request(gw.addr, long.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 414"), "{resp}");
+    let mut many = String::from("GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
+    for i in 0..120 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    let resp = raw_request(gw.addr, many.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+}
