@@ -41,6 +41,9 @@ pub struct Resource {
     pub truncate_at: Option<usize>,
     /// Hold the body after the first chunk until [`Upstream::release`].
     pub hold_after_first_chunk: bool,
+    /// Send exactly this many body bytes, then hold the rest until
+    /// [`Upstream::release`].
+    pub hold_after_bytes: Option<usize>,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
 }
@@ -74,6 +77,8 @@ pub struct Upstream {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
     down: Arc<AtomicBool>,
+    /// Also closes open (keep-alive) connections when set to `true`.
+    down_tx: Arc<watch::Sender<bool>>,
     release: Arc<Notify>,
     released: Arc<AtomicBool>,
     bodies_completed: Arc<AtomicU64>,
@@ -89,10 +94,12 @@ impl Upstream {
         let addr = listener.local_addr().expect("addr");
         let inner = Arc::new(Mutex::new(Inner::default()));
         let down = Arc::new(AtomicBool::new(false));
+        let down_tx = Arc::new(watch::Sender::new(false));
         let release = Arc::new(Notify::new());
         let released = Arc::new(AtomicBool::new(false));
         let bodies_completed = Arc::new(AtomicU64::new(0));
         let (stop, mut stop_rx) = watch::channel(false);
+        let dt2 = down_tx.clone();
         let (i2, d2, r2, rd2, bc2) = (
             inner.clone(),
             down.clone(),
@@ -113,14 +120,21 @@ impl Upstream {
                     continue;
                 }
                 let (i3, r3, rd3, bc3) = (i2.clone(), r2.clone(), rd2.clone(), bc2.clone());
+                let mut down_rx = dt2.subscribe();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let (i4, r4, rd4, bc4) = (i3.clone(), r3.clone(), rd3.clone(), bc3.clone());
                         async move { Ok::<_, Infallible>(serve(i4, r4, rd4, bc4, req).await) }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    // Going "down" also drops kept-alive connections, so a
+                    // client's connection pool cannot reach a down upstream.
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = down_rx.wait_for(|d| *d) => {}
+                    }
                 });
             }
         });
@@ -128,6 +142,7 @@ impl Upstream {
             addr,
             inner,
             down,
+            down_tx,
             release,
             released,
             bodies_completed,
@@ -191,9 +206,22 @@ impl Upstream {
             .unwrap_or_default()
     }
 
-    /// Reset every connection from now on (or stop doing so).
+    /// Requests seen for every path together.
+    pub fn requests(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap()
+            .seen
+            .values()
+            .map(|s| s.total)
+            .sum()
+    }
+
+    /// Reset every connection from now on, and close the open ones (or
+    /// stop doing so).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+        self.down_tx.send_replace(down);
     }
 
     /// Let held bodies continue.
@@ -202,7 +230,7 @@ impl Upstream {
         self.release.notify_waiters();
     }
 
-    /// Bodies sent to completion.
+    /// Bodies sent to completion (the last byte handed to the connection).
     pub fn bodies_completed(&self) -> u64 {
         self.bodies_completed.load(Ordering::SeqCst)
     }
@@ -285,6 +313,7 @@ async fn serve(
     let chunk = res.chunk.unwrap_or(64 * 1024).max(1);
     let delay = res.chunk_delay;
     let hold = res.hold_after_first_chunk;
+    let hold_at = res.hold_after_bytes;
     let truncated = res.truncate_at.is_some();
     let stream = futures_util::stream::unfold(0usize, move |pos| {
         let body = body.clone();
@@ -294,18 +323,29 @@ async fn serve(
         async move {
             if pos >= limit {
                 if truncated {
+                    // Break off after the usual pause, so what was sent
+                    // before has been flushed to the client.
+                    if pos > 0
+                        && let Some(d) = delay
+                    {
+                        tokio::time::sleep(d).await;
+                    }
                     return Some((
                         Err(std::io::Error::other("truncated on purpose")),
                         usize::MAX,
                     ));
                 }
-                if pos != usize::MAX {
+                // An empty body is complete at once; others count when
+                // their last chunk is handed over (hyper does not poll a
+                // body again once its Content-Length is reached).
+                if pos == 0 && limit == 0 {
                     completed.fetch_add(1, Ordering::SeqCst);
                 }
                 return None;
             }
             if pos > 0 {
-                if hold && !released.load(Ordering::SeqCst) {
+                let held = hold || hold_at.is_some_and(|h| pos >= h);
+                if held && !released.load(Ordering::SeqCst) {
                     let notified = release.notified();
                     if !released.load(Ordering::SeqCst) {
                         notified.await;
@@ -315,7 +355,13 @@ async fn serve(
                     tokio::time::sleep(d).await;
                 }
             }
-            let end = (pos + chunk).min(limit);
+            let mut end = (pos + chunk).min(limit);
+            if let Some(h) = hold_at.filter(|h| pos < *h) {
+                end = end.min(h);
+            }
+            if end == limit && !truncated {
+                completed.fetch_add(1, Ordering::SeqCst);
+            }
             Some((Ok(Frame::data(body.slice(pos..end))), end))
         }
     });
