@@ -1,0 +1,710 @@
+//! Host-target tests of the docker adapter's decisions, with a fake host.
+
+use super::*;
+use accept::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const HEX2: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+#[derive(Default)]
+struct FakeHost {
+    kv: RefCell<HashMap<String, (Vec<u8>, u64)>>,
+    sent: RefCell<Vec<OutgoingRequest>>,
+    answer: RefCell<Option<Result<IncomingResponse, String>>>,
+}
+
+impl Host for FakeHost {
+    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.kv.borrow().get(key).map(|(v, _)| v.clone())
+    }
+    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64) {
+        self.kv
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), ttl_secs));
+    }
+    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String> {
+        self.sent.borrow_mut().push(req.clone());
+        self.answer
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| Err("no answer configured".into()))
+    }
+}
+
+fn remote(upstream: &str) -> RemoteInfo {
+    RemoteInfo {
+        name: "hub".into(),
+        package: "docker".into(),
+        mode: RemoteMode::PullThrough,
+        upstreams: vec![upstream.into()],
+        mutable_ttl_secs: 600,
+        negative_ttl_secs: 60,
+        check_mutable_updates: true,
+        immutable_patterns: vec![],
+        mutable_patterns: vec![],
+        options: vec![],
+        has_credentials: false,
+    }
+}
+
+fn local() -> RemoteInfo {
+    remote("http://127.0.0.1:5000")
+}
+
+fn request(method: &str, path: &str, accept: &[&str]) -> Request {
+    Request {
+        id: "r1".into(),
+        kind: RouteKind::Registry,
+        method: method.into(),
+        path: path.into(),
+        query: None,
+        headers: accept.iter().map(|a| Header::new("accept", *a)).collect(),
+        body: None,
+        body_too_large: false,
+    }
+}
+
+fn forward(d: Decision) -> Forward {
+    match d {
+        Decision::Forward(f) => f,
+        other => panic!("expected forward, got {other:?}"),
+    }
+}
+
+fn rejection(d: Decision) -> Rejection {
+    match d {
+        Decision::Reject(r) => r,
+        other => panic!("expected rejection, got {other:?}"),
+    }
+}
+
+fn failure(a: AfterHeaders) -> Rejection {
+    match a {
+        AfterHeaders::Fail(r) => r,
+        other => panic!("expected fail, got {other:?}"),
+    }
+}
+
+fn update(a: AfterHeaders) -> PlanUpdate {
+    match a {
+        AfterHeaders::Update(u) => u,
+        other => panic!("expected update, got {other:?}"),
+    }
+}
+
+fn response(status: u16, headers: &[(&str, &str)]) -> UpstreamResponse {
+    UpstreamResponse {
+        status,
+        headers: headers.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
+    }
+}
+
+fn header<'a>(h: &'a [Header], name: &str) -> Option<&'a str> {
+    http::header(h, name)
+}
+
+#[test]
+fn describe() {
+    let info = Docker::describe();
+    assert_eq!(info.name, "docker");
+    assert_eq!(info.package_types, ["docker"]);
+}
+
+#[test]
+fn manifest_by_tag() {
+    let h = FakeHost::default();
+    let f = forward(plan_with(
+        &h,
+        &local(),
+        &request(
+            "GET",
+            "team/app/manifests/v1",
+            &[OCI_MANIFEST, &format!("{DOCKER_MANIFEST}, {OCI_MANIFEST}")],
+        ),
+    ));
+    assert_eq!(
+        f.plan.key,
+        format!("manifests/team/app/tags/v1?accept={DOCKER_MANIFEST},{OCI_MANIFEST}")
+    );
+    assert_eq!(f.plan.class, CacheClass::Mutable);
+    assert_eq!(f.plan.ttl_secs, None);
+    assert_eq!(
+        f.plan.validator,
+        Some(Validator::HeadCompare("docker-content-digest".into()))
+    );
+    assert_eq!(f.plan.vary, ["accept"]);
+    assert_eq!(f.plan.inspect_limit, Some(MAX_MANIFEST_BYTES));
+    assert_eq!(f.plan.expected_digest, None);
+    assert_eq!(f.upstream.method, "GET");
+    assert_eq!(f.upstream.target, "/v2/team/app/manifests/v1");
+    assert!(f.upstream.use_credentials);
+    assert_eq!(
+        header(&f.upstream.headers, "accept"),
+        Some(format!("{DOCKER_MANIFEST}, {OCI_MANIFEST}").as_str())
+    );
+    // HEAD plans the same (the core answers HEAD from the fill).
+    let g = forward(plan_with(
+        &h,
+        &local(),
+        &request(
+            "HEAD",
+            "team/app/manifests/v1",
+            &[OCI_MANIFEST, DOCKER_MANIFEST],
+        ),
+    ));
+    assert_eq!(g.plan.key, f.plan.key);
+    assert_eq!(g.upstream.method, "GET");
+}
+
+#[test]
+fn accept_sets_never_share_a_key() {
+    let h = FakeHost::default();
+    let key = |accept: &[&str]| {
+        forward(plan_with(
+            &h,
+            &local(),
+            &request("GET", "a/manifests/1", accept),
+        ))
+        .plan
+        .key
+    };
+    let index = key(&[OCI_INDEX]);
+    let single = key(&[OCI_MANIFEST]);
+    let none = key(&[]);
+    assert_ne!(index, single);
+    assert_ne!(none, index);
+    assert!(none.ends_with("?accept=any"), "{none}");
+    assert_eq!(
+        key(&[OCI_MANIFEST, OCI_INDEX]),
+        key(&[OCI_INDEX, OCI_MANIFEST])
+    );
+    // No Accept: every current type is asked for.
+    let f = forward(plan_with(
+        &h,
+        &local(),
+        &request("GET", "a/manifests/1", &[]),
+    ));
+    let sent = header(&f.upstream.headers, "accept").unwrap();
+    for t in [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST] {
+        assert!(sent.contains(t), "{sent}");
+    }
+}
+
+#[test]
+fn manifest_by_digest() {
+    let h = FakeHost::default();
+    let d = format!("sha256:{HEX}");
+    let f = forward(plan_with(
+        &h,
+        &local(),
+        &request("GET", &format!("a/b/manifests/{d}"), &[OCI_MANIFEST]),
+    ));
+    assert_eq!(f.plan.key, format!("manifests/a/b/{d}"));
+    assert_eq!(f.plan.class, CacheClass::Immutable);
+    assert_eq!(f.plan.expected_digest.as_deref(), Some(d.as_str()));
+    assert_eq!(
+        header(&f.plan.response_headers, "docker-content-digest"),
+        Some(d.as_str())
+    );
+    assert_eq!(f.upstream.target, format!("/v2/a/b/manifests/{d}"));
+    assert_eq!(header(&f.upstream.headers, "accept"), Some(OCI_MANIFEST));
+
+    // Once its media type is known, a client that does not accept it is
+    // refused even though the entry may be cached.
+    h.kv_set(&format!("media/{d}"), OCI_INDEX.as_bytes(), 0);
+    let r = rejection(plan_with(
+        &h,
+        &local(),
+        &request("GET", &format!("a/b/manifests/{d}"), &[OCI_MANIFEST]),
+    ));
+    assert_eq!(
+        (r.status, r.code.as_deref()),
+        (404, Some("MANIFEST_UNKNOWN"))
+    );
+    // ... but not one that accepts it, or one without Accept; the known
+    // type is planned (the core may serve a stored copy without a fetch).
+    let f = forward(plan_with(
+        &h,
+        &local(),
+        &request("GET", &format!("a/b/manifests/{d}"), &[OCI_INDEX]),
+    ));
+    assert_eq!(f.plan.content_type.as_deref(), Some(OCI_INDEX));
+    forward(plan_with(
+        &h,
+        &local(),
+        &request("GET", &format!("a/b/manifests/{d}"), &[]),
+    ));
+}
+
+#[test]
+fn blobs_and_tags() {
+    let h = FakeHost::default();
+    let d = format!("sha256:{HEX}");
+    let f = forward(plan_with(
+        &h,
+        &local(),
+        &request("GET", &format!("x/blobs/{d}"), &[]),
+    ));
+    assert_eq!(f.plan.key, format!("blobs/{d}"));
+    assert_eq!(f.plan.class, CacheClass::Immutable);
+    assert_eq!(f.plan.expected_digest.as_deref(), Some(d.as_str()));
+    assert_eq!(
+        f.plan.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(f.plan.inspect_limit, None);
+    assert_eq!(f.upstream.target, format!("/v2/x/blobs/{d}"));
+
+    let mut req = request("GET", "x/tags/list", &[]);
+    req.query = Some("last=a%2Bb&junk=1&n=10".into());
+    let f = forward(plan_with(&h, &local(), &req));
+    assert_eq!(f.plan.key, "tags/x/list?n=10&last=a%2Bb");
+    assert_eq!(f.upstream.target, "/v2/x/tags/list?n=10&last=a%2Bb");
+    assert_eq!(f.plan.class, CacheClass::Mutable);
+    assert_eq!(f.plan.ttl_secs, Some(DEFAULT_TAGS_TTL));
+    let f = forward(plan_with(&h, &local(), &request("GET", "x/tags/list", &[])));
+    assert_eq!(f.plan.key, "tags/x/list");
+
+    let mut r = local();
+    r.options = vec![("tags_ttl".into(), "5m".into())];
+    let f = forward(plan_with(&h, &r, &request("GET", "x/tags/list", &[])));
+    assert_eq!(f.plan.ttl_secs, Some(300));
+    r.options = vec![("tags_ttl".into(), "soon".into())];
+    assert_eq!(
+        rejection(plan_with(&h, &r, &request("GET", "x/tags/list", &[]))).status,
+        500
+    );
+}
+
+#[test]
+fn library_prefix() {
+    let h = FakeHost::default();
+    let hub = remote("https://registry-1.docker.io");
+    let f = forward(plan_with(
+        &h,
+        &hub,
+        &request("GET", "alpine/manifests/3.20", &[]),
+    ));
+    assert_eq!(f.upstream.target, "/v2/library/alpine/manifests/3.20");
+    assert!(f.plan.key.starts_with("manifests/library/alpine/tags/3.20"));
+    // Multi-segment names are kept.
+    let f = forward(plan_with(
+        &h,
+        &hub,
+        &request("GET", "bitnami/redis/manifests/7", &[]),
+    ));
+    assert_eq!(f.upstream.target, "/v2/bitnami/redis/manifests/7");
+    // Other registries: off by default, on by option.
+    let f = forward(plan_with(
+        &h,
+        &local(),
+        &request("GET", "alpine/manifests/3.20", &[]),
+    ));
+    assert_eq!(f.upstream.target, "/v2/alpine/manifests/3.20");
+    let mut r = local();
+    r.options = vec![("library_prefix".into(), "true".into())];
+    let f = forward(plan_with(&h, &r, &request("GET", "alpine/tags/list", &[])));
+    assert_eq!(f.upstream.target, "/v2/library/alpine/tags/list");
+    let mut r = hub.clone();
+    r.options = vec![("library_prefix".into(), "false".into())];
+    let f = forward(plan_with(&h, &r, &request("GET", "alpine/tags/list", &[])));
+    assert_eq!(f.upstream.target, "/v2/alpine/tags/list");
+    r.options = vec![("library_prefix".into(), "yes".into())];
+    assert_eq!(
+        rejection(plan_with(&h, &r, &request("GET", "alpine/tags/list", &[]))).status,
+        500
+    );
+    assert!(is_docker_hub("https://REGISTRY-1.docker.io:443"));
+    assert!(!is_docker_hub("https://registry-1.docker.io.evil.example"));
+}
+
+#[test]
+fn refusals() {
+    let h = FakeHost::default();
+    let mut req = request("GET", "a/manifests/1", &[]);
+    req.kind = RouteKind::RemoteApi;
+    let r = rejection(plan_with(&h, &local(), &req));
+    assert_eq!((r.status, r.code.as_deref()), (400, Some("UNSUPPORTED")));
+    for m in ["PUT", "POST", "DELETE", "PATCH"] {
+        let r = rejection(plan_with(&h, &local(), &request(m, "a/manifests/1", &[])));
+        assert_eq!(
+            (r.status, r.code.as_deref()),
+            (400, Some("UNSUPPORTED")),
+            "{m}"
+        );
+    }
+    let mut hosted = local();
+    hosted.mode = RemoteMode::Hosted;
+    assert_eq!(
+        rejection(plan_with(
+            &h,
+            &hosted,
+            &request("GET", "a/manifests/1", &[])
+        ))
+        .status,
+        400
+    );
+    let r = rejection(plan_with(
+        &h,
+        &local(),
+        &request("GET", "A/manifests/1", &[]),
+    ));
+    assert_eq!(r.code.as_deref(), Some("NAME_INVALID"));
+    let r = rejection(plan_with(
+        &h,
+        &local(),
+        &request("GET", &format!("a/blobs/sha512:{HEX}"), &[]),
+    ));
+    assert_eq!(r.code.as_deref(), Some("DIGEST_INVALID"));
+    let r = rejection(plan_with(&h, &local(), &request("GET", "a/_catalog", &[])));
+    assert_eq!(r.code.as_deref(), Some("UNSUPPORTED"));
+}
+
+#[test]
+fn tag_response_is_verified_and_labelled() {
+    let h = FakeHost::default();
+    let req = request("GET", "a/manifests/1", &[OCI_MANIFEST, OCI_INDEX]);
+    let sent = forward(plan_with(&h, &local(), &req)).upstream;
+    let d = format!("sha256:{HEX}");
+    let u = update(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(
+            200,
+            &[
+                ("content-type", OCI_INDEX),
+                ("docker-content-digest", &d),
+                ("content-length", "512"),
+            ],
+        ),
+        0,
+    ));
+    assert_eq!(u.expected_digest.as_deref(), Some(d.as_str()));
+    assert_eq!(u.content_type.as_deref(), Some(OCI_INDEX));
+    assert_eq!(
+        header(&u.add_headers, "docker-content-digest"),
+        Some(d.as_str())
+    );
+    // The media type is remembered for digest requests.
+    assert_eq!(
+        h.kv_get(&format!("media/{d}")).as_deref(),
+        Some(OCI_INDEX.as_bytes())
+    );
+}
+
+#[test]
+fn unaccepted_media_type_is_refused() {
+    let h = FakeHost::default();
+    let req = request("GET", "a/manifests/1", &[OCI_MANIFEST]);
+    let sent = forward(plan_with(&h, &local(), &req)).upstream;
+    let r = failure(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(200, &[("content-type", DOCKER_LIST)]),
+        0,
+    ));
+    assert_eq!(
+        (r.status, r.code.as_deref()),
+        (404, Some("MANIFEST_UNKNOWN"))
+    );
+    // Without Accept, anything goes.
+    let req = request("GET", "a/manifests/1", &[]);
+    update(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(200, &[("content-type", DOCKER_LIST)]),
+        0,
+    ));
+    // */* accepts everything.
+    let req = request("GET", "a/manifests/1", &["*/*"]);
+    update(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(200, &[("content-type", DOCKER_LIST)]),
+        0,
+    ));
+}
+
+#[test]
+fn oversized_manifests_are_refused() {
+    let h = FakeHost::default();
+    let req = request("GET", "a/manifests/1", &[]);
+    let sent = forward(plan_with(&h, &local(), &req)).upstream;
+    let r = failure(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(
+            200,
+            &[
+                ("content-type", OCI_MANIFEST),
+                ("content-length", "4194305"),
+            ],
+        ),
+        0,
+    ));
+    assert_eq!(
+        (r.status, r.code.as_deref()),
+        (502, Some("MANIFEST_INVALID"))
+    );
+}
+
+#[test]
+fn upstream_statuses() {
+    let h = FakeHost::default();
+    let d = format!("sha256:{HEX}");
+    let cases = [
+        (
+            "a/manifests/1".to_owned(),
+            404,
+            Some((404, "MANIFEST_UNKNOWN")),
+        ),
+        (format!("a/blobs/{d}"), 404, Some((404, "BLOB_UNKNOWN"))),
+        ("a/tags/list".to_owned(), 404, Some((404, "NAME_UNKNOWN"))),
+        ("a/manifests/1".to_owned(), 403, Some((403, "DENIED"))),
+        ("a/manifests/1".to_owned(), 400, Some((502, "UNAVAILABLE"))),
+        ("a/manifests/1".to_owned(), 429, None),
+        ("a/manifests/1".to_owned(), 500, None),
+        ("a/manifests/1".to_owned(), 503, None),
+        ("a/manifests/1".to_owned(), 304, None),
+        (format!("a/blobs/{d}"), 200, None),
+    ];
+    for (path, status, want) in cases {
+        let req = request("GET", &path, &[]);
+        let sent = forward(plan_with(&h, &local(), &req)).upstream;
+        let got = on_response_with(&h, &local(), &req, &sent, &response(status, &[]), 0);
+        match want {
+            None => assert_eq!(got, AfterHeaders::Accept, "{path} {status}"),
+            Some((s, c)) => {
+                let r = failure(got);
+                assert_eq!(
+                    (r.status, r.code.as_deref()),
+                    (s, Some(c)),
+                    "{path} {status}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn token_dance() {
+    let h = FakeHost::default();
+    let mut r = local();
+    r.has_credentials = true;
+    let req = request("GET", &format!("team/app/blobs/sha256:{HEX2}"), &[]);
+    let sent = forward(plan_with(&h, &r, &req)).upstream;
+    assert!(sent.use_credentials);
+    *h.answer.borrow_mut() = Some(Ok(IncomingResponse {
+        status: 200,
+        headers: vec![],
+        body: br#"{"token":"sekrit","expires_in":300}"#.to_vec(),
+    }));
+    let challenge = r#"Bearer realm="http://127.0.0.1:9/token",service="test",scope="repository:team/app:pull""#;
+    let next = match on_response_with(
+        &h,
+        &r,
+        &req,
+        &sent,
+        &response(401, &[("www-authenticate", challenge)]),
+        0,
+    ) {
+        AfterHeaders::Retry(n) => n,
+        other => panic!("expected retry, got {other:?}"),
+    };
+    assert_eq!(next.target, sent.target);
+    assert!(!next.use_credentials);
+    assert_eq!(
+        header(&next.headers, "authorization"),
+        Some("Bearer sekrit")
+    );
+    let asked = h.sent.borrow()[0].clone();
+    assert_eq!(
+        asked.url,
+        "http://127.0.0.1:9/token?service=test&scope=repository%3Ateam%2Fapp%3Apull"
+    );
+    assert!(asked.use_credentials);
+    let key = auth::token_key("hub", &r.upstreams, "repository:team/app:pull");
+    assert_eq!(h.kv.borrow()[&key], (b"sekrit".to_vec(), 290));
+
+    // Later plans use the cached token up front.
+    let f = forward(plan_with(
+        &h,
+        &r,
+        &request("GET", "team/app/manifests/1", &[]),
+    ));
+    assert!(!f.upstream.use_credentials);
+    assert_eq!(
+        header(&f.upstream.headers, "authorization"),
+        Some("Bearer sekrit")
+    );
+    // ... but not for another repository or another remote.
+    let f = forward(plan_with(&h, &r, &request("GET", "other/manifests/1", &[])));
+    assert_eq!(header(&f.upstream.headers, "authorization"), None);
+    let mut r2 = r.clone();
+    r2.name = "other".into();
+    let f = forward(plan_with(
+        &h,
+        &r2,
+        &request("GET", "team/app/manifests/1", &[]),
+    ));
+    assert_eq!(header(&f.upstream.headers, "authorization"), None);
+
+    // A fresh token without enough scope: denied at once.
+    let insufficient = format!("{challenge},error=\"insufficient_scope\"");
+    let x = failure(on_response_with(
+        &h,
+        &r,
+        &req,
+        &next,
+        &response(401, &[("www-authenticate", &insufficient)]),
+        1,
+    ));
+    assert_eq!((x.status, x.code.as_deref()), (403, Some("DENIED")));
+    assert_eq!(h.sent.borrow().len(), 1, "no second token request");
+    // Still 401 after two token attempts: denied.
+    let x = failure(on_response_with(
+        &h,
+        &r,
+        &req,
+        &next,
+        &response(401, &[("www-authenticate", challenge)]),
+        2,
+    ));
+    assert_eq!((x.status, x.code.as_deref()), (403, Some("DENIED")));
+    assert!(!x.message.contains("sekrit"));
+}
+
+#[test]
+fn token_dance_failures() {
+    let h = FakeHost::default();
+    let req = request("GET", "a/manifests/1", &[]);
+    let sent = forward(plan_with(&h, &local(), &req)).upstream;
+    let challenge = r#"Bearer realm="http://auth.example/token",service="s""#;
+    let run = |answer: Result<IncomingResponse, String>| {
+        *h.answer.borrow_mut() = Some(answer);
+        failure(on_response_with(
+            &h,
+            &local(),
+            &req,
+            &sent,
+            &response(401, &[("www-authenticate", challenge)]),
+            0,
+        ))
+    };
+    let ok = |status: u16, body: &[u8]| {
+        Ok(IncomingResponse {
+            status,
+            headers: vec![],
+            body: body.to_vec(),
+        })
+    };
+    let r = run(ok(401, b""));
+    assert_eq!((r.status, r.code.as_deref()), (403, Some("DENIED")));
+    assert!(r.message.contains("anonymous"), "{}", r.message);
+    assert_eq!(run(ok(500, b"")).status, 502);
+    assert_eq!(run(ok(200, b"{}")).status, 502);
+    assert_eq!(run(Err("refused".into())).status, 502);
+    // The default scope is the repository's pull scope.
+    assert!(
+        h.sent.borrow()[0]
+            .url
+            .ends_with("scope=repository%3Aa%3Apull")
+    );
+    assert!(!h.sent.borrow()[0].use_credentials);
+    // Basic challenge without credentials: a clear refusal.
+    let r = failure(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(401, &[("www-authenticate", r#"Basic realm="registry""#)]),
+        0,
+    ));
+    assert_eq!((r.status, r.code.as_deref()), (403, Some("DENIED")));
+    assert!(r.message.contains("configure username"), "{}", r.message);
+}
+
+#[test]
+fn tag_list_links_point_through_the_gateway() {
+    assert_eq!(
+        rewrite_link(
+            r#"</v2/library/alpine/tags/list?last=3.20&n=2>; rel="next""#,
+            "hub",
+            "alpine"
+        )
+        .as_deref(),
+        Some(r#"</v2/hub/alpine/tags/list?last=3.20&n=2>; rel="next""#)
+    );
+    assert_eq!(
+        rewrite_link(
+            "<https://r.example/v2/a/tags/list>; rel=\"next\"",
+            "hub",
+            "a"
+        )
+        .as_deref(),
+        Some("</v2/hub/a/tags/list>; rel=\"next\"")
+    );
+    assert_eq!(rewrite_link("garbage", "hub", "a"), None);
+    let h = FakeHost::default();
+    let req = request("GET", "a/tags/list", &[]);
+    let sent = forward(plan_with(&h, &local(), &req)).upstream;
+    let u = update(on_response_with(
+        &h,
+        &local(),
+        &req,
+        &sent,
+        &response(
+            200,
+            &[("link", "</v2/a/tags/list?n=1&last=x>; rel=\"next\"")],
+        ),
+        0,
+    ));
+    assert_eq!(
+        header(&u.add_headers, "link"),
+        Some("</v2/hub/a/tags/list?n=1&last=x>; rel=\"next\"")
+    );
+}
+
+#[test]
+fn media_type_from_the_body_when_the_upstream_sent_none() {
+    let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}"}}"#);
+    let v = inspect_manifest(
+        &response(200, &[("content-type", "application/octet-stream")]),
+        body.as_bytes(),
+    );
+    assert_eq!(
+        v.update.and_then(|u| u.content_type).as_deref(),
+        Some(OCI_MANIFEST)
+    );
+    let v = inspect_manifest(
+        &response(200, &[("content-type", OCI_INDEX)]),
+        body.as_bytes(),
+    );
+    assert_eq!(v, BodyVerdict::default());
+    let v = inspect_manifest(&response(200, &[]), b"not json");
+    assert_eq!(v, BodyVerdict::default());
+}
+
+#[test]
+fn options_parse() {
+    assert_eq!(parse_secs("60"), Some(60));
+    assert_eq!(parse_secs("2m"), Some(120));
+    assert_eq!(parse_secs(" 1h "), Some(3600));
+    assert_eq!(parse_secs("1d"), Some(86_400));
+    assert_eq!(parse_secs("m"), None);
+    assert_eq!(parse_secs("-1"), None);
+    assert_eq!(parse_secs("1.5"), None);
+    assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
+}
