@@ -1,0 +1,321 @@
+//! The built-in `git` adapter: git smart HTTP through the gateway, with
+//! cached packs.
+//!
+//! Clients clone `http://gateway/api/v1/remote/{remote}/{owner}/{repo}.git`;
+//! the adapter forwards to `{upstream}/{owner}/{repo}.git/...` and decides
+//! what the core may keep:
+//!
+//! | request | decision |
+//! | --- | --- |
+//! | `GET {repo}/info/refs?service=git-upload-pack` | mutable for the refs TTL, key `refs/{repo}/{git-protocol or v0}`, varies on `git-protocol` |
+//! | `POST {repo}/git-upload-pack`, protocol-v2 `ls-refs` | mutable for the refs TTL, key `lsrefs/{repo}/{sha256 of git-protocol + the normalised request}` |
+//! | `POST {repo}/git-upload-pack`, v2 `fetch` or v0/v1 with wants and no haves | immutable, key `pack/{repo}/{sha256 of git-protocol + the normalised request}` |
+//! | `POST {repo}/git-upload-pack`, anything else (haves, `want-ref`, `deepen-not`, other commands, unparseable, larger than 1 MiB) | streamed, not stored |
+//! | `info/refs?service=git-receive-pack`, `POST {repo}/git-receive-pack` | 403: pushing is not supported |
+//! | dumb-HTTP paths (`HEAD`, `objects/...`, `info/refs` without `service`) | 404 |
+//!
+//! The adapter sees an upload-pack request body (at most 1 MiB, gzip
+//! removed by the core) and never pack data; the core forwards the client's
+//! original bytes with `content-type`, `content-encoding`, `git-protocol`
+//! and `accept`, and attaches the remote's credentials. The request
+//! normalisation (sorted wants, shallows, deepen options, filter, pack
+//! options; `agent=` and `session-id=` dropped) is in [`pktline`].
+//!
+//! Remote options: `refs_ttl` (duration, e.g. `"30s"` or `60`): how long
+//! `info/refs` and `ls-refs` answers are served from the cache; default 60
+//! seconds, or the remote's `mutable_ttl` when that is shorter.
+//!
+//! Refusals are `text/plain` bodies, which the git client prints to the
+//! user (`remote: ...`).
+
+pub mod pktline;
+pub mod sha256;
+
+use artgate_sdk::prelude::*;
+use pktline::{Cacheability, parse_request};
+
+/// Largest upload-pack request body the adapter asks to see.
+pub const BODY_LIMIT: u32 = 1024 * 1024;
+/// Default refs TTL in seconds.
+pub const DEFAULT_REFS_TTL: u64 = 60;
+/// Content type of `info/refs` answers.
+pub const ADVERTISEMENT: &str = "application/x-git-upload-pack-advertisement";
+/// Content type of `git-upload-pack` answers.
+pub const RESULT: &str = "application/x-git-upload-pack-result";
+/// Longest repository path accepted (keeps cache keys bounded).
+const MAX_REPO_LEN: usize = 1024;
+
+/// The git adapter.
+pub struct Git;
+
+impl Adapter for Git {
+    fn describe() -> AdapterInfo {
+        AdapterInfo::new("git", env!("CARGO_PKG_VERSION"), ["git"])
+    }
+
+    fn plan(remote: RemoteInfo, req: Request) -> Decision {
+        plan(&remote, &req)
+    }
+}
+
+artgate_sdk::export_adapter!(Git);
+
+/// What a remote-relative path asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitPath<'a> {
+    /// `{repo}/info/refs`.
+    InfoRefs(&'a str),
+    /// `{repo}/git-upload-pack`.
+    UploadPack(&'a str),
+    /// `{repo}/git-receive-pack`.
+    ReceivePack(&'a str),
+    /// Anything else (dumb HTTP, or not git at all).
+    Other,
+}
+
+/// Splits a remote-relative path into the repository and the smart-HTTP
+/// endpoint.
+pub fn parse_path(path: &str) -> GitPath<'_> {
+    let ends = |suffix: &str| {
+        path.strip_suffix(suffix)
+            .filter(|repo| !repo.is_empty() && !repo.ends_with('/'))
+    };
+    if let Some(repo) = ends("/info/refs") {
+        GitPath::InfoRefs(repo)
+    } else if let Some(repo) = ends("/git-upload-pack") {
+        GitPath::UploadPack(repo)
+    } else if let Some(repo) = ends("/git-receive-pack") {
+        GitPath::ReceivePack(repo)
+    } else {
+        GitPath::Other
+    }
+}
+
+/// A refusal as `text/plain`, which git prints to the user as
+/// `remote: <message>`.
+fn refuse(status: u16, message: impl Into<String>) -> Decision {
+    let mut body = message.into();
+    body.push('\n');
+    Decision::respond(
+        DirectResponse::new(status, body).header("content-type", "text/plain; charset=utf-8"),
+    )
+}
+
+/// The message for pushes.
+const NO_PUSH: &str =
+    "Pushing through the gateway is not supported; push to the upstream repository directly.";
+
+/// Plans one request.
+pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
+    if !remote.is_pull_through() {
+        return refuse(
+            400,
+            format!(
+                "Remote '{}' is hosted, but git remotes can only be pull-through caches.",
+                remote.name
+            ),
+        );
+    }
+    let (repo, info_refs_path) = match parse_path(&req.path) {
+        GitPath::ReceivePack(_) => return refuse(403, NO_PUSH),
+        GitPath::Other => {
+            return refuse(
+                404,
+                format!(
+                    "/{} is not a git smart-HTTP endpoint; the gateway serves info/refs?service=git-upload-pack and git-upload-pack only (no dumb HTTP).",
+                    req.path
+                ),
+            );
+        }
+        GitPath::InfoRefs(r) => (r, true),
+        GitPath::UploadPack(r) => (r, false),
+    };
+    if repo.len() > MAX_REPO_LEN {
+        return refuse(
+            414,
+            format!("The repository path is longer than {MAX_REPO_LEN} bytes."),
+        );
+    }
+    let ttl = match refs_ttl(remote) {
+        Ok(t) => t,
+        Err(m) => {
+            error!("remote {}: {m}", remote.name);
+            return refuse(500, m);
+        }
+    };
+    if info_refs_path {
+        info_refs(req, repo, ttl)
+    } else {
+        upload_pack(req, repo, ttl)
+    }
+}
+
+/// Plans `GET {repo}/info/refs?service=...`.
+fn info_refs(req: &Request, repo: &str, ttl: u64) -> Decision {
+    if !req.is_read() {
+        return refuse(
+            405,
+            format!("{} is not supported on info/refs; use GET.", req.method),
+        );
+    }
+    match req.query_param("service").as_deref() {
+        Some("git-upload-pack") => {}
+        Some("git-receive-pack") => return refuse(403, NO_PUSH),
+        Some(other) => {
+            return refuse(
+                400,
+                format!("Service {other:?} is unknown; git clients ask for git-upload-pack."),
+            );
+        }
+        None => {
+            return refuse(
+                404,
+                "info/refs without ?service= is dumb HTTP, which the gateway does not serve; use a git client that speaks smart HTTP.",
+            );
+        }
+    }
+    let protocol = req.header("git-protocol").unwrap_or("v0");
+    let plan = CachePlan::mutable(format!("refs/{repo}/{}", key_part(protocol)))
+        .ttl(ttl)
+        .content_type(ADVERTISEMENT)
+        .vary("git-protocol");
+    Decision::forward(
+        with_headers(UpstreamRequest::get(target(req)), req, &["git-protocol"]),
+        plan,
+    )
+}
+
+/// Plans `POST {repo}/git-upload-pack`.
+fn upload_pack(req: &Request, repo: &str, ttl: u64) -> Decision {
+    if req.method != "POST" {
+        return refuse(
+            405,
+            format!(
+                "{} is not supported on git-upload-pack; use POST.",
+                req.method
+            ),
+        );
+    }
+    let cacheability = match (&req.body, req.body_too_large) {
+        (None, false) => return Decision::read_body(BODY_LIMIT),
+        (None, true) => Cacheability::Bypass {
+            reason: "the request body is larger than the inspection limit or not decodable".into(),
+        },
+        (Some(body), _) => match parse_request(body) {
+            Ok(r) => pktline::classify(&r),
+            Err(e) => Cacheability::Bypass {
+                reason: format!("the request is not understood: {e}"),
+            },
+        },
+    };
+    // The protocol header selects how the upstream reads the body, so it
+    // is part of what the answer depends on.
+    let digest = |canonical: &str| {
+        let protocol = req.header("git-protocol").unwrap_or("");
+        sha256::hex(format!("git-protocol {protocol}\n{canonical}").as_bytes())
+    };
+    let plan = match cacheability {
+        Cacheability::RefList { canonical } => {
+            CachePlan::mutable(format!("lsrefs/{repo}/{}", digest(&canonical))).ttl(ttl)
+        }
+        Cacheability::Pack { canonical } => {
+            CachePlan::immutable(format!("pack/{repo}/{}", digest(&canonical)))
+        }
+        Cacheability::Bypass { reason } => {
+            debug!("{} {}: not cached: {reason}", req.method, req.path);
+            CachePlan::no_store(format!("stream/{repo}"))
+        }
+    };
+    let upstream = UpstreamRequest::new("POST", target(req))
+        .credentials(true)
+        .with_body(true);
+    Decision::forward(
+        with_headers(
+            upstream,
+            req,
+            &["content-type", "content-encoding", "git-protocol", "accept"],
+        ),
+        plan.content_type(RESULT),
+    )
+}
+
+/// The upstream target: the same path and query below the upstream base.
+fn target(req: &Request) -> String {
+    let mut t = format!("/{}", http::encode_path(&req.path));
+    if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
+        t.push('?');
+        t.push_str(q);
+    }
+    t
+}
+
+/// Copies the client's `names` headers (when present) to `up`.
+fn with_headers(mut up: UpstreamRequest, req: &Request, names: &[&str]) -> UpstreamRequest {
+    for name in names {
+        if let Some(v) = req.header(name) {
+            up = up.header(*name, v);
+        }
+    }
+    up
+}
+
+/// A header value as a key segment: short printable values as they are,
+/// anything else hashed.
+fn key_part(value: &str) -> String {
+    if value.len() <= 64 && value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        value.to_owned()
+    } else {
+        format!("sha256-{}", sha256::hex(value.as_bytes()))
+    }
+}
+
+/// The refs TTL in seconds: the `refs_ttl` option, else 60 s capped by the
+/// remote's `mutable_ttl`.
+pub fn refs_ttl(remote: &RemoteInfo) -> Result<u64, String> {
+    match remote.option("refs_ttl") {
+        None => Ok(DEFAULT_REFS_TTL.min(remote.mutable_ttl_secs)),
+        Some(v) => parse_duration_secs(v).ok_or_else(|| {
+            format!(
+                "Remote '{}' has an invalid refs_ttl {v:?}; use a duration such as \"30s\", \"5m\" or a number of seconds.",
+                remote.name
+            )
+        }),
+    }
+}
+
+/// Parses `"90"`, `"30s"`, `"5m"`, `"1h30m"`, `"2d"` or `"500ms"` into
+/// whole seconds (a sub-second rest rounds up).
+pub fn parse_duration_secs(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let mut millis: u64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit_ms: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        millis = millis.checked_add(n.checked_mul(unit_ms)?)?;
+    }
+    Some(millis.div_ceil(1000))
+}
+
+#[cfg(test)]
+mod tests;
