@@ -37,6 +37,17 @@ fn main() {
         &adapters.join("generic.wasm"),
     );
     copy(
+        &rel.join("artgate_docker.wasm"),
+        &adapters.join("docker.wasm"),
+    );
+    copy(&rel.join("artgate_rpm.wasm"), &adapters.join("rpm.wasm"));
+    copy(
+        &rel.join("artgate_alpine.wasm"),
+        &adapters.join("alpine.wasm"),
+    );
+    copy(&rel.join("artgate_cas.wasm"), &adapters.join("cas.wasm"));
+    copy(&rel.join("artgate_git.wasm"), &adapters.join("git.wasm"));
+    copy(
         &rel.join("artgate_hostile.wasm"),
         &adapters.join("hostile.wasm"),
     );

@@ -208,6 +208,7 @@ impl Upstream {
         req: &Outgoing,
         first: Uri,
     ) -> Result<(Response<Incoming>, Uri), UpstreamError> {
+        let origin = first.clone();
         let mut url = first;
         let mut method = req.method.clone();
         let mut body = req.body.clone();
@@ -217,8 +218,12 @@ impl Upstream {
             } else {
                 None
             };
+            // An `Authorization` the adapter set itself (a registry token)
+            // is for the host it asked for, never for a redirect target
+            // elsewhere (a CDN or object store).
+            let own_auth = same_origin(&origin, &url);
             let resp = self
-                .send_once(&method, &url, &req.headers, creds, body.clone())
+                .send_once(&method, &url, &req.headers, creds, own_auth, body.clone())
                 .await?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok((resp, url));
@@ -261,12 +266,13 @@ impl Upstream {
         url: &Uri,
         headers: &HeaderMap,
         creds: Option<&Credentials>,
+        keep_authorization: bool,
         body: Option<Bytes>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut builder = Request::builder().method(method.clone()).uri(url.clone());
         if let Some(h) = builder.headers_mut() {
             for (k, v) in headers {
-                if k != header::AUTHORIZATION || creds.is_none() {
+                if k != header::AUTHORIZATION || (creds.is_none() && keep_authorization) {
                     h.append(k.clone(), v.clone());
                 }
             }

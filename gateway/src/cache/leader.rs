@@ -52,6 +52,8 @@ pub struct Job {
     pub plan: Plan,
     /// The upstream request as the adapter asked for it.
     pub sent: wit::UpstreamRequest,
+    /// The client's body, when it is forwarded (buffered whole).
+    pub body: Option<Bytes>,
     /// The client request as the adapter saw it.
     pub req: wit::Request,
     /// The adapter (for `on-response` and `inspect-body`).
@@ -120,6 +122,18 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
             return publish_entry(job, fill, e.clone(), Source::Cache).await;
         }
     }
+    // Content-addressed hit: an immutable object whose digest this remote
+    // already holds under another key (a manifest fetched by tag, now asked
+    // for by digest) is served from the store without the upstream, which
+    // may be down. Only within the remote: another remote's content may
+    // come from a registry this one's clients may not read.
+    if existing.is_none()
+        && job.plan.class == EntryClass::Immutable
+        && let Some(digest) = job.plan.expected
+        && let Some(entry) = entry_from_sibling(job, digest).await?
+    {
+        return publish_entry(job, fill, entry, Source::Cache).await;
+    }
 
     // HEAD-compare revalidation (e.g. a tag's digest) before any GET.
     if let (Some(old), Validators::HeadCompare(h)) = (&existing, &job.plan.validator)
@@ -160,6 +174,9 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     // The request, with validators when revalidating conditionally.
     let mut sent = job.sent.clone();
     let mut out = outgoing(&sent);
+    if sent.forward_body {
+        out.body = job.body.clone();
+    }
     if let (Some(old), Validators::Conditional) = (&existing, &job.plan.validator)
         && old.class != EntryClass::NotFound
     {
@@ -256,6 +273,9 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
                 }
                 sent = next;
                 out = outgoing(&sent);
+                if sent.forward_body {
+                    out.body = job.body.clone();
+                }
             }
         }
     };
@@ -279,6 +299,18 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
             StatusCode::NOT_FOUND,
             format!("{} was not found upstream", job.req.path),
         ));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // Rate limited (Docker Hub's pull limits): a stored copy is better
+        // than nothing; without one the client learns why.
+        if let Some(old) = existing {
+            return serve_stale(job, fill, old).await;
+        }
+        return Err(FillState::Failed(Arc::new(Failure {
+            status,
+            message: "the upstream is rate-limiting this gateway (429 Too Many Requests); try again later".into(),
+            code: Some("TOOMANYREQUESTS".into()),
+        })));
     }
     if status.is_server_error() {
         if let Some(old) = existing {
@@ -457,7 +489,12 @@ async fn stream_and_commit(
             .map_err(|e| store_failure(StoreError::io("write spool", "tmp/", e)))?;
         commit(job, fill, plan, head, entry, sp).await?;
         if !prefetch.is_empty() {
-            super::prefetch::spawn(job.state.clone(), job.remote.clone(), job.adapter.clone(), prefetch);
+            super::prefetch::spawn(
+                job.state.clone(),
+                job.remote.clone(),
+                job.adapter.clone(),
+                prefetch,
+            );
         }
         return Ok(());
     }
@@ -470,6 +507,8 @@ async fn stream_and_commit(
     });
     let mut written: u64 = 0;
     let mut published: u64 = 0;
+    // git smart-HTTP answers are stored only when whole and error-free.
+    let mut pkt_check = super::pktcheck::for_headers(&head.headers);
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
@@ -502,6 +541,9 @@ async fn stream_and_commit(
                 format!("cannot write to the store: {e}").as_str(),
             )));
         }
+        if let Some(c) = pkt_check.as_mut() {
+            c.feed(&chunk);
+        }
         state
             .metrics
             .upstream_bytes(&remote_name, chunk.len() as u64);
@@ -521,6 +563,17 @@ async fn stream_and_commit(
         return Err(FillState::Aborted(Arc::from(
             "the upstream body ended before its Content-Length",
         )));
+    }
+    if let Some(Err(why)) = pkt_check.as_ref().map(super::pktcheck::PktStream::finish) {
+        // Complete as far as HTTP goes, so the waiting clients get all of
+        // it (git shows them the upstream's message); nothing is stored.
+        tracing::warn!(remote = %remote_name, key = %plan.key, reason = why, "upstream git answer delivered but not stored");
+        fill.publish(FillState::Done {
+            head,
+            data,
+            len: written,
+        });
+        return Ok(());
     }
     let head = Arc::try_unwrap(head).unwrap_or_else(|a| (*a).clone());
     commit(job, fill, plan, head, entry, spool).await
@@ -581,6 +634,67 @@ async fn commit(
         len: blob.size,
     });
     Ok(())
+}
+
+/// Store and return an entry for the job's key that points at `digest`,
+/// when another entry of the same remote already holds that blob. The
+/// plan's content type and headers apply (the sibling's content type when
+/// the plan has none).
+async fn entry_from_sibling(job: &Job, digest: Digest) -> Result<Option<Entry>, FillState> {
+    if digest == Digest::EMPTY {
+        return Ok(None);
+    }
+    let meta = job.state.store.meta.clone();
+    let remote = job.remote.cfg.name.clone();
+    let sibling = blocking(move || -> Result<Option<Entry>, StoreError> {
+        let Some(bm) = meta.blob_meta(&digest)? else {
+            return Ok(None);
+        };
+        let prefix = format!("{remote}\0");
+        for key in bm.referrers.iter().filter_map(|r| r.strip_prefix(&prefix)) {
+            if let Some(e) = meta.get_entry(&remote, key)?
+                && e.blob == digest
+                && e.status == 200
+                && e.class != EntryClass::NotFound
+            {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    })
+    .await?
+    .map_err(store_failure)?;
+    let Some(sibling) = sibling else {
+        return Ok(None);
+    };
+    if open_blob(&job.state, &digest).await.is_none() {
+        return Ok(None);
+    }
+    let plan = &job.plan;
+    let entry = Entry {
+        blob: digest,
+        size: sibling.size,
+        status: 200,
+        class: EntryClass::Immutable,
+        stored_at_ms: now_ms(),
+        expires_at_ms: None,
+        ttl_ms: None,
+        content_type: plan.content_type.clone().or(sibling.content_type),
+        headers: plan.headers.clone(),
+        etag: None,
+        last_modified: None,
+        validator: plan.validator.clone(),
+        compare_value: None,
+        upstream_target: Some(job.sent.target.clone()),
+        references: Vec::new(),
+    };
+    let meta = job.state.store.meta.clone();
+    let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
+    blocking(move || meta.put_entry(&rn, &k, &e, false))
+        .await?
+        .map_err(store_failure)?;
+    tracing::debug!(remote = %job.remote.cfg.name, key = %plan.key, blob = %digest, "served from a stored copy with the same digest");
+    Ok(Some(entry))
 }
 
 async fn open_blob(state: &Arc<AppState>, digest: &Digest) -> Option<Arc<dyn BlobRead>> {

@@ -2,12 +2,14 @@
 //! decisions ([`memo`]), the per-key fill lock and streaming tee
 //! ([`fill`], [`reader`]), the upstream fetch a fill leader runs
 //! ([`leader`]), background prefetch of what an index references
-//! ([`prefetch`]), and byte ranges ([`range`]).
+//! ([`prefetch`]), byte ranges ([`range`]), and the check that keeps
+//! failed git answers out of the store ([`pktcheck`]).
 
 pub mod fill;
 pub mod freshness;
 pub mod leader;
 pub mod memo;
+pub mod pktcheck;
 pub mod prefetch;
 pub mod range;
 pub mod reader;

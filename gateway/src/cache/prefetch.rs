@@ -21,7 +21,12 @@ pub const CONCURRENCY: usize = 4;
 pub const MAX_PATHS: usize = 256;
 
 /// Start prefetching `paths` of `remote` in the background.
-pub fn spawn(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter: Arc<Adapter>, paths: Vec<String>) {
+pub fn spawn(
+    state: Arc<AppState>,
+    remote: Arc<RemoteRuntime>,
+    adapter: Arc<Adapter>,
+    paths: Vec<String>,
+) {
     if paths.len() > MAX_PATHS {
         tracing::warn!(remote = %remote.cfg.name, count = paths.len(), max = MAX_PATHS, "too many prefetch paths; taking the first ones");
     }
@@ -29,7 +34,9 @@ pub fn spawn(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter: Arc<Adap
         let sem = Arc::new(Semaphore::new(CONCURRENCY));
         let mut set = tokio::task::JoinSet::new();
         for path in paths.into_iter().take(MAX_PATHS) {
-            let Ok(permit) = sem.clone().acquire_owned().await else { break };
+            let Ok(permit) = sem.clone().acquire_owned().await else {
+                break;
+            };
             let (state, remote, adapter) = (state.clone(), remote.clone(), adapter.clone());
             set.spawn(async move {
                 let _permit = permit;
@@ -42,8 +49,14 @@ pub fn spawn(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter: Arc<Adap
     });
 }
 
-async fn prefetch_one(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter: Arc<Adapter>, raw: &str) -> Result<(), String> {
-    let path = crate::routes::normalize_path(raw.trim_start_matches('/')).map_err(|e| e.to_string())?;
+async fn prefetch_one(
+    state: Arc<AppState>,
+    remote: Arc<RemoteRuntime>,
+    adapter: Arc<Adapter>,
+    raw: &str,
+) -> Result<(), String> {
+    let path =
+        crate::routes::normalize_path(raw.trim_start_matches('/')).map_err(|e| e.to_string())?;
     if !remote.cfg.allows(&path) {
         return Err("not allowed by the remote's allow patterns".into());
     }
@@ -52,7 +65,10 @@ async fn prefetch_one(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter:
         adapter: Arc::from(adapter.name()),
         request_id: Arc::from(request_id.as_str()),
         kv: Some(state.store.meta.clone()),
-        http: Some(Arc::new(RemoteHttp { state: state.clone(), remote: remote.clone() })),
+        http: Some(Arc::new(RemoteHttp {
+            state: state.clone(),
+            remote: remote.clone(),
+        })),
     };
     let req = wit::Request {
         id: request_id,
@@ -64,7 +80,10 @@ async fn prefetch_one(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter:
         body: None,
         body_too_large: false,
     };
-    let decision = adapter.plan(ctx.clone(), &remote.info, &req).await.map_err(|e| e.to_string())?;
+    let decision = adapter
+        .plan(ctx.clone(), &remote.info, &req)
+        .await
+        .map_err(|e| e.to_string())?;
     let wit::Decision::Forward(fwd) = decision else {
         return Err("the adapter did not forward it".into());
     };
@@ -74,7 +93,10 @@ async fn prefetch_one(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter:
     let plan = crate::proxy::resolve_plan(&remote, &fwd.plan)?;
     let meta = state.store.meta.clone();
     let (rn, k) = (remote.cfg.name.clone(), plan.key.clone());
-    let existing = tokio::task::spawn_blocking(move || meta.get_entry(&rn, &k)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let existing = tokio::task::spawn_blocking(move || meta.get_entry(&rn, &k))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     if existing.is_some_and(|e| e.is_fresh(now_ms())) {
         return Err("already cached".into());
     }
@@ -82,7 +104,17 @@ async fn prefetch_one(state: Arc<AppState>, remote: Arc<RemoteRuntime>, adapter:
     match state.fills.join(&id) {
         Joined::Waiter(_) => Err("already being fetched".into()),
         Joined::Leader(fill) => {
-            let job = Job { state: state.clone(), remote, plan, sent: fwd.upstream, req, adapter, ctx, id };
+            let job = Job {
+                state: state.clone(),
+                remote,
+                plan,
+                sent: fwd.upstream,
+                body: None,
+                req,
+                adapter,
+                ctx,
+                id,
+            };
             leader::run(job, fill).await;
             Ok(())
         }
