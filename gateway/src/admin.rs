@@ -19,7 +19,7 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
                 "remotes": state.config.remotes.iter().map(|r| json!({
                     "name": r.name,
                     "package": r.package,
-                    "mode": match r.mode { crate::config::RemoteMode::Hosted => "hosted", crate::config::RemoteMode::PullThrough => "pull-through" },
+                    "mode": r.mode.as_str(),
                     "upstream": r.upstreams.first().map(|u| u.to_string().trim_end_matches('/').to_owned()),
                     "upstreams": r.upstreams.iter().map(|u| u.to_string().trim_end_matches('/').to_owned()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),

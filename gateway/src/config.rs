@@ -41,6 +41,71 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     /// `[[remote]]`, in file order.
     pub remotes: Vec<RemoteConfig>,
+    /// `[[token]]`: client access tokens. Empty means access control is off.
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One `[[token]]`: a client access token, stored only as its sha256.
+#[derive(Clone)]
+pub struct TokenConfig {
+    /// `name`: shown in logs instead of the token.
+    pub name: String,
+    /// sha256 of the token (from `token_sha256`, or hashed at startup from
+    /// `token_env` / `token_file`).
+    pub sha256: [u8; 32],
+    /// Which key the token came from (`token_sha256`, `token_env`,
+    /// `token_file`), for `GET /config`.
+    pub source: &'static str,
+    /// `admin`: may use `PUT /cache/flush` and `GET /config`.
+    pub admin: bool,
+    /// `scopes`: per remote name, or `*` for every remote.
+    pub scopes: Vec<(String, Scopes)>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("admin", &self.admin)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a token may do on a remote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes {
+    /// `read`: `GET` / `HEAD`.
+    pub read: bool,
+    /// `write`: `PUT` / `POST` (and any other method that is not a read or
+    /// a delete).
+    pub write: bool,
+    /// `delete`: `DELETE`.
+    pub delete: bool,
+}
+
+impl Scopes {
+    /// Both scope sets together.
+    pub fn union(self, other: Scopes) -> Scopes {
+        Scopes {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            delete: self.delete || other.delete,
+        }
+    }
+
+    /// The scope names, in the order read, write, delete.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            ("read", self.read),
+            ("write", self.write),
+            ("delete", self.delete),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+        .collect()
+    }
 }
 
 /// `[server]`: listener, TLS and request limits.
@@ -138,6 +203,20 @@ pub enum RemoteMode {
     /// Hosted repository (`package = "local"`, or a hosted adapter with no
     /// upstream).
     Hosted,
+    /// `package = "virtual"`: no store of its own; reads try `members` in
+    /// order, writes go to `write_to`.
+    Virtual,
+}
+
+impl RemoteMode {
+    /// `"pull-through"`, `"hosted"` or `"virtual"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemoteMode::PullThrough => "pull-through",
+            RemoteMode::Hosted => "hosted",
+            RemoteMode::Virtual => "virtual",
+        }
+    }
 }
 
 /// Redirect policy for upstream responses.
@@ -224,6 +303,14 @@ pub struct RemoteConfig {
     pub options: Vec<(String, String)>,
     /// `max_size`: quota for hosted remotes (None: unlimited).
     pub max_size: Option<u64>,
+    /// `anonymous_read` (default true): when access control is on, reads
+    /// need no token.
+    pub anonymous_read: bool,
+    /// `members`: the remotes a virtual remote reads from, in order (empty
+    /// for other remotes).
+    pub members: Vec<String>,
+    /// `write_to`: the hosted member a virtual remote writes to.
+    pub write_to: Option<String>,
 }
 
 impl RemoteConfig {
@@ -301,6 +388,13 @@ impl Config {
                 "max_redirects": u.max_redirects,
             },
             "remote": self.remotes.iter().map(RemoteConfig::redacted_json).collect::<Vec<_>>(),
+            "token": self.tokens.iter().map(|t| json!({
+                "name": t.name,
+                "source": t.source,
+                "token": REDACTED,
+                "admin": t.admin,
+                "scopes": t.scopes.iter().map(|(r, s)| (r.clone(), serde_json::Value::from(s.names()))).collect::<serde_json::Map<_, _>>(),
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -332,10 +426,7 @@ impl RemoteConfig {
         json!({
             "name": self.name,
             "package": self.package,
-            "mode": match self.mode {
-                RemoteMode::PullThrough => "pull-through",
-                RemoteMode::Hosted => "hosted",
-            },
+            "mode": self.mode.as_str(),
             "upstream": self.upstreams.iter().map(upstream_display).collect::<Vec<_>>(),
             "allow": self.allow.iter().map(Regex::as_str).collect::<Vec<_>>(),
             "immutable_patterns": self.immutable_patterns,
@@ -351,6 +442,9 @@ impl RemoteConfig {
             "credentials": credentials,
             "options": options,
             "max_size": self.max_size,
+            "anonymous_read": self.anonymous_read,
+            "members": self.members,
+            "write_to": self.write_to,
         })
     }
 }
@@ -527,6 +621,26 @@ pub struct RawConfig {
     pub upstream: Option<RawUpstream>,
     /// `[[remote]]`.
     pub remote: Option<Vec<RawRemote>>,
+    /// `[[token]]`.
+    pub token: Option<Vec<RawToken>>,
+}
+
+/// One `[[token]]` as written; see [`TokenConfig`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// `name` (required).
+    pub name: Option<String>,
+    /// `token_sha256`: hex sha256 of the token.
+    pub token_sha256: Option<String>,
+    /// `token_env`: environment variable holding the token.
+    pub token_env: Option<String>,
+    /// `token_file`: file holding the token.
+    pub token_file: Option<PathBuf>,
+    /// `admin`.
+    pub admin: Option<bool>,
+    /// `scopes`: remote name (or `*`) → list of `read`, `write`, `delete`.
+    pub scopes: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// `[server]` as written; see [`ServerConfig`] for meanings and defaults.
@@ -652,6 +766,12 @@ pub struct RawRemote {
     pub options: Option<RawOptions>,
     /// `max_size`.
     pub max_size: Option<RawSize>,
+    /// `anonymous_read`.
+    pub anonymous_read: Option<bool>,
+    /// `members` (virtual remotes).
+    pub members: Option<Vec<String>>,
+    /// `write_to` (virtual remotes).
+    pub write_to: Option<String>,
 }
 
 /// A size: an integer number of bytes, or a string with a unit such as
@@ -822,7 +942,17 @@ impl<'de> Deserialize<'de> for RawOptions {
 // names the table (and the remote) and the line, and suggests a fix.
 // ---------------------------------------------------------------------------
 
-const ROOT_KEYS: &[&str] = &["server", "storage", "plugins", "upstream", "remote"];
+const ROOT_KEYS: &[&str] = &[
+    "server", "storage", "plugins", "upstream", "remote", "token",
+];
+const TOKEN_KEYS: &[&str] = &[
+    "name",
+    "token_sha256",
+    "token_env",
+    "token_file",
+    "admin",
+    "scopes",
+];
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "tls_cert",
@@ -876,6 +1006,9 @@ const REMOTE_KEYS: &[&str] = &[
     "token_file",
     "options",
     "max_size",
+    "anonymous_read",
+    "members",
+    "write_to",
 ];
 
 type Spanned<T> = toml::Spanned<T>;
@@ -963,32 +1096,40 @@ fn check_keys(text: &str) -> Result<(), ConfigError> {
             "storage" => check_table(text, v, STORAGE_KEYS, || "[storage]".into())?,
             "plugins" => check_table(text, v, PLUGINS_KEYS, || "[plugins]".into())?,
             "upstream" => check_table(text, v, UPSTREAM_KEYS, || "[upstream]".into())?,
-            "remote" => match v.get_ref() {
-                DeValue::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        check_table(text, item, REMOTE_KEYS, || remote_label(i, item))?;
+            "remote" | "token" => {
+                let known = if name == "remote" {
+                    REMOTE_KEYS
+                } else {
+                    TOKEN_KEYS
+                };
+                match v.get_ref() {
+                    DeValue::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            check_table(text, item, known, || array_label(name, i, item))?;
+                        }
                     }
+                    DeValue::Table(_) => {
+                        return Err(invalid(
+                            "the top level",
+                            name,
+                            format!(
+                                "must be an array of tables (line {}): write [[{name}]], not [{name}]",
+                                line_of(text, k.span().start)
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
-                DeValue::Table(_) => {
-                    return Err(invalid(
-                        "the top level",
-                        "remote",
-                        format!(
-                            "must be an array of tables (line {}): write [[remote]], not [remote]",
-                            line_of(text, k.span().start)
-                        ),
-                    ));
-                }
-                _ => {}
-            },
+            }
             _ => {}
         }
     }
     Ok(())
 }
 
-/// `[[remote]] #2 ("alma")` (1-based; the name when it is a string).
-fn remote_label(i: usize, item: &Spanned<DeValue<'_>>) -> String {
+/// `[[remote]] #2 ("alma")` / `[[token]] #1 ("ci")` (1-based; the name
+/// when it is a string).
+fn array_label(kind: &str, i: usize, item: &Spanned<DeValue<'_>>) -> String {
     let name = match item.get_ref() {
         DeValue::Table(t) => t
             .iter()
@@ -1000,8 +1141,8 @@ fn remote_label(i: usize, item: &Spanned<DeValue<'_>>) -> String {
         _ => None,
     };
     match name {
-        Some(n) => format!("[[remote]] #{} ({n:?})", i + 1),
-        None => format!("[[remote]] #{}", i + 1),
+        Some(n) => format!("[[{kind}]] #{} ({n:?})", i + 1),
+        None => format!("[[{kind}]] #{}", i + 1),
     }
 }
 
@@ -1086,12 +1227,24 @@ impl RawConfig {
             }
             remotes.push(remote);
         }
+        validate_virtuals(&remotes)?;
+        let tokens = validate_tokens(&cx, self.token.as_deref().unwrap_or_default(), &remotes)?;
+        if tokens.is_empty()
+            && let Some(r) = remotes.iter().find(|r| !r.anonymous_read)
+        {
+            return Err(invalid(
+                &format!("remote {:?}", r.name),
+                "anonymous_read",
+                "false needs access control, which is off without [[token]] tables; define at least one token",
+            ));
+        }
         Ok(Config {
             server,
             storage,
             plugins,
             upstream,
             remotes,
+            tokens,
         })
     }
 }
@@ -1453,16 +1606,24 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
         ));
     }
     let local = package == "local";
-    let mode = match (local, r.hosted) {
-        (true, Some(false)) => {
+    let mode = match (package == "virtual", local, r.hosted) {
+        (true, _, Some(_)) => {
+            return Err(invalid(
+                scope,
+                "hosted",
+                "a virtual remote has no store of its own; remove hosted",
+            ));
+        }
+        (true, _, None) => RemoteMode::Virtual,
+        (false, true, Some(false)) => {
             return Err(invalid(
                 scope,
                 "hosted",
                 "package \"local\" is always hosted; remove hosted = false",
             ));
         }
-        (true, _) | (false, Some(true)) => RemoteMode::Hosted,
-        (false, _) => RemoteMode::PullThrough,
+        (false, true, _) | (false, false, Some(true)) => RemoteMode::Hosted,
+        (false, false, _) => RemoteMode::PullThrough,
     };
     let upstreams = match (mode, &r.upstream) {
         (RemoteMode::Hosted, Some(_)) if local => {
@@ -1479,7 +1640,14 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
                 "a hosted remote (hosted = true) has no upstream; remove one of them",
             ));
         }
-        (RemoteMode::Hosted, None) => Vec::new(),
+        (RemoteMode::Hosted, None) | (RemoteMode::Virtual, None) => Vec::new(),
+        (RemoteMode::Virtual, Some(_)) => {
+            return Err(invalid(
+                scope,
+                "upstream",
+                "a virtual remote reads from its members and has no upstream; remove upstream",
+            ));
+        }
         (RemoteMode::PullThrough, None) => {
             return Err(invalid(
                 scope,
@@ -1533,7 +1701,7 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
         },
     };
     let credentials = validate_credentials(cx, scope, r)?;
-    if credentials.is_some() && mode == RemoteMode::Hosted {
+    if credentials.is_some() && mode != RemoteMode::PullThrough {
         let key = if r.username.is_some() {
             "username"
         } else {
@@ -1542,9 +1710,13 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
         return Err(invalid(
             scope,
             key,
-            "credentials are for an upstream and this remote is hosted",
+            format!(
+                "credentials are for an upstream and this remote is {}",
+                mode.as_str()
+            ),
         ));
     }
+    let (members, write_to) = virtual_keys(scope, mode, r)?;
     let mut options = Vec::new();
     for (k, v) in r
         .options
@@ -1599,7 +1771,276 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
         credentials,
         options,
         max_size,
+        anonymous_read: r.anonymous_read.unwrap_or(true),
+        members,
+        write_to,
     })
+}
+
+/// `members` and `write_to`: required (members) on virtual remotes, refused
+/// on every other remote. Cross-remote checks are in [`validate_virtuals`].
+fn virtual_keys(
+    scope: &str,
+    mode: RemoteMode,
+    r: &RawRemote,
+) -> Result<(Vec<String>, Option<String>), ConfigError> {
+    if mode != RemoteMode::Virtual {
+        for (key, set) in [
+            ("members", r.members.is_some()),
+            ("write_to", r.write_to.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    scope,
+                    key,
+                    "only virtual remotes (package = \"virtual\") have this key",
+                ));
+            }
+        }
+        return Ok((Vec::new(), None));
+    }
+    let members = r.members.clone().unwrap_or_default();
+    if members.is_empty() {
+        return Err(invalid(
+            scope,
+            "members",
+            "missing or empty; a virtual remote needs members = [\"remote\", ...]",
+        ));
+    }
+    for (j, m) in members.iter().enumerate() {
+        if members[..j].contains(m) {
+            return Err(invalid(
+                scope,
+                &format!("members[{j}]"),
+                format!("{m:?} is listed twice"),
+            ));
+        }
+    }
+    Ok((members, r.write_to.clone()))
+}
+
+/// Virtual remotes: members exist, are not docker registries, form no
+/// cycle, and `write_to` names a hosted member.
+fn validate_virtuals(remotes: &[RemoteConfig]) -> Result<(), ConfigError> {
+    let find = |name: &str| remotes.iter().find(|r| r.name == name);
+    for v in remotes.iter().filter(|r| r.mode == RemoteMode::Virtual) {
+        let scope = format!("remote {:?}", v.name);
+        for (j, m) in v.members.iter().enumerate() {
+            let key = format!("members[{j}]");
+            match find(m) {
+                None => {
+                    return Err(invalid(&scope, &key, format!("unknown remote {m:?}")));
+                }
+                Some(r) if r.package == "docker" => {
+                    return Err(invalid(
+                        &scope,
+                        &key,
+                        format!(
+                            "{m:?} is a docker registry, served at /v2/, and cannot be a member of a virtual remote"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(w) = &v.write_to {
+            if !v.members.contains(w) {
+                return Err(invalid(
+                    &scope,
+                    "write_to",
+                    format!("{w:?} is not one of the members"),
+                ));
+            }
+            if let Some(r) = find(w)
+                && r.mode != RemoteMode::Hosted
+            {
+                return Err(invalid(
+                    &scope,
+                    "write_to",
+                    format!(
+                        "{w:?} is a {} remote; writes need a hosted member",
+                        r.mode.as_str()
+                    ),
+                ));
+            }
+        }
+        // Depth-first search for a path back to `v`.
+        let mut stack: Vec<Vec<&str>> = vec![vec![v.name.as_str()]];
+        while let Some(path) = stack.pop() {
+            let last = path[path.len() - 1];
+            for m in find(last).map(|r| r.members.as_slice()).unwrap_or_default() {
+                if m == &v.name {
+                    return Err(invalid(
+                        &scope,
+                        "members",
+                        format!("cycle: {} -> {m}", path.join(" -> ")),
+                    ));
+                }
+                if !path.contains(&m.as_str()) {
+                    let mut next = path.clone();
+                    next.push(m);
+                    stack.push(next);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[[token]]` tables: a unique name, exactly one source, scopes on known
+/// remotes. Tokens from `token_env` / `token_file` are read and hashed now;
+/// only their sha256 is kept.
+fn validate_tokens(
+    cx: &Cx<'_>,
+    raw: &[RawToken],
+    remotes: &[RemoteConfig],
+) -> Result<Vec<TokenConfig>, ConfigError> {
+    let mut out: Vec<TokenConfig> = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        let numbered = format!("[[token]] #{}", i + 1);
+        let name = match &t.name {
+            Some(n) if !n.trim().is_empty() && !n.chars().any(char::is_control) => n.clone(),
+            Some(_) => {
+                return Err(invalid(
+                    &numbered,
+                    "name",
+                    "must be non-empty, without control characters",
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    &numbered,
+                    "name",
+                    "missing; every token needs a name (it is logged instead of the token)",
+                ));
+            }
+        };
+        let scope = format!("token {name:?}");
+        let scope = scope.as_str();
+        if out.iter().any(|o| o.name == name) {
+            return Err(invalid(scope, "name", "duplicate token name"));
+        }
+        let sources: Vec<&'static str> = [
+            ("token_sha256", t.token_sha256.is_some()),
+            ("token_env", t.token_env.is_some()),
+            ("token_file", t.token_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        let source = match sources.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(invalid(
+                    scope,
+                    "token_sha256",
+                    "missing; give exactly one of token_sha256, token_env, token_file",
+                ));
+            }
+            [first, second, ..] => {
+                return Err(invalid(
+                    scope,
+                    second,
+                    format!(
+                        "{first} is set too; give exactly one of token_sha256, token_env, token_file"
+                    ),
+                ));
+            }
+        };
+        let sha256: [u8; 32] = match (&t.token_sha256, &t.token_env, &t.token_file) {
+            (Some(hex), ..) => {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(hex.trim(), &mut d).map_err(|_| {
+                    invalid(
+                        scope,
+                        "token_sha256",
+                        "must be 64 hex digits: the sha256 of the token (e.g. `printf %s TOKEN | sha256sum`)",
+                    )
+                })?;
+                d
+            }
+            (None, Some(var), _) => hash_token(cx, scope, source, &SecretSource::Env(var))?,
+            (None, None, file) => {
+                let file = file.as_deref().unwrap_or(Path::new(""));
+                hash_token(cx, scope, source, &SecretSource::File(file))?
+            }
+        };
+        if let Some(o) = out.iter().find(|o| o.sha256 == sha256) {
+            return Err(invalid(
+                scope,
+                source,
+                format!("is the same token as token {:?}", o.name),
+            ));
+        }
+        let mut scopes = Vec::new();
+        for (remote, names) in t.scopes.iter().flatten() {
+            let key = format!("scopes.{remote}");
+            if remote != "*" && !remotes.iter().any(|r| &r.name == remote) {
+                return Err(invalid(
+                    scope,
+                    &key,
+                    format!("unknown remote {remote:?}; use a remote's name or \"*\" for all"),
+                ));
+            }
+            let mut s = Scopes::default();
+            for n in names {
+                match n.as_str() {
+                    "read" => s.read = true,
+                    "write" => s.write = true,
+                    "delete" => s.delete = true,
+                    other => {
+                        return Err(invalid(
+                            scope,
+                            &key,
+                            format!(
+                                "unknown scope {other:?}; expected \"read\", \"write\" or \"delete\""
+                            ),
+                        ));
+                    }
+                }
+            }
+            scopes.push((remote.clone(), s));
+        }
+        out.push(TokenConfig {
+            name,
+            sha256,
+            source,
+            admin: t.admin.unwrap_or(false),
+            scopes,
+        });
+    }
+    Ok(out)
+}
+
+/// Shortest token accepted from `token_env` / `token_file`.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Read a token from its source and return its sha256.
+fn hash_token(
+    cx: &Cx<'_>,
+    scope: &str,
+    key: &str,
+    source: &SecretSource<'_>,
+) -> Result<[u8; 32], ConfigError> {
+    use sha2::Digest as _;
+    let token = read_secret(cx, scope, key, source)?;
+    if token.0.len() < MIN_TOKEN_LEN {
+        return Err(invalid(
+            scope,
+            key,
+            format!(
+                "the token is shorter than {MIN_TOKEN_LEN} characters; use a long random token"
+            ),
+        ));
+    }
+    if token.0.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(invalid(
+            scope,
+            key,
+            "the token contains spaces or control characters",
+        ));
+    }
+    Ok(sha2::Sha256::digest(token.0.as_bytes()).into())
 }
 
 fn first_token_key(r: &RawRemote) -> Option<&'static str> {
@@ -2600,5 +3041,161 @@ hosted = true
         assert_eq!(edit_distance("upstrem", "upstream"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    const HOSTED: &str = "[[remote]]\nname = \"builds\"\npackage = \"local\"\n[[remote]]\nname = \"mirror\"\npackage = \"generic\"\nupstream = \"https://example.org\"\n";
+
+    fn token(body: &str) -> String {
+        format!("{HOSTED}[[token]]\nname = \"ci\"\n{body}\n")
+    }
+
+    #[test]
+    fn tokens_from_every_source() {
+        use sha2::Digest as _;
+        let hex = hex::encode(sha2::Sha256::digest(b"t"));
+        let c = ok(&token(&format!(
+            "token_sha256 = \"{}\"\nadmin = true\nscopes = {{ builds = [\"read\", \"write\"], \"*\" = [\"read\"] }}",
+            hex.to_uppercase()
+        )));
+        let t = &c.tokens[0];
+        assert_eq!(t.name, "ci");
+        assert!(t.admin);
+        assert_eq!(t.source, "token_sha256");
+        assert_eq!(t.sha256.as_slice(), sha2::Sha256::digest(b"t").as_slice());
+        assert_eq!(
+            crate::auth::scopes_on(t, "builds").names(),
+            ["read", "write"]
+        );
+        assert_eq!(crate::auth::scopes_on(t, "mirror").names(), ["read"]);
+        let env = |n: &str| (n == "CI_TOKEN").then(|| OsString::from("0123456789abcdefXYZ"));
+        let c = parse_with_env(&token("token_env = \"CI_TOKEN\""), Path::new(""), &env).unwrap();
+        assert_eq!(
+            c.tokens[0].sha256.as_slice(),
+            sha2::Sha256::digest(b"0123456789abcdefXYZ").as_slice()
+        );
+        assert!(!c.tokens[0].admin);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "fedcba9876543210-file").unwrap();
+        let c = ok(&token(&format!("token_file = {:?}", f.path())));
+        assert_eq!(
+            c.tokens[0].sha256.as_slice(),
+            sha2::Sha256::digest(b"fedcba9876543210-file").as_slice()
+        );
+        // GET /config shows neither the token nor its hash.
+        let json = c.redacted_json().to_string();
+        assert!(json.contains("\"token\":\"***\""), "{json}");
+        assert!(!json.contains("fedcba") && !json.contains(&hex::encode(c.tokens[0].sha256)));
+    }
+
+    #[test]
+    fn token_errors_name_the_key() {
+        let h = "a".repeat(64);
+        assert_contains(&err(&token("")), &["token \"ci\": token_sha256: missing"]);
+        assert_contains(
+            &err(&token(&format!(
+                "token_sha256 = \"{h}\"\ntoken_env = \"X\""
+            ))),
+            &["token \"ci\": token_env:", "exactly one"],
+        );
+        assert_contains(
+            &err(&token("token_sha256 = \"abc\"")),
+            &["token_sha256: must be 64 hex"],
+        );
+        assert_contains(
+            &err(&token(&format!(
+                "token_sha256 = \"{h}\"\nscopes = {{ nope = [\"read\"] }}"
+            ))),
+            &["scopes.nope: unknown remote \"nope\""],
+        );
+        assert_contains(
+            &err(&token(&format!(
+                "token_sha256 = \"{h}\"\nscopes = {{ builds = [\"admin\"] }}"
+            ))),
+            &["scopes.builds: unknown scope \"admin\""],
+        );
+        let short = |n: &str| (n == "T").then(|| OsString::from("short"));
+        assert_contains(
+            &err_env(&token("token_env = \"T\""), &short),
+            &["token_env: the token is shorter than 16"],
+        );
+        assert_contains(
+            &err(&format!(
+                "{}[[token]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\n",
+                token(&format!("token_sha256 = \"{h}\"")),
+                "b".repeat(64)
+            )),
+            &["duplicate token name"],
+        );
+        assert_contains(
+            &err(&format!(
+                "{}[[token]]\nname = \"other\"\ntoken_sha256 = \"{h}\"\n",
+                token(&format!("token_sha256 = \"{h}\""))
+            )),
+            &["same token as token \"ci\""],
+        );
+        assert_contains(
+            &err(&token(&format!("token_sha256 = \"{h}\"\nscope = {{}}"))),
+            &[
+                "unknown key \"scope\" in [[token]] #1 (\"ci\")",
+                "did you mean \"scopes\"",
+            ],
+        );
+        assert_contains(
+            &err("[[remote]]\nname = \"b\"\npackage = \"local\"\nanonymous_read = false\n"),
+            &["remote \"b\": anonymous_read:", "[[token]]"],
+        );
+    }
+
+    #[test]
+    fn virtual_remotes() {
+        let v = |body: &str| {
+            format!("{HOSTED}[[remote]]\nname = \"all\"\npackage = \"virtual\"\n{body}\n")
+        };
+        let c = ok(&v(
+            "members = [\"builds\", \"mirror\"]\nwrite_to = \"builds\"",
+        ));
+        let all = c.remote("all").unwrap();
+        assert_eq!(all.mode, RemoteMode::Virtual);
+        assert_eq!(all.members, ["builds", "mirror"]);
+        assert_eq!(all.write_to.as_deref(), Some("builds"));
+        assert_eq!(c.redacted_json()["remote"][2]["mode"], "virtual");
+        ok(&v("members = [\"mirror\"]"));
+        assert_contains(&err(&v("")), &["remote \"all\": members: missing"]);
+        assert_contains(
+            &err(&v("members = [\"nope\"]")),
+            &["members[0]: unknown remote \"nope\""],
+        );
+        assert_contains(
+            &err(&v("members = [\"builds\", \"builds\"]")),
+            &["members[1]:", "twice"],
+        );
+        assert_contains(
+            &err(&v("members = [\"builds\"]\nwrite_to = \"mirror\"")),
+            &["write_to: \"mirror\" is not one of the members"],
+        );
+        assert_contains(
+            &err(&v("members = [\"mirror\"]\nwrite_to = \"mirror\"")),
+            &["write_to: \"mirror\" is a pull-through remote"],
+        );
+        assert_contains(
+            &err(&v("members = [\"builds\"]\nupstream = \"https://x.org\"")),
+            &["upstream: a virtual remote"],
+        );
+        assert_contains(
+            &err(&v("members = [\"builds\"]\nhosted = true")),
+            &["hosted:"],
+        );
+        assert_contains(
+            &err(&format!(
+                "{HOSTED}[[remote]]\nname = \"x\"\npackage = \"local\"\nmembers = [\"builds\"]\n"
+            )),
+            &["remote \"x\": members: only virtual remotes"],
+        );
+        let cycle = format!(
+            "{HOSTED}[[remote]]\nname = \"a\"\npackage = \"virtual\"\nmembers = [\"builds\", \"b\"]\n[[remote]]\nname = \"b\"\npackage = \"virtual\"\nmembers = [\"a\"]\n"
+        );
+        assert_contains(&err(&cycle), &["members: cycle: a -> b -> a"]);
+        let docker = "[[remote]]\nname = \"hub\"\npackage = \"docker\"\nupstream = \"https://r.example\"\n[[remote]]\nname = \"v\"\npackage = \"virtual\"\nmembers = [\"hub\"]\n";
+        assert_contains(&err(docker), &["members[0]:", "docker registry"]);
     }
 }

@@ -2,16 +2,35 @@
 //! decides the key and policy (`hosted-op`); this module streams uploads
 //! into the store with the crash-safe commit (201 only after the index is
 //! flushed), and serves reads, deletes and listings.
+//!
+//! An upload whose plan sets `inspect-limit` is also kept in memory (at
+//! most that many bytes, else 413) and shown to the adapter's
+//! `inspect-body` before the commit; the verdict's `references` are stored
+//! with the entry, and a read of the entry is 404 while any of them is
+//! missing (e.g. an action result whose output blobs are gone).
+//!
+//! Quotas (`max_size` on the remote) are enforced by summing the sizes of
+//! the remote's entries before each upload: linear in the number of
+//! entries, and two concurrent uploads may together overshoot the quota by
+//! up to one upload. An upload that would exceed it is refused with 507 as
+//! soon as that is known (at once from `Content-Length`, else while
+//! streaming); its spool file is deleted and nothing is stored.
+//!
+//! A refused upload's remaining body is read and dropped (bounded in size
+//! and time) before the error is answered, so that an HTTP/1.1 client still
+//! sending sees the status instead of a reset; a client that sent
+//! `Expect: 100-continue` is answered without being asked for its body.
 
 use crate::body::{self, ResBody};
 use crate::cache::freshness::now_ms;
 use crate::config::RemoteMode;
-use crate::plugins::wit;
+use crate::plugins::{Adapter, CallContext, wit};
+use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{Digest, Entry, EntryClass, StoreError, Validators};
+use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use std::sync::Arc;
 
 /// Why a hosted operation failed; every variant carries one sentence.
@@ -47,6 +66,22 @@ pub enum HostedError {
     /// The client's body broke off.
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
+    /// The upload is larger than the adapter's `inspect-limit`.
+    #[error("the upload is larger than the {limit} bytes this path accepts")]
+    TooLarge {
+        /// The limit.
+        limit: u32,
+    },
+    /// The adapter failed while inspecting the upload.
+    #[error("the {adapter} adapter failed while checking the upload: {message}")]
+    Adapter {
+        /// Adapter name.
+        adapter: String,
+        /// What happened.
+        message: String,
+        /// Status for the client (502 for traps and timeouts).
+        status: StatusCode,
+    },
     /// The store failed.
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
@@ -62,6 +97,8 @@ impl HostedError {
             HostedError::NotFound(_) => StatusCode::NOT_FOUND,
             HostedError::Exists(_) => StatusCode::CONFLICT,
             HostedError::Quota { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            HostedError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            HostedError::Adapter { status, .. } => *status,
             HostedError::Store(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
@@ -81,15 +118,28 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The adapter that planned a hosted operation and the request as it saw
+/// it, for `inspect-body` on uploads that ask for it.
+pub struct Planner<'a> {
+    /// The adapter.
+    pub adapter: &'a Arc<Adapter>,
+    /// Its call context.
+    pub ctx: CallContext,
+    /// The request as the adapter saw it.
+    pub req: &'a wit::Request,
+}
+
 /// Carry out a hosted operation. Reads return the stored entry for the
 /// caller to serve (so ranges and HEAD behave exactly like cache hits).
 pub async fn handle(
     state: &Arc<AppState>,
     remote: &Arc<RemoteRuntime>,
-    method: &Method,
+    parts: &Parts,
     op: wit::HostedOp,
-    body: Incoming,
+    body: ClientBody,
+    planner: Planner<'_>,
 ) -> Result<Outcome, HostedError> {
+    let method = &parts.method;
     let is_write = matches!(op, wit::HostedOp::Write(_) | wit::HostedOp::Delete(_));
     if is_write && remote.cfg.mode != RemoteMode::Hosted {
         return Err(HostedError::NotHosted(remote.cfg.name.clone()));
@@ -107,9 +157,11 @@ pub async fn handle(
                     )));
                 }
             }
-            Ok(Outcome::Read(entry, r))
+            Ok(Outcome::Read(Box::new(entry), r))
         }
-        wit::HostedOp::Write(w) => write(state, remote, w, body).await.map(Outcome::Done),
+        wit::HostedOp::Write(w) => write(state, remote, parts, w, body, planner)
+            .await
+            .map(Outcome::Done),
         wit::HostedOp::Delete(key) => {
             let meta = state.store.meta.clone();
             let (rn, k) = (remote.cfg.name.clone(), key.clone());
@@ -155,7 +207,7 @@ pub async fn handle(
 /// What a hosted operation produced.
 pub enum Outcome {
     /// A stored entry to serve.
-    Read(Entry, wit::HostedRead),
+    Read(Box<Entry>, wit::HostedRead),
     /// A finished response.
     Done(Response<ResBody>),
 }
@@ -166,11 +218,65 @@ async fn get(state: &Arc<AppState>, remote: &str, key: &str) -> Result<Option<En
     blocking(move || meta.get_entry(&r, &k)).await
 }
 
+/// How much of a refused upload is read and dropped before the error is
+/// answered, so that a client still sending its body reads the response
+/// instead of a reset connection (HTTP/1.1 clients rarely read while they
+/// write). Beyond this, or after [`DRAIN_TIME`], the connection is cut.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+/// Longest time spent draining a refused upload.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An upload body and whether it has been read from yet.
+struct Upload {
+    body: crate::upstream::ReqBody,
+    polled: bool,
+}
+
 async fn write(
     state: &Arc<AppState>,
     remote: &Arc<RemoteRuntime>,
+    parts: &Parts,
     w: wit::HostedWrite,
-    mut body: Incoming,
+    body: ClientBody,
+    planner: Planner<'_>,
+) -> Result<Response<ResBody>, HostedError> {
+    let mut upload = Upload {
+        body: body.into_upstream(),
+        polled: false,
+    };
+    let result = store_upload(state, remote, parts, w, &mut upload, planner).await;
+    if result.is_err() {
+        // A client that asked `Expect: 100-continue` has not sent a body
+        // we have not asked for; reading it now would ask for it.
+        let expects_continue = parts
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if upload.polled || !expects_continue {
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                let mut dropped: u64 = 0;
+                while dropped <= DRAIN_LIMIT {
+                    match upload.body.frame().await {
+                        Some(Ok(f)) => {
+                            dropped += f.data_ref().map_or(0, |d| d.len() as u64);
+                        }
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    result
+}
+
+async fn store_upload(
+    state: &Arc<AppState>,
+    remote: &Arc<RemoteRuntime>,
+    parts: &Parts,
+    w: wit::HostedWrite,
+    upload: &mut Upload,
+    planner: Planner<'_>,
 ) -> Result<Response<ResBody>, HostedError> {
     let name = remote.cfg.name.clone();
     let previous = get(state, &name, &w.key).await?;
@@ -183,12 +289,35 @@ async fn write(
         })?),
         None => None,
     };
+    let declared_len = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let quota = remote.cfg.max_size;
+    // Bytes the remote holds without the entry this upload replaces.
     let used = if quota.is_some() {
-        remote_usage(state, &name).await?
+        remote_usage(state, &name)
+            .await?
+            .saturating_sub(previous.as_ref().map_or(0, |e| e.size))
     } else {
         0
     };
+    let over_quota = |len: u64| match quota {
+        Some(limit) if used.saturating_add(len) > limit => Some(HostedError::Quota {
+            remote: name.clone(),
+            limit,
+        }),
+        _ => None,
+    };
+    if let Some(e) = declared_len.and_then(over_quota) {
+        return Err(e);
+    }
+    if let (Some(limit), Some(len)) = (w.inspect_limit, declared_len)
+        && len > u64::from(limit)
+    {
+        return Err(HostedError::TooLarge { limit });
+    }
     let blobs = state.store.blobs.clone();
     let mut spool = blocking(move || {
         blobs
@@ -196,24 +325,63 @@ async fn write(
             .map_err(|e| StoreError::io("create spool", "tmp/", e))
     })
     .await?;
+    // Until the commit, every early return drops the spool, which deletes
+    // its file: nothing partial is left behind.
+    let mut inspected: Option<Vec<u8>> = w.inspect_limit.map(|_| Vec::new());
     let mut len: u64 = 0;
-    while let Some(frame) = body.frame().await {
+    upload.polled = true;
+    while let Some(frame) = upload.body.frame().await {
         let frame = frame.map_err(|e| HostedError::Interrupted(e.to_string()))?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
         len += chunk.len() as u64;
-        if let Some(limit) = quota {
-            if used + len > limit {
-                return Err(HostedError::Quota {
-                    remote: name,
-                    limit,
-                });
+        if let Some(e) = over_quota(len) {
+            return Err(e);
+        }
+        if let (Some(buf), Some(limit)) = (inspected.as_mut(), w.inspect_limit) {
+            if len > u64::from(limit) {
+                return Err(HostedError::TooLarge { limit });
             }
+            buf.extend_from_slice(&chunk);
         }
         spool
             .write(&chunk)
             .map_err(|e| StoreError::io("write spool", spool.path().display(), e))?;
+    }
+    let mut content_type = w.content_type.clone();
+    let mut references = Vec::new();
+    let mut expected = expected;
+    if let Some(buf) = inspected {
+        let verdict = inspect(state, remote, &planner, &buf).await?;
+        if let Some(u) = &verdict.update
+            && let Some(ct) = &u.content_type
+        {
+            content_type = Some(ct.clone());
+        }
+        references = verdict.references;
+        if let Some(replacement) = verdict.replace {
+            // The client's bytes are verified before they are replaced.
+            if let Some(exp) = expected.take() {
+                let actual = spool.digest();
+                if actual != exp {
+                    return Err(HostedError::Mismatch {
+                        expected: exp,
+                        actual,
+                    });
+                }
+            }
+            let blobs = state.store.blobs.clone();
+            spool = blocking(move || {
+                let mut s = blobs
+                    .create_spool()
+                    .map_err(|e| StoreError::io("create spool", "tmp/", e))?;
+                s.write(&replacement)
+                    .map_err(|e| StoreError::io("write spool", s.path().display(), e))?;
+                Ok(s)
+            })
+            .await?;
+        }
     }
     let blobs = state.store.blobs.clone();
     let committed = tokio::task::spawn_blocking(move || blobs.commit(spool, expected.as_ref()))
@@ -234,14 +402,14 @@ async fn write(
         stored_at_ms: now_ms(),
         expires_at_ms: None,
         ttl_ms: None,
-        content_type: w.content_type.clone(),
+        content_type,
         headers: Vec::new(),
         etag: None,
         last_modified: None,
         validator: Validators::Refetch,
         compare_value: None,
         upstream_target: None,
-        references: Vec::new(),
+        references,
     };
     let meta = state.store.meta.clone();
     let (rn, k, e) = (name.clone(), w.key.clone(), entry);
@@ -261,6 +429,50 @@ async fn write(
         resp.headers_mut().insert(header::ETAG, v);
     }
     Ok(resp)
+}
+
+/// Show an upload to the adapter (`inspect-body`; `resp.status` 0 and the
+/// upload's request headers, as the WIT documents).
+async fn inspect(
+    state: &Arc<AppState>,
+    remote: &Arc<RemoteRuntime>,
+    planner: &Planner<'_>,
+    buf: &[u8],
+) -> Result<wit::BodyVerdict, HostedError> {
+    let resp = wit::UpstreamResponse {
+        status: 0,
+        headers: planner.req.headers.clone(),
+    };
+    let adapter = planner.adapter;
+    let started = std::time::Instant::now();
+    let verdict = adapter
+        .inspect_body(planner.ctx.clone(), &remote.info, planner.req, &resp, buf)
+        .await;
+    state.metrics.plugin_call(
+        adapter.name(),
+        "inspect_body",
+        started.elapsed().as_secs_f64(),
+    );
+    let verdict = verdict.map_err(|e| {
+        state.metrics.plugin_error(adapter.name(), e.kind());
+        tracing::error!(remote = %remote.cfg.name, adapter = adapter.name(), error = %e, "adapter failed inspecting an upload");
+        HostedError::Adapter {
+            adapter: adapter.name().to_owned(),
+            message: e.to_string(),
+            status: e.status(),
+        }
+    })?;
+    for r in &verdict.references {
+        if r.is_empty() || r.len() > 4096 || r.contains('\0') {
+            state.metrics.plugin_error(adapter.name(), "bad_output");
+            return Err(HostedError::Adapter {
+                adapter: adapter.name().to_owned(),
+                message: "it returned an empty, oversized or NUL-containing reference".into(),
+                status: StatusCode::BAD_GATEWAY,
+            });
+        }
+    }
+    Ok(verdict)
 }
 
 async fn remote_usage(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {

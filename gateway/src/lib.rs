@@ -4,7 +4,8 @@
 //! The request flow, in ten lines:
 //!
 //! 1. [`server`] accepts a connection (TLS optional) and enforces limits;
-//! 2. [`routes`] turns the URL into a typed route, normalising the path once;
+//! 2. [`routes`] turns the URL into a typed route, normalising the path once,
+//!    and [`auth`] checks the client's token against it;
 //! 3. [`admin`] answers `/`, `/health`, `/config`, `/metrics`, `/plugins`, flushes;
 //! 4. [`proxy`] finds the remote and checks `allow`;
 //! 5. a remembered decision + a fresh entry in [`store`] → served, no wasm;
@@ -15,6 +16,7 @@
 //! 10. [`metrics`] counts it all.
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod config;
@@ -22,11 +24,13 @@ pub mod hosted;
 pub mod metrics;
 pub mod plugins;
 pub mod proxy;
+pub mod reqbody;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod upstream;
+pub mod virtual_remote;
 
 use std::sync::Arc;
 
@@ -73,9 +77,18 @@ pub async fn run(
     )
     .await?;
     for r in &config.remotes {
-        if registry.active().for_package(&r.package).is_none() {
+        if r.mode != config::RemoteMode::Virtual
+            && registry.active().for_package(&r.package).is_none()
+        {
             tracing::warn!(remote = %r.name, package = %r.package, "no adapter serves this package type yet; requests will fail until one is loaded");
         }
+    }
+    if config.tokens.is_empty() {
+        tracing::warn!(
+            "no [[token]] is configured: access control is off, so anyone who can reach the gateway can upload, delete, flush and read the configuration"
+        );
+    } else {
+        tracing::info!(tokens = config.tokens.len(), "access control is on");
     }
     let upstream = upstream::Upstream::new(&config.upstream)?;
     let tls = server::tls_acceptor(&config.server)?;

@@ -15,11 +15,14 @@ use crate::cache::memo::RequestShape;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
 use crate::cache::{FillState, Head, Joined, Source};
+use crate::config::RemoteMode;
 use crate::hosted;
 use crate::metrics::Outcome;
 use crate::plugins::{CallContext, wit};
+use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{Entry, EntryClass, Validators};
+use crate::virtual_remote;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -59,6 +62,29 @@ pub async fn handle(
     state: Arc<AppState>,
     parts: Parts,
     body: Incoming,
+    family: Family,
+    remote_name: &str,
+    path: &str,
+    request_id: &str,
+) -> (Response<ResBody>, Outcome) {
+    serve(
+        state,
+        parts,
+        ClientBody::Unread(body),
+        family,
+        remote_name,
+        path,
+        request_id,
+    )
+    .await
+}
+
+/// [`handle`] with the client body in any state; virtual remotes call it
+/// for their members.
+pub async fn serve(
+    state: Arc<AppState>,
+    parts: Parts,
+    body: ClientBody,
     family: Family,
     remote_name: &str,
     path: &str,
@@ -112,6 +138,18 @@ pub async fn handle(
             Outcome::Error,
         );
     }
+    if remote.cfg.mode == RemoteMode::Virtual {
+        // Boxed: a member may itself be virtual.
+        return Box::pin(virtual_remote::handle(
+            state.clone(),
+            parts,
+            body,
+            &remote,
+            path,
+            request_id,
+        ))
+        .await;
+    }
     let active = state.plugins.active();
     let Some(adapter) = active.for_package(&remote.cfg.package).cloned() else {
         return (
@@ -154,7 +192,7 @@ pub async fn handle(
             remote: remote.clone(),
         })),
     };
-    let wreq = wit::Request {
+    let mut wreq = wit::Request {
         id: request_id.to_owned(),
         kind: match family {
             Family::RemoteApi => wit::RouteKind::RemoteApi,
@@ -177,11 +215,55 @@ pub async fn handle(
         body: None,
         body_too_large: false,
     };
+    let mut client_body = body;
     let started = Instant::now();
-    let decision = adapter.plan(ctx.clone(), &remote.info, &wreq).await;
+    let mut decision = adapter.plan(ctx.clone(), &remote.info, &wreq).await;
     state
         .metrics
         .plugin_call(adapter.name(), "plan", started.elapsed().as_secs_f64());
+    // The adapter may ask to see the (bounded, decoded) request body once,
+    // and is then asked again.
+    if let Ok(wit::Decision::ReadBody(limit)) = &decision {
+        let limit = (*limit).min(state.config.server.max_inspect_bytes) as usize;
+        match client_body.read_for_adapter(limit, &parts.headers).await {
+            Ok((b, view)) => {
+                client_body = b;
+                wreq.body = view.body;
+                wreq.body_too_large = view.too_large;
+            }
+            Err(e) => {
+                return (
+                    err(
+                        family,
+                        StatusCode::BAD_REQUEST,
+                        "UNSUPPORTED",
+                        e.to_string(),
+                    ),
+                    Outcome::Error,
+                );
+            }
+        }
+        let started = Instant::now();
+        decision = adapter.plan(ctx.clone(), &remote.info, &wreq).await;
+        state
+            .metrics
+            .plugin_call(adapter.name(), "plan", started.elapsed().as_secs_f64());
+        if let Ok(wit::Decision::ReadBody(_)) = &decision {
+            state.metrics.plugin_error(adapter.name(), "bad_output");
+            return (
+                err(
+                    family,
+                    StatusCode::BAD_GATEWAY,
+                    "UNKNOWN",
+                    format!(
+                        "the {} adapter asked for the request body twice",
+                        adapter.name()
+                    ),
+                ),
+                Outcome::Error,
+            );
+        }
+    }
     let decision = match decision {
         Ok(d) => d,
         Err(e) => {
@@ -229,9 +311,9 @@ pub async fn handle(
         wit::Decision::ReadBody(_) => (
             err(
                 family,
-                StatusCode::NOT_IMPLEMENTED,
-                "UNSUPPORTED",
-                "this gateway does not yet pass request bodies to adapters",
+                StatusCode::BAD_GATEWAY,
+                "UNKNOWN",
+                "the adapter asked for the request body twice",
             ),
             Outcome::Error,
         ),
@@ -239,10 +321,15 @@ pub async fn handle(
             if let wit::HostedOp::Read(r) = &op {
                 state.memo.remember(shape, &[], &r.key);
             }
-            match hosted::handle(&state, &remote, &parts.method, op, body).await {
+            let planner = hosted::Planner {
+                adapter: &adapter,
+                ctx: ctx.clone(),
+                req: &wreq,
+            };
+            match hosted::handle(&state, &remote, &parts, op, client_body, planner).await {
                 Ok(hosted::Outcome::Done(resp)) => (resp, Outcome::Hosted),
                 Ok(hosted::Outcome::Read(entry, read)) => {
-                    let mut entry = entry;
+                    let mut entry = *entry;
                     if let Some(ct) = read.content_type {
                         entry.content_type = Some(ct);
                     }
@@ -281,10 +368,20 @@ pub async fn handle(
                     );
                 }
             };
-            if !is_read || matches!(fwd.plan.class, wit::CacheClass::NoStore) {
-                return bypass(&state, &parts, &remote, &fwd.upstream, family).await;
+            // A request is shared and cached only when its body (if any)
+            // is known whole: GET/HEAD, or a body the adapter read.
+            let body_bytes = if fwd.upstream.forward_body {
+                client_body.buffered()
+            } else {
+                None
+            };
+            let shareable = is_read || (fwd.upstream.forward_body && body_bytes.is_some());
+            if !shareable || matches!(fwd.plan.class, wit::CacheClass::NoStore) {
+                return bypass(&state, &parts, &remote, &fwd.upstream, client_body, family).await;
             }
-            state.memo.remember(shape, &fwd.plan.vary, &plan.key);
+            if is_read {
+                state.memo.remember(shape, &fwd.plan.vary, &plan.key);
+            }
             let wants_reval = freshness::client_wants_revalidation(&parts.headers);
             let entry = get_entry(&state, remote_name, &plan.key).await;
             if let Lookup::Fresh(e) = freshness::classify(entry, now_ms(), wants_reval)
@@ -300,6 +397,7 @@ pub async fn handle(
                         remote: remote.clone(),
                         plan,
                         sent: fwd.upstream,
+                        body: body_bytes,
                         req: wreq,
                         adapter: adapter.clone(),
                         ctx,
@@ -436,6 +534,20 @@ fn respond_from(
             return resp;
         }
     }
+    // `If-Modified-Since` counts only without `If-None-Match` (RFC 9110
+    // 13.1.3); `apk update` sends it for APKINDEX.tar.gz.
+    let http_date = |v: &HeaderValue| httpdate::parse_http_date(v.to_str().ok()?).ok();
+    if !parts.headers.contains_key(header::IF_NONE_MATCH)
+        && let Some(since) = parts
+            .headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(http_date)
+        && let Some(modified) = head.headers.get(header::LAST_MODIFIED).and_then(http_date)
+        && modified <= since
+    {
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        return resp;
+    }
     let range_hdr = parts
         .headers
         .get(header::RANGE)
@@ -553,10 +665,32 @@ async fn bypass(
     parts: &Parts,
     remote: &Arc<RemoteRuntime>,
     up: &wit::UpstreamRequest,
+    client_body: ClientBody,
     family: Family,
 ) -> (Response<ResBody>, Outcome) {
-    let out = leader::outgoing(up);
-    match state.upstream.send(&remote.cfg, &out).await {
+    let mut out = leader::outgoing(up);
+    let sent = match (up.forward_body, client_body) {
+        (false, _) => state.upstream.send(&remote.cfg, &out).await,
+        (true, ClientBody::Buffered(b)) => {
+            out.body = Some(b);
+            state.upstream.send(&remote.cfg, &out).await
+        }
+        // Not buffered whole: stream it (no retries, no failover).
+        (true, body) => {
+            state
+                .upstream
+                .send_streaming(
+                    &remote.cfg,
+                    out.method.clone(),
+                    &out.target,
+                    &out.headers,
+                    out.use_credentials,
+                    body.into_upstream(),
+                )
+                .await
+        }
+    };
+    match sent {
         Err(e) => {
             state.metrics.upstream_request(&remote.cfg.name, e.kind());
             (

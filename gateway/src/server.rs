@@ -7,7 +7,7 @@ use crate::config::ServerConfig;
 use crate::metrics::Outcome;
 use crate::routes::{self, Route};
 use crate::state::AppState;
-use crate::{admin, proxy};
+use crate::{admin, auth, proxy};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -143,7 +143,7 @@ pub async fn serve(
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ResBody> {
     let id = state.request_id();
     let method = req.method().clone();
-    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path(), token = tracing::field::Empty);
     async move {
         let started = std::time::Instant::now();
         let (mut resp, remote, outcome) = dispatch(&state, req, &id).await;
@@ -191,7 +191,26 @@ async fn dispatch(
             return (r, "-".into(), Outcome::Error);
         }
     };
-    let (parts, body) = req.into_parts();
+    // Access control, before any other work. The token's name goes into
+    // the request span; the header itself is dropped here so that nothing
+    // after this point (adapters, upstream requests, logs) can see it.
+    match auth::authorize(&state.config, &route, req.method(), req.headers()) {
+        Ok(Some(token)) => {
+            tracing::Span::current().record("token", token.name.as_str());
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let remote = match &route {
+                Route::Registry { remote, .. } | Route::Remote { remote, .. } => remote.clone(),
+                _ => "-".into(),
+            };
+            let oci = matches!(route, Route::Registry { .. } | Route::RegistryPing);
+            tracing::info!(error = %e, "access denied");
+            return (e.response(oci), remote, Outcome::Error);
+        }
+    }
+    let (mut parts, body) = req.into_parts();
+    parts.headers.remove(http::header::AUTHORIZATION);
     match route {
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),

@@ -31,6 +31,9 @@ impl RemoteRuntime {
             mode: match cfg.mode {
                 RemoteMode::PullThrough => wit::RemoteMode::PullThrough,
                 RemoteMode::Hosted => wit::RemoteMode::Hosted,
+                // Virtual remotes are served by the core and never reach an
+                // adapter; this value is never shown to one.
+                RemoteMode::Virtual => wit::RemoteMode::PullThrough,
             },
             upstreams: cfg
                 .upstreams
