@@ -3,6 +3,11 @@
 
 mod support;
 
+mod alpine;
 mod core_cache;
 mod core_faults;
 mod core_ops;
+mod docker;
+mod git;
+mod hosted;
+mod rpm;

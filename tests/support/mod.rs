@@ -1,7 +1,13 @@
 //! Shared test harness: a fault-switchable upstream and an in-process
 //! gateway.
 
+pub mod child;
+pub mod clients;
 pub mod gateway;
+pub mod git_http;
+pub mod mirror;
+pub mod registry;
+pub mod rpm_tools;
 pub mod upstream;
 
 /// Deterministic pseudo-random bytes (xorshift) of length `n`.
