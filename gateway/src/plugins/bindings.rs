@@ -16,4 +16,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use artgate::adapter::types as wit;
+pub use self::artgate::adapter::types as wit;
