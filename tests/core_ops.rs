@@ -364,3 +364,215 @@ async fn request_limits_have_status_codes() {
     let resp = raw_request(gw.addr, many.as_bytes()).await;
     assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
 }
+
+/// Redirect policy: `same-host` (default) follows a redirect on the same
+/// origin and refuses one to another host (502, nothing requested there);
+/// `any` follows it but never sends the remote's credentials to the other
+/// host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_follow_the_policy_and_never_carry_credentials_elsewhere() {
+    use crate::support::upstream::Resource;
+    let origin = Upstream::start().await;
+    let other = Upstream::start().await;
+    other.put_body("/elsewhere.bin", bytes(1000, 7));
+    origin.put_body("/here.bin", bytes(1000, 8));
+    let redirect = |to: String| Resource {
+        status: Some(302),
+        headers: vec![("location".into(), to)],
+        ..Default::default()
+    };
+    origin.put("/same", redirect("/here.bin".into()));
+    origin.put("/cross", redirect(format!("{}/elsewhere.bin", other.url())));
+    let remotes = format!(
+        "[[remote]]\nname = \"strict\"\npackage = \"generic\"\nupstream = \"{0}\"\nusername = \"u\"\npassword = \"sekrit-pass\"\n\
+         [[remote]]\nname = \"loose\"\npackage = \"generic\"\nupstream = \"{0}\"\nfollow_redirects = \"any\"\nusername = \"u\"\npassword = \"sekrit-pass\"\n",
+        origin.url()
+    );
+    let gw = Gateway::start(&remotes).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .get(gw.url("/api/v1/remote/strict/same"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), bytes(1000, 8).as_slice());
+    // Credentials went to the origin, which is the remote's own host.
+    assert!(
+        origin
+            .seen("/here.bin")
+            .last_headers
+            .contains_key("authorization")
+    );
+
+    let r = c
+        .get(gw.url("/api/v1/remote/strict/cross"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("follow_redirects"));
+    assert_eq!(
+        other.seen("/elsewhere.bin").total,
+        0,
+        "a refused redirect must not reach the other host"
+    );
+
+    let r = c
+        .get(gw.url("/api/v1/remote/loose/cross"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), bytes(1000, 7).as_slice());
+    let seen = other.seen("/elsewhere.bin");
+    assert_eq!(seen.gets, 1);
+    assert!(
+        !seen.last_headers.contains_key("authorization"),
+        "credentials must not follow a redirect to another host"
+    );
+}
+
+/// `--log-format json` writes one JSON object per line, with the request
+/// span (id) on request lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = dir.path().join("c.toml");
+    let head = config_head(dir.path()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&cfg, head).unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = artgate()
+        .args(["--log-format", "json", "--config"])
+        .arg(&cfg)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/health");
+    let mut ok = false;
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status() == 200
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "gateway did not start");
+    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "artgate listening"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "served" && l["span"]["id"].is_string()),
+        "{text}"
+    );
+}
+
+/// Hosted uploads as multipart form field `file` (what browsers and many
+/// CI tools send) and with `Content-MD5`, which is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_multipart_and_content_md5() {
+    use base64::Engine as _;
+    let gw = Gateway::start("[[remote]]\nname = \"b\"\npackage = \"local\"\n").await;
+    let c = reqwest::Client::new();
+    let data = bytes(200_000, 9);
+    let boundary = "XyZboundary42";
+    let mut form = Vec::new();
+    form.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nhello\r\n"
+        )
+        .as_bytes(),
+    );
+    form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    form.extend_from_slice(&data);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = c
+        .post(gw.url("/api/v1/remote/b/dir/x.bin"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let got = c
+        .get(gw.url("/api/v1/remote/b/dir/x.bin"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.as_ref(),
+        data.as_slice(),
+        "the stored content is the file field, not the form"
+    );
+
+    // A form without a `file` field is refused.
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--{boundary}--\r\n"
+    );
+    let r = c
+        .post(gw.url("/api/v1/remote/b/dir/y.bin"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("file"));
+
+    // Content-MD5: right → stored; wrong → 400 and nothing stored.
+    let md5 = <md5::Md5 as md5::Digest>::digest(&data);
+    let good = base64::engine::general_purpose::STANDARD.encode(md5);
+    let r = c
+        .put(gw.url("/api/v1/remote/b/md5-ok"))
+        .header("content-md5", good)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let wrong = base64::engine::general_purpose::STANDARD.encode([0u8; 16]);
+    let r = c
+        .put(gw.url("/api/v1/remote/b/md5-bad"))
+        .header("content-md5", wrong)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Content-MD5"));
+    assert_eq!(
+        c.get(gw.url("/api/v1/remote/b/md5-bad"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -28,6 +28,7 @@ use crate::plugins::{Adapter, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{Digest, Entry, EntryClass, StoreError, Validators};
+use futures_util::StreamExt;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -55,6 +56,13 @@ pub enum HostedError {
         /// Received.
         actual: Digest,
     },
+    /// The upload did not match its `Content-MD5`.
+    #[error("the uploaded content does not match its Content-MD5 header")]
+    Md5Mismatch,
+    /// The upload was malformed (bad `Content-MD5`, multipart without a
+    /// `file` field, ...).
+    #[error("{0}")]
+    BadUpload(String),
     /// The upload would exceed the remote's quota.
     #[error("the upload would exceed remote {remote:?}'s quota of {limit} bytes")]
     Quota {
@@ -92,6 +100,8 @@ impl HostedError {
     pub fn status(&self) -> StatusCode {
         match self {
             HostedError::NotHosted(_)
+            | HostedError::Md5Mismatch
+            | HostedError::BadUpload(_)
             | HostedError::Mismatch { .. }
             | HostedError::Interrupted(_) => StatusCode::BAD_REQUEST,
             HostedError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -244,6 +254,22 @@ async fn write(
         body: body.into_upstream(),
         polled: false,
     };
+    // A browser-style upload: the content is the multipart field `file`.
+    if let Some(boundary) = multipart_boundary(&parts.headers) {
+        upload.polled = true;
+        match multipart_file(
+            std::mem::replace(
+                &mut upload.body,
+                http_body_util::Empty::new().map_err(|e| match e {}).boxed(),
+            ),
+            boundary,
+        )
+        .await
+        {
+            Ok(field) => upload.body = field,
+            Err(e) => return Err(e),
+        }
+    }
     let result = store_upload(state, remote, parts, w, &mut upload, planner).await;
     if result.is_err() {
         // A client that asked `Expect: 100-continue` has not sent a body
@@ -328,6 +354,8 @@ async fn store_upload(
     // Until the commit, every early return drops the spool, which deletes
     // its file: nothing partial is left behind.
     let mut inspected: Option<Vec<u8>> = w.inspect_limit.map(|_| Vec::new());
+    let declared_md5 = content_md5(&parts.headers)?;
+    let mut md5 = declared_md5.map(|_| <md5::Md5 as md5::Digest>::new());
     let mut len: u64 = 0;
     upload.polled = true;
     while let Some(frame) = upload.body.frame().await {
@@ -345,9 +373,18 @@ async fn store_upload(
             }
             buf.extend_from_slice(&chunk);
         }
+        if let Some(h) = md5.as_mut() {
+            md5::Digest::update(h, &chunk);
+        }
         spool
             .write(&chunk)
             .map_err(|e| StoreError::io("write spool", spool.path().display(), e))?;
+    }
+    if let (Some(declared), Some(h)) = (declared_md5, md5) {
+        let actual: [u8; 16] = md5::Digest::finalize(h).into();
+        if actual != declared {
+            return Err(HostedError::Md5Mismatch);
+        }
     }
     let mut content_type = w.content_type.clone();
     let mut references = Vec::new();
@@ -480,4 +517,70 @@ async fn remote_usage(state: &Arc<AppState>, remote: &str) -> Result<u64, Hosted
     let r = remote.to_owned();
     let all = blocking(move || meta.list_entries(&r, "", None, usize::MAX)).await?;
     Ok(all.iter().map(|(_, e)| e.size).sum())
+}
+
+/// The boundary of a `multipart/form-data` upload, if it is one.
+fn multipart_boundary(headers: &http::HeaderMap) -> Option<String> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+        return None;
+    }
+    multer::parse_boundary(ct).ok()
+}
+
+/// The stream of the multipart field `file` (the first field so named);
+/// fields before it are skipped.
+async fn multipart_file(
+    body: crate::upstream::ReqBody,
+    boundary: String,
+) -> Result<crate::upstream::ReqBody, HostedError> {
+    let stream = http_body_util::BodyStream::new(body).filter_map(|f| async move {
+        match f {
+            Ok(frame) => frame
+                .into_data()
+                .ok()
+                .map(Ok::<_, crate::upstream::BoxError>),
+            Err(e) => Some(Err(e)),
+        }
+    });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let frames = field.map(|chunk| {
+                    chunk
+                        .map(hyper::body::Frame::data)
+                        .map_err(|e| -> crate::upstream::BoxError { Box::new(e) })
+                });
+                return Ok(BodyExt::boxed(http_body_util::StreamBody::new(frames)));
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                return Err(HostedError::BadUpload(
+                    "the multipart upload has no field named \"file\"".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(HostedError::BadUpload(format!(
+                    "the multipart upload is malformed: {e}"
+                )));
+            }
+        }
+    }
+}
+
+/// The decoded `Content-MD5` header, if the client sent one.
+fn content_md5(headers: &http::HeaderMap) -> Result<Option<[u8; 16]>, HostedError> {
+    use base64::Engine as _;
+    let Some(v) = headers.get("content-md5") else {
+        return Ok(None);
+    };
+    let bad =
+        || HostedError::BadUpload("the Content-MD5 header is not the base64 of 16 bytes".into());
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.as_bytes())
+        .map_err(|_| bad())?;
+    <[u8; 16]>::try_from(bytes.as_slice())
+        .map(Some)
+        .map_err(|_| bad())
 }

@@ -273,7 +273,16 @@ async fn serve(
         tokio::time::sleep(d).await;
     }
     if let Some(s) = res.status {
-        return simple(StatusCode::from_u16(s).unwrap(), "status override");
+        // Status overrides keep the resource's extra headers (a redirect's
+        // Location, a Retry-After, ...).
+        let mut r = simple(StatusCode::from_u16(s).unwrap(), "status override");
+        for (k, v) in &res.headers {
+            r.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        return r;
     }
     if let (Some(etag), Some(inm)) = (&res.etag, req.headers().get(header::IF_NONE_MATCH))
         && inm.to_str().ok() == Some(etag.as_str())
