@@ -469,6 +469,27 @@ async fn unreachable_on_revalidation_serves_stale_and_refreshes_the_ttl() {
     assert_eq!(got.body(), b"<repomd>v1</repomd>");
 }
 
+/// An upstream that answers `repomd.xml` with an error page (status 200)
+/// does not replace the good index: the adapter refuses the body and the
+/// stale copy is served; with nothing cached the client gets 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_page_never_replaces_a_good_index() {
+    let mirror = index_mirror("<repomd>v1</repomd>").await;
+    let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
+    assert_eq!(get_remote(&gw, "el", INDEX, &[]).await.status, 200);
+    mirror.up.edit(&mirror.path(INDEX), |r| {
+        r.body = bytes::Bytes::from_static(b"<html>maintenance</html>");
+        r.etag = Some("\"maint\"".into());
+    });
+    let got = get_remote(&gw, "el", INDEX, &[("cache-control", "no-cache")]).await;
+    assert_eq!((got.status, got.source()), (200, "stale"));
+    assert_eq!(got.body(), b"<repomd>v1</repomd>");
+    // Nothing cached: the refusal reaches the client.
+    let fresh = Gateway::start(&remote(&mirror, "1s", true)).await;
+    let got = get_remote(&fresh, "el", INDEX, &[]).await;
+    assert_eq!(got.status, 502);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_check_mutable_updates_expired_entries_are_refetched() {
     let mirror = index_mirror("<repomd>v1</repomd>").await;

@@ -391,6 +391,9 @@ async fn store_upload(
     let mut expected = expected;
     if let Some(buf) = inspected {
         let verdict = inspect(state, remote, &planner, &buf).await?;
+        if let Some(r) = verdict.fail {
+            return Err(HostedError::BadUpload(r.message));
+        }
         if let Some(u) = &verdict.update
             && let Some(ct) = &u.content_type
         {

@@ -364,7 +364,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
         upstream_target: Some(sent.target.clone()),
         references: Vec::new(),
     };
-    stream_and_commit(job, fill, plan, head, entry_template, resp).await
+    stream_and_commit(job, fill, plan, head, entry_template, resp, existing).await
 }
 
 async fn stream_and_commit(
@@ -374,6 +374,7 @@ async fn stream_and_commit(
     mut head: Head,
     mut entry: Entry,
     resp: http::Response<Incoming>,
+    stale: Option<Entry>,
 ) -> Result<(), FillState> {
     let state = &job.state;
     let remote_name = job.remote.cfg.name.clone();
@@ -457,6 +458,22 @@ async fn stream_and_commit(
             state.metrics.plugin_error(job.adapter.name(), e.kind());
             failed(e.status(), e.to_string())
         })?;
+        // The adapter refused the body: keep what we have.
+        if let Some(r) = verdict.fail {
+            tracing::warn!(remote = %remote_name, key = %plan.key, reason = %r.message, "adapter refused the upstream body; nothing stored");
+            if let Some(old) = stale {
+                return serve_stale(job, fill, old).await;
+            }
+            let status = StatusCode::from_u16(r.status)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::BAD_GATEWAY);
+            return Err(FillState::Failed(Arc::new(Failure {
+                status,
+                message: r.message,
+                code: r.code,
+            })));
+        }
         // The upstream bytes are verified before any replacement.
         if let Some(exp) = &plan.expected {
             let actual = Digest::of(&buf);

@@ -72,6 +72,16 @@ impl Adapter for Rpm {
         if kind(&req.path) != Kind::Repomd {
             return BodyVerdict::default();
         }
+        if !looks_like_repomd(&body) {
+            // An error page answered with 200 must not replace a good index.
+            return BodyVerdict {
+                fail: Some(Rejection::new(
+                    502,
+                    format!("the upstream's {} is not a repomd document", req.path),
+                )),
+                ..BodyVerdict::default()
+            };
+        }
         let prefetch = prefetches(&remote, &req.path, &body);
         debug!(
             "{}: repomd.xml names {} metadata files to prefetch",
@@ -86,6 +96,13 @@ impl Adapter for Rpm {
 }
 
 artgate_sdk::export_adapter!(Rpm);
+
+/// Whether a body is plausibly a `repomd.xml` (it has a `<repomd` root
+/// element near the start).
+pub fn looks_like_repomd(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(4096)];
+    head.windows(7).any(|w| w == b"<repomd")
+}
 
 /// What a path in an RPM repository is.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -386,6 +386,7 @@ impl Default for BodyVerdict {
             references: Vec::new(),
             prefetch: Vec::new(),
             update: None,
+            fail: None,
         }
     }
 }
