@@ -10,4 +10,6 @@ mod core_ops;
 mod docker;
 mod git;
 mod hosted;
+mod plugin_kit_pypi;
 mod rpm;
+mod security;

@@ -164,6 +164,13 @@ async fn dispatch(
     id: &str,
 ) -> (Response<ResBody>, String, Outcome) {
     let cfg = &state.config.server;
+    if let Some(why) = ambiguous_framing(req.headers()) {
+        let mut r = body::error(StatusCode::BAD_REQUEST, why);
+        // Whatever follows on this connection cannot be trusted.
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        return (r, "-".into(), Outcome::Error);
+    }
     let uri_len = req
         .uri()
         .path_and_query()
@@ -241,4 +248,21 @@ async fn dispatch(
             (r, remote, o)
         }
     }
+}
+
+/// Request framing that proxies in front of us might read differently
+/// (the raw material of request smuggling). hyper already refuses invalid
+/// lengths and codings; this refuses the valid-but-ambiguous rest.
+fn ambiguous_framing(h: &http::HeaderMap) -> Option<&'static str> {
+    let te = h.get_all(http::header::TRANSFER_ENCODING).iter().count();
+    if te > 0 && h.contains_key(http::header::CONTENT_LENGTH) {
+        return Some("the request has both Transfer-Encoding and Content-Length");
+    }
+    if te > 1 {
+        return Some("the request has more than one Transfer-Encoding header");
+    }
+    if h.get_all(http::header::CONTENT_LENGTH).iter().count() > 1 {
+        return Some("the request has more than one Content-Length header");
+    }
+    None
 }
