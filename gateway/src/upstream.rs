@@ -223,7 +223,14 @@ impl Upstream {
             // elsewhere (a CDN or object store).
             let own_auth = same_origin(&origin, &url);
             let resp = self
-                .send_once(&method, &url, &req.headers, creds, own_auth, body.clone())
+                .send_once(
+                    &method,
+                    &url,
+                    &req.headers,
+                    creds,
+                    own_auth,
+                    full_body(body.clone()),
+                )
                 .await?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok((resp, url));
@@ -260,6 +267,9 @@ impl Upstream {
         })
     }
 
+    /// One request to one URL: headers (the remote's credentials replace
+    /// any `authorization`; an adapter's own one is kept only on its
+    /// origin), `User-Agent`, and the first-byte timeout.
     async fn send_once(
         &self,
         method: &Method,
@@ -267,7 +277,7 @@ impl Upstream {
         headers: &HeaderMap,
         creds: Option<&Credentials>,
         keep_authorization: bool,
-        body: Option<Bytes>,
+        body: ReqBody,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut builder = Request::builder().method(method.clone()).uri(url.clone());
         if let Some(h) = builder.headers_mut() {
@@ -283,10 +293,6 @@ impl Upstream {
                 h.insert(header::AUTHORIZATION, v);
             }
         }
-        let body: ReqBody = match body {
-            Some(b) => http_body_util::Full::new(b).map_err(|e| match e {}).boxed(),
-            None => Empty::new().map_err(|e| match e {}).boxed(),
-        };
         let request = builder.body(body).map_err(|e| UpstreamError::BadUrl {
             url: url.to_string(),
             reason: e.to_string(),
@@ -328,32 +334,18 @@ impl Upstream {
         } else {
             None
         };
-        let mut builder = Request::builder().method(method).uri(url.clone());
-        if let Some(h) = builder.headers_mut() {
-            for (k, v) in headers {
-                h.append(k.clone(), v.clone());
-            }
-            h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-            if let Some(v) = creds.and_then(auth_header) {
-                h.insert(header::AUTHORIZATION, v);
-            }
-        }
-        let request = builder.body(body).map_err(|e| UpstreamError::BadUrl {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-        match tokio::time::timeout(self.cfg.first_byte_timeout, self.client.request(request)).await
-        {
-            Err(_) => Err(UpstreamError::Timeout {
-                url: url.to_string(),
-                secs: self.cfg.first_byte_timeout.as_secs_f64(),
-            }),
-            Ok(Err(e)) => Err(UpstreamError::Unreachable {
-                url: url.to_string(),
-                reason: error_chain(&e),
-            }),
-            Ok(Ok(resp)) => Ok((resp, url)),
-        }
+        let resp = self
+            .send_once(&method, &url, headers, creds, true, body)
+            .await?;
+        Ok((resp, url))
+    }
+}
+
+/// A buffered body (or none) as a request body.
+fn full_body(body: Option<Bytes>) -> ReqBody {
+    match body {
+        Some(b) => http_body_util::Full::new(b).map_err(|e| match e {}).boxed(),
+        None => Empty::new().map_err(|e| match e {}).boxed(),
     }
 }
 
