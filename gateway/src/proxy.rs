@@ -10,24 +10,27 @@
 
 use crate::body::{self, ResBody};
 use crate::cache::freshness::{self, Lookup, now_ms};
-use crate::cache::leader::{self, Job, Plan, RemoteHttp};
+use crate::cache::head::{head_of_entry, outgoing};
+use crate::cache::leader::{self, Job};
 use crate::cache::memo::RequestShape;
+use crate::cache::plan;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
 use crate::cache::{FillState, Head, Joined, Source};
 use crate::config::RemoteMode;
+use crate::host_http::RemoteHttp;
 use crate::hosted;
 use crate::metrics::Outcome;
 use crate::plugins::{CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{Entry, EntryClass, Validators};
+use crate::store::{Entry, EntryClass};
 use crate::virtual_remote;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Which URL family a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,7 +361,7 @@ pub async fn serve(
             }
         }
         wit::Decision::Forward(fwd) => {
-            let plan = match resolve_plan(&remote, &fwd.plan) {
+            let plan = match plan::resolve(&remote, &fwd.plan) {
                 Ok(p) => p,
                 Err(m) => {
                     state.metrics.plugin_error(adapter.name(), "bad_output");
@@ -465,7 +468,7 @@ async fn serve_entry(
         }
     }
     state.store.meta.touch(&entry.blob);
-    let head = leader::head_of_entry(&entry, source);
+    let head = head_of_entry(&entry, source);
     if entry.class == EntryClass::NotFound {
         return Some(
             err(
@@ -668,7 +671,7 @@ async fn bypass(
     client_body: ClientBody,
     family: Family,
 ) -> (Response<ResBody>, Outcome) {
-    let mut out = leader::outgoing(up);
+    let mut out = outgoing(up);
     let sent = match (up.forward_body, client_body) {
         (false, _) => state.upstream.send(&remote.cfg, &out).await,
         (true, ClientBody::Buffered(b)) => {
@@ -751,49 +754,6 @@ fn direct(r: wit::DirectResponse) -> Result<Response<ResBody>, String> {
         resp.headers_mut().append(k, v);
     }
     Ok(resp)
-}
-
-/// Apply the remote's defaults to an adapter's plan and check it.
-pub(crate) fn resolve_plan(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, String> {
-    if p.key.is_empty() || p.key.len() > 4096 || p.key.contains('\0') {
-        return Err("the adapter returned an empty, oversized or NUL-containing cache key".into());
-    }
-    let class = match p.class {
-        wit::CacheClass::Immutable => EntryClass::Immutable,
-        wit::CacheClass::Mutable | wit::CacheClass::NoStore => EntryClass::Mutable,
-    };
-    let validator = match &p.validator {
-        Some(wit::Validator::Conditional) => Validators::Conditional,
-        Some(wit::Validator::HeadCompare(h)) => Validators::HeadCompare(h.to_ascii_lowercase()),
-        Some(wit::Validator::Refetch) => Validators::Refetch,
-        None if remote.cfg.check_mutable_updates => Validators::Conditional,
-        None => Validators::Refetch,
-    };
-    let expected = match &p.expected_digest {
-        Some(d) => Some(
-            d.parse()
-                .map_err(|e| format!("the adapter gave an invalid expected digest {d:?}: {e}"))?,
-        ),
-        None => None,
-    };
-    Ok(Plan {
-        key: p.key.clone(),
-        class,
-        ttl: p
-            .ttl_secs
-            .map(Duration::from_secs)
-            .unwrap_or(remote.cfg.mutable_ttl),
-        validator,
-        content_type: p.content_type.clone(),
-        expected,
-        headers: p
-            .response_headers
-            .iter()
-            .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
-            .collect(),
-        inspect_limit: p.inspect_limit,
-        cache_not_found: p.cache_not_found,
-    })
 }
 
 trait TapSource {

@@ -5,12 +5,18 @@
 
 use super::fill::{Failure, Fill, FillState, Head, Source};
 use super::freshness::now_ms;
-use crate::plugins::{Adapter, CallContext, HostHttp, wit};
+use super::head::{
+    content_length, head_of_entry, header_str, outgoing, request_headers, response_headers,
+    stored_headers, wit_headers,
+};
+use super::plan::{Plan, apply_update};
+use crate::host_http::remember_realm;
+use crate::plugins::{Adapter, CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{BlobRead, Digest, Entry, EntryClass, StoreError, Validators};
-use crate::upstream::{Outgoing, UpstreamError};
+use crate::upstream::UpstreamError;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -18,29 +24,6 @@ use std::time::{Duration, Instant};
 
 /// Most `retry` answers an adapter may give for one fetch.
 pub const MAX_ADAPTER_RETRIES: u32 = 3;
-
-/// A cache plan with the remote's defaults applied.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// Cache key within the remote.
-    pub key: String,
-    /// Freshness class (`no-store` never reaches a fill).
-    pub class: EntryClass,
-    /// TTL of a mutable entry.
-    pub ttl: Duration,
-    /// How an expired entry is checked.
-    pub validator: Validators,
-    /// Content type override.
-    pub content_type: Option<String>,
-    /// Digest the body must have.
-    pub expected: Option<Digest>,
-    /// Extra response headers.
-    pub headers: Vec<(String, String)>,
-    /// Buffer and inspect bodies up to this size.
-    pub inspect_limit: Option<u32>,
-    /// Cache upstream 404s for the negative TTL.
-    pub cache_not_found: bool,
-}
 
 /// Everything the leader needs; owned, since it runs in its own task.
 pub struct Job {
@@ -820,173 +803,6 @@ async fn store_not_found(job: &Job, fill: &Arc<Fill>, ttl: Duration) -> Result<(
     publish_entry(job, fill, entry, Source::Remote).await
 }
 
-/// The head a stored entry is served with.
-pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
-    let mut headers = HeaderMap::new();
-    for (k, v) in &entry.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            headers.append(k, v);
-        }
-    }
-    if let Some(ct) = entry
-        .content_type
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        headers.insert(header::CONTENT_TYPE, ct);
-    }
-    if !headers.contains_key(header::ETAG)
-        && let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.blob.hex()))
-    {
-        headers.insert(header::ETAG, v);
-    }
-    Head {
-        status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
-        headers,
-        size: Some(entry.size),
-        source,
-    }
-}
-
-/// Headers to serve for a fresh upstream response: content type (the
-/// plan's, else the upstream's), validators, then the plan's headers.
-fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    let ct = plan
-        .content_type
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-        .or_else(|| upstream.get(header::CONTENT_TYPE).cloned())
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    h.insert(header::CONTENT_TYPE, ct);
-    for name in [header::ETAG, header::LAST_MODIFIED] {
-        if let Some(v) = upstream.get(&name) {
-            h.insert(name, v.clone());
-        }
-    }
-    for (k, v) in &plan.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            h.insert(k, v);
-        }
-    }
-    h
-}
-
-fn stored_headers(h: &HeaderMap) -> Vec<(String, String)> {
-    h.iter()
-        .filter(|(k, _)| *k != header::CONTENT_TYPE)
-        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-fn apply_update(plan: &mut Plan, u: &wit::PlanUpdate) -> Result<(), String> {
-    if let Some(c) = u.class {
-        plan.class =
-            match c {
-                wit::CacheClass::Immutable => EntryClass::Immutable,
-                wit::CacheClass::Mutable => EntryClass::Mutable,
-                wit::CacheClass::NoStore => return Err(
-                    "the adapter turned a shared fetch into no-store after the response arrived"
-                        .into(),
-                ),
-            };
-    }
-    if let Some(t) = u.ttl_secs {
-        plan.ttl = Duration::from_secs(t);
-    }
-    if let Some(ct) = &u.content_type {
-        plan.content_type = Some(ct.clone());
-    }
-    if let Some(d) = &u.expected_digest {
-        plan.expected = Some(
-            d.parse()
-                .map_err(|e| format!("the adapter gave an invalid expected digest {d:?}: {e}"))?,
-        );
-    }
-    for h in &u.add_headers {
-        plan.headers.push((h.name.clone(), h.value.clone()));
-    }
-    Ok(())
-}
-
-/// The request the upstream client sends for an adapter's request.
-pub fn outgoing(r: &wit::UpstreamRequest) -> Outgoing {
-    let mut headers = HeaderMap::new();
-    for h in &r.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_str(&h.value),
-        ) {
-            headers.append(k, v);
-        }
-    }
-    Outgoing {
-        method: Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET),
-        target: r.target.clone(),
-        headers,
-        use_credentials: r.use_credentials,
-        body: None,
-    }
-}
-
-/// The client's headers back as a map (for freshness checks).
-fn request_headers(req: &wit::Request) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for x in &req.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(x.name.as_bytes()),
-            HeaderValue::from_str(&x.value),
-        ) {
-            h.append(k, v);
-        }
-    }
-    h
-}
-
-/// Headers as adapters see them.
-pub fn wit_headers(h: &HeaderMap) -> Vec<wit::Header> {
-    h.iter()
-        .filter_map(|(k, v)| {
-            Some(wit::Header {
-                name: k.as_str().to_owned(),
-                value: v.to_str().ok()?.to_owned(),
-            })
-        })
-        .collect()
-}
-
-fn header_str(h: &HeaderMap, name: HeaderName) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// Remember auth realms named by `WWW-Authenticate` so the adapter's token
-/// requests may reach them.
-fn remember_realm(remote: &RemoteRuntime, h: &HeaderMap) {
-    for v in h.get_all(header::WWW_AUTHENTICATE) {
-        let Ok(s) = v.to_str() else { continue };
-        if let Some(i) = s.find("realm=\"") {
-            let rest = &s[i + 7..];
-            if let Some(end) = rest.find('"')
-                && let Ok(u) = rest[..end].parse::<http::Uri>()
-                && let (Some(scheme), Some(auth)) = (u.scheme_str(), u.authority())
-                && let Ok(mut set) = remote.realms.lock()
-            {
-                set.insert(format!("{scheme}://{auth}"));
-            }
-        }
-    }
-}
-
 fn store_failure(e: StoreError) -> FillState {
     tracing::error!(error = %e, "store failure during a fill");
     failed(
@@ -1007,99 +823,5 @@ impl BlobRead for SpoolRead {
     }
     fn as_file(&self) -> Option<&std::fs::File> {
         Some(&self.0)
-    }
-}
-
-/// `http-send` for adapters: only to the remote's upstream hosts and the
-/// auth realms it named, small bodies, bounded time.
-pub struct RemoteHttp {
-    /// Shared state (client, limits).
-    pub state: Arc<AppState>,
-    /// The remote whose hosts are allowed.
-    pub remote: Arc<RemoteRuntime>,
-}
-
-impl HostHttp for RemoteHttp {
-    fn send(
-        &self,
-        req: wit::OutgoingRequest,
-    ) -> crate::plugins::host::BoxFuture<'_, Result<wit::IncomingResponse, String>> {
-        Box::pin(async move {
-            let uri: http::Uri = req
-                .url
-                .parse()
-                .map_err(|e| format!("invalid URL {:?}: {e}", req.url))?;
-            let origin = format!(
-                "{}://{}",
-                uri.scheme_str().unwrap_or(""),
-                uri.authority().map(|a| a.as_str()).unwrap_or("")
-            );
-            let own = crate::upstream::on_remote_hosts(&self.remote.cfg, &uri);
-            let realm = self
-                .remote
-                .realms
-                .lock()
-                .map(|s| s.contains(&origin))
-                .unwrap_or(false);
-            if !own && !realm {
-                return Err(format!(
-                    "{origin} is neither an upstream host of this remote nor an auth realm it named"
-                ));
-            }
-            let cfg = &self.state.config.plugins;
-            let mut out = Outgoing {
-                method: Method::from_bytes(req.method.as_bytes())
-                    .map_err(|_| format!("invalid method {:?}", req.method))?,
-                target: req.url.clone(),
-                headers: HeaderMap::new(),
-                use_credentials: req.use_credentials,
-                body: if req.body.is_empty() {
-                    None
-                } else {
-                    Some(Bytes::from(req.body))
-                },
-            };
-            for h in &req.headers {
-                if let (Ok(k), Ok(v)) = (
-                    HeaderName::from_bytes(h.name.as_bytes()),
-                    HeaderValue::from_str(&h.value),
-                ) {
-                    out.headers.append(k, v);
-                }
-            }
-            // Realm hosts get the remote's credentials too (token
-            // endpoints need them) but only when asked and only there.
-            let mut remote_cfg = self.remote.cfg.clone();
-            if realm
-                && !own
-                && let Ok(u) = origin.parse()
-            {
-                remote_cfg.upstreams = vec![u];
-            }
-            let fut = async {
-                let (resp, _) = self
-                    .state
-                    .upstream
-                    .send(&remote_cfg, &out)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = resp.status().as_u16();
-                let headers = wit_headers(resp.headers());
-                let limited = http_body_util::Limited::new(resp.into_body(), cfg.http_max_body);
-                let body = limited
-                    .collect()
-                    .await
-                    .map_err(|e| format!("reading the response failed: {e}"))?
-                    .to_bytes();
-                Ok(wit::IncomingResponse {
-                    status,
-                    headers,
-                    body: body.to_vec(),
-                })
-            };
-            tokio::time::timeout(cfg.http_timeout, fut)
-                .await
-                .map_err(|_| format!("no complete answer within {:?}", cfg.http_timeout))?
-        })
     }
 }

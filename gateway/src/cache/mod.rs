@@ -7,9 +7,11 @@
 
 pub mod fill;
 pub mod freshness;
+pub mod head;
 pub mod leader;
 pub mod memo;
 pub mod pktcheck;
+pub mod plan;
 pub mod prefetch;
 pub mod range;
 pub mod reader;

@@ -9,7 +9,8 @@
 
 use super::Joined;
 use super::freshness::now_ms;
-use super::leader::{self, Job, RemoteHttp};
+use super::leader::{self, Job};
+use crate::host_http::RemoteHttp;
 use crate::plugins::{Adapter, CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use std::sync::Arc;
@@ -90,7 +91,7 @@ async fn prefetch_one(
     if matches!(fwd.plan.class, wit::CacheClass::NoStore) {
         return Err("not cacheable".into());
     }
-    let plan = crate::proxy::resolve_plan(&remote, &fwd.plan)?;
+    let plan = super::plan::resolve(&remote, &fwd.plan)?;
     let meta = state.store.meta.clone();
     let (rn, k) = (remote.cfg.name.clone(), plan.key.clone());
     let existing = tokio::task::spawn_blocking(move || meta.get_entry(&rn, &k))

@@ -1,0 +1,131 @@
+//! Response heads and header conversions: what a stored entry is served
+//! with, which upstream headers are kept, and headers as adapters see them.
+
+use super::fill::{Head, Source};
+use super::plan::Plan;
+use crate::plugins::wit;
+use crate::store::Entry;
+use crate::upstream::Outgoing;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+
+/// The head a stored entry is served with.
+pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &entry.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    if let Some(ct) = entry
+        .content_type
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, ct);
+    }
+    if !headers.contains_key(header::ETAG)
+        && let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.blob.hex()))
+    {
+        headers.insert(header::ETAG, v);
+    }
+    Head {
+        status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
+        headers,
+        size: Some(entry.size),
+        source,
+    }
+}
+
+/// Headers to serve for a fresh upstream response: content type (the
+/// plan's, else the upstream's), validators, then the plan's headers.
+pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let ct = plan
+        .content_type
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+        .or_else(|| upstream.get(header::CONTENT_TYPE).cloned())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ct);
+    for name in [header::ETAG, header::LAST_MODIFIED] {
+        if let Some(v) = upstream.get(&name) {
+            h.insert(name, v.clone());
+        }
+    }
+    for (k, v) in &plan.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
+    }
+    h
+}
+
+/// Headers kept with an entry (all but `content-type`, which is stored apart).
+pub fn stored_headers(h: &HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .filter(|(k, _)| *k != header::CONTENT_TYPE)
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+/// The request the upstream client sends for an adapter's request.
+pub fn outgoing(r: &wit::UpstreamRequest) -> Outgoing {
+    let mut headers = HeaderMap::new();
+    for h in &r.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_str(&h.value),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    Outgoing {
+        method: Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET),
+        target: r.target.clone(),
+        headers,
+        use_credentials: r.use_credentials,
+        body: None,
+    }
+}
+
+/// The client's headers back as a map (for freshness checks).
+pub fn request_headers(req: &wit::Request) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for x in &req.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(x.name.as_bytes()),
+            HeaderValue::from_str(&x.value),
+        ) {
+            h.append(k, v);
+        }
+    }
+    h
+}
+
+/// Headers as adapters see them.
+pub fn wit_headers(h: &HeaderMap) -> Vec<wit::Header> {
+    h.iter()
+        .filter_map(|(k, v)| {
+            Some(wit::Header {
+                name: k.as_str().to_owned(),
+                value: v.to_str().ok()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A header as text, when present and valid.
+pub fn header_str(h: &HeaderMap, name: HeaderName) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// `Content-Length` as a number.
+pub fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
