@@ -10,6 +10,8 @@ mod core_ops;
 mod docker;
 mod git;
 mod hosted;
+mod plugin_kit;
 mod plugin_kit_pypi;
+mod plugin_kit_wit;
 mod rpm;
 mod security;

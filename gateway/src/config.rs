@@ -20,7 +20,7 @@
 use regex::Regex;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
@@ -174,6 +174,10 @@ pub struct PluginsConfig {
     pub http_timeout: Duration,
     /// `http_max_body`: largest `http-send` response body (default 1 MiB).
     pub http_max_body: usize,
+    /// `warm_instances`: adapter name → how many calls one instance serves
+    /// before it is dropped (default: none, a fresh instance per call).
+    /// For adapters that are slow to instantiate (componentize-py).
+    pub warm_instances: BTreeMap<String, u32>,
 }
 
 /// `[upstream]`: the upstream client.
@@ -378,6 +382,7 @@ impl Config {
                 "max_instances": p.max_instances,
                 "http_timeout": duration_json(p.http_timeout),
                 "http_max_body": p.http_max_body,
+                "warm_instances": p.warm_instances,
             },
             "upstream": {
                 "connect_timeout": duration_json(u.connect_timeout),
@@ -701,6 +706,8 @@ pub struct RawPlugins {
     pub http_timeout: Option<RawDuration>,
     /// `http_max_body`.
     pub http_max_body: Option<RawSize>,
+    /// `warm_instances`.
+    pub warm_instances: Option<BTreeMap<String, u32>>,
 }
 
 /// `[upstream]` as written; see [`UpstreamConfig`].
@@ -976,6 +983,7 @@ const PLUGINS_KEYS: &[&str] = &[
     "max_instances",
     "http_timeout",
     "http_max_body",
+    "warm_instances",
 ];
 const UPSTREAM_KEYS: &[&str] = &[
     "connect_timeout",
@@ -1460,7 +1468,38 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
             false,
         )?,
         http_max_body: size_as(S, "http_max_body", &r.http_max_body, MIB)?,
+        warm_instances: warm_instances(r.warm_instances.as_ref())?,
     })
+}
+
+/// `[plugins] warm_instances = { name = calls }`: adapter names as
+/// `describe` reports them, at least one call each.
+fn warm_instances(r: Option<&BTreeMap<String, u32>>) -> Result<BTreeMap<String, u32>, ConfigError> {
+    let Some(map) = r else {
+        return Ok(BTreeMap::new());
+    };
+    for (name, &calls) in map {
+        let ok_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok_name {
+            return Err(invalid(
+                "[plugins]",
+                "warm_instances",
+                format!("{name:?} is not an adapter name ([a-z0-9_-], at most 64 characters)"),
+            ));
+        }
+        if calls == 0 {
+            return Err(invalid(
+                "[plugins]",
+                "warm_instances",
+                format!("{name} = 0: give the number of calls one instance serves (1 or more)"),
+            ));
+        }
+    }
+    Ok(map.clone())
 }
 
 fn validate_upstream(cx: &Cx<'_>, r: &RawUpstream) -> Result<UpstreamConfig, ConfigError> {
@@ -2599,6 +2638,18 @@ hosted = true
         assert_contains(&m, &["[plugins]: max_instances: must be greater than zero"]);
         let m = err("[plugins]\nhttp_max_body = 0\n");
         assert_contains(&m, &["[plugins]: http_max_body:"]);
+    }
+
+    #[test]
+    fn warm_instances_name_adapters_and_count_calls() {
+        let c = ok("[plugins]\nwarm_instances = { pypi = 64, my-format = 2 }\n");
+        assert_eq!(c.plugins.warm_instances.get("pypi"), Some(&64));
+        assert_eq!(c.plugins.warm_instances.get("my-format"), Some(&2));
+        assert!(ok("").plugins.warm_instances.is_empty());
+        let m = err("[plugins]\nwarm_instances = { pypi = 0 }\n");
+        assert_contains(&m, &["[plugins]: warm_instances:", "pypi = 0"]);
+        let m = err("[plugins]\nwarm_instances = { \"Py Pi\" = 3 }\n");
+        assert_contains(&m, &["[plugins]: warm_instances:", "not an adapter name"]);
     }
 
     #[test]

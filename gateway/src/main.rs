@@ -35,6 +35,9 @@ enum Command {
     Serve,
     /// Validate the configuration and exit.
     Check,
+    /// Plugin authoring: create and check adapter components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Check the store's index against its blob tree.
     Fsck {
         /// Repair: drop broken entries, delete orphans and temp files.
@@ -46,9 +49,55 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load a component as the gateway would, call `describe` and run
+    /// golden cases; exits 1 when anything fails.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Directory of golden cases (`*.toml`, `*.json`).
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Cache compiled code in this directory (as the gateway does).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Write a new adapter project: sources, README, golden cases.
+    New {
+        /// Adapter name (also its package type).
+        name: String,
+        /// Language of the project.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Project directory (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The artgate-sdk crate to depend on by path (default: found in
+        /// an artgate checkout around the project).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    if let Some(Command::Plugin(PluginCommand::New {
+        name,
+        lang,
+        dir,
+        sdk,
+    })) = cli.command
+    {
+        return plugin_new(name, lang, dir, sdk);
+    }
     let mut config = match &cli.config {
         Some(p) => artgate::config::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
         None => artgate::config::Config::default_config()
@@ -67,6 +116,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fsck { repair, verify } => fsck(&config, repair, verify),
+        Command::Plugin(PluginCommand::Check {
+            file,
+            cases,
+            cache_dir,
+        }) => plugin_check(&config, file, cases, cache_dir),
+        Command::Plugin(PluginCommand::New { .. }) => unreachable!("handled above"),
         Command::Serve => serve(config),
     }
 }
@@ -128,6 +183,63 @@ fn fsck(config: &artgate::config::Config, repair: bool, verify: bool) -> anyhow:
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !report.is_clean() && !repair {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn plugin_check(
+    config: &artgate::config::Config,
+    wasm: PathBuf,
+    cases: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let args = artgate::plugins::check::CheckArgs {
+        wasm,
+        cases,
+        cache_dir,
+    };
+    let ok = rt.block_on(artgate::plugins::check::run(
+        &config.plugins,
+        &args,
+        &mut std::io::stdout(),
+    ))?;
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn plugin_new(
+    name: String,
+    lang: Lang,
+    dir: Option<PathBuf>,
+    sdk: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use artgate::plugins::scaffold;
+    let created = scaffold::create(&scaffold::NewArgs {
+        name,
+        lang: match lang {
+            Lang::Rust => scaffold::Lang::Rust,
+            Lang::Python => scaffold::Lang::Python,
+        },
+        dir,
+        sdk,
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    println!("created {}:", created.dir.display());
+    for f in &created.files {
+        println!("  {f}");
+    }
+    if let Some(note) = &created.sdk_note {
+        println!("artgate-sdk dependency: {note}");
+    }
+    println!("next:");
+    for s in &created.next_steps {
+        println!("  {s}");
     }
     Ok(())
 }

@@ -37,8 +37,19 @@ pub fn config_head(dir: &std::path::Path) -> String {
 
 /// [`config_head`] with extra keys in `[server]` and `[storage]`.
 pub fn config_head_with(dir: &std::path::Path, server_extra: &str, storage_extra: &str) -> String {
+    config_head_full(dir, server_extra, storage_extra, "")
+}
+
+/// [`config_head`] with extra keys in `[server]`, `[storage]` and
+/// `[plugins]`.
+pub fn config_head_full(
+    dir: &std::path::Path,
+    server_extra: &str,
+    storage_extra: &str,
+    plugins_extra: &str,
+) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[storage]\ndir = {:?}\n{storage_extra}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nreload_debounce = \"50ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[storage]\ndir = {:?}\n{storage_extra}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nreload_debounce = \"50ms\"\n{plugins_extra}\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
         dir.join("data"),
         dir.join("plugins"),
         shared_plugin_cache()
@@ -70,16 +81,35 @@ impl Gateway {
         Self::start_full(dir, "", storage_extra, remotes).await
     }
 
+    /// Start in `dir` with extra `[plugins]` keys (e.g. `warm_instances`).
+    pub async fn start_with_plugins_extra(
+        dir: Arc<tempfile::TempDir>,
+        plugins_extra: &str,
+        remotes: &str,
+    ) -> Gateway {
+        Self::start_full_with(dir, "", "", plugins_extra, remotes).await
+    }
+
     async fn start_full(
         dir: Arc<tempfile::TempDir>,
         server_extra: &str,
         storage_extra: &str,
         remotes: &str,
     ) -> Gateway {
+        Self::start_full_with(dir, server_extra, storage_extra, "", remotes).await
+    }
+
+    async fn start_full_with(
+        dir: Arc<tempfile::TempDir>,
+        server_extra: &str,
+        storage_extra: &str,
+        plugins_extra: &str,
+        remotes: &str,
+    ) -> Gateway {
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
         let text = format!(
             "{}\n{}",
-            config_head_with(dir.path(), server_extra, storage_extra),
+            config_head_full(dir.path(), server_extra, storage_extra, plugins_extra),
             remotes
         );
         let config = artgate::config::parse(&text, dir.path())

@@ -2,16 +2,20 @@
 //! `InstancePre`, and the typed calls into it. Every call gets a fresh
 //! `Store` (and so a fresh instance from the pooling allocator), a memory
 //! cap and a time budget; a fault is returned as a [`PluginError`] for that
-//! request only.
+//! request only. Adapters named in `[plugins] warm_instances` reuse an
+//! instance for a bounded number of successful calls instead ([`super::warm`]).
 
 use super::PluginError;
 use super::bindings::{AdapterPre, wit};
 use super::engine::PluginEngine;
 use super::host::{CallBudget, CallContext, HostState};
+use super::warm::{Instance, WarmPool};
+use super::world;
 use sha2::{Digest as _, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 
 /// Where an adapter was loaded from.
@@ -42,6 +46,9 @@ pub struct Adapter {
     pub source: Source,
     pre: AdapterPre<HostState>,
     engine: Arc<PluginEngine>,
+    /// Reused instances (`[plugins] warm_instances`); none: a fresh
+    /// instance per call.
+    warm: Option<WarmPool>,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -67,9 +74,22 @@ impl Adapter {
         let component = tokio::task::spawn_blocking(move || eng.compile(&wasm))
             .await
             .map_err(|e| PluginError::Load(format!("compile task failed: {e}")))??;
+        Self::from_component(engine, &component, sha256, source).await
+    }
+
+    /// Check a compiled component against the world ([`world::check`]),
+    /// pre-link it and call `describe`. `sha256` is the hex digest of its
+    /// bytes. `artgate plugin check` uses this after compiling itself.
+    pub async fn from_component(
+        engine: Arc<PluginEngine>,
+        component: &Component,
+        sha256: String,
+        source: Source,
+    ) -> Result<Adapter, PluginError> {
+        world::check(engine.engine(), component).map_err(PluginError::Load)?;
         let instance_pre = engine
             .linker()
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| PluginError::Load(link_error(&e)))?;
         let pre = AdapterPre::new(instance_pre).map_err(|e| PluginError::Load(link_error(&e)))?;
         let mut adapter = Adapter {
@@ -82,6 +102,7 @@ impl Adapter {
             source,
             pre,
             engine,
+            warm: None,
         };
         let ctx = CallContext {
             adapter: Arc::from("(loading)"),
@@ -91,6 +112,7 @@ impl Adapter {
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;
+        adapter.warm = adapter.engine.warm_calls(&info.name).map(WarmPool::new);
         adapter.info = info;
         Ok(adapter)
     }
@@ -130,17 +152,65 @@ impl Adapter {
         store
     }
 
-    /// `describe()`.
-    pub async fn describe(&self, ctx: CallContext) -> Result<wit::AdapterInfo, PluginError> {
-        let mut store = self.new_store(ctx);
-        let result = async {
-            let inst = self.pre.instantiate_async(&mut store).await?;
-            inst.artgate_adapter_handler()
-                .call_describe(&mut store)
-                .await
+    /// A store and instance for one call: an idle warm instance when the
+    /// adapter has a pool and one is free, else a fresh instance.
+    async fn acquire(&self, ctx: CallContext, warm: bool) -> Result<Instance, PluginError> {
+        if warm
+            && let Some(pool) = &self.warm
+            && let Some(mut inst) = pool.take()
+        {
+            begin_call(&mut inst.store, ctx);
+            return Ok(inst);
         }
-        .await;
-        finish(&store, result)
+        let mut store = self.new_store(ctx);
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok(Instance {
+                store,
+                bindings,
+                calls: 0,
+            }),
+            Err(e) => Err(fault(&store, &e)),
+        }
+    }
+
+    /// Finish a call: a warm instance whose call succeeded goes back to
+    /// the pool; every other instance is dropped here.
+    fn release<T>(&self, inst: Instance, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+        let out = finish(&inst.store, result);
+        if out.is_ok()
+            && let Some(pool) = &self.warm
+        {
+            pool.give_back(inst);
+        }
+        out
+    }
+
+    /// Calls per warm instance, when this adapter reuses instances.
+    pub fn warm_calls(&self) -> Option<u32> {
+        self.warm.as_ref().map(|p| p.max_calls())
+    }
+
+    /// Idle warm instances right now (0 without a pool).
+    pub fn warm_idle(&self) -> usize {
+        self.warm.as_ref().map(|p| p.idle()).unwrap_or(0)
+    }
+
+    /// Linear memory held by idle warm instances, in bytes (0 without a
+    /// pool).
+    pub fn warm_memory(&self) -> usize {
+        self.warm.as_ref().map(|p| p.idle_memory()).unwrap_or(0)
+    }
+
+    /// `describe()`, always on a fresh instance.
+    pub async fn describe(&self, ctx: CallContext) -> Result<wit::AdapterInfo, PluginError> {
+        let mut inst = self.acquire(ctx, false).await?;
+        let result = inst
+            .bindings
+            .artgate_adapter_handler()
+            .call_describe(&mut inst.store)
+            .await;
+        // Never pooled: describe runs at load, before the pool exists.
+        finish(&inst.store, result)
     }
 
     /// `plan(remote, req)`.
@@ -150,15 +220,13 @@ impl Adapter {
         remote: &wit::RemoteInfo,
         req: &wit::Request,
     ) -> Result<wit::Decision, PluginError> {
-        let mut store = self.new_store(ctx);
-        let result = async {
-            let inst = self.pre.instantiate_async(&mut store).await?;
-            inst.artgate_adapter_handler()
-                .call_plan(&mut store, remote, req)
-                .await
-        }
-        .await;
-        finish(&store, result)
+        let mut inst = self.acquire(ctx, true).await?;
+        let result = inst
+            .bindings
+            .artgate_adapter_handler()
+            .call_plan(&mut inst.store, remote, req)
+            .await;
+        self.release(inst, result)
     }
 
     /// `on-response(remote, req, sent, resp, attempt)`.
@@ -171,15 +239,13 @@ impl Adapter {
         resp: &wit::UpstreamResponse,
         attempt: u32,
     ) -> Result<wit::AfterHeaders, PluginError> {
-        let mut store = self.new_store(ctx);
-        let result = async {
-            let inst = self.pre.instantiate_async(&mut store).await?;
-            inst.artgate_adapter_handler()
-                .call_on_response(&mut store, remote, req, sent, resp, attempt)
-                .await
-        }
-        .await;
-        finish(&store, result)
+        let mut inst = self.acquire(ctx, true).await?;
+        let result = inst
+            .bindings
+            .artgate_adapter_handler()
+            .call_on_response(&mut inst.store, remote, req, sent, resp, attempt)
+            .await;
+        self.release(inst, result)
     }
 
     /// `inspect-body(remote, req, resp, body)`.
@@ -191,42 +257,67 @@ impl Adapter {
         resp: &wit::UpstreamResponse,
         body: &[u8],
     ) -> Result<wit::BodyVerdict, PluginError> {
-        let mut store = self.new_store(ctx);
-        let result = async {
-            let inst = self.pre.instantiate_async(&mut store).await?;
-            inst.artgate_adapter_handler()
-                .call_inspect_body(&mut store, remote, req, resp, body)
-                .await
-        }
-        .await;
-        finish(&store, result)
+        let mut inst = self.acquire(ctx, true).await?;
+        let result = inst
+            .bindings
+            .artgate_adapter_handler()
+            .call_inspect_body(&mut inst.store, remote, req, resp, body)
+            .await;
+        self.release(inst, result)
     }
+}
+
+/// Prepare a pooled store for its next call: the new context, a fresh time
+/// budget and epoch deadline, the memory-cap flag cleared.
+fn begin_call(store: &mut Store<HostState>, ctx: CallContext) {
+    let state = store.data_mut();
+    state.set_context(ctx);
+    state.limiter.hit = false;
+    if let Some(b) = &state.budget
+        && let Ok(mut b) = b.lock()
+    {
+        b.started = Instant::now();
+        b.host_wait = Duration::ZERO;
+        b.exceeded = false;
+    }
+    store.set_epoch_deadline(1);
 }
 
 /// Turn a call's outcome into a typed error: timeout, memory cap or trap.
 fn finish<T>(store: &Store<HostState>, result: wasmtime::Result<T>) -> Result<T, PluginError> {
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let state = store.data();
-            if state.limiter.hit {
-                return Err(PluginError::MemoryCap(format!("{e:#}")));
-            }
-            let timed_out = state
-                .budget
-                .as_ref()
-                .and_then(|b| b.lock().ok().map(|b| b.exceeded))
-                .unwrap_or(false);
-            if timed_out
-                || matches!(
-                    e.downcast_ref::<wasmtime::Trap>(),
-                    Some(wasmtime::Trap::Interrupt)
-                )
-            {
-                return Err(PluginError::Timeout);
-            }
-            Err(PluginError::Trap(format!("{e:?}")))
-        }
+    result.map_err(|e| fault(store, &e))
+}
+
+/// Classify a failed call: memory cap, timeout, or trap.
+fn fault(store: &Store<HostState>, e: &wasmtime::Error) -> PluginError {
+    let state = store.data();
+    if state.limiter.hit {
+        return PluginError::MemoryCap(format!("{e:#}"));
+    }
+    let timed_out = state
+        .budget
+        .as_ref()
+        .and_then(|b| b.lock().ok().map(|b| b.exceeded))
+        .unwrap_or(false);
+    if timed_out
+        || matches!(
+            e.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        )
+    {
+        return PluginError::Timeout;
+    }
+    PluginError::Trap(trap_text(e))
+}
+
+/// A trap's message with its wasm backtrace, without the host's Rust stack
+/// (captured when `RUST_BACKTRACE` is set; it says nothing about the
+/// adapter).
+fn trap_text(e: &wasmtime::Error) -> String {
+    let text = format!("{e:?}");
+    match text.find("\n\nStack backtrace:") {
+        Some(i) => text[..i].trim_end().to_owned(),
+        None => text.trim_end().to_owned(),
     }
 }
 

@@ -12,6 +12,7 @@ use super::PluginError;
 use super::host::HostState;
 use crate::config::PluginsConfig;
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct PluginEngine {
     pub deadline_ticks: u64,
     /// Time budget of one call.
     pub call_timeout: Duration,
+    /// Adapter name → calls per warm instance (`[plugins] warm_instances`).
+    warm_instances: BTreeMap<String, u32>,
     stop: Arc<AtomicBool>,
 }
 
@@ -88,6 +91,7 @@ impl PluginEngine {
             memory_limit: cfg.memory_limit,
             deadline_ticks,
             call_timeout: cfg.call_timeout,
+            warm_instances: cfg.warm_instances.clone(),
             stop,
         }))
     }
@@ -95,6 +99,13 @@ impl PluginEngine {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// How many calls an instance of adapter `name` serves before it is
+    /// dropped, when the configuration gives it warm instances (more than
+    /// one call each); none means a fresh instance per call.
+    pub fn warm_calls(&self, name: &str) -> Option<u32> {
+        self.warm_instances.get(name).copied().filter(|&n| n > 1)
     }
 
     /// The linker with the host capabilities and deny-all WASI.

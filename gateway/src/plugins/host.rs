@@ -52,6 +52,19 @@ pub struct CallContext {
     pub http: Option<Arc<dyn HostHttp>>,
 }
 
+impl CallContext {
+    /// The context of an idle warm instance: no request, no key-value
+    /// store, no network.
+    pub fn idle() -> CallContext {
+        CallContext {
+            adapter: Arc::from("(idle)"),
+            request_id: Arc::from("idle"),
+            kv: None,
+            http: None,
+        }
+    }
+}
+
 /// Limits memory growth of one call's instance and remembers whether the
 /// cap was hit (to report it as such instead of as a plain trap).
 pub struct CallLimiter {
@@ -59,6 +72,13 @@ pub struct CallLimiter {
     used: usize,
     /// Set when a growth beyond the cap was refused.
     pub hit: bool,
+}
+
+impl CallLimiter {
+    /// Linear memory the instance holds, in bytes (all its memories).
+    pub fn used(&self) -> usize {
+        self.used
+    }
 }
 
 impl ResourceLimiter for CallLimiter {

@@ -1,15 +1,24 @@
 //! The wasmtime host for adapters: one engine ([`engine`]), the one
-//! `bindgen!` ([`bindings`]), host capabilities ([`host`]), loaded
-//! adapters and their calls ([`adapter`]), the active set and hot reload
-//! ([`registry`], [`watch`]), and the embedded built-ins ([`builtin`]).
+//! `bindgen!` ([`bindings`]), host capabilities ([`host`]), the world check
+//! ([`world`]), loaded adapters and their calls ([`adapter`], reused
+//! instances in [`warm`]), the active set and hot reload ([`registry`],
+//! [`watch`]), and the embedded built-ins ([`builtin`]). The plugin
+//! authoring kit: `artgate plugin check` ([`check`], with golden [`case`]s
+//! compared as JSON by [`render`]) and `artgate plugin new` ([`scaffold`]).
 
 pub mod adapter;
 pub mod bindings;
 pub mod builtin;
+pub mod case;
+pub mod check;
 pub mod engine;
 pub mod host;
 pub mod registry;
+pub mod render;
+pub mod scaffold;
+pub mod warm;
 pub mod watch;
+pub mod world;
 
 pub use adapter::{Adapter, Source};
 pub use bindings::wit;

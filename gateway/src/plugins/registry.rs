@@ -39,6 +39,9 @@ pub struct PluginStatus {
     pub last_error: Option<String>,
     /// When this version was loaded (RFC 3339).
     pub loaded_at: Option<String>,
+    /// Calls one instance serves when `[plugins] warm_instances` names this
+    /// adapter; none: a fresh instance per call.
+    pub warm_instances: Option<u32>,
 }
 
 /// The active adapters, swapped as a whole.
@@ -263,6 +266,7 @@ impl PluginRegistry {
                     status: "failed",
                     last_error: err.clone(),
                     loaded_at: None,
+                    warm_instances: None,
                 }),
             }
         }
@@ -283,6 +287,7 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         status,
         last_error,
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
+        warm_instances: l.adapter.warm_calls(),
     }
 }
 
