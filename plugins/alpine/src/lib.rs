@@ -117,38 +117,14 @@ pub fn content_type(path: &str, kind: Kind) -> Option<&'static str> {
 
 /// Plans a request.
 pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
-    if remote.is_hosted() {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' is hosted, but the alpine adapter only mirrors upstream repositories.",
-                remote.name
-            ),
-        );
-    }
-    if !req.is_read() {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' is a pull-through Alpine mirror and does not accept {}; use PUT /cache/flush?remote={} to drop cached entries.",
-                remote.name, req.method, remote.name
-            ),
-        );
+    if let Some(refusal) = remote.refuse_unless_mirror_read(req, "alpine", "Alpine mirror") {
+        return refusal;
     }
     let kind = kind(&req.path);
-    let class = match remote.classify(&req.path) {
+    let class = match remote.classify_or_reject(&req.path) {
         Ok(PathClass::Mutable) => CacheClass::Mutable,
         Ok(PathClass::Immutable | PathClass::Unmatched) => kind.class(),
-        Err(e) => {
-            error!("remote {}: {e}", remote.name);
-            return Decision::reject(
-                500,
-                format!(
-                    "Remote '{}' has an invalid pattern {:?} in its configuration.",
-                    remote.name, e.pattern
-                ),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
     let mut plan = CachePlan::new(req.path_and_query(), class).cache_not_found(true);
     if let Some(ct) = content_type(&req.path, kind) {

@@ -72,19 +72,10 @@ fn pull_through(remote: &RemoteInfo, req: &Request) -> Decision {
             ),
         );
     }
-    let class = match remote.classify(&req.path) {
+    let class = match remote.classify_or_reject(&req.path) {
         Ok(PathClass::Mutable) => CacheClass::Mutable,
         Ok(PathClass::Immutable | PathClass::Unmatched) => CacheClass::Immutable,
-        Err(e) => {
-            error!("remote {}: {e}", remote.name);
-            return Decision::reject(
-                500,
-                format!(
-                    "Remote '{}' has an invalid pattern {:?} in its configuration.",
-                    remote.name, e.pattern
-                ),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
     let mut target = format!("/{}", http::encode_path(&req.path));
     if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {

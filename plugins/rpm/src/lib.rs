@@ -202,37 +202,13 @@ pub fn content_type(path: &str, kind: &Kind) -> Option<&'static str> {
 
 /// Plans a request.
 pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
-    if remote.is_hosted() {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' is hosted, but the rpm adapter only mirrors upstream repositories.",
-                remote.name
-            ),
-        );
-    }
-    if !req.is_read() {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' is a pull-through RPM mirror and does not accept {}; use PUT /cache/flush?remote={} to drop cached entries.",
-                remote.name, req.method, remote.name
-            ),
-        );
+    if let Some(refusal) = remote.refuse_unless_mirror_read(req, "rpm", "RPM mirror") {
+        return refusal;
     }
     let kind = kind(&req.path);
-    let by_patterns = match remote.classify(&req.path) {
+    let by_patterns = match remote.classify_or_reject(&req.path) {
         Ok(c) => c,
-        Err(e) => {
-            error!("remote {}: {e}", remote.name);
-            return Decision::reject(
-                500,
-                format!(
-                    "Remote '{}' has an invalid pattern {:?} in its configuration.",
-                    remote.name, e.pattern
-                ),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
     let class = match (&kind, by_patterns) {
         // The name is the content: it never expires, whatever the patterns say.

@@ -430,6 +430,53 @@ impl RemoteInfo {
     pub fn classify(&self, path: &str) -> Result<PathClass, PatternError> {
         Ok(self.patterns()?.classify(path))
     }
+
+    /// Classifies `path` by the remote's patterns, or the 500 rejection an
+    /// adapter answers with when a configured pattern does not compile
+    /// (the full regex error is logged).
+    pub fn classify_or_reject(&self, path: &str) -> Result<PathClass, Box<Decision>> {
+        self.classify(path).map_err(|e| {
+            crate::error!("remote {}: {e}", self.name);
+            Box::new(Decision::reject(
+                500,
+                format!(
+                    "Remote '{}' has an invalid pattern {:?} in its configuration.",
+                    self.name, e.pattern
+                ),
+            ))
+        })
+    }
+
+    /// The rejection a read-only mirror adapter answers with for a hosted
+    /// remote or a method other than GET/HEAD; `None` when the request is
+    /// a read on a pull-through remote. `what` names the mirror ("RPM
+    /// mirror").
+    pub fn refuse_unless_mirror_read(
+        &self,
+        req: &Request,
+        adapter: &str,
+        what: &str,
+    ) -> Option<Decision> {
+        if self.is_hosted() {
+            return Some(Decision::reject(
+                400,
+                format!(
+                    "Remote '{}' is hosted, but the {adapter} adapter only mirrors upstream repositories.",
+                    self.name
+                ),
+            ));
+        }
+        if !req.is_read() {
+            return Some(Decision::reject(
+                400,
+                format!(
+                    "Remote '{}' is a pull-through {what} and does not accept {}; use PUT /cache/flush?remote={} to drop cached entries.",
+                    self.name, req.method, self.name
+                ),
+            ));
+        }
+        None
+    }
 }
 
 impl Request {
