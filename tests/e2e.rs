@@ -13,5 +13,6 @@ mod hosted;
 mod plugin_kit;
 mod plugin_kit_pypi;
 mod plugin_kit_wit;
+mod reliability;
 mod rpm;
 mod security;

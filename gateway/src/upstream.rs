@@ -465,7 +465,10 @@ fn join_location(base: &Uri, loc: &str) -> Option<Uri> {
     if loc.starts_with("http://") || loc.starts_with("https://") {
         return loc.parse().ok();
     }
-    if loc.contains("://") || loc.starts_with("//") {
+    // Any other scheme is refused, also without `//` (`file:/etc/passwd`):
+    // a reference that starts with `scheme:` is absolute (RFC 3986 4.2),
+    // never a path relative to the upstream.
+    if loc.contains("://") || loc.starts_with("//") || has_scheme(loc) {
         return None;
     }
     let scheme = base.scheme_str()?;
@@ -478,6 +481,16 @@ fn join_location(base: &Uri, loc: &str) -> Option<Uri> {
         format!("{dir}{loc}")
     };
     format!("{scheme}://{authority}{path}").parse().ok()
+}
+
+/// Whether `loc` starts with `scheme ":"` (RFC 3986: a letter, then
+/// letters, digits, `+`, `-`, `.`).
+fn has_scheme(loc: &str) -> bool {
+    loc.split_once(':').is_some_and(|(s, _)| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -513,6 +526,12 @@ mod tests {
             "https://b.example/r"
         );
         assert!(join_location(&base, "file:///etc/passwd").is_none());
+        assert!(join_location(&base, "file:/etc/passwd").is_none());
+        assert!(join_location(&base, "gopher:x").is_none());
+        assert_eq!(
+            join_location(&base, "q/a:b").unwrap().to_string(),
+            "http://a.example:8080/x/y/q/a:b"
+        );
         assert!(join_location(&base, "//evil.example/x").is_none());
     }
 

@@ -55,6 +55,10 @@ pub async fn run(job: Job, fill: Arc<Fill>) {
     state.metrics.fills_inflight(1);
     let outcome = fetch(&job, &fill).await;
     if let Err(f) = outcome {
+        // Clients only see their connection cut: say why once, here.
+        if let FillState::Aborted(why) = &f {
+            tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, reason = %why, "fill aborted after the headers; nothing stored");
+        }
         // Leave the map first: a request arriving after the failure is
         // published must start a new fetch, not join this dead one.
         state.fills.finish(&id, &fill);

@@ -1,0 +1,8 @@
+//! Reliability: the gateway attacked the way production attacks it —
+//! `kill -9` under load, a full disk, a hostile upstream — with the figures
+//! RELIABILITY.md records.
+
+mod crash;
+mod disk;
+mod harness;
+mod upstream_faults;

@@ -1,0 +1,369 @@
+//! A full disk: the whole store (blobs, spools and the sled index) on an
+//! 8 MiB tmpfs mounted by the test (the test runs as root, as CI does; it
+//! fails, it does not skip, where it cannot mount).
+
+use super::harness::{
+    KIB, MIB, Proc, client, damage, drain, files_in, fsck, sha256_hex, write_config,
+};
+use crate::support::bytes;
+use crate::support::upstream::{Resource, Upstream};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A tmpfs mounted for the test, lazily unmounted when dropped.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs of `size` (e.g. `8m`) at `path` with mount(2).
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).expect("mount point");
+        let c = |s: &[u8]| CString::new(s).expect("no NUL");
+        let (src, target, fstype, data) = (
+            c(b"tmpfs"),
+            c(path.as_os_str().as_bytes()),
+            c(b"tmpfs"),
+            c(format!("size={size},mode=0755").as_bytes()),
+        );
+        // SAFETY: mount(2) with valid NUL-terminated strings.
+        let rc = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                data.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            panic!(
+                "the disk-full test needs to mount a {size} tmpfs at {} (as root, which CI is): mount(2) failed: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Tmpfs {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Grow (or shrink) the file system to `size` in place.
+    fn resize(&self, size: &str) {
+        let c = |s: &[u8]| CString::new(s).expect("no NUL");
+        let (src, target, fstype, data) = (
+            c(b"tmpfs"),
+            c(self.path.as_os_str().as_bytes()),
+            c(b"tmpfs"),
+            c(format!("size={size}").as_bytes()),
+        );
+        // SAFETY: mount(2) with valid NUL-terminated strings.
+        let rc = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                libc::MS_REMOUNT,
+                data.as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "remount: {}", std::io::Error::last_os_error());
+    }
+
+    /// Bytes free on the file system.
+    fn free(&self) -> u64 {
+        let p = CString::new(self.path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: statvfs(3) into a zeroed struct.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::statvfs(p.as_ptr(), &mut s) };
+        assert_eq!(rc, 0, "statvfs");
+        s.f_bavail as u64 * s.f_frsize as u64
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Ok(p) = CString::new(self.path.as_os_str().as_bytes()) {
+            // SAFETY: umount2(2) on the path we mounted.
+            unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// Spool files under `data/tmp`.
+fn spools(data: &Path) -> Vec<String> {
+    files_in(&data.join("tmp"))
+        .into_iter()
+        .filter(|n| n.starts_with("spool-"))
+        .collect()
+}
+
+/// Wait (at most 10 s) until no spool is left: the fill leader's task
+/// drops its spool just after the client sees the end.
+async fn no_spools_left(data: &Path, what: &str) {
+    let start = Instant::now();
+    loop {
+        let s = spools(data);
+        if s.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what}: spool files left behind: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// PUT `body` (chunked when `chunked`); status and body text.
+async fn put(c: &reqwest::Client, url: &str, body: Vec<u8>, chunked: bool) -> (u16, String) {
+    let req = if chunked {
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = body
+            .chunks(64 * KIB)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        c.put(url)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+    } else {
+        c.put(url).body(body)
+    };
+    let r = req.send().await.expect("upload request");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+/// Uploads that do not fit get 507 with a sentence saying why and leave no
+/// spool; a fill that does not fit is an aborted transfer (never a clean
+/// end) and is not cached; every acknowledged upload survives; once space
+/// is freed uploads and fills work again without a restart, and `fsck
+/// --verify` finds no corrupt object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let fs = Tmpfs::mount(&data, "8m");
+    let up = Upstream::start().await;
+    let big = bytes(4 * MIB, 91);
+    let big_sha = sha256_hex(&big);
+    up.put(
+        "/big.bin",
+        Resource {
+            body: big.clone().into(),
+            chunk: Some(64 * KIB),
+            ..Default::default()
+        },
+    );
+    let cfg = write_config(
+        dir.path(),
+        &data,
+        "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"10s\"",
+        &format!(
+            "[[remote]]\nname = \"h\"\npackage = \"local\"\n\n[[remote]]\nname = \"p\"\npackage = \"generic\"\nupstream = {:?}\n",
+            up.url()
+        ),
+    );
+    let mut gw = Proc::start(&cfg).await;
+    let c = client();
+    let url = |k: &str| gw.url(&format!("/api/v1/remote/h/{k}"));
+    eprintln!("tmpfs free after startup: {} KiB", fs.free() / 1024);
+
+    // Fill the disk with 1 MiB uploads, alternately declared and chunked,
+    // until the store refuses one.
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let mut refusal = None;
+    for i in 0..32 {
+        let body = bytes(MIB, 100 + i);
+        let sha = sha256_hex(&body);
+        let key = format!("fill-{i}.bin");
+        let (status, text) = put(&c, &url(&key), body, i % 2 == 1).await;
+        match status {
+            201 => acked.push((key, sha)),
+            507 => {
+                refusal = Some((key, text));
+                break;
+            }
+            s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+        }
+    }
+    let (refused_key, text) = refusal.expect("8 MiB never filled up");
+    assert!(
+        acked.len() >= 2,
+        "only {} uploads fitted: {text}",
+        acked.len()
+    );
+    let msg: serde_json::Value = serde_json::from_str(&text).expect("a JSON error body");
+    let msg = msg["error"].as_str().expect("error").to_owned();
+    assert!(msg.contains("no space left"), "507 body: {msg}");
+    eprintln!(
+        "{} uploads of 1 MiB fitted; {refused_key}: 507 {msg}",
+        acked.len()
+    );
+    no_spools_left(&data, "after a refused upload").await;
+
+    // Larger than the whole disk: refused too, declared or chunked.
+    for chunked in [false, true] {
+        let (status, text) = put(&c, &url("huge.bin"), bytes(12 * MIB, 7), chunked).await;
+        assert_eq!(status, 507, "chunked={chunked}: {text}");
+        assert!(text.contains("no space left"), "{text}");
+        no_spools_left(&data, "after a refused upload of 12 MiB").await;
+    }
+    // Top the disk off to the last block with ever smaller uploads, so the
+    // index runs out of space too: each one is acknowledged or refused with
+    // 507, never anything else.
+    let mut topped = 0;
+    for (size, n) in [(64 * KIB, 64), (4 * KIB, 64), (64, 64)] {
+        for i in 0..n {
+            let body = bytes(size, (size * 1000 + i) as u64);
+            let sha = sha256_hex(&body);
+            let key = format!("top-{size}-{i}.bin");
+            let (status, text) = put(&c, &url(&key), body, i % 2 == 1).await;
+            match status {
+                201 => {
+                    acked.push((key, sha));
+                    topped += 1;
+                }
+                507 => break,
+                s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+            }
+        }
+    }
+    eprintln!(
+        "{topped} smaller uploads topped the disk off; {} KiB free",
+        fs.free() / 1024
+    );
+    no_spools_left(&data, "after topping off").await;
+    for k in [refused_key.as_str(), "huge.bin"] {
+        let r = c.get(url(k)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{k} was refused but is listed");
+    }
+
+    // A fill that does not fit: headers may have gone out, but the body
+    // is aborted, never ended cleanly, and nothing is cached.
+    let fill_url = gw.url("/api/v1/remote/p/big.bin");
+    for attempt in 1..=2u64 {
+        let r = c.get(&fill_url).send().await.expect("fill request");
+        let status = r.status().as_u16();
+        if status == 200 {
+            let got = drain(r).await;
+            eprintln!(
+                "fill that does not fit, attempt {attempt}: 200, {} bytes, then {:?}",
+                got.len, got.error
+            );
+            assert!(
+                got.error.is_some(),
+                "attempt {attempt}: a fill that did not fit ended cleanly after {} bytes",
+                got.len
+            );
+        } else {
+            let text = r.text().await.unwrap_or_default();
+            eprintln!("fill that does not fit, attempt {attempt}: {status} {text}");
+            assert!(
+                matches!(status, 500 | 502 | 507),
+                "attempt {attempt}: {status} {text}"
+            );
+        }
+        assert_eq!(up.seen("/big.bin").gets, attempt, "the fill was cached");
+        if status == 200 {
+            // The client only sees its connection cut; the log says why.
+            let start = Instant::now();
+            while !gw.log_tail().contains("fill aborted") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "an aborted fill was not logged:\n{}",
+                    gw.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(gw.log_tail().contains("No space left"), "{}", gw.log_tail());
+        }
+        no_spools_left(&data, "after a fill that did not fit").await;
+    }
+
+    // Every acknowledged upload is whole.
+    for (k, sha) in &acked {
+        let r = c.get(url(k)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{k}");
+        let got = drain(r).await;
+        assert_eq!((got.error, &got.sha256), (None, sha), "{k}");
+    }
+
+    // On a disk this full even a DELETE may not fit into the index: it is
+    // done or refused with 507, never anything else.
+    let (last, last_sha) = acked.pop().expect("uploads");
+    let r = c.delete(url(&last)).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    eprintln!("DELETE on the full disk: {status} {text}");
+    assert!(
+        status == 200 || (status == 507 && text.contains("no space left")),
+        "DELETE on the full disk: {status} {text}"
+    );
+
+    // Space comes back (the tmpfs grows, as when an operator grows the
+    // volume or deletes other files): without a restart, deletes, uploads
+    // and fills work again.
+    fs.resize("16m");
+    let r = c.delete(url(&last)).send().await.unwrap();
+    let status = r.status().as_u16();
+    assert!(
+        status == 200 || status == 404,
+        "DELETE {last} after space came back: {status} {}",
+        r.text().await.unwrap_or_default()
+    );
+    drop(last_sha);
+    for (k, _) in &acked[2..] {
+        let r = c.delete(url(k)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "DELETE {k}");
+    }
+    acked.truncate(2);
+    let after = bytes(MIB, 300);
+    let (status, text) = put(&c, &url("after.bin"), after.clone(), false).await;
+    assert_eq!(
+        status,
+        201,
+        "upload after space came back: {text}\n{}",
+        gw.log_tail()
+    );
+    acked.push(("after.bin".into(), sha256_hex(&after)));
+    let r = c.get(&fill_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let got = drain(r).await;
+    assert_eq!((got.error, got.sha256), (None, big_sha.clone()), "fill");
+    let r = c.get(&fill_url).send().await.unwrap();
+    assert_eq!(r.headers()["x-artifact-source"], "cache");
+    drain(r).await;
+    eprintln!("tmpfs free at the end: {} KiB", fs.free() / 1024);
+    gw.terminate().await;
+
+    let (_, report) = fsck(&cfg, &["--verify"]).await;
+    assert!(damage(&report).is_empty(), "fsck --verify: {report:#}");
+    assert_eq!(report["corrupt_blobs"], 0, "{report:#}");
+    assert!(spools(&data).is_empty());
+
+    // Restarted, everything acknowledged is still there and whole.
+    let gw = Proc::start(&cfg).await;
+    for (k, sha) in &acked {
+        let r = c
+            .get(gw.url(&format!("/api/v1/remote/h/{k}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{k} after restart");
+        let got = drain(r).await;
+        assert_eq!((got.error, &got.sha256), (None, sha), "{k} after restart");
+    }
+    let r = c
+        .get(gw.url("/api/v1/remote/p/big.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-artifact-source"], "cache");
+    let got = drain(r).await;
+    assert_eq!((got.error, got.sha256), (None, big_sha));
+    drop(gw);
+    drop(fs);
+}
