@@ -316,6 +316,25 @@ async fn hosted_upload_read_list_delete_and_restart() {
             .status(),
         409
     );
+    // A flush never drops hosted files: globally they are skipped, and
+    // naming a hosted remote is refused.
+    let r = c
+        .put(gw.url("/cache/flush?remote=builds"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        c.put(gw.url("/cache/flush")).send().await.unwrap().status(),
+        200
+    );
+    let r = c
+        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
     // Delete.
     assert_eq!(
         c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))

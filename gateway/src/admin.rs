@@ -45,16 +45,35 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
 }
 
 async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBody> {
-    if let Some(r) = &remote
-        && !state.remotes.contains_key(r)
-    {
-        return body::error(StatusCode::NOT_FOUND, format!("unknown remote {r:?}"));
-    }
+    // Flushing drops *cached* entries: hosted remotes hold the only copy of
+    // what was uploaded, so they are never flushed (delete files instead).
+    let targets: Vec<String> = match &remote {
+        Some(r) => match state.remotes.get(r) {
+            None => return body::error(StatusCode::NOT_FOUND, format!("unknown remote {r:?}")),
+            Some(rt) if rt.cfg.mode == crate::config::RemoteMode::Hosted => {
+                return body::error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "remote {r:?} is hosted and holds the only copy of its files; delete them one by one instead of flushing"
+                    ),
+                );
+            }
+            Some(_) => vec![r.clone()],
+        },
+        None => state
+            .remotes
+            .values()
+            .filter(|rt| rt.cfg.mode != crate::config::RemoteMode::Hosted)
+            .map(|rt| rt.cfg.name.clone())
+            .collect(),
+    };
     let st = state.clone();
-    let r = remote.clone();
     let result =
         tokio::task::spawn_blocking(move || -> Result<(u64, u64), crate::store::StoreError> {
-            let n = st.store.meta.remove_all(r.as_deref())?;
+            let mut n = 0;
+            for name in &targets {
+                n += st.store.meta.remove_all(Some(name))?;
+            }
             st.store.meta.flush()?;
             let gone = crate::store::gc(&st.store)?;
             Ok((n, gone.blobs))
