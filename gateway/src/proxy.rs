@@ -24,7 +24,7 @@ use crate::metrics::Outcome;
 use crate::plugins::{CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{Entry, EntryClass};
+use crate::store::{BlobRead, Entry, EntryClass};
 use crate::virtual_remote;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -179,11 +179,12 @@ pub async fn serve(
     if is_read
         && !freshness::client_wants_revalidation(&parts.headers)
         && let Some(key) = state.memo.lookup(shape)
-        && let Some(entry) = get_entry(&state, remote_name, &key).await
-        && let Lookup::Fresh(e) = freshness::classify(Some(entry), now_ms(), false)
-        && let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await
+        && let Some((e, data)) = fresh_entry(&state, remote_name, &key, false).await
     {
-        return (resp, Outcome::Hit);
+        return (
+            serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
+            Outcome::Hit,
+        );
     }
 
     let ctx = CallContext {
@@ -339,8 +340,11 @@ pub async fn serve(
                     for h in read.response_headers {
                         entry.headers.push((h.name.to_ascii_lowercase(), h.value));
                     }
-                    match serve_entry(&state, &parts, &remote, entry, Source::Cache).await {
-                        Some(resp) => (resp, Outcome::Hosted),
+                    match open_blob(&state, &remote, &entry).await {
+                        Some(data) => (
+                            serve_entry(&state, &parts, &remote, entry, data, Source::Cache).await,
+                            Outcome::Hosted,
+                        ),
                         None => (
                             err(
                                 family,
@@ -386,11 +390,12 @@ pub async fn serve(
                 state.memo.remember(shape, &fwd.plan.vary, &plan.key);
             }
             let wants_reval = freshness::client_wants_revalidation(&parts.headers);
-            let entry = get_entry(&state, remote_name, &plan.key).await;
-            if let Lookup::Fresh(e) = freshness::classify(entry, now_ms(), wants_reval)
-                && let Some(resp) = serve_entry(&state, &parts, &remote, e, Source::Cache).await
+            if let Some((e, data)) = fresh_entry(&state, remote_name, &plan.key, wants_reval).await
             {
-                return (resp, Outcome::Hit);
+                return (
+                    serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
+                    Outcome::Hit,
+                );
             }
             let id = format!("{remote_name}\0{}", plan.key);
             let fill = match state.fills.join(&id) {
@@ -432,31 +437,75 @@ async fn get_entry(state: &Arc<AppState>, remote: &str, key: &str) -> Option<Ent
     }
 }
 
-/// Serve a stored entry; `None` when its blob has gone missing (the caller
-/// then treats the request as a miss).
+/// A fresh entry for `key` with its content opened: the whole storage cost
+/// of a hit, in one blocking task (one index read, one `open`). `None` when
+/// absent, expired (or `client_no_cache` on a revalidatable entry), or when
+/// its blob has gone missing — the caller then treats it as a miss.
+async fn fresh_entry(
+    state: &Arc<AppState>,
+    remote: &str,
+    key: &str,
+    client_no_cache: bool,
+) -> Option<(Entry, Arc<dyn BlobRead>)> {
+    let (meta, blobs) = (state.store.meta.clone(), state.store.blobs.clone());
+    let (r, k) = (remote.to_owned(), key.to_owned());
+    let found = tokio::task::spawn_blocking(move || {
+        let entry = match meta.get_entry(&r, &k) {
+            Ok(e) => e?,
+            Err(e) => {
+                tracing::error!(error = %e, "index read failed; treating as a miss");
+                return None;
+            }
+        };
+        let Lookup::Fresh(entry) = freshness::classify(Some(entry), now_ms(), client_no_cache)
+        else {
+            return None;
+        };
+        match blobs.open(&entry.blob) {
+            Ok(Some(data)) => Some((entry, Arc::from(data))),
+            _ => {
+                tracing::warn!(remote = %r, blob = %entry.blob, "indexed blob is missing; refetching");
+                None
+            }
+        }
+    })
+    .await;
+    found.ok().flatten()
+}
+
+/// Open an entry's content (hosted reads, whose entry is already loaded).
+async fn open_blob(
+    state: &Arc<AppState>,
+    remote: &RemoteRuntime,
+    entry: &Entry,
+) -> Option<Arc<dyn BlobRead>> {
+    let blobs = state.store.blobs.clone();
+    let digest = entry.blob;
+    match tokio::task::spawn_blocking(move || blobs.open(&digest)).await {
+        Ok(Ok(Some(d))) => Some(Arc::from(d)),
+        _ => {
+            tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing");
+            None
+        }
+    }
+}
+
+/// Serve a stored entry whose content is open.
 async fn serve_entry(
     state: &Arc<AppState>,
     parts: &Parts,
     remote: &Arc<RemoteRuntime>,
     entry: Entry,
+    data: Arc<dyn BlobRead>,
     source: Source,
-) -> Option<Response<ResBody>> {
-    let blobs = state.store.blobs.clone();
-    let digest = entry.blob;
-    let data = match tokio::task::spawn_blocking(move || blobs.open(&digest)).await {
-        Ok(Ok(Some(d))) => Arc::from(d),
-        _ => {
-            tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing; refetching");
-            return None;
-        }
-    };
+) -> Response<ResBody> {
     // Hosted completeness: an entry whose references are missing is absent.
     for reference in &entry.references {
         if get_entry(state, &remote.cfg.name, reference)
             .await
             .is_none()
         {
-            return Some(err(
+            return err(
                 Family::RemoteApi,
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
@@ -464,33 +513,31 @@ async fn serve_entry(
                     "{} references {reference}, which is missing",
                     parts.uri.path()
                 ),
-            ));
+            );
         }
+    }
+    if entry.class == EntryClass::NotFound {
+        return err(
+            Family::RemoteApi,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{} was not found upstream (cached)", parts.uri.path()),
+        )
+        .tap_source(source);
     }
     state.store.meta.touch(&entry.blob);
     let head = head_of_entry(&entry, source);
-    if entry.class == EntryClass::NotFound {
-        return Some(
-            err(
-                Family::RemoteApi,
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("{} was not found upstream (cached)", parts.uri.path()),
-            )
-            .tap_source(source),
-        );
-    }
-    Some(respond_from(
+    respond_from(
         state,
         parts,
         &remote.cfg.name,
         &head,
         FillOrBlob::Blob(data, entry.size),
-    ))
+    )
 }
 
 enum FillOrBlob {
-    Blob(Arc<dyn crate::store::BlobRead>, u64),
+    Blob(Arc<dyn BlobRead>, u64),
     Fill(tokio::sync::watch::Receiver<FillState>),
 }
 
