@@ -54,3 +54,12 @@ pub fn oci_error(status: StatusCode, code: &str, message: impl Into<String>) -> 
     );
     r
 }
+
+/// The status for an error an adapter reported: its own when that is a
+/// 4xx or 5xx, else 502 (an adapter cannot make an error look like success).
+pub fn error_status(status: u16) -> StatusCode {
+    StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
+}

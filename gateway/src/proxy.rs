@@ -305,12 +305,11 @@ pub async fn serve(
             }
         },
         wit::Decision::Reject(r) => {
-            let status = StatusCode::from_u16(r.status)
-                .ok()
-                .filter(|s| s.is_client_error() || s.is_server_error())
-                .unwrap_or(StatusCode::BAD_GATEWAY);
             let code = r.code.clone().unwrap_or_else(|| "DENIED".into());
-            (err(family, status, &code, r.message), Outcome::Error)
+            (
+                err(family, body::error_status(r.status), &code, r.message),
+                Outcome::Error,
+            )
         }
         wit::Decision::ReadBody(_) => (
             err(

@@ -1,15 +1,9 @@
 //! Freshness: what a stored entry is worth at a given time.
 
 use crate::store::{Entry, EntryClass};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Now, in unix milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Now, in unix milliseconds (the store's clock).
+pub use crate::store::now_ms;
 
 /// How a lookup found an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,19 +76,10 @@ pub fn stored_headers(h: &HeaderMap) -> Vec<(String, String)> {
 
 /// The request the upstream client sends for an adapter's request.
 pub fn outgoing(r: &wit::UpstreamRequest) -> Outgoing {
-    let mut headers = HeaderMap::new();
-    for h in &r.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_str(&h.value),
-        ) {
-            headers.append(k, v);
-        }
-    }
     Outgoing {
         method: Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET),
         target: r.target.clone(),
-        headers,
+        headers: header_map(&r.headers),
         use_credentials: r.use_credentials,
         body: None,
     }
@@ -96,8 +87,13 @@ pub fn outgoing(r: &wit::UpstreamRequest) -> Outgoing {
 
 /// The client's headers back as a map (for freshness checks).
 pub fn request_headers(req: &wit::Request) -> HeaderMap {
+    header_map(&req.headers)
+}
+
+/// Adapter headers as a map; invalid names or values are dropped.
+pub fn header_map(hs: &[wit::Header]) -> HeaderMap {
     let mut h = HeaderMap::new();
-    for x in &req.headers {
+    for x in hs {
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(x.name.as_bytes()),
             HeaderValue::from_str(&x.value),

@@ -4,7 +4,7 @@
 //! 4 and 5) — or falls back to the stale copy when the upstream fails.
 
 use super::fill::{Failure, Fill, FillState, Head, Source};
-use super::freshness::now_ms;
+use super::freshness::{self, Lookup, now_ms};
 use super::head::{
     content_length, head_of_entry, header_str, outgoing, request_headers, response_headers,
     stored_headers, wit_headers,
@@ -54,18 +54,17 @@ pub async fn run(job: Job, fill: Arc<Fill>) {
     let id = job.id.clone();
     state.metrics.fills_inflight(1);
     let outcome = fetch(&job, &fill).await;
+    // Leave the map before publishing a failure: a request arriving after
+    // it is published must start a new fetch, not join this dead one.
+    state.fills.finish(&id, &fill);
     if let Err(f) = outcome {
         // Clients only see their connection cut: say why once, here.
         if let FillState::Aborted(why) = &f {
             tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, reason = %why, "fill aborted after the headers; nothing stored");
         }
-        // Leave the map first: a request arriving after the failure is
-        // published must start a new fetch, not join this dead one.
-        state.fills.finish(&id, &fill);
         fill.publish(f);
     }
     state.metrics.fills_inflight(-1);
-    state.fills.finish(&id, &fill);
 }
 
 fn failed(status: StatusCode, message: impl Into<String>) -> FillState {
@@ -73,6 +72,16 @@ fn failed(status: StatusCode, message: impl Into<String>) -> FillState {
         status,
         message: message.into(),
         code: None,
+    }))
+}
+
+/// An adapter's refusal as the fill's failure; a status that is not an
+/// error becomes 502.
+fn rejected(r: wit::Rejection) -> FillState {
+    FillState::Failed(Arc::new(Failure {
+        status: crate::body::error_status(r.status),
+        message: r.message,
+        code: r.code,
     }))
 }
 
@@ -99,14 +108,21 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
         .await?
         .map_err(store_failure)?;
     // An entry whose blob went missing (evicted or damaged) is a miss.
-    let existing = match existing {
-        Some(e) if open_blob(state, &e.blob).await.is_none() => None,
-        other => other,
+    let (existing, data) = match existing {
+        Some(e) => match open_blob(state, &e.blob).await {
+            Some(d) => (Some(e), Some(d)),
+            None => (None, None),
+        },
+        None => (None, None),
     };
-    if let Some(e) = &existing {
-        let forced = crate::cache::freshness::client_wants_revalidation(&request_headers(&job.req));
-        if e.is_fresh(now_ms()) && !(forced && e.class != EntryClass::Immutable) {
-            return publish_entry(job, fill, e.clone(), Source::Cache).await;
+    if let (Some(e), Some(data)) = (&existing, data) {
+        let forced = freshness::client_wants_revalidation(&request_headers(&job.req));
+        if matches!(
+            freshness::classify(Some(e.clone()), now_ms(), forced),
+            Lookup::Fresh(_)
+        ) {
+            publish_done(fill, e, data, Source::Cache);
+            return Ok(());
         }
     }
     // Content-addressed hit: an immutable object whose digest this remote
@@ -237,17 +253,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
                 apply_update(&mut plan, &u).map_err(|m| failed(StatusCode::BAD_GATEWAY, m))?;
                 break resp;
             }
-            Ok(wit::AfterHeaders::Fail(r)) => {
-                let status = StatusCode::from_u16(r.status)
-                    .ok()
-                    .filter(|s| s.is_client_error() || s.is_server_error())
-                    .unwrap_or(StatusCode::BAD_GATEWAY);
-                return Err(FillState::Failed(Arc::new(Failure {
-                    status,
-                    message: r.message,
-                    code: r.code,
-                })));
-            }
+            Ok(wit::AfterHeaders::Fail(r)) => return Err(rejected(r)),
             Ok(wit::AfterHeaders::Retry(next)) => {
                 attempt += 1;
                 if attempt > MAX_ADAPTER_RETRIES {
@@ -451,15 +457,7 @@ async fn stream_and_commit(
             if let Some(old) = stale {
                 return serve_stale(job, fill, old).await;
             }
-            let status = StatusCode::from_u16(r.status)
-                .ok()
-                .filter(|s| s.is_client_error() || s.is_server_error())
-                .unwrap_or(StatusCode::BAD_GATEWAY);
-            return Err(FillState::Failed(Arc::new(Failure {
-                status,
-                message: r.message,
-                code: r.code,
-            })));
+            return Err(rejected(r));
         }
         // The upstream bytes are verified before any replacement.
         if let Some(exp) = &plan.expected {
@@ -723,13 +721,17 @@ async fn publish_entry(
             "the cached object is missing from the store",
         ));
     };
-    let head = head_of_entry(&entry, source);
+    publish_done(fill, &entry, data, source);
+    Ok(())
+}
+
+/// Publish `entry`, whose blob is `data`, as the fill's result.
+fn publish_done(fill: &Fill, entry: &Entry, data: Arc<dyn BlobRead>, source: Source) {
     fill.publish(FillState::Done {
-        head: Arc::new(head),
+        head: Arc::new(head_of_entry(entry, source)),
         data,
         len: entry.size,
     });
-    Ok(())
 }
 
 /// Refresh an entry's TTL (304, same digest, or stale fallback) and

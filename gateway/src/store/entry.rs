@@ -78,3 +78,27 @@ impl Entry {
         }
     }
 }
+
+#[cfg(test)]
+impl Entry {
+    /// A bare 200 entry for store tests.
+    pub(crate) fn test(blob: Digest, size: u64, class: EntryClass) -> Entry {
+        Entry {
+            blob,
+            size,
+            status: 200,
+            class,
+            stored_at_ms: 1,
+            expires_at_ms: None,
+            ttl_ms: None,
+            content_type: None,
+            headers: vec![],
+            etag: None,
+            last_modified: None,
+            validator: Validators::Refetch,
+            compare_value: None,
+            upstream_target: None,
+            references: vec![],
+        }
+    }
+}

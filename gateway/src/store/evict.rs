@@ -146,28 +146,8 @@ pub fn evict_to(store: &Store, max_size: u64) -> Result<EvictReport, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Entry, EntryClass, FsBlobStore, SledMetaStore, Validators};
+    use crate::store::{Entry, EntryClass, FsBlobStore, SledMetaStore};
     use std::sync::Arc;
-
-    fn entry(blob: Digest, size: u64, class: EntryClass) -> Entry {
-        Entry {
-            blob,
-            size,
-            status: 200,
-            class,
-            stored_at_ms: 1,
-            expires_at_ms: None,
-            ttl_ms: None,
-            content_type: None,
-            headers: vec![],
-            etag: None,
-            last_modified: None,
-            validator: Validators::Refetch,
-            compare_value: None,
-            upstream_target: None,
-            references: vec![],
-        }
-    }
 
     fn setup(dir: &std::path::Path) -> (Store, Arc<SledMetaStore>) {
         let meta = Arc::new(SledMetaStore::open(&dir.join("index")).unwrap());
@@ -187,7 +167,7 @@ mod tests {
         let r = store.blobs.commit(s, None).unwrap();
         store
             .meta
-            .put_entry(remote, key, &entry(r.digest, r.size, class), false)
+            .put_entry(remote, key, &Entry::test(r.digest, r.size, class), false)
             .unwrap();
         r.digest
     }
@@ -212,10 +192,15 @@ mod tests {
         // A second entry on d[0], in another remote.
         store
             .meta
-            .put_entry("s", "same", &entry(d[0], 10, EntryClass::Mutable), false)
+            .put_entry(
+                "s",
+                "same",
+                &Entry::test(d[0], 10, EntryClass::Mutable),
+                false,
+            )
             .unwrap();
         assert_eq!(store.meta.total_size(), 50);
-        let base = super::super::meta_sled::now_ms() + 60_000;
+        let base = crate::store::now_ms() + 60_000;
         sled.touch_at(&hosted, base);
         // Access order, oldest first: d[2], d[0], d[3], d[1].
         for (t, i) in [2usize, 0, 3, 1].iter().enumerate() {
@@ -265,7 +250,7 @@ mod tests {
         let b = add(&store, "r", "b", b"bbbbbb", EntryClass::Immutable);
         store
             .meta
-            .put_entry("r", "b2", &entry(b, 6, EntryClass::Immutable), false)
+            .put_entry("r", "b2", &Entry::test(b, 6, EntryClass::Immutable), false)
             .unwrap();
         assert_eq!(gc(&store).unwrap(), GcReport::default());
         store.meta.remove_entry("r", "a", false).unwrap();

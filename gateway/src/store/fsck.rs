@@ -260,28 +260,12 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Entry, EntryClass, FsBlobStore, SledMetaStore, Validators};
+    use crate::store::{Entry, EntryClass, FsBlobStore, SledMetaStore};
     use std::fs;
     use std::os::unix::fs::FileExt;
 
     fn entry(blob: Digest, size: u64) -> Entry {
-        Entry {
-            blob,
-            size,
-            status: 200,
-            class: EntryClass::Immutable,
-            stored_at_ms: 1,
-            expires_at_ms: None,
-            ttl_ms: None,
-            content_type: None,
-            headers: vec![],
-            etag: None,
-            last_modified: None,
-            validator: Validators::Refetch,
-            compare_value: None,
-            upstream_target: None,
-            references: vec![],
-        }
+        Entry::test(blob, size, EntryClass::Immutable)
     }
 
     fn add(meta: &SledMetaStore, blobs: &FsBlobStore, key: &str, data: &[u8]) -> Digest {

@@ -71,7 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The current time in unix milliseconds (0 before 1970).
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -944,25 +944,13 @@ impl Drop for SledMetaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EntryClass, Validators};
+    use crate::store::EntryClass;
 
     fn entry(blob: Digest, size: u64, class: EntryClass) -> Entry {
         Entry {
-            blob,
-            size,
-            status: 200,
-            class,
-            stored_at_ms: 1,
-            expires_at_ms: None,
-            ttl_ms: None,
             content_type: Some("application/octet-stream".into()),
             headers: vec![("x-a".into(), "b".into())],
-            etag: None,
-            last_modified: None,
-            validator: Validators::Refetch,
-            compare_value: None,
-            upstream_target: None,
-            references: vec![],
+            ..Entry::test(blob, size, class)
         }
     }
 

@@ -33,7 +33,7 @@ pub use entry::{Entry, EntryClass, Validators};
 pub use error::{StoreError, is_no_space};
 pub use evict::{EvictReport, GcReport, evict_to, gc};
 pub use fsck::{FsckReport, IndexCheck};
-pub use meta_sled::SledMetaStore;
+pub use meta_sled::{SledMetaStore, now_ms};
 pub use spool::Spool;
 
 use std::io;
