@@ -2,12 +2,12 @@
 //! auth realms its upstream named in `WWW-Authenticate`, small bodies,
 //! bounded time. The realms are learnt from upstream responses here too.
 
-use crate::cache::head::wit_headers;
+use crate::cache::head::{header_map, wit_headers};
 use crate::plugins::{HostHttp, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::upstream::Outgoing;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use http::{HeaderMap, Method, header};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 
@@ -66,11 +66,11 @@ impl HostHttp for RemoteHttp {
                 ));
             }
             let cfg = &self.state.config.plugins;
-            let mut out = Outgoing {
+            let out = Outgoing {
                 method: Method::from_bytes(req.method.as_bytes())
                     .map_err(|_| format!("invalid method {:?}", req.method))?,
                 target: req.url.clone(),
-                headers: HeaderMap::new(),
+                headers: header_map(&req.headers),
                 use_credentials: req.use_credentials,
                 body: if req.body.is_empty() {
                     None
@@ -78,14 +78,6 @@ impl HostHttp for RemoteHttp {
                     Some(Bytes::from(req.body))
                 },
             };
-            for h in &req.headers {
-                if let (Ok(k), Ok(v)) = (
-                    HeaderName::from_bytes(h.name.as_bytes()),
-                    HeaderValue::from_str(&h.value),
-                ) {
-                    out.headers.append(k, v);
-                }
-            }
             // Realm hosts get the remote's credentials too (token
             // endpoints need them) but only when asked and only there.
             let mut remote_cfg = self.remote.cfg.clone();

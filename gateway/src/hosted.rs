@@ -23,6 +23,7 @@
 
 use crate::body::{self, ResBody};
 use crate::cache::freshness::now_ms;
+use crate::cache::head::content_length;
 use crate::config::RemoteMode;
 use crate::plugins::{Adapter, CallContext, wit};
 use crate::reqbody::ClientBody;
@@ -257,18 +258,14 @@ async fn write(
     // A browser-style upload: the content is the multipart field `file`.
     if let Some(boundary) = multipart_boundary(&parts.headers) {
         upload.polled = true;
-        match multipart_file(
+        upload.body = multipart_file(
             std::mem::replace(
                 &mut upload.body,
                 http_body_util::Empty::new().map_err(|e| match e {}).boxed(),
             ),
             boundary,
         )
-        .await
-        {
-            Ok(field) => upload.body = field,
-            Err(e) => return Err(e),
-        }
+        .await?;
     }
     let result = store_upload(state, remote, parts, w, &mut upload, planner).await;
     if result.is_err() {
@@ -315,11 +312,7 @@ async fn store_upload(
         })?),
         None => None,
     };
-    let declared_len = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared_len = content_length(&parts.headers);
     let quota = remote.cfg.max_size;
     // Bytes the remote holds without the entry this upload replaces.
     let used = if quota.is_some() {

@@ -266,30 +266,45 @@ pub fn parse_toml(name: &str, text: &str, package: &str, dir: &Path) -> Result<C
     build(name.to_owned(), raw, package, dir)
 }
 
-fn build(name: String, raw: RawCase, package: &str, dir: &Path) -> Result<Case, String> {
-    let call = match raw.call.as_deref().unwrap_or("plan") {
-        "plan" => Call::Plan,
-        "on-response" | "on_response" => Call::OnResponse,
-        "inspect-body" | "inspect_body" => Call::InspectBody,
-        other => {
-            return Err(format!(
-                "call = {other:?}: use \"plan\", \"on-response\" or \"inspect-body\""
-            ));
-        }
+/// The option named by `value` (kebab-case, or the same with `_`), the
+/// first option when `value` is absent.
+fn pick<T: Clone>(
+    value: Option<&str>,
+    options: &[(&str, T)],
+    unknown: impl FnOnce(&str) -> String,
+) -> Result<T, String> {
+    let Some(v) = value else {
+        return Ok(options[0].1.clone());
     };
+    options
+        .iter()
+        .find(|(name, _)| *name == v || name.replace('-', "_") == v)
+        .map(|(_, t)| t.clone())
+        .ok_or_else(|| unknown(v))
+}
+
+fn build(name: String, raw: RawCase, package: &str, dir: &Path) -> Result<Case, String> {
+    let call = pick(
+        raw.call.as_deref(),
+        &[
+            ("plan", Call::Plan),
+            ("on-response", Call::OnResponse),
+            ("inspect-body", Call::InspectBody),
+        ],
+        |other| format!("call = {other:?}: use \"plan\", \"on-response\" or \"inspect-body\""),
+    )?;
     if raw.expect.is_none() && raw.expect_error.is_none() {
         return Err("the case has neither `expect` nor `expect-error`".into());
     }
     let r = raw.remote;
-    let mode = match r.mode.as_deref().unwrap_or("pull-through") {
-        "pull-through" | "pull_through" => wit::RemoteMode::PullThrough,
-        "hosted" => wit::RemoteMode::Hosted,
-        other => {
-            return Err(format!(
-                "remote.mode = {other:?}: use pull-through or hosted"
-            ));
-        }
-    };
+    let mode = pick(
+        r.mode.as_deref(),
+        &[
+            ("pull-through", wit::RemoteMode::PullThrough),
+            ("hosted", wit::RemoteMode::Hosted),
+        ],
+        |other| format!("remote.mode = {other:?}: use pull-through or hosted"),
+    )?;
     let remote = wit::RemoteInfo {
         name: r.name.unwrap_or_else(|| "test".into()),
         package: r.package.unwrap_or_else(|| package.to_owned()),
@@ -317,15 +332,14 @@ fn build(name: String, raw: RawCase, package: &str, dir: &Path) -> Result<Case, 
         has_credentials: r.has_credentials.unwrap_or(false),
     };
     let q = raw.request;
-    let kind = match q.kind.as_deref().unwrap_or("remote-api") {
-        "remote-api" | "remote_api" => wit::RouteKind::RemoteApi,
-        "registry" => wit::RouteKind::Registry,
-        other => {
-            return Err(format!(
-                "request.kind = {other:?}: use remote-api or registry"
-            ));
-        }
-    };
+    let kind = pick(
+        q.kind.as_deref(),
+        &[
+            ("remote-api", wit::RouteKind::RemoteApi),
+            ("registry", wit::RouteKind::Registry),
+        ],
+        |other| format!("request.kind = {other:?}: use remote-api or registry"),
+    )?;
     let request = wit::Request {
         id: q.id.unwrap_or_else(|| format!("check-{name}")),
         kind,
