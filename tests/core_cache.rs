@@ -3,45 +3,15 @@
 //! negative caching, Range/HEAD, flush, status codes, path traversal,
 //! admin endpoints and upstream failover.
 
-use crate::support::bytes;
-use crate::support::gateway::Gateway;
+use crate::support::gateway::{Gateway, generic_remote};
+use crate::support::http::{Got, send_with};
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{bytes, metric};
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A response read to the end.
-struct Got {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl Got {
-    /// A header as a string (panics when absent or not text).
-    fn h(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("header {name} missing; headers: {:?}", self.headers))
-            .to_str()
-            .unwrap()
-    }
-
-    /// `x-artifact-source`.
-    fn source(&self) -> &str {
-        self.h("x-artifact-source")
-    }
-
-    /// The body as JSON.
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
     /// The one-sentence error of a JSON error body: `error`, or the OCI
     /// `errors[0].message` on registry routes. Panics when missing/empty.
     fn error(&self) -> String {
@@ -61,22 +31,7 @@ fn client() -> reqwest::Client {
 
 /// Send `method` to `url` with extra `headers`, read the whole response.
 async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Got {
-    let mut rb = client().request(method.parse().unwrap(), url);
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = rb
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r.bytes().await.expect("body").to_vec();
-    Got {
-        status,
-        headers,
-        body,
-    }
+    send_with(&client(), method.parse().unwrap(), url, headers).await
 }
 
 async fn get(gw: &Gateway, path: &str) -> Got {
@@ -85,13 +40,6 @@ async fn get(gw: &Gateway, path: &str) -> Got {
 
 async fn get_with(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Got {
     send("GET", &gw.url(path), headers).await
-}
-
-/// A `[[remote]]` table of the generic adapter; `extra` is appended as is.
-fn generic(name: &str, upstream: &str, extra: &str) -> String {
-    format!(
-        "[[remote]]\nname = \"{name}\"\npackage = \"generic\"\nupstream = \"{upstream}\"\n{extra}\n"
-    )
 }
 
 /// Serve `body` at `path` with a fixed ETag.
@@ -106,30 +54,10 @@ fn put(up: &Upstream, path: &str, body: &[u8], etag: &str) {
     );
 }
 
-/// Sum of the samples of metric `name` whose labels contain every one of
-/// `labels` (e.g. `function="plan"`); 0 when there is none.
-fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|x| rest.contains(x)))
-                .then(|| value.parse::<f64>().unwrap())
-        })
-        .sum()
-}
-
-async fn metrics(gw: &Gateway) -> String {
-    let m = get(gw, "/metrics").await;
-    assert_eq!(m.status, 200);
-    String::from_utf8(m.body).unwrap()
-}
-
 /// Wait (bounded) until no upstream fetch is in progress.
 async fn fills_settled(gw: &Gateway) {
     for _ in 0..200 {
-        if metric(&metrics(gw).await, "artgate_fills_inflight", &[]) == 0.0 {
+        if metric(&gw.metrics().await, "artgate_fills_inflight", &[]) == 0.0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -205,7 +133,7 @@ async fn miss_then_hit_with_artifact_headers() {
     let up = Upstream::start().await;
     let rpm = bytes(100_000, 1);
     put(&up, "/pkgs/foo-1.0.rpm", &rpm, "\"rpm-v1\"");
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let path = "/api/v1/remote/r/pkgs/foo-1.0.rpm";
 
     for (i, source) in ["remote", "cache"].into_iter().enumerate() {
@@ -243,7 +171,7 @@ async fn fresh_hit_never_enters_wasm() {
     let up = Upstream::start().await;
     put(&up, "/a.bin", &bytes(1000, 2), "\"a\"");
     put(&up, "/b.bin", &bytes(1000, 3), "\"b\"");
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let plan = |m: &str| {
         metric(
             m,
@@ -253,16 +181,16 @@ async fn fresh_hit_never_enters_wasm() {
     };
 
     assert_eq!(get(&gw, "/api/v1/remote/r/a.bin").await.source(), "remote");
-    let after_miss = plan(&metrics(&gw).await);
+    let after_miss = plan(&gw.metrics().await);
     assert_eq!(after_miss, 1.0);
     for _ in 0..3 {
         let g = get(&gw, "/api/v1/remote/r/a.bin").await;
         assert_eq!(g.source(), "cache");
     }
-    assert_eq!(plan(&metrics(&gw).await), after_miss);
+    assert_eq!(plan(&gw.metrics().await), after_miss);
 
     assert_eq!(get(&gw, "/api/v1/remote/r/b.bin").await.source(), "remote");
-    assert_eq!(plan(&metrics(&gw).await), after_miss + 1.0);
+    assert_eq!(plan(&gw.metrics().await), after_miss + 1.0);
 }
 
 // ---------------------------------------------------------------------------
@@ -276,7 +204,7 @@ async fn expired_entry_revalidates_with_if_none_match() {
     let up = Upstream::start().await;
     let p = "/repodata/repomd.xml";
     put(&up, p, b"version one", "\"v1\"");
-    let remote = generic(
+    let remote = generic_remote(
         "r",
         &up.url(),
         "mutable_patterns = ['repomd\\.xml$']\nmutable_ttl = \"800ms\"\ncheck_mutable_updates = true",
@@ -322,7 +250,7 @@ async fn expired_entry_refetches_without_check_mutable_updates() {
     let up = Upstream::start().await;
     let p = "/index.xml";
     put(&up, p, b"index", "\"i1\"");
-    let remote = generic(
+    let remote = generic_remote(
         "r",
         &up.url(),
         "mutable_patterns = ['^index\\.xml$']\nmutable_ttl = \"500ms\"\ncheck_mutable_updates = false",
@@ -343,7 +271,7 @@ async fn expired_entry_refetches_without_check_mutable_updates() {
 
 /// A mutable remote with a 500 ms TTL, for the stale tests.
 fn stale_remote(up: &Upstream) -> String {
-    generic(
+    generic_remote(
         "r",
         &up.url(),
         "mutable_patterns = ['\\.xml$']\nmutable_ttl = \"500ms\"",
@@ -362,7 +290,7 @@ async fn stale_served_when_upstream_down() {
 
     assert_eq!(get(&gw, url).await.source(), "remote");
     let stale = |m: &str| metric(m, "artgate_stale_served_total", &["remote=\"r\""]);
-    assert_eq!(stale(&metrics(&gw).await), 0.0);
+    assert_eq!(stale(&gw.metrics().await), 0.0);
 
     up.set_down(true);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -370,7 +298,7 @@ async fn stale_served_when_upstream_down() {
     assert_eq!((g.status, g.source()), (200, "stale"));
     assert!(g.body == body, "stale body differs");
     assert_eq!(g.h("x-artifact-size"), "5000");
-    assert_eq!(stale(&metrics(&gw).await), 1.0);
+    assert_eq!(stale(&gw.metrics().await), 1.0);
     assert_eq!(up.seen("/m.xml").gets, 1, "a down upstream sees nothing");
 }
 
@@ -390,7 +318,7 @@ async fn stale_served_when_upstream_answers_500() {
     assert_eq!((g.status, g.source()), (200, "stale"));
     assert!(g.body == body, "stale body differs");
     assert_eq!(up.seen("/m.xml").gets, 2, "the 500 came from the upstream");
-    let m = metrics(&gw).await;
+    let m = gw.metrics().await;
     assert_eq!(
         metric(&m, "artgate_stale_served_total", &["remote=\"r\""]),
         1.0
@@ -409,7 +337,7 @@ async fn nothing_cached_and_upstream_failing_is_502() {
             ..Default::default()
         },
     );
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
 
     let g = get(&gw, "/api/v1/remote/r/broken.bin").await;
     assert_eq!(g.status, 502);
@@ -431,7 +359,7 @@ async fn client_no_cache_forces_revalidation() {
     let up = Upstream::start().await;
     let p = "/repodata/repomd.xml";
     put(&up, p, b"repomd", "\"r1\"");
-    let remote = generic(
+    let remote = generic_remote(
         "r",
         &up.url(),
         "mutable_patterns = ['\\.xml$']\nmutable_ttl = \"10m\"\ncheck_mutable_updates = true",
@@ -464,7 +392,7 @@ async fn client_no_cache_forces_revalidation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_found_is_cached_for_negative_ttl() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("r", &up.url(), "negative_ttl = \"1s\"")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "negative_ttl = \"1s\"")).await;
     let url = "/api/v1/remote/r/missing.bin";
 
     let g = get(&gw, url).await;
@@ -492,7 +420,7 @@ async fn not_found_is_cached_for_negative_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_negative_ttl_disables_negative_cache() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("r", &up.url(), "negative_ttl = \"0s\"")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "negative_ttl = \"0s\"")).await;
     for i in 1..=3 {
         let g = get(&gw, "/api/v1/remote/r/missing.bin").await;
         assert_eq!(g.status, 404);
@@ -512,7 +440,7 @@ async fn range_and_head_from_cache() {
     let up = Upstream::start().await;
     let data = bytes(1000, 6);
     put(&up, "/data/blob.bin", &data, "\"blob\"");
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let url = "/api/v1/remote/r/data/blob.bin";
     let full = get(&gw, url).await;
     assert_eq!((full.status, full.source()), (200, "remote"));
@@ -568,7 +496,7 @@ async fn cold_range_request_caches_whole_object() {
             ..Default::default()
         },
     );
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let url = "/api/v1/remote/r/big.bin";
 
     let g = get_with(&gw, url, &[("range", "bytes=100000-100099")]).await;
@@ -601,8 +529,8 @@ async fn flush_one_remote_then_all() {
     put(&up, "/b.bin", b"bbb", "\"b\"");
     let remotes = format!(
         "{}{}",
-        generic("a", &up.url(), ""),
-        generic("b", &up.url(), "")
+        generic_remote("a", &up.url(), ""),
+        generic_remote("b", &up.url(), "")
     );
     let gw = Gateway::start(&remotes).await;
     let (ua, ub) = ("/api/v1/remote/a/a.bin", "/api/v1/remote/b/b.bin");
@@ -640,7 +568,7 @@ async fn flush_one_remote_then_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_remote_is_404() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let g = get(&gw, "/api/v1/remote/nope/x.bin").await;
     assert_eq!(g.status, 404);
     assert!(g.error().contains("nope"));
@@ -654,7 +582,7 @@ async fn path_outside_allow_is_403() {
     let up = Upstream::start().await;
     put(&up, "/ok/x.bin", b"ok", "\"ok\"");
     put(&up, "/no/x.bin", b"no", "\"no\"");
-    let gw = Gateway::start(&generic("r", &up.url(), "allow = [\"^ok/\"]")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "allow = [\"^ok/\"]")).await;
     let g = get(&gw, "/api/v1/remote/r/ok/x.bin").await;
     assert_eq!((g.status, g.body.as_slice()), (200, &b"ok"[..]));
     let g = get(&gw, "/api/v1/remote/r/no/x.bin").await;
@@ -667,7 +595,7 @@ async fn path_outside_allow_is_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_pull_through_remote_are_400() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     for method in ["PUT", "DELETE"] {
         let g = send(method, &gw.url("/api/v1/remote/r/x.bin"), &[]).await;
         assert_eq!(g.status, 400, "{method}");
@@ -681,7 +609,7 @@ async fn writes_on_pull_through_remote_are_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_route_on_generic_remote_is_400() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("g", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("g", &up.url(), "")).await;
     let g = get(&gw, "/v2/g/x/manifests/y").await;
     assert_eq!(g.status, 400);
     assert!(g.error().contains("generic"));
@@ -701,7 +629,7 @@ async fn upstream_timeout_is_504() {
             ..Default::default()
         },
     );
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let g = get(&gw, "/api/v1/remote/r/slow.bin").await;
     assert_eq!(g.status, 504);
     g.error();
@@ -714,7 +642,7 @@ async fn upstream_timeout_is_504() {
 async fn path_traversal_is_400() {
     let up = Upstream::start().await;
     put(&up, "/etc/passwd", b"root:x:0:0", "\"p\"");
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     for target in [
         "/api/v1/remote/r/../etc/passwd",
         "/api/v1/remote/r/a/../../etc/passwd",
@@ -747,7 +675,7 @@ async fn path_traversal_is_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_and_health() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let g = get(&gw, "/").await;
     assert_eq!(g.status, 200);
     let v = g.json();
@@ -769,7 +697,7 @@ async fn index_and_health() {
 async fn config_redacts_password() {
     let up = Upstream::start().await;
     let secret = "s3cr3t-Pa55-xyzzy";
-    let gw = Gateway::start(&generic(
+    let gw = Gateway::start(&generic_remote(
         "r",
         &up.url(),
         &format!("username = \"ci-bot\"\npassword = \"{secret}\""),
@@ -790,7 +718,7 @@ async fn config_redacts_password() {
 async fn metrics_count_requests() {
     let up = Upstream::start().await;
     put(&up, "/x.bin", b"x", "\"x\"");
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     get(&gw, "/api/v1/remote/r/x.bin").await;
     get(&gw, "/api/v1/remote/r/x.bin").await;
     let m = get(&gw, "/metrics").await;
@@ -816,7 +744,7 @@ async fn metrics_count_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_lists_builtin_generic() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&generic("r", &up.url(), "")).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let g = get(&gw, "/plugins").await;
     assert_eq!(g.status, 200);
     let v = g.json();

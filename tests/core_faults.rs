@@ -2,33 +2,17 @@
 //! bodies, `kill -9` during a fill, hot reload of adapters, hostile adapters
 //! and invalid plugin files.
 
+use crate::reliability::harness::{DAMAGE, KIB, MIB, Proc, drain_progress, fsck, sha256_hex};
 use crate::support::bytes;
-use crate::support::gateway::{Gateway, adapters_dir, shared_plugin_cache};
+use crate::support::gateway::{Gateway, adapters_dir, generic_remote, shared_plugin_cache};
+use crate::support::mirror::metric;
 use crate::support::upstream::{Resource, Upstream};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 use std::future::Future;
-use std::io::BufRead as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const KIB: usize = 1 << 10;
-const MIB: usize = 1 << 20;
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
-
-/// A `generic` pull-through remote named `name` in front of `up`.
-fn generic_remote(name: &str, up: &Upstream) -> String {
-    format!(
-        "[[remote]]\nname = {name:?}\npackage = \"generic\"\nupstream = {:?}\n\n",
-        up.url()
-    )
-}
 
 /// Poll `f` every 20 ms until it gives `Some`; panic naming `what` after
 /// `limit`.
@@ -50,28 +34,6 @@ where
     }
 }
 
-/// Sum of the samples of metric `name` whose labels include all `labels`.
-async fn metric(gw: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = reqwest::get(gw.url("/metrics"))
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, lbl) = series.split_once('{').unwrap_or((series, ""));
-            let hit = n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| lbl.contains(&format!("{k}=\"{v}\"")));
-            if hit { value.parse::<f64>().ok() } else { None }
-        })
-        .sum()
-}
-
 /// `GET /plugins` → the `plugins` array.
 async fn plugin_list(gw: &Gateway) -> Vec<Value> {
     let text = reqwest::get(gw.url("/plugins"))
@@ -88,36 +50,6 @@ async fn plugin_list(gw: &Gateway) -> Vec<Value> {
 fn by_source<'a>(list: &'a [Value], name: &str, source: &str) -> Option<&'a Value> {
     list.iter()
         .find(|p| p["name"] == name && p["source"] == source)
-}
-
-/// A body read as far as it goes: bytes received, their sha256, and the
-/// error that stopped it (`None` = clean end).
-struct Received {
-    len: u64,
-    sha256: String,
-    error: Option<String>,
-}
-
-/// Read `resp` chunk by chunk, hashing, with the count so far in `progress`.
-async fn drain(mut resp: reqwest::Response, progress: Arc<AtomicU64>) -> Received {
-    let mut h = Sha256::new();
-    let mut len = 0u64;
-    let error = loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                h.update(&c);
-                len += c.len() as u64;
-                progress.store(len, SeqCst);
-            }
-            Ok(None) => break None,
-            Err(e) => break Some(format!("{e:?}")),
-        }
-    };
-    Received {
-        len,
-        sha256: hex::encode(h.finalize()),
-        error,
-    }
 }
 
 /// GET `url`: status, one header (or ""), body.
@@ -152,7 +84,7 @@ async fn fifty_concurrent_misses_share_one_streamed_fetch() {
             ..Default::default()
         },
     );
-    let gw = Gateway::start(&generic_remote("r", &up)).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let client = reqwest::Client::new();
     let url = gw.url("/api/v1/remote/r/big.bin");
     let mut tasks = Vec::new();
@@ -166,7 +98,7 @@ async fn fifty_concurrent_misses_share_one_streamed_fetch() {
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.headers()["x-artifact-source"], "remote");
             assert_eq!(resp.headers()["content-length"], (50 * MIB).to_string());
-            drain(resp, p).await
+            drain_progress(resp, p).await
         }));
     }
     let progress = &progress;
@@ -203,7 +135,7 @@ async fn fifty_concurrent_misses_share_one_streamed_fetch() {
     assert_eq!(up.seen("/big.bin").gets, 1);
     assert_eq!(up.bodies_completed(), 1);
     assert_eq!(
-        metric(&gw, "artgate_coalesced_waiters_total", &[("remote", "r")]).await,
+        metric(&gw, "artgate_coalesced_waiters_total", &["remote=\"r\""]).await,
         49.0
     );
 }
@@ -225,13 +157,13 @@ async fn disconnecting_leader_does_not_cancel_the_fill() {
             ..Default::default()
         },
     );
-    let gw = Gateway::start(&generic_remote("r", &up)).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let url = gw.url("/api/v1/remote/r/o.bin");
     let client = reqwest::Client::new();
     let leader = client.get(&url).send().await.expect("leader request");
     assert_eq!(leader.status(), 200);
     let lp = Arc::new(AtomicU64::new(0));
-    let leader = tokio::spawn(drain(leader, lp.clone()));
+    let leader = tokio::spawn(drain_progress(leader, lp.clone()));
     let mut waiters = Vec::new();
     let mut progress = vec![lp];
     for _ in 0..3 {
@@ -239,7 +171,7 @@ async fn disconnecting_leader_does_not_cancel_the_fill() {
         progress.push(p.clone());
         let resp = client.get(&url).send().await.expect("waiter request");
         assert_eq!(resp.status(), 200);
-        waiters.push(tokio::spawn(drain(resp, p)));
+        waiters.push(tokio::spawn(drain_progress(resp, p)));
     }
     let progress = &progress;
     eventually(
@@ -257,7 +189,7 @@ async fn disconnecting_leader_does_not_cancel_the_fill() {
         "the gateway to notice the disconnected client",
         Duration::from_secs(10),
         || async move {
-            (metric(gw_ref, "artgate_served_bytes_total", &[("remote", "r")]).await > 0.0)
+            (metric(gw_ref, "artgate_served_bytes_total", &["remote=\"r\""]).await > 0.0)
                 .then_some(())
         },
     )
@@ -287,7 +219,7 @@ async fn truncated_upstream_body_aborts_the_client_and_caches_nothing() {
     let up = Upstream::start().await;
     let body = bytes(MIB, 3);
     let want = sha256_hex(&body);
-    let gw = Gateway::start(&generic_remote("r", &up)).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let client = reqwest::Client::new();
     for (i, cut) in [1, 600_000, MIB - 1].into_iter().enumerate() {
         let path = format!("/t{i}.bin");
@@ -306,7 +238,7 @@ async fn truncated_upstream_body_aborts_the_client_and_caches_nothing() {
         match resp.status().as_u16() {
             200 => {
                 assert_eq!(resp.headers()["content-length"], MIB.to_string());
-                let r = drain(resp, Arc::new(AtomicU64::new(0))).await;
+                let r = drain_progress(resp, Arc::new(AtomicU64::new(0))).await;
                 assert!(
                     r.error.is_some(),
                     "cut at {cut}: the body ended cleanly after {} bytes",
@@ -326,131 +258,6 @@ async fn truncated_upstream_body_aborts_the_client_and_caches_nothing() {
     }
 }
 
-/// The real `artgate` binary as a child process (killed when dropped).
-struct Proc {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl Proc {
-    /// Start `artgate --config FILE` and wait for "artgate listening".
-    async fn start(config: &Path) -> Proc {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_artgate"))
-            .arg("--config")
-            .arg(config)
-            .args(["--log-format", "json"])
-            .env("ARTGATE_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn artgate");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::<String>::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let log2 = log.clone();
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["fields"]["message"] == "artgate listening"
-                    && let Some(a) = v["fields"]["addr"].as_str().and_then(|a| a.parse().ok())
-                {
-                    let _ = tx.send(a);
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(15)))
-            .await
-            .expect("wait task");
-        match addr {
-            Ok(addr) => Proc { child, addr },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "artgate did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// SIGKILL and reap.
-    fn kill9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-
-    /// SIGTERM and wait (at most 10 s) for a clean exit.
-    async fn terminate(&mut self) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM)");
-        let status = eventually(
-            "artgate to exit on SIGTERM",
-            Duration::from_secs(10),
-            || {
-                let s = self.child.try_wait().expect("try_wait");
-                async move { s }
-            },
-        )
-        .await;
-        assert!(status.success(), "artgate exited with {status}");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `artgate --config FILE fsck --verify`: exit code and JSON report.
-async fn fsck(config: &Path) -> (i32, Value) {
-    let config = config.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_artgate"))
-            .arg("--config")
-            .arg(&config)
-            .args(["fsck", "--verify"])
-            .env("ARTGATE_LOG", "warn")
-            .output()
-            .expect("run fsck")
-    })
-    .await
-    .expect("fsck task");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let report = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "fsck printed no JSON ({e}): {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
-}
-
-/// Report fields that count damage (as opposed to crash leftovers:
-/// spools, orphan blobs, unreferenced blobs).
-const DAMAGE: [&str; 7] = [
-    "corrupt_records",
-    "bad_references",
-    "unrecorded_blobs",
-    "entries_missing_blob",
-    "corrupt_blobs",
-    "records_missing_file",
-    "strays",
-];
-
 /// A config file for the child process in `dir`, one generic remote `r`.
 fn child_config(dir: &Path, up: &Upstream) -> PathBuf {
     let text = format!(
@@ -458,7 +265,7 @@ fn child_config(dir: &Path, up: &Upstream) -> PathBuf {
         dir.join("data"),
         dir.join("plugins"),
         shared_plugin_cache(),
-        generic_remote("r", up)
+        generic_remote("r", &up.url(), "")
     );
     let path = dir.join("artgate.toml");
     std::fs::write(&path, text).expect("write config");
@@ -513,7 +320,7 @@ async fn kill_dash_nine_during_a_fill_never_leaves_a_partial_object() {
         let resp = client.get(&url).send().await.expect("request");
         assert_eq!(resp.status(), 200, "{label}");
         let progress = Arc::new(AtomicU64::new(0));
-        let reader = tokio::spawn(drain(resp, progress.clone()));
+        let reader = tokio::spawn(drain_progress(resp, progress.clone()));
         if let Some(h) = hold {
             let (d, p) = (dir.path(), &progress);
             eventually(
@@ -544,7 +351,7 @@ async fn kill_dash_nine_during_a_fill_never_leaves_a_partial_object() {
             );
         }
 
-        let (code, report) = fsck(&cfg).await;
+        let (code, report) = fsck(&cfg, &["--verify"]).await;
         for k in DAMAGE {
             assert_eq!(report[k], 0, "{label}: fsck after kill -9: {report:#}");
         }
@@ -579,9 +386,9 @@ async fn kill_dash_nine_during_a_fill_never_leaves_a_partial_object() {
         assert_eq!((status, source.as_str()), (200, "cache"), "{label}");
         assert_eq!(sha256_hex(&got), want, "{label}");
         drop(client);
-        gw.terminate().await;
+        gw.terminate_within(Duration::from_secs(10)).await;
 
-        let (code, report) = fsck(&cfg).await;
+        let (code, report) = fsck(&cfg, &["--verify"]).await;
         assert_eq!(code, 0, "{label}: fsck after restart: {report:#}");
         for k in DAMAGE.iter().chain(&["spools", "orphan_blobs"]) {
             assert_eq!(report[*k], 0, "{label}: {report:#}");
@@ -624,7 +431,7 @@ async fn hot_reload_replaces_the_builtin_and_cached_entries_keep_serving() {
     let up = Upstream::start().await;
     up.put_body("/a.bin", bytes(10_000, 5));
     up.put_body("/b.bin", bytes(10_000, 6));
-    let gw = Gateway::start(&generic_remote("r", &up)).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let client = reqwest::Client::new();
     let list = plugin_list(&gw).await;
     let builtin = by_source(&list, "generic", "built-in").expect("built-in generic");
@@ -661,7 +468,7 @@ async fn corrupt_variant_keeps_previous_serving(bad: &[u8]) -> String {
     let up = Upstream::start().await;
     up.put_body("/a.bin", bytes(1000, 7));
     up.put_body("/b.bin", bytes(1000, 8));
-    let gw = Gateway::start(&generic_remote("r", &up)).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let client = reqwest::Client::new();
     let dst = install_variant(&gw).await;
     let (status, variant, _) = get(
@@ -731,7 +538,7 @@ async fn removing_the_plugin_file_falls_back_to_the_builtin() {
     let up = Upstream::start().await;
     up.put_body("/a.bin", bytes(1000, 9));
     up.put_body("/b.bin", bytes(1000, 10));
-    let gw = Gateway::start(&generic_remote("r", &up)).await;
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let client = reqwest::Client::new();
     let dst = install_variant(&gw).await;
     let (status, variant, _) = get(
@@ -795,7 +602,7 @@ async fn hostile_gateway(up: &Upstream) -> Gateway {
             up.url()
         );
     }
-    remotes += &generic_remote("good", up);
+    remotes += &generic_remote("good", &up.url(), "");
     Gateway::start_in(dir, &remotes).await
 }
 
@@ -853,7 +660,7 @@ async fn plugin_errors_are_counted_by_kind() {
         let n = metric(
             &gw,
             "artgate_plugin_errors_total",
-            &[("adapter", "hostile"), ("kind", kind)],
+            &["adapter=\"hostile\"", &format!("kind=\"{kind}\"")],
         )
         .await;
         counts.push((kind, n));
@@ -942,7 +749,7 @@ async fn invalid_plugin_files_at_startup_are_reported_and_builtins_serve() {
     let core = b"\0asm\x01\0\0\0".to_vec();
     std::fs::write(plugins.join("garbage.wasm"), &garbage).unwrap();
     std::fs::write(plugins.join("core.wasm"), &core).unwrap();
-    let gw = Gateway::start_in(dir, &generic_remote("r", &up)).await;
+    let gw = Gateway::start_in(dir, &generic_remote("r", &up.url(), "")).await;
 
     let list = plugin_list(&gw).await;
     for (name, bytes, needle) in [

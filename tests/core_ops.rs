@@ -3,7 +3,7 @@
 
 use crate::support::gateway::{Gateway, config_head};
 use crate::support::upstream::Upstream;
-use crate::support::{bytes, raw_request};
+use crate::support::{bytes, metric, metric_opt, raw_request};
 use std::process::Command;
 use std::time::Duration;
 
@@ -158,31 +158,17 @@ async fn lru_eviction_keeps_the_store_under_max_size() {
     // Maintenance runs every few seconds.
     let mut size = u64::MAX;
     for _ in 0..80 {
-        let m = c
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        size = metric(&m, "artgate_store_bytes ").unwrap_or(u64::MAX);
+        let m = gw.metrics().await;
+        size = metric_opt(&m, "artgate_store_bytes", &[]).map_or(u64::MAX, |v| v as u64);
         if size <= 350_000 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(size <= 350_000, "store is {size} bytes, over max_size");
-    let m = c
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(
-        metric(&m, "artgate_store_evictions_total").unwrap_or(0) >= 3,
+        metric(&m, "artgate_store_evictions_total", &[]) >= 3.0,
         "{m}"
     );
     // The hot object is still served from cache, an old one is refetched.
@@ -198,12 +184,9 @@ async fn lru_eviction_keeps_the_store_under_max_size() {
     assert_eq!(up.seen("/f1").gets, before + 1);
 }
 
-fn metric(text: &str, prefix: &str) -> Option<u64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
+/// Send `rb` and return the response status.
+async fn status(rb: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    rb.send().await.unwrap().status()
 }
 
 /// Hosted remote: upload (raw and chunked), 201 only after commit, read
@@ -272,11 +255,7 @@ async fn hosted_upload_read_list_delete_and_restart() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("digest"));
     assert_eq!(
-        c.get(gw.url("/api/v1/remote/builds/bad.bin"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.get(gw.url("/api/v1/remote/builds/bad.bin"))).await,
         404
     );
     // Listing.
@@ -299,21 +278,11 @@ async fn hosted_upload_read_list_delete_and_restart() {
     assert_eq!(paths, ["app/1.0/app.bin", "app/1.0/chunked.bin"]);
     // Overwrite policy.
     assert_eq!(
-        c.put(gw.url("/api/v1/remote/frozen/a"))
-            .body("1")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.put(gw.url("/api/v1/remote/frozen/a")).body("1")).await,
         201
     );
     assert_eq!(
-        c.put(gw.url("/api/v1/remote/frozen/a"))
-            .body("2")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.put(gw.url("/api/v1/remote/frozen/a")).body("2")).await,
         409
     );
     // A flush never drops hosted files: globally they are skipped, and
@@ -337,19 +306,11 @@ async fn hosted_upload_read_list_delete_and_restart() {
     assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
     // Delete.
     assert_eq!(
-        c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))).await,
         200
     );
     assert_eq!(
-        c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))).await,
         404
     );
     // Acknowledged uploads survive a restart.
@@ -586,12 +547,5 @@ async fn hosted_multipart_and_content_md5() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("Content-MD5"));
-    assert_eq!(
-        c.get(gw.url("/api/v1/remote/b/md5-bad"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(status(c.get(gw.url("/api/v1/remote/b/md5-bad"))).await, 404);
 }

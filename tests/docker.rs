@@ -4,12 +4,12 @@
 //! Docker schema 2, and a two-platform OCI index).
 
 use crate::support::gateway::Gateway;
+use crate::support::http::{Got, send_with};
 use crate::support::registry::{
     DOCKER_MANIFEST, Front, OCI_INDEX, OCI_MANIFEST, Registry, TestImages, pull_to_dir,
     push_test_images, sha256, skopeo_ok, test_images, verify_dir,
 };
 use crate::support::upstream::Upstream;
-use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -28,30 +28,10 @@ fn remote(name: &str, upstream: &str, extra: &str) -> String {
     )
 }
 
-/// A response read to the end.
-struct Got {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl Got {
-    fn h(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("header {name} missing; headers: {:?}", self.headers))
-            .to_str()
-            .unwrap()
-    }
-
     /// The OCI error code of an error body.
     fn code(&self) -> String {
-        let v: Value = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        });
+        let v = self.json();
         let msg = v["errors"][0]["message"].as_str().unwrap_or("");
         assert!(!msg.trim().is_empty(), "no error message in {v}");
         v["errors"][0]["code"].as_str().unwrap_or("").to_owned()
@@ -59,19 +39,7 @@ impl Got {
 }
 
 async fn send(method: reqwest::Method, url: &str, headers: &[(&str, &str)]) -> Got {
-    let mut r = client().request(method, url);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    let resp = r.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-    Got {
-        status,
-        headers,
-        body,
-    }
+    send_with(&client(), method, url, headers).await
 }
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> Got {

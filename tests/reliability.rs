@@ -4,5 +4,5 @@
 
 mod crash;
 mod disk;
-mod harness;
+pub(crate) mod harness;
 mod upstream_faults;

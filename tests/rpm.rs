@@ -87,6 +87,22 @@ fn assert_same_rpms(repo: &Repo, dest: &Path, names: &[&str]) {
     }
 }
 
+/// A fresh dnf on `gw`: `makecache` lists both packages, and `names`
+/// download to `dest` (`what` names the download when it fails) as the
+/// repository's own files.
+async fn dnf_download(gw: &Gateway, repo: &Repo, dest: &Path, names: &[&str], what: &str) -> Dnf {
+    let dnf = Dnf::new(&baseurl(gw));
+    dnf.run(&["makecache"]).await;
+    assert_eq!(
+        dnf.available(&[]).await,
+        ["artgate-alpha-1.0", "artgate-beta-1.0"]
+    );
+    let out = dnf.download(dest, names).await;
+    assert!(out.status.success(), "{what}: {out:?}");
+    assert_same_rpms(repo, dest, names);
+    dnf
+}
+
 /// Upstream requests for every file but `repomd.xml`, by path.
 fn non_index_requests(mirror: &Mirror) -> Vec<(String, u64)> {
     mirror
@@ -107,18 +123,15 @@ async fn dnf_makecache_repoquery_download_then_served_from_cache() {
     mirror.load(&repo.dir(), REPO);
     let gw = Gateway::start(&remote(&mirror, "10m", true)).await;
 
-    let dnf = Dnf::new(&baseurl(&gw));
-    dnf.run(&["makecache"]).await;
-    assert_eq!(
-        dnf.available(&[]).await,
-        ["artgate-alpha-1.0", "artgate-beta-1.0"]
-    );
     let dest = tempfile::tempdir().unwrap();
-    let out = dnf
-        .download(dest.path(), &["artgate-alpha", "artgate-beta"])
-        .await;
-    assert!(out.status.success(), "dnf download: {out:?}");
-    assert_same_rpms(&repo, dest.path(), &["artgate-alpha", "artgate-beta"]);
+    dnf_download(
+        &gw,
+        &repo,
+        dest.path(),
+        &["artgate-alpha", "artgate-beta"],
+        "dnf download",
+    )
+    .await;
 
     // Each file went upstream once (dnf and the prefetch share fetches).
     let primary = mirror.find("-primary.xml.gz");
@@ -161,16 +174,8 @@ async fn dnf_makecache_repoquery_download_then_served_from_cache() {
     let before = non_index_requests(&mirror);
     let index = mirror.path(&format!("{REPO}/repodata/repomd.xml"));
     let index_before = mirror.up.seen(&index);
-    let dnf2 = Dnf::new(&baseurl(&gw));
-    dnf2.run(&["makecache"]).await;
-    assert_eq!(
-        dnf2.available(&[]).await,
-        ["artgate-alpha-1.0", "artgate-beta-1.0"]
-    );
     let dest2 = tempfile::tempdir().unwrap();
-    let out = dnf2.download(dest2.path(), &["artgate-alpha"]).await;
-    assert!(out.status.success(), "dnf download: {out:?}");
-    assert_same_rpms(&repo, dest2.path(), &["artgate-alpha"]);
+    dnf_download(&gw, &repo, dest2.path(), &["artgate-alpha"], "dnf download").await;
     assert_eq!(
         non_index_requests(&mirror),
         before,
@@ -289,16 +294,15 @@ async fn dnf_keeps_working_from_cache_with_the_upstream_down() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let stale_before = metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await;
     // A fresh dnf: the index is served stale, everything else from cache.
-    let dnf2 = Dnf::new(&baseurl(&gw));
-    dnf2.run(&["makecache"]).await;
-    assert_eq!(
-        dnf2.available(&[]).await,
-        ["artgate-alpha-1.0", "artgate-beta-1.0"]
-    );
     let dest2 = tempfile::tempdir().unwrap();
-    let out = dnf2.download(dest2.path(), &["artgate-alpha"]).await;
-    assert!(out.status.success(), "dnf download from cache: {out:?}");
-    assert_same_rpms(&repo, dest2.path(), &["artgate-alpha"]);
+    let dnf2 = dnf_download(
+        &gw,
+        &repo,
+        dest2.path(),
+        &["artgate-alpha"],
+        "dnf download from cache",
+    )
+    .await;
     assert!(
         metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await > stale_before,
         "serving the index stale is counted"

@@ -9,6 +9,7 @@ use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,7 +80,12 @@ pub struct Received {
 }
 
 /// Read `resp`'s body to its end or its first error, hashing.
-pub async fn drain(mut resp: reqwest::Response) -> Received {
+pub async fn drain(resp: reqwest::Response) -> Received {
+    drain_progress(resp, Arc::default()).await
+}
+
+/// [`drain`], with the count of bytes so far in `progress`.
+pub async fn drain_progress(mut resp: reqwest::Response, progress: Arc<AtomicU64>) -> Received {
     let mut h = Sha256::new();
     let mut len = 0u64;
     let error = loop {
@@ -87,6 +93,7 @@ pub async fn drain(mut resp: reqwest::Response) -> Received {
             Ok(Some(c)) => {
                 h.update(&c);
                 len += c.len() as u64;
+                progress.store(len, SeqCst);
             }
             Ok(None) => break None,
             Err(e) => break Some(format!("{e:?}")),
@@ -219,6 +226,11 @@ impl Proc {
 
     /// SIGTERM and wait (at most 15 s) for a clean exit.
     pub async fn terminate(&mut self) {
+        self.terminate_within(Duration::from_secs(15)).await
+    }
+
+    /// SIGTERM and wait (at most `limit`) for a clean exit.
+    pub async fn terminate_within(&mut self, limit: Duration) {
         // SAFETY: plain kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         assert_eq!(rc, 0, "kill(SIGTERM)");
@@ -229,8 +241,8 @@ impl Proc {
                 return;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "artgate did not exit on SIGTERM"
+                start.elapsed() < limit,
+                "artgate did not exit on SIGTERM within {limit:?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

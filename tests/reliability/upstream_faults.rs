@@ -12,6 +12,7 @@
 
 use super::harness::{KIB, MIB, Proc, client, drain, sha256_hex, write_config};
 use crate::support::bytes;
+use crate::support::gateway::generic_remote;
 use crate::support::upstream::{Resource, Upstream};
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -222,14 +223,7 @@ fn assert_failed_cleanly(what: &str, got: &Got) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_upstream_bodies_are_aborted_and_never_cached() {
     let raw = RawUpstream::start(Script::ResetBeforeHeaders).await;
-    let (gw, _dir, _) = gateway(
-        TIMEOUTS,
-        &format!(
-            "[[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = {:?}\n",
-            raw.url()
-        ),
-    )
-    .await;
+    let (gw, _dir, _) = gateway(TIMEOUTS, &generic_remote("r", &raw.url(), "")).await;
     let c = client();
     let cases = [
         ("reset before the headers", Script::ResetBeforeHeaders),
@@ -480,10 +474,7 @@ async fn slow_drip_hits_the_idle_timeout_and_nothing_is_cached() {
     );
     let (gw, _dir, _) = gateway(
         "first_byte_timeout = \"1s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"700ms\"",
-        &format!(
-            "[[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = {:?}\n",
-            up.url()
-        ),
+        &generic_remote("r", &up.url(), ""),
     )
     .await;
     let c = client();
@@ -608,14 +599,7 @@ async fn gzip_bodies_are_stored_as_sent_and_never_decompressed() {
             ..Default::default()
         },
     );
-    let (gw, _dir, _) = gateway(
-        TIMEOUTS,
-        &format!(
-            "[[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = {:?}\n",
-            up.url()
-        ),
-    )
-    .await;
+    let (gw, _dir, _) = gateway(TIMEOUTS, &generic_remote("r", &up.url(), "")).await;
     let c = client();
     let url = gw.url("/api/v1/remote/r/bomb.json");
     for source in ["remote", "cache"] {

@@ -16,6 +16,14 @@ pub struct Gateway {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A `[[remote]]` table of the `generic` adapter named `name` in front of
+/// `upstream`; `extra` (more keys of the table) is appended as is.
+pub fn generic_remote(name: &str, upstream: &str, extra: &str) -> String {
+    format!(
+        "[[remote]]\nname = {name:?}\npackage = \"generic\"\nupstream = {upstream:?}\n{extra}\n"
+    )
+}
+
 /// The directory built adapters (and test fixtures) are in.
 pub fn adapters_dir() -> PathBuf {
     PathBuf::from(env!("ARTGATE_ADAPTERS_DIR"))
@@ -149,6 +157,18 @@ impl Gateway {
     /// URL of `path` on the gateway.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The `/metrics` text (asserting it is served).
+    pub async fn metrics(&self) -> String {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let r = client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(r.status(), 200, "GET /metrics");
+        r.text().await.expect("metrics body")
     }
 
     /// The plugin directory.

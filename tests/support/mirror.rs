@@ -186,17 +186,7 @@ pub async fn get_remote(gw: &Gateway, remote: &str, path: &str, headers: &[(&str
 /// The sum of the samples of metric `name` on `gw` whose labels contain
 /// every one of `labels` (e.g. `remote="el"`); 0 when there is none.
 pub async fn metric(gw: &Gateway, name: &str, labels: &[&str]) -> f64 {
-    let text = String::from_utf8(send("GET", &gw.url("/metrics"), &[]).await.body().to_vec())
-        .expect("metrics are text");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|x| rest.contains(x)))
-                .then(|| value.parse::<f64>().unwrap())
-        })
-        .sum()
+    super::metric(&gw.metrics().await, name, labels)
 }
 
 /// Poll `cond` every 50 ms until it holds; panic with `what` after

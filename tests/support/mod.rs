@@ -5,6 +5,7 @@ pub mod child;
 pub mod clients;
 pub mod gateway;
 pub mod git_http;
+pub mod http;
 pub mod mirror;
 pub mod registry;
 pub mod rpm_tools;
@@ -33,4 +34,24 @@ pub async fn raw_request(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sum of the samples of metric `name` in the Prometheus text `text` whose
+/// labels contain every one of `labels` (e.g. `remote="el"`); `None` when
+/// there is no such sample.
+pub fn metric_opt(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|x| rest.contains(x)))
+                .then(|| value.parse::<f64>().unwrap())
+        })
+        .reduce(|a, b| a + b)
+}
+
+/// [`metric_opt`], 0 when there is no such sample.
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    metric_opt(text, name, labels).unwrap_or(0.0)
 }
