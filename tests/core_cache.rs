@@ -481,6 +481,46 @@ async fn range_and_head_from_cache() {
     assert_eq!(up.seen("/data/blob.bin").total, 1);
 }
 
+/// Small hits come from memory (`storage.memory_cache`): the bytes are
+/// kept after the first hit, ranges and HEAD are cut from them, and a
+/// change to the index (a flush, then new content upstream) is seen at
+/// once. With the memory cache off, hits read the file and nothing is
+/// kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_hits_come_from_memory_and_follow_the_index() {
+    for (memory, kept) in [("", true), ("memory_cache = \"0\"\n", false)] {
+        let up = Upstream::start().await;
+        let (v1, v2) = (bytes(3000, 7), bytes(2000, 8));
+        put(&up, "/m.bin", &v1, "\"v1\"");
+        let gw = Gateway::start_with_storage_extra(memory, &generic_remote("r", &up.url(), "")).await;
+        let url = "/api/v1/remote/r/m.bin";
+        let mem = |m: String| metric(&m, "artgate_memory_cache_bytes", &[]);
+        assert_eq!(get(&gw, url).await.source(), "remote");
+        for _ in 0..3 {
+            let g = get(&gw, url).await;
+            assert_eq!((g.status, g.source()), (200, "cache"));
+            assert!(g.body == v1, "wrong bytes from a hit");
+        }
+        assert_eq!(mem(gw.metrics().await) >= 3000.0, kept, "memory_cache {memory:?}");
+        let g = get_with(&gw, url, &[("range", "bytes=100-199")]).await;
+        assert_eq!((g.status, g.h("content-length")), (206, "100"));
+        assert!(g.body == v1[100..200], "wrong range bytes");
+        let head = send("HEAD", &gw.url(url), &[]).await;
+        assert_eq!((head.status, head.h("content-length")), (200, "3000"));
+        assert!(head.body.is_empty());
+
+        put(&up, "/m.bin", &v2, "\"v2\"");
+        assert_eq!(send("PUT", &gw.url("/cache/flush?remote=r"), &[]).await.status, 200);
+        let g = get(&gw, url).await;
+        assert_eq!(g.source(), "remote", "a flushed entry was served from memory");
+        assert!(g.body == v2);
+        let g = get(&gw, url).await;
+        assert_eq!(g.source(), "cache");
+        assert!(g.body == v2, "a hit after the refill served the old bytes");
+        assert_eq!(up.seen("/m.bin").gets, 2);
+    }
+}
+
 /// A Range request for an uncached object answers the right bytes and the
 /// gateway still caches the whole object (one upstream GET in all).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

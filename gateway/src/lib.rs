@@ -61,8 +61,15 @@ pub async fn run(
     let meta = store::SledMetaStore::open(&config.storage.dir.join("index"))
         .map_err(|e| anyhow::anyhow!("opening the index: {e}"))?;
     let store = store::Store {
-        meta: Arc::new(meta),
+        meta: Arc::new(store::CachedMetaStore::new(
+            Arc::new(meta),
+            config.storage.index_cache_entries,
+        )),
         blobs: Arc::new(blobs),
+        hot: Arc::new(store::HotBlobs::new(
+            config.storage.memory_cache,
+            config.storage.memory_cache_max_object,
+        )),
     };
     let cache_dir = config
         .plugins

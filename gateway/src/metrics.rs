@@ -94,6 +94,7 @@ pub struct Metrics {
     plugin_seconds: Family<PluginLabels, Histogram>,
     reloads: Family<ResultLabel, Counter>,
     store_bytes: Gauge<u64, AtomicU64>,
+    memory_cache_bytes: Gauge<u64, AtomicU64>,
     evictions: Counter,
     fills_inflight: Gauge,
 }
@@ -174,6 +175,12 @@ impl Metrics {
             "Bytes of blobs in the store",
             store_bytes.clone(),
         );
+        let memory_cache_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "memory_cache_bytes",
+            "Bytes of small blobs held in memory for hits (storage.memory_cache)",
+            memory_cache_bytes.clone(),
+        );
         let evictions = Counter::default();
         registry.register(
             "store_evictions",
@@ -199,6 +206,7 @@ impl Metrics {
             plugin_seconds,
             reloads,
             store_bytes,
+            memory_cache_bytes,
             evictions,
             fills_inflight,
         }
@@ -289,6 +297,11 @@ impl Metrics {
     /// Set the store size.
     pub fn set_store_bytes(&self, n: u64) {
         self.store_bytes.set(n);
+    }
+
+    /// Set the bytes held by the memory cache.
+    pub fn set_memory_cache_bytes(&self, n: u64) {
+        self.memory_cache_bytes.set(n);
     }
 
     /// Count evicted blobs.

@@ -9,7 +9,7 @@
 //!    `respond` / `reject` → answer; `hosted` → the hosted store.
 
 use crate::body::{self, ResBody};
-use crate::cache::freshness::{self, Lookup, now_ms};
+use crate::cache::freshness::{self, now_ms};
 use crate::cache::head::{head_of_entry, outgoing};
 use crate::cache::leader::{self, Job};
 use crate::cache::memo::RequestShape;
@@ -25,6 +25,7 @@ use crate::plugins::{CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{BlobRead, Entry, EntryClass};
+use bytes::Bytes;
 use crate::virtual_remote;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -341,7 +342,15 @@ pub async fn serve(
                     }
                     match open_blob(&state, &remote, &entry).await {
                         Some(data) => (
-                            serve_entry(&state, &parts, &remote, entry, data, Source::Cache).await,
+                            serve_entry(
+                                &state,
+                                &parts,
+                                &remote,
+                                Arc::new(entry),
+                                data,
+                                Source::Cache,
+                            )
+                            .await,
                             Outcome::Hosted,
                         ),
                         None => (
@@ -436,40 +445,91 @@ async fn get_entry(state: &Arc<AppState>, remote: &str, key: &str) -> Option<Ent
     }
 }
 
-/// A fresh entry for `key` with its content opened: the whole storage cost
-/// of a hit, in one blocking task (one index read, one `open`). `None` when
-/// absent, expired (or `client_no_cache` on a revalidatable entry), or when
-/// its blob has gone missing — the caller then treats it as a miss.
+/// The content of a stored entry, ready to serve.
+enum Content {
+    /// A small blob's bytes, held in memory ([`crate::store::HotBlobs`]).
+    Memory(Bytes),
+    /// An open blob, read in chunks as the client takes them.
+    Blob(Arc<dyn BlobRead>),
+}
+
+/// A fresh entry for `key` with its content: the whole storage cost of a
+/// hit. When the entry and (for a small blob) its bytes are in memory, no
+/// blocking task runs at all; otherwise one does the index read, the
+/// freshness check and the open (or, for a small blob, the whole read).
+/// `None` when absent, expired (or `client_no_cache` on a revalidatable
+/// entry), or when its blob has gone missing — the caller then treats it
+/// as a miss.
 async fn fresh_entry(
     state: &Arc<AppState>,
     remote: &str,
     key: &str,
     client_no_cache: bool,
-) -> Option<(Entry, Arc<dyn BlobRead>)> {
+) -> Option<(Arc<Entry>, Content)> {
+    let hot = state.store.hot.clone();
+    if let Some(entry) = state.store.meta.cached_entry(remote, key) {
+        if !freshness::serves_fresh(&entry, now_ms(), client_no_cache) {
+            return None;
+        }
+        if let Some(bytes) = hot.get(&entry.blob) {
+            return Some((entry, Content::Memory(bytes)));
+        }
+    }
     let (meta, blobs) = (state.store.meta.clone(), state.store.blobs.clone());
     let (r, k) = (remote.to_owned(), key.to_owned());
     let found = tokio::task::spawn_blocking(move || {
-        let entry = match meta.get_entry(&r, &k) {
+        let entry = match meta.get_shared(&r, &k) {
             Ok(e) => e?,
             Err(e) => {
                 tracing::error!(error = %e, "index read failed; treating as a miss");
                 return None;
             }
         };
-        let Lookup::Fresh(entry) = freshness::classify(Some(entry), now_ms(), client_no_cache)
-        else {
+        if !freshness::serves_fresh(&entry, now_ms(), client_no_cache) {
             return None;
-        };
-        match blobs.open(&entry.blob) {
-            Ok(Some(data)) => Some((entry, Arc::from(data))),
+        }
+        let data = match blobs.open(&entry.blob) {
+            Ok(Some(data)) => data,
             _ => {
                 tracing::warn!(remote = %r, blob = %entry.blob, "indexed blob is missing; refetching");
-                None
+                return None;
+            }
+        };
+        if hot.wants(data.len()) {
+            match read_whole(&*data) {
+                Ok(bytes) => {
+                    hot.insert(entry.blob, bytes.clone());
+                    return Some((entry, Content::Memory(bytes)));
+                }
+                Err(e) => {
+                    tracing::warn!(remote = %r, blob = %entry.blob, error = %e, "reading a stored blob failed; refetching");
+                    return None;
+                }
             }
         }
+        Some((entry, Content::Blob(Arc::from(data))))
     })
     .await;
     found.ok().flatten()
+}
+
+/// All of a (small) blob, checked against its recorded length.
+fn read_whole(data: &dyn BlobRead) -> std::io::Result<Bytes> {
+    let len = usize::try_from(data.len()).map_err(std::io::Error::other)?;
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match data.read_at(&mut buf[filled..], filled as u64)? {
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "stored object is shorter than its index entry",
+                ));
+            }
+            n => filled += n,
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Open an entry's content (hosted reads, whose entry is already loaded).
@@ -477,11 +537,11 @@ async fn open_blob(
     state: &Arc<AppState>,
     remote: &RemoteRuntime,
     entry: &Entry,
-) -> Option<Arc<dyn BlobRead>> {
+) -> Option<Content> {
     let blobs = state.store.blobs.clone();
     let digest = entry.blob;
     match tokio::task::spawn_blocking(move || blobs.open(&digest)).await {
-        Ok(Ok(Some(d))) => Some(Arc::from(d)),
+        Ok(Ok(Some(d))) => Some(Content::Blob(Arc::from(d))),
         _ => {
             tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing");
             None
@@ -494,8 +554,8 @@ async fn serve_entry(
     state: &Arc<AppState>,
     parts: &Parts,
     remote: &Arc<RemoteRuntime>,
-    entry: Entry,
-    data: Arc<dyn BlobRead>,
+    entry: Arc<Entry>,
+    data: Content,
     source: Source,
 ) -> Response<ResBody> {
     // Hosted completeness: an entry whose references are missing is absent.
@@ -531,11 +591,15 @@ async fn serve_entry(
         parts,
         &remote.cfg.name,
         &head,
-        FillOrBlob::Blob(data, entry.size),
+        match data {
+            Content::Memory(bytes) => FillOrBlob::Memory(bytes),
+            Content::Blob(data) => FillOrBlob::Blob(data, entry.size),
+        },
     )
 }
 
 enum FillOrBlob {
+    Memory(Bytes),
     Blob(Arc<dyn BlobRead>, u64),
     Fill(tokio::sync::watch::Receiver<FillState>),
 }
@@ -634,6 +698,10 @@ fn respond_from(
     let remote = remote.to_owned();
     let on_end: reader::OnEnd = Box::new(move |n| metrics.served_bytes(&remote, n));
     *resp.body_mut() = match src {
+        FillOrBlob::Memory(bytes) => {
+            let len = bytes.len() as u64;
+            reader::memory_body(bytes, start, end.unwrap_or(len), on_end)
+        }
         FillOrBlob::Blob(data, len) => {
             reader::blob_body(data, len, start, end.unwrap_or(len), on_end)
         }

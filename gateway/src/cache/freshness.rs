@@ -23,15 +23,15 @@ pub enum Lookup {
 pub fn classify(entry: Option<Entry>, now_ms: u64, client_no_cache: bool) -> Lookup {
     match entry {
         None => Lookup::Miss,
-        Some(e) => {
-            let revalidatable = matches!(e.class, EntryClass::Mutable | EntryClass::NotFound);
-            if !e.is_fresh(now_ms) || (client_no_cache && revalidatable) {
-                Lookup::Expired(e)
-            } else {
-                Lookup::Fresh(e)
-            }
-        }
+        Some(e) if serves_fresh(&e, now_ms, client_no_cache) => Lookup::Fresh(e),
+        Some(e) => Lookup::Expired(e),
     }
+}
+
+/// Whether `e` may be served as it is ([`classify`] would say `Fresh`).
+pub fn serves_fresh(e: &Entry, now_ms: u64, client_no_cache: bool) -> bool {
+    let revalidatable = matches!(e.class, EntryClass::Mutable | EntryClass::NotFound);
+    e.is_fresh(now_ms) && !(client_no_cache && revalidatable)
 }
 
 /// Whether request headers ask for revalidation.

@@ -33,7 +33,13 @@ const SERVER_KEYS: &[&str] = &[
     "shutdown_grace",
     "max_request_body_inspect",
 ];
-const STORAGE_KEYS: &[&str] = &["dir", "max_size"];
+const STORAGE_KEYS: &[&str] = &[
+    "dir",
+    "max_size",
+    "memory_cache",
+    "memory_cache_max_object",
+    "index_cache_entries",
+];
 const PLUGINS_KEYS: &[&str] = &[
     "dir",
     "cache_dir",
@@ -41,6 +47,7 @@ const PLUGINS_KEYS: &[&str] = &[
     "call_timeout",
     "reload_debounce",
     "max_instances",
+    "max_concurrent_calls",
     "http_timeout",
     "http_max_body",
     "warm_instances",

@@ -147,6 +147,15 @@ pub struct StorageConfig {
     pub dir: PathBuf,
     /// `max_size`: LRU eviction above this many bytes (default 50 GiB).
     pub max_size: u64,
+    /// `memory_cache`: bytes of small blobs kept in memory for hits
+    /// (default 32 MiB; 0 turns it off).
+    pub memory_cache: u64,
+    /// `memory_cache_max_object`: largest blob the memory cache keeps
+    /// (default 256 KiB).
+    pub memory_cache_max_object: u64,
+    /// `index_cache_entries`: index entries kept in memory (default
+    /// 100,000).
+    pub index_cache_entries: usize,
 }
 
 /// `[plugins]`.
@@ -166,6 +175,10 @@ pub struct PluginsConfig {
     pub reload_debounce: Duration,
     /// `max_instances`: pooling allocator slots (default 256).
     pub max_instances: u32,
+    /// `max_concurrent_calls`: calls one adapter may have in flight
+    /// (default 16, at most `max_instances`); a call waits at most
+    /// `call_timeout` for a slot, then its request gets 503.
+    pub max_concurrent_calls: u32,
     /// `http_timeout`: budget for one `http-send` host call (default 10s).
     pub http_timeout: Duration,
     /// `http_max_body`: largest `http-send` response body (default 1 MiB).
@@ -368,6 +381,9 @@ impl Config {
             "storage": {
                 "dir": path_json(&self.storage.dir),
                 "max_size": self.storage.max_size,
+                "memory_cache": self.storage.memory_cache,
+                "memory_cache_max_object": self.storage.memory_cache_max_object,
+                "index_cache_entries": self.storage.index_cache_entries,
             },
             "plugins": {
                 "dir": path_json(&p.dir),
@@ -376,6 +392,7 @@ impl Config {
                 "call_timeout": duration_json(p.call_timeout),
                 "reload_debounce": duration_json(p.reload_debounce),
                 "max_instances": p.max_instances,
+                "max_concurrent_calls": p.max_concurrent_calls,
                 "http_timeout": duration_json(p.http_timeout),
                 "http_max_body": p.http_max_body,
                 "warm_instances": p.warm_instances,

@@ -85,6 +85,12 @@ pub struct RawStorage {
     pub dir: Option<PathBuf>,
     /// `max_size`.
     pub max_size: Option<RawSize>,
+    /// `memory_cache`.
+    pub memory_cache: Option<RawSize>,
+    /// `memory_cache_max_object`.
+    pub memory_cache_max_object: Option<RawSize>,
+    /// `index_cache_entries`.
+    pub index_cache_entries: Option<u64>,
 }
 
 /// `[plugins]` as written; see [`PluginsConfig`].
@@ -103,6 +109,8 @@ pub struct RawPlugins {
     pub reload_debounce: Option<RawDuration>,
     /// `max_instances`.
     pub max_instances: Option<u32>,
+    /// `max_concurrent_calls`.
+    pub max_concurrent_calls: Option<u32>,
     /// `http_timeout`.
     pub http_timeout: Option<RawDuration>,
     /// `http_max_body`.

@@ -157,6 +157,19 @@ fn size(scope: &str, key: &str, v: &Option<RawSize>, default: u64) -> Result<u64
     Ok(n)
 }
 
+/// A size, zero allowed (default `default`).
+fn size_or_zero(
+    scope: &str,
+    key: &str,
+    v: &Option<RawSize>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) => parse_size(v).map_err(|m| invalid(scope, key, m)),
+    }
+}
+
 /// A size > 0 that fits in `T`.
 fn size_as<T: TryFrom<u64>>(
     scope: &str,
@@ -279,6 +292,14 @@ fn validate_storage(cx: &Cx<'_>, r: &RawStorage) -> Result<StorageConfig, Config
             r.dir.as_deref().unwrap_or(Path::new("./artgate-data")),
         )?,
         max_size: size(S, "max_size", &r.max_size, 50 * GIB)?,
+        memory_cache: size_or_zero(S, "memory_cache", &r.memory_cache, 32 * MIB)?,
+        memory_cache_max_object: size(
+            S,
+            "memory_cache_max_object",
+            &r.memory_cache_max_object,
+            256 * KIB,
+        )?,
+        index_cache_entries: count(S, "index_cache_entries", r.index_cache_entries, 100_000)?,
     })
 }
 
@@ -291,6 +312,23 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
             "memory_limit",
             format!(
                 "{memory_limit} bytes is more than a 32-bit WebAssembly memory can hold (4GiB)"
+            ),
+        ));
+    }
+    let max_instances: u32 = count(S, "max_instances", r.max_instances.map(u64::from), 256)?;
+    // One adapter must not be able to hold every pooled instance.
+    let max_concurrent_calls: u32 = count(
+        S,
+        "max_concurrent_calls",
+        r.max_concurrent_calls.map(u64::from),
+        u64::from(max_instances.min(16)),
+    )?;
+    if max_concurrent_calls > max_instances {
+        return Err(invalid(
+            S,
+            "max_concurrent_calls",
+            format!(
+                "{max_concurrent_calls} is more than max_instances ({max_instances}); one adapter could hold every instance"
             ),
         ));
     }
@@ -316,7 +354,7 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
             Duration::from_millis(200),
             true,
         )?,
-        max_instances: count(S, "max_instances", r.max_instances.map(u64::from), 256)?,
+        max_instances,
         http_timeout: duration(
             S,
             "http_timeout",
@@ -326,6 +364,7 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
         )?,
         http_max_body: size_as(S, "http_max_body", &r.http_max_body, MIB)?,
         warm_instances: warm_instances(r.warm_instances.as_ref())?,
+        max_concurrent_calls,
     })
 }
 

@@ -156,6 +156,7 @@ mod tests {
             Store {
                 meta: meta.clone(),
                 blobs,
+                hot: Arc::new(crate::store::HotBlobs::new(0, 0)),
             },
             meta,
         )

@@ -24,6 +24,7 @@ mod entry;
 mod error;
 mod evict;
 pub mod fsck;
+mod hot;
 mod meta_sled;
 mod spool;
 
@@ -33,6 +34,7 @@ pub use entry::{Entry, EntryClass, Validators};
 pub use error::{StoreError, is_no_space};
 pub use evict::{EvictReport, GcReport, evict_to, gc};
 pub use fsck::{FsckReport, IndexCheck};
+pub use hot::{CachedMetaStore, HotBlobs};
 pub use meta_sled::{SledMetaStore, now_ms};
 pub use spool::Spool;
 
@@ -136,6 +138,17 @@ pub struct BlobMeta {
 pub trait MetaStore: Send + Sync + 'static {
     /// The entry for `key` in `remote`.
     fn get_entry(&self, remote: &str, key: &str) -> Result<Option<Entry>, StoreError>;
+    /// [`MetaStore::get_entry`], shared: backends with an in-memory cache
+    /// hand out their copy without cloning it.
+    fn get_shared(&self, remote: &str, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
+        Ok(self.get_entry(remote, key)?.map(Arc::new))
+    }
+    /// The entry for `key` when it is in memory; never blocks (callable on
+    /// the async threads). `None` says nothing about the index.
+    fn cached_entry(&self, remote: &str, key: &str) -> Option<Arc<Entry>> {
+        let _ = (remote, key);
+        None
+    }
     /// Insert or replace an entry, updating blob references in the same
     /// transaction. With `durable`, the index is flushed to disk before
     /// returning. Returns the previous entry.
@@ -232,4 +245,6 @@ pub struct Store {
     pub meta: Arc<dyn MetaStore>,
     /// Blob content.
     pub blobs: Arc<dyn BlobStore>,
+    /// Bytes of small, recently served blobs.
+    pub hot: Arc<HotBlobs>,
 }
