@@ -88,7 +88,7 @@ enum Lang {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let _log_writer = init_tracing(cli.log_format);
     if let Some(Command::Plugin(PluginCommand::New {
         name,
         lang,
@@ -126,19 +126,29 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// Log to stderr through a background writer thread: request threads only
+/// format their line; the thread writes whatever has queued up in one
+/// `write(2)` and flushes whenever the queue is empty, so lines appear at
+/// once when the gateway is quiet. Nothing is dropped under load (the
+/// queue blocks when full). The returned guard flushes on drop.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARTGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: log files and journald get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("artgate-log")
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 fn serve(config: artgate::config::Config) -> anyhow::Result<()> {
