@@ -575,7 +575,7 @@ async fn removing_the_plugin_file_falls_back_to_the_builtin() {
 }
 
 /// Modes of the hostile adapter that must fail.
-const HOSTILE: [&str; 7] = [
+const HOSTILE: [&str; 10] = [
     "loop",
     "grow",
     "trap",
@@ -583,6 +583,9 @@ const HOSTILE: [&str; 7] = [
     "huge",
     "bad-status",
     "bad-header",
+    "log-flood",
+    "kv-flood",
+    "http-flood",
 ];
 
 /// A gateway with `hostile.wasm` in its plugin dir, a remote `h-MODE` per
@@ -607,7 +610,8 @@ async fn hostile_gateway(up: &Upstream) -> Gateway {
 }
 
 /// Every hostile behaviour (infinite loop, unbounded memory, trap, unbounded
-/// recursion, a 64 MiB answer, an invalid status, an invalid header) gives
+/// recursion, a 64 MiB answer, an invalid status, an invalid header, floods
+/// of `log`, `kv-set` and `http-send` host calls) gives
 /// its request a 502 with a JSON error naming the adapter, within seconds,
 /// and the gateway keeps serving the adapter's harmless remote and other
 /// remotes after each one.
@@ -643,9 +647,10 @@ async fn hostile_adapters_fail_only_their_own_request() {
 }
 
 /// Adapter failures are counted in `artgate_plugin_errors_total` by kind:
-/// the loop as `timeout`, unbounded memory and the 64 MiB answer as
-/// `memory`, `unreachable` and stack exhaustion as `trap`, the invalid
-/// status and header as `bad_output`.
+/// the loop and the endless logging as `timeout`, unbounded memory and the
+/// 64 MiB answer as `memory`, `unreachable`, stack exhaustion and the
+/// key-value and `http-send` floods (past their per-call limits) as
+/// `trap`, the invalid status and header as `bad_output`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_errors_are_counted_by_kind() {
     let up = Upstream::start().await;
@@ -668,9 +673,9 @@ async fn plugin_errors_are_counted_by_kind() {
     assert_eq!(
         counts,
         [
-            ("timeout", 1.0),
+            ("timeout", 2.0),
             ("memory", 2.0),
-            ("trap", 2.0),
+            ("trap", 4.0),
             ("bad_output", 2.0)
         ]
     );
@@ -734,8 +739,8 @@ async fn looping_adapter_does_not_stall_other_remotes() {
     );
 }
 
-/// A garbage `.wasm` and a core module (not a component) in the plugin dir
-/// at startup do not stop the gateway: `/plugins` lists both as `failed`
+/// A garbage `.wasm`, a core module (not a component) and a component of
+/// another world in the plugin dir at startup do not stop the gateway: `/plugins` lists both as `failed`
 /// with their sha256 and an error saying what is wrong, and the built-ins
 /// serve.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -747,14 +752,22 @@ async fn invalid_plugin_files_at_startup_are_reported_and_builtins_serve() {
     std::fs::create_dir_all(&plugins).unwrap();
     let garbage = b"\x7fELF garbage, not wasm".to_vec();
     let core = b"\0asm\x01\0\0\0".to_vec();
+    // A valid component of another world: it exports nothing.
+    let empty = b"\0asm\x0d\0\x01\0".to_vec();
     std::fs::write(plugins.join("garbage.wasm"), &garbage).unwrap();
     std::fs::write(plugins.join("core.wasm"), &core).unwrap();
+    std::fs::write(plugins.join("empty.wasm"), &empty).unwrap();
     let gw = Gateway::start_in(dir, &generic_remote("r", &up.url(), "")).await;
 
     let list = plugin_list(&gw).await;
     for (name, bytes, needle) in [
         ("garbage", &garbage, "not a WebAssembly component"),
         ("core", &core, "core wasm module, not a component"),
+        (
+            "empty",
+            &empty,
+            "does not export artgate:adapter/handler@0.1.0 (it exports nothing)",
+        ),
     ] {
         let src = plugins.join(format!("{name}.wasm")).display().to_string();
         let p = by_source(&list, name, &src).unwrap_or_else(|| panic!("{name} missing: {list:?}"));
@@ -777,5 +790,79 @@ async fn invalid_plugin_files_at_startup_are_reported_and_builtins_serve() {
     assert_eq!(
         (status, source.as_str(), body.as_slice()),
         (200, "remote", &b"x"[..])
+    );
+}
+
+/// The per-adapter call cap (`[plugins] max_concurrent_calls`): with 2
+/// slots, 6 concurrent requests to a looping adapter get 502 (their call
+/// ran out of time) or 503 naming the limit (no slot freed within the call
+/// budget), each within a second, while the generic adapter's calls, on
+/// their own lane with their own slots, all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
+    let up = Upstream::start().await;
+    for i in 0..6 {
+        up.put_body(&format!("/f{i}.txt"), format!("file {i}"));
+    }
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        adapters_dir().join("hostile.wasm"),
+        dir.path().join("plugins/hostile.wasm"),
+    )
+    .expect("copy hostile.wasm");
+    let remotes = format!(
+        "[[remote]]\nname = \"h-loop\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"loop\"\n\n{}",
+        up.url(),
+        generic_remote("good", &up.url(), "")
+    );
+    let gw = Gateway::start_with_plugins_extra(dir, "max_concurrent_calls = 2", &remotes).await;
+    let client = reqwest::Client::new();
+    let loops: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, url) = (client.clone(), gw.url("/api/v1/remote/h-loop/x"));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let r = c.get(&url).send().await.expect("loop request");
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                (status, text, started.elapsed())
+            })
+        })
+        .collect();
+    // Other adapters keep their own slots meanwhile.
+    for i in 0..6 {
+        let (status, _, body) = get(
+            &client,
+            &gw.url(&format!("/api/v1/remote/good/f{i}.txt")),
+            "",
+        )
+        .await;
+        assert_eq!((status, body), (200, format!("file {i}").into_bytes()));
+    }
+    let mut statuses = Vec::new();
+    for l in loops {
+        let (status, text, took) = l.await.expect("loop task");
+        assert!(took < Duration::from_secs(1), "{status} after {took:?}");
+        match status {
+            502 => assert!(text.contains("time budget"), "{text}"),
+            503 => assert!(text.contains("max_concurrent_calls"), "{text}"),
+            other => panic!("{other}: {text}"),
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert!(
+        statuses.contains(&502) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        metric(
+            &gw,
+            "artgate_plugin_errors_total",
+            &["adapter=\"hostile\"", "kind=\"busy\""]
+        )
+        .await,
+        statuses.iter().filter(|&&s| s == 503).count() as f64
     );
 }

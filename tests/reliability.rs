@@ -3,6 +3,8 @@
 //! RELIABILITY.md records.
 
 mod crash;
+mod hostile_plugins;
+mod hot_reload;
 mod disk;
 pub(crate) mod harness;
 mod upstream_faults;

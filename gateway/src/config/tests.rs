@@ -389,6 +389,32 @@ fn limits_must_be_positive() {
 }
 
 #[test]
+fn max_concurrent_calls_defaults_to_16_and_stays_within_max_instances() {
+    assert_eq!(ok("").plugins.max_concurrent_calls, 16);
+    assert_eq!(
+        ok("[plugins]\nmax_instances = 4\n")
+            .plugins
+            .max_concurrent_calls,
+        4
+    );
+    let c = ok("[plugins]\nmax_concurrent_calls = 3\n");
+    assert_eq!(c.plugins.max_concurrent_calls, 3);
+    let m = err("[plugins]\nmax_concurrent_calls = 0\n");
+    assert_contains(
+        &m,
+        &["[plugins]: max_concurrent_calls: must be greater than zero"],
+    );
+    let m = err("[plugins]\nmax_instances = 8\nmax_concurrent_calls = 9\n");
+    assert_contains(
+        &m,
+        &[
+            "[plugins]: max_concurrent_calls:",
+            "more than max_instances (8)",
+        ],
+    );
+}
+
+#[test]
 fn warm_instances_name_adapters_and_count_calls() {
     let c = ok("[plugins]\nwarm_instances = { pypi = 64, my-format = 2 }\n");
     assert_eq!(c.plugins.warm_instances.get("pypi"), Some(&64));

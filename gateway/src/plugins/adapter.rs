@@ -4,11 +4,16 @@
 //! cap and a time budget; a fault is returned as a [`PluginError`] for that
 //! request only. Adapters named in `[plugins] warm_instances` reuse an
 //! instance for a bounded number of successful calls instead ([`super::warm`]).
+//!
+//! Calls never run on the caller's thread: each is spawned onto the
+//! adapter's lane ([`super::exec`]) with owned copies of its (small)
+//! arguments, and the caller awaits the result.
 
 use super::PluginError;
 use super::bindings::{AdapterPre, wit};
 use super::engine::PluginEngine;
-use super::host::{CallBudget, CallContext, HostState};
+use super::exec::Lane;
+use super::host::{BoxFuture, CallBudget, CallContext, HostState};
 use super::warm::{Instance, WarmPool};
 use super::world;
 use sha2::{Digest as _, Sha256};
@@ -44,12 +49,40 @@ pub struct Adapter {
     pub sha256: String,
     /// Where it came from.
     pub source: Source,
-    pre: AdapterPre<HostState>,
-    engine: Arc<PluginEngine>,
+    /// What a call needs on the lane.
+    core: Arc<Core>,
     /// Reused instances (`[plugins] warm_instances`); none: a fresh
     /// instance per call.
-    warm: Option<WarmPool>,
+    warm: Option<Arc<WarmPool>>,
+    /// The lane calls run on (the loading lane until `describe` named the
+    /// adapter).
+    lane: Arc<Lane>,
 }
+
+/// The pre-linked component and the engine, shared with running calls.
+struct Core {
+    pre: AdapterPre<HostState>,
+    engine: Arc<PluginEngine>,
+}
+
+/// One call on an instance: borrows the instance for the call's duration.
+trait CallFn<T>: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<T>> {}
+impl<T, F> CallFn<T> for F where
+    F: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<T>>
+{
+}
+
+/// Pins a call closure to the higher-ranked signature [`Adapter::call`]
+/// needs (closure signatures are not inferred as higher-ranked otherwise).
+fn call_fn<T, F>(f: F) -> F
+where
+    F: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<T>>,
+{
+    f
+}
+
+/// Lane name of adapters being loaded (before `describe` names them).
+const LOADING_LANE: &str = "(loading)";
 
 impl std::fmt::Debug for Adapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,8 +133,8 @@ impl Adapter {
             },
             sha256,
             source,
-            pre,
-            engine,
+            lane: engine.lane(LOADING_LANE)?,
+            core: Arc::new(Core { pre, engine }),
             warm: None,
         };
         let ctx = CallContext {
@@ -112,7 +145,12 @@ impl Adapter {
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;
-        adapter.warm = adapter.engine.warm_calls(&info.name).map(WarmPool::new);
+        adapter.warm = adapter
+            .core
+            .engine
+            .warm_calls(&info.name)
+            .map(|n| Arc::new(WarmPool::new(n)));
+        adapter.lane = adapter.core.engine.lane(&info.name)?;
         adapter.info = info;
         Ok(adapter)
     }
@@ -122,6 +160,137 @@ impl Adapter {
         &self.info.name
     }
 
+    /// Calls per warm instance, when this adapter reuses instances.
+    pub fn warm_calls(&self) -> Option<u32> {
+        self.warm.as_ref().map(|p| p.max_calls())
+    }
+
+    /// Idle warm instances right now (0 without a pool).
+    pub fn warm_idle(&self) -> usize {
+        self.warm.as_ref().map(|p| p.idle()).unwrap_or(0)
+    }
+
+    /// Linear memory held by idle warm instances, in bytes (0 without a
+    /// pool).
+    pub fn warm_memory(&self) -> usize {
+        self.warm.as_ref().map(|p| p.idle_memory()).unwrap_or(0)
+    }
+
+    /// Run `f` on an instance of this adapter on its lane: a warm
+    /// instance when `pooled` and the adapter has a pool, else a fresh one.
+    async fn call<T, F>(&self, ctx: CallContext, pooled: bool, f: F) -> Result<T, PluginError>
+    where
+        T: Send + 'static,
+        F: CallFn<T> + Send + 'static,
+    {
+        let core = self.core.clone();
+        let warm = if pooled { self.warm.clone() } else { None };
+        // `http-send` runs on the caller's runtime, not on the lane.
+        let io = tokio::runtime::Handle::try_current().ok();
+        self.lane
+            .run(async move {
+                let mut inst = core.acquire(ctx, io, warm.as_deref()).await?;
+                let result = f(&mut inst).await;
+                release(inst, result, warm.as_deref())
+            })
+            .await
+    }
+
+    /// `describe()`, always on a fresh instance.
+    pub async fn describe(&self, ctx: CallContext) -> Result<wit::AdapterInfo, PluginError> {
+        // Never pooled: describe runs at load, before the pool exists.
+        self.call(
+            ctx,
+            false,
+            call_fn(|inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_describe(&mut inst.store)
+                        .await
+                })
+            }),
+        )
+        .await
+    }
+
+    /// `plan(remote, req)`.
+    pub async fn plan(
+        &self,
+        ctx: CallContext,
+        remote: &wit::RemoteInfo,
+        req: &wit::Request,
+    ) -> Result<wit::Decision, PluginError> {
+        let (remote, req) = (remote.clone(), req.clone());
+        self.call(
+            ctx,
+            true,
+            call_fn(move |inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_plan(&mut inst.store, &remote, &req)
+                        .await
+                })
+            }),
+        )
+        .await
+    }
+
+    /// `on-response(remote, req, sent, resp, attempt)`.
+    pub async fn on_response(
+        &self,
+        ctx: CallContext,
+        remote: &wit::RemoteInfo,
+        req: &wit::Request,
+        sent: &wit::UpstreamRequest,
+        resp: &wit::UpstreamResponse,
+        attempt: u32,
+    ) -> Result<wit::AfterHeaders, PluginError> {
+        let (remote, req, sent, resp) = (remote.clone(), req.clone(), sent.clone(), resp.clone());
+        self.call(
+            ctx,
+            true,
+            call_fn(move |inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_on_response(&mut inst.store, &remote, &req, &sent, &resp, attempt)
+                        .await
+                })
+            }),
+        )
+        .await
+    }
+
+    /// `inspect-body(remote, req, resp, body)`. The body is bounded by the
+    /// caller (the adapter's own limit or `max_request_body_inspect`).
+    pub async fn inspect_body(
+        &self,
+        ctx: CallContext,
+        remote: &wit::RemoteInfo,
+        req: &wit::Request,
+        resp: &wit::UpstreamResponse,
+        body: &[u8],
+    ) -> Result<wit::BodyVerdict, PluginError> {
+        let (remote, req, resp, body) = (remote.clone(), req.clone(), resp.clone(), body.to_vec());
+        self.call(
+            ctx,
+            true,
+            call_fn(move |inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_inspect_body(&mut inst.store, &remote, &req, &resp, &body)
+                        .await
+                })
+            }),
+        )
+        .await
+    }
+}
+
+impl Core {
     fn new_store(&self, ctx: CallContext) -> Store<HostState> {
         let mut store = Store::new(
             self.engine.engine(),
@@ -145,24 +314,31 @@ impl Adapter {
                 b.exceeded = true;
                 return Ok(UpdateDeadline::Interrupt);
             }
-            // Yield to the runtime every tick so a busy plugin cannot
-            // starve other requests on this worker thread.
+            // Yield to the lane's runtime every tick so a busy call
+            // cannot starve the adapter's other calls.
             Ok(UpdateDeadline::Yield(1))
         });
         store
     }
 
-    /// A store and instance for one call: an idle warm instance when the
-    /// adapter has a pool and one is free, else a fresh instance.
-    async fn acquire(&self, ctx: CallContext, warm: bool) -> Result<Instance, PluginError> {
-        if warm
-            && let Some(pool) = &self.warm
+    /// A store and instance for one call: an idle warm instance from
+    /// `warm` when one is free, else a fresh instance. `io` is the runtime
+    /// `http-send` runs on.
+    async fn acquire(
+        &self,
+        ctx: CallContext,
+        io: Option<tokio::runtime::Handle>,
+        warm: Option<&WarmPool>,
+    ) -> Result<Instance, PluginError> {
+        if let Some(pool) = warm
             && let Some(mut inst) = pool.take()
         {
             begin_call(&mut inst.store, ctx);
+            inst.store.data_mut().io = io;
             return Ok(inst);
         }
         let mut store = self.new_store(ctx);
+        store.data_mut().io = io;
         match self.pre.instantiate_async(&mut store).await {
             Ok(bindings) => Ok(Instance {
                 store,
@@ -172,99 +348,22 @@ impl Adapter {
             Err(e) => Err(fault(&store, &e)),
         }
     }
+}
 
-    /// Finish a call: a warm instance whose call succeeded goes back to
-    /// the pool; every other instance is dropped here.
-    fn release<T>(&self, inst: Instance, result: wasmtime::Result<T>) -> Result<T, PluginError> {
-        let out = finish(&inst.store, result);
-        if out.is_ok()
-            && let Some(pool) = &self.warm
-        {
-            pool.give_back(inst);
-        }
-        out
+/// Finish a call: an instance whose call succeeded goes back to `warm`
+/// (when the call was pooled); every other instance is dropped here.
+fn release<T>(
+    inst: Instance,
+    result: wasmtime::Result<T>,
+    warm: Option<&WarmPool>,
+) -> Result<T, PluginError> {
+    let out = finish(&inst.store, result);
+    if out.is_ok()
+        && let Some(pool) = warm
+    {
+        pool.give_back(inst);
     }
-
-    /// Calls per warm instance, when this adapter reuses instances.
-    pub fn warm_calls(&self) -> Option<u32> {
-        self.warm.as_ref().map(|p| p.max_calls())
-    }
-
-    /// Idle warm instances right now (0 without a pool).
-    pub fn warm_idle(&self) -> usize {
-        self.warm.as_ref().map(|p| p.idle()).unwrap_or(0)
-    }
-
-    /// Linear memory held by idle warm instances, in bytes (0 without a
-    /// pool).
-    pub fn warm_memory(&self) -> usize {
-        self.warm.as_ref().map(|p| p.idle_memory()).unwrap_or(0)
-    }
-
-    /// `describe()`, always on a fresh instance.
-    pub async fn describe(&self, ctx: CallContext) -> Result<wit::AdapterInfo, PluginError> {
-        let mut inst = self.acquire(ctx, false).await?;
-        let result = inst
-            .bindings
-            .artgate_adapter_handler()
-            .call_describe(&mut inst.store)
-            .await;
-        // Never pooled: describe runs at load, before the pool exists.
-        finish(&inst.store, result)
-    }
-
-    /// `plan(remote, req)`.
-    pub async fn plan(
-        &self,
-        ctx: CallContext,
-        remote: &wit::RemoteInfo,
-        req: &wit::Request,
-    ) -> Result<wit::Decision, PluginError> {
-        let mut inst = self.acquire(ctx, true).await?;
-        let result = inst
-            .bindings
-            .artgate_adapter_handler()
-            .call_plan(&mut inst.store, remote, req)
-            .await;
-        self.release(inst, result)
-    }
-
-    /// `on-response(remote, req, sent, resp, attempt)`.
-    pub async fn on_response(
-        &self,
-        ctx: CallContext,
-        remote: &wit::RemoteInfo,
-        req: &wit::Request,
-        sent: &wit::UpstreamRequest,
-        resp: &wit::UpstreamResponse,
-        attempt: u32,
-    ) -> Result<wit::AfterHeaders, PluginError> {
-        let mut inst = self.acquire(ctx, true).await?;
-        let result = inst
-            .bindings
-            .artgate_adapter_handler()
-            .call_on_response(&mut inst.store, remote, req, sent, resp, attempt)
-            .await;
-        self.release(inst, result)
-    }
-
-    /// `inspect-body(remote, req, resp, body)`.
-    pub async fn inspect_body(
-        &self,
-        ctx: CallContext,
-        remote: &wit::RemoteInfo,
-        req: &wit::Request,
-        resp: &wit::UpstreamResponse,
-        body: &[u8],
-    ) -> Result<wit::BodyVerdict, PluginError> {
-        let mut inst = self.acquire(ctx, true).await?;
-        let result = inst
-            .bindings
-            .artgate_adapter_handler()
-            .call_inspect_body(&mut inst.store, remote, req, resp, body)
-            .await;
-        self.release(inst, result)
-    }
+    out
 }
 
 /// Prepare a pooled store for its next call: the new context, a fresh time

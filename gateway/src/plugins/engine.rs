@@ -1,6 +1,6 @@
 //! The one wasmtime [`Engine`]: pooling allocation, epoch interruption
-//! driven by a ticker thread, and a cache of compiled code in the storage
-//! directory.
+//! driven by a ticker thread, a cache of compiled code in the storage
+//! directory, and the per-adapter lanes calls run on ([`Executor`]).
 //!
 //! Compiled code is only ever loaded from files this process (or an earlier
 //! artgate) wrote into its own cache directory, named by the sha256 of the
@@ -9,6 +9,7 @@
 //! execution.
 
 use super::PluginError;
+use super::exec::{Executor, Lane};
 use super::host::HostState;
 use crate::config::PluginsConfig;
 use sha2::{Digest as _, Sha256};
@@ -38,6 +39,8 @@ pub struct PluginEngine {
     pub call_timeout: Duration,
     /// Adapter name → calls per warm instance (`[plugins] warm_instances`).
     warm_instances: BTreeMap<String, u32>,
+    /// Per-adapter lanes (threads and call slots) calls run on.
+    exec: Executor,
     stop: Arc<AtomicBool>,
 }
 
@@ -92,6 +95,7 @@ impl PluginEngine {
             deadline_ticks,
             call_timeout: cfg.call_timeout,
             warm_instances: cfg.warm_instances.clone(),
+            exec: Executor::new(cfg.max_concurrent_calls as usize, cfg.call_timeout),
             stop,
         }))
     }
@@ -106,6 +110,11 @@ impl PluginEngine {
     /// one call each); none means a fresh instance per call.
     pub fn warm_calls(&self, name: &str) -> Option<u32> {
         self.warm_instances.get(name).copied().filter(|&n| n > 1)
+    }
+
+    /// The lane adapter `name`'s calls run on ([`super::exec`]).
+    pub fn lane(&self, name: &str) -> Result<Arc<Lane>, PluginError> {
+        self.exec.lane(name)
     }
 
     /// The linker with the host capabilities and deny-all WASI.

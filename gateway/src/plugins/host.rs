@@ -132,6 +132,9 @@ pub struct HostState {
     ctx: CallContext,
     /// The call's time budget (set by the caller).
     pub budget: Option<Arc<std::sync::Mutex<CallBudget>>>,
+    /// The runtime `http-send` runs on (the caller's; the call itself runs
+    /// on its adapter's lane). None: on the call's own runtime.
+    pub io: Option<tokio::runtime::Handle>,
     http_calls: u32,
     kv_ops: u32,
     log_lines: u32,
@@ -152,6 +155,7 @@ impl HostState {
             },
             ctx,
             budget: None,
+            io: None,
             http_calls: 0,
             kv_ops: 0,
             log_lines: 0,
@@ -248,7 +252,15 @@ impl bindings::artgate::adapter::host::Host for HostState {
             return Ok(Err("http-send is not available in this context".into()));
         };
         let started = std::time::Instant::now();
-        let result = http.send(req).await;
+        let result = match &self.io {
+            // Network I/O belongs to the request runtime: connections the
+            // client pool opens live there, whatever the lane is doing.
+            Some(io) => match io.spawn(async move { http.send(req).await }).await {
+                Ok(r) => r,
+                Err(e) => Err(format!("http-send did not complete: {e}")),
+            },
+            None => http.send(req).await,
+        };
         if let Some(b) = &self.budget
             && let Ok(mut b) = b.lock()
         {

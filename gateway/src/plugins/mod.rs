@@ -1,7 +1,8 @@
 //! The wasmtime host for adapters: one engine ([`engine`]), the one
 //! `bindgen!` ([`bindings`]), host capabilities ([`host`]), the world check
 //! ([`world`]), loaded adapters and their calls ([`adapter`], reused
-//! instances in [`warm`]), the active set and hot reload ([`registry`],
+//! instances in [`warm`], run off the request threads on per-adapter lanes
+//! by [`exec`]), the active set and hot reload ([`registry`],
 //! [`watch`]), and the embedded built-ins ([`builtin`]). The plugin
 //! authoring kit: `artgate plugin check` ([`check`], with golden [`case`]s
 //! compared as JSON by [`render`]) and `artgate plugin new` ([`scaffold`]).
@@ -12,6 +13,7 @@ pub mod builtin;
 pub mod case;
 pub mod check;
 pub mod engine;
+pub mod exec;
 pub mod host;
 pub mod registry;
 pub mod render;
@@ -48,12 +50,27 @@ pub enum PluginError {
     /// The adapter returned something the host cannot use.
     #[error("adapter returned an invalid decision: {0}")]
     BadOutput(String),
+    /// The adapter already runs its maximum of concurrent calls and none
+    /// finished within the call time budget (`[plugins]
+    /// max_concurrent_calls`).
+    #[error(
+        "adapter is busy: {running} calls already running (the [plugins] max_concurrent_calls limit) and no slot freed within {waited:?}"
+    )]
+    Busy {
+        /// Calls in flight when this one gave up.
+        running: usize,
+        /// How long it waited for a slot.
+        waited: std::time::Duration,
+    },
 }
 
 impl PluginError {
     /// HTTP status for a request that hit this error.
     pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::BAD_GATEWAY
+        match self {
+            PluginError::Busy { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
     }
 
     /// Short label for metrics.
@@ -65,6 +82,7 @@ impl PluginError {
             PluginError::Timeout => "timeout",
             PluginError::MemoryCap(_) => "memory",
             PluginError::BadOutput(_) => "bad_output",
+            PluginError::Busy { .. } => "busy",
         }
     }
 }

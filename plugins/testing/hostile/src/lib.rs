@@ -13,6 +13,9 @@
 //! | `huge` | answers directly with a 64 MiB body | refuse the oversized response (wasmtime's host-call copy limit already fails the call) |
 //! | `bad-status` | answers directly with status 999 | refuse the invalid output |
 //! | `bad-header` | answers with a header name and value that are not valid HTTP | refuse the invalid output |
+//! | `log-flood` | calls `log` with 8 KiB lines without end | drop lines past the per-call limit, stop it at the epoch deadline |
+//! | `kv-flood` | calls `kv-set` without end | trap it past the per-call operation limit |
+//! | `http-flood` | calls `http-send` (to the remote's first upstream) without end | trap it past the per-call send limit |
 //! | `ok` | answers 200 `hostile ok` | serve it |
 //!
 //! Any other mode (or none) is rejected with 400. `on-response` accepts and
@@ -51,6 +54,9 @@ impl Adapter for Hostile {
             "bad-header" => Decision::respond(
                 DirectResponse::new(200, "bad header").header("bad header\r\n", "x\r\ny: z"),
             ),
+            "log-flood" => log_flood(),
+            "kv-flood" => kv_flood(),
+            "http-flood" => http_flood(&remote),
             "ok" => Decision::respond(
                 DirectResponse::new(200, "hostile ok")
                     .header("content-type", "text/plain; charset=utf-8"),
@@ -58,7 +64,7 @@ impl Adapter for Hostile {
             other => Decision::reject(
                 400,
                 format!(
-                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header or ok."
+                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood or ok."
                 ),
             ),
         }
@@ -91,6 +97,46 @@ fn grow() -> ! {
         }
         blocks.push(black_box(block));
         black_box(&blocks);
+    }
+}
+
+/// Logs 8 KiB lines until the host stops the call.
+fn log_flood() -> ! {
+    let line = "x".repeat(8 << 10);
+    loop {
+        artgate_sdk::log::log(Level::Error, black_box(&line));
+    }
+}
+
+/// Writes key-value entries until the host refuses (a trap).
+fn kv_flood() -> ! {
+    let value = vec![7u8; 1024];
+    let mut i = 0u64;
+    loop {
+        artgate_sdk::host::kv_set(&format!("flood-{i}"), black_box(&value), 60);
+        i = i.wrapping_add(1);
+    }
+}
+
+/// Sends requests to the remote's first upstream until the host refuses
+/// (a trap).
+fn http_flood(remote: &RemoteInfo) -> ! {
+    let url = format!(
+        "{}/flood",
+        remote
+            .upstreams
+            .first()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1:9")
+    );
+    loop {
+        let _ = black_box(artgate_sdk::host::http_send(&OutgoingRequest {
+            method: "GET".into(),
+            url: url.clone(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            use_credentials: false,
+        }));
     }
 }
 

@@ -1,0 +1,368 @@
+//! Hot reload under load: the `generic` adapter in the plugin directory is
+//! swapped 100 times (or for `ARTGATE_RELOAD_SECS` seconds, whichever is
+//! longer) between two builds that differ observably — the plain build and
+//! the `variant` build, which reports version `9.9.9-test` and adds
+//! `x-adapter-variant: v2` to every plan — while clients send mixed traffic
+//! (fresh hits, misses through the adapter, HEADs, ranges, conditional
+//! requests). Swaps alternate between an atomic rename and a torn in-place
+//! write (truncate, then four chunks with pauses longer than the reload
+//! debounce, so the watcher sees partial files).
+//!
+//! Asserted: no request fails (every response the expected 200/206/304,
+//! bodies whole and correct); every adapter-planned response comes wholly
+//! from one of the two versions; partial files are rejected while the
+//! previous version keeps serving; after each swap the new version serves
+//! within a bound. Reload latency (file landed → `/plugins` reports the new
+//! version active) is printed for RELIABILITY.md.
+
+use crate::reliability::harness::{Rng, seed, sha256_hex};
+use crate::support::bytes;
+use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
+use crate::support::mirror::metric;
+use crate::support::upstream::Upstream;
+use serde_json::Value;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+/// Swaps made at least.
+const SWAPS: usize = 100;
+/// Client tasks sending traffic during the swaps.
+const CLIENTS: usize = 4;
+/// Cached objects (hits, HEADs, ranges, conditional requests).
+const HITS: usize = 16;
+/// Size of a cached object.
+const HIT_SIZE: usize = 64 * 1024;
+/// Objects for misses in the short mode (a long mode adds 250 a second).
+const MISS_OBJECTS: usize = 20_000;
+/// A new version must serve within this after its file landed.
+const RELOAD_BOUND: Duration = Duration::from_secs(5);
+
+/// Counts of what the clients saw.
+#[derive(Default)]
+struct Seen {
+    requests: AtomicU64,
+    hits: AtomicU64,
+    heads: AtomicU64,
+    ranges: AtomicU64,
+    not_modified: AtomicU64,
+    misses_old: AtomicU64,
+    misses_new: AtomicU64,
+}
+
+/// The plugin-dir `generic` entry of `/plugins`: (status, sha256).
+async fn dir_entry(client: &reqwest::Client, gw: &Gateway) -> Option<(String, String)> {
+    let text = client
+        .get(gw.url("/plugins"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    let p = v["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == "generic" && p["source"] != "built-in")?;
+    Some((
+        p["status"].as_str()?.to_owned(),
+        p["sha256"].as_str()?.to_owned(),
+    ))
+}
+
+/// Write `bytes` to `dst` in place: truncate, then four chunks with pauses
+/// (longer than the 50 ms reload debounce of the test config).
+fn torn_write(dst: &Path, bytes: &[u8], rng: &mut Rng) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .create(true)
+        .open(dst)
+        .expect("open in place");
+    let chunk = bytes.len().div_ceil(4);
+    for (i, part) in bytes.chunks(chunk).enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(rng.range(60, 140)));
+        }
+        f.write_all(part).expect("write chunk");
+        f.flush().expect("flush");
+    }
+}
+
+/// Write `bytes` to a temporary name and rename it over `dst`.
+fn atomic_write(dst: &Path, bytes: &[u8]) {
+    let tmp = dst.with_file_name(".generic.wasm.part");
+    std::fs::write(&tmp, bytes).expect("write temp");
+    std::fs::rename(&tmp, dst).expect("rename");
+}
+
+/// One client: random mixed requests until `stop`; panics on any failure.
+#[allow(clippy::too_many_arguments)]
+async fn client_loop(
+    gw_url: String,
+    c: u64,
+    seed: u64,
+    etags: Arc<Vec<String>>,
+    next_miss: Arc<AtomicU64>,
+    miss_objects: usize,
+    seen: Arc<Seen>,
+    stop: Arc<AtomicBool>,
+) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut rng = Rng::new(seed ^ c.wrapping_mul(0x9E37_79B9));
+    while !stop.load(SeqCst) {
+        let i = rng.range(0, HITS as u64) as usize;
+        let url = format!("{gw_url}/api/v1/remote/r/h{i}.bin");
+        let want = bytes(HIT_SIZE, i as u64);
+        seen.requests.fetch_add(1, SeqCst);
+        match rng.range(0, 5) {
+            0 => {
+                let r = client.get(&url).send().await.expect("hit");
+                assert_eq!(r.status(), 200, "hit {url}");
+                let body = r.bytes().await.expect("hit body");
+                assert!(body == want, "hit {url}: wrong bytes");
+                seen.hits.fetch_add(1, SeqCst);
+            }
+            1 => {
+                let r = client.head(&url).send().await.expect("head");
+                assert_eq!(r.status(), 200, "HEAD {url}");
+                assert_eq!(
+                    r.headers()["content-length"],
+                    HIT_SIZE.to_string().as_str(),
+                    "HEAD {url}"
+                );
+                assert!(r.bytes().await.expect("head body").is_empty());
+                seen.heads.fetch_add(1, SeqCst);
+            }
+            2 => {
+                let a = rng.range(0, HIT_SIZE as u64 - 1) as usize;
+                let b = rng.range(a as u64, HIT_SIZE as u64) as usize;
+                let r = client
+                    .get(&url)
+                    .header("range", format!("bytes={a}-{b}"))
+                    .send()
+                    .await
+                    .expect("range");
+                assert_eq!(r.status(), 206, "range {a}-{b} of {url}");
+                let body = r.bytes().await.expect("range body");
+                assert!(body == want[a..=b], "range {a}-{b} of {url}: wrong bytes");
+                seen.ranges.fetch_add(1, SeqCst);
+            }
+            3 => {
+                let r = client
+                    .get(&url)
+                    .header("if-none-match", &etags[i])
+                    .send()
+                    .await
+                    .expect("conditional");
+                assert_eq!(r.status(), 304, "If-None-Match on {url}");
+                seen.not_modified.fetch_add(1, SeqCst);
+            }
+            _ => {
+                let k = next_miss.fetch_add(1, SeqCst) as usize;
+                assert!(k < miss_objects, "ran out of miss objects");
+                let url = format!("{gw_url}/api/v1/remote/r/m{k}.bin");
+                let r = client.get(&url).send().await.expect("miss");
+                let status = r.status().as_u16();
+                let variant = r
+                    .headers()
+                    .get("x-adapter-variant")
+                    .map(|v| v.to_str().unwrap_or("?").to_owned());
+                let body = r.bytes().await.expect("miss body");
+                assert_eq!(
+                    status,
+                    200,
+                    "miss {url}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                assert!(
+                    body == bytes(1024, 100_000 + k as u64),
+                    "miss {url}: wrong bytes"
+                );
+                match variant.as_deref() {
+                    None => seen.misses_old.fetch_add(1, SeqCst),
+                    Some("v2") => seen.misses_new.fetch_add(1, SeqCst),
+                    Some(other) => panic!("miss {url}: x-adapter-variant {other:?}"),
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.range(1, 6))).await;
+    }
+}
+
+/// 100+ swaps of the `generic` adapter under mixed traffic: no request
+/// fails, torn files are rejected, each new version serves within a bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_under_load_fails_no_request() {
+    let min_secs = std::env::var("ARTGATE_RELOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    let seed = seed("hot_reload");
+    let mut rng = Rng::new(seed);
+    let up = Upstream::start().await;
+    for i in 0..HITS {
+        up.put_body(&format!("/h{i}.bin"), bytes(HIT_SIZE, i as u64));
+    }
+    let miss_objects = MISS_OBJECTS + min_secs as usize * 250;
+    for k in 0..miss_objects {
+        up.put_body(&format!("/m{k}.bin"), bytes(1024, 100_000 + k as u64));
+    }
+    let plain = std::fs::read(adapters_dir().join("generic.wasm")).expect("generic.wasm");
+    let variant =
+        std::fs::read(adapters_dir().join("generic-variant.wasm")).expect("generic-variant.wasm");
+    let versions = [
+        (&plain, sha256_hex(&plain)),
+        (&variant, sha256_hex(&variant)),
+    ];
+
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let dst = plugins.join("generic.wasm");
+    std::fs::write(&dst, &plain).unwrap();
+    let gw = Gateway::start_in(dir, &generic_remote("r", &up.url(), "")).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert_eq!(
+        dir_entry(&client, &gw).await,
+        Some(("active".into(), versions[0].1.clone()))
+    );
+
+    // Prime the cached objects and remember their ETags.
+    let mut etags = Vec::new();
+    for i in 0..HITS {
+        let r = client
+            .get(gw.url(&format!("/api/v1/remote/r/h{i}.bin")))
+            .send()
+            .await
+            .expect("prime");
+        assert_eq!(r.status(), 200);
+        etags.push(
+            r.headers()
+                .get("etag")
+                .expect("an ETag")
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+        r.bytes().await.expect("prime body");
+    }
+    let rejected_before = metric(&gw, "artgate_plugin_reloads_total", &["result=\"error\""]).await;
+
+    let seen = Arc::new(Seen::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let next_miss = Arc::new(AtomicU64::new(0));
+    let etags = Arc::new(etags);
+    let clients: Vec<_> = (0..CLIENTS as u64)
+        .map(|c| {
+            tokio::spawn(client_loop(
+                gw.url(""),
+                c,
+                seed,
+                etags.clone(),
+                next_miss.clone(),
+                miss_objects,
+                seen.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let (mut atomic, mut torn) = (0, 0);
+    let mut current = 0usize;
+    while latencies.len() < SWAPS || started.elapsed() < Duration::from_secs(min_secs) {
+        let next = 1 - current;
+        let (bytes_next, sha_next) = (versions[next].0.clone(), versions[next].1.clone());
+        let in_place = latencies.len() % 2 == 1;
+        let dst2 = dst.clone();
+        let mut wrng = rng.clone();
+        rng.next();
+        tokio::task::spawn_blocking(move || {
+            if in_place {
+                torn_write(&dst2, &bytes_next, &mut wrng);
+            } else {
+                atomic_write(&dst2, &bytes_next);
+            }
+        })
+        .await
+        .expect("writer");
+        if in_place {
+            torn += 1;
+        } else {
+            atomic += 1;
+        }
+        let landed = Instant::now();
+        loop {
+            if let Some((status, sha)) = dir_entry(&client, &gw).await
+                && status == "active"
+                && sha == sha_next
+            {
+                break;
+            }
+            assert!(
+                landed.elapsed() < RELOAD_BOUND,
+                "swap {}: the new version did not serve within {RELOAD_BOUND:?}",
+                latencies.len() + 1
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(landed.elapsed().as_secs_f64() * 1000.0);
+        current = next;
+        tokio::time::sleep(Duration::from_millis(rng.range(20, 120))).await;
+        for c in &clients {
+            assert!(!c.is_finished(), "a client failed (see its panic)");
+        }
+    }
+    let elapsed = started.elapsed();
+    // The last version serves new misses.
+    let k = next_miss.fetch_add(1, SeqCst);
+    let r = client
+        .get(gw.url(&format!("/api/v1/remote/r/m{k}.bin")))
+        .send()
+        .await
+        .expect("final miss");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("x-adapter-variant").is_some(),
+        current == 1,
+        "the last version serves"
+    );
+    stop.store(true, SeqCst);
+    for c in clients {
+        c.await.expect("a client failed");
+    }
+    let rejected =
+        metric(&gw, "artgate_plugin_reloads_total", &["result=\"error\""]).await - rejected_before;
+
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((p * latencies.len() as f64).ceil() as usize).max(1) - 1];
+    let s = &seen;
+    println!(
+        "hot-reload: {} swaps ({atomic} atomic renames, {torn} torn in-place writes) in {:.1} s; \
+         {rejected} partial files rejected; {} requests ({} hits, {} HEADs, {} ranges, {} 304s, \
+         {} misses on the old-style version, {} on the variant), 0 failed; reload latency \
+         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        s.requests.load(SeqCst),
+        s.hits.load(SeqCst),
+        s.heads.load(SeqCst),
+        s.ranges.load(SeqCst),
+        s.not_modified.load(SeqCst),
+        s.misses_old.load(SeqCst),
+        s.misses_new.load(SeqCst),
+        pct(0.5),
+        pct(0.99),
+        latencies[latencies.len() - 1],
+    );
+    assert!(
+        rejected >= 1.0,
+        "no partial file was ever seen and rejected; the torn writes did not test anything"
+    );
+    assert!(s.misses_old.load(SeqCst) > 0 && s.misses_new.load(SeqCst) > 0);
+}
