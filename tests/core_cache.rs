@@ -492,7 +492,8 @@ async fn small_hits_come_from_memory_and_follow_the_index() {
         let up = Upstream::start().await;
         let (v1, v2) = (bytes(3000, 7), bytes(2000, 8));
         put(&up, "/m.bin", &v1, "\"v1\"");
-        let gw = Gateway::start_with_storage_extra(memory, &generic_remote("r", &up.url(), "")).await;
+        let gw =
+            Gateway::start_with_storage_extra(memory, &generic_remote("r", &up.url(), "")).await;
         let url = "/api/v1/remote/r/m.bin";
         let mem = |m: String| metric(&m, "artgate_memory_cache_bytes", &[]);
         assert_eq!(get(&gw, url).await.source(), "remote");
@@ -501,7 +502,11 @@ async fn small_hits_come_from_memory_and_follow_the_index() {
             assert_eq!((g.status, g.source()), (200, "cache"));
             assert!(g.body == v1, "wrong bytes from a hit");
         }
-        assert_eq!(mem(gw.metrics().await) >= 3000.0, kept, "memory_cache {memory:?}");
+        assert_eq!(
+            mem(gw.metrics().await) >= 3000.0,
+            kept,
+            "memory_cache {memory:?}"
+        );
         let g = get_with(&gw, url, &[("range", "bytes=100-199")]).await;
         assert_eq!((g.status, g.h("content-length")), (206, "100"));
         assert!(g.body == v1[100..200], "wrong range bytes");
@@ -510,9 +515,18 @@ async fn small_hits_come_from_memory_and_follow_the_index() {
         assert!(head.body.is_empty());
 
         put(&up, "/m.bin", &v2, "\"v2\"");
-        assert_eq!(send("PUT", &gw.url("/cache/flush?remote=r"), &[]).await.status, 200);
+        assert_eq!(
+            send("PUT", &gw.url("/cache/flush?remote=r"), &[])
+                .await
+                .status,
+            200
+        );
         let g = get(&gw, url).await;
-        assert_eq!(g.source(), "remote", "a flushed entry was served from memory");
+        assert_eq!(
+            g.source(),
+            "remote",
+            "a flushed entry was served from memory"
+        );
         assert!(g.body == v2);
         let g = get(&gw, url).await;
         assert_eq!(g.source(), "cache");

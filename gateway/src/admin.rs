@@ -29,7 +29,9 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
         AdminRoute::Config => body::json(StatusCode::OK, &state.config.redacted_json()),
         AdminRoute::Metrics => {
             state.metrics.set_store_bytes(state.store.meta.total_size());
-            state.metrics.set_memory_cache_bytes(state.store.hot.weight());
+            state
+                .metrics
+                .set_memory_cache_bytes(state.store.hot.weight());
             let mut r = Response::new(body::full(state.metrics.render()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -144,7 +144,9 @@ async fn next_chunk(st: &mut ReadState) -> Result<Option<Bytes>, BoxError> {
             let want = ((limit - st.pos) as usize).min(CHUNK);
             let buf = read_chunk(data, st.pos, want)
                 .await
-                .map_err(|e| -> BoxError { format!("reading the stored object failed: {e}").into() })?;
+                .map_err(|e| -> BoxError {
+                    format!("reading the stored object failed: {e}").into()
+                })?;
             if buf.is_empty() {
                 return Err("stored object is shorter than its index entry".into());
             }

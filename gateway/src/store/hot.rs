@@ -343,7 +343,10 @@ mod tests {
             m.put_entry("r", "k", &entry(2), false).unwrap();
         }));
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 1);
-        assert!(m.cached_entry("r", "k").is_none(), "the older copy was cached");
+        assert!(
+            m.cached_entry("r", "k").is_none(),
+            "the older copy was cached"
+        );
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 2);
     }
 
