@@ -2,9 +2,10 @@
 //! `kill -9` under load, a full disk, a hostile upstream — with the figures
 //! RELIABILITY.md records.
 
-mod crash;
+pub(crate) mod crash;
+mod disk;
+mod failpoints;
+pub(crate) mod harness;
 mod hostile_plugins;
 mod hot_reload;
-mod disk;
-pub(crate) mod harness;
 mod upstream_faults;

@@ -89,6 +89,10 @@ enum Lang {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _log_writer = init_tracing(cli.log_format);
+    // Test builds only: failpoints of the commit protocol from $FAILPOINTS
+    // (gateway/src/store/failpoint.rs), active for the whole process.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     if let Some(Command::Plugin(PluginCommand::New {
         name,
         lang,
@@ -139,7 +143,10 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("artgate-log")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

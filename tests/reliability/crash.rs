@@ -12,6 +12,10 @@
 //!
 //! CI runs 20 cycles; `ARTGATE_CRASH_CYCLES=N` runs N (see RELIABILITY.md),
 //! `ARTGATE_SEED` replays a run.
+//!
+//! The cycle is parametrised ([`Params`]): `failpoints.rs` runs it with a
+//! smaller workload and, instead of the `kill -9`, a failpoint that aborts
+//! the gateway at one step of the commit protocol.
 
 use super::harness::{
     KIB, MIB, Proc, Rng, client, damage, drain, files_in, fsck, seed, sha256_hex, write_config,
@@ -23,22 +27,112 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Concurrent upload clients.
-const UPLOADERS: usize = 32;
-/// Concurrent pull-through clients.
-const FILLERS: usize = 32;
-/// Keys of the hosted remote; uploader `t` owns keys `t`, `t + 32`, … so
-/// one key never has two uploads in flight.
-const HOSTED_KEYS: usize = 4 * UPLOADERS;
-/// Objects the upstream serves to the pull-through remote.
-const OBJECTS: usize = 128;
 /// Cycles in CI.
 const DEFAULT_CYCLES: usize = 20;
 /// `fsck --repair` (removes orphan blobs the kills leave) every this many
 /// cycles; the other cycles leave spools to the startup cleanup.
 const REPAIR_EVERY: usize = 10;
-/// Latest kill, after the workload starts.
-const KILL_WINDOW_MS: u64 = 1200;
+/// An error a client saw this long before the gateway was seen dead (a
+/// failpoint crash) happened with a healthy gateway.
+const EXIT_GRACE: Duration = Duration::from_millis(250);
+
+/// How a cycle ends the gateway.
+#[derive(Clone, Debug)]
+pub(super) enum Crash {
+    /// `kill -9` at a random moment in the first `window_ms` of the
+    /// workload.
+    Kill9 {
+        /// Latest kill, after the workload starts.
+        window_ms: u64,
+    },
+    /// The failpoint `step` aborts the gateway (`return(abort)`) after
+    /// letting 0 to `max_skip - 1` hits pass (random per cycle); the
+    /// gateway is `kill -9`ed after `limit` when it never got there (not an
+    /// injection).
+    Failpoint {
+        /// The failpoint name (`artgate::store::failpoint::STEPS`).
+        step: &'static str,
+        /// Hits let through are below this.
+        max_skip: u64,
+        /// How long to wait for the abort.
+        limit: Duration,
+    },
+}
+
+/// The workload and the crash of a run.
+#[derive(Clone, Debug)]
+pub(super) struct Params {
+    /// Cycles (restarts after a crash).
+    pub cycles: usize,
+    /// With [`Crash::Failpoint`]: stop once this many cycles ended in an
+    /// injected abort (`cycles` is then the most that may be run).
+    pub injections: Option<u64>,
+    /// Concurrent upload clients.
+    pub uploaders: usize,
+    /// Concurrent pull-through clients.
+    pub fillers: usize,
+    /// Keys of the hosted remote, a multiple of `uploaders`: uploader `t`
+    /// owns keys `t`, `t + uploaders`, … so one key never has two uploads
+    /// in flight.
+    pub hosted_keys: usize,
+    /// Objects the upstream serves to the pull-through remote.
+    pub objects: usize,
+    /// Largest upstream object (sizes are log-uniform from 1 KiB).
+    pub max_object: usize,
+    /// Largest upload.
+    pub max_upload: usize,
+    /// How the gateway dies.
+    pub crash: Crash,
+    /// Flush the pull-through remote (its gc deletes blob files) after
+    /// this much workload instead of before it.
+    pub flush_after: Option<Duration>,
+}
+
+impl Params {
+    /// The `kill -9` run: 32 + 32 clients, 128 keys, 128 objects up to
+    /// 2 MiB, uploads up to 512 KiB.
+    fn kill9(cycles: usize) -> Params {
+        Params {
+            cycles,
+            injections: None,
+            uploaders: 32,
+            fillers: 32,
+            hosted_keys: 128,
+            objects: 128,
+            max_object: 2 * MIB,
+            max_upload: 512 * KIB,
+            crash: Crash::Kill9 { window_ms: 1200 },
+            flush_after: None,
+        }
+    }
+}
+
+/// What a run did (the figures RELIABILITY.md records).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Summary {
+    /// Cycles run.
+    pub cycles: u64,
+    /// Cycles whose gateway died by the injected abort (SIGABRT).
+    pub injections: u64,
+    /// Cycles ended by `kill -9` (all of them with [`Crash::Kill9`]).
+    pub kills: u64,
+    /// Uploads acknowledged.
+    pub uploads_acked: u64,
+    /// Uploads cut by the crash.
+    pub uploads_cut: u64,
+    /// Fills that ended cleanly and whole.
+    pub fills_complete: u64,
+    /// Fills cut by the crash.
+    pub fills_cut: u64,
+    /// Objects read back after restarts.
+    pub reads_back: u64,
+    /// Spools the crashes left (removed at startup or by fsck).
+    pub spools_left: u64,
+    /// Orphan blobs the crashes left.
+    pub orphans_left: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
 
 /// One uploaded content version, reproducible from its seed and length.
 #[derive(Clone, Debug)]
@@ -123,6 +217,7 @@ fn get(c: &AtomicU64) -> u64 {
 
 /// Everything the workload and the checks share.
 struct World {
+    p: Params,
     keys: Mutex<Vec<KeyState>>,
     objects: Vec<(usize, String)>,
     figures: Figures,
@@ -132,20 +227,40 @@ struct World {
     /// Tells the workload to stop starting requests.
     stop: AtomicBool,
     violations: Mutex<Vec<String>>,
+    /// Errors seen while `killing` was unset, with when: violations with a
+    /// `kill -9`; with a failpoint crash, only when they came before the
+    /// gateway died (the clients may see the death before the test does).
+    suspects: Mutex<Vec<(Instant, String)>>,
 }
 
 impl World {
     fn violation(&self, v: String) {
         self.violations.lock().unwrap().push(v);
     }
+
+    /// An error with a gateway that was not known to be dead.
+    fn suspect(&self, v: String) {
+        self.suspects.lock().unwrap().push((Instant::now(), v));
+    }
+
+    /// Turn the suspects of this cycle into violations: all of them, or
+    /// those from before `dead_at - EXIT_GRACE`.
+    fn judge_suspects(&self, dead_at: Option<Instant>) {
+        let suspects = std::mem::take(&mut *self.suspects.lock().unwrap());
+        for (at, v) in suspects {
+            if dead_at.is_none_or(|d| at + EXIT_GRACE < d) {
+                self.violation(v);
+            }
+        }
+    }
 }
 
 /// The size of upstream object `j` (object 0 is empty).
-fn object_size(seed: u64, j: usize) -> usize {
+fn object_size(seed: u64, j: usize, max: usize) -> usize {
     if j == 0 {
         return 0;
     }
-    Rng::new(seed ^ 0x000b_1ec7 ^ ((j as u64) << 20)).size(KIB, 2 * MIB)
+    Rng::new(seed ^ 0x000b_1ec7 ^ ((j as u64) << 20)).size(KIB, max)
 }
 
 fn object_seed(seed: u64, j: usize) -> u64 {
@@ -159,10 +274,19 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_CYCLES);
     let seed = seed("crash cycles");
+    let s = run(&Params::kill9(cycles), seed, "crash cycles").await;
+    assert_eq!(s.kills, cycles as u64);
+}
+
+/// Run crash cycles with `p`; panics on the first violation (with the
+/// seed and the gateway's log) and returns the figures. `name` prefixes
+/// the progress and summary lines.
+pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
+    let cycles = p.cycles;
     let up = Upstream::start().await;
     let mut objects = Vec::new();
-    for j in 0..OBJECTS {
-        let body = bytes(object_size(seed, j), object_seed(seed, j));
+    for j in 0..p.objects {
+        let body = bytes(object_size(seed, j, p.max_object), object_seed(seed, j));
         objects.push((body.len(), sha256_hex(&body)));
         up.put(
             &format!("/o{j}.bin"),
@@ -186,44 +310,74 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
         ),
     );
     let world = Arc::new(World {
-        keys: Mutex::new((0..HOSTED_KEYS).map(|_| KeyState::default()).collect()),
+        p: p.clone(),
+        keys: Mutex::new((0..p.hosted_keys).map(|_| KeyState::default()).collect()),
         objects,
         figures: Figures::default(),
         killing: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         violations: Mutex::new(Vec::new()),
+        suspects: Mutex::new(Vec::new()),
     });
     let started = Instant::now();
     let mut rng = Rng::new(seed);
-    let mut kills = 0u64;
+    let mut summary = Summary::default();
     let mut repairs = 0u64;
-    for cycle in 0..=cycles {
-        let mut gw = Proc::start(&cfg).await;
+    let mut cycle = 0;
+    loop {
+        let done = cycle == cycles || p.injections.is_some_and(|n| summary.injections >= n);
+        // The last start serves the last read-back and carries no failpoint.
+        let failpoints = match &p.crash {
+            Crash::Failpoint { step, max_skip, .. } if !done => {
+                let skip = rng.range(0, *max_skip);
+                Some(format!("{step}={skip}*off->return(abort)"))
+            }
+            _ => None,
+        };
+        let env: Vec<(&str, &str)> = failpoints
+            .iter()
+            .map(|f| ("FAILPOINTS", f.as_str()))
+            .collect();
+        let mut gw = Proc::start_env(&cfg, &env).await;
         let tmp = files_in(&data.join("tmp"));
         if !tmp.is_empty() {
             world.violation(format!(
                 "cycle {cycle}: data/tmp holds {tmp:?} after the startup cleanup"
             ));
         }
-        read_back(&gw, &world).await;
+        // A failpoint may fire during the read-back (a fill committed
+        // again): then the read-back is not judged, the cycle counts.
+        let died = read_back(&mut gw, &world, failpoints.is_some()).await;
         check(&world, cycle, seed, &gw);
-        if cycle == cycles {
+        if done {
             gw.terminate().await;
             break;
         }
+        summary.cycles += 1;
 
-        // The workload, then the kill at a random moment.
+        // The workload, then the crash.
         let c = client();
-        let r = c
-            .put(gw.url("/cache/flush?remote=pull"))
-            .send()
-            .await
-            .expect("flush");
-        assert_eq!(r.status(), 200, "flush");
         world.killing.store(false, SeqCst);
-        world.stop.store(false, SeqCst);
+        // A gateway that died in the read-back gets no workload.
+        world.stop.store(died, SeqCst);
         let mut tasks = Vec::new();
-        for t in 0..UPLOADERS {
+        let flush = |world: Arc<World>| {
+            let (c, url) = (c.clone(), gw.url("/cache/flush?remote=pull"));
+            let may_crash = failpoints.is_some();
+            async move {
+                match c.put(url).send().await {
+                    Ok(r) => assert_eq!(r.status(), 200, "flush"),
+                    // The gateway died in the flush's gc (failpoint
+                    // blob-remove).
+                    Err(_) if may_crash => world.stop.store(true, SeqCst),
+                    Err(e) => panic!("flush: {e}"),
+                }
+            }
+        };
+        if !died && p.flush_after.is_none() {
+            flush(world.clone()).await;
+        }
+        for t in 0..p.uploaders {
             let rng = Rng::new(rng.next());
             tasks.push(tokio::spawn(uploader(
                 world.clone(),
@@ -233,7 +387,7 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
                 rng,
             )));
         }
-        for _ in 0..FILLERS {
+        for _ in 0..p.fillers {
             let rng = Rng::new(rng.next());
             tasks.push(tokio::spawn(filler(
                 world.clone(),
@@ -242,21 +396,79 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
                 rng,
             )));
         }
-        let kill_at = Duration::from_millis(rng.range(0, KILL_WINDOW_MS));
-        tokio::time::sleep(kill_at).await;
-        // No new requests from here on; the ones in flight meet the kill.
-        world.stop.store(true, SeqCst);
-        world.killing.store(true, SeqCst);
-        gw.kill9();
-        kills += 1;
+        if let Some(after) = p.flush_after
+            && !died
+        {
+            // The workload ends cleanly, then the flush's gc meets the
+            // crash.
+            tokio::time::sleep(after).await;
+            world.stop.store(true, SeqCst);
+            for t in tasks.drain(..) {
+                let _ = tokio::time::timeout(Duration::from_secs(60), t).await;
+            }
+            flush(world.clone()).await;
+        }
+        let how = match &p.crash {
+            Crash::Kill9 { window_ms } => {
+                let kill_at = Duration::from_millis(rng.range(0, *window_ms));
+                tokio::time::sleep(kill_at).await;
+                // No new requests from here on; the ones in flight meet
+                // the kill.
+                world.stop.store(true, SeqCst);
+                world.killing.store(true, SeqCst);
+                gw.kill9();
+                summary.kills += 1;
+                world.judge_suspects(None);
+                format!("kill -9 at {kill_at:?}")
+            }
+            Crash::Failpoint { step, limit, .. } => {
+                let t0 = Instant::now();
+                let status = loop {
+                    if let Some(s) = gw.exited() {
+                        break Some(s);
+                    }
+                    if t0.elapsed() > *limit {
+                        break None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                };
+                let dead_at = Instant::now();
+                world.stop.store(true, SeqCst);
+                world.killing.store(true, SeqCst);
+                let how = match status {
+                    Some(s)
+                        if std::os::unix::process::ExitStatusExt::signal(&s)
+                            == Some(libc::SIGABRT) =>
+                    {
+                        summary.injections += 1;
+                        format!("abort at failpoint {step} after {:?}", t0.elapsed())
+                    }
+                    Some(s) => {
+                        world.violation(format!(
+                            "cycle {cycle}: the gateway exited with {s}, not by the failpoint {step}"
+                        ));
+                        String::new()
+                    }
+                    None => {
+                        gw.kill9();
+                        summary.kills += 1;
+                        format!("kill -9 after {limit:?} (failpoint {step} not reached)")
+                    }
+                };
+                world.judge_suspects(Some(dead_at));
+                how
+            }
+        };
         for t in tasks {
             if tokio::time::timeout(Duration::from_secs(60), t)
                 .await
                 .is_err()
             {
-                world.violation(format!("cycle {cycle}: a client hung after the kill"));
+                world.violation(format!("cycle {cycle}: a client hung after the crash"));
             }
         }
+        // Errors reported after the crash are the crash's.
+        world.judge_suspects(Some(Instant::now() - EXIT_GRACE));
         // Uploads the client never heard back on may or may not be stored.
         for k in world.keys.lock().unwrap().iter_mut() {
             for (_, a) in k.since.iter_mut() {
@@ -271,7 +483,7 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
         let bad = damage(&report);
         if !bad.is_empty() {
             world.violation(format!(
-                "cycle {cycle}: fsck after kill -9 at {kill_at:?} found damage {bad:?}: {report:#}"
+                "cycle {cycle}: fsck after {how} found damage {bad:?}: {report:#}"
             ));
         }
         let f = &world.figures;
@@ -290,11 +502,12 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
         check(&world, cycle, seed, &gw);
         if cycles > DEFAULT_CYCLES && (cycle + 1) % 25 == 0 {
             eprintln!(
-                "crash cycles: {} of {cycles} done in {:.0?}",
+                "{name}: {} of {cycles} done in {:.0?}",
                 cycle + 1,
                 started.elapsed()
             );
         }
+        cycle += 1;
     }
 
     // A clean shutdown after the last read-back leaves a store with no
@@ -302,12 +515,23 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
     let (_, report) = fsck(&cfg, &["--verify"]).await;
     assert!(damage(&report).is_empty(), "final fsck: {report:#}");
     let f = &world.figures;
+    summary.uploads_acked = get(&f.uploads_acked);
+    summary.uploads_cut = get(&f.uploads_cut);
+    summary.fills_complete = get(&f.fills_complete);
+    summary.fills_cut = get(&f.fills_cut);
+    summary.reads_back = get(&f.reads_back);
+    summary.spools_left = get(&f.spools_left);
+    summary.orphans_left = get(&f.orphans_left);
+    summary.elapsed = started.elapsed();
     eprintln!(
-        "crash cycles: seed {seed}: {cycles} cycles, {kills} kills, {repairs} fsck repairs in {:.0?}; \
-         uploads sent {}, acknowledged {}, cut by the kill {}; fills sent {}, complete {} ({} from the upstream), cut {}; \
-         objects read back after restarts {}; spools left by kills {} (removed at startup {}), orphan blobs {}; \
+        "{name}: seed {seed}: {} cycles, {} kills, {} injected aborts, {repairs} fsck repairs in {:.0?}; \
+         uploads sent {}, acknowledged {}, cut by the crash {}; fills sent {}, complete {} ({} from the upstream), cut {}; \
+         objects read back after restarts {}; spools left by crashes {} (removed at startup {}), orphan blobs {}; \
          lost acknowledged uploads 0, digest mismatches 0, partial objects 0, damage 0",
-        started.elapsed(),
+        summary.cycles,
+        summary.kills,
+        summary.injections,
+        summary.elapsed,
         get(&f.uploads_sent),
         get(&f.uploads_acked),
         get(&f.uploads_cut),
@@ -321,9 +545,12 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
         get(&f.orphans_left),
     );
     assert!(
-        get(&f.uploads_acked) > 0 && get(&f.fills_from_remote) > 0,
+        get(&f.uploads_acked) > 0
+            && (get(&f.fills_from_remote) > 0
+                || p.flush_after.is_some() && get(&f.fills_complete) > 0),
         "the workload did nothing"
     );
+    summary
 }
 
 /// Panic with every violation so far, the seed and the log.
@@ -342,8 +569,9 @@ fn check(world: &World, cycle: usize, seed: u64, gw: &Proc) {
 async fn uploader(world: Arc<World>, c: reqwest::Client, base: String, t: usize, mut rng: Rng) {
     let f = &world.figures;
     while !world.stop.load(SeqCst) {
-        let k = t + UPLOADERS * rng.range(0, (HOSTED_KEYS / UPLOADERS) as u64) as usize;
-        let (v, body) = Version::new(rng.next(), rng.size(KIB, 512 * KIB));
+        let p = &world.p;
+        let k = t + p.uploaders * rng.range(0, (p.hosted_keys / p.uploaders) as u64) as usize;
+        let (v, body) = Version::new(rng.next(), rng.size(KIB, p.max_upload));
         let idx = {
             let mut keys = world.keys.lock().unwrap();
             keys[k].since.push((v.clone(), Ack::Pending));
@@ -380,7 +608,7 @@ async fn uploader(world: Arc<World>, c: reqwest::Client, base: String, t: usize,
             }
             Err(e) => {
                 if !world.killing.load(SeqCst) {
-                    world.violation(format!("upload of k{k} failed before the kill: {e}"));
+                    world.suspect(format!("upload of k{k} failed before the crash: {e}"));
                 }
                 add(&f.uploads_cut, 1);
                 Ack::Unknown
@@ -395,14 +623,14 @@ async fn uploader(world: Arc<World>, c: reqwest::Client, base: String, t: usize,
 async fn filler(world: Arc<World>, c: reqwest::Client, base: String, mut rng: Rng) {
     let f = &world.figures;
     while !world.stop.load(SeqCst) {
-        let j = rng.range(0, OBJECTS as u64) as usize;
+        let j = rng.range(0, world.p.objects as u64) as usize;
         let (len, sha) = &world.objects[j];
         add(&f.fills_sent, 1);
         let resp = match c.get(format!("{base}o{j}.bin")).send().await {
             Ok(r) => r,
             Err(e) => {
                 if !world.killing.load(SeqCst) {
-                    world.violation(format!("GET o{j} failed before the kill: {e}"));
+                    world.suspect(format!("GET o{j} failed before the crash: {e}"));
                 }
                 add(&f.fills_cut, 1);
                 continue;
@@ -423,8 +651,8 @@ async fn filler(world: Arc<World>, c: reqwest::Client, base: String, mut rng: Rn
         match got.error {
             Some(e) => {
                 if !world.killing.load(SeqCst) {
-                    world.violation(format!(
-                        "GET o{j} aborted after {} bytes before the kill: {e}",
+                    world.suspect(format!(
+                        "GET o{j} aborted after {} bytes before the crash: {e}",
                         got.len
                     ));
                 }
@@ -482,9 +710,13 @@ async fn read(c: &reqwest::Client, url: String) -> Found {
 /// After a restart, with no other traffic: every hosted key holds one of
 /// its acceptable versions (or is absent when that is acceptable), and
 /// every upstream object is served whole through the pull-through remote.
-async fn read_back(gw: &Proc, world: &Arc<World>) {
+///
+/// With `may_crash` (a failpoint is armed) the gateway may die in the
+/// middle; the hosted keys are judged only when it did not, and what the
+/// upstream objects' read-back finds is not judged then.
+async fn read_back(gw: &mut Proc, world: &Arc<World>, may_crash: bool) -> bool {
     let c = client();
-    let hosted = futures_util::stream::iter(0..HOSTED_KEYS)
+    let hosted = futures_util::stream::iter(0..world.p.hosted_keys)
         .map(|k| {
             let (c, url) = (
                 c.clone(),
@@ -495,9 +727,13 @@ async fn read_back(gw: &Proc, world: &Arc<World>) {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
+    let mut died = may_crash && died_with(gw, hosted.iter().map(|(_, f)| f)).await;
     {
         let mut keys = world.keys.lock().unwrap();
         for (k, found) in hosted {
+            if excused(&found, died) {
+                continue;
+            }
             let state = &mut keys[k];
             let ok = state.acceptable();
             let observed: Result<Option<Version>, String> = match &found {
@@ -534,7 +770,7 @@ async fn read_back(gw: &Proc, world: &Arc<World>) {
             }
         }
     }
-    let pulled = futures_util::stream::iter(0..OBJECTS)
+    let pulled = futures_util::stream::iter(0..world.p.objects)
         .map(|j| {
             let (c, url) = (c.clone(), gw.url(&format!("/api/v1/remote/pull/o{j}.bin")));
             async move { (j, read(&c, url).await) }
@@ -542,7 +778,11 @@ async fn read_back(gw: &Proc, world: &Arc<World>) {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
+    died = died || (may_crash && died_with(gw, pulled.iter().map(|(_, f)| f)).await);
     for (j, found) in pulled {
+        if excused(&found, died) {
+            continue;
+        }
         let (len, sha) = &world.objects[j];
         match found {
             Found::Complete(l, s) if l == *len as u64 && s == *sha => {}
@@ -553,5 +793,31 @@ async fn read_back(gw: &Proc, world: &Arc<World>) {
             Found::Broken(why) => world.violation(format!("pulled o{j}: {why}")),
         }
     }
-    add(&world.figures.reads_back, (HOSTED_KEYS + OBJECTS) as u64);
+    add(
+        &world.figures.reads_back,
+        (world.p.hosted_keys + world.p.objects) as u64,
+    );
+    died
+}
+
+/// Whether the gateway is dead, given what a batch of reads found: looked
+/// at (for up to 1 s) only when one of them broke off.
+async fn died_with<'a>(gw: &mut Proc, found: impl Iterator<Item = &'a Found>) -> bool {
+    if !found.into_iter().any(|f| matches!(f, Found::Broken(_))) {
+        return false;
+    }
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(1) {
+        if gw.exited().is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// A read that broke off because the gateway died (an answered status is
+/// never excused).
+fn excused(found: &Found, died: bool) -> bool {
+    died && matches!(found, Found::Broken(why) if !why.starts_with("status"))
 }

@@ -142,14 +142,37 @@ impl Proc {
     /// log when it exits or does not get there within 30 s: the store must
     /// open every time.
     pub async fn start(config: &Path) -> Proc {
-        let mut child = Command::new(artgate_bin())
-            .arg("--config")
+        Proc::start_env(config, &[]).await
+    }
+
+    /// [`Proc::start`] with extra environment variables (e.g.
+    /// `FAILPOINTS`). The child never writes a core file (an injected
+    /// `abort` would leave one).
+    pub async fn start_env(config: &Path, env: &[(&str, &str)]) -> Proc {
+        let mut cmd = Command::new(artgate_bin());
+        cmd.arg("--config")
             .arg(config)
             .args(["--log-format", "json"])
             .env(
                 "ARTGATE_LOG",
                 "warn,artgate=info,artgate::server=warn,artgate::plugins=warn",
             )
+            .envs(env.iter().copied());
+        // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs
+        // between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                let none = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::setrlimit(libc::RLIMIT_CORE, &none) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -216,6 +239,11 @@ impl Proc {
             .cloned()
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Whether the child has exited, and how (reaped when it has).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL and reap.

@@ -1,12 +1,15 @@
 //! The local blob store: one file per blob under `blobs/sha256/ab/abcdef…`.
 
-use super::spool::is_own_spool;
+use super::failpoint::fail_step;
+use super::spool::{is_spool_of, process_token};
+use super::vfs::{FileKind, OsFs, Vfs, VfsFile};
 use super::{BlobRead, BlobRef, BlobStore, Digest, Spool, StoreError};
 use sha2::{Digest as _, Sha256};
-use std::fs::{self, DirBuilder, File, Permissions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Buffer size for re-hashing blobs.
 const VERIFY_BUF: usize = 256 * 1024;
@@ -18,22 +21,32 @@ const VERIFY_BUF: usize = 256 * 1024;
 ///
 /// The empty blob ([`Digest::EMPTY`]) is implicit: it always exists, is
 /// never written as a file, and is not listed.
+///
+/// `V` is the file system: [`OsFs`] (the [`BlobStore`] implementation), or
+/// in tests one that simulates power loss.
 #[derive(Debug, Clone)]
-pub struct FsBlobStore {
+pub struct FsBlobStore<V: Vfs = OsFs> {
+    vfs: V,
     /// `<dir>/blobs/sha256`.
     blob_dir: PathBuf,
     /// `<dir>/tmp`.
     tmp_dir: PathBuf,
+    /// Shard directories whose entry in `blob_dir` this process made
+    /// durable (indexed by the shard's first byte).
+    durable_shards: Arc<[AtomicBool; 256]>,
+    /// Ends the names of this store's spools ([`process_token`]; a test
+    /// gives each simulated process its own).
+    token: Arc<str>,
 }
 
 /// A committed blob opened for reading.
 #[derive(Debug)]
-struct FsBlobRead {
-    file: Option<File>,
+struct FsBlobRead<F> {
+    file: Option<F>,
     len: u64,
 }
 
-impl BlobRead for FsBlobRead {
+impl<F: VfsFile> BlobRead for FsBlobRead<F> {
     fn len(&self) -> u64 {
         self.len
     }
@@ -46,7 +59,7 @@ impl BlobRead for FsBlobRead {
     }
 
     fn as_file(&self) -> Option<&File> {
-        self.file.as_ref()
+        self.file.as_ref().and_then(VfsFile::as_std)
     }
 }
 
@@ -58,34 +71,54 @@ struct Walk {
     strays: Vec<String>,
 }
 
-fn mkdir(path: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o755).create(path)
-}
-
 fn is_shard_name(name: &str) -> bool {
     name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn fsync_dir(path: &Path) -> io::Result<()> {
-    File::open(path)?.sync_all()
+fn not_found(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
 }
 
 impl FsBlobStore {
     /// Open (creating as needed) the blob store in the storage dir `dir`.
     pub fn open(dir: &Path) -> io::Result<Self> {
+        FsBlobStore::open_in(OsFs, dir)
+    }
+}
+
+impl<V: Vfs> FsBlobStore<V> {
+    /// [`FsBlobStore::open`] on the file system `vfs`.
+    ///
+    /// The entries of `blobs/`, `blobs/sha256/` and `tmp/` are made durable
+    /// every time (also when they exist: an earlier process may have
+    /// crashed between creating and syncing them), and so is `dir`'s own
+    /// entry (an error only when this call created `dir`).
+    pub fn open_in(vfs: V, dir: &Path) -> io::Result<Self> {
         let blob_dir = dir.join("blobs").join("sha256");
         let tmp_dir = dir.join("tmp");
-        let existed = blob_dir.is_dir() && tmp_dir.is_dir();
-        mkdir(&blob_dir)?;
-        mkdir(&tmp_dir)?;
-        if !existed {
-            // Make the new directory entries durable before any blob is
-            // committed under them.
-            for d in [dir, &dir.join("blobs")] {
-                fsync_dir(d)?;
+        let created = vfs.stat(dir).is_err();
+        vfs.create_dir_all(&blob_dir)?;
+        vfs.create_dir_all(&tmp_dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Err(e) = vfs.sync_dir(parent)
+        {
+            // A directory this process created must be durable; one that
+            // existed may sit under a parent it cannot open.
+            if created {
+                return Err(e);
             }
+            tracing::warn!(dir = %parent.display(), error = %e, "cannot fsync the storage dir's parent");
         }
-        Ok(FsBlobStore { blob_dir, tmp_dir })
+        for d in [dir, &dir.join("blobs")] {
+            vfs.sync_dir(d)?;
+        }
+        Ok(FsBlobStore {
+            vfs,
+            blob_dir,
+            tmp_dir,
+            durable_shards: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
+            token: process_token().into(),
+        })
     }
 
     /// The path a blob is (or would be) stored at.
@@ -109,25 +142,22 @@ impl FsBlobStore {
 
     fn walk(&self) -> io::Result<Walk> {
         let mut walk = Walk::default();
-        for shard in fs::read_dir(&self.blob_dir)? {
-            let shard = shard?;
-            let shard_name = shard.file_name();
+        for (shard_name, shard_kind) in self.vfs.read_dir(&self.blob_dir)? {
             let Some(shard_name) = shard_name.to_str().filter(|n| is_shard_name(n)) else {
                 walk.strays.push(shard_name.to_string_lossy().into_owned());
                 continue;
             };
-            if !shard.file_type()?.is_dir() {
+            if shard_kind != FileKind::Dir {
                 walk.strays.push(shard_name.to_string());
                 continue;
             }
-            let entries = match fs::read_dir(shard.path()) {
+            let shard = self.blob_dir.join(shard_name);
+            let entries = match self.vfs.read_dir(&shard) {
                 Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if not_found(&e) => continue,
                 Err(e) => return Err(e),
             };
-            for file in entries {
-                let file = file?;
-                let name = file.file_name();
+            for (name, kind) in entries {
                 let rel = format!("{shard_name}/{}", name.to_string_lossy());
                 let digest = name
                     .to_str()
@@ -137,17 +167,18 @@ impl FsBlobStore {
                     walk.strays.push(rel);
                     continue;
                 };
-                // file_type does not follow symlinks: a symlink is a stray.
-                if !file.file_type()?.is_file() {
+                // The kind is not followed through symlinks: a symlink is a
+                // stray.
+                if kind != FileKind::File {
                     walk.strays.push(rel);
                     continue;
                 }
                 if digest == Digest::EMPTY {
                     continue;
                 }
-                let size = match file.metadata() {
-                    Ok(m) => m.len(),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                let size = match self.vfs.stat(&shard.join(&name)) {
+                    Ok(m) => m.len,
+                    Err(e) if not_found(&e) => continue,
                     Err(e) => return Err(e),
                 };
                 walk.blobs.push(BlobRef { digest, size });
@@ -158,43 +189,69 @@ impl FsBlobStore {
         Ok(walk)
     }
 
-    /// Create the shard directory of `path` if needed, making the new
-    /// directory entry durable.
-    fn ensure_shard(&self, shard: &Path) -> io::Result<()> {
-        match DirBuilder::new().mode(0o755).create(shard) {
-            Ok(()) => fsync_dir(&self.blob_dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(e),
+    /// Create the shard directory `shard` (first byte `byte` of the
+    /// digests in it) if needed, and make its entry durable once per
+    /// process (an earlier process may have crashed, or its fsync failed,
+    /// after creating it).
+    fn ensure_shard(&self, shard: &Path, byte: u8) -> io::Result<()> {
+        let durable = &self.durable_shards[usize::from(byte)];
+        if durable.load(Ordering::Acquire) {
+            return Ok(());
         }
+        match self.vfs.create_dir(shard) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        self.vfs.sync_dir(&self.blob_dir)?;
+        durable.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Leftover spools (of other processes), as names in the tmp dir.
     fn foreign_spools(&self) -> io::Result<Vec<(String, PathBuf, bool)>> {
         let mut out = Vec::new();
-        for e in fs::read_dir(&self.tmp_dir)? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if is_own_spool(&name) {
+        for (name, kind) in self.vfs.read_dir(&self.tmp_dir)? {
+            let name = name.to_string_lossy().into_owned();
+            if is_spool_of(&name, &self.token) {
                 continue;
             }
-            let is_dir = e.file_type()?.is_dir();
-            out.push((name, e.path(), is_dir));
+            let path = self.tmp_dir.join(&name);
+            out.push((name, path, kind == FileKind::Dir));
         }
         out.sort();
         Ok(out)
     }
-}
 
-impl BlobStore for FsBlobStore {
-    fn create_spool(&self) -> io::Result<Spool> {
-        Spool::create(&self.tmp_dir)
+    /// [`BlobStore::create_spool`].
+    pub fn new_spool(&self) -> io::Result<Spool<V>> {
+        Spool::create_in(self.vfs.clone(), &self.tmp_dir, &self.token)
     }
 
-    fn commit(&self, mut spool: Spool, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
+    /// Name this store's spools with `token` instead of the process's
+    /// (tests simulating several processes in one).
+    #[cfg(test)]
+    pub(crate) fn with_token(mut self, token: &str) -> Self {
+        self.token = token.into();
+        self
+    }
+
+    /// [`BlobStore::commit`] (failpoints `spool-fsync`, `commit-verify`,
+    /// `commit-rename`, `commit-fsync-dir`).
+    pub fn commit_spool(
+        &self,
+        mut spool: Spool<V>,
+        expected: Option<&Digest>,
+    ) -> Result<BlobRef, StoreError> {
         let spool_path = spool.path().display().to_string();
         let blob = spool
             .finish()
             .map_err(|e| StoreError::io("fsync spool", &spool_path, e))?;
+        fail_step!("commit-verify", |e| StoreError::io(
+            "verify spool",
+            &spool_path,
+            e
+        ));
         if let Some(expected) = expected
             && *expected != blob.digest
         {
@@ -208,58 +265,82 @@ impl BlobStore for FsBlobStore {
             return Ok(blob);
         }
         let dest = self.blob_path(&blob.digest);
-        match fs::symlink_metadata(&dest) {
-            Ok(m) if m.is_file() && m.len() == blob.size => {
-                // Same content is already stored; the spool is dropped.
+        let shard = dest.parent().unwrap_or(&self.blob_dir).to_path_buf();
+        let shard_byte = blob.digest.as_bytes()[0];
+        match self.vfs.stat(&dest) {
+            Ok(m) if m.kind == FileKind::File && m.len == blob.size => {
+                // Same content is already stored; the spool is dropped. Its
+                // directory entry may not be durable yet (the process that
+                // renamed it may have crashed, or its fsync failed, before
+                // syncing the shard), so sync it before saying it is.
+                self.ensure_shard(&shard, shard_byte)
+                    .map_err(|e| StoreError::io("create shard dir", shard.display(), e))?;
+                self.vfs
+                    .sync_dir(&shard)
+                    .map_err(|e| StoreError::io("fsync shard dir", shard.display(), e))?;
                 return Ok(blob);
             }
             Ok(m) => tracing::warn!(
                 path = %dest.display(),
-                size = m.len(),
+                size = m.len,
                 expected_size = blob.size,
                 "replacing a damaged blob file"
             ),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if not_found(&e) => {}
             Err(e) => return Err(StoreError::io("stat blob", dest.display(), e)),
         }
-        let shard = dest.parent().unwrap_or(&self.blob_dir).to_path_buf();
-        self.ensure_shard(&shard)
+        self.ensure_shard(&shard, shard_byte)
             .map_err(|e| StoreError::io("create shard dir", shard.display(), e))?;
         spool
             .file()
-            .set_permissions(Permissions::from_mode(0o644))
+            .set_mode(0o644)
             .map_err(|e| StoreError::io("chmod spool", &spool_path, e))?;
-        if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+        if self.vfs.stat(&dest).is_ok_and(|m| m.kind == FileKind::Dir) {
             // A directory squats the blob's name; rename cannot replace it.
-            fs::remove_dir_all(&dest)
+            self.vfs
+                .remove_dir_all(&dest)
                 .map_err(|e| StoreError::io("remove directory", dest.display(), e))?;
         }
-        fs::rename(spool.path(), &dest)
+        fail_step!("commit-rename", |e| StoreError::io(
+            "rename spool to blob",
+            dest.display(),
+            e
+        ));
+        self.vfs
+            .rename(spool.path(), &dest)
             .map_err(|e| StoreError::io("rename spool to blob", dest.display(), e))?;
         spool.disarm();
-        fsync_dir(&shard).map_err(|e| StoreError::io("fsync shard dir", shard.display(), e))?;
+        fail_step!("commit-fsync-dir", |e| StoreError::io(
+            "fsync shard dir",
+            shard.display(),
+            e
+        ));
+        self.vfs
+            .sync_dir(&shard)
+            .map_err(|e| StoreError::io("fsync shard dir", shard.display(), e))?;
         Ok(blob)
     }
 
-    fn open(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
+    /// [`BlobStore::open`].
+    pub fn open_blob(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
         let path = self.blob_path(digest);
-        match File::open(&path) {
+        match self.vfs.open(&path) {
             Ok(file) => {
-                let meta = file.metadata()?;
-                if !meta.is_file() {
+                let meta = file.stat()?;
+                if meta.kind != FileKind::File {
                     return Err(io::Error::other(format!(
                         "{} is not a regular file",
                         path.display()
                     )));
                 }
                 Ok(Some(Box::new(FsBlobRead {
-                    len: meta.len(),
+                    len: meta.len,
                     file: Some(file),
                 })))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if not_found(&e) => {
                 if *digest == Digest::EMPTY {
-                    Ok(Some(Box::new(FsBlobRead { file: None, len: 0 })))
+                    Ok(Some(Box::new(FsBlobRead::<V::File> { file: None, len: 0 })))
                 } else {
                     Ok(None)
                 }
@@ -268,31 +349,36 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    fn contains(&self, digest: &Digest) -> io::Result<bool> {
+    /// [`BlobStore::contains`].
+    pub fn contains_blob(&self, digest: &Digest) -> io::Result<bool> {
         if *digest == Digest::EMPTY {
             return Ok(true);
         }
-        match fs::symlink_metadata(self.blob_path(digest)) {
-            Ok(m) => Ok(m.is_file()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        match self.vfs.stat(&self.blob_path(digest)) {
+            Ok(m) => Ok(m.kind == FileKind::File),
+            Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    fn remove(&self, digest: &Digest) -> io::Result<bool> {
-        match fs::remove_file(self.blob_path(digest)) {
+    /// [`BlobStore::remove`] (failpoint `blob-remove`).
+    pub fn remove_blob(&self, digest: &Digest) -> io::Result<bool> {
+        fail_step!("blob-remove");
+        match self.vfs.remove_file(&self.blob_path(digest)) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    fn list(&self) -> io::Result<Vec<BlobRef>> {
+    /// [`BlobStore::list`].
+    pub fn list_blobs(&self) -> io::Result<Vec<BlobRef>> {
         Ok(self.walk()?.blobs)
     }
 
-    fn verify(&self, digest: &Digest) -> io::Result<bool> {
-        let Some(blob) = self.open(digest)? else {
+    /// [`BlobStore::verify`].
+    pub fn verify_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let Some(blob) = self.open_blob(digest)? else {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("blob {digest} does not exist"),
@@ -315,24 +401,26 @@ impl BlobStore for FsBlobStore {
         Ok(Digest::from_sha256(hasher) == *digest)
     }
 
-    fn clean_spools(&self) -> io::Result<usize> {
+    /// [`BlobStore::clean_spools`].
+    pub fn remove_spools(&self) -> io::Result<usize> {
         let mut n = 0;
         for (_, path, is_dir) in self.foreign_spools()? {
             let r = if is_dir {
-                fs::remove_dir_all(&path)
+                self.vfs.remove_dir_all(&path)
             } else {
-                fs::remove_file(&path)
+                self.vfs.remove_file(&path)
             };
             match r {
                 Ok(()) => n += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if not_found(&e) => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(n)
     }
 
-    fn spools(&self) -> io::Result<Vec<String>> {
+    /// [`BlobStore::spools`].
+    pub fn spool_names(&self) -> io::Result<Vec<String>> {
         Ok(self
             .foreign_spools()?
             .into_iter()
@@ -340,11 +428,8 @@ impl BlobStore for FsBlobStore {
             .collect())
     }
 
-    fn strays(&self) -> io::Result<Vec<String>> {
-        FsBlobStore::strays(self)
-    }
-
-    fn remove_stray(&self, name: &str) -> io::Result<bool> {
+    /// [`BlobStore::remove_stray`].
+    pub fn delete_stray(&self, name: &str) -> io::Result<bool> {
         let rel = Path::new(name);
         if name.is_empty()
             || !rel
@@ -357,23 +442,70 @@ impl BlobStore for FsBlobStore {
             ));
         }
         let path = self.blob_dir.join(rel);
-        let meta = match fs::symlink_metadata(&path) {
+        let meta = match self.vfs.stat(&path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if not_found(&e) => return Ok(false),
             Err(e) => return Err(e),
         };
-        if meta.is_dir() {
-            fs::remove_dir_all(&path)?;
+        if meta.kind == FileKind::Dir {
+            self.vfs.remove_dir_all(&path)?;
         } else {
-            fs::remove_file(&path)?;
+            self.vfs.remove_file(&path)?;
         }
         Ok(true)
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn create_spool(&self) -> io::Result<Spool> {
+        self.new_spool()
+    }
+
+    fn commit(&self, spool: Spool, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
+        self.commit_spool(spool, expected)
+    }
+
+    fn open(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
+        self.open_blob(digest)
+    }
+
+    fn contains(&self, digest: &Digest) -> io::Result<bool> {
+        self.contains_blob(digest)
+    }
+
+    fn remove(&self, digest: &Digest) -> io::Result<bool> {
+        self.remove_blob(digest)
+    }
+
+    fn list(&self) -> io::Result<Vec<BlobRef>> {
+        self.list_blobs()
+    }
+
+    fn verify(&self, digest: &Digest) -> io::Result<bool> {
+        self.verify_blob(digest)
+    }
+
+    fn clean_spools(&self) -> io::Result<usize> {
+        self.remove_spools()
+    }
+
+    fn spools(&self) -> io::Result<Vec<String>> {
+        self.spool_names()
+    }
+
+    fn strays(&self) -> io::Result<Vec<String>> {
+        FsBlobStore::strays(self)
+    }
+
+    fn remove_stray(&self, name: &str) -> io::Result<bool> {
+        self.delete_stray(name)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     fn spool_with(store: &FsBlobStore, data: &[u8]) -> Spool {

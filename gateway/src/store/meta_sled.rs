@@ -14,6 +14,7 @@
 //! compare-and-swap loops used outside transactions are atomic with respect
 //! to them.
 
+use super::failpoint::fail_step;
 use super::fsck::IndexCheck;
 use super::{BlobMeta, Digest, Entry, EntryClass, MetaStore, StoreError};
 use serde::Serialize;
@@ -308,8 +309,15 @@ impl SledMetaStore {
 
     fn flush_if(&self, durable: bool) -> Result<(), StoreError> {
         if durable {
-            self.db.flush()?;
+            self.flush_index()?;
         }
+        Ok(())
+    }
+
+    /// Flush the index to disk (failpoint `index-flush`).
+    fn flush_index(&self) -> Result<(), StoreError> {
+        fail_step!("index-flush", |e| StoreError::from(sled::Error::Io(e)));
+        self.db.flush()?;
         Ok(())
     }
 
@@ -413,6 +421,7 @@ impl MetaStore for SledMetaStore {
         durable: bool,
     ) -> Result<Option<Entry>, StoreError> {
         check_name(remote)?;
+        fail_step!("index-put", |e| StoreError::from(sled::Error::Io(e)));
         let k = join_key(remote, key);
         let id = show_key(&k);
         let bytes = encode(format!("entry {id}"), entry)?;
@@ -795,8 +804,7 @@ impl MetaStore for SledMetaStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.flush_index()
     }
 
     fn check_index(&self, repair: bool) -> Result<IndexCheck, StoreError> {

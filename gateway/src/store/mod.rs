@@ -23,10 +23,14 @@ mod digest;
 mod entry;
 mod error;
 mod evict;
+pub mod failpoint;
 pub mod fsck;
 mod hot;
+#[cfg(test)]
+mod memfs;
 mod meta_sled;
 mod spool;
+mod vfs;
 
 pub use blob_fs::FsBlobStore;
 pub use digest::{Digest, DigestError};
@@ -37,6 +41,7 @@ pub use fsck::{FsckReport, IndexCheck};
 pub use hot::{CachedMetaStore, HotBlobs};
 pub use meta_sled::{SledMetaStore, now_ms};
 pub use spool::Spool;
+pub use vfs::{FileKind, OsFs, Stat, Vfs, VfsFile};
 
 use std::io;
 use std::sync::Arc;

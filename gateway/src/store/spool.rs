@@ -1,11 +1,11 @@
 //! Spools: temp files that bytes stream into before they are committed.
 
+use super::failpoint::fail_step;
+use super::vfs::{OsFs, Vfs, VfsFile};
 use super::{BlobRef, Digest};
 use sha2::{Digest as _, Sha256};
-use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +26,12 @@ pub(crate) const SPOOL_PREFIX: &str = "spool-";
 /// (`read_at`), which ignore the file offset that all handles share. Such a
 /// handle stays valid after the spool is committed (the file is renamed, not
 /// copied) or dropped (the inode lives until the last handle closes).
+///
+/// `V` is the file system ([`OsFs`] but in tests).
 #[derive(Debug)]
-pub struct Spool {
-    file: File,
+pub struct Spool<V: Vfs = OsFs> {
+    vfs: V,
+    file: V::File,
     path: PathBuf,
     hasher: Sha256,
     len: u64,
@@ -57,29 +60,38 @@ pub(crate) fn process_token() -> &'static str {
 }
 
 /// Whether a file name in the tmp dir belongs to a spool of this process.
+#[cfg(test)]
 pub(crate) fn is_own_spool(name: &str) -> bool {
-    name.starts_with(SPOOL_PREFIX) && name.ends_with(process_token())
+    is_spool_of(name, process_token())
+}
+
+/// Whether a file name in the tmp dir belongs to a spool named with `token`.
+pub(crate) fn is_spool_of(name: &str, token: &str) -> bool {
+    name.starts_with(SPOOL_PREFIX) && name.ends_with(token)
 }
 
 impl Spool {
     /// Create a new, empty spool in `tmp_dir` (which must exist), opened for
     /// reading and writing, mode 0644.
     pub fn create(tmp_dir: &Path) -> io::Result<Spool> {
+        Spool::create_in(OsFs, tmp_dir, process_token())
+    }
+}
+
+impl<V: Vfs> Spool<V> {
+    /// [`Spool::create`] on the file system `vfs`, the name ending in
+    /// `token` (normally [`process_token`]). Failpoint `spool-create`.
+    pub(crate) fn create_in(vfs: V, tmp_dir: &Path, token: &str) -> io::Result<Spool<V>> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        fail_step!("spool-create");
         let pid = std::process::id();
-        let token = process_token();
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = tmp_dir.join(format!("{SPOOL_PREFIX}{pid}-{n}-{token}"));
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&path)
-            {
+            match vfs.create_new(&path, 0o644) {
                 Ok(file) => {
                     return Ok(Spool {
+                        vfs,
                         file,
                         path,
                         hasher: Sha256::new(),
@@ -98,9 +110,10 @@ impl Spool {
 
     /// Append `buf`, updating the running digest and length. After a failed
     /// write the spool is unusable: every later write and the commit fail.
+    /// (Failpoint `spool-write`.)
     pub fn write(&mut self, buf: &[u8]) -> io::Result<()> {
         self.check()?;
-        if let Err(e) = self.file.write_all_at(buf, self.len) {
+        if let Err(e) = self.write_at_end(buf) {
             self.failed = true;
             return Err(e);
         }
@@ -127,7 +140,7 @@ impl Spool {
     /// A new handle on the spool file for a concurrent reader. Use only
     /// positional reads (`FileExt::read_at`) on it: the file offset is shared
     /// with the writer and every other handle.
-    pub fn reader(&self) -> io::Result<File> {
+    pub fn reader(&self) -> io::Result<V::File> {
         self.file.try_clone()
     }
 
@@ -138,8 +151,10 @@ impl Spool {
 
     /// Make the written bytes durable (fsync) and return their digest and
     /// size. Writing after this is allowed but needs another `finish`.
+    /// (Failpoint `spool-fsync`.)
     pub fn finish(&mut self) -> io::Result<BlobRef> {
         self.check()?;
+        fail_step!("spool-fsync");
         self.file.sync_all()?;
         Ok(BlobRef {
             digest: self.digest(),
@@ -148,7 +163,7 @@ impl Spool {
     }
 
     /// The spool file (for the backend's commit).
-    pub(crate) fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &V::File {
         &self.file
     }
 
@@ -156,6 +171,11 @@ impl Spool {
     /// anything at the old path.
     pub(crate) fn disarm(&mut self) {
         self.disarmed = true;
+    }
+
+    fn write_at_end(&self, buf: &[u8]) -> io::Result<()> {
+        fail_step!("spool-write");
+        self.file.write_all_at(buf, self.len)
     }
 
     fn check(&self) -> io::Result<()> {
@@ -170,12 +190,12 @@ impl Spool {
     }
 }
 
-impl Drop for Spool {
+impl<V: Vfs> Drop for Spool<V> {
     fn drop(&mut self) {
         if self.disarmed {
             return;
         }
-        match std::fs::remove_file(&self.path) {
+        match self.vfs.remove_file(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
