@@ -224,6 +224,77 @@ mod tests {
         );
     }
 
+    /// A random packet: data (never starting with `ERR ` or byte 3),
+    /// flush, delim or response-end.
+    fn packet() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => prop::collection::vec(any::<u8>(), 0..300).prop_map(|mut p| {
+                if p.first() == Some(&3) || p.starts_with(b"ERR ") {
+                    p[0] = 1;
+                }
+                pkt(&p)
+            }),
+            1 => Just(b"0000".to_vec()),
+            1 => Just(b"0001".to_vec()),
+            1 => Just(b"0002".to_vec()),
+        ]
+    }
+
+    /// Feeds `body` in the chunks `cuts` makes of it.
+    fn chunked(body: &[u8], cuts: &[proptest::sample::Index]) -> Result<(), &'static str> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+        at.push(0);
+        at.push(body.len());
+        at.sort_unstable();
+        let mut s = PktStream::default();
+        for w in at.windows(2) {
+            s.feed(&body[w[0]..w[1]]);
+        }
+        s.finish()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn whole_streams_ending_in_a_flush_pass(
+            pkts in proptest::collection::vec(packet(), 0..12),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..6),
+        ) {
+            let mut body = pkts.concat();
+            body.extend_from_slice(b"0000");
+            proptest::prop_assert_eq!(chunked(&body, &cuts), Ok(()));
+            // Cut anywhere inside or before the final flush: never storable.
+            let cut = cuts.first().map_or(0, |c| c.index(body.len()));
+            proptest::prop_assert!(chunked(&body[..cut], &cuts).is_err() || body[..cut].ends_with(b"0000"));
+        }
+
+        #[test]
+        fn an_error_packet_anywhere_fails(
+            before in proptest::collection::vec(packet(), 0..6),
+            after in proptest::collection::vec(packet(), 0..6),
+            sideband in proptest::prelude::any::<bool>(),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..6),
+        ) {
+            let mut body = before.concat();
+            body.extend(if sideband { pkt(b"\x03fatal: x\n") } else { pkt(b"ERR not our ref\n") });
+            body.extend(after.concat());
+            body.extend_from_slice(b"0000");
+            proptest::prop_assert!(chunked(&body, &cuts).is_err());
+        }
+
+        #[test]
+        fn any_bytes_in_any_chunks_agree(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..6),
+        ) {
+            let mut whole = PktStream::default();
+            whole.feed(&body);
+            proptest::prop_assert_eq!(chunked(&body, &cuts), whole.finish());
+        }
+    }
+
     #[test]
     fn chosen_by_content_type() {
         let mut h = HeaderMap::new();

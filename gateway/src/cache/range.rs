@@ -110,7 +110,63 @@ mod tests {
         );
     }
 
+    /// RFC 9110 §14.1.2 for one well-formed range, written out.
+    fn model(first: Option<u64>, last: Option<u64>, len: u64) -> RangeSpec {
+        match (first, last) {
+            (None, Some(0)) => RangeSpec::Unsatisfiable,
+            (None, Some(_)) if len == 0 => RangeSpec::Unsatisfiable,
+            (None, Some(n)) => RangeSpec::Partial {
+                start: len - n.min(len),
+                end: len,
+            },
+            (Some(a), _) if a >= len => RangeSpec::Unsatisfiable,
+            (Some(a), None) => RangeSpec::Partial { start: a, end: len },
+            (Some(a), Some(b)) => RangeSpec::Partial {
+                start: a,
+                end: (b + 1).min(len),
+            },
+            (None, None) => RangeSpec::Full,
+        }
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn single_ranges_follow_the_rfc(
+            a in 0u64..2000,
+            span in 0u64..2000,
+            n in 0u64..3000,
+            len in 0u64..2000,
+            form in 0u8..3,
+            ws in proptest::sample::select(vec!["", " ", "  "]),
+        ) {
+            let b = a + span;
+            let (h, want) = match form {
+                0 => (format!("bytes={ws}{a}{ws}-{ws}{b}{ws}"), model(Some(a), Some(b), len)),
+                1 => (format!("{ws}bytes={a}-{ws}"), model(Some(a), None, len)),
+                _ => (format!("bytes=-{n}"), model(None, Some(n), len)),
+            };
+            proptest::prop_assert_eq!(parse(Some(&h), len), want, "{:?} len {}", h, len);
+        }
+
+        #[test]
+        fn reversed_and_multiple_ranges_are_ignored(a in 1u64..1000, d in 1u64..1000, len in 0u64..3000) {
+            let reversed = format!("bytes={}-{}", a + d, a);
+            proptest::prop_assert_eq!(parse(Some(&reversed), len), RangeSpec::Full);
+            let multi = format!("bytes=0-{a},{}-", a + d);
+            proptest::prop_assert_eq!(parse(Some(&multi), len), RangeSpec::Full);
+        }
+
+        #[test]
+        fn huge_numbers_never_overflow(a in proptest::prelude::any::<u64>(), b in proptest::prelude::any::<u64>(), len in proptest::prelude::any::<u64>()) {
+            for h in [format!("bytes={a}-{b}"), format!("bytes={a}-"), format!("bytes=-{b}"), format!("bytes={a}{b}{a}-")] {
+                if let RangeSpec::Partial { start, end } = parse(Some(&h), len) {
+                    proptest::prop_assert!(start < end && end <= len);
+                }
+            }
+        }
+
         #[test]
         fn never_out_of_bounds(h in ".{0,40}", len in 0u64..1_000_000) {
             if let RangeSpec::Partial { start, end } = parse(Some(&h), len) {

@@ -259,6 +259,24 @@ mod tests {
         }
 
         #[test]
+        fn hex_and_prefixed_forms_agree(s in "[0-9a-fA-F]{62,66}|[0-9a-f]{64}") {
+            let bare = Digest::from_hex(&s);
+            let prefixed = Digest::parse(&format!("sha256:{s}"));
+            prop_assert_eq!(&bare, &prefixed);
+            if let Ok(d) = bare {
+                prop_assert_eq!(d.hex(), s);
+                let json = serde_json::to_string(&d).unwrap();
+                prop_assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
+            }
+        }
+
+        #[test]
+        fn oversize_input_is_an_error(n in 65usize..10_000, c in "[0-9a-f]") {
+            let s = format!("sha256:{}", c.repeat(n));
+            prop_assert_eq!(Digest::parse(&s), Err(DigestError::WrongLength(n)));
+        }
+
+        #[test]
         fn random_sha256_strings_never_panic(s in "sha256:[0-9a-fA-F\u{e9}]{60,68}") {
             if let Ok(d) = Digest::parse(&s) {
                 prop_assert_eq!(d.to_string(), s);

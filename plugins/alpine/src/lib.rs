@@ -53,6 +53,11 @@ impl Adapter for Alpine {
 
 artgate_sdk::export_adapter!(Alpine);
 
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
+
 /// What a path in an Alpine repository is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -29,6 +29,10 @@
 
 use artgate_sdk::prelude::*;
 
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod proto;
 
 /// sha256 of the empty blob, which always exists.

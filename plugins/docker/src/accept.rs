@@ -34,8 +34,10 @@ pub fn canonical<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
             let ty = parts.next()?.trim().to_ascii_lowercase();
             let refused = parts.any(|p| {
                 let p = p.trim();
+                // `get`: a parameter may start with a multi-byte
+                // character, and slicing inside it would panic.
                 p.len() > 2
-                    && p[..2].eq_ignore_ascii_case("q=")
+                    && p.get(..2).is_some_and(|k| k.eq_ignore_ascii_case("q="))
                     && p[2..].parse::<f32>().is_ok_and(|q| q <= 0.0)
             });
             (!ty.is_empty() && ty.contains('/') && !refused).then_some(ty)
@@ -107,6 +109,15 @@ mod tests {
             canonical([OCI_INDEX, OCI_MANIFEST, OCI_INDEX])
         );
         assert_eq!(canonical(["a/b;q=0.0", "c/d;Q=0.001"]), ["c/d"]);
+    }
+
+    #[test]
+    fn parameters_with_multibyte_characters() {
+        // Found by the fuzz target `docker_accept`: a parameter whose second
+        // byte is inside a character used to panic (slicing `p[..2]`).
+        assert_eq!(canonical(["a/b;aé, c/d ; éq=0"]), ["a/b", "c/d"]);
+        assert_eq!(canonical(["a/b;q=0é"]), ["a/b"]);
+        assert_eq!(canonical(["a/b;\u{1F600}"]), ["a/b"]);
     }
 
     #[test]

@@ -56,6 +56,10 @@
 
 pub mod accept;
 pub mod auth;
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod route;
 
 use accept::DEFAULT_ACCEPT;

@@ -28,6 +28,10 @@
 //! Refusals are `text/plain` bodies, which the git client prints to the
 //! user (`remote: ...`).
 
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod pktline;
 pub mod sha256;
 

@@ -45,6 +45,10 @@
 
 use artgate_sdk::prelude::*;
 
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod repomd;
 
 /// Largest `repomd.xml` the adapter inspects (real ones are a few KiB; a

@@ -45,6 +45,10 @@
 extern crate self as artgate_sdk;
 
 pub mod digest;
+// Fuzz entry points and test helpers: host target only (tests, fuzzing).
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod log;
 pub mod media;
@@ -133,6 +137,13 @@ pub mod prelude {
 #[macro_export]
 macro_rules! export_adapter {
     ($ty:ident) => {
+        // Only a component has exports: on the host target (unit tests,
+        // fuzzing) an adapter crate is a plain library, so several can be
+        // linked into one program and a native `cdylib` links at all (the
+        // export names are not valid linker symbols there).
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_adapter_bindings!($ty with_types_in $crate::bindings);
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::types::AdapterInfo = <$ty as $crate::Adapter>::describe;
     };
 }

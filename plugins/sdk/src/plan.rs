@@ -501,10 +501,14 @@ impl Request {
         matches!(self.method.as_str(), "GET" | "HEAD")
     }
 
-    /// The path followed by `?query` when there is a non-empty query.
+    /// The path followed by `?query` when there is a non-empty query;
+    /// `/` for the remote's root without a query (an empty path), so the
+    /// result always works as a cache key: the host refuses empty keys, and
+    /// no other path starts with `/`.
     pub fn path_and_query(&self) -> String {
         match self.query.as_deref() {
             Some(q) if !q.is_empty() => format!("{}?{q}", self.path),
+            _ if self.path.is_empty() => "/".to_owned(),
             _ => self.path.clone(),
         }
     }
@@ -648,6 +652,12 @@ mod tests {
         assert_eq!(r.path_and_query(), "a/b.txt?list&limit=5");
         assert_eq!(request("GET", "a", Some("")).path_and_query(), "a");
         assert_eq!(request("GET", "a", None).path_and_query(), "a");
+        // The root directory: a key the host accepts (found by the fuzz
+        // target `alpine_path`: the empty key made the host refuse the
+        // plan, so listing a mirror's root was a 502).
+        assert_eq!(request("GET", "", None).path_and_query(), "/");
+        assert_eq!(request("GET", "", Some("")).path_and_query(), "/");
+        assert_eq!(request("GET", "", Some("x=1")).path_and_query(), "?x=1");
         assert!(!request("PUT", "a", None).is_read());
     }
 

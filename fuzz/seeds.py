@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora in fuzz/corpus/<target>/ (committed).
+
+Run from anywhere: python3 fuzz/seeds.py. Files are named by what they
+are; libFuzzer adds its own (hash-named) files when a run is pointed at a
+corpus directory, so run fuzzers with a scratch directory first (see
+RELIABILITY.md) and copy only minimised finds back here.
+"""
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+E = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+H2 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+A = "1" * 40
+
+def pkt(s):
+    b = s if isinstance(s, bytes) else s.encode()
+    return b"%04x" % (len(b) + 4) + b
+
+def lines(*ls):
+    out = b""
+    for l in ls:
+        out += {"|": b"0001", ".": b"0000"}.get(l) or pkt(l + "\n")
+    return out
+
+def varint(v):
+    out = b""
+    while True:
+        b = v & 0x7F; v >>= 7
+        if v == 0: return out + bytes([b])
+        out += bytes([b | 0x80])
+
+def field(n, payload):
+    return varint(n << 3 | 2) + varint(len(payload)) + payload
+
+def digest_msg(h, size=5):
+    return field(1, h.encode()) + varint(2 << 3) + varint(size)
+
+SEEDS = {
+    "gateway_path": {
+        "manifest": "library/alpine/manifests/3.20", "dir": "v3.20/main/", "empty": "",
+        "dotdot-encoded": "%2e%2e/%2e%2e/etc/passwd", "dotdot-slash": "..%2f..%2fetc",
+        "overlong": "%c0%ae%c0%ae/x", "slashes": "a//b///c/", "dotdot-param": "x/..;y/z",
+        "double-encoded": "%252e%252e/x", "nul": "a%00b", "unicode": "%C3%A9/\u00fc.txt",
+        "encoded-slash": "a/%2F/b", "backslash": "..%5c..%5cwin", "dots-spaces": "a/.. /b",
+        "question": "a%3Fb", "crlf": "a%0d%0aSet-Cookie:x",
+    },
+    "gateway_digest": {
+        "valid": "sha256:" + E, "upper": "sha256:" + E.upper(), "short": "sha256:abc",
+        "long": "sha256:" + E + "0", "md5": "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "bare-hex": E, "no-colon": "sha256", "non-ascii": "sha256:" + E[:63] + "\u00e9",
+        "empty": "", "long-algorithm": "x" * 100 + ":00",
+    },
+    # First line: the body length; the rest: the Range header value.
+    "gateway_range": {
+        "first-100": "1000\nbytes=0-99", "suffix": "10\nbytes=-5", "open": "10\nbytes=3-",
+        "empty-body": "0\nbytes=0-", "max": "18446744073709551615\nbytes=18446744073709551614-",
+        "reversed": "10\nbytes=5-2", "multi": "10\nbytes=0-1,4-5", "overflow": "10\nbytes=99999999999999999999999-",
+        "suffix-zero": "10\nbytes=-0", "spaces": "10\n bytes= 2 - 4 ", "plus": "10\nbytes=+1-2",
+        "other-unit": "10\nitems=0-1", "no-length": "bytes=0-0",
+    },
+    "gateway_pktcheck": {
+        "fetch-answer": pkt("packfile\n") + pkt(b"\x02Counting objects\n") + pkt(b"\x01PACK\x00\x00\x00\x02") + b"0000",
+        "advertisement": pkt("# service=git-upload-pack\n") + b"0000" + pkt(A + " HEAD\x00side-band-64k\n") + b"0000",
+        "err": pkt("ERR upload-pack: not our ref " + A + "\n") + b"0000",
+        "sideband-3": pkt("packfile\n") + pkt(b"\x03fatal: out of memory\n") + b"0000",
+        "truncated": pkt("packfile\n") + pkt(b"\x01PACK")[:-2], "no-flush": pkt("packfile\n"),
+        "bad-length": b"PACK0000", "reserved": b"0003", "too-long": b"fff5", "flush": b"0000",
+        "empty": b"", "short-err": b"0005\x030000",
+    },
+    "sdk_digest": {
+        "valid": "sha256:" + E, "upper-prefixed": "sha256:" + E.upper(), "bare-upper": " " + E.upper() + "\n",
+        "short": "sha256:00", "sha512": "sha512:" + E, "empty": "", "colon": ":", "non-ascii": E[:60] + "\u00e9\u00e9",
+    },
+    "sdk_http": {
+        "query": "list&after=a%2Fb&limit=10&x=a+b", "escapes": "a%20b%zz%4%", "unicode": "\u00e4 \u00fc/\u20ac?#",
+        "controls": "a\r\nb\x00c", "quotes": 'file "name"\\.txt', "plus": "a+b%2B", "bad-utf8": b"%ff%fe\xff",
+        "empty": "",
+    },
+    # First line: a path; second: a segment pattern.
+    "sdk_path": {
+        "manifest": "library/alpine/manifests/3.20\n**/manifests/*", "tags": "a/b/tags/list\n**/tags/list",
+        "dir": "pool/main/\n*/*", "dotfile": ".bashrc", "double-star-twice": "a/b/c\n**/x/**",
+        "empty": "", "ext": "a/b.tar.gz\n*/*", "slashes": "//a//b//\n*/**",
+    },
+    # First line: a path; the others: patterns (alternately immutable and mutable).
+    "sdk_pattern": {
+        "simple": "v3.20/main/APKINDEX.tar.gz\n\\.apk$\nAPKINDEX", "anchored": "a/b\n^a/\n^b$",
+        "invalid": "x\n(\n[", "huge-repeat": "aaaa\na{1000}{1000}\n(a*)*b", "unicode": "\u00e9t\u00e9\n\\p{L}+\n(?i)\u00c9",
+        "empty": "", "class": "x/latest\n[[:alpha:]]\nlatest|nightly",
+    },
+    # First line: a WWW-Authenticate value; the rest: the token response.
+    "docker_auth": {
+        "hub": 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"\n{"token":"abc.def","expires_in":300}',
+        "basic-then-bearer": 'Basic realm="x", Bearer realm="https://a/t",scope="repository:a:pull repository:b:pull"\n{"access_token":"t"}',
+        "escapes": 'Bearer realm="https://a/t?x=1",service="s\\"q\\\\",error="insufficient_scope"\n{"token":"t"}',
+        "token68": "Bearer abc==, Bearer realm=https://x/t\n{}", "ftp-realm": 'Bearer realm="ftp://x/t"\n{"token":"t"}',
+        "bad-token": 'Bearer realm="https://a/t"\n{"token":"a b\\r\\nc","expires_in":-1}',
+        "unterminated": 'Bearer realm="https://a/t\n', "junk": "\u00e9\u00e9, ,,= =\t\"\\\n\x00", "empty": "",
+    },
+    # One Accept value per line.
+    "docker_accept": {
+        "docker": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
+        "oci-q": "application/vnd.oci.image.index.v1+json;q=0.9\napplication/vnd.oci.image.manifest.v1+json; q=0",
+        "wildcards": "*/*\napplication/*", "multibyte-param": "a/b;a\u00e9, c/d ; \u00e9q=0",
+        "q-junk": "a/b;q=nan,c/d;q=-1,e/f;Q=0.000", "empty": "", "many": ",".join("application/x-%d" % i for i in range(200)),
+    },
+    # A manifest body (its first line doubles as a Link value).
+    "docker_manifest": {
+        "oci": '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{}}',
+        "unknown-type": '{"mediaType":"text/html"}', "not-json": "<html>", "link": '</v2/library/alpine/tags/list?n=10&last=b>; rel="next"',
+        "link-unterminated": "<https://x/v2/a/tags/list?n=1", "nested": "[" * 200 + "]" * 200, "empty": "",
+    },
+    "docker_route": {
+        "tag": "library/alpine/manifests/3.20", "digest": "library/alpine/manifests/sha256:" + E,
+        "blob": "library/alpine/blobs/sha256:" + E, "tags": "a/b/c/tags/list", "bad-name": "Library/..//manifests/x",
+        "bad-digest": "a/blobs/sha256:XYZ", "long-tag": "a/manifests/" + "t" * 200, "other": "a/uploads/x", "empty": "",
+    },
+    "rpm_repomd": {
+        "repomd": ('<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">\n'
+                   '<revision>1</revision>\n<data type="primary"><checksum type="sha256">' + E + '</checksum>'
+                   '<location href="repodata/' + E + '-primary.xml.gz"/></data>\n<data type="primary_db"><location href="repodata/x-primary.sqlite.bz2"/></data>\n</repomd>\n'),
+        "traversal": '<repomd><data type="primary"><location href="../../../../etc/passwd"/></data><data type="x"><location href="&#46;&#46;/&#46;&#46;/a"/></data></repomd>',
+        "absolute": '<repomd><data type="primary"><location href="/etc/passwd"/></data><data type="b"><location href="http://evil/x"/></data><data type="c"><location xml:base="http://m/" href="a"/></data></repomd>',
+        "tricky-xml": "<repomd><!-- <data type='x'><location href='c'/></data> --><![CDATA[<data>]]><repo:data type='f'><repo:location href='a&amp;b&#x0;'/></repo:data><data type=\"q\"><location href=\"a>b\" /></data></repomd>",
+        "truncated": '<repomd><data type="primary"><location href="repodata/a', "entities": '<data type="p"><location href="&#99999999;&#x110000;&bogus;&#x2F;etc"/></data>',
+        "empty": "",
+    },
+    # First line: path; second: query.
+    "rpm_path": {
+        "repomd": "9/BaseOS/x86_64/os/repodata/repomd.xml", "checksummed": "9/BaseOS/x86_64/os/repodata/" + E + "-primary.xml.gz",
+        "package": "9/BaseOS/x86_64/os/Packages/bash-5.1.rpm", "metalink": "metalink\nrepo=epel-9&arch=x86_64",
+        "dir": "9/BaseOS/", "dots": "a/../repodata/repomd.xml", "empty": "",
+    },
+    "alpine_path": {
+        "index": "v3.20/main/x86_64/APKINDEX.tar.gz", "package": "v3.20/main/x86_64/musl-1.2.5-r0.apk",
+        "sign": "v3.20/main/x86_64/.SIGN.RSA.alpine.rsa.pub", "status": "last-updated\nx=1", "dir": "v3.20/",
+        "unicode": "\u00e9/\u00fc.APK", "dots": "../x.apk", "empty": "",
+    },
+    "cas_proto": {
+        "action-result": (varint(4 << 3) + varint(0) + field(2, field(1, b"out/a.o") + field(2, digest_msg(H2)))
+                          + field(3, field(1, b"out/d") + field(3, digest_msg(E.upper()))) + field(6, digest_msg(H2)) + field(8, b"")),
+        "ccache": b"\xcc\xac\x00\x01" + b"\x00" * 20, "truncated": field(2, field(2, digest_msg(H2)))[:-3],
+        "bad-hash": field(6, digest_msg("zz" * 32)), "group": varint(2 << 3 | 3) + b"\x00",
+        "long-varint": b"\x80" * 11, "huge-length": varint(2 << 3 | 2) + varint(2 ** 63), "empty": b"",
+    },
+    # First line: path; then methods.
+    "cas_path": {
+        "cas": "cas/" + H2 + "\nGET\nHEAD", "ac": "ac/" + E.upper() + "\nPUT", "empty-blob": "cas/" + E + "\nGET",
+        "short": "cas/abc", "nested": "cas/" + H2 + "/x", "other": "ac\nPOST", "empty": "",
+    },
+    "git_pktline": {
+        "v2-fetch": lines("command=fetch", "agent=git/2.45", "object-format=sha1", "|", "thin-pack", "ofs-delta", "want " + A, "done", "."),
+        "v2-ls-refs": lines("command=ls-refs", "agent=git/2.45", "|", "peel", "symrefs", "ref-prefix HEAD", "."),
+        "v0-want": lines("want " + A + " multi_ack_detailed side-band-64k thin-pack ofs-delta agent=git/2.30", ".", "done"),
+        "with-have": lines("command=fetch", "|", "want " + A, "have " + "2" * 40, "done", "."),
+        "bad-length": b"00zzcommand=fetch", "truncated": lines("command=fetch")[:-3], "too-long": b"ffffabc",
+        "uppercase-hex": b"000Acommand=x0000", "empty": b"",
+    },
+    # First line: path; second: query.
+    "git_request": {
+        "refs": "o/r.git/info/refs\nservice=git-upload-pack", "push": "o/r.git/info/refs\nservice=git-receive-pack",
+        "upload": "o/r.git/git-upload-pack", "dumb": "o/r.git/objects/info/packs", "no-service": "o/r.git/info/refs",
+        "dots": "../r.git/info/refs\nservice=git-upload-pack", "empty": "",
+    },
+}
+
+def main():
+    for target, seeds in SEEDS.items():
+        d = os.path.join(ROOT, target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in seeds.items():
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+
+if __name__ == "__main__":
+    main()
