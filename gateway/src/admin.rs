@@ -41,7 +41,7 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
         }
         AdminRoute::Plugins => body::json(
             StatusCode::OK,
-            &json!({ "plugin_dir": state.plugins.dir().display().to_string(), "plugins": state.plugins.statuses() }),
+            &json!({ "plugin_dir": state.plugins.dir().display().to_string(), "plugins": state.plugins.statuses().await }),
         ),
         AdminRoute::Flush { remote } => flush(state, remote).await,
     }

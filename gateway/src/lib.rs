@@ -77,20 +77,23 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| config.storage.dir.join("plugin-cache"));
     let engine = plugins::PluginEngine::new(&config.plugins, Some(cache_dir))?;
-    let registry = plugins::PluginRegistry::new(
-        engine,
-        config.plugins.dir.clone(),
-        &plugins::builtin::builtins(),
-        metrics.clone(),
-    )
-    .await?;
-    for r in &config.remotes {
-        if r.mode != config::RemoteMode::Virtual
-            && registry.active().for_package(&r.package).is_none()
-        {
-            tracing::warn!(remote = %r.name, package = %r.package, "no adapter serves this package type yet; requests will fail until one is loaded");
+    let registry = plugins::PluginRegistry::new(engine, config.plugins.dir.clone(), metrics.clone());
+    // Adapters compile in the background (seconds on a cold compiled-code
+    // cache): the gateway listens at once, and requests that need an
+    // adapter wait for the load.
+    tokio::spawn({
+        let (registry, config) = (registry.clone(), config.clone());
+        async move {
+            registry.load(&plugins::builtin::builtins()).await;
+            for r in &config.remotes {
+                if r.mode != config::RemoteMode::Virtual
+                    && registry.active().for_package(&r.package).is_none()
+                {
+                    tracing::warn!(remote = %r.name, package = %r.package, "no adapter serves this package type yet; requests will fail until one is loaded");
+                }
+            }
         }
-    }
+    });
     if config.tokens.is_empty() {
         tracing::warn!(
             "no [[token]] is configured: access control is off, so anyone who can reach the gateway can upload, delete, flush and read the configuration"

@@ -154,7 +154,7 @@ pub async fn serve(
         ))
         .await;
     }
-    let active = state.plugins.active();
+    let active = state.plugins.ready_active().await;
     let Some(adapter) = active.for_package(&remote.cfg.package).cloned() else {
         return (
             err(

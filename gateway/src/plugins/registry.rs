@@ -79,43 +79,76 @@ struct FileState {
 pub struct PluginRegistry {
     engine: Arc<PluginEngine>,
     dir: PathBuf,
-    builtins: Vec<Loaded>,
+    builtins: std::sync::RwLock<Vec<Loaded>>,
     files: tokio::sync::Mutex<BTreeMap<PathBuf, FileState>>,
     active: ArcSwap<ActiveSet>,
     metrics: Arc<Metrics>,
+    /// True once [`PluginRegistry::load`] has run.
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl PluginRegistry {
-    /// Load the built-in adapters and the plugin directory. A built-in that
-    /// fails to load is a startup error; a plugin-dir file that fails is
-    /// reported and skipped.
-    pub async fn new(
-        engine: Arc<PluginEngine>,
-        dir: PathBuf,
-        builtins: &[(&'static str, &'static [u8])],
-        metrics: Arc<Metrics>,
-    ) -> Result<Arc<Self>, PluginError> {
-        let mut loaded = Vec::new();
-        for (name, bytes) in builtins {
-            let adapter = Adapter::load(engine.clone(), Arc::from(*bytes), Source::BuiltIn)
-                .await
-                .map_err(|e| PluginError::Load(format!("built-in adapter {name}: {e}")))?;
-            tracing::info!(adapter = adapter.name(), version = %adapter.info.version, "loaded built-in adapter");
-            loaded.push(Loaded {
-                adapter: Arc::new(adapter),
-                loaded_at: SystemTime::now(),
-            });
-        }
-        let reg = Arc::new(PluginRegistry {
+    /// An empty registry for the plugin directory `dir`; nothing is
+    /// loaded until [`PluginRegistry::load`] runs, and callers of
+    /// [`PluginRegistry::ready_active`] wait for it. The gateway listens
+    /// while adapters compile (seconds when the compiled-code cache is
+    /// cold), so health checks, metrics and admin answer at once.
+    pub fn new(engine: Arc<PluginEngine>, dir: PathBuf, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(PluginRegistry {
             engine,
             dir,
-            builtins: loaded,
+            builtins: std::sync::RwLock::new(Vec::new()),
             files: tokio::sync::Mutex::new(BTreeMap::new()),
             active: ArcSwap::from_pointee(ActiveSet::default()),
             metrics,
-        });
-        reg.rescan().await;
-        Ok(reg)
+            ready: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Load the built-in adapters, then the plugin directory, and mark the
+    /// registry ready. A built-in or plugin-dir file that fails to load is
+    /// reported and skipped (its package type answers 502 until an adapter
+    /// for it loads); the failures are returned.
+    pub async fn load(&self, builtins: &[(&'static str, &'static [u8])]) -> Vec<PluginError> {
+        let mut failed = Vec::new();
+        for (name, bytes) in builtins {
+            match Adapter::load(self.engine.clone(), Arc::from(*bytes), Source::BuiltIn).await {
+                Ok(adapter) => {
+                    tracing::info!(adapter = adapter.name(), version = %adapter.info.version, "loaded built-in adapter");
+                    self.builtins
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(Loaded {
+                            adapter: Arc::new(adapter),
+                            loaded_at: SystemTime::now(),
+                        });
+                }
+                Err(e) => {
+                    let e = PluginError::Load(format!("built-in adapter {name}: {e}"));
+                    tracing::error!(error = %e, "a built-in adapter did not load");
+                    failed.push(e);
+                }
+            }
+        }
+        self.rescan().await;
+        {
+            // Whatever the rescan found, the set must now hold the built-ins.
+            let files = self.files.lock().await;
+            self.active.store(Arc::new(self.build_active(&files)));
+        }
+        self.ready.send_replace(true);
+        failed
+    }
+
+    /// The active set once [`PluginRegistry::load`] has run (at once after
+    /// that).
+    pub async fn ready_active(&self) -> Arc<ActiveSet> {
+        if !*self.ready.borrow() {
+            let mut rx = self.ready.subscribe();
+            // The sender lives as long as `self`.
+            let _ = rx.wait_for(|r| *r).await;
+        }
+        self.active()
     }
 
     /// The plugin directory.
@@ -128,9 +161,9 @@ impl PluginRegistry {
         self.active.load_full()
     }
 
-    /// Statuses for `GET /plugins`.
-    pub fn statuses(&self) -> Vec<PluginStatus> {
-        self.active.load().statuses.clone()
+    /// Statuses for `GET /plugins` (after the initial load).
+    pub async fn statuses(&self) -> Vec<PluginStatus> {
+        self.ready_active().await.statuses.clone()
     }
 
     /// Re-read the plugin directory: load new and changed `.wasm` files,
@@ -211,8 +244,9 @@ impl PluginRegistry {
     fn build_active(&self, files: &BTreeMap<PathBuf, FileState>) -> ActiveSet {
         // Adapter name → (adapter, loaded_at); plugin-dir files override
         // built-ins of the same name (in path order).
+        let builtins = self.builtins.read().unwrap_or_else(|p| p.into_inner());
         let mut by_name: BTreeMap<String, &Loaded> = BTreeMap::new();
-        for b in &self.builtins {
+        for b in builtins.iter() {
             by_name.insert(b.adapter.info.name.clone(), b);
         }
         for st in files.values() {
@@ -227,7 +261,7 @@ impl PluginRegistry {
             }
         }
         let mut statuses = Vec::new();
-        for b in &self.builtins {
+        for b in builtins.iter() {
             let replaced = by_name
                 .get(&b.adapter.info.name)
                 .is_some_and(|l| !Arc::ptr_eq(&l.adapter, &b.adapter));
