@@ -140,6 +140,83 @@ async fn fifty_concurrent_misses_share_one_streamed_fetch() {
     );
 }
 
+/// Requests that arrive while an identical request's fetch is in progress
+/// join it without calling the adapter: a burst of 40 clients on one
+/// uncached object costs one `plan`, one upstream GET, and every client
+/// gets the whole object. (Each used to plan first; with the adapter's cap
+/// on calls in flight a large burst then got 503s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_join_an_identical_fetch_without_planning() {
+    let up = Upstream::start().await;
+    let body = bytes(4 * MIB, 9);
+    let want = sha256_hex(&body);
+    up.put(
+        "/burst.bin",
+        Resource {
+            body: body.into(),
+            chunk: Some(64 * KIB),
+            hold_after_bytes: Some(MIB),
+            ..Default::default()
+        },
+    );
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let client = reqwest::Client::new();
+    let url = gw.url("/api/v1/remote/r/burst.bin");
+    let first = {
+        let (c, u) = (client.clone(), url.clone());
+        let p = Arc::new(AtomicU64::new(0));
+        tokio::spawn(async move { drain_progress(c.get(u).send().await.unwrap(), p).await })
+    };
+    eventually(
+        "the first fetch to start",
+        Duration::from_secs(10),
+        || async { (up.seen("/burst.bin").gets == 1).then_some(()) },
+    )
+    .await;
+    let plans = |m: String| {
+        crate::support::metric(
+            &m,
+            "artgate_plugin_calls_total",
+            &["adapter=\"generic\"", "function=\"plan\""],
+        )
+    };
+    assert_eq!(plans(gw.metrics().await), 1.0);
+    let burst: Vec<_> = (0..40)
+        .map(|_| {
+            let (c, u) = (client.clone(), url.clone());
+            let p = Arc::new(AtomicU64::new(0));
+            tokio::spawn(async move {
+                let r = c.get(u).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                drain_progress(r, p).await
+            })
+        })
+        .collect();
+    eventually(
+        "the burst to join the fill",
+        Duration::from_secs(10),
+        || async {
+            let m = gw.metrics().await;
+            (crate::support::metric(&m, "artgate_coalesced_waiters_total", &["remote=\"r\""])
+                >= 40.0)
+                .then_some(())
+        },
+    )
+    .await;
+    up.release();
+    for t in std::iter::once(first).chain(burst) {
+        let r = t.await.expect("client task");
+        assert_eq!(r.error, None);
+        assert_eq!(r.sha256, want);
+    }
+    assert_eq!(
+        plans(gw.metrics().await),
+        1.0,
+        "a waiter called the adapter"
+    );
+    assert_eq!(up.seen("/burst.bin").gets, 1);
+}
+
 /// A client that disconnects mid-body — the one whose request started the
 /// fetch — does not cancel the fill: the other waiters get the whole object,
 /// the upstream is asked once, and the object is cached afterwards.
@@ -794,10 +871,10 @@ async fn invalid_plugin_files_at_startup_are_reported_and_builtins_serve() {
 }
 
 /// The per-adapter call cap (`[plugins] max_concurrent_calls`): with 2
-/// slots, 6 concurrent requests to a looping adapter get 502 (their call
-/// ran out of time) or 503 naming the limit (no slot freed within the call
-/// budget), each within a second, while the generic adapter's calls, on
-/// their own lane with their own slots, all succeed.
+/// slots and a 300 ms `queue_timeout`, 6 concurrent requests to a looping
+/// adapter get 502 (their call ran out of time) or 503 naming the limit
+/// (no slot freed in time), each within a second, while the generic
+/// adapter's calls, on their own lane with their own slots, all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
     let up = Upstream::start().await;
@@ -816,7 +893,12 @@ async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
         up.url(),
         generic_remote("good", &up.url(), "")
     );
-    let gw = Gateway::start_with_plugins_extra(dir, "max_concurrent_calls = 2", &remotes).await;
+    let gw = Gateway::start_with_plugins_extra(
+        dir,
+        "max_concurrent_calls = 2\nqueue_timeout = \"300ms\"",
+        &remotes,
+    )
+    .await;
     let client = reqwest::Client::new();
     let loops: Vec<_> = (0..6)
         .map(|_| {

@@ -176,16 +176,23 @@ pub async fn serve(
         headers: &parts.headers,
     };
 
-    // Fresh hit: no wasm.
+    // A request planned before: no wasm. A fresh entry is a hit; a fetch
+    // of its key in progress is joined (a burst of clients asking for one
+    // uncached object plans it once, not once per client).
     if is_read
         && !freshness::client_wants_revalidation(&parts.headers)
         && let Some(key) = state.memo.lookup(shape)
-        && let Some((e, data)) = fresh_entry(&state, remote_name, &key, false).await
     {
-        return (
-            serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
-            Outcome::Hit,
-        );
+        if let Some((e, data)) = fresh_entry(&state, remote_name, &key, false).await {
+            return (
+                serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
+                Outcome::Hit,
+            );
+        }
+        if let Some(fill) = state.fills.in_flight(&format!("{remote_name}\0{key}")) {
+            state.metrics.coalesced(remote_name);
+            return serve_fill(&state, &parts, &remote, fill, family).await;
+        }
     }
 
     let ctx = CallContext {

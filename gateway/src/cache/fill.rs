@@ -159,6 +159,12 @@ impl Fills {
         Joined::Leader(fill)
     }
 
+    /// The fill in progress for `id`, if any (never starts one).
+    pub fn in_flight(&self, id: &str) -> Option<Arc<Fill>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).cloned()
+    }
+
     /// Forget the fill for `id` (if it is still `fill`). Waiters keep their
     /// handle; new requests find the committed entry in the store.
     pub fn finish(&self, id: &str, fill: &Arc<Fill>) {

@@ -48,6 +48,7 @@ const PLUGINS_KEYS: &[&str] = &[
     "reload_debounce",
     "max_instances",
     "max_concurrent_calls",
+    "queue_timeout",
     "http_timeout",
     "http_max_body",
     "warm_instances",

@@ -177,8 +177,11 @@ pub struct PluginsConfig {
     pub max_instances: u32,
     /// `max_concurrent_calls`: calls one adapter may have in flight
     /// (default 16, at most `max_instances`); a call waits at most
-    /// `call_timeout` for a slot, then its request gets 503.
+    /// `queue_timeout` for a slot, then its request gets 503.
     pub max_concurrent_calls: u32,
+    /// `queue_timeout`: how long a call waits for a slot under
+    /// `max_concurrent_calls` (default 2s).
+    pub queue_timeout: Duration,
     /// `http_timeout`: budget for one `http-send` host call (default 10s).
     pub http_timeout: Duration,
     /// `http_max_body`: largest `http-send` response body (default 1 MiB).
@@ -393,6 +396,7 @@ impl Config {
                 "reload_debounce": duration_json(p.reload_debounce),
                 "max_instances": p.max_instances,
                 "max_concurrent_calls": p.max_concurrent_calls,
+                "queue_timeout": duration_json(p.queue_timeout),
                 "http_timeout": duration_json(p.http_timeout),
                 "http_max_body": p.http_max_body,
                 "warm_instances": p.warm_instances,

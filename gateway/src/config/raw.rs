@@ -111,6 +111,8 @@ pub struct RawPlugins {
     pub max_instances: Option<u32>,
     /// `max_concurrent_calls`.
     pub max_concurrent_calls: Option<u32>,
+    /// `queue_timeout`.
+    pub queue_timeout: Option<RawDuration>,
     /// `http_timeout`.
     pub http_timeout: Option<RawDuration>,
     /// `http_max_body`.

@@ -391,6 +391,13 @@ fn limits_must_be_positive() {
 #[test]
 fn max_concurrent_calls_defaults_to_16_and_stays_within_max_instances() {
     assert_eq!(ok("").plugins.max_concurrent_calls, 16);
+    assert_eq!(ok("").plugins.queue_timeout, Duration::from_secs(2));
+    assert_eq!(
+        ok("[plugins]\nqueue_timeout = \"0s\"\n")
+            .plugins
+            .queue_timeout,
+        Duration::ZERO
+    );
     assert_eq!(
         ok("[plugins]\nmax_instances = 4\n")
             .plugins

@@ -365,6 +365,13 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
         http_max_body: size_as(S, "http_max_body", &r.http_max_body, MIB)?,
         warm_instances: warm_instances(r.warm_instances.as_ref())?,
         max_concurrent_calls,
+        queue_timeout: duration(
+            S,
+            "queue_timeout",
+            &r.queue_timeout,
+            Duration::from_secs(2),
+            true,
+        )?,
     })
 }
 

@@ -95,7 +95,7 @@ impl PluginEngine {
             deadline_ticks,
             call_timeout: cfg.call_timeout,
             warm_instances: cfg.warm_instances.clone(),
-            exec: Executor::new(cfg.max_concurrent_calls as usize, cfg.call_timeout),
+            exec: Executor::new(cfg.max_concurrent_calls as usize, cfg.queue_timeout),
             stop,
         }))
     }

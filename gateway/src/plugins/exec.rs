@@ -12,8 +12,9 @@
 //! wasm) and awaiting other adapters, whose calls run on their own lanes.
 //!
 //! Each lane also caps the adapter's calls in flight
-//! (`[plugins] max_concurrent_calls`): a call waits at most the call time
-//! budget for a slot and then fails with [`PluginError::Busy`] (503). The
+//! (`[plugins] max_concurrent_calls`): a call waits at most
+//! `[plugins] queue_timeout` for a slot and then fails with
+//! [`PluginError::Busy`] (503). The
 //! cap bounds what one adapter can hold of the shared instance pool and of
 //! memory (`max_concurrent_calls × memory_limit`).
 //!
