@@ -743,7 +743,10 @@ async fn index_and_health() {
 
     let h = get(&gw, "/health").await;
     assert_eq!(h.status, 200);
-    assert_eq!(h.json(), serde_json::json!({"status": "healthy"}));
+    assert_eq!(
+        h.json(),
+        serde_json::json!({"status": "healthy", "adapters": "ready"})
+    );
 }
 
 /// `GET /config` never shows an upstream password written in the file.

@@ -117,10 +117,9 @@ async fn tls_serves_and_refuses_old_versions() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&ok.stdout),
-        r#"{"status":"healthy"}"#
-    );
+    // Adapters may still be compiling ("loading"): health answers anyway.
+    let health: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("health JSON");
+    assert_eq!(health["status"], "healthy", "{health}");
     let old = curl(&["--tlsv1.0", "--tls-max", "1.1"]).await;
     assert!(!old.status.success(), "TLS 1.1 must be refused");
 }

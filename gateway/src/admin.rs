@@ -25,7 +25,13 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
                 })).collect::<Vec<_>>(),
             }),
         ),
-        AdminRoute::Health => body::json(StatusCode::OK, &json!({ "status": "healthy" })),
+        AdminRoute::Health => body::json(
+            StatusCode::OK,
+            &json!({
+                "status": "healthy",
+                "adapters": if state.plugins.is_ready() { "ready" } else { "loading" },
+            }),
+        ),
         AdminRoute::Config => body::json(StatusCode::OK, &state.config.redacted_json()),
         AdminRoute::Metrics => {
             state.metrics.set_store_bytes(state.store.meta.total_size());

@@ -142,11 +142,18 @@ impl Gateway {
         gw
     }
 
+    /// Wait until the gateway answers and its adapters have loaded (they
+    /// compile in the background; `GET /plugins` answers after the load),
+    /// so that tests time requests, not compilation.
     async fn wait_ready(&self) {
         for _ in 0..400 {
             if let Ok(r) = reqwest::get(self.url("/health")).await
                 && r.status() == 200
             {
+                let r = reqwest::get(self.url("/plugins"))
+                    .await
+                    .expect("GET /plugins");
+                assert_eq!(r.status(), 200, "GET /plugins");
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;

@@ -140,6 +140,11 @@ impl PluginRegistry {
         failed
     }
 
+    /// Whether [`PluginRegistry::load`] has run.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
     /// The active set once [`PluginRegistry::load`] has run (at once after
     /// that).
     pub async fn ready_active(&self) -> Arc<ActiveSet> {
