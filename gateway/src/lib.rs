@@ -77,7 +77,8 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| config.storage.dir.join("plugin-cache"));
     let engine = plugins::PluginEngine::new(&config.plugins, Some(cache_dir))?;
-    let registry = plugins::PluginRegistry::new(engine, config.plugins.dir.clone(), metrics.clone());
+    let registry =
+        plugins::PluginRegistry::new(engine, config.plugins.dir.clone(), metrics.clone());
     // Adapters compile in the background (seconds on a cold compiled-code
     // cache): the gateway listens at once, and requests that need an
     // adapter wait for the load.
