@@ -1,0 +1,1137 @@
+#!/usr/bin/env python3
+"""Benchmark orchestration for bench/run.sh (issue 8).
+
+Starts an origin (nginx file server + hosted docker-registry behind a
+rate-limited nginx front), the peers (artgate, nginx proxy_cache,
+docker-registry proxy mode), runs the workloads in rounds and writes
+bench/RESULTS.md. Everything listens on 127.0.0.1; servers under test run on
+core 0, clients and the origin on core 1. Python 3 standard library only.
+
+Run it through bench/run.sh, which installs packages and builds artgate.
+"""
+
+import argparse
+import atexit
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+CONF = os.path.join(BENCH, "conf")
+MiB = 1 << 20
+GiB = 1 << 30
+RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
+
+ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "fanout",
+       "fanout_registry", "memory", "skopeo", "startup", "reload", "plugin_calls"]
+
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+PROCS = []  # (name, Popen)
+LOG = None
+
+
+def log(*a):
+    msg = time.strftime("%H:%M:%S ") + " ".join(str(x) for x in a)
+    print(msg, flush=True)
+    if LOG:
+        LOG.write(msg + "\n")
+        LOG.flush()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def render(template, dest, **kv):
+    text = open(os.path.join(CONF, template)).read()
+    for k, v in kv.items():
+        text = text.replace("{{%s}}" % k, str(v))
+    left = re.findall(r"\{\{[A-Z_]+\}\}", text)
+    assert not left, f"{template}: unfilled {left}"
+    with open(dest, "w") as f:
+        f.write(text)
+    return dest
+
+
+def start(name, argv, cpu, logfile, env=None):
+    full = ["taskset", "-c", cpu] + argv
+    f = open(logfile, "ab")
+    p = subprocess.Popen(full, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         env=env, start_new_session=True)
+    PROCS.append((name, p))
+    return p
+
+
+def stop(p, timeout=10):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    for i, (n, q) in enumerate(PROCS):
+        if q is p:
+            del PROCS[i]
+            break
+
+
+def stop_all():
+    for _, p in list(PROCS):
+        stop(p, 5)
+
+
+def http(method, url, timeout=30, headers=None):
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def wait_http(url, ok=(200,), timeout=60, proc=None):
+    t = time.time()
+    while time.time() - t < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            st, _, _ = http("GET", url, timeout=2)
+            if st in ok:
+                return
+        except Exception:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def run(argv, cpu=CLIENT_CPU, timeout=None, check=True):
+    full = ["taskset", "-c", cpu] + argv if cpu else argv
+    r = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return r
+
+
+def loadavg():
+    return float(open("/proc/loadavg").read().split()[0])
+
+
+def rss_anon_kib(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Max RssAnon of a process, sampled every 50 ms."""
+
+    def __init__(self, pid):
+        self.pid, self.max, self.stop_ev = pid, 0, threading.Event()
+        self.t = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.stop_ev.is_set():
+            self.max = max(self.max, rss_anon_kib(self.pid))
+            self.stop_ev.wait(0.05)
+
+    def __enter__(self):
+        self.max = rss_anon_kib(self.pid)
+        self.t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop_ev.set()
+        self.t.join()
+        self.max = max(self.max, rss_anon_kib(self.pid))
+
+
+def write_file(path, size, seed):
+    """A file of `size` pseudo-random (incompressible) bytes."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return
+    block = hashlib.sha256(str(seed).encode()).digest()
+    chunk = bytearray()
+    while len(chunk) < 4 * MiB:
+        block = hashlib.sha512(block).digest()
+        chunk += block
+    chunk = bytes(chunk[:4 * MiB])
+    with open(path, "wb") as f:
+        left, i = size, 0
+        while left > 0:
+            n = min(left, len(chunk))
+            # vary each chunk so no two chunks are equal
+            f.write(i.to_bytes(8, "little") + chunk[8:n] if n >= 8 else chunk[:n])
+            left -= n
+            i += 1
+
+
+def curl_get(url, limit_rate=None, cpu=CLIENT_CPU, timeout=600):
+    """(status, bytes, ttfb seconds, total seconds) of a GET with curl."""
+    argv = ["curl", "-s", "-o", "/dev/null", "--noproxy", "*",
+            "-w", "%{http_code} %{size_download} %{time_starttransfer} %{time_total}", url]
+    if limit_rate:
+        argv[1:1] = ["--limit-rate", limit_rate]
+    r = run(argv, cpu=cpu, timeout=timeout)
+    code, size, ttfb, total = r.stdout.split()
+    return int(code), int(size), float(ttfb), float(total)
+
+
+def parallel_curls(url, n, cpu=CLIENT_CPU):
+    """Wall time and total bytes of n concurrent curl GETs."""
+    t = time.perf_counter()
+    ps = [subprocess.Popen(["taskset", "-c", cpu, "curl", "-s", "-o", "/dev/null", "--noproxy", "*",
+                            "-w", "%{http_code} %{size_download}", url],
+                           stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    outs = [p.communicate()[0].split() for p in ps]
+    wall = time.perf_counter() - t
+    codes = [int(o[0]) for o in outs]
+    total = sum(int(o[1]) for o in outs)
+    return codes, total, wall
+
+
+def parse_wrk(text):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    mult = {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    p99 = float(m.group(1)) * mult
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errs = re.search(r"Socket errors:.*", text)
+    return rps, p99, int(non2xx.group(1)) if non2xx else 0, errs.group(0) if errs else ""
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(MiB), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def with_custom_section(src, dest, tag):
+    """Copy a wasm component and append a custom section, giving a valid
+    component with a different sha256."""
+    data = open(src, "rb").read()
+    name = b"artgate-bench"
+    payload = tag.encode()
+
+    def leb(n):
+        out = bytearray()
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            if n:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                return bytes(out)
+    body = leb(len(name)) + name + payload
+    with open(dest, "wb") as f:
+        f.write(data + b"\x00" + leb(len(body)) + body)
+    return hashlib.sha256(open(dest, "rb").read()).hexdigest()
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.smoke = a.smoke
+        self.tmp = tempfile.mkdtemp(prefix="artgate-bench-", dir=a.tmpdir)
+        os.chmod(self.tmp, 0o755)  # nginx workers run as www-data
+        self.root = os.path.join(self.tmp, "origin-root")
+        self.target = a.target_dir
+        self.artgate_bin = os.path.join(self.target, "release", "artgate")
+        self.client_bin = os.path.join(self.target, "release", "examples", "bench_client")
+        self.results = {}  # workload -> list of per-round dicts
+        self.notes = {}  # workload -> list of strings
+        self.rounds_meta = []
+        self.uniq = 0
+        s = self.smoke
+        self.size_big = (8 * MiB) if s else GiB
+        self.size_miss = (4 * MiB) if s else 100 * MiB
+        self.size_mem = (64 * MiB) if s else 4 * GiB
+        self.wrk_secs = 2 if s else 5
+        self.fanout_clients = 50 if s else 500
+        self.seed_entries = 10000 if s else 1_000_000
+        self.slow_secs = 2 if s else 5
+
+    def uid(self, tag):
+        self.uniq += 1
+        return f"{tag}-{os.getpid()}-{self.uniq}"
+
+    def note(self, w, text):
+        self.notes.setdefault(w, [])
+        if text not in self.notes[w]:
+            self.notes[w].append(text)
+
+    # ---------------------------------------------------------------- setup
+    def gen_files(self):
+        log("generating origin files in", self.root)
+        f = os.path.join(self.root, "files")
+        write_file(os.path.join(f, "small/1k.bin"), 1024, 1)
+        write_file(os.path.join(f, "small/64k.bin"), 64 * 1024, 2)
+        if self.want("hit1g", "hit1g8"):
+            write_file(os.path.join(f, "big/1g.bin"), self.size_big, 3)
+        if self.want("miss", "fanout"):
+            write_file(os.path.join(f, "big/100m.bin"), self.size_miss, 4)
+        if self.want("memory"):
+            write_file(os.path.join(f, "big/4g.bin"), self.size_mem, 5)
+
+    def want(self, *ws):
+        return any(w in self.a.only for w in ws)
+
+    def start_origin(self):
+        d = os.path.join(self.tmp, "origin-nginx")
+        os.makedirs(d)
+        self.origin_port = free_port()
+        conf = render("nginx-origin.conf", os.path.join(d, "nginx.conf"), DIR=d,
+                      PORT=self.origin_port, ROOT=self.root)
+        start("origin-nginx", ["nginx", "-c", conf, "-p", d], CLIENT_CPU, os.path.join(d, "out.log"))
+        wait_http(f"http://127.0.0.1:{self.origin_port}/files/small/1k.bin")
+
+        d = os.path.join(self.tmp, "origin-registry")
+        os.makedirs(d)
+        self.registry_port = free_port()
+        conf = render("registry-origin.yml", os.path.join(d, "config.yml"), DIR=d,
+                      PORT=self.registry_port)
+        start("origin-registry", ["docker-registry", "serve", conf], CLIENT_CPU,
+              os.path.join(d, "out.log"))
+        wait_http(f"http://127.0.0.1:{self.registry_port}/v2/")
+
+        d = os.path.join(self.tmp, "front")
+        os.makedirs(d)
+        self.front_dir = d
+        self.front_port, self.fast_port = free_port(), free_port()
+        conf = render("nginx-front.conf", os.path.join(d, "nginx.conf"), DIR=d,
+                      PORT=self.front_port, FAST_PORT=self.fast_port,
+                      ORIGIN_PORT=self.origin_port, REGISTRY_PORT=self.registry_port)
+        start("front", ["nginx", "-c", conf, "-p", d], CLIENT_CPU, os.path.join(d, "out.log"))
+        wait_http(f"http://127.0.0.1:{self.front_port}/files/small/1k.bin")
+        self.front = f"http://127.0.0.1:{self.front_port}"
+
+    def upstream_gets(self, uri):
+        """GETs of `uri` in the front's access log."""
+        n = 0
+        with open(os.path.join(self.front_dir, "access.log")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "GET" and parts[1] == uri:
+                    n += 1
+        return n
+
+    def start_artgate(self, name="artgate", port=None, d=None, pin=SERVER_CPU, wait=True):
+        d = d or os.path.join(self.tmp, name)
+        os.makedirs(os.path.join(d, "plugins"), exist_ok=True)
+        port = port or free_port()
+        conf = render("artgate.toml", os.path.join(d, "artgate.toml"), DIR=d, PORT=port,
+                      FRONT_PORT=self.front_port, FAST_PORT=self.fast_port,
+                      PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
+        env = dict(os.environ, ARTGATE_LOG=os.environ.get("ARTGATE_BENCH_LOG", "warn"))
+        t0 = time.perf_counter()
+        p = start(name, [self.artgate_bin, "serve", "--config", conf], pin,
+                  os.path.join(d, "artgate.log"), env=env)
+        if wait:
+            wait_http(f"http://127.0.0.1:{port}/health", proc=p, timeout=300)
+        return p, port, d, t0
+
+    def ensure_artgate(self, w, r):
+        """Restart the artgate under test if it exited (and say so)."""
+        code = self.ag_proc.poll()
+        if code is None:
+            return
+        what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        msg = (f"round {r}: the artgate under test (pid {self.ag_proc.pid}) {what} before this "
+               f"workload (see its log); restarted on the same store")
+        log("  " + msg)
+        self.note(w, msg)
+        stop(self.ag_proc)
+        self.ag_proc, _, _, _ = self.start_artgate(port=self.ag_port, d=self.ag_dir)
+
+    def start_peers(self):
+        self.ag_proc, self.ag_port, self.ag_dir, _ = self.start_artgate()
+        self.ag = f"http://127.0.0.1:{self.ag_port}"
+        log("artgate on", self.ag, "pid", self.ag_proc.pid)
+
+        d = os.path.join(self.tmp, "nginx-cache")
+        os.makedirs(d)
+        self.ngx_port = free_port()
+        conf = render("nginx-cache.conf", os.path.join(d, "nginx.conf"), DIR=d,
+                      PORT=self.ngx_port, FRONT_PORT=self.front_port)
+        start("nginx-cache", ["nginx", "-c", conf, "-p", d], SERVER_CPU, os.path.join(d, "out.log"))
+        self.ngx = f"http://127.0.0.1:{self.ngx_port}"
+        wait_http(self.ngx + "/api/v1/remote/files/small/1k.bin")
+        if self.want("fanout_registry", "skopeo"):
+            self.start_registry_proxy()
+
+    def start_registry_proxy(self, fresh=False):
+        d = os.path.join(self.tmp, "registry-proxy")
+        if fresh:
+            stop(self.rp_proc)
+            shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d, exist_ok=True)
+        self.rp_port = getattr(self, "rp_port", None) or free_port()
+        conf = render("registry-proxy.yml", os.path.join(d, "config.yml"), DIR=d,
+                      PORT=self.rp_port, FRONT_PORT=self.front_port)
+        self.rp_proc = start("registry-proxy", ["docker-registry", "serve", conf], SERVER_CPU,
+                             os.path.join(d, "out.log"))
+        self.rp = f"http://127.0.0.1:{self.rp_port}"
+        wait_http(self.rp + "/v2/", proc=self.rp_proc)
+
+    def push_images(self):
+        """An OCI layout with a 3-layer image (`bench/img:v1`) and a
+        one-layer image whose layer is the fan-out blob (`bench/big:v1`),
+        pushed to the hosted registry."""
+        lay = os.path.join(self.tmp, "layout")
+        os.makedirs(os.path.join(lay, "blobs/sha256"))
+        open(os.path.join(lay, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+
+        def blob(data, mt):
+            dg = hashlib.sha256(data).hexdigest()
+            open(os.path.join(lay, "blobs/sha256", dg), "wb").write(data)
+            return {"mediaType": mt, "digest": "sha256:" + dg, "size": len(data)}
+
+        def layer(size, seed):
+            raw = os.path.join(self.tmp, f"layer-{seed}.bin")
+            write_file(raw, size, seed)
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as t:
+                t.add(raw, arcname=f"data-{seed}.bin")
+            os.unlink(raw)
+            tar = buf.getvalue()
+            gz = gzip.compress(tar, compresslevel=1, mtime=0)
+            return blob(gz, "application/vnd.oci.image.layer.v1.tar+gzip"), \
+                "sha256:" + hashlib.sha256(tar).hexdigest()
+
+        def image(layers):
+            descs, diffs = zip(*layers)
+            cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                              "rootfs": {"type": "layers", "diff_ids": list(diffs)}}).encode()
+            c = blob(cfg, "application/vnd.oci.image.config.v1+json")
+            m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "config": c, "layers": list(descs)}).encode()
+            return blob(m, "application/vnd.oci.image.manifest.v1+json")
+
+        sizes = [1 * MiB, 2 * MiB, 4 * MiB] if self.smoke else [8 * MiB, 24 * MiB, 64 * MiB]
+        img = image([layer(s, 10 + i) for i, s in enumerate(sizes)])
+        refs = [dict(img, annotations={"org.opencontainers.image.ref.name": "v1"})]
+        self.img_size = sum(sizes)
+        if self.want("fanout_registry"):
+            big = layer(self.size_miss, 20)
+            self.big_blob = big[0]
+            bigimg = image([big])
+            refs.append(dict(bigimg, annotations={"org.opencontainers.image.ref.name": "big"}))
+        open(os.path.join(lay, "index.json"), "w").write(
+            json.dumps({"schemaVersion": 2, "manifests": refs}))
+        reg = f"127.0.0.1:{self.registry_port}"
+        run(["skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
+             f"oci:{lay}:v1", f"docker://{reg}/bench/img:v1"], timeout=600)
+        if self.want("fanout_registry"):
+            run(["skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
+                 f"oci:{lay}:big", f"docker://{reg}/bench/big:v1"], timeout=600)
+        shutil.rmtree(lay)
+
+    # ------------------------------------------------------------ workloads
+    def w_ceiling(self, r, peers):
+        out = {}
+        port = free_port()
+        for zc in (False, True):
+            srv = start("iperf3", ["iperf3", "-s", "-1", "-p", str(port), "-B", "127.0.0.1"],
+                        SERVER_CPU, os.path.join(self.tmp, "iperf3.log"))
+            time.sleep(0.3)
+            argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "1" if self.smoke else "2", "-J"]
+            if zc:
+                argv.append("-Z")
+            res = json.loads(run(argv, timeout=60).stdout)
+            out["iperf_zc_gbs" if zc else "iperf_gbs"] = res["end"]["sum_received"]["bits_per_second"] / 8e9
+            srv.wait(10)
+            stop(srv)
+        res = json.loads(run([self.client_bin, "memcpy", "--mib", "256", "--secs",
+                              "0.5" if self.smoke else "1"], cpu=SERVER_CPU, timeout=60).stdout)
+        out["memcpy_gbs"] = res["memcpy_gbs"]
+        return out
+
+    def hit_url(self, peer, path):
+        return {"artgate": self.ag, "nginx": self.ngx}[peer] + "/api/v1/remote/files/" + path
+
+    def warm(self, url):
+        """GET `url` (a miss) with curl, then HEAD it: (size, cache source)."""
+        code, size, _, _ = curl_get(url)
+        assert code == 200, f"{url}: {code}"
+        st, h, _ = http("HEAD", url, timeout=60)
+        h = {k.lower(): v for k, v in h.items()}
+        src = h.get("x-artifact-source") or h.get("x-cache-status")
+        return size, src
+
+    def w_hit_small(self, r, path, size, peers):
+        out = {}
+        for peer in peers:
+            url = self.hit_url(peer, path)
+            n, src = self.warm(url)
+            if n != size or src not in ("cache", "HIT"):
+                self.note(self.cur, f"{peer}: warm-up GET got {n} bytes, source {src}")
+            res = run(["wrk", "-t1", "-c64", f"-d{self.wrk_secs}s", "--latency", url],
+                      timeout=self.wrk_secs + 60)
+            rps, p99, non2xx, errs = parse_wrk(res.stdout)
+            if non2xx or errs:
+                self.note(self.cur, f"{peer}: wrk reported {non2xx} non-2xx, {errs}")
+            out[peer] = {"rps": rps, "p99_ms": p99}
+        return out
+
+    def w_hit1k(self, r, peers):
+        return self.w_hit_small(r, "small/1k.bin", 1024, peers)
+
+    def w_hit64k(self, r, peers):
+        return self.w_hit_small(r, "small/64k.bin", 64 * 1024, peers)
+
+    def w_hit1g(self, r, peers):
+        out = {}
+        for peer in peers:
+            url = self.hit_url(peer, "big/1g.bin")
+            if peer not in getattr(self, "_warm1g", set()):
+                self.warm(url)
+                self.__dict__.setdefault("_warm1g", set()).add(peer)
+            best = 0
+            for _ in range(2):
+                code, size, _, total = curl_get(url)
+                if code != 200 or size != self.size_big:
+                    self.note("hit1g", f"{peer}: GET answered {code} with {size} bytes")
+                best = max(best, size / total / 1e9)
+            out[peer] = {"gbs": best}
+        return out
+
+    def w_hit1g8(self, r, peers):
+        out = {}
+        for peer in peers:
+            url = self.hit_url(peer, "big/1g.bin")
+            if peer not in getattr(self, "_warm1g", set()):
+                self.warm(url)
+                self.__dict__.setdefault("_warm1g", set()).add(peer)
+            codes, total, wall = parallel_curls(url, 8)
+            if any(c != 200 for c in codes) or total != 8 * self.size_big:
+                self.note("hit1g8", f"{peer}: codes {codes}, {total} bytes of {8 * self.size_big}")
+            out[peer] = {"gbs": total / wall / 1e9}
+        return out
+
+    def w_miss(self, r, peers):
+        out = {}
+        for peer in ["origin"] + peers:
+            u = self.uid("miss")
+            if peer == "origin":
+                url = f"{self.front}/files/u/{u}/big/100m.bin"
+            else:
+                url = self.hit_url(peer, f"u/{u}/big/100m.bin")
+            code, size, ttfb, total = curl_get(url)
+            if code != 200 or size != self.size_miss:
+                self.note("miss", f"{peer}: GET answered {code} with {size} bytes")
+            out[peer] = {"total_s": total, "ttfb_ms": ttfb * 1e3}
+        return out
+
+    def fanout(self, url, timeout):
+        res = run([self.client_bin, "fanout", "--url", url, "--clients", str(self.fanout_clients),
+                   "--timeout-secs", str(timeout)], timeout=timeout + 60)
+        return json.loads(res.stdout)
+
+    def w_fanout(self, r, peers):
+        out = {}
+        floor = self.size_miss / RATE
+        u = self.uid("origin")
+        code, size, ttfb, total = curl_get(f"{self.front}/files/u/{u}/big/100m.bin")
+        out["origin"] = {"first_ms": ttfb * 1e3, "last_s": total, "floor_s": floor}
+        for peer in peers:
+            u = self.uid("fan")
+            url = self.hit_url(peer, f"u/{u}/big/100m.bin")
+            res = self.fanout(url, 60 if not self.smoke else 20)
+            time.sleep(0.5)
+            fetches = self.upstream_gets(f"/files/u/{u}/big/100m.bin")
+            out[peer] = self.fanout_row(peer, res, fetches, floor, "fanout")
+        return out
+
+    def fanout_row(self, peer, res, fetches, floor, w, size=None):
+        bad = res["clients"] - res["ok"]
+        sizes = res.get("sizes", {})
+        if bad or res["errors"] or list(sizes) != [str(size or self.size_miss)]:
+            self.note(w, f"{peer}: {res['ok']}/{res['clients']} complete; statuses {res['statuses']}, "
+                         f"sizes {sizes}, errors {res['errors']}")
+        if not res["ok"]:
+            raise RuntimeError(f"{peer}: no client completed: statuses {res['statuses']}, "
+                               f"errors {res['errors']}")
+        return {"fetches": fetches, "first_p99_ms": res["first_p99"] * 1e3,
+                "first_p50_ms": res["first_p50"] * 1e3, "last_max_s": res["last_max"],
+                "last_p99_s": res["last_p99"], "last_over_floor": res["last_max"] / floor,
+                "ok": res["ok"]}
+
+    def w_fanout_registry(self, r, peers):
+        out = {}
+        floor = self.big_blob["size"] / RATE
+        dg = self.big_blob["digest"]
+        uri = f"/v2/bench/big/blobs/{dg}"
+        code, size, ttfb, total = curl_get(self.front + uri)
+        out["origin"] = {"first_ms": ttfb * 1e3, "last_s": total, "floor_s": floor}
+        for peer in (["artgate", "registry"] if peers[0] == "artgate" else ["registry", "artgate"]):
+            if peer == "artgate":
+                st, _, body = http("PUT", self.ag + "/cache/flush?remote=hub")
+                if st != 200:
+                    self.note("fanout_registry", f"artgate: PUT /cache/flush?remote=hub answered {st}")
+                url = self.ag + "/v2/hub/bench/big/blobs/" + dg
+            else:
+                self.start_registry_proxy(fresh=True)
+                url = self.rp + uri
+            before = self.upstream_gets(uri)
+            res = self.fanout(url, 30 if not self.smoke else 20)
+            time.sleep(0.5)
+            out[peer] = self.fanout_row(peer, res, self.upstream_gets(uri) - before, floor,
+                                        "fanout_registry", self.big_blob["size"])
+            if peer == "registry":
+                # Stop fetches it may still be making for abandoned clients.
+                self.start_registry_proxy(fresh=True)
+        return out
+
+    def w_memory(self, r, peers):
+        # A fresh process on the same store: what earlier workloads (500
+        # connections at once) left in the allocator is not this
+        # workload's footprint.
+        stop(self.ag_proc)
+        self.ag_proc, _, _, _ = self.start_artgate(port=self.ag_port, d=self.ag_dir)
+        time.sleep(1)
+        pid = self.ag_proc.pid
+        out = {"baseline_mib": rss_anon_kib(pid) / 1024}
+        u = self.uid("mem")
+        url = self.ag + f"/api/v1/remote/fast/u/{u}/big/4g.bin"
+        # A slow client on a miss (fast origin), cancelled after slow_secs.
+        with RssSampler(pid) as s:
+            p = subprocess.Popen(["taskset", "-c", CLIENT_CPU, "curl", "-s", "-o", "/dev/null",
+                                  "--noproxy", "*", "--limit-rate", "10M", url])
+            time.sleep(self.slow_secs)
+            p.kill()
+            p.wait()
+            time.sleep(3)
+        out["slow_miss_mib"] = s.max / 1024
+        # One client, a miss (another URL, same content).
+        u = self.uid("mem")
+        url = self.ag + f"/api/v1/remote/fast/u/{u}/big/4g.bin"
+        with RssSampler(pid) as s:
+            code, size, _, total = curl_get(url)
+        if code != 200 or size != self.size_mem:
+            self.note("memory", f"miss: {code}, {size} bytes")
+        out["miss_mib"] = s.max / 1024
+        out["miss_gbs"] = size / total / 1e9
+        time.sleep(0.5)
+        with RssSampler(pid) as s:
+            code, size, _, total = curl_get(url)
+        if code != 200 or size != self.size_mem:
+            self.note("memory", f"hit: {code}, {size} bytes")
+        out["hit1_mib"] = s.max / 1024
+        with RssSampler(pid) as s:
+            codes, total, wall = parallel_curls(url, 8)
+        if any(c != 200 for c in codes) or total != 8 * self.size_mem:
+            self.note("memory", f"8 hits: codes {codes}, {total} bytes")
+        out["hit8_mib"] = s.max / 1024
+        out["max_mib"] = max(out[k] for k in ("slow_miss_mib", "miss_mib", "hit1_mib", "hit8_mib"))
+        return {"artgate": out}
+
+    def skopeo_copy(self, ref):
+        dest = os.path.join(self.tmp, "skopeo-" + self.uid("d"))
+        t = time.perf_counter()
+        run(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false", ref, f"dir:{dest}"],
+            timeout=600)
+        el = time.perf_counter() - t
+        shutil.rmtree(dest)
+        return el
+
+    def w_skopeo(self, r, peers):
+        refs = {"artgate": f"docker://127.0.0.1:{self.ag_port}/hub/bench/img:v1",
+                "registry": f"docker://127.0.0.1:{self.rp_port}/bench/img:v1"}
+        out = {}
+        peers = ["artgate", "registry"] if peers[0] == "artgate" else ["registry", "artgate"]
+        for peer in peers:
+            ref = refs[peer]
+            # A copy to fill the cache (fanout_registry restarts the proxy and
+            # flushes artgate's docker remote), then two timed copies.
+            self.skopeo_copy(ref)
+            out[peer] = {"secs": min(self.skopeo_copy(ref) for _ in range(2))}
+        return out
+
+    def startup_once(self, d):
+        port = free_port()
+        t0 = time.perf_counter()
+        p, port, d, t0 = self.start_artgate("startup", port=port, d=d, wait=False)
+        url = f"http://127.0.0.1:{port}/health"
+        first = None
+        while time.perf_counter() - t0 < 120:
+            if p.poll() is not None:
+                break
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=1)
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = s.recv(64)
+                s.close()
+                if data.startswith(b"HTTP/1.1 200"):
+                    first = time.perf_counter() - t0
+                    break
+            except OSError:
+                time.sleep(0.001)
+        stop(p)
+        if first is None:
+            raise RuntimeError(f"artgate did not answer {url}: see {d}/artgate.log")
+        return first
+
+    def w_startup(self, r, peers):
+        if not getattr(self, "_seeded", False):
+            d = os.path.join(self.tmp, "startup-seeded")
+            os.makedirs(os.path.join(d, "data"), exist_ok=True)
+            res = json.loads(run([self.client_bin, "seed", "--index", os.path.join(d, "data", "index"),
+                                  "--entries", str(self.seed_entries)], timeout=3600).stdout)
+            log("seeded", res)
+            self.note("startup", f"seeding {res['seeded']} entries took {res['secs']:.1f} s")
+            self._seeded = True
+        empty = os.path.join(self.tmp, "startup-empty-" + self.uid("e"))
+        e = self.startup_once(empty)
+        shutil.rmtree(empty)
+        s = self.startup_once(os.path.join(self.tmp, "startup-seeded"))
+        return {"artgate": {"empty_ms": e * 1e3, "seeded_ms": s * 1e3}}
+
+    def w_reload(self, r, peers):
+        if not getattr(self, "_wasm", None):
+            adapters = self.find_adapters()
+            self._wasm = adapters
+        generic, variant = self._wasm
+        self.warm(self.ag + "/api/v1/remote/files/small/1k.bin")
+        self._reload_toggle = not getattr(self, "_reload_toggle", False)
+        to_variant = self._reload_toggle
+        src = variant if to_variant else generic
+        f = os.path.join(self.tmp, f"reload-{self.uid('w')}.wasm")
+        sha = with_custom_section(src, f, f"{r}-{time.time()}")
+        u = self.uid("rl")
+        res = json.loads(run([self.client_bin, "reload", "--gateway", self.ag,
+                              "--plugins-dir", os.path.join(self.ag_dir, "plugins"),
+                              "--wasm", f, "--name", "generic.wasm", "--sha", sha,
+                              "--hit", self.ag + "/api/v1/remote/files/small/1k.bin",
+                              "--probe-prefix", self.ag + f"/api/v1/remote/files/u/{u}-",
+                              "--probe-suffix", "/small/1k.bin",
+                              "--probes", "100000", "--conns", "16",
+                              "--expect-variant", "yes" if to_variant else "no",
+                              "--timeout-secs", "20"], timeout=120).stdout)
+        os.unlink(f)
+        res["to"] = "variant" if to_variant else "generic"
+        if res["listed_secs"] is None or res["served_secs"] is None:
+            self.note("reload", f"round {r}: switch to {res['to']} not seen within 20 s: {res}")
+        return {"artgate": res}
+
+    def find_adapters(self):
+        base = os.path.join(self.target, "release", "build")
+        cands = []
+        for d in os.listdir(base):
+            a = os.path.join(base, d, "out", "adapters")
+            if d.startswith("artgate-") and os.path.exists(os.path.join(a, "generic-variant.wasm")):
+                cands.append((os.path.getmtime(os.path.join(a, "generic.wasm")), a))
+        if not cands:
+            raise RuntimeError("no built adapters under " + base)
+        a = max(cands)[1]
+        return os.path.join(a, "generic.wasm"), os.path.join(a, "generic-variant.wasm")
+
+    def plugin_calls(self):
+        ex = os.path.join(self.target, "release", "examples", "plugin_calls")
+        r = run([ex, "--calls", "200" if self.smoke else "2000"], cpu=SERVER_CPU, timeout=600, check=False)
+        return r.returncode, r.stdout, r.stderr[-1500:]
+
+    # --------------------------------------------------------------- rounds
+    def round(self, r):
+        la = loadavg()
+        tries = 0
+        while la > self.a.max_load and tries < self.a.load_retries:
+            tries += 1
+            log(f"round {r}: 1-min load average {la:.2f} > {self.a.max_load}; waiting 15 s ({tries}/{self.a.load_retries})")
+            time.sleep(15)
+            la = loadavg()
+        warm = r < self.a.warmup
+        meta = {"round": r, "loadavg": open("/proc/loadavg").read().strip(), "waits": tries,
+                "loaded": la > self.a.max_load, "warmup": warm, "t": time.strftime("%H:%M:%S")}
+        self.rounds_meta.append(meta)
+        order = ["artgate", "nginx"] if r % 2 == 0 else ["nginx", "artgate"]
+        log(f"round {r} ({'warm-up' if warm else 'measured'}) load {meta['loadavg']} order {order}")
+        for w in self.a.only:
+            if w == "plugin_calls":
+                continue
+            self.cur = w
+            self.ensure_artgate(w, r)
+            t = time.perf_counter()
+            try:
+                res = getattr(self, "w_" + w)(r, order)
+                res["_round"] = r
+                res["_warmup"] = warm
+                res["_loaded"] = meta["loaded"]
+                self.results.setdefault(w, []).append(res)
+                log(f"  {w}: {json.dumps({k: v for k, v in res.items() if not k.startswith('_')})} "
+                    f"({time.perf_counter() - t:.1f} s)")
+            except Exception as e:
+                log(f"  {w}: FAILED: {e}")
+                self.note(w, f"round {r}: failed: {str(e)[:400]}")
+
+    def main(self):
+        global LOG
+        LOG = open(os.path.join(self.tmp, "bench.log"), "w")
+        t0 = time.time()
+        log("temp dir", self.tmp, "workloads", ",".join(self.a.only))
+        self.gen_files()
+        self.start_origin()
+        os.makedirs(os.path.join(self.tmp, "plugin-cache"), exist_ok=True)
+        self.start_peers()
+        if self.want("skopeo", "fanout_registry"):
+            log("pushing bench images to the origin registry")
+            self.push_images()
+        rounds = self.a.rounds + self.a.warmup
+        for r in range(rounds):
+            self.round(r)
+        if "plugin_calls" in self.a.only:
+            log("plugin_calls")
+            self.pc = self.plugin_calls()
+        else:
+            self.pc = None
+        self.errors_in_log = self.scan_artgate_log()
+        self.elapsed = time.time() - t0
+        self.write_results()
+        log(f"done in {self.elapsed / 60:.1f} min; wrote {self.a.out}")
+
+    def scan_artgate_log(self):
+        p = os.path.join(self.ag_dir, "artgate.log")
+        lines = [l.rstrip() for l in open(p, errors="replace") if re.search(r"ERROR|WARN|panick", l)
+                 and "no [[token]] is configured" not in l]
+        return lines
+
+    # -------------------------------------------------------------- results
+    def series(self, w, peer, key):
+        return [x[peer][key] for x in self.results.get(w, []) if not x["_warmup"]
+                and peer in x and x[peer].get(key) is not None]
+
+    def ratios(self, w, a, b, key, inv=False):
+        out = []
+        for x in self.results.get(w, []):
+            if not x["_warmup"] and a in x and b in x and x[a].get(key) and x[b].get(key):
+                out.append(x[b][key] / x[a][key] if inv else x[a][key] / x[b][key])
+        return out
+
+    @staticmethod
+    def fmt(vals, spec="{:.3g}"):
+        if not vals:
+            return "n/a"
+        med = statistics.median(vals)
+        if len(vals) == 1:
+            return spec.format(med)
+        return f"{spec.format(med)} ({spec.format(min(vals))}–{spec.format(max(vals))})"
+
+    @staticmethod
+    def met(vals, ok):
+        if not vals:
+            return "n/a"
+        return "MET" if ok(statistics.median(vals)) else "NOT MET"
+
+    def ceiling_text(self):
+        c = self.results.get("ceiling", [])
+        if not c:
+            return "not measured (ceiling not in --only)"
+        s = lambda k: self.fmt([x[k] for x in c if not x["_warmup"]] or [x[k] for x in c])
+        return (f"iperf3 loopback {s('iperf_gbs')} GB/s, with -Z (zero-copy) {s('iperf_zc_gbs')} GB/s; "
+                f"memcpy {s('memcpy_gbs')} GB/s on core 0")
+
+    def machine(self):
+        cpu = "?"
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return cpu, commit + (" (with uncommitted changes)" if dirty else ""), os.uname().release
+
+    def write_results(self):
+        cpu, commit, kernel = self.machine()
+        L = []
+        add = L.append
+        mode = "SMOKE (tiny sizes, 1 round: numbers are not meaningful)" if self.smoke else "full"
+        add("# artgate benchmark results\n")
+        add(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; mode: {mode}; "
+            f"took {self.elapsed / 60:.1f} min")
+        add(f"- machine: {os.cpu_count()} cores, {cpu}, Linux {kernel}")
+        add(f"- artgate commit: {commit} (release build)")
+        add(f"- workloads: {', '.join(self.a.only)}")
+        add(f"- command: `bench/run.sh {' '.join(self.a.argv)}`\n")
+        add("## Method\n")
+        add("- Everything runs on 127.0.0.1. The server under test (artgate, nginx "
+            "proxy_cache, docker-registry proxy) is pinned to core 0 (`taskset -c 0`); clients "
+            "(wrk, curl, skopeo, `bench_client`), the origin file server, the hosted registry and "
+            "the origin front to core 1.")
+        add("- Origin: nginx serving generated files and a hosted `docker-registry`, both behind an "
+            "nginx front with `limit_rate 100m` (100 MiB/s per connection); its access log counts "
+            "upstream GETs per URL. Every peer points at that front with the same URL paths.")
+        add(f"- {self.a.rounds} measured round(s) after {self.a.warmup} discarded warm-up round(s); the peer order "
+            "alternates each round. Ratios (artgate / peer, or as stated) are computed within a "
+            "round; tables show the median with (min–max) over rounds.")
+        add(f"- Before each round the 1-min load average must be ≤ {self.a.max_load}: otherwise "
+            f"the round waits 15 s and checks again, at most {self.a.load_retries} times, then runs "
+            "anyway and is flagged `loaded` below.")
+        add(f"- Ceiling, measured each round: {self.ceiling_text()}.")
+        add("- Cache hits: `wrk -t1 -c64 -d%ds --latency` (req/s and p99 latency); 1 GiB: curl to "
+            "/dev/null, best of 2 (one stream) and 8 concurrent curls (aggregate)." % self.wrk_secs)
+        add("- Misses use a fresh URL each time (`/files/u/<id>/...` maps to the same file at the "
+            "origin). Memory is `RssAnon` of the artgate process, sampled every 50 ms.\n")
+        add("| round | load average before | waits | note |")
+        add("| --- | --- | --- | --- |")
+        for m in self.rounds_meta:
+            add(f"| {m['round']} | {m['loadavg']} | {m['waits']} | "
+                f"{'warm-up (discarded)' if m['warmup'] else ''}{' loaded' if m['loaded'] else ''} |")
+        add("")
+        self.tables(add)
+        add("## Notes and failures\n")
+        any_note = False
+        for w in ALL:
+            if w not in self.a.only:
+                add(f"- {w}: not run (not selected with --only).")
+                continue
+            for n in self.notes.get(w, []):
+                add(f"- {w}: {n}")
+                any_note = True
+        if self.errors_in_log:
+            groups = {}
+            for l in self.errors_in_log:
+                key = re.sub(r"\d+(\.\d+)?(ms|µs|s)?", "N", re.sub(r"^\S+Z\s+", "", l))[:300]
+                groups[key] = groups.get(key, 0) + 1
+            add(f"- artgate logged {len(self.errors_in_log)} warning/error lines (numbers replaced by N):")
+            add("```")
+            for k, n in sorted(groups.items(), key=lambda kv: -kv[1])[:15]:
+                add(f"{n:6d} × {k}")
+            add("```")
+        elif not any_note:
+            add("- none")
+        add("\n## Peer configurations\n")
+        for f, what in [("conf/artgate.toml", "artgate"),
+                        ("conf/nginx-cache.conf", "nginx proxy_cache peer"),
+                        ("conf/registry-proxy.yml", "docker-registry proxy-mode peer"),
+                        ("conf/nginx-front.conf", "origin front (rate limit, access log)"),
+                        ("conf/nginx-origin.conf", "origin file server"),
+                        ("conf/registry-origin.yml", "origin hosted registry")]:
+            add(f"- {what}: [{f}]({f})")
+        add("\nPlaceholders (`{{PORT}}`, `{{DIR}}`, ...) are filled in by bench/bench.py.")
+        with open(self.a.out, "w") as f:
+            f.write("\n".join(L) + "\n")
+
+    def tables(self, add):
+        F = self.fmt
+
+        def table(title, rows, extra=None):
+            add(f"## {title}\n")
+            if extra:
+                add(extra + "\n")
+            add("| metric | artgate | peer | ratio | goal | result |")
+            add("| --- | --- | --- | --- | --- | --- |")
+            for row in rows:
+                add("| " + " | ".join(row) + " |")
+            add("")
+
+        c = self.ceiling_text()
+        if "hit1k" in self.results or "hit64k" in self.results:
+            for w, size, goal_r, goal_p in [("hit1k", "1 KiB", 1.5, 1.0), ("hit64k", "64 KiB", 1.0, 1.2)]:
+                if w not in self.results:
+                    continue
+                rr = self.ratios(w, "artgate", "nginx", "rps")
+                pr = self.ratios(w, "artgate", "nginx", "p99_ms")
+                table(f"Cache hit {size}, wrk -c64", [
+                    ["req/s", F(self.series(w, "artgate", "rps"), "{:.0f}"),
+                     "nginx " + F(self.series(w, "nginx", "rps"), "{:.0f}"), F(rr, "{:.2f}"),
+                     f"≥ {goal_r}× nginx", self.met(rr, lambda v: v >= goal_r)],
+                    ["p99 latency (ms)", F(self.series(w, "artgate", "p99_ms")),
+                     "nginx " + F(self.series(w, "nginx", "p99_ms")), F(pr, "{:.2f}"),
+                     "≤ nginx" if goal_p == 1.0 else f"≤ {goal_p}× nginx",
+                     self.met(pr, lambda v: v <= goal_p)],
+                ], f"Ceiling: {c}.")
+        for w, title, goal in [("hit1g", "Cache hit 1 GiB, one stream", 0.9),
+                               ("hit1g8", "Cache hit 1 GiB, 8 streams (aggregate)", 0.95)]:
+            if w in self.results:
+                rr = self.ratios(w, "artgate", "nginx", "gbs")
+                table(title, [["GB/s", F(self.series(w, "artgate", "gbs")),
+                               "nginx " + F(self.series(w, "nginx", "gbs")), F(rr, "{:.2f}"),
+                               f"≥ {goal}× nginx", self.met(rr, lambda v: v >= goal)]],
+                      f"Size {self.size_big / MiB:.0f} MiB. Ceiling: {c}.")
+        if "miss" in self.results:
+            w = "miss"
+            tr = self.ratios(w, "artgate", "origin", "total_s")
+            fo = [x["artgate"]["ttfb_ms"] - x["origin"]["ttfb_ms"] for x in self.results[w]
+                  if not x["_warmup"] and "artgate" in x]
+            nr = self.ratios(w, "nginx", "origin", "total_s")
+            table(f"Cold miss {self.size_miss / MiB:.0f} MiB (curl)", [
+                ["total time (s)", F(self.series(w, "artgate", "total_s")),
+                 "direct from origin " + F(self.series(w, "origin", "total_s")), F(tr, "{:.3f}"),
+                 "≤ 1.05× direct", self.met(tr, lambda v: v <= 1.05)],
+                ["first byte (ms)", F(self.series(w, "artgate", "ttfb_ms")),
+                 "direct " + F(self.series(w, "origin", "ttfb_ms")), "overhead " + F(fo) + " ms",
+                 "overhead ≤ 1 ms", self.met(fo, lambda v: v <= 1.0)],
+                ["nginx total time (s)", "", F(self.series(w, "nginx", "total_s")),
+                 "nginx/direct " + F(nr, "{:.3f}"), "(for reference)", ""],
+            ], "Ratio: artgate / direct from the origin front (same rate limit).")
+        for w, title, peers in [("fanout", "%d clients, one uncached %d MiB file", ["artgate", "nginx"]),
+                                ("fanout_registry", "%d clients, one uncached %d MiB registry blob",
+                                 ["artgate", "registry"])]:
+            if w not in self.results:
+                continue
+            title = title % (self.fanout_clients, self.size_miss / MiB)
+            rows = []
+            origin_first = self.series(w, "origin", "first_ms")
+            floor = self.size_miss / RATE
+            for p in peers:
+                fe = self.series(w, p, "fetches")
+                fp = self.series(w, p, "first_p99_ms")
+                over = [x[p]["first_p99_ms"] - x["origin"]["first_ms"] for x in self.results[w]
+                        if not x["_warmup"] and p in x]
+                lo = self.series(w, p, "last_over_floor")
+                name = "artgate" if p == "artgate" else p
+                rows.append([f"{name}: upstream fetches", F(fe, "{:.0f}"), "", "", "exactly 1",
+                             self.met(fe, lambda v: v == 1) if p == "artgate" else ""])
+                rows.append([f"{name}: first byte p99 (ms)", F(fp), "origin first byte " + F(origin_first),
+                             "+" + F(over) + " ms", "≤ origin + 50 ms",
+                             self.met(over, lambda v: v <= 50) if p == "artgate" else ""])
+                rows.append([f"{name}: last byte, slowest client / floor", F(lo, "{:.2f}"),
+                             f"floor {floor:.2f} s", "", "≤ 1.1× floor",
+                             self.met(lo, lambda v: v <= 1.1) if p == "artgate" else ""])
+                rows.append([f"{name}: clients complete", F(self.series(w, p, "ok"), "{:.0f}"),
+                             f"of {self.fanout_clients}", "", "", ""])
+            ceil = [x["iperf_gbs"] for x in self.results.get("ceiling", []) if not x["_warmup"]]
+            bound = ""
+            if ceil:
+                secs = self.fanout_clients * self.size_miss / (statistics.median(ceil) * 1e9)
+                bound = (f" Delivering {self.fanout_clients} × {self.size_miss / MiB:.0f} MiB at this "
+                         f"run's loopback ceiling ({statistics.median(ceil):.2f} GB/s, iperf3) takes "
+                         f"at least {secs:.1f} s, i.e. {secs / floor:.1f}× the floor: the last-byte "
+                         "goal cannot be met on this machine by any server.")
+            table(title, rows, "Peer rows are for comparison; goals apply to artgate. Floor = size / "
+                               "origin rate limit (100 MiB/s)." + bound)
+        if "memory" in self.results:
+            w = "memory"
+            rows = []
+            for k, what in [("baseline_mib", "idle before"), ("slow_miss_mib", "slow client (10 MB/s, cancelled) on a miss"),
+                            ("miss_mib", "1 client, miss"), ("hit1_mib", "1 client, hit"),
+                            ("hit8_mib", "8 clients, hit"), ("max_mib", "max of the above")]:
+                v = self.series(w, "artgate", k)
+                rows.append([f"RssAnon MiB: {what}", F(v, "{:.1f}"), "", "", "≤ 64 MiB",
+                             self.met(v, lambda x: x <= 64) if k != "baseline_mib" else ""])
+            rows.append(["miss throughput, fast origin (GB/s)", F(self.series(w, "artgate", "miss_gbs")),
+                         "", "", "", ""])
+            table(f"Memory while serving a {self.size_mem / MiB:.0f} MiB blob (fast origin)", rows)
+        if "skopeo" in self.results:
+            w = "skopeo"
+            rr = self.ratios(w, "artgate", "registry", "secs", inv=True)
+            table(f"skopeo copy of a cached 3-layer image ({self.img_size / MiB:.0f} MiB) to dir:", [
+                ["seconds (best of 2)", F(self.series(w, "artgate", "secs")),
+                 "registry:2 proxy " + F(self.series(w, "registry", "secs")),
+                 "speed-up " + F(rr, "{:.2f}") + "×", "≥ 1.5× faster", self.met(rr, lambda v: v >= 1.5)]])
+        if "startup" in self.results:
+            w = "startup"
+            e, s = self.series(w, "artgate", "empty_ms"), self.series(w, "artgate", "seeded_ms")
+            table("Startup to first 200 (GET /health)", [
+                ["empty store (ms)", F(e), "", "", "≤ 50 ms", self.met(e, lambda v: v <= 50)],
+                [f"store with {self.seed_entries} index entries (ms)", F(s), "", "", "≤ 1000 ms",
+                 self.met(s, lambda v: v <= 1000)]],
+                "From exec of `artgate serve` (under taskset) to the first 200; compiled plugin code "
+                "comes from a warm shared `plugins.cache_dir`.")
+        if "reload" in self.results:
+            w = "reload"
+            ls = [v * 1e3 for v in self.series(w, "artgate", "listed_secs")]
+            sv = [v * 1e3 for v in self.series(w, "artgate", "served_secs")]
+            fails = self.series(w, "artgate", "hits_failed")
+            hits = self.series(w, "artgate", "hits_ok")
+            table("Plugin hot reload under hit load (16 connections on a 1 KiB hit)", [
+                ["rename → GET /plugins shows the new sha256 (ms)", F(ls), "", "", "≤ 100 ms",
+                 self.met(ls, lambda v: v <= 100)],
+                ["rename → first response planned by the new version (ms)", F(sv), "", "", "≤ 100 ms",
+                 self.met(sv, lambda v: v <= 100)],
+                ["failed hits during the reload", F(fails, "{:.0f}"), "", "", "0",
+                 self.met(fails, lambda v: v == 0)],
+                ["hits served during the measurement", F(hits, "{:.0f}"), "", "", "", ""]],
+                "Each round renames a new component (the generic adapter or its `variant` build, "
+                "with a bench custom section so every file has a new sha256) into the plugin "
+                "directory; the new version is seen in `GET /plugins` and in the "
+                "`x-adapter-variant` header of misses (planned by the adapter) on fresh URLs. "
+                "The time includes artgate's `reload_debounce` (default 200 ms) and compilation.")
+        if self.pc is not None:
+            code, out, err = self.pc
+            add("## Time inside wasm per miss (bench/plugin_calls.rs)\n")
+            add("Goal: ≤ 20 µs per `plan` call (the one wasm call of a miss). Output of "
+                f"`target/release/examples/plugin_calls --calls {'200' if self.smoke else '2000'}` on core 0:\n")
+            if code == 0:
+                add(out.strip() + "\n")
+                m = re.search(r"\|\s*generic \(Rust\)(?:[^|]*\|){6}\s*([\d.]+)(µs|us|ms|ns)", out)
+                if m:
+                    v = float(m.group(1)) * {"µs": 1, "us": 1, "ms": 1000, "ns": 0.001}[m.group(2)]
+                    add(f"generic, fresh instance: {v:.1f} µs → {'MET' if v <= 20 else 'NOT MET'}\n")
+            else:
+                add(f"plugin_calls failed ({code}):\n```\n{err}\n```\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", default=",".join(ALL))
+    ap.add_argument("--target-dir", required=True)
+    ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
+    ap.add_argument("--tmpdir", default=None)
+    ap.add_argument("--max-load", type=float, default=1.5)
+    ap.add_argument("--load-retries", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--cmdline", default="")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    a = ap.parse_args()
+    a.argv = [a.cmdline] if a.cmdline else []
+    a.only = [w.strip() for w in a.only.split(",") if w.strip()]
+    unknown = [w for w in a.only if w not in ALL]
+    if unknown:
+        ap.error(f"unknown workloads {unknown}; known: {','.join(ALL)}")
+    if a.smoke:
+        a.rounds, a.warmup, a.load_retries = 1, 0, 0
+    b = Bench(a)
+
+    def cleanup():
+        stop_all()
+        if not a.keep:
+            shutil.rmtree(b.tmp, ignore_errors=True)
+
+    atexit.register(cleanup)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    b.main()
+
+
+if __name__ == "__main__":
+    main()

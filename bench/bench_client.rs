@@ -1,0 +1,395 @@
+//! Clients and probes for `bench/run.sh` (orchestrated by `bench/bench.py`)
+//! where wrk and curl do not fit. Every subcommand prints one JSON object.
+//!
+//! ```sh
+//! cargo run --release --example bench_client -- fanout --url URL --clients 500 [--timeout-secs 60]
+//! cargo run --release --example bench_client -- memcpy [--mib 256] [--secs 1]
+//! cargo run --release --example bench_client -- seed --index DIR/index --entries 1000000 [--remote files]
+//! cargo run --release --example bench_client -- reload --gateway URL --plugins-dir D --wasm FILE \
+//!     --sha HEX --hit URL --probe-prefix URL [--probe-suffix S] --probes N \
+//!     --expect-variant yes|no [--name generic.wasm] [--conns 16] [--timeout-secs 10]
+//! ```
+//!
+//! * `fanout`: N clients, each on its own connection, GET one URL at the
+//!   same moment; reports per-client first-byte (first body byte) and
+//!   last-byte times from the common start, statuses and byte counts.
+//! * `memcpy`: single-threaded copy bandwidth between two buffers larger
+//!   than the caches (the machine ceiling for a copying proxy).
+//! * `seed`: writes N index entries (distinct fake blobs) into an artgate
+//!   index with the library's `MetaStore` API (for startup time).
+//! * `reload`: keeps a hit load running, renames a new `.wasm` into the
+//!   plugin directory, and measures when `GET /plugins` reports its sha256
+//!   and when a request planned by the adapter first carries
+//!   `x-adapter-variant` (or stops carrying it); counts failed hits.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn args() -> (String, HashMap<String, String>) {
+    let mut it = std::env::args().skip(1);
+    let cmd = it.next().unwrap_or_default();
+    let mut map = HashMap::new();
+    while let Some(k) = it.next() {
+        let k = k.trim_start_matches("--").to_string();
+        let v = it.next().unwrap_or_default();
+        map.insert(k, v);
+    }
+    (cmd, map)
+}
+
+fn get<'a>(m: &'a HashMap<String, String>, k: &str) -> &'a str {
+    m.get(k)
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("missing --{k}"))
+}
+
+fn num<T: std::str::FromStr>(m: &HashMap<String, String>, k: &str, default: T) -> T {
+    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Target {
+    addr: String,
+    host: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Target {
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Target {
+        addr: hostport.to_string(),
+        host: hostport.to_string(),
+        path: path.to_string(),
+    }
+}
+
+/// One GET on a fresh connection. Returns (status, first body byte since
+/// `start`, last byte since `start`, bytes, headers).
+async fn one_get(
+    t: &Target,
+    start: Instant,
+) -> Result<(u16, Duration, Duration, u64, http::HeaderMap), String> {
+    let stream = tokio::net::TcpStream::connect(&t.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).ok();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::get(&t.path)
+        .header(http::header::HOST, &t.host)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let headers_at = start.elapsed();
+    let mut body = resp.into_body();
+    let mut first = None;
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("body after {n} bytes: {e}"))?;
+        if let Some(d) = frame.data_ref() {
+            if first.is_none() && !d.is_empty() {
+                first = Some(start.elapsed());
+            }
+            n += d.len() as u64;
+        }
+    }
+    let last = start.elapsed();
+    Ok((status, first.unwrap_or(headers_at), last, n, headers))
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn fanout(m: &HashMap<String, String>) {
+    let t = Arc::new(parse_url(get(m, "url")));
+    let clients: usize = num(m, "clients", 500);
+    let timeout = Duration::from_secs_f64(num(m, "timeout-secs", 120.0));
+    let gate = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let start_cell = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (t, gate, sc) = (t.clone(), gate.clone(), start_cell.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            let start = *sc.get().unwrap();
+            tokio::time::timeout(timeout, one_get(&t, start))
+                .await
+                .unwrap_or_else(|_| Err("timeout".into()))
+        }));
+    }
+    start_cell.set(Instant::now()).unwrap();
+    gate.wait().await;
+    let (mut firsts, mut lasts) = (Vec::new(), Vec::new());
+    let mut errors: HashMap<String, u64> = HashMap::new();
+    let mut statuses: HashMap<u16, u64> = HashMap::new();
+    let mut sizes: HashMap<u64, u64> = HashMap::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok((status, first, last, n, _)) => {
+                *statuses.entry(status).or_default() += 1;
+                *sizes.entry(n).or_default() += 1;
+                if status == 200 {
+                    firsts.push(first.as_secs_f64());
+                    lasts.push(last.as_secs_f64());
+                }
+            }
+            Err(e) => {
+                let key: String = e.chars().take(80).collect();
+                *errors.entry(key).or_default() += 1;
+            }
+        }
+    }
+    firsts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    lasts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let out = serde_json::json!({
+        "clients": clients,
+        "ok": firsts.len(),
+        "statuses": statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<HashMap<_, _>>(),
+        "sizes": sizes.iter().map(|(k, v)| (k.to_string(), *v)).collect::<HashMap<_, _>>(),
+        "errors": errors,
+        "first_p50": pct(&firsts, 50.0), "first_p99": pct(&firsts, 99.0),
+        "first_max": firsts.last().copied().unwrap_or(f64::NAN),
+        "first_min": firsts.first().copied().unwrap_or(f64::NAN),
+        "last_p50": pct(&lasts, 50.0), "last_p99": pct(&lasts, 99.0),
+        "last_max": lasts.last().copied().unwrap_or(f64::NAN),
+    });
+    println!("{out}");
+}
+
+fn memcpy(m: &HashMap<String, String>) {
+    let mib: usize = num(m, "mib", 256);
+    let secs: f64 = num(m, "secs", 1.0);
+    let n = mib << 20;
+    let src = vec![7u8; n];
+    let mut dst = vec![0u8; n];
+    dst.copy_from_slice(&src); // fault the pages in
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
+        bytes += n as u64;
+    }
+    let gbs = bytes as f64 / start.elapsed().as_secs_f64() / 1e9;
+    println!(
+        "{}",
+        serde_json::json!({"memcpy_gbs": gbs, "buffer_mib": mib})
+    );
+}
+
+fn seed(m: &HashMap<String, String>) {
+    use artgate::store::{Digest, Entry, EntryClass, MetaStore, SledMetaStore, Validators};
+    let index = std::path::PathBuf::from(get(m, "index"));
+    let entries: u64 = num(m, "entries", 1_000_000);
+    let remote = m.get("remote").map(String::as_str).unwrap_or("files");
+    let start = Instant::now();
+    let store = SledMetaStore::open(&index).expect("open index");
+    let now = artgate::store::now_ms();
+    for i in 0..entries {
+        let blob = Digest::of(format!("artgate-bench-seed-{i}").as_bytes());
+        let entry = Entry {
+            blob,
+            size: 4096 + (i % 4096),
+            status: 200,
+            class: EntryClass::Immutable,
+            stored_at_ms: now,
+            expires_at_ms: None,
+            ttl_ms: None,
+            content_type: Some("application/octet-stream".into()),
+            headers: vec![(
+                "content-disposition".into(),
+                format!("attachment; filename=\"f{i}.bin\""),
+            )],
+            etag: Some(format!("\"{}\"", blob.hex())),
+            last_modified: None,
+            validator: Validators::Refetch,
+            compare_value: None,
+            upstream_target: Some(format!("seed/{:02x}/f{i}.bin", i % 256)),
+            references: vec![],
+        };
+        let key = format!("seed/{:02x}/f{i}.bin", i % 256);
+        store
+            .put_entry(remote, &key, &entry, false)
+            .expect("put_entry");
+    }
+    store.flush().expect("flush");
+    println!(
+        "{}",
+        serde_json::json!({"seeded": entries, "secs": start.elapsed().as_secs_f64()})
+    );
+}
+
+async fn reload(m: &HashMap<String, String>) {
+    let gw = get(m, "gateway").trim_end_matches('/').to_string();
+    let dir = std::path::PathBuf::from(get(m, "plugins-dir"));
+    let wasm = std::path::PathBuf::from(get(m, "wasm"));
+    let sha = get(m, "sha").to_lowercase();
+    let hit = Arc::new(parse_url(get(m, "hit")));
+    let probe_prefix = get(m, "probe-prefix").to_string();
+    let probe_suffix = m.get("probe-suffix").cloned().unwrap_or_default();
+    let probes: usize = num(m, "probes", 1000);
+    let conns: usize = num(m, "conns", 16);
+    let expect_variant = get(m, "expect-variant") == "yes";
+    let timeout = Duration::from_secs_f64(num(m, "timeout-secs", 10.0));
+    let name = wasm
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_start_matches('.')
+        .to_string();
+    let name = m.get("name").cloned().unwrap_or(name);
+
+    // Hit load: `conns` keep-alive connections looping GETs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..conns {
+        let (hit, stop, ok, failed) = (hit.clone(), stop.clone(), ok.clone(), failed.clone());
+        load.push(tokio::spawn(async move {
+            let mut sender = None;
+            while !stop.load(Ordering::Relaxed) {
+                if sender.is_none() {
+                    match tokio::net::TcpStream::connect(&hit.addr).await {
+                        Ok(s) => {
+                            s.set_nodelay(true).ok();
+                            match hyper::client::conn::http1::handshake(TokioIo::new(s)).await {
+                                Ok((snd, conn)) => {
+                                    tokio::spawn(async move {
+                                        let _ = conn.await;
+                                    });
+                                    sender = Some(snd);
+                                }
+                                Err(_) => {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                            }
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                            continue;
+                        }
+                    }
+                }
+                let snd = sender.as_mut().unwrap();
+                let req = http::Request::get(&hit.path)
+                    .header(http::header::HOST, &hit.host)
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let good = match snd.send_request(req).await {
+                    Ok(r) if r.status() == 200 => r.into_body().collect().await.is_ok(),
+                    _ => false,
+                };
+                if good {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    sender = None;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ok0, failed0) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Land the new version: write under a hidden name, then rename.
+    let hidden = dir.join(format!(".{name}.tmp"));
+    std::fs::copy(&wasm, &hidden).expect("copy wasm");
+    std::fs::File::open(&hidden).unwrap().sync_all().ok();
+    let t0 = Instant::now();
+    std::fs::rename(&hidden, dir.join(&name)).expect("rename wasm");
+
+    let mut listed_at = None;
+    let mut served_at = None;
+    let mut probe_i = 0usize;
+    let mut probe_errors = 0u64;
+    while t0.elapsed() < timeout && (listed_at.is_none() || served_at.is_none()) {
+        if listed_at.is_none()
+            && let Ok(r) = client.get(format!("{gw}/plugins")).send().await
+            && let Ok(text) = r.text().await
+            && text.to_lowercase().contains(&sha)
+        {
+            listed_at = Some(t0.elapsed());
+        }
+        if served_at.is_none() && probe_i < probes {
+            let url = format!("{probe_prefix}{probe_i}{probe_suffix}");
+            probe_i += 1;
+            match client.get(&url).send().await {
+                Ok(r) => {
+                    let variant = r.headers().contains_key("x-adapter-variant");
+                    if r.status() != 200 {
+                        probe_errors += 1;
+                    }
+                    let _ = r.bytes().await;
+                    if variant == expect_variant {
+                        served_at = Some(t0.elapsed());
+                    }
+                }
+                Err(_) => probe_errors += 1,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Keep the load running a little past the switch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in load {
+        let _ = t.await;
+    }
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    println!(
+        "{}",
+        serde_json::json!({
+            "listed_secs": secs(listed_at),
+            "served_secs": secs(served_at),
+            "probes": probe_i,
+            "probe_errors": probe_errors,
+            "hits_ok": ok.load(Ordering::SeqCst) - ok0,
+            "hits_failed": failed.load(Ordering::SeqCst),
+            "hits_failed_before": failed0,
+        })
+    );
+}
+
+fn main() {
+    let (cmd, m) = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(num(&m, "threads", 1))
+        .enable_all()
+        .build()
+        .unwrap();
+    match cmd.as_str() {
+        "fanout" => rt.block_on(fanout(&m)),
+        "memcpy" => memcpy(&m),
+        "seed" => seed(&m),
+        "reload" => rt.block_on(reload(&m)),
+        other => {
+            eprintln!("unknown subcommand {other:?}: fanout | memcpy | seed | reload");
+            std::process::exit(2);
+        }
+    }
+}

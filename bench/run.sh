@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# artgate benchmark suite (issue 8): one command, on a Debian machine.
+#
+#   bench/run.sh                     full run: 5 measured rounds + 1 warm-up (~30 min)
+#   bench/run.sh --smoke             tiny sizes, 1 round (a few minutes)
+#   bench/run.sh --only hit1k,miss   a subset of workloads (comma-separated)
+#   bench/run.sh --rounds 7          more rounds
+#   bench/run.sh --no-install        skip apt-get (packages already present)
+#   bench/run.sh --keep              keep the temp dir (configs, logs, stores)
+#
+# Workloads: ceiling hit1k hit64k hit1g hit1g8 miss fanout fanout_registry
+#            memory skopeo startup reload plugin_calls
+#
+# Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
+# (taskset), curl and python3 from Debian; builds artgate and the bench
+# clients in release mode (CARGO_TARGET_DIR=${ARTGATE_BENCH_TARGET_DIR:-$repo/target});
+# runs bench/bench.py, which starts every server on 127.0.0.1 and writes
+# bench/RESULTS.md. Everything this script starts is stopped on exit.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench="$repo/bench"
+install=1
+args=()
+cmdline="$*"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-install) install=0 ;;
+        --smoke|--keep) args+=("$1") ;;
+        --only|--rounds|--warmup|--out|--tmpdir|--max-load|--load-retries)
+            [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+            args+=("$1" "$2"); shift ;;
+        --only=*|--rounds=*|--warmup=*|--out=*|--tmpdir=*|--max-load=*|--load-retries=*) args+=("$1") ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+pids=()
+cleanup() {
+    local rc=$?
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$install" = 1 ]; then
+    pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git)
+    missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== apt-get install ${missing[*]}"
+        sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+        $sudo_ apt-get update
+        DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+    # The Debian packages start system services on ports we do not use;
+    # the bench starts its own instances on free ports.
+fi
+for c in nginx docker-registry wrk iperf3 skopeo taskset curl python3 cargo; do
+    command -v "$c" >/dev/null || { echo "missing command: $c" >&2; exit 1; }
+done
+[ "$(nproc)" -ge 2 ] || { echo "the bench needs 2 cores (server on core 0, clients on core 1)" >&2; exit 1; }
+
+export CARGO_TARGET_DIR="${ARTGATE_BENCH_TARGET_DIR:-$repo/target}"
+echo "== cargo build --release -p artgate (target dir $CARGO_TARGET_DIR)"
+(cd "$repo" && cargo build --release -p artgate --bin artgate --example bench_client --example plugin_calls)
+
+echo "== bench/bench.py ${args[*]:-}"
+python3 "$bench/bench.py" --target-dir "$CARGO_TARGET_DIR" --cmdline="$cmdline" ${args[@]+"${args[@]}"} &
+pids+=($!)
+wait "${pids[0]}"
