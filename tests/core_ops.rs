@@ -440,10 +440,19 @@ async fn json_logs_are_one_object_per_line() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(ok, "gateway did not start");
+    // Lines are written by a background thread: wait (bounded) for the
+    // request's line before the kill.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        if text.contains("\"served\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(ok, "gateway did not start");
-    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
