@@ -936,6 +936,10 @@ class Bench:
             add("```")
         elif not any_note:
             add("- none")
+        gaps = os.path.join(BENCH, "gaps.md")
+        if os.path.exists(gaps):
+            with open(gaps) as g:
+                add("\n" + g.read().rstrip())
         add("\n## Peer configurations\n")
         for f, what in [("conf/artgate.toml", "artgate"),
                         ("conf/nginx-cache.conf", "nginx proxy_cache peer"),
