@@ -18,7 +18,8 @@
 //! the gateway at one step of the commit protocol.
 
 use super::harness::{
-    KIB, MIB, Proc, Rng, client, damage, drain, files_in, fsck, seed, sha256_hex, write_config,
+    KIB, MIB, Proc, Rng, client, damage, drain, files_in, fsck, seed, sha256_hex,
+    write_hosted_and_pull_config,
 };
 use crate::support::bytes;
 use crate::support::upstream::{Resource, Upstream};
@@ -300,15 +301,7 @@ pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let cfg = write_config(
-        dir.path(),
-        &data,
-        "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"10s\"",
-        &format!(
-            "[[remote]]\nname = \"hosted\"\npackage = \"local\"\n\n[[remote]]\nname = \"pull\"\npackage = \"generic\"\nupstream = {:?}\n",
-            up.url()
-        ),
-    );
+    let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
     let world = Arc::new(World {
         p: p.clone(),
         keys: Mutex::new((0..p.hosted_keys).map(|_| KeyState::default()).collect()),

@@ -15,7 +15,9 @@
 //!   `fsck --verify` finds nothing at all.
 
 use super::crash::{Crash, Params, Summary, run};
-use super::harness::{KIB, Proc, client, drain, fsck, seed, sha256_hex, write_config};
+use super::harness::{
+    KIB, Proc, client, drain, fsck, seed, sha256_hex, write_hosted_and_pull_config,
+};
 use crate::support::bytes;
 use crate::support::upstream::{Resource, Upstream};
 use std::time::Duration;
@@ -163,15 +165,7 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
     let up = Upstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let cfg = write_config(
-        dir.path(),
-        &data,
-        "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"10s\"",
-        &format!(
-            "[[remote]]\nname = \"hosted\"\npackage = \"local\"\n\n[[remote]]\nname = \"pull\"\npackage = \"generic\"\nupstream = {:?}\n",
-            up.url()
-        ),
-    );
+    let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
     let c = client();
     let mut summary = Vec::new();
     for (i, f) in FAULTS.iter().enumerate() {

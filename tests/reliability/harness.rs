@@ -356,3 +356,17 @@ pub fn write_config(dir: &Path, data_dir: &Path, upstream: &str, remotes: &str) 
     std::fs::write(&path, text).expect("write config");
     path
 }
+
+/// [`write_config`] for the crash and fault tests: a hosted remote
+/// `hosted` and a pull-through remote `pull` in front of `upstream`, with
+/// short upstream timeouts.
+pub fn write_hosted_and_pull_config(dir: &Path, data_dir: &Path, upstream: &str) -> PathBuf {
+    write_config(
+        dir,
+        data_dir,
+        "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"10s\"",
+        &format!(
+            "[[remote]]\nname = \"hosted\"\npackage = \"local\"\n\n[[remote]]\nname = \"pull\"\npackage = \"generic\"\nupstream = {upstream:?}\n"
+        ),
+    )
+}
