@@ -1002,40 +1002,42 @@ enum SecretSource<'a> {
     File(&'a Path),
 }
 
+/// The sources of one secret that are set, each with its key: the literal,
+/// `*_env` and `*_file` keys, in that order.
+fn secret_sources<'a>(
+    keys: [&'static str; 3],
+    literal: Option<&'a Secret>,
+    env: Option<&'a str>,
+    file: Option<&'a Path>,
+) -> Vec<(&'static str, SecretSource<'a>)> {
+    [
+        literal.map(|s| (keys[0], SecretSource::Literal(s))),
+        env.map(|s| (keys[1], SecretSource::Env(s))),
+        file.map(|s| (keys[2], SecretSource::File(s))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Username + one password source, or one token source; secrets read now.
 fn validate_credentials(
     cx: &Cx<'_>,
     scope: &str,
     r: &RawRemote,
 ) -> Result<Option<Credentials>, ConfigError> {
-    let passwords: Vec<(&str, SecretSource<'_>)> = [
-        r.password
-            .as_ref()
-            .map(|s| ("password", SecretSource::Literal(s))),
-        r.password_env
-            .as_deref()
-            .map(|s| ("password_env", SecretSource::Env(s))),
-        r.password_file
-            .as_deref()
-            .map(|s| ("password_file", SecretSource::File(s))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let tokens: Vec<(&str, SecretSource<'_>)> = [
-        r.token
-            .as_ref()
-            .map(|s| ("token", SecretSource::Literal(s))),
-        r.token_env
-            .as_deref()
-            .map(|s| ("token_env", SecretSource::Env(s))),
-        r.token_file
-            .as_deref()
-            .map(|s| ("token_file", SecretSource::File(s))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let passwords = secret_sources(
+        ["password", "password_env", "password_file"],
+        r.password.as_ref(),
+        r.password_env.as_deref(),
+        r.password_file.as_deref(),
+    );
+    let tokens = secret_sources(
+        ["token", "token_env", "token_file"],
+        r.token.as_ref(),
+        r.token_env.as_deref(),
+        r.token_file.as_deref(),
+    );
     if let Some((key, _)) = tokens.first()
         && (r.username.is_some() || !passwords.is_empty())
     {
