@@ -2,9 +2,33 @@
 //! own workspace and target directory, so this never contends with the
 //! outer build's lock) and places them in `$OUT_DIR/adapters/`, where
 //! `src/plugins/builtin.rs` embeds them.
+//!
+//! Two things keep the README's commands working on a fresh clone:
+//! - the `wasm32-wasip2` target is added through rustup when the toolchain
+//!   lacks it (rustup does not add `rust-toolchain.toml` targets to an
+//!   installed toolchain when `RUSTUP_AUTO_INSTALL=0`);
+//! - only the adapters' real inputs are declared with `rerun-if-changed`
+//!   (never `plugins/target`, which this script writes), so a build with
+//!   nothing changed does not rerun it and does not relink the gateway.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The workspace members of `plugins/Cargo.toml`, whose sources and
+/// manifests are this script's inputs.
+const MEMBERS: &[&str] = &[
+    "sdk",
+    "generic",
+    "docker",
+    "rpm",
+    "alpine",
+    "cas",
+    "git",
+    "testing/hostile",
+];
+
+/// The wasm target the adapters are built for.
+const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir =
@@ -19,38 +43,31 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| plugins.join("target"));
 
-    println!("cargo:rerun-if-changed=../plugins");
-    println!("cargo:rerun-if-changed=../wit");
-    println!("cargo:rerun-if-env-changed=ARTGATE_PLUGINS_TARGET_DIR");
+    declare_inputs(&plugins);
 
-    build(&plugins, &target_dir, &[], "wasm32-wasip2/release");
+    ensure_target(&plugins);
+    build(&plugins, &target_dir, &[]);
     build(
         &plugins,
         &target_dir.join("variant"),
         &["-p", "artgate-generic", "--features", "variant"],
-        "wasm32-wasip2/release",
     );
 
     let rel = target_dir.join("wasm32-wasip2/release");
-    copy(
-        &rel.join("artgate_generic.wasm"),
-        &adapters.join("generic.wasm"),
-    );
-    copy(
-        &rel.join("artgate_docker.wasm"),
-        &adapters.join("docker.wasm"),
-    );
-    copy(&rel.join("artgate_rpm.wasm"), &adapters.join("rpm.wasm"));
-    copy(
-        &rel.join("artgate_alpine.wasm"),
-        &adapters.join("alpine.wasm"),
-    );
-    copy(&rel.join("artgate_cas.wasm"), &adapters.join("cas.wasm"));
-    copy(&rel.join("artgate_git.wasm"), &adapters.join("git.wasm"));
-    copy(
-        &rel.join("artgate_hostile.wasm"),
-        &adapters.join("hostile.wasm"),
-    );
+    for (crate_file, name) in [
+        ("artgate_generic", "generic"),
+        ("artgate_docker", "docker"),
+        ("artgate_rpm", "rpm"),
+        ("artgate_alpine", "alpine"),
+        ("artgate_cas", "cas"),
+        ("artgate_git", "git"),
+        ("artgate_hostile", "hostile"),
+    ] {
+        copy(
+            &rel.join(format!("{crate_file}.wasm")),
+            &adapters.join(format!("{name}.wasm")),
+        );
+    }
     copy(
         &target_dir.join("variant/wasm32-wasip2/release/artgate_generic.wasm"),
         &adapters.join("generic-variant.wasm"),
@@ -62,17 +79,82 @@ fn main() {
     );
 }
 
-fn build(plugins: &Path, target_dir: &Path, extra: &[&str], _profile: &str) {
+/// Tells cargo exactly what the adapters are built from: the plugins
+/// workspace manifest and lock file, each member's manifest, sources and
+/// build script, the WIT package and the toolchain file.
+fn declare_inputs(plugins: &Path) {
+    // A path that does not exist would make cargo rerun this script on
+    // every build, so only existing ones are declared.
+    let mut inputs = vec![
+        "Cargo.toml".to_owned(),
+        "Cargo.lock".to_owned(),
+        ".cargo".to_owned(),
+    ];
+    for member in MEMBERS {
+        for part in ["Cargo.toml", "src", "build.rs"] {
+            inputs.push(format!("{member}/{part}"));
+        }
+    }
+    for input in inputs {
+        if plugins.join(&input).exists() {
+            println!("cargo:rerun-if-changed=../plugins/{input}");
+        }
+    }
+    println!("cargo:rerun-if-changed=../wit");
+    println!("cargo:rerun-if-changed=../rust-toolchain.toml");
+    println!("cargo:rerun-if-env-changed=ARTGATE_PLUGINS_TARGET_DIR");
+}
+
+/// Adds the wasm target through rustup when the toolchain that builds the
+/// adapters lacks it. Without rustup there is nothing to add it with, and
+/// the message says what the toolchain needs.
+fn ensure_target(plugins: &Path) {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    // The sysroot of the toolchain the adapters build with: the one the
+    // plugins directory selects (the same rust-toolchain.toml as here).
+    let sysroot = Command::new(&rustc)
+        .current_dir(plugins)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(sysroot) = &sysroot
+        && sysroot.join("lib/rustlib").join(TARGET).is_dir()
+    {
+        return;
+    }
+    let has_rustup = Command::new("rustup")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_rustup {
+        fail(&format!(
+            "the Rust toolchain has no {TARGET} target and rustup is not on PATH to add it; \
+             install the target for this toolchain (its sysroot is {}) and build again",
+            sysroot.map_or_else(|| "unknown".into(), |s| s.display().to_string())
+        ));
+    }
+    println!(
+        "cargo:warning=adding the {TARGET} target with rustup (the built-in adapters are built for it)"
+    );
+    let status = Command::new("rustup")
+        .current_dir(plugins)
+        .args(["target", "add", TARGET])
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        fail(&format!(
+            "`rustup target add {TARGET}` failed; run it by hand (it needs network access to the Rust \
+             distribution server) and build again"
+        ));
+    }
+}
+
+fn build(plugins: &Path, target_dir: &Path, extra: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(plugins)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
         .arg(target_dir)
         .args(extra);
     // Flags meant for the host build must not leak into the wasm build.
@@ -90,15 +172,22 @@ fn build(plugins: &Path, target_dir: &Path, extra: &[&str], _profile: &str) {
     }
     let status = cmd
         .status()
-        .expect("run cargo for the wasm32-wasip2 adapters");
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo for the {TARGET} adapters: {e}")));
     if !status.success() {
-        panic!(
-            "building the adapters in plugins/ failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
-        );
+        fail("building the adapters in plugins/ failed; cargo's messages above say why");
     }
 }
 
 fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to)
-        .unwrap_or_else(|e| panic!("copy {} → {}: {e}", from.display(), to.display()));
+    if let Err(e) = std::fs::copy(from, to) {
+        fail(&format!("copy {} → {}: {e}", from.display(), to.display()));
+    }
+}
+
+/// Stops the build with one clear message (cargo shows a build script's
+/// stderr), without a panic backtrace.
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    println!("cargo:warning={msg}");
+    std::process::exit(1);
 }
