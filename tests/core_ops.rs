@@ -57,6 +57,36 @@ fn check_command_validates_and_names_bad_keys() {
     );
 }
 
+/// A configuration error is the user's to fix: with `RUST_BACKTRACE` set
+/// (as many shells and CI images do) it still prints one `error:` line
+/// naming the problem, never a stack backtrace, and exits 1. Backtraces
+/// are for panics.
+#[test]
+fn config_error_prints_no_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nlisten = \"not an address\"\n").unwrap();
+    for (cmd, backtrace) in [("check", "1"), ("check", "full"), ("serve", "1")] {
+        let out = artgate()
+            .args([cmd, "--config"])
+            .arg(&bad)
+            .env("RUST_BACKTRACE", backtrace)
+            .env("RUST_LIB_BACKTRACE", backtrace)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {err}");
+        assert!(err.contains("listen"), "{cmd}: the message names the key: {err}");
+        assert!(
+            !err.to_lowercase().contains("backtrace") && !err.contains("main.rs"),
+            "{cmd} with RUST_BACKTRACE={backtrace}: no backtrace for a user error: {err}"
+        );
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{cmd}: one line: {err}");
+        assert!(lines[0].starts_with("error: "), "{cmd}: {err}");
+    }
+}
+
 /// HTTPS with a PEM certificate: TLS 1.2+ works, TLS 1.1 is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_and_refuses_old_versions() {

@@ -86,7 +86,23 @@ enum Lang {
     Python,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is the user's to fix (a bad configuration, a
+/// port in use), so it prints as one message with its causes and exits 1,
+/// never with a backtrace, whatever `RUST_BACKTRACE` says. Backtraces are
+/// for panics.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` is the message and its causes on one line; `{:?}`
+            // would add the backtrace anyhow captured.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _log_writer = init_tracing(cli.log_format);
     // Test builds only: failpoints of the commit protocol from $FAILPOINTS
