@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The whole test suite, set-up included: on a fresh Debian machine this
+# installs what the tests use (apt packages for the real servers and
+# clients, the wasm32-wasip2 target, Python venvs for DVC, componentize-py
+# and pypiserver) and then runs every test of both workspaces. Safe to run
+# again: what is already there is not installed twice. `.ci/run` calls
+# exactly this and adds lints and supply-chain checks around it.
+#
+#   ./test.sh            set up, then run everything
+#   ./test.sh -- ARGS    extra arguments for the gateway's `cargo test`
+#                        (e.g. `./test.sh -- hosted::` runs matching tests)
+set -euo pipefail
+cd "$(dirname "$0")"
+export DEBIAN_FRONTEND=noninteractive
+extra=()
+if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
+
+step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+
+step "system packages"
+if command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  # Each line: the packages, then who needs them.
+  pkgs=(
+    curl ca-certificates gcc libc6-dev pkg-config git  # rustup, C-backed crates (ring)
+    openssl                                            # tests/core_ops.rs makes a TLS certificate
+    rpm createrepo-c dnf dnf-plugins-core tar gzip     # tests/rpm.rs, tests/alpine.rs
+    docker-registry skopeo apache2-utils               # tests/docker.rs (htpasswd for Basic auth)
+    ccache python3 python3-venv                        # tests/hosted.rs, the venvs below
+  )
+  missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    echo "all present"
+  fi
+else
+  echo "no apt-get: install the packages listed in test.sh by other means"
+fi
+
+step "dvc (tests/hosted.rs, in a venv)"
+# DVC is not packaged for Debian; the test finds it through ARTGATE_DVC and
+# fails (it does not skip) when it is missing.
+DVC_VENV="${ARTGATE_DVC_VENV:-$HOME/.cache/artgate/dvc-venv}"
+if [ ! -x "$DVC_VENV/bin/dvc" ]; then
+  python3 -m venv "$DVC_VENV"
+  "$DVC_VENV/bin/pip" install -q dvc
+fi
+export ARTGATE_DVC="$DVC_VENV/bin/dvc"
+"$ARTGATE_DVC" --version
+
+step "componentize-py and pypiserver (tests/plugin_kit_pypi.rs, in a venv)"
+# The PyPI adapter is Python built with componentize-py; pip fetches through
+# it from a local pypiserver. The venv lives under target/ so a clean clone
+# is self-contained; the test finds it through ARTGATE_PY_VENV and fails (it
+# does not skip) when a tool is missing.
+PY_VENV="${ARTGATE_PY_VENV:-$PWD/target/artgate-py-venv}"
+if [ ! -x "$PY_VENV/bin/componentize-py" ] || [ ! -x "$PY_VENV/bin/pypi-server" ]; then
+  python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/pip" install -q "componentize-py==0.25.1" "pypiserver==2.4.2"
+fi
+export ARTGATE_PY_VENV="$PY_VENV"
+"$PY_VENV/bin/componentize-py" --version
+
+step "rust toolchain"
+if ! command -v rustup >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+  . "$HOME/.cargo/env"
+fi
+if ! command -v rustup >/dev/null; then
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
+  . "$HOME/.cargo/env"
+fi
+# rust-toolchain.toml names the channel, components and target; rustup
+# installs a missing toolchain with them, but adds nothing to one that is
+# already installed when RUSTUP_AUTO_INSTALL=0 (gateway/build.rs would add
+# the target itself; adding it here keeps the step visible).
+rustup show active-toolchain || rustup toolchain install
+rustup target add wasm32-wasip2
+
+step "tests"
+cargo test --workspace --locked --features artgate/failpoints -- "${extra[@]}"
+if [ "${#extra[@]}" -eq 0 ]; then
+  cargo test --manifest-path plugins/Cargo.toml --locked
+fi
