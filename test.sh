@@ -77,10 +77,9 @@ if ! command -v rustup >/dev/null; then
 fi
 # rust-toolchain.toml names the channel, components and target; rustup
 # installs a missing toolchain with them, but adds nothing to one that is
-# already installed when RUSTUP_AUTO_INSTALL=0 (gateway/build.rs would add
-# the target itself; adding it here keeps the step visible).
+# already installed when RUSTUP_AUTO_INSTALL=0. The wasm32-wasip2 target is
+# then added by gateway/build.rs, as for the README's first command.
 rustup show active-toolchain || rustup toolchain install
-rustup target add wasm32-wasip2
 
 step "tests"
 cargo test --workspace --locked --features artgate/failpoints -- "${extra[@]}"

@@ -136,7 +136,7 @@ fn ensure_target(plugins: &Path) {
         ));
     }
     println!(
-        "cargo:warning=adding the {TARGET} target with rustup (the built-in adapters are built for it)"
+        "cargo:warning=the toolchain lacked the {TARGET} target the built-in adapters are built for; added it with rustup"
     );
     let status = Command::new("rustup")
         .current_dir(plugins)
