@@ -76,7 +76,10 @@ fn config_error_prints_no_backtrace() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{cmd}: {err}");
-        assert!(err.contains("listen"), "{cmd}: the message names the key: {err}");
+        assert!(
+            err.contains("listen"),
+            "{cmd}: the message names the key: {err}"
+        );
         assert!(
             !err.to_lowercase().contains("backtrace") && !err.contains("main.rs"),
             "{cmd} with RUST_BACKTRACE={backtrace}: no backtrace for a user error: {err}"
