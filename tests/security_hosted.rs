@@ -1,5 +1,6 @@
 //! Hosted remotes under attack (issue 14): concurrent uploads against
-//! write-once and quotas.
+//! write-once and quotas, and reads and writes through a virtual remote
+//! that would reach members the client may not use.
 
 use crate::support::bytes;
 use crate::support::gateway::Gateway;
@@ -186,4 +187,120 @@ async fn quota_race_never_overshoots_and_survives_a_restart() {
     };
     assert_eq!(put("more.bin", 100 * 1024).await.unwrap().status(), 507);
     assert_eq!(put("fits.bin", 24 * 1024).await.unwrap().status(), 201);
+}
+
+const READER: &str = "virtual-reader-token-0123456789";
+const WIDE: &str = "wide-token-0123456789abcdef";
+const WRITER: &str = "virtual-writer-token-0123456789";
+
+fn token(name: &str, token: &str, scopes: &str) -> String {
+    format!(
+        "[[token]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nscopes = {scopes}\n",
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    )
+}
+
+/// Item 5: a hosted member with `anonymous_read = false` is not readable
+/// anonymously through a virtual remote (before the fix: 401 direct, 200
+/// through the virtual), nor with a token scoped to the virtual remote
+/// only; writing through `write_to` needs the scope on the member too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_remote_is_never_more_open_than_its_members() {
+    let remotes = format!(
+        "[[remote]]\nname = \"private\"\npackage = \"local\"\nanonymous_read = false\n\
+         [[remote]]\nname = \"public\"\npackage = \"local\"\n\
+         [[remote]]\nname = \"all\"\npackage = \"virtual\"\nmembers = [\"private\", \"public\"]\nwrite_to = \"private\"\n\
+         {}{}{}",
+        token("reader", READER, "{ all = [\"read\"] }"),
+        token("wide", WIDE, "{ \"*\" = [\"read\", \"write\"] }"),
+        token(
+            "writer",
+            WRITER,
+            "{ all = [\"read\", \"write\"], public = [\"write\"] }"
+        ),
+    );
+    let gw = Gateway::start(&remotes).await;
+    let c = reqwest::Client::new();
+    let bearer = |t: &str| format!("Bearer {t}");
+    let r = c
+        .put(gw.url("/api/v1/remote/private/secret.txt"))
+        .header("authorization", bearer(WIDE))
+        .body("secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let direct = c
+        .get(gw.url("/api/v1/remote/private/secret.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401);
+    // Anonymous through the virtual remote: refused like the member.
+    let r = c
+        .get(gw.url("/api/v1/remote/all/secret.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the private member leaked through the virtual remote"
+    );
+    assert!(r.headers().contains_key("www-authenticate"));
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("secret"), "{body}");
+    // A token scoped to the virtual remote only: 403 naming the member.
+    let r = c
+        .get(gw.url("/api/v1/remote/all/secret.txt"))
+        .header("authorization", bearer(READER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let msg = r.text().await.unwrap();
+    assert!(
+        msg.contains("\\\"private\\\"") && msg.contains("\\\"all\\\""),
+        "{msg}"
+    );
+    // A token that may read every member reads through it.
+    let r = c
+        .get(gw.url("/api/v1/remote/all/secret.txt"))
+        .header("authorization", bearer(WIDE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-artifact-member"], "private");
+    assert_eq!(r.text().await.unwrap(), "secret");
+
+    // Writing through write_to needs the write scope on the member too.
+    let r = c
+        .put(gw.url("/api/v1/remote/all/planted.txt"))
+        .header("authorization", bearer(WRITER))
+        .body("planted")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a token without write on the member wrote into it"
+    );
+    let r = c
+        .get(gw.url("/api/v1/remote/private/planted.txt"))
+        .header("authorization", bearer(WIDE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .put(gw.url("/api/v1/remote/all/allowed.txt"))
+        .header("authorization", bearer(WIDE))
+        .body("ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 }
