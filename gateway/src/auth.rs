@@ -12,8 +12,14 @@
 //! | `DELETE` on a remote | `delete` |
 //! | any other method on a remote | `write` |
 //!
-//! Scopes are per remote name as it appears in the URL (for a virtual
-//! remote, its own name, not its members'), or `*` for every remote.
+//! Scopes are per remote name, or `*` for every remote. A request on a
+//! virtual remote needs the scope on the virtual remote and on every
+//! remote it can reach ([`Config::reached`]): a read needs `read` (or
+//! `anonymous_read`) on each member a read may try, members of member
+//! virtuals included, and anonymous reads need `anonymous_read` on all of
+//! them; a write or delete needs its scope on the `write_to` member too. So
+//! a virtual remote never opens a member wider than the member itself is
+//! (`artgate check` warns about a virtual remote more open than a member).
 //! Credentials are `Authorization: Bearer <token>` or HTTP Basic with any
 //! user name and the token as the password (the user name is used when the
 //! password is empty). Presented credentials that are wrong are refused
@@ -27,7 +33,7 @@
 //! adapter nor an upstream; logs name the token, never show it.
 
 use crate::body::{self, ResBody};
-use crate::config::{Config, Scopes, TokenConfig};
+use crate::config::{Config, RemoteConfig, Scopes, TokenConfig};
 use crate::routes::{AdminRoute, Route};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
@@ -75,21 +81,28 @@ pub enum AuthError {
     #[error("the token is not valid")]
     Invalid,
     /// A valid token without the scope the request needs.
-    #[error("token {token:?} {}", forbidden_reason(*need, remote.as_deref()))]
+    #[error("token {token:?} {}", forbidden_reason(*need, remote.as_deref(), via.as_deref()))]
     Forbidden {
         /// The token's configured name.
         token: String,
         /// What was needed.
         need: Need,
-        /// The remote, for remote routes.
+        /// The remote lacking the scope, for remote routes.
         remote: Option<String>,
+        /// The virtual remote of the URL, when `remote` is one of the
+        /// remotes it reaches.
+        via: Option<String>,
     },
 }
 
-fn forbidden_reason(need: Need, remote: Option<&str>) -> String {
-    match (need, remote) {
-        (Need::Admin, _) | (_, None) => "is not an admin token".into(),
-        (need, Some(r)) => format!("has no {} scope on remote {r:?}", need.as_str()),
+fn forbidden_reason(need: Need, remote: Option<&str>, via: Option<&str>) -> String {
+    match (need, remote, via) {
+        (Need::Admin, _, _) | (_, None, _) => "is not an admin token".into(),
+        (need, Some(r), None) => format!("has no {} scope on remote {r:?}", need.as_str()),
+        (need, Some(r), Some(v)) => format!(
+            "has no {} scope on remote {r:?}, which virtual remote {v:?} reaches",
+            need.as_str()
+        ),
     }
 }
 
@@ -163,7 +176,10 @@ pub fn authorize<'a>(
     if need == Need::Open {
         return Ok(None);
     }
-    let anonymous = need == Need::Read && remote.is_some_and(|r| r.anonymous_read);
+    // The remote of the URL and, for a virtual one, what it reaches.
+    let reached = remote.map_or_else(Vec::new, |r| config.reached(r, need != Need::Read));
+    let anonymous =
+        need == Need::Read && !reached.is_empty() && reached.iter().all(|r| r.anonymous_read);
     let Some(presented) = credentials(headers)? else {
         return if anonymous {
             Ok(None)
@@ -172,27 +188,36 @@ pub fn authorize<'a>(
         };
     };
     let token = find(&config.tokens, presented.as_bytes()).ok_or(AuthError::Invalid)?;
-    let allowed = match (need, remote) {
-        (Need::Admin, _) => token.admin,
-        (_, None) => false,
-        (need, Some(r)) => {
-            let s = scopes_on(token, &r.name);
-            match need {
-                Need::Read => s.read || anonymous,
-                Need::Write => s.write,
-                Need::Delete => s.delete,
-                Need::Open | Need::Admin => false,
-            }
-        }
+    let lacking = match (need, remote) {
+        (Need::Admin, _) => (!token.admin).then_some(None),
+        (_, None) => Some(None),
+        (need, Some(_)) => reached
+            .iter()
+            .find(|r| !has_scope(token, r, need))
+            .map(|r| Some(*r)),
     };
-    if allowed {
-        Ok(Some(token))
-    } else {
-        Err(AuthError::Forbidden {
+    match lacking {
+        None => Ok(Some(token)),
+        Some(r) => Err(AuthError::Forbidden {
             token: token.name.clone(),
             need,
-            remote: remote.map(|r| r.name.clone()),
-        })
+            remote: r.or(remote).map(|r| r.name.clone()),
+            via: remote
+                .filter(|v| r.is_some_and(|r| r.name != v.name))
+                .map(|v| v.name.clone()),
+        }),
+    }
+}
+
+/// Whether `token` may do what `need` asks on `remote` itself (a read also
+/// when the remote allows anonymous reads).
+fn has_scope(token: &TokenConfig, remote: &RemoteConfig, need: Need) -> bool {
+    let s = scopes_on(token, &remote.name);
+    match need {
+        Need::Read => s.read || remote.anonymous_read,
+        Need::Write => s.write,
+        Need::Delete => s.delete,
+        Need::Open | Need::Admin => false,
     }
 }
 
@@ -380,6 +405,76 @@ admin = true
         assert_eq!(check("PUT", "/api/v1/remote/nope/x", None), Ok(None));
     }
 
+    /// A virtual remote needs what every remote it reaches needs: reads
+    /// each member (recursively), writes and deletes its `write_to`.
+    #[test]
+    fn virtual_remotes_need_what_their_members_need() {
+        let text = format!(
+            r#"
+[[remote]]
+name = "private"
+package = "local"
+anonymous_read = false
+[[remote]]
+name = "public"
+package = "local"
+[[remote]]
+name = "inner"
+package = "virtual"
+members = ["private"]
+[[remote]]
+name = "all"
+package = "virtual"
+members = ["public", "inner"]
+write_to = "public"
+[[token]]
+name = "virt"
+token_sha256 = "{}"
+scopes = {{ all = ["read", "write", "delete"] }}
+[[token]]
+name = "both"
+token_sha256 = "{}"
+scopes = {{ all = ["read", "write"], private = ["read"], public = ["write"] }}
+"#,
+            hex::encode(sha2::Sha256::digest(b"virt-token-0123456789")),
+            hex::encode(sha2::Sha256::digest(b"both-token-0123456789")),
+        );
+        let c = crate::config::parse_with_env(&text, std::path::Path::new(""), &|_| None).unwrap();
+        let check = |method: &str, remote: &str, auth: Option<&str>| {
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let path = format!("/api/v1/remote/{remote}/x");
+            let route = crate::routes::parse(&m, &path.parse().unwrap()).unwrap();
+            let mut h = HeaderMap::new();
+            if let Some(a) = auth {
+                h.insert(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+            }
+            authorize(&c, &route, &m, &h).map(|t| t.map(|t| t.name.clone()))
+        };
+        let virt = Some("Bearer virt-token-0123456789");
+        let both = Some("Bearer both-token-0123456789");
+        assert_eq!(check("GET", "public", None), Ok(None));
+        for v in ["all", "inner"] {
+            assert_eq!(check("GET", v, None), Err(AuthError::Missing), "{v}");
+        }
+        match check("GET", "all", virt) {
+            Err(e @ AuthError::Forbidden { .. }) => assert_eq!(
+                e.to_string(),
+                "token \"virt\" has no read scope on remote \"private\", which virtual remote \"all\" reaches"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(check("GET", "all", both), Ok(Some("both".into())));
+        assert!(matches!(
+            check("PUT", "all", virt),
+            Err(AuthError::Forbidden { .. })
+        ));
+        assert_eq!(check("PUT", "all", both), Ok(Some("both".into())));
+        assert!(matches!(
+            check("DELETE", "all", both),
+            Err(AuthError::Forbidden { .. })
+        ));
+    }
+
     #[test]
     fn constant_time_compare() {
         let a = [7u8; 32];
@@ -404,6 +499,7 @@ admin = true
             token: "ci".into(),
             need: Need::Write,
             remote: Some("builds".into()),
+            via: None,
         };
         assert_eq!(
             f.to_string(),

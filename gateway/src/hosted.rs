@@ -9,12 +9,22 @@
 //! with the entry, and a read of the entry is 404 while any of them is
 //! missing (e.g. an action result whose output blobs are gone).
 //!
-//! Quotas (`max_size` on the remote) are enforced by summing the sizes of
-//! the remote's entries before each upload: linear in the number of
-//! entries, and two concurrent uploads may together overshoot the quota by
-//! up to one upload. An upload that would exceed it is refused with 507 as
-//! soon as that is known (at once from `Content-Length`, else while
-//! streaming); its spool file is deleted and nothing is stored.
+//! Write-once (`refuse-overwrite` in the plan) and quotas (`max_size` on
+//! the remote) are decided by the index, in the same transaction that
+//! commits the entry ([`crate::store::MetaStore::put_entry_checked`]): of concurrent
+//! uploads to one new path of a write-once remote exactly one gets `201`,
+//! the others `409`; concurrent uploads never make the remote's entries
+//! total more than its quota (no overshoot). The remote's usage is a
+//! counter in the index (O(1) per upload). Both are also checked early, as
+//! a shortcut for the common case: an upload to an existing path, or one
+//! that would exceed the quota, is refused at once (from `Content-Length`)
+//! or while streaming, before it is stored; a concurrent one that passed
+//! the early checks and lost at the commit has spooled its bytes (at most
+//! the quota) and is refused then. Nothing of a refused upload stays: its
+//! spool is deleted, and a blob committed for it is recorded unreferenced
+//! for garbage collection. On a remote that allows overwrites the last
+//! upload to commit wins; the status says what the commit did (`201` when
+//! it created the path, `200` when it replaced an entry).
 //!
 //! A refused upload's remaining body is read and dropped (bounded in size
 //! and time) before the error is answered, so that an HTTP/1.1 client still
@@ -28,7 +38,7 @@ use crate::config::RemoteMode;
 use crate::plugins::{Adapter, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{Digest, Entry, EntryClass, StoreError, Validators};
+use crate::store::{Digest, Entry, EntryClass, PutCheck, PutOutcome, StoreError, Validators};
 use futures_util::StreamExt;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -315,8 +325,9 @@ async fn store_upload(
     let declared_len = content_length(&parts.headers);
     let quota = remote.cfg.max_size;
     // Bytes the remote holds without the entry this upload replaces.
+    // (An early estimate; the commit checks again atomically.)
     let used = if quota.is_some() {
-        remote_usage(state, &name)
+        remote_size(state, &name)
             .await?
             .saturating_sub(previous.as_ref().map_or(0, |e| e.size))
     } else {
@@ -446,14 +457,24 @@ async fn store_upload(
     };
     let meta = state.store.meta.clone();
     let (rn, k, e) = (name.clone(), w.key.clone(), entry);
-    // Durable: the index is flushed before the 201.
-    blocking(move || meta.put_entry(&rn, &k, &e, true)).await?;
-    state.memo.clear();
-    let status = if previous.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    let check = PutCheck {
+        if_absent: w.refuse_overwrite,
+        quota,
     };
+    // Durable: the index is flushed before the 201.
+    let outcome = blocking(move || meta.put_entry_checked(&rn, &k, &e, check, true)).await?;
+    let status = match outcome {
+        PutOutcome::Stored(None) => StatusCode::CREATED,
+        PutOutcome::Stored(Some(_)) => StatusCode::OK,
+        PutOutcome::Exists => return Err(HostedError::Exists(w.key)),
+        PutOutcome::OverQuota { .. } => {
+            return Err(HostedError::Quota {
+                remote: name,
+                limit: quota.unwrap_or(0),
+            });
+        }
+    };
+    state.memo.clear();
     let mut resp = body::json(
         status,
         &serde_json::json!({ "path": w.key, "size": blob.size, "sha256": blob.digest.hex() }),
@@ -508,11 +529,11 @@ async fn inspect(
     Ok(verdict)
 }
 
-async fn remote_usage(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {
+/// Bytes `remote`'s entries take (the index's counter).
+async fn remote_size(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {
     let meta = state.store.meta.clone();
     let r = remote.to_owned();
-    let all = blocking(move || meta.list_entries(&r, "", None, usize::MAX)).await?;
-    Ok(all.iter().map(|(_, e)| e.size).sum())
+    blocking(move || meta.remote_size(&r)).await
 }
 
 /// The boundary of a `multipart/form-data` upload, if it is one.

@@ -102,6 +102,9 @@ pub async fn run(
     } else {
         tracing::info!(tokens = config.tokens.len(), "access control is on");
     }
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
     let upstream = upstream::Upstream::new(&config.upstream)?;
     let tls = server::tls_acceptor(&config.server)?;
     let state = Arc::new(state::AppState::new(

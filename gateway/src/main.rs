@@ -128,6 +128,9 @@ fn run() -> anyhow::Result<()> {
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => {
+            for w in config.warnings() {
+                println!("warning: {w}");
+            }
             println!(
                 "configuration OK: {} remote(s), listening on {}",
                 config.remotes.len(),

@@ -13,8 +13,9 @@
 //!   they are refused with 400.
 //!
 //! Responses carry `X-Artifact-Member` naming the member that answered.
-//! Access control applies to the virtual remote's name only (`auth.rs`
-//! runs before this); members are not checked again.
+//! Access control (`auth.rs`, before this runs) checks the virtual remote
+//! and every member the request can reach, so a virtual remote is never
+//! more open than a member.
 
 use crate::body::{self, ResBody};
 use crate::metrics::Outcome;

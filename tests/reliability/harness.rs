@@ -311,10 +311,11 @@ pub async fn fsck(config: &Path, args: &[&str]) -> (i32, Value) {
 
 /// Report fields of `fsck` that count damage (as opposed to crash
 /// leftovers: spools, orphan blobs, unreferenced blobs).
-pub const DAMAGE: [&str; 7] = [
+pub const DAMAGE: [&str; 8] = [
     "corrupt_records",
     "bad_references",
     "unrecorded_blobs",
+    "bad_usage",
     "entries_missing_blob",
     "corrupt_blobs",
     "records_missing_file",

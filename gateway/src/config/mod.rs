@@ -349,6 +349,37 @@ impl Config {
         self.remotes.iter().find(|r| r.name == name)
     }
 
+    /// The remotes a request on `remote` reaches, `remote` first: for a
+    /// virtual remote also every member a read may try (members of member
+    /// virtuals included), or with `write` the `write_to` member. Access
+    /// control checks each of them.
+    pub fn reached<'a>(&'a self, remote: &'a RemoteConfig, write: bool) -> Vec<&'a RemoteConfig> {
+        let mut out = vec![remote];
+        let mut i = 0;
+        while let Some(r) = out.get(i).copied() {
+            i += 1;
+            let next: Vec<&str> = if write {
+                r.write_to.iter().map(String::as_str).collect()
+            } else {
+                r.members.iter().map(String::as_str).collect()
+            };
+            for name in next {
+                if let Some(m) = self.remote(name)
+                    && !out.iter().any(|o| o.name == m.name)
+                {
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    /// What `artgate check` warns about: settings that are valid but
+    /// probably not what was meant (see `validate::warnings`).
+    pub fn warnings(&self) -> Vec<String> {
+        validate::warnings(self)
+    }
+
     /// Where compiled plugin code is cached: `plugins.cache_dir`, or
     /// `<storage.dir>/plugin-cache` when unset.
     pub fn plugin_cache_dir(&self) -> PathBuf {

@@ -1026,3 +1026,47 @@ fn virtual_remotes() {
     let docker = "[[remote]]\nname = \"hub\"\npackage = \"docker\"\nupstream = \"https://r.example\"\n[[remote]]\nname = \"v\"\npackage = \"virtual\"\nmembers = [\"hub\"]\n";
     assert_contains(&err(docker), &["members[0]:", "docker registry"]);
 }
+
+/// `artgate check` warns about a virtual remote more open than a remote it
+/// reaches (anonymous reads, a token's read scope, a token's write scope on
+/// `write_to`), through member virtuals too; a consistent configuration
+/// has no warning.
+#[test]
+fn virtual_remote_more_open_than_a_member_is_warned_about() {
+    let h = "a".repeat(64);
+    let config = |inner_extra: &str, all_extra: &str, scopes: &str| {
+        format!(
+            "[[remote]]\nname = \"private\"\npackage = \"local\"\nanonymous_read = false\n\
+             [[remote]]\nname = \"inner\"\npackage = \"virtual\"\nmembers = [\"private\"]\n{inner_extra}\n\
+             [[remote]]\nname = \"drop\"\npackage = \"local\"\n\
+             [[remote]]\nname = \"all\"\npackage = \"virtual\"\nmembers = [\"inner\", \"drop\"]\nwrite_to = \"drop\"\n{all_extra}\n\
+             [[token]]\nname = \"ci\"\ntoken_sha256 = \"{h}\"\nscopes = {scopes}\n"
+        )
+    };
+    let w = ok(&config("", "", "{ all = [\"read\", \"write\"] }")).warnings();
+    assert_eq!(w.len(), 4, "{w:#?}");
+    assert_contains(
+        &w[0],
+        &[
+            "remote \"inner\"",
+            "member \"private\"",
+            "anonymous_read = false",
+        ],
+    );
+    assert_contains(&w[1], &["remote \"all\"", "member \"private\""]);
+    assert_contains(
+        &w[2],
+        &["token \"ci\"", "read scope", "\"all\"", "\"private\""],
+    );
+    assert_contains(
+        &w[3],
+        &["token \"ci\"", "write scope", "write_to member \"drop\""],
+    );
+    let fine = ok(&config(
+        "anonymous_read = false",
+        "anonymous_read = false",
+        "{ all = [\"read\", \"write\"], inner = [\"read\"], private = [\"read\"], drop = [\"write\"] }",
+    ));
+    assert_eq!(fine.warnings(), Vec::<String>::new());
+    assert!(ok(HOSTED).warnings().is_empty());
+}

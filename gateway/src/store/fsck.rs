@@ -25,6 +25,9 @@ pub struct IndexCheck {
     pub bad_references: u64,
     /// Blobs that entries point at but that have no blob record.
     pub unrecorded_blobs: u64,
+    /// Remotes whose size counter (hosted quotas) disagrees with the sum
+    /// of their entries' sizes.
+    pub bad_usage: u64,
     /// A few of the problems, one sentence each.
     pub examples: Vec<String>,
 }
@@ -32,7 +35,10 @@ pub struct IndexCheck {
 impl IndexCheck {
     /// Whether nothing was wrong.
     pub fn is_clean(&self) -> bool {
-        self.corrupt_records == 0 && self.bad_references == 0 && self.unrecorded_blobs == 0
+        self.corrupt_records == 0
+            && self.bad_references == 0
+            && self.unrecorded_blobs == 0
+            && self.bad_usage == 0
     }
 }
 
@@ -56,6 +62,9 @@ pub struct FsckReport {
     pub bad_references: u64,
     /// Blobs that entries point at without a blob record (record rebuilt).
     pub unrecorded_blobs: u64,
+    /// Remotes whose size counter disagreed with their entries (counters
+    /// rebuilt).
+    pub bad_usage: u64,
     /// Entries whose blob file is missing (entry dropped).
     pub entries_missing_blob: u64,
     /// Blob files whose content does not match their name (blob and its
@@ -83,6 +92,7 @@ impl FsckReport {
         self.corrupt_records == 0
             && self.bad_references == 0
             && self.unrecorded_blobs == 0
+            && self.bad_usage == 0
             && self.entries_missing_blob == 0
             && self.corrupt_blobs == 0
             && self.records_missing_file == 0
@@ -132,6 +142,7 @@ pub fn check(
     report.corrupt_records = index.corrupt_records;
     report.bad_references = index.bad_references;
     report.unrecorded_blobs = index.unrecorded_blobs;
+    report.bad_usage = index.bad_usage;
     for e in index.examples {
         report.note(e);
     }

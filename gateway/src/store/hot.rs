@@ -13,7 +13,7 @@
 //!   copy can never be stale; it can only outlive the blob's index
 //!   entries, and those are looked up first.
 
-use super::{BlobMeta, Digest, Entry, IndexCheck, MetaStore, StoreError};
+use super::{BlobMeta, Digest, Entry, IndexCheck, MetaStore, PutCheck, PutOutcome, StoreError};
 use bytes::Bytes;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
@@ -118,6 +118,24 @@ impl MetaStore for CachedMetaStore {
         self.changing(Some(&[entry_id(remote, key)]), || {
             self.inner.put_entry(remote, key, entry, durable)
         })
+    }
+
+    fn put_entry_checked(
+        &self,
+        remote: &str,
+        key: &str,
+        entry: &Entry,
+        check: PutCheck,
+        durable: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        self.changing(Some(&[entry_id(remote, key)]), || {
+            self.inner
+                .put_entry_checked(remote, key, entry, check, durable)
+        })
+    }
+
+    fn remote_size(&self, remote: &str) -> Result<u64, StoreError> {
+        self.inner.remote_size(remote)
     }
 
     fn update_entry(

@@ -5,18 +5,24 @@
 //! - `entries`: `remote \0 key` → JSON [`Entry`];
 //! - `blobs`: 32 raw digest bytes → JSON [`BlobMeta`];
 //! - `kv`: `plugin \0 key` → 8-byte big-endian expiry (unix ms, 0 = never)
-//!   followed by the value.
+//!   followed by the value;
+//! - `usage`: `remote` → 8-byte big-endian sum of the sizes of the
+//!   remote's decodable entries (hosted quotas read it in O(1)); absent
+//!   means 0. Indexes written before it existed get it rebuilt at open
+//!   (the `usage-v1` marker in the default tree says it is complete).
 //!
-//! Entries and blob records change together in multi-tree transactions, so
-//! `BlobMeta::referrers` always lists exactly the entries pointing at the
-//! blob (the empty blob is not tracked). In sled 0.34 a transaction holds a
+//! Entries, blob records and usage counters change together in multi-tree
+//! transactions, so `BlobMeta::referrers` always lists exactly the entries
+//! pointing at the blob (the empty blob is not tracked) and each counter is
+//! exactly the sum of its remote's entries, also after a crash (sled
+//! recovers whole transactions or none). In sled 0.34 a transaction holds a
 //! process-wide write lock and single-key operations a read lock, so the
 //! compare-and-swap loops used outside transactions are atomic with respect
 //! to them.
 
 use super::failpoint::fail_step;
 use super::fsck::IndexCheck;
-use super::{BlobMeta, Digest, Entry, EntryClass, MetaStore, StoreError};
+use super::{BlobMeta, Digest, Entry, EntryClass, MetaStore, PutCheck, PutOutcome, StoreError};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
@@ -46,6 +52,7 @@ pub struct SledMetaStore {
     entries: Tree,
     blobs: Tree,
     kv: Tree,
+    usage: Tree,
     /// Sum of the sizes of all decodable blob records.
     total: AtomicU64,
     /// Access times recorded by `touch` and not yet persisted.
@@ -94,6 +101,16 @@ fn join_key(a: &str, b: &str) -> Vec<u8> {
     k.push(SEP);
     k.extend_from_slice(b.as_bytes());
     k
+}
+
+/// The remote part of an `entries` key (the usage counter's key).
+fn remote_of(k: &[u8]) -> &[u8] {
+    k.split(|b| *b == SEP).next().unwrap_or(k)
+}
+
+/// A usage counter's value (a malformed one reads as 0; fsck finds it).
+fn decode_u64(v: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(v).map_or(0, u64::from_be_bytes)
 }
 
 /// Split an `entries` key into `(remote, key)`.
@@ -203,6 +220,55 @@ fn tx_remove_ref(tb: &TransactionalTree, digest: &Digest, id: &str) -> TxResult<
     Ok(meta.referrers.is_empty().then_some(*digest))
 }
 
+/// The usage counter of `remote` (bytes of its entries).
+fn tx_usage(tu: &TransactionalTree, remote: &[u8]) -> TxResult<u64> {
+    Ok(tu.get(remote)?.map_or(0, |v| decode_u64(&v)))
+}
+
+/// Set the usage counter of `remote` (0 removes it).
+fn tx_set_usage(tu: &TransactionalTree, remote: &[u8], bytes: u64) -> TxResult<()> {
+    if bytes == 0 {
+        tu.remove(remote)?;
+    } else {
+        tu.insert(remote, &bytes.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// Move the usage counter of the remote owning entry key `k` by
+/// `+add -sub`.
+fn tx_usage_change(tu: &TransactionalTree, k: &[u8], add: u64, sub: u64) -> TxResult<()> {
+    if add == sub {
+        return Ok(());
+    }
+    let remote = remote_of(k);
+    let now = tx_usage(tu, remote)?;
+    tx_set_usage(tu, remote, now.saturating_add(add).saturating_sub(sub))
+}
+
+/// Record the blob of a refused put as unreferenced when the index does
+/// not know it (its file was committed before the put was refused), so
+/// that garbage collection deletes the file. Returns the digest and the
+/// bytes newly counted when a record was created.
+fn tx_record_loser(
+    tb: &TransactionalTree,
+    digest: &Digest,
+    size: u64,
+    now: u64,
+) -> TxResult<(Option<Digest>, u64)> {
+    if *digest == Digest::EMPTY || tb.get(digest.as_bytes())?.is_some() {
+        return Ok((None, 0));
+    }
+    let meta = BlobMeta {
+        size,
+        referrers: Vec::new(),
+        last_access_ms: now,
+    };
+    let bytes = encode(format!("blob {digest}"), &meta).map_err(abort)?;
+    tb.insert(digest.as_bytes(), bytes)?;
+    Ok((Some(*digest), size))
+}
+
 /// An LRU candidate, ordered by (access time, digest).
 struct LruItem {
     at: u64,
@@ -234,6 +300,9 @@ const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 /// Key (in the default tree) of the [`Summary`].
 const SUMMARY_KEY: &[u8] = b"summary";
 
+/// Key (in the default tree) saying the `usage` tree is complete.
+const USAGE_MARKER: &[u8] = b"usage-v1";
+
 /// What a full scan of the blob records computes, written by a clean close
 /// and taken out by the next open, so that a clean restart of a large
 /// store needs no scan.
@@ -260,11 +329,13 @@ impl SledMetaStore {
         let entries = db.open_tree("entries")?;
         let blobs = db.open_tree("blobs")?;
         let kv = db.open_tree("kv")?;
+        let usage = db.open_tree("usage")?;
         let store = SledMetaStore {
             db,
             entries,
             blobs,
             kv,
+            usage,
             total: AtomicU64::new(0),
             access: Mutex::new(HashMap::new()),
             unreferenced: Mutex::new(HashSet::new()),
@@ -290,7 +361,42 @@ impl SledMetaStore {
             }
             None => store.rescan()?,
         }
+        if store.db.get(USAGE_MARKER)?.is_none() {
+            store.rebuild_usage()?;
+        }
         Ok(store)
+    }
+
+    /// Sum the sizes of the decodable entries per remote (a full scan).
+    fn usage_from_entries(&self) -> Result<HashMap<Vec<u8>, u64>, StoreError> {
+        let mut sums: HashMap<Vec<u8>, u64> = HashMap::new();
+        for item in self.entries.iter() {
+            let (k, v) = item?;
+            if let Ok(e) = decode_entry(&k, &v) {
+                let slot = sums.entry(remote_of(&k).to_vec()).or_default();
+                *slot = slot.saturating_add(e.size);
+            }
+        }
+        Ok(sums)
+    }
+
+    /// Recompute every usage counter from the entries (at open of an index
+    /// without them, and by fsck's repair; nothing else may write
+    /// meanwhile). The marker is taken out first and written last, so an
+    /// interrupted rebuild is redone at the next open.
+    fn rebuild_usage(&self) -> Result<(), StoreError> {
+        self.db.remove(USAGE_MARKER)?;
+        self.db.flush()?;
+        let sums = self.usage_from_entries()?;
+        self.usage.clear()?;
+        for (remote, bytes) in sums {
+            if bytes > 0 {
+                self.usage.insert(remote, &bytes.to_be_bytes())?;
+            }
+        }
+        self.db.insert(USAGE_MARKER, &b"1"[..])?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Write the [`Summary`] a clean close leaves for the next open.
@@ -400,8 +506,8 @@ impl SledMetaStore {
         digest: &Digest,
         spare_hosted: bool,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let r = (&self.entries, &self.blobs)
-            .transaction(|(te, tb)| {
+        let r = (&self.entries, &self.blobs, &self.usage)
+            .transaction(|(te, tb, tu)| {
                 let Some(v) = tb.get(digest.as_bytes())? else {
                     return Ok(Some((Vec::new(), 0)));
                 };
@@ -411,6 +517,7 @@ impl SledMetaStore {
                     Ok(m) => (m.size, m.referrers),
                     Err(_) => (0, Vec::new()),
                 };
+                // The victims with the sizes their remotes' counters hold.
                 let mut victims = Vec::new();
                 for id in referrers {
                     let Some(ev) = te.get(id.as_bytes())? else {
@@ -420,14 +527,17 @@ impl SledMetaStore {
                         // A stale referrer: the entry now holds another blob.
                         Ok(e) if e.blob != *digest => continue,
                         Ok(e) if spare_hosted && e.class == EntryClass::Hosted => return Ok(None),
-                        _ => victims.push(id),
+                        Ok(e) => victims.push((id, e.size)),
+                        Err(_) => victims.push((id, 0)),
                     }
                 }
-                for id in &victims {
+                for (id, counted) in &victims {
                     te.remove(id.as_bytes())?;
+                    tx_usage_change(tu, id.as_bytes(), 0, *counted)?;
                 }
                 tb.remove(digest.as_bytes())?;
-                Ok(Some((victims, size)))
+                let ids: Vec<String> = victims.into_iter().map(|(id, _)| id).collect();
+                Ok(Some((ids, size)))
             })
             .map_err(tx_err)?;
         Ok(r.map(|(victims, size)| {
@@ -472,6 +582,21 @@ impl MetaStore for SledMetaStore {
         entry: &Entry,
         durable: bool,
     ) -> Result<Option<Entry>, StoreError> {
+        match self.put_entry_checked(remote, key, entry, PutCheck::default(), durable)? {
+            PutOutcome::Stored(prev) => Ok(prev.map(|p| *p)),
+            // Unreachable without checks; reported as "nothing replaced".
+            PutOutcome::Exists | PutOutcome::OverQuota { .. } => Ok(None),
+        }
+    }
+
+    fn put_entry_checked(
+        &self,
+        remote: &str,
+        key: &str,
+        entry: &Entry,
+        check: PutCheck,
+        durable: bool,
+    ) -> Result<PutOutcome, StoreError> {
         check_name(remote)?;
         fail_step!("index-put", |e| StoreError::from(sled::Error::Io(e)));
         let k = join_key(remote, key);
@@ -479,9 +604,15 @@ impl MetaStore for SledMetaStore {
         let bytes = encode(format!("entry {id}"), entry)?;
         let ref_id = String::from_utf8_lossy(&k).into_owned();
         let now = now_ms();
-        let (prev, added, emptied) = (&self.entries, &self.blobs)
-            .transaction(|(te, tb)| {
-                let prev = match te.get(&k)? {
+        let (outcome, added, emptied) = (&self.entries, &self.blobs, &self.usage)
+            .transaction(|(te, tb, tu)| {
+                let raw = te.get(&k)?;
+                // A corrupt record counts as present: write-once holds.
+                if check.if_absent && raw.is_some() {
+                    let (loser, added) = tx_record_loser(tb, &entry.blob, entry.size, now)?;
+                    return Ok((PutOutcome::Exists, added, loser));
+                }
+                let prev = match raw {
                     Some(v) => match decode_entry(&k, &v) {
                         Ok(e) => Some(e),
                         Err(e) => {
@@ -491,6 +622,14 @@ impl MetaStore for SledMetaStore {
                     },
                     None => None,
                 };
+                let used = tx_usage(tu, remote.as_bytes())?;
+                let after = used
+                    .saturating_sub(prev.as_ref().map_or(0, |p| p.size))
+                    .saturating_add(entry.size);
+                if check.quota.is_some_and(|limit| after > limit) {
+                    let (loser, added) = tx_record_loser(tb, &entry.blob, entry.size, now)?;
+                    return Ok((PutOutcome::OverQuota { used }, added, loser));
+                }
                 let mut emptied = None;
                 if let Some(p) = &prev
                     && p.blob != entry.blob
@@ -499,13 +638,22 @@ impl MetaStore for SledMetaStore {
                 }
                 let added = tx_add_ref(tb, &entry.blob, &ref_id, entry.size, now)?;
                 te.insert(k.as_slice(), bytes.as_slice())?;
-                Ok((prev, added, emptied))
+                tx_set_usage(tu, remote.as_bytes(), after)?;
+                Ok((PutOutcome::Stored(prev.map(Box::new)), added, emptied))
             })
             .map_err(tx_err)?;
         self.add_total(added);
         self.note_unreferenced(emptied);
-        self.flush_if(durable)?;
-        Ok(prev)
+        self.flush_if(durable && matches!(outcome, PutOutcome::Stored(_)))?;
+        Ok(outcome)
+    }
+
+    fn remote_size(&self, remote: &str) -> Result<u64, StoreError> {
+        check_name(remote)?;
+        Ok(self
+            .usage
+            .get(remote.as_bytes())?
+            .map_or(0, |v| decode_u64(&v)))
     }
 
     fn update_entry(
@@ -518,8 +666,8 @@ impl MetaStore for SledMetaStore {
         let k = join_key(remote, key);
         let ref_id = String::from_utf8_lossy(&k).into_owned();
         let now = now_ms();
-        let r = (&self.entries, &self.blobs)
-            .transaction(|(te, tb)| {
+        let r = (&self.entries, &self.blobs, &self.usage)
+            .transaction(|(te, tb, tu)| {
                 let Some(v) = te.get(&k)? else {
                     return Ok(None);
                 };
@@ -533,6 +681,7 @@ impl MetaStore for SledMetaStore {
                     emptied = tx_remove_ref(tb, &old.blob, &ref_id)?;
                     added = tx_add_ref(tb, &new.blob, &ref_id, new.size, now)?;
                 }
+                tx_usage_change(tu, &k, new.size, old.size)?;
                 te.insert(k.as_slice(), bytes)?;
                 Ok(Some((new, added, emptied)))
             })
@@ -553,13 +702,14 @@ impl MetaStore for SledMetaStore {
         check_name(remote)?;
         let k = join_key(remote, key);
         let ref_id = String::from_utf8_lossy(&k).into_owned();
-        let (prev, emptied) = (&self.entries, &self.blobs)
-            .transaction(|(te, tb)| {
+        let (prev, emptied) = (&self.entries, &self.blobs, &self.usage)
+            .transaction(|(te, tb, tu)| {
                 let Some(v) = te.remove(k.as_slice())? else {
                     return Ok((None, None));
                 };
                 match decode_entry(&k, &v) {
                     Ok(e) => {
+                        tx_usage_change(tu, &k, 0, e.size)?;
                         let emptied = tx_remove_ref(tb, &e.blob, &ref_id)?;
                         Ok((Some(e), emptied))
                     }
@@ -589,14 +739,15 @@ impl MetaStore for SledMetaStore {
             let keys = Self::next_keys(&self.entries, &prefix, after.as_ref(), TX_CHUNK)?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
-            let (n, emptied) = (&self.entries, &self.blobs)
-                .transaction(|(te, tb)| {
+            let (n, emptied) = (&self.entries, &self.blobs, &self.usage)
+                .transaction(|(te, tb, tu)| {
                     let mut n = 0u64;
                     let mut emptied = Vec::new();
                     for k in &keys {
                         let Some(v) = te.remove(k)? else { continue };
                         n += 1;
                         if let Ok(e) = decode_entry(k, &v) {
+                            tx_usage_change(tu, k, 0, e.size)?;
                             emptied.extend(tx_remove_ref(
                                 tb,
                                 &e.blob,
@@ -866,11 +1017,16 @@ impl MetaStore for SledMetaStore {
                 check.examples.push(s);
             }
         };
-        // Entries: decodability, and the referrers they imply.
+        // Entries: decodability, and the referrers and usage they imply.
         let mut expected: HashMap<Digest, (u64, Vec<String>)> = HashMap::new();
+        let mut usage: HashMap<Vec<u8>, u64> = HashMap::new();
         for item in self.entries.iter() {
             let (k, v) = item?;
             check.entries += 1;
+            if let Ok(e) = decode_entry(&k, &v) {
+                let slot = usage.entry(remote_of(&k).to_vec()).or_default();
+                *slot = slot.saturating_add(e.size);
+            }
             match (split_key(&k), decode_entry(&k, &v)) {
                 (Some(_), Ok(e)) => {
                     if e.blob != Digest::EMPTY {
@@ -956,6 +1112,31 @@ impl MetaStore for SledMetaStore {
                     .compare_and_swap(digest.as_bytes(), None::<&[u8]>, Some(new))?;
             }
         }
+        // Usage counters against the entries' sizes.
+        let mut counters: HashMap<Vec<u8>, u64> = HashMap::new();
+        for item in self.usage.iter() {
+            let (k, v) = item?;
+            counters.insert(k.to_vec(), decode_u64(&v));
+        }
+        let mut remotes: Vec<&Vec<u8>> = usage.keys().chain(counters.keys()).collect();
+        remotes.sort();
+        remotes.dedup();
+        for r in remotes {
+            let (want, have) = (
+                usage.get(r).copied().unwrap_or(0),
+                counters.get(r).copied().unwrap_or(0),
+            );
+            if want != have {
+                check.bad_usage += 1;
+                note(
+                    &mut check,
+                    format!(
+                        "remote {}: its size counter says {have} bytes, its entries total {want}",
+                        String::from_utf8_lossy(r)
+                    ),
+                );
+            }
+        }
         // Plugin key-value records.
         for item in self.kv.iter() {
             let (k, v) = item?;
@@ -972,6 +1153,7 @@ impl MetaStore for SledMetaStore {
         }
         if repair {
             self.rescan()?;
+            self.rebuild_usage()?;
             self.db.flush()?;
         }
         Ok(check)
@@ -1018,8 +1200,20 @@ mod tests {
         }
     }
 
+    /// Open the index in `dir`. sled may release the file lock of a store
+    /// just dropped from a background thread a moment later, so a reopen
+    /// retries (bounded) while the lock is still held.
     fn open(dir: &Path) -> SledMetaStore {
-        SledMetaStore::open(&dir.join("index")).unwrap()
+        for _ in 0..100 {
+            match SledMetaStore::open(&dir.join("index")) {
+                Ok(m) => return m,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("the index lock was never released");
     }
 
     fn refs(m: &SledMetaStore, d: &Digest) -> Option<Vec<String>> {
@@ -1165,6 +1359,143 @@ mod tests {
         assert_eq!(live.len() + gone.len(), blobs.len());
         assert_eq!(m.total_size(), 100 * live.len() as u64);
         m.persist_access().unwrap();
+    }
+
+    /// The sum of `remote`'s entry sizes, from a scan.
+    fn summed(m: &SledMetaStore, remote: &str) -> u64 {
+        m.list_entries(remote, "", None, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|(_, e)| e.size)
+            .sum()
+    }
+
+    #[test]
+    fn usage_counters_follow_every_change_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        {
+            let m = open(dir.path());
+            m.put_entry("r", "k1", &entry(a, 10, EntryClass::Hosted), false)
+                .unwrap();
+            m.put_entry("r", "k2", &entry(a, 10, EntryClass::Hosted), false)
+                .unwrap();
+            m.put_entry("s", "k1", &entry(b, 7, EntryClass::Immutable), false)
+                .unwrap();
+            assert_eq!(m.remote_size("r").unwrap(), 20, "each entry counts");
+            m.put_entry("r", "k1", &entry(b, 7, EntryClass::Hosted), false)
+                .unwrap();
+            assert_eq!(m.remote_size("r").unwrap(), 17);
+            m.update_entry("r", "k1", &|e| {
+                e.blob = c;
+                e.size = 3;
+            })
+            .unwrap();
+            assert_eq!(m.remote_size("r").unwrap(), 13);
+            m.remove_entry("r", "k2", false).unwrap();
+            assert_eq!(m.remote_size("r").unwrap(), 3);
+            m.put_entry("r", "k3", &entry(b, 7, EntryClass::Immutable), false)
+                .unwrap();
+            // Evicting b takes s/k1 and r/k3 out of both counters.
+            m.evict_blob(&b).unwrap();
+            assert_eq!(m.remote_size("r").unwrap(), 3);
+            assert_eq!(m.remote_size("s").unwrap(), 0);
+            m.put_entry("s", "k2", &entry(a, 10, EntryClass::Immutable), false)
+                .unwrap();
+            assert_eq!(m.remove_all(Some("s")).unwrap(), 1);
+            assert_eq!(m.remote_size("s").unwrap(), 0);
+            for r in ["r", "s"] {
+                assert_eq!(m.remote_size(r).unwrap(), summed(&m, r), "{r}");
+            }
+            assert!(m.check_index(false).unwrap().is_clean());
+        }
+        let m = open(dir.path());
+        assert_eq!(m.remote_size("r").unwrap(), 3);
+        assert!(m.check_index(false).unwrap().is_clean());
+    }
+
+    /// An index written before the counters existed gets them at open; a
+    /// wrong counter is reported by fsck and rebuilt by its repair.
+    #[test]
+    fn usage_counters_are_rebuilt_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let m = open(dir.path());
+            m.put_entry(
+                "r",
+                "k",
+                &entry(Digest::of(b"a"), 42, EntryClass::Hosted),
+                true,
+            )
+            .unwrap();
+            // As an older version left it.
+            m.usage.clear().unwrap();
+            m.db.remove(USAGE_MARKER).unwrap();
+        }
+        let m = open(dir.path());
+        assert_eq!(m.remote_size("r").unwrap(), 42);
+        m.usage.insert(b"r", &5u64.to_be_bytes()).unwrap();
+        m.usage.insert(b"ghost", &9u64.to_be_bytes()).unwrap();
+        let check = m.check_index(false).unwrap();
+        assert_eq!(check.bad_usage, 2, "{check:?}");
+        assert!(!check.is_clean());
+        m.check_index(true).unwrap();
+        assert!(m.check_index(false).unwrap().is_clean());
+        assert_eq!(m.remote_size("r").unwrap(), 42);
+        assert_eq!(m.remote_size("ghost").unwrap(), 0);
+    }
+
+    /// Concurrent checked puts: of writers racing for one new key exactly
+    /// one stores; of uploads racing for a quota the total never exceeds
+    /// it. Refused blobs are recorded unreferenced for garbage collection.
+    #[test]
+    fn checked_puts_are_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = std::sync::Arc::new(open(dir.path()));
+        let run = |key: fn(usize) -> String, check: PutCheck| {
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let m = m.clone();
+                    std::thread::spawn(move || {
+                        let e = entry(Digest::of(&[t as u8, 9]), 100, EntryClass::Hosted);
+                        m.put_entry_checked("h", &key(t), &e, check, false).unwrap()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let once = PutCheck {
+            if_absent: true,
+            quota: None,
+        };
+        let out = run(|_| "k".into(), once);
+        let stored = out
+            .iter()
+            .filter(|o| **o == PutOutcome::Stored(None))
+            .count();
+        assert_eq!(stored, 1, "{out:?}");
+        assert_eq!(out.iter().filter(|o| **o == PutOutcome::Exists).count(), 7);
+        let losers = m.unreferenced_blobs().unwrap();
+        assert_eq!(losers.len(), 7, "refused blobs are collectable");
+        assert_eq!(m.total_size(), 100);
+
+        let quota = PutCheck {
+            if_absent: false,
+            quota: Some(350),
+        };
+        let out = run(|t| format!("q{t}"), quota);
+        let stored = out
+            .iter()
+            .filter(|o| matches!(o, PutOutcome::Stored(_)))
+            .count();
+        // 100 bytes are held by "k": two more fit.
+        assert_eq!(stored, 2, "{out:?}");
+        assert_eq!(m.remote_size("h").unwrap(), 300);
+        assert_eq!(summed(&m, "h"), 300);
+        assert!(m.check_index(false).unwrap().is_clean());
     }
 
     #[test]

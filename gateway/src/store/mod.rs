@@ -130,6 +130,34 @@ pub struct BlobMeta {
     pub last_access_ms: u64,
 }
 
+/// The checks a hosted commit makes in the same index transaction as its
+/// write ([`MetaStore::put_entry_checked`]), so that concurrent uploads
+/// cannot both pass them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutCheck {
+    /// Refuse when the key already has an entry (write-once remotes).
+    pub if_absent: bool,
+    /// Refuse when the remote's entries would then total more than this
+    /// many bytes ([`MetaStore::remote_size`]).
+    pub quota: Option<u64>,
+}
+
+/// What [`MetaStore::put_entry_checked`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The entry was stored; the entry it replaced, if any.
+    Stored(Option<Box<Entry>>),
+    /// Nothing changed: the key has an entry and [`PutCheck::if_absent`]
+    /// was set.
+    Exists,
+    /// Nothing changed: the remote's entries would total more than
+    /// [`PutCheck::quota`]; `used` is what they total now.
+    OverQuota {
+        /// Bytes the remote's entries take now.
+        used: u64,
+    },
+}
+
 /// The metadata index: cache entries, blob references and sizes, last
 /// access, and the plugins' key-value store. All methods block.
 ///
@@ -164,6 +192,22 @@ pub trait MetaStore: Send + Sync + 'static {
         entry: &Entry,
         durable: bool,
     ) -> Result<Option<Entry>, StoreError>;
+    /// [`MetaStore::put_entry`] after `check`, in the same transaction: a
+    /// refused put changes no entry. The refused entry's blob (already
+    /// committed to the blob store) is recorded as unreferenced when the
+    /// index does not know it yet, so that garbage collection deletes its
+    /// file instead of leaving an orphan.
+    fn put_entry_checked(
+        &self,
+        remote: &str,
+        key: &str,
+        entry: &Entry,
+        check: PutCheck,
+        durable: bool,
+    ) -> Result<PutOutcome, StoreError>;
+    /// Sum of the sizes of `remote`'s entries (a counter kept in the same
+    /// transactions as the entries; O(1)).
+    fn remote_size(&self, remote: &str) -> Result<u64, StoreError>;
     /// Apply `f` to the entry atomically (a compare-and-swap loop, so a
     /// concurrent replacement is never overwritten with stale fields); used
     /// to refresh TTLs. Returns the updated entry, `None` when absent.
