@@ -44,6 +44,8 @@ SEEDS = {
         "double-encoded": "%252e%252e/x", "nul": "a%00b", "unicode": "%C3%A9/\u00fc.txt",
         "encoded-slash": "a/%2F/b", "backslash": "..%5c..%5cwin", "dots-spaces": "a/.. /b",
         "question": "a%3Fb", "crlf": "a%0d%0aSet-Cookie:x",
+        "fullwidth-dots": "%EF%BC%8E%EF%BC%8E/etc", "u-escape": "%u002e%u002e/x",
+        "fullwidth-letters": "%EF%BD%86ile/\u2024\u2024/x",
     },
     "gateway_digest": {
         "valid": "sha256:" + E, "upper": "sha256:" + E.upper(), "short": "sha256:abc",

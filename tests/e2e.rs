@@ -17,3 +17,4 @@ mod reliability;
 mod rpm;
 mod security;
 mod security_hosted;
+mod security_plugins;

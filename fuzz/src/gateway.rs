@@ -18,14 +18,15 @@ fn text(data: &[u8]) -> String {
 }
 
 /// A normalised path is relative, has no empty, `.` or `..` segment (also
-/// not as `..;x` or with trailing dots and spaces), no control character
-/// and no backslash.
+/// not as `..;x` or with trailing dots and spaces), no control character,
+/// no backslash and no character some server reads as one of `./\%`.
 fn assert_safe(n: &str) {
     assert!(!n.starts_with('/'), "{n:?}");
     assert!(
         !n.contains('\\') && !n.chars().any(char::is_control),
         "{n:?}"
     );
+    assert!(!n.chars().any(routes::is_lookalike), "{n:?}");
     let body = n.strip_suffix('/').unwrap_or(n);
     for seg in body.split('/').filter(|_| !body.is_empty()) {
         let base = seg.split(';').next().unwrap_or(seg);

@@ -45,10 +45,18 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
             );
             r
         }
-        AdminRoute::Plugins => body::json(
-            StatusCode::OK,
-            &json!({ "plugin_dir": state.plugins.dir().display().to_string(), "plugins": state.plugins.statuses().await }),
-        ),
+        AdminRoute::Plugins => {
+            // One snapshot, so both lists describe the same rescan.
+            let active = state.plugins.ready_active().await;
+            body::json(
+                StatusCode::OK,
+                &json!({
+                    "plugin_dir": state.plugins.dir().display().to_string(),
+                    "plugins": active.statuses(),
+                    "ignored": active.ignored(),
+                }),
+            )
+        }
         AdminRoute::Flush { remote } => flush(state, remote).await,
     }
 }

@@ -78,6 +78,19 @@ pub enum PathError {
     /// The path starts with `/` once decoded (`//etc/passwd`, `%2fetc`).
     #[error("the path must be relative, not start with a slash")]
     Absolute,
+    /// A `%u` followed by four hex digits (`%u002e`): the non-standard
+    /// escape IIS decodes, which would turn into `.` or `/` there.
+    #[error("the path contains a %u escape, which some servers decode")]
+    UnicodeEscape,
+    /// A character that Unicode compatibility normalisation (NFKC) or a
+    /// Windows best-fit code-page conversion turns into `.`, `/`, `\` or
+    /// `%` ([`is_lookalike`]): fullwidth full stop U+FF0E, one dot leader
+    /// U+2024, fullwidth solidus U+FF0F, division slash U+2215, yen sign
+    /// U+00A5 ...
+    #[error(
+        "the path contains a character that some servers read as a dot, slash, backslash or percent sign"
+    )]
+    Lookalike,
 }
 
 /// Normalise the part of a URL path after the route prefix.
@@ -85,9 +98,11 @@ pub enum PathError {
 /// Percent-decodes exactly once, then rejects: bytes that are not UTF-8
 /// (overlong encodings included), control characters (NUL, ...), `\`, a `%`
 /// followed by two hex digits (double encoding), an encoded `?`, a leading
-/// `/` (an absolute path), and `.`/`..` segments — also when followed by a
-/// `;parameter` (`..;foo`) or trailing dots and spaces (`.. `, `...`), which
-/// some servers treat as `..`. Repeated `/` are collapsed; a trailing `/`
+/// `/` (an absolute path), IIS `%uXXXX` escapes, characters that some
+/// server would turn into `.`, `/`, `\` or `%` ([`is_lookalike`]: `．．`
+/// is `..` once NFKC-normalised), and `.`/`..` segments — also when
+/// followed by a `;parameter` (`..;foo`) or trailing dots and spaces
+/// (`.. `, `...`), which some servers treat as `..`. Repeated `/` are collapsed; a trailing `/`
 /// is kept (directory listings). An encoded `/` (`%2F`) is a separator
 /// like `/`.
 ///
@@ -105,6 +120,12 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     }
     if has_percent_escape(&decoded) {
         return Err(PathError::DoubleEncoded);
+    }
+    if has_u_escape(&decoded) {
+        return Err(PathError::UnicodeEscape);
+    }
+    if decoded.chars().any(is_lookalike) {
+        return Err(PathError::Lookalike);
     }
     if decoded.contains('?') {
         return Err(PathError::QuestionMark);
@@ -133,6 +154,41 @@ fn has_percent_escape(s: &str) -> bool {
     s.as_bytes()
         .windows(3)
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+/// `%u` (or `%U`) followed by four hex digits, IIS's escape for a UTF-16
+/// code unit.
+fn has_u_escape(s: &str) -> bool {
+    s.as_bytes().windows(6).any(|w| {
+        w[0] == b'%' && (w[1] == b'u' || w[1] == b'U') && w[2..].iter().all(u8::is_ascii_hexdigit)
+    })
+}
+
+/// Characters that a Windows best-fit conversion to a legacy code page
+/// maps to `/` or `\` and that NFKC leaves alone: yen and won signs (the
+/// backslash of code pages 932 and 949), fraction and division slashes,
+/// set minus, and the big and reverse solidus operators.
+const BEST_FIT_SEPARATORS: &[char] = &[
+    '\u{00A5}', '\u{20A9}', '\u{2044}', '\u{2215}', '\u{2216}', '\u{29F5}', '\u{29F8}', '\u{29F9}',
+];
+
+/// Whether some server could read `c`, a character that is not ASCII, as
+/// `.`, `/`, `\` or `%`: its NFKC form contains one (U+FF0E fullwidth full
+/// stop, U+2024 one dot leader, U+2025 two dot leader, U+FE52 small full
+/// stop, U+FF0F fullwidth solidus, U+FF3C fullwidth reverse solidus, U+FF05
+/// fullwidth percent sign, ...), or it is one of
+/// [`BEST_FIT_SEPARATORS`]. ASCII characters are checked elsewhere.
+pub fn is_lookalike(c: char) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    if BEST_FIT_SEPARATORS.contains(&c) {
+        return true;
+    }
+    let mut buf = [0u8; 4];
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfkc()
+        .normalize(c.encode_utf8(&mut buf))
+        .contains(['.', '/', '\\', '%'])
 }
 
 /// `.`, `..`, `...`, `.. `, `..;x`: made only of dots and spaces (with at
@@ -491,6 +547,8 @@ mod tests {
             PathError::QuestionMark,
             PathError::DotSegment,
             PathError::Absolute,
+            PathError::UnicodeEscape,
+            PathError::Lookalike,
         ] {
             let m = e.to_string();
             assert!(
@@ -528,6 +586,7 @@ mod tests {
             ("sha256:abc", "sha256:abc"),
             ("@scope/pkg", "@scope/pkg"),
             ("a%23b", "a#b"),
+            ("%E4%B8%AD%E6%96%87/%D0%BF%D1%83%D1%82%D1%8C", "中文/путь"),
         ] {
             assert_eq!(normalize_path(raw).as_deref(), Ok(want), "{raw:?}");
         }
@@ -584,12 +643,43 @@ mod tests {
             ("/", PathError::Absolute),
             ("a%3fb=1", PathError::QuestionMark),
             ("a%3F", PathError::QuestionMark),
+            // IIS %u escapes, plain or percent-encoded once.
+            ("%u002e%u002e/etc", PathError::UnicodeEscape),
+            ("a/%U002F", PathError::UnicodeEscape),
+            ("%25u002e%25u002e", PathError::UnicodeEscape),
+            ("..%u2215etc", PathError::UnicodeEscape),
+            // Lookalikes of ".", "/", "\" and "%".
+            ("%EF%BC%8E%EF%BC%8E/etc", PathError::Lookalike), // U+FF0E
+            ("a/%ef%bc%8e/b", PathError::Lookalike),
+            ("%E2%80%A4%E2%80%A4/x", PathError::Lookalike), // U+2024
+            ("%E2%80%A5/x", PathError::Lookalike),          // U+2025 = ".."
+            ("%E2%80%A6", PathError::Lookalike),            // U+2026 = "..."
+            ("%EF%B9%92", PathError::Lookalike),            // U+FE52
+            ("a%EF%BC%8Fb", PathError::Lookalike),          // U+FF0F
+            ("a%EF%BC%BCb", PathError::Lookalike),          // U+FF3C
+            ("a%EF%B9%A8b", PathError::Lookalike),          // U+FE68
+            ("%EF%BC%852e", PathError::Lookalike),          // U+FF05
+            ("a%E2%88%95b", PathError::Lookalike),          // U+2215
+            ("a%E2%81%84b", PathError::Lookalike),          // U+2044
+            ("a%C2%A5..%C2%A5b", PathError::Lookalike),     // U+00A5
+            ("%E2%92%88", PathError::Lookalike),            // U+2488 = "1."
         ];
         for (raw, want) in rejected {
             assert_eq!(normalize_path(raw), Err(*want), "{raw:?}");
         }
         // Accepted but harmless.
-        for raw in ["a..b", "..a", "a..", ".a", "a%2E%2Eb", "x/y;..", "a/.b/c."] {
+        for raw in [
+            "a..b",
+            "..a",
+            "a..",
+            ".a",
+            "a%2E%2Eb",
+            "x/y;..",
+            "a/.b/c.",
+            "%EF%BD%86%EF%BD%89%EF%BD%8C%EF%BD%85", // fullwidth "ｆｉｌｅ"
+            "%E3%80%82",                            // U+3002 ideographic full stop
+            "%uzzzz",
+        ] {
             let n = normalize_path(raw).unwrap();
             assert!(
                 n.split('/').all(|s| s != "." && s != ".."),

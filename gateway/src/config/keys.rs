@@ -51,6 +51,7 @@ const PLUGINS_KEYS: &[&str] = &[
     "queue_timeout",
     "http_timeout",
     "http_max_body",
+    "max_file_size",
     "warm_instances",
 ];
 const UPSTREAM_KEYS: &[&str] = &[

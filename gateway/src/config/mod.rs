@@ -186,6 +186,11 @@ pub struct PluginsConfig {
     pub http_timeout: Duration,
     /// `http_max_body`: largest `http-send` response body (default 1 MiB).
     pub http_max_body: usize,
+    /// `max_file_size`: largest file in the plugin directory that is read
+    /// and compiled (default 64 MiB); a larger one is refused from its
+    /// size alone, before it is opened for reading, and shown in
+    /// `/plugins`.
+    pub max_file_size: u64,
     /// `warm_instances`: adapter name → how many calls one instance serves
     /// before it is dropped (default: none, a fresh instance per call).
     /// For adapters that are slow to instantiate (componentize-py).
@@ -430,6 +435,7 @@ impl Config {
                 "queue_timeout": duration_json(p.queue_timeout),
                 "http_timeout": duration_json(p.http_timeout),
                 "http_max_body": p.http_max_body,
+                "max_file_size": p.max_file_size,
                 "warm_instances": p.warm_instances,
             },
             "upstream": {

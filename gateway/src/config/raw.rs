@@ -117,6 +117,8 @@ pub struct RawPlugins {
     pub http_timeout: Option<RawDuration>,
     /// `http_max_body`.
     pub http_max_body: Option<RawSize>,
+    /// `max_file_size`.
+    pub max_file_size: Option<RawSize>,
     /// `warm_instances`.
     pub warm_instances: Option<BTreeMap<String, u32>>,
 }

@@ -67,6 +67,7 @@ fn empty_file_gives_documented_defaults() {
     assert_eq!(c.plugins.max_instances, 256);
     assert_eq!(c.plugins.http_timeout, Duration::from_secs(10));
     assert_eq!(c.plugins.http_max_body, 1024 * 1024);
+    assert_eq!(c.plugins.max_file_size, 64 * 1024 * 1024);
     assert_eq!(c.upstream.connect_timeout, Duration::from_secs(10));
     assert_eq!(c.upstream.first_byte_timeout, Duration::from_secs(30));
     assert_eq!(c.upstream.idle_timeout, Duration::from_secs(60));
@@ -127,6 +128,7 @@ reload_debounce = "500ms"
 max_instances = 32
 http_timeout = "1m"
 http_max_body = 65536
+max_file_size = "20MiB"
 
 [upstream]
 connect_timeout = "3s"
@@ -197,6 +199,7 @@ hosted = true
     assert_eq!(c.plugins.max_instances, 32);
     assert_eq!(c.plugins.http_timeout, Duration::from_secs(60));
     assert_eq!(c.plugins.http_max_body, 65536);
+    assert_eq!(c.plugins.max_file_size, 20 * 1024 * 1024);
     assert_eq!(c.upstream.connect_timeout, Duration::from_secs(3));
     assert_eq!(c.upstream.first_byte_timeout, Duration::from_secs(5400));
     assert_eq!(c.upstream.idle_timeout, Duration::from_secs(90));
@@ -386,6 +389,8 @@ fn limits_must_be_positive() {
     assert_contains(&m, &["[plugins]: max_instances: must be greater than zero"]);
     let m = err("[plugins]\nhttp_max_body = 0\n");
     assert_contains(&m, &["[plugins]: http_max_body:"]);
+    let m = err("[plugins]\nmax_file_size = 0\n");
+    assert_contains(&m, &["[plugins]: max_file_size: must be greater than zero"]);
 }
 
 #[test]

@@ -363,6 +363,9 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
             false,
         )?,
         http_max_body: size_as(S, "http_max_body", &r.http_max_body, MIB)?,
+        // Well above the largest real adapter (a componentize-py component
+        // is ~18 MiB), far below what would stall a rescan.
+        max_file_size: size(S, "max_file_size", &r.max_file_size, 64 * MIB)?,
         warm_instances: warm_instances(r.warm_instances.as_ref())?,
         max_concurrent_calls,
         queue_timeout: duration(

@@ -95,18 +95,21 @@ impl std::fmt::Debug for Adapter {
 }
 
 impl Adapter {
-    /// Compile (on a blocking thread), pre-link and call `describe`. Any
-    /// failure rejects the component.
+    /// Hash and compile (on a blocking thread: both take time in
+    /// proportion to the size), pre-link and call `describe`. Any failure
+    /// rejects the component.
     pub async fn load(
         engine: Arc<PluginEngine>,
         wasm: Arc<[u8]>,
         source: Source,
     ) -> Result<Adapter, PluginError> {
-        let sha256 = hex::encode(Sha256::digest(&wasm));
         let eng = engine.clone();
-        let component = tokio::task::spawn_blocking(move || eng.compile(&wasm))
-            .await
-            .map_err(|e| PluginError::Load(format!("compile task failed: {e}")))??;
+        let (sha256, component) = tokio::task::spawn_blocking(move || {
+            let sha256 = hex::encode(Sha256::digest(&wasm));
+            eng.compile(&wasm).map(|c| (sha256, c))
+        })
+        .await
+        .map_err(|e| PluginError::Load(format!("compile task failed: {e}")))??;
         Self::from_component(engine, &component, sha256, source).await
     }
 

@@ -37,6 +37,9 @@ pub struct PluginEngine {
     pub deadline_ticks: u64,
     /// Time budget of one call.
     pub call_timeout: Duration,
+    /// Largest plugin-directory file read and compiled
+    /// (`[plugins] max_file_size`).
+    pub max_file_size: u64,
     /// Adapter name → calls per warm instance (`[plugins] warm_instances`).
     warm_instances: BTreeMap<String, u32>,
     /// Per-adapter lanes (threads and call slots) calls run on.
@@ -94,6 +97,7 @@ impl PluginEngine {
             memory_limit: cfg.memory_limit,
             deadline_ticks,
             call_timeout: cfg.call_timeout,
+            max_file_size: cfg.max_file_size,
             warm_instances: cfg.warm_instances.clone(),
             exec: Executor::new(cfg.max_concurrent_calls as usize, cfg.queue_timeout),
             stop,

@@ -3,7 +3,8 @@
 //! ([`world`]), loaded adapters and their calls ([`adapter`], reused
 //! instances in [`warm`], run off the request threads on per-adapter lanes
 //! by [`exec`]), the active set and hot reload ([`registry`],
-//! [`watch`]), and the embedded built-ins ([`builtin`]). The plugin
+//! [`watch`], the plugin directory read defensively by [`scan`]), and the
+//! embedded built-ins ([`builtin`]). The plugin
 //! authoring kit: `artgate plugin check` ([`check`], with golden [`case`]s
 //! compared as JSON by [`render`]) and `artgate plugin new` ([`scaffold`]).
 
@@ -18,6 +19,7 @@ pub mod host;
 pub mod registry;
 pub mod render;
 pub mod scaffold;
+pub mod scan;
 pub mod warm;
 pub mod watch;
 pub mod world;

@@ -7,10 +7,17 @@
 //! atomically ([`ArcSwap`]); a file that fails keeps its previous version
 //! serving, and its error shows in `/plugins`. In-flight requests hold an
 //! `Arc` of the adapter they started with and finish on it.
+//!
+//! The directory is listed, and files are read, on the blocking pool
+//! ([`super::scan`]): a file over `[plugins] max_file_size` is refused from
+//! its size alone, and entries that are not adapter files (directories,
+//! FIFOs, dangling symlinks, other names) are listed in `/plugins` with the
+//! reason and logged once when they appear.
 
 use super::PluginError;
 use super::adapter::{Adapter, Source};
 use super::engine::PluginEngine;
+use super::scan::{self, Ignored, ReadError, Stamp};
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -18,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
+use tokio::task::spawn_blocking;
 
 /// Status of one adapter source, as `GET /plugins` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -49,12 +57,24 @@ pub struct PluginStatus {
 pub struct ActiveSet {
     by_package: HashMap<String, Arc<Adapter>>,
     statuses: Vec<PluginStatus>,
+    ignored: Vec<Ignored>,
 }
 
 impl ActiveSet {
     /// The adapter serving a package type.
     pub fn for_package(&self, package: &str) -> Option<&Arc<Adapter>> {
         self.by_package.get(package)
+    }
+
+    /// Status of every adapter source, as `GET /plugins` shows it.
+    pub fn statuses(&self) -> &[PluginStatus] {
+        &self.statuses
+    }
+
+    /// Entries of the plugin directory that are not loaded, with the
+    /// reason, as `GET /plugins` shows them.
+    pub fn ignored(&self) -> &[Ignored] {
+        &self.ignored
     }
 }
 
@@ -65,8 +85,9 @@ struct Loaded {
 
 /// What is known about one file in the plugin directory.
 struct FileState {
-    /// (length, mtime) when last read, to skip unchanged files cheaply.
-    stamp: Option<(u64, SystemTime)>,
+    /// Identity and version of the file when last looked at, to skip
+    /// unchanged files cheaply.
+    stamp: Option<Stamp>,
     /// sha256 of the bytes last read.
     sha256: String,
     /// The newest version that loaded.
@@ -75,12 +96,21 @@ struct FileState {
     error: Option<String>,
 }
 
+/// What the last rescan found in the plugin directory.
+#[derive(Default)]
+struct DirState {
+    /// Adapter files by path.
+    files: BTreeMap<PathBuf, FileState>,
+    /// Entries not loaded, with the reason.
+    ignored: Vec<Ignored>,
+}
+
 /// Loaded adapters and the plugin directory they came from.
 pub struct PluginRegistry {
     engine: Arc<PluginEngine>,
     dir: PathBuf,
     builtins: std::sync::RwLock<Vec<Loaded>>,
-    files: tokio::sync::Mutex<BTreeMap<PathBuf, FileState>>,
+    files: tokio::sync::Mutex<DirState>,
     active: ArcSwap<ActiveSet>,
     metrics: Arc<Metrics>,
     /// True once [`PluginRegistry::load`] has run.
@@ -98,7 +128,7 @@ impl PluginRegistry {
             engine,
             dir,
             builtins: std::sync::RwLock::new(Vec::new()),
-            files: tokio::sync::Mutex::new(BTreeMap::new()),
+            files: tokio::sync::Mutex::new(DirState::default()),
             active: ArcSwap::from_pointee(ActiveSet::default()),
             metrics,
             ready: tokio::sync::watch::Sender::new(false),
@@ -133,8 +163,8 @@ impl PluginRegistry {
         self.rescan().await;
         {
             // Whatever the rescan found, the set must now hold the built-ins.
-            let files = self.files.lock().await;
-            self.active.store(Arc::new(self.build_active(&files)));
+            let state = self.files.lock().await;
+            self.active.store(Arc::new(self.build_active(&state)));
         }
         self.ready.send_replace(true);
         failed
@@ -173,15 +203,20 @@ impl PluginRegistry {
 
     /// Re-read the plugin directory: load new and changed `.wasm` files,
     /// forget removed ones, and swap in the resulting active set. Returns
-    /// whether anything changed.
+    /// whether anything changed. Listing, reading and compiling run on the
+    /// blocking pool (and `describe` on the loading lane), never on the
+    /// caller's thread.
     pub async fn rescan(&self) -> bool {
-        let mut files = self.files.lock().await;
-        let mut changed = false;
-        let present = list_wasm(&self.dir);
-        // Removed files.
+        let mut dir_state = self.files.lock().await;
+        let dir = self.dir.clone();
+        let listing = spawn_blocking(move || scan::list(&dir))
+            .await
+            .unwrap_or_default();
+        let mut changed = self.note_ignored(&mut dir_state, listing.ignored);
+        let files = &mut dir_state.files;
         let removed: Vec<PathBuf> = files
             .keys()
-            .filter(|p| !present.contains(p))
+            .filter(|p| !listing.files.iter().any(|(q, _)| q == *p))
             .cloned()
             .collect();
         for p in removed {
@@ -189,64 +224,102 @@ impl PluginRegistry {
             files.remove(&p);
             changed = true;
         }
-        for path in present {
-            let stamp = file_stamp(&path);
-            if let Some(st) = files.get(&path)
-                && stamp.is_some()
-                && st.stamp == stamp
-            {
+        for (path, stamp) in listing.files {
+            if files.get(&path).is_some_and(|st| st.stamp == Some(stamp)) {
                 continue;
             }
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot read plugin file");
-                    continue;
-                }
-            };
-            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-            let entry = files.entry(path.clone()).or_insert_with(|| FileState {
-                stamp: None,
-                sha256: String::new(),
-                good: None,
-                error: None,
-            });
-            entry.stamp = stamp;
-            if entry.sha256 == sha256 {
-                continue;
-            }
-            entry.sha256 = sha256;
-            changed = true;
-            match Adapter::load(
-                self.engine.clone(),
-                Arc::from(bytes),
-                Source::Dir(path.clone()),
-            )
-            .await
-            {
-                Ok(a) => {
-                    tracing::info!(path = %path.display(), adapter = a.name(), version = %a.info.version, "loaded plugin");
-                    self.metrics.plugin_reload("ok");
-                    entry.good = Some(Loaded {
-                        adapter: Arc::new(a),
-                        loaded_at: SystemTime::now(),
-                    });
-                    entry.error = None;
-                }
-                Err(e) => {
-                    tracing::error!(path = %path.display(), error = %e, "plugin rejected; the previous version (if any) keeps serving");
-                    self.metrics.plugin_reload("error");
-                    entry.error = Some(e.to_string());
-                }
-            }
+            changed |= self.reload_file(files, path, stamp).await;
         }
         if changed || self.active.load().statuses.is_empty() {
-            self.active.store(Arc::new(self.build_active(&files)));
+            self.active.store(Arc::new(self.build_active(&dir_state)));
         }
         changed
     }
 
-    fn build_active(&self, files: &BTreeMap<PathBuf, FileState>) -> ActiveSet {
+    /// Record the ignored entries of a listing, logging each one that is
+    /// new (or ignored for a new reason). Returns whether the set changed.
+    fn note_ignored(&self, state: &mut DirState, ignored: Vec<Ignored>) -> bool {
+        if state.ignored == ignored {
+            return false;
+        }
+        for i in ignored.iter().filter(|i| !state.ignored.contains(i)) {
+            tracing::warn!(path = %i.path, reason = %i.reason, "ignoring an entry of the plugin directory");
+        }
+        state.ignored = ignored;
+        true
+    }
+
+    /// Read (off the runtime threads) and load the file at `path`, which is
+    /// new or changed (`listed`: its stamp in the listing). A file that
+    /// cannot be read, is too large or does not load keeps its previous
+    /// version serving and shows the error. Returns whether anything
+    /// changed.
+    async fn reload_file(
+        &self,
+        files: &mut BTreeMap<PathBuf, FileState>,
+        path: PathBuf,
+        listed: Stamp,
+    ) -> bool {
+        let max = self.engine.max_file_size;
+        let p = path.clone();
+        // The bytes become the shared `Arc` on the blocking thread too: a
+        // copy of up to `max_file_size`.
+        let read = spawn_blocking(move || {
+            scan::read(&p, max).map(|f| (Arc::<[u8]>::from(f.bytes), f.stamp, f.sha256))
+        })
+        .await
+        .unwrap_or_else(|e| Err(ReadError::Io(std::io::Error::other(e))));
+        let entry = files.entry(path.clone()).or_insert_with(|| FileState {
+            stamp: None,
+            sha256: String::new(),
+            good: None,
+            error: None,
+        });
+        let (bytes, stamp, sha256) = match read {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "plugin file refused; the previous version (if any) keeps serving");
+                self.metrics.plugin_reload("error");
+                // Stamped, so an unchanged refused file is not retried (nor
+                // logged) on every rescan; a file that raced into a FIFO
+                // has no stamp of its own and is looked at again.
+                entry.stamp = match &e {
+                    ReadError::TooLarge { .. } | ReadError::Io(_) => Some(listed),
+                    ReadError::NotRegular(_) => None,
+                };
+                let msg = e.to_string();
+                let changed = entry.error.as_ref() != Some(&msg) || !entry.sha256.is_empty();
+                entry.sha256 = String::new();
+                entry.error = Some(msg);
+                return changed;
+            }
+        };
+        entry.stamp = Some(stamp);
+        if entry.sha256 == sha256 {
+            return false;
+        }
+        entry.sha256 = sha256;
+        match Adapter::load(self.engine.clone(), bytes, Source::Dir(path.clone())).await {
+            Ok(a) => {
+                tracing::info!(path = %path.display(), adapter = a.name(), version = %a.info.version, "loaded plugin");
+                self.metrics.plugin_reload("ok");
+                entry.good = Some(Loaded {
+                    adapter: Arc::new(a),
+                    loaded_at: SystemTime::now(),
+                });
+                entry.error = None;
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "plugin rejected; the previous version (if any) keeps serving");
+                self.metrics.plugin_reload("error");
+                entry.error = Some(e.to_string());
+            }
+        }
+        true
+    }
+
+    fn build_active(&self, state: &DirState) -> ActiveSet {
+        let files = &state.files;
         // Adapter name → (adapter, loaded_at); plugin-dir files override
         // built-ins of the same name (in path order).
         let builtins = self.builtins.read().unwrap_or_else(|p| p.into_inner());
@@ -312,6 +385,7 @@ impl PluginRegistry {
         ActiveSet {
             by_package,
             statuses,
+            ignored: state.ignored.clone(),
         }
     }
 }
@@ -328,30 +402,4 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
         warm_instances: l.adapter.warm_calls(),
     }
-}
-
-fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.len(), m.modified().ok()?))
-}
-
-/// `*.wasm` files directly in `dir` (not hidden, not in subdirectories).
-fn list_wasm(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            !name.starts_with('.') && name.ends_with(".wasm")
-        })
-        .collect();
-    out.sort();
-    out
 }
