@@ -762,12 +762,7 @@ async fn serve_fill(
             )
         }
         FillState::Aborted(why) => (
-            err(
-                family,
-                StatusCode::BAD_GATEWAY,
-                "UNAVAILABLE",
-                format!("the upstream transfer failed: {why}"),
-            ),
+            err(family, why.status, "UNAVAILABLE", why.message()),
             Outcome::Error,
         ),
         FillState::Pending | FillState::Uncacheable => (

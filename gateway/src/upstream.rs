@@ -341,6 +341,29 @@ impl Upstream {
     }
 }
 
+/// Whether a response's body has a framed end, so that a clean end of the
+/// body is the whole body: HTTP/2 and later frame every body; HTTP/1 frames
+/// it with `Content-Length` (hyper errors when fewer bytes arrive) or with
+/// `chunked` (hyper errors without the terminating chunk). A body without
+/// either is delimited by the connection's close (HTTP/1.0 style), and a
+/// connection cut short ends it just as cleanly as the real end: such a
+/// body cannot be told whole without a digest.
+pub fn body_is_framed<B>(resp: &Response<B>) -> bool {
+    if resp.version() >= http::Version::HTTP_2
+        || resp.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        return true;
+    }
+    // `chunked` must be the last transfer coding (RFC 9112 6.1).
+    resp.headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+}
+
 /// A buffered body (or none) as a request body.
 fn full_body(body: Option<Bytes>) -> ReqBody {
     match body {
@@ -542,6 +565,37 @@ mod tests {
         let c: Uri = "https://h/b".parse().unwrap();
         assert!(same_origin(&a, &b));
         assert!(!same_origin(&a, &c));
+    }
+
+    #[test]
+    fn framing() {
+        let resp = |version, headers: &[(&str, &str)]| {
+            let mut b = Response::builder().version(version);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(()).unwrap()
+        };
+        use http::Version;
+        assert!(body_is_framed(&resp(
+            Version::HTTP_11,
+            &[("content-length", "3")]
+        )));
+        assert!(body_is_framed(&resp(
+            Version::HTTP_11,
+            &[("transfer-encoding", "chunked")]
+        )));
+        assert!(body_is_framed(&resp(
+            Version::HTTP_11,
+            &[("transfer-encoding", "gzip, Chunked")]
+        )));
+        assert!(body_is_framed(&resp(Version::HTTP_2, &[])));
+        assert!(!body_is_framed(&resp(Version::HTTP_11, &[])));
+        assert!(!body_is_framed(&resp(Version::HTTP_10, &[])));
+        assert!(!body_is_framed(&resp(
+            Version::HTTP_11,
+            &[("transfer-encoding", "chunked, gzip")]
+        )));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::harness::{
     KIB, MIB, Proc, client, damage, drain, files_in, fsck, sha256_hex, write_config,
+    write_hosted_and_pull_config,
 };
 use crate::support::bytes;
 use crate::support::upstream::{Resource, Upstream};
@@ -366,4 +367,68 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
     assert_eq!((got.error, got.sha256), (None, big_sha));
     drop(gw);
     drop(fs);
+}
+
+/// The `error` sentence of a JSON error body.
+fn error_sentence(text: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not a JSON error ({e}): {text}"));
+    v["error"].as_str().expect("error").to_owned()
+}
+
+/// A fill whose spool cannot be written because the gateway's disk is
+/// full is the gateway's fault, not the upstream's: every client gets 507
+/// with a sentence naming the gateway's disk (not a 200 cut short, not a
+/// 502 blaming the upstream), and nothing is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_the_disk_cannot_take_is_507_naming_the_gateway_disk() {
+    if !cfg!(feature = "failpoints") {
+        panic!("needs the failpoints feature: cargo test --features artgate/failpoints");
+    }
+    let up = Upstream::start().await;
+    let obj = bytes(256 * KIB, 5);
+    up.put(
+        "/obj.bin",
+        Resource {
+            body: obj.clone().into(),
+            chunk: Some(32 * KIB),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_hosted_and_pull_config(dir.path(), &dir.path().join("data"), &up.url());
+    let gw = Proc::start_env(&cfg, &[("FAILPOINTS", "spool-write=return(enospc)")]).await;
+    let c = client();
+    let url = gw.url("/api/v1/remote/pull/obj.bin");
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, url) = (c.clone(), url.clone());
+            tokio::spawn(async move {
+                let r = c.get(&url).send().await.expect("request");
+                (r.status().as_u16(), r.text().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    for (i, h) in clients.into_iter().enumerate() {
+        let (status, text) = h.await.expect("client");
+        eprintln!("client {i}: {status} {text}");
+        assert_eq!(status, 507, "client {i}: {text}");
+        let msg = error_sentence(&text);
+        assert!(
+            msg.contains("gateway") && msg.contains("own disk") && msg.contains("No space left"),
+            "client {i}: the sentence does not name the gateway's disk: {msg}"
+        );
+        assert!(
+            !msg.contains("upstream"),
+            "client {i} blames the upstream: {msg}"
+        );
+    }
+    let gets = up.seen("/obj.bin").gets;
+    let r = c.get(&url).send().await.expect("again");
+    assert_eq!(r.status(), 507);
+    assert_eq!(
+        up.seen("/obj.bin").gets,
+        gets + 1,
+        "a failed fill was cached"
+    );
 }

@@ -36,6 +36,10 @@ enum Script {
     ChunkedWithoutLastChunk { chunks: usize, size: usize },
     /// Announce `total` bytes, send `sent`, then close cleanly (FIN).
     ShortThenClose { total: usize, sent: usize },
+    /// Neither `Content-Length` nor `chunked` (the body ends with the
+    /// connection, HTTP/1.0 style): send `sent` bytes of a `total`-byte
+    /// object, then close cleanly (FIN).
+    CloseDelimited { total: usize, sent: usize },
 }
 
 /// An upstream on 127.0.0.1 that speaks HTTP/1.1 by hand, so it can break
@@ -154,6 +158,15 @@ async fn serve_raw(
             let body = raw_body(total);
             let h = format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n");
             s.write_all(h.as_bytes()).await?;
+            s.write_all(&body[..sent]).await?;
+            s.flush().await?;
+            pause().await;
+            s.shutdown().await?;
+        }
+        Script::CloseDelimited { total, sent } => {
+            let body = raw_body(total);
+            s.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                .await?;
             s.write_all(&body[..sent]).await?;
             s.flush().await?;
             pause().await;
@@ -305,6 +318,63 @@ async fn broken_upstream_bodies_are_aborted_and_never_cached() {
         }
         assert_eq!(raw.requests(), before, "{what}");
     }
+}
+
+/// A body without `Content-Length` or `chunked` framing ends with the
+/// connection, so a cut one ends as cleanly as a whole one: the gateway
+/// delivers what came (it cannot tell) but stores neither, so a cut body
+/// never becomes a permanent entry; the next request asks the upstream
+/// again and gets the whole object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_delimited_bodies_are_delivered_but_never_stored() {
+    let total = 300 * KIB;
+    let raw = RawUpstream::start(Script::CloseDelimited {
+        total,
+        sent: 100 * KIB,
+    })
+    .await;
+    let (gw, _dir, _) = gateway(TIMEOUTS, &generic_remote("r", &raw.url(), "")).await;
+    let c = client();
+    let url = gw.url("/api/v1/remote/r/pkg.tar.gz");
+    let whole = raw_body(total);
+    // Cut after 100 KiB: served as it came, not stored.
+    match fetch(&c, &url).await {
+        Got::Complete(len, sha, src) => {
+            assert_eq!((len, src.as_str()), (100 * KIB as u64, "remote"));
+            assert_eq!(sha, sha256_hex(&whole[..100 * KIB]));
+        }
+        other => panic!("cut close-delimited body: {other:?}"),
+    }
+    // Whole this time: asked again (nothing was cached), still not stored.
+    raw.set(Script::CloseDelimited { total, sent: total });
+    for attempt in 1..=2 {
+        let before = raw.requests();
+        match fetch(&c, &url).await {
+            Got::Complete(len, sha, src) => assert_eq!(
+                (len, sha, src.as_str()),
+                (total as u64, sha256_hex(&whole), "remote"),
+                "attempt {attempt}"
+            ),
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+        assert_eq!(
+            raw.requests(),
+            before + 1,
+            "attempt {attempt}: a close-delimited body was served from the cache"
+        );
+    }
+    assert!(
+        gw.log_tail().contains("delivered, not stored"),
+        "the log does not say why: {}",
+        gw.log_tail()
+    );
+    // Framed, the same object is stored.
+    let good = Bytes::from(whole);
+    raw.set(Script::Ok(good.clone()));
+    assert!(matches!(fetch(&c, &url).await, Got::Complete(_, _, s) if s == "remote"));
+    let before = raw.requests();
+    assert!(matches!(fetch(&c, &url).await, Got::Complete(_, _, s) if s == "cache"));
+    assert_eq!(raw.requests(), before);
 }
 
 /// An expired mutable entry is served `stale` (the stored bytes) when the

@@ -67,6 +67,59 @@ pub struct Failure {
     pub code: Option<String>,
 }
 
+/// Whose fault an [`Abort`] is: it decides the status and the sentence a
+/// client that joins the fill later gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Culprit {
+    /// The upstream: cut off, stalled, too long, wrong digest (502).
+    Upstream,
+    /// The gateway's own store: a full disk (507) or another I/O error
+    /// (500).
+    Store,
+}
+
+/// Why a fill failed after its headers were published.
+#[derive(Debug, Clone)]
+pub struct Abort {
+    /// Whose fault it is.
+    pub culprit: Culprit,
+    /// Status for a client that gets the failure before any byte.
+    pub status: StatusCode,
+    /// What happened, without the culprit (e.g. `the upstream stalled`).
+    pub reason: String,
+}
+
+impl Abort {
+    /// The upstream failed (502).
+    pub fn upstream(reason: impl Into<String>) -> Arc<Abort> {
+        Arc::new(Abort {
+            culprit: Culprit::Upstream,
+            status: StatusCode::BAD_GATEWAY,
+            reason: reason.into(),
+        })
+    }
+
+    /// The gateway's store failed: 507 when its disk is full, else 500.
+    pub fn store(e: &crate::store::StoreError) -> Arc<Abort> {
+        Arc::new(Abort {
+            culprit: Culprit::Store,
+            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            reason: e.to_string(),
+        })
+    }
+
+    /// One sentence for a client, naming the culprit.
+    pub fn message(&self) -> String {
+        match self.culprit {
+            Culprit::Upstream => format!("the upstream transfer failed: {}", self.reason),
+            Culprit::Store => format!(
+                "the gateway could not store the object on its own disk: {}",
+                self.reason
+            ),
+        }
+    }
+}
+
 /// The progress of a fill.
 #[derive(Clone)]
 pub enum FillState {
@@ -93,9 +146,10 @@ pub enum FillState {
     },
     /// Failed before headers: each waiter answers with this.
     Failed(Arc<Failure>),
-    /// Failed after headers (truncated, reset, digest mismatch): each
-    /// waiter aborts its body.
-    Aborted(Arc<str>),
+    /// Failed after headers (truncated, reset, digest mismatch, the
+    /// store's disk full): each waiter aborts its body; a client joining
+    /// later gets the abort's status.
+    Aborted(Arc<Abort>),
     /// The response cannot be shared (not cacheable): each waiter makes
     /// its own request.
     Uncacheable,
@@ -126,7 +180,9 @@ impl Fill {
                 return s;
             }
             if rx.changed().await.is_err() {
-                return FillState::Aborted(Arc::from("the upstream fetch ended without a result"));
+                return FillState::Aborted(Abort::upstream(
+                    "the upstream fetch ended without a result",
+                ));
             }
         }
     }

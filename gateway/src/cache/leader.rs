@@ -3,7 +3,7 @@
 //! publishing progress to waiters, verifies it, commits it (invariants 3,
 //! 4 and 5) — or falls back to the stale copy when the upstream fails.
 
-use super::fill::{Failure, Fill, FillState, Head, Source};
+use super::fill::{Abort, Failure, Fill, FillState, Head, Source};
 use super::freshness::{self, Lookup, now_ms};
 use super::head::{
     content_length, head_of_entry, header_str, outgoing, request_headers, response_headers,
@@ -60,7 +60,7 @@ pub async fn run(job: Job, fill: Arc<Fill>) {
     if let Err(f) = outcome {
         // Clients only see their connection cut: say why once, here.
         if let FillState::Aborted(why) = &f {
-            tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, reason = %why, "fill aborted after the headers; nothing stored");
+            tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, culprit = ?why.culprit, reason = %why.reason, "fill aborted after the headers; nothing stored");
         }
         fill.publish(f);
     }
@@ -380,6 +380,9 @@ async fn stream_and_commit(
             store_failure(StoreError::io("open spool", spool.path().display(), e))
         })?));
     let expected_len = head.size;
+    // A close-delimited body ends cleanly also when the connection was cut
+    // short: without a digest it is delivered but never stored.
+    let framed = crate::upstream::body_is_framed(&resp);
     let idle = state.upstream.idle_timeout();
     let mut body = resp.into_body();
 
@@ -459,6 +462,7 @@ async fn stream_and_commit(
             }
             return Err(rejected(r));
         }
+        let verified = plan.expected.is_some();
         // The upstream bytes are verified before any replacement.
         if let Some(exp) = &plan.expected {
             let actual = Digest::of(&buf);
@@ -489,6 +493,10 @@ async fn stream_and_commit(
         let sp = blocking(move || sp.write(&bytes).map(|_| sp))
             .await?
             .map_err(|e| store_failure(StoreError::io("write spool", "tmp/", e)))?;
+        if !framed && !verified {
+            deliver_unstored(job, fill, Arc::new(head), data, sp.len());
+            return Ok(());
+        }
         commit(job, fill, plan, head, entry, sp).await?;
         if !prefetch.is_empty() {
             super::prefetch::spawn(
@@ -502,11 +510,10 @@ async fn stream_and_commit(
     }
 
     let head = Arc::new(head);
-    fill.publish(FillState::Streaming {
-        head: head.clone(),
-        data: data.clone(),
-        readable: 0,
-    });
+    // The head is published once the first bytes are in the spool, so a
+    // store that cannot take them is a clean error status (507 for a full
+    // disk) for every client rather than a 200 cut short.
+    let mut headed = false;
     let mut written: u64 = 0;
     let mut published: u64 = 0;
     // git smart-HTTP answers are stored only when whole and error-free.
@@ -514,15 +521,15 @@ async fn stream_and_commit(
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
-                return Err(FillState::Aborted(Arc::from(
+                return Err(FillState::Aborted(Abort::upstream(
                     "the upstream stalled while sending the body",
                 )));
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                return Err(FillState::Aborted(Arc::from(
-                    format!("the upstream body broke off: {e}").as_str(),
-                )));
+                return Err(FillState::Aborted(Abort::upstream(format!(
+                    "the upstream body broke off: {e}"
+                ))));
             }
             Ok(Some(Ok(f))) => f,
         };
@@ -534,14 +541,26 @@ async fn stream_and_commit(
         }
         written += chunk.len() as u64;
         if expected_len.is_some_and(|l| written > l) {
-            return Err(FillState::Aborted(Arc::from(
+            return Err(FillState::Aborted(Abort::upstream(
                 "the upstream sent more bytes than its Content-Length",
             )));
         }
         if let Err(e) = spool.write(&chunk) {
-            return Err(FillState::Aborted(Arc::from(
-                format!("cannot write to the store: {e}").as_str(),
-            )));
+            let e = StoreError::io("write spool", spool.path().display(), e);
+            tracing::error!(error = %e, "store failure during a fill");
+            let abort = Abort::store(&e);
+            if !headed {
+                return Err(failed(abort.status, abort.message()));
+            }
+            return Err(FillState::Aborted(abort));
+        }
+        if !headed {
+            headed = true;
+            fill.publish(FillState::Streaming {
+                head: head.clone(),
+                data: data.clone(),
+                readable: 0,
+            });
         }
         if let Some(c) = pkt_check.as_mut() {
             c.feed(&chunk);
@@ -562,7 +581,7 @@ async fn stream_and_commit(
         }
     }
     if expected_len.is_some_and(|l| written != l) {
-        return Err(FillState::Aborted(Arc::from(
+        return Err(FillState::Aborted(Abort::upstream(
             "the upstream body ended before its Content-Length",
         )));
     }
@@ -577,8 +596,20 @@ async fn stream_and_commit(
         });
         return Ok(());
     }
+    if !framed && plan.expected.is_none() {
+        deliver_unstored(job, fill, head, data, written);
+        return Ok(());
+    }
     let head = Arc::try_unwrap(head).unwrap_or_else(|a| (*a).clone());
     commit(job, fill, plan, head, entry, spool).await
+}
+
+/// Hand a close-delimited body without a digest to the waiting clients
+/// and keep nothing: its clean end may be a cut connection, and a cut body
+/// stored would be served as whole for good.
+fn deliver_unstored(job: &Job, fill: &Fill, head: Arc<Head>, data: Arc<dyn BlobRead>, len: u64) {
+    tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, bytes = len, "the upstream body had neither Content-Length nor chunked framing and the plan no digest: delivered, not stored");
+    fill.publish(FillState::Done { head, data, len });
 }
 
 async fn commit(
@@ -597,16 +628,11 @@ async fn commit(
         Ok(b) => b,
         Err(StoreError::DigestMismatch { expected, actual }) => {
             tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, %expected, %actual, "upstream content failed verification; nothing stored");
-            return Err(FillState::Aborted(Arc::from(
-                format!("the upstream sent content with digest {actual}, expected {expected}")
-                    .as_str(),
-            )));
+            return Err(FillState::Aborted(Abort::upstream(format!(
+                "the upstream sent content with digest {actual}, expected {expected}"
+            ))));
         }
-        Err(e) => {
-            return Err(FillState::Aborted(Arc::from(
-                format!("cannot store the object: {e}").as_str(),
-            )));
-        }
+        Err(e) => return Err(FillState::Aborted(Abort::store(&e))),
     };
     let now = now_ms();
     entry.blob = blob.digest;
@@ -619,15 +645,15 @@ async fn commit(
     let meta = state.store.meta.clone();
     let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
     if let Err(e) = blocking(move || meta.put_entry(&rn, &k, &e, false)).await? {
-        return Err(FillState::Aborted(Arc::from(
-            format!("cannot index the object: {e}").as_str(),
-        )));
+        return Err(FillState::Aborted(Abort::store(&e)));
     }
     state.metrics.set_store_bytes(state.store.meta.total_size());
     let Some(data) = open_blob(state, &blob.digest).await else {
-        return Err(FillState::Aborted(Arc::from(
-            "the committed object vanished",
-        )));
+        return Err(FillState::Aborted(Abort::store(&StoreError::io(
+            "open committed blob",
+            blob.digest,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ))));
     };
     head.size = Some(blob.size);
     fill.publish(FillState::Done {

@@ -125,7 +125,7 @@ async fn next_chunk(st: &mut ReadState) -> Result<Option<Bytes>, BoxError> {
                 FillState::Streaming { data, readable, .. } => (data, readable, false),
                 FillState::Done { data, len, .. } => (data, len, true),
                 FillState::Aborted(why) => {
-                    return Err(format!("upstream transfer aborted: {why}").into());
+                    return Err(why.message().into());
                 }
                 FillState::Failed(f) => return Err(f.message.clone().into()),
                 FillState::Pending | FillState::Uncacheable => {
