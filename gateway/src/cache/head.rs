@@ -8,8 +8,14 @@ use crate::store::Entry;
 use crate::upstream::Outgoing;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
-/// The head a stored entry is served with.
+/// The head a stored entry is served with. An entry still standing in for
+/// a failed upstream ([`Entry::stale_since_ms`]) is `stale`, not `cache`,
+/// until the upstream confirms or replaces it.
 pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
+    let source = match source {
+        Source::Cache if entry.stale_since_ms.is_some() => Source::Stale,
+        s => s,
+    };
     let mut headers = HeaderMap::new();
     for (k, v) in &entry.headers {
         if let (Ok(k), Ok(v)) = (

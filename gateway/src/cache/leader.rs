@@ -356,6 +356,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
         compare_value,
         upstream_target: Some(sent.target.clone()),
         references: Vec::new(),
+        stale_since_ms: None,
     };
     stream_and_commit(job, fill, plan, head, entry_template, resp, existing).await
 }
@@ -689,6 +690,7 @@ async fn entry_from_sibling(job: &Job, digest: Digest) -> Result<Option<Entry>, 
         compare_value: None,
         upstream_target: Some(job.sent.target.clone()),
         references: Vec::new(),
+        stale_since_ms: None,
     };
     let meta = job.state.store.meta.clone();
     let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
@@ -735,13 +737,15 @@ fn publish_done(fill: &Fill, entry: &Entry, data: Arc<dyn BlobRead>, source: Sou
 }
 
 /// Refresh an entry's TTL (304, same digest, or stale fallback) and
-/// publish it.
+/// publish it. A stale fallback marks the entry stale (its hits say so
+/// until the upstream answers again); an upstream confirmation clears it.
 async fn refresh_and_publish(
     job: &Job,
     fill: &Arc<Fill>,
     old: Entry,
     source: Source,
 ) -> Result<(), FillState> {
+    let stale = source == Source::Stale;
     let meta = job.state.store.meta.clone();
     let (rn, k) = (job.remote.cfg.name.clone(), job.plan.key.clone());
     let fallback_ttl = match old.class {
@@ -756,6 +760,10 @@ async fn refresh_and_publish(
             if e.expires_at_ms.is_some() {
                 e.expires_at_ms = Some(now + ttl);
             }
+            e.stale_since_ms = match (stale, e.stale_since_ms) {
+                (true, since) => Some(since.unwrap_or(now)),
+                (false, _) => None,
+            };
         })
     })
     .await?
@@ -796,6 +804,7 @@ async fn store_not_found(job: &Job, fill: &Arc<Fill>, ttl: Duration) -> Result<(
         compare_value: None,
         upstream_target: Some(job.sent.target.clone()),
         references: Vec::new(),
+        stale_since_ms: None,
     };
     let meta = job.state.store.meta.clone();
     let (rn, k, e) = (
