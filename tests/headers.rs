@@ -1,6 +1,6 @@
 //! The representation headers clients rely on (issue 13 item 4):
 //! `X-Artifact-Source: stale` for as long as a stale copy stands in for
-//! the upstream.
+//! the upstream, and `Content-Encoding` stored and replayed.
 
 use crate::support::gateway::{Gateway, generic_remote};
 use crate::support::http::{Got, send_with};
@@ -131,4 +131,74 @@ async fn the_stale_mark_survives_a_restart_and_a_refetch_clears_it() {
         (g.source(), g.body.as_slice()),
         ("cache", &b"index two"[..])
     );
+}
+
+/// `s`, gzip-compressed.
+fn gzipped(s: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(s).unwrap();
+    enc.finish().unwrap()
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .expect("the body is gzip");
+    out
+}
+
+/// An upstream that gzips a file unasked (artgate sends no
+/// `Accept-Encoding`) and labels it: the bytes are stored as sent and every
+/// answer — the miss, hits, HEAD, a range, after a restart — carries
+/// `Content-Encoding: gzip` (and `Content-Language`), so a client can
+/// decode what it gets. With and without an upstream `Content-Length`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_encoding_from_the_upstream_is_stored_and_replayed() {
+    let plain = bytes(200_000, 32);
+    let gz = gzipped(&plain);
+    let up = Upstream::start().await;
+    for (path, no_length) in [("/data/a.json", false), ("/data/b.json", true)] {
+        up.put(
+            path,
+            Resource {
+                body: gz.clone().into(),
+                content_type: Some("application/json".into()),
+                headers: vec![
+                    ("content-encoding".into(), "gzip".into()),
+                    ("content-language".into(), "en".into()),
+                ],
+                no_length,
+                ..Default::default()
+            },
+        );
+    }
+    let remote = generic_remote("r", &up.url(), "");
+    let gw = Gateway::start(&remote).await;
+    for (path, no_length) in [("/data/a.json", false), ("/data/b.json", true)] {
+        let url = gw.url(&format!("/api/v1/remote/r{path}"));
+        for source in ["remote", "cache"] {
+            let g = send("GET", &url, &[]).await;
+            let what = format!("{path} from {source} (no length: {no_length})");
+            assert_eq!((g.status, g.source()), (200, source), "{what}");
+            assert_eq!(g.h("content-encoding"), "gzip", "{what}");
+            assert_eq!(g.h("content-language"), "en", "{what}");
+            assert_eq!(g.h("content-type"), "application/json", "{what}");
+            assert!(g.body == gz, "{what}: not the bytes the upstream sent");
+            assert!(gunzip(&g.body) == plain, "{what}: does not decode");
+        }
+        let head = send("HEAD", &url, &[]).await;
+        assert_eq!(head.h("content-encoding"), "gzip");
+        let part = send("GET", &url, &[("range", "bytes=0-9")]).await;
+        assert_eq!((part.status, part.h("content-encoding")), (206, "gzip"));
+        assert!(part.body == gz[..10], "a range of the encoded bytes");
+        assert_eq!(up.seen(path).gets, 1);
+    }
+    let dir = gw.stop().await;
+    let gw = Gateway::start_in(dir, &remote).await;
+    let g = send("GET", &gw.url("/api/v1/remote/r/data/a.json"), &[]).await;
+    assert_eq!((g.source(), g.h("content-encoding")), ("cache", "gzip"));
+    assert!(gunzip(&g.body) == plain);
 }

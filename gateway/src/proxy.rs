@@ -10,7 +10,7 @@
 
 use crate::body::{self, ResBody};
 use crate::cache::freshness::{self, now_ms};
-use crate::cache::head::{head_of_entry, outgoing};
+use crate::cache::head::{REPRESENTATION_HEADERS, head_of_entry, outgoing};
 use crate::cache::leader::{self, Job};
 use crate::cache::memo::RequestShape;
 use crate::cache::plan;
@@ -847,9 +847,12 @@ async fn bypass(
                 header::ETAG,
                 header::LAST_MODIFIED,
                 header::CACHE_CONTROL,
-            ] {
-                if let Some(v) = rparts.headers.get(&name) {
-                    r.headers_mut().insert(name, v.clone());
+            ]
+            .into_iter()
+            .chain(REPRESENTATION_HEADERS)
+            {
+                for v in rparts.headers.get_all(&name) {
+                    r.headers_mut().append(name.clone(), v.clone());
                 }
             }
             r.headers_mut()

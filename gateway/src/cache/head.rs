@@ -45,8 +45,17 @@ pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
     }
 }
 
+/// Upstream headers that change what the bytes mean (RFC 9110 8.4, 8.5):
+/// they are stored with the entry and replayed on every answer from it,
+/// so a body the upstream gzipped unasked reaches clients still labelled
+/// `Content-Encoding: gzip`. (`Content-Type` is handled apart: the plan
+/// may override it.)
+pub const REPRESENTATION_HEADERS: [HeaderName; 2] =
+    [header::CONTENT_ENCODING, header::CONTENT_LANGUAGE];
+
 /// Headers to serve for a fresh upstream response: content type (the
-/// plan's, else the upstream's), validators, then the plan's headers.
+/// plan's, else the upstream's), validators, the representation headers
+/// ([`REPRESENTATION_HEADERS`]), then the plan's headers.
 pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
     let ct = plan
@@ -59,6 +68,11 @@ pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
     for name in [header::ETAG, header::LAST_MODIFIED] {
         if let Some(v) = upstream.get(&name) {
             h.insert(name, v.clone());
+        }
+    }
+    for name in REPRESENTATION_HEADERS {
+        for v in upstream.get_all(&name) {
+            h.append(name.clone(), v.clone());
         }
     }
     for (k, v) in &plan.headers {

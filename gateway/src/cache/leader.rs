@@ -478,6 +478,10 @@ async fn stream_and_commit(
         }
         let prefetch = verdict.prefetch;
         entry.references = verdict.references;
+        // Bytes the adapter wrote are its own, not the upstream's encoding.
+        if verdict.replace.is_some() {
+            head.headers.remove(header::CONTENT_ENCODING);
+        }
         let bytes = verdict.replace.unwrap_or(buf);
         head.size = Some(bytes.len() as u64);
         entry.content_type = head
