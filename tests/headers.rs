@@ -1,11 +1,14 @@
 //! The representation headers clients rely on (issue 13 item 4):
 //! `X-Artifact-Source: stale` for as long as a stale copy stands in for
-//! the upstream, and `Content-Encoding` stored and replayed.
+//! the upstream, `X-Artifact-Size` before the body when the size is known,
+//! and `Content-Encoding` stored and replayed.
 
-use crate::support::gateway::{Gateway, generic_remote};
+use crate::reliability::harness::{drain, sha256_hex};
+use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
 use crate::support::http::{Got, send_with};
 use crate::support::upstream::{Resource, Upstream};
 use crate::support::{bytes, metric};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn client() -> reqwest::Client {
@@ -201,4 +204,82 @@ async fn content_encoding_from_the_upstream_is_stored_and_replayed() {
     let g = send("GET", &gw.url("/api/v1/remote/r/data/a.json"), &[]).await;
     assert_eq!((g.source(), g.h("content-encoding")), ("cache", "gzip"));
     assert!(gunzip(&g.body) == plain);
+}
+
+/// A gateway with `hostile.wasm` and a remote `sized` whose adapter names
+/// the body size `size`.
+async fn sized_gateway(up: &Upstream, size: &str) -> Gateway {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        adapters_dir().join("hostile.wasm"),
+        dir.path().join("plugins/hostile.wasm"),
+    )
+    .expect("copy hostile.wasm");
+    let remote = format!(
+        "[[remote]]\nname = \"sized\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"sized\"\nsize = {size:?}\n",
+        up.url()
+    );
+    Gateway::start_in(dir, &remote).await
+}
+
+/// An upstream that streams without `Content-Length`: the size the adapter
+/// names reaches the client before the body (`X-Artifact-Size` and
+/// `Content-Length`) on the miss and on a `HEAD`; a body of another size is
+/// cut off and not stored; a size that is not a number is a clear 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_size_is_sent_before_an_unframed_body() {
+    let up = Upstream::start().await;
+    let body = bytes(300_000, 35);
+    for path in ["/a.bin", "/b.bin"] {
+        up.put(
+            path,
+            Resource {
+                body: body.clone().into(),
+                no_length: true,
+                chunk: Some(16 * 1024),
+                ..Default::default()
+            },
+        );
+    }
+    let gw = sized_gateway(&up, "300000").await;
+    let head = send("HEAD", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
+    assert_eq!((head.status, head.h("x-artifact-size")), (200, "300000"));
+    assert_eq!(head.h("content-length"), "300000");
+    let r = client()
+        .get(gw.url("/api/v1/remote/sized/a.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-artifact-source"], "remote");
+    assert_eq!(r.headers()["x-artifact-size"], "300000");
+    assert_eq!(r.headers()["content-length"], "300000");
+    let got = drain(r).await;
+    assert_eq!(got.error, None);
+    assert_eq!(got.sha256, sha256_hex(&body));
+    let g = send("GET", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
+    assert_eq!((g.source(), g.h("x-artifact-size")), ("cache", "300000"));
+    drop(gw);
+
+    // The adapter is wrong: the transfer is cut, nothing is stored.
+    let gw = sized_gateway(&up, "200000").await;
+    let url = gw.url("/api/v1/remote/sized/b.bin");
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.headers()["x-artifact-size"], "200000");
+    let got = drain(r).await;
+    assert!(
+        got.error.is_some(),
+        "a body longer than named ended cleanly"
+    );
+    let again = client().get(&url).send().await.unwrap();
+    assert_eq!(again.headers()["x-artifact-source"], "remote");
+    drop(drain(again).await);
+    assert_eq!(up.seen("/b.bin").gets, 2, "the wrong body was stored");
+    drop(gw);
+
+    let gw = sized_gateway(&up, "lots").await;
+    let g = send("GET", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
+    assert_eq!(g.status, 502);
+    let msg = g.json()["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains("x-artifact-size"), "{msg}");
 }

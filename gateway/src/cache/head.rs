@@ -2,7 +2,7 @@
 //! with, which upstream headers are kept, and headers as adapters see them.
 
 use super::fill::{Head, Source};
-use super::plan::Plan;
+use super::plan::{Plan, SIZE_HEADER};
 use crate::plugins::wit;
 use crate::store::Entry;
 use crate::upstream::Outgoing;
@@ -75,7 +75,13 @@ pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
             h.append(name.clone(), v.clone());
         }
     }
-    for (k, v) in &plan.headers {
+    // The size the adapter names is served per response, from the head's
+    // size (what was verified), never as a stored header.
+    for (k, v) in plan
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case(SIZE_HEADER))
+    {
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
             HeaderValue::from_str(v),
@@ -84,6 +90,18 @@ pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
         }
     }
     h
+}
+
+/// The body size of an upstream answer: its `Content-Length`, else the
+/// size the adapter expects ([`Plan::expected_size`]). `Err` with a
+/// sentence when the two disagree (nothing can be right then).
+pub fn body_size(plan: &Plan, upstream: &HeaderMap) -> Result<Option<u64>, String> {
+    match (content_length(upstream), plan.expected_size()) {
+        (Some(l), Some(e)) if l != e => Err(format!(
+            "the upstream announced {l} bytes, but the adapter expects {e}"
+        )),
+        (l, e) => Ok(l.or(e)),
+    }
 }
 
 /// Headers kept with an entry (all but `content-type`, which is stored apart).

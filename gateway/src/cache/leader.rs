@@ -6,7 +6,7 @@
 use super::fill::{Failure, Fill, FillState, Head, Source};
 use super::freshness::{self, Lookup, now_ms};
 use super::head::{
-    content_length, head_of_entry, header_str, outgoing, request_headers, response_headers,
+    body_size, head_of_entry, header_str, outgoing, request_headers, response_headers,
     stored_headers, wit_headers,
 };
 use super::plan::{Plan, apply_update};
@@ -324,7 +324,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     let head = Head {
         status: StatusCode::OK,
         headers: response_headers(&plan, resp.headers()),
-        size: content_length(resp.headers()),
+        size: body_size(&plan, resp.headers()).map_err(|m| failed(StatusCode::BAD_GATEWAY, m))?,
         source: Source::Remote,
     };
     let etag = header_str(resp.headers(), header::ETAG);
