@@ -228,6 +228,7 @@ fn seed(m: &HashMap<String, String>) {
             compare_value: None,
             upstream_target: Some(format!("seed/{:02x}/f{i}.bin", i % 256)),
             references: vec![],
+            stale_since_ms: None,
         };
         let key = format!("seed/{:02x}/f{i}.bin", i % 256);
         store

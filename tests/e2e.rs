@@ -9,6 +9,7 @@ mod core_faults;
 mod core_ops;
 mod docker;
 mod git;
+mod headers;
 mod hosted;
 mod plugin_kit;
 mod plugin_kit_pypi;

@@ -454,6 +454,7 @@ async fn store_upload(
         compare_value: None,
         upstream_target: None,
         references,
+        stale_since_ms: None,
     };
     let meta = state.store.meta.clone();
     let (rn, k, e) = (name.clone(), w.key.clone(), entry);

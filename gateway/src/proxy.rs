@@ -10,7 +10,7 @@
 
 use crate::body::{self, ResBody};
 use crate::cache::freshness::{self, now_ms};
-use crate::cache::head::{head_of_entry, outgoing};
+use crate::cache::head::{REPRESENTATION_HEADERS, head_of_entry, outgoing};
 use crate::cache::leader::{self, Job};
 use crate::cache::memo::RequestShape;
 use crate::cache::plan;
@@ -184,9 +184,10 @@ pub async fn serve(
         && let Some(key) = state.memo.lookup(shape)
     {
         if let Some((e, data)) = fresh_entry(&state, remote_name, &key, false).await {
+            let outcome = hit_outcome(&e);
             return (
                 serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
-                Outcome::Hit,
+                outcome,
             );
         }
         if let Some(fill) = state.fills.in_flight(&format!("{remote_name}\0{key}")) {
@@ -407,9 +408,10 @@ pub async fn serve(
             let wants_reval = freshness::client_wants_revalidation(&parts.headers);
             if let Some((e, data)) = fresh_entry(&state, remote_name, &plan.key, wants_reval).await
             {
+                let outcome = hit_outcome(&e);
                 return (
                     serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
-                    Outcome::Hit,
+                    outcome,
                 );
             }
             let id = format!("{remote_name}\0{}", plan.key);
@@ -449,6 +451,16 @@ async fn get_entry(state: &Arc<AppState>, remote: &str, key: &str) -> Option<Ent
             None
         }
         Err(_) => None,
+    }
+}
+
+/// How a fresh hit counts: `stale` while the entry stands in for a failed
+/// upstream (its `X-Artifact-Source` says the same), else `hit`.
+fn hit_outcome(e: &Entry) -> Outcome {
+    if e.stale_since_ms.is_some() {
+        Outcome::Stale
+    } else {
+        Outcome::Hit
     }
 }
 
@@ -830,9 +842,12 @@ async fn bypass(
                 header::ETAG,
                 header::LAST_MODIFIED,
                 header::CACHE_CONTROL,
-            ] {
-                if let Some(v) = rparts.headers.get(&name) {
-                    r.headers_mut().insert(name, v.clone());
+            ]
+            .into_iter()
+            .chain(REPRESENTATION_HEADERS)
+            {
+                for v in rparts.headers.get_all(&name) {
+                    r.headers_mut().append(name.clone(), v.clone());
                 }
             }
             r.headers_mut()

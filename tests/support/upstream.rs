@@ -46,6 +46,9 @@ pub struct Resource {
     pub hold_after_bytes: Option<usize>,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// Send no `Content-Length` (HTTP/1.1 then frames the body chunked),
+    /// on `HEAD` answers too.
+    pub no_length: bool,
 }
 
 /// What the upstream saw for one path.
@@ -299,9 +302,10 @@ async fn serve(
         r.headers_mut().insert(header::ETAG, etag.parse().unwrap());
         return r;
     }
-    let mut builder = Response::builder()
-        .status(200)
-        .header(header::CONTENT_LENGTH, res.body.len());
+    let mut builder = Response::builder().status(200);
+    if !res.no_length {
+        builder = builder.header(header::CONTENT_LENGTH, res.body.len());
+    }
     if let Some(e) = &res.etag {
         builder = builder.header(header::ETAG, e);
     }
@@ -315,6 +319,11 @@ async fn serve(
         builder = builder.header(k, v);
     }
     if req.method() == http::Method::HEAD {
+        if res.no_length {
+            // A body of unknown size, so hyper adds no `Content-Length: 0`.
+            let none = futures_util::stream::empty::<Result<Frame<Bytes>, std::io::Error>>();
+            return builder.body(BodyExt::boxed(StreamBody::new(none))).unwrap();
+        }
         return builder.body(empty()).unwrap();
     }
     let body = res.body.clone();

@@ -2,14 +2,20 @@
 //! with, which upstream headers are kept, and headers as adapters see them.
 
 use super::fill::{Head, Source};
-use super::plan::Plan;
+use super::plan::{Plan, SIZE_HEADER};
 use crate::plugins::wit;
 use crate::store::Entry;
 use crate::upstream::Outgoing;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
-/// The head a stored entry is served with.
+/// The head a stored entry is served with. An entry still standing in for
+/// a failed upstream ([`Entry::stale_since_ms`]) is `stale`, not `cache`,
+/// until the upstream confirms or replaces it.
 pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
+    let source = match source {
+        Source::Cache if entry.stale_since_ms.is_some() => Source::Stale,
+        s => s,
+    };
     let mut headers = HeaderMap::new();
     for (k, v) in &entry.headers {
         if let (Ok(k), Ok(v)) = (
@@ -39,8 +45,17 @@ pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
     }
 }
 
+/// Upstream headers that change what the bytes mean (RFC 9110 8.4, 8.5):
+/// they are stored with the entry and replayed on every answer from it,
+/// so a body the upstream gzipped unasked reaches clients still labelled
+/// `Content-Encoding: gzip`. (`Content-Type` is handled apart: the plan
+/// may override it.)
+pub const REPRESENTATION_HEADERS: [HeaderName; 2] =
+    [header::CONTENT_ENCODING, header::CONTENT_LANGUAGE];
+
 /// Headers to serve for a fresh upstream response: content type (the
-/// plan's, else the upstream's), validators, then the plan's headers.
+/// plan's, else the upstream's), validators, the representation headers
+/// ([`REPRESENTATION_HEADERS`]), then the plan's headers.
 pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
     let ct = plan
@@ -55,7 +70,18 @@ pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
             h.insert(name, v.clone());
         }
     }
-    for (k, v) in &plan.headers {
+    for name in REPRESENTATION_HEADERS {
+        for v in upstream.get_all(&name) {
+            h.append(name.clone(), v.clone());
+        }
+    }
+    // The size the adapter names is served per response, from the head's
+    // size (what was verified), never as a stored header.
+    for (k, v) in plan
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case(SIZE_HEADER))
+    {
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
             HeaderValue::from_str(v),
@@ -64,6 +90,18 @@ pub fn response_headers(plan: &Plan, upstream: &HeaderMap) -> HeaderMap {
         }
     }
     h
+}
+
+/// The body size of an upstream answer: its `Content-Length`, else the
+/// size the adapter expects ([`Plan::expected_size`]). `Err` with a
+/// sentence when the two disagree (nothing can be right then).
+pub fn body_size(plan: &Plan, upstream: &HeaderMap) -> Result<Option<u64>, String> {
+    match (content_length(upstream), plan.expected_size()) {
+        (Some(l), Some(e)) if l != e => Err(format!(
+            "the upstream announced {l} bytes, but the adapter expects {e}"
+        )),
+        (l, e) => Ok(l.or(e)),
+    }
 }
 
 /// Headers kept with an entry (all but `content-type`, which is stored apart).

@@ -6,7 +6,7 @@
 use super::fill::{Abort, Failure, Fill, FillState, Head, Source};
 use super::freshness::{self, Lookup, now_ms};
 use super::head::{
-    content_length, head_of_entry, header_str, outgoing, request_headers, response_headers,
+    body_size, head_of_entry, header_str, outgoing, request_headers, response_headers,
     stored_headers, wit_headers,
 };
 use super::plan::{Plan, apply_update};
@@ -324,7 +324,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     let head = Head {
         status: StatusCode::OK,
         headers: response_headers(&plan, resp.headers()),
-        size: content_length(resp.headers()),
+        size: body_size(&plan, resp.headers()).map_err(|m| failed(StatusCode::BAD_GATEWAY, m))?,
         source: Source::Remote,
     };
     let etag = header_str(resp.headers(), header::ETAG);
@@ -356,6 +356,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
         compare_value,
         upstream_target: Some(sent.target.clone()),
         references: Vec::new(),
+        stale_since_ms: None,
     };
     stream_and_commit(job, fill, plan, head, entry_template, resp, existing).await
 }
@@ -481,6 +482,10 @@ async fn stream_and_commit(
         }
         let prefetch = verdict.prefetch;
         entry.references = verdict.references;
+        // Bytes the adapter wrote are its own, not the upstream's encoding.
+        if verdict.replace.is_some() {
+            head.headers.remove(header::CONTENT_ENCODING);
+        }
         let bytes = verdict.replace.unwrap_or(buf);
         head.size = Some(bytes.len() as u64);
         entry.content_type = head
@@ -715,6 +720,7 @@ async fn entry_from_sibling(job: &Job, digest: Digest) -> Result<Option<Entry>, 
         compare_value: None,
         upstream_target: Some(job.sent.target.clone()),
         references: Vec::new(),
+        stale_since_ms: None,
     };
     let meta = job.state.store.meta.clone();
     let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
@@ -761,13 +767,15 @@ fn publish_done(fill: &Fill, entry: &Entry, data: Arc<dyn BlobRead>, source: Sou
 }
 
 /// Refresh an entry's TTL (304, same digest, or stale fallback) and
-/// publish it.
+/// publish it. A stale fallback marks the entry stale (its hits say so
+/// until the upstream answers again); an upstream confirmation clears it.
 async fn refresh_and_publish(
     job: &Job,
     fill: &Arc<Fill>,
     old: Entry,
     source: Source,
 ) -> Result<(), FillState> {
+    let stale = source == Source::Stale;
     let meta = job.state.store.meta.clone();
     let (rn, k) = (job.remote.cfg.name.clone(), job.plan.key.clone());
     let fallback_ttl = match old.class {
@@ -782,6 +790,10 @@ async fn refresh_and_publish(
             if e.expires_at_ms.is_some() {
                 e.expires_at_ms = Some(now + ttl);
             }
+            e.stale_since_ms = match (stale, e.stale_since_ms) {
+                (true, since) => Some(since.unwrap_or(now)),
+                (false, _) => None,
+            };
         })
     })
     .await?
@@ -822,6 +834,7 @@ async fn store_not_found(job: &Job, fill: &Arc<Fill>, ttl: Duration) -> Result<(
         compare_value: None,
         upstream_target: Some(job.sent.target.clone()),
         references: Vec::new(),
+        stale_since_ms: None,
     };
     let meta = job.state.store.meta.clone();
     let (rn, k, e) = (

@@ -30,7 +30,46 @@ pub struct Plan {
     pub cache_not_found: bool,
 }
 
+/// The response header by which an adapter names the size the body will
+/// have (`response-headers` of a plan or `add-headers` of an update): the
+/// core checks the upstream's `Content-Length` and the body against it, and
+/// it lets clients learn the size before the body even when the upstream
+/// sends none. It is served as `X-Artifact-Size` (and `Content-Length`).
+pub const SIZE_HEADER: &str = "x-artifact-size";
+
+impl Plan {
+    /// The size the adapter expects the body to have ([`SIZE_HEADER`]);
+    /// the last one given counts.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(SIZE_HEADER))
+            .and_then(|(_, v)| v.trim().parse().ok())
+    }
+}
+
+/// Refuse a [`SIZE_HEADER`] that is not a size in bytes.
+fn check_size_headers<'a>(
+    mut headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<(), String> {
+    match headers
+        .find(|(k, v)| k.eq_ignore_ascii_case(SIZE_HEADER) && v.trim().parse::<u64>().is_err())
+    {
+        Some((_, v)) => Err(format!(
+            "the adapter gave {SIZE_HEADER} {v:?}, which is not a size in bytes"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Apply an `on-response` / `inspect-body` update to a plan.
 pub fn apply_update(plan: &mut Plan, u: &wit::PlanUpdate) -> Result<(), String> {
+    check_size_headers(
+        u.add_headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str())),
+    )?;
     if let Some(c) = u.class {
         plan.class =
             match c {
@@ -76,6 +115,11 @@ pub fn resolve(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, Strin
         None if remote.cfg.check_mutable_updates => Validators::Conditional,
         None => Validators::Refetch,
     };
+    check_size_headers(
+        p.response_headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str())),
+    )?;
     let expected = match &p.expected_digest {
         Some(d) => Some(
             d.parse()

@@ -67,6 +67,13 @@ pub struct Entry {
     /// Keys in the same remote that must exist for this entry to be served
     /// (hosted completeness, e.g. an action result's blobs).
     pub references: Vec<String>,
+    /// Since when (unix milliseconds) this copy stands in for an upstream
+    /// that failed: set when it is served stale, cleared when the upstream
+    /// confirms or replaces it. While set, hits say `X-Artifact-Source:
+    /// stale`. Not written while unset, so entries of either format read
+    /// the same; entries written before it existed read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_since_ms: Option<u64>,
 }
 
 impl Entry {
@@ -99,6 +106,41 @@ impl Entry {
             compare_value: None,
             upstream_target: None,
             references: vec![],
+            stale_since_ms: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry as written before `stale_since_ms` existed (the index is
+    /// JSON): it still reads, as never served stale.
+    #[test]
+    fn entries_of_the_old_format_still_read() {
+        let old = r#"{"blob":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0,"status":200,"class":"mutable","stored_at_ms":1,"expires_at_ms":5,"ttl_ms":4,"content_type":"text/plain","headers":[["etag","\"x\""]],"etag":"\"x\"","last_modified":null,"validator":"conditional","compare_value":null,"upstream_target":"/a","references":[]}"#;
+        let e: Entry = serde_json::from_str(old).expect("an old entry reads");
+        assert_eq!(e.stale_since_ms, None);
+        assert_eq!(e.class, EntryClass::Mutable);
+        assert_eq!(e.headers, vec![("etag".to_owned(), "\"x\"".to_owned())]);
+        // Written back unchanged: an entry never served stale keeps the old
+        // format, so an older binary reads it too.
+        let again = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(old).unwrap()
+        );
+    }
+
+    /// A stale mark survives the round trip through the index format.
+    #[test]
+    fn the_stale_mark_round_trips() {
+        let e = Entry {
+            stale_since_ms: Some(42),
+            ..Entry::test(Digest::EMPTY, 0, EntryClass::Mutable)
+        };
+        let back: Entry = serde_json::from_slice(&serde_json::to_vec(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
     }
 }

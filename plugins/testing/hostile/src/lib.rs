@@ -17,6 +17,7 @@
 //! | `kv-flood` | calls `kv-set` without end | trap it past the per-call operation limit |
 //! | `http-flood` | calls `http-send` (to the remote's first upstream) without end | trap it past the per-call send limit |
 //! | `ok` | answers 200 `hostile ok` | serve it |
+//! | `sized` | forwards `GET /{path}`, naming the body size in the remote option `size` (`x-artifact-size`), which may be a lie | send the size before the body; refuse a body of another size |
 //!
 //! Any other mode (or none) is rejected with 400. `on-response` accepts and
 //! `inspect-body` keeps the body.
@@ -33,7 +34,7 @@ impl Adapter for Hostile {
         AdapterInfo::new("hostile", env!("CARGO_PKG_VERSION"), ["hostile"])
     }
 
-    fn plan(remote: RemoteInfo, _req: Request) -> Decision {
+    fn plan(remote: RemoteInfo, req: Request) -> Decision {
         let mode = remote.option("mode").unwrap_or("");
         match mode {
             "loop" => spin(),
@@ -57,6 +58,11 @@ impl Adapter for Hostile {
             "log-flood" => log_flood(),
             "kv-flood" => kv_flood(),
             "http-flood" => http_flood(&remote),
+            "sized" => forward_get(
+                format!("/{}", http::encode_path(&req.path)),
+                CachePlan::immutable(req.path.as_str())
+                    .header("x-artifact-size", remote.option("size").unwrap_or("")),
+            ),
             "ok" => Decision::respond(
                 DirectResponse::new(200, "hostile ok")
                     .header("content-type", "text/plain; charset=utf-8"),
@@ -64,7 +70,7 @@ impl Adapter for Hostile {
             other => Decision::reject(
                 400,
                 format!(
-                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood or ok."
+                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized or ok."
                 ),
             ),
         }

@@ -1,0 +1,285 @@
+//! The representation headers clients rely on (issue 13 item 4):
+//! `X-Artifact-Source: stale` for as long as a stale copy stands in for
+//! the upstream, `X-Artifact-Size` before the body when the size is known,
+//! and `Content-Encoding` stored and replayed.
+
+use crate::reliability::harness::{drain, sha256_hex};
+use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
+use crate::support::http::{Got, send_with};
+use crate::support::upstream::{Resource, Upstream};
+use crate::support::{bytes, metric};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Got {
+    send_with(&client(), method.parse().unwrap(), url, headers).await
+}
+
+/// Requests of `remote` counted with `outcome` (any method).
+fn outcomes(metrics: &str, remote: &str, outcome: &str) -> f64 {
+    metric(
+        metrics,
+        "artgate_requests_total",
+        &[
+            &format!("remote=\"{remote}\""),
+            &format!("outcome=\"{outcome}\""),
+        ],
+    )
+}
+
+/// Once the upstream fails and the expired copy is served stale, every
+/// later answer from that copy (GET and HEAD, inside its refreshed TTL)
+/// still says `stale`, and counts as stale, until the upstream confirms
+/// it (a 304); from then on it says `cache`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_copy_says_stale_until_the_upstream_confirms_it() {
+    let up = Upstream::start().await;
+    let body = bytes(5000, 31);
+    up.put(
+        "/m.xml",
+        Resource {
+            body: body.clone().into(),
+            etag: Some("\"m1\"".into()),
+            ..Default::default()
+        },
+    );
+    let gw = Gateway::start(&generic_remote(
+        "r",
+        &up.url(),
+        "mutable_patterns = ['\\.xml$']\nmutable_ttl = \"1s\"\ncheck_mutable_updates = true",
+    ))
+    .await;
+    let url = gw.url("/api/v1/remote/r/m.xml");
+    assert_eq!(send("GET", &url, &[]).await.source(), "remote");
+
+    up.set_down(true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = send("GET", &url, &[]).await;
+    assert_eq!((first.status, first.source()), (200, "stale"));
+    assert!(first.body == body, "stale body differs");
+    for i in 0..3 {
+        let g = send("GET", &url, &[]).await;
+        assert_eq!((g.status, g.source()), (200, "stale"), "answer {i} after");
+        assert!(g.body == body, "answer {i}: body differs");
+        assert_eq!(g.h("x-artifact-size"), "5000");
+    }
+    let head = send("HEAD", &url, &[]).await;
+    assert_eq!((head.status, head.source()), (200, "stale"));
+    let m = gw.metrics().await;
+    assert_eq!(outcomes(&m, "r", "stale"), 5.0, "{m}");
+    assert_eq!(
+        metric(&m, "artgate_stale_served_total", &["remote=\"r\""]),
+        1.0,
+        "one upstream failure, one stale fallback"
+    );
+    assert_eq!(up.seen("/m.xml").total, 1, "a down upstream sees nothing");
+
+    // The upstream is back: the next revalidation (304) clears the mark.
+    up.set_down(false);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let g = send("GET", &url, &[]).await;
+    assert_eq!((g.status, g.source()), (200, "cache"));
+    assert!(g.body == body);
+    let s = up.seen("/m.xml");
+    assert_eq!((s.conditional, s.not_modified), (1, 1));
+    for i in 0..2 {
+        let g = send("GET", &url, &[]).await;
+        assert_eq!(
+            (g.status, g.source()),
+            (200, "cache"),
+            "hit {i} after the 304"
+        );
+    }
+    assert_eq!(up.seen("/m.xml").total, 2);
+}
+
+/// The stale mark is kept in the index: it survives a restart, and a
+/// refetch of changed content clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stale_mark_survives_a_restart_and_a_refetch_clears_it() {
+    let up = Upstream::start().await;
+    up.put_body("/i.xml", "index one");
+    let remote = generic_remote(
+        "r",
+        &up.url(),
+        "mutable_patterns = ['\\.xml$']\nmutable_ttl = \"2s\"",
+    );
+    let gw = Gateway::start(&remote).await;
+    let path = "/api/v1/remote/r/i.xml";
+    assert_eq!(send("GET", &gw.url(path), &[]).await.source(), "remote");
+    up.edit("/i.xml", |r| r.status = Some(503));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(send("GET", &gw.url(path), &[]).await.source(), "stale");
+
+    let dir = gw.stop().await;
+    let gw = Gateway::start_in(dir, &remote).await;
+    let g = send("GET", &gw.url(path), &[]).await;
+    assert_eq!((g.status, g.source()), (200, "stale"), "after a restart");
+    assert_eq!(g.body, b"index one");
+    assert_eq!(up.seen("/i.xml").total, 2, "served from the stored copy");
+
+    up.put_body("/i.xml", "index two");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let g = send("GET", &gw.url(path), &[]).await;
+    assert_eq!(
+        (g.source(), g.body.as_slice()),
+        ("remote", &b"index two"[..])
+    );
+    let g = send("GET", &gw.url(path), &[]).await;
+    assert_eq!(
+        (g.source(), g.body.as_slice()),
+        ("cache", &b"index two"[..])
+    );
+}
+
+/// `s`, gzip-compressed.
+fn gzipped(s: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(s).unwrap();
+    enc.finish().unwrap()
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .expect("the body is gzip");
+    out
+}
+
+/// An upstream that gzips a file unasked (artgate sends no
+/// `Accept-Encoding`) and labels it: the bytes are stored as sent and every
+/// answer — the miss, hits, HEAD, a range, after a restart — carries
+/// `Content-Encoding: gzip` (and `Content-Language`), so a client can
+/// decode what it gets. With and without an upstream `Content-Length`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_encoding_from_the_upstream_is_stored_and_replayed() {
+    let plain = bytes(200_000, 32);
+    let gz = gzipped(&plain);
+    let up = Upstream::start().await;
+    for (path, no_length) in [("/data/a.json", false), ("/data/b.json", true)] {
+        up.put(
+            path,
+            Resource {
+                body: gz.clone().into(),
+                content_type: Some("application/json".into()),
+                headers: vec![
+                    ("content-encoding".into(), "gzip".into()),
+                    ("content-language".into(), "en".into()),
+                ],
+                no_length,
+                ..Default::default()
+            },
+        );
+    }
+    let remote = generic_remote("r", &up.url(), "");
+    let gw = Gateway::start(&remote).await;
+    for (path, no_length) in [("/data/a.json", false), ("/data/b.json", true)] {
+        let url = gw.url(&format!("/api/v1/remote/r{path}"));
+        for source in ["remote", "cache"] {
+            let g = send("GET", &url, &[]).await;
+            let what = format!("{path} from {source} (no length: {no_length})");
+            assert_eq!((g.status, g.source()), (200, source), "{what}");
+            assert_eq!(g.h("content-encoding"), "gzip", "{what}");
+            assert_eq!(g.h("content-language"), "en", "{what}");
+            assert_eq!(g.h("content-type"), "application/json", "{what}");
+            assert!(g.body == gz, "{what}: not the bytes the upstream sent");
+            assert!(gunzip(&g.body) == plain, "{what}: does not decode");
+        }
+        let head = send("HEAD", &url, &[]).await;
+        assert_eq!(head.h("content-encoding"), "gzip");
+        let part = send("GET", &url, &[("range", "bytes=0-9")]).await;
+        assert_eq!((part.status, part.h("content-encoding")), (206, "gzip"));
+        assert!(part.body == gz[..10], "a range of the encoded bytes");
+        assert_eq!(up.seen(path).gets, 1);
+    }
+    let dir = gw.stop().await;
+    let gw = Gateway::start_in(dir, &remote).await;
+    let g = send("GET", &gw.url("/api/v1/remote/r/data/a.json"), &[]).await;
+    assert_eq!((g.source(), g.h("content-encoding")), ("cache", "gzip"));
+    assert!(gunzip(&g.body) == plain);
+}
+
+/// A gateway with `hostile.wasm` and a remote `sized` whose adapter names
+/// the body size `size`.
+async fn sized_gateway(up: &Upstream, size: &str) -> Gateway {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        adapters_dir().join("hostile.wasm"),
+        dir.path().join("plugins/hostile.wasm"),
+    )
+    .expect("copy hostile.wasm");
+    let remote = format!(
+        "[[remote]]\nname = \"sized\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"sized\"\nsize = {size:?}\n",
+        up.url()
+    );
+    Gateway::start_in(dir, &remote).await
+}
+
+/// An upstream that streams without `Content-Length`: the size the adapter
+/// names reaches the client before the body (`X-Artifact-Size` and
+/// `Content-Length`) on the miss and on a `HEAD`; a body of another size is
+/// cut off and not stored; a size that is not a number is a clear 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_size_is_sent_before_an_unframed_body() {
+    let up = Upstream::start().await;
+    let body = bytes(300_000, 35);
+    for path in ["/a.bin", "/b.bin"] {
+        up.put(
+            path,
+            Resource {
+                body: body.clone().into(),
+                no_length: true,
+                chunk: Some(16 * 1024),
+                ..Default::default()
+            },
+        );
+    }
+    let gw = sized_gateway(&up, "300000").await;
+    let head = send("HEAD", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
+    assert_eq!((head.status, head.h("x-artifact-size")), (200, "300000"));
+    assert_eq!(head.h("content-length"), "300000");
+    let r = client()
+        .get(gw.url("/api/v1/remote/sized/a.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-artifact-source"], "remote");
+    assert_eq!(r.headers()["x-artifact-size"], "300000");
+    assert_eq!(r.headers()["content-length"], "300000");
+    let got = drain(r).await;
+    assert_eq!(got.error, None);
+    assert_eq!(got.sha256, sha256_hex(&body));
+    let g = send("GET", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
+    assert_eq!((g.source(), g.h("x-artifact-size")), ("cache", "300000"));
+    drop(gw);
+
+    // The adapter is wrong: the transfer is cut, nothing is stored.
+    let gw = sized_gateway(&up, "200000").await;
+    let url = gw.url("/api/v1/remote/sized/b.bin");
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.headers()["x-artifact-size"], "200000");
+    let got = drain(r).await;
+    assert!(
+        got.error.is_some(),
+        "a body longer than named ended cleanly"
+    );
+    let again = client().get(&url).send().await.unwrap();
+    assert_eq!(again.headers()["x-artifact-source"], "remote");
+    drop(drain(again).await);
+    assert_eq!(up.seen("/b.bin").gets, 2, "the wrong body was stored");
+    drop(gw);
+
+    let gw = sized_gateway(&up, "lots").await;
+    let g = send("GET", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
+    assert_eq!(g.status, 502);
+    let msg = g.json()["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains("x-artifact-size"), "{msg}");
+}
