@@ -42,7 +42,9 @@
 //! covers anonymous and Basic registries. A 401 with `WWW-Authenticate:
 //! Bearer realm=…,service=…,scope=…` starts the token dance: `GET
 //! realm?service=…&scope=…` through `http-send` (with the configured
-//! credentials, when there are any), then the request is retried with
+//! credentials, when there are any; the host lets it reach only a realm on
+//! the upstream's origin or in the remote's `auth_realms`, else 502
+//! `UNAVAILABLE`), then the request is retried with
 //! `Authorization: Bearer <token>`. Tokens are kept in the key-value store
 //! per remote, upstream and scope until shortly before `expires_in` and
 //! used up front by later requests. Tokens and credentials are never
