@@ -19,3 +19,4 @@ mod rpm;
 mod security;
 mod security_hosted;
 mod security_plugins;
+mod security_adapters;

@@ -1,8 +1,11 @@
 //! `http-send` for adapters: only to the remote's upstream hosts and the
 //! auth realms its upstream named in `WWW-Authenticate`, small bodies,
-//! bounded time. The realms are learnt from upstream responses here too.
+//! bounded time. The realms are learnt from upstream responses here too,
+//! and only allowed ones are kept ([`realm_allowed`]): an upstream cannot
+//! send the remote's credentials to a host of its choosing.
 
 use crate::cache::head::{header_map, wit_headers};
+use crate::config::RemoteConfig;
 use crate::plugins::{HostHttp, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::upstream::Outgoing;
@@ -11,8 +14,22 @@ use http::{HeaderMap, Method, header};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 
-/// Remember auth realms named by `WWW-Authenticate` so the adapter's token
-/// requests may reach them.
+/// Whether an auth realm the upstream named may receive the adapter's token
+/// requests (and with them the remote's credentials): it is on the origin
+/// of one of the remote's upstreams (same scheme, host and port, so https
+/// unless that upstream is plain http), or its origin is listed in the
+/// remote's `auth_realms`.
+pub fn realm_allowed(remote: &RemoteConfig, realm: &http::Uri) -> bool {
+    crate::upstream::on_remote_hosts(remote, realm)
+        || remote
+            .auth_realms
+            .iter()
+            .any(|r| crate::upstream::same_origin(r, realm))
+}
+
+/// Remember the allowed auth realms named by `WWW-Authenticate` so the
+/// adapter's token requests may reach them; others are logged and
+/// ignored, so a token request to them fails.
 pub fn remember_realm(remote: &RemoteRuntime, h: &HeaderMap) {
     for v in h.get_all(header::WWW_AUTHENTICATE) {
         let Ok(s) = v.to_str() else { continue };
@@ -21,9 +38,15 @@ pub fn remember_realm(remote: &RemoteRuntime, h: &HeaderMap) {
             if let Some(end) = rest.find('"')
                 && let Ok(u) = rest[..end].parse::<http::Uri>()
                 && let (Some(scheme), Some(auth)) = (u.scheme_str(), u.authority())
-                && let Ok(mut set) = remote.realms.lock()
             {
-                set.insert(format!("{scheme}://{auth}"));
+                let origin = format!("{scheme}://{auth}");
+                if !realm_allowed(&remote.cfg, &u) {
+                    tracing::warn!(remote = %remote.cfg.name, realm = %origin, "the upstream named an auth realm that is neither on its own origin nor in auth_realms; it gets no requests");
+                    continue;
+                }
+                if let Ok(mut set) = remote.realms.lock() {
+                    set.insert(origin);
+                }
             }
         }
     }
@@ -62,7 +85,8 @@ impl HostHttp for RemoteHttp {
                 .unwrap_or(false);
             if !own && !realm {
                 return Err(format!(
-                    "{origin} is neither an upstream host of this remote nor an auth realm it named"
+                    "{origin} is neither an upstream host of remote '{}' nor an allowed auth realm it named (a realm on another origin must be listed in the remote's auth_realms)",
+                    self.remote.cfg.name
                 ));
             }
             let cfg = &self.state.config.plugins;
@@ -112,5 +136,43 @@ impl HostHttp for RemoteHttp {
                 .await
                 .map_err(|_| format!("no complete answer within {:?}", cfg.http_timeout))?
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(extra: &str) -> RemoteConfig {
+        let text = format!(
+            "[storage]\ndir = \"/tmp/x\"\n[[remote]]\nname = \"r\"\npackage = \"docker\"\n{extra}\n"
+        );
+        let c = crate::config::parse(&text, std::path::Path::new("/tmp")).unwrap();
+        c.remotes[0].clone()
+    }
+
+    fn allowed(cfg: &RemoteConfig, url: &str) -> bool {
+        realm_allowed(cfg, &url.parse().unwrap())
+    }
+
+    #[test]
+    fn realms_are_the_upstreams_origins_or_listed_ones() {
+        let tls = remote("upstream = \"https://reg.example\"");
+        assert!(allowed(&tls, "https://reg.example/token"));
+        assert!(allowed(&tls, "https://REG.example:443/token"));
+        assert!(!allowed(&tls, "http://reg.example/token"), "plain http");
+        assert!(
+            !allowed(&tls, "https://reg.example:8443/token"),
+            "other port"
+        );
+        assert!(!allowed(&tls, "https://evil.example/token"), "other host");
+        let listed = remote(
+            "upstream = \"https://registry-1.docker.io\"\nauth_realms = [\"https://auth.docker.io/token\"]",
+        );
+        assert!(allowed(&listed, "https://auth.docker.io/token"));
+        assert!(!allowed(&listed, "http://auth.docker.io/token"));
+        let plain = remote("upstream = \"http://127.0.0.1:5000\"");
+        assert!(allowed(&plain, "http://127.0.0.1:5000/token"));
+        assert!(!allowed(&plain, "http://127.0.0.1:5001/token"));
     }
 }

@@ -21,7 +21,7 @@ use crate::config::RemoteMode;
 use crate::host_http::RemoteHttp;
 use crate::hosted;
 use crate::metrics::Outcome;
-use crate::plugins::{CallContext, wit};
+use crate::plugins::{AdapterKv, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{BlobRead, Entry, EntryClass};
@@ -199,7 +199,11 @@ pub async fn serve(
     let ctx = CallContext {
         adapter: Arc::from(adapter.name()),
         request_id: Arc::from(request_id),
-        kv: Some(state.store.meta.clone()),
+        kv: Some(Arc::new(AdapterKv::new(
+            state.store.meta.clone(),
+            adapter.name(),
+            &remote.cfg.name,
+        ))),
         http: Some(Arc::new(RemoteHttp {
             state: state.clone(),
             remote: remote.clone(),

@@ -18,7 +18,9 @@ pub struct RemoteRuntime {
     /// The same, as adapters see it.
     pub info: wit::RemoteInfo,
     /// Auth realm origins (`scheme://host:port`) the upstream named in
-    /// `WWW-Authenticate`; adapters may `http-send` to them.
+    /// `WWW-Authenticate` and `host_http::realm_allowed` permits (on an
+    /// upstream's origin or in `auth_realms`); adapters may `http-send` to
+    /// them.
     pub realms: Mutex<HashSet<String>>,
 }
 

@@ -74,6 +74,28 @@ impl UpstreamError {
         }
     }
 
+    /// The same error with every URL in it redacted ([`redact_url`]).
+    pub fn redacted(self) -> UpstreamError {
+        match self {
+            UpstreamError::Unreachable { url, reason } => UpstreamError::Unreachable {
+                url: redact_url(&url),
+                reason,
+            },
+            UpstreamError::Timeout { url, secs } => UpstreamError::Timeout {
+                url: redact_url(&url),
+                secs,
+            },
+            UpstreamError::Forbidden { url } => UpstreamError::Forbidden {
+                url: redact_url(&url),
+            },
+            UpstreamError::BadUrl { url, reason } => UpstreamError::BadUrl {
+                url: redact_url(&url),
+                reason,
+            },
+            e @ UpstreamError::Redirect { .. } => e,
+        }
+    }
+
     /// Label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -231,7 +253,10 @@ impl Upstream {
                     own_auth,
                     full_body(body.clone()),
                 )
-                .await?;
+                .await
+                // A redirect target's URL is the upstream's, not ours: it
+                // may be signed.
+                .map_err(|e| if url == origin { e } else { e.redacted() })?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok((resp, url));
             }
@@ -243,7 +268,7 @@ impl Upstream {
                 return Ok((resp, url));
             };
             let next = join_location(&url, loc).ok_or_else(|| UpstreamError::Redirect {
-                location: loc.to_owned(),
+                location: redact_url(loc),
             })?;
             let allowed = match remote.follow_redirects {
                 RedirectPolicy::Never => false,
@@ -252,10 +277,10 @@ impl Upstream {
             };
             if !allowed {
                 return Err(UpstreamError::Redirect {
-                    location: next.to_string(),
+                    location: redact_url(&next.to_string()),
                 });
             }
-            tracing::debug!(from = %url, to = %next, "following upstream redirect");
+            tracing::debug!(from = %redact_url(&url.to_string()), to = %redact_url(&next.to_string()), "following upstream redirect");
             if resp.status() == StatusCode::SEE_OTHER {
                 method = Method::GET;
                 body = None;
@@ -263,7 +288,11 @@ impl Upstream {
             url = next;
         }
         Err(UpstreamError::Redirect {
-            location: format!("{url} (more than {} redirects)", self.cfg.max_redirects),
+            location: format!(
+                "{} (more than {} redirects)",
+                redact_url(&url.to_string()),
+                self.cfg.max_redirects
+            ),
         })
     }
 
@@ -483,6 +512,36 @@ fn effective_port(u: &Uri) -> Option<u16> {
     })
 }
 
+/// A URL as it may appear in messages and logs: without userinfo and with
+/// its query string and fragment replaced by `?…`. Redirect targets are
+/// often signed URLs (object stores, CDNs) whose query is a credential.
+pub fn redact_url(url: &str) -> String {
+    let (before_query, had_query) = match url.find(['?', '#']) {
+        Some(i) => (&url[..i], true),
+        None => (url, false),
+    };
+    let after_scheme = before_query.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = before_query[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(before_query.len());
+    let mut out = String::with_capacity(before_query.len() + 2);
+    out.push_str(&before_query[..after_scheme]);
+    let authority = &before_query[after_scheme..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            out.push_str("…@");
+            out.push_str(&authority[at + 1..]);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(&before_query[authority_end..]);
+    if had_query {
+        out.push_str("?…");
+    }
+    out
+}
+
 /// Resolve a `Location` header against the URL that sent it; only http(s).
 fn join_location(base: &Uri, loc: &str) -> Option<Uri> {
     if loc.starts_with("http://") || loc.starts_with("https://") {
@@ -596,6 +655,25 @@ mod tests {
             Version::HTTP_11,
             &[("transfer-encoding", "chunked, gzip")]
         )));
+    }
+
+    #[test]
+    fn redacted_urls_keep_no_userinfo_or_query() {
+        assert_eq!(
+            redact_url("https://u:p@cdn.example:8443/b/o?X-Amz-Signature=abc&x=1#f"),
+            "https://…@cdn.example:8443/b/o?…"
+        );
+        assert_eq!(redact_url("http://h/a/b"), "http://h/a/b");
+        assert_eq!(redact_url("/rel?sig=1"), "/rel?…");
+        assert_eq!(redact_url("http://a@b@h?q"), "http://…@h?…");
+        let e = UpstreamError::Redirect {
+            location: redact_url("https://user:pw@s3.example/o?Signature=SECRET"),
+        };
+        let shown = e.to_string();
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("pw"),
+            "{shown}"
+        );
     }
 
     #[test]

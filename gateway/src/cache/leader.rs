@@ -48,8 +48,11 @@ pub struct Job {
 }
 
 /// Run the fill to completion, publishing every step to `fill`'s waiters,
-/// then remove it from the in-flight map.
-pub async fn run(job: Job, fill: Arc<Fill>) {
+/// then remove it from the in-flight map. What the adapter writes to its
+/// key-value store meanwhile is held back and written only when a verified
+/// body is committed (`plugins/kv.rs`).
+pub async fn run(mut job: Job, fill: Arc<Fill>) {
+    job.ctx = job.ctx.deferring_kv();
     let state = job.state.clone();
     let id = job.id.clone();
     state.metrics.fills_inflight(1);
@@ -653,6 +656,7 @@ async fn commit(
         return Err(FillState::Aborted(Abort::store(&e)));
     }
     state.metrics.set_store_bytes(state.store.meta.total_size());
+    apply_held_kv(job).await;
     let Some(data) = open_blob(state, &blob.digest).await else {
         return Err(FillState::Aborted(Abort::store(&StoreError::io(
             "open committed blob",
@@ -667,6 +671,18 @@ async fn commit(
         len: blob.size,
     });
     Ok(())
+}
+
+/// The body is verified and stored: the facts the adapter wrote about it
+/// may now be seen by later calls. A store failure loses only them.
+async fn apply_held_kv(job: &Job) {
+    let Some(kv) = job.ctx.kv.clone() else {
+        return;
+    };
+    let (remote, adapter) = (job.remote.cfg.name.clone(), job.adapter.name().to_owned());
+    if let Ok(Err(e)) = blocking(move || kv.apply()).await {
+        tracing::warn!(remote = %remote, adapter = %adapter, error = %e, "adapter key-value writes of a verified fetch were lost");
+    }
 }
 
 /// Store and return an entry for the job's key that points at `digest`,

@@ -11,7 +11,7 @@ use super::Joined;
 use super::freshness::now_ms;
 use super::leader::{self, Job};
 use crate::host_http::RemoteHttp;
-use crate::plugins::{Adapter, CallContext, wit};
+use crate::plugins::{Adapter, AdapterKv, CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -65,7 +65,11 @@ async fn prefetch_one(
     let ctx = CallContext {
         adapter: Arc::from(adapter.name()),
         request_id: Arc::from(request_id.as_str()),
-        kv: Some(state.store.meta.clone()),
+        kv: Some(Arc::new(AdapterKv::new(
+            state.store.meta.clone(),
+            adapter.name(),
+            &remote.cfg.name,
+        ))),
         http: Some(Arc::new(RemoteHttp {
             state: state.clone(),
             remote: remote.clone(),

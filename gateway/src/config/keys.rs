@@ -74,6 +74,7 @@ const REMOTE_KEYS: &[&str] = &[
     "negative_ttl",
     "check_mutable_updates",
     "follow_redirects",
+    "auth_realms",
     "username",
     "password",
     "password_env",

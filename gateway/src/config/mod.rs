@@ -317,6 +317,11 @@ pub struct RemoteConfig {
     pub check_mutable_updates: bool,
     /// `follow_redirects` (default same-host).
     pub follow_redirects: RedirectPolicy,
+    /// `auth_realms`: origins (`scheme://host:port`) of token services on
+    /// other hosts that the upstream may name in `WWW-Authenticate` and
+    /// that then receive the remote's credentials (default none: only
+    /// realms on an upstream's own origin).
+    pub auth_realms: Vec<http::Uri>,
     /// Credentials from `username` + `password` / `password_env` /
     /// `password_file`, or `token` / `token_env` / `token_file`.
     pub credentials: Option<Credentials>,
@@ -498,6 +503,7 @@ impl RemoteConfig {
                 RedirectPolicy::SameHost => "same-host",
                 RedirectPolicy::Any => "any",
             },
+            "auth_realms": self.auth_realms.iter().map(upstream_display).collect::<Vec<_>>(),
             "credentials": credentials,
             "options": options,
             "max_size": self.max_size,

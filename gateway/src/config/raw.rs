@@ -168,6 +168,8 @@ pub struct RawRemote {
     pub check_mutable_updates: Option<bool>,
     /// `follow_redirects`.
     pub follow_redirects: Option<RawRedirects>,
+    /// `auth_realms`: token services on other hosts the upstream may name.
+    pub auth_realms: Option<Vec<String>>,
     /// `username` (Basic auth).
     pub username: Option<String>,
     /// `password`: literal password (prefer `password_env`/`password_file`).

@@ -620,6 +620,32 @@ fn follow_redirects_values() {
 }
 
 #[test]
+fn auth_realms_keep_origins_and_refuse_clear_text() {
+    let c = ok(&remote(
+        "auth_realms = [\"https://auth.example.org/token?service=x\", \"https://b.example:8443\"]",
+    ));
+    let shown: Vec<String> = c.remotes[0]
+        .auth_realms
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        ["https://auth.example.org/", "https://b.example:8443/"]
+    );
+    assert!(ok(&remote("")).remotes[0].auth_realms.is_empty());
+    let m = err(&remote("auth_realms = [\"http://auth.example.org/token\"]"));
+    assert_contains(
+        &m,
+        &["remote \"alma\": auth_realms[0]:", "plain http", "https"],
+    );
+    let m = err(&remote("auth_realms = [\"ftp://auth.example.org\"]"));
+    assert_contains(&m, &["auth_realms[0]", "http:// or https://"]);
+    let m = err(&remote("auth_realms = [\"https://u:p@auth.example.org\"]"));
+    assert_contains(&m, &["auth_realms[0]", "credentials"]);
+}
+
+#[test]
 fn options_must_be_scalars() {
     let m = err(&remote("options = { list = [1, 2] }"));
     assert_contains(

@@ -444,6 +444,56 @@ fn validate_upstream(cx: &Cx<'_>, r: &RawUpstream) -> Result<UpstreamConfig, Con
 
 /// Check an upstream base URL: http(s), a host, no credentials, query or
 /// fragment; trailing `/` removed.
+/// `auth_realms`: http(s) URLs of token services; only their origins are
+/// kept. Plain http only when an upstream is plain http too (credentials
+/// never travel in clear text to another host of an https registry).
+fn auth_realms(
+    scope: &str,
+    mode: RemoteMode,
+    upstreams: &[http::Uri],
+    r: &RawRemote,
+) -> Result<Vec<http::Uri>, ConfigError> {
+    let Some(list) = &r.auth_realms else {
+        return Ok(Vec::new());
+    };
+    if mode != RemoteMode::PullThrough {
+        return Err(invalid(
+            scope,
+            "auth_realms",
+            format!(
+                "auth realms are for an upstream and this remote is {}",
+                mode.as_str()
+            ),
+        ));
+    }
+    let any_http = upstreams.iter().any(|u| u.scheme_str() == Some("http"));
+    list.iter()
+        .enumerate()
+        .map(|(j, raw)| {
+            let key = format!("auth_realms[{j}]");
+            let uri = upstream_url(raw.split(['?', '#']).next().unwrap_or(raw))
+                .map_err(|m| invalid(scope, &key, m))?;
+            if uri.scheme_str() == Some("http") && !any_http {
+                return Err(invalid(
+                    scope,
+                    &key,
+                    format!(
+                        "{raw:?} is plain http while every upstream is https; the remote's credentials would cross the network in clear text (use https)"
+                    ),
+                ));
+            }
+            let origin = format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or("https"),
+                uri.authority().map(|a| a.as_str()).unwrap_or_default()
+            );
+            origin
+                .parse()
+                .map_err(|e| invalid(scope, &key, format!("invalid URL {raw:?} ({e})")))
+        })
+        .collect()
+}
+
 fn upstream_url(raw: &str) -> Result<http::Uri, String> {
     let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
     let authority = after_scheme
@@ -645,6 +695,7 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
             }
         },
     };
+    let auth_realms = auth_realms(scope, mode, &upstreams, r)?;
     let credentials = validate_credentials(cx, scope, r)?;
     if credentials.is_some() && mode != RemoteMode::PullThrough {
         let key = if r.username.is_some() {
@@ -713,6 +764,7 @@ fn validate_remote(cx: &Cx<'_>, i: usize, r: &RawRemote) -> Result<RemoteConfig,
         )?,
         check_mutable_updates: r.check_mutable_updates.unwrap_or(true),
         follow_redirects,
+        auth_realms,
         credentials,
         options,
         max_size,

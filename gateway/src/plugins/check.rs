@@ -167,7 +167,11 @@ pub async fn run(
         let ctx = CallContext {
             adapter: Arc::from(adapter.name()),
             request_id: Arc::from(format!("check-{}", case.name)),
-            kv: Some(kv.clone()),
+            kv: Some(Arc::new(super::kv::AdapterKv::new(
+                kv.clone(),
+                adapter.name(),
+                &case.remote.name,
+            ))),
             http: None,
         };
         let started = Instant::now();

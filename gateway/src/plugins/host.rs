@@ -1,11 +1,11 @@
 //! What a plugin instance's store holds, and the host capabilities it may
 //! call: `log`, bounded `http-send`, and a key-value store scoped to the
-//! adapter. WASI is linked deny-all (no preopened directories, no
+//! adapter and the remote ([`super::kv`]). WASI is linked deny-all (no preopened directories, no
 //! environment, no sockets, stdio discarded).
 
 use super::PluginError;
 use super::bindings::{self, wit};
-use crate::store::MetaStore;
+use super::kv::AdapterKv;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -42,17 +42,27 @@ pub trait HostHttp: Send + Sync {
 /// What a call needs to know about its context.
 #[derive(Clone)]
 pub struct CallContext {
-    /// Adapter name (log tag, key-value scope).
+    /// Adapter name (log tag).
     pub adapter: Arc<str>,
     /// Request id for log lines.
     pub request_id: Arc<str>,
-    /// Key-value backing store; none in `plugin check`.
-    pub kv: Option<Arc<dyn MetaStore>>,
+    /// The adapter's key-value namespace for the current remote; none
+    /// where calls have no remote (loading, idle warm instances).
+    pub kv: Option<Arc<AdapterKv>>,
     /// Network capability; none when the call may not make requests.
     pub http: Option<Arc<dyn HostHttp>>,
 }
 
 impl CallContext {
+    /// The same context with key-value writes held back until the fill
+    /// this call belongs to is verified ([`AdapterKv::apply`]).
+    pub fn deferring_kv(&self) -> CallContext {
+        CallContext {
+            kv: self.kv.as_ref().map(|kv| Arc::new(kv.deferred())),
+            ..self.clone()
+        }
+    }
+
     /// The context of an idle warm instance: no request, no key-value
     /// store, no network.
     pub fn idle() -> CallContext {
@@ -274,10 +284,10 @@ impl bindings::artgate::adapter::host::Host for HostState {
         let Some(kv) = &self.ctx.kv else {
             return Ok(None);
         };
-        match kv.kv_get(&self.ctx.adapter, &key) {
+        match kv.get(&key) {
             Ok(v) => Ok(v),
             Err(e) => {
-                tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value read failed");
+                tracing::warn!(adapter = &*self.ctx.adapter, namespace = kv.namespace(), error = %e, "plugin key-value read failed");
                 Ok(None)
             }
         }
@@ -293,9 +303,9 @@ impl bindings::artgate::adapter::host::Host for HostState {
             )));
         }
         if let Some(kv) = &self.ctx.kv
-            && let Err(e) = kv.kv_set(&self.ctx.adapter, &key, &value, ttl_secs)
+            && let Err(e) = kv.set(&key, &value, ttl_secs)
         {
-            tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value write failed");
+            tracing::warn!(adapter = &*self.ctx.adapter, namespace = kv.namespace(), error = %e, "plugin key-value write failed");
         }
         Ok(())
     }
@@ -303,9 +313,9 @@ impl bindings::artgate::adapter::host::Host for HostState {
     fn kv_delete(&mut self, key: String) -> WtResult<()> {
         self.kv_budget()?;
         if let Some(kv) = &self.ctx.kv
-            && let Err(e) = kv.kv_delete(&self.ctx.adapter, &key)
+            && let Err(e) = kv.delete(&key)
         {
-            tracing::warn!(adapter = &*self.ctx.adapter, error = %e, "plugin key-value delete failed");
+            tracing::warn!(adapter = &*self.ctx.adapter, namespace = kv.namespace(), error = %e, "plugin key-value delete failed");
         }
         Ok(())
     }

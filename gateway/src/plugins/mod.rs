@@ -1,5 +1,7 @@
 //! The wasmtime host for adapters: one engine ([`engine`]), the one
-//! `bindgen!` ([`bindings`]), host capabilities ([`host`]), the world check
+//! `bindgen!` ([`bindings`]), host capabilities ([`host`]; the key-value
+//! store per adapter and remote, with writes held back during fills, in
+//! [`kv`]), the world check
 //! ([`world`]), loaded adapters and their calls ([`adapter`], reused
 //! instances in [`warm`], run off the request threads on per-adapter lanes
 //! by [`exec`]), the active set and hot reload ([`registry`],
@@ -16,6 +18,7 @@ pub mod check;
 pub mod engine;
 pub mod exec;
 pub mod host;
+pub mod kv;
 pub mod registry;
 pub mod render;
 pub mod scaffold;
@@ -28,6 +31,7 @@ pub use adapter::{Adapter, Source};
 pub use bindings::wit;
 pub use engine::PluginEngine;
 pub use host::{CallContext, HostHttp};
+pub use kv::AdapterKv;
 pub use registry::{PluginRegistry, PluginStatus};
 
 /// A plugin failure. Request-time failures give that request a 502; load

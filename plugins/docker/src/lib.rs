@@ -23,8 +23,9 @@
 //! never share an entry. A manifest whose media type the client did not
 //! accept is refused with 404 `MANIFEST_UNKNOWN`, as the distribution
 //! registry does; the media type of every manifest seen is remembered by
-//! digest (key-value store), so a cached manifest fetched by digest is
-//! refused the same way to a client that does not accept its type.
+//! digest for a day (key-value store: per remote, and kept by the host only
+//! once the manifest was verified), so a cached manifest fetched by digest
+//! is refused the same way to a client that does not accept its type.
 //! Manifests are buffered (at most 4 MiB; larger ones fail with 502
 //! `MANIFEST_INVALID`), served with the upstream's `content-type` (or the
 //! body's `mediaType` when the upstream sent no manifest type) and
@@ -41,7 +42,9 @@
 //! covers anonymous and Basic registries. A 401 with `WWW-Authenticate:
 //! Bearer realm=…,service=…,scope=…` starts the token dance: `GET
 //! realm?service=…&scope=…` through `http-send` (with the configured
-//! credentials, when there are any), then the request is retried with
+//! credentials, when there are any; the host lets it reach only a realm on
+//! the upstream's origin or in the remote's `auth_realms`, else 502
+//! `UNAVAILABLE`), then the request is retried with
 //! `Authorization: Bearer <token>`. Tokens are kept in the key-value store
 //! per remote, upstream and scope until shortly before `expires_in` and
 //! used up front by later requests. Tokens and credentials are never
@@ -72,6 +75,12 @@ pub const MAX_MANIFEST_BYTES: u32 = 4 * 1024 * 1024;
 
 /// Default freshness of `tags/list` answers, in seconds.
 pub const DEFAULT_TAGS_TTL: u64 = 60;
+
+/// How long the media type of a manifest digest is remembered, in seconds
+/// (a day). The host keeps it per remote and only once the manifest it
+/// came with was verified; the expiry bounds how long a wrong label from
+/// the remote's own upstream can last.
+pub const MEDIA_TYPE_TTL: u64 = 24 * 3600;
 
 /// Response header naming a manifest's or blob's digest.
 pub const DIGEST_HEADER: &str = "docker-content-digest";
@@ -525,7 +534,7 @@ fn ok_response(
                 }
             };
             if let (Some(d), true) = (digest, known) {
-                host.kv_set(&media_key(&d), accept::bare(ct).as_bytes(), 0);
+                host.kv_set(&media_key(&d), accept::bare(ct).as_bytes(), MEDIA_TYPE_TTL);
             }
             AfterHeaders::Update(u)
         }

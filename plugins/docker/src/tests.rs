@@ -396,6 +396,41 @@ fn tag_response_is_verified_and_labelled() {
     );
 }
 
+/// A remembered media type is a fact an upstream asserted: it expires
+/// (issue 14 item 4), so a wrong one does not outlive a day.
+#[test]
+fn remembered_media_types_expire() {
+    let h = FakeHost::default();
+    for (path, digest_header) in [
+        ("a/manifests/1", true),
+        (&*format!("a/manifests/sha256:{HEX2}"), false),
+    ] {
+        let req = request("GET", path, &[OCI_MANIFEST]);
+        let sent = forward(plan_with(&h, &local(), &req)).upstream;
+        let d = if digest_header {
+            format!("sha256:{HEX}")
+        } else {
+            format!("sha256:{HEX2}")
+        };
+        let mut headers = vec![("content-type", OCI_MANIFEST)];
+        if digest_header {
+            headers.push(("docker-content-digest", d.as_str()));
+        }
+        update(on_response_with(
+            &h,
+            &local(),
+            &req,
+            &sent,
+            &response(200, &headers),
+            0,
+        ));
+        let (value, ttl) = h.kv.borrow()[&format!("media/{d}")].clone();
+        assert_eq!(value, OCI_MANIFEST.as_bytes());
+        assert_eq!(ttl, MEDIA_TYPE_TTL, "{path}");
+        assert!(ttl > 0 && ttl <= 7 * 24 * 3600);
+    }
+}
+
 #[test]
 fn unaccepted_media_type_is_refused() {
     let h = FakeHost::default();
