@@ -689,6 +689,19 @@ async fn no_client_sees_older_refs_than_one_already_saw(refs_ttl: &str, wait: Op
             );
         }
     }
+    // Every shape came from the one full listing: the upstream never saw
+    // a client's prefixed ls-refs.
+    let lsrefs: Vec<String> =
+        f.up.seen()
+            .iter()
+            .filter(|s| s.is_ls_refs())
+            .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+            .collect();
+    assert!(!lsrefs.is_empty());
+    assert!(
+        lsrefs.iter().all(|b| !b.contains("ref-prefix")),
+        "{lsrefs:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
