@@ -3,7 +3,9 @@
 //! client cloning and fetching through the gateway over protocol v2 and v0:
 //! full, shallow, blob-filtered and sparse clones, the exact-commit fetch
 //! of a bare repository with its lazy blob fetch, new upstream commits
-//! after the refs TTL, everything again with the upstream stopped, the
+//! after the refs TTL, one view of the refs for every client (no clone sees
+//! an older state than a fetch already saw, with a long and a short refs
+//! TTL, over v2 and v0), everything again with the upstream stopped, the
 //! upstream request counts that prove caching and coalescing, and pushes
 //! refused.
 
@@ -415,9 +417,11 @@ async fn shallow_and_blob_filtered_sparse_clones() {
             BIG
         );
     }
-    // A second shallow clone comes from the cache.
+    // A second shallow clone's pack comes from the cache. (The v0 clone's
+    // advertisement came from the upstream, which expired the v2 ref
+    // listing: the v2 clone fetches that listing again, not its pack.)
     for proto in ["2", "0"] {
-        let posts = f.upload_pack_posts();
+        let packs = f.up.count(|s| s.is_fetch());
         f.clone(
             &gw,
             proto,
@@ -426,8 +430,8 @@ async fn shallow_and_blob_filtered_sparse_clones() {
         )
         .await;
         assert_eq!(
-            f.upload_pack_posts(),
-            posts,
+            f.up.count(|s| s.is_fetch()),
+            packs,
             "v{proto}: {:#?}",
             f.up.counts()
         );
@@ -611,4 +615,101 @@ async fn request_bodies_over_the_inspection_limit_stream_uncached() {
         let seen = f.up.seen();
         assert_eq!(seen.last().unwrap().body.len(), body.len());
     }
+}
+
+impl Fixture {
+    /// `git clone` over protocol `proto` with `args` through `gw` into
+    /// `dest`, without comparing it to the upstream (it may hold an older
+    /// state); returns the `HEAD` it got.
+    async fn clone_head(&self, gw: &Gateway, proto: &str, args: &[&str], dest: &str) -> String {
+        let dest = self.path(dest);
+        let mut c = self.git_in(self.dir.path());
+        c.args(["-c", &format!("protocol.version={proto}"), "clone", "-q"])
+            .args(args)
+            .arg(repo_url(gw))
+            .arg(&dest);
+        run_ok(c).await;
+        self.git(&dest, &["rev-parse", "HEAD"]).await
+    }
+
+    /// Whether `old` is `new` or an ancestor of it (in the upstream, which
+    /// has every commit).
+    async fn is_ancestor(&self, old: &str, new: &str) -> bool {
+        let bare = self.bare.clone();
+        self.git_status(&bare, &["merge-base", "--is-ancestor", old, new])
+            .await
+            .0
+    }
+}
+
+/// The sequence: clients have cached the refs, a new commit reaches
+/// the upstream, a `git fetch` runs through the gateway, then a shallow and
+/// a blob-filtered clone. Neither clone may see an older `main` than the
+/// fetch saw, for a fetch and clones over v2 and v0 in every combination.
+/// With `wait` (past a short refs TTL) the fetch must see the new commit.
+async fn no_client_sees_older_refs_than_one_already_saw(refs_ttl: &str, wait: Option<Duration>) {
+    let mut f = Fixture::new().await;
+    let gw = Gateway::start(&f.remote(refs_ttl)).await;
+    let fetcher = f.clone(&gw, "2", &[], "fetcher").await;
+    let combos = [("0", "2"), ("2", "2"), ("2", "0"), ("0", "0")];
+    for (round, (fetch_proto, clone_proto)) in combos.into_iter().enumerate() {
+        // Refs as the clones ask for them, cached before the push.
+        f.clone_head(
+            &gw,
+            clone_proto,
+            &["--depth", "1"],
+            &format!("warm-{round}"),
+        )
+        .await;
+        let new = f.push_new_commit(&format!("round {round}")).await;
+        if let Some(w) = wait {
+            tokio::time::sleep(w).await;
+        }
+        let proto = format!("protocol.version={fetch_proto}");
+        f.git(&fetcher, &["-c", &proto, "fetch", "-q", "origin"])
+            .await;
+        let seen = f.git(&fetcher, &["rev-parse", "origin/main"]).await;
+        if wait.is_some() {
+            assert_eq!(
+                seen, new,
+                "round {round}: a v{fetch_proto} fetch after the refs TTL"
+            );
+        }
+        for (i, args) in [&["--depth", "1"][..], &["--filter=blob:none"][..]]
+            .into_iter()
+            .enumerate()
+        {
+            let head = f
+                .clone_head(&gw, clone_proto, args, &format!("r{round}-{i}"))
+                .await;
+            assert!(
+                f.is_ancestor(&seen, &head).await,
+                "round {round}: a v{clone_proto} clone {args:?} got main at {head}, older than {seen}, which a v{fetch_proto} fetch already saw (new commit {new}); upstream requests: {:#?}",
+                f.up.counts()
+            );
+        }
+    }
+    // Every shape came from the one full listing: the upstream never saw
+    // a client's prefixed ls-refs.
+    let lsrefs: Vec<String> =
+        f.up.seen()
+            .iter()
+            .filter(|s| s.is_ls_refs())
+            .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+            .collect();
+    assert!(!lsrefs.is_empty());
+    assert!(
+        lsrefs.iter().all(|b| !b.contains("ref-prefix")),
+        "{lsrefs:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refs_never_go_back_with_a_long_refs_ttl() {
+    no_client_sees_older_refs_than_one_already_saw("1h", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refs_never_go_back_with_a_short_refs_ttl() {
+    no_client_sees_older_refs_than_one_already_saw("1s", Some(Duration::from_millis(1300))).await;
 }

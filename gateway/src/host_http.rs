@@ -2,7 +2,9 @@
 //! auth realms its upstream named in `WWW-Authenticate`, small bodies,
 //! bounded time. The realms are learnt from upstream responses here too,
 //! and only allowed ones are kept ([`realm_allowed`]): an upstream cannot
-//! send the remote's credentials to a host of its choosing.
+//! send the remote's credentials to a host of its choosing. `cache-send`
+//! and `cache-expire` reach the same remote's cache
+//! ([`crate::cache::shared`]).
 
 use crate::cache::head::{header_map, wit_headers};
 use crate::config::RemoteConfig;
@@ -136,6 +138,25 @@ impl HostHttp for RemoteHttp {
                 .await
                 .map_err(|_| format!("no complete answer within {:?}", cfg.http_timeout))?
         })
+    }
+
+    fn cache_send(
+        &self,
+        req: wit::OutgoingRequest,
+        plan: wit::CachePlan,
+        limit: u32,
+    ) -> crate::plugins::host::BoxFuture<'_, Result<wit::IncomingResponse, String>> {
+        Box::pin(async move {
+            crate::cache::shared::send(&self.state, &self.remote, req, plan, limit)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn cache_expire(&self, key: &str) {
+        if let Err(e) = crate::cache::shared::expire(&self.state, &self.remote.cfg.name, key) {
+            tracing::warn!(remote = %self.remote.cfg.name, key, error = %e, "expiring an entry for the adapter failed");
+        }
     }
 }
 

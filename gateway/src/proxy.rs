@@ -428,7 +428,7 @@ pub async fn serve(
                         sent: fwd.upstream,
                         body: body_bytes,
                         req: wreq,
-                        adapter: adapter.clone(),
+                        adapter: Some(adapter.clone()),
                         ctx,
                         id,
                     };

@@ -39,8 +39,10 @@ pub struct Job {
     pub body: Option<Bytes>,
     /// The client request as the adapter saw it.
     pub req: wit::Request,
-    /// The adapter (for `on-response` and `inspect-body`).
-    pub adapter: Arc<Adapter>,
+    /// The adapter (for `on-response` and `inspect-body`); none for a
+    /// fetch an adapter asked for from inside a call (`cache-send`), whose
+    /// responses are accepted as they come and never inspected.
+    pub adapter: Option<Arc<Adapter>>,
     /// Call context for adapter calls.
     pub ctx: CallContext,
     /// `remote\0key`, the fill's id.
@@ -228,9 +230,11 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
             status: resp.status().as_u16(),
             headers: wit_headers(resp.headers()),
         };
+        let Some(adapter) = &job.adapter else {
+            break resp;
+        };
         let started = Instant::now();
-        let verdict = job
-            .adapter
+        let verdict = adapter
             .on_response(
                 job.ctx.clone(),
                 &job.remote.info,
@@ -241,14 +245,14 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
             )
             .await;
         state.metrics.plugin_call(
-            job.adapter.name(),
+            adapter.name(),
             "on_response",
             started.elapsed().as_secs_f64(),
         );
         match verdict {
             Err(e) => {
-                state.metrics.plugin_error(job.adapter.name(), e.kind());
-                tracing::error!(remote = %remote_name, adapter = job.adapter.name(), error = %e, "adapter failed in on-response");
+                state.metrics.plugin_error(adapter.name(), e.kind());
+                tracing::error!(remote = %remote_name, adapter = adapter.name(), error = %e, "adapter failed in on-response");
                 return Err(failed(e.status(), e.to_string()));
             }
             Ok(wit::AfterHeaders::Accept) => break resp,
@@ -393,6 +397,12 @@ async fn stream_and_commit(
     // Inspected bodies are buffered (bounded) and handed to the adapter
     // before anything is published.
     if let Some(limit) = plan.inspect_limit {
+        let Some(adapter) = job.adapter.clone() else {
+            return Err(failed(
+                StatusCode::BAD_GATEWAY,
+                "a body to inspect needs an adapter to inspect it",
+            ));
+        };
         let mut buf: Vec<u8> = Vec::new();
         loop {
             match tokio::time::timeout(idle, body.frame()).await {
@@ -445,17 +455,16 @@ async fn stream_and_commit(
                 .collect(),
         };
         let started = Instant::now();
-        let verdict = job
-            .adapter
+        let verdict = adapter
             .inspect_body(job.ctx.clone(), &job.remote.info, &job.req, &wresp, &buf)
             .await;
         state.metrics.plugin_call(
-            job.adapter.name(),
+            adapter.name(),
             "inspect_body",
             started.elapsed().as_secs_f64(),
         );
         let verdict = verdict.map_err(|e| {
-            state.metrics.plugin_error(job.adapter.name(), e.kind());
+            state.metrics.plugin_error(adapter.name(), e.kind());
             failed(e.status(), e.to_string())
         })?;
         // The adapter refused the body: keep what we have.
@@ -507,12 +516,7 @@ async fn stream_and_commit(
         }
         commit(job, fill, plan, head, entry, sp).await?;
         if !prefetch.is_empty() {
-            super::prefetch::spawn(
-                job.state.clone(),
-                job.remote.clone(),
-                job.adapter.clone(),
-                prefetch,
-            );
+            super::prefetch::spawn(job.state.clone(), job.remote.clone(), adapter, prefetch);
         }
         return Ok(());
     }

@@ -2,8 +2,9 @@
 //! decisions ([`memo`]), the per-key fill lock and streaming tee
 //! ([`fill`], [`reader`]), the upstream fetch a fill leader runs
 //! ([`leader`]), background prefetch of what an index references
-//! ([`prefetch`]), byte ranges ([`range`]), and the check that keeps
-//! failed git answers out of the store ([`pktcheck`]).
+//! ([`prefetch`]), byte ranges ([`range`]), the check that keeps
+//! failed git answers out of the store ([`pktcheck`]), and answers an
+//! adapter reads through the cache to derive its own from ([`shared`]).
 
 pub mod fill;
 pub mod freshness;
@@ -15,5 +16,6 @@ pub mod plan;
 pub mod prefetch;
 pub mod range;
 pub mod reader;
+pub mod shared;
 
 pub use fill::{Fill, FillState, Fills, Head, Joined, Source};

@@ -116,7 +116,7 @@ async fn prefetch_one(
                 sent: fwd.upstream,
                 body: None,
                 req,
-                adapter,
+                adapter: Some(adapter),
                 ctx,
                 id,
             };

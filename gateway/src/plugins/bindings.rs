@@ -2,8 +2,9 @@
 //! `artgate:adapter@0.1.0` world in `wit/`.
 //!
 //! Exports are async so a call can be awaited on the runtime (and cut off by
-//! the epoch deadline); `http-send` is the one async import, since it does
-//! network I/O. Every import is trappable so the host can end a call that
+//! the epoch deadline); `http-send` is async, since it does
+//! network I/O, and `cache-send`, which may wait for an upstream fetch.
+//! Every import is trappable so the host can end a call that
 //! abuses a capability.
 
 wasmtime::component::bindgen!({
@@ -11,6 +12,7 @@ wasmtime::component::bindgen!({
     world: "adapter",
     imports: {
         "artgate:adapter/host.http-send": async | trappable,
+        "artgate:adapter/host.cache-send": async | trappable,
         default: trappable,
     },
     exports: { default: async },

@@ -1,7 +1,8 @@
 //! What a plugin instance's store holds, and the host capabilities it may
-//! call: `log`, bounded `http-send`, and a key-value store scoped to the
-//! adapter and the remote ([`super::kv`]). WASI is linked deny-all (no preopened directories, no
-//! environment, no sockets, stdio discarded).
+//! call: `log`, bounded `http-send`, `cache-send` and `cache-expire` on the
+//! current remote's cache, and a key-value store scoped to the adapter and
+//! the remote ([`super::kv`]). WASI is linked deny-all (no preopened
+//! directories, no environment, no sockets, stdio discarded).
 
 use super::PluginError;
 use super::bindings::{self, wit};
@@ -29,14 +30,32 @@ pub const MAX_LOG_MESSAGE: usize = 4096;
 /// A boxed future, for the `http-send` capability.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The network side of `http-send`, provided per call by the request path:
-/// it knows which hosts the current remote may reach and its credentials.
+/// The network side of `http-send` and `cache-send`, provided per call by
+/// the request path: it knows which hosts the current remote may reach,
+/// its credentials and its cache.
 pub trait HostHttp: Send + Sync {
     /// Send a small request; errors are one sentence for the plugin.
     fn send(
         &self,
         req: wit::OutgoingRequest,
     ) -> BoxFuture<'_, Result<wit::IncomingResponse, String>>;
+
+    /// Send a request through the remote's cache under `plan` and return
+    /// at most `limit` bytes of the answer (`cache-send`).
+    fn cache_send(
+        &self,
+        req: wit::OutgoingRequest,
+        plan: wit::CachePlan,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<wit::IncomingResponse, String>> {
+        let _ = (req, plan, limit);
+        Box::pin(async { Err("cache-send is not available in this context".to_owned()) })
+    }
+
+    /// Mark the remote's entry under `key` expired now (`cache-expire`).
+    fn cache_expire(&self, key: &str) {
+        let _ = key;
+    }
 }
 
 /// What a call needs to know about its context.
@@ -277,6 +296,51 @@ impl bindings::artgate::adapter::host::Host for HostState {
             b.host_wait += started.elapsed();
         }
         Ok(result)
+    }
+
+    async fn cache_send(
+        &mut self,
+        req: wit::OutgoingRequest,
+        plan: wit::CachePlan,
+        limit: u32,
+    ) -> WtResult<Result<wit::IncomingResponse, String>> {
+        // Counted with http-send: each may cost an upstream request.
+        self.http_calls += 1;
+        if self.http_calls > MAX_HTTP_SENDS_PER_CALL {
+            return Err(wasmtime::Error::msg(format!(
+                "more than {MAX_HTTP_SENDS_PER_CALL} http-send and cache-send calls in one call"
+            )));
+        }
+        let Some(http) = self.ctx.http.clone() else {
+            return Ok(Err("cache-send is not available in this context".into()));
+        };
+        let started = std::time::Instant::now();
+        let result = match &self.io {
+            // The fill it may lead belongs to the request runtime, like the
+            // fills of forwarded requests.
+            Some(io) => match io
+                .spawn(async move { http.cache_send(req, plan, limit).await })
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => Err(format!("cache-send did not complete: {e}")),
+            },
+            None => http.cache_send(req, plan, limit).await,
+        };
+        if let Some(b) = &self.budget
+            && let Ok(mut b) = b.lock()
+        {
+            b.host_wait += started.elapsed();
+        }
+        Ok(result)
+    }
+
+    fn cache_expire(&mut self, key: String) -> WtResult<()> {
+        self.kv_budget()?;
+        if let Some(http) = &self.ctx.http {
+            http.cache_expire(&key);
+        }
+        Ok(())
     }
 
     fn kv_get(&mut self, key: String) -> WtResult<Option<Vec<u8>>> {

@@ -8,7 +8,7 @@
 //! | request | decision |
 //! | --- | --- |
 //! | `GET {repo}/info/refs?service=git-upload-pack` | mutable for the refs TTL, key `refs/{repo}/{git-protocol or v0}`, varies on `git-protocol` |
-//! | `POST {repo}/git-upload-pack`, protocol-v2 `ls-refs` | mutable for the refs TTL, key `lsrefs/{repo}/{sha256 of git-protocol + the normalised request}` |
+//! | `POST {repo}/git-upload-pack`, protocol-v2 `ls-refs` | answered by the adapter from the repository's one full ref listing ([`refs`]), read through the cache (`cache-send`) under `lsrefs/{repo}/{object format}`, mutable for the refs TTL |
 //! | `POST {repo}/git-upload-pack`, v2 `fetch` or v0/v1 with wants and no haves | immutable, key `pack/{repo}/{sha256 of git-protocol + the normalised request}` |
 //! | `POST {repo}/git-upload-pack`, anything else (haves, `want-ref`, `deepen-not`, other commands, unparseable, larger than 1 MiB) | streamed, not stored |
 //! | `info/refs?service=git-receive-pack`, `POST {repo}/git-receive-pack` | 403: pushing is not supported |
@@ -20,6 +20,12 @@
 //! and `accept`, and attaches the remote's credentials. The request
 //! normalisation (sorted wants, shallows, deepen options, filter, pack
 //! options; `agent=` and `session-id=` dropped) is in [`pktline`].
+//!
+//! All ref listings of a repository show one state: every `ls-refs`
+//! shape is a filter of one stored listing, so they refresh together; a
+//! v0/v1 `info/refs` fetched from the upstream expires that listing, and
+//! a listing fetched from the upstream expires the v0/v1 advertisements.
+//! Once a client has seen a state, later clients see it or a newer one.
 //!
 //! Remote options: `refs_ttl` (duration, e.g. `"30s"` or `60`): how long
 //! `info/refs` and `ls-refs` answers are served from the cache; default 60
@@ -33,10 +39,11 @@
 #[doc(hidden)]
 pub mod fuzz;
 pub mod pktline;
+pub mod refs;
 pub mod sha256;
 
 use artgate_sdk::prelude::*;
-use pktline::{Cacheability, parse_request};
+use pktline::{Cacheability, UploadRequest, parse_request};
 
 /// Largest upload-pack request body the adapter asks to see.
 pub const BODY_LIMIT: u32 = 1024 * 1024;
@@ -48,6 +55,13 @@ pub const ADVERTISEMENT: &str = "application/x-git-upload-pack-advertisement";
 pub const RESULT: &str = "application/x-git-upload-pack-result";
 /// Longest repository path accepted (keeps cache keys bounded).
 const MAX_REPO_LEN: usize = 1024;
+/// Largest full ref listing answered from the cache; a repository with
+/// more refs gets its `ls-refs` requests streamed from the upstream.
+pub const LISTING_LIMIT: u32 = 8 * 1024 * 1024;
+/// Object formats whose listings a v0/v1 advertisement expires.
+const OBJECT_FORMATS: [&str; 2] = ["sha1", "sha256"];
+/// The `git-protocol` values of v0/v1 advertisements, as key parts.
+const V0_PROTOCOLS: [&str; 2] = ["v0", "version=1"];
 
 /// The git adapter.
 pub struct Git;
@@ -58,8 +72,82 @@ impl Adapter for Git {
     }
 
     fn plan(remote: RemoteInfo, req: Request) -> Decision {
-        plan(&remote, &req)
+        plan_with(&WasmHost, &remote, &req)
     }
+
+    fn on_response(
+        _remote: RemoteInfo,
+        req: Request,
+        _sent: UpstreamRequest,
+        resp: UpstreamResponse,
+        _attempt: u32,
+    ) -> AfterHeaders {
+        // A v0/v1 advertisement from the upstream shows the refs as they
+        // are now: the repository's stored v2 listing must not stay older.
+        if resp.status == 200 {
+            for key in listings_behind(&req) {
+                WasmHost.cache_expire(&key);
+            }
+        }
+        AfterHeaders::Accept
+    }
+}
+
+/// The host capabilities the adapter uses, behind a trait so its decisions
+/// can be unit tested on the host target with a fake.
+pub trait Host {
+    /// `cache-send`.
+    fn cache_send(
+        &self,
+        req: &OutgoingRequest,
+        plan: &CachePlan,
+        limit: u32,
+    ) -> Result<IncomingResponse, String>;
+    /// `cache-expire`.
+    fn cache_expire(&self, key: &str);
+}
+
+/// The real host (component imports).
+struct WasmHost;
+
+impl Host for WasmHost {
+    fn cache_send(
+        &self,
+        req: &OutgoingRequest,
+        plan: &CachePlan,
+        limit: u32,
+    ) -> Result<IncomingResponse, String> {
+        artgate_sdk::host::cache_send(req, plan, limit)
+    }
+    fn cache_expire(&self, key: &str) {
+        artgate_sdk::host::cache_expire(key);
+    }
+}
+
+/// The keys of the v2 listings that an upstream answer to `req` (a v0/v1
+/// `info/refs`) shows a newer state than.
+pub fn listings_behind(req: &Request) -> Vec<String> {
+    let GitPath::InfoRefs(repo) = parse_path(&req.path) else {
+        return Vec::new();
+    };
+    if is_v2(req) {
+        return Vec::new();
+    }
+    OBJECT_FORMATS
+        .iter()
+        .map(|f| listing_key(repo, f))
+        .collect()
+}
+
+/// Whether the client speaks protocol v2 (`git-protocol: version=2`).
+fn is_v2(req: &Request) -> bool {
+    req.header("git-protocol")
+        .is_some_and(|p| p.split(':').any(|kv| kv == "version=2"))
+}
+
+/// The key of a repository's full v2 ref listing.
+fn listing_key(repo: &str, object_format: &str) -> String {
+    format!("lsrefs/{repo}/{}", key_part(object_format))
 }
 
 artgate_sdk::export_adapter!(Git);
@@ -109,8 +197,13 @@ fn refuse(status: u16, message: impl Into<String>) -> Decision {
 const NO_PUSH: &str =
     "Pushing through the gateway is not supported; push to the upstream repository directly.";
 
-/// Plans one request.
+/// Plans one request with the component's host.
 pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
+    plan_with(&WasmHost, remote, req)
+}
+
+/// Plans one request; `host` answers `ls-refs` listings.
+pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
     if !remote.is_pull_through() {
         return refuse(
             400,
@@ -150,7 +243,7 @@ pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
     if info_refs_path {
         info_refs(req, repo, ttl)
     } else {
-        upload_pack(req, repo, ttl)
+        upload_pack(host, req, repo, ttl)
     }
 }
 
@@ -190,7 +283,7 @@ fn info_refs(req: &Request, repo: &str, ttl: u64) -> Decision {
 }
 
 /// Plans `POST {repo}/git-upload-pack`.
-fn upload_pack(req: &Request, repo: &str, ttl: u64) -> Decision {
+fn upload_pack(host: &dyn Host, req: &Request, repo: &str, ttl: u64) -> Decision {
     if req.method != "POST" {
         return refuse(
             405,
@@ -206,6 +299,19 @@ fn upload_pack(req: &Request, repo: &str, ttl: u64) -> Decision {
             reason: "the request body is larger than the inspection limit or not decodable".into(),
         },
         (Some(body), _) => match parse_request(body) {
+            Ok(UploadRequest::V2 {
+                command,
+                capabilities,
+                arguments,
+            }) if command == "ls-refs" && is_v2(req) => {
+                match refs::parse(&capabilities, &arguments) {
+                    Some(shape) => return ls_refs(host, req, repo, ttl, &shape),
+                    None => Cacheability::Bypass {
+                        reason: "the ls-refs request has options the shared listing cannot answer"
+                            .into(),
+                    },
+                }
+            }
             Ok(r) => pktline::classify(&r),
             Err(e) => Cacheability::Bypass {
                 reason: format!("the request is not understood: {e}"),
@@ -219,8 +325,11 @@ fn upload_pack(req: &Request, repo: &str, ttl: u64) -> Decision {
         sha256::hex(format!("git-protocol {protocol}\n{canonical}").as_bytes())
     };
     let plan = match cacheability {
-        Cacheability::RefList { canonical } => {
-            CachePlan::mutable(format!("lsrefs/{repo}/{}", digest(&canonical))).ttl(ttl)
+        // An `ls-refs` without `git-protocol: version=2`: not the shared
+        // listing's business, and a per-shape copy could fall behind it.
+        Cacheability::RefList { .. } => {
+            debug!("{}: ls-refs without protocol v2: not cached", req.path);
+            CachePlan::no_store(format!("stream/{repo}"))
         }
         Cacheability::Pack { canonical } => {
             CachePlan::immutable(format!("pack/{repo}/{}", digest(&canonical)))
@@ -240,6 +349,74 @@ fn upload_pack(req: &Request, repo: &str, ttl: u64) -> Decision {
             &["content-type", "content-encoding", "git-protocol", "accept"],
         ),
         plan.content_type(RESULT),
+    )
+}
+
+/// Answers a protocol-v2 `ls-refs` from the repository's full listing,
+/// read through the cache; when that fails (no stored copy and the
+/// upstream failing, or a listing over [`LISTING_LIMIT`]) the request is
+/// streamed from the upstream as it is, uncached.
+fn ls_refs(host: &dyn Host, req: &Request, repo: &str, ttl: u64, shape: &refs::LsRefs) -> Decision {
+    let key = listing_key(repo, &shape.object_format);
+    let mut headers = vec![
+        Header::new("content-type", "application/x-git-upload-pack-request"),
+        Header::new("accept", RESULT),
+    ];
+    if let Some(p) = req.header("git-protocol") {
+        headers.push(Header::new("git-protocol", p));
+    }
+    let full = OutgoingRequest {
+        method: "POST".into(),
+        url: target(req),
+        headers,
+        body: refs::full_request(shape),
+        use_credentials: true,
+    };
+    let plan = CachePlan::mutable(key.as_str())
+        .ttl(ttl)
+        .content_type(RESULT);
+    let listing = match host.cache_send(&full, &plan, LISTING_LIMIT) {
+        Ok(r) if r.status == 200 => r,
+        Ok(r) => {
+            return ls_refs_uncached(req, repo, &format!("the upstream answered {}", r.status));
+        }
+        Err(e) => return ls_refs_uncached(req, repo, &e),
+    };
+    let source = listing
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("x-artifact-source"))
+        .map(|h| h.value.clone())
+        .unwrap_or_default();
+    if source == "remote" {
+        // A newer state than the v0/v1 advertisements may hold.
+        for p in V0_PROTOCOLS {
+            host.cache_expire(&format!("refs/{repo}/{p}"));
+        }
+    }
+    let body = refs::filter(&listing.body, shape).unwrap_or(listing.body);
+    let mut resp = DirectResponse::new(200, body)
+        .header("content-type", RESULT)
+        .header("cache-control", "no-cache");
+    if !source.is_empty() {
+        resp = resp.header("x-artifact-source", source);
+    }
+    Decision::respond(resp)
+}
+
+/// An `ls-refs` streamed from the upstream, not stored.
+fn ls_refs_uncached(req: &Request, repo: &str, why: &str) -> Decision {
+    warn!("{}: ls-refs not answered from the cache: {why}", req.path);
+    let upstream = UpstreamRequest::new("POST", target(req))
+        .credentials(true)
+        .with_body(true);
+    Decision::forward(
+        with_headers(
+            upstream,
+            req,
+            &["content-type", "content-encoding", "git-protocol", "accept"],
+        ),
+        CachePlan::no_store(format!("stream/{repo}")).content_type(RESULT),
     )
 }
 

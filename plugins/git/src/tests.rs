@@ -310,17 +310,200 @@ fn want_only_fetches_are_immutable_packs() {
     assert_ne!(f.plan.key, forward(plan(&remote(&[]), &v1)).plan.key);
 }
 
-#[test]
-fn ls_refs_is_mutable() {
+/// A host whose cache holds one listing (or fails), recording calls.
+struct FakeCache {
+    listing: Result<(Vec<u8>, &'static str), String>,
+    sent: std::cell::RefCell<Vec<(OutgoingRequest, CachePlan, u32)>>,
+    expired: std::cell::RefCell<Vec<String>>,
+}
+
+impl FakeCache {
+    fn new(listing: Result<(Vec<u8>, &'static str), String>) -> FakeCache {
+        FakeCache {
+            listing,
+            sent: Default::default(),
+            expired: Default::default(),
+        }
+    }
+}
+
+impl Host for FakeCache {
+    fn cache_send(
+        &self,
+        req: &OutgoingRequest,
+        plan: &CachePlan,
+        limit: u32,
+    ) -> Result<IncomingResponse, String> {
+        self.sent
+            .borrow_mut()
+            .push((req.clone(), plan.clone(), limit));
+        let (body, source) = self.listing.clone()?;
+        Ok(IncomingResponse {
+            status: 200,
+            headers: vec![Header::new("x-artifact-source", source)],
+            body,
+        })
+    }
+    fn cache_expire(&self, key: &str) {
+        self.expired.borrow_mut().push(key.to_owned());
+    }
+}
+
+fn ls_refs_body(args: &[&str]) -> Vec<u8> {
     let mut b = pkt("command=ls-refs");
+    b.extend(pkt("agent=git/2.47.3"));
+    b.extend(pkt("object-format=sha1"));
     b.extend_from_slice(b"0001");
-    b.extend(pkt("peel"));
-    b.extend(pkt("ref-prefix refs/heads/"));
+    for a in args {
+        b.extend(pkt(a));
+    }
     b.extend_from_slice(b"0000");
-    let f = forward(plan(&remote(&[("refs_ttl", "2")]), &post(Some(b), false)));
-    assert_eq!(f.plan.class, CacheClass::Mutable);
-    assert_eq!(f.plan.ttl_secs, Some(2));
-    assert!(f.plan.key.starts_with("lsrefs/acme/data.git/"));
+    b
+}
+
+fn listing() -> Vec<u8> {
+    let mut l = pkt(&format!("{A} HEAD symref-target:refs/heads/main"));
+    l.extend(pkt(&format!("{A} refs/heads/main")));
+    l.extend(pkt(&format!("{B} refs/tags/v1 peeled:{A}")));
+    l.extend_from_slice(b"0000");
+    l
+}
+
+fn direct(d: Decision) -> DirectResponse {
+    match d {
+        Decision::Respond(r) => r,
+        other => panic!("expected a direct response, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_ls_refs_shape_is_answered_from_one_listing() {
+    let cache = FakeCache::new(Ok((listing(), "cache")));
+    let r = remote(&[("refs_ttl", "2")]);
+    let fetch = ls_refs_body(&["peel", "symrefs", "ref-prefix refs/heads/"]);
+    let clone = ls_refs_body(&[
+        "peel",
+        "symrefs",
+        "ref-prefix HEAD",
+        "ref-prefix refs/tags/",
+    ]);
+    let a = direct(plan_with(&cache, &r, &post(Some(fetch), false)));
+    let b = direct(plan_with(&cache, &r, &post(Some(clone), false)));
+    assert_eq!(a.status, 200);
+    let mut want = pkt(&format!("{A} refs/heads/main"));
+    want.extend_from_slice(b"0000");
+    assert_eq!(a.body, want);
+    let mut want = pkt(&format!("{A} HEAD symref-target:refs/heads/main"));
+    want.extend(pkt(&format!("{B} refs/tags/v1 peeled:{A}")));
+    want.extend_from_slice(b"0000");
+    assert_eq!(b.body, want);
+    for resp in [&a, &b] {
+        let h = |n: &str| {
+            resp.headers
+                .iter()
+                .find(|h| h.name == n)
+                .map(|h| h.value.as_str())
+        };
+        assert_eq!(h("content-type"), Some(RESULT));
+        assert_eq!(h("x-artifact-source"), Some("cache"));
+    }
+    let sent = cache.sent.borrow();
+    assert_eq!(sent.len(), 2);
+    // One key, one request: the full listing.
+    assert_eq!(sent[0], sent[1]);
+    let (req, plan, limit) = &sent[0];
+    assert_eq!(plan.key, "lsrefs/acme/data.git/sha1");
+    assert_eq!(plan.class, CacheClass::Mutable);
+    assert_eq!(plan.ttl_secs, Some(2));
+    assert_eq!(*limit, LISTING_LIMIT);
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.url, "/acme/data.git/git-upload-pack");
+    assert!(req.use_credentials);
+    assert!(
+        req.headers
+            .iter()
+            .any(|h| h.name == "git-protocol" && h.value == "version=2")
+    );
+    assert_eq!(
+        req.body,
+        refs::full_request(&refs::parse(&["object-format=sha1".into()], &[]).unwrap())
+    );
+    // Served from the store: the v0 advertisements are left alone.
+    assert!(cache.expired.borrow().is_empty());
+}
+
+#[test]
+fn a_listing_fetched_from_the_upstream_expires_the_v0_advertisements() {
+    let cache = FakeCache::new(Ok((listing(), "remote")));
+    direct(plan_with(
+        &cache,
+        &remote(&[]),
+        &post(Some(ls_refs_body(&["peel"])), false),
+    ));
+    assert_eq!(
+        *cache.expired.borrow(),
+        ["refs/acme/data.git/v0", "refs/acme/data.git/version=1"]
+    );
+}
+
+#[test]
+fn a_v0_advertisement_from_the_upstream_expires_the_listings() {
+    let v0 = request(
+        "GET",
+        "acme/data.git/info/refs",
+        Some("service=git-upload-pack"),
+        &[],
+    );
+    assert_eq!(
+        listings_behind(&v0),
+        ["lsrefs/acme/data.git/sha1", "lsrefs/acme/data.git/sha256"]
+    );
+    let v2 = request(
+        "GET",
+        "acme/data.git/info/refs",
+        Some("service=git-upload-pack"),
+        &[("git-protocol", "version=2")],
+    );
+    assert!(listings_behind(&v2).is_empty());
+    assert!(listings_behind(&post(None, false)).is_empty());
+}
+
+#[test]
+fn ls_refs_streams_when_the_listing_is_unavailable_or_unshareable() {
+    let failing = FakeCache::new(Err("the upstream fetch failed".into()));
+    let body = ls_refs_body(&["peel"]);
+    let f = forward(plan_with(
+        &failing,
+        &remote(&[]),
+        &post(Some(body.clone()), false),
+    ));
+    assert_eq!(f.plan.class, CacheClass::NoStore);
+    assert!(f.upstream.forward_body);
+    // Without protocol v2, or with a server option: not shared, not asked.
+    let cache = FakeCache::new(Ok((listing(), "cache")));
+    let mut v0 = post(Some(body), false);
+    v0.headers.retain(|h| h.name != "git-protocol");
+    let f = forward(plan_with(&cache, &remote(&[]), &v0));
+    assert_eq!(f.plan.class, CacheClass::NoStore);
+    let mut opt = pkt("command=ls-refs");
+    opt.extend(pkt("server-option=x"));
+    opt.extend_from_slice(b"0000");
+    let f = forward(plan_with(&cache, &remote(&[]), &post(Some(opt), false)));
+    assert_eq!(f.plan.class, CacheClass::NoStore);
+    assert!(cache.sent.borrow().is_empty());
+}
+
+#[test]
+fn an_error_answer_is_passed_on_unfiltered() {
+    let mut err = pkt("ERR upload-pack: something broke");
+    err.extend_from_slice(b"0000");
+    let cache = FakeCache::new(Ok((err.clone(), "remote")));
+    let d = direct(plan_with(
+        &cache,
+        &remote(&[]),
+        &post(Some(ls_refs_body(&["ref-prefix refs/heads/"])), false),
+    ));
+    assert_eq!(d.body, err);
 }
 
 #[test]

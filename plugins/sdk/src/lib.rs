@@ -95,7 +95,9 @@ pub mod types {
 /// example in a host-target unit test) panics. Use [`log`](mod@crate::log) and
 /// the logging macros for logging; they also work on the host target.
 pub mod host {
-    pub use crate::bindings::artgate::adapter::host::{http_send, kv_delete, kv_get, kv_set};
+    pub use crate::bindings::artgate::adapter::host::{
+        cache_expire, cache_send, http_send, kv_delete, kv_get, kv_set,
+    };
 }
 
 /// The generated handler trait. Implement [`Adapter`] instead: every
