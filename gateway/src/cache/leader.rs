@@ -683,7 +683,11 @@ async fn apply_held_kv(job: &Job) {
     let Some(kv) = job.ctx.kv.clone() else {
         return;
     };
-    let (remote, adapter) = (job.remote.cfg.name.clone(), job.adapter.name().to_owned());
+    let remote = job.remote.cfg.name.clone();
+    let adapter = job
+        .adapter
+        .as_ref()
+        .map_or_else(String::new, |a| a.name().to_owned());
     if let Ok(Err(e)) = blocking(move || kv.apply()).await {
         tracing::warn!(remote = %remote, adapter = %adapter, error = %e, "adapter key-value writes of a verified fetch were lost");
     }

@@ -147,8 +147,8 @@ pub async fn send(
             }
             FillState::Aborted(why) => {
                 return Err(SharedError::Failed {
-                    status: StatusCode::BAD_GATEWAY,
-                    message: format!("the upstream transfer failed: {why}"),
+                    status: why.status,
+                    message: why.message(),
                 });
             }
             FillState::Uncacheable => {
