@@ -1,7 +1,8 @@
 //! The cache engine: freshness ([`freshness`]), remembered adapter
 //! decisions ([`memo`]), the per-key fill lock and streaming tee
 //! ([`fill`], [`reader`]), the upstream fetch a fill leader runs
-//! ([`leader`]), background prefetch of what an index references
+//! ([`leader`]), `HEAD` misses answered from an upstream `HEAD`
+//! ([`upstream_head`]), background prefetch of what an index references
 //! ([`prefetch`]), byte ranges ([`range`]), and the check that keeps
 //! failed git answers out of the store ([`pktcheck`]).
 
@@ -15,5 +16,6 @@ pub mod plan;
 pub mod prefetch;
 pub mod range;
 pub mod reader;
+pub mod upstream_head;
 
 pub use fill::{Fill, FillState, Fills, Head, Joined, Source};
