@@ -615,3 +615,50 @@ async fn rate_limited_upstream_serves_stale() {
     let g = get(&url("2"), &[("accept", OCI_MANIFEST)]).await;
     assert_eq!((g.status, g.code().as_str()), (429, "TOOMANYREQUESTS"));
 }
+
+/// `HEAD` of an uncached 3 MiB layer against a registry that wants tokens:
+/// answered from the registry's `HEAD` (after the token dance), with its
+/// length and digest, without downloading the layer; the `GET` after it
+/// is the one download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_of_an_uncached_blob_asks_the_registry_without_downloading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, images) = registry_with_images(tmp.path()).await;
+    let front = Front::start(&registry).await;
+    front.require_token("bob", "builder");
+    let gw = Gateway::start(&remote(
+        "tok",
+        &front.url(),
+        "username = \"bob\"\npassword = \"builder\"",
+    ))
+    .await;
+    let (big, bytes) = big_layer(&images);
+    let path = format!("/v2/library/app/blobs/{big}");
+    let url = gw.url(&format!("/v2/tok/library/app/blobs/{big}"));
+
+    let head = send(reqwest::Method::HEAD, &url, &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.h("content-length"), bytes.len().to_string());
+    assert_eq!(head.h("x-artifact-size"), bytes.len().to_string());
+    assert_eq!(head.h("docker-content-digest"), big);
+    assert_eq!(head.h("x-artifact-source"), "remote");
+    assert!(front.token_requests() >= 1, "no token dance for the HEAD");
+    assert_eq!(front.gets(&path), 0, "the HEAD downloaded the layer");
+
+    let g = get(&url, &[]).await;
+    assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
+    assert_eq!(sha256(&g.body), big);
+    let head = send(reqwest::Method::HEAD, &url, &[]).await;
+    assert_eq!((head.status, head.h("x-artifact-source")), (200, "cache"));
+    assert_eq!(front.gets(&path), 1);
+
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let g = send(
+        reqwest::Method::HEAD,
+        &gw.url(&format!("/v2/tok/library/app/blobs/{missing}")),
+        &[],
+    )
+    .await;
+    assert_eq!(g.status, 404);
+}

@@ -1,7 +1,8 @@
 //! The representation headers clients rely on (issue 13 item 4):
 //! `X-Artifact-Source: stale` for as long as a stale copy stands in for
 //! the upstream, `X-Artifact-Size` before the body when the size is known,
-//! and `Content-Encoding` stored and replayed.
+//! `Content-Encoding` stored and replayed, and `HEAD` on a miss answered
+//! from an upstream `HEAD` instead of a download.
 
 use crate::reliability::harness::{drain, sha256_hex};
 use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
@@ -282,4 +283,87 @@ async fn the_adapters_size_is_sent_before_an_unframed_body() {
     assert_eq!(g.status, 502);
     let msg = g.json()["error"].as_str().unwrap().to_owned();
     assert!(msg.contains("x-artifact-size"), "{msg}");
+}
+
+/// A `HEAD` for an object nobody fetched yet is answered from an upstream
+/// `HEAD`: the size, type and validators arrive, the body is neither
+/// downloaded nor stored. A `GET` then fetches it once; `HEAD`s after that
+/// are hits. A missing object gives 404 from the upstream `HEAD` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_on_a_miss_asks_the_upstream_head_and_stores_nothing() {
+    let up = Upstream::start().await;
+    let big = bytes(4 << 20, 33);
+    up.put(
+        "/iso/big.iso",
+        Resource {
+            body: big.clone().into(),
+            etag: Some("\"big\"".into()),
+            last_modified: Some("Tue, 01 Dec 2026 10:00:00 GMT".into()),
+            ..Default::default()
+        },
+    );
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let url = gw.url("/api/v1/remote/r/iso/big.iso");
+
+    let head = send("HEAD", &url, &[]).await;
+    assert_eq!((head.status, head.source()), (200, "remote"));
+    assert!(head.body.is_empty());
+    assert_eq!(head.h("content-length"), (4 << 20).to_string());
+    assert_eq!(head.h("x-artifact-size"), (4 << 20).to_string());
+    assert_eq!(head.h("etag"), "\"big\"");
+    assert_eq!(head.h("last-modified"), "Tue, 01 Dec 2026 10:00:00 GMT");
+    assert_eq!(head.h("content-type"), "application/x-iso9660-image");
+    assert_eq!(
+        head.h("content-disposition"),
+        "attachment; filename=\"big.iso\""
+    );
+    let s = up.seen("/iso/big.iso");
+    assert_eq!((s.heads, s.gets), (1, 0), "the HEAD downloaded the object");
+    assert!(up.bodies_completed() == 0, "a body was sent upstream");
+    let m = gw.metrics().await;
+    assert_eq!(metric(&m, "artgate_store_bytes", &[]), 0.0, "{m}");
+
+    // A HEAD does not make it cached: the GET is a miss, then HEAD hits.
+    let g = send("GET", &url, &[]).await;
+    assert_eq!((g.status, g.source()), (200, "remote"));
+    assert!(g.body == big);
+    let head = send("HEAD", &url, &[]).await;
+    assert_eq!((head.status, head.source()), (200, "cache"));
+    assert_eq!(head.h("x-artifact-size"), (4 << 20).to_string());
+    let s = up.seen("/iso/big.iso");
+    assert_eq!((s.heads, s.gets), (1, 1));
+
+    let missing = send("HEAD", &gw.url("/api/v1/remote/r/iso/none.iso"), &[]).await;
+    assert_eq!(missing.status, 404);
+    let s = up.seen("/iso/none.iso");
+    assert_eq!((s.heads, s.gets), (1, 0));
+}
+
+/// An upstream whose `HEAD` answer says nothing about `GET` (405 here; a
+/// URL signed for `GET` gives 403) does not fail the client's `HEAD`: the
+/// object is fetched as for a `GET`, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_on_a_miss_falls_back_to_get_when_the_upstream_refuses_head() {
+    let up = Upstream::start().await;
+    let body = bytes(10_000, 34);
+    up.put(
+        "/f.bin",
+        Resource {
+            body: body.clone().into(),
+            head_status: Some(405),
+            ..Default::default()
+        },
+    );
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let url = gw.url("/api/v1/remote/r/f.bin");
+    let head = send("HEAD", &url, &[]).await;
+    assert_eq!((head.status, head.h("content-length")), (200, "10000"));
+    assert_eq!(head.h("x-artifact-size"), "10000");
+    let s = up.seen("/f.bin");
+    assert_eq!((s.heads, s.gets), (1, 1));
+    // The GET shares that fetch (or, once it is stored, hits): one download.
+    let g = send("GET", &url, &[]).await;
+    assert_eq!(g.status, 200);
+    assert!(g.body == body, "wrong bytes after a HEAD fallback");
+    assert_eq!(up.seen("/f.bin").gets, 1);
 }

@@ -455,10 +455,11 @@ async fn unreachable_on_revalidation_serves_stale_and_refreshes_the_ttl() {
         metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await,
         1.0
     );
-    // The stale copy was kept and its TTL refreshed: served from cache
-    // without another attempt until it expires again.
+    // The stale copy was kept and its TTL refreshed: served from the store
+    // without another attempt until it expires again, and still labelled
+    // stale (the upstream has not confirmed it).
     let got = get_remote(&gw, "el", INDEX, &[]).await;
-    assert_eq!(got.source(), "cache");
+    assert_eq!(got.source(), "stale");
     assert_eq!(
         metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await,
         1.0

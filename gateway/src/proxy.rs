@@ -16,6 +16,7 @@ use crate::cache::memo::RequestShape;
 use crate::cache::plan;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
+use crate::cache::upstream_head::{self, HeadAnswer, HeadJob};
 use crate::cache::{FillState, Head, Joined, Source};
 use crate::config::RemoteMode;
 use crate::host_http::RemoteHttp;
@@ -419,6 +420,20 @@ pub async fn serve(
                 );
             }
             let id = format!("{remote_name}\0{}", plan.key);
+            if parts.method == Method::HEAD && upstream_head::allowed(&plan, &fwd.upstream) {
+                let job = HeadJob {
+                    state: &state,
+                    remote: &remote,
+                    adapter: &adapter,
+                    ctx: &ctx,
+                    req: &wreq,
+                    sent: &fwd.upstream,
+                    plan: &plan,
+                };
+                if let Some(answer) = head_miss(job, &parts, &id, family).await {
+                    return answer;
+                }
+            }
             let fill = match state.fills.join(&id) {
                 Joined::Leader(fill) => {
                     let job = Job {
@@ -442,6 +457,47 @@ pub async fn serve(
             };
             serve_fill(&state, &parts, &remote, fill, family).await
         }
+    }
+}
+
+/// A `HEAD` the store cannot answer: join a fetch of the key in progress,
+/// else ask the upstream with a `HEAD` ([`upstream_head`]) and store
+/// nothing. `None`: go on as for a `GET` (an expired entry to revalidate
+/// or serve stale, or an upstream whose `HEAD` answer says nothing).
+async fn head_miss(
+    job: HeadJob<'_>,
+    parts: &Parts,
+    id: &str,
+    family: Family,
+) -> Option<(Response<ResBody>, Outcome)> {
+    let (state, remote) = (job.state, job.remote);
+    if let Some(fill) = state.fills.in_flight(id) {
+        state.metrics.coalesced(&remote.cfg.name);
+        return Some(serve_fill(state, parts, remote, fill, family).await);
+    }
+    if get_entry(state, &remote.cfg.name, &job.plan.key)
+        .await
+        .is_some()
+    {
+        return None;
+    }
+    match upstream_head::ask(job).await {
+        HeadAnswer::Found(head) => {
+            // A HEAD answer has no body; the data source is never read.
+            let src = FillOrBlob::Memory(Bytes::new());
+            let resp = respond_from(state, parts, &remote.cfg.name, &head, src);
+            Some((resp, Outcome::Bypass))
+        }
+        HeadAnswer::Failed(f) => {
+            let code = match &f.code {
+                Some(c) => c.as_str(),
+                None if f.status == StatusCode::NOT_FOUND => "NOT_FOUND",
+                None => "UNAVAILABLE",
+            };
+            let resp = err(family, f.status, code, f.message.clone()).tap_source(Source::Remote);
+            Some((resp, Outcome::Error))
+        }
+        HeadAnswer::UseGet => None,
     }
 }
 

@@ -31,6 +31,9 @@ pub struct Resource {
     pub content_type: Option<String>,
     /// Status to answer instead of 200.
     pub status: Option<u16>,
+    /// Status to answer `HEAD` requests with instead (an upstream that
+    /// refuses `HEAD`).
+    pub head_status: Option<u16>,
     /// Wait before sending headers.
     pub header_delay: Option<Duration>,
     /// Send the body in chunks of this size with `chunk_delay` between.
@@ -274,6 +277,11 @@ async fn serve(
     };
     if let Some(d) = res.header_delay {
         tokio::time::sleep(d).await;
+    }
+    if req.method() == http::Method::HEAD
+        && let Some(s) = res.head_status
+    {
+        return simple(StatusCode::from_u16(s).unwrap(), "status override for HEAD");
     }
     if let Some(s) = res.status {
         // Status overrides keep the resource's extra headers (a redirect's

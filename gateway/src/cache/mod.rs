@@ -1,10 +1,11 @@
 //! The cache engine: freshness ([`freshness`]), remembered adapter
 //! decisions ([`memo`]), the per-key fill lock and streaming tee
 //! ([`fill`], [`reader`]), the upstream fetch a fill leader runs
-//! ([`leader`]), background prefetch of what an index references
-//! ([`prefetch`]), byte ranges ([`range`]), the check that keeps
-//! failed git answers out of the store ([`pktcheck`]), and answers an
-//! adapter reads through the cache to derive its own from ([`shared`]).
+//! ([`leader`]), `HEAD` misses answered from an upstream `HEAD`
+//! ([`upstream_head`]), background prefetch of what an index references
+//! ([`prefetch`]), byte ranges ([`range`]), the check that keeps failed
+//! git answers out of the store ([`pktcheck`]), and answers an adapter
+//! reads through the cache to derive its own from ([`shared`]).
 
 pub mod fill;
 pub mod freshness;
@@ -17,5 +18,6 @@ pub mod prefetch;
 pub mod range;
 pub mod reader;
 pub mod shared;
+pub mod upstream_head;
 
 pub use fill::{Fill, FillState, Fills, Head, Joined, Source};

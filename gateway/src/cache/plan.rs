@@ -146,3 +146,66 @@ pub fn resolve(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, Strin
         cache_not_found: p.cache_not_found,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::head::body_size;
+    use http::{HeaderMap, HeaderValue, header};
+
+    fn plan(headers: &[(&str, &str)]) -> Plan {
+        Plan {
+            key: "k".into(),
+            class: EntryClass::Immutable,
+            ttl: Duration::ZERO,
+            validator: Validators::Refetch,
+            content_type: None,
+            expected: None,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            inspect_limit: None,
+            cache_not_found: false,
+        }
+    }
+
+    #[test]
+    fn the_size_header_is_read_in_any_case_and_the_last_one_counts() {
+        assert_eq!(plan(&[]).expected_size(), None);
+        assert_eq!(
+            plan(&[("X-Artifact-Size", " 42 ")]).expected_size(),
+            Some(42)
+        );
+        let twice = plan(&[("x-artifact-size", "1"), ("x-artifact-size", "2")]);
+        assert_eq!(twice.expected_size(), Some(2));
+    }
+
+    #[test]
+    fn a_size_that_is_not_a_number_is_refused() {
+        assert!(check_size_headers([("x-artifact-size", "12")].into_iter()).is_ok());
+        assert!(check_size_headers([("x-other", "many")].into_iter()).is_ok());
+        for bad in ["-1", "", "12 bytes", "99999999999999999999999"] {
+            let e = check_size_headers([("X-Artifact-Size", bad)].into_iter()).unwrap_err();
+            assert!(e.contains("not a size in bytes"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn content_length_and_the_adapters_size_must_agree() {
+        let mut up = HeaderMap::new();
+        assert_eq!(body_size(&plan(&[]), &up), Ok(None));
+        assert_eq!(
+            body_size(&plan(&[("x-artifact-size", "7")]), &up),
+            Ok(Some(7))
+        );
+        up.insert(header::CONTENT_LENGTH, HeaderValue::from_static("7"));
+        assert_eq!(body_size(&plan(&[]), &up), Ok(Some(7)));
+        assert_eq!(
+            body_size(&plan(&[("x-artifact-size", "7")]), &up),
+            Ok(Some(7))
+        );
+        let e = body_size(&plan(&[("x-artifact-size", "8")]), &up).unwrap_err();
+        assert!(e.contains("7") && e.contains("8"), "{e}");
+    }
+}
