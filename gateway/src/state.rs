@@ -20,6 +20,8 @@ pub struct RemoteRuntime {
     /// Auth realm origins (`scheme://host:port`) the upstream named in
     /// `WWW-Authenticate`; adapters may `http-send` to them.
     pub realms: Mutex<HashSet<String>>,
+    /// Quota reservations of the uploads in progress (hosted remotes).
+    pub uploads: crate::quota::InFlight,
 }
 
 impl RemoteRuntime {
@@ -52,6 +54,7 @@ impl RemoteRuntime {
             cfg,
             info,
             realms: Mutex::new(HashSet::new()),
+            uploads: crate::quota::InFlight::default(),
         }
     }
 }
