@@ -33,9 +33,14 @@ fn held_body(data: Vec<u8>, gate: Arc<Barrier>) -> reqwest::Body {
 }
 
 /// Concurrent PUTs of `size` bytes each (different content) to `urls`,
-/// held together by [`held_body`]; returns each upload's content with its
-/// status and response body.
-async fn race(urls: Vec<String>, size: usize) -> Vec<(Vec<u8>, u16, serde_json::Value)> {
+/// held together by [`held_body`], chunked or (`declared`) with a
+/// `Content-Length`; returns each upload's content with its status and
+/// response body.
+async fn race(
+    urls: Vec<String>,
+    size: usize,
+    declared: bool,
+) -> Vec<(Vec<u8>, u16, serde_json::Value)> {
     let client = reqwest::Client::new();
     let gate = Arc::new(Barrier::new(urls.len()));
     let tasks: Vec<_> = urls
@@ -45,12 +50,11 @@ async fn race(urls: Vec<String>, size: usize) -> Vec<(Vec<u8>, u16, serde_json::
             let (client, gate) = (client.clone(), gate.clone());
             let data = bytes(size, 1000 + i as u64);
             tokio::spawn(async move {
-                let r = client
-                    .put(&url)
-                    .body(held_body(data.clone(), gate))
-                    .send()
-                    .await
-                    .expect("PUT");
+                let mut req = client.put(&url).body(held_body(data.clone(), gate));
+                if declared {
+                    req = req.header("content-length", size);
+                }
+                let r = req.send().await.expect("PUT");
                 let status = r.status().as_u16();
                 let body = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
                 (data, status, body)
@@ -91,7 +95,7 @@ async fn write_once_race_acknowledges_exactly_one_upload() {
     )
     .await;
     let url = gw.url("/api/v1/remote/frozen/release.bin");
-    let results = race(vec![url.clone(); 12], 64 * 1024).await;
+    let results = race(vec![url.clone(); 12], 64 * 1024, false).await;
     let statuses: Vec<u16> = results.iter().map(|(_, s, _)| *s).collect();
     assert_eq!(count(&results, 201), 1, "statuses: {statuses:?}");
     assert_eq!(count(&results, 409), 11, "statuses: {statuses:?}");
@@ -130,7 +134,7 @@ async fn write_once_race_acknowledges_exactly_one_upload() {
 async fn overwrite_race_reports_what_each_commit_did() {
     let gw = Gateway::start("[[remote]]\nname = \"builds\"\npackage = \"local\"\n").await;
     let url = gw.url("/api/v1/remote/builds/latest.bin");
-    let results = race(vec![url.clone(); 12], 64 * 1024).await;
+    let results = race(vec![url.clone(); 12], 64 * 1024, false).await;
     let statuses: Vec<u16> = results.iter().map(|(_, s, _)| *s).collect();
     assert_eq!(count(&results, 201), 1, "statuses: {statuses:?}");
     assert_eq!(count(&results, 200), 11, "statuses: {statuses:?}");
@@ -142,18 +146,20 @@ async fn overwrite_race_reports_what_each_commit_did() {
     );
 }
 
-/// Item 3: 8 concurrent uploads of 1000 KiB against a 1 MiB quota: one is
-/// stored, seven are refused with 507 (before the fix all 8 were stored,
-/// 7.8 times the quota). The usage counter is in the index, so after a
-/// restart the remote is still full.
+/// Item 3: 8 concurrent uploads of 1000 KiB against a 1 MiB quota, streamed
+/// and with declared lengths: one is stored, seven are refused with 507
+/// (before the fix all 8 were stored, 7.8 times the quota). The usage
+/// counter is in the index, so after a restart the remote is still full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_race_never_overshoots_and_survives_a_restart() {
-    let remotes = "[[remote]]\nname = \"q\"\npackage = \"local\"\nmax_size = \"1MiB\"\n";
+    let remotes = "[[remote]]\nname = \"q\"\npackage = \"local\"\nmax_size = \"1MiB\"\n\
+                   [[remote]]\nname = \"d\"\npackage = \"local\"\nmax_size = \"1MiB\"\n";
     let gw = Gateway::start(remotes).await;
     let url = |p: &str| gw.url(&format!("/api/v1/remote/q/{p}"));
     let results = race(
         (0..8).map(|i| url(&format!("f{i}.bin"))).collect(),
         1000 * 1024,
+        false,
     )
     .await;
     let statuses: Vec<u16> = results.iter().map(|(_, s, _)| *s).collect();
@@ -175,6 +181,28 @@ async fn quota_race_never_overshoots_and_survives_a_restart() {
         .map(|i| i["size"].as_u64().unwrap())
         .sum();
     assert_eq!(stored, 1000 * 1024, "{list}");
+
+    // Declared lengths are reserved when the uploads start: one fits and
+    // the seven others are refused before any body is sent (their bodies
+    // are held until then; without reservations nothing is refused before
+    // the bodies arrive), and the refused uploads' reservations are
+    // released.
+    let d = |p: &str| gw.url(&format!("/api/v1/remote/d/{p}"));
+    let (refused_early, rest) =
+        declared_race((0..8).map(|i| d(&format!("f{i}.bin"))).collect()).await;
+    assert_eq!(
+        refused_early,
+        vec![507; 7],
+        "refused before the bodies were sent"
+    );
+    assert_eq!(rest, vec![201]);
+    let r = reqwest::Client::new()
+        .put(d("last.bin"))
+        .body(bytes(24 * 1024, 8))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "a refused upload's reservation was kept");
 
     // After a restart the counter still says 1000 KiB are used.
     let dir = gw.stop().await;
@@ -303,4 +331,65 @@ async fn virtual_remote_is_never_more_open_than_its_members() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+}
+
+/// Concurrent PUTs of 1000 KiB with `Content-Length` (and `Expect:
+/// 100-continue`, so that a refusal is answered without reading the body)
+/// to `urls`, whose bodies send one byte and then wait until all but one
+/// upload have been answered (at most 30 s). Returns the statuses of the
+/// uploads answered while the bodies were held, and of the others.
+async fn declared_race(urls: Vec<String>) -> (Vec<u16>, Vec<u16>) {
+    let size = 1000 * 1024;
+    let client = reqwest::Client::new();
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let n = urls.len();
+    for (i, url) in urls.into_iter().enumerate() {
+        let (client, done_tx) = (client.clone(), done_tx.clone());
+        let open = gate.subscribe();
+        let data = bytes(size, 3000 + i as u64);
+        tokio::spawn(async move {
+            let parts = [
+                bytes::Bytes::copy_from_slice(&data[..1]),
+                bytes::Bytes::copy_from_slice(&data[1..]),
+            ];
+            let stream = futures_util::stream::unfold(0usize, move |i| {
+                let part = parts.get(i).cloned();
+                let mut open = open.clone();
+                async move {
+                    let part = part?;
+                    if i == 1 {
+                        let _ = open.wait_for(|o| *o).await;
+                    }
+                    Some((Ok::<_, std::io::Error>(part), i + 1))
+                }
+            });
+            let r = client
+                .put(&url)
+                .header("content-length", size)
+                .header("expect", "100-continue")
+                .body(reqwest::Body::wrap_stream(stream))
+                .send()
+                .await;
+            let _ = done_tx.send(r.map(|r| r.status().as_u16()).unwrap_or(0));
+        });
+    }
+    drop(done_tx);
+    let mut early = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while early.len() < n - 1 {
+        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+            Ok(Some(status)) => early.push(status),
+            _ => break,
+        }
+    }
+    gate.send_replace(true);
+    let mut rest = Vec::new();
+    while let Some(status) = tokio::time::timeout(Duration::from_secs(60), done_rx.recv())
+        .await
+        .expect("an upload never finished")
+    {
+        rest.push(status);
+    }
+    (early, rest)
 }

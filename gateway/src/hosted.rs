@@ -16,11 +16,13 @@
 //! the others `409`; concurrent uploads never make the remote's entries
 //! total more than its quota (no overshoot). The remote's usage is a
 //! counter in the index (O(1) per upload). Both are also checked early, as
-//! a shortcut for the common case: an upload to an existing path, or one
-//! that would exceed the quota, is refused at once (from `Content-Length`)
-//! or while streaming, before it is stored; a concurrent one that passed
-//! the early checks and lost at the commit has spooled its bytes (at most
-//! the quota) and is refused then. Nothing of a refused upload stays: its
+//! a shortcut: an upload to an existing path is refused at once; an upload
+//! declaring its length reserves it (`quota.rs`) and is refused at once
+//! when the stored bytes plus the reservations of the uploads in progress
+//! would exceed the quota; a streamed upload is checked against the same
+//! sum as it streams. A concurrent upload that passed the early checks and
+//! lost at the commit has spooled its bytes (at most the quota) and is
+//! refused then. Nothing of a refused upload stays: its
 //! spool is deleted, and a blob committed for it is recorded unreferenced
 //! for garbage collection. On a remote that allows overwrites the last
 //! upload to commit wins; the status says what the commit did (`201` when
@@ -333,15 +335,28 @@ async fn store_upload(
     } else {
         0
     };
-    let over_quota = |len: u64| match quota {
-        Some(limit) if used.saturating_add(len) > limit => Some(HostedError::Quota {
-            remote: name.clone(),
-            limit,
-        }),
-        _ => None,
+    let quota_error = |limit: u64| HostedError::Quota {
+        remote: name.clone(),
+        limit,
     };
-    if let Some(e) = declared_len.and_then(over_quota) {
-        return Err(e);
+    // A declared length is reserved at once (held until the commit is
+    // done); a streamed body is checked against the reservations as it
+    // grows, without reserving, so that concurrent streams cannot starve
+    // each other (the commit decides between them). `over` says which
+    // limit `len` bytes would break.
+    let mut reservation = remote.uploads.reservation();
+    let mut over = |len: u64| -> Option<u64> {
+        let limit = quota?;
+        let fits = match declared_len {
+            Some(_) => reservation.ensure(len, used, limit),
+            None => remote.uploads.fits(len, used, limit),
+        };
+        (!fits).then_some(limit)
+    };
+    if let Some(len) = declared_len
+        && let Some(limit) = over(len)
+    {
+        return Err(quota_error(limit));
     }
     if let (Some(limit), Some(len)) = (w.inspect_limit, declared_len)
         && len > u64::from(limit)
@@ -368,8 +383,8 @@ async fn store_upload(
             continue;
         };
         len += chunk.len() as u64;
-        if let Some(e) = over_quota(len) {
-            return Err(e);
+        if let Some(limit) = over(len) {
+            return Err(quota_error(limit));
         }
         if let (Some(buf), Some(limit)) = (inspected.as_mut(), w.inspect_limit) {
             if len > u64::from(limit) {

@@ -25,6 +25,7 @@ pub mod hosted;
 pub mod metrics;
 pub mod plugins;
 pub mod proxy;
+pub mod quota;
 pub mod reqbody;
 pub mod routes;
 pub mod server;

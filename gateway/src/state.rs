@@ -22,6 +22,8 @@ pub struct RemoteRuntime {
     /// upstream's origin or in `auth_realms`); adapters may `http-send` to
     /// them.
     pub realms: Mutex<HashSet<String>>,
+    /// Quota reservations of the uploads in progress (hosted remotes).
+    pub uploads: crate::quota::InFlight,
 }
 
 impl RemoteRuntime {
@@ -54,6 +56,7 @@ impl RemoteRuntime {
             cfg,
             info,
             realms: Mutex::new(HashSet::new()),
+            uploads: crate::quota::InFlight::default(),
         }
     }
 }

@@ -347,6 +347,24 @@ mod tests {
         m.get_entry("r", "k").unwrap();
         m.remove_entry("r", "k", false).unwrap();
         assert!(m.get_entry("r", "k").unwrap().is_none());
+
+        // A checked put drops the copy when it stores, and a refused one
+        // leaves the cached entry what the index holds.
+        m.put_entry("r", "k", &entry(5), false).unwrap();
+        m.get_entry("r", "k").unwrap();
+        let once = crate::store::PutCheck {
+            if_absent: true,
+            quota: None,
+        };
+        let refused = m.put_entry_checked("r", "k", &entry(6), once, false);
+        assert_eq!(refused.unwrap(), PutOutcome::Exists);
+        assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 5);
+        let replace = crate::store::PutCheck::default();
+        m.put_entry_checked("r", "k", &entry(7), replace, false)
+            .unwrap();
+        assert!(m.cached_entry("r", "k").is_none());
+        assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 7);
+        assert_eq!(m.remote_size("r").unwrap(), 7);
     }
 
     #[test]
