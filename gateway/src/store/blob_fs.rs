@@ -3,13 +3,15 @@
 use super::failpoint::fail_step;
 use super::spool::{is_spool_of, process_token};
 use super::vfs::{FileKind, OsFs, Vfs, VfsFile};
-use super::{BlobRead, BlobRef, BlobStore, Digest, Spool, StoreError};
+use super::{BlobRead, BlobRef, BlobStore, Digest, GcReport, Spool, StoreError};
 use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Buffer size for re-hashing blobs.
 const VERIFY_BUF: usize = 256 * 1024;
@@ -37,6 +39,12 @@ pub struct FsBlobStore<V: Vfs = OsFs> {
     /// Ends the names of this store's spools ([`process_token`]; a test
     /// gives each simulated process its own).
     token: Arc<str>,
+    /// When this process last committed each digest (renamed a spool to it,
+    /// or found it already there): orphan reclaiming spares these blobs
+    /// for a grace period, since their index insert may still be coming.
+    /// The lock also makes a commit's claim and a reclaim's
+    /// check-then-delete of the same digest exclusive.
+    commits: Arc<Mutex<HashMap<Digest, Instant>>>,
 }
 
 /// A committed blob opened for reading.
@@ -118,7 +126,40 @@ impl<V: Vfs> FsBlobStore<V> {
             tmp_dir,
             durable_shards: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
             token: process_token().into(),
+            commits: Arc::default(),
         })
+    }
+
+    fn commits(&self) -> MutexGuard<'_, HashMap<Digest, Instant>> {
+        // A map of times: a panic elsewhere cannot leave it inconsistent.
+        self.commits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`BlobStore::reclaim_orphans`]: the walk runs unlocked; each
+    /// candidate's check and deletion hold the commit lock.
+    pub fn reclaim_orphan_blobs(
+        &self,
+        grace: Duration,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<GcReport> {
+        let mut report = GcReport::default();
+        for blob in self.walk()?.blobs {
+            let commits = self.commits();
+            if commits
+                .get(&blob.digest)
+                .is_some_and(|t| t.elapsed() < grace)
+                || indexed(&blob.digest)
+            {
+                continue;
+            }
+            if self.remove_blob(&blob.digest)? {
+                report.blobs += 1;
+                report.bytes += blob.size;
+            }
+            drop(commits);
+        }
+        self.commits().retain(|_, t| t.elapsed() < grace);
+        Ok(report)
     }
 
     /// The path a blob is (or would be) stored at.
@@ -267,6 +308,9 @@ impl<V: Vfs> FsBlobStore<V> {
         let dest = self.blob_path(&blob.digest);
         let shard = dest.parent().unwrap_or(&self.blob_dir).to_path_buf();
         let shard_byte = blob.digest.as_bytes()[0];
+        // Claimed before looking: a reclaim either deleted the file before
+        // this (and the spool is renamed into place below) or spares it.
+        self.commits().insert(blob.digest, Instant::now());
         match self.vfs.stat(&dest) {
             Ok(m) if m.kind == FileKind::File && m.len == blob.size => {
                 // Same content is already stored; the spool is dropped. Its
@@ -500,6 +544,14 @@ impl BlobStore for FsBlobStore {
     fn remove_stray(&self, name: &str) -> io::Result<bool> {
         self.delete_stray(name)
     }
+
+    fn reclaim_orphans(
+        &self,
+        grace: Duration,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<GcReport> {
+        self.reclaim_orphan_blobs(grace, indexed)
+    }
 }
 
 #[cfg(test)]
@@ -710,5 +762,57 @@ mod tests {
             .unwrap();
         f.write_all_at(b"8", VERIFY_BUF as u64 + 1).unwrap();
         assert!(!store.verify(&r.digest).unwrap());
+    }
+
+    /// Orphans (files no index knows) are deleted; indexed blobs and blobs
+    /// this store committed within the grace period are kept, including an
+    /// old orphan that a commit of the same content has just claimed.
+    #[test]
+    fn reclaim_spares_indexed_and_freshly_committed_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        // The orphans of an earlier process.
+        let (a, b) = (b"orphan a".as_slice(), b"orphan bb".as_slice());
+        let (old_a, old_b, kept) = {
+            let earlier = FsBlobStore::open(dir.path()).unwrap();
+            let old_a = earlier.commit(spool_with(&earlier, a), None).unwrap();
+            let old_b = earlier.commit(spool_with(&earlier, b), None).unwrap();
+            let kept = earlier
+                .commit(spool_with(&earlier, b"indexed"), None)
+                .unwrap();
+            (old_a.digest, old_b.digest, kept.digest)
+        };
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        // This process: one fresh commit, and a commit of b's content,
+        // whose index inserts are still to come.
+        let fresh = store
+            .commit(spool_with(&store, b"fresh"), None)
+            .unwrap()
+            .digest;
+        assert_eq!(
+            store.commit(spool_with(&store, b), None).unwrap().digest,
+            old_b
+        );
+        let indexed = |d: &Digest| *d == kept;
+        let hour = Duration::from_secs(3600);
+        let r = store.reclaim_orphans(hour, &indexed).unwrap();
+        assert_eq!(
+            r,
+            GcReport {
+                blobs: 1,
+                bytes: a.len() as u64
+            }
+        );
+        assert!(!store.contains(&old_a).unwrap());
+        for d in [old_b, kept, fresh] {
+            assert!(store.contains(&d).unwrap(), "{d}");
+        }
+        // Past the grace period, unindexed commits are orphans too.
+        let r = store.reclaim_orphans(Duration::ZERO, &indexed).unwrap();
+        assert_eq!(r.blobs, 2);
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert!(store.contains(&kept).unwrap());
+        // A commit after the reclaim writes the file again.
+        store.commit(spool_with(&store, a), None).unwrap();
+        assert!(store.verify(&old_a).unwrap());
     }
 }
