@@ -45,12 +45,14 @@ pub async fn run(
     std::fs::create_dir_all(&config.storage.dir)
         .map_err(|e| anyhow::anyhow!("storage.dir {}: {e}", config.storage.dir.display()))?;
     let metrics = Arc::new(metrics::Metrics::new());
-    let blobs = store::FsBlobStore::open(&config.storage.dir).map_err(|e| {
-        anyhow::anyhow!(
-            "opening the blob store in {}: {e}",
-            config.storage.dir.display()
-        )
-    })?;
+    let blobs = store::FsBlobStore::open(&config.storage.dir)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "opening the blob store in {}: {e}",
+                config.storage.dir.display()
+            )
+        })?
+        .with_min_free(&config.storage.dir, config.storage.min_free);
     let spools = store::BlobStore::clean_spools(&blobs).unwrap_or(0);
     if spools > 0 {
         tracing::info!(

@@ -1,6 +1,7 @@
 //! The local blob store: one file per blob under `blobs/sha256/ab/abcdef…`.
 
 use super::failpoint::fail_step;
+use super::reserve::Reserve;
 use super::spool::{is_spool_of, process_token};
 use super::vfs::{FileKind, OsFs, Vfs, VfsFile};
 use super::{BlobRead, BlobRef, BlobStore, Digest, GcReport, Spool, StoreError};
@@ -39,6 +40,8 @@ pub struct FsBlobStore<V: Vfs = OsFs> {
     /// Ends the names of this store's spools ([`process_token`]; a test
     /// gives each simulated process its own).
     token: Arc<str>,
+    /// The free space new spools must leave (`storage.min_free`).
+    reserve: Option<Reserve>,
     /// When this process last committed each digest (renamed a spool to it,
     /// or found it already there): orphan reclaiming spares these blobs
     /// for a grace period, since their index insert may still be coming.
@@ -126,8 +129,17 @@ impl<V: Vfs> FsBlobStore<V> {
             tmp_dir,
             durable_shards: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
             token: process_token().into(),
+            reserve: None,
             commits: Arc::default(),
         })
+    }
+
+    /// Refuse new content (spools) while the file system holding the store
+    /// has less than `min_free` bytes free (0: no reserve); see
+    /// [`Reserve`].
+    pub fn with_min_free(mut self, dir: &Path, min_free: u64) -> Self {
+        self.reserve = Reserve::new(dir.to_path_buf(), min_free);
+        self
     }
 
     fn commits(&self) -> MutexGuard<'_, HashMap<Digest, Instant>> {
@@ -264,9 +276,16 @@ impl<V: Vfs> FsBlobStore<V> {
         Ok(out)
     }
 
-    /// [`BlobStore::create_spool`].
+    /// [`BlobStore::create_spool`]: refused with `StorageFull` below the
+    /// reserve.
     pub fn new_spool(&self) -> io::Result<Spool<V>> {
-        Spool::create_in(self.vfs.clone(), &self.tmp_dir, &self.token)
+        if let Some(r) = &self.reserve {
+            r.check(&self.vfs, 0)?;
+        }
+        Ok(
+            Spool::create_in(self.vfs.clone(), &self.tmp_dir, &self.token)?
+                .with_reserve(self.reserve.clone()),
+        )
     }
 
     /// Name this store's spools with `token` instead of the process's
@@ -814,5 +833,34 @@ mod tests {
         // A commit after the reclaim writes the file again.
         store.commit(spool_with(&store, a), None).unwrap();
         assert!(store.verify(&old_a).unwrap());
+    }
+
+    /// With a reserve larger than the free space, no spool is created and
+    /// a running one fails its next check; both are "no space" errors.
+    #[test]
+    fn min_free_refuses_new_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = FsBlobStore::open(dir.path()).unwrap();
+        let mut running = open.create_spool().unwrap();
+        let free = OsFs.free_space(dir.path()).unwrap().unwrap();
+        let full = FsBlobStore::open(dir.path())
+            .unwrap()
+            .with_min_free(dir.path(), free.saturating_mul(2));
+        let e = full.create_spool().unwrap_err();
+        assert!(crate::store::is_no_space(&e), "{e:?}");
+        let mut s = open
+            .create_spool()
+            .unwrap()
+            .with_reserve(Reserve::new(dir.path().into(), free.saturating_mul(2)));
+        s.write(&[1u8; 1000]).unwrap();
+        let e = s.write(&vec![2u8; 1 << 20]).unwrap_err();
+        assert!(crate::store::is_no_space(&e), "{e:?}");
+        // Refused before anything was written: the spool stays usable.
+        running.write(b"still fine").unwrap();
+        assert_eq!(s.len(), 1000);
+        let zero = FsBlobStore::open(dir.path())
+            .unwrap()
+            .with_min_free(dir.path(), 0);
+        zero.create_spool().unwrap();
     }
 }

@@ -30,6 +30,7 @@ mod hot;
 #[cfg(test)]
 mod memfs;
 mod meta_sled;
+mod reserve;
 mod spool;
 mod vfs;
 
