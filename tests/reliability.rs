@@ -8,4 +8,5 @@ mod failpoints;
 pub(crate) mod harness;
 mod hostile_plugins;
 mod hot_reload;
+mod store_hygiene;
 mod upstream_faults;

@@ -46,12 +46,14 @@ pub async fn run(
     std::fs::create_dir_all(&config.storage.dir)
         .map_err(|e| anyhow::anyhow!("storage.dir {}: {e}", config.storage.dir.display()))?;
     let metrics = Arc::new(metrics::Metrics::new());
-    let blobs = store::FsBlobStore::open(&config.storage.dir).map_err(|e| {
-        anyhow::anyhow!(
-            "opening the blob store in {}: {e}",
-            config.storage.dir.display()
-        )
-    })?;
+    let blobs = store::FsBlobStore::open(&config.storage.dir)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "opening the blob store in {}: {e}",
+                config.storage.dir.display()
+            )
+        })?
+        .with_min_free(&config.storage.dir, config.storage.min_free);
     let spools = store::BlobStore::clean_spools(&blobs).unwrap_or(0);
     if spools > 0 {
         tracing::info!(
@@ -121,6 +123,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     tokio::spawn(maintenance(state.clone(), shutdown.clone()));
+    tokio::spawn(reclaim_orphans(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "artgate listening");
     server::serve(listener, state.clone(), tls, shutdown).await;
     state.store.meta.persist_access().ok();
@@ -128,8 +131,54 @@ pub async fn run(
     Ok(())
 }
 
-/// Background upkeep: persist access times, evict beyond `max_size`,
-/// delete unreferenced blobs.
+/// Blobs this process committed are spared by orphan reclaiming for this
+/// long: their index insert follows the commit within milliseconds, but a
+/// busy or slow disk may stretch that.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Orphan blob files are looked for at startup and then this often (each
+/// pass lists the blob tree).
+const ORPHAN_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Delete orphan blob files (a crash between a commit's rename and its
+/// index insert leaves one; they are not counted in `storage.max_size`, so
+/// they would use the disk for good): at startup, in the background, and
+/// then every [`ORPHAN_SCAN_EVERY`]. Blobs committed by this process in the
+/// last [`ORPHAN_GRACE`] are spared.
+async fn reclaim_orphans(
+    state: Arc<state::AppState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let st = state.clone();
+        let res =
+            tokio::task::spawn_blocking(move || store::reclaim_orphans(&st.store, ORPHAN_GRACE))
+                .await;
+        match res {
+            Ok(Ok(r)) if r.blobs > 0 => {
+                tracing::info!(
+                    blobs = r.blobs,
+                    bytes = r.bytes,
+                    "deleted orphan blob files (no index entry knew them)"
+                );
+                state.metrics.orphans_reclaimed(r.blobs, r.bytes);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "reclaiming orphan blob files failed"),
+            _ => {}
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep(ORPHAN_SCAN_EVERY) => {}
+        }
+    }
+}
+
+/// Negative entries removed per upkeep round at most (the rest wait for
+/// the next round, 5 s later).
+const NEGATIVES_PER_ROUND: usize = 10_000;
+
+/// Background upkeep: persist access times, drop expired negative entries,
+/// evict beyond `max_size`, delete unreferenced blobs.
 async fn maintenance(
     state: Arc<state::AppState>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -141,20 +190,30 @@ async fn maintenance(
             _ = tokio::time::sleep(every) => {}
         }
         let st = state.clone();
-        let res = tokio::task::spawn_blocking(move || -> Result<u64, store::StoreError> {
+        let res = tokio::task::spawn_blocking(move || -> Result<(u64, u64), store::StoreError> {
             st.store.meta.persist_access()?;
+            let mut negatives = st
+                .store
+                .meta
+                .remove_negatives(store::now_ms(), NEGATIVES_PER_ROUND)?
+                .len() as u64;
             let mut evicted = 0;
             if st.store.meta.total_size() > st.config.storage.max_size {
-                evicted = store::evict_to(&st.store, st.config.storage.max_size)?.blobs;
+                let r = store::evict_to(&st.store, st.config.storage.max_size)?;
+                evicted = r.blobs;
+                negatives += r.negatives;
             }
             store::gc(&st.store)?;
-            Ok(evicted)
+            Ok((evicted, negatives))
         })
         .await;
         match res {
-            Ok(Ok(n)) if n > 0 => {
-                state.metrics.evicted(n);
-                state.memo.clear();
+            Ok(Ok((evicted, negatives))) if evicted + negatives > 0 => {
+                state.metrics.evicted(evicted);
+                state.metrics.negatives_removed(negatives);
+                if evicted > 0 {
+                    state.memo.clear();
+                }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "store maintenance failed"),
             _ => {}

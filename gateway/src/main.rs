@@ -38,7 +38,11 @@ enum Command {
     /// Plugin authoring: create and check adapter components.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Check the store's index against its blob tree.
+    /// Check the store's index against its blob tree. Prints a JSON report
+    /// whose `verdict` is `clean`, `leftovers` (spools, orphan blob files,
+    /// unreferenced blobs: harmless, a running gateway deletes them) or
+    /// `damage`. Exits 0 when there is no damage (or it was repaired), 1
+    /// on damage without `--repair` or when the check cannot run.
     Fsck {
         /// Repair: drop broken entries, delete orphans and temp files.
         #[arg(long)]
@@ -217,7 +221,8 @@ fn fsck(config: &artgate::config::Config, repair: bool, verify: bool) -> anyhow:
     let report =
         fsck::check(&meta, &blobs, repair, verify).map_err(|e| anyhow::anyhow!("fsck: {e}"))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    if !report.is_clean() && !repair {
+    // Leftovers are reported, not failed: they are harmless.
+    if report.damaged() && !repair {
         std::process::exit(1);
     }
     Ok(())

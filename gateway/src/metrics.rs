@@ -96,6 +96,9 @@ pub struct Metrics {
     store_bytes: Gauge<u64, AtomicU64>,
     memory_cache_bytes: Gauge<u64, AtomicU64>,
     evictions: Counter,
+    orphans_reclaimed: Counter,
+    orphan_bytes_reclaimed: Counter,
+    negatives_expired: Counter,
     fills_inflight: Gauge,
 }
 
@@ -187,6 +190,24 @@ impl Metrics {
             "Blobs evicted to stay under storage.max_size",
             evictions.clone(),
         );
+        let orphans_reclaimed = Counter::default();
+        registry.register(
+            "store_orphans_reclaimed",
+            "Blob files no index entry knew (crash leftovers), deleted in the background",
+            orphans_reclaimed.clone(),
+        );
+        let orphan_bytes_reclaimed = Counter::default();
+        registry.register(
+            "store_orphan_bytes_reclaimed",
+            "Bytes of the orphan blob files deleted in the background",
+            orphan_bytes_reclaimed.clone(),
+        );
+        let negatives_expired = Counter::default();
+        registry.register(
+            "store_negatives_removed",
+            "Cached upstream 404s removed from the index (expired, or evicted under storage.max_size)",
+            negatives_expired.clone(),
+        );
         let fills_inflight = Gauge::default();
         registry.register(
             "fills_inflight",
@@ -208,6 +229,9 @@ impl Metrics {
             store_bytes,
             memory_cache_bytes,
             evictions,
+            orphans_reclaimed,
+            orphan_bytes_reclaimed,
+            negatives_expired,
             fills_inflight,
         }
     }
@@ -307,6 +331,17 @@ impl Metrics {
     /// Count evicted blobs.
     pub fn evicted(&self, n: u64) {
         self.evictions.inc_by(n);
+    }
+
+    /// Count orphan blob files reclaimed, and their bytes.
+    pub fn orphans_reclaimed(&self, blobs: u64, bytes: u64) {
+        self.orphans_reclaimed.inc_by(blobs);
+        self.orphan_bytes_reclaimed.inc_by(bytes);
+    }
+
+    /// Count negative entries (cached 404s) removed from the index.
+    pub fn negatives_removed(&self, n: u64) {
+        self.negatives_expired.inc_by(n);
     }
 
     /// Track in-flight fills (+1 / -1).

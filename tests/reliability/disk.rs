@@ -3,7 +3,7 @@
 //! fails, it does not skip, where it cannot mount).
 
 use super::harness::{
-    KIB, MIB, Proc, client, damage, drain, files_in, fsck, sha256_hex, write_config,
+    KIB, MIB, Proc, client, damage, drain, files_in, fsck, sha256_hex, write_config_with_storage,
     write_hosted_and_pull_config,
 };
 use crate::support::bytes;
@@ -158,9 +158,13 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
             ..Default::default()
         },
     );
-    let cfg = write_config(
+    // No reserve: this test is about the disk's own ENOSPC everywhere
+    // (`min_free_keeps_room_for_deletes_and_refuses_new_content_with_507`
+    // has the reserve).
+    let cfg = write_config_with_storage(
         dir.path(),
         &data,
+        "min_free = \"0\"",
         "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"10s\"",
         &format!(
             "[[remote]]\nname = \"h\"\npackage = \"local\"\n\n[[remote]]\nname = \"p\"\npackage = \"generic\"\nupstream = {:?}\n",
@@ -431,4 +435,125 @@ async fn a_fill_the_disk_cannot_take_is_507_naming_the_gateway_disk() {
         gets + 1,
         "a failed fill was cached"
     );
+}
+
+/// `storage.min_free` keeps room for the index on a full disk: uploads
+/// and fills are refused with 507 (saying why) once less than the reserve
+/// is free, the disk never fills to its last block, and every DELETE goes
+/// through (on a disk filled to the last block, even a delete can fail:
+/// sled needs room to write it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_free_keeps_room_for_deletes_and_refuses_new_content_with_507() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let fs = Tmpfs::mount(&data, "8m");
+    let up = Upstream::start().await;
+    let obj = bytes(512 * KIB, 92);
+    up.put(
+        "/obj.bin",
+        Resource {
+            body: obj.clone().into(),
+            chunk: Some(64 * KIB),
+            ..Default::default()
+        },
+    );
+    let reserve = 3 * MIB as u64;
+    let cfg = write_config_with_storage(
+        dir.path(),
+        &data,
+        "min_free = \"3MiB\"",
+        "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"10s\"",
+        &format!(
+            "[[remote]]\nname = \"h\"\npackage = \"local\"\n\n[[remote]]\nname = \"p\"\npackage = \"generic\"\nupstream = {:?}\n",
+            up.url()
+        ),
+    );
+    let mut gw = Proc::start(&cfg).await;
+    let c = client();
+    let url = |k: &str| gw.url(&format!("/api/v1/remote/h/{k}"));
+
+    // Uploads of ever smaller sizes, alternately declared and chunked,
+    // until each size is refused.
+    let mut acked = Vec::new();
+    let mut refusal = None;
+    for (size, n) in [(MIB, 16), (64 * KIB, 64), (4 * KIB, 64)] {
+        for i in 0..n {
+            let key = format!("u-{size}-{i}.bin");
+            let (status, text) =
+                put(&c, &url(&key), bytes(size, (size + i) as u64), i % 2 == 1).await;
+            match status {
+                201 => acked.push(key),
+                507 => {
+                    refusal.get_or_insert(error_sentence(&text));
+                    break;
+                }
+                s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+            }
+        }
+    }
+    let msg = refusal.expect("8 MiB never filled up");
+    let free = fs.free();
+    eprintln!(
+        "{} uploads fitted; then 507: {msg}; {} KiB free (reserve {} KiB)",
+        acked.len(),
+        free / 1024,
+        reserve / 1024
+    );
+    assert!(acked.len() >= 2, "only {} uploads fitted", acked.len());
+    assert!(msg.contains("min_free"), "the 507 does not say why: {msg}");
+    // Each transfer checks the reserve at its start and every MiB, so it
+    // dips into it by less than a MiB (and the index grows a little).
+    assert!(
+        free >= reserve / 2,
+        "{free} bytes free: the uploads ate into the reserve of {reserve}"
+    );
+    // A fill is refused the same way, before any byte.
+    let r = c
+        .get(gw.url("/api/v1/remote/p/obj.bin"))
+        .send()
+        .await
+        .expect("fill");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(status, 507, "fill below the reserve: {text}");
+    assert!(error_sentence(&text).contains("min_free"), "{text}");
+    no_spools_left(&data, "after refusals").await;
+
+    // Every DELETE goes through, without growing the disk.
+    for k in &acked {
+        let r = c.delete(url(k)).send().await.expect("delete");
+        let status = r.status().as_u16();
+        assert_eq!(
+            status,
+            200,
+            "DELETE {k}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    // The upkeep deletes the freed blobs (every 5 s); then fills and
+    // uploads work again, without a restart.
+    let start = Instant::now();
+    while fs.free() < reserve + MIB as u64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "space was not freed: {} KiB free",
+            fs.free() / 1024
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = c
+        .get(gw.url("/api/v1/remote/p/obj.bin"))
+        .send()
+        .await
+        .expect("fill");
+    assert_eq!(r.status(), 200);
+    let got = drain(r).await;
+    assert_eq!((got.error, got.sha256), (None, sha256_hex(&obj)));
+    let (status, text) = put(&c, &url("after.bin"), bytes(MIB, 1), false).await;
+    assert_eq!(status, 201, "{text}");
+    gw.terminate().await;
+    let (code, report) = fsck(&cfg, &["--verify"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(damage(&report).is_empty(), "{report:#}");
+    drop(fs);
 }

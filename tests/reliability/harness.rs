@@ -346,9 +346,20 @@ pub fn files_in(dir: &Path) -> Vec<String> {
 /// `dir/plugins` (with the test process's shared compiled-code cache), the
 /// `[upstream]` timeouts given, then `remotes`.
 pub fn write_config(dir: &Path, data_dir: &Path, upstream: &str, remotes: &str) -> PathBuf {
+    write_config_with_storage(dir, data_dir, "", upstream, remotes)
+}
+
+/// [`write_config`] with more `[storage]` keys (e.g. `max_size`).
+pub fn write_config_with_storage(
+    dir: &Path,
+    data_dir: &Path,
+    storage: &str,
+    upstream: &str,
+    remotes: &str,
+) -> PathBuf {
     std::fs::create_dir_all(dir.join("plugins")).expect("plugins dir");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n[storage]\ndir = {:?}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\n[upstream]\n{upstream}\n\n{remotes}",
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n[storage]\ndir = {:?}\n{storage}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\n[upstream]\n{upstream}\n\n{remotes}",
         data_dir,
         dir.join("plugins"),
         crate::support::gateway::shared_plugin_cache(),

@@ -38,6 +38,7 @@ const STORAGE_KEYS: &[&str] = &[
     "max_size",
     "memory_cache",
     "memory_cache_max_object",
+    "min_free",
     "index_cache_entries",
 ];
 const PLUGINS_KEYS: &[&str] = &[

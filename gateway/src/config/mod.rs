@@ -156,6 +156,10 @@ pub struct StorageConfig {
     /// `index_cache_entries`: index entries kept in memory (default
     /// 100,000).
     pub index_cache_entries: usize,
+    /// `min_free`: free space kept on the storage file system for the
+    /// index; new content is refused with 507 below it (default 256 MiB;
+    /// 0 turns it off).
+    pub min_free: u64,
 }
 
 /// `[plugins]`.
@@ -428,6 +432,7 @@ impl Config {
                 "memory_cache": self.storage.memory_cache,
                 "memory_cache_max_object": self.storage.memory_cache_max_object,
                 "index_cache_entries": self.storage.index_cache_entries,
+                "min_free": self.storage.min_free,
             },
             "plugins": {
                 "dir": path_json(&p.dir),

@@ -91,6 +91,8 @@ pub struct RawStorage {
     pub memory_cache_max_object: Option<RawSize>,
     /// `index_cache_entries`.
     pub index_cache_entries: Option<u64>,
+    /// `min_free`.
+    pub min_free: Option<RawSize>,
 }
 
 /// `[plugins]` as written; see [`PluginsConfig`].

@@ -839,6 +839,7 @@ fn redacted_json_shape() {
     assert_eq!(v["server"]["listen"], "127.0.0.1:8080");
     assert_eq!(v["server"]["header_read_timeout"], "10s");
     assert_eq!(v["storage"]["max_size"], 50 * GIB);
+    assert_eq!(v["storage"]["min_free"], 256 * MIB);
     assert_eq!(v["plugins"]["call_timeout"], "200ms");
     assert_eq!(v["plugins"]["cache_dir"], "./artgate-data/plugin-cache");
     assert_eq!(v["upstream"]["ca_file"], serde_json::Value::Null);

@@ -300,6 +300,7 @@ fn validate_storage(cx: &Cx<'_>, r: &RawStorage) -> Result<StorageConfig, Config
             256 * KIB,
         )?,
         index_cache_entries: count(S, "index_cache_entries", r.index_cache_entries, 100_000)?,
+        min_free: size_or_zero(S, "min_free", &r.min_free, 256 * MIB)?,
     })
 }
 

@@ -1,15 +1,18 @@
 //! The local blob store: one file per blob under `blobs/sha256/ab/abcdef…`.
 
 use super::failpoint::fail_step;
+use super::reserve::Reserve;
 use super::spool::{is_spool_of, process_token};
 use super::vfs::{FileKind, OsFs, Vfs, VfsFile};
-use super::{BlobRead, BlobRef, BlobStore, Digest, Spool, StoreError};
+use super::{BlobRead, BlobRef, BlobStore, Digest, GcReport, Spool, StoreError};
 use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Buffer size for re-hashing blobs.
 const VERIFY_BUF: usize = 256 * 1024;
@@ -37,6 +40,14 @@ pub struct FsBlobStore<V: Vfs = OsFs> {
     /// Ends the names of this store's spools ([`process_token`]; a test
     /// gives each simulated process its own).
     token: Arc<str>,
+    /// The free space new spools must leave (`storage.min_free`).
+    reserve: Option<Reserve>,
+    /// When this process last committed each digest (renamed a spool to it,
+    /// or found it already there): orphan reclaiming spares these blobs
+    /// for a grace period, since their index insert may still be coming.
+    /// The lock also makes a commit's claim and a reclaim's
+    /// check-then-delete of the same digest exclusive.
+    commits: Arc<Mutex<HashMap<Digest, Instant>>>,
 }
 
 /// A committed blob opened for reading.
@@ -118,7 +129,49 @@ impl<V: Vfs> FsBlobStore<V> {
             tmp_dir,
             durable_shards: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
             token: process_token().into(),
+            reserve: None,
+            commits: Arc::default(),
         })
+    }
+
+    /// Refuse new content (spools) while the file system holding the store
+    /// has less than `min_free` bytes free (0: no reserve); see
+    /// [`Reserve`].
+    pub fn with_min_free(mut self, dir: &Path, min_free: u64) -> Self {
+        self.reserve = Reserve::new(dir.to_path_buf(), min_free);
+        self
+    }
+
+    fn commits(&self) -> MutexGuard<'_, HashMap<Digest, Instant>> {
+        // A map of times: a panic elsewhere cannot leave it inconsistent.
+        self.commits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`BlobStore::reclaim_orphans`]: the walk runs unlocked; each
+    /// candidate's check and deletion hold the commit lock.
+    pub fn reclaim_orphan_blobs(
+        &self,
+        grace: Duration,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<GcReport> {
+        let mut report = GcReport::default();
+        for blob in self.walk()?.blobs {
+            let commits = self.commits();
+            if commits
+                .get(&blob.digest)
+                .is_some_and(|t| t.elapsed() < grace)
+                || indexed(&blob.digest)
+            {
+                continue;
+            }
+            if self.remove_orphan(&blob.digest)? {
+                report.blobs += 1;
+                report.bytes += blob.size;
+            }
+            drop(commits);
+        }
+        self.commits().retain(|_, t| t.elapsed() < grace);
+        Ok(report)
     }
 
     /// The path a blob is (or would be) stored at.
@@ -223,9 +276,16 @@ impl<V: Vfs> FsBlobStore<V> {
         Ok(out)
     }
 
-    /// [`BlobStore::create_spool`].
+    /// [`BlobStore::create_spool`]: refused with `StorageFull` below the
+    /// reserve.
     pub fn new_spool(&self) -> io::Result<Spool<V>> {
-        Spool::create_in(self.vfs.clone(), &self.tmp_dir, &self.token)
+        if let Some(r) = &self.reserve {
+            r.check(&self.vfs, 0)?;
+        }
+        Ok(
+            Spool::create_in(self.vfs.clone(), &self.tmp_dir, &self.token)?
+                .with_reserve(self.reserve.clone()),
+        )
     }
 
     /// Name this store's spools with `token` instead of the process's
@@ -267,6 +327,9 @@ impl<V: Vfs> FsBlobStore<V> {
         let dest = self.blob_path(&blob.digest);
         let shard = dest.parent().unwrap_or(&self.blob_dir).to_path_buf();
         let shard_byte = blob.digest.as_bytes()[0];
+        // Claimed before looking: a reclaim either deleted the file before
+        // this (and the spool is renamed into place below) or spares it.
+        self.commits().insert(blob.digest, Instant::now());
         match self.vfs.stat(&dest) {
             Ok(m) if m.kind == FileKind::File && m.len == blob.size => {
                 // Same content is already stored; the spool is dropped. Its
@@ -364,6 +427,17 @@ impl<V: Vfs> FsBlobStore<V> {
     /// [`BlobStore::remove`] (failpoint `blob-remove`).
     pub fn remove_blob(&self, digest: &Digest) -> io::Result<bool> {
         fail_step!("blob-remove");
+        match self.vfs.remove_file(&self.blob_path(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delete an orphan's file (failpoint `orphan-remove`: a step of its
+    /// own, so that `blob-remove` stays with gc and eviction).
+    fn remove_orphan(&self, digest: &Digest) -> io::Result<bool> {
+        fail_step!("orphan-remove");
         match self.vfs.remove_file(&self.blob_path(digest)) {
             Ok(()) => Ok(true),
             Err(e) if not_found(&e) => Ok(false),
@@ -499,6 +573,14 @@ impl BlobStore for FsBlobStore {
 
     fn remove_stray(&self, name: &str) -> io::Result<bool> {
         self.delete_stray(name)
+    }
+
+    fn reclaim_orphans(
+        &self,
+        grace: Duration,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<GcReport> {
+        self.reclaim_orphan_blobs(grace, indexed)
     }
 }
 
@@ -710,5 +792,86 @@ mod tests {
             .unwrap();
         f.write_all_at(b"8", VERIFY_BUF as u64 + 1).unwrap();
         assert!(!store.verify(&r.digest).unwrap());
+    }
+
+    /// Orphans (files no index knows) are deleted; indexed blobs and blobs
+    /// this store committed within the grace period are kept, including an
+    /// old orphan that a commit of the same content has just claimed.
+    #[test]
+    fn reclaim_spares_indexed_and_freshly_committed_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        // The orphans of an earlier process.
+        let (a, b) = (b"orphan a".as_slice(), b"orphan bb".as_slice());
+        let (old_a, old_b, kept) = {
+            let earlier = FsBlobStore::open(dir.path()).unwrap();
+            let old_a = earlier.commit(spool_with(&earlier, a), None).unwrap();
+            let old_b = earlier.commit(spool_with(&earlier, b), None).unwrap();
+            let kept = earlier
+                .commit(spool_with(&earlier, b"indexed"), None)
+                .unwrap();
+            (old_a.digest, old_b.digest, kept.digest)
+        };
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        // This process: one fresh commit, and a commit of b's content,
+        // whose index inserts are still to come.
+        let fresh = store
+            .commit(spool_with(&store, b"fresh"), None)
+            .unwrap()
+            .digest;
+        assert_eq!(
+            store.commit(spool_with(&store, b), None).unwrap().digest,
+            old_b
+        );
+        let indexed = |d: &Digest| *d == kept;
+        let hour = Duration::from_secs(3600);
+        let r = store.reclaim_orphans(hour, &indexed).unwrap();
+        assert_eq!(
+            r,
+            GcReport {
+                blobs: 1,
+                bytes: a.len() as u64
+            }
+        );
+        assert!(!store.contains(&old_a).unwrap());
+        for d in [old_b, kept, fresh] {
+            assert!(store.contains(&d).unwrap(), "{d}");
+        }
+        // Past the grace period, unindexed commits are orphans too.
+        let r = store.reclaim_orphans(Duration::ZERO, &indexed).unwrap();
+        assert_eq!(r.blobs, 2);
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert!(store.contains(&kept).unwrap());
+        // A commit after the reclaim writes the file again.
+        store.commit(spool_with(&store, a), None).unwrap();
+        assert!(store.verify(&old_a).unwrap());
+    }
+
+    /// With a reserve larger than the free space, no spool is created and
+    /// a running one fails its next check; both are "no space" errors.
+    #[test]
+    fn min_free_refuses_new_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = FsBlobStore::open(dir.path()).unwrap();
+        let mut running = open.create_spool().unwrap();
+        let free = OsFs.free_space(dir.path()).unwrap().unwrap();
+        let full = FsBlobStore::open(dir.path())
+            .unwrap()
+            .with_min_free(dir.path(), free.saturating_mul(2));
+        let e = full.create_spool().unwrap_err();
+        assert!(crate::store::is_no_space(&e), "{e:?}");
+        let mut s = open
+            .create_spool()
+            .unwrap()
+            .with_reserve(Reserve::new(dir.path().into(), free.saturating_mul(2)));
+        s.write(&[1u8; 1000]).unwrap();
+        let e = s.write(&vec![2u8; 1 << 20]).unwrap_err();
+        assert!(crate::store::is_no_space(&e), "{e:?}");
+        // Refused before anything was written: the spool stays usable.
+        running.write(b"still fine").unwrap();
+        assert_eq!(s.len(), 1000);
+        let zero = FsBlobStore::open(dir.path())
+            .unwrap()
+            .with_min_free(dir.path(), 0);
+        zero.create_spool().unwrap();
     }
 }

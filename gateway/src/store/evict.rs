@@ -23,6 +23,8 @@ pub struct EvictReport {
     pub blobs: u64,
     /// Entries removed with them.
     pub entries: u64,
+    /// Negative entries (cached upstream 404s) removed.
+    pub negatives: u64,
     /// Bytes the removed blobs took (by the index's sizes).
     pub bytes: u64,
     /// Blobs kept because a hosted entry references them.
@@ -87,10 +89,25 @@ pub(super) fn gc_with(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcR
     Ok(report)
 }
 
+/// Delete orphan blob files: files no index record knows (a crash between
+/// a commit's rename and its index insert leaves one). Blobs this process
+/// committed within `grace` are spared (see [`BlobStore::reclaim_orphans`]);
+/// a record that cannot be read counts as known.
+pub fn reclaim_orphans(store: &Store, grace: std::time::Duration) -> Result<GcReport, StoreError> {
+    let meta = &*store.meta;
+    store
+        .blobs
+        .reclaim_orphans(grace, &|d| !matches!(meta.blob_meta(d), Ok(None)))
+        .map_err(|e| StoreError::io("reclaim orphan blobs in", "blobs/", e))
+}
+
 /// Remove least-recently-used blobs (with their entries) until
 /// [`MetaStore::total_size`] is at most `max_size`. Unreferenced blobs are
-/// collected first ([`gc`]). Blobs referenced by a hosted entry are never
-/// evicted (checked atomically by [`MetaStore::evict_blob_unless_hosted`]).
+/// collected first ([`gc`]), then negative entries (cached 404s: the
+/// cheapest to fetch again, and what a client asking for many missing
+/// paths piles up), earliest expiry first. Blobs referenced by a hosted
+/// entry are never evicted (checked atomically by
+/// [`MetaStore::evict_blob_unless_hosted`]).
 ///
 /// Each round is a full scan of the blob records ([`MetaStore::lru_blobs`])
 /// for the next 256 candidates, so evicting `n` blobs out of `N` costs
@@ -102,6 +119,13 @@ pub fn evict_to(store: &Store, max_size: u64) -> Result<EvictReport, StoreError>
         let g = gc(store)?;
         report.blobs += g.blobs;
         report.bytes += g.bytes;
+    }
+    while meta.total_size() > max_size {
+        let removed = meta.remove_negatives(u64::MAX, BATCH)?.len() as u64;
+        if removed == 0 {
+            break;
+        }
+        report.negatives += removed;
     }
     let mut pinned: HashSet<Digest> = HashSet::new();
     while meta.total_size() > max_size {
@@ -261,5 +285,45 @@ mod tests {
         assert!(!store.blobs.contains(&a).unwrap());
         assert!(store.blobs.contains(&b).unwrap());
         assert_eq!(store.meta.total_size(), 6);
+    }
+
+    /// Cached 404s count toward `max_size` and are evicted before any
+    /// blob: a client asking for thousands of missing paths cannot grow
+    /// the index for good, nor push real content out.
+    #[test]
+    fn negative_entries_are_evicted_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = setup(dir.path());
+        let d = add(&store, "r", "real", &[7u8; 1000], EntryClass::Immutable);
+        let far = crate::store::now_ms() + 3_600_000;
+        for i in 0..1000 {
+            let e = Entry {
+                status: 404,
+                expires_at_ms: Some(far + i),
+                ..Entry::test(Digest::EMPTY, 0, EntryClass::NotFound)
+            };
+            store
+                .meta
+                .put_entry("r", &format!("missing/{i:04}"), &e, false)
+                .unwrap();
+        }
+        let before = store.meta.total_size();
+        assert!(
+            before > 300_000,
+            "1000 negative entries count {before} bytes"
+        );
+        let r = evict_to(&store, before / 2).unwrap();
+        assert!(r.target_reached, "{r:?}");
+        assert_eq!(r.blobs, 0, "{r:?}");
+        assert!((500..1000).contains(&r.negatives), "{r:?}");
+        assert!(store.blobs.contains(&d).unwrap());
+        assert!(store.meta.get_entry("r", "real").unwrap().is_some());
+        // Earliest expiry first.
+        assert!(store.meta.get_entry("r", "missing/0000").unwrap().is_none());
+        assert!(store.meta.get_entry("r", "missing/0999").unwrap().is_some());
+        // Below the blob's size, the blob goes too.
+        let r = evict_to(&store, 500).unwrap();
+        assert_eq!(r.blobs, 1, "{r:?}");
+        assert_eq!(store.meta.total_size(), 0);
     }
 }

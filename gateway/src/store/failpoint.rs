@@ -26,10 +26,12 @@
 //! | `index-put` | before the index transaction of `put_entry` |
 //! | `index-flush` | before the index is flushed to disk |
 //! | `blob-remove` | before a blob file is deleted (gc and eviction, after their index flush; fsck) |
+//! | `orphan-remove` | before an orphan blob file is deleted (the background reclaim after a start) |
 
 /// The failpoint names, in the order a commit reaches them
-/// (`blob-remove` last: it belongs to garbage collection and eviction).
-pub const STEPS: [&str; 9] = [
+/// (`blob-remove` and `orphan-remove` last: they belong to garbage
+/// collection, eviction and orphan reclaiming).
+pub const STEPS: [&str; 10] = [
     "spool-create",
     "spool-write",
     "spool-fsync",
@@ -39,6 +41,7 @@ pub const STEPS: [&str; 9] = [
     "index-put",
     "index-flush",
     "blob-remove",
+    "orphan-remove",
 ];
 
 /// Evaluate the failpoint `name`: `Some(error)` when it is configured to

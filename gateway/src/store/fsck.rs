@@ -3,6 +3,13 @@
 //!
 //! Run it offline (or at startup, before serving): a blob committed by a
 //! running gateway but not yet indexed would look like an orphan.
+//!
+//! What it finds is damage (something the index promises is missing or
+//! wrong: [`FsckReport::damaged`]) or leftovers (spools, orphan blob files
+//! and unreferenced blobs a crash or a delete leaves; harmless: a starting
+//! gateway deletes spools and, in the background, orphans, and garbage
+//! collection takes unreferenced blobs). [`FsckReport::verdict`] says
+//! which; `artgate fsck` exits 1 only for damage.
 
 use super::{BlobStore, Digest, MetaStore, StoreError};
 use serde::Serialize;
@@ -21,7 +28,8 @@ pub struct IndexCheck {
     pub blob_records: u64,
     /// Undecodable records (entries, blob records, key-value records).
     pub corrupt_records: u64,
-    /// Blob records whose referrer list disagrees with the entries.
+    /// Blob records whose referrer list disagrees with the entries, and
+    /// negative-entry records that disagree with the negative entries.
     pub bad_references: u64,
     /// Blobs that entries point at but that have no blob record.
     pub unrecorded_blobs: u64,
@@ -45,6 +53,9 @@ impl IndexCheck {
 /// What [`check`] found (and, with `repair`, fixed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FsckReport {
+    /// `clean` (nothing found), `leftovers` (only spools, orphan blobs or
+    /// unreferenced blobs: harmless) or `damage`.
+    pub verdict: &'static str,
     /// Whether problems were repaired (the counts are what was found).
     pub repaired: bool,
     /// Whether blob contents were re-hashed.
@@ -99,6 +110,34 @@ impl FsckReport {
             && self.orphan_blobs == 0
             && self.spools == 0
             && self.strays == 0
+    }
+
+    /// Whether the index and the blob tree disagree in a way that loses or
+    /// corrupts an object (leftovers are not damage).
+    pub fn damaged(&self) -> bool {
+        self.corrupt_records != 0
+            || self.bad_references != 0
+            || self.unrecorded_blobs != 0
+            || self.entries_missing_blob != 0
+            || self.corrupt_blobs != 0
+            || self.records_missing_file != 0
+            || self.strays != 0
+    }
+
+    /// Whether crash or delete leftovers were found: spools, orphan blob
+    /// files, unreferenced blobs.
+    pub fn has_leftovers(&self) -> bool {
+        self.spools != 0 || self.orphan_blobs != 0 || self.unreferenced_blobs != 0
+    }
+
+    fn set_verdict(&mut self) {
+        self.verdict = if self.damaged() {
+            "damage"
+        } else if self.has_leftovers() {
+            "leftovers"
+        } else {
+            "clean"
+        };
     }
 
     fn note(&mut self, example: String) {
@@ -265,6 +304,7 @@ pub fn check(
         report.unreferenced_blobs = gc.blobs;
         meta.flush()?;
     }
+    report.set_verdict();
     Ok(report)
 }
 
@@ -303,6 +343,7 @@ mod tests {
             .unwrap();
         let clean = check(&meta, &blobs, false, true).unwrap();
         assert!(clean.is_clean(), "{clean:?}");
+        assert_eq!(clean.verdict, "clean");
         assert_eq!(clean.entries, 5);
         assert_eq!(clean.blob_files, 3);
 
@@ -328,6 +369,7 @@ mod tests {
 
         let found = check(&meta, &blobs, false, true).unwrap();
         assert!(!found.is_clean());
+        assert_eq!(found.verdict, "damage");
         assert_eq!(found.entries_missing_blob, 1, "{found:?}");
         assert_eq!(found.records_missing_file, 1, "{found:?}");
         assert_eq!(found.corrupt_blobs, 1, "{found:?}");
@@ -361,6 +403,35 @@ mod tests {
         }
         assert_eq!(meta.total_size(), 12);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    /// Spools, orphans and unreferenced blobs are leftovers, not damage:
+    /// the verdict says so and `damaged` stays false.
+    #[test]
+    fn leftovers_are_not_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let meta = SledMetaStore::open(&dir.path().join("index")).unwrap();
+        add(&meta, &blobs, "kept", b"kept");
+        let mut s = blobs.create_spool().unwrap();
+        s.write(b"orphan").unwrap();
+        blobs.commit(s, None).unwrap();
+        fs::write(
+            dir.path().join("tmp/spool-99-1-0000000000000000"),
+            b"partial",
+        )
+        .unwrap();
+        add(&meta, &blobs, "gone", b"gone");
+        meta.remove_entry("r", "gone", true).unwrap();
+        let r = check(&meta, &blobs, false, false).unwrap();
+        assert_eq!((r.orphan_blobs, r.spools, r.unreferenced_blobs), (1, 1, 1));
+        assert!(!r.damaged(), "{r:?}");
+        assert!(r.has_leftovers());
+        assert_eq!(r.verdict, "leftovers");
+        let r = check(&meta, &blobs, true, false).unwrap();
+        assert_eq!(r.verdict, "leftovers");
+        let r = check(&meta, &blobs, false, false).unwrap();
+        assert_eq!(r.verdict, "clean", "{r:?}");
     }
 
     #[test]

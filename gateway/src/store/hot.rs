@@ -198,6 +198,16 @@ impl MetaStore for CachedMetaStore {
         self.inner.lru_blobs(limit)
     }
 
+    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let ids = self.inner.remove_negatives(until_ms, limit);
+        match &ids {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => self.forget(Some(ids)),
+            Err(_) => self.forget(None),
+        }
+        ids
+    }
+
     fn evict_blob(&self, digest: &Digest) -> Result<Vec<String>, StoreError> {
         let ids = self.inner.evict_blob(digest);
         // The ids are `remote\0key`, the cache's own ids.

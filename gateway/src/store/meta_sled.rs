@@ -10,6 +10,11 @@
 //!   remote's decodable entries (hosted quotas read it in O(1)); absent
 //!   means 0. Indexes written before it existed get it rebuilt at open
 //!   (the `usage-v1` marker in the default tree says it is complete).
+//! - `negatives`: 8-byte big-endian expiry (unix ms) followed by
+//!   `remote \0 key` → 8-byte big-endian cost, one record per negative
+//!   entry (a cached upstream 404), so that expired ones are found by a
+//!   range scan and their index bytes count toward `storage.max_size`
+//!   (they have no blob of their own to count).
 //!
 //! Entries, blob records and usage counters change together in multi-tree
 //! transactions, so `BlobMeta::referrers` always lists exactly the entries
@@ -53,7 +58,9 @@ pub struct SledMetaStore {
     blobs: Tree,
     kv: Tree,
     usage: Tree,
-    /// Sum of the sizes of all decodable blob records.
+    negatives: Tree,
+    /// Sum of the sizes of all decodable blob records and the costs of the
+    /// negative entries.
     total: AtomicU64,
     /// Access times recorded by `touch` and not yet persisted.
     access: Mutex<HashMap<Digest, u64>>,
@@ -269,6 +276,52 @@ fn tx_record_loser(
     Ok((Some(*digest), size))
 }
 
+/// The `negatives` key of a negative entry stored under `k`.
+fn negative_key(k: &[u8], e: &Entry) -> Vec<u8> {
+    let mut nk = Vec::with_capacity(8 + k.len());
+    nk.extend_from_slice(&e.expires_at_ms.unwrap_or(u64::MAX).to_be_bytes());
+    nk.extend_from_slice(k);
+    nk
+}
+
+/// What a negative entry costs against `storage.max_size`: its index
+/// record and its `negatives` record, with a little for sled's own
+/// bookkeeping.
+fn negative_cost(k: &[u8], encoded_len: usize) -> u64 {
+    (2 * k.len() + encoded_len + 64) as u64
+}
+
+fn decode_cost(v: &[u8]) -> u64 {
+    v.first_chunk::<8>().map_or(0, |b| u64::from_be_bytes(*b))
+}
+
+/// Record `e` (stored under `k`, `encoded_len` bytes) in `negatives` when
+/// it is a negative entry; returns the cost newly counted.
+fn tx_add_negative(
+    tn: &TransactionalTree,
+    k: &[u8],
+    e: &Entry,
+    encoded_len: usize,
+) -> TxResult<(u64, u64)> {
+    if e.class != EntryClass::NotFound {
+        return Ok((0, 0));
+    }
+    let cost = negative_cost(k, encoded_len);
+    let old = tn.insert(negative_key(k, e), cost.to_be_bytes().to_vec())?;
+    Ok((cost, old.map_or(0, |v| decode_cost(&v))))
+}
+
+/// Drop the `negatives` record of `e` (stored under `k`); returns the cost
+/// no longer counted.
+fn tx_remove_negative(tn: &TransactionalTree, k: &[u8], e: &Entry) -> TxResult<u64> {
+    if e.class != EntryClass::NotFound {
+        return Ok(0);
+    }
+    Ok(tn
+        .remove(negative_key(k, e))?
+        .map_or(0, |v| decode_cost(&v)))
+}
+
 /// An LRU candidate, ordered by (access time, digest).
 struct LruItem {
     at: u64,
@@ -303,6 +356,11 @@ const SUMMARY_KEY: &[u8] = b"summary";
 /// Key (in the default tree) saying the `usage` tree is complete.
 const USAGE_MARKER: &[u8] = b"usage-v1";
 
+/// Key (in the default tree) set once every negative entry has its
+/// `negatives` record: an index written before that tree existed gets
+/// them (one scan of the entries) at its first open.
+const NEGATIVES_MARKER: &[u8] = b"negatives-v1";
+
 /// What a full scan of the blob records computes, written by a clean close
 /// and taken out by the next open, so that a clean restart of a large
 /// store needs no scan.
@@ -330,12 +388,14 @@ impl SledMetaStore {
         let blobs = db.open_tree("blobs")?;
         let kv = db.open_tree("kv")?;
         let usage = db.open_tree("usage")?;
+        let negatives = db.open_tree("negatives")?;
         let store = SledMetaStore {
             db,
             entries,
             blobs,
             kv,
             usage,
+            negatives,
             total: AtomicU64::new(0),
             access: Mutex::new(HashMap::new()),
             unreferenced: Mutex::new(HashSet::new()),
@@ -364,6 +424,7 @@ impl SledMetaStore {
         if store.db.get(USAGE_MARKER)?.is_none() {
             store.rebuild_usage()?;
         }
+        store.record_old_negatives()?;
         Ok(store)
     }
 
@@ -399,6 +460,35 @@ impl SledMetaStore {
         Ok(())
     }
 
+    /// Give the negative entries of an index written before the
+    /// `negatives` tree existed their records (once; see
+    /// [`NEGATIVES_MARKER`]).
+    fn record_old_negatives(&self) -> Result<(), StoreError> {
+        if self.db.contains_key(NEGATIVES_MARKER)? {
+            return Ok(());
+        }
+        let mut added = 0;
+        for item in self.entries.iter() {
+            let (k, v) = item?;
+            if let Ok(e) = decode_entry(&k, &v)
+                && e.class == EntryClass::NotFound
+            {
+                let cost = negative_cost(&k, v.len());
+                if self
+                    .negatives
+                    .insert(negative_key(&k, &e), cost.to_be_bytes().to_vec())?
+                    .is_none()
+                {
+                    added += cost;
+                }
+            }
+        }
+        self.add_total(added);
+        self.db.insert(NEGATIVES_MARKER, vec![1u8])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Write the [`Summary`] a clean close leaves for the next open.
     fn write_summary(&self) -> Result<(), StoreError> {
         let summary = Summary {
@@ -411,7 +501,7 @@ impl SledMetaStore {
     }
 
     /// Recompute the size total and the unreferenced candidates from the
-    /// decodable blob records (a full scan).
+    /// decodable blob records and the negative entries (a full scan).
     fn rescan(&self) -> Result<(), StoreError> {
         let mut total = 0u64;
         let mut unreferenced = HashSet::new();
@@ -425,6 +515,10 @@ impl SledMetaStore {
                     unreferenced.insert(d);
                 }
             }
+        }
+        for item in self.negatives.iter() {
+            let (_, v) = item?;
+            total = total.saturating_add(decode_cost(&v));
         }
         self.total.store(total, Ordering::Relaxed);
         *lock(&self.unreferenced) = unreferenced;
@@ -506,8 +600,8 @@ impl SledMetaStore {
         digest: &Digest,
         spare_hosted: bool,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let r = (&self.entries, &self.blobs, &self.usage)
-            .transaction(|(te, tb, tu)| {
+        let r = (&self.entries, &self.blobs, &self.usage, &self.negatives)
+            .transaction(|(te, tb, tu, tn)| {
                 let Some(v) = tb.get(digest.as_bytes())? else {
                     return Ok(Some((Vec::new(), 0)));
                 };
@@ -519,6 +613,7 @@ impl SledMetaStore {
                 };
                 // The victims with the sizes their remotes' counters hold.
                 let mut victims = Vec::new();
+                let mut negative = 0;
                 for id in referrers {
                     let Some(ev) = te.get(id.as_bytes())? else {
                         continue;
@@ -527,7 +622,10 @@ impl SledMetaStore {
                         // A stale referrer: the entry now holds another blob.
                         Ok(e) if e.blob != *digest => continue,
                         Ok(e) if spare_hosted && e.class == EntryClass::Hosted => return Ok(None),
-                        Ok(e) => victims.push((id, e.size)),
+                        Ok(e) => {
+                            negative += tx_remove_negative(tn, id.as_bytes(), &e)?;
+                            victims.push((id, e.size));
+                        }
                         Err(_) => victims.push((id, 0)),
                     }
                 }
@@ -537,7 +635,7 @@ impl SledMetaStore {
                 }
                 tb.remove(digest.as_bytes())?;
                 let ids: Vec<String> = victims.into_iter().map(|(id, _)| id).collect();
-                Ok(Some((ids, size)))
+                Ok(Some((ids, size + negative)))
             })
             .map_err(tx_err)?;
         Ok(r.map(|(victims, size)| {
@@ -604,45 +702,55 @@ impl MetaStore for SledMetaStore {
         let bytes = encode(format!("entry {id}"), entry)?;
         let ref_id = String::from_utf8_lossy(&k).into_owned();
         let now = now_ms();
-        let (outcome, added, emptied) = (&self.entries, &self.blobs, &self.usage)
-            .transaction(|(te, tb, tu)| {
-                let raw = te.get(&k)?;
-                // A corrupt record counts as present: write-once holds.
-                if check.if_absent && raw.is_some() {
-                    let (loser, added) = tx_record_loser(tb, &entry.blob, entry.size, now)?;
-                    return Ok((PutOutcome::Exists, added, loser));
-                }
-                let prev = match raw {
-                    Some(v) => match decode_entry(&k, &v) {
-                        Ok(e) => Some(e),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "replacing corrupt entry");
-                            None
+        let (outcome, added, removed, emptied) =
+            (&self.entries, &self.blobs, &self.usage, &self.negatives)
+                .transaction(|(te, tb, tu, tn)| {
+                    let raw = te.get(&k)?;
+                    // A corrupt record counts as present: write-once holds.
+                    if check.if_absent && raw.is_some() {
+                        let (loser, added) = tx_record_loser(tb, &entry.blob, entry.size, now)?;
+                        return Ok((PutOutcome::Exists, added, 0, loser));
+                    }
+                    let prev = match raw {
+                        Some(v) => match decode_entry(&k, &v) {
+                            Ok(e) => Some(e),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "replacing corrupt entry");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    let used = tx_usage(tu, remote.as_bytes())?;
+                    let after = used
+                        .saturating_sub(prev.as_ref().map_or(0, |p| p.size))
+                        .saturating_add(entry.size);
+                    if check.quota.is_some_and(|limit| after > limit) {
+                        let (loser, added) = tx_record_loser(tb, &entry.blob, entry.size, now)?;
+                        return Ok((PutOutcome::OverQuota { used }, added, 0, loser));
+                    }
+                    let mut emptied = None;
+                    let mut removed = 0;
+                    if let Some(p) = &prev {
+                        removed = tx_remove_negative(tn, &k, p)?;
+                        if p.blob != entry.blob {
+                            emptied = tx_remove_ref(tb, &p.blob, &ref_id)?;
                         }
-                    },
-                    None => None,
-                };
-                let used = tx_usage(tu, remote.as_bytes())?;
-                let after = used
-                    .saturating_sub(prev.as_ref().map_or(0, |p| p.size))
-                    .saturating_add(entry.size);
-                if check.quota.is_some_and(|limit| after > limit) {
-                    let (loser, added) = tx_record_loser(tb, &entry.blob, entry.size, now)?;
-                    return Ok((PutOutcome::OverQuota { used }, added, loser));
-                }
-                let mut emptied = None;
-                if let Some(p) = &prev
-                    && p.blob != entry.blob
-                {
-                    emptied = tx_remove_ref(tb, &p.blob, &ref_id)?;
-                }
-                let added = tx_add_ref(tb, &entry.blob, &ref_id, entry.size, now)?;
-                te.insert(k.as_slice(), bytes.as_slice())?;
-                tx_set_usage(tu, remote.as_bytes(), after)?;
-                Ok((PutOutcome::Stored(prev.map(Box::new)), added, emptied))
-            })
-            .map_err(tx_err)?;
+                    }
+                    let added = tx_add_ref(tb, &entry.blob, &ref_id, entry.size, now)?;
+                    let (neg, replaced) = tx_add_negative(tn, &k, entry, bytes.len())?;
+                    te.insert(k.as_slice(), bytes.as_slice())?;
+                    tx_set_usage(tu, remote.as_bytes(), after)?;
+                    Ok((
+                        PutOutcome::Stored(prev.map(Box::new)),
+                        added + neg,
+                        removed + replaced,
+                        emptied,
+                    ))
+                })
+                .map_err(tx_err)?;
         self.add_total(added);
+        self.sub_total(removed);
         self.note_unreferenced(emptied);
         self.flush_if(durable && matches!(outcome, PutOutcome::Stored(_)))?;
         Ok(outcome)
@@ -666,8 +774,8 @@ impl MetaStore for SledMetaStore {
         let k = join_key(remote, key);
         let ref_id = String::from_utf8_lossy(&k).into_owned();
         let now = now_ms();
-        let r = (&self.entries, &self.blobs, &self.usage)
-            .transaction(|(te, tb, tu)| {
+        let r = (&self.entries, &self.blobs, &self.usage, &self.negatives)
+            .transaction(|(te, tb, tu, tn)| {
                 let Some(v) = te.get(&k)? else {
                     return Ok(None);
                 };
@@ -682,12 +790,16 @@ impl MetaStore for SledMetaStore {
                     added = tx_add_ref(tb, &new.blob, &ref_id, new.size, now)?;
                 }
                 tx_usage_change(tu, &k, new.size, old.size)?;
+                let mut removed = tx_remove_negative(tn, &k, &old)?;
+                let (neg, replaced) = tx_add_negative(tn, &k, &new, bytes.len())?;
+                removed += replaced;
                 te.insert(k.as_slice(), bytes)?;
-                Ok(Some((new, added, emptied)))
+                Ok(Some((new, added + neg, removed, emptied)))
             })
             .map_err(tx_err)?;
-        Ok(r.map(|(e, added, emptied)| {
+        Ok(r.map(|(e, added, removed, emptied)| {
             self.add_total(added);
+            self.sub_total(removed);
             self.note_unreferenced(emptied);
             e
         }))
@@ -702,24 +814,26 @@ impl MetaStore for SledMetaStore {
         check_name(remote)?;
         let k = join_key(remote, key);
         let ref_id = String::from_utf8_lossy(&k).into_owned();
-        let (prev, emptied) = (&self.entries, &self.blobs, &self.usage)
-            .transaction(|(te, tb, tu)| {
+        let (prev, emptied, removed) = (&self.entries, &self.blobs, &self.usage, &self.negatives)
+            .transaction(|(te, tb, tu, tn)| {
                 let Some(v) = te.remove(k.as_slice())? else {
-                    return Ok((None, None));
+                    return Ok((None, None, 0));
                 };
                 match decode_entry(&k, &v) {
                     Ok(e) => {
                         tx_usage_change(tu, &k, 0, e.size)?;
                         let emptied = tx_remove_ref(tb, &e.blob, &ref_id)?;
-                        Ok((Some(e), emptied))
+                        let removed = tx_remove_negative(tn, &k, &e)?;
+                        Ok((Some(e), emptied, removed))
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "removed corrupt entry");
-                        Ok((None, None))
+                        Ok((None, None, 0))
                     }
                 }
             })
             .map_err(tx_err)?;
+        self.sub_total(removed);
         self.note_unreferenced(emptied);
         self.flush_if(durable)?;
         Ok(prev)
@@ -739,10 +853,11 @@ impl MetaStore for SledMetaStore {
             let keys = Self::next_keys(&self.entries, &prefix, after.as_ref(), TX_CHUNK)?;
             let Some(last) = keys.last() else { break };
             after = Some(last.clone());
-            let (n, emptied) = (&self.entries, &self.blobs, &self.usage)
-                .transaction(|(te, tb, tu)| {
+            let (n, emptied, freed) = (&self.entries, &self.blobs, &self.usage, &self.negatives)
+                .transaction(|(te, tb, tu, tn)| {
                     let mut n = 0u64;
                     let mut emptied = Vec::new();
+                    let mut freed = 0;
                     for k in &keys {
                         let Some(v) = te.remove(k)? else { continue };
                         n += 1;
@@ -753,12 +868,14 @@ impl MetaStore for SledMetaStore {
                                 &e.blob,
                                 &String::from_utf8_lossy(k),
                             )?);
+                            freed += tx_remove_negative(tn, k, &e)?;
                         }
                     }
-                    Ok((n, emptied))
+                    Ok((n, emptied, freed))
                 })
                 .map_err(tx_err)?;
             removed += n;
+            self.sub_total(freed);
             self.note_unreferenced(emptied);
         }
         self.db.flush()?;
@@ -919,6 +1036,47 @@ impl MetaStore for SledMetaStore {
         self.evict(digest, true)
     }
 
+    /// A range scan of `negatives` up to `until_ms`; a record whose entry
+    /// changed meanwhile (or was corrupt) is dropped without the entry.
+    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        for item in self.negatives.iter() {
+            let (nk, _) = item?;
+            let expiry = nk.first_chunk::<8>().map_or(0, |b| u64::from_be_bytes(*b));
+            if expiry >= until_ms || keys.len() >= limit {
+                break;
+            }
+            keys.push(nk);
+        }
+        let mut out = Vec::new();
+        for chunk in keys.chunks(TX_CHUNK) {
+            let (ids, freed, emptied) = (&self.entries, &self.blobs, &self.negatives)
+                .transaction(|(te, tb, tn)| {
+                    let (mut ids, mut freed, mut emptied) = (Vec::new(), 0u64, Vec::new());
+                    for nk in chunk {
+                        let Some(cost) = tn.remove(nk)? else { continue };
+                        freed += decode_cost(&cost);
+                        let k = nk.get(8..).unwrap_or_default();
+                        let Some(v) = te.get(k)? else { continue };
+                        let Ok(e) = decode_entry(k, &v) else { continue };
+                        if e.class != EntryClass::NotFound || negative_key(k, &e) != nk.as_ref() {
+                            continue;
+                        }
+                        te.remove(k)?;
+                        let id = String::from_utf8_lossy(k).into_owned();
+                        emptied.extend(tx_remove_ref(tb, &e.blob, &id)?);
+                        ids.push(id);
+                    }
+                    Ok((ids, freed, emptied))
+                })
+                .map_err(tx_err)?;
+            self.sub_total(freed);
+            self.note_unreferenced(emptied);
+            out.extend(ids);
+        }
+        Ok(out)
+    }
+
     /// Checks only the blobs whose referrer list became empty since open
     /// (plus those found empty by the scan at open), not the whole index.
     fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
@@ -1020,6 +1178,7 @@ impl MetaStore for SledMetaStore {
         // Entries: decodability, and the referrers and usage they imply.
         let mut expected: HashMap<Digest, (u64, Vec<String>)> = HashMap::new();
         let mut usage: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut negatives: HashMap<Vec<u8>, u64> = HashMap::new();
         for item in self.entries.iter() {
             let (k, v) = item?;
             check.entries += 1;
@@ -1029,6 +1188,9 @@ impl MetaStore for SledMetaStore {
             }
             match (split_key(&k), decode_entry(&k, &v)) {
                 (Some(_), Ok(e)) => {
+                    if e.class == EntryClass::NotFound {
+                        negatives.insert(negative_key(&k, &e), negative_cost(&k, v.len()));
+                    }
                     if e.blob != Digest::EMPTY {
                         let slot = expected.entry(e.blob).or_insert((e.size, Vec::new()));
                         slot.1.push(String::from_utf8_lossy(&k).into_owned());
@@ -1135,6 +1297,36 @@ impl MetaStore for SledMetaStore {
                         String::from_utf8_lossy(r)
                     ),
                 );
+            }
+        }
+        // Negative-entry records against the negative entries.
+        for item in self.negatives.iter() {
+            let (k, v) = item?;
+            if negatives.remove(&k[..]).is_some() {
+                continue;
+            }
+            check.bad_references += 1;
+            note(
+                &mut check,
+                format!(
+                    "negative-entry record {} has no such entry",
+                    show_key(&k[8.min(k.len())..])
+                ),
+            );
+            if repair {
+                self.remove_record_if_unchanged(&self.negatives, &k, &v)?;
+            }
+        }
+        let mut missing: Vec<_> = negatives.into_iter().collect();
+        missing.sort();
+        for (k, cost) in missing {
+            check.bad_references += 1;
+            note(
+                &mut check,
+                format!("negative entry {} has no record", show_key(&k[8..])),
+            );
+            if repair {
+                self.negatives.insert(k, cost.to_be_bytes().to_vec())?;
             }
         }
         // Plugin key-value records.
@@ -1288,7 +1480,9 @@ mod tests {
         )
         .unwrap();
         assert!(m.blob_meta(&Digest::EMPTY).unwrap().is_none());
-        assert_eq!(m.total_size(), 5);
+        // A negative entry counts its index bytes, not a blob.
+        let neg = m.total_size() - 5;
+        assert!(neg > 0);
 
         // update_entry refreshes fields and moves references when the blob changes.
         let upd = m
@@ -1309,7 +1503,7 @@ mod tests {
         .unwrap();
         assert_eq!(refs(&m, &a).unwrap(), vec!["r\0k1"]);
         assert_eq!(refs(&m, &b).unwrap(), Vec::<String>::new());
-        assert_eq!(m.total_size(), 15);
+        assert_eq!(m.total_size(), 15 + neg);
         assert!(m.update_entry("r", "nope", &|_| {}).unwrap().is_none());
 
         assert_eq!(m.remove_all(None).unwrap(), 2);
@@ -1783,5 +1977,103 @@ mod tests {
             m.update_entry("r", "good", &|_| {}).map(|e| e.is_some()),
             Ok(true)
         ));
+    }
+
+    fn negative(expires_at_ms: u64) -> Entry {
+        Entry {
+            status: 404,
+            expires_at_ms: Some(expires_at_ms),
+            ttl_ms: Some(60_000),
+            ..Entry::test(Digest::EMPTY, 0, EntryClass::NotFound)
+        }
+    }
+
+    /// Cached 404s count toward the total (they have no blob), expire by a
+    /// range scan, follow their entry through updates, replacements and
+    /// removals, and survive a clean close and a crash's rescan.
+    #[test]
+    fn negative_entries_are_counted_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        let a = Digest::of(b"a");
+        m.put_entry("r", "blob", &entry(a, 10, EntryClass::Immutable), false)
+            .unwrap();
+        assert_eq!(m.total_size(), 10);
+        for i in 0..10u64 {
+            m.put_entry("r", &format!("missing-{i}"), &negative(1_000 + i), false)
+                .unwrap();
+        }
+        let per = (m.total_size() - 10) / 10;
+        assert!(per > 100, "a negative entry costs {per} bytes");
+        // Nothing expires before its time.
+        assert!(m.remove_negatives(1_000, usize::MAX).unwrap().is_empty());
+        // Refreshed (revalidated): its record moves with the expiry.
+        m.update_entry("r", "missing-0", &|e| e.expires_at_ms = Some(5_000))
+            .unwrap();
+        // Replaced by content, or removed: no record left behind.
+        m.put_entry(
+            "r",
+            "missing-1",
+            &entry(a, 10, EntryClass::Immutable),
+            false,
+        )
+        .unwrap();
+        m.remove_entry("r", "missing-2", false).unwrap();
+        assert_eq!(m.total_size(), 10 + 8 * per);
+        let removed = m.remove_negatives(1_005, 2).unwrap();
+        assert_eq!(removed, vec!["r\0missing-3", "r\0missing-4"]);
+        let removed = m.remove_negatives(2_000, usize::MAX).unwrap();
+        assert_eq!(removed.len(), 5, "{removed:?}");
+        assert!(m.get_entry("r", "missing-9").unwrap().is_none());
+        assert!(m.get_entry("r", "missing-0").unwrap().is_some());
+        assert_eq!(m.total_size(), 10 + per);
+        assert!(m.check_index(false).unwrap().is_clean());
+        drop(m);
+        // Clean close, then a crash (no summary): the same total.
+        let m = open(dir.path());
+        assert_eq!(m.total_size(), 10 + per);
+        m.rescan().unwrap();
+        assert_eq!(m.total_size(), 10 + per);
+        // Evicting takes them whatever their expiry.
+        assert_eq!(
+            m.remove_negatives(u64::MAX, 10).unwrap(),
+            vec!["r\0missing-0"]
+        );
+        assert_eq!(m.total_size(), 10);
+    }
+
+    /// An index written before negative entries had records gets them at
+    /// its first open; a record without its entry is dropped by the sweep
+    /// and by fsck.
+    #[test]
+    fn old_negative_entries_get_records_and_strays_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let m = open(dir.path());
+            m.put_entry("r", "old", &negative(1_000), false).unwrap();
+            // As an older version left it: no record, no marker.
+            m.negatives.clear().unwrap();
+            m.db.remove(NEGATIVES_MARKER).unwrap();
+            m.rescan().unwrap();
+            assert_eq!(m.total_size(), 0);
+        }
+        let m = open(dir.path());
+        assert!(m.total_size() > 0);
+        assert!(m.check_index(false).unwrap().is_clean());
+        // A stray record (its entry gone behind the tree's back).
+        m.negatives
+            .insert(
+                negative_key(b"r\0ghost", &negative(500)),
+                7u64.to_be_bytes().to_vec(),
+            )
+            .unwrap();
+        let c = m.check_index(false).unwrap();
+        assert_eq!(c.bad_references, 1, "{c:?}");
+        assert_eq!(
+            m.remove_negatives(2_000, usize::MAX).unwrap(),
+            vec!["r\0old"]
+        );
+        assert!(m.check_index(false).unwrap().is_clean());
+        assert_eq!(m.total_size(), 0);
     }
 }

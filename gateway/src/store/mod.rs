@@ -16,7 +16,8 @@
 //!
 //! After a crash at any point the store opens, serves no partial object
 //! (spools are never read by a later process; blobs appear only by rename),
-//! and `artgate fsck` removes orphans and spools.
+//! deletes the spools at startup and the orphan blobs in the background
+//! ([`reclaim_orphans`]); `artgate fsck` reports both as leftovers.
 
 mod blob_fs;
 mod digest;
@@ -29,6 +30,7 @@ mod hot;
 #[cfg(test)]
 mod memfs;
 mod meta_sled;
+mod reserve;
 mod spool;
 mod vfs;
 
@@ -36,7 +38,7 @@ pub use blob_fs::FsBlobStore;
 pub use digest::{Digest, DigestError};
 pub use entry::{Entry, EntryClass, Validators};
 pub use error::{StoreError, is_no_space};
-pub use evict::{EvictReport, GcReport, evict_to, gc};
+pub use evict::{EvictReport, GcReport, evict_to, gc, reclaim_orphans};
 pub use fsck::{FsckReport, IndexCheck};
 pub use hot::{CachedMetaStore, HotBlobs};
 pub use meta_sled::{SledMetaStore, now_ms};
@@ -115,6 +117,20 @@ pub trait BlobStore: Send + Sync + 'static {
     fn remove_stray(&self, name: &str) -> io::Result<bool> {
         let _ = name;
         Ok(false)
+    }
+    /// Delete the blobs no index record knows (orphans: a crash between a
+    /// commit's rename and its index insert, or a failed insert), except
+    /// those this process committed within `grace` (their insert may still
+    /// be coming). `indexed` asks the index about a digest (true when in
+    /// doubt). Safe while serving: a commit of the same digest is either
+    /// seen and spared or finds the file gone and writes it again.
+    fn reclaim_orphans(
+        &self,
+        grace: std::time::Duration,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<GcReport> {
+        let _ = (grace, indexed);
+        Ok(GcReport::default())
     }
 }
 
@@ -248,7 +264,9 @@ pub trait MetaStore: Send + Sync + 'static {
     fn persist_access(&self) -> Result<(), StoreError>;
     /// Sum of the sizes of all blobs recorded in the index, each counted
     /// once, including unreferenced ones not yet taken out by
-    /// [`MetaStore::unreferenced_blobs`] (their files still use the disk).
+    /// [`MetaStore::unreferenced_blobs`] (their files still use the disk),
+    /// plus the index bytes of the negative entries (cached upstream 404s
+    /// have no blob, but every distinct one grows the index).
     fn total_size(&self) -> u64;
     /// Blobs in least-recently-used order, oldest first, at most `limit`.
     /// Access times remembered by [`MetaStore::touch`] are merged in.
@@ -261,6 +279,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// that no [`EntryClass::Hosted`] entry references the blob; when one
     /// does, nothing changes and the result is `None`.
     fn evict_blob_unless_hosted(&self, digest: &Digest) -> Result<Option<Vec<String>>, StoreError>;
+    /// Remove negative entries ([`EntryClass::NotFound`]) that expire
+    /// before `until_ms`, earliest expiry first, at most `limit`; returns
+    /// the removed entries' ids (`remote\0key`). `now` expires them;
+    /// `u64::MAX` evicts the earliest-expiring ones whatever their expiry.
+    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError>;
     /// Blobs recorded in the index that no entry references any more; they
     /// are removed from the index by this call and the caller deletes the
     /// files (after [`MetaStore::flush`]).

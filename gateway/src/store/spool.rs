@@ -1,6 +1,7 @@
 //! Spools: temp files that bytes stream into before they are committed.
 
 use super::failpoint::fail_step;
+use super::reserve::{CHECK_EVERY, Reserve};
 use super::vfs::{OsFs, Vfs, VfsFile};
 use super::{BlobRef, Digest};
 use sha2::{Digest as _, Sha256};
@@ -39,6 +40,10 @@ pub struct Spool<V: Vfs = OsFs> {
     failed: bool,
     /// The file has been renamed away (committed); do not delete on drop.
     disarmed: bool,
+    /// The free-space floor writes must leave (`storage.min_free`).
+    reserve: Option<Reserve>,
+    /// Bytes written since the reserve was last checked.
+    unchecked: u64,
 }
 
 /// A random token identifying this process's spools.
@@ -98,6 +103,8 @@ impl<V: Vfs> Spool<V> {
                         len: 0,
                         failed: false,
                         disarmed: false,
+                        reserve: None,
+                        unchecked: 0,
                     });
                 }
                 // A leftover of an earlier process with the same name: the
@@ -111,8 +118,20 @@ impl<V: Vfs> Spool<V> {
     /// Append `buf`, updating the running digest and length. After a failed
     /// write the spool is unusable: every later write and the commit fail.
     /// (Failpoint `spool-write`.)
+    /// With a reserve ([`Spool::with_reserve`]), a write that would take
+    /// the free space below it fails with `StorageFull` (checked every
+    /// [`CHECK_EVERY`] bytes); the spool stays usable.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<()> {
         self.check()?;
+        if let Some(r) = &self.reserve {
+            let n = buf.len() as u64;
+            if self.unchecked.saturating_add(n) >= CHECK_EVERY {
+                r.check(&self.vfs, n)?;
+                self.unchecked = 0;
+            } else {
+                self.unchecked += n;
+            }
+        }
         if let Err(e) = self.write_at_end(buf) {
             self.failed = true;
             return Err(e);
@@ -120,6 +139,12 @@ impl<V: Vfs> Spool<V> {
         self.hasher.update(buf);
         self.len += buf.len() as u64;
         Ok(())
+    }
+
+    /// Keep `reserve` free on the file system: writes check it as they go.
+    pub(crate) fn with_reserve(mut self, reserve: Option<Reserve>) -> Self {
+        self.reserve = reserve;
+        self
     }
 
     /// Bytes written so far.

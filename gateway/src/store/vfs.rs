@@ -60,6 +60,12 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<(OsString, FileKind)>>;
     /// Kind and size of `path`, not following symlinks.
     fn stat(&self, path: &Path) -> io::Result<Stat>;
+    /// Bytes an unprivileged writer may still use on the file system
+    /// holding `path`; `None` when the file system cannot tell.
+    fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// An open file of a [`Vfs`]: positional reads and writes only.
@@ -151,6 +157,11 @@ impl Vfs for OsFs {
             kind: kind(m.file_type()),
             len: m.len(),
         })
+    }
+
+    fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let s = rustix::fs::statvfs(path)?;
+        Ok(Some(s.f_bavail.saturating_mul(s.f_frsize)))
     }
 }
 
