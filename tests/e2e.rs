@@ -17,6 +17,6 @@ mod plugin_kit_wit;
 mod reliability;
 mod rpm;
 mod security;
+mod security_adapters;
 mod security_hosted;
 mod security_plugins;
-mod security_adapters;
