@@ -582,6 +582,19 @@ impl BlobStore for FsBlobStore {
     ) -> io::Result<GcReport> {
         self.reclaim_orphan_blobs(grace, indexed)
     }
+
+    fn remove_unless_claimed(
+        &self,
+        digest: &Digest,
+        since: Instant,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<bool> {
+        let commits = self.commits();
+        if commits.get(digest).is_some_and(|t| *t >= since) || indexed(digest) {
+            return Ok(false);
+        }
+        self.remove_blob(digest)
+    }
 }
 
 #[cfg(test)]

@@ -4,14 +4,18 @@
 //! delete the file, so that after a crash no entry points at a deleted file
 //! (a leftover file is an orphan that fsck removes).
 //!
-//! A commit racing with a deletion is narrowed but not excluded: a file is
-//! kept when the blob is back in the index by the time it would be deleted,
-//! but a put landing between that check and the unlink leaves an entry
-//! without its file (served as a miss by the request path, removed by fsck).
+//! A commit racing with a deletion keeps its file: a file is kept when the
+//! blob is back in the index by the time it would be deleted, or when a
+//! commit claimed its digest since the deletion began (its index insert
+//! may still be coming); the claim and the check-then-unlink hold the same
+//! lock ([`BlobStore::remove_unless_claimed`]). The price: a blob evicted
+//! while a commit of the same content was in flight may stay on disk as an
+//! orphan until the next orphan reclaim.
 
 use super::{BlobStore, Digest, MetaStore, Store, StoreError};
 use serde::Serialize;
 use std::collections::HashSet;
+use std::time::Instant;
 
 /// Candidates fetched per LRU scan.
 const BATCH: usize = 256;
@@ -45,21 +49,24 @@ pub struct GcReport {
     pub bytes: u64,
 }
 
-/// Delete `digest`'s file unless the blob is back in the index (a racing
-/// commit); returns the file's size when it was deleted.
+/// Delete `digest`'s file unless the blob is back in the index or a
+/// commit claimed it since `since` (a racing commit); returns the file's
+/// size when it was deleted.
 fn delete_file(
     meta: &dyn MetaStore,
     blobs: &dyn BlobStore,
     digest: &Digest,
+    since: Instant,
 ) -> Result<Option<u64>, StoreError> {
-    if !matches!(meta.blob_meta(digest), Ok(None)) {
+    let indexed = |d: &Digest| !matches!(meta.blob_meta(d), Ok(None));
+    if indexed(digest) {
         return Ok(None);
     }
     let size = match blobs.open(digest) {
         Ok(Some(b)) => b.len(),
         _ => 0,
     };
-    match blobs.remove(digest) {
+    match blobs.remove_unless_claimed(digest, since, &indexed) {
         Ok(true) => Ok(Some(size)),
         Ok(false) => Ok(None),
         Err(e) => Err(StoreError::io("delete blob", digest, e)),
@@ -75,6 +82,7 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
 /// [`gc`] on the two stores separately (for fsck).
 pub(super) fn gc_with(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
+    let since = Instant::now();
     let digests = meta.unreferenced_blobs()?;
     if digests.is_empty() {
         return Ok(report);
@@ -82,7 +90,7 @@ pub(super) fn gc_with(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcR
     meta.flush()?;
     report.blobs = digests.len() as u64;
     for d in &digests {
-        if let Some(size) = delete_file(meta, blobs, d)? {
+        if let Some(size) = delete_file(meta, blobs, d, since)? {
             report.bytes += size;
         }
     }
@@ -128,6 +136,7 @@ pub fn evict_to(store: &Store, max_size: u64) -> Result<EvictReport, StoreError>
         report.negatives += removed;
     }
     let mut pinned: HashSet<Digest> = HashSet::new();
+    let since = Instant::now();
     while meta.total_size() > max_size {
         let want = pinned.len().saturating_add(BATCH);
         let candidates = meta.lru_blobs(want)?;
@@ -156,7 +165,7 @@ pub fn evict_to(store: &Store, max_size: u64) -> Result<EvictReport, StoreError>
         if !evicted.is_empty() {
             meta.flush()?;
             for d in &evicted {
-                delete_file(meta, &*store.blobs, d)?;
+                delete_file(meta, &*store.blobs, d, since)?;
             }
         } else if exhausted {
             break;
@@ -325,5 +334,34 @@ mod tests {
         let r = evict_to(&store, 500).unwrap();
         assert_eq!(r.blobs, 1, "{r:?}");
         assert_eq!(store.meta.total_size(), 0);
+    }
+
+    /// A commit of an evicted blob's content that claimed the digest
+    /// before its index insert keeps the file: the deletion that follows
+    /// the eviction's index flush leaves it alone, so the insert does not
+    /// end up pointing at a deleted file.
+    #[test]
+    fn a_commit_racing_an_eviction_keeps_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = setup(dir.path());
+        let d = add(&store, "r", "k", b"contended", EntryClass::Immutable);
+        let since = Instant::now();
+        store.meta.evict_blob(&d).unwrap();
+        // A fill of the same content commits (finds the file in place)
+        // and has not inserted its entry yet.
+        let mut s = store.blobs.create_spool().unwrap();
+        s.write(b"contended").unwrap();
+        assert_eq!(store.blobs.commit(s, None).unwrap().digest, d);
+        assert_eq!(
+            delete_file(&*store.meta, &*store.blobs, &d, since).unwrap(),
+            None
+        );
+        assert!(store.blobs.contains(&d).unwrap());
+        // Without a claim since then, the file goes.
+        assert_eq!(
+            delete_file(&*store.meta, &*store.blobs, &d, Instant::now()).unwrap(),
+            Some(9)
+        );
+        assert!(!store.blobs.contains(&d).unwrap());
     }
 }

@@ -118,6 +118,22 @@ pub trait BlobStore: Send + Sync + 'static {
         let _ = name;
         Ok(false)
     }
+    /// Delete a blob unless a commit claimed it at or after `since` (it
+    /// may be about to be indexed) or `indexed` says the index knows it;
+    /// the check and the deletion are atomic with respect to commits.
+    /// Returns whether the file was deleted.
+    fn remove_unless_claimed(
+        &self,
+        digest: &Digest,
+        since: std::time::Instant,
+        indexed: &dyn Fn(&Digest) -> bool,
+    ) -> io::Result<bool> {
+        let _ = since;
+        if indexed(digest) {
+            return Ok(false);
+        }
+        self.remove(digest)
+    }
     /// Delete the blobs no index record knows (orphans: a crash between a
     /// commit's rename and its index insert, or a failed insert), except
     /// those this process committed within `grace` (their insert may still
