@@ -122,31 +122,52 @@ impl Gateway {
         );
         let config = artgate::config::parse(&text, dir.path())
             .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(artgate::run(listener, config, rx));
-        let gw = Gateway {
-            addr,
-            dir,
-            stop,
-            task: Some(task),
-        };
-        // A TLS gateway cannot be probed over plain HTTP; its listener is
-        // bound already, so requests simply queue until it serves.
-        if !server_extra.contains("tls_cert") {
-            gw.wait_ready().await;
+        let tls = server_extra.contains("tls_cert");
+        // A gateway restarted in the directory of one that just stopped may
+        // find the index still locked: sled lets go when the last reference
+        // to the old store drops, a moment after its task ends. Then `run`
+        // fails at once, and the start is tried again.
+        for attempt in 0.. {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().unwrap();
+            let (stop, rx) = watch::channel(false);
+            let task = tokio::spawn(artgate::run(listener, config.clone(), rx));
+            let mut gw = Gateway {
+                addr,
+                dir: dir.clone(),
+                stop,
+                task: Some(task),
+            };
+            // A TLS gateway cannot be probed over plain HTTP; its listener
+            // is bound already, so requests simply queue until it serves.
+            if tls || gw.wait_ready().await {
+                return gw;
+            }
+            let err = match gw.task.take().expect("task").await {
+                Ok(Err(e)) => format!("{e:#}"),
+                Ok(Ok(())) => "it stopped".to_owned(),
+                Err(e) => format!("it panicked: {e}"),
+            };
+            assert!(
+                attempt < 40 && err.contains("lock"),
+                "the gateway did not start: {err}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        gw
+        unreachable!("the loop returns or panics")
     }
 
     /// Wait until the gateway answers and its adapters have loaded (they
     /// compile in the background; `GET /plugins` answers after the load),
-    /// so that tests time requests, not compilation.
-    async fn wait_ready(&self) {
+    /// so that tests time requests, not compilation. False when its task
+    /// ended instead (it could not start).
+    async fn wait_ready(&self) -> bool {
         for _ in 0..400 {
+            if self.task.as_ref().is_some_and(|t| t.is_finished()) {
+                return false;
+            }
             if let Ok(r) = reqwest::get(self.url("/health")).await
                 && r.status() == 200
             {
@@ -154,7 +175,7 @@ impl Gateway {
                     .await
                     .expect("GET /plugins");
                 assert_eq!(r.status(), 200, "GET /plugins");
-                return;
+                return true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
