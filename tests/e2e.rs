@@ -16,3 +16,4 @@ mod plugin_kit_wit;
 mod reliability;
 mod rpm;
 mod security;
+mod security_conn;
