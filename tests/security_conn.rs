@@ -270,6 +270,14 @@ async fn content_length_with_transfer_encoding_is_refused() {
     assert_eq!(resp.matches("HTTP/1.1 ").count(), 2, "{resp}");
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
     assert!(resp.contains("HTTP/1.1 400"), "{resp}");
+    // Pipelined behind a request asking for an upgrade the gateway never
+    // grants: the connection stays HTTP/1.1, so the next head is checked.
+    let pipelined = format!(
+        "GET /health HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n{upload}"
+    );
+    let resp = raw_request(gw.addr, pipelined.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("HTTP/1.1 400"), "{resp}");
     let get = |p: &str| reqwest::get(gw.url(&format!("/api/v1/remote/h/{p}")));
     assert_eq!(get("smuggled.bin").await.unwrap().status(), 404);
     assert_eq!(get("first.bin").await.unwrap().text().await.unwrap(), "abc");

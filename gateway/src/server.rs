@@ -171,7 +171,7 @@ where
         })
     };
     let io = TokioIo::new(GuardedIo::new(io, guard.clone()));
-    let served = watcher.watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
+    let served = watcher.watch(builder.serve_connection(io, svc).into_owned());
     tokio::select! {
         r = served => r,
         () = guard.expired() => {

@@ -20,8 +20,6 @@ pub enum Framing {
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
-    /// An upgrade or `CONNECT`: what follows is not HTTP/1 any more.
-    Opaque,
 }
 
 /// What the bytes read so far amount to.
@@ -142,8 +140,6 @@ fn framing(req: &httparse::Request<'_, '_>) -> Result<Framing, Refusal> {
             "the request has more than one Content-Length header",
         ));
     }
-    let upgrade = req.method == Some("CONNECT")
-        || (req.version == Some(1) && named("upgrade").next().is_some());
     let body = if let Some(te) = te.first() {
         if req.version != Some(1) {
             return Err(bad_request(
@@ -174,7 +170,10 @@ fn framing(req: &httparse::Request<'_, '_>) -> Result<Framing, Refusal> {
     } else {
         Framing::None
     };
-    Ok(if upgrade { Framing::Opaque } else { body })
+    // An `Upgrade` header or `CONNECT` changes nothing: the gateway never
+    // grants either, so the connection stays HTTP/1.1 and the next head is
+    // checked like any other (stopping here would let it through unread).
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ enum Mode {
     Body(u64),
     /// A chunked body.
     Chunked(Chunked),
-    /// HTTP/2 or an upgraded connection: passed through.
+    /// HTTP/2: passed through.
     Opaque,
     /// After a refused head: nothing more is read.
     Closed,
@@ -127,7 +127,6 @@ fn classify(
                         Framing::None => Mode::Head,
                         Framing::Length(n) => Mode::Body(n),
                         Framing::Chunked => Mode::Chunked(Chunked::new()),
-                        Framing::Opaque => Mode::Opaque,
                     };
                 }
                 Head::Refused(r) => refuse(mode, held, ready, guard, r),
