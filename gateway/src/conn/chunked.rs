@@ -2,25 +2,35 @@
 //! after it are read as the next request head. The bytes themselves are
 //! left to hyper, which decodes them; this only follows the framing.
 
-/// Position in a chunked body.
+/// Position in a chunked body. The states and what each accepts follow
+/// hyper's decoder byte for byte (CRLF line ends only, no bare LF), so
+/// that both always agree on where a body ends, or both fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunked {
-    /// Reading a chunk size (hex digits so far).
+    /// Expecting the first hex digit of a chunk size.
+    Start,
+    /// Reading a chunk size (its value so far).
     Size(u64),
+    /// Blanks after a chunk size.
+    Lws(u64),
     /// Skipping a chunk extension up to the end of the line.
     Ext(u64),
     /// After the `\r` of a size line.
     SizeLf(u64),
     /// Inside chunk data: bytes left.
     Data(u64),
-    /// After chunk data, expecting `\r\n`.
+    /// After chunk data, expecting `\r`.
     DataCr,
     /// After the `\r` that follows chunk data.
     DataLf,
-    /// In the trailer section: bytes of the current line so far.
-    Trailer(u64),
-    /// After the `\r` of a trailer line of this many bytes.
-    TrailerLf(u64),
+    /// After the last chunk or a trailer line: `\r` or a trailer.
+    EndCr,
+    /// After the final `\r`.
+    EndLf,
+    /// Inside a trailer line.
+    Trailer,
+    /// After the `\r` of a trailer line.
+    TrailerLf,
     /// The body has ended.
     Done,
 }
@@ -33,7 +43,7 @@ pub struct ChunkedError;
 impl Chunked {
     /// The start of a chunked body.
     pub fn new() -> Self {
-        Chunked::Size(0)
+        Chunked::Start
     }
 
     /// Follow `bytes`; returns how many belong to the body (all of them,
@@ -58,58 +68,30 @@ impl Chunked {
     }
 
     fn step(self, b: u8) -> Result<Chunked, ChunkedError> {
-        let end_of_size = |n: u64| {
-            if n == 0 {
-                Chunked::Trailer(0)
-            } else {
-                Chunked::Data(n)
-            }
-        };
-        Ok(match self {
-            Chunked::Size(n) => match b {
-                b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
-                    let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-                    Chunked::Size(
-                        n.checked_mul(16)
-                            .and_then(|n| n.checked_add(d))
-                            .ok_or(ChunkedError)?,
-                    )
-                }
-                b';' | b' ' | b'\t' => Chunked::Ext(n),
-                b'\r' => Chunked::SizeLf(n),
-                b'\n' => end_of_size(n),
-                _ => return Err(ChunkedError),
-            },
-            Chunked::Ext(n) => match b {
-                b'\r' => Chunked::SizeLf(n),
-                b'\n' => end_of_size(n),
-                _ => Chunked::Ext(n),
-            },
-            Chunked::SizeLf(n) => match b {
-                b'\n' => end_of_size(n),
-                _ => return Err(ChunkedError),
-            },
-            Chunked::DataCr => match b {
-                b'\r' => Chunked::DataLf,
-                b'\n' => Chunked::Size(0),
-                _ => return Err(ChunkedError),
-            },
-            Chunked::DataLf => match b {
-                b'\n' => Chunked::Size(0),
-                _ => return Err(ChunkedError),
-            },
-            Chunked::Trailer(len) => match b {
-                b'\r' => Chunked::TrailerLf(len),
-                b'\n' if len == 0 => Chunked::Done,
-                b'\n' => Chunked::Trailer(0),
-                _ => Chunked::Trailer(len + 1),
-            },
-            Chunked::TrailerLf(len) => match b {
-                b'\n' if len == 0 => Chunked::Done,
-                b'\n' => Chunked::Trailer(0),
-                _ => return Err(ChunkedError),
-            },
-            Chunked::Data(_) | Chunked::Done => self,
+        let hex = (b as char).to_digit(16).map(u64::from);
+        Ok(match (self, b) {
+            (Chunked::Start, _) => Chunked::Size(hex.ok_or(ChunkedError)?),
+            (Chunked::Size(n), _) if hex.is_some() => Chunked::Size(
+                n.checked_mul(16)
+                    .and_then(|n| n.checked_add(hex.unwrap_or(0)))
+                    .ok_or(ChunkedError)?,
+            ),
+            (Chunked::Size(n) | Chunked::Lws(n), b' ' | b'\t') => Chunked::Lws(n),
+            (Chunked::Size(n) | Chunked::Lws(n), b';') => Chunked::Ext(n),
+            (Chunked::Size(n) | Chunked::Lws(n) | Chunked::Ext(n), b'\r') => Chunked::SizeLf(n),
+            (Chunked::Ext(_), b'\n') => return Err(ChunkedError),
+            (Chunked::Ext(n), _) => Chunked::Ext(n),
+            (Chunked::SizeLf(0), b'\n') => Chunked::EndCr,
+            (Chunked::SizeLf(n), b'\n') => Chunked::Data(n),
+            (Chunked::DataCr, b'\r') => Chunked::DataLf,
+            (Chunked::DataLf, b'\n') => Chunked::Start,
+            (Chunked::EndCr, b'\r') => Chunked::EndLf,
+            (Chunked::Trailer, b'\r') => Chunked::TrailerLf,
+            (Chunked::EndCr | Chunked::Trailer, _) => Chunked::Trailer,
+            (Chunked::TrailerLf, b'\n') => Chunked::EndCr,
+            (Chunked::EndLf, b'\n') => Chunked::Done,
+            (Chunked::Data(_) | Chunked::Done, _) => self,
+            _ => return Err(ChunkedError),
         })
     }
 }
@@ -147,5 +129,11 @@ mod tests {
         assert!(Chunked::new().advance(b"zz\r\n").is_err());
         assert!(Chunked::new().advance(b"1\r\nab\r\n").is_err());
         assert!(Chunked::new().advance(b"ffffffffffffffffff\r\n").is_err());
+        // What hyper refuses too: a blank before the size, bare LF, a
+        // digit after a blank.
+        assert!(Chunked::new().advance(b" 5\r\n").is_err());
+        assert!(Chunked::new().advance(b"5\nhello").is_err());
+        assert!(Chunked::new().advance(b"5 5\r\n").is_err());
+        assert!(Chunked::new().advance(b"5;a\nb\r\n").is_err());
     }
 }
