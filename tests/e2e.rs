@@ -20,3 +20,4 @@ mod security;
 mod security_adapters;
 mod security_hosted;
 mod security_plugins;
+mod security_conn;

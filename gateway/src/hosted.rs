@@ -87,6 +87,9 @@ pub enum HostedError {
     /// The client's body broke off.
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
+    /// The client stopped sending the upload (`body_read_timeout`).
+    #[error(transparent)]
+    Stalled(crate::reqbody::BodyStalled),
     /// The upload is larger than the adapter's `inspect-limit`.
     #[error("the upload is larger than the {limit} bytes this path accepts")]
     TooLarge {
@@ -121,6 +124,7 @@ impl HostedError {
             HostedError::Exists(_) => StatusCode::CONFLICT,
             HostedError::Quota { .. } => StatusCode::INSUFFICIENT_STORAGE,
             HostedError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            HostedError::Stalled(s) => s.status(),
             HostedError::Adapter { status, .. } => *status,
             HostedError::Store(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -378,7 +382,10 @@ async fn store_upload(
     let mut len: u64 = 0;
     upload.polled = true;
     while let Some(frame) = upload.body.frame().await {
-        let frame = frame.map_err(|e| HostedError::Interrupted(e.to_string()))?;
+        let frame = frame.map_err(|e| match crate::reqbody::BodyStalled::find(e.as_ref()) {
+            Some(s) => HostedError::Stalled(s),
+            None => HostedError::Interrupted(e.to_string()),
+        })?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
@@ -533,7 +540,7 @@ async fn inspect(
         }
     })?;
     for r in &verdict.references {
-        if r.is_empty() || r.len() > 4096 || r.contains('\0') {
+        if r.is_empty() || r.len() > crate::cache::plan::MAX_KEY_BYTES || r.contains('\0') {
             state.metrics.plugin_error(adapter.name(), "bad_output");
             return Err(HostedError::Adapter {
                 adapter: adapter.name().to_owned(),

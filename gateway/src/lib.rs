@@ -20,6 +20,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod config;
+pub mod conn;
 pub mod host_http;
 pub mod hosted;
 pub mod metrics;

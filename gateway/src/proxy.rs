@@ -30,7 +30,6 @@ use crate::virtual_remote;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
-use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,7 +65,7 @@ fn err(
 pub async fn handle(
     state: Arc<AppState>,
     parts: Parts,
-    body: Incoming,
+    body: crate::reqbody::ClientStream,
     family: Family,
     remote_name: &str,
     path: &str,
@@ -251,12 +250,7 @@ pub async fn serve(
             }
             Err(e) => {
                 return (
-                    err(
-                        family,
-                        StatusCode::BAD_REQUEST,
-                        "UNSUPPORTED",
-                        e.to_string(),
-                    ),
+                    err(family, e.status(), "UNSUPPORTED", e.to_string()),
                     Outcome::Error,
                 );
             }

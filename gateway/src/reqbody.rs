@@ -2,19 +2,116 @@
 //! asked to see them (`decision::read-body`), or partly read because they
 //! were larger than that bound. The adapter sees a decoded copy (gzip
 //! removed, bounded); the upstream always gets the client's original
-//! bytes, streamed when they were not buffered whole.
+//! bytes, streamed when they were not buffered whole. Every read of a
+//! client body is bounded in time: [`ClientStream`] fails with
+//! [`BodyStalled`] (408) when no bytes arrive for `body_read_timeout`.
 
 use crate::upstream::{BoxError, ReqBody};
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::io::Read;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// A client's request body that fails with [`BodyStalled`] when no frame
+/// arrives for its stall timeout (a client sending one byte now and then
+/// would otherwise hold its connection, an upload slot and a spool file
+/// for as long as it likes).
+pub struct ClientStream {
+    inner: Incoming,
+    timeout: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    stalled: bool,
+}
+
+/// No bytes of the request body arrived within `body_read_timeout`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error(
+    "the request body stalled: nothing arrived for {} ms (server.body_read_timeout)",
+    .0.as_millis()
+)]
+pub struct BodyStalled(pub Duration);
+
+impl BodyStalled {
+    /// 408 Request Timeout.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::REQUEST_TIMEOUT
+    }
+
+    /// The stall behind `e`, if that is what it is.
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<BodyStalled> {
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(s) = err.downcast_ref::<BodyStalled>() {
+                return Some(*s);
+            }
+            cur = err.source();
+        }
+        None
+    }
+}
+
+impl ClientStream {
+    /// `inner`, failing after `timeout` without a frame.
+    pub fn new(inner: Incoming, timeout: Duration) -> Self {
+        ClientStream {
+            inner,
+            timeout,
+            timer: None,
+            stalled: false,
+        }
+    }
+}
+
+impl Body for ClientStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.stalled {
+            return Poll::Ready(Some(Err(Box::new(BodyStalled(this.timeout)))));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                // The clock restarts with every frame.
+                this.timer = None;
+                Poll::Ready(frame.map(|f| f.map_err(|e| -> BoxError { Box::new(e) })))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    this.stalled = true;
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(timeout)))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// Where a client body stands.
 pub enum ClientBody {
     /// Not read yet.
-    Unread(Incoming),
+    Unread(ClientStream),
     /// Read completely (it fit the limit).
     Buffered(Bytes),
     /// Larger than the limit: the first bytes and the rest of the stream.
@@ -22,7 +119,7 @@ pub enum ClientBody {
         /// What was read.
         prefix: Bytes,
         /// The remainder, unread.
-        rest: Incoming,
+        rest: ClientStream,
     },
 }
 
@@ -37,8 +134,33 @@ pub struct AdapterView {
 
 /// Reading the client body failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body could not be read: {0}")]
-pub struct BodyError(String);
+pub enum BodyError {
+    /// The client stopped sending.
+    #[error(transparent)]
+    Stalled(BodyStalled),
+    /// The body broke off or was malformed.
+    #[error("the request body could not be read: {0}")]
+    Broken(String),
+}
+
+impl BodyError {
+    /// 408 for a stall, else 400.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::Stalled(s) => s.status(),
+            BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<BoxError> for BodyError {
+    fn from(e: BoxError) -> Self {
+        match BodyStalled::find(e.as_ref()) {
+            Some(s) => BodyError::Stalled(s),
+            None => BodyError::Broken(e.to_string()),
+        }
+    }
+}
 
 impl ClientBody {
     /// Read up to `limit` bytes for the adapter. Returns the new state and
@@ -64,7 +186,7 @@ impl ClientBody {
         };
         let mut buf = BytesMut::new();
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| BodyError(e.to_string()))?;
+            let frame = frame.map_err(BodyError::from)?;
             if let Ok(d) = frame.into_data() {
                 buf.extend_from_slice(&d);
                 if buf.len() > limit {
@@ -97,14 +219,13 @@ impl ClientBody {
     /// The original bytes as a streaming upstream body.
     pub fn into_upstream(self) -> ReqBody {
         match self {
-            ClientBody::Unread(b) => b.map_err(|e| -> BoxError { Box::new(e) }).boxed(),
+            ClientBody::Unread(b) => b.boxed(),
             ClientBody::Buffered(b) => http_body_util::Full::new(b).map_err(|e| match e {}).boxed(),
             ClientBody::Partial { prefix, rest } => {
                 let first = futures_util::stream::once(async move {
                     Ok::<_, BoxError>(hyper::body::Frame::data(prefix))
                 });
-                let rest =
-                    http_body_util::BodyStream::new(rest.map_err(|e| -> BoxError { Box::new(e) }));
+                let rest = http_body_util::BodyStream::new(rest);
                 http_body_util::StreamBody::new(futures_util::StreamExt::chain(first, rest)).boxed()
             }
         }

@@ -1,10 +1,14 @@
 //! The accept loop: plain TCP or TLS (rustls, TLS 1.2+), HTTP/1.1 and
-//! HTTP/2, a connection limit, request size limits, header read timeout
-//! (slowloris), and graceful shutdown.
+//! HTTP/2, a connection limit, request size limits, the deadlines of a
+//! connection (silent, idle, slow head: [`crate::conn`]), and graceful
+//! shutdown.
 
 use crate::body::{self, ResBody};
 use crate::config::ServerConfig;
-use crate::metrics::Outcome;
+use crate::conn::io::GuardedIo;
+use crate::conn::{self, ConnGuard, ConnLimits, Refusal};
+use crate::metrics::{self, Outcome};
+use crate::reqbody::ClientStream;
 use crate::routes::{self, Route};
 use crate::state::AppState;
 use crate::{admin, auth, proxy};
@@ -13,7 +17,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
@@ -51,21 +57,10 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let cfg = state.config.server.clone();
+    let limits = ConnLimits::from_config(&cfg);
     let limit = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout)
-        .max_headers(cfg.max_headers)
-        .max_buf_size(cfg.max_header_bytes.max(8192))
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(cfg.max_header_bytes as u32);
-    let builder = Arc::new(builder);
+    let builder = Arc::new(http_builder(&limits));
     loop {
         let permit = tokio::select! {
             _ = shutdown.changed() => break,
@@ -89,41 +84,29 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
-            });
+            // The guard's clock starts at the accept: a client that never
+            // sends a request is closed after `header_read_timeout`.
+            let guard = ConnGuard::new(limits);
             let result = match tls {
-                Some(acc) => match tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    acc.accept(stream),
-                )
-                .await
-                {
-                    Ok(Ok(tls_stream)) => {
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection_with_upgrades(TokioIo::new(tls_stream), svc)
-                                    .into_owned(),
-                            )
-                            .await
+                Some(acc) => {
+                    let handshake = tokio::time::timeout(
+                        limits
+                            .header_read_timeout
+                            .min(std::time::Duration::from_secs(10)),
+                        acc.accept(stream),
+                    );
+                    match handshake.await {
+                        Ok(Ok(tls_stream)) => {
+                            drive(tls_stream, &builder, state, watcher, guard).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
                     }
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                },
-                None => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                                .into_owned(),
-                        )
-                        .await
                 }
+                None => drive(stream, &builder, state, watcher, guard).await,
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -139,23 +122,115 @@ pub async fn serve(
     }
 }
 
-/// One request: id, span, route, dispatch, metrics.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ResBody> {
+/// The HTTP/1 and HTTP/2 settings. hyper's own limits sit above the
+/// gateway's, which [`conn`] and [`dispatch`] check first so that every
+/// refusal has a JSON body; hyper's HTTP/1 header timer is not used (it
+/// also ran on idle keep-alive connections): [`ConnGuard`] keeps time.
+fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_head_bytes() + 8192)
+        .keep_alive(true);
+    // HTTP/2 counts 32 bytes per header on top of name and value, and the
+    // request target travels as a header too.
+    let h2_list = limits
+        .max_head_bytes()
+        .saturating_add(32 * (limits.max_headers + 8));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Serve one connection until it ends, or until its guard finds it silent,
+/// idle or too slow to send a head.
+async fn drive<T>(
+    io: T,
+    builder: &auto::Builder<TokioExecutor>,
+    state: Arc<AppState>,
+    watcher: Watcher,
+    guard: ConnGuard,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = {
+        let guard = guard.clone();
+        service_fn(move |req| {
+            let state = state.clone();
+            let guard = guard.clone();
+            async move {
+                let (held, refusal) = guard.request_started();
+                let resp = handle(state, req, refusal).await;
+                Ok::<_, std::convert::Infallible>(conn::hold_until_sent(resp, held))
+            }
+        })
+    };
+    let io = TokioIo::new(GuardedIo::new(io, guard.clone()));
+    let served = watcher.watch(builder.serve_connection(io, svc).into_owned());
+    tokio::select! {
+        r = served => r,
+        () = guard.expired() => {
+            tracing::debug!("closing a connection that was silent, idle or slow to send its request");
+            Ok(())
+        }
+    }
+}
+
+/// One request: id, span, route, dispatch, metrics. `refusal` answers a
+/// request head [`conn`] refused (the request is its stand-in).
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    refusal: Option<Refusal>,
+) -> Response<ResBody> {
     let id = state.request_id();
     let method = req.method().clone();
+    let version = req.version();
     let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path(), token = tracing::field::Empty);
     async move {
         let started = std::time::Instant::now();
-        let (mut resp, remote, outcome) = dispatch(&state, req, &id).await;
+        let method_label = match refusal {
+            Some(_) => "other",
+            None => metrics::method_label(&method),
+        };
+        let (mut resp, remote, outcome) = match refusal {
+            Some(r) => (refused(r), "-".to_owned(), Outcome::Error),
+            None => dispatch(&state, req, &id).await,
+        };
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-request-id", v);
         }
-        state.metrics.request(&remote, method.as_str(), outcome);
+        if resp.status() == StatusCode::REQUEST_TIMEOUT && version < http::Version::HTTP_2 {
+            // The rest of a stalled body may still come; it is not read.
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        // Only configured remotes become metric labels: names in URLs are
+        // chosen by clients, and every label value is a series forever.
+        let remote_label = if remote == "-" || state.config.remote(&remote).is_some() {
+            remote.as_str()
+        } else {
+            "other"
+        };
+        state.metrics.request(remote_label, method_label, outcome);
         tracing::info!(status = resp.status().as_u16(), remote = %remote, outcome = outcome.as_str(), ms = started.elapsed().as_secs_f64() * 1000.0, "served");
         resp
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a refused request head; the connection closes after it.
+fn refused(r: Refusal) -> Response<ResBody> {
+    let mut resp = body::error(r.status, r.message);
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 async fn dispatch(
@@ -164,27 +239,9 @@ async fn dispatch(
     id: &str,
 ) -> (Response<ResBody>, String, Outcome) {
     let cfg = &state.config.server;
-    if let Some(why) = ambiguous_framing(req.headers()) {
-        let mut r = body::error(StatusCode::BAD_REQUEST, why);
+    if let Some(r) = over_limits(&req, &ConnLimits::from_config(cfg)) {
         // Whatever follows on this connection cannot be trusted.
-        r.headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        return (r, "-".into(), Outcome::Error);
-    }
-    let uri_len = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().len())
-        .unwrap_or(0);
-    if uri_len > cfg.max_uri_bytes {
-        return (
-            body::error(
-                StatusCode::URI_TOO_LONG,
-                format!("the request URI is longer than {} bytes", cfg.max_uri_bytes),
-            ),
-            "-".into(),
-            Outcome::Error,
-        );
+        return (refused(r), "-".into(), Outcome::Error);
     }
     let route = match routes::parse(req.method(), req.uri()) {
         Ok(r) => r,
@@ -218,6 +275,7 @@ async fn dispatch(
     }
     let (mut parts, body) = req.into_parts();
     parts.headers.remove(http::header::AUTHORIZATION);
+    let body = ClientStream::new(body, cfg.body_read_timeout);
     match route {
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
@@ -250,19 +308,44 @@ async fn dispatch(
     }
 }
 
-/// Request framing that proxies in front of us might read differently
-/// (the raw material of request smuggling). hyper already refuses invalid
-/// lengths and codings; this refuses the valid-but-ambiguous rest.
-fn ambiguous_framing(h: &http::HeaderMap) -> Option<&'static str> {
-    let te = h.get_all(http::header::TRANSFER_ENCODING).iter().count();
-    if te > 0 && h.contains_key(http::header::CONTENT_LENGTH) {
-        return Some("the request has both Transfer-Encoding and Content-Length");
+/// A request the limits of `[server]` refuse: for HTTP/1 [`conn::head`]
+/// checked the head as sent already; this checks what hyper parsed, for
+/// HTTP/2 too. Also refused: framing that proxies in front of us might
+/// read differently (the raw material of request smuggling; hyper refuses
+/// invalid lengths and codings), and more than one `Authorization` header
+/// (which one counts would be a guess).
+fn over_limits(req: &Request<Incoming>, limits: &ConnLimits) -> Option<Refusal> {
+    let uri_len = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if uri_len > limits.max_uri_bytes {
+        return Some(conn::head::uri_too_long(limits));
     }
-    if te > 1 {
-        return Some("the request has more than one Transfer-Encoding header");
+    let h = req.headers();
+    if h.len() > limits.max_headers {
+        return Some(conn::head::too_many_headers(limits));
     }
-    if h.get_all(http::header::CONTENT_LENGTH).iter().count() > 1 {
-        return Some("the request has more than one Content-Length header");
+    let bytes: usize = h
+        .iter()
+        .map(|(n, v)| conn::head::header_size(n.as_str().as_bytes(), v.as_bytes()))
+        .sum();
+    if bytes > limits.max_header_bytes {
+        return Some(conn::head::headers_too_large(limits));
     }
-    None
+    let count = |n: http::header::HeaderName| h.get_all(n).iter().count();
+    let te = count(http::header::TRANSFER_ENCODING);
+    let why = if te > 0 && h.contains_key(http::header::CONTENT_LENGTH) {
+        "the request has both Transfer-Encoding and Content-Length"
+    } else if te > 1 {
+        "the request has more than one Transfer-Encoding header"
+    } else if count(http::header::CONTENT_LENGTH) > 1 {
+        "the request has more than one Content-Length header"
+    } else if count(http::header::AUTHORIZATION) > 1 {
+        "the request has more than one Authorization header"
+    } else {
+        return None;
+    };
+    Some(conn::head::bad_request(why))
 }

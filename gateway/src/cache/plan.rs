@@ -99,9 +99,14 @@ pub fn apply_update(plan: &mut Plan, u: &wit::PlanUpdate) -> Result<(), String> 
     Ok(())
 }
 
+/// The longest cache key (or reference) an adapter may return: longer
+/// than any request target the gateway accepts (`server.max_uri_bytes` is
+/// at most 60 KiB), since adapters commonly use the path as the key.
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
+
 /// Apply the remote's defaults to an adapter's plan and check it.
 pub fn resolve(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, String> {
-    if p.key.is_empty() || p.key.len() > 4096 || p.key.contains('\0') {
+    if p.key.is_empty() || p.key.len() > MAX_KEY_BYTES || p.key.contains('\0') {
         return Err("the adapter returned an empty, oversized or NUL-containing cache key".into());
     }
     let class = match p.class {

@@ -30,6 +30,7 @@ const SERVER_KEYS: &[&str] = &[
     "max_uri_bytes",
     "header_read_timeout",
     "idle_timeout",
+    "body_read_timeout",
     "shutdown_grace",
     "max_request_body_inspect",
 ];

@@ -122,8 +122,12 @@ pub struct ServerConfig {
     pub max_uri_bytes: usize,
     /// `header_read_timeout`: time to receive request headers (default 10s).
     pub header_read_timeout: Duration,
-    /// `idle_timeout`: keep-alive idle time before closing (default 60s).
+    /// `idle_timeout`: time a connection may wait between requests before
+    /// it is closed (default 60s).
     pub idle_timeout: Duration,
+    /// `body_read_timeout`: longest pause while reading a request body
+    /// before the request gets 408 (default 30s).
+    pub body_read_timeout: Duration,
     /// `shutdown_grace`: how long in-flight requests get on shutdown (default 30s).
     pub shutdown_grace: Duration,
     /// `max_request_body_inspect`: largest request body an adapter may ask to
@@ -423,6 +427,7 @@ impl Config {
                 "max_uri_bytes": s.max_uri_bytes,
                 "header_read_timeout": duration_json(s.header_read_timeout),
                 "idle_timeout": duration_json(s.idle_timeout),
+                "body_read_timeout": duration_json(s.body_read_timeout),
                 "shutdown_grace": duration_json(s.shutdown_grace),
                 "max_request_body_inspect": s.max_inspect_bytes,
             },

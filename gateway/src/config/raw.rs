@@ -71,6 +71,8 @@ pub struct RawServer {
     pub header_read_timeout: Option<RawDuration>,
     /// `idle_timeout`.
     pub idle_timeout: Option<RawDuration>,
+    /// `body_read_timeout`.
+    pub body_read_timeout: Option<RawDuration>,
     /// `shutdown_grace`.
     pub shutdown_grace: Option<RawDuration>,
     /// `max_request_body_inspect`.

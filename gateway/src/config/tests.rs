@@ -51,6 +51,7 @@ fn empty_file_gives_documented_defaults() {
     assert_eq!(c.server.max_uri_bytes, 8 * 1024);
     assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
     assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.server.body_read_timeout, Duration::from_secs(30));
     assert_eq!(c.server.shutdown_grace, Duration::from_secs(30));
     assert_eq!(c.server.max_inspect_bytes, 1024 * 1024);
     assert_eq!(c.storage.dir, PathBuf::from("./artgate-data"));
@@ -334,6 +335,11 @@ fn bad_durations_are_rejected_naming_the_key() {
     );
     let m = err("[plugins]\ncall_timeout = \"0s\"\n");
     assert_contains(&m, &["[plugins]: call_timeout: must be greater than zero"]);
+    let m = err("[server]\nbody_read_timeout = 0\n");
+    assert_contains(
+        &m,
+        &["[server]: body_read_timeout: must be greater than zero"],
+    );
     let m = err("[upstream]\nconnect_timeout = 0\n");
     assert_contains(
         &m,
@@ -838,6 +844,7 @@ fn redacted_json_shape() {
     let v = c.redacted_json();
     assert_eq!(v["server"]["listen"], "127.0.0.1:8080");
     assert_eq!(v["server"]["header_read_timeout"], "10s");
+    assert_eq!(v["server"]["body_read_timeout"], "30s");
     assert_eq!(v["storage"]["max_size"], 50 * GIB);
     assert_eq!(v["storage"]["min_free"], 256 * MIB);
     assert_eq!(v["plugins"]["call_timeout"], "200ms");
@@ -1101,4 +1108,19 @@ fn virtual_remote_more_open_than_a_member_is_warned_about() {
     ));
     assert_eq!(fine.warnings(), Vec::<String>::new());
     assert!(ok(HOSTED).warnings().is_empty());
+}
+
+#[test]
+fn max_uri_bytes_stays_under_what_cache_keys_hold() {
+    assert_eq!(
+        ok("[server]\nmax_uri_bytes = \"60KiB\"\n")
+            .server
+            .max_uri_bytes,
+        60 * 1024
+    );
+    let m = err("[server]\nmax_uri_bytes = \"61KiB\"\n");
+    assert_contains(
+        &m,
+        &["[server]: max_uri_bytes: 62464 bytes is more than the 60 KiB allowed"],
+    );
 }

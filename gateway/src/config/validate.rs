@@ -252,7 +252,7 @@ fn validate_server(cx: &Cx<'_>, r: &RawServer) -> Result<ServerConfig, ConfigErr
         max_connections: count(S, "max_connections", r.max_connections, 4096)?,
         max_header_bytes: size_as(S, "max_header_bytes", &r.max_header_bytes, 16 * KIB)?,
         max_headers: count(S, "max_headers", r.max_headers, 100)?,
-        max_uri_bytes: size_as(S, "max_uri_bytes", &r.max_uri_bytes, 8 * KIB)?,
+        max_uri_bytes: max_uri_bytes(&r.max_uri_bytes)?,
         header_read_timeout: duration(
             S,
             "header_read_timeout",
@@ -265,6 +265,13 @@ fn validate_server(cx: &Cx<'_>, r: &RawServer) -> Result<ServerConfig, ConfigErr
             "idle_timeout",
             &r.idle_timeout,
             Duration::from_secs(60),
+            false,
+        )?,
+        body_read_timeout: duration(
+            S,
+            "body_read_timeout",
+            &r.body_read_timeout,
+            Duration::from_secs(30),
             false,
         )?,
         shutdown_grace: duration(
@@ -281,6 +288,20 @@ fn validate_server(cx: &Cx<'_>, r: &RawServer) -> Result<ServerConfig, ConfigErr
             MIB,
         )?,
     })
+}
+
+/// `max_uri_bytes`: at most 60 KiB (hyper refuses targets over 64 KiB
+/// itself, and cache keys, which often are the path, stop at 64 KiB).
+fn max_uri_bytes(v: &Option<RawSize>) -> Result<usize, ConfigError> {
+    let n: usize = size_as("[server]", "max_uri_bytes", v, 8 * KIB)?;
+    if n > 60 * 1024 {
+        return Err(invalid(
+            "[server]",
+            "max_uri_bytes",
+            format!("{n} bytes is more than the 60 KiB allowed"),
+        ));
+    }
+    Ok(n)
 }
 
 fn validate_storage(cx: &Cx<'_>, r: &RawStorage) -> Result<StorageConfig, ConfigError> {

@@ -279,8 +279,11 @@ pub fn lint_decision(d: &wit::Decision) -> Vec<String> {
     match d {
         wit::Decision::Forward(f) => {
             let p = &f.plan;
-            if p.key.is_empty() || p.key.len() > 4096 || p.key.contains('\0') {
-                out.push("the cache key is empty, longer than 4096 bytes or contains NUL".into());
+            if p.key.is_empty()
+                || p.key.len() > crate::cache::plan::MAX_KEY_BYTES
+                || p.key.contains('\0')
+            {
+                out.push("the cache key is empty, longer than 64 KiB or contains NUL".into());
             }
             if let Some(dg) = &p.expected_digest
                 && let Err(e) = dg.parse::<Digest>()
