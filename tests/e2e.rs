@@ -18,6 +18,6 @@ mod reliability;
 mod rpm;
 mod security;
 mod security_adapters;
+mod security_conn;
 mod security_hosted;
 mod security_plugins;
-mod security_conn;
