@@ -3,36 +3,15 @@
 //! and invalid plugin files.
 
 use crate::reliability::harness::{DAMAGE, KIB, MIB, Proc, drain_progress, fsck, sha256_hex};
-use crate::support::bytes;
 use crate::support::gateway::{Gateway, adapters_dir, generic_remote, shared_plugin_cache};
 use crate::support::mirror::metric;
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{bytes, eventually};
 use serde_json::Value;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
-
-/// Poll `f` every 20 ms until it gives `Some`; panic naming `what` after
-/// `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// `GET /plugins` → the `plugins` array.
 async fn plugin_list(gw: &Gateway) -> Vec<Value> {

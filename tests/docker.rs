@@ -14,11 +14,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    crate::support::no_redirect_client()
 }
 
 /// A `[[remote]]` of package docker.

@@ -24,11 +24,7 @@ use tokio::sync::watch;
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    crate::support::no_redirect_client()
 }
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> Got {

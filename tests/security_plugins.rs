@@ -4,35 +4,15 @@
 //! would read as `.` or `/`.
 
 use crate::reliability::harness::sha256_hex;
-use crate::support::bytes;
 use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
 use crate::support::raw_request;
 use crate::support::upstream::Upstream;
+use crate::support::{bytes, eventually};
 use serde_json::Value;
-use std::future::Future;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Poll `f` every 50 ms until it gives a value; panics after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The whole `GET /plugins` document.
 async fn plugins_json(gw: &Gateway) -> Value {

@@ -569,7 +569,7 @@ async fn fresh_entry(
             }
         };
         if hot.wants(data.len()) {
-            match read_whole(&*data) {
+            match data.read_prefix(data.len()).map(Bytes::from) {
                 Ok(bytes) => {
                     hot.insert(entry.blob, bytes.clone());
                     return Some((entry, Content::Memory(bytes)));
@@ -584,25 +584,6 @@ async fn fresh_entry(
     })
     .await;
     found.ok().flatten()
-}
-
-/// All of a (small) blob, checked against its recorded length.
-fn read_whole(data: &dyn BlobRead) -> std::io::Result<Bytes> {
-    let len = usize::try_from(data.len()).map_err(std::io::Error::other)?;
-    let mut buf = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        match data.read_at(&mut buf[filled..], filled as u64)? {
-            0 => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "stored object is shorter than its index entry",
-                ));
-            }
-            n => filled += n,
-        }
-    }
-    Ok(Bytes::from(buf))
 }
 
 /// Open an entry's content (hosted reads, whose entry is already loaded).

@@ -55,3 +55,33 @@ pub fn metric_opt(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
     metric_opt(text, name, labels).unwrap_or(0.0)
 }
+
+/// Poll `f` every 20 ms until it gives `Some`; panic naming `what` after
+/// `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A client that never uses a proxy and never follows redirects, so a
+/// test sees exactly what the gateway answered.
+pub fn no_redirect_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}

@@ -19,7 +19,7 @@ use super::leader::{self, Job};
 use super::plan;
 use crate::plugins::{CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{BlobRead, StoreError};
+use crate::store::StoreError;
 use bytes::Bytes;
 use http::StatusCode;
 use std::sync::Arc;
@@ -134,7 +134,7 @@ pub async fn send(
                 if u64::from(limit) < len {
                     return Err(SharedError::TooLarge { len, limit });
                 }
-                let body = tokio::task::spawn_blocking(move || read_all(&*data, len))
+                let body = tokio::task::spawn_blocking(move || data.read_prefix(len))
                     .await
                     .map_err(std::io::Error::other)??;
                 return answer(&head, body, limit);
@@ -187,25 +187,6 @@ fn answer(head: &Head, body: Vec<u8>, limit: u32) -> Result<wit::IncomingRespons
         headers,
         body,
     })
-}
-
-/// The first `len` bytes of `data`.
-fn read_all(data: &dyn BlobRead, len: u64) -> std::io::Result<Vec<u8>> {
-    let len = usize::try_from(len).map_err(std::io::Error::other)?;
-    let mut buf = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        match data.read_at(&mut buf[filled..], filled as u64)? {
-            0 => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the stored answer is shorter than its length",
-                ));
-            }
-            n => filled += n,
-        }
-    }
-    Ok(buf)
 }
 
 /// Mark `remote`'s entry under `key` expired now, if it expires at all

@@ -71,6 +71,25 @@ pub trait BlobRead: Send + Sync {
     /// Read into `buf` from `offset`; returns the number of bytes read
     /// (0 only at the end).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// The first `len` bytes, read whole (for small blobs held in memory);
+    /// `UnexpectedEof` when the blob is shorter.
+    fn read_prefix(&self, len: u64) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            match self.read_at(&mut buf[filled..], filled as u64)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the stored blob is shorter than its index entry",
+                    ));
+                }
+                n => filled += n,
+            }
+        }
+        Ok(buf)
+    }
     /// The underlying file, when the backend is local.
     fn as_file(&self) -> Option<&std::fs::File> {
         None
