@@ -372,7 +372,7 @@ async fn unusable_plugin_dir_entries_are_listed_with_a_reason() {
 
 /// Paths with characters that some upstream reads as `.`, `/` or `\`
 /// (fullwidth full stop, one dot leader, fullwidth solidus, division
-/// slash, yen sign) or with IIS `%uXXXX` escapes are refused with 400 and
+/// slash, yen sign) or with IIS `%u` escapes (`%u` and four hex digits, e.g. `%u002e`) are refused with 400 and
 /// a one-sentence JSON error before anything is sent upstream; a plain path on the same remote then reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookalike_dots_and_u_escapes_never_reach_the_upstream() {

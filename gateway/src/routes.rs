@@ -98,7 +98,7 @@ pub enum PathError {
 /// Percent-decodes exactly once, then rejects: bytes that are not UTF-8
 /// (overlong encodings included), control characters (NUL, ...), `\`, a `%`
 /// followed by two hex digits (double encoding), an encoded `?`, a leading
-/// `/` (an absolute path), IIS `%uXXXX` escapes, characters that some
+/// `/` (an absolute path), IIS `%u` escapes (`%u` and four hex digits, e.g. `%u002e`), characters that some
 /// server would turn into `.`, `/`, `\` or `%` ([`is_lookalike`]: `．．`
 /// is `..` once NFKC-normalised), and `.`/`..` segments — also when
 /// followed by a `;parameter` (`..;foo`) or trailing dots and spaces
