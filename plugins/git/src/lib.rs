@@ -339,17 +339,7 @@ fn upload_pack(host: &dyn Host, req: &Request, repo: &str, ttl: u64) -> Decision
             CachePlan::no_store(format!("stream/{repo}"))
         }
     };
-    let upstream = UpstreamRequest::new("POST", target(req))
-        .credentials(true)
-        .with_body(true);
-    Decision::forward(
-        with_headers(
-            upstream,
-            req,
-            &["content-type", "content-encoding", "git-protocol", "accept"],
-        ),
-        plan.content_type(RESULT),
-    )
+    forward_upload_pack(req, plan)
 }
 
 /// Answers a protocol-v2 `ls-refs` from the repository's full listing,
@@ -407,6 +397,12 @@ fn ls_refs(host: &dyn Host, req: &Request, repo: &str, ttl: u64, shape: &refs::L
 /// An `ls-refs` streamed from the upstream, not stored.
 fn ls_refs_uncached(req: &Request, repo: &str, why: &str) -> Decision {
     warn!("{}: ls-refs not answered from the cache: {why}", req.path);
+    forward_upload_pack(req, CachePlan::no_store(format!("stream/{repo}")))
+}
+
+/// Forward an `upload-pack` POST as the client sent it (body, protocol and
+/// encoding headers, the remote's credentials) under `plan`.
+fn forward_upload_pack(req: &Request, plan: CachePlan) -> Decision {
     let upstream = UpstreamRequest::new("POST", target(req))
         .credentials(true)
         .with_body(true);
@@ -416,7 +412,7 @@ fn ls_refs_uncached(req: &Request, repo: &str, why: &str) -> Decision {
             req,
             &["content-type", "content-encoding", "git-protocol", "accept"],
         ),
-        CachePlan::no_store(format!("stream/{repo}")).content_type(RESULT),
+        plan.content_type(RESULT),
     )
 }
 
