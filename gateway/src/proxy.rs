@@ -9,6 +9,7 @@
 //!    `respond` / `reject` → answer; `hosted` → the hosted store.
 
 use crate::body::{self, ResBody};
+use crate::cache::fill::fill_id;
 use crate::cache::freshness::{self, now_ms};
 use crate::cache::head::{REPRESENTATION_HEADERS, head_of_entry, outgoing};
 use crate::cache::leader::{self, Job};
@@ -190,7 +191,7 @@ pub async fn serve(
                 outcome,
             );
         }
-        if let Some(fill) = state.fills.in_flight(&format!("{remote_name}\0{key}")) {
+        if let Some(fill) = state.fills.in_flight(&fill_id(remote_name, &key)) {
             state.metrics.coalesced(remote_name);
             return serve_fill(&state, &parts, &remote, fill, family).await;
         }
@@ -413,7 +414,7 @@ pub async fn serve(
                     outcome,
                 );
             }
-            let id = format!("{remote_name}\0{}", plan.key);
+            let id = fill_id(remote_name, &plan.key);
             if parts.method == Method::HEAD && upstream_head::allowed(&plan, &fwd.upstream) {
                 let job = HeadJob {
                     state: &state,

@@ -202,6 +202,13 @@ pub enum Joined {
     Waiter(Arc<Fill>),
 }
 
+/// The id of the fill of `remote`'s entry under `key`: one fill per id
+/// at a time, whoever starts it (a request, a prefetch, an adapter's
+/// `cache-send`).
+pub fn fill_id(remote: &str, key: &str) -> String {
+    format!("{remote}\0{key}")
+}
+
 impl Fills {
     /// Join the fill for `id`, or become its leader.
     pub fn join(&self, id: &str) -> Joined {

@@ -105,7 +105,7 @@ async fn prefetch_one(
     if existing.is_some_and(|e| e.is_fresh(now_ms())) {
         return Err("already cached".into());
     }
-    let id = format!("{}\0{}", remote.cfg.name, plan.key);
+    let id = super::fill::fill_id(&remote.cfg.name, &plan.key);
     match state.fills.join(&id) {
         Joined::Waiter(_) => Err("already being fetched".into()),
         Joined::Leader(fill) => {

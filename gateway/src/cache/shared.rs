@@ -89,7 +89,7 @@ pub async fn send(
         let head = head_of_entry(&entry, Source::Cache);
         return answer(&head, bytes.to_vec(), limit);
     }
-    let id = format!("{}\0{}", remote.cfg.name, plan.key);
+    let id = super::fill::fill_id(&remote.cfg.name, &plan.key);
     let fill = match state.fills.join(&id) {
         Joined::Leader(fill) => {
             let job = Job {
