@@ -239,7 +239,7 @@ async fn dispatch(
     id: &str,
 ) -> (Response<ResBody>, String, Outcome) {
     let cfg = &state.config.server;
-    if let Some(r) = over_limits(&req, &ConnLimits::from_config(cfg)) {
+    if let Some(r) = over_limits(&req, cfg) {
         // Whatever follows on this connection cannot be trusted.
         return (refused(r), "-".into(), Outcome::Error);
     }
@@ -308,13 +308,26 @@ async fn dispatch(
     }
 }
 
-/// A request the limits of `[server]` refuse: for HTTP/1 [`conn::head`]
-/// checked the head as sent already; this checks what hyper parsed, for
-/// HTTP/2 too. Also refused: framing that proxies in front of us might
-/// read differently (the raw material of request smuggling; hyper refuses
-/// invalid lengths and codings), and more than one `Authorization` header
-/// (which one counts would be a guess).
-fn over_limits(req: &Request<Incoming>, limits: &ConnLimits) -> Option<Refusal> {
+/// A request the limits of `[server]` refuse. An HTTP/1 head was checked
+/// as sent by [`conn::head`] already (sizes, counts, framing), so only
+/// HTTP/2 requests get those checks here, on what hyper parsed. Every
+/// request is refused with more than one `Authorization` header (which
+/// one counts would be a guess).
+fn over_limits(req: &Request<Incoming>, cfg: &crate::config::ServerConfig) -> Option<Refusal> {
+    let h = req.headers();
+    if h.get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Some(conn::head::bad_request(
+            "the request has more than one Authorization header",
+        ));
+    }
+    if req.version() <= http::Version::HTTP_11 {
+        return None;
+    }
+    let limits = &ConnLimits::from_config(cfg);
     let uri_len = req
         .uri()
         .path_and_query()
@@ -323,7 +336,6 @@ fn over_limits(req: &Request<Incoming>, limits: &ConnLimits) -> Option<Refusal> 
     if uri_len > limits.max_uri_bytes {
         return Some(conn::head::uri_too_long(limits));
     }
-    let h = req.headers();
     if h.len() > limits.max_headers {
         return Some(conn::head::too_many_headers(limits));
     }
@@ -342,8 +354,6 @@ fn over_limits(req: &Request<Incoming>, limits: &ConnLimits) -> Option<Refusal> 
         "the request has more than one Transfer-Encoding header"
     } else if count(http::header::CONTENT_LENGTH) > 1 {
         "the request has more than one Content-Length header"
-    } else if count(http::header::AUTHORIZATION) > 1 {
-        "the request has more than one Authorization header"
     } else {
         return None;
     };
