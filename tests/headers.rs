@@ -8,7 +8,7 @@ use crate::reliability::harness::{drain, sha256_hex};
 use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
 use crate::support::http::{Got, send_with};
 use crate::support::upstream::{Resource, Upstream};
-use crate::support::{bytes, metric};
+use crate::support::{bytes, eventually, metric};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,13 +232,14 @@ async fn sized_gateway(up: &Upstream, size: &str) -> Gateway {
 async fn the_adapters_size_is_sent_before_an_unframed_body() {
     let up = Upstream::start().await;
     let body = bytes(300_000, 35);
-    for path in ["/a.bin", "/b.bin"] {
+    for (path, hold) in [("/a.bin", None), ("/b.bin", Some(100_000))] {
         up.put(
             path,
             Resource {
                 body: body.clone().into(),
                 no_length: true,
                 chunk: Some(16 * 1024),
+                hold_after_bytes: hold,
                 ..Default::default()
             },
         );
@@ -262,19 +263,32 @@ async fn the_adapters_size_is_sent_before_an_unframed_body() {
     assert_eq!((g.source(), g.h("x-artifact-size")), ("cache", "300000"));
     drop(gw);
 
-    // The adapter is wrong: the transfer is cut, nothing is stored.
+    // The adapter is wrong: the transfer is cut, nothing is stored. The
+    // upstream holds the body after its first bytes until the client has
+    // the head, so the cut comes after the head.
     let gw = sized_gateway(&up, "200000").await;
     let url = gw.url("/api/v1/remote/sized/b.bin");
     let r = client().get(&url).send().await.unwrap();
     assert_eq!(r.headers()["x-artifact-size"], "200000");
+    up.release();
     let got = drain(r).await;
     assert!(
         got.error.is_some(),
         "a body longer than named ended cleanly"
     );
+    // Unheld, the fill may fail before or after the first byte reaches
+    // this client: a 502 or a cut body, never a stored one.
     let again = client().get(&url).send().await.unwrap();
-    assert_eq!(again.headers()["x-artifact-source"], "remote");
-    drop(drain(again).await);
+    if again.status() == 502 {
+        let msg = again.text().await.unwrap();
+        assert!(msg.contains("more bytes"), "{msg}");
+    } else {
+        assert_eq!(again.headers()["x-artifact-source"], "remote");
+        assert!(
+            drain(again).await.error.is_some(),
+            "a cut body ended cleanly"
+        );
+    }
     assert_eq!(up.seen("/b.bin").gets, 2, "the wrong body was stored");
     drop(gw);
 
@@ -283,6 +297,47 @@ async fn the_adapters_size_is_sent_before_an_unframed_body() {
     assert_eq!(g.status, 502);
     let msg = g.json()["error"].as_str().unwrap().to_owned();
     assert!(msg.contains("x-artifact-size"), "{msg}");
+}
+
+/// A fill that fails after its headers but before a single byte could be
+/// released to a client (the first 800 bytes are held back until the
+/// next arrive, and those overrun the size the adapter named) answers that
+/// client with the failure's status and reason, not with a 200 cut short
+/// or a connection closed without an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_that_fails_before_its_first_byte_answers_with_a_status() {
+    let up = Upstream::start().await;
+    up.put(
+        "/c.bin",
+        Resource {
+            body: bytes(50_000, 36).into(),
+            no_length: true,
+            chunk: Some(16 * 1024),
+            hold_after_bytes: Some(800),
+            ..Default::default()
+        },
+    );
+    let gw = sized_gateway(&up, "1000").await;
+    let url = gw.url("/api/v1/remote/sized/c.bin");
+    let get = tokio::spawn(async move { send("GET", &url, &[]).await });
+    eventually(
+        "the upstream to see the GET",
+        Duration::from_secs(10),
+        || {
+            let seen = up.seen("/c.bin").gets == 1;
+            async move { seen.then_some(()) }
+        },
+    )
+    .await;
+    // Let the first 800 bytes reach the gateway (whether they have does
+    // not change the answer, only which path gives it).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    up.release();
+    let g = get.await.unwrap();
+    assert_eq!(g.status, 502);
+    let msg = g.json()["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains("more bytes than the announced size"), "{msg}");
+    drop(gw);
 }
 
 /// A `HEAD` for an object nobody fetched yet is answered from an upstream

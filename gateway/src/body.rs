@@ -21,6 +21,21 @@ pub fn empty() -> ResBody {
     Empty::new().map_err(|e| match e {}).boxed_unsync()
 }
 
+/// `body` with its first frame already read: `Err` when the body fails
+/// before yielding a byte. A response whose bytes come from a fill still
+/// in progress is primed before its head is sent, so a fill that fails
+/// that early becomes an error status instead of a connection closed
+/// with no answer at all.
+pub async fn primed(mut body: ResBody) -> Result<ResBody, BoxError> {
+    let first = match body.frame().await {
+        None => return Ok(empty()),
+        Some(frame) => frame?,
+    };
+    let rest = http_body_util::BodyStream::new(body);
+    let stream = futures_util::StreamExt::chain(futures_util::stream::iter([Ok(first)]), rest);
+    Ok(http_body_util::StreamBody::new(stream).boxed_unsync())
+}
+
 /// A JSON response.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResBody> {
     let mut r = Response::new(full(value.to_string()));

@@ -793,10 +793,30 @@ async fn serve_fill(
                 );
                 return (r, outcome);
             }
-            (
-                respond_from(state, parts, &remote.cfg.name, &head, FillOrBlob::Fill(rx)),
-                outcome,
-            )
+            let resp = respond_from(state, parts, &remote.cfg.name, &head, FillOrBlob::Fill(rx));
+            if parts.method == Method::HEAD {
+                return (resp, outcome);
+            }
+            let (head_parts, body) = resp.into_parts();
+            match body::primed(body).await {
+                Ok(body) => (Response::from_parts(head_parts, body), outcome),
+                // Failed before its first byte: the fill says why.
+                Err(e) => match fill.subscribe().borrow().clone() {
+                    FillState::Aborted(why) => (
+                        err(family, why.status, "UNAVAILABLE", why.message()),
+                        Outcome::Error,
+                    ),
+                    _ => (
+                        err(
+                            family,
+                            StatusCode::BAD_GATEWAY,
+                            "UNAVAILABLE",
+                            e.to_string(),
+                        ),
+                        Outcome::Error,
+                    ),
+                },
+            }
         }
         FillState::Failed(f) => {
             let code = match &f.code {

@@ -554,7 +554,7 @@ async fn stream_and_commit(
         written += chunk.len() as u64;
         if expected_len.is_some_and(|l| written > l) {
             return Err(FillState::Aborted(Abort::upstream(
-                "the upstream sent more bytes than its Content-Length",
+                "the upstream sent more bytes than the announced size",
             )));
         }
         if let Err(e) = spool.write(&chunk) {
@@ -594,7 +594,7 @@ async fn stream_and_commit(
     }
     if expected_len.is_some_and(|l| written != l) {
         return Err(FillState::Aborted(Abort::upstream(
-            "the upstream body ended before its Content-Length",
+            "the upstream body ended before the announced size",
         )));
     }
     if let Some(Err(why)) = pkt_check.as_ref().map(super::pktcheck::PktStream::finish) {
