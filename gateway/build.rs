@@ -27,6 +27,22 @@ const MEMBERS: &[&str] = &[
     "testing/hostile",
 ];
 
+/// The built-in adapters, `(crate file name, adapter name)`: the one list
+/// of them. Each is copied to `$OUT_DIR/adapters/<name>.wasm`, and the
+/// generated `$OUT_DIR/builtins.rs` embeds exactly these.
+const BUILTINS: &[(&str, &str)] = &[
+    ("artgate_generic", "generic"),
+    ("artgate_docker", "docker"),
+    ("artgate_rpm", "rpm"),
+    ("artgate_alpine", "alpine"),
+    ("artgate_cas", "cas"),
+    ("artgate_git", "git"),
+];
+
+/// Adapters built for the tests only (found through
+/// `ARTGATE_ADAPTERS_DIR`), never embedded.
+const TEST_ONLY: &[(&str, &str)] = &[("artgate_hostile", "hostile")];
+
 /// The wasm target the adapters are built for.
 const TARGET: &str = "wasm32-wasip2";
 
@@ -54,20 +70,13 @@ fn main() {
     );
 
     let rel = target_dir.join("wasm32-wasip2/release");
-    for (crate_file, name) in [
-        ("artgate_generic", "generic"),
-        ("artgate_docker", "docker"),
-        ("artgate_rpm", "rpm"),
-        ("artgate_alpine", "alpine"),
-        ("artgate_cas", "cas"),
-        ("artgate_git", "git"),
-        ("artgate_hostile", "hostile"),
-    ] {
+    for (crate_file, name) in BUILTINS.iter().chain(TEST_ONLY) {
         copy(
             &rel.join(format!("{crate_file}.wasm")),
             &adapters.join(format!("{name}.wasm")),
         );
     }
+    write_builtins(&out);
     copy(
         &target_dir.join("variant/wasm32-wasip2/release/artgate_generic.wasm"),
         &adapters.join("generic-variant.wasm"),
@@ -175,6 +184,22 @@ fn build(plugins: &Path, target_dir: &Path, extra: &[&str]) {
         .unwrap_or_else(|e| fail(&format!("cannot run cargo for the {TARGET} adapters: {e}")));
     if !status.success() {
         fail("building the adapters in plugins/ failed; cargo's messages above say why");
+    }
+}
+
+/// Writes `$OUT_DIR/builtins.rs`: the `(name, bytes)` array of every
+/// built-in adapter, for `src/plugins/builtin.rs` to include.
+fn write_builtins(out: &Path) {
+    let mut src = String::from("[\n");
+    for (_, name) in BUILTINS {
+        src.push_str(&format!(
+            "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/adapters/{name}.wasm\")) as &[u8]),\n"
+        ));
+    }
+    src.push_str("]\n");
+    let path = out.join("builtins.rs");
+    if let Err(e) = std::fs::write(&path, src) {
+        fail(&format!("write {}: {e}", path.display()));
     }
 }
 
