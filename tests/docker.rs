@@ -304,8 +304,11 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
         ("library/app/manifests/sha256:abc", 400, "DIGEST_INVALID"),
         ("library/app/blobs/uploads/x", 400, "UNSUPPORTED"),
     ] {
-        let g = get(&gw.url(&format!("/v2/hub/{path}")), &[]).await;
-        assert_eq!((g.status, g.code().as_str()), (status, code), "{path}");
+        // Twice: the second 404 may come from the remembered one.
+        for _ in 0..2 {
+            let g = get(&gw.url(&format!("/v2/hub/{path}")), &[]).await;
+            assert_eq!((g.status, g.code().as_str()), (status, code), "{path}");
+        }
     }
     let g = send(reqwest::Method::PUT, &m("v9"), &[]).await;
     assert_eq!((g.status, g.code().as_str()), (400, "UNSUPPORTED"));

@@ -187,7 +187,7 @@ pub async fn serve(
         if let Some((e, data)) = fresh_entry(&state, remote_name, &key, false).await {
             let outcome = hit_outcome(&e);
             return (
-                serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
+                serve_entry(&state, &parts, &remote, e, data, Source::Cache, family).await,
                 outcome,
             );
         }
@@ -357,6 +357,7 @@ pub async fn serve(
                                 Arc::new(entry),
                                 data,
                                 Source::Cache,
+                                family,
                             )
                             .await,
                             Outcome::Hosted,
@@ -410,7 +411,7 @@ pub async fn serve(
             {
                 let outcome = hit_outcome(&e);
                 return (
-                    serve_entry(&state, &parts, &remote, e, data, Source::Cache).await,
+                    serve_entry(&state, &parts, &remote, e, data, Source::Cache, family).await,
                     outcome,
                 );
             }
@@ -612,6 +613,7 @@ async fn serve_entry(
     entry: Arc<Entry>,
     data: Content,
     source: Source,
+    family: Family,
 ) -> Response<ResBody> {
     // Hosted completeness: an entry whose references are missing is absent.
     for reference in &entry.references {
@@ -620,7 +622,7 @@ async fn serve_entry(
             .is_none()
         {
             return err(
-                Family::RemoteApi,
+                family,
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 format!(
@@ -632,7 +634,7 @@ async fn serve_entry(
     }
     if entry.class == EntryClass::NotFound {
         return err(
-            Family::RemoteApi,
+            family,
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!("{} was not found upstream (cached)", parts.uri.path()),
