@@ -84,31 +84,27 @@ async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBod
             .map(|rt| rt.cfg.name.clone())
             .collect(),
     };
-    let st = state.clone();
-    let result =
-        tokio::task::spawn_blocking(move || -> Result<(u64, u64), crate::store::StoreError> {
+    let result = state
+        .store
+        .run(move |store| {
             let mut n = 0;
             for name in &targets {
-                n += st.store.meta.remove_all(Some(name))?;
+                n += store.meta.remove_all(Some(name))?;
             }
-            st.store.meta.flush()?;
-            let gone = crate::store::gc(&st.store)?;
+            store.meta.flush()?;
+            let gone = crate::store::gc(store)?;
             Ok((n, gone.blobs))
         })
         .await;
     state.memo.clear();
     match result {
-        Ok(Ok((entries, blobs))) => body::json(
+        Ok((entries, blobs)) => body::json(
             StatusCode::OK,
             &json!({ "flushed": entries, "blobs_deleted": blobs, "remote": remote }),
         ),
-        Ok(Err(e)) => body::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flush failed: {e}"),
-        ),
         Err(e) => body::error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flush task failed: {e}"),
+            format!("flush failed: {e}"),
         ),
     }
 }

@@ -40,7 +40,7 @@ use crate::config::RemoteMode;
 use crate::plugins::{Adapter, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{Digest, Entry, EntryClass, PutCheck, PutOutcome, StoreError, Validators};
+use crate::store::{Digest, Entry, EntryId, PutCheck, PutOutcome, StoreError};
 use futures_util::StreamExt;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -133,18 +133,6 @@ impl HostedError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, HostedError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(HostedError::from),
-        Err(e) => Err(HostedError::Store(StoreError::Corrupt {
-            id: "task".into(),
-            reason: format!("storage task failed: {e}"),
-        })),
-    }
-}
-
 /// The adapter that planned a hosted operation and the request as it saw
 /// it, for `inspect-body` on uploads that ask for it.
 pub struct Planner<'a> {
@@ -190,9 +178,8 @@ pub async fn handle(
             .await
             .map(Outcome::Done),
         wit::HostedOp::Delete(key) => {
-            let meta = state.store.meta.clone();
-            let (rn, k) = (remote.cfg.name.clone(), key.clone());
-            match blocking(move || meta.remove_entry(&rn, &k, true)).await? {
+            let id = EntryId::new(&remote.cfg.name, &key);
+            match state.store.remove(&id, true).await? {
                 Some(_) => Ok(Outcome::Done(body::json(
                     StatusCode::OK,
                     &serde_json::json!({ "deleted": key }),
@@ -201,13 +188,11 @@ pub async fn handle(
             }
         }
         wit::HostedOp::List(l) => {
-            let meta = state.store.meta.clone();
-            let rn = remote.cfg.name.clone();
             let limit = l.limit.clamp(1, 10_000) as usize;
-            let (prefix, after) = (l.prefix.clone(), l.after.clone());
-            let items =
-                blocking(move || meta.list_entries(&rn, &prefix, after.as_deref(), limit + 1))
-                    .await?;
+            let items = state
+                .store
+                .list(&remote.cfg.name, &l.prefix, l.after.as_deref(), limit + 1)
+                .await?;
             let more = items.len() > limit;
             let items: Vec<_> = items.into_iter().take(limit).collect();
             let next = if more {
@@ -240,9 +225,8 @@ pub enum Outcome {
 }
 
 async fn get(state: &Arc<AppState>, remote: &str, key: &str) -> Result<Option<Entry>, HostedError> {
-    let meta = state.store.meta.clone();
-    let (r, k) = (remote.to_owned(), key.to_owned());
-    blocking(move || meta.get_entry(&r, &k)).await
+    let entry = state.store.entry(&EntryId::new(remote, key)).await?;
+    Ok(entry.map(Arc::unwrap_or_clone))
 }
 
 /// How much of a refused upload is read and dropped before the error is
@@ -367,13 +351,7 @@ async fn store_upload(
     {
         return Err(HostedError::TooLarge { limit });
     }
-    let blobs = state.store.blobs.clone();
-    let mut spool = blocking(move || {
-        blobs
-            .create_spool()
-            .map_err(|e| StoreError::io("create spool", "tmp/", e))
-    })
-    .await?;
+    let mut spool = state.store.create_spool().await?;
     // Until the commit, every early return drops the spool, which deletes
     // its file: nothing partial is left behind.
     let mut inspected: Option<Vec<u8>> = w.inspect_limit.map(|_| Vec::new());
@@ -437,55 +415,28 @@ async fn store_upload(
                     });
                 }
             }
-            let blobs = state.store.blobs.clone();
-            spool = blocking(move || {
-                let mut s = blobs
-                    .create_spool()
-                    .map_err(|e| StoreError::io("create spool", "tmp/", e))?;
-                s.write(&replacement)
-                    .map_err(|e| StoreError::io("write spool", s.path().display(), e))?;
-                Ok(s)
-            })
-            .await?;
+            let fresh = state.store.create_spool().await?;
+            spool = state
+                .store
+                .write(fresh, bytes::Bytes::from(replacement))
+                .await?;
         }
     }
-    let blobs = state.store.blobs.clone();
-    let committed = tokio::task::spawn_blocking(move || blobs.commit(spool, expected.as_ref()))
-        .await
-        .map_err(|e| HostedError::Interrupted(format!("commit task failed: {e}")))?;
-    let blob = match committed {
+    let blob = match state.store.commit(spool, expected).await {
         Ok(b) => b,
         Err(StoreError::DigestMismatch { expected, actual }) => {
             return Err(HostedError::Mismatch { expected, actual });
         }
         Err(e) => return Err(e.into()),
     };
-    let entry = Entry {
-        blob: blob.digest,
-        size: blob.size,
-        status: 200,
-        class: EntryClass::Hosted,
-        stored_at_ms: now_ms(),
-        expires_at_ms: None,
-        ttl_ms: None,
-        content_type,
-        headers: Vec::new(),
-        etag: None,
-        last_modified: None,
-        validator: Validators::Refetch,
-        compare_value: None,
-        upstream_target: None,
-        references,
-        stale_since_ms: None,
-    };
-    let meta = state.store.meta.clone();
-    let (rn, k, e) = (name.clone(), w.key.clone(), entry);
+    let entry = Entry::hosted(blob.digest, blob.size, now_ms(), content_type, references);
     let check = PutCheck {
         if_absent: w.refuse_overwrite,
         quota,
     };
     // Durable: the index is flushed before the 201.
-    let outcome = blocking(move || meta.put_entry_checked(&rn, &k, &e, check, true)).await?;
+    let id = EntryId::new(&name, &w.key);
+    let outcome = state.store.put_checked(&id, entry, check, true).await?;
     let status = match outcome {
         PutOutcome::Stored(None) => StatusCode::CREATED,
         PutOutcome::Stored(Some(_)) => StatusCode::OK,
@@ -554,9 +505,7 @@ async fn inspect(
 
 /// Bytes `remote`'s entries take (the index's counter).
 async fn remote_size(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {
-    let meta = state.store.meta.clone();
-    let r = remote.to_owned();
-    blocking(move || meta.remote_size(&r)).await
+    Ok(state.store.remote_size(remote).await?)
 }
 
 /// The boundary of a `multipart/form-data` upload, if it is one.

@@ -151,12 +151,12 @@ async fn reclaim_orphans(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        let st = state.clone();
-        let res =
-            tokio::task::spawn_blocking(move || store::reclaim_orphans(&st.store, ORPHAN_GRACE))
-                .await;
+        let res = state
+            .store
+            .run(|store| store::reclaim_orphans(store, ORPHAN_GRACE))
+            .await;
         match res {
-            Ok(Ok(r)) if r.blobs > 0 => {
+            Ok(r) if r.blobs > 0 => {
                 tracing::info!(
                     blobs = r.blobs,
                     bytes = r.bytes,
@@ -164,7 +164,7 @@ async fn reclaim_orphans(
                 );
                 state.metrics.orphans_reclaimed(r.blobs, r.bytes);
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "reclaiming orphan blob files failed"),
+            Err(e) => tracing::warn!(error = %e, "reclaiming orphan blob files failed"),
             _ => {}
         }
         tokio::select! {
@@ -190,33 +190,34 @@ async fn maintenance(
             _ = shutdown.changed() => break,
             _ = tokio::time::sleep(every) => {}
         }
-        let st = state.clone();
-        let res = tokio::task::spawn_blocking(move || -> Result<(u64, u64), store::StoreError> {
-            st.store.meta.persist_access()?;
-            let mut negatives = st
-                .store
-                .meta
-                .remove_negatives(store::now_ms(), NEGATIVES_PER_ROUND)?
-                .len() as u64;
-            let mut evicted = 0;
-            if st.store.meta.total_size() > st.config.storage.max_size {
-                let r = store::evict_to(&st.store, st.config.storage.max_size)?;
-                evicted = r.blobs;
-                negatives += r.negatives;
-            }
-            store::gc(&st.store)?;
-            Ok((evicted, negatives))
-        })
-        .await;
+        let max_size = state.config.storage.max_size;
+        let res = state
+            .store
+            .run(move |store| {
+                store.meta.persist_access()?;
+                let mut negatives = store
+                    .meta
+                    .remove_negatives(store::now_ms(), NEGATIVES_PER_ROUND)?
+                    .len() as u64;
+                let mut evicted = 0;
+                if store.meta.total_size() > max_size {
+                    let r = store::evict_to(store, max_size)?;
+                    evicted = r.blobs;
+                    negatives += r.negatives;
+                }
+                store::gc(store)?;
+                Ok((evicted, negatives))
+            })
+            .await;
         match res {
-            Ok(Ok((evicted, negatives))) if evicted + negatives > 0 => {
+            Ok((evicted, negatives)) if evicted + negatives > 0 => {
                 state.metrics.evicted(evicted);
                 state.metrics.negatives_removed(negatives);
                 if evicted > 0 {
                     state.memo.clear();
                 }
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "store maintenance failed"),
+            Err(e) => tracing::warn!(error = %e, "store maintenance failed"),
             _ => {}
         }
         state.metrics.set_store_bytes(state.store.meta.total_size());

@@ -9,12 +9,12 @@
 //!    `respond` / `reject` → answer; `hosted` → the hosted store.
 
 use crate::body::{self, ResBody};
-use crate::cache::fill::fill_id;
 use crate::cache::freshness::{self, now_ms};
 use crate::cache::head::{REPRESENTATION_HEADERS, head_of_entry, outgoing};
-use crate::cache::leader::{self, Job};
+use crate::cache::leader::Job;
 use crate::cache::memo::RequestShape;
 use crate::cache::plan;
+use crate::cache::prefetch;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
 use crate::cache::upstream_head::{self, HeadAnswer, HeadJob};
@@ -26,7 +26,7 @@ use crate::metrics::Outcome;
 use crate::plugins::{AdapterKv, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{BlobRead, Entry, EntryClass};
+use crate::store::{BlobRead, Content, Entry, EntryClass, EntryId};
 use crate::virtual_remote;
 use bytes::Bytes;
 use http::request::Parts;
@@ -184,14 +184,15 @@ pub async fn serve(
         && !freshness::client_wants_revalidation(&parts.headers)
         && let Some(key) = state.memo.lookup(shape)
     {
-        if let Some((e, data)) = fresh_entry(&state, remote_name, &key, false).await {
+        let id = EntryId::new(remote_name, &key);
+        if let Some((e, data)) = fresh_entry(&state, &id, false).await {
             let outcome = hit_outcome(&e);
             return (
                 serve_entry(&state, &parts, &remote, e, data, Source::Cache, family).await,
                 outcome,
             );
         }
-        if let Some(fill) = state.fills.in_flight(&fill_id(remote_name, &key)) {
+        if let Some(fill) = state.fills.in_flight(&id) {
             state.metrics.coalesced(remote_name);
             return serve_fill(&state, &parts, &remote, fill, family).await;
         }
@@ -407,15 +408,14 @@ pub async fn serve(
                 state.memo.remember(shape, &fwd.plan.vary, &plan.key);
             }
             let wants_reval = freshness::client_wants_revalidation(&parts.headers);
-            if let Some((e, data)) = fresh_entry(&state, remote_name, &plan.key, wants_reval).await
-            {
+            let id = EntryId::new(remote_name, &plan.key);
+            if let Some((e, data)) = fresh_entry(&state, &id, wants_reval).await {
                 let outcome = hit_outcome(&e);
                 return (
                     serve_entry(&state, &parts, &remote, e, data, Source::Cache, family).await,
                     outcome,
                 );
             }
-            let id = fill_id(remote_name, &plan.key);
             if parts.method == Method::HEAD && upstream_head::allowed(&plan, &fwd.upstream) {
                 let job = HeadJob {
                     state: &state,
@@ -433,7 +433,7 @@ pub async fn serve(
             let fill = match state.fills.join(&id) {
                 Joined::Leader(fill) => {
                     let job = Job {
-                        state: state.clone(),
+                        engine: state.engine(),
                         remote: remote.clone(),
                         plan,
                         sent: fwd.upstream,
@@ -442,8 +442,9 @@ pub async fn serve(
                         adapter: Some(adapter.clone()),
                         ctx,
                         id,
+                        prefetch: Default::default(),
                     };
-                    tokio::spawn(leader::run(job, fill.clone()));
+                    prefetch::lead(state.clone(), job, fill.clone());
                     fill
                 }
                 Joined::Waiter(fill) => {
@@ -463,7 +464,7 @@ pub async fn serve(
 async fn head_miss(
     job: HeadJob<'_>,
     parts: &Parts,
-    id: &str,
+    id: &EntryId,
     family: Family,
 ) -> Option<(Response<ResBody>, Outcome)> {
     let (state, remote) = (job.state, job.remote);
@@ -471,10 +472,7 @@ async fn head_miss(
         state.metrics.coalesced(&remote.cfg.name);
         return Some(serve_fill(state, parts, remote, fill, family).await);
     }
-    if get_entry(state, &remote.cfg.name, &job.plan.key)
-        .await
-        .is_some()
-    {
+    if get_entry(state, id).await.is_some() {
         return None;
     }
     match upstream_head::ask(job).await {
@@ -497,17 +495,13 @@ async fn head_miss(
     }
 }
 
-async fn get_entry(state: &Arc<AppState>, remote: &str, key: &str) -> Option<Entry> {
-    let meta = state.store.meta.clone();
-    let (r, k) = (remote.to_owned(), key.to_owned());
-    match tokio::task::spawn_blocking(move || meta.get_entry(&r, &k)).await {
-        Ok(Ok(e)) => e,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "index read failed; treating as a miss");
-            None
-        }
-        Err(_) => None,
-    }
+/// The entry for `id`, or `None` (also when the index read fails: logged,
+/// and treated as a miss).
+async fn get_entry(state: &Arc<AppState>, id: &EntryId) -> Option<Arc<Entry>> {
+    state.store.entry(id).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "index read failed; treating as a miss");
+        None
+    })
 }
 
 /// How a fresh hit counts: `stale` while the entry stands in for a failed
@@ -520,72 +514,20 @@ fn hit_outcome(e: &Entry) -> Outcome {
     }
 }
 
-/// The content of a stored entry, ready to serve.
-enum Content {
-    /// A small blob's bytes, held in memory ([`crate::store::HotBlobs`]).
-    Memory(Bytes),
-    /// An open blob, read in chunks as the client takes them.
-    Blob(Arc<dyn BlobRead>),
-}
-
-/// A fresh entry for `key` with its content: the whole storage cost of a
-/// hit. When the entry and (for a small blob) its bytes are in memory, no
-/// blocking task runs at all; otherwise one does the index read, the
-/// freshness check and the open (or, for a small blob, the whole read).
-/// `None` when absent, expired (or `client_no_cache` on a revalidatable
-/// entry), or when its blob has gone missing — the caller then treats it
-/// as a miss.
+/// A fresh entry for `id` with its content ([`crate::store::Store::fresh`]:
+/// no blocking task when both are in memory). `None` when absent, expired
+/// (or `client_no_cache` on a revalidatable entry), or when its blob has
+/// gone missing — the caller then treats it as a miss.
 async fn fresh_entry(
     state: &Arc<AppState>,
-    remote: &str,
-    key: &str,
+    id: &EntryId,
     client_no_cache: bool,
 ) -> Option<(Arc<Entry>, Content)> {
-    let hot = state.store.hot.clone();
-    if let Some(entry) = state.store.meta.cached_entry(remote, key) {
-        if !freshness::serves_fresh(&entry, now_ms(), client_no_cache) {
-            return None;
-        }
-        if let Some(bytes) = hot.get(&entry.blob) {
-            return Some((entry, Content::Memory(bytes)));
-        }
-    }
-    let (meta, blobs) = (state.store.meta.clone(), state.store.blobs.clone());
-    let (r, k) = (remote.to_owned(), key.to_owned());
-    let found = tokio::task::spawn_blocking(move || {
-        let entry = match meta.get_shared(&r, &k) {
-            Ok(e) => e?,
-            Err(e) => {
-                tracing::error!(error = %e, "index read failed; treating as a miss");
-                return None;
-            }
-        };
-        if !freshness::serves_fresh(&entry, now_ms(), client_no_cache) {
-            return None;
-        }
-        let data = match blobs.open(&entry.blob) {
-            Ok(Some(data)) => data,
-            _ => {
-                tracing::warn!(remote = %r, blob = %entry.blob, "indexed blob is missing; refetching");
-                return None;
-            }
-        };
-        if hot.wants(data.len()) {
-            match data.read_prefix(data.len()).map(Bytes::from) {
-                Ok(bytes) => {
-                    hot.insert(entry.blob, bytes.clone());
-                    return Some((entry, Content::Memory(bytes)));
-                }
-                Err(e) => {
-                    tracing::warn!(remote = %r, blob = %entry.blob, error = %e, "reading a stored blob failed; refetching");
-                    return None;
-                }
-            }
-        }
-        Some((entry, Content::Blob(Arc::from(data))))
+    let serves = move |e: &Entry| freshness::serves_fresh(e, now_ms(), client_no_cache);
+    state.store.fresh(id, serves).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "index read failed; treating as a miss");
+        None
     })
-    .await;
-    found.ok().flatten()
 }
 
 /// Open an entry's content (hosted reads, whose entry is already loaded).
@@ -594,10 +536,8 @@ async fn open_blob(
     remote: &RemoteRuntime,
     entry: &Entry,
 ) -> Option<Content> {
-    let blobs = state.store.blobs.clone();
-    let digest = entry.blob;
-    match tokio::task::spawn_blocking(move || blobs.open(&digest)).await {
-        Ok(Ok(Some(d))) => Some(Content::Blob(Arc::from(d))),
+    match state.store.open(&entry.blob).await {
+        Ok(Some(d)) => Some(Content::Blob(d)),
         _ => {
             tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing");
             None
@@ -617,7 +557,7 @@ async fn serve_entry(
 ) -> Response<ResBody> {
     // Hosted completeness: an entry whose references are missing is absent.
     for reference in &entry.references {
-        if get_entry(state, &remote.cfg.name, reference)
+        if get_entry(state, &EntryId::new(&remote.cfg.name, reference))
             .await
             .is_none()
         {

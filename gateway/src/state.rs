@@ -1,7 +1,7 @@
 //! Shared state of a running gateway, built once at startup.
 
-use crate::cache::Fills;
 use crate::cache::memo::DecisionMemo;
+use crate::cache::{Engine, Fills};
 use crate::config::{Config, RemoteConfig, RemoteMode};
 use crate::metrics::Metrics;
 use crate::plugins::{PluginRegistry, wit};
@@ -70,7 +70,7 @@ pub struct AppState {
     /// Index and blobs.
     pub store: Store,
     /// In-flight upstream fetches.
-    pub fills: Fills,
+    pub fills: Arc<Fills>,
     /// Loaded adapters.
     pub plugins: Arc<PluginRegistry>,
     /// Upstream HTTP client.
@@ -84,6 +84,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the cache engine uses of this state ([`Engine`]).
+    pub fn engine(&self) -> Engine {
+        Engine {
+            store: self.store.clone(),
+            upstream: self.upstream.clone(),
+            metrics: self.metrics.clone(),
+            fills: self.fills.clone(),
+        }
+    }
+
     /// Assemble the state.
     pub fn new(
         config: Arc<Config>,
@@ -106,7 +116,7 @@ impl AppState {
             config,
             remotes,
             store,
-            fills: Fills::default(),
+            fills: Arc::new(Fills::default()),
             plugins,
             upstream,
             metrics,

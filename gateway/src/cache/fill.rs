@@ -14,7 +14,7 @@
 //! failure the fill turns [`FillState::Aborted`] and every waiter's body
 //! errors, which aborts its connection instead of ending cleanly.
 
-use crate::store::BlobRead;
+use crate::store::{BlobRead, EntryId};
 use http::{HeaderMap, StatusCode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -188,10 +188,12 @@ impl Fill {
     }
 }
 
-/// The in-flight fills, by `remote\0key`.
+/// The in-flight fills, by the id of the entry they fill: one fill per
+/// entry at a time, whoever starts it (a request, a prefetch, an
+/// adapter's `cache-send`).
 #[derive(Default)]
 pub struct Fills {
-    map: Mutex<HashMap<String, Arc<Fill>>>,
+    map: Mutex<HashMap<EntryId, Arc<Fill>>>,
 }
 
 /// Returned by [`Fills::join`].
@@ -202,35 +204,28 @@ pub enum Joined {
     Waiter(Arc<Fill>),
 }
 
-/// The id of the fill of `remote`'s entry under `key`: one fill per id
-/// at a time, whoever starts it (a request, a prefetch, an adapter's
-/// `cache-send`).
-pub fn fill_id(remote: &str, key: &str) -> String {
-    format!("{remote}\0{key}")
-}
-
 impl Fills {
     /// Join the fill for `id`, or become its leader.
-    pub fn join(&self, id: &str) -> Joined {
+    pub fn join(&self, id: &EntryId) -> Joined {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = map.get(id) {
             return Joined::Waiter(f.clone());
         }
         let (tx, _) = watch::channel(FillState::Pending);
         let fill = Arc::new(Fill { tx });
-        map.insert(id.to_owned(), fill.clone());
+        map.insert(id.clone(), fill.clone());
         Joined::Leader(fill)
     }
 
     /// The fill in progress for `id`, if any (never starts one).
-    pub fn in_flight(&self, id: &str) -> Option<Arc<Fill>> {
+    pub fn in_flight(&self, id: &EntryId) -> Option<Arc<Fill>> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(id).cloned()
     }
 
     /// Forget the fill for `id` (if it is still `fill`). Waiters keep their
     /// handle; new requests find the committed entry in the store.
-    pub fn finish(&self, id: &str, fill: &Arc<Fill>) {
+    pub fn finish(&self, id: &EntryId, fill: &Arc<Fill>) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.get(id).is_some_and(|f| Arc::ptr_eq(f, fill)) {
             map.remove(id);

@@ -3,6 +3,7 @@
 //! publishing progress to waiters, verifies it, commits it (invariants 3,
 //! 4 and 5) — or falls back to the stale copy when the upstream fails.
 
+use super::engine::Engine;
 use super::fill::{Abort, Failure, Fill, FillState, Head, Source};
 use super::freshness::{self, Lookup, now_ms};
 use super::head::{
@@ -12,14 +13,14 @@ use super::head::{
 use super::plan::{Plan, apply_update};
 use crate::host_http::remember_realm;
 use crate::plugins::{Adapter, CallContext, wit};
-use crate::state::{AppState, RemoteRuntime};
-use crate::store::{BlobRead, Digest, Entry, EntryClass, StoreError, Validators};
+use crate::state::RemoteRuntime;
+use crate::store::{BlobRead, Digest, Entry, EntryClass, EntryId, StoreError, Validators};
 use crate::upstream::UpstreamError;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Most `retry` answers an adapter may give for one fetch.
@@ -27,8 +28,8 @@ pub const MAX_ADAPTER_RETRIES: u32 = 3;
 
 /// Everything the leader needs; owned, since it runs in its own task.
 pub struct Job {
-    /// Shared gateway state.
-    pub state: Arc<AppState>,
+    /// What the fill uses of the gateway.
+    pub engine: Engine,
     /// The remote.
     pub remote: Arc<RemoteRuntime>,
     /// The resolved plan.
@@ -45,23 +46,38 @@ pub struct Job {
     pub adapter: Option<Arc<Adapter>>,
     /// Call context for adapter calls.
     pub ctx: CallContext,
-    /// `remote\0key`, the fill's id.
-    pub id: String,
+    /// The entry the fill fills (the fill's id too).
+    pub id: EntryId,
+    /// Set when a stored index asks for the files it references to be
+    /// fetched too ([`run`] returns it).
+    pub prefetch: OnceLock<Prefetch>,
+}
+
+/// Files an inspected index references, to fetch into the cache next
+/// ([`super::prefetch::spawn`]).
+pub struct Prefetch {
+    /// The remote they belong to.
+    pub remote: Arc<RemoteRuntime>,
+    /// The adapter that plans them.
+    pub adapter: Arc<Adapter>,
+    /// Their paths, relative to the remote.
+    pub paths: Vec<String>,
 }
 
 /// Run the fill to completion, publishing every step to `fill`'s waiters,
 /// then remove it from the in-flight map. What the adapter writes to its
 /// key-value store meanwhile is held back and written only when a verified
-/// body is committed (`plugins/kv.rs`).
-pub async fn run(mut job: Job, fill: Arc<Fill>) {
+/// body is committed (`plugins/kv.rs`). Returns the files a stored index
+/// asked to prefetch.
+pub async fn run(mut job: Job, fill: Arc<Fill>) -> Option<Prefetch> {
     job.ctx = job.ctx.deferring_kv();
-    let state = job.state.clone();
+    let engine = job.engine.clone();
     let id = job.id.clone();
-    state.metrics.fills_inflight(1);
+    engine.metrics.fills_inflight(1);
     let outcome = fetch(&job, &fill).await;
     // Leave the map before publishing a failure: a request arriving after
     // it is published must start a new fetch, not join this dead one.
-    state.fills.finish(&id, &fill);
+    engine.fills.finish(&id, &fill);
     if let Err(f) = outcome {
         // Clients only see their connection cut: say why once, here.
         if let FillState::Aborted(why) = &f {
@@ -69,7 +85,8 @@ pub async fn run(mut job: Job, fill: Arc<Fill>) {
         }
         fill.publish(f);
     }
-    state.metrics.fills_inflight(-1);
+    engine.metrics.fills_inflight(-1);
+    job.prefetch.into_inner()
 }
 
 fn failed(status: StatusCode, message: impl Into<String>) -> FillState {
@@ -90,31 +107,20 @@ fn rejected(r: wit::Rejection) -> FillState {
     }))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, FillState> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        failed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("storage task failed: {e}"),
-        )
-    })
-}
-
 async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
-    let state = &job.state;
+    let engine = &job.engine;
     let remote_name = job.remote.cfg.name.clone();
-    let key = job.plan.key.clone();
     // Double-check: a fill that finished just before this one started may
     // have stored what we need.
-    let meta = state.store.meta.clone();
-    let (rn, k) = (remote_name.clone(), key.clone());
-    let existing = blocking(move || meta.get_entry(&rn, &k))
-        .await?
-        .map_err(store_failure)?;
+    let existing = engine
+        .store
+        .entry(&job.id)
+        .await
+        .map_err(store_failure)?
+        .map(Arc::unwrap_or_clone);
     // An entry whose blob went missing (evicted or damaged) is a miss.
     let (existing, data) = match existing {
-        Some(e) => match open_blob(state, &e.blob).await {
+        Some(e) => match open_blob(engine, &e.blob).await {
             Some(d) => (Some(e), Some(d)),
             None => (None, None),
         },
@@ -149,9 +155,9 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     {
         let mut out = outgoing(&job.sent);
         out.method = Method::HEAD;
-        match state.upstream.send(&job.remote.cfg, &out).await {
+        match engine.upstream.send(&job.remote.cfg, &out).await {
             Ok((resp, _)) if resp.status().is_success() => {
-                state
+                engine
                     .metrics
                     .upstream_request(&remote_name, resp.status().as_str());
                 let now = resp
@@ -164,16 +170,16 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
                 }
             }
             Ok((resp, _)) if resp.status().is_server_error() => {
-                state
+                engine
                     .metrics
                     .upstream_request(&remote_name, resp.status().as_str());
                 return serve_stale(job, fill, old.clone()).await;
             }
-            Ok((resp, _)) => state
+            Ok((resp, _)) => engine
                 .metrics
                 .upstream_request(&remote_name, resp.status().as_str()),
             Err(e) => {
-                state.metrics.upstream_request(&remote_name, e.kind());
+                engine.metrics.upstream_request(&remote_name, e.kind());
                 return serve_stale(job, fill, old.clone()).await;
             }
         }
@@ -207,12 +213,12 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
     let mut plan = job.plan.clone();
     let mut attempt = 0u32;
     let resp = loop {
-        let result = state.upstream.send(&job.remote.cfg, &out).await;
+        let result = engine.upstream.send(&job.remote.cfg, &out).await;
         let (resp, _url) = match result {
             Ok(r) => r,
             Err(e) => {
-                state.metrics.upstream_request(&remote_name, e.kind());
-                tracing::warn!(remote = %remote_name, key = %key, error = %e, "upstream request failed");
+                engine.metrics.upstream_request(&remote_name, e.kind());
+                tracing::warn!(remote = %remote_name, key = %job.plan.key, error = %e, "upstream request failed");
                 return match (&existing, &e) {
                     (
                         Some(old),
@@ -222,7 +228,7 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
                 };
             }
         };
-        state
+        engine
             .metrics
             .upstream_request(&remote_name, resp.status().as_str());
         remember_realm(&job.remote, resp.headers());
@@ -244,14 +250,14 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
                 attempt,
             )
             .await;
-        state.metrics.plugin_call(
+        engine.metrics.plugin_call(
             adapter.name(),
             "on_response",
             started.elapsed().as_secs_f64(),
         );
         match verdict {
             Err(e) => {
-                state.metrics.plugin_error(adapter.name(), e.kind());
+                engine.metrics.plugin_error(adapter.name(), e.kind());
                 tracing::error!(remote = %remote_name, adapter = adapter.name(), error = %e, "adapter failed in on-response");
                 return Err(failed(e.status(), e.to_string()));
             }
@@ -344,13 +350,6 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
         _ => None,
     };
     let entry_template = Entry {
-        blob: Digest::EMPTY,
-        size: 0,
-        status: 200,
-        class: plan.class,
-        stored_at_ms: 0,
-        expires_at_ms: None,
-        ttl_ms: None,
         content_type: head
             .headers
             .get(header::CONTENT_TYPE)
@@ -359,11 +358,8 @@ async fn fetch(job: &Job, fill: &Arc<Fill>) -> Result<(), FillState> {
         headers: stored_headers(&head.headers),
         etag,
         last_modified,
-        validator: plan.validator.clone(),
         compare_value,
-        upstream_target: Some(sent.target.clone()),
-        references: Vec::new(),
-        stale_since_ms: None,
+        ..Entry::fetched(plan.class, plan.validator.clone(), sent.target.clone())
     };
     stream_and_commit(job, fill, plan, head, entry_template, resp, existing).await
 }
@@ -377,12 +373,9 @@ async fn stream_and_commit(
     resp: http::Response<Incoming>,
     stale: Option<Entry>,
 ) -> Result<(), FillState> {
-    let state = &job.state;
+    let engine = &job.engine;
     let remote_name = job.remote.cfg.name.clone();
-    let blobs = state.store.blobs.clone();
-    let mut spool = blocking(move || blobs.create_spool())
-        .await?
-        .map_err(|e| store_failure(StoreError::io("create spool", "tmp/", e)))?;
+    let mut spool = engine.store.create_spool().await.map_err(store_failure)?;
     let data: Arc<dyn BlobRead> =
         Arc::new(SpoolRead(spool.reader().map_err(|e| {
             store_failure(StoreError::io("open spool", spool.path().display(), e))
@@ -391,7 +384,7 @@ async fn stream_and_commit(
     // A close-delimited body ends cleanly also when the connection was cut
     // short: without a digest it is delivered but never stored.
     let framed = crate::upstream::body_is_framed(&resp);
-    let idle = state.upstream.idle_timeout();
+    let idle = engine.upstream.idle_timeout();
     let mut body = resp.into_body();
 
     // Inspected bodies are buffered (bounded) and handed to the adapter
@@ -440,7 +433,9 @@ async fn stream_and_commit(
                 "the upstream body is shorter or longer than its Content-Length",
             ));
         }
-        state.metrics.upstream_bytes(&remote_name, buf.len() as u64);
+        engine
+            .metrics
+            .upstream_bytes(&remote_name, buf.len() as u64);
         let wresp = wit::UpstreamResponse {
             status: 200,
             headers: head
@@ -458,13 +453,13 @@ async fn stream_and_commit(
         let verdict = adapter
             .inspect_body(job.ctx.clone(), &job.remote.info, &job.req, &wresp, &buf)
             .await;
-        state.metrics.plugin_call(
+        engine.metrics.plugin_call(
             adapter.name(),
             "inspect_body",
             started.elapsed().as_secs_f64(),
         );
         let verdict = verdict.map_err(|e| {
-            state.metrics.plugin_error(adapter.name(), e.kind());
+            engine.metrics.plugin_error(adapter.name(), e.kind());
             failed(e.status(), e.to_string())
         })?;
         // The adapter refused the body: keep what we have.
@@ -506,17 +501,22 @@ async fn stream_and_commit(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         entry.headers = stored_headers(&head.headers);
-        let mut sp = spool;
-        let sp = blocking(move || sp.write(&bytes).map(|_| sp))
-            .await?
-            .map_err(|e| store_failure(StoreError::io("write spool", "tmp/", e)))?;
+        let sp = engine
+            .store
+            .write(spool, Bytes::from(bytes))
+            .await
+            .map_err(store_failure)?;
         if !framed && !verified {
             deliver_unstored(job, fill, Arc::new(head), data, sp.len());
             return Ok(());
         }
         commit(job, fill, plan, head, entry, sp).await?;
         if !prefetch.is_empty() {
-            super::prefetch::spawn(job.state.clone(), job.remote.clone(), adapter, prefetch);
+            let _ = job.prefetch.set(Prefetch {
+                remote: job.remote.clone(),
+                adapter,
+                paths: prefetch,
+            });
         }
         return Ok(());
     }
@@ -577,7 +577,7 @@ async fn stream_and_commit(
         if let Some(c) = pkt_check.as_mut() {
             c.feed(&chunk);
         }
-        state
+        engine
             .metrics
             .upstream_bytes(&remote_name, chunk.len() as u64);
         // Publish everything but the newest chunk: the tail is released
@@ -632,11 +632,8 @@ async fn commit(
     mut entry: Entry,
     spool: crate::store::Spool,
 ) -> Result<(), FillState> {
-    let state = &job.state;
-    let blobs = state.store.blobs.clone();
-    let expected = plan.expected;
-    let committed = blocking(move || blobs.commit(spool, expected.as_ref())).await?;
-    let blob = match committed {
+    let engine = &job.engine;
+    let blob = match engine.store.commit(spool, plan.expected).await {
         Ok(b) => b,
         Err(StoreError::DigestMismatch { expected, actual }) => {
             tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, %expected, %actual, "upstream content failed verification; nothing stored");
@@ -654,14 +651,14 @@ async fn commit(
         entry.ttl_ms = Some(plan.ttl.as_millis() as u64);
         entry.expires_at_ms = Some(now + plan.ttl.as_millis() as u64);
     }
-    let meta = state.store.meta.clone();
-    let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
-    if let Err(e) = blocking(move || meta.put_entry(&rn, &k, &e, false)).await? {
+    if let Err(e) = engine.store.put(&job.id, &entry, false).await {
         return Err(FillState::Aborted(Abort::store(&e)));
     }
-    state.metrics.set_store_bytes(state.store.meta.total_size());
+    engine
+        .metrics
+        .set_store_bytes(engine.store.meta.total_size());
     apply_held_kv(job).await;
-    let Some(data) = open_blob(state, &blob.digest).await else {
+    let Some(data) = open_blob(engine, &blob.digest).await else {
         return Err(FillState::Aborted(Abort::store(&StoreError::io(
             "open committed blob",
             blob.digest,
@@ -688,7 +685,8 @@ async fn apply_held_kv(job: &Job) {
         .adapter
         .as_ref()
         .map_or_else(String::new, |a| a.name().to_owned());
-    if let Ok(Err(e)) = blocking(move || kv.apply()).await {
+    let applied = job.engine.store.run(move |_| Ok(kv.apply())).await;
+    if let Ok(Err(e)) = applied {
         tracing::warn!(remote = %remote, adapter = %adapter, error = %e, "adapter key-value writes of a verified fetch were lost");
     }
 }
@@ -698,70 +696,37 @@ async fn apply_held_kv(job: &Job) {
 /// plan's content type and headers apply (the sibling's content type when
 /// the plan has none).
 async fn entry_from_sibling(job: &Job, digest: Digest) -> Result<Option<Entry>, FillState> {
-    if digest == Digest::EMPTY {
-        return Ok(None);
-    }
-    let meta = job.state.store.meta.clone();
-    let remote = job.remote.cfg.name.clone();
-    let sibling = blocking(move || -> Result<Option<Entry>, StoreError> {
-        let Some(bm) = meta.blob_meta(&digest)? else {
-            return Ok(None);
-        };
-        let prefix = format!("{remote}\0");
-        for key in bm.referrers.iter().filter_map(|r| r.strip_prefix(&prefix)) {
-            if let Some(e) = meta.get_entry(&remote, key)?
-                && e.blob == digest
-                && e.status == 200
-                && e.class != EntryClass::NotFound
-            {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
-    })
-    .await?
-    .map_err(store_failure)?;
-    let Some(sibling) = sibling else {
+    let store = &job.engine.store;
+    let Some(sibling) = store
+        .entry_holding(&job.remote.cfg.name, digest)
+        .await
+        .map_err(store_failure)?
+    else {
         return Ok(None);
     };
-    if open_blob(&job.state, &digest).await.is_none() {
-        return Ok(None);
-    }
     let plan = &job.plan;
     let entry = Entry {
         blob: digest,
         size: sibling.size,
-        status: 200,
-        class: EntryClass::Immutable,
         stored_at_ms: now_ms(),
-        expires_at_ms: None,
-        ttl_ms: None,
         content_type: plan.content_type.clone().or(sibling.content_type),
         headers: plan.headers.clone(),
-        etag: None,
-        last_modified: None,
-        validator: plan.validator.clone(),
-        compare_value: None,
-        upstream_target: Some(job.sent.target.clone()),
-        references: Vec::new(),
-        stale_since_ms: None,
+        ..Entry::fetched(
+            EntryClass::Immutable,
+            plan.validator.clone(),
+            job.sent.target.clone(),
+        )
     };
-    let meta = job.state.store.meta.clone();
-    let (rn, k, e) = (job.remote.cfg.name.clone(), plan.key.clone(), entry.clone());
-    blocking(move || meta.put_entry(&rn, &k, &e, false))
-        .await?
+    store
+        .put(&job.id, &entry, false)
+        .await
         .map_err(store_failure)?;
     tracing::debug!(remote = %job.remote.cfg.name, key = %plan.key, blob = %digest, "served from a stored copy with the same digest");
     Ok(Some(entry))
 }
 
-async fn open_blob(state: &Arc<AppState>, digest: &Digest) -> Option<Arc<dyn BlobRead>> {
-    let blobs = state.store.blobs.clone();
-    let d = *digest;
-    match tokio::task::spawn_blocking(move || blobs.open(&d)).await {
-        Ok(Ok(Some(b))) => Some(Arc::from(b)),
-        _ => None,
-    }
+async fn open_blob(engine: &Engine, digest: &Digest) -> Option<Arc<dyn BlobRead>> {
+    engine.store.open(digest).await.ok().flatten()
 }
 
 /// Publish a stored entry as the fill's result.
@@ -771,7 +736,7 @@ async fn publish_entry(
     entry: Entry,
     source: Source,
 ) -> Result<(), FillState> {
-    let Some(data) = open_blob(&job.state, &entry.blob).await else {
+    let Some(data) = open_blob(&job.engine, &entry.blob).await else {
         return Err(failed(
             StatusCode::BAD_GATEWAY,
             "the cached object is missing from the store",
@@ -800,14 +765,14 @@ async fn refresh_and_publish(
     source: Source,
 ) -> Result<(), FillState> {
     let stale = source == Source::Stale;
-    let meta = job.state.store.meta.clone();
-    let (rn, k) = (job.remote.cfg.name.clone(), job.plan.key.clone());
     let fallback_ttl = match old.class {
         EntryClass::NotFound => job.remote.cfg.negative_ttl,
         _ => job.plan.ttl,
     };
-    let updated = blocking(move || {
-        meta.update_entry(&rn, &k, &|e: &mut Entry| {
+    let updated = job
+        .engine
+        .store
+        .update(&job.id, move |e: &mut Entry| {
             let ttl = e.ttl_ms.unwrap_or(fallback_ttl.as_millis() as u64);
             let now = now_ms();
             e.stored_at_ms = now;
@@ -819,55 +784,29 @@ async fn refresh_and_publish(
                 (false, _) => None,
             };
         })
-    })
-    .await?
-    .map_err(store_failure)?;
+        .await
+        .map_err(store_failure)?;
     publish_entry(job, fill, updated.unwrap_or(old), source).await
 }
 
 async fn serve_stale(job: &Job, fill: &Arc<Fill>, old: Entry) -> Result<(), FillState> {
-    job.state.metrics.stale_served(&job.remote.cfg.name);
+    job.engine.metrics.stale_served(&job.remote.cfg.name);
     tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, "upstream unavailable; serving the stale copy");
     refresh_and_publish(job, fill, old, Source::Stale).await
 }
 
 async fn store_not_found(job: &Job, fill: &Arc<Fill>, ttl: Duration) -> Result<(), FillState> {
-    let blobs = job.state.store.blobs.clone();
-    let blob = blocking(move || -> Result<_, StoreError> {
-        let spool = blobs
-            .create_spool()
-            .map_err(|e| StoreError::io("create spool", "tmp/", e))?;
-        blobs.commit(spool, Some(&Digest::EMPTY))
-    })
-    .await?
-    .map_err(store_failure)?;
-    let now = now_ms();
-    let entry = Entry {
-        blob: blob.digest,
-        size: 0,
-        status: 404,
-        class: EntryClass::NotFound,
-        stored_at_ms: now,
-        expires_at_ms: Some(now + ttl.as_millis() as u64),
-        ttl_ms: Some(ttl.as_millis() as u64),
-        content_type: None,
-        headers: Vec::new(),
-        etag: None,
-        last_modified: None,
-        validator: Validators::Refetch,
-        compare_value: None,
-        upstream_target: Some(job.sent.target.clone()),
-        references: Vec::new(),
-        stale_since_ms: None,
-    };
-    let meta = job.state.store.meta.clone();
-    let (rn, k, e) = (
-        job.remote.cfg.name.clone(),
-        job.plan.key.clone(),
-        entry.clone(),
+    let store = &job.engine.store;
+    let blob = store.commit_empty().await.map_err(store_failure)?;
+    let entry = Entry::negative(
+        blob.digest,
+        now_ms(),
+        ttl.as_millis() as u64,
+        job.sent.target.clone(),
     );
-    blocking(move || meta.put_entry(&rn, &k, &e, false))
-        .await?
+    store
+        .put(&job.id, &entry, false)
+        .await
         .map_err(store_failure)?;
     publish_entry(job, fill, entry, Source::Remote).await
 }
@@ -894,3 +833,6 @@ impl BlobRead for SpoolRead {
         Some(&self.0)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,12 +7,14 @@
 //! through the same per-key fill (so a client asking for the same file at
 //! the same time shares the fetch). Concurrency and count are bounded.
 
-use super::Joined;
 use super::freshness::now_ms;
+use super::leader::Prefetch;
 use super::leader::{self, Job};
+use super::{Fill, Joined};
 use crate::host_http::RemoteHttp;
 use crate::plugins::{Adapter, AdapterKv, CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
+use crate::store::EntryId;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -21,13 +23,24 @@ pub const CONCURRENCY: usize = 4;
 /// Paths taken from one index (the rest are ignored and logged).
 pub const MAX_PATHS: usize = 256;
 
-/// Start prefetching `paths` of `remote` in the background.
-pub fn spawn(
-    state: Arc<AppState>,
-    remote: Arc<RemoteRuntime>,
-    adapter: Arc<Adapter>,
-    paths: Vec<String>,
-) {
+/// Lead `fill` in the background, then prefetch the files it asks for.
+pub fn lead(state: Arc<AppState>, job: Job, fill: Arc<Fill>) {
+    tokio::spawn(run_then_prefetch(state, job, fill));
+}
+
+async fn run_then_prefetch(state: Arc<AppState>, job: Job, fill: Arc<Fill>) {
+    if let Some(next) = leader::run(job, fill).await {
+        spawn(state, next);
+    }
+}
+
+/// Start prefetching the files an index referenced, in the background.
+pub fn spawn(state: Arc<AppState>, prefetch: Prefetch) {
+    let Prefetch {
+        remote,
+        adapter,
+        paths,
+    } = prefetch;
     if paths.len() > MAX_PATHS {
         tracing::warn!(remote = %remote.cfg.name, count = paths.len(), max = MAX_PATHS, "too many prefetch paths; taking the first ones");
     }
@@ -96,21 +109,16 @@ async fn prefetch_one(
         return Err("not cacheable".into());
     }
     let plan = super::plan::resolve(&remote, &fwd.plan)?;
-    let meta = state.store.meta.clone();
-    let (rn, k) = (remote.cfg.name.clone(), plan.key.clone());
-    let existing = tokio::task::spawn_blocking(move || meta.get_entry(&rn, &k))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let id = EntryId::new(&remote.cfg.name, &plan.key);
+    let existing = state.store.entry(&id).await.map_err(|e| e.to_string())?;
     if existing.is_some_and(|e| e.is_fresh(now_ms())) {
         return Err("already cached".into());
     }
-    let id = super::fill::fill_id(&remote.cfg.name, &plan.key);
     match state.fills.join(&id) {
         Joined::Waiter(_) => Err("already being fetched".into()),
         Joined::Leader(fill) => {
             let job = Job {
-                state: state.clone(),
+                engine: state.engine(),
                 remote,
                 plan,
                 sent: fwd.upstream,
@@ -119,8 +127,9 @@ async fn prefetch_one(
                 adapter: Some(adapter),
                 ctx,
                 id,
+                prefetch: Default::default(),
             };
-            leader::run(job, fill).await;
+            run_then_prefetch(state, job, fill).await;
             Ok(())
         }
     }

@@ -142,11 +142,12 @@ async fn next_chunk(st: &mut ReadState) -> Result<Option<Bytes>, BoxError> {
         };
         if st.pos < limit {
             let want = ((limit - st.pos) as usize).min(CHUNK);
-            let buf = read_chunk(data, st.pos, want)
-                .await
-                .map_err(|e| -> BoxError {
-                    format!("reading the stored object failed: {e}").into()
-                })?;
+            let buf =
+                crate::store::read_chunk(data, st.pos, want)
+                    .await
+                    .map_err(|e| -> BoxError {
+                        format!("reading the stored object failed: {e}").into()
+                    })?;
             if buf.is_empty() {
                 return Err("stored object is shorter than its index entry".into());
             }
@@ -167,47 +168,4 @@ async fn next_chunk(st: &mut ReadState) -> Result<Option<Bytes>, BoxError> {
             }
         }
     }
-}
-
-/// Up to `want` bytes at `pos` (fewer only at the end of the data). Bytes
-/// already in the page cache are read on this thread (`preadv2` with
-/// `RWF_NOWAIT` never waits for the disk); the rest on a blocking thread.
-async fn read_chunk(data: Arc<dyn BlobRead>, pos: u64, want: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    if let Some(file) = data.as_file() {
-        while filled < want {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf[filled..])];
-            match rustix::io::preadv2(
-                file,
-                &mut iov,
-                pos + filled as u64,
-                rustix::io::ReadWriteFlags::NOWAIT,
-            ) {
-                Ok(0) => {
-                    buf.truncate(filled);
-                    return Ok(buf);
-                }
-                Ok(n) => filled += n,
-                // EAGAIN (not cached), EOPNOTSUPP (file system): block.
-                Err(_) => break,
-            }
-        }
-        if filled == want {
-            return Ok(buf);
-        }
-    }
-    tokio::task::spawn_blocking(move || {
-        while filled < want {
-            let n = data.read_at(&mut buf[filled..], pos + filled as u64)?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        buf.truncate(filled);
-        Ok(buf)
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }

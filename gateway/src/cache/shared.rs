@@ -15,11 +15,11 @@
 use super::fill::{FillState, Head, Joined, Source};
 use super::freshness::{self, now_ms};
 use super::head::{head_of_entry, header_map, wit_headers};
-use super::leader::{self, Job};
+use super::leader::Job;
 use super::plan;
 use crate::plugins::{CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::StoreError;
+use crate::store::{EntryId, StoreError};
 use bytes::Bytes;
 use http::StatusCode;
 use std::sync::Arc;
@@ -82,18 +82,16 @@ pub async fn send(
     let plan = plan::resolve(remote, &wplan).map_err(SharedError::BadPlan)?;
     let no_cache = freshness::client_wants_revalidation(&header_map(&req.headers));
     // A fresh entry whose bytes are in memory: no task, no fill.
-    if let Some(entry) = state.store.meta.cached_entry(&remote.cfg.name, &plan.key)
-        && freshness::serves_fresh(&entry, now_ms(), no_cache)
-        && let Some(bytes) = state.store.hot.get(&entry.blob)
-    {
+    let id = EntryId::new(&remote.cfg.name, &plan.key);
+    let serves = |e: &crate::store::Entry| freshness::serves_fresh(e, now_ms(), no_cache);
+    if let Some((entry, bytes)) = state.store.fresh_in_memory(&id, serves) {
         let head = head_of_entry(&entry, Source::Cache);
         return answer(&head, bytes.to_vec(), limit);
     }
-    let id = super::fill::fill_id(&remote.cfg.name, &plan.key);
     let fill = match state.fills.join(&id) {
         Joined::Leader(fill) => {
             let job = Job {
-                state: state.clone(),
+                engine: state.engine(),
                 remote: remote.clone(),
                 plan,
                 sent: wit::UpstreamRequest {
@@ -117,8 +115,9 @@ pub async fn send(
                 adapter: None,
                 ctx: CallContext::idle(),
                 id,
+                prefetch: Default::default(),
             };
-            tokio::spawn(leader::run(job, fill.clone()));
+            super::prefetch::lead(state.clone(), job, fill.clone());
             fill
         }
         Joined::Waiter(fill) => {
@@ -134,9 +133,7 @@ pub async fn send(
                 if u64::from(limit) < len {
                     return Err(SharedError::TooLarge { len, limit });
                 }
-                let body = tokio::task::spawn_blocking(move || data.read_prefix(len))
-                    .await
-                    .map_err(std::io::Error::other)??;
+                let body = crate::store::read_whole(data, len).await?;
                 return answer(&head, body, limit);
             }
             FillState::Failed(f) => {

@@ -147,33 +147,6 @@ impl<V: Vfs> FsBlobStore<V> {
         self.commits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// [`BlobStore::reclaim_orphans`]: the walk runs unlocked; each
-    /// candidate's check and deletion hold the commit lock.
-    pub fn reclaim_orphan_blobs(
-        &self,
-        grace: Duration,
-        indexed: &dyn Fn(&Digest) -> bool,
-    ) -> io::Result<GcReport> {
-        let mut report = GcReport::default();
-        for blob in self.walk()?.blobs {
-            let commits = self.commits();
-            if commits
-                .get(&blob.digest)
-                .is_some_and(|t| t.elapsed() < grace)
-                || indexed(&blob.digest)
-            {
-                continue;
-            }
-            if self.remove_orphan(&blob.digest)? {
-                report.blobs += 1;
-                report.bytes += blob.size;
-            }
-            drop(commits);
-        }
-        self.commits().retain(|_, t| t.elapsed() < grace);
-        Ok(report)
-    }
-
     /// The path a blob is (or would be) stored at.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
@@ -183,14 +156,6 @@ impl<V: Vfs> FsBlobStore<V> {
     /// The directory spools are created in.
     pub fn tmp_dir(&self) -> &Path {
         &self.tmp_dir
-    }
-
-    /// Anything in the blob tree that is not a blob: files with a name that
-    /// is not 64 lowercase hex digits or that sit in the wrong shard,
-    /// directories that are not shards, symlinks. Paths are relative to
-    /// `blobs/sha256`.
-    pub fn strays(&self) -> io::Result<Vec<String>> {
-        Ok(self.walk()?.strays)
     }
 
     fn walk(&self) -> io::Result<Walk> {
@@ -276,9 +241,29 @@ impl<V: Vfs> FsBlobStore<V> {
         Ok(out)
     }
 
-    /// [`BlobStore::create_spool`]: refused with `StorageFull` below the
-    /// reserve.
-    pub fn new_spool(&self) -> io::Result<Spool<V>> {
+    /// Name this store's spools with `token` instead of the process's
+    /// (tests simulating several processes in one).
+    #[cfg(test)]
+    pub(crate) fn with_token(mut self, token: &str) -> Self {
+        self.token = token.into();
+        self
+    }
+
+    /// Delete an orphan's file (failpoint `orphan-remove`: a step of its
+    /// own, so that `blob-remove` stays with gc and eviction).
+    fn remove_orphan(&self, digest: &Digest) -> io::Result<bool> {
+        fail_step!("orphan-remove");
+        match self.vfs.remove_file(&self.blob_path(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<V: Vfs> BlobStore<V> for FsBlobStore<V> {
+    /// Refused with `StorageFull` below the reserve.
+    fn create_spool(&self) -> io::Result<Spool<V>> {
         if let Some(r) = &self.reserve {
             r.check(&self.vfs, 0)?;
         }
@@ -288,17 +273,9 @@ impl<V: Vfs> FsBlobStore<V> {
         )
     }
 
-    /// Name this store's spools with `token` instead of the process's
-    /// (tests simulating several processes in one).
-    #[cfg(test)]
-    pub(crate) fn with_token(mut self, token: &str) -> Self {
-        self.token = token.into();
-        self
-    }
-
-    /// [`BlobStore::commit`] (failpoints `spool-fsync`, `commit-verify`,
-    /// `commit-rename`, `commit-fsync-dir`).
-    pub fn commit_spool(
+    /// Failpoints `spool-fsync`, `commit-verify`, `commit-rename`,
+    /// `commit-fsync-dir`.
+    fn commit(
         &self,
         mut spool: Spool<V>,
         expected: Option<&Digest>,
@@ -384,8 +361,7 @@ impl<V: Vfs> FsBlobStore<V> {
         Ok(blob)
     }
 
-    /// [`BlobStore::open`].
-    pub fn open_blob(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
+    fn open(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
         let path = self.blob_path(digest);
         match self.vfs.open(&path) {
             Ok(file) => {
@@ -412,8 +388,7 @@ impl<V: Vfs> FsBlobStore<V> {
         }
     }
 
-    /// [`BlobStore::contains`].
-    pub fn contains_blob(&self, digest: &Digest) -> io::Result<bool> {
+    fn contains(&self, digest: &Digest) -> io::Result<bool> {
         if *digest == Digest::EMPTY {
             return Ok(true);
         }
@@ -424,8 +399,8 @@ impl<V: Vfs> FsBlobStore<V> {
         }
     }
 
-    /// [`BlobStore::remove`] (failpoint `blob-remove`).
-    pub fn remove_blob(&self, digest: &Digest) -> io::Result<bool> {
+    /// Failpoint `blob-remove`.
+    fn remove(&self, digest: &Digest) -> io::Result<bool> {
         fail_step!("blob-remove");
         match self.vfs.remove_file(&self.blob_path(digest)) {
             Ok(()) => Ok(true),
@@ -434,25 +409,12 @@ impl<V: Vfs> FsBlobStore<V> {
         }
     }
 
-    /// Delete an orphan's file (failpoint `orphan-remove`: a step of its
-    /// own, so that `blob-remove` stays with gc and eviction).
-    fn remove_orphan(&self, digest: &Digest) -> io::Result<bool> {
-        fail_step!("orphan-remove");
-        match self.vfs.remove_file(&self.blob_path(digest)) {
-            Ok(()) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// [`BlobStore::list`].
-    pub fn list_blobs(&self) -> io::Result<Vec<BlobRef>> {
+    fn list(&self) -> io::Result<Vec<BlobRef>> {
         Ok(self.walk()?.blobs)
     }
 
-    /// [`BlobStore::verify`].
-    pub fn verify_blob(&self, digest: &Digest) -> io::Result<bool> {
-        let Some(blob) = self.open_blob(digest)? else {
+    fn verify(&self, digest: &Digest) -> io::Result<bool> {
+        let Some(blob) = self.open(digest)? else {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("blob {digest} does not exist"),
@@ -475,8 +437,7 @@ impl<V: Vfs> FsBlobStore<V> {
         Ok(Digest::from_sha256(hasher) == *digest)
     }
 
-    /// [`BlobStore::clean_spools`].
-    pub fn remove_spools(&self) -> io::Result<usize> {
+    fn clean_spools(&self) -> io::Result<usize> {
         let mut n = 0;
         for (_, path, is_dir) in self.foreign_spools()? {
             let r = if is_dir {
@@ -493,8 +454,7 @@ impl<V: Vfs> FsBlobStore<V> {
         Ok(n)
     }
 
-    /// [`BlobStore::spools`].
-    pub fn spool_names(&self) -> io::Result<Vec<String>> {
+    fn spools(&self) -> io::Result<Vec<String>> {
         Ok(self
             .foreign_spools()?
             .into_iter()
@@ -502,8 +462,7 @@ impl<V: Vfs> FsBlobStore<V> {
             .collect())
     }
 
-    /// [`BlobStore::remove_stray`].
-    pub fn delete_stray(&self, name: &str) -> io::Result<bool> {
+    fn remove_stray(&self, name: &str) -> io::Result<bool> {
         let rel = Path::new(name);
         if name.is_empty()
             || !rel
@@ -528,59 +487,40 @@ impl<V: Vfs> FsBlobStore<V> {
         }
         Ok(true)
     }
-}
 
-impl BlobStore for FsBlobStore {
-    fn create_spool(&self) -> io::Result<Spool> {
-        self.new_spool()
-    }
-
-    fn commit(&self, spool: Spool, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
-        self.commit_spool(spool, expected)
-    }
-
-    fn open(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>> {
-        self.open_blob(digest)
-    }
-
-    fn contains(&self, digest: &Digest) -> io::Result<bool> {
-        self.contains_blob(digest)
-    }
-
-    fn remove(&self, digest: &Digest) -> io::Result<bool> {
-        self.remove_blob(digest)
-    }
-
-    fn list(&self) -> io::Result<Vec<BlobRef>> {
-        self.list_blobs()
-    }
-
-    fn verify(&self, digest: &Digest) -> io::Result<bool> {
-        self.verify_blob(digest)
-    }
-
-    fn clean_spools(&self) -> io::Result<usize> {
-        self.remove_spools()
-    }
-
-    fn spools(&self) -> io::Result<Vec<String>> {
-        self.spool_names()
-    }
-
-    fn strays(&self) -> io::Result<Vec<String>> {
-        FsBlobStore::strays(self)
-    }
-
-    fn remove_stray(&self, name: &str) -> io::Result<bool> {
-        self.delete_stray(name)
-    }
-
+    /// The walk runs unlocked; each
+    /// candidate's check and deletion hold the commit lock.
     fn reclaim_orphans(
         &self,
         grace: Duration,
         indexed: &dyn Fn(&Digest) -> bool,
     ) -> io::Result<GcReport> {
-        self.reclaim_orphan_blobs(grace, indexed)
+        let mut report = GcReport::default();
+        for blob in self.walk()?.blobs {
+            let commits = self.commits();
+            if commits
+                .get(&blob.digest)
+                .is_some_and(|t| t.elapsed() < grace)
+                || indexed(&blob.digest)
+            {
+                continue;
+            }
+            if self.remove_orphan(&blob.digest)? {
+                report.blobs += 1;
+                report.bytes += blob.size;
+            }
+            drop(commits);
+        }
+        self.commits().retain(|_, t| t.elapsed() < grace);
+        Ok(report)
+    }
+
+    /// Anything in the blob tree that is not a blob: files with a name that
+    /// is not 64 lowercase hex digits or that sit in the wrong shard,
+    /// directories that are not shards, symlinks. Paths are relative to
+    /// `blobs/sha256`.
+    fn strays(&self) -> io::Result<Vec<String>> {
+        Ok(self.walk()?.strays)
     }
 
     fn remove_unless_claimed(
@@ -593,7 +533,7 @@ impl BlobStore for FsBlobStore {
         if commits.get(digest).is_some_and(|t| *t >= since) || indexed(digest) {
             return Ok(false);
         }
-        self.remove_blob(digest)
+        self.remove(digest)
     }
 }
 

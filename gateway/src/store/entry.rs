@@ -77,6 +77,73 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A 200 entry fetched from `upstream_target` under the adapter's
+    /// freshness `class` and `validator`, before its body is stored: the
+    /// blob is empty, and the caller fills in the representation (content
+    /// type, headers, validators) and, at commit, the blob and times.
+    pub fn fetched(class: EntryClass, validator: Validators, upstream_target: String) -> Entry {
+        Entry {
+            blob: Digest::EMPTY,
+            size: 0,
+            status: 200,
+            class,
+            stored_at_ms: 0,
+            expires_at_ms: None,
+            ttl_ms: None,
+            content_type: None,
+            headers: Vec::new(),
+            etag: None,
+            last_modified: None,
+            validator,
+            compare_value: None,
+            upstream_target: Some(upstream_target),
+            references: Vec::new(),
+            stale_since_ms: None,
+        }
+    }
+
+    /// A negative entry (a cached upstream 404) stored at `now_ms` for
+    /// `ttl_ms`; `blob` is the empty blob.
+    pub fn negative(blob: Digest, now_ms: u64, ttl_ms: u64, upstream_target: String) -> Entry {
+        Entry {
+            blob,
+            status: 404,
+            stored_at_ms: now_ms,
+            expires_at_ms: Some(now_ms + ttl_ms),
+            ttl_ms: Some(ttl_ms),
+            ..Entry::fetched(EntryClass::NotFound, Validators::Refetch, upstream_target)
+        }
+    }
+
+    /// An object uploaded into a hosted remote at `now_ms`: never expires,
+    /// and is served only while every key in `references` exists too.
+    pub fn hosted(
+        blob: Digest,
+        size: u64,
+        now_ms: u64,
+        content_type: Option<String>,
+        references: Vec<String>,
+    ) -> Entry {
+        Entry {
+            blob,
+            size,
+            status: 200,
+            class: EntryClass::Hosted,
+            stored_at_ms: now_ms,
+            expires_at_ms: None,
+            ttl_ms: None,
+            content_type,
+            headers: Vec::new(),
+            etag: None,
+            last_modified: None,
+            validator: Validators::Refetch,
+            compare_value: None,
+            upstream_target: None,
+            references,
+            stale_since_ms: None,
+        }
+    }
+
     /// Whether the entry is fresh at `now_ms`.
     pub fn is_fresh(&self, now_ms: u64) -> bool {
         match self.expires_at_ms {
@@ -86,27 +153,74 @@ impl Entry {
     }
 }
 
+/// Which entry: a remote and a key in it. The index, the in-memory entry
+/// cache and the table of fills in progress all know an entry by this id,
+/// written `remote \0 key` (remote names never contain NUL).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryId {
+    id: String,
+    /// Where the remote ends (the NUL's index).
+    split: usize,
+}
+
+impl EntryId {
+    /// The id of `remote`'s entry under `key`.
+    pub fn new(remote: &str, key: &str) -> EntryId {
+        let mut id = String::with_capacity(remote.len() + key.len() + 1);
+        id.push_str(remote);
+        id.push('\0');
+        id.push_str(key);
+        EntryId {
+            id,
+            split: remote.len(),
+        }
+    }
+
+    /// Read an id in its written form (as [`crate::store::BlobMeta`]'s
+    /// referrers and eviction reports list them); `None` without a NUL.
+    pub fn parse(id: &str) -> Option<EntryId> {
+        let split = id.find('\0')?;
+        Some(EntryId {
+            id: id.to_owned(),
+            split,
+        })
+    }
+
+    /// The remote's name.
+    pub fn remote(&self) -> &str {
+        &self.id[..self.split]
+    }
+
+    /// The key within the remote.
+    pub fn key(&self) -> &str {
+        &self.id[self.split + 1..]
+    }
+
+    /// The written form, `remote \0 key`.
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    /// The written form, owned.
+    pub fn into_string(self) -> String {
+        self.id
+    }
+}
+
+impl std::fmt::Display for EntryId {
+    /// `remote/key`, for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.remote(), self.key())
+    }
+}
+
 #[cfg(test)]
 impl Entry {
     /// A bare 200 entry for store tests.
     pub(crate) fn test(blob: Digest, size: u64, class: EntryClass) -> Entry {
         Entry {
-            blob,
-            size,
-            status: 200,
             class,
-            stored_at_ms: 1,
-            expires_at_ms: None,
-            ttl_ms: None,
-            content_type: None,
-            headers: vec![],
-            etag: None,
-            last_modified: None,
-            validator: Validators::Refetch,
-            compare_value: None,
-            upstream_target: None,
-            references: vec![],
-            stale_since_ms: None,
+            ..Entry::hosted(blob, size, 1, None, Vec::new())
         }
     }
 }
@@ -131,6 +245,49 @@ mod tests {
             again,
             serde_json::from_str::<serde_json::Value>(old).unwrap()
         );
+    }
+
+    /// An id keeps its remote and key apart, also when the key holds
+    /// the separator's neighbours, and reads back from its written form.
+    #[test]
+    fn entry_ids_split_where_the_remote_ends() {
+        let id = EntryId::new("docker-hub", "v2/library/alpine/manifests/3.20");
+        assert_eq!(id.remote(), "docker-hub");
+        assert_eq!(id.key(), "v2/library/alpine/manifests/3.20");
+        assert_eq!(id.as_str(), "docker-hub\0v2/library/alpine/manifests/3.20");
+        assert_eq!(EntryId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(
+            id.to_string(),
+            "docker-hub/v2/library/alpine/manifests/3.20"
+        );
+        let empty = EntryId::new("r", "");
+        assert_eq!((empty.remote(), empty.key()), ("r", ""));
+        assert_eq!(EntryId::parse("no separator"), None);
+        // A key may itself hold a NUL (the index stores it); the remote
+        // ends at the first one.
+        let odd = EntryId::parse("r\0k\0x").unwrap();
+        assert_eq!((odd.remote(), odd.key()), ("r", "k\0x"));
+    }
+
+    /// The constructors give each kind of entry its class and expiry.
+    #[test]
+    fn constructors_set_class_status_and_expiry() {
+        let f = Entry::fetched(EntryClass::Mutable, Validators::Conditional, "/a".into());
+        assert_eq!(
+            (f.status, f.class, f.blob),
+            (200, EntryClass::Mutable, Digest::EMPTY)
+        );
+        assert_eq!(f.upstream_target.as_deref(), Some("/a"));
+        let n = Entry::negative(Digest::EMPTY, 1_000, 500, "/b".into());
+        assert_eq!((n.status, n.class), (404, EntryClass::NotFound));
+        assert_eq!((n.expires_at_ms, n.ttl_ms), (Some(1_500), Some(500)));
+        assert!(n.is_fresh(1_499) && !n.is_fresh(1_500));
+        let h = Entry::hosted(Digest::of(b"x"), 1, 7, None, vec!["k".into()]);
+        assert_eq!(
+            (h.class, h.expires_at_ms, h.stored_at_ms),
+            (EntryClass::Hosted, None, 7)
+        );
+        assert_eq!(h.upstream_target, None);
     }
 
     /// A stale mark survives the round trip through the index format.

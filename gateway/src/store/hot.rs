@@ -13,20 +13,18 @@
 //!   copy can never be stale; it can only outlive the blob's index
 //!   entries, and those are looked up first.
 
-use super::{BlobMeta, Digest, Entry, IndexCheck, MetaStore, PutCheck, PutOutcome, StoreError};
+use super::{
+    BlobMeta, Digest, Entry, EntryId, IndexCheck, MetaStore, PutCheck, PutOutcome, StoreError,
+};
 use bytes::Bytes;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// Id of an entry in the cache: `remote \0 key`.
+/// Id of an entry in the cache: its [`EntryId`]'s written form.
 fn entry_id(remote: &str, key: &str) -> String {
-    let mut s = String::with_capacity(remote.len() + key.len() + 1);
-    s.push_str(remote);
-    s.push('\0');
-    s.push_str(key);
-    s
+    EntryId::new(remote, key).into_string()
 }
 
 /// A [`MetaStore`] with a bounded in-memory cache of entries in front.
@@ -83,8 +81,8 @@ impl MetaStore for CachedMetaStore {
         Ok(self.get_shared(remote, key)?.map(|e| (*e).clone()))
     }
 
-    fn cached_entry(&self, remote: &str, key: &str) -> Option<Arc<Entry>> {
-        self.entries.get(&entry_id(remote, key))
+    fn cached_entry(&self, id: &EntryId) -> Option<Arc<Entry>> {
+        self.entries.get(id.as_str())
     }
 
     fn get_shared(&self, remote: &str, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
@@ -330,28 +328,28 @@ mod tests {
     #[test]
     fn reads_are_cached_and_every_change_drops_the_copy() {
         let (_d, m) = store();
-        assert!(m.cached_entry("r", "k").is_none());
+        assert!(m.cached_entry(&EntryId::new("r", "k")).is_none());
         m.put_entry("r", "k", &entry(1), false).unwrap();
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 1);
-        assert_eq!(m.cached_entry("r", "k").unwrap().size, 1);
+        assert_eq!(m.cached_entry(&EntryId::new("r", "k")).unwrap().size, 1);
 
         m.put_entry("r", "k", &entry(2), false).unwrap();
-        assert!(m.cached_entry("r", "k").is_none());
+        assert!(m.cached_entry(&EntryId::new("r", "k")).is_none());
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 2);
 
         m.update_entry("r", "k", &|e| e.ttl_ms = Some(5)).unwrap();
-        assert!(m.cached_entry("r", "k").is_none());
+        assert!(m.cached_entry(&EntryId::new("r", "k")).is_none());
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().ttl_ms, Some(5));
 
         let blob = m.get_entry("r", "k").unwrap().unwrap().blob;
         m.evict_blob(&blob).unwrap();
-        assert!(m.cached_entry("r", "k").is_none());
+        assert!(m.cached_entry(&EntryId::new("r", "k")).is_none());
         assert!(m.get_entry("r", "k").unwrap().is_none());
 
         m.put_entry("r", "k", &entry(3), false).unwrap();
         m.get_entry("r", "k").unwrap();
         m.remove_all(Some("r")).unwrap();
-        assert!(m.cached_entry("r", "k").is_none());
+        assert!(m.cached_entry(&EntryId::new("r", "k")).is_none());
 
         m.put_entry("r", "k", &entry(4), false).unwrap();
         m.get_entry("r", "k").unwrap();
@@ -372,7 +370,7 @@ mod tests {
         let replace = crate::store::PutCheck::default();
         m.put_entry_checked("r", "k", &entry(7), replace, false)
             .unwrap();
-        assert!(m.cached_entry("r", "k").is_none());
+        assert!(m.cached_entry(&EntryId::new("r", "k")).is_none());
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 7);
         assert_eq!(m.remote_size("r").unwrap(), 7);
     }
@@ -390,7 +388,7 @@ mod tests {
         }));
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 1);
         assert!(
-            m.cached_entry("r", "k").is_none(),
+            m.cached_entry(&EntryId::new("r", "k")).is_none(),
             "the older copy was cached"
         );
         assert_eq!(m.get_entry("r", "k").unwrap().unwrap().size, 2);

@@ -407,7 +407,7 @@ impl VfsFile for MemFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Digest, FsBlobStore, Spool, StoreError};
+    use crate::store::{BlobStore, Digest, FsBlobStore, Spool, StoreError};
     use std::collections::HashMap;
 
     /// Cases (random sequences) per run; `ARTGATE_POWER_CASES` overrides.
@@ -478,9 +478,9 @@ mod tests {
     fn check(ctx: &Ctx, store: &FsBlobStore<MemFs>, fig: &mut Figures) -> Result<(), String> {
         let case = ctx.case;
         store
-            .remove_spools()
+            .clean_spools()
             .map_err(|e| format!("case {case}: clean_spools: {e}"))?;
-        let spools = store.spool_names().map_err(|e| e.to_string())?;
+        let spools = store.spools().map_err(|e| e.to_string())?;
         if !spools.is_empty() {
             return Err(format!(
                 "case {case}: spools left after cleaning: {spools:?}"
@@ -491,7 +491,7 @@ mod tests {
             return Err(format!("case {case}: strays: {strays:?}"));
         }
         for (d, want) in &ctx.acked {
-            let Some(blob) = store.open_blob(d).map_err(|e| e.to_string())? else {
+            let Some(blob) = store.open(d).map_err(|e| e.to_string())? else {
                 return Err(format!(
                     "case {case}: acknowledged blob {d} ({} bytes) is lost",
                     want.len()
@@ -508,8 +508,8 @@ mod tests {
             }
             fig.blobs_checked += 1;
         }
-        for b in store.list_blobs().map_err(|e| e.to_string())? {
-            if !store.verify_blob(&b.digest).map_err(|e| e.to_string())? {
+        for b in store.list().map_err(|e| e.to_string())? {
+            if !store.verify(&b.digest).map_err(|e| e.to_string())? {
                 return Err(format!(
                     "case {case}: visible blob {} ({} bytes) does not match its name",
                     b.digest, b.size
@@ -572,7 +572,7 @@ mod tests {
                 2 => fs.go_down(),
                 3..=6 => {
                     if spools.len() < 4 {
-                        if let Ok(spool) = s.new_spool() {
+                        if let Ok(spool) = s.create_spool() {
                             spools.push(Open {
                                 spool,
                                 want: content(&mut rng),
@@ -616,7 +616,7 @@ mod tests {
                         1 => (None, false),
                         _ => (Some(right), false),
                     };
-                    match s.commit_spool(o.spool, expected.as_ref()) {
+                    match s.commit(o.spool, expected.as_ref()) {
                         Ok(r) if !wrong && r.digest == right && r.size == data.len() as u64 => {
                             fig.commits_ok += 1;
                             if !data.is_empty() {
@@ -646,7 +646,7 @@ mod tests {
                     if !keys.is_empty() {
                         let d = keys[rng.below(keys.len() as u64) as usize];
                         ctx.acked.remove(&d);
-                        let _ = s.remove_blob(&d);
+                        let _ = s.remove(&d);
                     }
                 }
                 _ => {
@@ -654,10 +654,10 @@ mod tests {
                     let faults = if case % 3 == 2 { FAULTS } else { 0 };
                     fs.set_faults(0);
                     if !fs.is_down() {
-                        let visible = s.list_blobs();
+                        let visible = s.list();
                         if let Ok(list) = visible {
                             for b in list {
-                                if !s.verify_blob(&b.digest).unwrap_or(true) {
+                                if !s.verify(&b.digest).unwrap_or(true) {
                                     return Err(format!(
                                         "case {case} step {step}: blob {} does not match its name",
                                         b.digest
@@ -742,14 +742,14 @@ mod tests {
         for n in 0..64 {
             let fs = MemFs::new(n);
             let store = open(&fs, 0).expect("open");
-            let mut spool = store.new_spool().expect("spool");
+            let mut spool = store.create_spool().expect("spool");
             spool.write(&data).expect("write");
             fs.crash_after(n);
-            let r = store.commit_spool(spool, Some(&d));
+            let r = store.commit(spool, Some(&d));
             assert!(r.is_err(), "no crash within {n} operations");
             let renamed = {
                 fs.restart();
-                store.contains_blob(&d).expect("stat")
+                store.contains(&d).expect("stat")
             };
             if !renamed {
                 continue;
@@ -757,18 +757,18 @@ mod tests {
             // The process restarts (nothing lost) and commits it again.
             drop(store);
             let store = open(&fs, 1).expect("reopen");
-            let mut spool = store.new_spool().expect("spool");
+            let mut spool = store.create_spool().expect("spool");
             spool.write(&data).expect("write");
-            store.commit_spool(spool, Some(&d)).expect("commit");
+            store.commit(spool, Some(&d)).expect("commit");
             fs.go_down();
             drop(store);
             fs.power_loss();
             let store = open(&fs, 2).expect("open after power loss");
             assert!(
-                store.contains_blob(&d).expect("stat"),
+                store.contains(&d).expect("stat"),
                 "a commit that returned Ok lost its blob in a power loss"
             );
-            assert!(store.verify_blob(&d).expect("verify"));
+            assert!(store.verify(&d).expect("verify"));
             return;
         }
         panic!("never died right after the rename");

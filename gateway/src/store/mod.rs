@@ -1,8 +1,11 @@
 //! Storage: a metadata index ([`MetaStore`]) and a content-addressed blob
-//! store ([`BlobStore`]), both behind traits so that a second backend (an
-//! S3-compatible object store) can be added without touching the request path.
+//! store ([`BlobStore`]), both behind traits, under the async [`Store`]
+//! the request path calls (`tiered.rs`: the memory tier over the local
+//! one; a shared object-storage tier goes underneath without touching
+//! callers).
 //!
-//! The commit protocol (DESIGN.md invariant 5) is split between the two:
+//! The commit protocol (crash-safe commits, ARCHITECTURE.md's invariants)
+//! is split between the two:
 //!
 //! 1. bytes stream into a [`Spool`] (a temp file under `storage.dir/tmp`),
 //!    hashed as they are written;
@@ -30,19 +33,23 @@ mod hot;
 #[cfg(test)]
 mod memfs;
 mod meta_sled;
+mod read;
 mod reserve;
 mod spool;
+mod tiered;
 mod vfs;
 
 pub use blob_fs::FsBlobStore;
 pub use digest::{Digest, DigestError};
-pub use entry::{Entry, EntryClass, Validators};
+pub use entry::{Entry, EntryClass, EntryId, Validators};
 pub use error::{StoreError, is_no_space};
 pub use evict::{EvictReport, GcReport, evict_to, gc, reclaim_orphans};
 pub use fsck::{FsckReport, IndexCheck};
 pub use hot::{CachedMetaStore, HotBlobs};
 pub use meta_sled::{SledMetaStore, now_ms};
+pub use read::{read_chunk, read_whole};
 pub use spool::Spool;
+pub use tiered::{Content, Store};
 pub use vfs::{FileKind, OsFs, Stat, Vfs, VfsFile};
 
 use std::io;
@@ -60,7 +67,8 @@ pub struct BlobRef {
 /// Random-access reads of a committed blob.
 ///
 /// Backends return whatever handle fits them; the local file backend exposes
-/// the file itself so the server can use `sendfile` on it.
+/// the file itself, so that reads that the page cache can answer run on the
+/// request thread ([`read_chunk`]).
 pub trait BlobRead: Send + Sync {
     /// Size of the blob in bytes.
     fn len(&self) -> u64;
@@ -96,16 +104,19 @@ pub trait BlobRead: Send + Sync {
     }
 }
 
-/// Content-addressed blob storage. All methods block; callers run them on
-/// blocking threads.
-pub trait BlobStore: Send + Sync + 'static {
+/// Content-addressed blob storage. All methods block: the request path
+/// goes through [`Store`], which runs them on the blocking pool.
+///
+/// `V` is the file system spools are written on ([`OsFs`] but in tests of
+/// the local backend).
+pub trait BlobStore<V: Vfs = OsFs>: Send + Sync + 'static {
     /// Create a new spool (temp file) to stream bytes into.
-    fn create_spool(&self) -> io::Result<Spool>;
+    fn create_spool(&self) -> io::Result<Spool<V>>;
     /// Make a spool durable and visible under its digest (see the module
     /// docs). `expected` is checked before anything becomes visible. When a
     /// blob with the same digest exists, the spool is dropped and the
     /// existing blob is kept.
-    fn commit(&self, spool: Spool, expected: Option<&Digest>) -> Result<BlobRef, StoreError>;
+    fn commit(&self, spool: Spool<V>, expected: Option<&Digest>) -> Result<BlobRef, StoreError>;
     /// Open a committed blob; `None` when absent.
     fn open(&self, digest: &Digest) -> io::Result<Option<Box<dyn BlobRead>>>;
     /// Whether a blob exists.
@@ -210,7 +221,8 @@ pub enum PutOutcome {
 }
 
 /// The metadata index: cache entries, blob references and sizes, last
-/// access, and the plugins' key-value store. All methods block.
+/// access, and the plugins' key-value store. All methods block (see
+/// [`BlobStore`]).
 ///
 /// The empty blob ([`Digest::EMPTY`], e.g. of negative entries) is not
 /// tracked: entries pointing at it add no blob record.
@@ -229,8 +241,8 @@ pub trait MetaStore: Send + Sync + 'static {
     }
     /// The entry for `key` when it is in memory; never blocks (callable on
     /// the async threads). `None` says nothing about the index.
-    fn cached_entry(&self, remote: &str, key: &str) -> Option<Arc<Entry>> {
-        let _ = (remote, key);
+    fn cached_entry(&self, id: &EntryId) -> Option<Arc<Entry>> {
+        let _ = id;
         None
     }
     /// Insert or replace an entry, updating blob references in the same
@@ -343,15 +355,4 @@ pub trait MetaStore: Send + Sync + 'static {
     /// reference lists and missing records rebuilt from the entries, and
     /// the size total recomputed. Run it offline.
     fn check_index(&self, repair: bool) -> Result<IndexCheck, StoreError>;
-}
-
-/// The two stores together, as the request path uses them.
-#[derive(Clone)]
-pub struct Store {
-    /// Index.
-    pub meta: Arc<dyn MetaStore>,
-    /// Blob content.
-    pub blobs: Arc<dyn BlobStore>,
-    /// Bytes of small, recently served blobs.
-    pub hot: Arc<HotBlobs>,
 }

@@ -82,7 +82,8 @@ pub trait VfsFile: Debug + Send + Sync + Sized + 'static {
     fn set_mode(&self, mode: u32) -> io::Result<()>;
     /// Another handle on the same open file.
     fn try_clone(&self) -> io::Result<Self>;
-    /// The `std` file, when there is one (for `sendfile`).
+    /// The `std` file, when there is one (for `preadv2` on the request
+    /// thread, see [`crate::store::read_chunk`]).
     fn as_std(&self) -> Option<&File> {
         None
     }
