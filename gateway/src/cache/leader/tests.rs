@@ -1,0 +1,285 @@
+//! The fill leader driven through an [`Engine`](crate::cache::Engine): a
+//! real store in a temp dir, a real upstream on 127.0.0.1, no HTTP front
+//! and no adapter (see `cache/testkit.rs`).
+
+use crate::cache::fill::{FillState, Source};
+use crate::cache::freshness;
+use crate::cache::testkit::{
+    Reply, TestUpstream, blob_count, config, done, engine, job, lead, plan, run, settled,
+};
+use crate::store::{Digest, Entry, EntryClass, EntryId, Validators};
+use http::{Method, StatusCode};
+use std::time::Duration;
+
+/// Mark the stored entry for `key` of remote `r` expired.
+async fn expire(e: &crate::cache::Engine, key: &str) {
+    let id = EntryId::new("r", key);
+    let changed = e
+        .store
+        .update(&id, |entry: &mut Entry| entry.expires_at_ms = Some(1))
+        .await
+        .unwrap();
+    assert!(changed.is_some(), "{key} is stored");
+}
+
+async fn stored(e: &crate::cache::Engine, key: &str) -> Option<Entry> {
+    let entry = e.store.entry(&EntryId::new("r", key)).await.unwrap();
+    entry.map(|a| (*a).clone())
+}
+
+/// A miss is fetched once, verified, stored under its digest, and the next
+/// fill of the key is served from the store without the upstream.
+#[tokio::test]
+async fn a_miss_is_stored_once_and_then_served_from_the_store() {
+    let up = TestUpstream::start(Reply::ok(b"hello artifact")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("a.bin", EntryClass::Immutable, Validators::Refetch);
+
+    let (head, body) = done(&run(job(&e, &cfg, p.clone())).await);
+    assert_eq!(body, b"hello artifact");
+    assert_eq!(head.source, Source::Remote);
+    let entry = stored(&e, "a.bin").await.expect("the entry is stored");
+    assert_eq!(entry.blob, Digest::of(b"hello artifact"));
+    assert_eq!(entry.upstream_target.as_deref(), Some("/a.bin"));
+
+    let (head, body) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(body, b"hello artifact");
+    assert_eq!(head.source, Source::Cache);
+    assert_eq!(up.count(Method::GET), 1, "the second fill used the store");
+}
+
+/// Freshness at the edges of an entry's life, with the clock given.
+#[test]
+fn freshness_follows_the_given_clock() {
+    let mutable = Entry::negative(Digest::EMPTY, 1_000, 500, "/x".into());
+    assert!(freshness::serves_fresh(&mutable, 1_499, false));
+    assert!(!freshness::serves_fresh(&mutable, 1_500, false), "expired");
+    assert!(
+        !freshness::serves_fresh(&mutable, 1_000, true),
+        "a client's no-cache revalidates a negative entry"
+    );
+    let immutable = Entry::fetched(EntryClass::Immutable, Validators::Refetch, "/y".into());
+    assert!(
+        freshness::serves_fresh(&immutable, u64::MAX - 1, true),
+        "immutable content never needs revalidation"
+    );
+}
+
+/// An expired entry with an `ETag` is revalidated with `If-None-Match`; a
+/// 304 keeps the stored bytes and moves the expiry forward.
+#[tokio::test]
+async fn an_expired_entry_is_revalidated_conditionally() {
+    let up = TestUpstream::start(Reply::ok(b"v1 bytes").header("etag", "\"v1\"")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("index", EntryClass::Mutable, Validators::Conditional);
+    done(&run(job(&e, &cfg, p.clone())).await);
+    expire(&e, "index").await;
+    up.answer(|_, h| match h.get("if-none-match") {
+        Some(v) if v == "\"v1\"" => Reply::status(StatusCode::NOT_MODIFIED, b""),
+        _ => Reply::ok(b"unconditional answer"),
+    });
+
+    let (head, body) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(body, b"v1 bytes", "the stored copy, confirmed");
+    assert_eq!(head.source, Source::Cache);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].1.get("if-none-match").unwrap(), "\"v1\"");
+    let entry = stored(&e, "index").await.unwrap();
+    assert!(
+        entry.is_fresh(crate::store::now_ms()),
+        "the expiry moved on"
+    );
+}
+
+/// A `HEAD`-compare validator asks with `HEAD` and, when the compared
+/// header is unchanged, keeps the stored copy without a `GET`.
+#[tokio::test]
+async fn a_head_compare_validator_avoids_the_get_when_unchanged() {
+    let up = TestUpstream::start(Reply::ok(b"tagged content").header("x-digest", "sha-a")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan(
+        "tag",
+        EntryClass::Mutable,
+        Validators::HeadCompare("x-digest".into()),
+    );
+    done(&run(job(&e, &cfg, p.clone())).await);
+    assert_eq!(
+        stored(&e, "tag").await.unwrap().compare_value.as_deref(),
+        Some("sha-a")
+    );
+    expire(&e, "tag").await;
+
+    let (_, body) = done(&run(job(&e, &cfg, p.clone())).await);
+    assert_eq!(body, b"tagged content");
+    assert_eq!(up.count(Method::HEAD), 1);
+    assert_eq!(up.count(Method::GET), 1, "no second GET");
+
+    // Changed upstream: the HEAD differs, so the content is fetched again.
+    expire(&e, "tag").await;
+    up.answer(|_, _| Reply::ok(b"new content").header("x-digest", "sha-b"));
+    let (_, body) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(body, b"new content");
+    assert_eq!(up.count(Method::GET), 2);
+}
+
+/// When the upstream fails (5xx, refused connection, no answer in time),
+/// an expired copy is served stale and marked so.
+#[tokio::test]
+async fn an_expired_copy_is_served_stale_when_the_upstream_fails() {
+    let up = TestUpstream::start(Reply::ok(b"last good copy")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("repo.xml", EntryClass::Mutable, Validators::Refetch);
+    done(&run(job(&e, &cfg, p.clone())).await);
+
+    let failures: [(&str, Reply); 2] = [
+        (
+            "5xx",
+            Reply::status(StatusCode::SERVICE_UNAVAILABLE, b"down"),
+        ),
+        (
+            "timeout",
+            Reply {
+                delay: Duration::from_secs(3),
+                ..Reply::ok(b"too late")
+            },
+        ),
+    ];
+    for (what, reply) in failures {
+        expire(&e, "repo.xml").await;
+        up.answer(move |_, _| reply.clone());
+        let (head, body) = done(&run(job(&e, &cfg, p.clone())).await);
+        assert_eq!(body, b"last good copy", "{what}");
+        assert_eq!(head.source, Source::Stale, "{what}");
+        let entry = stored(&e, "repo.xml").await.unwrap();
+        assert!(entry.stale_since_ms.is_some(), "{what}: marked stale");
+    }
+
+    expire(&e, "repo.xml").await;
+    up.stop().await;
+    let (head, body) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(body, b"last good copy", "connection refused");
+    assert_eq!(head.source, Source::Stale, "connection refused");
+}
+
+/// Many fills of one key while the first is in progress share one upstream
+/// fetch, and every one of them gets the whole body.
+#[tokio::test]
+async fn concurrent_fills_of_one_key_make_one_fetch() {
+    let up = TestUpstream::start(Reply {
+        delay: Duration::from_millis(200),
+        ..Reply::ok(b"shared body")
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("big.iso", EntryClass::Immutable, Validators::Refetch);
+    let fills: Vec<_> = (0..10).map(|_| lead(job(&e, &cfg, p.clone()))).collect();
+    for fill in &fills {
+        let (_, body) = done(&settled(fill).await);
+        assert_eq!(body, b"shared body");
+    }
+    assert_eq!(up.count(Method::GET), 1);
+    assert!(e.fills.is_empty(), "the fill left the table");
+}
+
+/// A body cut short of its announced length aborts the fill and stores
+/// nothing: no entry, no blob.
+#[tokio::test]
+async fn a_truncated_body_aborts_and_stores_nothing() {
+    let up = TestUpstream::start(Reply {
+        cut_after: Some(5),
+        ..Reply::ok(b"0123456789abcdef")
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("cut.bin", EntryClass::Immutable, Validators::Refetch);
+    match run(job(&e, &cfg, p)).await {
+        FillState::Aborted(why) => assert!(why.message().contains("upstream"), "{}", why.message()),
+        FillState::Failed(f) => panic!("failed instead of aborting: {}", f.message),
+        FillState::Done { .. } => panic!("a truncated body was delivered as complete"),
+        _ => panic!("the fill did not end"),
+    }
+    assert!(stored(&e, "cut.bin").await.is_none());
+    assert_eq!(blob_count(&e), 0);
+}
+
+/// An upstream 404 is stored as a negative entry when the plan asks for it
+/// (and answered from the store until it expires), and passed on without
+/// a trace otherwise.
+#[tokio::test]
+async fn upstream_404s_are_cached_only_when_planned() {
+    let up = TestUpstream::start(Reply::status(StatusCode::NOT_FOUND, b"no such file")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+
+    let plain = plan("gone", EntryClass::Immutable, Validators::Refetch);
+    match run(job(&e, &cfg, plain)).await {
+        FillState::Failed(f) => assert_eq!(f.status, StatusCode::NOT_FOUND),
+        _ => panic!("a 404 is a failure of the fill"),
+    }
+    assert!(stored(&e, "gone").await.is_none());
+
+    let negative = crate::cache::plan::Plan {
+        cache_not_found: true,
+        ..plan("missing", EntryClass::Immutable, Validators::Refetch)
+    };
+    let (head, body) = done(&run(job(&e, &cfg, negative.clone())).await);
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    assert!(body.is_empty());
+    let entry = stored(&e, "missing").await.expect("a negative entry");
+    assert_eq!(entry.class, EntryClass::NotFound);
+    assert!(entry.expires_at_ms.is_some(), "negative entries expire");
+    let before = up.count(Method::GET);
+    let (head, _) = done(&run(job(&e, &cfg, negative)).await);
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    assert_eq!(up.count(Method::GET), before, "answered from the store");
+}
+
+/// A reader that asks for a range while the body is still arriving reads
+/// what is in the spool at once and waits for the rest.
+#[tokio::test]
+async fn a_range_is_read_from_a_growing_spool() {
+    use http_body_util::BodyExt;
+    let body: &'static [u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let up = TestUpstream::start(Reply {
+        pause: Some((15, Duration::from_millis(500))),
+        ..Reply::ok(body)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let fill = lead(job(
+        &e,
+        &cfg,
+        plan("range.bin", EntryClass::Immutable, Validators::Refetch),
+    ));
+    let mut reader =
+        crate::cache::reader::fill_body(fill.subscribe(), 10, Some(20), Box::new(|_| {}));
+    let mut got = Vec::new();
+    let first = reader.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert!(
+        matches!(*fill.subscribe().borrow(), FillState::Streaming { .. }),
+        "the first bytes came while the upstream was paused"
+    );
+    assert_eq!(&first[..], &body[10..15], "what the spool held");
+    got.extend_from_slice(&first);
+    while let Some(frame) = reader.frame().await {
+        got.extend_from_slice(&frame.unwrap().into_data().unwrap());
+    }
+    assert_eq!(&got[..], &body[10..20]);
+    done(&settled(&fill).await);
+}

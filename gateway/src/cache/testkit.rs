@@ -1,0 +1,331 @@
+//! What the cache engine's unit tests run on: a real store in a temp dir,
+//! a real upstream (hyper on 127.0.0.1, answering as a test tells it to),
+//! and fill leaders driven directly through an [`Engine`], without the
+//! HTTP front or any adapter.
+
+use super::fill::{Fill, FillState, Head};
+use super::leader::{self, Job};
+use super::plan::Plan;
+use super::{Engine, Fills, Joined};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::plugins::{CallContext, wit};
+use crate::state::RemoteRuntime;
+use crate::store::{
+    BlobStore, CachedMetaStore, EntryClass, EntryId, FsBlobStore, HotBlobs, SledMetaStore, Store,
+    Validators,
+};
+use crate::upstream::Upstream;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One answer of the test upstream.
+#[derive(Clone)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers besides `Content-Length`.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: Bytes,
+    /// Send only this many body bytes, then break the connection (the
+    /// `Content-Length` still announces the whole body).
+    pub cut_after: Option<usize>,
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Send this many body bytes, then wait this long before the rest.
+    pub pause: Option<(usize, Duration)>,
+}
+
+impl Reply {
+    /// A 200 with `body`.
+    pub fn ok(body: &'static [u8]) -> Reply {
+        Reply::status(StatusCode::OK, body)
+    }
+
+    /// `status` with `body`.
+    pub fn status(status: StatusCode, body: &'static [u8]) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::from_static(body),
+            cut_after: None,
+            delay: Duration::ZERO,
+            pause: None,
+        }
+    }
+
+    /// The same answer with a header added.
+    pub fn header(mut self, name: &'static str, value: &str) -> Reply {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+}
+
+type Answer = dyn Fn(&Method, &HeaderMap) -> Reply + Send + Sync;
+
+/// An HTTP/1 upstream on 127.0.0.1 that answers with what [`TestUpstream::answer`]
+/// set and records each request's method and headers. Stops when dropped.
+pub struct TestUpstream {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    answer: Arc<Mutex<Arc<Answer>>>,
+    seen: Arc<Mutex<Vec<(Method, HeaderMap)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestUpstream {
+    /// Start one that answers every request with `reply`.
+    pub async fn start(reply: Reply) -> TestUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first: Arc<Answer> = Arc::new(move |_: &Method, _: &HeaderMap| reply.clone());
+        let answer = Arc::new(Mutex::new(first));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (a, s) = (answer.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (a, s) = (a.clone(), s.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                        let (a, s) = (a.clone(), s.clone());
+                        async move { Ok::<_, Infallible>(respond(&a, &s, req).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(tcp);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        TestUpstream {
+            addr,
+            answer,
+            seen,
+            task,
+        }
+    }
+
+    /// Answer from now on with what `f` says for each request.
+    pub fn answer(&self, f: impl Fn(&Method, &HeaderMap) -> Reply + Send + Sync + 'static) {
+        *self.answer.lock().unwrap() = Arc::new(f);
+    }
+
+    /// The requests seen so far, in order.
+    pub fn seen(&self) -> Vec<(Method, HeaderMap)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests with `method` it has seen.
+    pub fn count(&self, method: Method) -> usize {
+        self.seen().iter().filter(|(m, _)| *m == method).count()
+    }
+
+    /// Stop listening: later connections are refused.
+    pub async fn stop(&self) {
+        self.task.abort();
+        // The listener closes once the aborted task is dropped.
+        while !self.task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl Drop for TestUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type TestBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+async fn respond(
+    answer: &Mutex<Arc<Answer>>,
+    seen: &Mutex<Vec<(Method, HeaderMap)>>,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<TestBody> {
+    let (parts, _) = req.into_parts();
+    seen.lock()
+        .unwrap()
+        .push((parts.method.clone(), parts.headers.clone()));
+    let f = answer.lock().unwrap().clone();
+    let reply = f(&parts.method, &parts.headers);
+    tokio::time::sleep(reply.delay).await;
+    let mut resp = http::Response::builder().status(reply.status);
+    for (k, v) in &reply.headers {
+        resp = resp.header(*k, v);
+    }
+    resp = resp.header(http::header::CONTENT_LENGTH, reply.body.len());
+    let body: TestBody = match (reply.cut_after, reply.pause) {
+        (None, None) => http_body_util::Full::new(reply.body)
+            .map_err(|never| match never {})
+            .boxed(),
+        (None, Some((n, wait))) => {
+            let n = n.min(reply.body.len());
+            let (first, rest) = (reply.body.slice(..n), reply.body.slice(n..));
+            let frames = futures_util::stream::iter([first, rest]).enumerate().then(
+                move |(i, part)| async move {
+                    if i == 1 {
+                        tokio::time::sleep(wait).await;
+                    }
+                    Ok(Frame::data(part))
+                },
+            );
+            BodyExt::boxed(StreamBody::new(frames))
+        }
+        (Some(n), _) => {
+            // The break comes a moment after the first bytes, so that the
+            // head and those bytes are on the wire before it.
+            let part = reply.body.slice(..n.min(reply.body.len()));
+            let frames = futures_util::stream::iter([Some(part), None])
+                .enumerate()
+                .then(|(i, part)| async move {
+                    if i == 1 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    part.map(Frame::data)
+                        .ok_or_else(|| std::io::Error::other("cut off by the test"))
+                });
+            BodyExt::boxed(StreamBody::new(frames))
+        }
+    };
+    resp.body(body).unwrap()
+}
+
+/// A store in `dir`, the upstream client of `config`, and fresh metrics
+/// and fills.
+pub fn engine(dir: &std::path::Path, config: &Config) -> Engine {
+    let meta = SledMetaStore::open(&dir.join("index")).unwrap();
+    Engine {
+        store: Store {
+            meta: Arc::new(CachedMetaStore::new(Arc::new(meta), 1_000)),
+            blobs: Arc::new(FsBlobStore::open(dir).unwrap()),
+            hot: Arc::new(HotBlobs::new(1 << 20, 64 << 10)),
+        },
+        upstream: Upstream::new(&config.upstream).unwrap(),
+        metrics: Arc::new(Metrics::new()),
+        fills: Arc::new(Fills::default()),
+    }
+}
+
+/// A configuration with one generic remote `r` in front of `upstream`,
+/// and a first-byte timeout of 1 s (and no retries) so that timeouts
+/// are quick to provoke.
+pub fn config(upstream: SocketAddr) -> Config {
+    let text = format!(
+        "[storage]\ndir = \"/unused\"\n[upstream]\nfirst_byte_timeout = \"1s\"\nretries = 0\n\
+         [[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = \"http://{upstream}\"\n"
+    );
+    crate::config::parse(&text, std::path::Path::new("/")).unwrap()
+}
+
+/// A plan for `key` (fetched from `/{key}`) of `class`, checked with
+/// `validator` once expired.
+pub fn plan(key: &str, class: EntryClass, validator: Validators) -> Plan {
+    Plan {
+        key: key.to_owned(),
+        class,
+        ttl: Duration::from_secs(600),
+        validator,
+        content_type: None,
+        expected: None,
+        headers: Vec::new(),
+        inspect_limit: None,
+        cache_not_found: false,
+    }
+}
+
+/// A job for `plan` of remote `r` of `config`, as an adapter's
+/// `cache-send` would start it (no adapter calls).
+pub fn job(engine: &Engine, config: &Config, plan: Plan) -> Job {
+    let remote = Arc::new(RemoteRuntime::new(config.remotes[0].clone()));
+    let target = format!("/{}", plan.key);
+    Job {
+        engine: engine.clone(),
+        id: EntryId::new(&remote.cfg.name, &plan.key),
+        remote,
+        sent: wit::UpstreamRequest {
+            method: "GET".into(),
+            target: target.clone(),
+            headers: Vec::new(),
+            forward_body: false,
+            use_credentials: false,
+        },
+        body: None,
+        req: wit::Request {
+            id: String::new(),
+            kind: wit::RouteKind::RemoteApi,
+            method: "GET".into(),
+            path: plan.key.clone(),
+            query: None,
+            headers: Vec::new(),
+            body: None,
+            body_too_large: false,
+        },
+        plan,
+        adapter: None,
+        ctx: CallContext::idle(),
+        prefetch: Default::default(),
+    }
+}
+
+/// Lead `job`'s fill to its end (or join one in progress) and return
+/// what it ended with.
+pub async fn run(job: Job) -> FillState {
+    let fill = lead(job);
+    settled(&fill).await
+}
+
+/// Start `job`'s fill in the background, or join the one in progress.
+pub fn lead(job: Job) -> Arc<Fill> {
+    match job.engine.fills.join(&job.id) {
+        Joined::Leader(fill) => {
+            tokio::spawn(leader::run(job, fill.clone()));
+            fill
+        }
+        Joined::Waiter(fill) => fill,
+    }
+}
+
+/// The state `fill` ends in (done, failed or aborted).
+pub async fn settled(fill: &Fill) -> FillState {
+    let mut rx = fill.subscribe();
+    loop {
+        let s = rx.borrow_and_update().clone();
+        if !matches!(
+            s,
+            FillState::Pending | FillState::Streaming { .. } | FillState::Uncacheable
+        ) {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            return rx.borrow().clone();
+        }
+    }
+}
+
+/// The head and the whole body of a finished fill; panics on any other
+/// state, naming it.
+pub fn done(state: &FillState) -> (Arc<Head>, Vec<u8>) {
+    match state {
+        FillState::Done { head, data, len } => (head.clone(), data.read_prefix(*len).unwrap()),
+        FillState::Failed(f) => panic!("the fill failed: {} {}", f.status, f.message),
+        FillState::Aborted(a) => panic!("the fill aborted: {}", a.message()),
+        _ => panic!("the fill has not ended"),
+    }
+}
+
+/// How many blobs the store holds (the empty blob is implicit).
+pub fn blob_count(engine: &Engine) -> usize {
+    BlobStore::list(engine.store.blobs.as_ref()).unwrap().len()
+}
