@@ -30,7 +30,7 @@
 //! - `mod.rs` (this file): the store itself, its opening (with the
 //!   upgrades of indexes written by older versions) and its clean close
 //!   (the [`Summary`]), the record keys and their encoding, the generic
-//!   transaction helpers, and the
+//!   transaction helpers, sled's errors as [`StoreError`]s, and the
 //!   [`MetaStore`] impl, which names for each method the file it is in;
 //! - `entries.rs`: entries and what changes with them in the same
 //!   transaction (blob references, usage counters, negative-entry
@@ -47,7 +47,9 @@ mod kv;
 
 use super::failpoint::fail_step;
 use super::fsck::IndexCheck;
-use super::{BlobMeta, Digest, Entry, EntryClass, MetaStore, PutCheck, PutOutcome, StoreError};
+use super::{
+    BlobMeta, Digest, Entry, EntryClass, MetaStore, PutCheck, PutOutcome, StoreError, is_no_space,
+};
 use entries::{decode_cost, negative_cost, negative_key};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
@@ -183,6 +185,22 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => e.into(),
+    }
+}
+
+/// sled's errors as the store's: a full disk (or quota) under the index is
+/// [`StoreError::NoSpace`] like one under a blob; anything else is
+/// [`StoreError::Index`].
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(source) if is_no_space(&source) => StoreError::NoSpace {
+                op: "write index",
+                target: "sled database".to_string(),
+                source,
+            },
+            other => StoreError::Index(Box::new(other)),
+        }
     }
 }
 
@@ -583,6 +601,7 @@ mod tests {
 
     use super::*;
     use crate::store::EntryClass;
+    use std::io;
 
     /// A test entry of `class` for a blob.
     pub(super) fn entry(blob: Digest, size: u64, class: EntryClass) -> Entry {
@@ -762,5 +781,22 @@ mod tests {
         );
         assert!(m.check_index(false).unwrap().is_clean());
         assert_eq!(m.total_size(), 0);
+    }
+
+    /// A full disk under the index answers 507 like one under a blob;
+    /// anything else sled reports is an index error (500).
+    #[test]
+    fn sled_errors_are_store_errors() {
+        let e: StoreError = sled::Error::Io(io::Error::from_raw_os_error(libc::ENOSPC)).into();
+        assert!(matches!(e, StoreError::NoSpace { .. }), "{e:?}");
+        assert_eq!(e.status(), 507);
+        let e: StoreError = sled::Error::Io(io::Error::from_raw_os_error(libc::EDQUOT)).into();
+        assert_eq!(e.status(), 507);
+        let e: StoreError = sled::Error::Unsupported("no".into()).into();
+        assert!(matches!(e, StoreError::Index(_)), "{e:?}");
+        assert_eq!(e.status(), 500);
+        assert_eq!(e.to_string(), "index database error: Unsupported: no");
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<sled::Error>());
+        assert!(matches!(source, Some(sled::Error::Unsupported(_))), "{e:?}");
     }
 }
