@@ -27,9 +27,10 @@ pub enum StoreError {
         /// The underlying error.
         source: io::Error,
     },
-    /// The index database failed.
+    /// The index database failed (the backend's own error; a full disk
+    /// under the index is [`StoreError::NoSpace`]).
     #[error("index database error: {0}")]
-    Index(#[source] sled::Error),
+    Index(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// An index record could not be decoded.
     #[error("corrupt index record {id}: {reason}")]
     Corrupt {
@@ -75,19 +76,6 @@ impl StoreError {
     }
 }
 
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        match e {
-            sled::Error::Io(source) if is_no_space(&source) => StoreError::NoSpace {
-                op: "write index",
-                target: "sled database".to_string(),
-                source,
-            },
-            other => StoreError::Index(other),
-        }
-    }
-}
-
 /// Whether an I/O error means the disk or the quota is full.
 pub fn is_no_space(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
@@ -112,8 +100,6 @@ mod tests {
         assert_eq!(e.status(), 507);
         assert!(e.to_string().contains("write spool /x/tmp/spool-1"), "{e}");
         let e = StoreError::io("write", "f", io::Error::from_raw_os_error(libc::EDQUOT));
-        assert_eq!(e.status(), 507);
-        let e: StoreError = sled::Error::Io(io::Error::from_raw_os_error(libc::ENOSPC)).into();
         assert_eq!(e.status(), 507);
     }
 

@@ -1,0 +1,102 @@
+//! The plugins' key-value records: `plugin \0 key` → 8-byte big-endian
+//! expiry (unix ms, 0 = never) followed by the value; an expired value
+//! reads as absent and is deleted lazily.
+
+use super::{SledMetaStore, check_name, join_key, now_ms, show_key};
+use crate::store::StoreError;
+
+impl SledMetaStore {
+    /// Write a kv value with an explicit expiry (unix ms, 0 = never).
+    pub(super) fn kv_set_at(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        check_name(plugin)?;
+        let mut v = Vec::with_capacity(8 + value.len());
+        v.extend_from_slice(&expires_at_ms.to_be_bytes());
+        v.extend_from_slice(value);
+        self.kv.insert(join_key(plugin, key), v)?;
+        Ok(())
+    }
+
+    /// A value, `None` when absent or expired (an expired one is deleted)
+    /// (`MetaStore::kv_get`).
+    pub(super) fn kv_read(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_name(plugin)?;
+        let k = join_key(plugin, key);
+        let Some(v) = self.kv.get(&k)? else {
+            return Ok(None);
+        };
+        let Some((head, value)) = v.split_first_chunk::<8>() else {
+            return Err(StoreError::Corrupt {
+                id: format!("kv {}", show_key(&k)),
+                reason: format!("value has {} bytes, less than the 8-byte expiry", v.len()),
+            });
+        };
+        let expires = u64::from_be_bytes(*head);
+        if expires != 0 && expires <= now_ms() {
+            // Lazily delete, unless it was rewritten meanwhile.
+            let _ = self.kv.compare_and_swap(&k, Some(&v), None::<&[u8]>)?;
+            return Ok(None);
+        }
+        Ok(Some(value.to_vec()))
+    }
+
+    /// Write a value that expires in `ttl_secs` (0: never)
+    /// (`MetaStore::kv_set`).
+    pub(super) fn kv_write(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        let expires = if ttl_secs == 0 {
+            0
+        } else {
+            now_ms().saturating_add(ttl_secs.saturating_mul(1000))
+        };
+        self.kv_set_at(plugin, key, value, expires)
+    }
+
+    /// Delete a value (`MetaStore::kv_delete`).
+    pub(super) fn kv_remove(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
+        check_name(plugin)?;
+        self.kv.remove(join_key(plugin, key))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::open;
+    use super::*;
+    use crate::store::MetaStore;
+
+    #[test]
+    fn kv_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        m.kv_set("docker", "token", b"abc", 0).unwrap();
+        assert_eq!(m.kv_get("docker", "token").unwrap().unwrap(), b"abc");
+        m.kv_set("docker", "t2", b"x", 3600).unwrap();
+        assert_eq!(m.kv_get("docker", "t2").unwrap().unwrap(), b"x");
+        assert!(m.kv_get("other", "token").unwrap().is_none());
+        m.kv_set_at("docker", "old", b"y", now_ms() - 1).unwrap();
+        assert!(m.kv_get("docker", "old").unwrap().is_none());
+        assert!(
+            m.kv.get(join_key("docker", "old")).unwrap().is_none(),
+            "lazily deleted"
+        );
+        m.kv_delete("docker", "token").unwrap();
+        assert!(m.kv_get("docker", "token").unwrap().is_none());
+        m.kv.insert(join_key("docker", "bad"), &b"123"[..]).unwrap();
+        assert!(matches!(
+            m.kv_get("docker", "bad"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}
