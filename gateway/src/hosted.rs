@@ -126,9 +126,7 @@ impl HostedError {
             HostedError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             HostedError::Stalled(s) => s.status(),
             HostedError::Adapter { status, .. } => *status,
-            HostedError::Store(e) => {
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            HostedError::Store(e) => e.status(),
         }
     }
 }

@@ -103,7 +103,7 @@ impl Abort {
     pub fn store(e: &crate::store::StoreError) -> Arc<Abort> {
         Arc::new(Abort {
             culprit: Culprit::Store,
-            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            status: e.status(),
             reason: e.to_string(),
         })
     }

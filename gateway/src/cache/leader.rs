@@ -813,10 +813,7 @@ async fn store_not_found(job: &Job, fill: &Arc<Fill>, ttl: Duration) -> Result<(
 
 fn store_failure(e: StoreError) -> FillState {
     tracing::error!(error = %e, "store failure during a fill");
-    failed(
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        format!("the gateway's store failed: {e}"),
-    )
+    failed(e.status(), format!("the gateway's store failed: {e}"))
 }
 
 /// Positional reads of a spool file being written.

@@ -627,7 +627,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(err.status(), 502);
+        assert_eq!(err.status().as_u16(), 502);
         assert_eq!(count(&dir.path().join("blobs/sha256")), 0);
         assert_eq!(count(&dir.path().join("tmp")), 0);
     }

@@ -67,11 +67,11 @@ impl StoreError {
 
     /// The HTTP status the request path answers with: 507 when the disk is
     /// full, 502 when upstream content failed verification, 500 otherwise.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> http::StatusCode {
         match self {
-            StoreError::NoSpace { .. } => 507,
-            StoreError::DigestMismatch { .. } => 502,
-            _ => 500,
+            StoreError::NoSpace { .. } => http::StatusCode::INSUFFICIENT_STORAGE,
+            StoreError::DigestMismatch { .. } => http::StatusCode::BAD_GATEWAY,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -97,22 +97,22 @@ mod tests {
             io::Error::from_raw_os_error(libc::ENOSPC),
         );
         assert!(matches!(e, StoreError::NoSpace { .. }), "{e:?}");
-        assert_eq!(e.status(), 507);
+        assert_eq!(e.status().as_u16(), 507);
         assert!(e.to_string().contains("write spool /x/tmp/spool-1"), "{e}");
         let e = StoreError::io("write", "f", io::Error::from_raw_os_error(libc::EDQUOT));
-        assert_eq!(e.status(), 507);
+        assert_eq!(e.status().as_u16(), 507);
     }
 
     #[test]
     fn statuses() {
         let e = StoreError::io("open", "f", io::Error::from_raw_os_error(libc::EACCES));
         assert!(matches!(e, StoreError::Io { .. }));
-        assert_eq!(e.status(), 500);
+        assert_eq!(e.status().as_u16(), 500);
         let e = StoreError::DigestMismatch {
             expected: Digest::EMPTY,
             actual: Digest::of(b"x"),
         };
-        assert_eq!(e.status(), 502);
+        assert_eq!(e.status().as_u16(), 502);
         assert!(
             e.to_string()
                 .starts_with("content digest mismatch: expected sha256:e3b0")
@@ -121,6 +121,6 @@ mod tests {
             id: "entry a/b".into(),
             reason: "bad json".into(),
         };
-        assert_eq!(e.status(), 500);
+        assert_eq!(e.status().as_u16(), 500);
     }
 }

@@ -71,6 +71,6 @@ mod tests {
         assert!(crate::store::is_no_space(&e), "{e:?}");
         assert!(e.to_string().contains("storage.min_free"), "{e}");
         let e = crate::store::StoreError::io("write spool", "tmp/x", e);
-        assert_eq!(e.status(), 507);
+        assert_eq!(e.status().as_u16(), 507);
     }
 }

@@ -789,12 +789,12 @@ mod tests {
     fn sled_errors_are_store_errors() {
         let e: StoreError = sled::Error::Io(io::Error::from_raw_os_error(libc::ENOSPC)).into();
         assert!(matches!(e, StoreError::NoSpace { .. }), "{e:?}");
-        assert_eq!(e.status(), 507);
+        assert_eq!(e.status().as_u16(), 507);
         let e: StoreError = sled::Error::Io(io::Error::from_raw_os_error(libc::EDQUOT)).into();
-        assert_eq!(e.status(), 507);
+        assert_eq!(e.status().as_u16(), 507);
         let e: StoreError = sled::Error::Unsupported("no".into()).into();
         assert!(matches!(e, StoreError::Index(_)), "{e:?}");
-        assert_eq!(e.status(), 500);
+        assert_eq!(e.status().as_u16(), 500);
         assert_eq!(e.to_string(), "index database error: Unsupported: no");
         let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<sled::Error>());
         assert!(matches!(source, Some(sled::Error::Unsupported(_))), "{e:?}");
