@@ -135,12 +135,7 @@ pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
     if let Some(ct) = content_type(&req.path, kind) {
         plan = plan.content_type(ct);
     }
-    let mut target = format!("/{}", http::encode_path(&req.path));
-    if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
-        target.push('?');
-        target.push_str(q);
-    }
-    forward_get(target, plan)
+    forward_get(req.upstream_target(), plan)
 }
 
 #[cfg(test)]

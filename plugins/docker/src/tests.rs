@@ -734,6 +734,9 @@ fn media_type_from_the_body_when_the_upstream_sent_none() {
 
 #[test]
 fn options_parse() {
+    // `tags_ttl` is an SDK duration (the gateway config's grammar); the
+    // forms this adapter documented keep their meaning.
+    let parse_secs = |s: &str| artgate_sdk::duration::parse_secs(s).ok();
     assert_eq!(parse_secs("60"), Some(60));
     assert_eq!(parse_secs("2m"), Some(120));
     assert_eq!(parse_secs(" 1h "), Some(3600));
@@ -741,5 +744,13 @@ fn options_parse() {
     assert_eq!(parse_secs("m"), None);
     assert_eq!(parse_secs("-1"), None);
     assert_eq!(parse_secs("1.5"), None);
+    let tags_ttl = |v: &str| Options::of(&local().with_option("tags_ttl", v)).map(|o| o.tags_ttl);
+    assert_eq!(tags_ttl("90"), Ok(90));
+    assert_eq!(tags_ttl("1h30m"), Ok(5400));
+    let e = tags_ttl("soon").unwrap_err();
+    assert!(
+        e.starts_with("Remote 'hub' has an invalid option tags_ttl \"soon\""),
+        "{e}"
+    );
     assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
 }
