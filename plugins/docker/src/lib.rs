@@ -122,32 +122,6 @@ impl Adapter for Docker {
 
 artgate_sdk::export_adapter!(Docker);
 
-/// The host capabilities the adapter uses, behind a trait so the decisions
-/// can be unit tested on the host target with a fake.
-pub trait Host {
-    /// `kv-get`.
-    fn kv_get(&self, key: &str) -> Option<Vec<u8>>;
-    /// `kv-set` with a TTL in seconds (0: never expires).
-    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64);
-    /// `http-send`.
-    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String>;
-}
-
-/// The real host (component imports).
-struct WasmHost;
-
-impl Host for WasmHost {
-    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
-        artgate_sdk::host::kv_get(key)
-    }
-    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64) {
-        artgate_sdk::host::kv_set(key, value, ttl_secs);
-    }
-    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String> {
-        artgate_sdk::host::http_send(req)
-    }
-}
-
 /// The adapter options of a remote, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {

@@ -94,37 +94,6 @@ impl Adapter for Git {
     }
 }
 
-/// The host capabilities the adapter uses, behind a trait so its decisions
-/// can be unit tested on the host target with a fake.
-pub trait Host {
-    /// `cache-send`.
-    fn cache_send(
-        &self,
-        req: &OutgoingRequest,
-        plan: &CachePlan,
-        limit: u32,
-    ) -> Result<IncomingResponse, String>;
-    /// `cache-expire`.
-    fn cache_expire(&self, key: &str);
-}
-
-/// The real host (component imports).
-struct WasmHost;
-
-impl Host for WasmHost {
-    fn cache_send(
-        &self,
-        req: &OutgoingRequest,
-        plan: &CachePlan,
-        limit: u32,
-    ) -> Result<IncomingResponse, String> {
-        artgate_sdk::host::cache_send(req, plan, limit)
-    }
-    fn cache_expire(&self, key: &str) {
-        artgate_sdk::host::cache_expire(key);
-    }
-}
-
 /// The keys of the v2 listings that an upstream answer to `req` (a v0/v1
 /// `info/refs`) shows a newer state than.
 pub fn listings_behind(req: &Request) -> Vec<String> {
