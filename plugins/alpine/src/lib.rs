@@ -135,12 +135,7 @@ pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
     if let Some(ct) = content_type(&req.path, kind) {
         plan = plan.content_type(ct);
     }
-    let mut target = format!("/{}", http::encode_path(&req.path));
-    if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
-        target.push('?');
-        target.push_str(q);
-    }
-    forward_get(target, plan)
+    forward_get(req.upstream_target(), plan)
 }
 
 #[cfg(test)]
@@ -148,32 +143,15 @@ mod tests {
     use super::*;
 
     fn remote() -> RemoteInfo {
-        RemoteInfo {
-            name: "alpine".into(),
-            package: "alpine".into(),
-            mode: RemoteMode::PullThrough,
-            upstreams: vec!["https://dl-cdn.alpinelinux.org/alpine".into()],
-            mutable_ttl_secs: 600,
-            negative_ttl_secs: 60,
-            check_mutable_updates: true,
-            immutable_patterns: vec![],
-            mutable_patterns: vec![],
-            options: vec![],
-            has_credentials: false,
-        }
+        RemoteInfo::test()
+            .with_name("alpine")
+            .with_package("alpine")
+            .with_upstreams(["https://dl-cdn.alpinelinux.org/alpine"])
+            .with_check_mutable_updates(true)
     }
 
     fn request(method: &str, path: &str) -> Request {
-        Request {
-            id: "req-1".into(),
-            kind: RouteKind::RemoteApi,
-            method: method.into(),
-            path: path.into(),
-            query: None,
-            headers: vec![],
-            body: None,
-            body_too_large: false,
-        }
+        Request::test(method, path).with_id("req-1")
     }
 
     fn planned(r: &RemoteInfo, path: &str) -> Forward {

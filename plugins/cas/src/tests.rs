@@ -3,32 +3,17 @@
 use super::*;
 
 fn remote(mode: RemoteMode) -> RemoteInfo {
-    RemoteInfo {
-        name: "cache".into(),
-        package: "cas".into(),
-        mode,
-        upstreams: vec![],
-        mutable_ttl_secs: 600,
-        negative_ttl_secs: 60,
-        check_mutable_updates: false,
-        immutable_patterns: vec![],
-        mutable_patterns: vec![],
-        options: vec![],
-        has_credentials: false,
-    }
+    RemoteInfo::test()
+        .with_name("cache")
+        .with_package("cas")
+        .with_mode(mode)
+        .with_upstreams::<&str>([])
 }
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
-    Request {
-        id: "req-1".into(),
-        kind: RouteKind::RemoteApi,
-        method: method.into(),
-        path: path.into(),
-        query: None,
-        headers: headers.iter().map(|(k, v)| Header::new(*k, *v)).collect(),
-        body: None,
-        body_too_large: false,
-    }
+    Request::test(method, path)
+        .with_id("req-1")
+        .with_headers(headers)
 }
 
 fn plan(method: &str, path: &str) -> Decision {

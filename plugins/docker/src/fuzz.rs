@@ -3,28 +3,21 @@
 //! the tests below replay the committed corpora through them on stable.
 
 use crate::route::{self, Reference, Target};
-use crate::{Host, accept, auth, inspect_manifest, on_response_with, plan_with, rewrite_link};
+use crate::{accept, auth, inspect_manifest, on_response_with, plan_with, rewrite_link};
 use artgate_sdk::fuzz::{check_decision, gateway_clean, header_ok, text};
 use artgate_sdk::prelude::*;
+use artgate_sdk::testing::FakeHost;
 
-/// A host whose key-value store is empty and whose `http-send` answers
+/// A host whose key-value store starts empty and whose `http-send` answers
 /// `200` with `body` (the auth service's token response).
-struct FuzzHost {
-    body: Vec<u8>,
-}
-
-impl Host for FuzzHost {
-    fn kv_get(&self, _key: &str) -> Option<Vec<u8>> {
-        None
-    }
-    fn kv_set(&self, _key: &str, _value: &[u8], _ttl_secs: u64) {}
-    fn http_send(&self, _req: &OutgoingRequest) -> Result<IncomingResponse, String> {
-        Ok(IncomingResponse {
-            status: 200,
-            headers: vec![Header::new("content-type", "application/json")],
-            body: self.body.clone(),
-        })
-    }
+fn fuzz_host(body: &[u8]) -> FakeHost {
+    let host = FakeHost::new();
+    host.answer_http(Ok(IncomingResponse::test(
+        200,
+        &[("content-type", "application/json")],
+        body,
+    )));
+    host
 }
 
 /// A header value as the gateway passes it on: no control characters but
@@ -36,32 +29,19 @@ fn header_value(s: &str) -> String {
 }
 
 fn remote() -> RemoteInfo {
-    RemoteInfo {
-        name: "hub".into(),
-        package: "docker".into(),
-        mode: RemoteMode::PullThrough,
-        upstreams: vec!["https://registry.example".into()],
-        mutable_ttl_secs: 600,
-        negative_ttl_secs: 60,
-        check_mutable_updates: true,
-        immutable_patterns: vec![],
-        mutable_patterns: vec![],
-        options: vec![],
-        has_credentials: false,
-    }
+    RemoteInfo::test()
+        .with_name("hub")
+        .with_package("docker")
+        .with_upstreams(["https://registry.example"])
+        .with_check_mutable_updates(true)
 }
 
 fn request(path: &str, headers: Vec<Header>) -> Request {
-    Request {
-        id: "fuzz".into(),
-        kind: RouteKind::Registry,
-        method: "GET".into(),
-        path: path.into(),
-        query: None,
-        headers,
-        body: None,
-        body_too_large: false,
-    }
+    let mut r = Request::test("GET", path)
+        .with_id("fuzz")
+        .with_kind(RouteKind::Registry);
+    r.headers = headers;
+    r
 }
 
 /// `docker_auth`: the first line is a `WWW-Authenticate` value, the rest
@@ -102,9 +82,7 @@ pub fn auth(data: &[u8]) {
         let ttl = auth::cache_ttl(t.expires_in);
         assert!(ttl >= 1 && ttl <= t.expires_in.max(1));
     }
-    let host = FuzzHost {
-        body: body.as_bytes().to_vec(),
-    };
+    let host = fuzz_host(body.as_bytes());
     let req = request("library/alpine/manifests/latest", vec![]);
     let sent = UpstreamRequest {
         method: "GET".into(),
@@ -161,7 +139,7 @@ pub fn accept(data: &[u8]) {
         .iter()
         .map(|v| Header::new("accept", v.clone()))
         .collect();
-    let host = FuzzHost { body: Vec::new() };
+    let host = fuzz_host(&[]);
     for path in [
         "library/alpine/manifests/3.20",
         "library/alpine/manifests/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -211,7 +189,7 @@ pub fn route(data: &[u8]) {
             assert!(route::valid_tag(tag));
         }
     }
-    let host = FuzzHost { body: Vec::new() };
+    let host = fuzz_host(&[]);
     let d = plan_with(&host, &remote(), &request(path, vec![]));
     check_decision(&d, gateway_clean(path));
     if let Decision::Forward(f) = &d {

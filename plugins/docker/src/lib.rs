@@ -55,7 +55,7 @@
 //! | option | default | meaning |
 //! | --- | --- | --- |
 //! | `library_prefix` | `true` when an upstream is Docker Hub (`registry-1.docker.io`), else `false` | prepend `library/` to single-segment names (`alpine` → `library/alpine`), upstream and in keys |
-//! | `tags_ttl` | `60` | seconds (or `30s`, `5m`, `1h`) a `tags/list` answer stays fresh |
+//! | `tags_ttl` | `60` | how long a `tags/list` answer stays fresh: a duration in the gateway config's grammar (`artgate_sdk::duration`): seconds, or `30s`, `5m`, `1h30m`, `1d` |
 
 pub mod accept;
 pub mod auth;
@@ -122,32 +122,6 @@ impl Adapter for Docker {
 
 artgate_sdk::export_adapter!(Docker);
 
-/// The host capabilities the adapter uses, behind a trait so the decisions
-/// can be unit tested on the host target with a fake.
-pub trait Host {
-    /// `kv-get`.
-    fn kv_get(&self, key: &str) -> Option<Vec<u8>>;
-    /// `kv-set` with a TTL in seconds (0: never expires).
-    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64);
-    /// `http-send`.
-    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String>;
-}
-
-/// The real host (component imports).
-struct WasmHost;
-
-impl Host for WasmHost {
-    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
-        artgate_sdk::host::kv_get(key)
-    }
-    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64) {
-        artgate_sdk::host::kv_set(key, value, ttl_secs);
-    }
-    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String> {
-        artgate_sdk::host::http_send(req)
-    }
-}
-
 /// The adapter options of a remote, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -169,15 +143,10 @@ impl Options {
                 )
             })?,
         };
-        let tags_ttl = match remote.option("tags_ttl") {
-            None => DEFAULT_TAGS_TTL,
-            Some(v) => parse_secs(v).ok_or_else(|| {
-                format!(
-                    "Remote '{}' has an invalid option tags_ttl {v:?}; give seconds such as \"60\", \"30s\", \"5m\" or \"1h\".",
-                    remote.name
-                )
-            })?,
-        };
+        let tags_ttl = remote
+            .option_secs("tags_ttl")
+            .map_err(|e| e.to_string())?
+            .unwrap_or(DEFAULT_TAGS_TTL);
         Ok(Options {
             library_prefix,
             tags_ttl,
@@ -202,24 +171,6 @@ fn is_docker_hub(url: &str) -> bool {
     DOCKER_HUB_HOSTS
         .iter()
         .any(|d| host.eq_ignore_ascii_case(d))
-}
-
-/// Seconds from `60`, `60s`, `5m`, `1h` or `1d`.
-fn parse_secs(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (num, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&v[..i], v[i..].trim()),
-        None => (v, ""),
-    };
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 /// FNV-1a, 64 bit: short stable names for long key parts.

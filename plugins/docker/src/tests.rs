@@ -2,51 +2,17 @@
 
 use super::*;
 use accept::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use artgate_sdk::testing::FakeHost;
 
 const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const HEX2: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
-#[derive(Default)]
-struct FakeHost {
-    kv: RefCell<HashMap<String, (Vec<u8>, u64)>>,
-    sent: RefCell<Vec<OutgoingRequest>>,
-    answer: RefCell<Option<Result<IncomingResponse, String>>>,
-}
-
-impl Host for FakeHost {
-    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
-        self.kv.borrow().get(key).map(|(v, _)| v.clone())
-    }
-    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64) {
-        self.kv
-            .borrow_mut()
-            .insert(key.to_owned(), (value.to_vec(), ttl_secs));
-    }
-    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String> {
-        self.sent.borrow_mut().push(req.clone());
-        self.answer
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| Err("no answer configured".into()))
-    }
-}
-
 fn remote(upstream: &str) -> RemoteInfo {
-    RemoteInfo {
-        name: "hub".into(),
-        package: "docker".into(),
-        mode: RemoteMode::PullThrough,
-        upstreams: vec![upstream.into()],
-        mutable_ttl_secs: 600,
-        negative_ttl_secs: 60,
-        check_mutable_updates: true,
-        immutable_patterns: vec![],
-        mutable_patterns: vec![],
-        options: vec![],
-        has_credentials: false,
-    }
+    RemoteInfo::test()
+        .with_name("hub")
+        .with_package("docker")
+        .with_upstreams([upstream])
+        .with_check_mutable_updates(true)
 }
 
 fn local() -> RemoteInfo {
@@ -54,51 +20,33 @@ fn local() -> RemoteInfo {
 }
 
 fn request(method: &str, path: &str, accept: &[&str]) -> Request {
-    Request {
-        id: "r1".into(),
-        kind: RouteKind::Registry,
-        method: method.into(),
-        path: path.into(),
-        query: None,
-        headers: accept.iter().map(|a| Header::new("accept", *a)).collect(),
-        body: None,
-        body_too_large: false,
+    let mut r = Request::test(method, path)
+        .with_id("r1")
+        .with_kind(RouteKind::Registry);
+    for a in accept {
+        r = r.with_header("accept", a);
     }
+    r
 }
 
 fn forward(d: Decision) -> Forward {
-    match d {
-        Decision::Forward(f) => f,
-        other => panic!("expected forward, got {other:?}"),
-    }
+    d.expect_forward()
 }
 
 fn rejection(d: Decision) -> Rejection {
-    match d {
-        Decision::Reject(r) => r,
-        other => panic!("expected rejection, got {other:?}"),
-    }
+    d.expect_reject()
 }
 
 fn failure(a: AfterHeaders) -> Rejection {
-    match a {
-        AfterHeaders::Fail(r) => r,
-        other => panic!("expected fail, got {other:?}"),
-    }
+    a.expect_fail()
 }
 
 fn update(a: AfterHeaders) -> PlanUpdate {
-    match a {
-        AfterHeaders::Update(u) => u,
-        other => panic!("expected update, got {other:?}"),
-    }
+    a.expect_update()
 }
 
 fn response(status: u16, headers: &[(&str, &str)]) -> UpstreamResponse {
-    UpstreamResponse {
-        status,
-        headers: headers.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
-    }
+    UpstreamResponse::test(status, headers)
 }
 
 fn header<'a>(h: &'a [Header], name: &str) -> Option<&'a str> {
@@ -424,7 +372,8 @@ fn remembered_media_types_expire() {
             &response(200, &headers),
             0,
         ));
-        let (value, ttl) = h.kv.borrow()[&format!("media/{d}")].clone();
+        let key = format!("media/{d}");
+        let (value, ttl) = (h.kv_value(&key).unwrap(), h.kv_ttl(&key).unwrap());
         assert_eq!(value, OCI_MANIFEST.as_bytes());
         assert_eq!(ttl, MEDIA_TYPE_TTL, "{path}");
         assert!(ttl > 0 && ttl <= 7 * 24 * 3600);
@@ -541,37 +490,38 @@ fn token_dance() {
     let req = request("GET", &format!("team/app/blobs/sha256:{HEX2}"), &[]);
     let sent = forward(plan_with(&h, &r, &req)).upstream;
     assert!(sent.use_credentials);
-    *h.answer.borrow_mut() = Some(Ok(IncomingResponse {
-        status: 200,
-        headers: vec![],
-        body: br#"{"token":"sekrit","expires_in":300}"#.to_vec(),
-    }));
+    h.answer_http(Ok(IncomingResponse::test(
+        200,
+        &[],
+        br#"{"token":"sekrit","expires_in":300}"#,
+    )));
     let challenge = r#"Bearer realm="http://127.0.0.1:9/token",service="test",scope="repository:team/app:pull""#;
-    let next = match on_response_with(
+    let next = on_response_with(
         &h,
         &r,
         &req,
         &sent,
         &response(401, &[("www-authenticate", challenge)]),
         0,
-    ) {
-        AfterHeaders::Retry(n) => n,
-        other => panic!("expected retry, got {other:?}"),
-    };
+    )
+    .expect_retry();
     assert_eq!(next.target, sent.target);
     assert!(!next.use_credentials);
     assert_eq!(
         header(&next.headers, "authorization"),
         Some("Bearer sekrit")
     );
-    let asked = h.sent.borrow()[0].clone();
+    let asked = h.http_sent()[0].clone();
     assert_eq!(
         asked.url,
         "http://127.0.0.1:9/token?service=test&scope=repository%3Ateam%2Fapp%3Apull"
     );
     assert!(asked.use_credentials);
     let key = auth::token_key("hub", &r.upstreams, "repository:team/app:pull");
-    assert_eq!(h.kv.borrow()[&key], (b"sekrit".to_vec(), 290));
+    assert_eq!(
+        (h.kv_value(&key), h.kv_ttl(&key)),
+        (Some(b"sekrit".to_vec()), Some(290))
+    );
 
     // Later plans use the cached token up front.
     let f = forward(plan_with(
@@ -607,7 +557,7 @@ fn token_dance() {
         1,
     ));
     assert_eq!((x.status, x.code.as_deref()), (403, Some("DENIED")));
-    assert_eq!(h.sent.borrow().len(), 1, "no second token request");
+    assert_eq!(h.http_sent().len(), 1, "no second token request");
     // Still 401 after two token attempts: denied.
     let x = failure(on_response_with(
         &h,
@@ -628,7 +578,7 @@ fn token_dance_failures() {
     let sent = forward(plan_with(&h, &local(), &req)).upstream;
     let challenge = r#"Bearer realm="http://auth.example/token",service="s""#;
     let run = |answer: Result<IncomingResponse, String>| {
-        *h.answer.borrow_mut() = Some(answer);
+        h.answer_http(answer);
         failure(on_response_with(
             &h,
             &local(),
@@ -638,13 +588,7 @@ fn token_dance_failures() {
             0,
         ))
     };
-    let ok = |status: u16, body: &[u8]| {
-        Ok(IncomingResponse {
-            status,
-            headers: vec![],
-            body: body.to_vec(),
-        })
-    };
+    let ok = |status: u16, body: &[u8]| Ok(IncomingResponse::test(status, &[], body));
     let r = run(ok(401, b""));
     assert_eq!((r.status, r.code.as_deref()), (403, Some("DENIED")));
     assert!(r.message.contains("anonymous"), "{}", r.message);
@@ -653,11 +597,11 @@ fn token_dance_failures() {
     assert_eq!(run(Err("refused".into())).status, 502);
     // The default scope is the repository's pull scope.
     assert!(
-        h.sent.borrow()[0]
+        h.http_sent()[0]
             .url
             .ends_with("scope=repository%3Aa%3Apull")
     );
-    assert!(!h.sent.borrow()[0].use_credentials);
+    assert!(!h.http_sent()[0].use_credentials);
     // Basic challenge without credentials: a clear refusal.
     let r = failure(on_response_with(
         &h,
@@ -734,6 +678,9 @@ fn media_type_from_the_body_when_the_upstream_sent_none() {
 
 #[test]
 fn options_parse() {
+    // `tags_ttl` is an SDK duration (the gateway config's grammar); the
+    // forms this adapter documented keep their meaning.
+    let parse_secs = |s: &str| artgate_sdk::duration::parse_secs(s).ok();
     assert_eq!(parse_secs("60"), Some(60));
     assert_eq!(parse_secs("2m"), Some(120));
     assert_eq!(parse_secs(" 1h "), Some(3600));
@@ -741,5 +688,13 @@ fn options_parse() {
     assert_eq!(parse_secs("m"), None);
     assert_eq!(parse_secs("-1"), None);
     assert_eq!(parse_secs("1.5"), None);
+    let tags_ttl = |v: &str| Options::of(&local().with_option("tags_ttl", v)).map(|o| o.tags_ttl);
+    assert_eq!(tags_ttl("90"), Ok(90));
+    assert_eq!(tags_ttl("1h30m"), Ok(5400));
+    let e = tags_ttl("soon").unwrap_err();
+    assert!(
+        e.starts_with("Remote 'hub' has an invalid option tags_ttl \"soon\""),
+        "{e}"
+    );
     assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
 }

@@ -77,11 +77,6 @@ fn pull_through(remote: &RemoteInfo, req: &Request) -> Decision {
         Ok(PathClass::Immutable | PathClass::Unmatched) => CacheClass::Immutable,
         Err(refusal) => return *refusal,
     };
-    let mut target = format!("/{}", http::encode_path(&req.path));
-    if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
-        target.push('?');
-        target.push_str(q);
-    }
     let mut plan = CachePlan::new(req.path_and_query(), class).cache_not_found(true);
     if let Some(name) = path::file_name(&req.path) {
         plan = plan
@@ -91,7 +86,7 @@ fn pull_through(remote: &RemoteInfo, req: &Request) -> Decision {
     if let Some((name, value)) = VARIANT_HEADER {
         plan = plan.header(name, value);
     }
-    forward_get(target, plan)
+    forward_get(req.upstream_target(), plan)
 }
 
 /// Plans a request on a hosted remote.

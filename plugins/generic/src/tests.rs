@@ -3,53 +3,30 @@
 use super::*;
 
 fn remote(mode: RemoteMode) -> RemoteInfo {
-    RemoteInfo {
-        name: "files".into(),
-        package: "generic".into(),
-        mode,
-        upstreams: vec!["https://example.org/base".into()],
-        mutable_ttl_secs: 600,
-        negative_ttl_secs: 60,
-        check_mutable_updates: false,
-        immutable_patterns: vec![],
-        mutable_patterns: vec![],
-        options: vec![],
-        has_credentials: true,
-    }
+    RemoteInfo::test()
+        .with_name("files")
+        .with_package("generic")
+        .with_mode(mode)
+        .with_upstreams(["https://example.org/base"])
+        .with_credentials(true)
 }
 
 fn request(method: &str, path: &str, query: Option<&str>) -> Request {
-    Request {
-        id: "req-1".into(),
-        kind: RouteKind::RemoteApi,
-        method: method.into(),
-        path: path.into(),
-        query: query.map(Into::into),
-        headers: vec![],
-        body: None,
-        body_too_large: false,
-    }
+    Request::test(method, path)
+        .with_id("req-1")
+        .with_query(query)
 }
 
 fn forward(d: Decision) -> Forward {
-    match d {
-        Decision::Forward(f) => f,
-        other => panic!("expected forward, got {other:?}"),
-    }
+    d.expect_forward()
 }
 
 fn hosted_op(d: Decision) -> HostedOp {
-    match d {
-        Decision::Hosted(op) => op,
-        other => panic!("expected hosted op, got {other:?}"),
-    }
+    d.expect_hosted()
 }
 
 fn rejection(d: Decision) -> Rejection {
-    match d {
-        Decision::Reject(r) => r,
-        other => panic!("expected rejection, got {other:?}"),
-    }
+    d.expect_reject()
 }
 
 fn variant_headers() -> Vec<Header> {

@@ -3,23 +3,16 @@
 //! committed corpora through them on stable.
 
 use crate::pktline::{self, Cacheability, MAX_PKT_LEN, Packet};
-use crate::{Host, plan_with};
+use crate::plan_with;
 use artgate_sdk::fuzz::{check_decision, gateway_clean, remote, request, text, uri_query};
 use artgate_sdk::prelude::*;
+use artgate_sdk::testing::FakeHost;
 
 /// A host whose cache is unreachable: `ls-refs` falls back to streaming.
-struct NoCache;
-
-impl Host for NoCache {
-    fn cache_send(
-        &self,
-        _req: &OutgoingRequest,
-        _plan: &CachePlan,
-        _limit: u32,
-    ) -> Result<IncomingResponse, String> {
-        Err("no cache while fuzzing".into())
-    }
-    fn cache_expire(&self, _key: &str) {}
+fn no_cache() -> FakeHost {
+    let host = FakeHost::new();
+    host.answer_cache(Err("no cache while fuzzing".into()));
+    host
 }
 
 /// The pkt-line encoding of `packets`.
@@ -67,7 +60,7 @@ pub fn pktline(data: &[u8]) {
     }
     let r = remote("git", RemoteMode::PullThrough);
     let d = plan_with(
-        &NoCache,
+        &no_cache(),
         &r,
         &request("POST", "o/r.git/git-upload-pack", None, Some(data.to_vec())),
     );
@@ -88,7 +81,7 @@ pub fn request_path(data: &[u8]) {
     let q = lines.next().and_then(uri_query);
     for m in ["GET", "POST", "HEAD"] {
         let r = remote("git", RemoteMode::PullThrough);
-        let d = plan_with(&NoCache, &r, &request(m, p, q, None));
+        let d = plan_with(&no_cache(), &r, &request(m, p, q, None));
         check_decision(&d, gateway_clean(p));
     }
     let _ = crate::parse_path(p);

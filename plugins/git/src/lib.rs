@@ -27,7 +27,8 @@
 //! a listing fetched from the upstream expires the v0/v1 advertisements.
 //! Once a client has seen a state, later clients see it or a newer one.
 //!
-//! Remote options: `refs_ttl` (duration, e.g. `"30s"` or `60`): how long
+//! Remote options: `refs_ttl` (a duration in the gateway config's grammar,
+//! see `artgate_sdk::duration`: `"60"` seconds, `"30s"`, `"5m"`, `"1h30m"`): how long
 //! `info/refs` and `ls-refs` answers are served from the cache; default 60
 //! seconds, or the remote's `mutable_ttl` when that is shorter.
 //!
@@ -90,37 +91,6 @@ impl Adapter for Git {
             }
         }
         AfterHeaders::Accept
-    }
-}
-
-/// The host capabilities the adapter uses, behind a trait so its decisions
-/// can be unit tested on the host target with a fake.
-pub trait Host {
-    /// `cache-send`.
-    fn cache_send(
-        &self,
-        req: &OutgoingRequest,
-        plan: &CachePlan,
-        limit: u32,
-    ) -> Result<IncomingResponse, String>;
-    /// `cache-expire`.
-    fn cache_expire(&self, key: &str);
-}
-
-/// The real host (component imports).
-struct WasmHost;
-
-impl Host for WasmHost {
-    fn cache_send(
-        &self,
-        req: &OutgoingRequest,
-        plan: &CachePlan,
-        limit: u32,
-    ) -> Result<IncomingResponse, String> {
-        artgate_sdk::host::cache_send(req, plan, limit)
-    }
-    fn cache_expire(&self, key: &str) {
-        artgate_sdk::host::cache_expire(key);
     }
 }
 
@@ -277,7 +247,11 @@ fn info_refs(req: &Request, repo: &str, ttl: u64) -> Decision {
         .content_type(ADVERTISEMENT)
         .vary("git-protocol");
     Decision::forward(
-        with_headers(UpstreamRequest::get(target(req)), req, &["git-protocol"]),
+        with_headers(
+            UpstreamRequest::get(req.upstream_target()),
+            req,
+            &["git-protocol"],
+        ),
         plan,
     )
 }
@@ -357,7 +331,7 @@ fn ls_refs(host: &dyn Host, req: &Request, repo: &str, ttl: u64, shape: &refs::L
     }
     let full = OutgoingRequest {
         method: "POST".into(),
-        url: target(req),
+        url: req.upstream_target(),
         headers,
         body: refs::full_request(shape),
         use_credentials: true,
@@ -403,7 +377,7 @@ fn ls_refs_uncached(req: &Request, repo: &str, why: &str) -> Decision {
 /// Forward an `upload-pack` POST as the client sent it (body, protocol and
 /// encoding headers, the remote's credentials) under `plan`.
 fn forward_upload_pack(req: &Request, plan: CachePlan) -> Decision {
-    let upstream = UpstreamRequest::new("POST", target(req))
+    let upstream = UpstreamRequest::new("POST", req.upstream_target())
         .credentials(true)
         .with_body(true);
     Decision::forward(
@@ -414,16 +388,6 @@ fn forward_upload_pack(req: &Request, plan: CachePlan) -> Decision {
         ),
         plan.content_type(RESULT),
     )
-}
-
-/// The upstream target: the same path and query below the upstream base.
-fn target(req: &Request) -> String {
-    let mut t = format!("/{}", http::encode_path(&req.path));
-    if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
-        t.push('?');
-        t.push_str(q);
-    }
-    t
 }
 
 /// Copies the client's `names` headers (when present) to `up`.
@@ -446,52 +410,14 @@ fn key_part(value: &str) -> String {
     }
 }
 
-/// The refs TTL in seconds: the `refs_ttl` option, else 60 s capped by the
-/// remote's `mutable_ttl`.
+/// The refs TTL in seconds: the `refs_ttl` option (a duration, see
+/// `artgate_sdk::duration`), else 60 s capped by the remote's `mutable_ttl`.
 pub fn refs_ttl(remote: &RemoteInfo) -> Result<u64, String> {
-    match remote.option("refs_ttl") {
-        None => Ok(DEFAULT_REFS_TTL.min(remote.mutable_ttl_secs)),
-        Some(v) => parse_duration_secs(v).ok_or_else(|| {
-            format!(
-                "Remote '{}' has an invalid refs_ttl {v:?}; use a duration such as \"30s\", \"5m\" or a number of seconds.",
-                remote.name
-            )
-        }),
+    match remote.option_secs("refs_ttl") {
+        Ok(Some(secs)) => Ok(secs),
+        Ok(None) => Ok(DEFAULT_REFS_TTL.min(remote.mutable_ttl_secs)),
+        Err(e) => Err(e.to_string()),
     }
-}
-
-/// Parses `"90"`, `"30s"`, `"5m"`, `"1h30m"`, `"2d"` or `"500ms"` into
-/// whole seconds (a sub-second rest rounds up).
-pub fn parse_duration_secs(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().ok();
-    }
-    let mut millis: u64 = 0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        millis = millis.checked_add(n.checked_mul(unit_ms)?)?;
-    }
-    Some(millis.div_ceil(1000))
 }
 
 #[cfg(test)]

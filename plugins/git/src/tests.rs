@@ -1,40 +1,28 @@
 //! Host-target tests of the git adapter's decisions.
 
 use super::*;
+use artgate_sdk::testing::FakeHost;
 
 const A: &str = "1111111111111111111111111111111111111111";
 const B: &str = "2222222222222222222222222222222222222222";
 
 fn remote(options: &[(&str, &str)]) -> RemoteInfo {
-    RemoteInfo {
-        name: "gh".into(),
-        package: "git".into(),
-        mode: RemoteMode::PullThrough,
-        upstreams: vec!["https://example.org".into()],
-        mutable_ttl_secs: 600,
-        negative_ttl_secs: 60,
-        check_mutable_updates: false,
-        immutable_patterns: vec![],
-        mutable_patterns: vec![],
-        options: options
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        has_credentials: true,
+    let mut r = RemoteInfo::test()
+        .with_name("gh")
+        .with_package("git")
+        .with_upstreams(["https://example.org"])
+        .with_credentials(true);
+    for (k, v) in options {
+        r = r.with_option(k, v);
     }
+    r
 }
 
 fn request(method: &str, path: &str, query: Option<&str>, headers: &[(&str, &str)]) -> Request {
-    Request {
-        id: "req-1".into(),
-        kind: RouteKind::RemoteApi,
-        method: method.into(),
-        path: path.into(),
-        query: query.map(Into::into),
-        headers: headers.iter().map(|(k, v)| Header::new(*k, *v)).collect(),
-        body: None,
-        body_too_large: false,
-    }
+    Request::test(method, path)
+        .with_id("req-1")
+        .with_query(query)
+        .with_headers(headers)
 }
 
 fn pkt(s: &str) -> Vec<u8> {
@@ -45,7 +33,7 @@ fn pkt(s: &str) -> Vec<u8> {
 }
 
 fn post(body: Option<Vec<u8>>, too_large: bool) -> Request {
-    let mut r = request(
+    request(
         "POST",
         "acme/data.git/git-upload-pack",
         None,
@@ -56,31 +44,23 @@ fn post(body: Option<Vec<u8>>, too_large: bool) -> Request {
             ("accept", "application/x-git-upload-pack-result"),
             ("user-agent", "git/2.47.3"),
         ],
-    );
-    r.body = body;
-    r.body_too_large = too_large;
-    r
+    )
+    .with_body(body)
+    .with_body_too_large(too_large)
 }
 
 fn forward(d: Decision) -> Forward {
-    match d {
-        Decision::Forward(f) => f,
-        other => panic!("expected forward, got {other:?}"),
-    }
+    d.expect_forward()
 }
 
 /// Status and text of a direct (refusal) response.
 fn refusal(d: Decision) -> (u16, String) {
-    match d {
-        Decision::Respond(r) => {
-            assert_eq!(
-                http::header(&r.headers, "content-type"),
-                Some("text/plain; charset=utf-8")
-            );
-            (r.status, String::from_utf8(r.body).unwrap())
-        }
-        other => panic!("expected a direct response, got {other:?}"),
-    }
+    let r = d.expect_respond();
+    assert_eq!(
+        http::header(&r.headers, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    (r.status, String::from_utf8(r.body).unwrap())
 }
 
 #[test]
@@ -310,43 +290,15 @@ fn want_only_fetches_are_immutable_packs() {
     assert_ne!(f.plan.key, forward(plan(&remote(&[]), &v1)).plan.key);
 }
 
-/// A host whose cache holds one listing (or fails), recording calls.
-struct FakeCache {
-    listing: Result<(Vec<u8>, &'static str), String>,
-    sent: std::cell::RefCell<Vec<(OutgoingRequest, CachePlan, u32)>>,
-    expired: std::cell::RefCell<Vec<String>>,
-}
-
-impl FakeCache {
-    fn new(listing: Result<(Vec<u8>, &'static str), String>) -> FakeCache {
-        FakeCache {
-            listing,
-            sent: Default::default(),
-            expired: Default::default(),
-        }
-    }
-}
-
-impl Host for FakeCache {
-    fn cache_send(
-        &self,
-        req: &OutgoingRequest,
-        plan: &CachePlan,
-        limit: u32,
-    ) -> Result<IncomingResponse, String> {
-        self.sent
-            .borrow_mut()
-            .push((req.clone(), plan.clone(), limit));
-        let (body, source) = self.listing.clone()?;
-        Ok(IncomingResponse {
-            status: 200,
-            headers: vec![Header::new("x-artifact-source", source)],
-            body,
-        })
-    }
-    fn cache_expire(&self, key: &str) {
-        self.expired.borrow_mut().push(key.to_owned());
-    }
+/// A host whose cache answers with one listing (or fails), recording calls.
+fn fake_cache(listing: Result<(Vec<u8>, &'static str), String>) -> FakeHost {
+    let host = FakeHost::new();
+    host.answer_cache(
+        listing.map(|(body, source)| {
+            IncomingResponse::test(200, &[("x-artifact-source", source)], body)
+        }),
+    );
+    host
 }
 
 fn ls_refs_body(args: &[&str]) -> Vec<u8> {
@@ -370,15 +322,12 @@ fn listing() -> Vec<u8> {
 }
 
 fn direct(d: Decision) -> DirectResponse {
-    match d {
-        Decision::Respond(r) => r,
-        other => panic!("expected a direct response, got {other:?}"),
-    }
+    d.expect_respond()
 }
 
 #[test]
 fn every_ls_refs_shape_is_answered_from_one_listing() {
-    let cache = FakeCache::new(Ok((listing(), "cache")));
+    let cache = fake_cache(Ok((listing(), "cache")));
     let r = remote(&[("refs_ttl", "2")]);
     let fetch = ls_refs_body(&["peel", "symrefs", "ref-prefix refs/heads/"]);
     let clone = ls_refs_body(&[
@@ -407,7 +356,7 @@ fn every_ls_refs_shape_is_answered_from_one_listing() {
         assert_eq!(h("content-type"), Some(RESULT));
         assert_eq!(h("x-artifact-source"), Some("cache"));
     }
-    let sent = cache.sent.borrow();
+    let sent = cache.cache_sent();
     assert_eq!(sent.len(), 2);
     // One key, one request: the full listing.
     assert_eq!(sent[0], sent[1]);
@@ -429,19 +378,19 @@ fn every_ls_refs_shape_is_answered_from_one_listing() {
         refs::full_request(&refs::parse(&["object-format=sha1".into()], &[]).unwrap())
     );
     // Served from the store: the v0 advertisements are left alone.
-    assert!(cache.expired.borrow().is_empty());
+    assert!(cache.expired().is_empty());
 }
 
 #[test]
 fn a_listing_fetched_from_the_upstream_expires_the_v0_advertisements() {
-    let cache = FakeCache::new(Ok((listing(), "remote")));
+    let cache = fake_cache(Ok((listing(), "remote")));
     direct(plan_with(
         &cache,
         &remote(&[]),
         &post(Some(ls_refs_body(&["peel"])), false),
     ));
     assert_eq!(
-        *cache.expired.borrow(),
+        cache.expired(),
         ["refs/acme/data.git/v0", "refs/acme/data.git/version=1"]
     );
 }
@@ -470,7 +419,7 @@ fn a_v0_advertisement_from_the_upstream_expires_the_listings() {
 
 #[test]
 fn ls_refs_streams_when_the_listing_is_unavailable_or_unshareable() {
-    let failing = FakeCache::new(Err("the upstream fetch failed".into()));
+    let failing = fake_cache(Err("the upstream fetch failed".into()));
     let body = ls_refs_body(&["peel"]);
     let f = forward(plan_with(
         &failing,
@@ -480,7 +429,7 @@ fn ls_refs_streams_when_the_listing_is_unavailable_or_unshareable() {
     assert_eq!(f.plan.class, CacheClass::NoStore);
     assert!(f.upstream.forward_body);
     // Without protocol v2, or with a server option: not shared, not asked.
-    let cache = FakeCache::new(Ok((listing(), "cache")));
+    let cache = fake_cache(Ok((listing(), "cache")));
     let mut v0 = post(Some(body), false);
     v0.headers.retain(|h| h.name != "git-protocol");
     let f = forward(plan_with(&cache, &remote(&[]), &v0));
@@ -490,14 +439,14 @@ fn ls_refs_streams_when_the_listing_is_unavailable_or_unshareable() {
     opt.extend_from_slice(b"0000");
     let f = forward(plan_with(&cache, &remote(&[]), &post(Some(opt), false)));
     assert_eq!(f.plan.class, CacheClass::NoStore);
-    assert!(cache.sent.borrow().is_empty());
+    assert!(cache.cache_sent().is_empty());
 }
 
 #[test]
 fn an_error_answer_is_passed_on_unfiltered() {
     let mut err = pkt("ERR upload-pack: something broke");
     err.extend_from_slice(b"0000");
-    let cache = FakeCache::new(Ok((err.clone(), "remote")));
+    let cache = fake_cache(Ok((err.clone(), "remote")));
     let d = direct(plan_with(
         &cache,
         &remote(&[]),
@@ -535,6 +484,9 @@ fn refs_ttl_option() {
 
 #[test]
 fn durations() {
+    // `refs_ttl` is an SDK duration: the gateway config's grammar, which
+    // also takes a space before the unit and fractions.
+    let parse_duration_secs = |s: &str| artgate_sdk::duration::parse_secs(s).ok();
     for (s, secs) in [
         ("0", 0),
         ("30s", 30),
@@ -544,10 +496,12 @@ fn durations() {
         ("500ms", 1),
         ("1m30s", 90),
         (" 7 ", 7),
+        ("5 m", 300),
+        ("1.5s", 2),
     ] {
         assert_eq!(parse_duration_secs(s), Some(secs), "{s}");
     }
-    for s in ["", "s", "5x", "5 m", "-1", "1.5s", "99999999999999999999"] {
+    for s in ["", "s", "5x", "-1", "99999999999999999999"] {
         assert_eq!(parse_duration_secs(s), None, "{s}");
     }
 }

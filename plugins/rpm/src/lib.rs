@@ -229,12 +229,7 @@ pub fn plan(remote: &RemoteInfo, req: &Request) -> Decision {
         Kind::Repomd => plan = plan.inspect(REPOMD_INSPECT_LIMIT),
         _ => {}
     }
-    let mut target = format!("/{}", http::encode_path(&req.path));
-    if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
-        target.push('?');
-        target.push_str(q);
-    }
-    forward_get(target, plan)
+    forward_get(req.upstream_target(), plan)
 }
 
 /// Which `<data type>`s of a repomd.xml to prefetch, from the remote option

@@ -5,39 +5,22 @@ use super::*;
 const SHA256: &str = "5a36351b123ac54f25fa318609e06b677af2b9e18b85971d0772245dd53027f8";
 
 fn remote() -> RemoteInfo {
-    RemoteInfo {
-        name: "alma".into(),
-        package: "rpm".into(),
-        mode: RemoteMode::PullThrough,
-        upstreams: vec!["https://repo.example.org/almalinux".into()],
-        mutable_ttl_secs: 1800,
-        negative_ttl_secs: 60,
-        check_mutable_updates: true,
-        immutable_patterns: vec![],
-        mutable_patterns: vec![],
-        options: vec![],
-        has_credentials: false,
-    }
+    RemoteInfo::test()
+        .with_name("alma")
+        .with_package("rpm")
+        .with_upstreams(["https://repo.example.org/almalinux"])
+        .with_mutable_ttl(1800)
+        .with_check_mutable_updates(true)
 }
 
 fn request(method: &str, path: &str, query: Option<&str>) -> Request {
-    Request {
-        id: "req-1".into(),
-        kind: RouteKind::RemoteApi,
-        method: method.into(),
-        path: path.into(),
-        query: query.map(Into::into),
-        headers: vec![],
-        body: None,
-        body_too_large: false,
-    }
+    Request::test(method, path)
+        .with_id("req-1")
+        .with_query(query)
 }
 
 fn forward(d: Decision) -> Forward {
-    match d {
-        Decision::Forward(f) => f,
-        other => panic!("expected forward, got {other:?}"),
-    }
+    d.expect_forward()
 }
 
 fn planned(path: &str) -> CachePlan {
@@ -327,11 +310,10 @@ const REPOMD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </repomd>"#;
 
 fn with_option(value: Option<&str>) -> RemoteInfo {
-    let mut r = remote();
-    if let Some(v) = value {
-        r.options = vec![("prefetch".into(), v.into())];
+    match value {
+        Some(v) => remote().with_option("prefetch", v),
+        None => remote(),
     }
-    r
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! Not part of the SDK's API for adapter authors.
 
 use crate::digest::Digest;
-use crate::types::{Decision, Header, HostedOp, RemoteInfo, RemoteMode, Request, RouteKind};
+use crate::types::{Decision, Header, HostedOp, RemoteInfo, RemoteMode, Request};
 use crate::{http, media, path, pattern};
 
 /// Inputs longer than this are cut: the parsers' work is linear in the
@@ -247,33 +247,21 @@ pub fn check_decision(d: &Decision, clean: bool) {
 
 /// A remote of `package` for the entries to plan against.
 pub fn remote(package: &str, mode: RemoteMode) -> RemoteInfo {
-    RemoteInfo {
-        name: "fuzz".into(),
-        package: package.into(),
-        mode,
-        upstreams: vec!["https://upstream.example/base".into()],
-        mutable_ttl_secs: 600,
-        negative_ttl_secs: 60,
-        check_mutable_updates: true,
-        immutable_patterns: vec![],
-        mutable_patterns: vec!["latest".into()],
-        options: vec![],
-        has_credentials: false,
-    }
+    RemoteInfo::test()
+        .with_name("fuzz")
+        .with_package(package)
+        .with_mode(mode)
+        .with_upstreams(["https://upstream.example/base"])
+        .with_check_mutable_updates(true)
+        .with_mutable_patterns(["latest"])
 }
 
 /// A request on the `/api/v1/remote/` route family.
 pub fn request(method: &str, path: &str, query: Option<&str>, body: Option<Vec<u8>>) -> Request {
-    Request {
-        id: "fuzz".into(),
-        kind: RouteKind::RemoteApi,
-        method: method.into(),
-        path: path.into(),
-        query: query.map(Into::into),
-        headers: vec![],
-        body,
-        body_too_large: false,
-    }
+    Request::test(method, path)
+        .with_id("fuzz")
+        .with_query(query)
+        .with_body(body)
 }
 
 /// A query string as the gateway passes it on: the characters a request

@@ -21,7 +21,7 @@
 //!         }
 //!         let plan = CachePlan::immutable(req.path_and_query())
 //!             .content_type(media::content_type(&req.path));
-//!         forward_get(format!("/{}", req.path), plan)
+//!         forward_get(req.upstream_target(), plan)
 //!     }
 //! }
 //!
@@ -32,12 +32,24 @@
 //! `cargo build --release --target wasm32-wasip2`; the `.wasm` file cargo
 //! writes is the component the gateway loads.
 //!
+//! `plan` may also return [`PlanResult`] (`Result<Decision, Rejection>`,
+//! with `impl Adapter<PlanResult> for MyAdapter`) to refuse with `?`.
+//!
 //! Besides the bindings ([`types`], [`host`], [`Adapter`]) the crate holds
 //! the helpers most adapters need: [`path`] and [`media`] helpers, [`digest`]
 //! parsing, [`http`] header and query helpers, remote [`pattern`] matching,
+//! option [`duration`]s ([`RemoteInfo::option_secs`](types::RemoteInfo::option_secs)),
+//! the upstream target of a request
+//! ([`Request::upstream_target`](types::Request::upstream_target)), the host's
+//! capabilities as a trait ([`Host`], [`WasmHost`]; a fake in `testing`),
 //! builders for decisions and cache plans ([`plan`]) and logging macros
 //! ([`info!`], [`warn!`], ...). The helpers are plain Rust and are unit tested
 //! on the host target; only the [`host`] imports need a running component.
+//!
+//! On the host target (not `wasm32`) the `testing` module helps unit test an
+//! adapter: `FakeHost` (records calls, canned answers), `RemoteInfo::test()`
+//! and `Request::test(method, path)` with `with_*` builders, and matchers
+//! such as `decision.expect_forward()`.
 
 // The generated bindings name the runtime as `artgate_sdk::__wit_bindgen::rt`
 // so that adapter crates need no direct wit-bindgen dependency; this makes
@@ -45,6 +57,7 @@
 extern crate self as artgate_sdk;
 
 pub mod digest;
+pub mod duration;
 // Fuzz entry points and test helpers: host target only (tests, fuzzing).
 #[cfg(not(target_arch = "wasm32"))]
 #[doc(hidden)]
@@ -55,11 +68,17 @@ pub mod media;
 pub mod path;
 pub mod pattern;
 pub mod plan;
+/// Test support for adapters (host target only): a fake host, fixtures,
+/// decision matchers.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 mod adapter;
+mod capabilities;
 
-pub use adapter::Adapter;
-pub use plan::forward_get;
+pub use adapter::{Adapter, IntoDecision, PlanResult};
+pub use capabilities::{Host, WasmHost};
+pub use plan::{OptionError, forward_get};
 
 /// Re-export of wit-bindgen for the generated code and the export macro.
 #[doc(hidden)]
@@ -100,17 +119,17 @@ pub mod host {
     };
 }
 
-/// The generated handler trait. Implement [`Adapter`] instead: every
-/// [`Adapter`] is a `Guest` through a blanket implementation.
+/// The generated handler trait. Implement [`Adapter`] instead:
+/// [`export_adapter!`] implements `Guest` for the adapter type.
 pub use bindings::exports::artgate::adapter::handler::Guest;
 
 /// Everything an adapter usually needs, for `use artgate_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::Adapter;
     pub use crate::digest::{Digest, DigestError};
     pub use crate::pattern::{PathClass, Patterns};
     pub use crate::plan::forward_get;
     pub use crate::types::*;
+    pub use crate::{Adapter, Host, IntoDecision, OptionError, PlanResult, WasmHost};
     pub use crate::{debug, error, info, trace, warn};
     pub use crate::{http, media, path};
 }
@@ -143,9 +162,8 @@ macro_rules! export_adapter {
         // fuzzing) an adapter crate is a plain library, so several can be
         // linked into one program and a native `cdylib` links at all (the
         // export names are not valid linker symbols there).
+        $crate::__impl_guest!($ty);
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_adapter_bindings!($ty with_types_in $crate::bindings);
-        #[cfg(not(target_arch = "wasm32"))]
-        const _: fn() -> $crate::types::AdapterInfo = <$ty as $crate::Adapter>::describe;
     };
 }

@@ -5,7 +5,8 @@
 //! [`error!`](crate::error); they take `format!` arguments. The host tags
 //! each line with the adapter name and the request id.
 //!
-//! Outside a component (host-target unit tests) lines go to stderr instead.
+//! Outside a component (host-target unit tests) lines go to stderr instead,
+//! or to `artgate_sdk::testing::capture_logs` while it runs.
 
 use crate::types::Level;
 
@@ -14,7 +15,9 @@ pub fn log(level: Level, message: &str) {
     #[cfg(target_family = "wasm")]
     crate::bindings::artgate::adapter::host::log(level, message);
     #[cfg(not(target_family = "wasm"))]
-    eprintln!("[{level:?}] {message}");
+    if !crate::testing::capture(level, message) {
+        eprintln!("[{level:?}] {message}");
+    }
 }
 
 /// Logs at a given [`Level`](crate::types::Level) with `format!` arguments:

@@ -411,6 +411,33 @@ impl RemoteInfo {
         }
     }
 
+    /// The adapter option `name` as a duration in whole seconds, in the
+    /// grammar of the gateway's own config durations (see
+    /// [`duration`](crate::duration)): `"90"`, `"30s"`, `"5m"`, `"1h30m"`,
+    /// `"1d"`; a sub-second rest rounds up. `Ok(None)` when the option is
+    /// absent; an [`OptionError`] (a one-sentence message naming the remote
+    /// and the option; as a [`Rejection`] a 500) when it does not parse.
+    ///
+    /// ```
+    /// # use artgate_sdk::prelude::*;
+    /// fn ttl(remote: &RemoteInfo) -> Result<u64, Rejection> {
+    ///     Ok(remote.option_secs("ttl")?.unwrap_or(60))
+    /// }
+    /// ```
+    pub fn option_secs(&self, name: &str) -> Result<Option<u64>, OptionError> {
+        let Some(value) = self.option(name) else {
+            return Ok(None);
+        };
+        crate::duration::parse_secs(value)
+            .map(Some)
+            .map_err(|e| OptionError {
+                remote: self.name.clone(),
+                option: name.to_owned(),
+                value: value.to_owned(),
+                reason: e.reason,
+            })
+    }
+
     /// Whether the remote is a hosted repository.
     pub fn is_hosted(&self) -> bool {
         self.mode == RemoteMode::Hosted
@@ -479,7 +506,63 @@ impl RemoteInfo {
     }
 }
 
+/// An adapter option of a remote (`[remote.options]`) whose value does not
+/// parse. Its `Display` is a one-sentence message for the operator; as a
+/// [`Rejection`] (`?` in a `plan` returning [`PlanResult`](crate::PlanResult))
+/// it is a 500 with that message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionError {
+    /// The remote's name.
+    pub remote: String,
+    /// The option's name.
+    pub option: String,
+    /// The value as configured.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for OptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Remote '{}' has an invalid option {} {:?} ({}); give a duration such as \"60\" (seconds), \"30s\", \"5m\" or \"1h30m\".",
+            self.remote, self.option, self.value, self.reason
+        )
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+impl From<OptionError> for Rejection {
+    /// A 500 with the error's message: the remote's configuration is wrong,
+    /// not the client's request.
+    fn from(e: OptionError) -> Rejection {
+        Rejection::new(500, e.to_string())
+    }
+}
+
 impl Request {
+    /// The upstream target that mirrors the request: `/` + the path
+    /// (percent-encoded where a URL path needs it, see
+    /// [`http::encode_path`]) + `?query` when there is a non-empty query,
+    /// passed on as the client sent it. Appended to each upstream base URL.
+    ///
+    /// ```
+    /// # use artgate_sdk::prelude::*;
+    /// # let mut req = Request::test("GET", "pool/a b.rpm");
+    /// # req.query = Some("x=1".into());
+    /// assert_eq!(req.upstream_target(), "/pool/a%20b.rpm?x=1");
+    /// ```
+    pub fn upstream_target(&self) -> String {
+        let mut target = format!("/{}", http::encode_path(&self.path));
+        if let Some(q) = self.query.as_deref().filter(|q| !q.is_empty()) {
+            target.push('?');
+            target.push_str(q);
+        }
+        target
+    }
+
     /// The value of the first request header called `name`
     /// (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -662,6 +745,25 @@ mod tests {
     }
 
     #[test]
+    fn upstream_targets() {
+        assert_eq!(
+            request("GET", "a/b.txt", None).upstream_target(),
+            "/a/b.txt"
+        );
+        assert_eq!(
+            request("GET", "a/b.txt", Some("")).upstream_target(),
+            "/a/b.txt"
+        );
+        assert_eq!(
+            request("GET", "a b/ü#", Some("x=1&y=%2F")).upstream_target(),
+            "/a%20b/%C3%BC%23?x=1&y=%2F"
+        );
+        assert_eq!(request("GET", "", None).upstream_target(), "/");
+        assert_eq!(request("GET", "", Some("q")).upstream_target(), "/?q");
+        assert_eq!(request("GET", "d/", None).upstream_target(), "/d/");
+    }
+
+    #[test]
     fn remote_options() {
         let remote = RemoteInfo {
             name: "r".into(),
@@ -684,6 +786,28 @@ mod tests {
         assert_eq!(remote.option("nope"), None);
         assert_eq!(remote.option_bool("overwrite"), Some(false));
         assert_eq!(remote.option_bool("mode"), None);
+        let mut timed = remote.clone();
+        timed.options = vec![
+            ("a".into(), "90".into()),
+            ("b".into(), "1h30m".into()),
+            ("c".into(), "soon".into()),
+        ];
+        assert_eq!(timed.option_secs("a"), Ok(Some(90)));
+        assert_eq!(timed.option_secs("b"), Ok(Some(5400)));
+        assert_eq!(timed.option_secs("nope"), Ok(None));
+        let e = timed.option_secs("c").unwrap_err();
+        assert_eq!(
+            (e.remote.as_str(), e.option.as_str(), e.value.as_str()),
+            ("r", "c", "soon")
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with("Remote 'r' has an invalid option c \"soon\" (")
+                && message.ends_with("\"1h30m\"."),
+            "{message}"
+        );
+        let r = Rejection::from(e);
+        assert_eq!((r.status, r.message), (500, message));
         assert_eq!(remote.classify("m/x"), Ok(PathClass::Mutable));
         assert_eq!(remote.classify("x"), Ok(PathClass::Unmatched));
     }

@@ -1,0 +1,110 @@
+//! The host's capabilities as a trait ([`Host`]), so adapter logic that
+//! calls them can be unit tested on the host target with a fake
+//! (`artgate_sdk::testing::FakeHost`), and the real implementation
+//! ([`WasmHost`]) that calls the component imports.
+
+use crate::types::{CachePlan, IncomingResponse, Level, OutgoingRequest};
+
+/// The capabilities the host grants an adapter (WIT interface
+/// `artgate:adapter/host`), one method per import.
+///
+/// Write logic that needs them against `&impl Host` (or `&dyn Host`); the
+/// [`Adapter`](crate::Adapter) functions pass [`WasmHost`]:
+///
+/// ```
+/// use artgate_sdk::prelude::*;
+///
+/// /// Plans with a remembered fact from the key-value store.
+/// fn plan_with(host: &impl Host, remote: &RemoteInfo, req: &Request) -> Decision {
+///     let seen = host.kv_get(&format!("seen/{}", req.path)).is_some();
+///     host.log(Level::Debug, &format!("{} seen before: {seen}", req.path));
+///     forward_get(req.upstream_target(), CachePlan::immutable(req.path_and_query()))
+/// }
+///
+/// struct Mine;
+///
+/// impl Adapter for Mine {
+///     fn describe() -> AdapterInfo {
+///         AdapterInfo::new("mine", "1.0.0", ["mine"])
+///     }
+///     fn plan(remote: RemoteInfo, req: Request) -> Decision {
+///         plan_with(&WasmHost, &remote, &req)
+///     }
+/// }
+/// # artgate_sdk::export_adapter!(Mine);
+/// ```
+pub trait Host {
+    /// `log`: a line in the gateway's log, tagged with the adapter and the
+    /// request id. (The logging macros, [`info!`](crate::info) and the
+    /// others, always write through the component import.)
+    fn log(&self, level: Level, message: &str);
+
+    /// `http-send`: a small request to one of the remote's hosts (or an
+    /// auth realm it named); the body is bounded by the host.
+    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String>;
+
+    /// `kv-get`: the value of `key` in the adapter's store for this
+    /// remote, if set and unexpired.
+    fn kv_get(&self, key: &str) -> Option<Vec<u8>>;
+
+    /// `kv-set` with a TTL in seconds (0: never expires).
+    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64);
+
+    /// `kv-delete`.
+    fn kv_delete(&self, key: &str);
+
+    /// `cache-send`: a request answered through the cache by `plan`, with a
+    /// body of at most `limit` bytes.
+    fn cache_send(
+        &self,
+        req: &OutgoingRequest,
+        plan: &CachePlan,
+        limit: u32,
+    ) -> Result<IncomingResponse, String>;
+
+    /// `cache-expire`: marks the entry `key` of this remote expired.
+    fn cache_expire(&self, key: &str);
+}
+
+/// The real host: each method calls the component import of the same name.
+///
+/// Only usable inside a component: outside one (host-target tests) the
+/// imports panic, except [`log`](Host::log), which writes to stderr as the
+/// logging macros do. Tests use `artgate_sdk::testing::FakeHost`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WasmHost;
+
+impl Host for WasmHost {
+    fn log(&self, level: Level, message: &str) {
+        crate::log::log(level, message);
+    }
+
+    fn http_send(&self, req: &OutgoingRequest) -> Result<IncomingResponse, String> {
+        crate::host::http_send(req)
+    }
+
+    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        crate::host::kv_get(key)
+    }
+
+    fn kv_set(&self, key: &str, value: &[u8], ttl_secs: u64) {
+        crate::host::kv_set(key, value, ttl_secs);
+    }
+
+    fn kv_delete(&self, key: &str) {
+        crate::host::kv_delete(key);
+    }
+
+    fn cache_send(
+        &self,
+        req: &OutgoingRequest,
+        plan: &CachePlan,
+        limit: u32,
+    ) -> Result<IncomingResponse, String> {
+        crate::host::cache_send(req, plan, limit)
+    }
+
+    fn cache_expire(&self, key: &str) {
+        crate::host::cache_expire(key);
+    }
+}
