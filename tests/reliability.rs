@@ -2,10 +2,10 @@
 //! `kill -9` under load, a full disk, a hostile upstream — with the figures
 //! RELIABILITY.md records.
 
-pub(crate) mod crash;
+mod crash;
 mod disk;
 mod failpoints;
-pub(crate) mod harness;
+mod harness;
 mod hostile_plugins;
 mod hot_reload;
 mod store_hygiene;

@@ -2,12 +2,13 @@
 //! 8 MiB tmpfs mounted by the test (the test runs as root, as CI does; it
 //! fails, it does not skip, where it cannot mount).
 
-use super::harness::{
-    KIB, MIB, Proc, client, damage, drain, files_in, fsck, sha256_hex, write_config_with_storage,
-    write_hosted_and_pull_config,
-};
 use crate::support::bytes;
+use crate::support::child::{
+    ChildGateway, damage, files_in, fsck, write_config_with_storage, write_hosted_and_pull_config,
+};
+use crate::support::http::{client, drain};
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{KIB, MIB, sha256_hex};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
@@ -171,7 +172,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
             up.url()
         ),
     );
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let c = client();
     let url = |k: &str| gw.url(&format!("/api/v1/remote/h/{k}"));
     eprintln!("tmpfs free after startup: {} KiB", fs.free() / 1024);
@@ -191,7 +192,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
                 refusal = Some((key, text));
                 break;
             }
-            s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+            s => panic!("upload {key}: {s} {text}\n{}", gw.log_text()),
         }
     }
     let (refused_key, text) = refusal.expect("8 MiB never filled up");
@@ -232,7 +233,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
                     topped += 1;
                 }
                 507 => break,
-                s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+                s => panic!("upload {key}: {s} {text}\n{}", gw.log_text()),
             }
         }
     }
@@ -275,15 +276,15 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
         if status == 200 {
             // The client only sees its connection cut; the log says why.
             let start = Instant::now();
-            while !gw.log_tail().contains("fill aborted") {
+            while !gw.log_text().contains("fill aborted") {
                 assert!(
                     start.elapsed() < Duration::from_secs(5),
                     "an aborted fill was not logged:\n{}",
-                    gw.log_tail()
+                    gw.log_text()
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert!(gw.log_tail().contains("No space left"), "{}", gw.log_tail());
+            assert!(gw.log_text().contains("No space left"), "{}", gw.log_text());
         }
         no_spools_left(&data, "after a fill that did not fit").await;
     }
@@ -331,7 +332,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
         status,
         201,
         "upload after space came back: {text}\n{}",
-        gw.log_tail()
+        gw.log_text()
     );
     acked.push(("after.bin".into(), sha256_hex(&after)));
     let r = c.get(&fill_url).send().await.unwrap();
@@ -350,7 +351,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
     assert!(spools(&data).is_empty());
 
     // Restarted, everything acknowledged is still there and whole.
-    let gw = Proc::start(&cfg).await;
+    let gw = ChildGateway::start(&cfg).await;
     for (k, sha) in &acked {
         let r = c
             .get(gw.url(&format!("/api/v1/remote/h/{k}")))
@@ -401,7 +402,7 @@ async fn a_fill_the_disk_cannot_take_is_507_naming_the_gateway_disk() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write_hosted_and_pull_config(dir.path(), &dir.path().join("data"), &up.url());
-    let gw = Proc::start_env(&cfg, &[("FAILPOINTS", "spool-write=return(enospc)")]).await;
+    let gw = ChildGateway::start_env(&cfg, &[("FAILPOINTS", "spool-write=return(enospc)")]).await;
     let c = client();
     let url = gw.url("/api/v1/remote/pull/obj.bin");
     let clients: Vec<_> = (0..4)
@@ -468,7 +469,7 @@ async fn min_free_keeps_room_for_deletes_and_refuses_new_content_with_507() {
             up.url()
         ),
     );
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let c = client();
     let url = |k: &str| gw.url(&format!("/api/v1/remote/h/{k}"));
 
@@ -487,7 +488,7 @@ async fn min_free_keeps_room_for_deletes_and_refuses_new_content_with_507() {
                     refusal.get_or_insert(error_sentence(&text));
                     break;
                 }
-                s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+                s => panic!("upload {key}: {s} {text}\n{}", gw.log_text()),
             }
         }
     }
