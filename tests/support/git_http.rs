@@ -93,13 +93,7 @@ pub async fn run_for(mut cmd: Command, limit: Duration) -> Output {
 pub async fn run_ok(cmd: Command) -> String {
     let what = format!("{cmd:?}");
     let out = run_for(cmd, Duration::from_secs(45)).await;
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::clients::assert_success(&what, &out);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
