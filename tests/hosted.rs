@@ -10,7 +10,7 @@ use crate::support::clients::{self, run, run_ok};
 use crate::support::gateway::Gateway;
 use crate::support::http::send;
 use crate::support::upstream::Upstream;
-use crate::support::{bytes, sha256_hex};
+use crate::support::{bytes, sha256_hex, spool_files};
 use std::path::Path;
 use std::process::Command;
 
@@ -746,17 +746,6 @@ async fn virtual_remote_reads_members_in_order_and_writes_to_one() {
 // ---------------------------------------------------------------------------
 // Quotas
 // ---------------------------------------------------------------------------
-
-fn spool_files(data: &Path) -> Vec<String> {
-    std::fs::read_dir(data.join("tmp"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("spool-"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_refuses_with_507_and_leaves_nothing() {

@@ -23,14 +23,14 @@
 use super::harness::{Rng, seed};
 use crate::support::bytes;
 use crate::support::child::{
-    ChildGateway, DAMAGE, damage, files_in, fsck, write_config, write_hosted_and_pull_config,
+    ChildGateway, DAMAGE, damage, fsck, write_config, write_hosted_and_pull_config,
 };
 use crate::support::eventually;
 use crate::support::gateway::generic_remote;
 use crate::support::http::{client, drain, drain_progress};
 use crate::support::http::{get_header_body, send};
 use crate::support::upstream::{Resource, Upstream};
-use crate::support::{KIB, MIB, sha256_hex};
+use crate::support::{KIB, MIB, files_in, sha256_hex, spool_files};
 use futures_util::StreamExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -839,13 +839,11 @@ fn child_config(dir: &Path, up: &Upstream) -> PathBuf {
 
 /// Bytes in the spool files under `data/tmp`, if any.
 fn spooled(dir: &Path) -> Option<u64> {
-    let rd = std::fs::read_dir(dir.join("data/tmp")).ok()?;
-    let sizes: Vec<u64> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("spool-"))
-        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
-        .collect();
-    sizes.into_iter().max()
+    let tmp = dir.join("data/tmp");
+    spool_files(&dir.join("data"))
+        .iter()
+        .filter_map(|n| std::fs::metadata(tmp.join(n)).ok().map(|m| m.len()))
+        .max()
 }
 
 /// `kill -9` of the real binary during a fill — after 128 KiB, in the

@@ -322,14 +322,3 @@ pub fn write_hosted_and_pull_config(dir: &Path, data_dir: &Path, upstream: &str)
         ),
     )
 }
-
-/// Names of the files in `dir` (none when it does not exist).
-pub fn files_in(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}

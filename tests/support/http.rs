@@ -68,13 +68,7 @@ impl Got {
     /// The one-sentence `error` of a JSON error body (panics when it is
     /// missing or empty).
     pub fn error(&self) -> String {
-        let v: serde_json::Value = serde_json::from_slice(self.body())
-            .unwrap_or_else(|e| panic!("error body is not JSON: {e}"));
-        let msg = v["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error in {v}"));
-        assert!(!msg.trim().is_empty(), "empty error message in {v}");
-        msg.to_owned()
+        json_error(&String::from_utf8_lossy(self.body()))
     }
 
     /// The one-sentence error of a JSON error body: `error`, or the OCI
@@ -97,6 +91,18 @@ impl Got {
         assert!(!msg.trim().is_empty(), "no error message in {v}");
         v["errors"][0]["code"].as_str().unwrap_or("").to_owned()
     }
+}
+
+/// The one-sentence `error` of the JSON error body `text` (panics when
+/// it is not JSON, or the sentence is missing or empty).
+pub fn json_error(text: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {text}"));
+    let msg = v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {v}"));
+    assert!(!msg.trim().is_empty(), "empty error message in {v}");
+    msg.to_owned()
 }
 
 /// A client that never uses a proxy (and lets idle pooled connections go

@@ -111,3 +111,22 @@ pub async fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Names of the files in `dir` (none when it does not exist).
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Names of the spool files of the store in `data` (in `data/tmp`).
+pub fn spool_files(data: &std::path::Path) -> Vec<String> {
+    files_in(&data.join("tmp"))
+        .into_iter()
+        .filter(|n| n.starts_with("spool-"))
+        .collect()
+}
