@@ -1,6 +1,7 @@
 //! Reliability: the gateway attacked the way production attacks it —
-//! `kill -9` under load, a full disk, a hostile upstream — with the figures
-//! RELIABILITY.md records.
+//! `kill -9` (under load and at chosen moments), a full disk, a hostile
+//! upstream, hot reloads, hostile adapters — with the figures RELIABILITY.md
+//! records. Every test of these kinds lives here, and only here.
 
 mod crash;
 mod disk;
