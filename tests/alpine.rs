@@ -5,7 +5,7 @@
 //! user agent, the index with `If-Modified-Since` once it is cached.
 
 use crate::support::gateway::Gateway;
-use crate::support::mirror::{Mirror, get_remote, metric};
+use crate::support::mirror::Mirror;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -86,60 +86,60 @@ async fn apk_style_fetches_through_the_gateway() {
     let index = std::fs::read(tree.path().join(&index_path)).unwrap();
 
     // `apk update`: the index, then again from cache.
-    let got = get_remote(&gw, "alpine", &index_path, &[APK]).await;
+    let got = gw.get_remote("alpine", &index_path, &[APK]).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body(), index.as_slice());
     assert_eq!(got.h("content-type"), "application/gzip");
     assert_eq!(got.source(), "remote");
     let last_modified = got.h("last-modified").to_owned();
     assert_eq!(
-        get_remote(&gw, "alpine", &index_path, &[APK])
-            .await
-            .source(),
+        gw.get_remote("alpine", &index_path, &[APK]).await.source(),
         "cache"
     );
     // apk asks with If-Modified-Since once it has the index: 304 from the
     // gateway, an older date gets the index.
-    let got = get_remote(
-        &gw,
-        "alpine",
-        &index_path,
-        &[APK, ("if-modified-since", &last_modified)],
-    )
-    .await;
+    let got = gw
+        .get_remote(
+            "alpine",
+            &index_path,
+            &[APK, ("if-modified-since", &last_modified)],
+        )
+        .await;
     assert_eq!(got.status, 304);
     assert!(got.body().is_empty());
-    let got = get_remote(
-        &gw,
-        "alpine",
-        &index_path,
-        &[APK, ("if-modified-since", "Thu, 01 Jan 1970 00:00:01 GMT")],
-    )
-    .await;
+    let got = gw
+        .get_remote(
+            "alpine",
+            &index_path,
+            &[APK, ("if-modified-since", "Thu, 01 Jan 1970 00:00:01 GMT")],
+        )
+        .await;
     assert_eq!((got.status, got.body()), (200, index.as_slice()));
 
     // `apk add`: packages are immutable, fetched once.
     for p in ["busybox-1.36.1-r29", "musl-1.2.5-r0"] {
         let path = format!("{DIR}/{p}.apk");
         let want = std::fs::read(tree.path().join(&path)).unwrap();
-        let got = get_remote(&gw, "alpine", &path, &[APK]).await;
+        let got = gw.get_remote("alpine", &path, &[APK]).await;
         assert_eq!((got.status, got.body()), (200, want.as_slice()));
         assert_eq!(got.h("content-type"), "application/gzip");
         assert_eq!(got.source(), "remote");
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let path = format!("{DIR}/busybox-1.36.1-r29.apk");
-    let got = get_remote(&gw, "alpine", &path, &[APK]).await;
+    let got = gw.get_remote("alpine", &path, &[APK]).await;
     assert_eq!(got.source(), "cache", "a package never expires");
     let seen = mirror.up.seen(&mirror.path(&path));
     assert_eq!((seen.total, seen.conditional), (1, 0));
     // The expired index is revalidated, not downloaded again.
-    let got = get_remote(&gw, "alpine", &index_path, &[APK]).await;
+    let got = gw.get_remote("alpine", &index_path, &[APK]).await;
     assert_eq!((got.status, got.source()), (200, "cache"));
     let seen = mirror.up.seen(&mirror.path(&index_path));
     assert_eq!((seen.gets, seen.conditional, seen.not_modified), (2, 1, 1));
     // A package the upstream does not have is a 404.
-    let got = get_remote(&gw, "alpine", &format!("{DIR}/nope-1.0-r0.apk"), &[APK]).await;
+    let got = gw
+        .get_remote("alpine", &format!("{DIR}/nope-1.0-r0.apk"), &[APK])
+        .await;
     assert_eq!(got.status, 404);
     got.error();
 }
@@ -150,7 +150,7 @@ async fn index_change_is_visible_after_the_ttl() {
     let index_path = format!("{DIR}/APKINDEX.tar.gz");
     let old = std::fs::read(tree.path().join(&index_path)).unwrap();
     assert_eq!(
-        get_remote(&gw, "alpine", &index_path, &[APK]).await.body(),
+        gw.get_remote("alpine", &index_path, &[APK]).await.body(),
         old.as_slice()
     );
     let since = tokio::time::Instant::now();
@@ -160,20 +160,16 @@ async fn index_change_is_visible_after_the_ttl() {
     mirror.load(tree.path(), "");
     let new = std::fs::read(tree.path().join(&index_path)).unwrap();
     assert_ne!(old, new);
-    let got = get_remote(&gw, "alpine", &index_path, &[APK]).await;
+    let got = gw.get_remote("alpine", &index_path, &[APK]).await;
     if since.elapsed() < Duration::from_millis(700) {
         assert_eq!((got.body(), got.source()), (old.as_slice(), "cache"));
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let got = get_remote(&gw, "alpine", &index_path, &[APK]).await;
+    let got = gw.get_remote("alpine", &index_path, &[APK]).await;
     assert_eq!((got.body(), got.source()), (new.as_slice(), "remote"));
-    let got = get_remote(
-        &gw,
-        "alpine",
-        &format!("{DIR}/busybox-1.36.1-r30.apk"),
-        &[APK],
-    )
-    .await;
+    let got = gw
+        .get_remote("alpine", &format!("{DIR}/busybox-1.36.1-r30.apk"), &[APK])
+        .await;
     assert_eq!(got.status, 200);
 }
 
@@ -184,30 +180,33 @@ async fn stale_index_and_cached_packages_when_the_upstream_is_down() {
     let index = std::fs::read(tree.path().join(&index_path)).unwrap();
     let apk = format!("{DIR}/busybox-1.36.1-r29.apk");
     assert_eq!(
-        get_remote(&gw, "alpine", &index_path, &[APK]).await.status,
+        gw.get_remote("alpine", &index_path, &[APK]).await.status,
         200
     );
-    assert_eq!(get_remote(&gw, "alpine", &apk, &[APK]).await.status, 200);
+    assert_eq!(gw.get_remote("alpine", &apk, &[APK]).await.status, 200);
 
     mirror.up.set_down(true);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let got = get_remote(&gw, "alpine", &index_path, &[APK]).await;
+    let got = gw.get_remote("alpine", &index_path, &[APK]).await;
     assert_eq!((got.status, got.source()), (200, "stale"));
     assert_eq!(got.body(), index.as_slice());
     assert_eq!(
-        metric(&gw, "artgate_stale_served_total", &["remote=\"alpine\""]).await,
+        gw.metric("artgate_stale_served_total", &["remote=\"alpine\""])
+            .await,
         1.0
     );
-    let got = get_remote(&gw, "alpine", &apk, &[APK]).await;
+    let got = gw.get_remote("alpine", &apk, &[APK]).await;
     assert_eq!((got.status, got.source()), (200, "cache"));
     // Never fetched: nothing to serve.
-    let got = get_remote(&gw, "alpine", &format!("{DIR}/musl-1.2.5-r0.apk"), &[APK]).await;
+    let got = gw
+        .get_remote("alpine", &format!("{DIR}/musl-1.2.5-r0.apk"), &[APK])
+        .await;
     assert_eq!(got.status, 502);
     got.error();
     // Back up: the index is current again once its TTL has passed.
     mirror.up.set_down(false);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let got = get_remote(&gw, "alpine", &index_path, &[APK]).await;
+    let got = gw.get_remote("alpine", &index_path, &[APK]).await;
     assert_eq!((got.status, got.source()), (200, "cache"));
     assert_eq!(mirror.up.seen(&mirror.path(&index_path)).not_modified, 1);
 }

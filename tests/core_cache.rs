@@ -4,35 +4,12 @@
 //! admin endpoints and upstream failover.
 
 use crate::support::gateway::{Gateway, generic_remote};
-use crate::support::http::{Got, send_with};
+use crate::support::http::{Got, send};
 use crate::support::upstream::{Resource, Upstream};
 use crate::support::{bytes, metric};
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-impl Got {
-    /// The one-sentence error of a JSON error body: `error`, or the OCI
-    /// `errors[0].message` on registry routes. Panics when missing/empty.
-    fn error(&self) -> String {
-        let v = self.json();
-        let msg = v["error"]
-            .as_str()
-            .or_else(|| v["errors"][0]["message"].as_str())
-            .unwrap_or_else(|| panic!("no error message in {v}"));
-        assert!(!msg.trim().is_empty(), "empty error message in {v}");
-        msg.to_owned()
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-/// Send `method` to `url` with extra `headers`, read the whole response.
-async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Got {
-    send_with(&client(), method.parse().unwrap(), url, headers).await
-}
 
 async fn get(gw: &Gateway, path: &str) -> Got {
     send("GET", &gw.url(path), &[]).await
@@ -52,17 +29,6 @@ fn put(up: &Upstream, path: &str, body: &[u8], etag: &str) {
             ..Default::default()
         },
     );
-}
-
-/// Wait (bounded) until no upstream fetch is in progress.
-async fn fills_settled(gw: &Gateway) {
-    for _ in 0..200 {
-        if metric(&gw.metrics().await, "artgate_fills_inflight", &[]) == 0.0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("a fill is still in progress");
 }
 
 /// Send a raw request line (no client-side normalisation of the target)
@@ -103,11 +69,7 @@ async fn raw_get(gw: &Gateway, target: &str) -> Got {
     {
         body = dechunk(&body);
     }
-    Got {
-        status,
-        headers,
-        body,
-    }
+    Got::new(status, headers, body)
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -140,7 +102,7 @@ async fn miss_then_hit_with_artifact_headers() {
         let g = get(&gw, path).await;
         assert_eq!(g.status, 200, "request {i}");
         assert_eq!(g.source(), source, "request {i}");
-        assert!(g.body == rpm, "request {i}: body differs");
+        assert!(g.body() == rpm, "request {i}: body differs");
         assert_eq!(g.h("content-type"), "application/x-rpm");
         assert_eq!(
             g.h("content-disposition"),
@@ -161,7 +123,7 @@ async fn miss_then_hit_with_artifact_headers() {
         g.h("content-disposition"),
         "attachment; filename=\"repomd.xml\""
     );
-    assert_eq!(g.body, b"<repomd/>");
+    assert_eq!(g.body(), b"<repomd/>");
 }
 
 /// A fresh hit is served without calling the adapter: the `plan` call
@@ -214,12 +176,12 @@ async fn expired_entry_revalidates_with_if_none_match() {
 
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "remote"));
-    assert_eq!(g.body, b"version one");
+    assert_eq!(g.body(), b"version one");
 
     tokio::time::sleep(Duration::from_millis(900)).await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "cache"));
-    assert_eq!(g.body, b"version one");
+    assert_eq!(g.body(), b"version one");
     let s = up.seen(p);
     assert_eq!((s.gets, s.conditional, s.not_modified), (2, 1, 1));
     assert_eq!(s.gets - s.not_modified, 1, "no second full download");
@@ -236,11 +198,11 @@ async fn expired_entry_revalidates_with_if_none_match() {
     tokio::time::sleep(Duration::from_millis(900)).await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "remote"));
-    assert_eq!(g.body, b"version two");
+    assert_eq!(g.body(), b"version two");
     assert_eq!(g.h("etag"), "\"v2\"");
     let s = up.seen(p);
     assert_eq!((s.gets, s.conditional, s.not_modified), (3, 2, 1));
-    assert_eq!(get(&gw, url).await.body, b"version two");
+    assert_eq!(get(&gw, url).await.body(), b"version two");
 }
 
 /// Without `check_mutable_updates`, an expired entry is fetched again with
@@ -262,7 +224,7 @@ async fn expired_entry_refetches_without_check_mutable_updates() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "remote"));
-    assert_eq!(g.body, b"index");
+    assert_eq!(g.body(), b"index");
     let s = up.seen(p);
     assert_eq!((s.gets, s.conditional, s.not_modified), (2, 0, 0));
     assert!(!s.last_headers.contains_key("if-none-match"));
@@ -296,7 +258,7 @@ async fn stale_served_when_upstream_down() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "stale"));
-    assert!(g.body == body, "stale body differs");
+    assert!(g.body() == body, "stale body differs");
     assert_eq!(g.h("x-artifact-size"), "5000");
     assert_eq!(stale(&gw.metrics().await), 1.0);
     assert_eq!(up.seen("/m.xml").gets, 1, "a down upstream sees nothing");
@@ -316,7 +278,7 @@ async fn stale_served_when_upstream_answers_500() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "stale"));
-    assert!(g.body == body, "stale body differs");
+    assert!(g.body() == body, "stale body differs");
     assert_eq!(up.seen("/m.xml").gets, 2, "the 500 came from the upstream");
     let m = gw.metrics().await;
     assert_eq!(
@@ -341,13 +303,13 @@ async fn nothing_cached_and_upstream_failing_is_502() {
 
     let g = get(&gw, "/api/v1/remote/r/broken.bin").await;
     assert_eq!(g.status, 502);
-    g.error();
+    g.sentence();
 
     up.set_down(true);
     let g = get(&gw, "/api/v1/remote/r/never-cached.bin").await;
     assert_eq!(g.status, 502);
     assert_eq!(g.h("content-type"), "application/json");
-    g.error();
+    g.sentence();
     assert_eq!(up.seen("/never-cached.bin").total, 0);
 }
 
@@ -374,14 +336,14 @@ async fn client_no_cache_forces_revalidation() {
 
     let g = get_with(&gw, url, &no_cache).await;
     assert_eq!((g.status, g.source()), (200, "cache"));
-    assert_eq!(g.body, b"repomd");
+    assert_eq!(g.body(), b"repomd");
     let s = up.seen(p);
     assert_eq!((s.total, s.conditional, s.not_modified), (2, 1, 1));
 
     up.set_down(true);
     let g = get_with(&gw, url, &no_cache).await;
     assert_eq!((g.status, g.source()), (200, "stale"));
-    assert_eq!(g.body, b"repomd");
+    assert_eq!(g.body(), b"repomd");
     assert_eq!(up.seen(p).total, 2);
 }
 
@@ -397,10 +359,10 @@ async fn not_found_is_cached_for_negative_ttl() {
 
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (404, "remote"));
-    g.error();
+    g.sentence();
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (404, "cache"));
-    g.error();
+    g.sentence();
     assert_eq!(up.seen("/missing.bin").total, 1);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -412,7 +374,7 @@ async fn not_found_is_cached_for_negative_ttl() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "remote"));
-    assert_eq!(g.body, b"here now");
+    assert_eq!(g.body(), b"here now");
 }
 
 /// `negative_ttl = "0s"` disables negative caching: every request for a
@@ -424,7 +386,7 @@ async fn zero_negative_ttl_disables_negative_cache() {
     for i in 1..=3 {
         let g = get(&gw, "/api/v1/remote/r/missing.bin").await;
         assert_eq!(g.status, 404);
-        g.error();
+        g.sentence();
         assert_eq!(up.seen("/missing.bin").total, i);
     }
 }
@@ -456,7 +418,7 @@ async fn range_and_head_from_cache() {
         assert_eq!(g.source(), "cache", "{range}");
         assert_eq!(g.h("content-range"), content_range, "{range}");
         assert_eq!(g.h("content-length"), want.len().to_string(), "{range}");
-        assert!(g.body == data[want.clone()], "{range}: wrong bytes");
+        assert!(*g.body() == data[want.clone()], "{range}: wrong bytes");
     }
     let g = get_with(&gw, url, &[("range", "bytes=1000000-")]).await;
     assert_eq!(g.status, 416);
@@ -465,7 +427,7 @@ async fn range_and_head_from_cache() {
     let hit = get(&gw, url).await;
     let head = send("HEAD", &gw.url(url), &[]).await;
     assert_eq!(head.status, 200);
-    assert!(head.body.is_empty());
+    assert!(head.body().is_empty());
     for name in [
         "content-type",
         "content-disposition",
@@ -500,7 +462,7 @@ async fn small_hits_come_from_memory_and_follow_the_index() {
         for _ in 0..3 {
             let g = get(&gw, url).await;
             assert_eq!((g.status, g.source()), (200, "cache"));
-            assert!(g.body == v1, "wrong bytes from a hit");
+            assert!(g.body() == v1, "wrong bytes from a hit");
         }
         assert_eq!(
             mem(gw.metrics().await) >= 3000.0,
@@ -509,10 +471,10 @@ async fn small_hits_come_from_memory_and_follow_the_index() {
         );
         let g = get_with(&gw, url, &[("range", "bytes=100-199")]).await;
         assert_eq!((g.status, g.h("content-length")), (206, "100"));
-        assert!(g.body == v1[100..200], "wrong range bytes");
+        assert!(*g.body() == v1[100..200], "wrong range bytes");
         let head = send("HEAD", &gw.url(url), &[]).await;
         assert_eq!((head.status, head.h("content-length")), (200, "3000"));
-        assert!(head.body.is_empty());
+        assert!(head.body().is_empty());
 
         put(&up, "/m.bin", &v2, "\"v2\"");
         assert_eq!(
@@ -527,10 +489,13 @@ async fn small_hits_come_from_memory_and_follow_the_index() {
             "remote",
             "a flushed entry was served from memory"
         );
-        assert!(g.body == v2);
+        assert!(g.body() == v2);
         let g = get(&gw, url).await;
         assert_eq!(g.source(), "cache");
-        assert!(g.body == v2, "a hit after the refill served the old bytes");
+        assert!(
+            g.body() == v2,
+            "a hit after the refill served the old bytes"
+        );
         assert_eq!(up.seen("/m.bin").gets, 2);
     }
 }
@@ -556,12 +521,12 @@ async fn cold_range_request_caches_whole_object() {
     let g = get_with(&gw, url, &[("range", "bytes=100000-100099")]).await;
     assert_eq!(g.status, 206);
     assert_eq!(g.h("content-range"), "bytes 100000-100099/300000");
-    assert!(g.body == data[100_000..100_100], "wrong range bytes");
+    assert!(*g.body() == data[100_000..100_100], "wrong range bytes");
 
-    fills_settled(&gw).await;
+    gw.fills_settled().await;
     let g = get(&gw, url).await;
     assert_eq!((g.status, g.source()), (200, "cache"));
-    assert!(g.body == data, "cached body differs");
+    assert!(g.body() == data, "cached body differs");
     let s = up.seen("/big.bin");
     assert_eq!((s.gets, s.total), (1, 1));
     assert!(
@@ -597,7 +562,7 @@ async fn flush_one_remote_then_all() {
     assert_eq!(v["remote"], "a");
     assert_eq!(v["flushed"], 1);
     let g = get(&gw, ua).await;
-    assert_eq!((g.source(), g.body.as_slice()), ("remote", &b"aaa"[..]));
+    assert_eq!((g.source(), g.body()), ("remote", &b"aaa"[..]));
     assert_eq!(get(&gw, ub).await.source(), "cache");
     assert_eq!((up.seen("/a.bin").gets, up.seen("/b.bin").gets), (2, 1));
 
@@ -612,7 +577,7 @@ async fn flush_one_remote_then_all() {
 
     let f = send("PUT", &gw.url("/cache/flush?remote=nope"), &[]).await;
     assert_eq!(f.status, 404);
-    assert!(f.error().contains("nope"));
+    assert!(f.sentence().contains("nope"));
 }
 
 // ---------------------------------------------------------------------------
@@ -625,7 +590,7 @@ async fn unknown_remote_is_404() {
     let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let g = get(&gw, "/api/v1/remote/nope/x.bin").await;
     assert_eq!(g.status, 404);
-    assert!(g.error().contains("nope"));
+    assert!(g.sentence().contains("nope"));
     assert_eq!(up.requests(), 0);
 }
 
@@ -638,10 +603,10 @@ async fn path_outside_allow_is_403() {
     put(&up, "/no/x.bin", b"no", "\"no\"");
     let gw = Gateway::start(&generic_remote("r", &up.url(), "allow = [\"^ok/\"]")).await;
     let g = get(&gw, "/api/v1/remote/r/ok/x.bin").await;
-    assert_eq!((g.status, g.body.as_slice()), (200, &b"ok"[..]));
+    assert_eq!((g.status, g.body()), (200, &b"ok"[..]));
     let g = get(&gw, "/api/v1/remote/r/no/x.bin").await;
     assert_eq!(g.status, 403);
-    g.error();
+    g.sentence();
     assert_eq!(up.seen("/no/x.bin").total, 0);
 }
 
@@ -653,7 +618,7 @@ async fn writes_on_pull_through_remote_are_400() {
     for method in ["PUT", "DELETE"] {
         let g = send(method, &gw.url("/api/v1/remote/r/x.bin"), &[]).await;
         assert_eq!(g.status, 400, "{method}");
-        assert!(g.error().contains("/cache/flush"), "{method}");
+        assert!(g.sentence().contains("/cache/flush"), "{method}");
     }
     assert_eq!(up.requests(), 0);
 }
@@ -666,7 +631,7 @@ async fn registry_route_on_generic_remote_is_400() {
     let gw = Gateway::start(&generic_remote("g", &up.url(), "")).await;
     let g = get(&gw, "/v2/g/x/manifests/y").await;
     assert_eq!(g.status, 400);
-    assert!(g.error().contains("generic"));
+    assert!(g.sentence().contains("generic"));
     assert_eq!(up.requests(), 0);
 }
 
@@ -686,7 +651,7 @@ async fn upstream_timeout_is_504() {
     let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
     let g = get(&gw, "/api/v1/remote/r/slow.bin").await;
     assert_eq!(g.status, 504);
-    g.error();
+    g.sentence();
     assert_eq!(up.seen("/slow.bin").gets, 2, "one attempt and one retry");
 }
 
@@ -709,7 +674,7 @@ async fn path_traversal_is_400() {
         let g = raw_get(&gw, target).await;
         assert_eq!(g.status, 400, "{target}");
         assert!(
-            !g.error().is_empty() && !g.body.windows(4).any(|w| w == b"root"),
+            !g.sentence().is_empty() && !g.body().windows(4).any(|w| w == b"root"),
             "{target}"
         );
     }
@@ -762,7 +727,7 @@ async fn config_redacts_password() {
     .await;
     let g = get(&gw, "/config").await;
     assert_eq!(g.status, 200);
-    let text = String::from_utf8(g.body.clone()).unwrap();
+    let text = String::from_utf8(g.body().to_vec()).unwrap();
     assert!(!text.contains(secret), "secret leaked: {text}");
     let v = g.json();
     let creds = &v["remote"][0]["credentials"];
@@ -781,7 +746,7 @@ async fn metrics_count_requests() {
     let m = get(&gw, "/metrics").await;
     assert_eq!(m.status, 200);
     assert!(m.h("content-type").starts_with("text/plain"));
-    let text = String::from_utf8(m.body).unwrap();
+    let text = String::from_utf8(m.body().to_vec()).unwrap();
     assert!(text.contains("# TYPE artgate_requests counter"), "{text}");
     let req = |outcome: &str| {
         metric(
@@ -826,10 +791,7 @@ async fn plugins_lists_builtin_generic() {
 async fn failover_to_second_upstream() {
     let up = Upstream::start().await;
     put(&up, "/f.bin", b"from the mirror", "\"f\"");
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = crate::support::free_port();
     let remote = format!(
         "[[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = [\"http://127.0.0.1:{closed}\", \"{}\"]\n",
         up.url()
@@ -837,6 +799,6 @@ async fn failover_to_second_upstream() {
     let gw = Gateway::start(&remote).await;
     let g = get(&gw, "/api/v1/remote/r/f.bin").await;
     assert_eq!((g.status, g.source()), (200, "remote"));
-    assert_eq!(g.body, b"from the mirror");
+    assert_eq!(g.body(), b"from the mirror");
     assert_eq!(up.seen("/f.bin").gets, 1);
 }

@@ -1,5 +1,6 @@
 //! Operator-facing behaviour: TLS, `artgate check`, LRU eviction under
-//! `storage.max_size`, hosted uploads and the request limits.
+//! `storage.max_size`, the request limits, the redirect policy and JSON
+//! logs. (Hosted uploads are in `hosted.rs`.)
 
 use crate::support::gateway::{Gateway, config_head};
 use crate::support::upstream::Upstream;
@@ -214,147 +215,6 @@ async fn lru_eviction_keeps_the_store_under_max_size() {
     assert_eq!(up.seen("/f1").gets, before + 1);
 }
 
-/// Send `rb` and return the response status.
-async fn status(rb: reqwest::RequestBuilder) -> reqwest::StatusCode {
-    rb.send().await.unwrap().status()
-}
-
-/// Hosted remote: upload (raw and chunked), 201 only after commit, read
-/// back byte-identical with HEAD/Range, checksum mismatch refused, list,
-/// delete, overwrite refusal, and uploads survive a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hosted_upload_read_list_delete_and_restart() {
-    let remotes = "[[remote]]\nname = \"builds\"\npackage = \"local\"\n[[remote]]\nname = \"frozen\"\npackage = \"local\"\n[remote.options]\noverwrite = \"false\"\n";
-    let gw = Gateway::start(remotes).await;
-    let c = reqwest::Client::new();
-    let data = bytes(3 * 1024 * 1024 + 7, 42);
-    let r = c
-        .put(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    // Chunked upload (no Content-Length), as DVC sends it.
-    let stream = futures_util::stream::iter(
-        data.chunks(100_000)
-            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
-            .collect::<Vec<_>>(),
-    );
-    let r = c
-        .post(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    for p in ["app.bin", "chunked.bin"] {
-        let r = c
-            .get(gw.url(&format!("/api/v1/remote/builds/app/1.0/{p}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
-    }
-    let r = c
-        .head(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.headers()["content-length"],
-        data.len().to_string().as_str()
-    );
-    let r = c
-        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
-        .header("range", "bytes=5-9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 206);
-    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[5..10]);
-    // A wrong checksum is refused and nothing is stored.
-    let r = c
-        .put(gw.url("/api/v1/remote/builds/bad.bin"))
-        .header("x-checksum-sha256", "0".repeat(64))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("digest"));
-    assert_eq!(
-        status(c.get(gw.url("/api/v1/remote/builds/bad.bin"))).await,
-        404
-    );
-    // Listing.
-    let list: serde_json::Value = serde_json::from_str(
-        &c.get(gw.url("/api/v1/remote/builds/app/1.0/?list"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let paths: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["app/1.0/app.bin", "app/1.0/chunked.bin"]);
-    // Overwrite policy.
-    assert_eq!(
-        status(c.put(gw.url("/api/v1/remote/frozen/a")).body("1")).await,
-        201
-    );
-    assert_eq!(
-        status(c.put(gw.url("/api/v1/remote/frozen/a")).body("2")).await,
-        409
-    );
-    // A flush never drops hosted files: globally they are skipped, and
-    // naming a hosted remote is refused.
-    let r = c
-        .put(gw.url("/cache/flush?remote=builds"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(
-        c.put(gw.url("/cache/flush")).send().await.unwrap().status(),
-        200
-    );
-    let r = c
-        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
-    // Delete.
-    assert_eq!(
-        status(c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))).await,
-        200
-    );
-    assert_eq!(
-        status(c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))).await,
-        404
-    );
-    // Acknowledged uploads survive a restart.
-    let dir = gw.stop().await;
-    let gw = Gateway::start_in(dir, remotes).await;
-    let r = c
-        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
-}
-
 /// Request limits answer with their status codes: URI > 8 KiB → 414,
 /// more than 100 headers → 431.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,10 +308,7 @@ async fn redirects_follow_the_policy_and_never_carry_credentials_elsewhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::support::free_port();
     let cfg = dir.path().join("c.toml");
     let head = config_head(dir.path()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     std::fs::write(&cfg, head).unwrap();
@@ -502,89 +359,4 @@ async fn json_logs_are_one_object_per_line() {
             .any(|l| l["fields"]["message"] == "served" && l["span"]["id"].is_string()),
         "{text}"
     );
-}
-
-/// Hosted uploads as multipart form field `file` (what browsers and many
-/// CI tools send) and with `Content-MD5`, which is verified.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hosted_multipart_and_content_md5() {
-    use base64::Engine as _;
-    let gw = Gateway::start("[[remote]]\nname = \"b\"\npackage = \"local\"\n").await;
-    let c = reqwest::Client::new();
-    let data = bytes(200_000, 9);
-    let boundary = "XyZboundary42";
-    let mut form = Vec::new();
-    form.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nhello\r\n"
-        )
-        .as_bytes(),
-    );
-    form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-    form.extend_from_slice(&data);
-    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let r = c
-        .post(gw.url("/api/v1/remote/b/dir/x.bin"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let got = c
-        .get(gw.url("/api/v1/remote/b/dir/x.bin"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.as_ref(),
-        data.as_slice(),
-        "the stored content is the file field, not the form"
-    );
-
-    // A form without a `file` field is refused.
-    let form = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--{boundary}--\r\n"
-    );
-    let r = c
-        .post(gw.url("/api/v1/remote/b/dir/y.bin"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("file"));
-
-    // Content-MD5: right → stored; wrong → 400 and nothing stored.
-    let md5 = <md5::Md5 as md5::Digest>::digest(&data);
-    let good = base64::engine::general_purpose::STANDARD.encode(md5);
-    let r = c
-        .put(gw.url("/api/v1/remote/b/md5-ok"))
-        .header("content-md5", good)
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let wrong = base64::engine::general_purpose::STANDARD.encode([0u8; 16]);
-    let r = c
-        .put(gw.url("/api/v1/remote/b/md5-bad"))
-        .header("content-md5", wrong)
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("Content-MD5"));
-    assert_eq!(status(c.get(gw.url("/api/v1/remote/b/md5-bad"))).await, 404);
 }

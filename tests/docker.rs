@@ -4,7 +4,7 @@
 //! Docker schema 2, and a two-platform OCI index).
 
 use crate::support::gateway::Gateway;
-use crate::support::http::{Got, send_with};
+use crate::support::http::{Got, get_exact, no_redirect_client, send_exact};
 use crate::support::registry::{
     DOCKER_MANIFEST, Front, OCI_INDEX, OCI_MANIFEST, Registry, TestImages, pull_to_dir,
     push_test_images, sha256, skopeo_ok, test_images, verify_dir,
@@ -13,33 +13,11 @@ use crate::support::upstream::Upstream;
 use serde_json::Value;
 use std::time::Duration;
 
-fn client() -> reqwest::Client {
-    crate::support::no_redirect_client()
-}
-
 /// A `[[remote]]` of package docker.
 fn remote(name: &str, upstream: &str, extra: &str) -> String {
     format!(
         "[[remote]]\nname = \"{name}\"\npackage = \"docker\"\nupstream = \"{upstream}\"\n{extra}\n"
     )
-}
-
-impl Got {
-    /// The OCI error code of an error body.
-    fn code(&self) -> String {
-        let v = self.json();
-        let msg = v["errors"][0]["message"].as_str().unwrap_or("");
-        assert!(!msg.trim().is_empty(), "no error message in {v}");
-        v["errors"][0]["code"].as_str().unwrap_or("").to_owned()
-    }
-}
-
-async fn send(method: reqwest::Method, url: &str, headers: &[(&str, &str)]) -> Got {
-    send_with(&client(), method, url, headers).await
-}
-
-async fn get(url: &str, headers: &[(&str, &str)]) -> Got {
-    send(reqwest::Method::GET, url, headers).await
 }
 
 /// A registry with the test images pushed as `library/app`.
@@ -53,13 +31,17 @@ async fn registry_with_images(tmp: &std::path::Path) -> (Registry, TestImages) {
 /// The upstream's manifest `reference` of `library/app` for `accept`:
 /// (body digest, content type, body).
 async fn upstream_manifest(base: &str, reference: &str, accept: &str) -> (String, String, Vec<u8>) {
-    let g = get(
+    let g = get_exact(
         &format!("{base}/v2/library/app/manifests/{reference}"),
         &[("accept", accept)],
     )
     .await;
     assert_eq!(g.status, 200, "upstream manifest {reference}");
-    (sha256(&g.body), g.h("content-type").to_owned(), g.body)
+    (
+        sha256(g.body()),
+        g.h("content-type").to_owned(),
+        g.body().to_vec(),
+    )
 }
 
 /// The blobs an OCI/Docker manifest in the layout references (config,
@@ -199,58 +181,58 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
         ("v2s2", DOCKER_MANIFEST),
         ("multi", OCI_INDEX),
     ] {
-        let direct = send(
-            reqwest::Method::HEAD,
+        let direct = send_exact(
+            "HEAD",
             &registry.url(&format!("/v2/library/app/manifests/{tag}")),
             &[("accept", accept)],
         )
         .await;
         assert_eq!(direct.status, 200);
         for round in ["miss", "hit"] {
-            let g = send(reqwest::Method::HEAD, &m(tag), &[("accept", accept)]).await;
+            let g = send_exact("HEAD", &m(tag), &[("accept", accept)]).await;
             assert_eq!(g.status, 200, "{tag} {round}");
             for h in ["content-type", "docker-content-digest", "content-length"] {
                 assert_eq!(g.h(h), direct.h(h), "{h} of {tag} ({round})");
             }
-            assert!(g.body.is_empty());
+            assert!(g.body().is_empty());
         }
-        let g = get(&m(tag), &[("accept", accept)]).await;
+        let g = get_exact(&m(tag), &[("accept", accept)]).await;
         assert_eq!(g.h("x-artifact-source"), "cache");
-        assert_eq!(sha256(&g.body), direct.h("docker-content-digest"));
+        assert_eq!(sha256(g.body()), direct.h("docker-content-digest"));
     }
 
     // Range on a blob (cold, then warm).
     let (big, bytes) = big_layer(&images);
     let blob_url = gw.url(&format!("/v2/hub/library/app/blobs/{big}"));
     for _ in 0..2 {
-        let g = get(&blob_url, &[("range", "bytes=1000-1999")]).await;
+        let g = get_exact(&blob_url, &[("range", "bytes=1000-1999")]).await;
         assert_eq!(g.status, 206);
-        assert_eq!(g.body, &bytes[1000..2000]);
+        assert_eq!(g.body(), &bytes[1000..2000]);
         assert_eq!(
             g.h("content-range"),
             format!("bytes 1000-1999/{}", bytes.len())
         );
     }
-    let g = get(&blob_url, &[]).await;
+    let g = get_exact(&blob_url, &[]).await;
     assert_eq!(g.status, 200);
     assert_eq!(g.h("docker-content-digest"), big);
     assert_eq!(g.h("content-type"), "application/octet-stream");
-    assert_eq!(sha256(&g.body), big);
+    assert_eq!(sha256(g.body()), big);
 
     // Content negotiation: the cached index is never served to a client
     // that accepts single manifests only, by tag or by digest.
-    let g = get(&m("multi"), &[("accept", OCI_INDEX)]).await;
+    let g = get_exact(&m("multi"), &[("accept", OCI_INDEX)]).await;
     assert_eq!((g.status, g.h("content-type")), (200, OCI_INDEX));
-    let g = get(&m("multi"), &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&m("multi"), &[("accept", OCI_MANIFEST)]).await;
     assert_eq!((g.status, g.code().as_str()), (404, "MANIFEST_UNKNOWN"));
     let index = images.multi.digest.as_str();
-    let g = get(&m(index), &[("accept", OCI_INDEX)]).await;
+    let g = get_exact(&m(index), &[("accept", OCI_INDEX)]).await;
     assert_eq!((g.status, g.h("content-type")), (200, OCI_INDEX));
     assert_eq!(g.h("docker-content-digest"), index);
-    let g = get(&m(index), &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&m(index), &[("accept", OCI_MANIFEST)]).await;
     assert_eq!((g.status, g.code().as_str()), (404, "MANIFEST_UNKNOWN"));
     // Accept order and duplicates do not matter; */* takes anything.
-    let g = get(
+    let g = get_exact(
         &m("multi"),
         &[(
             "accept",
@@ -264,7 +246,7 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
     // (distribution 2.8 ignores `n` and sends no `Link`; the adapter's unit
     // tests cover rewriting `Link` so later pages go through the gateway.)
     let tags = |g: &Got| {
-        let v: Value = serde_json::from_slice(&g.body).unwrap();
+        let v: Value = serde_json::from_slice(g.body()).unwrap();
         let mut t: Vec<String> = v["tags"]
             .as_array()
             .unwrap()
@@ -275,13 +257,13 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
         t
     };
     let list = gw.url("/v2/hub/library/app/tags/list?n=2");
-    let g = get(&list, &[]).await;
+    let g = get_exact(&list, &[]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
     assert_eq!(g.h("content-type"), "application/json");
     assert_eq!(tags(&g), ["multi", "v1", "v2s2"]);
-    let g = get(&list, &[]).await;
+    let g = get_exact(&list, &[]).await;
     assert_eq!(g.h("x-artifact-source"), "cache");
-    let g = get(&gw.url("/v2/hub/library/app/tags/list"), &[]).await;
+    let g = get_exact(&gw.url("/v2/hub/library/app/tags/list"), &[]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
     assert_eq!(tags(&g), ["multi", "v1", "v2s2"]);
 
@@ -306,11 +288,11 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
     ] {
         // Twice: the second 404 may come from the remembered one.
         for _ in 0..2 {
-            let g = get(&gw.url(&format!("/v2/hub/{path}")), &[]).await;
+            let g = get_exact(&gw.url(&format!("/v2/hub/{path}")), &[]).await;
             assert_eq!((g.status, g.code().as_str()), (status, code), "{path}");
         }
     }
-    let g = send(reqwest::Method::PUT, &m("v9"), &[]).await;
+    let g = send_exact("PUT", &m("v9"), &[]).await;
     assert_eq!((g.status, g.code().as_str()), (400, "UNSUPPORTED"));
 }
 
@@ -331,24 +313,24 @@ async fn pulls_again_with_the_upstream_stopped() {
         .unwrap();
     assert_eq!(verify_dir(&d), digest);
     let tag_url = gw.url("/v2/hub/library/app/manifests/v1");
-    let g = get(&tag_url, &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&tag_url, &[("accept", OCI_MANIFEST)]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
     let tags_url = gw.url("/v2/hub/library/app/tags/list");
-    assert_eq!(get(&tags_url, &[]).await.status, 200);
+    assert_eq!(get_exact(&tags_url, &[]).await.status, 200);
 
     registry.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let g = get(&tag_url, &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&tag_url, &[("accept", OCI_MANIFEST)]).await;
     assert_eq!(g.status, 200);
     assert_eq!(g.h("x-artifact-source"), "stale");
     assert_eq!(g.h("docker-content-digest"), digest);
-    assert_eq!(sha256(&g.body), digest);
-    let g = get(&tags_url, &[]).await;
+    assert_eq!(sha256(g.body()), digest);
+    let g = get_exact(&tags_url, &[]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "stale"));
     // Only ever fetched by tag, yet served by digest from the stored copy,
     // with its media type.
-    let g = get(
+    let g = get_exact(
         &gw.url(&format!("/v2/hub/library/app/manifests/{digest}")),
         &[("accept", OCI_MANIFEST)],
     )
@@ -356,7 +338,7 @@ async fn pulls_again_with_the_upstream_stopped() {
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "cache"));
     assert_eq!(g.h("content-type"), OCI_MANIFEST);
     assert_eq!(g.h("docker-content-digest"), digest);
-    assert_eq!(sha256(&g.body), digest);
+    assert_eq!(sha256(g.body()), digest);
 
     let d = pull_to_dir(tmp.path(), "by-tag", &format!("{base}:v1"), &[], &[])
         .await
@@ -373,7 +355,7 @@ async fn pulls_again_with_the_upstream_stopped() {
     .unwrap();
     assert_eq!(verify_dir(&d), digest);
     // Never fetched: nothing to serve, and the client is told why.
-    let g = get(&gw.url("/v2/hub/library/app/manifests/v2s2"), &[]).await;
+    let g = get_exact(&gw.url("/v2/hub/library/app/manifests/v2s2"), &[]).await;
     assert_eq!(g.status, 502);
 }
 
@@ -403,7 +385,7 @@ async fn basic_auth_upstream() {
     .await
     .unwrap();
     assert_eq!(verify_dir(&d), images.v1.digest);
-    let g = get(&gw.url("/v2/nocreds/library/app/manifests/v1"), &[]).await;
+    let g = get_exact(&gw.url("/v2/nocreds/library/app/manifests/v1"), &[]).await;
     assert_eq!((g.status, g.code().as_str()), (403, "DENIED"));
     let err = pull_to_dir(
         tmp.path(),
@@ -461,7 +443,7 @@ async fn token_auth_upstream() {
     assert_eq!(front.token_requests(), issued);
 
     // Wrong credentials: the token service refuses them.
-    let g = get(&gw.url("/v2/bad/library/app/manifests/v1"), &[]).await;
+    let g = get_exact(&gw.url("/v2/bad/library/app/manifests/v1"), &[]).await;
     assert_eq!((g.status, g.code().as_str()), (403, "DENIED"));
 }
 
@@ -482,9 +464,9 @@ async fn tokens_are_not_sent_to_redirect_targets() {
         "username = \"bob\"\npassword = \"builder\"\nfollow_redirects = \"any\"",
     ))
     .await;
-    let g = get(&gw.url(&format!("/v2/tok/library/app/blobs/{big}")), &[]).await;
+    let g = get_exact(&gw.url(&format!("/v2/tok/library/app/blobs/{big}")), &[]).await;
     assert_eq!(g.status, 200);
-    assert_eq!(sha256(&g.body), big);
+    assert_eq!(sha256(g.body()), big);
     assert!(front.token_requests() >= 1);
     let seen = cdn.seen(&path);
     assert_eq!(seen.gets, 1);
@@ -513,7 +495,7 @@ async fn tampered_blob_fails_and_is_not_cached() {
     // A direct read fails too (an aborted body, never a clean EOF of
     // wrong bytes).
     let blob_url = gw.url(&format!("/v2/hub/library/app/blobs/{big}"));
-    match client().get(&blob_url).send().await {
+    match no_redirect_client().get(&blob_url).send().await {
         Ok(r) if r.status() == 200 => {
             let body = r.bytes().await;
             assert!(
@@ -535,8 +517,8 @@ async fn tampered_blob_fails_and_is_not_cached() {
         .unwrap();
     assert_eq!(verify_dir(&d), images.v1.digest);
     assert_eq!(front.gets(&path), tampered_fetches + 1);
-    let g = get(&blob_url, &[]).await;
-    assert_eq!(g.body, bytes);
+    let g = get_exact(&blob_url, &[]).await;
+    assert_eq!(g.body(), bytes);
     assert_eq!(g.h("x-artifact-source"), "cache");
     assert_eq!(front.gets(&path), tampered_fetches + 1);
 }
@@ -596,7 +578,7 @@ async fn rate_limited_upstream_serves_stale() {
     }
     let gw = Gateway::start(&remote("hub", &up.url(), "mutable_ttl = \"1s\"")).await;
     let url = |tag: &str| gw.url(&format!("/v2/hub/library/x/manifests/{tag}"));
-    let g = get(&url("1"), &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&url("1"), &[("accept", OCI_MANIFEST)]).await;
     assert_eq!(
         (g.status, g.h("docker-content-digest")),
         (200, digest.as_str())
@@ -607,11 +589,11 @@ async fn rate_limited_upstream_serves_stale() {
         });
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let g = get(&url("1"), &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&url("1"), &[("accept", OCI_MANIFEST)]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "stale"));
-    assert_eq!(g.body, body.as_bytes());
+    assert_eq!(g.body(), body.as_bytes());
     // Nothing cached: the client learns it is rate-limited.
-    let g = get(&url("2"), &[("accept", OCI_MANIFEST)]).await;
+    let g = get_exact(&url("2"), &[("accept", OCI_MANIFEST)]).await;
     assert_eq!((g.status, g.code().as_str()), (429, "TOOMANYREQUESTS"));
 }
 
@@ -635,9 +617,9 @@ async fn head_of_an_uncached_blob_asks_the_registry_without_downloading() {
     let path = format!("/v2/library/app/blobs/{big}");
     let url = gw.url(&format!("/v2/tok/library/app/blobs/{big}"));
 
-    let head = send(reqwest::Method::HEAD, &url, &[]).await;
+    let head = send_exact("HEAD", &url, &[]).await;
     assert_eq!(head.status, 200);
-    assert!(head.body.is_empty());
+    assert!(head.body().is_empty());
     assert_eq!(head.h("content-length"), bytes.len().to_string());
     assert_eq!(head.h("x-artifact-size"), bytes.len().to_string());
     assert_eq!(head.h("docker-content-digest"), big);
@@ -645,16 +627,16 @@ async fn head_of_an_uncached_blob_asks_the_registry_without_downloading() {
     assert!(front.token_requests() >= 1, "no token dance for the HEAD");
     assert_eq!(front.gets(&path), 0, "the HEAD downloaded the layer");
 
-    let g = get(&url, &[]).await;
+    let g = get_exact(&url, &[]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
-    assert_eq!(sha256(&g.body), big);
-    let head = send(reqwest::Method::HEAD, &url, &[]).await;
+    assert_eq!(sha256(g.body()), big);
+    let head = send_exact("HEAD", &url, &[]).await;
     assert_eq!((head.status, head.h("x-artifact-source")), (200, "cache"));
     assert_eq!(front.gets(&path), 1);
 
     let missing = format!("sha256:{}", "0".repeat(64));
-    let g = send(
-        reqwest::Method::HEAD,
+    let g = send_exact(
+        "HEAD",
         &gw.url(&format!("/v2/tok/library/app/blobs/{missing}")),
         &[],
     )

@@ -1,5 +1,32 @@
 //! End-to-end tests: the gateway on port 0 in front of real servers on
 //! 127.0.0.1. One test binary, so wasmtime is linked once.
+//!
+//! Where tests go:
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `core_cache.rs` | the cache with the `generic` adapter: hit/miss, revalidation, stale, negative caching, Range/HEAD, flush, status codes, traversal, admin endpoints, failover |
+//! | `core_faults.rs` | coalescing (one streamed fetch for many clients), truncated upstream bodies, invalid plugin files at startup |
+//! | `core_ops.rs` | operator-facing: TLS, `artgate check`, LRU eviction, request limits, the redirect policy, JSON logs |
+//! | `headers.rs` | representation headers: `stale`, `X-Artifact-Size`, `Content-Encoding`, `HEAD` on a miss |
+//! | `hosted.rs` | hosted remotes: every upload, read, list and delete test (plain, multipart, `Content-MD5`), DVC, ccache, `cas`, virtual remotes, quotas, the auth matrix |
+//! | `alpine.rs`, `docker.rs`, `git.rs`, `rpm.rs` | one adapter each, with its real client and upstream |
+//! | `plugin_kit*.rs` | the authoring kit: `artgate plugin new`/`check`, the Python SDK, WIT stability |
+//! | `security*.rs` | attacks: HTTP smuggling and slowloris (`security.rs`), hostile connections (`_conn`), hosted remotes under attack (`_hosted`), hostile upstreams against adapter isolation (`_adapters`), the plugin directory and lookalike paths (`_plugins`) |
+//! | `reliability/` | `kill -9` (`crash.rs`, `failpoints.rs`), a full disk (`disk.rs`), hostile upstreams (`upstream_faults.rs`), hot reload (`hot_reload.rs`), hostile adapters (`hostile_plugins.rs`), index and blob hygiene (`store_hygiene.rs`); only these kinds of test go there, and they go nowhere else |
+//!
+//! What `support/` offers:
+//!
+//! | module | what |
+//! | --- | --- |
+//! | `mod.rs` | `bytes` (seeded data), `sha256_hex`, `KIB`/`MIB`, `metric` (from `/metrics` text), `eventually`/`wait_until`, `raw_request`, `free_port`, `files_in`/`spool_files` (a store's directories) |
+//! | `gateway.rs` | `Gateway`: the gateway in process (config head, restart in the same directory, `metric`, `fills_settled`, `get_remote`, `/plugins`) |
+//! | `child.rs` | `ChildGateway`: the binary as a child process (`kill -9`, SIGTERM, its log), `fsck`, the config files it runs on |
+//! | `http.rs` | `Got` (a response read to the end or to where it broke off), `client`/`no_redirect_client`, `send`/`send_with`/`send_exact`, `get_header_body`, `json_error`, `drain` (hash a body, tell a clean end from an abort) |
+//! | `upstream.rs` | `Upstream`: the in-process upstream with fault switches and counters |
+//! | `serve.rs` | `Server`: the one accept loop every in-process test server uses |
+//! | `mirror.rs` | `Mirror`: a directory tree served by an `Upstream` |
+//! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, DVC/ccache and running commands (`assert_success`) |
 
 mod support;
 

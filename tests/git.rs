@@ -11,7 +11,7 @@
 
 use crate::support::gateway::Gateway;
 use crate::support::git_http::{GitHttp, git_command, run_for, run_ok};
-use crate::support::mirror::send;
+use crate::support::http::send;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

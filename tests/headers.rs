@@ -4,21 +4,12 @@
 //! `Content-Encoding` stored and replayed, and `HEAD` on a miss answered
 //! from an upstream `HEAD` instead of a download.
 
-use crate::reliability::harness::{drain, sha256_hex};
-use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
-use crate::support::http::{Got, send_with};
+use crate::support::gateway::{Gateway, generic_remote, install_adapter};
+use crate::support::http::{client, drain, send};
 use crate::support::upstream::{Resource, Upstream};
-use crate::support::{bytes, eventually, metric};
+use crate::support::{bytes, eventually, metric, sha256_hex};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Got {
-    send_with(&client(), method.parse().unwrap(), url, headers).await
-}
 
 /// Requests of `remote` counted with `outcome` (any method).
 fn outcomes(metrics: &str, remote: &str, outcome: &str) -> f64 {
@@ -61,11 +52,11 @@ async fn a_stale_copy_says_stale_until_the_upstream_confirms_it() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let first = send("GET", &url, &[]).await;
     assert_eq!((first.status, first.source()), (200, "stale"));
-    assert!(first.body == body, "stale body differs");
+    assert!(first.body() == body, "stale body differs");
     for i in 0..3 {
         let g = send("GET", &url, &[]).await;
         assert_eq!((g.status, g.source()), (200, "stale"), "answer {i} after");
-        assert!(g.body == body, "answer {i}: body differs");
+        assert!(g.body() == body, "answer {i}: body differs");
         assert_eq!(g.h("x-artifact-size"), "5000");
     }
     let head = send("HEAD", &url, &[]).await;
@@ -84,7 +75,7 @@ async fn a_stale_copy_says_stale_until_the_upstream_confirms_it() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let g = send("GET", &url, &[]).await;
     assert_eq!((g.status, g.source()), (200, "cache"));
-    assert!(g.body == body);
+    assert!(g.body() == body);
     let s = up.seen("/m.xml");
     assert_eq!((s.conditional, s.not_modified), (1, 1));
     for i in 0..2 {
@@ -120,21 +111,15 @@ async fn the_stale_mark_survives_a_restart_and_a_refetch_clears_it() {
     let gw = Gateway::start_in(dir, &remote).await;
     let g = send("GET", &gw.url(path), &[]).await;
     assert_eq!((g.status, g.source()), (200, "stale"), "after a restart");
-    assert_eq!(g.body, b"index one");
+    assert_eq!(g.body(), b"index one");
     assert_eq!(up.seen("/i.xml").total, 2, "served from the stored copy");
 
     up.put_body("/i.xml", "index two");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let g = send("GET", &gw.url(path), &[]).await;
-    assert_eq!(
-        (g.source(), g.body.as_slice()),
-        ("remote", &b"index two"[..])
-    );
+    assert_eq!((g.source(), g.body()), ("remote", &b"index two"[..]));
     let g = send("GET", &gw.url(path), &[]).await;
-    assert_eq!(
-        (g.source(), g.body.as_slice()),
-        ("cache", &b"index two"[..])
-    );
+    assert_eq!((g.source(), g.body()), ("cache", &b"index two"[..]));
 }
 
 /// `s`, gzip-compressed.
@@ -190,33 +175,28 @@ async fn content_encoding_from_the_upstream_is_stored_and_replayed() {
             assert_eq!(g.h("content-encoding"), "gzip", "{what}");
             assert_eq!(g.h("content-language"), "en", "{what}");
             assert_eq!(g.h("content-type"), "application/json", "{what}");
-            assert!(g.body == gz, "{what}: not the bytes the upstream sent");
-            assert!(gunzip(&g.body) == plain, "{what}: does not decode");
+            assert!(g.body() == gz, "{what}: not the bytes the upstream sent");
+            assert!(gunzip(g.body()) == plain, "{what}: does not decode");
         }
         let head = send("HEAD", &url, &[]).await;
         assert_eq!(head.h("content-encoding"), "gzip");
         let part = send("GET", &url, &[("range", "bytes=0-9")]).await;
         assert_eq!((part.status, part.h("content-encoding")), (206, "gzip"));
-        assert!(part.body == gz[..10], "a range of the encoded bytes");
+        assert!(*part.body() == gz[..10], "a range of the encoded bytes");
         assert_eq!(up.seen(path).gets, 1);
     }
     let dir = gw.stop().await;
     let gw = Gateway::start_in(dir, &remote).await;
     let g = send("GET", &gw.url("/api/v1/remote/r/data/a.json"), &[]).await;
     assert_eq!((g.source(), g.h("content-encoding")), ("cache", "gzip"));
-    assert!(gunzip(&g.body) == plain);
+    assert!(gunzip(g.body()) == plain);
 }
 
 /// A gateway with `hostile.wasm` and a remote `sized` whose adapter names
 /// the body size `size`.
 async fn sized_gateway(up: &Upstream, size: &str) -> Gateway {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    std::fs::copy(
-        adapters_dir().join("hostile.wasm"),
-        dir.path().join("plugins/hostile.wasm"),
-    )
-    .expect("copy hostile.wasm");
+    install_adapter(dir.path(), "hostile.wasm");
     let remote = format!(
         "[[remote]]\nname = \"sized\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"sized\"\nsize = {size:?}\n",
         up.url()
@@ -362,7 +342,7 @@ async fn head_on_a_miss_asks_the_upstream_head_and_stores_nothing() {
 
     let head = send("HEAD", &url, &[]).await;
     assert_eq!((head.status, head.source()), (200, "remote"));
-    assert!(head.body.is_empty());
+    assert!(head.body().is_empty());
     assert_eq!(head.h("content-length"), (4 << 20).to_string());
     assert_eq!(head.h("x-artifact-size"), (4 << 20).to_string());
     assert_eq!(head.h("etag"), "\"big\"");
@@ -381,7 +361,7 @@ async fn head_on_a_miss_asks_the_upstream_head_and_stores_nothing() {
     // A HEAD does not make it cached: the GET is a miss, then HEAD hits.
     let g = send("GET", &url, &[]).await;
     assert_eq!((g.status, g.source()), (200, "remote"));
-    assert!(g.body == big);
+    assert!(g.body() == big);
     let head = send("HEAD", &url, &[]).await;
     assert_eq!((head.status, head.source()), (200, "cache"));
     assert_eq!(head.h("x-artifact-size"), (4 << 20).to_string());
@@ -419,6 +399,6 @@ async fn head_on_a_miss_falls_back_to_get_when_the_upstream_refuses_head() {
     // The GET shares that fetch (or, once it is stored, hits): one download.
     let g = send("GET", &url, &[]).await;
     assert_eq!(g.status, 200);
-    assert!(g.body == body, "wrong bytes after a HEAD fallback");
+    assert!(g.body() == body, "wrong bytes after a HEAD fallback");
     assert_eq!(up.seen("/f.bin").gets, 1);
 }

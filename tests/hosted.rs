@@ -1,25 +1,23 @@
-//! Hosted repositories with access control: DVC and ccache as real
+//! Hosted repositories with access control: uploads, reads, listings and
+//! deletes (plain, multipart, `Content-MD5`), DVC and ccache as real
 //! clients, the `cas` adapter (Bazel remote-cache layout), virtual
-//! remotes, quotas, crash safety under `kill -9`, and the auth matrix.
+//! remotes, quotas, and the auth matrix. (Uploads under `kill -9` are in
+//! `reliability/crash.rs`; attacks on hosted remotes in
+//! `security_hosted.rs`.)
 
-use crate::support::bytes;
 use crate::support::child::ChildGateway;
 use crate::support::clients::{self, run, run_ok};
 use crate::support::gateway::Gateway;
+use crate::support::http::send;
 use crate::support::upstream::Upstream;
-use sha2::Digest as _;
+use crate::support::{bytes, sha256_hex, spool_files};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 const READ_TOKEN: &str = "read-token-0123456789abcdef";
 const WRITE_TOKEN: &str = "write-token-0123456789abcdef";
 const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
 const WRONG_TOKEN: &str = "wrong-token-0123456789abcdef";
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(data))
-}
 
 /// A `[[token]]` table for `token` with `extra` keys (scopes, admin).
 fn token_table(name: &str, token: &str, extra: &str) -> String {
@@ -36,6 +34,229 @@ async fn json(r: reqwest::Response) -> serde_json::Value {
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
+}
+
+// ---------------------------------------------------------------------------
+// Uploads, reads, listings and deletes
+// ---------------------------------------------------------------------------
+
+/// Send `rb` and return the response status.
+async fn status(rb: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    rb.send().await.unwrap().status()
+}
+
+/// Hosted remote: upload (raw and chunked), 201 only after commit, read
+/// back byte-identical with HEAD/Range, checksum mismatch refused, list,
+/// delete, overwrite refusal, and uploads survive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_upload_read_list_delete_and_restart() {
+    let remotes = "[[remote]]\nname = \"builds\"\npackage = \"local\"\n[[remote]]\nname = \"frozen\"\npackage = \"local\"\n[remote.options]\noverwrite = \"false\"\n";
+    let gw = Gateway::start(remotes).await;
+    let c = reqwest::Client::new();
+    let data = bytes(3 * 1024 * 1024 + 7, 42);
+    let r = c
+        .put(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Chunked upload (no Content-Length), as DVC sends it.
+    let stream = futures_util::stream::iter(
+        data.chunks(100_000)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let r = c
+        .post(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for p in ["app.bin", "chunked.bin"] {
+        let r = c
+            .get(gw.url(&format!("/api/v1/remote/builds/app/1.0/{p}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+    }
+    let r = c
+        .head(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
+    let r = c
+        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .header("range", "bytes=5-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[5..10]);
+    // A wrong checksum is refused and nothing is stored.
+    let r = c
+        .put(gw.url("/api/v1/remote/builds/bad.bin"))
+        .header("x-checksum-sha256", "0".repeat(64))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("digest"));
+    assert_eq!(
+        status(c.get(gw.url("/api/v1/remote/builds/bad.bin"))).await,
+        404
+    );
+    // Listing.
+    let list = send("GET", &gw.url("/api/v1/remote/builds/app/1.0/?list"), &[])
+        .await
+        .json();
+    let paths: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["app/1.0/app.bin", "app/1.0/chunked.bin"]);
+    // Overwrite policy.
+    assert_eq!(
+        status(c.put(gw.url("/api/v1/remote/frozen/a")).body("1")).await,
+        201
+    );
+    assert_eq!(
+        status(c.put(gw.url("/api/v1/remote/frozen/a")).body("2")).await,
+        409
+    );
+    // A flush never drops hosted files: globally they are skipped, and
+    // naming a hosted remote is refused.
+    let r = c
+        .put(gw.url("/cache/flush?remote=builds"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        c.put(gw.url("/cache/flush")).send().await.unwrap().status(),
+        200
+    );
+    let r = c
+        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+    // Delete.
+    assert_eq!(
+        status(c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))).await,
+        200
+    );
+    assert_eq!(
+        status(c.delete(gw.url("/api/v1/remote/builds/app/1.0/chunked.bin"))).await,
+        404
+    );
+    // Acknowledged uploads survive a restart.
+    let dir = gw.stop().await;
+    let gw = Gateway::start_in(dir, remotes).await;
+    let r = c
+        .get(gw.url("/api/v1/remote/builds/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+}
+
+/// Hosted uploads as multipart form field `file` (what browsers and many
+/// CI tools send) and with `Content-MD5`, which is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_multipart_and_content_md5() {
+    use base64::Engine as _;
+    let gw = Gateway::start("[[remote]]\nname = \"b\"\npackage = \"local\"\n").await;
+    let c = reqwest::Client::new();
+    let data = bytes(200_000, 9);
+    let boundary = "XyZboundary42";
+    let mut form = Vec::new();
+    form.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nhello\r\n"
+        )
+        .as_bytes(),
+    );
+    form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    form.extend_from_slice(&data);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = c
+        .post(gw.url("/api/v1/remote/b/dir/x.bin"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let got = c
+        .get(gw.url("/api/v1/remote/b/dir/x.bin"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.as_ref(),
+        data.as_slice(),
+        "the stored content is the file field, not the form"
+    );
+
+    // A form without a `file` field is refused.
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--{boundary}--\r\n"
+    );
+    let r = c
+        .post(gw.url("/api/v1/remote/b/dir/y.bin"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("file"));
+
+    // Content-MD5: right → stored; wrong → 400 and nothing stored.
+    let md5 = <md5::Md5 as md5::Digest>::digest(&data);
+    let good = base64::engine::general_purpose::STANDARD.encode(md5);
+    let r = c
+        .put(gw.url("/api/v1/remote/b/md5-ok"))
+        .header("content-md5", good)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let wrong = base64::engine::general_purpose::STANDARD.encode([0u8; 16]);
+    let r = c
+        .put(gw.url("/api/v1/remote/b/md5-bad"))
+        .header("content-md5", wrong)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Content-MD5"));
+    assert_eq!(status(c.get(gw.url("/api/v1/remote/b/md5-bad"))).await, 404);
 }
 
 // ---------------------------------------------------------------------------
@@ -146,15 +367,9 @@ async fn dvc_push_status_pull_with_tokens() {
         let r = run(d(&["push", "-r", remote])).await;
         assert!(!r.ok, "push to {remote} succeeded:\n{}", r.output);
     }
-    let list: serde_json::Value = c
-        .get(gw.url("/api/v1/remote/dvc2/?list"))
-        .send()
+    let list = send("GET", &gw.url("/api/v1/remote/dvc2/?list"), &[])
         .await
-        .unwrap()
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
-        .unwrap();
+        .json();
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
 
     let object = format!("files/md5/{}/{}", &SMALL_00_MD5[..2], &SMALL_00_MD5[2..]);
@@ -532,17 +747,6 @@ async fn virtual_remote_reads_members_in_order_and_writes_to_one() {
 // Quotas
 // ---------------------------------------------------------------------------
 
-fn spool_files(data: &Path) -> Vec<String> {
-    std::fs::read_dir(data.join("tmp"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("spool-"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_refuses_with_507_and_leaves_nothing() {
     let gw = Gateway::start("[[remote]]\nname = \"q\"\npackage = \"local\"\nmax_size = \"1MiB\"\n")
@@ -599,134 +803,6 @@ async fn quota_refuses_with_507_and_leaves_nothing() {
 }
 
 // ---------------------------------------------------------------------------
-// Crash safety
-// ---------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill9_during_uploads_loses_no_acknowledged_write() {
-    use futures_util::StreamExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let remotes = "[[remote]]\nname = \"builds\"\npackage = \"local\"\n";
-    let mut gw = ChildGateway::start(dir.path(), remotes, "info").await;
-    let client = reqwest::Client::new();
-    // 8 uploads that complete, 8 held halfway until after the kill, and 4
-    // started right at the kill (they may or may not be acknowledged).
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-        (0..20)
-            .map(|i| bytes(200 * 1024 + i * 50 * 1024, 500 + i as u64))
-            .collect(),
-    );
-    let never = Arc::new(tokio::sync::Notify::new());
-    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
-    let halfway = Arc::new(tokio::sync::Semaphore::new(0));
-    let mut tasks = Vec::new();
-    let upload = |i: usize, hold: bool| {
-        let client = client.clone();
-        let url = gw.url(&format!("/api/v1/remote/builds/up-{i}.bin"));
-        let bodies = bodies.clone();
-        let never = never.clone();
-        let halfway = halfway.clone();
-        let acked_tx = acked_tx.clone();
-        tokio::spawn(async move {
-            let body = &bodies[i];
-            let half = body.len() / 2;
-            let first: Vec<Result<bytes::Bytes, std::io::Error>> = body[..half]
-                .chunks(32 * 1024)
-                .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
-                .collect();
-            let rest = bytes::Bytes::copy_from_slice(&body[half..]);
-            let stream =
-                futures_util::stream::iter(first).chain(futures_util::stream::once(async move {
-                    if hold {
-                        halfway.add_permits(1);
-                        never.notified().await;
-                    }
-                    Ok(rest)
-                }));
-            let status = client
-                .put(url)
-                .body(reqwest::Body::wrap_stream(stream))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .map_err(|e| e.to_string());
-            if status == Ok(201) {
-                let _ = acked_tx.send(i);
-            }
-            (i, status)
-        })
-    };
-    for i in 0..8 {
-        tasks.push(upload(i, false));
-    }
-    for i in 8..16 {
-        tasks.push(upload(i, true));
-    }
-    // Wait (by events, not time) for the 8 complete uploads' 201s and for
-    // the held ones to have sent their first half.
-    for _ in 0..8 {
-        acked_rx.recv().await.unwrap();
-    }
-    let _ = halfway.acquire_many(8).await.unwrap();
-    for i in 16..20 {
-        tasks.push(upload(i, false));
-    }
-    tokio::task::yield_now().await;
-    gw.kill9();
-    let mut acked = Vec::new();
-    for t in tasks {
-        // A held upload ends with a connection error once the process is
-        // gone; one that never ends counts as unacknowledged.
-        if let Ok(Ok((i, Ok(201)))) =
-            tokio::time::timeout(std::time::Duration::from_secs(60), t).await
-        {
-            acked.push(i);
-        }
-    }
-    assert!((0..8).all(|i| acked.contains(&i)), "{acked:?}");
-    assert!((8..16).all(|i| !acked.contains(&i)), "{acked:?}");
-
-    let gw = ChildGateway::start(dir.path(), remotes, "info").await;
-    for (i, body) in bodies.iter().enumerate() {
-        let r = client
-            .get(gw.url(&format!("/api/v1/remote/builds/up-{i}.bin")))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let got = r.bytes().await.unwrap();
-        if acked.contains(&i) {
-            assert_eq!(status, 200, "acknowledged upload {i} is gone");
-            assert!(got.as_ref() == body.as_slice(), "upload {i} is corrupt");
-        } else {
-            assert!(
-                status == 404 || (status == 200 && got.as_ref() == body.as_slice()),
-                "unacknowledged upload {i}: {status} with {} of {} bytes",
-                got.len(),
-                body.len()
-            );
-        }
-    }
-    // Nothing left over from the killed process is listed either.
-    let list: serde_json::Value = client
-        .get(gw.url("/api/v1/remote/builds/?list"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
-        .unwrap();
-    for item in list["items"].as_array().unwrap() {
-        let i: usize = item["path"].as_str().unwrap()["up-".len()..]
-            .trim_end_matches(".bin")
-            .parse()
-            .unwrap();
-        assert_eq!(item["size"].as_u64(), Some(bodies[i].len() as u64));
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Access control
 // ---------------------------------------------------------------------------
 
@@ -750,7 +826,7 @@ async fn auth_matrix_and_tokens_never_leak() {
         u = up.url(),
     );
     // Debug logging: the most the gateway ever writes.
-    let gw = ChildGateway::start(dir.path(), &config, "debug").await;
+    let gw = ChildGateway::start_in(dir.path(), &config, "debug").await;
     let c = reqwest::Client::new();
     let seed = c
         .put(gw.url("/api/v1/remote/builds/seed.txt"))

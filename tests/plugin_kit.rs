@@ -5,7 +5,8 @@
 
 use crate::support::bytes;
 use crate::support::clients::{run, run_ok};
-use crate::support::gateway::{Gateway, adapters_dir};
+use crate::support::gateway::{Gateway, adapters_dir, install_adapter};
+use crate::support::http::send;
 use crate::support::upstream::Upstream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -314,12 +315,7 @@ async fn plugin_check_explains_mistakes_and_diffs_failing_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_instances_keep_faults_in_their_request() {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    std::fs::copy(
-        adapters_dir().join("hostile.wasm"),
-        dir.path().join("plugins/hostile.wasm"),
-    )
-    .unwrap();
+    install_adapter(dir.path(), "hostile.wasm");
     let mut remotes = String::new();
     for mode in ["ok", "trap", "loop", "grow"] {
         remotes.push_str(&format!(
@@ -334,15 +330,7 @@ async fn warm_instances_keep_faults_in_their_request() {
     .await;
     let status = wait_active(&gw, "hostile").await;
     assert_eq!(status["warm_instances"], 5, "{status}");
-    let cfg: serde_json::Value = serde_json::from_str(
-        &reqwest::get(gw.url("/config"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg = send("GET", &gw.url("/config"), &[]).await.json();
     assert_eq!(cfg["plugins"]["warm_instances"]["hostile"], 5, "{cfg}");
     let client = reqwest::Client::new();
     let get = |remote: &str| {

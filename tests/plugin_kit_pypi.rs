@@ -109,10 +109,7 @@ struct PypiServer {
 
 impl PypiServer {
     async fn start(venv: &Path, packages: &Path, log: &Path) -> PypiServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
+        let port = crate::support::free_port();
         let child = Command::new(venv.join("bin/pypi-server"))
             .args(["run", "-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-a", ".", "-P", ".", "--disable-fallback"])

@@ -1,11 +1,12 @@
 //! Reliability: the gateway attacked the way production attacks it —
-//! `kill -9` under load, a full disk, a hostile upstream — with the figures
-//! RELIABILITY.md records.
+//! `kill -9` (under load and at chosen moments), a full disk, a hostile
+//! upstream, hot reloads, hostile adapters — with the figures RELIABILITY.md
+//! records. Every test of these kinds lives here, and only here.
 
-pub(crate) mod crash;
+mod crash;
 mod disk;
 mod failpoints;
-pub(crate) mod harness;
+mod harness;
 mod hostile_plugins;
 mod hot_reload;
 mod store_hygiene;

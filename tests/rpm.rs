@@ -10,11 +10,11 @@
 //! not send it; the TTL tests use a plain HTTP client for that reason.
 
 use crate::support::gateway::Gateway;
-use crate::support::mirror::{
-    Mirror, fills_settled, get_remote, metric, send, sha256_hex, wait_until,
-};
+use crate::support::http::send;
+use crate::support::mirror::Mirror;
 use crate::support::rpm_tools::{Dnf, build_rpm, createrepo, require_tools};
 use crate::support::upstream::Resource;
+use crate::support::{sha256_hex, wait_until};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,28 +143,26 @@ async fn dnf_makecache_repoquery_download_then_served_from_cache() {
         || mirror.up.seen(&other).gets == 1,
     )
     .await;
-    fills_settled(&gw).await;
+    gw.fills_settled().await;
     assert_eq!(mirror.up.seen(&primary).gets, 1);
     assert_eq!(mirror.up.seen(&filelists).gets, 1);
     let rpm_path = mirror.path(&format!("{REPO}/artgate-alpha-1.0-1.noarch.rpm"));
     assert_eq!(mirror.up.seen(&rpm_path).gets, 1);
 
     // Content types and sources as clients see them.
-    let got = get_remote(
-        &gw,
-        "el",
-        &format!("{REPO}/artgate-alpha-1.0-1.noarch.rpm"),
-        &[],
-    )
-    .await;
+    let got = gw
+        .get_remote("el", &format!("{REPO}/artgate-alpha-1.0-1.noarch.rpm"), &[])
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.h("content-type"), "application/x-rpm");
     assert_eq!(got.source(), "cache");
-    let got = get_remote(&gw, "el", &format!("{REPO}/repodata/repomd.xml"), &[]).await;
+    let got = gw
+        .get_remote("el", &format!("{REPO}/repodata/repomd.xml"), &[])
+        .await;
     assert_eq!(got.h("content-type"), "application/xml");
     assert_eq!(got.source(), "cache");
     let rel = primary.trim_start_matches("/mirror/");
-    let got = get_remote(&gw, "el", rel, &[]).await;
+    let got = gw.get_remote("el", rel, &[]).await;
     assert_eq!(got.h("content-type"), "application/gzip");
     assert_eq!(got.source(), "cache");
 
@@ -214,14 +212,16 @@ async fn dnf_sees_upstream_changes_at_once_with_refresh_and_after_the_ttl() {
     // A client that does not ask for revalidation gets the cached index
     // until the TTL has passed, then the new one.
     let index = format!("{REPO}/repodata/repomd.xml");
-    let revalidated = get_remote(&gw, "el", &index, &[("cache-control", "no-cache")]).await;
+    let revalidated = gw
+        .get_remote("el", &index, &[("cache-control", "no-cache")])
+        .await;
     assert_eq!(revalidated.status, 200);
     let since = tokio::time::Instant::now();
     repo.add("artgate-delta", true);
     mirror.load(&repo.dir(), REPO);
     let new_index = std::fs::read(repo.dir().join("repodata/repomd.xml")).unwrap();
     assert_ne!(revalidated.body(), new_index.as_slice());
-    let within = get_remote(&gw, "el", &index, &[]).await;
+    let within = gw.get_remote("el", &index, &[]).await;
     // (The TTL restarted just before `since`; leave a margin.)
     let margin = Duration::from_millis(500);
     if since.elapsed() < ttl - margin {
@@ -230,7 +230,7 @@ async fn dnf_sees_upstream_changes_at_once_with_refresh_and_after_the_ttl() {
     }
     let mut seen_new = false;
     while since.elapsed() < ttl + Duration::from_secs(10) {
-        let got = get_remote(&gw, "el", &index, &[]).await;
+        let got = gw.get_remote("el", &index, &[]).await;
         if got.body() == new_index.as_slice() {
             assert!(since.elapsed() >= ttl - margin, "new index before the TTL");
             assert_eq!(got.source(), "remote");
@@ -255,7 +255,7 @@ async fn dnf_sees_upstream_changes_at_once_with_refresh_and_after_the_ttl() {
         )
         .await;
     }
-    fills_settled(&gw).await;
+    gw.fills_settled().await;
     for db in mirror.paths().iter().filter(|p| p.ends_with(".sqlite.bz2")) {
         assert_eq!(mirror.up.seen(db).total, 0, "{db} was prefetched");
     }
@@ -288,11 +288,13 @@ async fn dnf_keeps_working_from_cache_with_the_upstream_down() {
         mirror.up.seen(&other).gets == 1
     })
     .await;
-    fills_settled(&gw).await;
+    gw.fills_settled().await;
 
     mirror.up.set_down(true);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let stale_before = metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await;
+    let stale_before = gw
+        .metric("artgate_stale_served_total", &["remote=\"el\""])
+        .await;
     // A fresh dnf: the index is served stale, everything else from cache.
     let dest2 = tempfile::tempdir().unwrap();
     let dnf2 = dnf_download(
@@ -304,28 +306,26 @@ async fn dnf_keeps_working_from_cache_with_the_upstream_down() {
     )
     .await;
     assert!(
-        metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await > stale_before,
+        gw.metric("artgate_stale_served_total", &["remote=\"el\""])
+            .await
+            > stale_before,
         "serving the index stale is counted"
     );
-    let got = get_remote(
-        &gw,
-        "el",
-        &format!("{REPO}/repodata/repomd.xml"),
-        &[("cache-control", "no-cache")],
-    )
-    .await;
+    let got = gw
+        .get_remote(
+            "el",
+            &format!("{REPO}/repodata/repomd.xml"),
+            &[("cache-control", "no-cache")],
+        )
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.source(), "stale");
     // A package the gateway never saw cannot be served.
     let out = dnf2.download(dest2.path(), &["artgate-beta"]).await;
     assert!(!out.status.success(), "an uncached package was downloaded");
-    let got = get_remote(
-        &gw,
-        "el",
-        &format!("{REPO}/artgate-beta-1.0-1.noarch.rpm"),
-        &[],
-    )
-    .await;
+    let got = gw
+        .get_remote("el", &format!("{REPO}/artgate-beta-1.0-1.noarch.rpm"), &[])
+        .await;
     assert_eq!(got.status, 502);
     got.error();
 }
@@ -354,17 +354,17 @@ async fn mutable_file_not_matching_immutable_patterns_is_served_and_expires() {
     .await;
     for path in [INDEX, "repo/LATEST"] {
         let up = mirror.path(path);
-        let got = get_remote(&gw, "el", path, &[]).await;
+        let got = gw.get_remote("el", path, &[]).await;
         assert_eq!(got.status, 200, "{path}");
         assert_eq!(got.source(), "remote");
-        assert_eq!(get_remote(&gw, "el", path, &[]).await.source(), "cache");
+        assert_eq!(gw.get_remote("el", path, &[]).await.source(), "cache");
         assert_eq!(mirror.up.seen(&up).total, 1);
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let got = get_remote(&gw, "el", path, &[]).await;
+        let got = gw.get_remote("el", path, &[]).await;
         assert_eq!(got.status, 200);
         assert_eq!(mirror.up.seen(&up).conditional, 1, "{path} expired");
     }
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.h("content-type"), "application/xml");
 }
 
@@ -373,11 +373,11 @@ async fn not_modified_refreshes_the_ttl_without_a_download() {
     let mirror = index_mirror("<repomd>v1</repomd>").await;
     let up = mirror.path(INDEX);
     let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
-    assert_eq!(get_remote(&gw, "el", INDEX, &[]).await.source(), "remote");
+    assert_eq!(gw.get_remote("el", INDEX, &[]).await.source(), "remote");
     assert_eq!(mirror.up.seen(&up).conditional, 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body(), b"<repomd>v1</repomd>");
     assert_eq!(got.source(), "cache");
@@ -385,7 +385,7 @@ async fn not_modified_refreshes_the_ttl_without_a_download() {
     assert_eq!((seen.gets, seen.conditional, seen.not_modified), (2, 1, 1));
     assert_eq!(mirror.up.bodies_completed(), 1, "nothing downloaded again");
     // The TTL was refreshed: the next request stays in the gateway.
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.source(), "cache");
     assert_eq!(got.body(), b"<repomd>v1</repomd>");
     assert_eq!(mirror.up.seen(&up).total, 2);
@@ -397,22 +397,22 @@ async fn changed_index_is_downloaded_again() {
     let up = mirror.path(INDEX);
     let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
     assert_eq!(
-        get_remote(&gw, "el", INDEX, &[]).await.body(),
+        gw.get_remote("el", INDEX, &[]).await.body(),
         b"<repomd>v1</repomd>"
     );
     mirror.up.put_body(&up, "<repomd>v2</repomd>".to_owned());
     // Within the TTL: still the old one.
     assert_eq!(
-        get_remote(&gw, "el", INDEX, &[]).await.body(),
+        gw.get_remote("el", INDEX, &[]).await.body(),
         b"<repomd>v1</repomd>"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.body(), b"<repomd>v2</repomd>");
     assert_eq!(got.source(), "remote");
     let seen = mirror.up.seen(&up);
     assert_eq!((seen.gets, seen.conditional, seen.not_modified), (2, 1, 0));
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(
         (got.body(), got.source()),
         (&b"<repomd>v2</repomd>"[..], "cache")
@@ -426,17 +426,17 @@ async fn upstream_error_with_nothing_cached_is_502() {
         .up
         .edit(&mirror.path(INDEX), |r| r.status = Some(500));
     let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.status, 502);
     got.error();
     mirror.up.set_down(true);
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.status, 502);
     got.error();
     // Nothing was cached by the failures.
     mirror.up.set_down(false);
     mirror.up.edit(&mirror.path(INDEX), |r| r.status = None);
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!((got.status, got.source()), (200, "remote"));
 }
 
@@ -444,24 +444,26 @@ async fn upstream_error_with_nothing_cached_is_502() {
 async fn unreachable_on_revalidation_serves_stale_and_refreshes_the_ttl() {
     let mirror = index_mirror("<repomd>v1</repomd>").await;
     let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
-    assert_eq!(get_remote(&gw, "el", INDEX, &[]).await.status, 200);
+    assert_eq!(gw.get_remote("el", INDEX, &[]).await.status, 200);
     mirror.up.set_down(true);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.source(), "stale");
     assert_eq!(got.body(), b"<repomd>v1</repomd>");
     assert_eq!(
-        metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await,
+        gw.metric("artgate_stale_served_total", &["remote=\"el\""])
+            .await,
         1.0
     );
     // The stale copy was kept and its TTL refreshed: served from the store
     // without another attempt until it expires again, and still labelled
     // stale (the upstream has not confirmed it).
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.source(), "stale");
     assert_eq!(
-        metric(&gw, "artgate_stale_served_total", &["remote=\"el\""]).await,
+        gw.metric("artgate_stale_served_total", &["remote=\"el\""])
+            .await,
         1.0
     );
     // An upstream 5xx counts as unavailable too.
@@ -469,7 +471,9 @@ async fn unreachable_on_revalidation_serves_stale_and_refreshes_the_ttl() {
     mirror
         .up
         .edit(&mirror.path(INDEX), |r| r.status = Some(503));
-    let got = get_remote(&gw, "el", INDEX, &[("cache-control", "no-cache")]).await;
+    let got = gw
+        .get_remote("el", INDEX, &[("cache-control", "no-cache")])
+        .await;
     assert_eq!((got.status, got.source()), (200, "stale"));
     assert_eq!(got.body(), b"<repomd>v1</repomd>");
 }
@@ -481,17 +485,19 @@ async fn unreachable_on_revalidation_serves_stale_and_refreshes_the_ttl() {
 async fn an_error_page_never_replaces_a_good_index() {
     let mirror = index_mirror("<repomd>v1</repomd>").await;
     let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
-    assert_eq!(get_remote(&gw, "el", INDEX, &[]).await.status, 200);
+    assert_eq!(gw.get_remote("el", INDEX, &[]).await.status, 200);
     mirror.up.edit(&mirror.path(INDEX), |r| {
         r.body = bytes::Bytes::from_static(b"<html>maintenance</html>");
         r.etag = Some("\"maint\"".into());
     });
-    let got = get_remote(&gw, "el", INDEX, &[("cache-control", "no-cache")]).await;
+    let got = gw
+        .get_remote("el", INDEX, &[("cache-control", "no-cache")])
+        .await;
     assert_eq!((got.status, got.source()), (200, "stale"));
     assert_eq!(got.body(), b"<repomd>v1</repomd>");
     // Nothing cached: the refusal reaches the client.
     let fresh = Gateway::start(&remote(&mirror, "1s", true)).await;
-    let got = get_remote(&fresh, "el", INDEX, &[]).await;
+    let got = fresh.get_remote("el", INDEX, &[]).await;
     assert_eq!(got.status, 502);
 }
 
@@ -500,9 +506,9 @@ async fn without_check_mutable_updates_expired_entries_are_refetched() {
     let mirror = index_mirror("<repomd>v1</repomd>").await;
     let up = mirror.path(INDEX);
     let gw = Gateway::start(&remote(&mirror, "1s", false)).await;
-    assert_eq!(get_remote(&gw, "el", INDEX, &[]).await.source(), "remote");
+    assert_eq!(gw.get_remote("el", INDEX, &[]).await.source(), "remote");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let got = get_remote(&gw, "el", INDEX, &[]).await;
+    let got = gw.get_remote("el", INDEX, &[]).await;
     assert_eq!((got.status, got.source()), (200, "remote"));
     let seen = mirror.up.seen(&up);
     assert_eq!((seen.gets, seen.conditional), (2, 0));
@@ -526,9 +532,9 @@ async fn checksum_named_metadata_with_wrong_content_is_aborted_and_not_stored() 
     );
     let gw = Gateway::start(&remote(&mirror, "1s", true)).await;
     for attempt in 1..=2 {
-        let got = get_remote(&gw, "el", &name, &[]).await;
+        let got = gw.get_remote("el", &name, &[]).await;
         assert!(
-            got.status != 200 || got.body.is_err(),
+            got.status != 200 || got.broke_off.is_some(),
             "attempt {attempt}: the wrong content was delivered as complete"
         );
         assert_eq!(mirror.up.seen(&up).gets, attempt, "nothing was cached");
@@ -540,9 +546,9 @@ async fn checksum_named_metadata_with_wrong_content_is_aborted_and_not_stored() 
             ..Default::default()
         },
     );
-    let got = get_remote(&gw, "el", &name, &[]).await;
+    let got = gw.get_remote("el", &name, &[]).await;
     assert_eq!((got.status, got.body()), (200, good.as_slice()));
-    let got = get_remote(&gw, "el", &name, &[]).await;
+    let got = gw.get_remote("el", &name, &[]).await;
     assert_eq!(got.source(), "cache");
     assert_eq!(mirror.up.seen(&up).gets, 3);
 }
@@ -572,7 +578,7 @@ async fn a_new_index_prefetches_the_files_it_names() {
         "sqlite".to_owned(),
     );
     let gw = Gateway::start(&remote(&mirror, "10m", true)).await;
-    assert_eq!(get_remote(&gw, "el", INDEX, &[]).await.status, 200);
+    assert_eq!(gw.get_remote("el", INDEX, &[]).await.status, 200);
     for p in [primary_name.as_str(), "repo/repodata/comps.xml"] {
         let up = mirror.path(p);
         wait_until(
@@ -590,12 +596,12 @@ async fn a_new_index_prefetches_the_files_it_names() {
         0
     );
     // Prefetched entries are complete cache entries.
-    fills_settled(&gw).await;
-    let got = get_remote(&gw, "el", &primary_name, &[]).await;
+    gw.fills_settled().await;
+    let got = gw.get_remote("el", &primary_name, &[]).await;
     assert_eq!((got.status, got.source()), (200, "cache"));
     assert_eq!(got.body(), primary.as_slice());
     assert_eq!(
-        get_remote(&gw, "el", "repo/repodata/comps.xml", &[])
+        gw.get_remote("el", "repo/repodata/comps.xml", &[])
             .await
             .source(),
         "cache"

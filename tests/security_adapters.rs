@@ -6,30 +6,19 @@
 //! clients and logs.
 
 use crate::support::gateway::Gateway;
-use crate::support::http::{Got, send_with};
+use crate::support::http::get_exact;
 use crate::support::registry::{OCI_MANIFEST, sha256};
+use crate::support::serve::Server;
 use crate::support::upstream::{Resource, Upstream};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
 
 /// Docker manifest list media type.
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
-fn client() -> reqwest::Client {
-    crate::support::no_redirect_client()
-}
-
-async fn get(url: &str, headers: &[(&str, &str)]) -> Got {
-    send_with(&client(), reqwest::Method::GET, url, headers).await
-}
 
 /// A `[[remote]]` of package docker.
 fn docker_remote(name: &str, upstream: &str, extra: &str) -> String {
@@ -87,14 +76,14 @@ async fn one_remotes_upstream_cannot_poison_another_remote() {
     ))
     .await;
 
-    let g = get(
+    let g = get_exact(
         &gw.url("/v2/evil/library/app/manifests/v1"),
         &[("accept", DOCKER_LIST)],
     )
     .await;
     assert_eq!(g.status, 200, "the hostile fetch itself verifies");
 
-    let g = get(
+    let g = get_exact(
         &gw.url(&format!("/v2/good/library/app/manifests/{d}")),
         &[("accept", OCI_MANIFEST)],
     )
@@ -103,10 +92,10 @@ async fn one_remotes_upstream_cannot_poison_another_remote() {
         g.status,
         200,
         "remote good answered from another remote's fact: {}",
-        String::from_utf8_lossy(&g.body)
+        String::from_utf8_lossy(g.body())
     );
     assert_eq!(g.h("content-type"), OCI_MANIFEST);
-    assert_eq!(g.body, body);
+    assert_eq!(g.body(), body);
     assert_eq!(good.seen(&format!("/v2/library/app/manifests/{d}")).gets, 1);
 }
 
@@ -130,14 +119,14 @@ async fn a_fetch_that_fails_verification_teaches_the_adapter_nothing() {
     );
     let gw = Gateway::start(&docker_remote("r", &up.url(), "")).await;
 
-    let g = get(
+    let g = get_exact(
         &gw.url("/v2/r/library/app/manifests/v1"),
         &[("accept", DOCKER_LIST)],
     )
     .await;
-    assert_eq!(g.status, 502, "{}", String::from_utf8_lossy(&g.body));
+    assert_eq!(g.status, 502, "{}", String::from_utf8_lossy(g.body()));
 
-    let g = get(
+    let g = get_exact(
         &gw.url(&format!("/v2/r/library/app/manifests/{d}")),
         &[("accept", OCI_MANIFEST)],
     )
@@ -146,10 +135,10 @@ async fn a_fetch_that_fails_verification_teaches_the_adapter_nothing() {
         g.status,
         200,
         "a fact from an unverified body was kept: {}",
-        String::from_utf8_lossy(&g.body)
+        String::from_utf8_lossy(g.body())
     );
     assert_eq!(g.h("content-type"), OCI_MANIFEST);
-    assert_eq!(g.body, body);
+    assert_eq!(g.body(), body);
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -163,71 +152,45 @@ type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 /// A small HTTP server on 127.0.0.1 that records every request's path and
 /// `Authorization` and answers through a handler.
 struct Recorder {
-    addr: SocketAddr,
     seen: Seen,
-    _stop: watch::Sender<bool>,
+    server: Server,
 }
 
 impl Recorder {
     async fn start(
         handler: impl Fn(&str, Option<&str>) -> Answer + Send + Sync + 'static,
     ) -> Recorder {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen: Seen = Arc::default();
-        let handler = Arc::new(handler);
-        let (stop, mut stop_rx) = watch::channel(false);
         let seen2 = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    _ = stop_rx.changed() => break,
-                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
-                };
-                let (seen, handler) = (seen2.clone(), handler.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: Request<Incoming>| {
-                        let (seen, handler) = (seen.clone(), handler.clone());
-                        async move {
-                            let path = req
-                                .uri()
-                                .path_and_query()
-                                .map(|p| p.as_str().to_owned())
-                                .unwrap_or_default();
-                            let auth = req
-                                .headers()
-                                .get(header::AUTHORIZATION)
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_owned);
-                            seen.lock().unwrap().push((path.clone(), auth.clone()));
-                            let (status, headers, body) = handler(&path, auth.as_deref());
-                            let mut r: Response<Body> =
-                                Response::new(Full::new(Bytes::from(body)).boxed());
-                            *r.status_mut() = StatusCode::from_u16(status).unwrap();
-                            for (k, v) in headers {
-                                r.headers_mut().insert(
-                                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                                    v.parse().unwrap(),
-                                );
-                            }
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
+        let server = Server::start(move |req: Request<Incoming>, _| {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let auth = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            seen2.lock().unwrap().push((path.clone(), auth.clone()));
+            let (status, headers, body) = handler(&path, auth.as_deref());
+            let mut r: Response<Body> = Response::new(Full::new(Bytes::from(body)).boxed());
+            *r.status_mut() = StatusCode::from_u16(status).unwrap();
+            for (k, v) in headers {
+                r.headers_mut().insert(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
             }
-        });
-        Recorder {
-            addr,
-            seen,
-            _stop: stop,
-        }
+            std::future::ready(r)
+        })
+        .await;
+        Recorder { seen, server }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     fn seen(&self) -> Vec<(String, Option<String>)> {
@@ -314,20 +277,20 @@ async fn token_realms_elsewhere_get_credentials_only_when_configured() {
     ))
     .await;
 
-    let g = get(&gw.url("/v2/victim/library/app/manifests/v1"), &[]).await;
+    let g = get_exact(&gw.url("/v2/victim/library/app/manifests/v1"), &[]).await;
     assert_eq!(
         realm.seen(),
         vec![],
         "a realm the upstream chose on another origin got a request"
     );
-    assert_eq!(g.status, 502, "{}", String::from_utf8_lossy(&g.body));
-    let text = String::from_utf8_lossy(&g.body);
+    assert_eq!(g.status, 502, "{}", String::from_utf8_lossy(g.body()));
+    let text = String::from_utf8_lossy(g.body());
     assert!(text.contains("auth_realms"), "{text}");
     assert!(!text.contains("sekrit"), "{text}");
 
-    let g = get(&gw.url("/v2/trusting/library/app/manifests/v1"), &[]).await;
-    assert_eq!(g.status, 200, "{}", String::from_utf8_lossy(&g.body));
-    assert_eq!(g.body, body);
+    let g = get_exact(&gw.url("/v2/trusting/library/app/manifests/v1"), &[]).await;
+    assert_eq!(g.status, 200, "{}", String::from_utf8_lossy(g.body()));
+    assert_eq!(g.body(), body);
     let seen = realm.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(
@@ -360,7 +323,7 @@ async fn redirect_targets_are_shown_without_query_or_userinfo() {
     ))
     .await;
     for (remote, says) in [("strict", "follow_redirects"), ("loose", "127.0.0.1:1")] {
-        let g = get(&gw.url(&format!("/api/v1/remote/{remote}/obj")), &[]).await;
+        let g = get_exact(&gw.url(&format!("/api/v1/remote/{remote}/obj")), &[]).await;
         assert_eq!(g.status, 502, "{remote}");
         let error = g.json()["error"].as_str().unwrap_or_default().to_owned();
         assert!(error.contains(says), "{remote}: {error}");

@@ -3,6 +3,7 @@
 //! framing, duplicate credentials, and label values chosen by clients.
 
 use crate::support::gateway::{Gateway, generic_remote};
+use crate::support::http::json_error;
 use crate::support::upstream::Upstream;
 use crate::support::{metric, raw_request};
 use std::time::{Duration, Instant};
@@ -61,14 +62,7 @@ async fn read_response(s: &mut TcpStream) -> String {
 /// The JSON body of a raw HTTP/1.1 response, asserting it has one
 /// sentence in `error`.
 fn error_sentence(resp: &str) -> String {
-    let body = &resp[resp.find("\r\n\r\n").expect("a whole head") + 4..];
-    let v: serde_json::Value = serde_json::from_str(body.trim())
-        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {resp}"));
-    let e = v["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {resp}"));
-    assert!(!e.is_empty(), "{resp}");
-    e.to_owned()
+    json_error(&resp[resp.find("\r\n\r\n").expect("a whole head") + 4..])
 }
 
 /// Silent sockets up to `max_connections` do not make the gateway

@@ -3,9 +3,10 @@
 //! other odd entries in it, and paths with characters that some upstream
 //! would read as `.` or `/`.
 
-use crate::reliability::harness::sha256_hex;
 use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
+use crate::support::http::get_header_body;
 use crate::support::raw_request;
+use crate::support::sha256_hex;
 use crate::support::upstream::Upstream;
 use crate::support::{bytes, eventually};
 use serde_json::Value;
@@ -13,15 +14,6 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The whole `GET /plugins` document.
-async fn plugins_json(gw: &Gateway) -> Value {
-    let r = reqwest::get(gw.url("/plugins"))
-        .await
-        .expect("GET /plugins");
-    assert_eq!(r.status(), 200, "GET /plugins");
-    serde_json::from_str(&r.text().await.expect("body")).expect("plugins JSON")
-}
 
 /// The `/plugins` entry whose source is `path`.
 fn entry_for(doc: &Value, path: &Path) -> Option<Value> {
@@ -41,19 +33,6 @@ fn ignored_reason(doc: &Value, path: &Path) -> Option<String> {
         .iter()
         .find(|i| i["path"] == src.as_str())
         .and_then(|i| i["reason"].as_str().map(str::to_owned))
-}
-
-/// GET `path` on the gateway: status, the `x-adapter-variant` header (or
-/// ""), body.
-async fn get(gw: &Gateway, path: &str) -> (u16, String, Vec<u8>) {
-    let r = reqwest::get(gw.url(path)).await.expect("request");
-    let status = r.status().as_u16();
-    let variant = r
-        .headers()
-        .get("x-adapter-variant")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, variant, r.bytes().await.expect("body").to_vec())
 }
 
 /// A 1 GiB sparse file in the plugin directory is refused from its size
@@ -94,7 +73,7 @@ async fn a_huge_plugin_file_is_refused_unread_while_requests_are_served() {
         || {
             let (gw, huge) = (&gw, &huge);
             async move {
-                let e = entry_for(&plugins_json(gw).await, huge)?;
+                let e = entry_for(&gw.plugins_json().await, huge)?;
                 (e["status"] == "failed").then(|| e["last_error"].as_str().unwrap_or("").to_owned())
             }
         },
@@ -115,7 +94,11 @@ async fn a_huge_plugin_file_is_refused_unread_while_requests_are_served() {
             .expect("grow");
         let h = reqwest::get(gw.url("/health")).await.expect("/health");
         assert_eq!(h.status(), 200);
-        let (status, _, body) = get(&gw, &format!("/api/v1/remote/r/o{i}.bin")).await;
+        let (status, _, body) = get_header_body(
+            &gw.url(&format!("/api/v1/remote/r/o{i}.bin")),
+            "x-adapter-variant",
+        )
+        .await;
         assert_eq!(status, 200);
         assert_eq!(body, bytes(5000, i));
         tokio::time::sleep(Duration::from_millis(120)).await;
@@ -127,7 +110,7 @@ async fn a_huge_plugin_file_is_refused_unread_while_requests_are_served() {
         || {
             let (gw, huge) = (&gw, &huge);
             async move {
-                let e = entry_for(&plugins_json(gw).await, huge)?;
+                let e = entry_for(&gw.plugins_json().await, huge)?;
                 e["last_error"]
                     .as_str()?
                     .contains(&format!("{last} bytes"))
@@ -154,14 +137,15 @@ async fn a_huge_plugin_file_is_refused_unread_while_requests_are_served() {
         || {
             let (gw, dst) = (&gw, &dst);
             async move {
-                let e = entry_for(&plugins_json(gw).await, dst)?;
+                let e = entry_for(&gw.plugins_json().await, dst)?;
                 (e["status"] == "failed").then(|| e["last_error"].as_str().unwrap_or("").to_owned())
             }
         },
     )
     .await;
     assert!(err.contains("(1024 bytes)"), "{err}");
-    let (status, variant, _) = get(&gw, "/api/v1/remote/r/o0.bin").await;
+    let (status, variant, _) =
+        get_header_body(&gw.url("/api/v1/remote/r/o0.bin"), "x-adapter-variant").await;
     assert_eq!((status, variant.as_str()), (200, ""), "the built-in serves");
 }
 
@@ -193,7 +177,7 @@ fn with_marker(bytes: &[u8], fill: u8) -> Vec<u8> {
 
 /// The plugin-dir `generic` entry's (status, version, sha256).
 async fn dir_generic(gw: &Gateway, path: &Path) -> Option<(String, String, String)> {
-    let e = entry_for(&plugins_json(gw).await, path)?;
+    let e = entry_for(&gw.plugins_json().await, path)?;
     Some((
         e["status"].as_str()?.to_owned(),
         e["version"].as_str().unwrap_or("").to_owned(),
@@ -238,7 +222,8 @@ async fn a_symlinked_adapter_loads_and_a_kubernetes_data_swap_reloads_it() {
         },
     )
     .await;
-    let (status, v, body) = get(&gw, "/api/v1/remote/r/k0.bin").await;
+    let (status, v, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/k0.bin"), "x-adapter-variant").await;
     assert_eq!((status, v.as_str()), (200, "v2"));
     assert_eq!(body, bytes(3000, 10));
 
@@ -277,7 +262,8 @@ async fn a_symlinked_adapter_loads_and_a_kubernetes_data_swap_reloads_it() {
         },
     )
     .await;
-    let (status, v, body) = get(&gw, "/api/v1/remote/r/k1.bin").await;
+    let (status, v, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/k1.bin"), "x-adapter-variant").await;
     assert_eq!((status, v.as_str()), (200, ""));
     assert_eq!(body, bytes(3000, 11));
 }
@@ -336,7 +322,7 @@ async fn unusable_plugin_dir_entries_are_listed_with_a_reason() {
         || {
             let gw = &gw;
             async move {
-                let doc = plugins_json(gw).await;
+                let doc = gw.plugins_json().await;
                 (doc["ignored"].as_array().map(Vec::len) == Some(expect.len())).then_some(doc)
             }
         },
@@ -365,7 +351,8 @@ async fn unusable_plugin_dir_entries_are_listed_with_a_reason() {
         },
     )
     .await;
-    let (status, v, body) = get(&gw, "/api/v1/remote/r/f.bin").await;
+    let (status, v, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/f.bin"), "x-adapter-variant").await;
     assert_eq!((status, v.as_str()), (200, "v2"));
     assert_eq!(body, bytes(2000, 30));
 }
@@ -411,7 +398,8 @@ async fn lookalike_dots_and_u_escapes_never_reach_the_upstream() {
         );
     }
     assert_eq!(up.requests(), 0, "a refused path reached the upstream");
-    let (status, _, body) = get(&gw, "/api/v1/remote/r/ok.bin").await;
+    let (status, _, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/ok.bin"), "x-adapter-variant").await;
     assert_eq!((status, body), (200, bytes(100, 40)));
     assert_eq!(up.requests(), 1);
 }

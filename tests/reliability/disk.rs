@@ -2,12 +2,13 @@
 //! 8 MiB tmpfs mounted by the test (the test runs as root, as CI does; it
 //! fails, it does not skip, where it cannot mount).
 
-use super::harness::{
-    KIB, MIB, Proc, client, damage, drain, files_in, fsck, sha256_hex, write_config_with_storage,
-    write_hosted_and_pull_config,
-};
 use crate::support::bytes;
+use crate::support::child::{
+    ChildGateway, damage, fsck, write_config_with_storage, write_hosted_and_pull_config,
+};
+use crate::support::http::{client, drain, json_error};
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{KIB, MIB, sha256_hex, spool_files};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
@@ -93,20 +94,12 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Spool files under `data/tmp`.
-fn spools(data: &Path) -> Vec<String> {
-    files_in(&data.join("tmp"))
-        .into_iter()
-        .filter(|n| n.starts_with("spool-"))
-        .collect()
-}
-
 /// Wait (at most 10 s) until no spool is left: the fill leader's task
 /// drops its spool just after the client sees the end.
 async fn no_spools_left(data: &Path, what: &str) {
     let start = Instant::now();
     loop {
-        let s = spools(data);
+        let s = spool_files(data);
         if s.is_empty() {
             return;
         }
@@ -171,7 +164,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
             up.url()
         ),
     );
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let c = client();
     let url = |k: &str| gw.url(&format!("/api/v1/remote/h/{k}"));
     eprintln!("tmpfs free after startup: {} KiB", fs.free() / 1024);
@@ -191,7 +184,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
                 refusal = Some((key, text));
                 break;
             }
-            s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+            s => panic!("upload {key}: {s} {text}\n{}", gw.log_text()),
         }
     }
     let (refused_key, text) = refusal.expect("8 MiB never filled up");
@@ -232,7 +225,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
                     topped += 1;
                 }
                 507 => break,
-                s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+                s => panic!("upload {key}: {s} {text}\n{}", gw.log_text()),
             }
         }
     }
@@ -275,15 +268,15 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
         if status == 200 {
             // The client only sees its connection cut; the log says why.
             let start = Instant::now();
-            while !gw.log_tail().contains("fill aborted") {
+            while !gw.log_text().contains("fill aborted") {
                 assert!(
                     start.elapsed() < Duration::from_secs(5),
                     "an aborted fill was not logged:\n{}",
-                    gw.log_tail()
+                    gw.log_text()
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert!(gw.log_tail().contains("No space left"), "{}", gw.log_tail());
+            assert!(gw.log_text().contains("No space left"), "{}", gw.log_text());
         }
         no_spools_left(&data, "after a fill that did not fit").await;
     }
@@ -331,7 +324,7 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
         status,
         201,
         "upload after space came back: {text}\n{}",
-        gw.log_tail()
+        gw.log_text()
     );
     acked.push(("after.bin".into(), sha256_hex(&after)));
     let r = c.get(&fill_url).send().await.unwrap();
@@ -347,10 +340,10 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
     let (_, report) = fsck(&cfg, &["--verify"]).await;
     assert!(damage(&report).is_empty(), "fsck --verify: {report:#}");
     assert_eq!(report["corrupt_blobs"], 0, "{report:#}");
-    assert!(spools(&data).is_empty());
+    assert!(spool_files(&data).is_empty());
 
     // Restarted, everything acknowledged is still there and whole.
-    let gw = Proc::start(&cfg).await;
+    let gw = ChildGateway::start(&cfg).await;
     for (k, sha) in &acked {
         let r = c
             .get(gw.url(&format!("/api/v1/remote/h/{k}")))
@@ -371,13 +364,6 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
     assert_eq!((got.error, got.sha256), (None, big_sha));
     drop(gw);
     drop(fs);
-}
-
-/// The `error` sentence of a JSON error body.
-fn error_sentence(text: &str) -> String {
-    let v: serde_json::Value =
-        serde_json::from_str(text).unwrap_or_else(|e| panic!("not a JSON error ({e}): {text}"));
-    v["error"].as_str().expect("error").to_owned()
 }
 
 /// A fill whose spool cannot be written because the gateway's disk is
@@ -401,7 +387,7 @@ async fn a_fill_the_disk_cannot_take_is_507_naming_the_gateway_disk() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write_hosted_and_pull_config(dir.path(), &dir.path().join("data"), &up.url());
-    let gw = Proc::start_env(&cfg, &[("FAILPOINTS", "spool-write=return(enospc)")]).await;
+    let gw = ChildGateway::start_env(&cfg, &[("FAILPOINTS", "spool-write=return(enospc)")]).await;
     let c = client();
     let url = gw.url("/api/v1/remote/pull/obj.bin");
     let clients: Vec<_> = (0..4)
@@ -417,7 +403,7 @@ async fn a_fill_the_disk_cannot_take_is_507_naming_the_gateway_disk() {
         let (status, text) = h.await.expect("client");
         eprintln!("client {i}: {status} {text}");
         assert_eq!(status, 507, "client {i}: {text}");
-        let msg = error_sentence(&text);
+        let msg = json_error(&text);
         assert!(
             msg.contains("gateway") && msg.contains("own disk") && msg.contains("No space left"),
             "client {i}: the sentence does not name the gateway's disk: {msg}"
@@ -468,7 +454,7 @@ async fn min_free_keeps_room_for_deletes_and_refuses_new_content_with_507() {
             up.url()
         ),
     );
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let c = client();
     let url = |k: &str| gw.url(&format!("/api/v1/remote/h/{k}"));
 
@@ -484,10 +470,10 @@ async fn min_free_keeps_room_for_deletes_and_refuses_new_content_with_507() {
             match status {
                 201 => acked.push(key),
                 507 => {
-                    refusal.get_or_insert(error_sentence(&text));
+                    refusal.get_or_insert(json_error(&text));
                     break;
                 }
-                s => panic!("upload {key}: {s} {text}\n{}", gw.log_tail()),
+                s => panic!("upload {key}: {s} {text}\n{}", gw.log_text()),
             }
         }
     }
@@ -516,7 +502,7 @@ async fn min_free_keeps_room_for_deletes_and_refuses_new_content_with_507() {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
     assert_eq!(status, 507, "fill below the reserve: {text}");
-    assert!(error_sentence(&text).contains("min_free"), "{text}");
+    assert!(json_error(&text).contains("min_free"), "{text}");
     no_spools_left(&data, "after refusals").await;
 
     // Every DELETE goes through, without growing the disk.

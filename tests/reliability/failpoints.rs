@@ -15,11 +15,12 @@
 //!   `fsck --verify` finds nothing at all.
 
 use super::crash::{Crash, Params, Summary, run};
-use super::harness::{
-    KIB, Proc, client, drain, fsck, seed, sha256_hex, write_hosted_and_pull_config,
-};
+use super::harness::seed;
 use crate::support::bytes;
+use crate::support::child::{ChildGateway, fsck, write_hosted_and_pull_config};
+use crate::support::http::{client, drain};
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{KIB, sha256_hex};
 use std::time::Duration;
 
 /// Injected aborts per step in CI.
@@ -172,7 +173,7 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
         let what = format!("{} {}", f.step, f.errno);
         let uses = if f.fill { 2 } else { 1 };
         let fp = format!("{}={uses}*return({})", f.step, f.errno);
-        let mut gw = Proc::start_env(&cfg, &[("FAILPOINTS", fp.as_str())]).await;
+        let mut gw = ChildGateway::start_env(&cfg, &[("FAILPOINTS", fp.as_str())]).await;
 
         // An upload meets the fault: a 5xx with one sentence, nothing
         // served, and the retry stores it.

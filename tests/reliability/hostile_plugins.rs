@@ -20,11 +20,18 @@
 //! for RELIABILITY.md; speed is measured, not asserted.
 //!
 //! `ARTGATE_HOSTILE_SECS=N` makes each phase N seconds (default 2).
+//!
+//! Below it, one hostile behaviour at a time: each fails only its own
+//! request (a 502 naming the adapter) and is counted by kind, a looping
+//! adapter does not stall other remotes, and a busy adapter answers 503
+//! once its call cap is reached while other adapters keep their slots.
 
-use crate::reliability::harness::{Rng, seed};
-use crate::support::bytes;
-use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
+use super::harness::{Rng, seed};
+use crate::support::gateway::{Gateway, generic_remote, install_adapter};
+use crate::support::http::get_header_body;
 use crate::support::upstream::Upstream;
+use crate::support::{bytes, eventually};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -229,12 +236,7 @@ async fn hostile_adapters_under_load_leave_other_remotes_latency_alone() {
     } else {
         tempfile::tempdir().expect("tempdir")
     });
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    std::fs::copy(
-        adapters_dir().join("hostile.wasm"),
-        dir.path().join("plugins/hostile.wasm"),
-    )
-    .expect("copy hostile.wasm");
+    install_adapter(dir.path(), "hostile.wasm");
     let mut remotes = String::new();
     for m in MODES {
         remotes += &format!(
@@ -308,4 +310,231 @@ async fn hostile_adapters_under_load_leave_other_remotes_latency_alone() {
             baseline.p99
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// One hostile behaviour at a time, and the per-adapter call cap.
+
+/// Modes of the hostile adapter that must fail.
+const HOSTILE: [&str; 10] = [
+    "loop",
+    "grow",
+    "trap",
+    "recurse",
+    "huge",
+    "bad-status",
+    "bad-header",
+    "log-flood",
+    "kv-flood",
+    "http-flood",
+];
+
+/// A gateway with `hostile.wasm` in its plugin dir, a remote `h-MODE` per
+/// mode (and `h-ok`), and a generic remote `good` in front of `up`.
+async fn hostile_gateway(up: &Upstream) -> Gateway {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    install_adapter(dir.path(), "hostile.wasm");
+    let mut remotes = String::new();
+    for m in HOSTILE.iter().chain(&["ok"]) {
+        remotes += &format!(
+            "[[remote]]\nname = \"h-{m}\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = {m:?}\n\n",
+            up.url()
+        );
+    }
+    remotes += &generic_remote("good", &up.url(), "");
+    Gateway::start_in(dir, &remotes).await
+}
+
+/// Every hostile behaviour (infinite loop, unbounded memory, trap, unbounded
+/// recursion, a 64 MiB answer, an invalid status, an invalid header, floods
+/// of `log`, `kv-set` and `http-send` host calls) gives
+/// its request a 502 with a JSON error naming the adapter, within seconds,
+/// and the gateway keeps serving the adapter's harmless remote and other
+/// remotes after each one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_adapters_fail_only_their_own_request() {
+    let up = Upstream::start().await;
+    up.put_body("/fine.txt", "fine");
+    let gw = hostile_gateway(&up).await;
+    let client = reqwest::Client::new();
+    for m in HOSTILE {
+        let started = Instant::now();
+        let r = client
+            .get(gw.url(&format!("/api/v1/remote/h-{m}/x")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{m}: no HTTP response: {e}"));
+        assert!(started.elapsed() < Duration::from_secs(5), "{m}: too slow");
+        assert_eq!(r.status(), 502, "{m}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{m}");
+        let v: Value = serde_json::from_str(&r.text().await.unwrap()).expect("JSON error");
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("hostile adapter"), "{m}: {v}");
+
+        let (status, _, body) = get_header_body(&gw.url("/api/v1/remote/h-ok/x"), "").await;
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, &b"hostile ok"[..]),
+            "after {m}"
+        );
+        let (status, _, body) = get_header_body(&gw.url("/api/v1/remote/good/fine.txt"), "").await;
+        assert_eq!((status, body.as_slice()), (200, &b"fine"[..]), "after {m}");
+    }
+}
+
+/// Adapter failures are counted in `artgate_plugin_errors_total` by kind:
+/// the loop and the endless logging as `timeout`, unbounded memory and the
+/// 64 MiB answer as `memory`, `unreachable`, stack exhaustion and the
+/// key-value and `http-send` floods (past their per-call limits) as
+/// `trap`, the invalid status and header as `bad_output`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_errors_are_counted_by_kind() {
+    let up = Upstream::start().await;
+    let gw = hostile_gateway(&up).await;
+    for m in HOSTILE {
+        let (status, _, _) = get_header_body(&gw.url(&format!("/api/v1/remote/h-{m}/x")), "").await;
+        assert_eq!(status, 502, "{m}");
+    }
+    let mut counts = Vec::new();
+    for kind in ["timeout", "memory", "trap", "bad_output"] {
+        let n = gw
+            .metric(
+                "artgate_plugin_errors_total",
+                &["adapter=\"hostile\"", &format!("kind=\"{kind}\"")],
+            )
+            .await;
+        counts.push((kind, n));
+    }
+    assert_eq!(
+        counts,
+        [
+            ("timeout", 2.0),
+            ("memory", 2.0),
+            ("trap", 4.0),
+            ("bad_output", 2.0)
+        ]
+    );
+}
+
+/// While four clients keep an infinitely looping adapter busy, every
+/// request to another remote (each a miss, so its adapter runs) succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_adapter_does_not_stall_other_remotes() {
+    let up = Upstream::start().await;
+    for i in 0..10 {
+        up.put_body(&format!("/f{i}.txt"), format!("file {i}"));
+    }
+    let gw = hostile_gateway(&up).await;
+    let client = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops_done = Arc::new(AtomicU64::new(0));
+    let mut loopers = Vec::new();
+    for _ in 0..4 {
+        let (c, url, stop, done) = (
+            client.clone(),
+            gw.url("/api/v1/remote/h-loop/x"),
+            stop.clone(),
+            loops_done.clone(),
+        );
+        loopers.push(tokio::spawn(async move {
+            while !stop.load(SeqCst) {
+                let r = c.get(&url).send().await.expect("loop request");
+                assert_eq!(r.status(), 502);
+                done.fetch_add(1, SeqCst);
+            }
+        }));
+    }
+    let done = &loops_done;
+    eventually(
+        "the looping requests to be under way",
+        Duration::from_secs(10),
+        || async move { (done.load(SeqCst) >= 4).then_some(()) },
+    )
+    .await;
+    let before = loops_done.load(SeqCst);
+    for i in 0..10 {
+        let (status, _, body) =
+            get_header_body(&gw.url(&format!("/api/v1/remote/good/f{i}.txt")), "").await;
+        assert_eq!(status, 200, "f{i}");
+        assert_eq!(body, format!("file {i}").into_bytes());
+    }
+    let (status, _, body) = get_header_body(&gw.url("/api/v1/remote/h-ok/x"), "").await;
+    assert_eq!((status, body.as_slice()), (200, &b"hostile ok"[..]));
+    stop.store(true, SeqCst);
+    for l in loopers {
+        l.await.expect("looper");
+    }
+    assert!(
+        loops_done.load(SeqCst) > before,
+        "the loops were not running alongside"
+    );
+}
+
+/// The per-adapter call cap (`[plugins] max_concurrent_calls`): with 2
+/// slots and a 300 ms `queue_timeout`, 6 concurrent requests to a looping
+/// adapter get 502 (their call ran out of time) or 503 naming the limit
+/// (no slot freed in time), each within a second, while the generic
+/// adapter's calls, on their own lane with their own slots, all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
+    let up = Upstream::start().await;
+    for i in 0..6 {
+        up.put_body(&format!("/f{i}.txt"), format!("file {i}"));
+    }
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    install_adapter(dir.path(), "hostile.wasm");
+    let remotes = format!(
+        "[[remote]]\nname = \"h-loop\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"loop\"\n\n{}",
+        up.url(),
+        generic_remote("good", &up.url(), "")
+    );
+    let gw = Gateway::start_with_plugins_extra(
+        dir,
+        "max_concurrent_calls = 2\nqueue_timeout = \"300ms\"",
+        &remotes,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let loops: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, url) = (client.clone(), gw.url("/api/v1/remote/h-loop/x"));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let r = c.get(&url).send().await.expect("loop request");
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                (status, text, started.elapsed())
+            })
+        })
+        .collect();
+    // Other adapters keep their own slots meanwhile.
+    for i in 0..6 {
+        let (status, _, body) =
+            get_header_body(&gw.url(&format!("/api/v1/remote/good/f{i}.txt")), "").await;
+        assert_eq!((status, body), (200, format!("file {i}").into_bytes()));
+    }
+    let mut statuses = Vec::new();
+    for l in loops {
+        let (status, text, took) = l.await.expect("loop task");
+        assert!(took < Duration::from_secs(1), "{status} after {took:?}");
+        match status {
+            502 => assert!(text.contains("time budget"), "{text}"),
+            503 => assert!(text.contains("max_concurrent_calls"), "{text}"),
+            other => panic!("{other}: {text}"),
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert!(
+        statuses.contains(&502) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        gw.metric(
+            "artgate_plugin_errors_total",
+            &["adapter=\"hostile\"", "kind=\"busy\""]
+        )
+        .await,
+        statuses.iter().filter(|&&s| s == 503).count() as f64
+    );
 }

@@ -14,15 +14,21 @@
 //! previous version keeps serving; after each swap the new version serves
 //! within a bound. Reload latency (file landed → `/plugins` reports the new
 //! version active) is printed for RELIABILITY.md.
+//!
+//! Below it, one reload at a time: a `generic.wasm` dropped in replaces the
+//! built-in while cached entries keep serving; garbage or a truncated
+//! component keeps the previous version serving; removing the file brings
+//! the built-in back.
 
-use crate::reliability::harness::{Rng, seed, sha256_hex};
-use crate::support::bytes;
-use crate::support::gateway::{Gateway, adapters_dir, generic_remote};
-use crate::support::mirror::metric;
+use super::harness::{Rng, seed};
+use crate::support::gateway::{Gateway, adapters_dir, by_source, generic_remote};
+use crate::support::http::get_header_body;
+use crate::support::sha256_hex;
 use crate::support::upstream::Upstream;
+use crate::support::{bytes, eventually};
 use serde_json::Value;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -250,7 +256,9 @@ async fn hot_reload_under_load_fails_no_request() {
         );
         r.bytes().await.expect("prime body");
     }
-    let rejected_before = metric(&gw, "artgate_plugin_reloads_total", &["result=\"error\""]).await;
+    let rejected_before = gw
+        .metric("artgate_plugin_reloads_total", &["result=\"error\""])
+        .await;
 
     let seen = Arc::new(Seen::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -336,8 +344,10 @@ async fn hot_reload_under_load_fails_no_request() {
     for c in clients {
         c.await.expect("a client failed");
     }
-    let rejected =
-        metric(&gw, "artgate_plugin_reloads_total", &["result=\"error\""]).await - rejected_before;
+    let rejected = gw
+        .metric("artgate_plugin_reloads_total", &["result=\"error\""])
+        .await
+        - rejected_before;
 
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((p * latencies.len() as f64).ceil() as usize).max(1) - 1];
@@ -365,4 +375,161 @@ async fn hot_reload_under_load_fails_no_request() {
         "no partial file was ever seen and rejected; the torn writes did not test anything"
     );
     assert!(s.misses_old.load(SeqCst) > 0 && s.misses_new.load(SeqCst) > 0);
+}
+
+// ---------------------------------------------------------------------------
+// One reload at a time: a new version, a broken file, a removed file.
+
+/// Copy `generic-variant.wasm` into the plugin dir as `generic.wasm` (temp
+/// name, then rename) and wait until it replaces the built-in.
+async fn install_variant(gw: &Gateway) -> PathBuf {
+    let dst = gw.plugin_dir().join("generic.wasm");
+    let tmp = gw.plugin_dir().join(".generic.wasm.part");
+    std::fs::copy(adapters_dir().join("generic-variant.wasm"), &tmp).expect("copy variant");
+    std::fs::rename(&tmp, &dst).expect("rename");
+    let src = dst.display().to_string();
+    let src = &src;
+    eventually(
+        "the variant to replace the built-in generic adapter",
+        Duration::from_secs(15),
+        || async move {
+            let list = gw.plugin_list().await;
+            let d = by_source(&list, "generic", src)?;
+            let b = by_source(&list, "generic", "built-in")?;
+            (d["status"] == "active" && d["version"] == "9.9.9-test" && b["status"] == "replaced")
+                .then_some(())
+        },
+    )
+    .await;
+    dst
+}
+
+/// Hot reload: a `generic.wasm` dropped into the plugin dir replaces the
+/// built-in without a restart (`/plugins` shows it active and the built-in
+/// `replaced`), new misses get the new version's behaviour, and an entry
+/// cached under the old version is still served from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_replaces_the_builtin_and_cached_entries_keep_serving() {
+    let up = Upstream::start().await;
+    up.put_body("/a.bin", bytes(10_000, 5));
+    up.put_body("/b.bin", bytes(10_000, 6));
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let client = reqwest::Client::new();
+    let list = gw.plugin_list().await;
+    let builtin = by_source(&list, "generic", "built-in").expect("built-in generic");
+    assert_eq!(builtin["status"], "active");
+    assert_ne!(builtin["version"], "9.9.9-test");
+
+    let a = gw.url("/api/v1/remote/r/a.bin");
+    let (status, variant, body) = get_header_body(&a, "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, ""));
+    assert_eq!(body, bytes(10_000, 5));
+
+    install_variant(&gw).await;
+    let (status, variant, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/b.bin"), "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, "v2"));
+    assert_eq!(body, bytes(10_000, 6));
+
+    let r = client.get(&a).send().await.expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-artifact-source"], "cache");
+    assert!(r.headers().get("x-adapter-variant").is_none());
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes(10_000, 5));
+    assert_eq!(up.seen("/a.bin").gets, 1);
+}
+
+/// Overwrite the installed variant in place with `bad` and check that it is
+/// rejected (`failed-previous-serving`, an error in `/plugins`) while the
+/// previous version keeps serving new misses; returns the error text.
+async fn corrupt_variant_keeps_previous_serving(bad: &[u8]) -> String {
+    let up = Upstream::start().await;
+    up.put_body("/a.bin", bytes(1000, 7));
+    up.put_body("/b.bin", bytes(1000, 8));
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let dst = install_variant(&gw).await;
+    let (status, variant, _) =
+        get_header_body(&gw.url("/api/v1/remote/r/a.bin"), "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, "v2"));
+
+    std::fs::write(&dst, bad).expect("overwrite in place");
+    let (src, sha) = (dst.display().to_string(), sha256_hex(bad));
+    let (src, sha, gw_ref) = (&src, &sha, &gw);
+    let entry = eventually(
+        "/plugins to report the broken file",
+        Duration::from_secs(15),
+        || async move {
+            let list = gw_ref.plugin_list().await;
+            by_source(&list, "generic", src)
+                .filter(|p| p["sha256"] == sha.as_str())
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(entry["status"], "failed-previous-serving", "{entry:#}");
+    assert_eq!(entry["version"], "9.9.9-test", "{entry:#}");
+    let error = entry["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(!error.is_empty(), "{entry:#}");
+    let list = gw.plugin_list().await;
+    assert_eq!(
+        by_source(&list, "generic", "built-in").unwrap()["status"],
+        "replaced"
+    );
+    let (status, variant, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/b.bin"), "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, "v2"));
+    assert_eq!(body, bytes(1000, 8));
+    error
+}
+
+/// A plugin file overwritten in place with garbage is rejected and the
+/// previous version keeps serving; `/plugins` says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_of_garbage_keeps_the_previous_version_serving() {
+    let error = corrupt_variant_keeps_previous_serving(&b"not wasm at all\n".repeat(64)).await;
+    assert!(error.contains("not a WebAssembly component"), "{error}");
+}
+
+/// A plugin file overwritten in place with a truncated copy of a valid
+/// component is rejected and the previous version keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_of_a_truncated_component_keeps_the_previous_version_serving() {
+    let wasm = std::fs::read(adapters_dir().join("generic-variant.wasm")).expect("variant");
+    let error = corrupt_variant_keeps_previous_serving(&wasm[..wasm.len() / 2]).await;
+    assert!(error.contains("compile"), "{error}");
+}
+
+/// Deleting the plugin file that replaced a built-in brings the built-in
+/// back: `/plugins` lists it `active` and new misses lose the variant's
+/// header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_plugin_file_falls_back_to_the_builtin() {
+    let up = Upstream::start().await;
+    up.put_body("/a.bin", bytes(1000, 9));
+    up.put_body("/b.bin", bytes(1000, 10));
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let dst = install_variant(&gw).await;
+    let (status, variant, _) =
+        get_header_body(&gw.url("/api/v1/remote/r/a.bin"), "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, "v2"));
+
+    std::fs::remove_file(&dst).expect("remove");
+    let gw_ref = &gw;
+    eventually(
+        "the built-in to serve again",
+        Duration::from_secs(15),
+        || async move {
+            let list = gw_ref.plugin_list().await;
+            let gone = !list
+                .iter()
+                .any(|p| p["source"] != "built-in" && p["name"] == "generic");
+            let active = by_source(&list, "generic", "built-in")?["status"] == "active";
+            (gone && active).then_some(())
+        },
+    )
+    .await;
+    let (status, variant, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/b.bin"), "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, ""));
+    assert_eq!(body, bytes(1000, 10));
 }

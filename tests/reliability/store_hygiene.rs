@@ -5,12 +5,13 @@
 //! the background after a start and counted in `/metrics`, and `fsck`
 //! reports them as leftovers with exit status 0 (only damage exits 1).
 
-use super::harness::{
-    KIB, Proc, client, drain, fsck, sha256_hex, write_config, write_config_with_storage,
-    write_hosted_and_pull_config,
+use crate::support::child::{
+    ChildGateway, fsck, write_config, write_config_with_storage, write_hosted_and_pull_config,
 };
 use crate::support::gateway::generic_remote;
+use crate::support::http::{client, drain};
 use crate::support::upstream::Upstream;
+use crate::support::{KIB, sha256_hex};
 use crate::support::{bytes, metric};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ const TIMEOUTS: &str =
     "first_byte_timeout = \"5s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"5s\"";
 
 /// The gateway's `/metrics` text.
-async fn metrics(c: &reqwest::Client, gw: &Proc) -> String {
+async fn metrics(c: &reqwest::Client, gw: &ChildGateway) -> String {
     c.get(gw.url("/metrics"))
         .send()
         .await
@@ -32,7 +33,7 @@ async fn metrics(c: &reqwest::Client, gw: &Proc) -> String {
 /// returns the last text.
 async fn wait_metrics(
     c: &reqwest::Client,
-    gw: &Proc,
+    gw: &ChildGateway,
     what: &str,
     limit: Duration,
     done: impl Fn(&str) -> bool,
@@ -50,14 +51,14 @@ async fn wait_metrics(
                 .filter(|l| l.starts_with("artgate_store"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            gw.log_tail()
+            gw.log_text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// GET `n` distinct missing paths (404 upstream); all must answer 404.
-async fn ask_for_missing(c: &reqwest::Client, gw: &Proc, n: usize) {
+async fn ask_for_missing(c: &reqwest::Client, gw: &ChildGateway, n: usize) {
     for i in 0..n {
         let r = c
             .get(gw.url(&format!("/api/v1/remote/r/missing/{i:05}.bin")))
@@ -82,7 +83,7 @@ async fn expired_upstream_404s_leave_the_index() {
         TIMEOUTS,
         &generic_remote("r", &up.url(), "negative_ttl = \"1s\""),
     );
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let c = client();
     let started = Instant::now();
     ask_for_missing(&c, &gw, N).await;
@@ -128,7 +129,7 @@ async fn upstream_404s_count_toward_max_size_and_go_before_content() {
         TIMEOUTS,
         &generic_remote("r", &up.url(), "negative_ttl = \"1h\""),
     );
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let c = client();
     let real_url = gw.url("/api/v1/remote/r/real.bin");
     let got = drain(c.get(&real_url).send().await.expect("real")).await;
@@ -184,7 +185,7 @@ async fn orphan_blob_files_are_reclaimed_after_a_start() {
     let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
     // The first KEPT index inserts succeed, every later one fails.
     let fp = format!("index-put={KEPT}*off->return(eio)");
-    let mut gw = Proc::start_env(&cfg, &[("FAILPOINTS", fp.as_str())]).await;
+    let mut gw = ChildGateway::start_env(&cfg, &[("FAILPOINTS", fp.as_str())]).await;
     let c = client();
     let mut kept = Vec::new();
     for i in 0..KEPT + ORPHANS {
@@ -216,7 +217,7 @@ async fn orphan_blob_files_are_reclaimed_after_a_start() {
     assert_eq!(report["verdict"], "leftovers", "{report:#}");
     assert_eq!(code, 0, "leftovers are not damage: {report:#}");
 
-    let mut gw = Proc::start(&cfg).await;
+    let mut gw = ChildGateway::start(&cfg).await;
     let m = wait_metrics(&c, &gw, "orphans reclaimed", Duration::from_secs(20), |m| {
         metric(m, "artgate_store_orphans_reclaimed_total", &[]) >= ORPHANS as f64
     })

@@ -1,19 +1,22 @@
-//! A hostile upstream, for the faults `core_faults.rs` and
-//! `core_cache.rs` do not cover: connection resets before the headers and
+//! A hostile upstream, for the faults `core_faults.rs`, `core_cache.rs`
+//! and the single-fill `kill -9` in `crash.rs` do not cover: connection resets before the headers and
 //! in the middle of a body, a chunked body without its last chunk, a body
 //! that stops short and closes cleanly, wrong bytes of the right length for
 //! a digest-named object, a 1 KiB/s drip that hits the idle timeout, an
 //! upstream that stops answering while a stale copy exists, redirects to
 //! loopback / link-local / `file:` / unlisted hosts, and a gzip body.
 //!
-//! Expected (DESIGN.md): a clean 502/504 before the headers, an aborted
+//! Expected (RELIABILITY.md, "Upstream faults"; ARCHITECTURE.md,
+//! invariant 4): a clean 502/504 before the headers, an aborted
 //! transfer after them, never a clean end on bad data; nothing bad cached;
 //! the stale copy served when the upstream is unreachable or times out.
 
-use super::harness::{KIB, MIB, Proc, client, drain, sha256_hex, write_config};
 use crate::support::bytes;
+use crate::support::child::{ChildGateway, write_config};
 use crate::support::gateway::generic_remote;
+use crate::support::http::{client, drain};
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{KIB, MIB, sha256_hex};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -178,10 +181,10 @@ async fn serve_raw(
 
 /// A gateway (child process) with `remotes`, the `[upstream]` timeouts
 /// given; returns it with its directory.
-async fn gateway(upstream: &str, remotes: &str) -> (Proc, tempfile::TempDir, PathBuf) {
+async fn gateway(upstream: &str, remotes: &str) -> (ChildGateway, tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &dir.path().join("data"), upstream, remotes);
-    (Proc::start(&cfg).await, dir, cfg)
+    (ChildGateway::start(&cfg).await, dir, cfg)
 }
 
 const TIMEOUTS: &str =
@@ -189,7 +192,7 @@ const TIMEOUTS: &str =
 
 /// What a client got for one GET.
 #[derive(Debug)]
-enum Got {
+enum Outcome {
     /// A status before any body (an error response), with its body.
     Error(u16, String),
     /// `200` whose body broke off after this many bytes.
@@ -198,11 +201,11 @@ enum Got {
     Complete(u64, String, String),
 }
 
-async fn fetch(c: &reqwest::Client, url: &str) -> Got {
+async fn fetch(c: &reqwest::Client, url: &str) -> Outcome {
     let r = c.get(url).send().await.expect("request");
     let status = r.status().as_u16();
     if status != 200 {
-        return Got::Error(status, r.text().await.unwrap_or_default());
+        return Outcome::Error(status, r.text().await.unwrap_or_default());
     }
     let source = r
         .headers()
@@ -211,21 +214,21 @@ async fn fetch(c: &reqwest::Client, url: &str) -> Got {
         .unwrap_or_default();
     let got = drain(r).await;
     match got.error {
-        Some(_) => Got::Aborted(got.len),
-        None => Got::Complete(got.len, got.sha256, source),
+        Some(_) => Outcome::Aborted(got.len),
+        None => Outcome::Complete(got.len, got.sha256, source),
     }
 }
 
 /// Bad data must reach the client as a 502/504 before the headers or an
 /// aborted body after them — never a clean end.
-fn assert_failed_cleanly(what: &str, got: &Got) {
+fn assert_failed_cleanly(what: &str, got: &Outcome) {
     match got {
-        Got::Error(s, body) => assert!(
+        Outcome::Error(s, body) => assert!(
             matches!(s, 502 | 504) && body.contains("\"error\""),
             "{what}: {s} {body}"
         ),
-        Got::Aborted(_) => {}
-        Got::Complete(len, ..) => panic!("{what}: the body ended cleanly after {len} bytes"),
+        Outcome::Aborted(_) => {}
+        Outcome::Complete(len, ..) => panic!("{what}: the body ended cleanly after {len} bytes"),
     }
 }
 
@@ -281,7 +284,7 @@ async fn broken_upstream_bodies_are_aborted_and_never_cached() {
         let got = fetch(&c, &url).await;
         eprintln!("{what}: {got:?}");
         assert_failed_cleanly(what, &got);
-        if let (Got::Aborted(n), Some(sent)) = (&got, sent) {
+        if let (Outcome::Aborted(n), Some(sent)) = (&got, sent) {
             assert!(
                 *n <= sent as u64,
                 "{what}: {n} bytes, but only {sent} were sent"
@@ -300,7 +303,7 @@ async fn broken_upstream_bodies_are_aborted_and_never_cached() {
         let good = Bytes::from(bytes(100 * KIB, i as u64));
         raw.set(Script::Ok(good.clone()));
         match fetch(&c, &url).await {
-            Got::Complete(len, sha, src) => {
+            Outcome::Complete(len, sha, src) => {
                 assert_eq!(
                     (len, sha, src.as_str()),
                     (good.len() as u64, sha256_hex(&good), "remote"),
@@ -311,7 +314,7 @@ async fn broken_upstream_bodies_are_aborted_and_never_cached() {
         }
         let before = raw.requests();
         match fetch(&c, &url).await {
-            Got::Complete(_, sha, src) => {
+            Outcome::Complete(_, sha, src) => {
                 assert_eq!((sha, src.as_str()), (sha256_hex(&good), "cache"))
             }
             other => panic!("{what}: from the cache: {other:?}"),
@@ -339,7 +342,7 @@ async fn close_delimited_bodies_are_delivered_but_never_stored() {
     let whole = raw_body(total);
     // Cut after 100 KiB: served as it came, not stored.
     match fetch(&c, &url).await {
-        Got::Complete(len, sha, src) => {
+        Outcome::Complete(len, sha, src) => {
             assert_eq!((len, src.as_str()), (100 * KIB as u64, "remote"));
             assert_eq!(sha, sha256_hex(&whole[..100 * KIB]));
         }
@@ -350,7 +353,7 @@ async fn close_delimited_bodies_are_delivered_but_never_stored() {
     for attempt in 1..=2 {
         let before = raw.requests();
         match fetch(&c, &url).await {
-            Got::Complete(len, sha, src) => assert_eq!(
+            Outcome::Complete(len, sha, src) => assert_eq!(
                 (len, sha, src.as_str()),
                 (total as u64, sha256_hex(&whole), "remote"),
                 "attempt {attempt}"
@@ -364,16 +367,16 @@ async fn close_delimited_bodies_are_delivered_but_never_stored() {
         );
     }
     assert!(
-        gw.log_tail().contains("delivered, not stored"),
+        gw.log_text().contains("delivered, not stored"),
         "the log does not say why: {}",
-        gw.log_tail()
+        gw.log_text()
     );
     // Framed, the same object is stored.
     let good = Bytes::from(whole);
     raw.set(Script::Ok(good.clone()));
-    assert!(matches!(fetch(&c, &url).await, Got::Complete(_, _, s) if s == "remote"));
+    assert!(matches!(fetch(&c, &url).await, Outcome::Complete(_, _, s) if s == "remote"));
     let before = raw.requests();
-    assert!(matches!(fetch(&c, &url).await, Got::Complete(_, _, s) if s == "cache"));
+    assert!(matches!(fetch(&c, &url).await, Outcome::Complete(_, _, s) if s == "cache"));
     assert_eq!(raw.requests(), before);
 }
 
@@ -414,7 +417,7 @@ async fn stale_copy_survives_resets_and_timeouts() {
     for name in ["raw", "slow"] {
         let url = gw.url(&format!("/api/v1/remote/{name}/t/index.xml"));
         match fetch(&c, &url).await {
-            Got::Complete(_, sha, src) => {
+            Outcome::Complete(_, sha, src) => {
                 assert_eq!((sha.as_str(), src.as_str()), (old_sha.as_str(), "remote"))
             }
             other => panic!("{name}: first fetch: {other:?}"),
@@ -426,7 +429,7 @@ async fn stale_copy_survives_resets_and_timeouts() {
     let raw_url = gw.url("/api/v1/remote/raw/t/index.xml");
     raw.set(Script::ResetBeforeHeaders);
     match fetch(&c, &raw_url).await {
-        Got::Complete(_, sha, src) => {
+        Outcome::Complete(_, sha, src) => {
             assert_eq!((sha.as_str(), src.as_str()), (old_sha.as_str(), "stale"))
         }
         other => panic!("reset before headers with a stale copy: {other:?}"),
@@ -437,7 +440,7 @@ async fn stale_copy_survives_resets_and_timeouts() {
     });
     let started = Instant::now();
     match fetch(&c, &gw.url("/api/v1/remote/slow/t/index.xml")).await {
-        Got::Complete(_, sha, src) => {
+        Outcome::Complete(_, sha, src) => {
             assert_eq!((sha.as_str(), src.as_str()), (old_sha.as_str(), "stale"))
         }
         other => panic!("timeout with a stale copy: {other:?}"),
@@ -459,7 +462,7 @@ async fn stale_copy_survives_resets_and_timeouts() {
     assert_failed_cleanly("reset mid-body with a stale copy", &got);
     raw.set(Script::ResetBeforeHeaders);
     match fetch(&c, &raw_url).await {
-        Got::Complete(len, sha, src) => assert_eq!(
+        Outcome::Complete(len, sha, src) => assert_eq!(
             (len, sha.as_str(), src.as_str()),
             (old.len() as u64, old_sha.as_str(), "stale")
         ),
@@ -510,13 +513,15 @@ async fn wrong_bytes_of_the_right_length_are_never_served_complete() {
     let before = up.seen(&path).gets;
     up.put(&path, res(good.clone()));
     match fetch(&c, &url).await {
-        Got::Complete(len, sha, _) => {
+        Outcome::Complete(len, sha, _) => {
             assert_eq!((len, sha), (good.len() as u64, sha256_hex(&good)))
         }
         other => panic!("the right bytes: {other:?}"),
     }
     match fetch(&c, &url).await {
-        Got::Complete(_, sha, src) => assert_eq!((sha, src.as_str()), (sha256_hex(&good), "cache")),
+        Outcome::Complete(_, sha, src) => {
+            assert_eq!((sha, src.as_str()), (sha256_hex(&good), "cache"))
+        }
         other => panic!("from the cache: {other:?}"),
     }
     assert_eq!(up.seen(&path).gets, before + 1);
@@ -565,7 +570,7 @@ async fn slow_drip_hits_the_idle_timeout_and_nothing_is_cached() {
         assert_eq!(up.seen("/drip.bin").gets, attempt, "the drip was cached");
     }
     match fetch(&c, &gw.url("/api/v1/remote/r/steady.bin")).await {
-        Got::Complete(len, sha, _) => {
+        Outcome::Complete(len, sha, _) => {
             assert_eq!((len, sha), (4 * KIB as u64, sha256_hex(&bytes(4 * KIB, 6))))
         }
         other => panic!("steady drip: {other:?}"),
@@ -620,7 +625,7 @@ async fn redirects_off_the_upstream_are_refused_and_reach_nothing() {
             let started = Instant::now();
             let got = fetch(&c, &url).await;
             match &got {
-                Got::Error(502, body) if body.contains("follow_redirects") => {}
+                Outcome::Error(502, body) if body.contains("follow_redirects") => {}
                 other => panic!("redirect to {t}: {other:?}"),
             }
             assert!(

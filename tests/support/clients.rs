@@ -1,8 +1,10 @@
 //! Real clients for the hosted-repository tests (DVC, ccache): finding
-//! them and running them without blocking the runtime the gateway runs on.
+//! them and running them without blocking the runtime the gateway runs on;
+//! and the one check that a command succeeded, for every tool the tests
+//! run.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The `dvc` executable: `$ARTGATE_DVC` (set by `.ci/run`), else the venvs
 /// `.ci/run` and a development machine create, else `dvc` on `PATH`.
@@ -29,6 +31,18 @@ pub fn dvc() -> PathBuf {
     }
     panic!(
         "dvc not found: set ARTGATE_DVC or run .ci/run (it installs dvc into a venv); this test needs the real client"
+    );
+}
+
+/// Panic with `what`, the exit status, stdout and stderr unless `out` is
+/// a success.
+pub fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -1,6 +1,7 @@
 //! Start artgate in-process on 127.0.0.1:0 with a config written for the
 //! test, in a fresh storage and plugin directory.
 
+use super::http::{Got, send};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,9 +25,28 @@ pub fn generic_remote(name: &str, upstream: &str, extra: &str) -> String {
     )
 }
 
+/// The entry of a `/plugins` list for adapter `name` whose source is
+/// `source` (`built-in` or a path).
+pub fn by_source<'a>(
+    list: &'a [serde_json::Value],
+    name: &str,
+    source: &str,
+) -> Option<&'a serde_json::Value> {
+    list.iter()
+        .find(|p| p["name"] == name && p["source"] == source)
+}
+
 /// The directory built adapters (and test fixtures) are in.
 pub fn adapters_dir() -> PathBuf {
     PathBuf::from(env!("ARTGATE_ADAPTERS_DIR"))
+}
+
+/// Copy the built adapter `file` (e.g. `hostile.wasm`) into the plugin
+/// directory of the test directory `dir` (made when missing).
+pub fn install_adapter(dir: &std::path::Path, file: &str) {
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::copy(adapters_dir().join(file), dir.join("plugins").join(file))
+        .unwrap_or_else(|e| panic!("copy {file}: {e}"));
 }
 
 /// A compiled-code cache shared by every test in this process, so each
@@ -197,6 +217,52 @@ impl Gateway {
             .expect("GET /metrics");
         assert_eq!(r.status(), 200, "GET /metrics");
         r.text().await.expect("metrics body")
+    }
+
+    /// The sum of the samples of metric `name` whose labels contain every
+    /// one of `labels` (e.g. `remote="el"`); 0 when there is none.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        super::metric(&self.metrics().await, name, labels)
+    }
+
+    /// Wait (bounded) until no upstream fetch is in progress (background
+    /// prefetches included).
+    pub async fn fills_settled(&self) {
+        for _ in 0..500 {
+            if self.metric("artgate_fills_inflight", &[]).await == 0.0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("an upstream fetch is still in progress after 10 s");
+    }
+
+    /// `GET` of `path` below remote `remote`, with `headers`, read to the
+    /// end (or to the point the body broke off).
+    pub async fn get_remote(&self, remote: &str, path: &str, headers: &[(&str, &str)]) -> Got {
+        send(
+            "GET",
+            &self.url(&format!("/api/v1/remote/{remote}/{path}")),
+            headers,
+        )
+        .await
+    }
+
+    /// The whole `GET /plugins` document (asserting it is served).
+    pub async fn plugins_json(&self) -> serde_json::Value {
+        let r = reqwest::get(self.url("/plugins"))
+            .await
+            .expect("GET /plugins");
+        assert_eq!(r.status(), 200, "GET /plugins");
+        serde_json::from_str(&r.text().await.expect("body")).expect("plugins JSON")
+    }
+
+    /// The `plugins` array of `GET /plugins`.
+    pub async fn plugin_list(&self) -> Vec<serde_json::Value> {
+        self.plugins_json().await["plugins"]
+            .as_array()
+            .expect("plugins array")
+            .clone()
     }
 
     /// The plugin directory.

@@ -10,21 +10,18 @@
 //! plain threads (`std::process`), never blocking the runtime the gateway
 //! shares.
 
+use super::serve::Server;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -96,13 +93,7 @@ pub async fn run_for(mut cmd: Command, limit: Duration) -> Output {
 pub async fn run_ok(cmd: Command) -> String {
     let what = format!("{cmd:?}");
     let out = run_for(cmd, Duration::from_secs(45)).await;
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::clients::assert_success(&what, &out);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -149,80 +140,36 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// The running upstream; dropping it stops the server.
 pub struct GitHttp {
-    /// Where it listens.
-    pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    down: Arc<AtomicBool>,
-    down_tx: Arc<watch::Sender<bool>>,
-    _stop: watch::Sender<bool>,
+    server: Server,
 }
 
 impl GitHttp {
     /// Serve the repositories below `root` on 127.0.0.1:0; CGI processes
     /// get `home` as `HOME`.
     pub async fn start(root: &Path, home: &Path) -> GitHttp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind git upstream");
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let down = Arc::new(AtomicBool::new(false));
-        let down_tx = Arc::new(watch::Sender::new(false));
-        let (stop, mut stop_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             root: root.to_owned(),
             home: home.to_owned(),
             seen: seen.clone(),
         });
-        let (d2, dt2) = (down.clone(), down_tx.clone());
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    _ = stop_rx.changed() => break,
-                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
-                };
-                if d2.load(Ordering::SeqCst) {
-                    // Stopped: close at once (the client sees a connection
-                    // error).
-                    drop(stream);
-                    continue;
-                }
-                let ctx = ctx.clone();
-                let mut down_rx = dt2.subscribe();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, Infallible>(serve(&ctx, peer, req).await) }
-                    });
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    // Stopping also drops kept-alive connections.
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = down_rx.wait_for(|d| *d) => {}
-                    }
-                });
-            }
-        });
-        GitHttp {
-            addr,
-            seen,
-            down,
-            down_tx,
-            _stop: stop,
-        }
+        let server = Server::start(move |req, peer| {
+            let ctx = ctx.clone();
+            async move { serve(&ctx, peer, req).await }
+        })
+        .await;
+        GitHttp { seen, server }
     }
 
     /// Base URL, e.g. `http://127.0.0.1:1234`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Stop answering (connections are closed at once), or start again.
     pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-        self.down_tx.send_replace(down);
+        self.server.set_down(down);
     }
 
     /// Every request answered so far, in order.
@@ -291,7 +238,7 @@ async fn serve(ctx: &Ctx, peer: SocketAddr, req: Request<Incoming>) -> Response<
         method: parts.method.to_string(),
         path: path.clone(),
         query: query.clone(),
-        digest: crate::support::mirror::sha256_hex(&decoded)[..12].to_owned(),
+        digest: super::sha256_hex(&decoded)[..12].to_owned(),
         body: decoded,
         gzip: encoding.as_deref() == Some("gzip"),
     });

@@ -1,5 +1,6 @@
-//! Shared test harness: a fault-switchable upstream and an in-process
-//! gateway.
+//! Shared test harness: a fault-switchable upstream, the gateway in
+//! process and as a child process, HTTP helpers, and the servers the
+//! adapters' tests run against (see the table in `tests/e2e.rs`).
 
 pub mod child;
 pub mod clients;
@@ -9,7 +10,20 @@ pub mod http;
 pub mod mirror;
 pub mod registry;
 pub mod rpm_tools;
+pub mod serve;
 pub mod upstream;
+
+use sha2::Digest as _;
+
+/// One KiB.
+pub const KIB: usize = 1 << 10;
+/// One MiB.
+pub const MIB: usize = 1 << 20;
+
+/// Lowercase hex sha256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(data))
+}
 
 /// Deterministic pseudo-random bytes (xorshift) of length `n`.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -76,12 +90,43 @@ where
     }
 }
 
-/// A client that never uses a proxy and never follows redirects, so a
-/// test sees exactly what the gateway answered.
-pub fn no_redirect_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+/// A free port on 127.0.0.1 (bound and released: nothing listens on it
+/// until a child binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Poll `cond` every 50 ms until it holds; panic with `what` after
+/// `timeout`.
+pub async fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Names of the files in `dir` (none when it does not exist).
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Names of the spool files of the store in `data` (in `data/tmp`).
+pub fn spool_files(data: &std::path::Path) -> Vec<String> {
+    files_in(&data.join("tmp"))
+        .into_iter()
+        .filter(|n| n.starts_with("spool-"))
+        .collect()
 }

@@ -2,25 +2,23 @@
 //! (distribution 2.8) as a child process, an in-process auth/fault front
 //! before it, OCI image layouts written by the test, and `skopeo`.
 
+use super::serve::Server;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// OCI image index media type.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -32,13 +30,6 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// `sha256:<hex>` of `data`.
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// A `docker-registry serve` child process on 127.0.0.1 with its own root
@@ -63,7 +54,7 @@ impl Registry {
 
     async fn launch(basic: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        let port = super::free_port();
         let mut auth = String::new();
         if let Some((user, password)) = basic {
             let out = Command::new("htpasswd")
@@ -146,6 +137,8 @@ type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 #[derive(Default)]
 struct FrontState {
     registry: Option<SocketAddr>,
+    /// The front's own address (the token realm it names).
+    me: OnceLock<SocketAddr>,
     /// Require a bearer token issued by `/token` on every `/v2/` request.
     require_token: AtomicBool,
     /// Basic credentials `/token` requires.
@@ -170,46 +163,29 @@ pub struct Front {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<FrontState>,
-    _stop: watch::Sender<bool>,
+    _server: Server,
 }
 
 impl Front {
     /// A front before `registry`, forwarding everything (no auth).
     pub async fn start(registry: &Registry) -> Front {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind front");
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(FrontState {
             registry: Some(registry.addr),
             ..FrontState::default()
         });
         let client: Client<HttpConnector, Empty<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
-        let (stop, mut stop_rx) = watch::channel(false);
         let st = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    _ = stop_rx.changed() => break,
-                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
-                };
-                let (st, client) = (st.clone(), client.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (st, client) = (st.clone(), client.clone());
-                        async move { Ok::<_, Infallible>(serve_front(st, client, addr, req).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let server =
+            Server::start(move |req, _| serve_front(st.clone(), client.clone(), req)).await;
+        state
+            .me
+            .set(server.addr)
+            .expect("the front's address is set once");
         Front {
-            addr,
+            addr: server.addr,
             state,
-            _stop: stop,
+            _server: server,
         }
     }
 
@@ -289,9 +265,9 @@ fn repository(path: &str) -> Option<&str> {
 async fn serve_front(
     st: Arc<FrontState>,
     client: Client<HttpConnector, Empty<Bytes>>,
-    me: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    let me = *st.me.get().expect("the front's address");
     let path = req.uri().path().to_owned();
     let auth = req
         .headers()

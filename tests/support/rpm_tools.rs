@@ -24,13 +24,7 @@ fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::clients::assert_success(&format!("{cmd:?}"), &out);
     out
 }
 
@@ -123,13 +117,7 @@ impl Dnf {
     /// output when it fails. Returns stdout.
     pub async fn run(&self, args: &[&str]) -> String {
         let out = self.try_run(args).await;
-        assert!(
-            out.status.success(),
-            "dnf {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::clients::assert_success(&format!("dnf {args:?}"), &out);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

@@ -2,19 +2,17 @@
 //! switches: served resources, validators, status overrides, delays,
 //! truncation, slow drip, "down" (connections reset), and request counters.
 
+use super::serve::Server;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -82,77 +80,36 @@ pub struct Upstream {
     /// Where it listens.
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    down: Arc<AtomicBool>,
-    /// Also closes open (keep-alive) connections when set to `true`.
-    down_tx: Arc<watch::Sender<bool>>,
     release: Arc<Notify>,
     released: Arc<AtomicBool>,
     bodies_completed: Arc<AtomicU64>,
-    _stop: watch::Sender<bool>,
+    server: Server,
 }
 
 impl Upstream {
     /// Start on 127.0.0.1:0.
     pub async fn start() -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("addr");
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let down = Arc::new(AtomicBool::new(false));
-        let down_tx = Arc::new(watch::Sender::new(false));
         let release = Arc::new(Notify::new());
         let released = Arc::new(AtomicBool::new(false));
         let bodies_completed = Arc::new(AtomicU64::new(0));
-        let (stop, mut stop_rx) = watch::channel(false);
-        let dt2 = down_tx.clone();
-        let (i2, d2, r2, rd2, bc2) = (
+        let (i2, r2, rd2, bc2) = (
             inner.clone(),
-            down.clone(),
             release.clone(),
             released.clone(),
             bodies_completed.clone(),
         );
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    _ = stop_rx.changed() => break,
-                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
-                };
-                if d2.load(Ordering::SeqCst) {
-                    // "Down": close the connection at once, before any
-                    // response (the client sees a connection error).
-                    drop(stream);
-                    continue;
-                }
-                let (i3, r3, rd3, bc3) = (i2.clone(), r2.clone(), rd2.clone(), bc2.clone());
-                let mut down_rx = dt2.subscribe();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let (i4, r4, rd4, bc4) = (i3.clone(), r3.clone(), rd3.clone(), bc3.clone());
-                        async move { Ok::<_, Infallible>(serve(i4, r4, rd4, bc4, req).await) }
-                    });
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    // Going "down" also drops kept-alive connections, so a
-                    // client's connection pool cannot reach a down upstream.
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = down_rx.wait_for(|d| *d) => {}
-                    }
-                });
-            }
-        });
+        let server = Server::start(move |req, _| {
+            serve(i2.clone(), r2.clone(), rd2.clone(), bc2.clone(), req)
+        })
+        .await;
         Upstream {
-            addr,
+            addr: server.addr,
             inner,
-            down,
-            down_tx,
             release,
             released,
             bodies_completed,
-            _stop: stop,
+            server,
         }
     }
 
@@ -226,8 +183,7 @@ impl Upstream {
     /// Reset every connection from now on, and close the open ones (or
     /// stop doing so).
     pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-        self.down_tx.send_replace(down);
+        self.server.set_down(down);
     }
 
     /// Let held bodies continue.
