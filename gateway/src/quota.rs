@@ -1,7 +1,7 @@
 //! Quota reservations of a hosted remote's uploads in progress.
 //!
 //! The quota itself is enforced by the index, in the transaction that
-//! commits an upload (`MetaStore::put_entry_checked`): stored bytes never
+//! commits an upload (`EntryIndex::put_entry_checked`): stored bytes never
 //! exceed it. Reservations only refuse early what could not fit anyway: an
 //! upload that declares its length reserves it when it starts, and one
 //! that would take the remote's stored bytes plus every reservation beyond

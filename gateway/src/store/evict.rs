@@ -33,7 +33,7 @@ pub struct EvictReport {
     pub bytes: u64,
     /// Blobs kept because a hosted entry references them.
     pub skipped_hosted: u64,
-    /// [`MetaStore::total_size`] afterwards.
+    /// [`BlobIndex::total_size`](super::BlobIndex::total_size) afterwards.
     pub size_after: u64,
     /// Whether the size is now at most the limit (false when only blobs
     /// of hosted entries are left above it).
@@ -74,7 +74,7 @@ fn delete_file(
 }
 
 /// Take the blobs no entry references out of the index
-/// ([`MetaStore::unreferenced_blobs`]) and delete their files.
+/// ([`BlobIndex::unreferenced_blobs`](super::BlobIndex::unreferenced_blobs)) and delete their files.
 pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
     gc_with(&*store.meta, &*store.blobs)
 }
@@ -110,14 +110,14 @@ pub fn reclaim_orphans(store: &Store, grace: std::time::Duration) -> Result<GcRe
 }
 
 /// Remove least-recently-used blobs (with their entries) until
-/// [`MetaStore::total_size`] is at most `max_size`. Unreferenced blobs are
+/// [`BlobIndex::total_size`](super::BlobIndex::total_size) is at most `max_size`. Unreferenced blobs are
 /// collected first ([`gc`]), then negative entries (cached 404s: the
 /// cheapest to fetch again, and what a client asking for many missing
 /// paths piles up), earliest expiry first. Blobs referenced by a hosted
 /// entry are never evicted (checked atomically by
-/// [`MetaStore::evict_blob_unless_hosted`]).
+/// [`BlobIndex::evict_blob_unless_hosted`](super::BlobIndex::evict_blob_unless_hosted)).
 ///
-/// Each round is a full scan of the blob records ([`MetaStore::lru_blobs`])
+/// Each round is a full scan of the blob records ([`BlobIndex::lru_blobs`](super::BlobIndex::lru_blobs))
 /// for the next 256 candidates, so evicting `n` blobs out of `N` costs
 /// about `N * n / 256` record reads, plus one index flush per round.
 pub fn evict_to(store: &Store, max_size: u64) -> Result<EvictReport, StoreError> {

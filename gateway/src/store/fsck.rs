@@ -19,7 +19,7 @@ use std::io;
 /// Examples kept in a report.
 const MAX_EXAMPLES: usize = 32;
 
-/// What [`MetaStore::check_index`] found (counts, and up to 32 examples).
+/// What [`IndexRepair::check_index`](super::IndexRepair::check_index) found (counts, and up to 32 examples).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IndexCheck {
     /// Entry records checked.
@@ -159,7 +159,7 @@ fn blob_io(
 /// does), without it only report. With `verify_content`, every blob is
 /// re-hashed (reads the whole store).
 ///
-/// Checks, in order: the index itself ([`MetaStore::check_index`]),
+/// Checks, in order: the index itself ([`IndexRepair::check_index`](super::IndexRepair::check_index)),
 /// leftover spools, strays in the blob tree, blob contents, entries whose
 /// blob file is missing, blob records whose file is missing, orphan blob
 /// files, and (on repair) unreferenced blobs are collected.
@@ -311,6 +311,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{Entry, EntryClass, FsBlobStore, SledMetaStore};
     use std::fs;
     use std::os::unix::fs::FileExt;

@@ -14,7 +14,8 @@
 //!   entries, and those are looked up first.
 
 use super::{
-    BlobMeta, Digest, Entry, EntryId, IndexCheck, MetaStore, PutCheck, PutOutcome, StoreError,
+    BlobIndex, BlobMeta, Digest, Entry, EntryId, EntryIndex, IndexCheck, IndexRepair, MetaStore,
+    PluginKv, PutCheck, PutOutcome, StoreError,
 };
 use bytes::Bytes;
 use quick_cache::Weighter;
@@ -77,6 +78,12 @@ impl CachedMetaStore {
 }
 
 impl MetaStore for CachedMetaStore {
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+}
+
+impl EntryIndex for CachedMetaStore {
     fn get_entry(&self, remote: &str, key: &str) -> Result<Option<Entry>, StoreError> {
         Ok(self.get_shared(remote, key)?.map(|e| (*e).clone()))
     }
@@ -176,6 +183,18 @@ impl MetaStore for CachedMetaStore {
         self.inner.all_entries()
     }
 
+    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let ids = self.inner.remove_negatives(until_ms, limit);
+        match &ids {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => self.forget(Some(ids)),
+            Err(_) => self.forget(None),
+        }
+        ids
+    }
+}
+
+impl BlobIndex for CachedMetaStore {
     fn blob_meta(&self, digest: &Digest) -> Result<Option<BlobMeta>, StoreError> {
         self.inner.blob_meta(digest)
     }
@@ -194,16 +213,6 @@ impl MetaStore for CachedMetaStore {
 
     fn lru_blobs(&self, limit: usize) -> Result<Vec<(Digest, BlobMeta)>, StoreError> {
         self.inner.lru_blobs(limit)
-    }
-
-    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
-        let ids = self.inner.remove_negatives(until_ms, limit);
-        match &ids {
-            Ok(ids) if ids.is_empty() => {}
-            Ok(ids) => self.forget(Some(ids)),
-            Err(_) => self.forget(None),
-        }
-        ids
     }
 
     fn evict_blob(&self, digest: &Digest) -> Result<Vec<String>, StoreError> {
@@ -229,7 +238,9 @@ impl MetaStore for CachedMetaStore {
     fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
         self.inner.unreferenced_blobs()
     }
+}
 
+impl PluginKv for CachedMetaStore {
     fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.kv_get(plugin, key)
     }
@@ -247,11 +258,9 @@ impl MetaStore for CachedMetaStore {
     fn kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
         self.inner.kv_delete(plugin, key)
     }
+}
 
-    fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
-    }
-
+impl IndexRepair for CachedMetaStore {
     fn check_index(&self, repair: bool) -> Result<IndexCheck, StoreError> {
         self.changing(None, || self.inner.check_index(repair))
     }
@@ -313,6 +322,7 @@ impl HotBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{EntryClass, SledMetaStore};
 
     fn entry(size: u64) -> Entry {

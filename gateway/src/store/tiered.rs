@@ -156,7 +156,7 @@ impl Store {
         .await
     }
 
-    /// Insert or replace an entry (see [`MetaStore::put_entry`]); returns
+    /// Insert or replace an entry (see [`EntryIndex::put_entry`](super::EntryIndex::put_entry)); returns
     /// the one it replaced.
     pub async fn put(
         &self,
@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// Insert or replace an entry after `check`, in one transaction (see
-    /// [`MetaStore::put_entry_checked`]).
+    /// [`EntryIndex::put_entry_checked`](super::EntryIndex::put_entry_checked)).
     pub async fn put_checked(
         &self,
         id: &EntryId,
@@ -184,7 +184,7 @@ impl Store {
         .await
     }
 
-    /// Change an entry atomically (see [`MetaStore::update_entry`]);
+    /// Change an entry atomically (see [`EntryIndex::update_entry`](super::EntryIndex::update_entry));
     /// returns it changed, `None` when absent.
     pub async fn update(
         &self,

@@ -1,17 +1,19 @@
 //! Access times and the blobs that leave the index: accesses remembered in
-//! memory ([`SledMetaStore::touch_at`]) and written back (`write_access`);
+//! memory ([`SledMetaStore::touch_at`]) and written back (`persist_access`);
 //! the least-recently-used order that eviction follows; eviction; and the
 //! blobs no entry references any more, taken out for garbage collection.
 
 use super::entries::{tx_remove_negative, tx_usage_change};
 use super::{
-    SledMetaStore, TX_CHUNK, decode_blob, decode_entry, digest_from_key, encode, lock, tx_err,
+    SledMetaStore, TX_CHUNK, decode_blob, decode_entry, digest_from_key, encode, lock, now_ms,
+    tx_err,
 };
-use crate::store::{BlobMeta, Digest, EntryClass, StoreError};
+use crate::store::{BlobIndex, BlobMeta, Digest, EntryClass, StoreError};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::MutexGuard;
+use std::sync::atomic::Ordering;
 
 /// An LRU candidate, ordered by (access time, digest).
 struct LruItem {
@@ -44,7 +46,7 @@ impl SledMetaStore {
     }
 
     /// Record an access to `digest` at `at_ms` (what
-    /// [`MetaStore::touch`](crate::store::MetaStore::touch) does with the
+    /// [`BlobIndex::touch`] does with the
     /// current time).
     pub fn touch_at(&self, digest: &Digest, at_ms: u64) {
         let mut map = self.access_map();
@@ -52,93 +54,11 @@ impl SledMetaStore {
         *t = (*t).max(at_ms);
     }
 
-    /// Write the remembered access times to the blob records
-    /// (`MetaStore::persist_access`); what was not written is kept for
-    /// the next attempt.
-    pub(super) fn write_access(&self) -> Result<(), StoreError> {
-        let pending: Vec<(Digest, u64)> = std::mem::take(&mut *self.access_map())
-            .into_iter()
-            .collect();
-        for (i, (digest, at)) in pending.iter().enumerate() {
-            let r = (|| -> Result<(), StoreError> {
-                loop {
-                    let Some(old) = self.blobs.get(digest.as_bytes())? else {
-                        return Ok(());
-                    };
-                    let Ok(mut meta) = decode_blob(digest, &old) else {
-                        return Ok(());
-                    };
-                    if meta.last_access_ms >= *at {
-                        return Ok(());
-                    }
-                    meta.last_access_ms = *at;
-                    let new = encode(format!("blob {digest}"), &meta)?;
-                    if self
-                        .blobs
-                        .compare_and_swap(digest.as_bytes(), Some(&old), Some(new))?
-                        .is_ok()
-                    {
-                        return Ok(());
-                    }
-                }
-            })();
-            if let Err(e) = r {
-                // Keep what was not written for the next attempt.
-                for (d, t) in &pending[i..] {
-                    self.touch_at(d, *t);
-                }
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// The blobs in least-recently-used order (`MetaStore::lru_blobs`): a
-    /// full scan of the blob records (cost linear in the number of blobs,
-    /// memory bounded by `limit`).
-    pub(super) fn lru(&self, limit: usize) -> Result<Vec<(Digest, BlobMeta)>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let access = self.access_map().clone();
-        let mut heap = BinaryHeap::new();
-        for item in self.blobs.iter() {
-            let (k, v) = item?;
-            let Some(digest) = digest_from_key(&k) else {
-                tracing::warn!(key = %hex::encode(&k), "skipping blob record with a malformed key");
-                continue;
-            };
-            let mut meta = match decode_blob(&digest, &v) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping corrupt blob record");
-                    continue;
-                }
-            };
-            if let Some(t) = access.get(&digest) {
-                meta.last_access_ms = meta.last_access_ms.max(*t);
-            }
-            heap.push(LruItem {
-                at: meta.last_access_ms,
-                digest,
-                meta,
-            });
-            if heap.len() > limit {
-                heap.pop();
-            }
-        }
-        Ok(heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|i| (i.digest, i.meta))
-            .collect())
-    }
-
     /// Drop `digest` and its entries from the index in one transaction
-    /// (`MetaStore::evict_blob`); with `spare_hosted`, nothing changes
+    /// ([`BlobIndex::evict_blob`]); with `spare_hosted`, nothing changes
     /// (`None`) when a hosted entry references it
-    /// (`MetaStore::evict_blob_unless_hosted`).
-    pub(super) fn evict(
+    /// ([`BlobIndex::evict_blob_unless_hosted`]).
+    fn evict(
         &self,
         digest: &Digest,
         spare_hosted: bool,
@@ -188,12 +108,120 @@ impl SledMetaStore {
             victims
         }))
     }
+}
+
+impl BlobIndex for SledMetaStore {
+    /// The blob record of `digest`.
+    fn blob_meta(&self, digest: &Digest) -> Result<Option<BlobMeta>, StoreError> {
+        match self.blobs.get(digest.as_bytes())? {
+            Some(v) => decode_blob(digest, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn touch(&self, digest: &Digest) {
+        self.touch_at(digest, now_ms());
+    }
+
+    /// Write the remembered access times to the blob records
+    ///; what was not written is kept for
+    /// the next attempt.
+    fn persist_access(&self) -> Result<(), StoreError> {
+        let pending: Vec<(Digest, u64)> = std::mem::take(&mut *self.access_map())
+            .into_iter()
+            .collect();
+        for (i, (digest, at)) in pending.iter().enumerate() {
+            let r = (|| -> Result<(), StoreError> {
+                loop {
+                    let Some(old) = self.blobs.get(digest.as_bytes())? else {
+                        return Ok(());
+                    };
+                    let Ok(mut meta) = decode_blob(digest, &old) else {
+                        return Ok(());
+                    };
+                    if meta.last_access_ms >= *at {
+                        return Ok(());
+                    }
+                    meta.last_access_ms = *at;
+                    let new = encode(format!("blob {digest}"), &meta)?;
+                    if self
+                        .blobs
+                        .compare_and_swap(digest.as_bytes(), Some(&old), Some(new))?
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+            })();
+            if let Err(e) = r {
+                // Keep what was not written for the next attempt.
+                for (d, t) in &pending[i..] {
+                    self.touch_at(d, *t);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn total_size(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The blobs in least-recently-used order: a
+    /// full scan of the blob records (cost linear in the number of blobs,
+    /// memory bounded by `limit`).
+    fn lru_blobs(&self, limit: usize) -> Result<Vec<(Digest, BlobMeta)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let access = self.access_map().clone();
+        let mut heap = BinaryHeap::new();
+        for item in self.blobs.iter() {
+            let (k, v) = item?;
+            let Some(digest) = digest_from_key(&k) else {
+                tracing::warn!(key = %hex::encode(&k), "skipping blob record with a malformed key");
+                continue;
+            };
+            let mut meta = match decode_blob(&digest, &v) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping corrupt blob record");
+                    continue;
+                }
+            };
+            if let Some(t) = access.get(&digest) {
+                meta.last_access_ms = meta.last_access_ms.max(*t);
+            }
+            heap.push(LruItem {
+                at: meta.last_access_ms,
+                digest,
+                meta,
+            });
+            if heap.len() > limit {
+                heap.pop();
+            }
+        }
+        Ok(heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|i| (i.digest, i.meta))
+            .collect())
+    }
+
+    fn evict_blob(&self, digest: &Digest) -> Result<Vec<String>, StoreError> {
+        Ok(self.evict(digest, false)?.unwrap_or_default())
+    }
+
+    fn evict_blob_unless_hosted(&self, digest: &Digest) -> Result<Option<Vec<String>>, StoreError> {
+        self.evict(digest, true)
+    }
 
     /// Take the blobs no entry references out of the index
-    /// (`MetaStore::unreferenced_blobs`). Checks only the blobs whose
+    ///. Checks only the blobs whose
     /// referrer list became empty since open (plus those found empty by the
     /// scan at open), not the whole index.
-    pub(super) fn take_unreferenced(&self) -> Result<Vec<Digest>, StoreError> {
+    fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
         let mut candidates: Vec<Digest> = std::mem::take(&mut *lock(&self.unreferenced))
             .into_iter()
             .collect();
@@ -242,7 +270,8 @@ mod tests {
     use super::super::now_ms;
     use super::super::tests::{entry, open};
     use super::*;
-    use crate::store::{EntryClass, MetaStore};
+    use crate::store::EntryClass;
+    use crate::store::prelude::*;
 
     #[test]
     fn lru_order_after_touch_and_persist() {

@@ -9,17 +9,16 @@ use super::{
     remote_of, show_key, split_key,
 };
 use crate::store::fsck::IndexCheck;
-use crate::store::{BlobMeta, Digest, EntryClass, StoreError};
+use crate::store::{BlobMeta, Digest, EntryClass, IndexRepair, StoreError};
 use sled::Tree;
 use std::collections::HashMap;
 
 /// Examples kept in an [`IndexCheck`].
 const MAX_EXAMPLES: usize = 32;
 
-impl SledMetaStore {
-    /// Check the index against itself and, with `repair`, fix it
-    /// (`MetaStore::check_index`).
-    pub(super) fn check(&self, repair: bool) -> Result<IndexCheck, StoreError> {
+impl IndexRepair for SledMetaStore {
+    /// Check the index against itself and, with `repair`, fix it.
+    fn check_index(&self, repair: bool) -> Result<IndexCheck, StoreError> {
         let mut check = IndexCheck::default();
         let note = |check: &mut IndexCheck, s: String| {
             if check.examples.len() < MAX_EXAMPLES {
@@ -201,7 +200,9 @@ impl SledMetaStore {
         }
         Ok(check)
     }
+}
 
+impl SledMetaStore {
     /// Delete `k` from `tree` unless its value is no longer `v`.
     fn remove_record_if_unchanged(
         &self,
@@ -219,7 +220,7 @@ mod tests {
     use super::super::join_key;
     use super::super::tests::{entry, open, refs};
     use super::*;
-    use crate::store::MetaStore;
+    use crate::store::prelude::*;
 
     #[test]
     fn corrupt_records_are_errors_and_repaired() {

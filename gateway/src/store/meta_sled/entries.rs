@@ -8,7 +8,9 @@ use super::{
     encode, join_key, now_ms, remote_of, show_key, split_key, tx_err,
 };
 use crate::store::failpoint::fail_step;
-use crate::store::{BlobMeta, Digest, Entry, EntryClass, PutCheck, PutOutcome, StoreError};
+use crate::store::{
+    BlobMeta, Digest, Entry, EntryClass, EntryIndex, PutCheck, PutOutcome, StoreError,
+};
 use sled::transaction::TransactionalTree;
 use sled::{IVec, Transactional};
 use std::ops::Bound;
@@ -177,9 +179,9 @@ pub(super) fn tx_remove_negative(tn: &TransactionalTree, k: &[u8], e: &Entry) ->
         .map_or(0, |v| decode_cost(&v)))
 }
 
-impl SledMetaStore {
-    /// The entry for `key` in `remote` (`MetaStore::get_entry`).
-    pub(super) fn get(&self, remote: &str, key: &str) -> Result<Option<Entry>, StoreError> {
+impl EntryIndex for SledMetaStore {
+    /// The entry for `key` in `remote`.
+    fn get_entry(&self, remote: &str, key: &str) -> Result<Option<Entry>, StoreError> {
         check_name(remote)?;
         let k = join_key(remote, key);
         match self.entries.get(&k)? {
@@ -188,15 +190,15 @@ impl SledMetaStore {
         }
     }
 
-    /// Insert or replace an entry (`MetaStore::put_entry`).
-    pub(super) fn put(
+    /// Insert or replace an entry.
+    fn put_entry(
         &self,
         remote: &str,
         key: &str,
         entry: &Entry,
         durable: bool,
     ) -> Result<Option<Entry>, StoreError> {
-        match self.put_checked(remote, key, entry, PutCheck::default(), durable)? {
+        match self.put_entry_checked(remote, key, entry, PutCheck::default(), durable)? {
             PutOutcome::Stored(prev) => Ok(prev.map(|p| *p)),
             // Unreachable without checks; reported as "nothing replaced".
             PutOutcome::Exists | PutOutcome::OverQuota { .. } => Ok(None),
@@ -204,8 +206,8 @@ impl SledMetaStore {
     }
 
     /// Insert or replace an entry after `check`, in the same transaction
-    /// (`MetaStore::put_entry_checked`).
-    pub(super) fn put_checked(
+    ///.
+    fn put_entry_checked(
         &self,
         remote: &str,
         key: &str,
@@ -274,8 +276,8 @@ impl SledMetaStore {
         Ok(outcome)
     }
 
-    /// The usage counter of `remote` (`MetaStore::remote_size`).
-    pub(super) fn remote_usage(&self, remote: &str) -> Result<u64, StoreError> {
+    /// The usage counter of `remote`.
+    fn remote_size(&self, remote: &str) -> Result<u64, StoreError> {
         check_name(remote)?;
         Ok(self
             .usage
@@ -283,8 +285,8 @@ impl SledMetaStore {
             .map_or(0, |v| decode_u64(&v)))
     }
 
-    /// Change an entry in one transaction (`MetaStore::update_entry`).
-    pub(super) fn update(
+    /// Change an entry in one transaction.
+    fn update_entry(
         &self,
         remote: &str,
         key: &str,
@@ -325,8 +327,8 @@ impl SledMetaStore {
         }))
     }
 
-    /// Remove an entry (`MetaStore::remove_entry`).
-    pub(super) fn remove(
+    /// Remove an entry.
+    fn remove_entry(
         &self,
         remote: &str,
         key: &str,
@@ -361,8 +363,8 @@ impl SledMetaStore {
     }
 
     /// Remove every entry of `remote`, or of all remotes, a chunk of keys
-    /// per transaction (`MetaStore::remove_all`).
-    pub(super) fn clear(&self, remote: Option<&str>) -> Result<u64, StoreError> {
+    /// per transaction.
+    fn remove_all(&self, remote: Option<&str>) -> Result<u64, StoreError> {
         let prefix = match remote {
             Some(r) => {
                 check_name(r)?;
@@ -405,8 +407,8 @@ impl SledMetaStore {
         Ok(removed)
     }
 
-    /// A page of `remote`'s entries by key prefix (`MetaStore::list_entries`).
-    pub(super) fn list(
+    /// A page of `remote`'s entries by key prefix.
+    fn list_entries(
         &self,
         remote: &str,
         prefix: &str,
@@ -444,8 +446,8 @@ impl SledMetaStore {
         Ok(out)
     }
 
-    /// Every decodable entry (`MetaStore::all_entries`).
-    pub(super) fn all(&self) -> Result<Vec<(String, String, Entry)>, StoreError> {
+    /// Every decodable entry.
+    fn all_entries(&self) -> Result<Vec<(String, String, Entry)>, StoreError> {
         let mut out = Vec::new();
         for item in self.entries.iter() {
             let (k, v) = item?;
@@ -460,23 +462,11 @@ impl SledMetaStore {
         Ok(out)
     }
 
-    /// The blob record of `digest` (`MetaStore::blob_meta`).
-    pub(super) fn blob(&self, digest: &Digest) -> Result<Option<BlobMeta>, StoreError> {
-        match self.blobs.get(digest.as_bytes())? {
-            Some(v) => decode_blob(digest, &v).map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// Remove the negative entries expiring before `until_ms`
-    /// (`MetaStore::remove_negatives`): a range scan of `negatives` up to
+    ///: a range scan of `negatives` up to
     /// `until_ms`; a record whose entry changed meanwhile (or was corrupt)
     /// is dropped without the entry.
-    pub(super) fn sweep_negatives(
-        &self,
-        until_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         for item in self.negatives.iter() {
             let (nk, _) = item?;
@@ -520,7 +510,7 @@ impl SledMetaStore {
 mod tests {
     use super::super::tests::{entry, negative, open, refs};
     use super::*;
-    use crate::store::MetaStore;
+    use crate::store::prelude::*;
     use std::collections::HashSet;
 
     #[test]

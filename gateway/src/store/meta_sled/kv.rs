@@ -3,7 +3,7 @@
 //! reads as absent and is deleted lazily.
 
 use super::{SledMetaStore, check_name, join_key, now_ms, show_key};
-use crate::store::StoreError;
+use crate::store::{PluginKv, StoreError};
 
 impl SledMetaStore {
     /// Write a kv value with an explicit expiry (unix ms, 0 = never).
@@ -21,10 +21,11 @@ impl SledMetaStore {
         self.kv.insert(join_key(plugin, key), v)?;
         Ok(())
     }
+}
 
-    /// A value, `None` when absent or expired (an expired one is deleted)
-    /// (`MetaStore::kv_get`).
-    pub(super) fn kv_read(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+impl PluginKv for SledMetaStore {
+    /// A value, `None` when absent or expired (an expired one is deleted).
+    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_name(plugin)?;
         let k = join_key(plugin, key);
         let Some(v) = self.kv.get(&k)? else {
@@ -45,9 +46,8 @@ impl SledMetaStore {
         Ok(Some(value.to_vec()))
     }
 
-    /// Write a value that expires in `ttl_secs` (0: never)
-    /// (`MetaStore::kv_set`).
-    pub(super) fn kv_write(
+    /// Write a value that expires in `ttl_secs` (0: never).
+    fn kv_set(
         &self,
         plugin: &str,
         key: &str,
@@ -62,8 +62,8 @@ impl SledMetaStore {
         self.kv_set_at(plugin, key, value, expires)
     }
 
-    /// Delete a value (`MetaStore::kv_delete`).
-    pub(super) fn kv_remove(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
+    /// Delete a value.
+    fn kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
         check_name(plugin)?;
         self.kv.remove(join_key(plugin, key))?;
         Ok(())
@@ -74,7 +74,7 @@ impl SledMetaStore {
 mod tests {
     use super::super::tests::open;
     use super::*;
-    use crate::store::MetaStore;
+    use crate::store::prelude::*;
 
     #[test]
     fn kv_ttl() {

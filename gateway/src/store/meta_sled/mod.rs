@@ -30,15 +30,19 @@
 //! - `mod.rs` (this file): the store itself, its opening (with the
 //!   upgrades of indexes written by older versions) and its clean close
 //!   (the [`Summary`]), the record keys and their encoding, the generic
-//!   transaction helpers, sled's errors as [`StoreError`]s, and the
-//!   [`MetaStore`] impl, which names for each method the file it is in;
-//! - `entries.rs`: entries and what changes with them in the same
-//!   transaction (blob references, usage counters, negative-entry
-//!   records), listings, and the expiry of negative entries;
-//! - `access.rs`: access times, least-recently-used order, eviction, and
-//!   the blobs no entry references any more;
-//! - `kv.rs`: the plugins' key-value records;
-//! - `check.rs`: the index checked against itself and repaired (fsck).
+//!   transaction helpers, sled's errors as [`StoreError`]s, and
+//!   [`MetaStore::flush`];
+//! - `entries.rs`: [`EntryIndex`](crate::store::EntryIndex) — entries and
+//!   what changes with them in the same transaction (blob references,
+//!   usage counters, negative-entry records), listings, and the expiry of
+//!   negative entries;
+//! - `access.rs`: [`BlobIndex`](crate::store::BlobIndex) — blob records,
+//!   access times, least-recently-used order, eviction, and the blobs no
+//!   entry references any more;
+//! - `kv.rs`: [`PluginKv`](crate::store::PluginKv) — the plugins'
+//!   key-value records;
+//! - `check.rs`: [`IndexRepair`](crate::store::IndexRepair) — the index
+//!   checked against itself and repaired (fsck).
 
 mod access;
 mod check;
@@ -46,10 +50,7 @@ mod entries;
 mod kv;
 
 use super::failpoint::fail_step;
-use super::fsck::IndexCheck;
-use super::{
-    BlobMeta, Digest, Entry, EntryClass, MetaStore, PutCheck, PutOutcome, StoreError, is_no_space,
-};
+use super::{BlobIndex, BlobMeta, Digest, Entry, EntryClass, MetaStore, StoreError, is_no_space};
 use entries::{decode_cost, negative_cost, negative_key};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
@@ -407,15 +408,8 @@ impl SledMetaStore {
 
     fn flush_if(&self, durable: bool) -> Result<(), StoreError> {
         if durable {
-            self.flush_index()?;
+            self.flush()?;
         }
-        Ok(())
-    }
-
-    /// Flush the index to disk (failpoint `index-flush`).
-    fn flush_index(&self) -> Result<(), StoreError> {
-        fail_step!("index-flush", |e| StoreError::from(sled::Error::Io(e)));
-        self.db.flush()?;
         Ok(())
     }
 
@@ -442,139 +436,12 @@ impl SledMetaStore {
     }
 }
 
-/// The trait, method by method, each pointing at the file of its idea (see
-/// the module docs).
 impl MetaStore for SledMetaStore {
-    // entries.rs
-    fn get_entry(&self, remote: &str, key: &str) -> Result<Option<Entry>, StoreError> {
-        self.get(remote, key)
-    }
-
-    fn put_entry(
-        &self,
-        remote: &str,
-        key: &str,
-        entry: &Entry,
-        durable: bool,
-    ) -> Result<Option<Entry>, StoreError> {
-        self.put(remote, key, entry, durable)
-    }
-
-    fn put_entry_checked(
-        &self,
-        remote: &str,
-        key: &str,
-        entry: &Entry,
-        check: PutCheck,
-        durable: bool,
-    ) -> Result<PutOutcome, StoreError> {
-        self.put_checked(remote, key, entry, check, durable)
-    }
-
-    fn remote_size(&self, remote: &str) -> Result<u64, StoreError> {
-        self.remote_usage(remote)
-    }
-
-    fn update_entry(
-        &self,
-        remote: &str,
-        key: &str,
-        f: &dyn Fn(&mut Entry),
-    ) -> Result<Option<Entry>, StoreError> {
-        self.update(remote, key, f)
-    }
-
-    fn remove_entry(
-        &self,
-        remote: &str,
-        key: &str,
-        durable: bool,
-    ) -> Result<Option<Entry>, StoreError> {
-        self.remove(remote, key, durable)
-    }
-
-    fn remove_all(&self, remote: Option<&str>) -> Result<u64, StoreError> {
-        self.clear(remote)
-    }
-
-    fn list_entries(
-        &self,
-        remote: &str,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Entry)>, StoreError> {
-        self.list(remote, prefix, after, limit)
-    }
-
-    fn all_entries(&self) -> Result<Vec<(String, String, Entry)>, StoreError> {
-        self.all()
-    }
-
-    fn blob_meta(&self, digest: &Digest) -> Result<Option<BlobMeta>, StoreError> {
-        self.blob(digest)
-    }
-
-    fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.sweep_negatives(until_ms, limit)
-    }
-
-    // access.rs
-    fn touch(&self, digest: &Digest) {
-        self.touch_at(digest, now_ms());
-    }
-
-    fn persist_access(&self) -> Result<(), StoreError> {
-        self.write_access()
-    }
-
-    fn lru_blobs(&self, limit: usize) -> Result<Vec<(Digest, BlobMeta)>, StoreError> {
-        self.lru(limit)
-    }
-
-    fn evict_blob(&self, digest: &Digest) -> Result<Vec<String>, StoreError> {
-        Ok(self.evict(digest, false)?.unwrap_or_default())
-    }
-
-    fn evict_blob_unless_hosted(&self, digest: &Digest) -> Result<Option<Vec<String>>, StoreError> {
-        self.evict(digest, true)
-    }
-
-    fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
-        self.take_unreferenced()
-    }
-
-    // kv.rs
-    fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.kv_read(plugin, key)
-    }
-
-    fn kv_set(
-        &self,
-        plugin: &str,
-        key: &str,
-        value: &[u8],
-        ttl_secs: u64,
-    ) -> Result<(), StoreError> {
-        self.kv_write(plugin, key, value, ttl_secs)
-    }
-
-    fn kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
-        self.kv_remove(plugin, key)
-    }
-
-    // check.rs
-    fn check_index(&self, repair: bool) -> Result<IndexCheck, StoreError> {
-        self.check(repair)
-    }
-
-    // mod.rs
-    fn total_size(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
-    }
-
+    /// Flush the index to disk (failpoint `index-flush`).
     fn flush(&self) -> Result<(), StoreError> {
-        self.flush_index()
+        fail_step!("index-flush", |e| StoreError::from(sled::Error::Io(e)));
+        self.db.flush()?;
+        Ok(())
     }
 }
 
@@ -601,6 +468,7 @@ mod tests {
 
     use super::*;
     use crate::store::EntryClass;
+    use crate::store::prelude::*;
     use std::io;
 
     /// A test entry of `class` for a blob.
