@@ -40,6 +40,8 @@ RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "fanout",
        "fanout_registry", "memory", "skopeo", "startup", "reload", "plugin_calls"]
+# Workloads that also run against the --baseline build.
+BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "fanout"]
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -351,7 +353,7 @@ class Bench:
                     n += 1
         return n
 
-    def start_artgate(self, name="artgate", port=None, d=None, pin=SERVER_CPU, wait=True):
+    def start_artgate(self, name="artgate", port=None, d=None, pin=SERVER_CPU, wait=True, binary=None):
         d = d or os.path.join(self.tmp, name)
         os.makedirs(os.path.join(d, "plugins"), exist_ok=True)
         port = port or free_port()
@@ -360,7 +362,7 @@ class Bench:
                       PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
         env = dict(os.environ, ARTGATE_LOG=os.environ.get("ARTGATE_BENCH_LOG", "warn"))
         t0 = time.perf_counter()
-        p = start(name, [self.artgate_bin, "serve", "--config", conf], pin,
+        p = start(name, [binary or self.artgate_bin, "serve", "--config", conf], pin,
                   os.path.join(d, "artgate.log"), env=env)
         if wait:
             wait_http(f"http://127.0.0.1:{port}/health", proc=p, timeout=300)
@@ -383,6 +385,12 @@ class Bench:
         self.ag_proc, self.ag_port, self.ag_dir, _ = self.start_artgate()
         self.ag = f"http://127.0.0.1:{self.ag_port}"
         log("artgate on", self.ag, "pid", self.ag_proc.pid)
+        if self.a.baseline:
+            # The previous build, side by side: same config, its own store.
+            self.base_proc, port, _, _ = self.start_artgate(name="artgate-base",
+                                                            binary=self.a.baseline)
+            self.base = f"http://127.0.0.1:{port}"
+            log("baseline artgate on", self.base, "pid", self.base_proc.pid)
 
         d = os.path.join(self.tmp, "nginx-cache")
         os.makedirs(d)
@@ -483,7 +491,8 @@ class Bench:
         return out
 
     def hit_url(self, peer, path):
-        return {"artgate": self.ag, "nginx": self.ngx}[peer] + "/api/v1/remote/files/" + path
+        return {"artgate": self.ag, "nginx": self.ngx, "base": getattr(self, "base", None)}[peer] \
+            + "/api/v1/remote/files/" + path
 
     def warm(self, url):
         """GET `url` (a miss) with curl, then HEAD it: (size, cache source)."""
@@ -788,7 +797,13 @@ class Bench:
             self.ensure_artgate(w, r)
             t = time.perf_counter()
             try:
-                res = getattr(self, "w_" + w)(r, order)
+                peers = order
+                if self.a.baseline and w in BASELINE_WORKLOADS:
+                    # The two builds swap places each round, as the peers do.
+                    peers = ["artgate", "base", "nginx"] if r % 2 == 0 else ["nginx", "base", "artgate"]
+                    if r % 4 >= 2:
+                        peers = [{"artgate": "base", "base": "artgate"}.get(p, p) for p in peers]
+                res = getattr(self, "w_" + w)(r, peers)
                 res["_round"] = r
                 res["_warmup"] = warm
                 res["_loaded"] = meta["loaded"]
@@ -915,6 +930,7 @@ class Bench:
                 f"{'warm-up (discarded)' if m['warmup'] else ''}{' loaded' if m['loaded'] else ''} |")
         add("")
         self.tables(add)
+        self.baseline_table(add)
         add("## Notes and failures\n")
         any_note = False
         for w in ALL:
@@ -951,6 +967,31 @@ class Bench:
         add("\nPlaceholders (`{{PORT}}`, `{{DIR}}`, ...) are filled in by bench/bench.py.")
         with open(self.a.out, "w") as f:
             f.write("\n".join(L) + "\n")
+
+    def baseline_table(self, add):
+        """This build against the one given with --baseline, same run."""
+        if not self.a.baseline:
+            return
+        F = self.fmt
+        add(f"## This build against the baseline build ({self.a.baseline_rev or self.a.baseline})\n")
+        add("Both gateways run the same configuration on core 0, one after the other within each "
+            "round (their order swaps every two rounds). Ratio: this build / baseline, within a "
+            "round; for times, baseline / this build, so above 1 is always better.\n")
+        add("| workload | metric | this build | baseline | ratio |")
+        add("| --- | --- | --- | --- | --- |")
+        for w, key, what, inv in [("hit1k", "rps", "req/s", False), ("hit1k", "p99_ms", "p99 (ms)", True),
+                                  ("hit64k", "rps", "req/s", False), ("hit64k", "p99_ms", "p99 (ms)", True),
+                                  ("miss", "total_s", "total time (s)", True),
+                                  ("miss", "ttfb_ms", "first byte (ms)", True),
+                                  ("fanout", "first_p99_ms", "first byte p99 (ms)", True),
+                                  ("fanout", "last_max_s", "last byte, slowest (s)", True),
+                                  ("fanout", "fetches", "upstream fetches", None)]:
+            if w not in self.results:
+                continue
+            ratio = "" if inv is None else F(self.ratios(w, "artgate", "base", key, inv=inv), "{:.2f}")
+            add(f"| {w} | {what} | {F(self.series(w, 'artgate', key))} | "
+                f"{F(self.series(w, 'base', key))} | {ratio} |")
+        add("")
 
     def tables(self, add):
         F = self.fmt
@@ -1116,6 +1157,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--cmdline", default="")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--baseline", default=None,
+                    help="a second artgate binary (a previous build) run side by side")
+    ap.add_argument("--baseline-rev", default="", help="what --baseline was built from")
     a = ap.parse_args()
     a.argv = [a.cmdline] if a.cmdline else []
     a.only = [w.strip() for w in a.only.split(",") if w.strip()]

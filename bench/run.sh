@@ -7,6 +7,9 @@
 #   bench/run.sh --rounds 7          more rounds
 #   bench/run.sh --no-install        skip apt-get (packages already present)
 #   bench/run.sh --keep              keep the temp dir (configs, logs, stores)
+#   bench/run.sh --baseline REV      also run the build of git revision REV side by
+#                                    side (hit1k, hit64k, miss, fanout) and report
+#                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss fanout fanout_registry
 #            memory skopeo startup reload plugin_calls
@@ -21,12 +24,17 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="$repo/bench"
 install=1
+baseline=""
 args=()
 cmdline="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-install) install=0 ;;
         --smoke|--keep) args+=("$1") ;;
+        --baseline)
+            [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+            baseline="$2"; shift ;;
+        --baseline=*) baseline="${1#--baseline=}" ;;
         --only|--rounds|--warmup|--out|--tmpdir|--max-load|--load-retries)
             [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift ;;
@@ -71,6 +79,25 @@ done
 [ "$(nproc)" -ge 2 ] || { echo "the bench needs 2 cores (server on core 0, clients on core 1)" >&2; exit 1; }
 
 export CARGO_TARGET_DIR="${ARTGATE_BENCH_TARGET_DIR:-$repo/target}"
+if [ -n "$baseline" ]; then
+    # Build the baseline first, in a throw-away worktree sharing the target
+    # dir (dependencies compile once), and keep its binary apart; the build
+    # of this checkout below then leaves target/release/artgate as it is.
+    # A commit's binary is built once and kept under bench-baseline/.
+    rev="$(git -C "$repo" rev-parse --short "$baseline^{commit}")"
+    basebin="$CARGO_TARGET_DIR/bench-baseline/artgate-$rev"
+    if [ ! -x "$basebin" ]; then
+        basedir="$(mktemp -d)"
+        echo "== baseline: cargo build --release of $baseline ($rev)"
+        git -C "$repo" worktree add --detach "$basedir/src" "$rev" >/dev/null
+        (cd "$basedir/src" && cargo build --release -p artgate --bin artgate)
+        mkdir -p "$(dirname "$basebin")"
+        cp "$CARGO_TARGET_DIR/release/artgate" "$basebin"
+        git -C "$repo" worktree remove --force "$basedir/src"
+        rm -rf "$basedir"
+    fi
+    args+=(--baseline "$basebin" --baseline-rev "$rev")
+fi
 echo "== cargo build --release -p artgate (target dir $CARGO_TARGET_DIR)"
 (cd "$repo" && cargo build --release -p artgate --bin artgate --example bench_client --example plugin_calls)
 
