@@ -87,7 +87,6 @@ pub async fn ask(job: HeadJob<'_>) -> HeadAnswer {
             status: resp.status().as_u16(),
             headers: wit_headers(resp.headers()),
         };
-        let started = Instant::now();
         let verdict = job
             .adapter
             .on_response(
@@ -99,14 +98,8 @@ pub async fn ask(job: HeadJob<'_>) -> HeadAnswer {
                 attempt,
             )
             .await;
-        state.metrics.plugin_call(
-            job.adapter.name(),
-            "on_response",
-            started.elapsed().as_secs_f64(),
-        );
         match verdict {
             Err(e) => {
-                state.metrics.plugin_error(job.adapter.name(), e.kind());
                 tracing::error!(remote = %remote_name, adapter = job.adapter.name(), error = %e, "adapter failed in on-response");
                 return HeadAnswer::Failed(failure(e.status(), e.to_string(), None));
             }

@@ -5,6 +5,11 @@
 //! request only. Adapters named in `[plugins] warm_instances` reuse an
 //! instance for a bounded number of successful calls instead ([`super::warm`]).
 //!
+//! Each typed call counts itself in the gateway's metrics (calls, seconds,
+//! failures by kind) once the registry has attached them
+//! ([`Adapter::counted_by`]); callers count only what they reject in a
+//! returned value (`bad_output`).
+//!
 //! Calls never run on the caller's thread: each is spawned onto the
 //! adapter's lane ([`super::exec`]) with owned copies of its (small)
 //! arguments, and the caller awaits the result.
@@ -16,6 +21,7 @@ use super::exec::Lane;
 use super::host::{BoxFuture, CallBudget, CallContext, HostState};
 use super::warm::{Instance, WarmPool};
 use super::world;
+use crate::metrics::Metrics;
 use sha2::{Digest as _, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +57,8 @@ pub struct Adapter {
     pub source: Source,
     /// What a call needs on the lane.
     core: Arc<Core>,
+    /// Where calls are counted; none until [`Adapter::counted_by`].
+    metrics: Option<Arc<Metrics>>,
     /// Reused instances (`[plugins] warm_instances`); none: a fresh
     /// instance per call.
     warm: Option<Arc<WarmPool>>,
@@ -138,6 +146,7 @@ impl Adapter {
             source,
             lane: engine.lane(LOADING_LANE)?,
             core: Arc::new(Core { pre, engine }),
+            metrics: None,
             warm: None,
         };
         let ctx = CallContext {
@@ -177,6 +186,23 @@ impl Adapter {
     /// pool).
     pub fn warm_memory(&self) -> usize {
         self.warm.as_ref().map(|p| p.idle_memory()).unwrap_or(0)
+    }
+
+    /// The same adapter with its calls counted in `metrics` (the registry
+    /// attaches the gateway's once an adapter has loaded, so the load-time
+    /// `describe` is not counted).
+    pub fn counted_by(mut self, metrics: Arc<Metrics>) -> Adapter {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Count a finished call of `function` that started at `started`.
+    fn count<T>(&self, function: &'static str, started: Instant, r: &Result<T, PluginError>) {
+        let Some(m) = &self.metrics else { return };
+        m.plugin_call(self.name(), function, started.elapsed().as_secs_f64());
+        if let Err(e) = r {
+            m.plugin_error(self.name(), e.kind());
+        }
     }
 
     /// Run `f` on an instance of this adapter on its lane: a warm
@@ -225,7 +251,8 @@ impl Adapter {
         req: &wit::Request,
     ) -> Result<wit::Decision, PluginError> {
         let (remote, req) = (remote.clone(), req.clone());
-        self.call(
+        let started = Instant::now();
+        let r = self.call(
             ctx,
             true,
             call_fn(move |inst: &mut Instance| {
@@ -237,7 +264,9 @@ impl Adapter {
                 })
             }),
         )
-        .await
+        .await;
+        self.count("plan", started, &r);
+        r
     }
 
     /// `on-response(remote, req, sent, resp, attempt)`.
@@ -251,7 +280,8 @@ impl Adapter {
         attempt: u32,
     ) -> Result<wit::AfterHeaders, PluginError> {
         let (remote, req, sent, resp) = (remote.clone(), req.clone(), sent.clone(), resp.clone());
-        self.call(
+        let started = Instant::now();
+        let r = self.call(
             ctx,
             true,
             call_fn(move |inst: &mut Instance| {
@@ -263,7 +293,9 @@ impl Adapter {
                 })
             }),
         )
-        .await
+        .await;
+        self.count("on_response", started, &r);
+        r
     }
 
     /// `inspect-body(remote, req, resp, body)`. The body is bounded by the
@@ -277,7 +309,8 @@ impl Adapter {
         body: &[u8],
     ) -> Result<wit::BodyVerdict, PluginError> {
         let (remote, req, resp, body) = (remote.clone(), req.clone(), resp.clone(), body.to_vec());
-        self.call(
+        let started = Instant::now();
+        let r = self.call(
             ctx,
             true,
             call_fn(move |inst: &mut Instance| {
@@ -289,7 +322,9 @@ impl Adapter {
                 })
             }),
         )
-        .await
+        .await;
+        self.count("inspect_body", started, &r);
+        r
     }
 }
 

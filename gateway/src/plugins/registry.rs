@@ -149,7 +149,7 @@ impl PluginRegistry {
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .push(Loaded {
-                            adapter: Arc::new(adapter),
+                            adapter: Arc::new(adapter.counted_by(self.metrics.clone())),
                             loaded_at: SystemTime::now(),
                         });
                 }
@@ -304,7 +304,7 @@ impl PluginRegistry {
                 tracing::info!(path = %path.display(), adapter = a.name(), version = %a.info.version, "loaded plugin");
                 self.metrics.plugin_reload("ok");
                 entry.good = Some(Loaded {
-                    adapter: Arc::new(a),
+                    adapter: Arc::new(a.counted_by(self.metrics.clone())),
                     loaded_at: SystemTime::now(),
                 });
                 entry.error = None;
