@@ -72,3 +72,61 @@ impl FillError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FillError;
+    use crate::cache::fill::FillState;
+    use crate::plugins::wit;
+    use crate::store::StoreError;
+    use http::StatusCode;
+
+    /// Each error becomes the fill state its waiters see, with its status,
+    /// sentence and code unchanged.
+    #[test]
+    fn an_error_becomes_the_state_waiters_see() {
+        let refused = FillError::rejected(wit::Rejection {
+            status: 404,
+            message: "no such manifest".into(),
+            code: Some("MANIFEST_UNKNOWN".into()),
+        });
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+        match refused.into_state() {
+            FillState::Failed(f) => {
+                assert_eq!(f.message, "no such manifest");
+                assert_eq!(f.code.as_deref(), Some("MANIFEST_UNKNOWN"));
+            }
+            _ => panic!("a refusal before the head is a failure"),
+        }
+        let cut = FillError::upstream_abort("the upstream body broke off");
+        assert_eq!(cut.status(), StatusCode::BAD_GATEWAY);
+        assert!(matches!(cut.into_state(), FillState::Aborted(_)));
+    }
+
+    /// An adapter's refusal with a status that is no error is the
+    /// upstream's fault (502); a full disk is 507.
+    #[test]
+    fn statuses_that_are_not_errors_become_errors() {
+        let odd = FillError::rejected(wit::Rejection {
+            status: 200,
+            message: "fine?".into(),
+            code: None,
+        });
+        assert_eq!(odd.status(), StatusCode::BAD_GATEWAY);
+        let full = StoreError::io(
+            "write spool",
+            "/tmp/x",
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        let e = FillError::store(full);
+        assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE);
+        match e {
+            FillError::Failed(f) => assert!(
+                f.message.starts_with("the gateway's store failed: "),
+                "{}",
+                f.message
+            ),
+            FillError::Aborted(_) => panic!("a store failure before the head is a failure"),
+        }
+    }
+}

@@ -153,3 +153,56 @@ pub(super) async fn answer(
     };
     published.map(ControlFlow::Break)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::validators;
+    use crate::cache::testkit::plan;
+    use crate::store::{Digest, Entry, EntryClass, Validators};
+    use http::{HeaderValue, header};
+
+    /// A stored entry with both validators.
+    fn with_validators() -> Entry {
+        Entry {
+            etag: Some("\"v1\"".into()),
+            last_modified: Some("Sun, 06 Dec 2026 10:00:00 GMT".into()),
+            ..Entry::fetched(EntryClass::Mutable, Validators::Conditional, "/i".into())
+        }
+    }
+
+    /// A conditional plan sends the stored entry's `ETag` and
+    /// `Last-Modified` back, in that order.
+    #[test]
+    fn a_conditional_revalidation_sends_the_stored_validators() {
+        let p = plan("i", EntryClass::Mutable, Validators::Conditional);
+        let got = validators(&p, Some(&with_validators()));
+        assert_eq!(
+            got,
+            [
+                (header::IF_NONE_MATCH, HeaderValue::from_static("\"v1\"")),
+                (
+                    header::IF_MODIFIED_SINCE,
+                    HeaderValue::from_static("Sun, 06 Dec 2026 10:00:00 GMT")
+                ),
+            ]
+        );
+    }
+
+    /// Without a stored entry, for a negative entry, for another validator
+    /// or with a value that is no header value, nothing is sent.
+    #[test]
+    fn no_validators_without_a_stored_response_to_confirm() {
+        let conditional = plan("i", EntryClass::Mutable, Validators::Conditional);
+        assert!(validators(&conditional, None).is_empty());
+        let negative = Entry::negative(Digest::EMPTY, 1, 1, "/i".into());
+        assert!(validators(&conditional, Some(&negative)).is_empty());
+        let refetch = plan("i", EntryClass::Mutable, Validators::Refetch);
+        assert!(validators(&refetch, Some(&with_validators())).is_empty());
+        let broken = Entry {
+            etag: Some("bad\nvalue".into()),
+            last_modified: None,
+            ..with_validators()
+        };
+        assert!(validators(&conditional, Some(&broken)).is_empty());
+    }
+}

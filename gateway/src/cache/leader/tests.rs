@@ -283,3 +283,63 @@ async fn a_range_is_read_from_a_growing_spool() {
     assert_eq!(&got[..], &body[10..20]);
     done(&settled(&fill).await);
 }
+
+/// A 429 without a stored copy tells the client why, with the code OCI
+/// clients know; with an expired copy, that copy is served stale.
+#[tokio::test]
+async fn a_rate_limited_fill_serves_the_stored_copy_or_says_why() {
+    let up = TestUpstream::start(Reply::status(StatusCode::TOO_MANY_REQUESTS, b"slow down")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("limited", EntryClass::Mutable, Validators::Refetch);
+    match run(job(&e, &cfg, p.clone())).await {
+        FillState::Failed(f) => {
+            assert_eq!(f.status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(f.code.as_deref(), Some("TOOMANYREQUESTS"));
+        }
+        _ => panic!("a 429 without a stored copy fails the fill"),
+    }
+    assert!(stored(&e, "limited").await.is_none());
+
+    up.answer(|_, _| Reply::ok(b"copy before the limit"));
+    done(&run(job(&e, &cfg, p.clone())).await);
+    expire(&e, "limited").await;
+    up.answer(|_, _| Reply::status(StatusCode::TOO_MANY_REQUESTS, b"slow down"));
+    let (head, body) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(body, b"copy before the limit");
+    assert_eq!(head.source, Source::Stale);
+}
+
+/// Answers that are neither a body nor a confirmation fail the fill with
+/// 502 and store nothing: a 304 to a request that had no validators, and
+/// a status this remote cannot cache.
+#[tokio::test]
+async fn answers_that_cannot_be_cached_fail_the_fill() {
+    let up = TestUpstream::start(Reply::status(StatusCode::NOT_MODIFIED, b"")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("odd", EntryClass::Mutable, Validators::Conditional);
+    let cases = [
+        (
+            StatusCode::NOT_MODIFIED,
+            "the upstream answered 304 Not Modified to an unconditional request",
+        ),
+        (
+            StatusCode::FORBIDDEN,
+            "the upstream answered 403 Forbidden, which this remote cannot cache",
+        ),
+    ];
+    for (status, message) in cases {
+        up.answer(move |_, _| Reply::status(status, b""));
+        match run(job(&e, &cfg, p.clone())).await {
+            FillState::Failed(f) => {
+                assert_eq!(f.status, StatusCode::BAD_GATEWAY, "{status}");
+                assert_eq!(f.message, message);
+            }
+            _ => panic!("{status} is a failure of the fill"),
+        }
+        assert!(stored(&e, "odd").await.is_none(), "{status}");
+    }
+}
