@@ -1,11 +1,13 @@
 //! The fill leader driven through an [`Engine`](crate::cache::Engine): a
 //! real store in a temp dir, a real upstream on 127.0.0.1, no HTTP front
-//! and no adapter (see `cache/testkit.rs`).
+//! and no adapter but where a test names one (see `cache/testkit.rs`).
 
 use crate::cache::fill::{FillState, Source};
 use crate::cache::freshness;
+use crate::cache::leader::MAX_ADAPTER_RETRIES;
 use crate::cache::testkit::{
-    Reply, TestUpstream, blob_count, config, done, engine, job, lead, plan, run, settled,
+    Reply, TestUpstream, blob_count, config, done, engine, hostile_adapter, job, lead, plan, run,
+    settled,
 };
 use crate::store::{Digest, Entry, EntryClass, EntryId, Validators};
 use http::{Method, StatusCode};
@@ -342,4 +344,42 @@ async fn answers_that_cannot_be_cached_fail_the_fill() {
         }
         assert!(stored(&e, "odd").await.is_none(), "{status}");
     }
+}
+
+/// An adapter that answers every upstream response with `retry` gets the
+/// request sent again at most [`MAX_ADAPTER_RETRIES`] times; then the fill
+/// fails with 502 and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_always_retries_is_stopped() {
+    let up = TestUpstream::start(Reply::ok(b"never accepted")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(up.addr);
+    cfg.remotes[0].package = "hostile".into();
+    cfg.remotes[0].options = vec![("mode".into(), "retry".into())];
+    let e = engine(dir.path(), &cfg);
+    let mut j = job(
+        &e,
+        &cfg,
+        plan("again.bin", EntryClass::Immutable, Validators::Refetch),
+    );
+    j.adapter = Some(hostile_adapter().await);
+    match run(j).await {
+        FillState::Failed(f) => {
+            assert_eq!(f.status, StatusCode::BAD_GATEWAY);
+            assert_eq!(
+                f.message,
+                format!(
+                    "the adapter retried the upstream request more than {MAX_ADAPTER_RETRIES} times"
+                )
+            );
+        }
+        _ => panic!("endless retries are a failure of the fill"),
+    }
+    assert_eq!(
+        up.count(Method::GET),
+        1 + MAX_ADAPTER_RETRIES as usize,
+        "the first request and three retries"
+    );
+    assert!(stored(&e, "again.bin").await.is_none());
+    assert_eq!(blob_count(&e), 0);
 }
