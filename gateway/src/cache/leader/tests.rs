@@ -383,3 +383,62 @@ async fn an_adapter_that_always_retries_is_stopped() {
     assert!(stored(&e, "again.bin").await.is_none());
     assert_eq!(blob_count(&e), 0);
 }
+
+/// A body the plan inspects is buffered, shown to the adapter and, kept
+/// as it is, stored and published whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inspected_body_the_adapter_keeps_is_stored() {
+    let up = TestUpstream::start(Reply::ok(b"{\"index\": true}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = crate::cache::plan::Plan {
+        inspect_limit: Some(64),
+        ..plan("index.json", EntryClass::Mutable, Validators::Refetch)
+    };
+    let mut j = job(&e, &cfg, p);
+    j.adapter = Some(hostile_adapter().await);
+    let (head, body) = done(&run(j).await);
+    assert_eq!(body, b"{\"index\": true}");
+    assert_eq!(head.source, Source::Remote);
+    assert_eq!(head.size, Some(body.len() as u64));
+    let entry = stored(&e, "index.json")
+        .await
+        .expect("the inspected body is stored");
+    assert_eq!(entry.blob, Digest::of(b"{\"index\": true}"));
+}
+
+/// A body over the inspection limit, or one to inspect without an adapter
+/// to inspect it, fails the fill before anything is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_cannot_be_inspected_fails_the_fill() {
+    let up = TestUpstream::start(Reply::ok(b"0123456789abcdef")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = crate::cache::plan::Plan {
+        inspect_limit: Some(8),
+        ..plan("big.json", EntryClass::Mutable, Validators::Refetch)
+    };
+    let adapter = hostile_adapter().await;
+    let cases = [
+        (
+            Some(adapter),
+            "the upstream body is larger than the adapter's inspection limit of 8 bytes",
+        ),
+        (None, "a body to inspect needs an adapter to inspect it"),
+    ];
+    for (adapter, message) in cases {
+        let mut j = job(&e, &cfg, p.clone());
+        j.adapter = adapter;
+        match run(j).await {
+            FillState::Failed(f) => {
+                assert_eq!(f.status, StatusCode::BAD_GATEWAY);
+                assert_eq!(f.message, message);
+            }
+            _ => panic!("{message}: a failure of the fill"),
+        }
+        assert!(stored(&e, "big.json").await.is_none(), "{message}");
+        assert_eq!(blob_count(&e), 0, "{message}");
+    }
+}
