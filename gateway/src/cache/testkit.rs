@@ -1,7 +1,8 @@
 //! What the cache engine's unit tests run on: a real store in a temp dir,
 //! a real upstream (hyper on 127.0.0.1, answering as a test tells it to),
 //! and fill leaders driven directly through an [`Engine`], without the
-//! HTTP front or any adapter.
+//! HTTP front; with no adapter, or the `hostile` test adapter where a test
+//! needs an adapter's hooks.
 
 use super::fill::{Fill, FillState, Head};
 use super::leader::{self, Job};
@@ -9,7 +10,7 @@ use super::plan::Plan;
 use super::{Engine, Fills, Joined};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::plugins::{CallContext, wit};
+use crate::plugins::{Adapter, CallContext, PluginEngine, wit};
 use crate::state::RemoteRuntime;
 use crate::store::{
     BlobStore, CachedMetaStore, EntryClass, EntryId, FsBlobStore, HotBlobs, SledMetaStore, Store,
@@ -328,4 +329,18 @@ pub fn done(state: &FillState) -> (Arc<Head>, Vec<u8>) {
 /// How many blobs the store holds (the empty blob is implicit).
 pub fn blob_count(engine: &Engine) -> usize {
     BlobStore::list(engine.store.blobs.as_ref()).unwrap().len()
+}
+
+/// The `hostile` test adapter (`plugins/testing/hostile`), loaded on an
+/// engine with the default plugin settings. What it does is chosen by the
+/// remote option `mode` of the job's remote.
+pub async fn hostile_adapter() -> Arc<Adapter> {
+    let cfg = Config::default_config().expect("default config").plugins;
+    let engine = PluginEngine::new(&cfg, None).expect("plugin engine");
+    let wasm = std::fs::read(concat!(env!("ARTGATE_ADAPTERS_DIR"), "/hostile.wasm"))
+        .expect("hostile.wasm");
+    let adapter = Adapter::load(engine, Arc::from(wasm), crate::plugins::Source::BuiltIn)
+        .await
+        .expect("the hostile adapter loads");
+    Arc::new(adapter)
 }

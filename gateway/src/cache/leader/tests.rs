@@ -1,11 +1,13 @@
 //! The fill leader driven through an [`Engine`](crate::cache::Engine): a
 //! real store in a temp dir, a real upstream on 127.0.0.1, no HTTP front
-//! and no adapter (see `cache/testkit.rs`).
+//! and no adapter but where a test names one (see `cache/testkit.rs`).
 
 use crate::cache::fill::{FillState, Source};
 use crate::cache::freshness;
+use crate::cache::leader::MAX_ADAPTER_RETRIES;
 use crate::cache::testkit::{
-    Reply, TestUpstream, blob_count, config, done, engine, job, lead, plan, run, settled,
+    Reply, TestUpstream, blob_count, config, done, engine, hostile_adapter, job, lead, plan, run,
+    settled,
 };
 use crate::store::{Digest, Entry, EntryClass, EntryId, Validators};
 use http::{Method, StatusCode};
@@ -282,4 +284,161 @@ async fn a_range_is_read_from_a_growing_spool() {
     }
     assert_eq!(&got[..], &body[10..20]);
     done(&settled(&fill).await);
+}
+
+/// A 429 without a stored copy tells the client why, with the code OCI
+/// clients know; with an expired copy, that copy is served stale.
+#[tokio::test]
+async fn a_rate_limited_fill_serves_the_stored_copy_or_says_why() {
+    let up = TestUpstream::start(Reply::status(StatusCode::TOO_MANY_REQUESTS, b"slow down")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("limited", EntryClass::Mutable, Validators::Refetch);
+    match run(job(&e, &cfg, p.clone())).await {
+        FillState::Failed(f) => {
+            assert_eq!(f.status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(f.code.as_deref(), Some("TOOMANYREQUESTS"));
+        }
+        _ => panic!("a 429 without a stored copy fails the fill"),
+    }
+    assert!(stored(&e, "limited").await.is_none());
+
+    up.answer(|_, _| Reply::ok(b"copy before the limit"));
+    done(&run(job(&e, &cfg, p.clone())).await);
+    expire(&e, "limited").await;
+    up.answer(|_, _| Reply::status(StatusCode::TOO_MANY_REQUESTS, b"slow down"));
+    let (head, body) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(body, b"copy before the limit");
+    assert_eq!(head.source, Source::Stale);
+}
+
+/// Answers that are neither a body nor a confirmation fail the fill with
+/// 502 and store nothing: a 304 to a request that had no validators, and
+/// a status this remote cannot cache.
+#[tokio::test]
+async fn answers_that_cannot_be_cached_fail_the_fill() {
+    let up = TestUpstream::start(Reply::status(StatusCode::NOT_MODIFIED, b"")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = plan("odd", EntryClass::Mutable, Validators::Conditional);
+    let cases = [
+        (
+            StatusCode::NOT_MODIFIED,
+            "the upstream answered 304 Not Modified to an unconditional request",
+        ),
+        (
+            StatusCode::FORBIDDEN,
+            "the upstream answered 403 Forbidden, which this remote cannot cache",
+        ),
+    ];
+    for (status, message) in cases {
+        up.answer(move |_, _| Reply::status(status, b""));
+        match run(job(&e, &cfg, p.clone())).await {
+            FillState::Failed(f) => {
+                assert_eq!(f.status, StatusCode::BAD_GATEWAY, "{status}");
+                assert_eq!(f.message, message);
+            }
+            _ => panic!("{status} is a failure of the fill"),
+        }
+        assert!(stored(&e, "odd").await.is_none(), "{status}");
+    }
+}
+
+/// An adapter that answers every upstream response with `retry` gets the
+/// request sent again at most [`MAX_ADAPTER_RETRIES`] times; then the fill
+/// fails with 502 and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_always_retries_is_stopped() {
+    let up = TestUpstream::start(Reply::ok(b"never accepted")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(up.addr);
+    cfg.remotes[0].package = "hostile".into();
+    cfg.remotes[0].options = vec![("mode".into(), "retry".into())];
+    let e = engine(dir.path(), &cfg);
+    let mut j = job(
+        &e,
+        &cfg,
+        plan("again.bin", EntryClass::Immutable, Validators::Refetch),
+    );
+    j.adapter = Some(hostile_adapter().await);
+    match run(j).await {
+        FillState::Failed(f) => {
+            assert_eq!(f.status, StatusCode::BAD_GATEWAY);
+            assert_eq!(
+                f.message,
+                format!(
+                    "the adapter retried the upstream request more than {MAX_ADAPTER_RETRIES} times"
+                )
+            );
+        }
+        _ => panic!("endless retries are a failure of the fill"),
+    }
+    assert_eq!(
+        up.count(Method::GET),
+        1 + MAX_ADAPTER_RETRIES as usize,
+        "the first request and three retries"
+    );
+    assert!(stored(&e, "again.bin").await.is_none());
+    assert_eq!(blob_count(&e), 0);
+}
+
+/// A body the plan inspects is buffered, shown to the adapter and, kept
+/// as it is, stored and published whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inspected_body_the_adapter_keeps_is_stored() {
+    let up = TestUpstream::start(Reply::ok(b"{\"index\": true}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = crate::cache::plan::Plan {
+        inspect_limit: Some(64),
+        ..plan("index.json", EntryClass::Mutable, Validators::Refetch)
+    };
+    let mut j = job(&e, &cfg, p);
+    j.adapter = Some(hostile_adapter().await);
+    let (head, body) = done(&run(j).await);
+    assert_eq!(body, b"{\"index\": true}");
+    assert_eq!(head.source, Source::Remote);
+    assert_eq!(head.size, Some(body.len() as u64));
+    let entry = stored(&e, "index.json")
+        .await
+        .expect("the inspected body is stored");
+    assert_eq!(entry.blob, Digest::of(b"{\"index\": true}"));
+}
+
+/// A body over the inspection limit, or one to inspect without an adapter
+/// to inspect it, fails the fill before anything is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_cannot_be_inspected_fails_the_fill() {
+    let up = TestUpstream::start(Reply::ok(b"0123456789abcdef")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    let p = crate::cache::plan::Plan {
+        inspect_limit: Some(8),
+        ..plan("big.json", EntryClass::Mutable, Validators::Refetch)
+    };
+    let adapter = hostile_adapter().await;
+    let cases = [
+        (
+            Some(adapter),
+            "the upstream body is larger than the adapter's inspection limit of 8 bytes",
+        ),
+        (None, "a body to inspect needs an adapter to inspect it"),
+    ];
+    for (adapter, message) in cases {
+        let mut j = job(&e, &cfg, p.clone());
+        j.adapter = adapter;
+        match run(j).await {
+            FillState::Failed(f) => {
+                assert_eq!(f.status, StatusCode::BAD_GATEWAY);
+                assert_eq!(f.message, message);
+            }
+            _ => panic!("{message}: a failure of the fill"),
+        }
+        assert!(stored(&e, "big.json").await.is_none(), "{message}");
+        assert_eq!(blob_count(&e), 0, "{message}");
+    }
 }

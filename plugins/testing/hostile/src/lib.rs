@@ -18,9 +18,10 @@
 //! | `http-flood` | calls `http-send` (to the remote's first upstream) without end | trap it past the per-call send limit |
 //! | `ok` | answers 200 `hostile ok` | serve it |
 //! | `sized` | forwards `GET /{path}`, naming the body size in the remote option `size` (`x-artifact-size`), which may be a lie | send the size before the body; refuse a body of another size |
+//! | `retry` | forwards `GET /{path}`; `on-response` asks for the same request again, every time | give up after `MAX_ADAPTER_RETRIES` retries with 502 |
 //!
-//! Any other mode (or none) is rejected with 400. `on-response` accepts and
-//! `inspect-body` keeps the body.
+//! Any other mode (or none) is rejected with 400. `on-response` accepts
+//! (but in mode `retry`) and `inspect-body` keeps the body.
 
 use std::hint::black_box;
 
@@ -63,6 +64,10 @@ impl Adapter for Hostile {
                 CachePlan::immutable(req.path.as_str())
                     .header("x-artifact-size", remote.option("size").unwrap_or("")),
             ),
+            "retry" => forward_get(
+                format!("/{}", http::encode_path(&req.path)),
+                CachePlan::immutable(req.path.as_str()),
+            ),
             "ok" => Decision::respond(
                 DirectResponse::new(200, "hostile ok")
                     .header("content-type", "text/plain; charset=utf-8"),
@@ -70,9 +75,23 @@ impl Adapter for Hostile {
             other => Decision::reject(
                 400,
                 format!(
-                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized or ok."
+                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry or ok."
                 ),
             ),
+        }
+    }
+
+    fn on_response(
+        remote: RemoteInfo,
+        req: Request,
+        sent: UpstreamRequest,
+        resp: UpstreamResponse,
+        attempt: u32,
+    ) -> AfterHeaders {
+        let _ = (req, resp, attempt);
+        match remote.option("mode") {
+            Some("retry") => AfterHeaders::Retry(sent),
+            _ => AfterHeaders::Accept,
         }
     }
 }
@@ -225,6 +244,24 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn retry_mode_asks_for_the_same_request_again() {
+        let sent = UpstreamRequest::get("/x");
+        let resp = UpstreamResponse {
+            status: 200,
+            headers: vec![],
+        };
+        let again = Hostile::on_response(
+            remote(Some("retry")),
+            request(),
+            sent.clone(),
+            resp.clone(),
+            7,
+        );
+        assert_eq!(again.expect_retry(), sent);
+        Hostile::on_response(remote(Some("ok")), request(), sent, resp, 0).expect_accept();
     }
 
     #[test]
