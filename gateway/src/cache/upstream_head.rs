@@ -22,7 +22,6 @@ use crate::plugins::{Adapter, CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use http::{Method, StatusCode};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// What an upstream `HEAD` gave.
 pub enum HeadAnswer {

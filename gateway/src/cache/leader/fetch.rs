@@ -11,7 +11,6 @@ use crate::plugins::wit;
 use crate::upstream::{Outgoing, UpstreamError};
 use http::{HeaderName, HeaderValue};
 use hyper::body::Incoming;
-use std::time::Instant;
 
 /// An upstream answer the adapter accepted, with its body still unread.
 pub(super) struct Fetched {
@@ -69,7 +68,6 @@ pub(super) async fn send(
             status: resp.status().as_u16(),
             headers: wit_headers(resp.headers()),
         };
-        let started = Instant::now();
         let verdict = adapter
             .on_response(
                 job.ctx.clone(),
@@ -80,14 +78,8 @@ pub(super) async fn send(
                 attempt,
             )
             .await;
-        engine.metrics.plugin_call(
-            adapter.name(),
-            "on_response",
-            started.elapsed().as_secs_f64(),
-        );
         match verdict {
             Err(e) => {
-                engine.metrics.plugin_error(adapter.name(), e.kind());
                 tracing::error!(remote = %remote_name, adapter = adapter.name(), error = %e, "adapter failed in on-response");
                 return Err(FillError::new(e.status(), e.to_string()));
             }

@@ -19,7 +19,7 @@ use http::{StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Buffer the body, let the adapter inspect it, then store what it
 /// accepted (or serve `stale` when it refuses the body).
@@ -59,19 +59,10 @@ pub(super) async fn run(
         status: 200,
         headers: wit_headers(&head.headers),
     };
-    let started = Instant::now();
     let verdict = adapter
         .inspect_body(job.ctx.clone(), &job.remote.info, &job.req, &wresp, &buf)
-        .await;
-    engine.metrics.plugin_call(
-        adapter.name(),
-        "inspect_body",
-        started.elapsed().as_secs_f64(),
-    );
-    let verdict = verdict.map_err(|e| {
-        engine.metrics.plugin_error(adapter.name(), e.kind());
-        FillError::new(e.status(), e.to_string())
-    })?;
+        .await
+        .map_err(|e| FillError::new(e.status(), e.to_string()))?;
     // The adapter refused the body: keep what we have.
     if let Some(r) = verdict.fail {
         tracing::warn!(remote = %remote_name, key = %plan.key, reason = %r.message, "adapter refused the upstream body; nothing stored");
