@@ -11,7 +11,7 @@ use crate::metrics::{self, Outcome};
 use crate::reqbody::ClientStream;
 use crate::routes::{self, Route};
 use crate::state::AppState;
-use crate::{admin, auth, proxy};
+use crate::{admin, auth};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -280,11 +280,11 @@ async fn dispatch(
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
         Route::Registry { remote, path } => {
-            let (r, o) = proxy::handle(
+            let (r, o) = crate::serve::handle(
                 state.clone(),
                 parts,
                 body,
-                proxy::Family::Registry,
+                crate::serve::Family::Registry,
                 &remote,
                 &path,
                 id,
@@ -293,11 +293,11 @@ async fn dispatch(
             (r, remote, o)
         }
         Route::Remote { remote, path } => {
-            let (r, o) = proxy::handle(
+            let (r, o) = crate::serve::handle(
                 state.clone(),
                 parts,
                 body,
-                proxy::Family::RemoteApi,
+                crate::serve::Family::RemoteApi,
                 &remote,
                 &path,
                 id,

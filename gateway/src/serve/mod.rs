@@ -1,4 +1,5 @@
-//! The request path of a remote, top to bottom:
+//! The request path of a remote (`/api/v1/remote/…` and `/v2/…`), top to
+//! bottom:
 //!
 //! 1. find the remote and check the route family and `allow` patterns;
 //! 2. **fresh hit?** — a remembered decision maps the request to a key, the
@@ -7,6 +8,9 @@
 //! 4. `forward` → lookup by the planned key → fresh: serve; else join or
 //!    lead the fill for the key (coalesced, streamed) and serve from it;
 //!    `respond` / `reject` → answer; `hosted` → the hosted store.
+
+pub mod hosted;
+pub mod virtual_remote;
 
 use crate::body::{self, ResBody};
 use crate::cache::freshness::{self, now_ms};
@@ -21,13 +25,11 @@ use crate::cache::upstream_head::{self, HeadAnswer, HeadJob};
 use crate::cache::{FillState, Head, Joined, Source};
 use crate::config::RemoteMode;
 use crate::host_http::RemoteHttp;
-use crate::hosted;
 use crate::metrics::Outcome;
 use crate::plugins::{AdapterKv, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{BlobRead, Content, Entry, EntryClass, EntryId};
-use crate::virtual_remote;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};

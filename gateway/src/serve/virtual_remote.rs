@@ -19,8 +19,8 @@
 
 use crate::body::{self, ResBody};
 use crate::metrics::Outcome;
-use crate::proxy::{self, Family};
 use crate::reqbody::ClientBody;
+use crate::serve::{self as proxy, Family};
 use crate::state::{AppState, RemoteRuntime};
 use bytes::Bytes;
 use http::request::Parts;
