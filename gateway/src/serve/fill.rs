@@ -37,7 +37,7 @@ pub async fn serve_fill(req: &Req<'_>, fill: Arc<Fill>) -> Result<Served, ServeE
                     format!("{} was not found upstream", parts.uri.path()),
                 )
                 .from_source(head.source)
-                .render(req.family);
+                .render(req.target.family);
                 return Ok((resp, outcome));
             }
             let resp = respond_from(

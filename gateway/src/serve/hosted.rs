@@ -62,7 +62,7 @@ pub async fn serve(
                     "NOT_FOUND",
                     format!(
                         "{} is indexed but its content is missing; run artgate fsck",
-                        req.path
+                        req.target.path
                     ),
                 ));
             };

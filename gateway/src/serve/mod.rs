@@ -35,9 +35,8 @@ pub mod virtual_remote;
 
 pub use error::{HostedError, ServeError};
 pub use family::Family;
-pub use request::Served;
+pub use request::{Served, Target};
 
-use crate::cache::memo::RequestShape;
 use crate::config::RemoteMode;
 use crate::metrics::Outcome;
 use crate::plugins::wit;
@@ -50,18 +49,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// Serve a request for `remote` at the normalised `path`.
+/// Serve a request for the remote and path `target` names.
 pub async fn handle(
     state: Arc<AppState>,
     parts: Parts,
     body: ClientStream,
-    family: Family,
-    remote_name: &str,
-    path: &str,
-    request_id: &str,
+    target: Target<'_>,
 ) -> Served {
-    let body = ClientBody::Unread(body);
-    serve(state, parts, body, family, remote_name, path, request_id).await
+    serve(state, parts, ClientBody::Unread(body), target).await
 }
 
 /// [`handle`] with the client body in any state; virtual remotes call it
@@ -71,14 +66,11 @@ pub async fn serve(
     state: Arc<AppState>,
     parts: Parts,
     body: ClientBody,
-    family: Family,
-    remote_name: &str,
-    path: &str,
-    request_id: &str,
+    target: Target<'_>,
 ) -> Served {
-    run(&state, parts, body, family, remote_name, path, request_id)
+    run(&state, parts, body, target)
         .await
-        .unwrap_or_else(|e| (e.render(family), Outcome::Error))
+        .unwrap_or_else(|e| (e.render(target.family), Outcome::Error))
 }
 
 /// The phases, in order.
@@ -86,32 +78,22 @@ async fn run(
     state: &Arc<AppState>,
     parts: Parts,
     body: ClientBody,
-    family: Family,
-    remote_name: &str,
-    path: &str,
-    request_id: &str,
+    target: Target<'_>,
 ) -> Result<Served, ServeError> {
-    let remote = resolve::remote(state, family, remote_name, path)?;
+    let remote = resolve::remote(state, target)?;
     if remote.cfg.mode == RemoteMode::Virtual {
-        let (state, member) = (state.clone(), serve_member as virtual_remote::ServeMember);
-        return virtual_remote::handle(state, parts, body, &remote, path, request_id, member).await;
+        let member = serve_member as virtual_remote::ServeMember;
+        return virtual_remote::handle(state.clone(), parts, body, &remote, target, member).await;
     }
     let adapter = resolve::adapter(state, &remote).await?;
+    let (parts, remote) = (&parts, &remote);
     let req = Req {
         state,
-        parts: &parts,
-        remote: &remote,
-        family,
-        path,
-        request_id,
+        parts,
+        remote,
+        target,
     };
-    let shape = RequestShape {
-        adapter_sha: &adapter.sha256,
-        remote: remote_name,
-        path,
-        query: parts.uri.query(),
-        headers: &parts.headers,
-    };
+    let shape = req.shape(&adapter.sha256);
     if let Some(answer) = hit::remembered(&req, shape).await {
         return answer;
     }
@@ -132,14 +114,11 @@ async fn run(
 
 /// [`serve`] for a member of a virtual remote, boxed (a member may itself
 /// be virtual).
-fn serve_member<'a>(
+fn serve_member(
     state: Arc<AppState>,
     parts: Parts,
     body: ClientBody,
-    family: Family,
-    member: &'a str,
-    path: &'a str,
-    request_id: &'a str,
-) -> Pin<Box<dyn Future<Output = Served> + Send + 'a>> {
-    Box::pin(serve(state, parts, body, family, member, path, request_id))
+    target: Target<'_>,
+) -> Pin<Box<dyn Future<Output = Served> + Send + '_>> {
+    Box::pin(serve(state, parts, body, target))
 }

@@ -49,7 +49,7 @@ pub async fn plan(
     let (state, parts) = (req.state, req.parts);
     let ctx = CallContext {
         adapter: Arc::from(adapter.name()),
-        request_id: Arc::from(req.request_id),
+        request_id: Arc::from(req.target.request_id),
         kv: Some(Arc::new(AdapterKv::new(
             state.store.meta.clone(),
             adapter.name(),
@@ -61,10 +61,10 @@ pub async fn plan(
         })),
     };
     let mut wreq = wit::Request {
-        id: req.request_id.to_owned(),
-        kind: req.family.route_kind(),
+        id: req.target.request_id.to_owned(),
+        kind: req.target.family.route_kind(),
         method: parts.method.as_str().to_owned(),
-        path: req.path.to_owned(),
+        path: req.target.path.to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers: parts
             .headers

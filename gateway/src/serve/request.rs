@@ -3,6 +3,7 @@
 
 use super::family::Family;
 use crate::body::ResBody;
+use crate::cache::memo::RequestShape;
 use crate::metrics::Outcome;
 use crate::state::{AppState, RemoteRuntime};
 use http::request::Parts;
@@ -11,6 +12,19 @@ use std::sync::Arc;
 
 /// What serving a request produced: the response and how it counts.
 pub type Served = (Response<ResBody>, Outcome);
+
+/// What a request addresses: a remote and a path in it, on a route family.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The route family, which decides the error format.
+    pub family: Family,
+    /// The remote's name, as the URL gives it.
+    pub remote: &'a str,
+    /// The normalised path within the remote.
+    pub path: &'a str,
+    /// The request id (log lines, adapter calls).
+    pub request_id: &'a str,
+}
 
 /// A request on a remote that is not virtual (its body travels apart: it
 /// is consumed by one phase).
@@ -21,18 +35,25 @@ pub struct Req<'a> {
     pub parts: &'a Parts,
     /// The remote.
     pub remote: &'a Arc<RemoteRuntime>,
-    /// The route family, which decides the error format.
-    pub family: Family,
-    /// The normalised path within the remote.
-    pub path: &'a str,
-    /// The request id (log lines, adapter calls).
-    pub request_id: &'a str,
+    /// What it addresses (family, remote name, path, request id).
+    pub target: Target<'a>,
 }
 
 impl Req<'_> {
     /// The remote's name.
     pub fn remote_name(&self) -> &str {
         &self.remote.cfg.name
+    }
+
+    /// What the remembered decisions are looked up by, for `adapter_sha`.
+    pub fn shape<'s>(&'s self, adapter_sha: &'s str) -> RequestShape<'s> {
+        RequestShape {
+            adapter_sha,
+            remote: self.remote_name(),
+            path: self.target.path,
+            query: self.parts.uri.query(),
+            headers: &self.parts.headers,
+        }
     }
 
     /// A `GET` or `HEAD`: a read, which may be answered from the cache.

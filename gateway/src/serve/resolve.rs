@@ -4,18 +4,21 @@
 
 use super::error::ServeError;
 use super::family::Family;
+use super::request::Target;
 use crate::plugins::Adapter;
 use crate::state::{AppState, RemoteRuntime};
 use http::StatusCode;
 use std::sync::Arc;
 
-/// The remote `name`, if it exists, is served on `family` and allows `path`.
-pub fn remote(
-    state: &AppState,
-    family: Family,
-    name: &str,
-    path: &str,
-) -> Result<Arc<RemoteRuntime>, ServeError> {
+/// The remote `target` names, if it exists, is served on its family and
+/// allows its path.
+pub fn remote(state: &AppState, target: Target<'_>) -> Result<Arc<RemoteRuntime>, ServeError> {
+    let Target {
+        family,
+        remote: name,
+        path,
+        ..
+    } = target;
     let Some(remote) = state.remotes.get(name).cloned() else {
         return Err(ServeError::new(
             StatusCode::NOT_FOUND,

@@ -67,7 +67,7 @@ pub async fn serve_entry(
                     parts.uri.path()
                 ),
             )
-            .render(req.family);
+            .render(req.target.family);
         }
     }
     if entry.class == EntryClass::NotFound {
@@ -77,7 +77,7 @@ pub async fn serve_entry(
             format!("{} was not found upstream (cached)", parts.uri.path()),
         )
         .from_source(source)
-        .render(req.family);
+        .render(req.target.family);
     }
     state.store.meta.touch(&entry.blob);
     let head = head_of_entry(&entry, source);

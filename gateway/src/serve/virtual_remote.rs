@@ -19,7 +19,7 @@
 
 use super::error::ServeError;
 use super::family::Family;
-use super::request::Served;
+use super::request::{Served, Target};
 use crate::body::ResBody;
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
@@ -40,10 +40,7 @@ pub type ServeMember = for<'a> fn(
     Arc<AppState>,
     Parts,
     ClientBody,
-    Family,
-    &'a str,
-    &'a str,
-    &'a str,
+    Target<'a>,
 ) -> Pin<Box<dyn Future<Output = Served> + Send + 'a>>;
 
 /// Serve a request on the virtual remote `remote`, each member through
@@ -53,13 +50,13 @@ pub async fn handle(
     parts: Parts,
     body: ClientBody,
     remote: &Arc<RemoteRuntime>,
-    path: &str,
-    request_id: &str,
+    target: Target<'_>,
     serve_member: ServeMember,
 ) -> Result<Served, ServeError> {
     let name = &remote.cfg.name;
+    let path = target.path;
     if parts.method != Method::GET && parts.method != Method::HEAD {
-        let Some(target) = remote.cfg.write_to.clone() else {
+        let Some(write_to) = remote.cfg.write_to.clone() else {
             return Err(ServeError::new(
                 StatusCode::BAD_REQUEST,
                 "UNSUPPORTED",
@@ -69,17 +66,9 @@ pub async fn handle(
                 ),
             ));
         };
-        let (mut resp, outcome) = serve_member(
-            state,
-            parts,
-            body,
-            Family::RemoteApi,
-            &target,
-            path,
-            request_id,
-        )
-        .await;
-        tag(&mut resp, &target);
+        let (mut resp, outcome) =
+            serve_member(state, parts, body, on_member(target, &write_to)).await;
+        tag(&mut resp, &write_to);
         return Ok((resp, outcome));
     }
     let mut failed: Vec<&str> = Vec::new();
@@ -88,10 +77,7 @@ pub async fn handle(
             state.clone(),
             parts.clone(),
             ClientBody::Buffered(Bytes::new()),
-            Family::RemoteApi,
-            member,
-            path,
-            request_id,
+            on_member(target, member),
         )
         .await;
         let status = resp.status();
@@ -125,6 +111,15 @@ pub async fn handle(
             ),
         )
     })
+}
+
+/// `target` on `member`: members are asked as `/api/v1/remote/` routes.
+fn on_member<'a>(target: Target<'a>, member: &'a str) -> Target<'a> {
+    Target {
+        family: Family::RemoteApi,
+        remote: member,
+        ..target
+    }
 }
 
 fn tag(resp: &mut Response<ResBody>, member: &str) {
