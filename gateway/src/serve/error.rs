@@ -178,3 +178,70 @@ impl HostedError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(resp: Response<ResBody>) -> serde_json::Value {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn renders_per_route_family() {
+        let e = || {
+            ServeError::new(
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+                "unknown remote \"x\"",
+            )
+        };
+        let oci = e().render(Family::Registry);
+        assert_eq!(oci.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            oci.headers()["docker-distribution-api-version"],
+            "registry/2.0"
+        );
+        let v = body_of(oci).await;
+        assert_eq!(v["errors"][0]["code"], "NAME_UNKNOWN");
+        assert_eq!(v["errors"][0]["message"], "unknown remote \"x\"");
+        let json = e().render(Family::RemoteApi);
+        assert!(
+            !json
+                .headers()
+                .contains_key("docker-distribution-api-version")
+        );
+        let v = body_of(json).await;
+        assert_eq!(v["error"], "unknown remote \"x\"");
+        assert_eq!(v["status"], 404);
+    }
+
+    #[tokio::test]
+    async fn a_source_is_carried_and_codes_follow_the_failure() {
+        let resp = ServeError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "gone")
+            .from_source(Source::Remote)
+            .render(Family::RemoteApi);
+        assert_eq!(resp.headers()["x-artifact-source"], "remote");
+        let failure = |status, code: Option<&str>| Failure {
+            status,
+            message: "m".into(),
+            code: code.map(str::to_owned),
+        };
+        let code = |f: Failure| ServeError::fill_failed(&f).code.into_owned();
+        assert_eq!(code(failure(StatusCode::NOT_FOUND, None)), "NOT_FOUND");
+        assert_eq!(code(failure(StatusCode::BAD_GATEWAY, None)), "UNAVAILABLE");
+        assert_eq!(
+            code(failure(StatusCode::NOT_FOUND, Some("MANIFEST_UNKNOWN"))),
+            "MANIFEST_UNKNOWN"
+        );
+        let hosted: ServeError = HostedError::Exists("k".into()).into();
+        assert_eq!(hosted.status, StatusCode::CONFLICT);
+        assert_eq!(hosted.code, "UNSUPPORTED");
+        assert_eq!(
+            hosted.message,
+            "k already exists and this remote refuses overwrites"
+        );
+    }
+}

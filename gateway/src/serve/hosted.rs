@@ -19,7 +19,7 @@ use crate::body::{self, ResBody};
 use crate::cache::Source;
 use crate::cache::memo::RequestShape;
 use crate::config::RemoteMode;
-use crate::metrics;
+use crate::metrics::Outcome;
 use crate::plugins::wit;
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
@@ -47,8 +47,8 @@ pub async fn serve(
         req: &asked.req,
     };
     match handle(state, req.remote, req.parts, op, asked.body, planner).await? {
-        Outcome::Done(resp) => Ok((resp, metrics::Outcome::Hosted)),
-        Outcome::Read(entry, read) => {
+        Answer::Done(resp) => Ok((resp, Outcome::Hosted)),
+        Answer::Read(entry, read) => {
             let mut entry = *entry;
             if let Some(ct) = read.content_type {
                 entry.content_type = Some(ct);
@@ -67,7 +67,7 @@ pub async fn serve(
                 ));
             };
             let resp = serve_entry(req, Arc::new(entry), data, Source::Cache).await;
-            Ok((resp, metrics::Outcome::Hosted))
+            Ok((resp, Outcome::Hosted))
         }
     }
 }
@@ -81,7 +81,7 @@ pub async fn handle(
     op: wit::HostedOp,
     body: ClientBody,
     planner: Planner<'_>,
-) -> Result<Outcome, HostedError> {
+) -> Result<Answer, HostedError> {
     let method = &parts.method;
     let is_write = matches!(op, wit::HostedOp::Write(_) | wit::HostedOp::Delete(_));
     if is_write && remote.cfg.mode != RemoteMode::Hosted {
@@ -100,15 +100,15 @@ pub async fn handle(
                     )));
                 }
             }
-            Ok(Outcome::Read(Box::new(entry), r))
+            Ok(Answer::Read(Box::new(entry), r))
         }
         wit::HostedOp::Write(w) => upload::write(state, remote, parts, w, body, planner)
             .await
-            .map(Outcome::Done),
+            .map(Answer::Done),
         wit::HostedOp::Delete(key) => {
             let id = EntryId::new(&remote.cfg.name, &key);
             match state.store.remove(&id, true).await? {
-                Some(_) => Ok(Outcome::Done(body::json(
+                Some(_) => Ok(Answer::Done(body::json(
                     StatusCode::OK,
                     &serde_json::json!({ "deleted": key }),
                 ))),
@@ -139,13 +139,13 @@ pub async fn handle(
             if method == Method::HEAD {
                 *resp.body_mut() = body::empty();
             }
-            Ok(Outcome::Done(resp))
+            Ok(Answer::Done(resp))
         }
     }
 }
 
 /// What a hosted operation produced.
-pub enum Outcome {
+pub enum Answer {
     /// A stored entry to serve.
     Read(Box<Entry>, wit::HostedRead),
     /// A finished response.
