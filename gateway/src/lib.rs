@@ -7,7 +7,7 @@
 //! 2. [`routes`] turns the URL into a typed route, normalising the path once,
 //!    and [`auth`] checks the client's token against it;
 //! 3. [`admin`] answers `/`, `/health`, `/config`, `/metrics`, `/plugins`, flushes;
-//! 4. [`proxy`] finds the remote and checks `allow`;
+//! 4. [`serve`] finds the remote and checks `allow`;
 //! 5. a remembered decision + a fresh entry in [`store`] → served, no wasm;
 //! 6. otherwise the remote's adapter ([`plugins`]) plans the request;
 //! 7. [`cache::fill`] makes one upstream fetch per key, coalescing waiters;
@@ -22,18 +22,16 @@ pub mod cache;
 pub mod config;
 pub mod conn;
 pub mod host_http;
-pub mod hosted;
 pub mod metrics;
 pub mod plugins;
-pub mod proxy;
 pub mod quota;
 pub mod reqbody;
 pub mod routes;
+pub mod serve;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod upstream;
-pub mod virtual_remote;
 
 use std::sync::Arc;
 

@@ -10,8 +10,9 @@ use crate::conn::{self, ConnGuard, ConnLimits, Refusal};
 use crate::metrics::{self, Outcome};
 use crate::reqbody::ClientStream;
 use crate::routes::{self, Route};
+use crate::serve::{Family, Target};
 use crate::state::AppState;
-use crate::{admin, auth, proxy};
+use crate::{admin, auth};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -280,29 +281,23 @@ async fn dispatch(
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
         Route::Registry { remote, path } => {
-            let (r, o) = proxy::handle(
-                state.clone(),
-                parts,
-                body,
-                proxy::Family::Registry,
-                &remote,
-                &path,
-                id,
-            )
-            .await;
+            let target = Target {
+                family: Family::Registry,
+                remote: &remote,
+                path: &path,
+                request_id: id,
+            };
+            let (r, o) = crate::serve::handle(state.clone(), parts, body, target).await;
             (r, remote, o)
         }
         Route::Remote { remote, path } => {
-            let (r, o) = proxy::handle(
-                state.clone(),
-                parts,
-                body,
-                proxy::Family::RemoteApi,
-                &remote,
-                &path,
-                id,
-            )
-            .await;
+            let target = Target {
+                family: Family::RemoteApi,
+                remote: &remote,
+                path: &path,
+                request_id: id,
+            };
+            let (r, o) = crate::serve::handle(state.clone(), parts, body, target).await;
             (r, remote, o)
         }
     }

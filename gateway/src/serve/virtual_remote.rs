@@ -17,65 +17,67 @@
 //! and every member the request can reach, so a virtual remote is never
 //! more open than a member.
 
-use crate::body::{self, ResBody};
-use crate::metrics::Outcome;
-use crate::proxy::{self, Family};
+use super::error::ServeError;
+use super::family::Family;
+use super::request::{Served, Target};
+use crate::body::ResBody;
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// Response header naming the member that answered.
 pub const MEMBER_HEADER: &str = "x-artifact-member";
 
-/// Serve a request on the virtual remote `remote`.
+/// How a member is served: the whole request path of a remote, given by
+/// the caller ([`super::serve`]), so that this module does not depend on
+/// it. Boxed, as a member may itself be virtual.
+pub type ServeMember = for<'a> fn(
+    Arc<AppState>,
+    Parts,
+    ClientBody,
+    Target<'a>,
+) -> Pin<Box<dyn Future<Output = Served> + Send + 'a>>;
+
+/// Serve a request on the virtual remote `remote`, each member through
+/// `serve_member`. Members are asked as `/api/v1/remote/` routes.
 pub async fn handle(
     state: Arc<AppState>,
     parts: Parts,
     body: ClientBody,
     remote: &Arc<RemoteRuntime>,
-    path: &str,
-    request_id: &str,
-) -> (Response<ResBody>, Outcome) {
+    target: Target<'_>,
+    serve_member: ServeMember,
+) -> Result<Served, ServeError> {
     let name = &remote.cfg.name;
+    let path = target.path;
     if parts.method != Method::GET && parts.method != Method::HEAD {
-        let Some(target) = remote.cfg.write_to.clone() else {
-            return (
-                body::error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "virtual remote {name:?} has no write_to member, so it does not accept {}",
-                        parts.method
-                    ),
+        let Some(write_to) = remote.cfg.write_to.clone() else {
+            return Err(ServeError::new(
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED",
+                format!(
+                    "virtual remote {name:?} has no write_to member, so it does not accept {}",
+                    parts.method
                 ),
-                Outcome::Error,
-            );
+            ));
         };
-        let (mut resp, outcome) = proxy::serve(
-            state,
-            parts,
-            body,
-            Family::RemoteApi,
-            &target,
-            path,
-            request_id,
-        )
-        .await;
-        tag(&mut resp, &target);
-        return (resp, outcome);
+        let (mut resp, outcome) =
+            serve_member(state, parts, body, on_member(target, &write_to)).await;
+        tag(&mut resp, &write_to);
+        return Ok((resp, outcome));
     }
     let mut failed: Vec<&str> = Vec::new();
     for member in &remote.cfg.members {
-        let (mut resp, outcome) = proxy::serve(
+        let (mut resp, outcome) = serve_member(
             state.clone(),
             parts.clone(),
             ClientBody::Buffered(Bytes::new()),
-            Family::RemoteApi,
-            member,
-            path,
-            request_id,
+            on_member(target, member),
         )
         .await;
         let status = resp.status();
@@ -84,7 +86,7 @@ pub async fn handle(
             || status == StatusCode::RANGE_NOT_SATISFIABLE
         {
             tag(&mut resp, member);
-            return (resp, outcome);
+            return Ok((resp, outcome));
         }
         if status.is_server_error() {
             tracing::warn!(remote = %name, member = %member, status = status.as_u16(), "member of a virtual remote failed; trying the next");
@@ -93,21 +95,31 @@ pub async fn handle(
             tracing::debug!(remote = %name, member = %member, status = status.as_u16(), "member does not have the path");
         }
     }
-    let resp = if failed.is_empty() {
-        body::error(
+    Err(if failed.is_empty() {
+        ServeError::new(
             StatusCode::NOT_FOUND,
+            "NOT_FOUND",
             format!("{path} is in none of the members of virtual remote {name:?}"),
         )
     } else {
-        body::error(
+        ServeError::new(
             StatusCode::BAD_GATEWAY,
+            "UNAVAILABLE",
             format!(
                 "{path} is in none of the members of virtual remote {name:?} that answered, and {} failed",
                 failed.join(", ")
             ),
         )
-    };
-    (resp, Outcome::Error)
+    })
+}
+
+/// `target` on `member`: members are asked as `/api/v1/remote/` routes.
+fn on_member<'a>(target: Target<'a>, member: &'a str) -> Target<'a> {
+    Target {
+        family: Family::RemoteApi,
+        remote: member,
+        ..target
+    }
 }
 
 fn tag(resp: &mut Response<ResBody>, member: &str) {

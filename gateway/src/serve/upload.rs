@@ -1,13 +1,7 @@
-//! Hosted repositories: the store is the source of truth. The adapter
-//! decides the key and policy (`hosted-op`); this module streams uploads
-//! into the store with the crash-safe commit (201 only after the index is
-//! flushed), and serves reads, deletes and listings.
-//!
-//! An upload whose plan sets `inspect-limit` is also kept in memory (at
-//! most that many bytes, else 413) and shown to the adapter's
-//! `inspect-body` before the commit; the verdict's `references` are stored
-//! with the entry, and a read of the entry is 404 while any of them is
-//! missing (e.g. an action result whose output blobs are gone).
+//! Hosted uploads: the body streamed into a spool (quota, `Content-MD5`,
+//! declared digest checked as it comes; a multipart upload's `file` field),
+//! optionally shown to the adapter's `inspect-body`, then committed
+//! durably: `201` only after the index is flushed.
 //!
 //! Write-once (`refuse-overwrite` in the plan) and quotas (`max_size` on
 //! the remote) are decided by the index, in the same transaction that
@@ -33,103 +27,19 @@
 //! sending sees the status instead of a reset; a client that sent
 //! `Expect: 100-continue` is answered without being asked for its body.
 
+use super::error::HostedError;
 use crate::body::{self, ResBody};
 use crate::cache::freshness::now_ms;
 use crate::cache::head::content_length;
-use crate::config::RemoteMode;
 use crate::plugins::{Adapter, CallContext, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{Digest, Entry, EntryId, PutCheck, PutOutcome, StoreError};
 use futures_util::StreamExt;
 use http::request::Parts;
-use http::{HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use std::sync::Arc;
-
-/// Why a hosted operation failed; every variant carries one sentence.
-#[derive(Debug, thiserror::Error)]
-pub enum HostedError {
-    /// The remote is a pull-through cache.
-    #[error(
-        "remote {0:?} is a pull-through cache; uploads and deletes need a hosted remote (use PUT /cache/flush to drop cached entries)"
-    )]
-    NotHosted(String),
-    /// Nothing stored under the key.
-    #[error("{0} does not exist")]
-    NotFound(String),
-    /// Overwrites are refused and the key exists.
-    #[error("{0} already exists and this remote refuses overwrites")]
-    Exists(String),
-    /// The upload did not match its declared digest.
-    #[error("the uploaded content has digest {actual}, but {expected} was declared")]
-    Mismatch {
-        /// Declared.
-        expected: Digest,
-        /// Received.
-        actual: Digest,
-    },
-    /// The upload did not match its `Content-MD5`.
-    #[error("the uploaded content does not match its Content-MD5 header")]
-    Md5Mismatch,
-    /// The upload was malformed (bad `Content-MD5`, multipart without a
-    /// `file` field, ...).
-    #[error("{0}")]
-    BadUpload(String),
-    /// The upload would exceed the remote's quota.
-    #[error("the upload would exceed remote {remote:?}'s quota of {limit} bytes")]
-    Quota {
-        /// Remote.
-        remote: String,
-        /// Quota.
-        limit: u64,
-    },
-    /// The client's body broke off.
-    #[error("the upload was interrupted: {0}")]
-    Interrupted(String),
-    /// The client stopped sending the upload (`body_read_timeout`).
-    #[error(transparent)]
-    Stalled(crate::reqbody::BodyStalled),
-    /// The upload is larger than the adapter's `inspect-limit`.
-    #[error("the upload is larger than the {limit} bytes this path accepts")]
-    TooLarge {
-        /// The limit.
-        limit: u32,
-    },
-    /// The adapter failed while inspecting the upload.
-    #[error("the {adapter} adapter failed while checking the upload: {message}")]
-    Adapter {
-        /// Adapter name.
-        adapter: String,
-        /// What happened.
-        message: String,
-        /// Status for the client (502 for traps and timeouts).
-        status: StatusCode,
-    },
-    /// The store failed.
-    #[error("the store failed: {0}")]
-    Store(#[from] StoreError),
-}
-
-impl HostedError {
-    /// Status code for the client.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            HostedError::NotHosted(_)
-            | HostedError::Md5Mismatch
-            | HostedError::BadUpload(_)
-            | HostedError::Mismatch { .. }
-            | HostedError::Interrupted(_) => StatusCode::BAD_REQUEST,
-            HostedError::NotFound(_) => StatusCode::NOT_FOUND,
-            HostedError::Exists(_) => StatusCode::CONFLICT,
-            HostedError::Quota { .. } => StatusCode::INSUFFICIENT_STORAGE,
-            HostedError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            HostedError::Stalled(s) => s.status(),
-            HostedError::Adapter { status, .. } => *status,
-            HostedError::Store(e) => e.status(),
-        }
-    }
-}
 
 /// The adapter that planned a hosted operation and the request as it saw
 /// it, for `inspect-body` on uploads that ask for it.
@@ -140,91 +50,6 @@ pub struct Planner<'a> {
     pub ctx: CallContext,
     /// The request as the adapter saw it.
     pub req: &'a wit::Request,
-}
-
-/// Carry out a hosted operation. Reads return the stored entry for the
-/// caller to serve (so ranges and HEAD behave exactly like cache hits).
-pub async fn handle(
-    state: &Arc<AppState>,
-    remote: &Arc<RemoteRuntime>,
-    parts: &Parts,
-    op: wit::HostedOp,
-    body: ClientBody,
-    planner: Planner<'_>,
-) -> Result<Outcome, HostedError> {
-    let method = &parts.method;
-    let is_write = matches!(op, wit::HostedOp::Write(_) | wit::HostedOp::Delete(_));
-    if is_write && remote.cfg.mode != RemoteMode::Hosted {
-        return Err(HostedError::NotHosted(remote.cfg.name.clone()));
-    }
-    match op {
-        wit::HostedOp::Read(r) => {
-            let entry = get(state, &remote.cfg.name, &r.key)
-                .await?
-                .ok_or_else(|| HostedError::NotFound(r.key.clone()))?;
-            for reference in &entry.references {
-                if get(state, &remote.cfg.name, reference).await?.is_none() {
-                    return Err(HostedError::NotFound(format!(
-                        "{} (it references {reference}, which is missing)",
-                        r.key
-                    )));
-                }
-            }
-            Ok(Outcome::Read(Box::new(entry), r))
-        }
-        wit::HostedOp::Write(w) => write(state, remote, parts, w, body, planner)
-            .await
-            .map(Outcome::Done),
-        wit::HostedOp::Delete(key) => {
-            let id = EntryId::new(&remote.cfg.name, &key);
-            match state.store.remove(&id, true).await? {
-                Some(_) => Ok(Outcome::Done(body::json(
-                    StatusCode::OK,
-                    &serde_json::json!({ "deleted": key }),
-                ))),
-                None => Err(HostedError::NotFound(key)),
-            }
-        }
-        wit::HostedOp::List(l) => {
-            let limit = l.limit.clamp(1, 10_000) as usize;
-            let items = state
-                .store
-                .list(&remote.cfg.name, &l.prefix, l.after.as_deref(), limit + 1)
-                .await?;
-            let more = items.len() > limit;
-            let items: Vec<_> = items.into_iter().take(limit).collect();
-            let next = if more {
-                items.last().map(|(k, _)| k.clone())
-            } else {
-                None
-            };
-            let list: Vec<_> = items
-                .iter()
-                .map(|(k, e)| serde_json::json!({ "path": k, "size": e.size, "sha256": e.blob.hex(), "content_type": e.content_type, "stored_at": httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.stored_at_ms)) }))
-                .collect();
-            let mut resp = body::json(
-                StatusCode::OK,
-                &serde_json::json!({ "prefix": l.prefix, "items": list, "next": next }),
-            );
-            if method == Method::HEAD {
-                *resp.body_mut() = body::empty();
-            }
-            Ok(Outcome::Done(resp))
-        }
-    }
-}
-
-/// What a hosted operation produced.
-pub enum Outcome {
-    /// A stored entry to serve.
-    Read(Box<Entry>, wit::HostedRead),
-    /// A finished response.
-    Done(Response<ResBody>),
-}
-
-async fn get(state: &Arc<AppState>, remote: &str, key: &str) -> Result<Option<Entry>, HostedError> {
-    let entry = state.store.entry(&EntryId::new(remote, key)).await?;
-    Ok(entry.map(Arc::unwrap_or_clone))
 }
 
 /// How much of a refused upload is read and dropped before the error is
@@ -241,7 +66,9 @@ struct Upload {
     polled: bool,
 }
 
-async fn write(
+/// Store the upload `w` the adapter planned; a refused upload's remaining
+/// body is drained first (see the module docs).
+pub async fn write(
     state: &Arc<AppState>,
     remote: &Arc<RemoteRuntime>,
     parts: &Parts,
@@ -300,7 +127,7 @@ async fn store_upload(
     planner: Planner<'_>,
 ) -> Result<Response<ResBody>, HostedError> {
     let name = remote.cfg.name.clone();
-    let previous = get(state, &name, &w.key).await?;
+    let previous = state.store.entry(&EntryId::new(&name, &w.key)).await?;
     if w.refuse_overwrite && previous.is_some() {
         return Err(HostedError::Exists(w.key));
     }

@@ -1,0 +1,142 @@
+//! The adapter's `plan` round: the call context and the request as the
+//! adapter sees it (client credentials hidden), the `plan` call, and the
+//! second round when the adapter asks to see the request body
+//! (`read-body`: bounded, decoded) before it decides.
+
+use super::error::ServeError;
+use super::request::Req;
+use crate::host_http::RemoteHttp;
+use crate::plugins::{Adapter, AdapterKv, CallContext, PluginError, wit};
+use crate::reqbody::ClientBody;
+use http::{StatusCode, header};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Request headers never shown to adapters (credentials of the client).
+const HIDDEN_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// The adapter's decision and what later phases hand back to the adapter.
+pub struct Planned {
+    /// What the adapter decided (never `read-body`: that round is done).
+    pub decision: wit::Decision,
+    /// The adapter, its call context and the request as it saw it.
+    pub asked: Asked,
+}
+
+/// The adapter that planned a request, and the request as it saw it.
+pub struct Asked {
+    /// The adapter serving the remote's package type.
+    pub adapter: Arc<Adapter>,
+    /// Its call context (key-value store, `http-send`).
+    pub ctx: CallContext,
+    /// The request as the adapter saw it (with the body, if it read it).
+    pub req: wit::Request,
+    /// The client body: buffered when the adapter read it, else unread.
+    pub body: ClientBody,
+}
+
+/// Ask `adapter` to plan the request, reading the body for it once if it
+/// asks to see it.
+pub async fn plan(
+    req: &Req<'_>,
+    adapter: &Arc<Adapter>,
+    body: ClientBody,
+) -> Result<Planned, ServeError> {
+    let (state, parts) = (req.state, req.parts);
+    let ctx = CallContext {
+        adapter: Arc::from(adapter.name()),
+        request_id: Arc::from(req.target.request_id),
+        kv: Some(Arc::new(AdapterKv::new(
+            state.store.meta.clone(),
+            adapter.name(),
+            &req.remote.cfg.name,
+        ))),
+        http: Some(Arc::new(RemoteHttp {
+            state: state.clone(),
+            remote: req.remote.clone(),
+        })),
+    };
+    let mut wreq = wit::Request {
+        id: req.target.request_id.to_owned(),
+        kind: req.target.family.route_kind(),
+        method: parts.method.as_str().to_owned(),
+        path: req.target.path.to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(k, _)| !HIDDEN_HEADERS.contains(k))
+            .filter_map(|(k, v)| {
+                Some(wit::Header {
+                    name: k.as_str().to_owned(),
+                    value: v.to_str().ok()?.to_owned(),
+                })
+            })
+            .collect(),
+        body: None,
+        body_too_large: false,
+    };
+    let mut client_body = body;
+    let mut decision = call(req, adapter, &ctx, &wreq).await;
+    // The adapter may ask to see the (bounded, decoded) request body once,
+    // and is then asked again.
+    if let Ok(wit::Decision::ReadBody(limit)) = &decision {
+        let limit = (*limit).min(state.config.server.max_inspect_bytes) as usize;
+        let (b, view) = client_body
+            .read_for_adapter(limit, &parts.headers)
+            .await
+            .map_err(|e| ServeError::new(e.status(), "UNSUPPORTED", e.to_string()))?;
+        client_body = b;
+        wreq.body = view.body;
+        wreq.body_too_large = view.too_large;
+        decision = call(req, adapter, &ctx, &wreq).await;
+        if let Ok(wit::Decision::ReadBody(_)) = &decision {
+            state.metrics.plugin_error(adapter.name(), "bad_output");
+            return Err(ServeError::new(
+                StatusCode::BAD_GATEWAY,
+                "UNKNOWN",
+                format!(
+                    "the {} adapter asked for the request body twice",
+                    adapter.name()
+                ),
+            ));
+        }
+    }
+    let decision = decision.map_err(|e| {
+        state.metrics.plugin_error(adapter.name(), e.kind());
+        tracing::error!(remote = req.remote_name(), adapter = adapter.name(), error = %e, "adapter failed");
+        ServeError::new(
+            e.status(),
+            "UNKNOWN",
+            format!("the {} adapter failed: {e}", adapter.name()),
+        )
+    })?;
+    Ok(Planned {
+        decision,
+        asked: Asked {
+            adapter: adapter.clone(),
+            ctx,
+            req: wreq,
+            body: client_body,
+        },
+    })
+}
+
+/// One `plan` call, timed into the plugin-call metrics.
+async fn call(
+    req: &Req<'_>,
+    adapter: &Adapter,
+    ctx: &CallContext,
+    wreq: &wit::Request,
+) -> Result<wit::Decision, PluginError> {
+    let started = Instant::now();
+    let decision = adapter.plan(ctx.clone(), &req.remote.info, wreq).await;
+    req.state
+        .metrics
+        .plugin_call(adapter.name(), "plan", started.elapsed().as_secs_f64());
+    decision
+}

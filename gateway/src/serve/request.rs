@@ -1,0 +1,63 @@
+//! One request on one remote as the serving phases see it, and what
+//! serving it produced.
+
+use super::family::Family;
+use crate::body::ResBody;
+use crate::cache::memo::RequestShape;
+use crate::metrics::Outcome;
+use crate::state::{AppState, RemoteRuntime};
+use http::request::Parts;
+use http::{Method, Response};
+use std::sync::Arc;
+
+/// What serving a request produced: the response and how it counts.
+pub type Served = (Response<ResBody>, Outcome);
+
+/// What a request addresses: a remote and a path in it, on a route family.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The route family, which decides the error format.
+    pub family: Family,
+    /// The remote's name, as the URL gives it.
+    pub remote: &'a str,
+    /// The normalised path within the remote.
+    pub path: &'a str,
+    /// The request id (log lines, adapter calls).
+    pub request_id: &'a str,
+}
+
+/// A request on a remote that is not virtual (its body travels apart: it
+/// is consumed by one phase).
+pub struct Req<'a> {
+    /// Shared gateway state.
+    pub state: &'a Arc<AppState>,
+    /// The request head.
+    pub parts: &'a Parts,
+    /// The remote.
+    pub remote: &'a Arc<RemoteRuntime>,
+    /// What it addresses (family, remote name, path, request id).
+    pub target: Target<'a>,
+}
+
+impl Req<'_> {
+    /// The remote's name.
+    pub fn remote_name(&self) -> &str {
+        &self.remote.cfg.name
+    }
+
+    /// What the remembered decisions are looked up by, for `adapter_sha`.
+    pub fn shape<'s>(&'s self, adapter_sha: &'s str) -> RequestShape<'s> {
+        RequestShape {
+            adapter_sha,
+            remote: self.remote_name(),
+            path: self.target.path,
+            query: self.parts.uri.query(),
+            headers: &self.parts.headers,
+        }
+    }
+
+    /// A `GET` or `HEAD`: a read, which may be answered from the cache.
+    pub fn is_read(&self) -> bool {
+        self.parts.method == Method::GET || self.parts.method == Method::HEAD
+    }
+}

@@ -1,0 +1,260 @@
+//! Answers from what the store (or a fill) holds: a stored entry served
+//! with conditional GET (`If-None-Match`, `If-Modified-Since`), `Range` and
+//! `HEAD` honoured; and an adapter's direct response, checked.
+
+use super::error::ServeError;
+use super::request::{Req, Served};
+use crate::body::{self, ResBody};
+use crate::cache::head::head_of_entry;
+use crate::cache::range::{self, RangeSpec};
+use crate::cache::reader;
+use crate::cache::{FillState, Head, Source};
+use crate::metrics::Outcome;
+use crate::plugins::{Adapter, wit};
+use crate::state::{AppState, RemoteRuntime};
+use crate::store::{BlobRead, Content, Entry, EntryClass, EntryId};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use std::sync::Arc;
+
+/// The entry for `id`, or `None` (also when the index read fails: logged,
+/// and treated as a miss).
+pub async fn get_entry(state: &Arc<AppState>, id: &EntryId) -> Option<Arc<Entry>> {
+    state.store.entry(id).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "index read failed; treating as a miss");
+        None
+    })
+}
+
+/// Open an entry's content (hosted reads, whose entry is already loaded).
+pub async fn open_blob(
+    state: &Arc<AppState>,
+    remote: &RemoteRuntime,
+    entry: &Entry,
+) -> Option<Content> {
+    match state.store.open(&entry.blob).await {
+        Ok(Some(d)) => Some(Content::Blob(d)),
+        _ => {
+            tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing");
+            None
+        }
+    }
+}
+
+/// Serve a stored entry whose content is open. A negative entry, or a
+/// hosted entry one of whose references is missing, is answered 404 here
+/// (an answer from the store: it counts as the caller says, not as an
+/// error).
+pub async fn serve_entry(
+    req: &Req<'_>,
+    entry: Arc<Entry>,
+    data: Content,
+    source: Source,
+) -> Response<ResBody> {
+    let (state, parts) = (req.state, req.parts);
+    // Hosted completeness: an entry whose references are missing is absent.
+    for reference in &entry.references {
+        if get_entry(state, &EntryId::new(req.remote_name(), reference))
+            .await
+            .is_none()
+        {
+            return ServeError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!(
+                    "{} references {reference}, which is missing",
+                    parts.uri.path()
+                ),
+            )
+            .render(req.target.family);
+        }
+    }
+    if entry.class == EntryClass::NotFound {
+        return ServeError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{} was not found upstream (cached)", parts.uri.path()),
+        )
+        .from_source(source)
+        .render(req.target.family);
+    }
+    state.store.meta.touch(&entry.blob);
+    let head = head_of_entry(&entry, source);
+    respond_from(
+        state,
+        parts,
+        req.remote_name(),
+        &head,
+        match data {
+            Content::Memory(bytes) => FillOrBlob::Memory(bytes),
+            Content::Blob(data) => FillOrBlob::Blob(data, entry.size),
+        },
+    )
+}
+
+/// Where a response's bytes come from.
+pub enum FillOrBlob {
+    /// Bytes in memory.
+    Memory(Bytes),
+    /// A stored blob of the given length.
+    Blob(Arc<dyn BlobRead>, u64),
+    /// A fill in progress (or done), read as it grows.
+    Fill(tokio::sync::watch::Receiver<FillState>),
+}
+
+/// Build the response for a head and a data source, honouring HEAD,
+/// `Range` and `If-None-Match`.
+pub fn respond_from(
+    state: &Arc<AppState>,
+    parts: &Parts,
+    remote: &str,
+    head: &Head,
+    src: FillOrBlob,
+) -> Response<ResBody> {
+    let mut resp = Response::new(body::empty());
+    *resp.headers_mut() = head.headers.clone();
+    let h = resp.headers_mut();
+    h.insert(
+        "x-artifact-source",
+        HeaderValue::from_static(head.source.as_str()),
+    );
+    if let Some(size) = head.size {
+        h.insert("x-artifact-size", HeaderValue::from(size));
+    }
+    if head.status != StatusCode::OK {
+        *resp.status_mut() = head.status;
+        return resp;
+    }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Conditional GET from the client.
+    if let (Some(inm), Some(etag)) = (
+        parts.headers.get(header::IF_NONE_MATCH),
+        head.headers.get(header::ETAG),
+    ) {
+        let etag = etag.as_bytes();
+        if inm.as_bytes() == b"*"
+            || inm
+                .to_str()
+                .map(|s| {
+                    s.split(',')
+                        .any(|t| t.trim().trim_start_matches("W/").as_bytes() == etag)
+                })
+                .unwrap_or(false)
+        {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            return resp;
+        }
+    }
+    // `If-Modified-Since` counts only without `If-None-Match` (RFC 9110
+    // 13.1.3); `apk update` sends it for APKINDEX.tar.gz.
+    let http_date = |v: &HeaderValue| httpdate::parse_http_date(v.to_str().ok()?).ok();
+    if !parts.headers.contains_key(header::IF_NONE_MATCH)
+        && let Some(since) = parts
+            .headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(http_date)
+        && let Some(modified) = head.headers.get(header::LAST_MODIFIED).and_then(http_date)
+        && modified <= since
+    {
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        return resp;
+    }
+    let range_hdr = parts
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    let (start, end, status) = match (head.size, range::parse(range_hdr, head.size.unwrap_or(0))) {
+        (Some(len), RangeSpec::Partial { start, end }) if range_hdr.is_some() => {
+            (start, Some(end), {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                StatusCode::PARTIAL_CONTENT
+            })
+        }
+        (Some(len), RangeSpec::Unsatisfiable) if range_hdr.is_some() => {
+            // The plain JSON error on every route family (also `/v2/`), as
+            // it always was; it carries `Content-Range`, so it is built here
+            // rather than as a `ServeError`.
+            let mut r = body::error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the requested range is outside the {len}-byte object"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+        (size, _) => (0, size, StatusCode::OK),
+    };
+    *resp.status_mut() = status;
+    if let Some(e) = end {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(e - start));
+    }
+    if parts.method == Method::HEAD {
+        return resp;
+    }
+    let metrics = state.metrics.clone();
+    let remote = remote.to_owned();
+    let on_end: reader::OnEnd = Box::new(move |n| metrics.served_bytes(&remote, n));
+    *resp.body_mut() = match src {
+        FillOrBlob::Memory(bytes) => {
+            let len = bytes.len() as u64;
+            reader::memory_body(bytes, start, end.unwrap_or(len), on_end)
+        }
+        FillOrBlob::Blob(data, len) => {
+            reader::blob_body(data, len, start, end.unwrap_or(len), on_end)
+        }
+        FillOrBlob::Fill(rx) => reader::fill_body(rx, start, end, on_end),
+    };
+    resp
+}
+
+/// An adapter's direct response (`respond`), checked: an invalid status or
+/// header is refused with 502 (and counted as the adapter's bad output)
+/// rather than sent or silently dropped.
+pub fn direct(
+    req: &Req<'_>,
+    adapter: &Adapter,
+    r: wit::DirectResponse,
+) -> Result<Served, ServeError> {
+    let resp = checked(r).map_err(|m| {
+        req.state.metrics.plugin_error(adapter.name(), "bad_output");
+        tracing::error!(remote = req.remote_name(), adapter = adapter.name(), error = %m, "adapter returned an invalid direct response");
+        ServeError::new(
+            StatusCode::BAD_GATEWAY,
+            "UNKNOWN",
+            format!(
+                "the {} adapter returned an invalid response: {m}",
+                adapter.name()
+            ),
+        )
+    })?;
+    Ok((resp, Outcome::Direct))
+}
+
+/// A direct answer from an adapter, checked: an invalid status or header
+/// is refused (the caller answers 502) rather than sent or silently dropped.
+/// Framing headers are the server's business and are not taken from adapters.
+fn checked(r: wit::DirectResponse) -> Result<Response<ResBody>, String> {
+    let status = StatusCode::from_u16(r.status)
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+        .ok_or_else(|| format!("status {} is not an HTTP status from 200 to 599", r.status))?;
+    let mut resp = Response::new(body::full(r.body));
+    *resp.status_mut() = status;
+    for h in r.headers {
+        let k = header::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("{:?} is not a valid header name", h.name))?;
+        let v = HeaderValue::from_str(&h.value)
+            .map_err(|_| format!("the value of header {k} is not a valid header value"))?;
+        if k == header::CONTENT_LENGTH || k == header::TRANSFER_ENCODING || k == header::CONNECTION
+        {
+            continue;
+        }
+        resp.headers_mut().append(k, v);
+    }
+    Ok(resp)
+}
