@@ -200,7 +200,9 @@ fn memcpy(m: &HashMap<String, String>) {
 }
 
 fn seed(m: &HashMap<String, String>) {
-    use artgate::store::{Digest, Entry, EntryClass, EntryIndex, MetaStore, SledMetaStore, Validators};
+    use artgate::store::{
+        Digest, Entry, EntryClass, EntryIndex, MetaStore, SledMetaStore, Validators,
+    };
     let index = std::path::PathBuf::from(get(m, "index"));
     let entries: u64 = num(m, "entries", 1_000_000);
     let remote = m.get("remote").map(String::as_str).unwrap_or("files");

@@ -52,7 +52,7 @@ pub fn path(data: &[u8]) {
             continue;
         };
         match routes::parse(&http::Method::GET, &uri) {
-            Ok(Route::Remote { path, .. } | Route::Registry { path, .. }) => {
+            Ok(Route::Remote { path, .. }) => {
                 assert_safe(&path);
                 let again = routes::normalize_path(uri.path().strip_prefix(prefix).unwrap_or(""));
                 assert_eq!(again, Ok(path));

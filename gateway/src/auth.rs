@@ -143,7 +143,7 @@ pub fn need(route: &Route, method: &Method) -> Need {
     match route {
         Route::Admin(AdminRoute::Config | AdminRoute::Flush { .. }) => Need::Admin,
         Route::Admin(_) | Route::RegistryPing => Need::Open,
-        Route::Registry { .. } | Route::Remote { .. } => match *method {
+        Route::Remote { .. } => match *method {
             Method::GET | Method::HEAD => Need::Read,
             Method::DELETE => Need::Delete,
             _ => Need::Write,
@@ -164,7 +164,7 @@ pub fn authorize<'a>(
     }
     let need = need(route, method);
     let remote = match route {
-        Route::Registry { remote, .. } | Route::Remote { remote, .. } => {
+        Route::Remote { remote, .. } => {
             match config.remote(remote) {
                 Some(r) => Some(r),
                 // Unknown remotes get their 404 from the proxy.

@@ -4,7 +4,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 
-/// Error type of streamed bodies; an error aborts the connection.
+/// Error type of streamed bodies, request and response alike; an error
+/// aborts the connection.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every response body the gateway sends.
 pub type ResBody = UnsyncBoxBody<Bytes, BoxError>;

@@ -8,42 +8,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-/// How a request was served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Fresh entry served from the store.
-    Hit,
-    /// Fetched from upstream (and stored, or waiting on such a fetch).
-    Miss,
-    /// Stale entry served because the upstream failed.
-    Stale,
-    /// Expired entry confirmed by the upstream (304 / same digest).
-    Revalidated,
-    /// Not cacheable; streamed through.
-    Bypass,
-    /// Answered by an adapter or admin handler without the cache.
-    Direct,
-    /// Hosted read, write, delete or list.
-    Hosted,
-    /// An error response.
-    Error,
-}
-
-impl Outcome {
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Hit => "hit",
-            Outcome::Miss => "miss",
-            Outcome::Stale => "stale",
-            Outcome::Revalidated => "revalidated",
-            Outcome::Bypass => "bypass",
-            Outcome::Direct => "direct",
-            Outcome::Hosted => "hosted",
-            Outcome::Error => "error",
-        }
-    }
-}
+pub use crate::cache::Outcome;
 
 /// The `method` label of a request: the standard methods by name, every
 /// other (client-invented) method as `other`.

@@ -6,7 +6,8 @@
 //! client body is bounded in time: [`ClientStream`] fails with
 //! [`BodyStalled`] (408) when no bytes arrive for `body_read_timeout`.
 
-use crate::upstream::{BoxError, ReqBody};
+use crate::body::BoxError;
+use crate::upstream::ReqBody;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use http_body::{Body, Frame, SizeHint};

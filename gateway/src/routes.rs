@@ -11,15 +11,12 @@ pub enum Route {
     Admin(AdminRoute),
     /// `GET /v2/`: the Docker registry ping.
     RegistryPing,
-    /// `/v2/{remote}/{path}` (`path` = `{name}/manifests/{ref}` etc.).
-    Registry {
-        /// Remote name.
-        remote: String,
-        /// Normalised path below the remote.
-        path: String,
-    },
-    /// `/api/v1/remote/{remote}/{path}`.
+    /// A remote's path: `/api/v1/remote/{remote}/{path}`
+    /// ([`RouteKind::RemoteApi`]) or `/v2/{remote}/{path}`
+    /// ([`RouteKind::Registry`]; `path` = `{name}/manifests/{ref}` etc.).
     Remote {
+        /// Which URL family the request came in on.
+        kind: RouteKind,
         /// Remote name.
         remote: String,
         /// Normalised path below the remote (may be empty or end in `/`).
@@ -48,6 +45,7 @@ pub enum AdminRoute {
 }
 
 use crate::config::is_valid_remote_name;
+use crate::plugins::wit::RouteKind;
 use http::{Method, StatusCode, Uri};
 use percent_encoding::percent_decode_str;
 
@@ -247,8 +245,8 @@ const GET_HEAD: &str = "GET, HEAD";
 ///   routes; `/cache/flush`: PUT, with an optional `remote` query
 ///   parameter; another method → 405.
 /// - `/v2` and `/v2/`: the registry ping (GET/HEAD).
-/// - `/v2/{remote}/{path}` → [`Route::Registry`];
-///   `/api/v1/remote/{remote}/{path}` → [`Route::Remote`] (`path` may be
+/// - `/v2/{remote}/{path}` and `/api/v1/remote/{remote}/{path}` →
+///   [`Route::Remote`] (`path` may be
 ///   empty). Any method: what a remote accepts is decided by its handler.
 ///   `{path}` goes through [`normalize_path`]; `{remote}` must be a valid
 ///   remote name (else 404).
@@ -282,7 +280,8 @@ pub fn parse(method: &Method, uri: &Uri) -> Result<Route, RouteError> {
     }
     if let Some(rest) = path.strip_prefix("/v2/") {
         let (remote, rest) = split_remote(rest)?;
-        return Ok(Route::Registry {
+        return Ok(Route::Remote {
+            kind: RouteKind::Registry,
             remote,
             path: normalize_path(rest)?,
         });
@@ -290,6 +289,7 @@ pub fn parse(method: &Method, uri: &Uri) -> Result<Route, RouteError> {
     if let Some(rest) = path.strip_prefix("/api/v1/remote/") {
         let (remote, rest) = split_remote(rest)?;
         return Ok(Route::Remote {
+            kind: RouteKind::RemoteApi,
             remote,
             path: normalize_path(rest)?,
         });
@@ -352,13 +352,15 @@ mod tests {
 
     fn remote(remote: &str, path: &str) -> Result<Route, RouteError> {
         Ok(Route::Remote {
+            kind: RouteKind::RemoteApi,
             remote: remote.into(),
             path: path.into(),
         })
     }
 
     fn registry(remote: &str, path: &str) -> Result<Route, RouteError> {
-        Ok(Route::Registry {
+        Ok(Route::Remote {
+            kind: RouteKind::Registry,
             remote: remote.into(),
             path: path.into(),
         })
@@ -725,7 +727,7 @@ mod tests {
             if let Ok(uri) = path.parse::<Uri>() {
                 for m in [Method::GET, Method::PUT, Method::DELETE] {
                     match parse(&m, &uri) {
-                        Ok(Route::Remote { path, .. } | Route::Registry { path, .. }) => assert_safe(&path),
+                        Ok(Route::Remote { path, .. }) => assert_safe(&path),
                         Ok(_) => {}
                         Err(e) => prop_assert!(!e.to_string().is_empty()),
                     }

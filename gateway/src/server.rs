@@ -4,13 +4,15 @@
 //! shutdown.
 
 use crate::body::{self, ResBody};
+use crate::cache::Outcome;
 use crate::config::ServerConfig;
 use crate::conn::io::GuardedIo;
 use crate::conn::{self, ConnGuard, ConnLimits, Refusal};
-use crate::metrics::{self, Outcome};
+use crate::metrics;
+use crate::plugins::wit::RouteKind;
 use crate::reqbody::ClientStream;
 use crate::routes::{self, Route};
-use crate::serve::{Family, Target};
+use crate::serve::Target;
 use crate::state::AppState;
 use crate::{admin, auth};
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -266,10 +268,16 @@ async fn dispatch(
         Ok(None) => {}
         Err(e) => {
             let remote = match &route {
-                Route::Registry { remote, .. } | Route::Remote { remote, .. } => remote.clone(),
+                Route::Remote { remote, .. } => remote.clone(),
                 _ => "-".into(),
             };
-            let oci = matches!(route, Route::Registry { .. } | Route::RegistryPing);
+            let oci = matches!(
+                route,
+                Route::Remote {
+                    kind: RouteKind::Registry,
+                    ..
+                } | Route::RegistryPing
+            );
             tracing::info!(error = %e, "access denied");
             return (e.response(oci), remote, Outcome::Error);
         }
@@ -280,19 +288,9 @@ async fn dispatch(
     match route {
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
-        Route::Registry { remote, path } => {
+        Route::Remote { kind, remote, path } => {
             let target = Target {
-                family: Family::Registry,
-                remote: &remote,
-                path: &path,
-                request_id: id,
-            };
-            let (r, o) = crate::serve::handle(state.clone(), parts, body, target).await;
-            (r, remote, o)
-        }
-        Route::Remote { remote, path } => {
-            let target = Target {
-                family: Family::RemoteApi,
+                kind,
                 remote: &remote,
                 path: &path,
                 request_id: id,

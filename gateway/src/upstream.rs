@@ -5,6 +5,7 @@
 //! never sent to another host), and the remote's credentials attached only
 //! on its own hosts.
 
+use crate::body::BoxError;
 use crate::config::{Credentials, RedirectPolicy, RemoteConfig, UpstreamConfig};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
@@ -16,8 +17,6 @@ use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Error type of streamed bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A request body the client can send.
 pub type ReqBody = BoxBody<Bytes, BoxError>;
 

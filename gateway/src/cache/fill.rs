@@ -14,33 +14,12 @@
 //! failure the fill turns [`FillState::Aborted`] and every waiter's body
 //! errors, which aborts its connection instead of ending cleanly.
 
+use super::Outcome;
 use crate::store::{BlobRead, EntryId};
 use http::{HeaderMap, StatusCode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-
-/// Where a response's bytes come from, for `X-Artifact-Source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The store.
-    Cache,
-    /// The upstream, now.
-    Remote,
-    /// The store, after the upstream failed.
-    Stale,
-}
-
-impl Source {
-    /// Header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Cache => "cache",
-            Source::Remote => "remote",
-            Source::Stale => "stale",
-        }
-    }
-}
 
 /// Status and headers every waiter sends.
 #[derive(Debug, Clone)]
@@ -52,8 +31,10 @@ pub struct Head {
     pub headers: HeaderMap,
     /// Full body size, when known.
     pub size: Option<u64>,
-    /// Where the bytes come from.
-    pub source: Source,
+    /// How the fill answered: `Miss` (the upstream, now), `Revalidated`
+    /// (the stored copy, confirmed) or `Stale` (the stored copy, the
+    /// upstream failing); gives `X-Artifact-Source`.
+    pub outcome: Outcome,
 }
 
 /// A failure before any byte was published.
@@ -171,8 +152,9 @@ impl Fill {
         self.tx.subscribe()
     }
 
-    /// Wait until the fill is past `Pending`, and return that state.
-    pub async fn head(&self) -> FillState {
+    /// Wait until the fill has an answer — streaming (its head is known),
+    /// done, failed or aborted — and return that state.
+    pub async fn answered(&self) -> FillState {
         let mut rx = self.tx.subscribe();
         loop {
             let s = rx.borrow_and_update().clone();

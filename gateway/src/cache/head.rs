@@ -1,7 +1,8 @@
 //! Response heads and header conversions: what a stored entry is served
 //! with, which upstream headers are kept, and headers as adapters see them.
 
-use super::fill::{Head, Source};
+use super::Outcome;
+use super::fill::Head;
 use super::plan::{Plan, SIZE_HEADER};
 use crate::plugins::wit;
 use crate::store::Entry;
@@ -11,10 +12,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 /// The head a stored entry is served with. An entry still standing in for
 /// a failed upstream ([`Entry::stale_since_ms`]) is `stale`, not `cache`,
 /// until the upstream confirms or replaces it.
-pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
-    let source = match source {
-        Source::Cache if entry.stale_since_ms.is_some() => Source::Stale,
-        s => s,
+pub fn head_of_entry(entry: &Entry, outcome: Outcome) -> Head {
+    let outcome = match outcome {
+        Outcome::Hit | Outcome::Revalidated if entry.stale_since_ms.is_some() => Outcome::Stale,
+        o => o,
     };
     let mut headers = HeaderMap::new();
     for (k, v) in &entry.headers {
@@ -41,7 +42,7 @@ pub fn head_of_entry(entry: &Entry, source: Source) -> Head {
         status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
         headers,
         size: Some(entry.size),
-        source,
+        outcome,
     }
 }
 

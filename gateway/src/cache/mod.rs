@@ -14,6 +14,7 @@ pub mod freshness;
 pub mod head;
 pub mod leader;
 pub mod memo;
+mod outcome;
 pub mod pktcheck;
 pub mod plan;
 pub mod prefetch;
@@ -25,4 +26,5 @@ pub(crate) mod testkit;
 pub mod upstream_head;
 
 pub use engine::Engine;
-pub use fill::{Fill, FillState, Fills, Head, Joined, Source};
+pub use fill::{Fill, FillState, Fills, Head, Joined};
+pub use outcome::Outcome;

@@ -12,7 +12,8 @@
 //! `inspect-body` are not called (a plan that asks for inspection is
 //! refused).
 
-use super::fill::{FillState, Head, Joined, Source};
+use super::Outcome;
+use super::fill::{FillState, Head, Joined};
 use super::freshness::{self, now_ms};
 use super::head::{head_of_entry, header_map, wit_headers};
 use super::leader::Job;
@@ -85,7 +86,7 @@ pub async fn send(
     let id = EntryId::new(&remote.cfg.name, &plan.key);
     let serves = |e: &crate::store::Entry| freshness::serves_fresh(e, now_ms(), no_cache);
     if let Some((entry, bytes)) = state.store.fresh_in_memory(&id, serves) {
-        let head = head_of_entry(&entry, Source::Cache);
+        let head = head_of_entry(&entry, Outcome::Hit);
         return answer(&head, bytes.to_vec(), limit);
     }
     let fill = match state.fills.join(&id) {
@@ -177,7 +178,7 @@ fn answer(head: &Head, body: Vec<u8>, limit: u32) -> Result<wit::IncomingRespons
     let mut headers = wit_headers(&head.headers);
     headers.push(wit::Header {
         name: "x-artifact-source".into(),
-        value: head.source.as_str().into(),
+        value: head.outcome.source().unwrap_or_default().into(),
     });
     Ok(wit::IncomingResponse {
         status: head.status.as_u16(),

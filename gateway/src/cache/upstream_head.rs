@@ -13,7 +13,8 @@
 //! `HEAD` too). Nothing is stored and concurrent `HEAD`s are not
 //! coalesced (each is one small upstream request).
 
-use super::fill::{Failure, Head, Source};
+use super::Outcome;
+use super::fill::{Failure, Head};
 use super::head::{body_size, outgoing, response_headers, wit_headers};
 use super::leader::MAX_ADAPTER_RETRIES;
 use super::plan::{Plan, apply_update};
@@ -136,7 +137,7 @@ pub async fn ask(job: HeadJob<'_>) -> HeadAnswer {
                     status: StatusCode::OK,
                     headers: response_headers(&plan, resp.headers()),
                     size,
-                    source: Source::Remote,
+                    outcome: Outcome::Miss,
                 }),
                 Err(m) => HeadAnswer::Failed(failure(StatusCode::BAD_GATEWAY, m, None)),
             },

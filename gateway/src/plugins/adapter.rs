@@ -252,19 +252,20 @@ impl Adapter {
     ) -> Result<wit::Decision, PluginError> {
         let (remote, req) = (remote.clone(), req.clone());
         let started = Instant::now();
-        let r = self.call(
-            ctx,
-            true,
-            call_fn(move |inst: &mut Instance| {
-                Box::pin(async move {
-                    inst.bindings
-                        .artgate_adapter_handler()
-                        .call_plan(&mut inst.store, &remote, &req)
-                        .await
-                })
-            }),
-        )
-        .await;
+        let r = self
+            .call(
+                ctx,
+                true,
+                call_fn(move |inst: &mut Instance| {
+                    Box::pin(async move {
+                        inst.bindings
+                            .artgate_adapter_handler()
+                            .call_plan(&mut inst.store, &remote, &req)
+                            .await
+                    })
+                }),
+            )
+            .await;
         self.count("plan", started, &r);
         r
     }
@@ -281,19 +282,20 @@ impl Adapter {
     ) -> Result<wit::AfterHeaders, PluginError> {
         let (remote, req, sent, resp) = (remote.clone(), req.clone(), sent.clone(), resp.clone());
         let started = Instant::now();
-        let r = self.call(
-            ctx,
-            true,
-            call_fn(move |inst: &mut Instance| {
-                Box::pin(async move {
-                    inst.bindings
-                        .artgate_adapter_handler()
-                        .call_on_response(&mut inst.store, &remote, &req, &sent, &resp, attempt)
-                        .await
-                })
-            }),
-        )
-        .await;
+        let r = self
+            .call(
+                ctx,
+                true,
+                call_fn(move |inst: &mut Instance| {
+                    Box::pin(async move {
+                        inst.bindings
+                            .artgate_adapter_handler()
+                            .call_on_response(&mut inst.store, &remote, &req, &sent, &resp, attempt)
+                            .await
+                    })
+                }),
+            )
+            .await;
         self.count("on_response", started, &r);
         r
     }
@@ -310,19 +312,20 @@ impl Adapter {
     ) -> Result<wit::BodyVerdict, PluginError> {
         let (remote, req, resp, body) = (remote.clone(), req.clone(), resp.clone(), body.to_vec());
         let started = Instant::now();
-        let r = self.call(
-            ctx,
-            true,
-            call_fn(move |inst: &mut Instance| {
-                Box::pin(async move {
-                    inst.bindings
-                        .artgate_adapter_handler()
-                        .call_inspect_body(&mut inst.store, &remote, &req, &resp, &body)
-                        .await
-                })
-            }),
-        )
-        .await;
+        let r = self
+            .call(
+                ctx,
+                true,
+                call_fn(move |inst: &mut Instance| {
+                    Box::pin(async move {
+                        inst.bindings
+                            .artgate_adapter_handler()
+                            .call_inspect_body(&mut inst.store, &remote, &req, &resp, &body)
+                            .await
+                    })
+                }),
+            )
+            .await;
         self.count("inspect_body", started, &r);
         r
     }

@@ -5,8 +5,8 @@
 use super::error::ServeError;
 use super::request::{Req, Served};
 use crate::body;
+use crate::cache::Outcome;
 use crate::cache::head::{REPRESENTATION_HEADERS, outgoing};
-use crate::metrics::Outcome;
 use crate::plugins::wit;
 use crate::reqbody::ClientBody;
 use http::{HeaderValue, Method, Response, header};
@@ -67,8 +67,10 @@ pub async fn bypass(
                     r.headers_mut().append(name.clone(), v.clone());
                 }
             }
-            r.headers_mut()
-                .insert("x-artifact-source", HeaderValue::from_static("remote"));
+            if let Some(source) = Outcome::Bypass.source() {
+                r.headers_mut()
+                    .insert("x-artifact-source", HeaderValue::from_static(source));
+            }
             if parts.method != Method::HEAD {
                 use http_body_util::BodyExt;
                 *r.body_mut() = incoming

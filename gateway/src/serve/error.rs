@@ -1,15 +1,15 @@
 //! The errors of the serving path. [`ServeError`] is the one every phase
 //! returns for an early answer; [`super::serve`] renders it once, in the
-//! route family's format ([`Family::error`]), and counts it as
+//! route kind's format ([`RouteKind::error`]), and counts it as
 //! [`crate::metrics::Outcome::Error`]. [`HostedError`] is what hosted
 //! operations report; it converts into a [`ServeError`] with its own status
 //! and sentence.
 
-use super::family::Family;
 use crate::body::ResBody;
-use crate::cache::Source;
+use crate::cache::Outcome;
 use crate::cache::fill::{Abort, Failure};
 use crate::plugins::wit;
+use crate::plugins::wit::RouteKind;
 use crate::store::{Digest, StoreError};
 use http::{HeaderValue, Response, StatusCode};
 use std::borrow::Cow;
@@ -29,7 +29,7 @@ pub struct ServeError {
     pub message: String,
     /// The `X-Artifact-Source` the answer carries, when it has one (an
     /// upstream's answer, a cached negative entry).
-    pub served_from: Option<Source>,
+    pub served_from: Option<Outcome>,
 }
 
 impl ServeError {
@@ -47,9 +47,9 @@ impl ServeError {
         }
     }
 
-    /// The same error, marked as coming from `source` (`X-Artifact-Source`).
-    pub fn from_source(mut self, source: Source) -> Self {
-        self.served_from = Some(source);
+    /// The same error, answered as `outcome` (its `X-Artifact-Source`).
+    pub fn from_source(mut self, outcome: Outcome) -> Self {
+        self.served_from = Some(outcome);
         self
     }
 
@@ -76,14 +76,12 @@ impl ServeError {
         ServeError::new(crate::body::error_status(r.status), code, r.message)
     }
 
-    /// The response for this error on a route of `family`.
-    pub fn render(self, family: Family) -> Response<ResBody> {
-        let mut resp = family.error(self.status, &self.code, self.message);
-        if let Some(source) = self.served_from {
-            resp.headers_mut().insert(
-                "x-artifact-source",
-                HeaderValue::from_static(source.as_str()),
-            );
+    /// The response for this error on a route of `kind`.
+    pub fn render(self, kind: RouteKind) -> Response<ResBody> {
+        let mut resp = kind.error(self.status, &self.code, self.message);
+        if let Some(source) = self.served_from.and_then(Outcome::source) {
+            resp.headers_mut()
+                .insert("x-artifact-source", HeaderValue::from_static(source));
         }
         resp
     }
@@ -190,7 +188,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn renders_per_route_family() {
+    async fn renders_per_route_kind() {
         let e = || {
             ServeError::new(
                 StatusCode::NOT_FOUND,
@@ -198,7 +196,7 @@ mod tests {
                 "unknown remote \"x\"",
             )
         };
-        let oci = e().render(Family::Registry);
+        let oci = e().render(RouteKind::Registry);
         assert_eq!(oci.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             oci.headers()["docker-distribution-api-version"],
@@ -207,7 +205,7 @@ mod tests {
         let v = body_of(oci).await;
         assert_eq!(v["errors"][0]["code"], "NAME_UNKNOWN");
         assert_eq!(v["errors"][0]["message"], "unknown remote \"x\"");
-        let json = e().render(Family::RemoteApi);
+        let json = e().render(RouteKind::RemoteApi);
         assert!(
             !json
                 .headers()
@@ -221,8 +219,8 @@ mod tests {
     #[tokio::test]
     async fn a_source_is_carried_and_codes_follow_the_failure() {
         let resp = ServeError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "gone")
-            .from_source(Source::Remote)
-            .render(Family::RemoteApi);
+            .from_source(Outcome::Miss)
+            .render(RouteKind::RemoteApi);
         assert_eq!(resp.headers()["x-artifact-source"], "remote");
         let failure = |status, code: Option<&str>| Failure {
             status,

@@ -7,9 +7,9 @@ use super::error::ServeError;
 use super::request::{Req, Served};
 use super::respond::{FillOrBlob, get_entry, respond_from};
 use crate::body;
+use crate::cache::Outcome;
 use crate::cache::upstream_head::{self, HeadAnswer, HeadJob};
-use crate::cache::{Fill, FillState, Source};
-use crate::metrics::Outcome;
+use crate::cache::{Fill, FillState};
 use crate::store::EntryId;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
@@ -21,13 +21,9 @@ use std::sync::Arc;
 pub async fn serve_fill(req: &Req<'_>, fill: Arc<Fill>) -> Result<Served, ServeError> {
     let parts = req.parts;
     let rx = fill.subscribe();
-    match fill.head().await {
+    match fill.answered().await {
         FillState::Streaming { head, .. } | FillState::Done { head, .. } => {
-            let outcome = match head.source {
-                Source::Remote => Outcome::Miss,
-                Source::Cache => Outcome::Revalidated,
-                Source::Stale => Outcome::Stale,
-            };
+            let outcome = head.outcome;
             if head.status == StatusCode::NOT_FOUND {
                 // An answer from the upstream (or the store), not an error
                 // of the gateway: it counts as the fill's outcome.
@@ -36,8 +32,8 @@ pub async fn serve_fill(req: &Req<'_>, fill: Arc<Fill>) -> Result<Served, ServeE
                     "NOT_FOUND",
                     format!("{} was not found upstream", parts.uri.path()),
                 )
-                .from_source(head.source)
-                .render(req.target.family);
+                .from_source(head.outcome)
+                .render(req.target.kind);
                 return Ok((resp, outcome));
             }
             let resp = respond_from(
@@ -98,7 +94,7 @@ pub async fn head_miss(
             let resp = respond_from(state, req.parts, req.remote_name(), &head, src);
             Some(Ok((resp, Outcome::Bypass)))
         }
-        HeadAnswer::Failed(f) => Some(Err(ServeError::fill_failed(&f).from_source(Source::Remote))),
+        HeadAnswer::Failed(f) => Some(Err(ServeError::fill_failed(&f).from_source(Outcome::Miss))),
         HeadAnswer::UseGet => None,
     }
 }

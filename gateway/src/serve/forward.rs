@@ -17,7 +17,7 @@ use crate::cache::memo::RequestShape;
 use crate::cache::plan;
 use crate::cache::prefetch;
 use crate::cache::upstream_head::{self, HeadJob};
-use crate::cache::{Joined, Source};
+use crate::cache::{Joined, Outcome};
 use crate::plugins::wit;
 use crate::store::EntryId;
 use http::{Method, StatusCode};
@@ -59,7 +59,7 @@ pub async fn forward(
     let id = EntryId::new(req.remote_name(), &plan.key);
     if let Some((e, data)) = fresh_entry(state, &id, wants_reval).await {
         let outcome = hit_outcome(&e);
-        return Ok((serve_entry(req, e, data, Source::Cache).await, outcome));
+        return Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome));
     }
     if parts.method == Method::HEAD && upstream_head::allowed(&plan, &fwd.upstream) {
         let job = HeadJob {

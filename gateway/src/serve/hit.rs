@@ -8,10 +8,9 @@ use super::error::ServeError;
 use super::fill::serve_fill;
 use super::request::{Req, Served};
 use super::respond::serve_entry;
-use crate::cache::Source;
+use crate::cache::Outcome;
 use crate::cache::freshness::{self, now_ms};
 use crate::cache::memo::RequestShape;
-use crate::metrics::Outcome;
 use crate::state::AppState;
 use crate::store::{Content, Entry, EntryId};
 use std::sync::Arc;
@@ -30,10 +29,7 @@ pub async fn remembered(
     let id = EntryId::new(req.remote_name(), &key);
     if let Some((e, data)) = fresh_entry(state, &id, false).await {
         let outcome = hit_outcome(&e);
-        return Some(Ok((
-            serve_entry(req, e, data, Source::Cache).await,
-            outcome,
-        )));
+        return Some(Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome)));
     }
     let fill = state.fills.in_flight(&id)?;
     state.metrics.coalesced(req.remote_name());

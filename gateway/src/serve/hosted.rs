@@ -14,12 +14,11 @@ use super::error::{HostedError, ServeError};
 use super::plan::Asked;
 use super::request::{Req, Served};
 use super::respond::{open_blob, serve_entry};
-use super::upload::{self, Planner};
+use super::upload::{self, Inspector};
 use crate::body::{self, ResBody};
-use crate::cache::Source;
+use crate::cache::Outcome;
 use crate::cache::memo::RequestShape;
 use crate::config::RemoteMode;
-use crate::metrics::Outcome;
 use crate::plugins::wit;
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
@@ -41,12 +40,12 @@ pub async fn serve(
     if let wit::HostedOp::Read(r) = &op {
         state.memo.remember(shape, &[], &r.key);
     }
-    let planner = Planner {
+    let inspector = Inspector {
         adapter: &asked.adapter,
         ctx: asked.ctx.clone(),
         req: &asked.req,
     };
-    match handle(state, req.remote, req.parts, op, asked.body, planner).await? {
+    match handle(state, req.remote, req.parts, op, asked.body, inspector).await? {
         Answer::Done(resp) => Ok((resp, Outcome::Hosted)),
         Answer::Read(entry, read) => {
             let mut entry = *entry;
@@ -66,7 +65,7 @@ pub async fn serve(
                     ),
                 ));
             };
-            let resp = serve_entry(req, Arc::new(entry), data, Source::Cache).await;
+            let resp = serve_entry(req, Arc::new(entry), data, Outcome::Hosted).await;
             Ok((resp, Outcome::Hosted))
         }
     }
@@ -80,7 +79,7 @@ pub async fn handle(
     parts: &Parts,
     op: wit::HostedOp,
     body: ClientBody,
-    planner: Planner<'_>,
+    inspector: Inspector<'_>,
 ) -> Result<Answer, HostedError> {
     let method = &parts.method;
     let is_write = matches!(op, wit::HostedOp::Write(_) | wit::HostedOp::Delete(_));
@@ -102,7 +101,7 @@ pub async fn handle(
             }
             Ok(Answer::Read(Box::new(entry), r))
         }
-        wit::HostedOp::Write(w) => upload::write(state, remote, parts, w, body, planner)
+        wit::HostedOp::Write(w) => upload::write(state, remote, parts, w, body, inspector)
             .await
             .map(Answer::Done),
         wit::HostedOp::Delete(key) => {

@@ -1,7 +1,7 @@
 //! The request path of a remote, as named phases (after Pingora's
 //! `pingora-cache`). This file is the orchestrator and reads top to bottom:
 //!
-//! 1. [`resolve`]: find the remote, check the route family and the `allow`
+//! 1. [`resolve`]: find the remote, check the route kind and the `allow`
 //!    patterns; a virtual remote is handed to [`virtual_remote`], which runs
 //!    this same path for its members; else take the adapter serving the
 //!    remote's package type;
@@ -17,11 +17,10 @@
 //! Answers come from [`respond`] (store entries: conditional GET, `Range`,
 //! `HEAD`) and [`fill`] (a fill in progress). Every phase returns a
 //! [`ServeError`] for an early answer; [`serve`] renders it once, in the
-//! route [`Family`]'s format, and counts it as [`Outcome::Error`].
+//! route kind's format ([`RouteKind::error`]), and counts it as [`Outcome::Error`].
 
 mod bypass;
 pub mod error;
-mod family;
 mod fill;
 mod forward;
 mod hit;
@@ -30,15 +29,15 @@ mod plan;
 mod request;
 mod resolve;
 mod respond;
+mod route_kind;
 pub mod upload;
 pub mod virtual_remote;
 
 pub use error::{HostedError, ServeError};
-pub use family::Family;
 pub use request::{Served, Target};
 
+use crate::cache::Outcome;
 use crate::config::RemoteMode;
-use crate::metrics::Outcome;
 use crate::plugins::wit;
 use crate::reqbody::{ClientBody, ClientStream};
 use crate::state::AppState;
@@ -70,7 +69,7 @@ pub async fn serve(
 ) -> Served {
     run(&state, parts, body, target)
         .await
-        .unwrap_or_else(|e| (e.render(target.family), Outcome::Error))
+        .unwrap_or_else(|e| (e.render(target.kind), Outcome::Error))
 }
 
 /// The phases, in order.

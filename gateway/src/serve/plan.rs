@@ -6,11 +6,10 @@
 use super::error::ServeError;
 use super::request::Req;
 use crate::host_http::RemoteHttp;
-use crate::plugins::{Adapter, AdapterKv, CallContext, PluginError, wit};
+use crate::plugins::{Adapter, AdapterKv, CallContext, wit};
 use crate::reqbody::ClientBody;
 use http::{StatusCode, header};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Request headers never shown to adapters (credentials of the client).
 const HIDDEN_HEADERS: [header::HeaderName; 3] = [
@@ -62,7 +61,7 @@ pub async fn plan(
     };
     let mut wreq = wit::Request {
         id: req.target.request_id.to_owned(),
-        kind: req.target.family.route_kind(),
+        kind: req.target.kind,
         method: parts.method.as_str().to_owned(),
         path: req.target.path.to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -81,7 +80,7 @@ pub async fn plan(
         body_too_large: false,
     };
     let mut client_body = body;
-    let mut decision = call(req, adapter, &ctx, &wreq).await;
+    let mut decision = adapter.plan(ctx.clone(), &req.remote.info, &wreq).await;
     // The adapter may ask to see the (bounded, decoded) request body once,
     // and is then asked again.
     if let Ok(wit::Decision::ReadBody(limit)) = &decision {
@@ -93,7 +92,7 @@ pub async fn plan(
         client_body = b;
         wreq.body = view.body;
         wreq.body_too_large = view.too_large;
-        decision = call(req, adapter, &ctx, &wreq).await;
+        decision = adapter.plan(ctx.clone(), &req.remote.info, &wreq).await;
         if let Ok(wit::Decision::ReadBody(_)) = &decision {
             state.metrics.plugin_error(adapter.name(), "bad_output");
             return Err(ServeError::new(
@@ -107,7 +106,6 @@ pub async fn plan(
         }
     }
     let decision = decision.map_err(|e| {
-        state.metrics.plugin_error(adapter.name(), e.kind());
         tracing::error!(remote = req.remote_name(), adapter = adapter.name(), error = %e, "adapter failed");
         ServeError::new(
             e.status(),
@@ -124,19 +122,4 @@ pub async fn plan(
             body: client_body,
         },
     })
-}
-
-/// One `plan` call, timed into the plugin-call metrics.
-async fn call(
-    req: &Req<'_>,
-    adapter: &Adapter,
-    ctx: &CallContext,
-    wreq: &wit::Request,
-) -> Result<wit::Decision, PluginError> {
-    let started = Instant::now();
-    let decision = adapter.plan(ctx.clone(), &req.remote.info, wreq).await;
-    req.state
-        .metrics
-        .plugin_call(adapter.name(), "plan", started.elapsed().as_secs_f64());
-    decision
 }

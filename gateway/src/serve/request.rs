@@ -1,10 +1,10 @@
 //! One request on one remote as the serving phases see it, and what
 //! serving it produced.
 
-use super::family::Family;
 use crate::body::ResBody;
+use crate::cache::Outcome;
 use crate::cache::memo::RequestShape;
-use crate::metrics::Outcome;
+use crate::plugins::wit::RouteKind;
 use crate::state::{AppState, RemoteRuntime};
 use http::request::Parts;
 use http::{Method, Response};
@@ -13,11 +13,11 @@ use std::sync::Arc;
 /// What serving a request produced: the response and how it counts.
 pub type Served = (Response<ResBody>, Outcome);
 
-/// What a request addresses: a remote and a path in it, on a route family.
+/// What a request addresses: a remote and a path in it, on a route kind.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
-    /// The route family, which decides the error format.
-    pub family: Family,
+    /// The route kind, which decides the error format.
+    pub kind: RouteKind,
     /// The remote's name, as the URL gives it.
     pub remote: &'a str,
     /// The normalised path within the remote.
@@ -35,7 +35,7 @@ pub struct Req<'a> {
     pub parts: &'a Parts,
     /// The remote.
     pub remote: &'a Arc<RemoteRuntime>,
-    /// What it addresses (family, remote name, path, request id).
+    /// What it addresses (route kind, remote name, path, request id).
     pub target: Target<'a>,
 }
 

@@ -1,20 +1,20 @@
 //! The first phase: the remote a request names, checked against the route
-//! family and the remote's `allow` patterns, and the adapter that serves
+//! kind and the remote's `allow` patterns, and the adapter that serves
 //! its package type.
 
 use super::error::ServeError;
-use super::family::Family;
 use super::request::Target;
 use crate::plugins::Adapter;
+use crate::plugins::wit::RouteKind;
 use crate::state::{AppState, RemoteRuntime};
 use http::StatusCode;
 use std::sync::Arc;
 
-/// The remote `target` names, if it exists, is served on its family and
+/// The remote `target` names, if it exists, is served on its route kind and
 /// allows its path.
 pub fn remote(state: &AppState, target: Target<'_>) -> Result<Arc<RemoteRuntime>, ServeError> {
     let Target {
-        family,
+        kind,
         remote: name,
         path,
         ..
@@ -27,7 +27,7 @@ pub fn remote(state: &AppState, target: Target<'_>) -> Result<Arc<RemoteRuntime>
         ));
     };
     let is_docker = remote.cfg.package == "docker";
-    if family == Family::Registry && !is_docker {
+    if kind == RouteKind::Registry && !is_docker {
         return Err(ServeError::new(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED",
@@ -37,7 +37,7 @@ pub fn remote(state: &AppState, target: Target<'_>) -> Result<Arc<RemoteRuntime>
             ),
         ));
     }
-    if family == Family::RemoteApi && is_docker {
+    if kind == RouteKind::RemoteApi && is_docker {
         return Err(ServeError::new(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED",

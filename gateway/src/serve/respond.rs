@@ -5,11 +5,11 @@
 use super::error::ServeError;
 use super::request::{Req, Served};
 use crate::body::{self, ResBody};
+use crate::cache::Outcome;
 use crate::cache::head::head_of_entry;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
-use crate::cache::{FillState, Head, Source};
-use crate::metrics::Outcome;
+use crate::cache::{FillState, Head};
 use crate::plugins::{Adapter, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{BlobRead, Content, Entry, EntryClass, EntryId};
@@ -50,7 +50,7 @@ pub async fn serve_entry(
     req: &Req<'_>,
     entry: Arc<Entry>,
     data: Content,
-    source: Source,
+    outcome: Outcome,
 ) -> Response<ResBody> {
     let (state, parts) = (req.state, req.parts);
     // Hosted completeness: an entry whose references are missing is absent.
@@ -67,7 +67,7 @@ pub async fn serve_entry(
                     parts.uri.path()
                 ),
             )
-            .render(req.target.family);
+            .render(req.target.kind);
         }
     }
     if entry.class == EntryClass::NotFound {
@@ -76,11 +76,11 @@ pub async fn serve_entry(
             "NOT_FOUND",
             format!("{} was not found upstream (cached)", parts.uri.path()),
         )
-        .from_source(source)
-        .render(req.target.family);
+        .from_source(outcome)
+        .render(req.target.kind);
     }
     state.store.meta.touch(&entry.blob);
-    let head = head_of_entry(&entry, source);
+    let head = head_of_entry(&entry, outcome);
     respond_from(
         state,
         parts,
@@ -115,10 +115,9 @@ pub fn respond_from(
     let mut resp = Response::new(body::empty());
     *resp.headers_mut() = head.headers.clone();
     let h = resp.headers_mut();
-    h.insert(
-        "x-artifact-source",
-        HeaderValue::from_static(head.source.as_str()),
-    );
+    if let Some(source) = head.outcome.source() {
+        h.insert("x-artifact-source", HeaderValue::from_static(source));
+    }
     if let Some(size) = head.size {
         h.insert("x-artifact-size", HeaderValue::from(size));
     }
@@ -174,7 +173,7 @@ pub fn respond_from(
             })
         }
         (Some(len), RangeSpec::Unsatisfiable) if range_hdr.is_some() => {
-            // The plain JSON error on every route family (also `/v2/`), as
+            // The plain JSON error on every route kind (also `/v2/`), as
             // it always was; it carries `Content-Range`, so it is built here
             // rather than as a `ServeError`.
             let mut r = body::error(

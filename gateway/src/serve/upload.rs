@@ -41,9 +41,9 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 
-/// The adapter that planned a hosted operation and the request as it saw
-/// it, for `inspect-body` on uploads that ask for it.
-pub struct Planner<'a> {
+/// What `inspect-body` needs to show an upload to the adapter that planned
+/// it: the adapter, its call context and the request as it saw it.
+pub struct Inspector<'a> {
     /// The adapter.
     pub adapter: &'a Arc<Adapter>,
     /// Its call context.
@@ -74,7 +74,7 @@ pub async fn write(
     parts: &Parts,
     w: wit::HostedWrite,
     body: ClientBody,
-    planner: Planner<'_>,
+    inspector: Inspector<'_>,
 ) -> Result<Response<ResBody>, HostedError> {
     let mut upload = Upload {
         body: body.into_upstream(),
@@ -92,7 +92,7 @@ pub async fn write(
         )
         .await?;
     }
-    let result = store_upload(state, remote, parts, w, &mut upload, planner).await;
+    let result = store_upload(state, remote, parts, w, &mut upload, inspector).await;
     if result.is_err() {
         // A client that asked `Expect: 100-continue` has not sent a body
         // we have not asked for; reading it now would ask for it.
@@ -124,7 +124,7 @@ async fn store_upload(
     parts: &Parts,
     w: wit::HostedWrite,
     upload: &mut Upload,
-    planner: Planner<'_>,
+    inspector: Inspector<'_>,
 ) -> Result<Response<ResBody>, HostedError> {
     let name = remote.cfg.name.clone();
     let previous = state.store.entry(&EntryId::new(&name, &w.key)).await?;
@@ -219,7 +219,7 @@ async fn store_upload(
     let mut references = Vec::new();
     let mut expected = expected;
     if let Some(buf) = inspected {
-        let verdict = inspect(state, remote, &planner, &buf).await?;
+        let verdict = inspect(state, remote, &inspector, &buf).await?;
         if let Some(r) = verdict.fail {
             return Err(HostedError::BadUpload(r.message));
         }
@@ -289,25 +289,18 @@ async fn store_upload(
 async fn inspect(
     state: &Arc<AppState>,
     remote: &Arc<RemoteRuntime>,
-    planner: &Planner<'_>,
+    inspector: &Inspector<'_>,
     buf: &[u8],
 ) -> Result<wit::BodyVerdict, HostedError> {
     let resp = wit::UpstreamResponse {
         status: 0,
-        headers: planner.req.headers.clone(),
+        headers: inspector.req.headers.clone(),
     };
-    let adapter = planner.adapter;
-    let started = std::time::Instant::now();
+    let adapter = inspector.adapter;
     let verdict = adapter
-        .inspect_body(planner.ctx.clone(), &remote.info, planner.req, &resp, buf)
-        .await;
-    state.metrics.plugin_call(
-        adapter.name(),
-        "inspect_body",
-        started.elapsed().as_secs_f64(),
-    );
-    let verdict = verdict.map_err(|e| {
-        state.metrics.plugin_error(adapter.name(), e.kind());
+        .inspect_body(inspector.ctx.clone(), &remote.info, inspector.req, &resp, buf)
+        .await
+        .map_err(|e| {
         tracing::error!(remote = %remote.cfg.name, adapter = adapter.name(), error = %e, "adapter failed inspecting an upload");
         HostedError::Adapter {
             adapter: adapter.name().to_owned(),
@@ -350,10 +343,7 @@ async fn multipart_file(
 ) -> Result<crate::upstream::ReqBody, HostedError> {
     let stream = http_body_util::BodyStream::new(body).filter_map(|f| async move {
         match f {
-            Ok(frame) => frame
-                .into_data()
-                .ok()
-                .map(Ok::<_, crate::upstream::BoxError>),
+            Ok(frame) => frame.into_data().ok().map(Ok::<_, crate::body::BoxError>),
             Err(e) => Some(Err(e)),
         }
     });
@@ -364,7 +354,7 @@ async fn multipart_file(
                 let frames = field.map(|chunk| {
                     chunk
                         .map(hyper::body::Frame::data)
-                        .map_err(|e| -> crate::upstream::BoxError { Box::new(e) })
+                        .map_err(|e| -> crate::body::BoxError { Box::new(e) })
                 });
                 return Ok(BodyExt::boxed(http_body_util::StreamBody::new(frames)));
             }

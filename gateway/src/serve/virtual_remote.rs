@@ -18,9 +18,9 @@
 //! more open than a member.
 
 use super::error::ServeError;
-use super::family::Family;
 use super::request::{Served, Target};
 use crate::body::ResBody;
+use crate::plugins::wit::RouteKind;
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
 use bytes::Bytes;
@@ -116,7 +116,7 @@ pub async fn handle(
 /// `target` on `member`: members are asked as `/api/v1/remote/` routes.
 fn on_member<'a>(target: Target<'a>, member: &'a str) -> Target<'a> {
     Target {
-        family: Family::RemoteApi,
+        kind: RouteKind::RemoteApi,
         remote: member,
         ..target
     }

@@ -8,7 +8,8 @@
 use super::fetch::{Answer, Fetched};
 use super::stored::{refresh_and_publish, serve_stale, store_not_found};
 use super::{FillError, Job, Step};
-use crate::cache::fill::{Failure, Fill, Source};
+use crate::cache::Outcome;
+use crate::cache::fill::{Failure, Fill};
 use crate::cache::head::outgoing;
 use crate::cache::plan::Plan;
 use crate::store::{Entry, EntryClass, Validators};
@@ -45,7 +46,7 @@ pub(super) async fn head_compare(job: &Job, fill: &Arc<Fill>, stored: Option<&En
             if now.is_none() || now != old.compare_value {
                 return Ok(ControlFlow::Continue(()));
             }
-            refresh_and_publish(job, fill, old.clone(), Source::Cache).await?
+            refresh_and_publish(job, fill, old.clone(), Outcome::Revalidated).await?
         }
         Ok((resp, _)) if resp.status().is_server_error() => {
             engine
@@ -121,7 +122,7 @@ pub(super) async fn answer(
     let published = match (status, stored) {
         (StatusCode::OK, _) => return Ok(ControlFlow::Continue(fetched)),
         (StatusCode::NOT_MODIFIED, Some(old)) => {
-            refresh_and_publish(job, fill, old.clone(), Source::Cache).await
+            refresh_and_publish(job, fill, old.clone(), Outcome::Revalidated).await
         }
         (StatusCode::NOT_MODIFIED, None) => Err(FillError::bad_gateway(
             "the upstream answered 304 Not Modified to an unconditional request",

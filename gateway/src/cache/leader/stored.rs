@@ -4,8 +4,9 @@
 //! confirmed, stale, or a new negative entry.
 
 use super::{FillError, Job, Published, Step};
+use crate::cache::Outcome;
 use crate::cache::engine::Engine;
-use crate::cache::fill::{Fill, Source};
+use crate::cache::fill::Fill;
 use crate::cache::freshness::{self, Lookup, now_ms};
 use crate::cache::head::{head_of_entry, request_headers};
 use crate::store::{BlobRead, Digest, Entry, EntryClass};
@@ -44,7 +45,7 @@ pub(super) async fn lookup(job: &Job, fill: &Arc<Fill>) -> Step<Option<Entry>> {
                 fill,
                 e,
                 data,
-                Source::Cache,
+                Outcome::Revalidated,
             )));
         }
     }
@@ -58,7 +59,7 @@ pub(super) async fn lookup(job: &Job, fill: &Arc<Fill>) -> Step<Option<Entry>> {
         && let Some(digest) = job.plan.expected
         && let Some(entry) = entry_from_sibling(job, digest).await?
     {
-        return publish_entry(job, fill, entry, Source::Cache)
+        return publish_entry(job, fill, entry, Outcome::Revalidated)
             .await
             .map(ControlFlow::Break);
     }
@@ -110,21 +111,26 @@ async fn publish_entry(
     job: &Job,
     fill: &Arc<Fill>,
     entry: Entry,
-    source: Source,
+    outcome: Outcome,
 ) -> Result<Published, FillError> {
     let Some(data) = open_blob(&job.engine, &entry.blob).await else {
         return Err(FillError::bad_gateway(
             "the cached object is missing from the store",
         ));
     };
-    Ok(publish_done(fill, &entry, data, source))
+    Ok(publish_done(fill, &entry, data, outcome))
 }
 
 /// Publish `entry`, whose blob is `data`, as the fill's result.
-fn publish_done(fill: &Fill, entry: &Entry, data: Arc<dyn BlobRead>, source: Source) -> Published {
+fn publish_done(
+    fill: &Fill,
+    entry: &Entry,
+    data: Arc<dyn BlobRead>,
+    outcome: Outcome,
+) -> Published {
     Published::done(
         fill,
-        Arc::new(head_of_entry(entry, source)),
+        Arc::new(head_of_entry(entry, outcome)),
         data,
         entry.size,
     )
@@ -137,9 +143,9 @@ pub(super) async fn refresh_and_publish(
     job: &Job,
     fill: &Arc<Fill>,
     old: Entry,
-    source: Source,
+    outcome: Outcome,
 ) -> Result<Published, FillError> {
-    let stale = source == Source::Stale;
+    let stale = outcome == Outcome::Stale;
     let fallback_ttl = match old.class {
         EntryClass::NotFound => job.remote.cfg.negative_ttl,
         _ => job.plan.ttl,
@@ -161,7 +167,7 @@ pub(super) async fn refresh_and_publish(
         })
         .await
         .map_err(FillError::store)?;
-    publish_entry(job, fill, updated.unwrap_or(old), source).await
+    publish_entry(job, fill, updated.unwrap_or(old), outcome).await
 }
 
 /// The upstream failed: publish the stored copy, marked stale.
@@ -172,7 +178,7 @@ pub(super) async fn serve_stale(
 ) -> Result<Published, FillError> {
     job.engine.metrics.stale_served(&job.remote.cfg.name);
     tracing::warn!(remote = %job.remote.cfg.name, key = %job.plan.key, "upstream unavailable; serving the stale copy");
-    refresh_and_publish(job, fill, old, Source::Stale).await
+    refresh_and_publish(job, fill, old, Outcome::Stale).await
 }
 
 /// Store the upstream's 404 as a negative entry that lives `ttl`, and
@@ -194,5 +200,5 @@ pub(super) async fn store_not_found(
         .put(&job.id, &entry, false)
         .await
         .map_err(FillError::store)?;
-    publish_entry(job, fill, entry, Source::Remote).await
+    publish_entry(job, fill, entry, Outcome::Miss).await
 }

@@ -7,7 +7,8 @@
 use super::commit::{commit, deliver_unstored};
 use super::fetch::Fetched;
 use super::{FillError, Job, Published};
-use crate::cache::fill::{Abort, Fill, FillState, Head, Source};
+use crate::cache::Outcome;
+use crate::cache::fill::{Abort, Fill, FillState, Head};
 use crate::cache::head::{body_size, header_str, response_headers, stored_headers};
 use crate::cache::pktcheck;
 use crate::cache::plan::Plan;
@@ -49,7 +50,7 @@ impl Body {
             status: StatusCode::OK,
             headers: response_headers(&plan, resp.headers()),
             size: body_size(&plan, resp.headers()).map_err(FillError::bad_gateway)?,
-            source: Source::Remote,
+            outcome: Outcome::Miss,
         };
         let etag = header_str(resp.headers(), header::ETAG);
         let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);

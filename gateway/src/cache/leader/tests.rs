@@ -2,7 +2,8 @@
 //! real store in a temp dir, a real upstream on 127.0.0.1, no HTTP front
 //! and no adapter but where a test names one (see `cache/testkit.rs`).
 
-use crate::cache::fill::{FillState, Source};
+use crate::cache::Outcome;
+use crate::cache::fill::FillState;
 use crate::cache::freshness;
 use crate::cache::leader::MAX_ADAPTER_RETRIES;
 use crate::cache::testkit::{
@@ -41,14 +42,14 @@ async fn a_miss_is_stored_once_and_then_served_from_the_store() {
 
     let (head, body) = done(&run(job(&e, &cfg, p.clone())).await);
     assert_eq!(body, b"hello artifact");
-    assert_eq!(head.source, Source::Remote);
+    assert_eq!(head.outcome, Outcome::Miss);
     let entry = stored(&e, "a.bin").await.expect("the entry is stored");
     assert_eq!(entry.blob, Digest::of(b"hello artifact"));
     assert_eq!(entry.upstream_target.as_deref(), Some("/a.bin"));
 
     let (head, body) = done(&run(job(&e, &cfg, p)).await);
     assert_eq!(body, b"hello artifact");
-    assert_eq!(head.source, Source::Cache);
+    assert_eq!(head.outcome, Outcome::Revalidated);
     assert_eq!(up.count(Method::GET), 1, "the second fill used the store");
 }
 
@@ -87,7 +88,7 @@ async fn an_expired_entry_is_revalidated_conditionally() {
 
     let (head, body) = done(&run(job(&e, &cfg, p)).await);
     assert_eq!(body, b"v1 bytes", "the stored copy, confirmed");
-    assert_eq!(head.source, Source::Cache);
+    assert_eq!(head.outcome, Outcome::Revalidated);
     let seen = up.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1].1.get("if-none-match").unwrap(), "\"v1\"");
@@ -160,7 +161,7 @@ async fn an_expired_copy_is_served_stale_when_the_upstream_fails() {
         up.answer(move |_, _| reply.clone());
         let (head, body) = done(&run(job(&e, &cfg, p.clone())).await);
         assert_eq!(body, b"last good copy", "{what}");
-        assert_eq!(head.source, Source::Stale, "{what}");
+        assert_eq!(head.outcome, Outcome::Stale, "{what}");
         let entry = stored(&e, "repo.xml").await.unwrap();
         assert!(entry.stale_since_ms.is_some(), "{what}: marked stale");
     }
@@ -169,7 +170,7 @@ async fn an_expired_copy_is_served_stale_when_the_upstream_fails() {
     up.stop().await;
     let (head, body) = done(&run(job(&e, &cfg, p)).await);
     assert_eq!(body, b"last good copy", "connection refused");
-    assert_eq!(head.source, Source::Stale, "connection refused");
+    assert_eq!(head.outcome, Outcome::Stale, "connection refused");
 }
 
 /// Many fills of one key while the first is in progress share one upstream
@@ -310,7 +311,7 @@ async fn a_rate_limited_fill_serves_the_stored_copy_or_says_why() {
     up.answer(|_, _| Reply::status(StatusCode::TOO_MANY_REQUESTS, b"slow down"));
     let (head, body) = done(&run(job(&e, &cfg, p)).await);
     assert_eq!(body, b"copy before the limit");
-    assert_eq!(head.source, Source::Stale);
+    assert_eq!(head.outcome, Outcome::Stale);
 }
 
 /// Answers that are neither a body nor a confirmation fail the fill with
@@ -400,7 +401,7 @@ async fn an_inspected_body_the_adapter_keeps_is_stored() {
     j.adapter = Some(hostile_adapter().await);
     let (head, body) = done(&run(j).await);
     assert_eq!(body, b"{\"index\": true}");
-    assert_eq!(head.source, Source::Remote);
+    assert_eq!(head.outcome, Outcome::Miss);
     assert_eq!(head.size, Some(body.len() as u64));
     let entry = stored(&e, "index.json")
         .await
