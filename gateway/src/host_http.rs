@@ -6,8 +6,8 @@
 //! and `cache-expire` reach the same remote's cache
 //! ([`crate::cache::shared`]).
 
-use crate::cache::head::{header_map, wit_headers};
 use crate::config::RemoteConfig;
+use crate::plugins::wit_http::{header_map, wit_headers};
 use crate::plugins::{HostHttp, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::upstream::Outgoing;

@@ -2,8 +2,9 @@
 
 use crate::cache::memo::DecisionMemo;
 use crate::cache::{Engine, Fills};
-use crate::config::{Config, RemoteConfig, RemoteMode};
+use crate::config::{Config, RemoteConfig};
 use crate::metrics::Metrics;
+use crate::plugins::wit_http::remote_info;
 use crate::plugins::{PluginRegistry, wit};
 use crate::store::Store;
 use crate::upstream::Upstream;
@@ -29,29 +30,7 @@ pub struct RemoteRuntime {
 impl RemoteRuntime {
     /// Build from config.
     pub fn new(cfg: RemoteConfig) -> Self {
-        let info = wit::RemoteInfo {
-            name: cfg.name.clone(),
-            package: cfg.package.clone(),
-            mode: match cfg.mode {
-                RemoteMode::PullThrough => wit::RemoteMode::PullThrough,
-                RemoteMode::Hosted => wit::RemoteMode::Hosted,
-                // Virtual remotes are served by the core and never reach an
-                // adapter; this value is never shown to one.
-                RemoteMode::Virtual => wit::RemoteMode::PullThrough,
-            },
-            upstreams: cfg
-                .upstreams
-                .iter()
-                .map(|u| u.to_string().trim_end_matches('/').to_owned())
-                .collect(),
-            mutable_ttl_secs: cfg.mutable_ttl.as_secs(),
-            negative_ttl_secs: cfg.negative_ttl.as_secs(),
-            check_mutable_updates: cfg.check_mutable_updates,
-            immutable_patterns: cfg.immutable_patterns.clone(),
-            mutable_patterns: cfg.mutable_patterns.clone(),
-            options: cfg.options.clone(),
-            has_credentials: cfg.credentials.is_some(),
-        };
+        let info = remote_info(&cfg);
         RemoteRuntime {
             cfg,
             info,

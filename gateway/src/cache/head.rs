@@ -1,13 +1,12 @@
-//! Response heads and header conversions: what a stored entry is served
-//! with, which upstream headers are kept, and headers as adapters see them.
+//! Response heads: what a stored entry is served with and which upstream
+//! headers are kept with it (conversions to and from the WIT's records are
+//! in `plugins/wit_http.rs`).
 
 use super::Outcome;
 use super::fill::Head;
 use super::plan::{Plan, SIZE_HEADER};
-use crate::plugins::wit;
 use crate::store::Entry;
-use crate::upstream::Outgoing;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 /// The head a stored entry is served with. An entry still standing in for
 /// a failed upstream ([`Entry::stale_since_ms`]) is `stale`, not `cache`,
@@ -110,48 +109,6 @@ pub fn stored_headers(h: &HeaderMap) -> Vec<(String, String)> {
     h.iter()
         .filter(|(k, _)| *k != header::CONTENT_TYPE)
         .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-/// The request the upstream client sends for an adapter's request.
-pub fn outgoing(r: &wit::UpstreamRequest) -> Outgoing {
-    Outgoing {
-        method: Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET),
-        target: r.target.clone(),
-        headers: header_map(&r.headers),
-        use_credentials: r.use_credentials,
-        body: None,
-    }
-}
-
-/// The client's headers back as a map (for freshness checks).
-pub fn request_headers(req: &wit::Request) -> HeaderMap {
-    header_map(&req.headers)
-}
-
-/// Adapter headers as a map; invalid names or values are dropped.
-pub fn header_map(hs: &[wit::Header]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for x in hs {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(x.name.as_bytes()),
-            HeaderValue::from_str(&x.value),
-        ) {
-            h.append(k, v);
-        }
-    }
-    h
-}
-
-/// Headers as adapters see them.
-pub fn wit_headers(h: &HeaderMap) -> Vec<wit::Header> {
-    h.iter()
-        .filter_map(|(k, v)| {
-            Some(wit::Header {
-                name: k.as_str().to_owned(),
-                value: v.to_str().ok()?.to_owned(),
-            })
-        })
         .collect()
 }
 

@@ -15,9 +15,10 @@
 use super::Outcome;
 use super::fill::{FillState, Head, Joined};
 use super::freshness::{self, now_ms};
-use super::head::{head_of_entry, header_map, wit_headers};
+use super::head::head_of_entry;
 use super::leader::Job;
 use super::plan;
+use crate::plugins::wit_http::{header_map, wit_headers};
 use crate::plugins::{CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::{EntryId, StoreError};

@@ -15,10 +15,11 @@
 
 use super::Outcome;
 use super::fill::{Failure, Head};
-use super::head::{body_size, outgoing, response_headers, wit_headers};
+use super::head::{body_size, response_headers};
 use super::leader::MAX_ADAPTER_RETRIES;
 use super::plan::{Plan, apply_update};
 use crate::host_http::remember_realm;
+use crate::plugins::wit_http::{self, outgoing};
 use crate::plugins::{Adapter, CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
 use http::{Method, StatusCode};
@@ -83,10 +84,7 @@ pub async fn ask(job: HeadJob<'_>) -> HeadAnswer {
             .metrics
             .upstream_request(remote_name, resp.status().as_str());
         remember_realm(job.remote, resp.headers());
-        let wresp = wit::UpstreamResponse {
-            status: resp.status().as_u16(),
-            headers: wit_headers(resp.headers()),
-        };
+        let wresp = wit_http::upstream_response(resp.status(), resp.headers());
         let verdict = job
             .adapter
             .on_response(

@@ -25,6 +25,7 @@ pub mod scaffold;
 pub mod scan;
 pub mod warm;
 pub mod watch;
+pub mod wit_http;
 pub mod world;
 
 pub use adapter::{Adapter, Source};

@@ -6,8 +6,9 @@ use super::error::ServeError;
 use super::request::{Req, Served};
 use crate::body;
 use crate::cache::Outcome;
-use crate::cache::head::{REPRESENTATION_HEADERS, outgoing};
+use crate::cache::head::REPRESENTATION_HEADERS;
 use crate::plugins::wit;
+use crate::plugins::wit_http::outgoing;
 use crate::reqbody::ClientBody;
 use http::{HeaderValue, Method, Response, header};
 

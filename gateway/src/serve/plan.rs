@@ -6,17 +6,10 @@
 use super::error::ServeError;
 use super::request::Req;
 use crate::host_http::RemoteHttp;
-use crate::plugins::{Adapter, AdapterKv, CallContext, wit};
+use crate::plugins::{Adapter, AdapterKv, CallContext, wit, wit_http};
 use crate::reqbody::ClientBody;
-use http::{StatusCode, header};
+use http::StatusCode;
 use std::sync::Arc;
-
-/// Request headers never shown to adapters (credentials of the client).
-const HIDDEN_HEADERS: [header::HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::COOKIE,
-    header::PROXY_AUTHORIZATION,
-];
 
 /// The adapter's decision and what later phases hand back to the adapter.
 pub struct Planned {
@@ -59,26 +52,12 @@ pub async fn plan(
             remote: req.remote.clone(),
         })),
     };
-    let mut wreq = wit::Request {
-        id: req.target.request_id.to_owned(),
-        kind: req.target.kind,
-        method: parts.method.as_str().to_owned(),
-        path: req.target.path.to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .filter(|(k, _)| !HIDDEN_HEADERS.contains(k))
-            .filter_map(|(k, v)| {
-                Some(wit::Header {
-                    name: k.as_str().to_owned(),
-                    value: v.to_str().ok()?.to_owned(),
-                })
-            })
-            .collect(),
-        body: None,
-        body_too_large: false,
-    };
+    let mut wreq = wit_http::request(
+        req.target.request_id,
+        req.target.kind,
+        parts,
+        req.target.path,
+    );
     let mut client_body = body;
     let mut decision = adapter.plan(ctx.clone(), &req.remote.info, &wreq).await;
     // The adapter may ask to see the (bounded, decoded) request body once,

@@ -4,10 +4,10 @@
 //! [`MAX_ADAPTER_RETRIES`] times).
 
 use super::{FillError, Job, MAX_ADAPTER_RETRIES};
-use crate::cache::head::{outgoing, wit_headers};
 use crate::cache::plan::{Plan, apply_update};
 use crate::host_http::remember_realm;
 use crate::plugins::wit;
+use crate::plugins::wit_http::{self, outgoing};
 use crate::upstream::{Outgoing, UpstreamError};
 use http::{HeaderName, HeaderValue};
 use hyper::body::Incoming;
@@ -64,10 +64,7 @@ pub(super) async fn send(
         let Some(adapter) = &job.adapter else {
             return Ok(Answer::Response(Box::new(Fetched { resp, plan, sent })));
         };
-        let wresp = wit::UpstreamResponse {
-            status: resp.status().as_u16(),
-            headers: wit_headers(resp.headers()),
-        };
+        let wresp = wit_http::upstream_response(resp.status(), resp.headers());
         let verdict = adapter
             .on_response(
                 job.ctx.clone(),

@@ -10,9 +10,9 @@ use super::stored::serve_stale;
 use super::tee::Body;
 use super::{FillError, Job, Prefetch, Published};
 use crate::cache::fill::Fill;
-use crate::cache::head::{response_headers, stored_headers, wit_headers};
+use crate::cache::head::{response_headers, stored_headers};
 use crate::cache::plan::apply_update;
-use crate::plugins::wit;
+use crate::plugins::wit_http;
 use crate::store::{Digest, Entry};
 use bytes::Bytes;
 use http::{StatusCode, header};
@@ -55,10 +55,7 @@ pub(super) async fn run(
         ));
     }
     engine.metrics.upstream_bytes(remote_name, buf.len() as u64);
-    let wresp = wit::UpstreamResponse {
-        status: 200,
-        headers: wit_headers(&head.headers),
-    };
+    let wresp = wit_http::upstream_response(StatusCode::OK, &head.headers);
     let verdict = adapter
         .inspect_body(job.ctx.clone(), &job.remote.info, &job.req, &wresp, &buf)
         .await
