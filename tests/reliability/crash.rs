@@ -425,6 +425,7 @@ pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
             }
             Crash::Failpoint { step, limit, .. } => {
                 let t0 = Instant::now();
+                let exit_time = gw.exit_time();
                 let status = loop {
                     if let Some(s) = gw.exited() {
                         break Some(s);
@@ -434,7 +435,16 @@ pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 };
-                let dead_at = Instant::now();
+                // The kernel's wake-up of the exit watcher dates the death
+                // better than this loop, which may run late under load.
+                let mut dead_at = Instant::now();
+                for _ in 0..if status.is_some() { 500 } else { 0 } {
+                    if let Some(at) = exit_time.get() {
+                        dead_at = dead_at.min(*at);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 world.stop.store(true, SeqCst);
                 world.killing.store(true, SeqCst);
                 let how = match status {

@@ -197,6 +197,38 @@ impl ChildGateway {
         self.child.try_wait().ok().flatten()
     }
 
+    /// When the process exits, as seen by a thread the kernel wakes at the
+    /// exit (a pidfd), not by polling [`ChildGateway::exited`]: on a busy
+    /// machine a poll loop sharing the runtime with many clients can notice
+    /// an exit long after the clients saw it. Empty until the exit (and
+    /// forever when pidfds are unavailable).
+    pub fn exit_time(&self) -> Arc<std::sync::OnceLock<Instant>> {
+        let at = Arc::new(std::sync::OnceLock::new());
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+        if fd < 0 {
+            return at;
+        }
+        let seen = at.clone();
+        std::thread::spawn(move || {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; retried only when interrupted.
+            while unsafe { libc::poll(&mut p, 1, -1) } < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+            }
+            let _ = seen.set(Instant::now());
+            // SAFETY: the fd was opened above and is closed once.
+            unsafe { libc::close(fd) };
+        });
+        at
+    }
+
     /// `kill -9` and reap the process.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
