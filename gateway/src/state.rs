@@ -3,9 +3,10 @@
 use crate::cache::memo::DecisionMemo;
 use crate::cache::{Engine, Fills};
 use crate::config::{Config, RemoteConfig};
+use crate::host_http::RemoteHttp;
 use crate::metrics::Metrics;
 use crate::plugins::wit_http::remote_info;
-use crate::plugins::{PluginRegistry, wit};
+use crate::plugins::{Adapter, AdapterKv, CallContext, PluginRegistry, wit};
 use crate::store::Store;
 use crate::upstream::Upstream;
 use std::collections::{HashMap, HashSet};
@@ -63,6 +64,30 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The context of an adapter call made for a request (or a prefetch)
+    /// on `remote`: its key-value namespace for that remote and the
+    /// `http-send` capability limited to the remote's hosts.
+    pub fn call_context(
+        self: &Arc<Self>,
+        remote: &Arc<RemoteRuntime>,
+        adapter: &Adapter,
+        request_id: &str,
+    ) -> CallContext {
+        CallContext {
+            adapter: Arc::from(adapter.name()),
+            request_id: Arc::from(request_id),
+            kv: Some(Arc::new(AdapterKv::new(
+                self.store.meta.clone(),
+                adapter.name(),
+                &remote.cfg.name,
+            ))),
+            http: Some(Arc::new(RemoteHttp {
+                state: self.clone(),
+                remote: remote.clone(),
+            })),
+        }
+    }
+
     /// What the cache engine uses of this state ([`Engine`]).
     pub fn engine(&self) -> Engine {
         Engine {

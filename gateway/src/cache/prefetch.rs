@@ -11,8 +11,7 @@ use super::freshness::now_ms;
 use super::leader::Prefetch;
 use super::leader::{self, Job};
 use super::{Fill, Joined};
-use crate::host_http::RemoteHttp;
-use crate::plugins::{Adapter, AdapterKv, CallContext, wit};
+use crate::plugins::{Adapter, wit};
 use crate::state::{AppState, RemoteRuntime};
 use crate::store::EntryId;
 use std::sync::Arc;
@@ -75,19 +74,7 @@ async fn prefetch_one(
         return Err("not allowed by the remote's allow patterns".into());
     }
     let request_id = format!("{}-prefetch", state.request_id());
-    let ctx = CallContext {
-        adapter: Arc::from(adapter.name()),
-        request_id: Arc::from(request_id.as_str()),
-        kv: Some(Arc::new(AdapterKv::new(
-            state.store.meta.clone(),
-            adapter.name(),
-            &remote.cfg.name,
-        ))),
-        http: Some(Arc::new(RemoteHttp {
-            state: state.clone(),
-            remote: remote.clone(),
-        })),
-    };
+    let ctx = state.call_context(&remote, &adapter, &request_id);
     let req = wit::Request {
         id: request_id,
         kind: wit::RouteKind::RemoteApi,

@@ -5,8 +5,7 @@
 
 use super::error::ServeError;
 use super::request::Req;
-use crate::host_http::RemoteHttp;
-use crate::plugins::{Adapter, AdapterKv, CallContext, wit, wit_http};
+use crate::plugins::{Adapter, CallContext, wit, wit_http};
 use crate::reqbody::ClientBody;
 use http::StatusCode;
 use std::sync::Arc;
@@ -39,19 +38,7 @@ pub async fn plan(
     body: ClientBody,
 ) -> Result<Planned, ServeError> {
     let (state, parts) = (req.state, req.parts);
-    let ctx = CallContext {
-        adapter: Arc::from(adapter.name()),
-        request_id: Arc::from(req.target.request_id),
-        kv: Some(Arc::new(AdapterKv::new(
-            state.store.meta.clone(),
-            adapter.name(),
-            &req.remote.cfg.name,
-        ))),
-        http: Some(Arc::new(RemoteHttp {
-            state: state.clone(),
-            remote: req.remote.clone(),
-        })),
-    };
+    let ctx = state.call_context(req.remote, adapter, req.target.request_id);
     let mut wreq = wit_http::request(
         req.target.request_id,
         req.target.kind,
