@@ -196,33 +196,41 @@ impl Adapter {
         self
     }
 
-    /// Count a finished call of `function` that started at `started`.
-    fn count<T>(&self, function: &'static str, started: Instant, r: &Result<T, PluginError>) {
-        let Some(m) = &self.metrics else { return };
-        m.plugin_call(self.name(), function, started.elapsed().as_secs_f64());
-        if let Err(e) = r {
-            m.plugin_error(self.name(), e.kind());
-        }
-    }
-
-    /// Run `f` on an instance of this adapter on its lane: a warm
-    /// instance when `pooled` and the adapter has a pool, else a fresh one.
-    async fn call<T, F>(&self, ctx: CallContext, pooled: bool, f: F) -> Result<T, PluginError>
+    /// Run `f`, the WIT function `function`, on an instance of this
+    /// adapter on its lane: a warm instance when `pooled` and the adapter
+    /// has a pool, else a fresh one. The call, its duration and its failure
+    /// kind are counted once metrics are attached.
+    async fn call<T, F>(
+        &self,
+        ctx: CallContext,
+        function: &'static str,
+        pooled: bool,
+        f: F,
+    ) -> Result<T, PluginError>
     where
         T: Send + 'static,
         F: CallFn<T> + Send + 'static,
     {
+        let started = Instant::now();
         let core = self.core.clone();
         let warm = if pooled { self.warm.clone() } else { None };
         // `http-send` runs on the caller's runtime, not on the lane.
         let io = tokio::runtime::Handle::try_current().ok();
-        self.lane
+        let r = self
+            .lane
             .run(async move {
                 let mut inst = core.acquire(ctx, io, warm.as_deref()).await?;
                 let result = f(&mut inst).await;
                 release(inst, result, warm.as_deref())
             })
-            .await
+            .await;
+        if let Some(m) = &self.metrics {
+            m.plugin_call(self.name(), function, started.elapsed().as_secs_f64());
+            if let Err(e) = &r {
+                m.plugin_error(self.name(), e.kind());
+            }
+        }
+        r
     }
 
     /// `describe()`, always on a fresh instance.
@@ -230,6 +238,7 @@ impl Adapter {
         // Never pooled: describe runs at load, before the pool exists.
         self.call(
             ctx,
+            "describe",
             false,
             call_fn(|inst: &mut Instance| {
                 Box::pin(async move {
@@ -251,23 +260,20 @@ impl Adapter {
         req: &wit::Request,
     ) -> Result<wit::Decision, PluginError> {
         let (remote, req) = (remote.clone(), req.clone());
-        let started = Instant::now();
-        let r = self
-            .call(
-                ctx,
-                true,
-                call_fn(move |inst: &mut Instance| {
-                    Box::pin(async move {
-                        inst.bindings
-                            .artgate_adapter_handler()
-                            .call_plan(&mut inst.store, &remote, &req)
-                            .await
-                    })
-                }),
-            )
-            .await;
-        self.count("plan", started, &r);
-        r
+        self.call(
+            ctx,
+            "plan",
+            true,
+            call_fn(move |inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_plan(&mut inst.store, &remote, &req)
+                        .await
+                })
+            }),
+        )
+        .await
     }
 
     /// `on-response(remote, req, sent, resp, attempt)`.
@@ -281,23 +287,20 @@ impl Adapter {
         attempt: u32,
     ) -> Result<wit::AfterHeaders, PluginError> {
         let (remote, req, sent, resp) = (remote.clone(), req.clone(), sent.clone(), resp.clone());
-        let started = Instant::now();
-        let r = self
-            .call(
-                ctx,
-                true,
-                call_fn(move |inst: &mut Instance| {
-                    Box::pin(async move {
-                        inst.bindings
-                            .artgate_adapter_handler()
-                            .call_on_response(&mut inst.store, &remote, &req, &sent, &resp, attempt)
-                            .await
-                    })
-                }),
-            )
-            .await;
-        self.count("on_response", started, &r);
-        r
+        self.call(
+            ctx,
+            "on_response",
+            true,
+            call_fn(move |inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_on_response(&mut inst.store, &remote, &req, &sent, &resp, attempt)
+                        .await
+                })
+            }),
+        )
+        .await
     }
 
     /// `inspect-body(remote, req, resp, body)`. The body is bounded by the
@@ -311,23 +314,20 @@ impl Adapter {
         body: &[u8],
     ) -> Result<wit::BodyVerdict, PluginError> {
         let (remote, req, resp, body) = (remote.clone(), req.clone(), resp.clone(), body.to_vec());
-        let started = Instant::now();
-        let r = self
-            .call(
-                ctx,
-                true,
-                call_fn(move |inst: &mut Instance| {
-                    Box::pin(async move {
-                        inst.bindings
-                            .artgate_adapter_handler()
-                            .call_inspect_body(&mut inst.store, &remote, &req, &resp, &body)
-                            .await
-                    })
-                }),
-            )
-            .await;
-        self.count("inspect_body", started, &r);
-        r
+        self.call(
+            ctx,
+            "inspect_body",
+            true,
+            call_fn(move |inst: &mut Instance| {
+                Box::pin(async move {
+                    inst.bindings
+                        .artgate_adapter_handler()
+                        .call_inspect_body(&mut inst.store, &remote, &req, &resp, &body)
+                        .await
+                })
+            }),
+        )
+        .await
     }
 }
 
