@@ -656,7 +656,8 @@ async fn upstream_timeout_is_504() {
 }
 
 /// Traversal attempts (`..`, encoded, double-encoded, backslash, NUL) are
-/// 400 and never reach the upstream. Sent raw so no client normalises them.
+/// 400 and never reach the upstream; on `/v2/` in the OCI error format.
+/// Sent raw so no client normalises them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_traversal_is_400() {
     let up = Upstream::start().await;
@@ -677,6 +678,17 @@ async fn path_traversal_is_400() {
             !g.sentence().is_empty() && !g.body().windows(4).any(|w| w == b"root"),
             "{target}"
         );
+    }
+    // On registry paths the same refusals come in the OCI error format
+    // that registry clients read; so does an invalid remote name.
+    for (target, status, code) in [
+        ("/v2/r/../etc/passwd", 400, "NAME_INVALID"),
+        ("/v2/r/%2e%2e/etc/passwd", 400, "NAME_INVALID"),
+        ("/v2/no!such/x/manifests/y", 404, "NAME_UNKNOWN"),
+    ] {
+        let g = raw_get(&gw, target).await;
+        assert_eq!(g.status, status, "{target}");
+        assert_eq!(g.code(), code, "{target}");
     }
     assert_eq!(up.requests(), 0);
     // The same file by its proper name is served (the check above is not

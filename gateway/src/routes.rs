@@ -234,6 +234,25 @@ impl RouteError {
             RouteError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
+
+    /// The OCI error code for this error on a registry path (`/v2/…`).
+    pub fn oci_code(&self) -> &'static str {
+        match self {
+            RouteError::NotFound | RouteError::UnknownRemote { .. } => "NAME_UNKNOWN",
+            RouteError::BadPath(_) => "NAME_INVALID",
+            RouteError::BadQuery(_) | RouteError::MethodNotAllowed { .. } => "UNSUPPORTED",
+        }
+    }
+}
+
+/// The route kind whose error format a request for `path` gets, before
+/// (or without) routing: registry clients read OCI errors on `/v2/…`.
+pub fn kind_of(path: &str) -> RouteKind {
+    if path == "/v2" || path.starts_with("/v2/") {
+        RouteKind::Registry
+    } else {
+        RouteKind::RemoteApi
+    }
 }
 
 const GET_HEAD: &str = "GET, HEAD";

@@ -249,7 +249,8 @@ async fn dispatch(
     let route = match routes::parse(req.method(), req.uri()) {
         Ok(r) => r,
         Err(e) => {
-            let mut r = body::error(e.status(), e.to_string());
+            let kind = routes::kind_of(req.uri().path());
+            let mut r = kind.error(e.status(), e.oci_code(), e.to_string());
             if let routes::RouteError::MethodNotAllowed { allowed } = &e
                 && let Ok(v) = HeaderValue::from_str(allowed)
             {
