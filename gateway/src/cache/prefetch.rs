@@ -27,6 +27,28 @@ pub fn lead(state: Arc<AppState>, job: Job, fill: Arc<Fill>) {
     tokio::spawn(run_then_prefetch(state, job, fill));
 }
 
+/// The one fill of `id`: joined when one is in flight (counted as a
+/// coalesced request of `remote`), else led in the background by the job
+/// `job` builds for `id` ([`lead`]). Used by every caller that serves
+/// from a fill.
+pub fn join_or_lead(
+    state: &Arc<AppState>,
+    remote: &str,
+    id: EntryId,
+    job: impl FnOnce(EntryId) -> Job,
+) -> Arc<Fill> {
+    match state.fills.join(&id) {
+        Joined::Leader(fill) => {
+            lead(state.clone(), job(id), fill.clone());
+            fill
+        }
+        Joined::Waiter(fill) => {
+            state.metrics.coalesced(remote);
+            fill
+        }
+    }
+}
+
 async fn run_then_prefetch(state: Arc<AppState>, job: Job, fill: Arc<Fill>) {
     if let Some(next) = leader::run(job, fill).await {
         spawn(state, next);

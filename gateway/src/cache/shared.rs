@@ -13,11 +13,12 @@
 //! refused).
 
 use super::Outcome;
-use super::fill::{FillState, Head, Joined};
+use super::fill::{FillState, Head};
 use super::freshness::{self, now_ms};
 use super::head::head_of_entry;
 use super::leader::Job;
 use super::plan;
+use super::prefetch;
 use crate::plugins::wit_http::{header_map, wit_headers};
 use crate::plugins::{CallContext, wit};
 use crate::state::{AppState, RemoteRuntime};
@@ -90,43 +91,33 @@ pub async fn send(
         let head = head_of_entry(&entry, Outcome::Hit);
         return answer(&head, bytes.to_vec(), limit);
     }
-    let fill = match state.fills.join(&id) {
-        Joined::Leader(fill) => {
-            let job = Job {
-                engine: state.engine(),
-                remote: remote.clone(),
-                plan,
-                sent: wit::UpstreamRequest {
-                    method: req.method.clone(),
-                    target: req.url.clone(),
-                    headers: req.headers.clone(),
-                    forward_body: !req.body.is_empty(),
-                    use_credentials: req.use_credentials,
-                },
-                body: (!req.body.is_empty()).then(|| Bytes::from(req.body.clone())),
-                req: wit::Request {
-                    id: String::new(),
-                    kind: wit::RouteKind::RemoteApi,
-                    method: req.method.clone(),
-                    path: req.url.trim_start_matches('/').to_owned(),
-                    query: None,
-                    headers: req.headers.clone(),
-                    body: None,
-                    body_too_large: false,
-                },
-                adapter: None,
-                ctx: CallContext::idle(),
-                id,
-                prefetch: Default::default(),
-            };
-            super::prefetch::lead(state.clone(), job, fill.clone());
-            fill
-        }
-        Joined::Waiter(fill) => {
-            state.metrics.coalesced(&remote.cfg.name);
-            fill
-        }
-    };
+    let fill = prefetch::join_or_lead(state, &remote.cfg.name, id, |id| Job {
+        engine: state.engine(),
+        remote: remote.clone(),
+        plan,
+        sent: wit::UpstreamRequest {
+            method: req.method.clone(),
+            target: req.url.clone(),
+            headers: req.headers.clone(),
+            forward_body: !req.body.is_empty(),
+            use_credentials: req.use_credentials,
+        },
+        body: (!req.body.is_empty()).then(|| Bytes::from(req.body.clone())),
+        req: wit::Request {
+            id: String::new(),
+            kind: wit::RouteKind::RemoteApi,
+            method: req.method.clone(),
+            path: req.url.trim_start_matches('/').to_owned(),
+            query: None,
+            headers: req.headers.clone(),
+            body: None,
+            body_too_large: false,
+        },
+        adapter: None,
+        ctx: CallContext::idle(),
+        id,
+        prefetch: Default::default(),
+    });
     let mut rx = fill.subscribe();
     loop {
         let current = rx.borrow_and_update().clone();

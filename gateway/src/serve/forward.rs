@@ -11,13 +11,13 @@ use super::hit::{fresh_entry, hit_outcome};
 use super::plan::Asked;
 use super::request::{Req, Served};
 use super::respond::serve_entry;
+use crate::cache::Outcome;
 use crate::cache::freshness;
 use crate::cache::leader::Job;
 use crate::cache::memo::RequestShape;
 use crate::cache::plan;
 use crate::cache::prefetch;
 use crate::cache::upstream_head::{self, HeadJob};
-use crate::cache::{Joined, Outcome};
 use crate::plugins::wit;
 use crate::store::EntryId;
 use http::{Method, StatusCode};
@@ -75,27 +75,17 @@ pub async fn forward(
             return answer;
         }
     }
-    let fill = match state.fills.join(&id) {
-        Joined::Leader(fill) => {
-            let job = Job {
-                engine: state.engine(),
-                remote: remote.clone(),
-                plan,
-                sent: fwd.upstream,
-                body: body_bytes,
-                req: wreq,
-                adapter: Some(adapter.clone()),
-                ctx,
-                id,
-                prefetch: Default::default(),
-            };
-            prefetch::lead(state.clone(), job, fill.clone());
-            fill
-        }
-        Joined::Waiter(fill) => {
-            state.metrics.coalesced(req.remote_name());
-            fill
-        }
-    };
+    let fill = prefetch::join_or_lead(state, req.remote_name(), id, |id| Job {
+        engine: state.engine(),
+        remote: remote.clone(),
+        plan,
+        sent: fwd.upstream,
+        body: body_bytes,
+        req: wreq,
+        adapter: Some(adapter.clone()),
+        ctx,
+        id,
+        prefetch: Default::default(),
+    });
     serve_fill(req, fill).await
 }
