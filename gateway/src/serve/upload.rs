@@ -5,7 +5,7 @@
 //!
 //! Write-once (`refuse-overwrite` in the plan) and quotas (`max_size` on
 //! the remote) are decided by the index, in the same transaction that
-//! commits the entry ([`crate::store::MetaStore::put_entry_checked`]): of concurrent
+//! commits the entry ([`crate::store::EntryIndex::put_entry_checked`]): of concurrent
 //! uploads to one new path of a write-once remote exactly one gets `201`,
 //! the others `409`; concurrent uploads never make the remote's entries
 //! total more than its quota (no overshoot). The remote's usage is a

@@ -123,9 +123,8 @@ impl BlobIndex for SledMetaStore {
         self.touch_at(digest, now_ms());
     }
 
-    /// Write the remembered access times to the blob records
-    ///; what was not written is kept for
-    /// the next attempt.
+    /// Write the remembered access times to the blob records; what was not
+    /// written is kept for the next attempt.
     fn persist_access(&self) -> Result<(), StoreError> {
         let pending: Vec<(Digest, u64)> = std::mem::take(&mut *self.access_map())
             .into_iter()
@@ -217,10 +216,9 @@ impl BlobIndex for SledMetaStore {
         self.evict(digest, true)
     }
 
-    /// Take the blobs no entry references out of the index
-    ///. Checks only the blobs whose
-    /// referrer list became empty since open (plus those found empty by the
-    /// scan at open), not the whole index.
+    /// Take the blobs no entry references out of the index. Checks only the
+    /// blobs whose referrer list became empty since open (plus those found
+    /// empty by the scan at open), not the whole index.
     fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
         let mut candidates: Vec<Digest> = std::mem::take(&mut *lock(&self.unreferenced))
             .into_iter()

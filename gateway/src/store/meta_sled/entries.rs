@@ -205,8 +205,7 @@ impl EntryIndex for SledMetaStore {
         }
     }
 
-    /// Insert or replace an entry after `check`, in the same transaction
-    ///.
+    /// Insert or replace an entry after `check`, in the same transaction.
     fn put_entry_checked(
         &self,
         remote: &str,
@@ -462,10 +461,9 @@ impl EntryIndex for SledMetaStore {
         Ok(out)
     }
 
-    /// Remove the negative entries expiring before `until_ms`
-    ///: a range scan of `negatives` up to
-    /// `until_ms`; a record whose entry changed meanwhile (or was corrupt)
-    /// is dropped without the entry.
+    /// Remove the negative entries expiring before `until_ms`: a range scan
+    /// of `negatives` up to `until_ms`; a record whose entry changed
+    /// meanwhile (or was corrupt) is dropped without the entry.
     fn remove_negatives(&self, until_ms: u64, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         for item in self.negatives.iter() {
