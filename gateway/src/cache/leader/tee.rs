@@ -119,6 +119,7 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
     let mut published: u64 = 0;
     // git smart-HTTP answers are stored only when whole and error-free.
     let mut pkt_check = pktcheck::for_headers(&head.headers);
+    let upstream_bytes = job.engine.metrics.upstream_bytes_counter(remote_name);
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
@@ -166,9 +167,7 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
         if let Some(c) = pkt_check.as_mut() {
             c.feed(&chunk);
         }
-        job.engine
-            .metrics
-            .upstream_bytes(remote_name, chunk.len() as u64);
+        upstream_bytes.inc_by(chunk.len() as u64);
         // Publish everything but the newest chunk: the tail is released
         // only after verification.
         let releasable = written - chunk.len() as u64;
