@@ -7,7 +7,7 @@ use super::{FillError, Job, Published, Step};
 use crate::cache::Outcome;
 use crate::cache::engine::Engine;
 use crate::cache::fill::Fill;
-use crate::cache::freshness::{self, Lookup, now_ms};
+use crate::cache::freshness::{self, now_ms};
 use crate::cache::head::head_of_entry;
 use crate::plugins::wit_http::request_headers;
 use crate::store::{BlobRead, Digest, Entry, EntryClass};
@@ -38,10 +38,7 @@ pub(super) async fn lookup(job: &Job, fill: &Arc<Fill>) -> Step<Option<Entry>> {
     };
     if let (Some(e), Some(data)) = (&existing, data) {
         let forced = freshness::client_wants_revalidation(&request_headers(&job.req));
-        if matches!(
-            freshness::classify(Some(e.clone()), now_ms(), forced),
-            Lookup::Fresh(_)
-        ) {
+        if freshness::serves_fresh(e, now_ms(), forced) {
             return Ok(ControlFlow::Break(publish_done(
                 fill,
                 e,
