@@ -8,14 +8,21 @@ use super::plan::{Plan, SIZE_HEADER};
 use crate::store::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
+/// How an answer from the stored `entry` counts: `outcome`, except that a
+/// hit or revalidation of an entry still standing in for a failed upstream
+/// ([`Entry::stale_since_ms`]) is `stale`.
+pub fn stored_outcome(entry: &Entry, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Hit | Outcome::Revalidated if entry.stale_since_ms.is_some() => Outcome::Stale,
+        o => o,
+    }
+}
+
 /// The head a stored entry is served with. An entry still standing in for
 /// a failed upstream ([`Entry::stale_since_ms`]) is `stale`, not `cache`,
 /// until the upstream confirms or replaces it.
 pub fn head_of_entry(entry: &Entry, outcome: Outcome) -> Head {
-    let outcome = match outcome {
-        Outcome::Hit | Outcome::Revalidated if entry.stale_since_ms.is_some() => Outcome::Stale,
-        o => o,
-    };
+    let outcome = stored_outcome(entry, outcome);
     let mut headers = HeaderMap::new();
     for (k, v) in &entry.headers {
         if let (Ok(k), Ok(v)) = (

@@ -135,7 +135,7 @@ pub async fn ask(job: HeadJob<'_>) -> HeadAnswer {
                     status: StatusCode::OK,
                     headers: response_headers(&plan, resp.headers()),
                     size,
-                    outcome: Outcome::Miss,
+                    outcome: Outcome::Bypass,
                 }),
                 Err(m) => HeadAnswer::Failed(failure(StatusCode::BAD_GATEWAY, m, None)),
             },

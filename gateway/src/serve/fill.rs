@@ -92,9 +92,11 @@ pub async fn head_miss(
             // A HEAD answer has no body; the data source is never read.
             let src = FillOrBlob::Memory(Bytes::new());
             let resp = respond_from(state, req.parts, req.remote_name(), &head, src);
-            Some(Ok((resp, Outcome::Bypass)))
+            Some(Ok((resp, head.outcome)))
         }
-        HeadAnswer::Failed(f) => Some(Err(ServeError::fill_failed(&f).from_source(Outcome::Miss))),
+        HeadAnswer::Failed(f) => {
+            Some(Err(ServeError::fill_failed(&f).from_source(Outcome::Bypass)))
+        }
         HeadAnswer::UseGet => None,
     }
 }

@@ -7,12 +7,13 @@
 use super::bypass::bypass;
 use super::error::ServeError;
 use super::fill::{head_miss, serve_fill};
-use super::hit::{fresh_entry, hit_outcome};
+use super::hit::fresh_entry;
 use super::plan::Asked;
 use super::request::{Req, Served};
 use super::respond::serve_entry;
 use crate::cache::Outcome;
 use crate::cache::freshness;
+use crate::cache::head::stored_outcome;
 use crate::cache::leader::Job;
 use crate::cache::memo::RequestShape;
 use crate::cache::plan;
@@ -58,7 +59,7 @@ pub async fn forward(
     let wants_reval = freshness::client_wants_revalidation(&parts.headers);
     let id = EntryId::new(req.remote_name(), &plan.key);
     if let Some((e, data)) = fresh_entry(state, &id, wants_reval).await {
-        let outcome = hit_outcome(&e);
+        let outcome = stored_outcome(&e, Outcome::Hit);
         return Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome));
     }
     if parts.method == Method::HEAD && upstream_head::allowed(&plan, &fwd.upstream) {

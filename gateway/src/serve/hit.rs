@@ -10,6 +10,7 @@ use super::request::{Req, Served};
 use super::respond::serve_entry;
 use crate::cache::Outcome;
 use crate::cache::freshness::{self, now_ms};
+use crate::cache::head::stored_outcome;
 use crate::cache::memo::RequestShape;
 use crate::state::AppState;
 use crate::store::{Content, Entry, EntryId};
@@ -28,22 +29,12 @@ pub async fn remembered(
     let key = state.memo.lookup(shape)?;
     let id = EntryId::new(req.remote_name(), &key);
     if let Some((e, data)) = fresh_entry(state, &id, false).await {
-        let outcome = hit_outcome(&e);
+        let outcome = stored_outcome(&e, Outcome::Hit);
         return Some(Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome)));
     }
     let fill = state.fills.in_flight(&id)?;
     state.metrics.coalesced(req.remote_name());
     Some(serve_fill(req, fill).await)
-}
-
-/// How a fresh hit counts: `stale` while the entry stands in for a failed
-/// upstream (its `X-Artifact-Source` says the same), else `hit`.
-pub fn hit_outcome(e: &Entry) -> Outcome {
-    if e.stale_since_ms.is_some() {
-        Outcome::Stale
-    } else {
-        Outcome::Hit
-    }
 }
 
 /// A fresh entry for `id` with its content ([`crate::store::Store::fresh`]:
