@@ -33,14 +33,15 @@ pub fn header_map(hs: &[wit::Header]) -> HeaderMap {
 
 /// Headers as adapters see them (values that are not text are left out).
 pub fn wit_headers(h: &HeaderMap) -> Vec<wit::Header> {
-    h.iter()
-        .filter_map(|(k, v)| {
-            Some(wit::Header {
-                name: k.as_str().to_owned(),
-                value: v.to_str().ok()?.to_owned(),
-            })
-        })
-        .collect()
+    h.iter().filter_map(wit_header).collect()
+}
+
+/// One header as adapters see it; `None` when its value is not text.
+fn wit_header((k, v): (&HeaderName, &HeaderValue)) -> Option<wit::Header> {
+    Some(wit::Header {
+        name: k.as_str().to_owned(),
+        value: v.to_str().ok()?.to_owned(),
+    })
 }
 
 /// The client's headers back as a map (for freshness checks).
@@ -62,12 +63,7 @@ pub fn request(id: &str, kind: wit::RouteKind, parts: &Parts, path: &str) -> wit
             .headers
             .iter()
             .filter(|(k, _)| !HIDDEN_HEADERS.contains(k))
-            .filter_map(|(k, v)| {
-                Some(wit::Header {
-                    name: k.as_str().to_owned(),
-                    value: v.to_str().ok()?.to_owned(),
-                })
-            })
+            .filter_map(wit_header)
             .collect(),
         body: None,
         body_too_large: false,
