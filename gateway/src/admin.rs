@@ -34,11 +34,15 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
         ),
         AdminRoute::Config => body::json(StatusCode::OK, &state.config.redacted_json()),
         AdminRoute::Metrics => {
-            state.metrics.set_store_bytes(state.store.meta.total_size());
             state
+                .engine
                 .metrics
-                .set_memory_cache_bytes(state.store.hot.weight());
-            let mut r = Response::new(body::full(state.metrics.render()));
+                .set_store_bytes(state.engine.store.meta.total_size());
+            state
+                .engine
+                .metrics
+                .set_memory_cache_bytes(state.engine.store.hot.weight());
+            let mut r = Response::new(body::full(state.engine.metrics.render()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -85,6 +89,7 @@ async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBod
             .collect(),
     };
     let result = state
+        .engine
         .store
         .run(move |store| {
             let mut n = 0;

@@ -116,6 +116,7 @@ impl HostHttp for RemoteHttp {
             let fut = async {
                 let (resp, _) = self
                     .state
+                    .engine
                     .upstream
                     .send(&remote_cfg, &out)
                     .await

@@ -125,8 +125,8 @@ pub async fn run(
     tokio::spawn(reclaim_orphans(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "artgate listening");
     server::serve(listener, state.clone(), tls, shutdown).await;
-    state.store.meta.persist_access().ok();
-    state.store.meta.flush().ok();
+    state.engine.store.meta.persist_access().ok();
+    state.engine.store.meta.flush().ok();
     Ok(())
 }
 
@@ -150,6 +150,7 @@ async fn reclaim_orphans(
 ) {
     loop {
         let res = state
+            .engine
             .store
             .run(|store| store::reclaim_orphans(store, ORPHAN_GRACE))
             .await;
@@ -160,7 +161,7 @@ async fn reclaim_orphans(
                     bytes = r.bytes,
                     "deleted orphan blob files (no index entry knew them)"
                 );
-                state.metrics.orphans_reclaimed(r.blobs, r.bytes);
+                state.engine.metrics.orphans_reclaimed(r.blobs, r.bytes);
             }
             Err(e) => tracing::warn!(error = %e, "reclaiming orphan blob files failed"),
             _ => {}
@@ -190,6 +191,7 @@ async fn maintenance(
         }
         let max_size = state.config.storage.max_size;
         let res = state
+            .engine
             .store
             .run(move |store| {
                 store.meta.persist_access()?;
@@ -209,8 +211,8 @@ async fn maintenance(
             .await;
         match res {
             Ok((evicted, negatives)) if evicted + negatives > 0 => {
-                state.metrics.evicted(evicted);
-                state.metrics.negatives_removed(negatives);
+                state.engine.metrics.evicted(evicted);
+                state.engine.metrics.negatives_removed(negatives);
                 if evicted > 0 {
                     state.memo.clear();
                 }
@@ -218,6 +220,9 @@ async fn maintenance(
             Err(e) => tracing::warn!(error = %e, "store maintenance failed"),
             _ => {}
         }
-        state.metrics.set_store_bytes(state.store.meta.total_size());
+        state
+            .engine
+            .metrics
+            .set_store_bytes(state.engine.store.meta.total_size());
     }
 }

@@ -220,7 +220,7 @@ pub async fn handle(
         } else {
             "other"
         };
-        state.metrics.request(remote_label, method_label, outcome);
+        state.engine.metrics.request(remote_label, method_label, outcome);
         tracing::info!(status = resp.status().as_u16(), remote = %remote, outcome = outcome.as_str(), ms = started.elapsed().as_secs_f64() * 1000.0, "served");
         resp
     }

@@ -47,16 +47,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Remotes by name.
     pub remotes: HashMap<String, Arc<RemoteRuntime>>,
-    /// Index and blobs.
-    pub store: Store,
-    /// In-flight upstream fetches.
-    pub fills: Arc<Fills>,
+    /// What the cache uses: the store, the upstream client, the metrics
+    /// and the fills in progress (the one place they are held).
+    pub engine: Engine,
     /// Loaded adapters.
     pub plugins: Arc<PluginRegistry>,
-    /// Upstream HTTP client.
-    pub upstream: Upstream,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
     /// Remembered adapter decisions for fresh hits.
     pub memo: DecisionMemo,
     next_id: AtomicU64,
@@ -77,7 +72,7 @@ impl AppState {
             adapter: Arc::from(adapter.name()),
             request_id: Arc::from(request_id),
             kv: Some(Arc::new(AdapterKv::new(
-                self.store.meta.clone(),
+                self.engine.store.meta.clone(),
                 adapter.name(),
                 &remote.cfg.name,
             ))),
@@ -85,16 +80,6 @@ impl AppState {
                 state: self.clone(),
                 remote: remote.clone(),
             })),
-        }
-    }
-
-    /// What the cache engine uses of this state ([`Engine`]).
-    pub fn engine(&self) -> Engine {
-        Engine {
-            store: self.store.clone(),
-            upstream: self.upstream.clone(),
-            metrics: self.metrics.clone(),
-            fills: self.fills.clone(),
         }
     }
 
@@ -119,11 +104,13 @@ impl AppState {
         AppState {
             config,
             remotes,
-            store,
-            fills: Arc::new(Fills::default()),
+            engine: Engine {
+                store,
+                upstream,
+                metrics,
+                fills: Arc::new(Fills::default()),
+            },
             plugins,
-            upstream,
-            metrics,
             memo: DecisionMemo::new(100_000),
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:06x}", seed & 0xff_ffff),

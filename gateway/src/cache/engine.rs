@@ -5,8 +5,9 @@
 //! 127.0.0.1, and a second front (gRPC) can run fills the same way.
 
 use super::Fills;
+use super::freshness::{self, now_ms};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{BlobRead, Content, Digest, Entry, EntryId, Store};
 use crate::upstream::Upstream;
 use std::sync::Arc;
 
@@ -21,4 +22,40 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// The fills in progress, by entry.
     pub fills: Arc<Fills>,
+}
+
+impl Engine {
+    /// The entry for `id`, or `None` (also when the index read fails:
+    /// logged, and treated as a miss).
+    pub async fn entry(&self, id: &EntryId) -> Option<Arc<Entry>> {
+        self.store.entry(id).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "index read failed; treating as a miss");
+            None
+        })
+    }
+
+    /// A fresh entry for `id` with its content ([`Store::fresh`]: no
+    /// blocking task when both are in memory). `None` when absent, expired
+    /// (or `client_no_cache` on a revalidatable entry), or when its blob
+    /// has gone missing — the caller then treats it as a miss.
+    pub async fn fresh(
+        &self,
+        id: &EntryId,
+        client_no_cache: bool,
+    ) -> Option<(Arc<Entry>, Content)> {
+        let serves = move |e: &Entry| freshness::serves_fresh(e, now_ms(), client_no_cache);
+        self.store.fresh(id, serves).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "index read failed; treating as a miss");
+            None
+        })
+    }
+
+    /// The blob `digest`, when the store has it (a read error is logged
+    /// and counts as missing).
+    pub async fn open(&self, digest: &Digest) -> Option<Arc<dyn BlobRead>> {
+        self.store.open(digest).await.unwrap_or_else(|e| {
+            tracing::warn!(blob = %digest, error = %e, "reading a stored blob failed; treating it as missing");
+            None
+        })
+    }
 }

@@ -37,13 +37,13 @@ pub fn join_or_lead(
     id: EntryId,
     job: impl FnOnce(EntryId) -> Job,
 ) -> Arc<Fill> {
-    match state.fills.join(&id) {
+    match state.engine.fills.join(&id) {
         Joined::Leader(fill) => {
             lead(state.clone(), job(id), fill.clone());
             fill
         }
         Joined::Waiter(fill) => {
-            state.metrics.coalesced(remote);
+            state.engine.metrics.coalesced(remote);
             fill
         }
     }
@@ -119,15 +119,15 @@ async fn prefetch_one(
     }
     let plan = super::plan::resolve(&remote, &fwd.plan)?;
     let id = EntryId::new(&remote.cfg.name, &plan.key);
-    let existing = state.store.entry(&id).await.map_err(|e| e.to_string())?;
+    let existing = state.engine.entry(&id).await;
     if existing.is_some_and(|e| e.is_fresh(now_ms())) {
         return Err("already cached".into());
     }
-    match state.fills.join(&id) {
+    match state.engine.fills.join(&id) {
         Joined::Waiter(_) => Err("already being fetched".into()),
         Joined::Leader(fill) => {
             let job = Job {
-                engine: state.engine(),
+                engine: state.engine.clone(),
                 remote,
                 plan,
                 sent: fwd.upstream,

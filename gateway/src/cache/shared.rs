@@ -87,12 +87,12 @@ pub async fn send(
     // A fresh entry whose bytes are in memory: no task, no fill.
     let id = EntryId::new(&remote.cfg.name, &plan.key);
     let serves = |e: &crate::store::Entry| freshness::serves_fresh(e, now_ms(), no_cache);
-    if let Some((entry, bytes)) = state.store.fresh_in_memory(&id, serves) {
+    if let Some((entry, bytes)) = state.engine.store.fresh_in_memory(&id, serves) {
         let head = head_of_entry(&entry, Outcome::Hit);
         return answer(&head, bytes.to_vec(), limit);
     }
     let fill = prefetch::join_or_lead(state, &remote.cfg.name, id, |id| Job {
-        engine: state.engine(),
+        engine: state.engine.clone(),
         remote: remote.clone(),
         plan,
         sent: wit::UpstreamRequest {
@@ -183,7 +183,7 @@ fn answer(head: &Head, body: Vec<u8>, limit: u32) -> Result<wit::IncomingRespons
 /// and is still fresh: the next request revalidates or refetches it, and
 /// until then it stays the stale copy.
 pub fn expire(state: &AppState, remote: &str, key: &str) -> Result<(), StoreError> {
-    state.store.meta.update_entry(remote, key, &|e| {
+    state.engine.store.meta.update_entry(remote, key, &|e| {
         let now = now_ms();
         if let Some(t) = e.expires_at_ms
             && t > now

@@ -73,14 +73,15 @@ pub async fn ask(job: HeadJob<'_>) -> HeadAnswer {
     loop {
         let mut out = outgoing(&sent);
         out.method = Method::HEAD;
-        let resp = match state.upstream.send(&job.remote.cfg, &out).await {
+        let resp = match state.engine.upstream.send(&job.remote.cfg, &out).await {
             Ok((resp, _)) => resp,
             Err(e) => {
-                state.metrics.upstream_request(remote_name, e.kind());
+                state.engine.metrics.upstream_request(remote_name, e.kind());
                 return HeadAnswer::Failed(failure(e.status(), e.to_string(), None));
             }
         };
         state
+            .engine
             .metrics
             .upstream_request(remote_name, resp.status().as_str());
         remember_realm(job.remote, resp.headers());

@@ -19,17 +19,17 @@ pub async fn bypass(
     up: &wit::UpstreamRequest,
     client_body: ClientBody,
 ) -> Result<Served, ServeError> {
-    let (state, parts, remote) = (req.state, req.parts, req.remote);
+    let (engine, parts, remote) = (req.engine, req.parts, req.remote);
     let mut out = outgoing(up);
     let sent = match (up.forward_body, client_body) {
-        (false, _) => state.upstream.send(&remote.cfg, &out).await,
+        (false, _) => engine.upstream.send(&remote.cfg, &out).await,
         (true, ClientBody::Buffered(b)) => {
             out.body = Some(b);
-            state.upstream.send(&remote.cfg, &out).await
+            engine.upstream.send(&remote.cfg, &out).await
         }
         // Not buffered whole: stream it (no retries, no failover).
         (true, body) => {
-            state
+            engine
                 .upstream
                 .send_streaming(
                     &remote.cfg,
@@ -44,11 +44,11 @@ pub async fn bypass(
     };
     match sent {
         Err(e) => {
-            state.metrics.upstream_request(&remote.cfg.name, e.kind());
+            engine.metrics.upstream_request(&remote.cfg.name, e.kind());
             Err(ServeError::new(e.status(), "UNAVAILABLE", e.to_string()))
         }
         Ok((resp, _)) => {
-            state
+            engine
                 .metrics
                 .upstream_request(&remote.cfg.name, resp.status().as_str());
             let (rparts, incoming) = resp.into_parts();

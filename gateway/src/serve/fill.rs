@@ -5,11 +5,11 @@
 
 use super::error::ServeError;
 use super::request::{Req, Served};
-use super::respond::{FillOrBlob, get_entry, respond_from};
+use super::respond::{FillOrBlob, respond_from};
 use crate::body;
 use crate::cache::Outcome;
 use crate::cache::upstream_head::{self, HeadAnswer, HeadJob};
-use crate::cache::{Fill, FillState};
+use crate::cache::{Fill, FillState, Head};
 use crate::store::EntryId;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
@@ -37,10 +37,10 @@ pub async fn serve_fill(req: &Req<'_>, fill: Arc<Fill>) -> Result<Served, ServeE
                 return Ok((resp, outcome));
             }
             let resp = respond_from(
-                req.state,
+                req.engine,
                 parts,
                 req.remote_name(),
-                &head,
+                Head::clone(&head),
                 FillOrBlob::Fill(rx),
             );
             if parts.method == Method::HEAD {
@@ -79,20 +79,21 @@ pub async fn head_miss(
     req: &Req<'_>,
     id: &EntryId,
 ) -> Option<Result<Served, ServeError>> {
-    let state = req.state;
-    if let Some(fill) = state.fills.in_flight(id) {
-        state.metrics.coalesced(req.remote_name());
+    let engine = req.engine;
+    if let Some(fill) = engine.fills.in_flight(id) {
+        engine.metrics.coalesced(req.remote_name());
         return Some(serve_fill(req, fill).await);
     }
-    if get_entry(state, id).await.is_some() {
+    if engine.entry(id).await.is_some() {
         return None;
     }
     match upstream_head::ask(job).await {
         HeadAnswer::Found(head) => {
             // A HEAD answer has no body; the data source is never read.
             let src = FillOrBlob::Memory(Bytes::new());
-            let resp = respond_from(state, req.parts, req.remote_name(), &head, src);
-            Some(Ok((resp, head.outcome)))
+            let outcome = head.outcome;
+            let resp = respond_from(engine, req.parts, req.remote_name(), head, src);
+            Some(Ok((resp, outcome)))
         }
         HeadAnswer::Failed(f) => {
             Some(Err(ServeError::fill_failed(&f).from_source(Outcome::Bypass)))

@@ -7,7 +7,6 @@
 use super::bypass::bypass;
 use super::error::ServeError;
 use super::fill::{head_miss, serve_fill};
-use super::hit::fresh_entry;
 use super::plan::Asked;
 use super::request::{Req, Served};
 use super::respond::serve_entry;
@@ -38,7 +37,10 @@ pub async fn forward(
         body: client_body,
     } = asked;
     let plan = plan::resolve(remote, &fwd.plan).map_err(|m| {
-        state.metrics.plugin_error(adapter.name(), "bad_output");
+        state
+            .engine
+            .metrics
+            .plugin_error(adapter.name(), "bad_output");
         ServeError::new(StatusCode::BAD_GATEWAY, "UNKNOWN", m)
     })?;
     // A request is shared and cached only when its body (if any)
@@ -58,7 +60,7 @@ pub async fn forward(
     }
     let wants_reval = freshness::client_wants_revalidation(&parts.headers);
     let id = EntryId::new(req.remote_name(), &plan.key);
-    if let Some((e, data)) = fresh_entry(state, &id, wants_reval).await {
+    if let Some((e, data)) = req.engine.fresh(&id, wants_reval).await {
         let outcome = stored_outcome(&e, Outcome::Hit);
         return Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome));
     }
@@ -77,7 +79,7 @@ pub async fn forward(
         }
     }
     let fill = prefetch::join_or_lead(state, req.remote_name(), id, |id| Job {
-        engine: state.engine(),
+        engine: state.engine.clone(),
         remote: remote.clone(),
         plan,
         sent: fwd.upstream,

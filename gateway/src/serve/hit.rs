@@ -9,12 +9,10 @@ use super::fill::serve_fill;
 use super::request::{Req, Served};
 use super::respond::serve_entry;
 use crate::cache::Outcome;
-use crate::cache::freshness::{self, now_ms};
+use crate::cache::freshness;
 use crate::cache::head::stored_outcome;
 use crate::cache::memo::RequestShape;
-use crate::state::AppState;
-use crate::store::{Content, Entry, EntryId};
-use std::sync::Arc;
+use crate::store::EntryId;
 
 /// The answer for a request planned before whose entry is fresh or being
 /// fetched; `None`: the adapter has to plan it.
@@ -22,33 +20,16 @@ pub async fn remembered(
     req: &Req<'_>,
     shape: RequestShape<'_>,
 ) -> Option<Result<Served, ServeError>> {
-    let state = req.state;
     if !req.is_read() || freshness::client_wants_revalidation(&req.parts.headers) {
         return None;
     }
-    let key = state.memo.lookup(shape)?;
+    let key = req.state.memo.lookup(shape)?;
     let id = EntryId::new(req.remote_name(), &key);
-    if let Some((e, data)) = fresh_entry(state, &id, false).await {
+    if let Some((e, data)) = req.engine.fresh(&id, false).await {
         let outcome = stored_outcome(&e, Outcome::Hit);
         return Some(Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome)));
     }
-    let fill = state.fills.in_flight(&id)?;
-    state.metrics.coalesced(req.remote_name());
+    let fill = req.engine.fills.in_flight(&id)?;
+    req.engine.metrics.coalesced(req.remote_name());
     Some(serve_fill(req, fill).await)
-}
-
-/// A fresh entry for `id` with its content ([`crate::store::Store::fresh`]:
-/// no blocking task when both are in memory). `None` when absent, expired
-/// (or `client_no_cache` on a revalidatable entry), or when its blob has
-/// gone missing — the caller then treats it as a miss.
-pub async fn fresh_entry(
-    state: &Arc<AppState>,
-    id: &EntryId,
-    client_no_cache: bool,
-) -> Option<(Arc<Entry>, Content)> {
-    let serves = move |e: &Entry| freshness::serves_fresh(e, now_ms(), client_no_cache);
-    state.store.fresh(id, serves).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "index read failed; treating as a miss");
-        None
-    })
 }

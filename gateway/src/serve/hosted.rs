@@ -13,16 +13,17 @@
 use super::error::{HostedError, ServeError};
 use super::plan::Asked;
 use super::request::{Req, Served};
-use super::respond::{open_blob, serve_entry};
+use super::respond::serve_entry;
 use super::upload::{self, Inspector};
 use crate::body::{self, ResBody};
+use crate::cache::Engine;
 use crate::cache::Outcome;
 use crate::cache::memo::RequestShape;
 use crate::config::RemoteMode;
 use crate::plugins::wit;
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
-use crate::store::{Entry, EntryId};
+use crate::store::{Content, Entry, EntryId};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub async fn serve(
             for h in read.response_headers {
                 entry.headers.push((h.name.to_ascii_lowercase(), h.value));
             }
-            let Some(data) = open_blob(state, req.remote, &entry).await else {
+            let Some(data) = req.engine.open(&entry.blob).await else {
                 return Err(ServeError::new(
                     StatusCode::NOT_FOUND,
                     "NOT_FOUND",
@@ -65,6 +66,7 @@ pub async fn serve(
                     ),
                 ));
             };
+            let data = Content::Blob(data);
             let resp = serve_entry(req, Arc::new(entry), data, Outcome::Hosted).await;
             Ok((resp, Outcome::Hosted))
         }
@@ -88,11 +90,14 @@ pub async fn handle(
     }
     match op {
         wit::HostedOp::Read(r) => {
-            let entry = get(state, &remote.cfg.name, &r.key)
+            let entry = get(&state.engine, &remote.cfg.name, &r.key)
                 .await?
                 .ok_or_else(|| HostedError::NotFound(r.key.clone()))?;
             for reference in &entry.references {
-                if get(state, &remote.cfg.name, reference).await?.is_none() {
+                if get(&state.engine, &remote.cfg.name, reference)
+                    .await?
+                    .is_none()
+                {
                     return Err(HostedError::NotFound(format!(
                         "{} (it references {reference}, which is missing)",
                         r.key
@@ -106,7 +111,7 @@ pub async fn handle(
             .map(Answer::Done),
         wit::HostedOp::Delete(key) => {
             let id = EntryId::new(&remote.cfg.name, &key);
-            match state.store.remove(&id, true).await? {
+            match state.engine.store.remove(&id, true).await? {
                 Some(_) => Ok(Answer::Done(body::json(
                     StatusCode::OK,
                     &serde_json::json!({ "deleted": key }),
@@ -117,6 +122,7 @@ pub async fn handle(
         wit::HostedOp::List(l) => {
             let limit = l.limit.clamp(1, 10_000) as usize;
             let items = state
+                .engine
                 .store
                 .list(&remote.cfg.name, &l.prefix, l.after.as_deref(), limit + 1)
                 .await?;
@@ -151,7 +157,9 @@ pub enum Answer {
     Done(Response<ResBody>),
 }
 
-async fn get(state: &Arc<AppState>, remote: &str, key: &str) -> Result<Option<Entry>, HostedError> {
-    let entry = state.store.entry(&EntryId::new(remote, key)).await?;
-    Ok(entry.map(Arc::unwrap_or_clone))
+async fn get(engine: &Engine, remote: &str, key: &str) -> Result<Option<Entry>, HostedError> {
+    let entry = engine.store.entry(&EntryId::new(remote, key)).await?;
+    // A clone (the read may change it for this answer), never the shared
+    // entry itself ([`Entry::rendered`]).
+    Ok(entry.map(|e| Entry::clone(&e)))
 }

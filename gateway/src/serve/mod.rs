@@ -20,18 +20,18 @@
 //! route kind's format ([`RouteKind::error`]), and counts it as [`Outcome::Error`].
 
 mod bypass;
-pub mod error;
+mod error;
 mod fill;
 mod forward;
 mod hit;
-pub mod hosted;
+mod hosted;
 mod plan;
 mod request;
 mod resolve;
 mod respond;
 mod route_kind;
-pub mod upload;
-pub mod virtual_remote;
+mod upload;
+mod virtual_remote;
 
 pub use error::{HostedError, ServeError};
 pub use request::{Served, Target};
@@ -88,6 +88,7 @@ async fn run(
     let (parts, remote) = (&parts, &remote);
     let req = Req {
         state,
+        engine: &state.engine,
         parts,
         remote,
         target,

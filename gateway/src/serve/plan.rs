@@ -60,7 +60,10 @@ pub async fn plan(
         wreq.body_too_large = view.too_large;
         decision = adapter.plan(ctx.clone(), &req.remote.info, &wreq).await;
         if let Ok(wit::Decision::ReadBody(_)) = &decision {
-            state.metrics.plugin_error(adapter.name(), "bad_output");
+            state
+                .engine
+                .metrics
+                .plugin_error(adapter.name(), "bad_output");
             return Err(ServeError::new(
                 StatusCode::BAD_GATEWAY,
                 "UNKNOWN",

@@ -2,8 +2,8 @@
 //! serving it produced.
 
 use crate::body::ResBody;
-use crate::cache::Outcome;
 use crate::cache::memo::RequestShape;
+use crate::cache::{Engine, Outcome};
 use crate::plugins::wit::RouteKind;
 use crate::state::{AppState, RemoteRuntime};
 use http::request::Parts;
@@ -29,8 +29,11 @@ pub struct Target<'a> {
 /// A request on a remote that is not virtual (its body travels apart: it
 /// is consumed by one phase).
 pub struct Req<'a> {
-    /// Shared gateway state.
+    /// Shared gateway state: the remotes, the adapters and their call
+    /// context, the remembered decisions.
     pub state: &'a Arc<AppState>,
+    /// What the store and fill phases use of it (`&state.engine`).
+    pub engine: &'a Engine,
     /// The request head.
     pub parts: &'a Parts,
     /// The remote.

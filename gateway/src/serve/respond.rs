@@ -5,42 +5,18 @@
 use super::error::ServeError;
 use super::request::{Req, Served};
 use crate::body::{self, ResBody};
+use crate::cache::Engine;
 use crate::cache::Outcome;
 use crate::cache::head::head_of_entry;
 use crate::cache::range::{self, RangeSpec};
 use crate::cache::reader;
 use crate::cache::{FillState, Head};
 use crate::plugins::{Adapter, wit};
-use crate::state::{AppState, RemoteRuntime};
 use crate::store::{BlobRead, Content, Entry, EntryClass, EntryId};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use std::sync::Arc;
-
-/// The entry for `id`, or `None` (also when the index read fails: logged,
-/// and treated as a miss).
-pub async fn get_entry(state: &Arc<AppState>, id: &EntryId) -> Option<Arc<Entry>> {
-    state.store.entry(id).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "index read failed; treating as a miss");
-        None
-    })
-}
-
-/// Open an entry's content (hosted reads, whose entry is already loaded).
-pub async fn open_blob(
-    state: &Arc<AppState>,
-    remote: &RemoteRuntime,
-    entry: &Entry,
-) -> Option<Content> {
-    match state.store.open(&entry.blob).await {
-        Ok(Some(d)) => Some(Content::Blob(d)),
-        _ => {
-            tracing::warn!(remote = %remote.cfg.name, blob = %entry.blob, "indexed blob is missing");
-            None
-        }
-    }
-}
 
 /// Serve a stored entry whose content is open. A negative entry, or a
 /// hosted entry one of whose references is missing, is answered 404 here
@@ -52,10 +28,11 @@ pub async fn serve_entry(
     data: Content,
     outcome: Outcome,
 ) -> Response<ResBody> {
-    let (state, parts) = (req.state, req.parts);
+    let (engine, parts) = (req.engine, req.parts);
     // Hosted completeness: an entry whose references are missing is absent.
     for reference in &entry.references {
-        if get_entry(state, &EntryId::new(req.remote_name(), reference))
+        if engine
+            .entry(&EntryId::new(req.remote_name(), reference))
             .await
             .is_none()
         {
@@ -79,13 +56,13 @@ pub async fn serve_entry(
         .from_source(outcome)
         .render(req.target.kind);
     }
-    state.store.meta.touch(&entry.blob);
+    engine.store.meta.touch(&entry.blob);
     let head = head_of_entry(&entry, outcome);
     respond_from(
-        state,
+        engine,
         parts,
         req.remote_name(),
-        &head,
+        head,
         match data {
             Content::Memory(bytes) => FillOrBlob::Memory(bytes),
             Content::Blob(data) => FillOrBlob::Blob(data, entry.size),
@@ -106,14 +83,14 @@ pub enum FillOrBlob {
 /// Build the response for a head and a data source, honouring HEAD,
 /// `Range` and `If-None-Match`.
 pub fn respond_from(
-    state: &Arc<AppState>,
+    engine: &Engine,
     parts: &Parts,
     remote: &str,
-    head: &Head,
+    head: Head,
     src: FillOrBlob,
 ) -> Response<ResBody> {
     let mut resp = Response::new(body::empty());
-    *resp.headers_mut() = head.headers.clone();
+    *resp.headers_mut() = head.headers;
     let h = resp.headers_mut();
     if let Some(source) = head.outcome.source() {
         h.insert("x-artifact-source", HeaderValue::from_static(source));
@@ -129,7 +106,7 @@ pub fn respond_from(
     // Conditional GET from the client.
     if let (Some(inm), Some(etag)) = (
         parts.headers.get(header::IF_NONE_MATCH),
-        head.headers.get(header::ETAG),
+        resp.headers().get(header::ETAG),
     ) {
         let etag = etag.as_bytes();
         if inm.as_bytes() == b"*"
@@ -153,7 +130,10 @@ pub fn respond_from(
             .headers
             .get(header::IF_MODIFIED_SINCE)
             .and_then(http_date)
-        && let Some(modified) = head.headers.get(header::LAST_MODIFIED).and_then(http_date)
+        && let Some(modified) = resp
+            .headers()
+            .get(header::LAST_MODIFIED)
+            .and_then(http_date)
         && modified <= since
     {
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -195,7 +175,7 @@ pub fn respond_from(
     if parts.method == Method::HEAD {
         return resp;
     }
-    let metrics = state.metrics.clone();
+    let metrics = engine.metrics.clone();
     let remote = remote.to_owned();
     let on_end: reader::OnEnd = Box::new(move |n| metrics.served_bytes(&remote, n));
     *resp.body_mut() = match src {
@@ -220,7 +200,7 @@ pub fn direct(
     r: wit::DirectResponse,
 ) -> Result<Served, ServeError> {
     let resp = checked(r).map_err(|m| {
-        req.state.metrics.plugin_error(adapter.name(), "bad_output");
+        req.engine.metrics.plugin_error(adapter.name(), "bad_output");
         tracing::error!(remote = req.remote_name(), adapter = adapter.name(), error = %m, "adapter returned an invalid direct response");
         ServeError::new(
             StatusCode::BAD_GATEWAY,

@@ -127,7 +127,11 @@ async fn store_upload(
     inspector: Inspector<'_>,
 ) -> Result<Response<ResBody>, HostedError> {
     let name = remote.cfg.name.clone();
-    let previous = state.store.entry(&EntryId::new(&name, &w.key)).await?;
+    let previous = state
+        .engine
+        .store
+        .entry(&EntryId::new(&name, &w.key))
+        .await?;
     if w.refuse_overwrite && previous.is_some() {
         return Err(HostedError::Exists(w.key));
     }
@@ -176,7 +180,7 @@ async fn store_upload(
     {
         return Err(HostedError::TooLarge { limit });
     }
-    let mut spool = state.store.create_spool().await?;
+    let mut spool = state.engine.store.create_spool().await?;
     // Until the commit, every early return drops the spool, which deletes
     // its file: nothing partial is left behind.
     let mut inspected: Option<Vec<u8>> = w.inspect_limit.map(|_| Vec::new());
@@ -240,14 +244,15 @@ async fn store_upload(
                     });
                 }
             }
-            let fresh = state.store.create_spool().await?;
+            let fresh = state.engine.store.create_spool().await?;
             spool = state
+                .engine
                 .store
                 .write(fresh, bytes::Bytes::from(replacement))
                 .await?;
         }
     }
-    let blob = match state.store.commit(spool, expected).await {
+    let blob = match state.engine.store.commit(spool, expected).await {
         Ok(b) => b,
         Err(StoreError::DigestMismatch { expected, actual }) => {
             return Err(HostedError::Mismatch { expected, actual });
@@ -261,7 +266,11 @@ async fn store_upload(
     };
     // Durable: the index is flushed before the 201.
     let id = EntryId::new(&name, &w.key);
-    let outcome = state.store.put_checked(&id, entry, check, true).await?;
+    let outcome = state
+        .engine
+        .store
+        .put_checked(&id, entry, check, true)
+        .await?;
     let status = match outcome {
         PutOutcome::Stored(None) => StatusCode::CREATED,
         PutOutcome::Stored(Some(_)) => StatusCode::OK,
@@ -310,7 +319,10 @@ async fn inspect(
     })?;
     for r in &verdict.references {
         if r.is_empty() || r.len() > crate::cache::plan::MAX_KEY_BYTES || r.contains('\0') {
-            state.metrics.plugin_error(adapter.name(), "bad_output");
+            state
+                .engine
+                .metrics
+                .plugin_error(adapter.name(), "bad_output");
             return Err(HostedError::Adapter {
                 adapter: adapter.name().to_owned(),
                 message: "it returned an empty, oversized or NUL-containing reference".into(),
@@ -323,7 +335,7 @@ async fn inspect(
 
 /// Bytes `remote`'s entries take (the index's counter).
 async fn remote_size(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {
-    Ok(state.store.remote_size(remote).await?)
+    Ok(state.engine.store.remote_size(remote).await?)
 }
 
 /// The boundary of a `multipart/form-data` upload, if it is one.

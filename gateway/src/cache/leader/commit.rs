@@ -4,7 +4,6 @@
 //! released, and only then is the whole body published. A body that
 //! cannot be trusted whole is delivered to the waiters and not stored.
 
-use super::stored::open_blob;
 use super::{FillError, Job, Published};
 use crate::cache::fill::{Abort, Fill, Head};
 use crate::cache::freshness::now_ms;
@@ -49,7 +48,7 @@ pub(super) async fn commit(
         .metrics
         .set_store_bytes(engine.store.meta.total_size());
     apply_held_kv(job).await;
-    let Some(data) = open_blob(engine, &blob.digest).await else {
+    let Some(data) = engine.open(&blob.digest).await else {
         return Err(FillError::Aborted(Abort::store(&StoreError::io(
             "open committed blob",
             blob.digest,

@@ -5,7 +5,6 @@
 
 use super::{FillError, Job, Published, Step};
 use crate::cache::Outcome;
-use crate::cache::engine::Engine;
 use crate::cache::fill::Fill;
 use crate::cache::freshness::{self, now_ms};
 use crate::cache::head::head_of_entry;
@@ -27,10 +26,10 @@ pub(super) async fn lookup(job: &Job, fill: &Arc<Fill>) -> Step<Option<Entry>> {
         .entry(&job.id)
         .await
         .map_err(FillError::store)?
-        .map(Arc::unwrap_or_clone);
+        .map(|e| Entry::clone(&e));
     // An entry whose blob went missing (evicted or damaged) is a miss.
     let (existing, data) = match existing {
-        Some(e) => match open_blob(engine, &e.blob).await {
+        Some(e) => match engine.open(&e.blob).await {
             Some(d) => (Some(e), Some(d)),
             None => (None, None),
         },
@@ -98,12 +97,6 @@ async fn entry_from_sibling(job: &Job, digest: Digest) -> Result<Option<Entry>, 
     Ok(Some(entry))
 }
 
-/// The blob `digest`, when the store has it (a read error counts as
-/// missing).
-pub(super) async fn open_blob(engine: &Engine, digest: &Digest) -> Option<Arc<dyn BlobRead>> {
-    engine.store.open(digest).await.ok().flatten()
-}
-
 /// Publish a stored entry as the fill's result.
 async fn publish_entry(
     job: &Job,
@@ -111,7 +104,7 @@ async fn publish_entry(
     entry: Entry,
     outcome: Outcome,
 ) -> Result<Published, FillError> {
-    let Some(data) = open_blob(&job.engine, &entry.blob).await else {
+    let Some(data) = job.engine.open(&entry.blob).await else {
         return Err(FillError::bad_gateway(
             "the cached object is missing from the store",
         ));
