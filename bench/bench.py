@@ -402,6 +402,20 @@ class Bench:
         wait_http(self.ngx + "/api/v1/remote/files/small/1k.bin")
         if self.want("fanout_registry", "skopeo"):
             self.start_registry_proxy()
+        if self.want("hit1k", "hit64k"):
+            self.start_hyper()
+
+    def start_hyper(self):
+        """Plain hyper serving the hit workloads' bytes from memory, on the
+        server core: the ceiling for a hit served through hyper."""
+        self.hyper = {}
+        for path, size in [("small/1k.bin", 1024), ("small/64k.bin", 64 * 1024)]:
+            port = free_port()
+            start("hyper-" + str(size), [self.client_bin, "serve-bytes", "--port", str(port),
+                                         "--size", str(size)],
+                  SERVER_CPU, os.path.join(self.tmp, f"hyper-{size}.log"))
+            self.hyper[path] = f"http://127.0.0.1:{port}/{path}"
+            wait_http(self.hyper[path])
 
     def start_registry_proxy(self, fresh=False):
         d = os.path.join(self.tmp, "registry-proxy")
@@ -491,6 +505,8 @@ class Bench:
         return out
 
     def hit_url(self, peer, path):
+        if peer == "hyper":
+            return self.hyper[path]
         return {"artgate": self.ag, "nginx": self.ngx, "base": getattr(self, "base", None)}[peer] \
             + "/api/v1/remote/files/" + path
 
@@ -505,10 +521,10 @@ class Bench:
 
     def w_hit_small(self, r, path, size, peers):
         out = {}
-        for peer in peers:
+        for peer in peers + (["hyper"] if getattr(self, "hyper", None) else []):
             url = self.hit_url(peer, path)
             n, src = self.warm(url)
-            if n != size or src not in ("cache", "HIT"):
+            if n != size or (peer != "hyper" and src not in ("cache", "HIT")):
                 self.note(self.cur, f"{peer}: warm-up GET got {n} bytes, source {src}")
             res = run(["wrk", "-t1", "-c64", f"-d{self.wrk_secs}s", "--latency", url],
                       timeout=self.wrk_secs + 60)
@@ -1021,6 +1037,12 @@ class Bench:
                      "nginx " + F(self.series(w, "nginx", "p99_ms")), F(pr, "{:.2f}"),
                      "≤ nginx" if goal_p == 1.0 else f"≤ {goal_p}× nginx",
                      self.met(pr, lambda v: v <= goal_p)],
+                    ["plain hyper, same bytes from memory (req/s)",
+                     F(self.series(w, "hyper", "rps"), "{:.0f}"),
+                     "nginx " + F(self.series(w, "nginx", "rps"), "{:.0f}"),
+                     F(self.ratios(w, "hyper", "nginx", "rps"), "{:.2f}"),
+                     "ceiling for artgate (hyper/nginx)",
+                     "artgate/hyper " + F(self.ratios(w, "artgate", "hyper", "rps"), "{:.2f}")],
                 ], f"Ceiling: {c}.")
         for w, title, goal in [("hit1g", "Cache hit 1 GiB, one stream", 0.9),
                                ("hit1g8", "Cache hit 1 GiB, 8 streams (aggregate)", 0.95)]:

@@ -8,6 +8,7 @@
 //! cargo run --release --example bench_client -- reload --gateway URL --plugins-dir D --wasm FILE \
 //!     --sha HEX --hit URL --probe-prefix URL [--probe-suffix S] --probes N \
 //!     --expect-variant yes|no [--name generic.wasm] [--conns 16] [--timeout-secs 10]
+//! cargo run --release --example bench_client -- serve-bytes --port P --size BYTES
 //! ```
 //!
 //! * `fanout`: N clients, each on its own connection, GET one URL at the
@@ -21,6 +22,11 @@
 //!   plugin directory, and measures when `GET /plugins` reports its sha256
 //!   and when a request planned by the adapter first carries
 //!   `x-adapter-variant` (or stops carrying it); counts failed hits.
+//! * `serve-bytes`: plain hyper (HTTP/1, keep-alive, one tokio worker like
+//!   a pinned artgate) answering every GET with the same `--size` bytes
+//!   from memory, with a `Content-Type` and an `ETag`: the ceiling a cache
+//!   hit served through hyper can approach. Prints its address, then serves
+//!   until killed.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -231,6 +237,7 @@ fn seed(m: &HashMap<String, String>) {
             upstream_target: Some(format!("seed/{:02x}/f{i}.bin", i % 256)),
             references: vec![],
             stale_since_ms: None,
+            rendered: Default::default(),
         };
         let key = format!("seed/{:02x}/f{i}.bin", i % 256);
         store
@@ -378,6 +385,39 @@ async fn reload(m: &HashMap<String, String>) {
     );
 }
 
+/// `serve-bytes`: the same bytes for every request, straight from memory.
+async fn serve_bytes(m: &HashMap<String, String>) {
+    let port: u16 = num(m, "port", 0u16);
+    let body = Bytes::from(vec![b'x'; num(m, "size", 1024)]);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("binding the serve-bytes port");
+    println!(
+        "{}",
+        serde_json::json!({ "addr": listener.local_addr().unwrap().to_string() })
+    );
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |_req| {
+                let resp = hyper::Response::builder()
+                    .header("content-type", "application/octet-stream")
+                    .header("etag", "\"0123456789abcdef\"")
+                    .body(http_body_util::Full::new(body.clone()))
+                    .unwrap();
+                async move { Ok::<_, std::convert::Infallible>(resp) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
 fn main() {
     let (cmd, m) = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -390,8 +430,11 @@ fn main() {
         "memcpy" => memcpy(&m),
         "seed" => seed(&m),
         "reload" => rt.block_on(reload(&m)),
+        "serve-bytes" => rt.block_on(serve_bytes(&m)),
         other => {
-            eprintln!("unknown subcommand {other:?}: fanout | memcpy | seed | reload");
+            eprintln!(
+                "unknown subcommand {other:?}: fanout | memcpy | seed | reload | serve-bytes"
+            );
             std::process::exit(2);
         }
     }

@@ -20,10 +20,23 @@ pub fn stored_outcome(entry: &Entry, outcome: Outcome) -> Outcome {
 
 /// The head a stored entry is served with. An entry still standing in for
 /// a failed upstream ([`Entry::stale_since_ms`]) is `stale`, not `cache`,
-/// until the upstream confirms or replaces it.
+/// until the upstream confirms or replaces it. The headers are rendered
+/// once per entry ([`Entry::rendered`]); a hit copies them.
 pub fn head_of_entry(entry: &Entry, outcome: Outcome) -> Head {
-    let outcome = stored_outcome(entry, outcome);
-    let mut headers = HeaderMap::new();
+    Head {
+        status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
+        headers: entry.rendered.get_or_init(|| render(entry)).clone(),
+        size: Some(entry.size),
+        outcome: stored_outcome(entry, outcome),
+    }
+}
+
+/// The headers of `entry`'s answers: its stored headers, content type and
+/// `ETag` (the blob's digest when the upstream gave none), and what
+/// [`crate::serve`] adds to every `200` from the store (`Accept-Ranges`,
+/// `X-Artifact-Size`), with room for the per-answer ones.
+fn render(entry: &Entry) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(entry.headers.len() + 8);
     for (k, v) in &entry.headers {
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
@@ -44,12 +57,11 @@ pub fn head_of_entry(entry: &Entry, outcome: Outcome) -> Head {
     {
         headers.insert(header::ETAG, v);
     }
-    Head {
-        status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
-        headers,
-        size: Some(entry.size),
-        outcome,
+    headers.insert(SIZE_HEADER, HeaderValue::from(entry.size));
+    if entry.status == 200 {
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
+    headers
 }
 
 /// Upstream headers that change what the bytes mean (RFC 9110 8.4, 8.5):
@@ -127,4 +139,54 @@ pub fn header_str(h: &HeaderMap, name: HeaderName) -> Option<String> {
 /// `Content-Length` as a number.
 pub fn content_length(h: &HeaderMap) -> Option<u64> {
     h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Digest, EntryClass, Validators};
+
+    fn entry() -> Entry {
+        let mut e = Entry::fetched(EntryClass::Immutable, Validators::Refetch, "/f".into());
+        e.blob = Digest::of(b"bytes");
+        e.size = 5;
+        e.content_type = Some("text/plain".into());
+        e.headers = vec![("content-encoding".into(), "gzip".into())];
+        e
+    }
+
+    #[test]
+    fn an_entry_head_is_rendered_once_and_a_changed_clone_renders_afresh() {
+        let e = entry();
+        let first = head_of_entry(&e, Outcome::Hit);
+        assert_eq!(first.headers["content-type"], "text/plain");
+        assert_eq!(first.headers["content-encoding"], "gzip");
+        assert_eq!(first.headers["x-artifact-size"], "5");
+        assert_eq!(first.headers["accept-ranges"], "bytes");
+        assert_eq!(
+            first.headers["etag"],
+            format!("\"{}\"", Digest::of(b"bytes").hex()).as_str()
+        );
+        // The second hit copies what the first rendered.
+        let rendered = e.rendered.get_or_init(|| panic!("rendered again"));
+        assert_eq!(rendered, &first.headers);
+        assert_eq!(head_of_entry(&e, Outcome::Hit).headers, first.headers);
+        // A change goes through a clone, which renders its own head.
+        let mut changed = e.clone();
+        changed.content_type = Some("application/json".into());
+        changed.stale_since_ms = Some(1);
+        let head = head_of_entry(&changed, Outcome::Hit);
+        assert_eq!(head.headers["content-type"], "application/json");
+        assert_eq!(head.outcome, Outcome::Stale);
+        assert_eq!(head_of_entry(&e, Outcome::Hit).headers["content-type"], "text/plain");
+    }
+
+    #[test]
+    fn a_negative_entry_head_has_no_accept_ranges() {
+        let e = Entry::negative(Digest::of(b""), 0, 1000, "/missing".into());
+        let head = head_of_entry(&e, Outcome::Hit);
+        assert_eq!(head.status, StatusCode::NOT_FOUND);
+        assert!(!head.headers.contains_key("accept-ranges"));
+        assert_eq!(head.headers["x-artifact-size"], "0");
+    }
 }

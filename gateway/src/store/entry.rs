@@ -2,6 +2,7 @@
 
 use super::Digest;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Freshness class of an entry, as the adapter planned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +75,51 @@ pub struct Entry {
     /// the same; entries written before it existed read as `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_since_ms: Option<u64>,
+    /// The response head rendered from the fields above, made on the
+    /// entry's first hit (`cache/head.rs`) and reused by every later hit
+    /// of the same shared entry. Never stored, and empty in a clone: an
+    /// entry changed through a clone, or read from the index, renders
+    /// afresh. (Change an entry only through a clone, never in place.)
+    #[serde(skip)]
+    pub rendered: Rendered,
+}
+
+/// The response head of an entry, rendered once ([`Entry::rendered`]).
+/// A clone starts empty, and it compares equal to any other, so it never
+/// outlives a change to the entry made through a clone nor decides
+/// whether two entries are the same.
+#[derive(Default)]
+pub struct Rendered(OnceLock<http::HeaderMap>);
+
+impl Rendered {
+    /// The head, rendered by `render` the first time.
+    pub fn get_or_init(&self, render: impl FnOnce() -> http::HeaderMap) -> &http::HeaderMap {
+        self.0.get_or_init(render)
+    }
+}
+
+impl Clone for Rendered {
+    fn clone(&self) -> Self {
+        Rendered::default()
+    }
+}
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Rendered {}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Rendered(yes)"
+        } else {
+            "Rendered(no)"
+        })
+    }
 }
 
 impl Entry {
@@ -99,6 +145,7 @@ impl Entry {
             upstream_target: Some(upstream_target),
             references: Vec::new(),
             stale_since_ms: None,
+            rendered: Rendered::default(),
         }
     }
 
@@ -141,6 +188,7 @@ impl Entry {
             upstream_target: None,
             references,
             stale_since_ms: None,
+            rendered: Rendered::default(),
         }
     }
 

@@ -42,7 +42,7 @@ mod vfs;
 
 pub use blob_fs::FsBlobStore;
 pub use digest::{Digest, DigestError};
-pub use entry::{Entry, EntryClass, EntryId, Validators};
+pub use entry::{Entry, EntryClass, EntryId, Rendered, Validators};
 pub use error::{StoreError, is_no_space};
 pub use evict::{EvictReport, GcReport, evict_to, gc, reclaim_orphans};
 pub use fsck::{FsckReport, IndexCheck};
