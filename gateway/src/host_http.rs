@@ -63,6 +63,13 @@ pub struct RemoteHttp {
     pub remote: Arc<RemoteRuntime>,
 }
 
+impl RemoteHttp {
+    /// The capability for calls on `remote` ([`crate::state::HttpCapability`]).
+    pub fn capability(state: Arc<AppState>, remote: Arc<RemoteRuntime>) -> Arc<dyn HostHttp> {
+        Arc::new(RemoteHttp { state, remote })
+    }
+}
+
 impl HostHttp for RemoteHttp {
     fn send(
         &self,

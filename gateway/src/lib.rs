@@ -115,6 +115,7 @@ pub async fn run(
         registry.clone(),
         upstream,
         metrics,
+        host_http::RemoteHttp::capability,
     ));
     tokio::spawn(plugins::watch::run(
         registry,

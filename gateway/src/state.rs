@@ -3,10 +3,9 @@
 use crate::cache::memo::DecisionMemo;
 use crate::cache::{Engine, Fills};
 use crate::config::{Config, RemoteConfig};
-use crate::host_http::RemoteHttp;
 use crate::metrics::Metrics;
 use crate::plugins::wit_http::remote_info;
-use crate::plugins::{Adapter, AdapterKv, CallContext, PluginRegistry, wit};
+use crate::plugins::{Adapter, AdapterKv, CallContext, HostHttp, PluginRegistry, wit};
 use crate::store::Store;
 use crate::upstream::Upstream;
 use std::collections::{HashMap, HashSet};
@@ -41,6 +40,12 @@ impl RemoteRuntime {
     }
 }
 
+/// Makes the `http-send` capability of adapter calls on a remote
+/// (`host_http::RemoteHttp`, passed in by `lib.rs`). The capability sends
+/// through the cache (`cache-send`), whose fills call adapters again, so
+/// the state is handed this function rather than importing it.
+pub type HttpCapability = fn(Arc<AppState>, Arc<RemoteRuntime>) -> Arc<dyn HostHttp>;
+
 /// Everything a request handler needs.
 pub struct AppState {
     /// The validated configuration.
@@ -54,6 +59,8 @@ pub struct AppState {
     pub plugins: Arc<PluginRegistry>,
     /// Remembered adapter decisions for fresh hits.
     pub memo: DecisionMemo,
+    /// The `http-send` capability of adapter calls ([`HttpCapability`]).
+    http: HttpCapability,
     next_id: AtomicU64,
     id_prefix: String,
 }
@@ -76,10 +83,7 @@ impl AppState {
                 adapter.name(),
                 &remote.cfg.name,
             ))),
-            http: Some(Arc::new(RemoteHttp {
-                state: self.clone(),
-                remote: remote.clone(),
-            })),
+            http: Some((self.http)(self.clone(), remote.clone())),
         }
     }
 
@@ -90,6 +94,7 @@ impl AppState {
         plugins: Arc<PluginRegistry>,
         upstream: Upstream,
         metrics: Arc<Metrics>,
+        http: HttpCapability,
     ) -> Self {
         let remotes = config
             .remotes
@@ -112,6 +117,7 @@ impl AppState {
             },
             plugins,
             memo: DecisionMemo::new(100_000),
+            http,
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:06x}", seed & 0xff_ffff),
         }
