@@ -178,7 +178,10 @@ mod tests {
         let head = head_of_entry(&changed, Outcome::Hit);
         assert_eq!(head.headers["content-type"], "application/json");
         assert_eq!(head.outcome, Outcome::Stale);
-        assert_eq!(head_of_entry(&e, Outcome::Hit).headers["content-type"], "text/plain");
+        assert_eq!(
+            head_of_entry(&e, Outcome::Hit).headers["content-type"],
+            "text/plain"
+        );
     }
 
     #[test]

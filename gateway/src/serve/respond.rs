@@ -237,3 +237,125 @@ fn checked(r: wit::DirectResponse) -> Result<Response<ResBody>, String> {
     }
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The answers from a stored head, driven through an [`Engine`] (a
+    //! store in a temp dir, fresh metrics) without the HTTP front.
+    use super::*;
+    use crate::cache::testkit;
+    use http::HeaderMap;
+    use http_body_util::BodyExt;
+
+    const BODY: &[u8] = b"abcdefghij";
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let config = testkit::config("127.0.0.1:9".parse().unwrap());
+        testkit::engine(dir, &config)
+    }
+
+    fn head() -> Head {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+        headers.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Wed, 01 Jan 2025 00:00:00 GMT"),
+        );
+        Head {
+            status: StatusCode::OK,
+            headers,
+            size: Some(BODY.len() as u64),
+            outcome: Outcome::Hit,
+        }
+    }
+
+    fn parts(method: Method, headers: &[(&'static str, &'static str)]) -> Parts {
+        let mut b = http::Request::builder().method(method).uri("/r/f");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    async fn answer(
+        engine: &Engine,
+        method: Method,
+        headers: &[(&'static str, &'static str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let src = FillOrBlob::Memory(Bytes::from_static(BODY));
+        let resp = respond_from(engine, &parts(method, headers), "r", head(), src);
+        let (p, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+        (p.status, p.headers, bytes)
+    }
+
+    #[tokio::test]
+    async fn a_whole_answer_carries_the_source_the_size_and_counts_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let (status, h, body) = answer(&engine, Method::GET, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, BODY);
+        assert_eq!(h["x-artifact-source"], "cache");
+        assert_eq!(h["x-artifact-size"], "10");
+        assert_eq!(h["content-length"], "10");
+        assert_eq!(h["accept-ranges"], "bytes");
+        let metrics = engine.metrics.render();
+        assert!(
+            metrics.lines().any(|l| l.contains("served_bytes")
+                && l.contains("remote=\"r\"")
+                && l.ends_with(" 10")),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test]
+    async fn head_and_conditional_requests_get_no_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let (status, h, body) = answer(&engine, Method::HEAD, &[]).await;
+        assert_eq!(
+            (status, h["content-length"].to_str().unwrap()),
+            (StatusCode::OK, "10")
+        );
+        assert!(body.is_empty());
+        for inm in ["\"v1\"", "W/\"v1\"", "\"v0\", \"v1\"", "*"] {
+            let (status, _, body) = answer(&engine, Method::GET, &[("if-none-match", inm)]).await;
+            assert_eq!(status, StatusCode::NOT_MODIFIED, "{inm}");
+            assert!(body.is_empty());
+        }
+        let (status, _, _) = answer(&engine, Method::GET, &[("if-none-match", "\"v0\"")]).await;
+        assert_eq!(status, StatusCode::OK);
+        let later = ("if-modified-since", "Thu, 02 Jan 2025 00:00:00 GMT");
+        let earlier = ("if-modified-since", "Tue, 31 Dec 2024 00:00:00 GMT");
+        assert_eq!(
+            answer(&engine, Method::GET, &[later]).await.0,
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            answer(&engine, Method::GET, &[earlier]).await.0,
+            StatusCode::OK
+        );
+        // If-None-Match decides alone when both are sent (RFC 9110 13.1.3).
+        let both = [("if-none-match", "\"v0\""), later];
+        assert_eq!(answer(&engine, Method::GET, &both).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn ranges_are_served_and_refused_with_content_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let (status, h, body) = answer(&engine, Method::GET, &[("range", "bytes=2-4")]).await;
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(h["content-range"], "bytes 2-4/10");
+        assert_eq!(body, b"cde");
+        let (status, _, body) = answer(&engine, Method::GET, &[("range", "bytes=-3")]).await;
+        assert_eq!(
+            (status, body.as_slice()),
+            (StatusCode::PARTIAL_CONTENT, &b"hij"[..])
+        );
+        let (status, h, _) = answer(&engine, Method::GET, &[("range", "bytes=20-")]).await;
+        assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(h["content-range"], "bytes */10");
+    }
+}
