@@ -277,6 +277,7 @@ class Bench:
         self.artgate_bin = os.path.join(self.target, "release", "artgate")
         self.client_bin = os.path.join(self.target, "release", "examples", "bench_client")
         self.results = {}  # workload -> list of per-round dicts
+        self.previous = self.read_previous()
         self.notes = {}  # workload -> list of strings
         self.rounds_meta = []
         self.uniq = 0
@@ -397,7 +398,8 @@ class Bench:
         self.ngx_port = free_port()
         conf = render("nginx-cache.conf", os.path.join(d, "nginx.conf"), DIR=d,
                       PORT=self.ngx_port, FRONT_PORT=self.front_port)
-        start("nginx-cache", ["nginx", "-c", conf, "-p", d], SERVER_CPU, os.path.join(d, "out.log"))
+        self.ngx_proc = start("nginx-cache", ["nginx", "-c", conf, "-p", d], SERVER_CPU,
+                              os.path.join(d, "out.log"))
         self.ngx = f"http://127.0.0.1:{self.ngx_port}"
         wait_http(self.ngx + "/api/v1/remote/files/small/1k.bin")
         if self.want("fanout_registry", "skopeo"):
@@ -408,12 +410,13 @@ class Bench:
     def start_hyper(self):
         """Plain hyper serving the hit workloads' bytes from memory, on the
         server core: the ceiling for a hit served through hyper."""
-        self.hyper = {}
+        self.hyper, self.hyper_procs = {}, {}
         for path, size in [("small/1k.bin", 1024), ("small/64k.bin", 64 * 1024)]:
             port = free_port()
-            start("hyper-" + str(size), [self.client_bin, "serve-bytes", "--port", str(port),
-                                         "--size", str(size)],
-                  SERVER_CPU, os.path.join(self.tmp, f"hyper-{size}.log"))
+            self.hyper_procs[path] = start(
+                "hyper-" + str(size),
+                [self.client_bin, "serve-bytes", "--port", str(port), "--size", str(size)],
+                SERVER_CPU, os.path.join(self.tmp, f"hyper-{size}.log"))
             self.hyper[path] = f"http://127.0.0.1:{port}/{path}"
             wait_http(self.hyper[path])
 
@@ -526,13 +529,54 @@ class Bench:
             n, src = self.warm(url)
             if n != size or (peer != "hyper" and src not in ("cache", "HIT")):
                 self.note(self.cur, f"{peer}: warm-up GET got {n} bytes, source {src}")
+            counter = self.count_syscalls(self.server_pid(peer, path))
             res = run(["wrk", "-t1", "-c64", f"-d{self.wrk_secs}s", "--latency", url],
                       timeout=self.wrk_secs + 60)
             rps, p99, non2xx, errs = parse_wrk(res.stdout)
             if non2xx or errs:
                 self.note(self.cur, f"{peer}: wrk reported {non2xx} non-2xx, {errs}")
             out[peer] = {"rps": rps, "p99_ms": p99}
+            calls = counter()
+            if calls is not None and rps:
+                out[peer]["syscalls_per_req"] = calls / (rps * self.syscall_window())
         return out
+
+    def server_pid(self, peer, path):
+        """The process that serves `peer`'s hits (nginx: its one worker)."""
+        if peer == "hyper":
+            return self.hyper_procs[path].pid
+        if peer == "nginx":
+            try:
+                with open(f"/proc/{self.ngx_proc.pid}/task/{self.ngx_proc.pid}/children") as f:
+                    return int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                return None
+        return {"artgate": self.ag_proc, "base": getattr(self, "base_proc", None)}[peer].pid
+
+    def syscall_window(self):
+        """Seconds of a wrk run over which system calls are counted."""
+        return max(1, self.wrk_secs - 2)
+
+    def count_syscalls(self, pid):
+        """Count `pid`'s system calls from 1 s into the coming wrk run, for
+        `syscall_window()` seconds (`perf stat`, on the client core); returns
+        a function that waits and gives the count, None without perf."""
+        if pid is None or not shutil.which("perf"):
+            return lambda: None
+        p = subprocess.Popen(
+            ["taskset", "-c", CLIENT_CPU, "sh", "-c",
+             f"sleep 1; exec perf stat -x, -e raw_syscalls:sys_enter -p {pid} -- sleep {self.syscall_window()}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def wait():
+            try:
+                _, err = p.communicate(timeout=self.wrk_secs + 30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                return None
+            m = re.search(r"^(\d+),[^\n]*raw_syscalls:sys_enter", err, re.M)
+            return int(m.group(1)) if m else None
+        return wait
 
     def w_hit1k(self, r, peers):
         return self.w_hit_small(r, "small/1k.bin", 1024, peers)
@@ -843,8 +887,17 @@ class Bench:
             log("pushing bench images to the origin registry")
             self.push_images()
         rounds = self.a.rounds + self.a.warmup
-        for r in range(rounds):
+        r, reruns = 0, 0
+        while r < rounds:
             self.round(r)
+            m = self.rounds_meta[-1]
+            if m["loaded"] and not m["warmup"] and reruns < self.a.rerun_loaded:
+                # A loaded round is left out of every table; another takes its place.
+                reruns += 1
+                rounds += 1
+                log(f"round {r} ran loaded; its results are left out and one more round runs "
+                    f"({reruns}/{self.a.rerun_loaded})")
+            r += 1
         if "plugin_calls" in self.a.only:
             log("plugin_calls")
             self.pc = self.plugin_calls()
@@ -862,14 +915,45 @@ class Bench:
         return lines
 
     # -------------------------------------------------------------- results
+    def read_previous(self):
+        """The hit req/s medians of the results file this run replaces, by
+        workload and peer, and its date: shown beside this run's, so that a
+        peer that is slower or faster on this machine is visible."""
+        try:
+            with open(self.a.out) as f:
+                text = f.read()
+        except OSError:
+            return {}
+        out = {}
+        date = re.search(r"^- date: ([^;]+);", text, re.M)
+        out["_date"] = date.group(1) if date else "unknown date"
+        for size, w in [("1 KiB", "hit1k"), ("64 KiB", "hit64k")]:
+            m = re.search(r"## Cache hit %s, wrk -c64\n.*?\n\| req/s \| (\d+)[^|]*\| nginx (\d+)" % size,
+                          text, re.S)
+            if m:
+                out[w] = {"artgate": int(m.group(1)), "nginx": int(m.group(2))}
+        return out
+
+    def previous_text(self, w):
+        p = self.previous.get(w)
+        if not p:
+            return ""
+        return (f"Previous run ({self.previous['_date']}, the results file this run replaced): "
+                f"artgate {p['artgate']} req/s, nginx {p['nginx']} req/s.")
+
+    @staticmethod
+    def kept(x):
+        """A result that counts: measured (not warm-up) in a clean round."""
+        return not x["_warmup"] and not x["_loaded"]
+
     def series(self, w, peer, key):
-        return [x[peer][key] for x in self.results.get(w, []) if not x["_warmup"]
+        return [x[peer][key] for x in self.results.get(w, []) if self.kept(x)
                 and peer in x and x[peer].get(key) is not None]
 
     def ratios(self, w, a, b, key, inv=False):
         out = []
         for x in self.results.get(w, []):
-            if not x["_warmup"] and a in x and b in x and x[a].get(key) and x[b].get(key):
+            if self.kept(x) and a in x and b in x and x[a].get(key) and x[b].get(key):
                 out.append(x[b][key] / x[a][key] if inv else x[a][key] / x[b][key])
         return out
 
@@ -892,7 +976,7 @@ class Bench:
         c = self.results.get("ceiling", [])
         if not c:
             return "not measured (ceiling not in --only)"
-        s = lambda k: self.fmt([x[k] for x in c if not x["_warmup"]] or [x[k] for x in c])
+        s = lambda k: self.fmt([x[k] for x in c if self.kept(x)] or [x[k] for x in c])
         return (f"iperf3 loopback {s('iperf_gbs')} GB/s, with -Z (zero-copy) {s('iperf_zc_gbs')} GB/s; "
                 f"memcpy {s('memcpy_gbs')} GB/s on core 0")
 
@@ -931,9 +1015,18 @@ class Bench:
         add(f"- {self.a.rounds} measured round(s) after {self.a.warmup} discarded warm-up round(s); the peer order "
             "alternates each round. Ratios (artgate / peer, or as stated) are computed within a "
             "round; tables show the median with (min–max) over rounds.")
+        clean = sum(1 for m in self.rounds_meta if not m["warmup"] and not m["loaded"])
+        loaded = sum(1 for m in self.rounds_meta if not m["warmup"] and m["loaded"])
         add(f"- Before each round the 1-min load average must be ≤ {self.a.max_load}: otherwise "
             f"the round waits 15 s and checks again, at most {self.a.load_retries} times, then runs "
-            "anyway and is flagged `loaded` below.")
+            "anyway, is flagged `loaded` below, is left out of every table and ratio, and another "
+            f"round runs in its place (at most {self.a.rerun_loaded} times). Tables use the "
+            f"**{clean} clean round(s)**" + (f"; {loaded} loaded round(s) left out." if loaded else "."))
+        add("- Syscalls per request (hits): `perf stat -e raw_syscalls:sys_enter` on the server "
+            "process during the wrk run, divided by the requests it served then. A peer that makes "
+            "more system calls per hit slows more on a machine where they cost more (a VM with "
+            "mitigations), so its absolute figure moves from machine to machine while artgate's "
+            "stays; the previous run's figures are shown beside this run's for that reason.")
         add(f"- Ceiling, measured each round: {self.ceiling_text()}.")
         add("- Cache hits: `wrk -t1 -c64 -d%ds --latency` (req/s and p99 latency); 1 GiB: curl to "
             "/dev/null, best of 2 (one stream) and 8 concurrent curls (aggregate)." % self.wrk_secs)
@@ -1024,7 +1117,7 @@ class Bench:
 
         c = self.ceiling_text()
         if "hit1k" in self.results or "hit64k" in self.results:
-            for w, size, goal_r, goal_p in [("hit1k", "1 KiB", 1.5, 1.0), ("hit64k", "64 KiB", 1.0, 1.2)]:
+            for w, size, goal_r, goal_p in [("hit1k", "1 KiB", 1.5, 1.0), ("hit64k", "64 KiB", 1.2, 1.0)]:
                 if w not in self.results:
                     continue
                 rr = self.ratios(w, "artgate", "nginx", "rps")
@@ -1043,7 +1136,11 @@ class Bench:
                      F(self.ratios(w, "hyper", "nginx", "rps"), "{:.2f}"),
                      "ceiling for artgate (hyper/nginx)",
                      "artgate/hyper " + F(self.ratios(w, "artgate", "hyper", "rps"), "{:.2f}")],
-                ], f"Ceiling: {c}.")
+                    ["system calls per request", F(self.series(w, "artgate", "syscalls_per_req"), "{:.2f}"),
+                     "nginx " + F(self.series(w, "nginx", "syscalls_per_req"), "{:.2f}"),
+                     F(self.ratios(w, "artgate", "nginx", "syscalls_per_req"), "{:.2f}"),
+                     "hyper " + F(self.series(w, "hyper", "syscalls_per_req"), "{:.2f}"), ""],
+                ], f"Ceiling: {c}. {self.previous_text(w)}")
         for w, title, goal in [("hit1g", "Cache hit 1 GiB, one stream", 0.9),
                                ("hit1g8", "Cache hit 1 GiB, 8 streams (aggregate)", 0.95)]:
             if w in self.results:
@@ -1056,7 +1153,7 @@ class Bench:
             w = "miss"
             tr = self.ratios(w, "artgate", "origin", "total_s")
             fo = [x["artgate"]["ttfb_ms"] - x["origin"]["ttfb_ms"] for x in self.results[w]
-                  if not x["_warmup"] and "artgate" in x]
+                  if self.kept(x) and "artgate" in x]
             nr = self.ratios(w, "nginx", "origin", "total_s")
             table(f"Cold miss {self.size_miss / MiB:.0f} MiB (curl)", [
                 ["total time (s)", F(self.series(w, "artgate", "total_s")),
@@ -1081,7 +1178,7 @@ class Bench:
                 fe = self.series(w, p, "fetches")
                 fp = self.series(w, p, "first_p99_ms")
                 over = [x[p]["first_p99_ms"] - x["origin"]["first_ms"] for x in self.results[w]
-                        if not x["_warmup"] and p in x]
+                        if self.kept(x) and p in x]
                 lo = self.series(w, p, "last_over_floor")
                 name = "artgate" if p == "artgate" else p
                 rows.append([f"{name}: upstream fetches", F(fe, "{:.0f}"), "", "", "exactly 1",
@@ -1094,7 +1191,7 @@ class Bench:
                              self.met(lo, lambda v: v <= 1.1) if p == "artgate" else ""])
                 rows.append([f"{name}: clients complete", F(self.series(w, p, "ok"), "{:.0f}"),
                              f"of {self.fanout_clients}", "", "", ""])
-            ceil = [x["iperf_gbs"] for x in self.results.get("ceiling", []) if not x["_warmup"]]
+            ceil = [x["iperf_gbs"] for x in self.results.get("ceiling", []) if self.kept(x)]
             bound = ""
             if ceil:
                 secs = self.fanout_clients * self.size_miss / (statistics.median(ceil) * 1e9)
@@ -1176,6 +1273,8 @@ def main():
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--max-load", type=float, default=1.5)
     ap.add_argument("--load-retries", type=int, default=2)
+    ap.add_argument("--rerun-loaded", type=int, default=3,
+                    help="extra rounds to run in place of loaded ones")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--cmdline", default="")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")

@@ -15,7 +15,8 @@
 #            memory skopeo startup reload plugin_calls
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
-# (taskset), curl and python3 from Debian; builds artgate and the bench
+# (taskset), curl, python3 and linux-perf (system calls per hit) from
+# Debian; builds artgate and the bench
 # clients in release mode (CARGO_TARGET_DIR=${ARTGATE_BENCH_TARGET_DIR:-$repo/target});
 # runs bench/bench.py, which starts every server on 127.0.0.1 and writes
 # bench/RESULTS.md. Everything this script starts is stopped on exit.
@@ -59,7 +60,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ "$install" = 1 ]; then
-    pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git)
+    pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git linux-perf)
     missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
