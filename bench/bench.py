@@ -1277,7 +1277,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--max-load", type=float, default=1.5)
-    ap.add_argument("--load-retries", type=int, default=2)
+    ap.add_argument("--load-retries", type=int, default=6)
     ap.add_argument("--rerun-loaded", type=int, default=3,
                     help="extra rounds to run in place of loaded ones")
     ap.add_argument("--warmup", type=int, default=1)
