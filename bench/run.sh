@@ -36,10 +36,10 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             baseline="$2"; shift ;;
         --baseline=*) baseline="${1#--baseline=}" ;;
-        --only|--rounds|--warmup|--out|--tmpdir|--max-load|--load-retries)
+        --only|--rounds|--warmup|--out|--tmpdir|--max-load|--load-retries|--rerun-loaded)
             [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift ;;
-        --only=*|--rounds=*|--warmup=*|--out=*|--tmpdir=*|--max-load=*|--load-retries=*) args+=("$1") ;;
+        --only=*|--rounds=*|--warmup=*|--out=*|--tmpdir=*|--max-load=*|--load-retries=*|--rerun-loaded=*) args+=("$1") ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
