@@ -31,13 +31,10 @@ pub fn artgate(args: &[&str]) -> Command {
 }
 
 /// `cargo build --release --target wasm32-wasip2` of the project in `dir`,
-/// offline, into the built-in adapters' target dir so the SDK's
-/// dependencies are reused (with `plugins/Cargo.lock` copied in, the same
-/// versions resolve). Host-build flags are removed, as `gateway/build.rs`
-/// does.
-fn wasm_build(dir: &Path) -> Command {
-    std::fs::copy(repo().join("plugins/Cargo.lock"), dir.join("Cargo.lock"))
-        .expect("copy plugins/Cargo.lock");
+/// offline (the crates its `Cargo.lock` names are in the registry cache
+/// once the built-in adapters are built), into `target`. Host-build flags
+/// are removed, as `gateway/build.rs` does.
+fn wasm_build(dir: &Path, target: &Path) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut c = Command::new(cargo);
     c.current_dir(dir)
@@ -49,7 +46,7 @@ fn wasm_build(dir: &Path) -> Command {
             "wasm32-wasip2",
             "--target-dir",
         ])
-        .arg(plugins_target());
+        .arg(target);
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
@@ -65,11 +62,18 @@ fn wasm_build(dir: &Path) -> Command {
     c
 }
 
-/// The target dir `gateway/build.rs` builds the built-in adapters into.
-fn plugins_target() -> PathBuf {
-    std::env::var_os("ARTGATE_PLUGINS_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("plugins/target"))
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// Poll `/plugins` until adapter `name` is active (panics after 3 min: a
@@ -98,36 +102,52 @@ pub async fn wait_active(gw: &Gateway, name: &str) -> serde_json::Value {
     panic!("adapter {name} did not become active; /plugins: {v}");
 }
 
-/// `plugin new` writes a Rust project that builds for wasm32-wasip2, passes
-/// its own golden cases under `plugin check`, and serves through a running
-/// gateway once copied into the plugin dir (no restart).
+/// `plugin new` writes a Rust project that stands alone (its own copy of
+/// the SDK and the WIT, a `Cargo.lock`; nothing refers to this
+/// repository), builds for wasm32-wasip2 from a temporary directory,
+/// passes its own golden cases under `plugin check`, and serves through a
+/// running gateway once copied into the plugin dir (no restart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_rust_adapter_builds_passes_check_and_serves_without_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let proj = tmp.path().join("kit-e2e");
-    let sdk = repo().join("plugins/sdk");
     let out = run_ok(artgate(&[
         "plugin",
         "new",
         "kit-e2e",
         "--dir",
         proj.to_str().unwrap(),
-        "--sdk",
-        sdk.to_str().unwrap(),
     ]))
     .await;
     assert!(out.contains("cases/01-file.toml"), "{out}");
+    assert!(out.contains("artgate-sdk/src/lib.rs"), "{out}");
     for f in [
         "Cargo.toml",
+        "Cargo.lock",
         "src/lib.rs",
         "README.md",
         "cases/01-file.toml",
+        "artgate-sdk/Cargo.toml",
+        "artgate-sdk/wit/adapter.wit",
     ] {
         assert!(proj.join(f).is_file(), "{f} missing");
     }
     let manifest = std::fs::read_to_string(proj.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("crate-type = [\"cdylib\"]"), "{manifest}");
-    assert!(manifest.contains("artgate-sdk = { path = "), "{manifest}");
+    assert!(
+        manifest.contains("artgate-sdk = { path = \"artgate-sdk\" }"),
+        "{manifest}"
+    );
+    // Nothing in the project points back at this checkout.
+    let here = repo().canonicalize().unwrap();
+    for entry in walk(&proj) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(
+            !text.contains(here.to_str().unwrap()),
+            "{} names the artgate checkout",
+            entry.display()
+        );
+    }
     // A second `new` into the same directory refuses to overwrite it.
     let again = run(artgate(&[
         "plugin",
@@ -143,8 +163,17 @@ async fn new_rust_adapter_builds_passes_check_and_serves_without_restart() {
         again.output
     );
 
-    run_ok(wasm_build(&proj)).await;
-    let wasm = plugins_target().join("wasm32-wasip2/release/kit_e2e.wasm");
+    // `plugin sdk` puts back a copy an author changed.
+    let sdk_lib = proj.join("artgate-sdk/src/lib.rs");
+    let original = std::fs::read_to_string(&sdk_lib).unwrap();
+    std::fs::write(&sdk_lib, "compile_error!(\"edited\");").unwrap();
+    let out = run_ok(artgate(&["plugin", "sdk", "--dir", proj.to_str().unwrap()])).await;
+    assert!(out.contains("artgate-sdk/src/lib.rs"), "{out}");
+    assert_eq!(std::fs::read_to_string(&sdk_lib).unwrap(), original);
+
+    let target = tmp.path().join("target");
+    run_ok(wasm_build(&proj, &target)).await;
+    let wasm = target.join("wasm32-wasip2/release/kit_e2e.wasm");
     assert!(wasm.is_file(), "{} was not built", wasm.display());
 
     let out = run_ok(artgate(&[

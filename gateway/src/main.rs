@@ -77,10 +77,17 @@ enum PluginCommand {
         /// Project directory (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The artgate-sdk crate to depend on by path (default: found in
-        /// an artgate checkout around the project).
+        /// Depend on this artgate-sdk crate by path (`plugins/sdk` of an
+        /// artgate checkout) instead of a copy in the project.
         #[arg(long)]
         sdk: Option<PathBuf>,
+    },
+    /// Rewrite the SDK copy (`artgate-sdk/`) of a Rust adapter project
+    /// with this binary's SDK and WIT.
+    Sdk {
+        /// The project directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -122,6 +129,19 @@ fn run() -> anyhow::Result<()> {
     {
         return plugin_new(name, lang, dir, sdk);
     }
+    if let Some(Command::Plugin(PluginCommand::Sdk { dir })) = &cli.command {
+        let written =
+            artgate::plugins::scaffold::refresh_sdk(dir).map_err(|e| anyhow::anyhow!(e))?;
+        println!(
+            "wrote the artgate SDK {} into {}:",
+            env!("CARGO_PKG_VERSION"),
+            dir.join(artgate::plugins::scaffold::SDK_DIR).display()
+        );
+        for f in written {
+            println!("  {f}");
+        }
+        return Ok(());
+    }
     let mut config = match &cli.config {
         Some(p) => artgate::config::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
         None => artgate::config::Config::default_config()
@@ -148,7 +168,9 @@ fn run() -> anyhow::Result<()> {
             cases,
             cache_dir,
         }) => plugin_check(&config, file, cases, cache_dir),
-        Command::Plugin(PluginCommand::New { .. }) => unreachable!("handled above"),
+        Command::Plugin(PluginCommand::New { .. } | PluginCommand::Sdk { .. }) => {
+            unreachable!("handled above")
+        }
         Command::Serve => serve(config),
     }
 }

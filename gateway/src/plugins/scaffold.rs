@@ -2,6 +2,15 @@
 //! adapter project from the templates in `templates/` (embedded with
 //! `include_str!`): sources, a README, and `cases/` with golden cases for
 //! `artgate plugin check`.
+//!
+//! A Rust project gets its own copy of the SDK (`artgate-sdk/`: the
+//! sources of `plugins/sdk`, the WIT, a manifest with the SDK's pinned
+//! dependencies) and a `Cargo.lock` with the versions the built-in
+//! adapters are built and tested with, so it builds from the public crate
+//! registry alone, with nothing but the `artgate` binary at hand.
+//! `artgate plugin sdk` ([`refresh_sdk`]) rewrites that copy with the SDK
+//! of the binary that runs it. `--sdk PATH` depends on a checkout's SDK by
+//! path instead.
 
 use std::path::{Path, PathBuf};
 
@@ -23,11 +32,67 @@ pub struct NewArgs {
     pub lang: Lang,
     /// Project directory (default `./NAME`). Must not exist or be empty.
     pub dir: Option<PathBuf>,
-    /// Path of the `artgate-sdk` crate (Rust; default: found by walking up
-    /// from the project directory and the working directory to an artgate
-    /// checkout's `plugins/sdk`).
+    /// Path of an `artgate-sdk` crate to depend on (Rust; default: a copy
+    /// written into the project, [`SDK_DIR`]).
     pub sdk: Option<PathBuf>,
 }
+
+/// Where a Rust project keeps its copy of the SDK.
+pub const SDK_DIR: &str = "artgate-sdk";
+
+/// The SDK's version (the `artgate-sdk` crate's, which is the gateway's).
+const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The SDK's sources, as `plugins/sdk/src` has them (a unit test checks
+/// that none is missing); written under [`SDK_DIR`]`/src`.
+const SDK_SOURCES: &[(&str, &str)] = &[
+    (
+        "adapter.rs",
+        include_str!("../../../plugins/sdk/src/adapter.rs"),
+    ),
+    (
+        "capabilities.rs",
+        include_str!("../../../plugins/sdk/src/capabilities.rs"),
+    ),
+    (
+        "digest.rs",
+        include_str!("../../../plugins/sdk/src/digest.rs"),
+    ),
+    (
+        "duration.rs",
+        include_str!("../../../plugins/sdk/src/duration.rs"),
+    ),
+    ("fuzz.rs", include_str!("../../../plugins/sdk/src/fuzz.rs")),
+    ("http.rs", include_str!("../../../plugins/sdk/src/http.rs")),
+    ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
+    ("log.rs", include_str!("../../../plugins/sdk/src/log.rs")),
+    (
+        "media.rs",
+        include_str!("../../../plugins/sdk/src/media.rs"),
+    ),
+    ("path.rs", include_str!("../../../plugins/sdk/src/path.rs")),
+    (
+        "pattern.rs",
+        include_str!("../../../plugins/sdk/src/pattern.rs"),
+    ),
+    ("plan.rs", include_str!("../../../plugins/sdk/src/plan.rs")),
+    (
+        "testing.rs",
+        include_str!("../../../plugins/sdk/src/testing.rs"),
+    ),
+];
+
+/// The SDK's manifest in a project (its dependencies as `plugins/Cargo.toml`
+/// pins them; a unit test compares the two).
+const SDK_MANIFEST: &str = include_str!("templates/rust/sdk-Cargo.toml.in");
+
+/// The versions the built-in adapters are built with; a new project starts
+/// from them (cargo drops the entries it does not use).
+const SDK_LOCK: &str = include_str!("../../../plugins/Cargo.lock");
+
+/// Where the SDK's `lib.rs` finds the WIT in the repository, and in a copy.
+const WIT_PATH_IN_REPO: &str = "path: \"../../wit\"";
+const WIT_PATH_IN_COPY: &str = "path: \"wit\"";
 
 /// The WIT package, copied into Python projects (componentize-py reads it).
 const WIT: &str = include_str!("../../../wit/adapter.wit");
@@ -120,7 +185,7 @@ pub fn create(args: &NewArgs) -> Result<Created, String> {
     }
     let lib_name = args.name.replace('-', "_");
     let (sdk_dep, sdk_note) = match args.lang {
-        Lang::Rust => sdk_dependency(args.sdk.as_deref(), &dir)?,
+        Lang::Rust => sdk_dependency(args.sdk.as_deref())?,
         Lang::Python => (String::new(), String::new()),
     };
     let vars: [(&str, String); 6] = [
@@ -150,6 +215,11 @@ pub fn create(args: &NewArgs) -> Result<Created, String> {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         written.push((*rel).to_owned());
     }
+    if args.lang == Lang::Rust && args.sdk.is_none() {
+        written.extend(write_sdk(&dir)?);
+        write_file(&dir.join("Cargo.lock"), SDK_LOCK)?;
+        written.push("Cargo.lock".to_owned());
+    }
     let next_steps = match args.lang {
         Lang::Rust => vec![
             format!("cd {}", dir.display()),
@@ -175,64 +245,90 @@ pub fn create(args: &NewArgs) -> Result<Created, String> {
     })
 }
 
-/// The `artgate-sdk = ...` line and a sentence describing it.
-fn sdk_dependency(explicit: Option<&Path>, dir: &Path) -> Result<(String, String), String> {
-    let found = match explicit {
-        Some(p) => {
-            if !p.join("Cargo.toml").is_file() {
-                return Err(format!(
-                    "--sdk {}: no Cargo.toml there (give the artgate-sdk crate directory, plugins/sdk in an artgate checkout)",
-                    p.display()
-                ));
-            }
-            Some(p.to_path_buf())
-        }
-        None => find_sdk(dir),
+/// The `artgate-sdk = ...` line and a sentence describing it: the copy
+/// in the project, or the crate `--sdk` names, by path.
+fn sdk_dependency(explicit: Option<&Path>) -> Result<(String, String), String> {
+    let Some(p) = explicit else {
+        return Ok((
+            format!("artgate-sdk = {{ path = {SDK_DIR:?} }}"),
+            format!("its copy in `{SDK_DIR}/` (SDK {SDK_VERSION})"),
+        ));
     };
-    Ok(match found {
-        Some(p) => {
-            let p = std::fs::canonicalize(&p).unwrap_or(p);
-            let shown = p.display().to_string();
-            (
-                format!("artgate-sdk = {{ path = {shown:?} }}"),
-                format!("by path, at the artgate checkout it was generated in ({shown})"),
-            )
-        }
-        None => (
-            "# artgate-sdk is not on crates.io: point this at an artgate checkout\n\
-             # (path) or your artgate git repository (see README.md).\n\
-             artgate-sdk = { path = \"../artgate/plugins/sdk\" }"
-                .to_owned(),
-            "with a placeholder path (no artgate checkout was found around the project); edit it"
-                .to_owned(),
-        ),
-    })
-}
-
-/// `plugins/sdk` of an artgate checkout above `dir` or the working
-/// directory.
-fn find_sdk(dir: &Path) -> Option<PathBuf> {
-    let cwd = std::env::current_dir().ok();
-    let abs = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        cwd.as_ref()?.join(dir)
-    };
-    let starts = [Some(abs), cwd];
-    for start in starts.iter().flatten() {
-        for anc in start.ancestors() {
-            let sdk = anc.join("plugins/sdk");
-            if is_artgate_sdk(&sdk) {
-                return Some(sdk);
-            }
-        }
-    }
-    None
-}
-
-fn is_artgate_sdk(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("Cargo.toml"))
+    if !std::fs::read_to_string(p.join("Cargo.toml"))
         .is_ok_and(|t| t.contains("name = \"artgate-sdk\""))
+    {
+        return Err(format!(
+            "--sdk {}: no artgate-sdk crate there (give plugins/sdk of an artgate checkout)",
+            p.display()
+        ));
+    }
+    let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let shown = p.display().to_string();
+    Ok((
+        format!("artgate-sdk = {{ path = {shown:?} }}"),
+        format!("a path, `{shown}`"),
+    ))
+}
+
+/// Write the SDK (sources, WIT, manifest) into `project`/[`SDK_DIR`],
+/// replacing what is there; returns the files written, relative to
+/// `project`.
+fn write_sdk(project: &Path) -> Result<Vec<String>, String> {
+    let sdk = project.join(SDK_DIR);
+    if sdk.exists() {
+        std::fs::remove_dir_all(&sdk).map_err(|e| format!("{}: {e}", sdk.display()))?;
+    }
+    let manifest = SDK_MANIFEST
+        .replace("{{sdk_version}}", SDK_VERSION)
+        .replace("{{wit_version}}", super::world::WIT_VERSION);
+    let mut files = vec![
+        ("Cargo.toml".to_owned(), manifest),
+        ("wit/adapter.wit".to_owned(), WIT.to_owned()),
+    ];
+    for (name, text) in SDK_SOURCES {
+        let text = if *name == "lib.rs" {
+            text.replace(WIT_PATH_IN_REPO, WIT_PATH_IN_COPY)
+        } else {
+            (*text).to_owned()
+        };
+        files.push((format!("src/{name}"), text));
+    }
+    let mut written = Vec::new();
+    for (rel, text) in files {
+        write_file(&sdk.join(&rel), &text)?;
+        written.push(format!("{SDK_DIR}/{rel}"));
+    }
+    Ok(written)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `artgate plugin sdk [--dir D]`: rewrite the SDK copy of the Rust
+/// project in `project` with this binary's SDK. Refused unless the
+/// project's `Cargo.toml` depends on the copy (`path = "artgate-sdk"`), so
+/// it never writes into a directory that is not such a project. Returns
+/// the files written.
+pub fn refresh_sdk(project: &Path) -> Result<Vec<String>, String> {
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| {
+        format!(
+            "{}: {e} (run this in an adapter project)",
+            manifest.display()
+        )
+    })?;
+    let ours = format!("artgate-sdk = {{ path = {SDK_DIR:?} }}");
+    if !text.lines().any(|l| l.trim() == ours) {
+        return Err(format!(
+            "{} does not depend on a copy of the SDK (no line `{ours}`); nothing was written",
+            manifest.display()
+        ));
+    }
+    write_sdk(project)
 }
 
 /// `my-format_x` → `MyFormatX`.
@@ -261,6 +357,114 @@ mod tests {
         assert!(validate_name("9x").is_err());
         assert!(validate_name("").is_err());
         assert_eq!(camel_case("my-format_x"), "MyFormatX");
+    }
+
+    /// Every file of `plugins/sdk/src` is copied into new projects.
+    #[test]
+    fn the_sdk_copy_has_every_source_file() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let copied: Vec<String> = SDK_SOURCES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        assert_eq!(copied, on_disk, "SDK_SOURCES must list plugins/sdk/src");
+        let lib = SDK_SOURCES.iter().find(|(n, _)| *n == "lib.rs").unwrap().1;
+        assert_eq!(
+            lib.matches(WIT_PATH_IN_REPO).count(),
+            1,
+            "the WIT path in lib.rs moved"
+        );
+    }
+
+    /// The copy's manifest pins what the SDK in the repository uses.
+    #[test]
+    fn the_sdk_copy_pins_the_workspace_dependencies() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let read = |p: &Path| -> toml::Table {
+            toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let workspace = read(&root.join("Cargo.toml"));
+        let sdk = read(&root.join("sdk/Cargo.toml"));
+        let copy: toml::Table = toml::from_str(
+            &SDK_MANIFEST
+                .replace("{{sdk_version}}", SDK_VERSION)
+                .replace("{{wit_version}}", "0"),
+        )
+        .unwrap();
+        let pinned = &workspace["workspace"]["dependencies"];
+        for section in ["dependencies", "dev-dependencies"] {
+            let names: Vec<&String> = sdk[section].as_table().unwrap().keys().collect();
+            let copied: Vec<&String> = copy[section].as_table().unwrap().keys().collect();
+            assert_eq!(names, copied, "[{section}]");
+            for name in names {
+                assert_eq!(
+                    copy[section][name.as_str()],
+                    pinned[name.as_str()],
+                    "{name}"
+                );
+            }
+        }
+        for key in ["edition", "rust-version", "license"] {
+            assert_eq!(
+                copy["package"][key], workspace["workspace"]["package"][key],
+                "{key}"
+            );
+        }
+        assert_eq!(
+            copy["package"]["version"],
+            workspace["workspace"]["package"]["version"]
+        );
+    }
+
+    #[test]
+    fn a_new_rust_project_has_the_sdk_and_a_refresh_rewrites_only_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("demo");
+        let created = create(&NewArgs {
+            name: "demo".into(),
+            lang: Lang::Rust,
+            dir: Some(dir.clone()),
+            sdk: None,
+        })
+        .unwrap();
+        assert!(created.files.contains(&"artgate-sdk/src/lib.rs".to_owned()));
+        assert!(created.files.contains(&"Cargo.lock".to_owned()));
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains("artgate-sdk = { path = \"artgate-sdk\" }"),
+            "{manifest}"
+        );
+        let lib = std::fs::read_to_string(dir.join("artgate-sdk/src/lib.rs")).unwrap();
+        assert!(lib.contains(WIT_PATH_IN_COPY) && !lib.contains(WIT_PATH_IN_REPO));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("artgate-sdk/wit/adapter.wit")).unwrap(),
+            WIT
+        );
+        // A refresh puts back what an author changed in the copy, and
+        // removes what is not the SDK's, but leaves the project alone.
+        std::fs::write(dir.join("artgate-sdk/src/path.rs"), "// edited").unwrap();
+        std::fs::write(dir.join("artgate-sdk/src/extra.rs"), "// stray").unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "// mine").unwrap();
+        refresh_sdk(&dir).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("artgate-sdk/src/path.rs")).unwrap(),
+            SDK_SOURCES.iter().find(|(n, _)| *n == "path.rs").unwrap().1
+        );
+        assert!(!dir.join("artgate-sdk/src/extra.rs").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("src/lib.rs")).unwrap(),
+            "// mine"
+        );
+        // Not a project with a copy of the SDK: nothing is written.
+        let other = tmp.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let err = refresh_sdk(&other).unwrap_err();
+        assert!(err.contains("does not depend on a copy"), "{err}");
+        assert!(!other.join("artgate-sdk").exists());
+        assert!(refresh_sdk(&tmp.path().join("missing")).is_err());
     }
 
     #[test]
