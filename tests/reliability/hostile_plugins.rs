@@ -477,23 +477,10 @@ async fn looping_adapter_does_not_stall_other_remotes() {
 /// adapter's calls, on their own lane with their own slots, all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
-    let up = Upstream::start().await;
+    let (up, gw) = looping_and_generic("max_concurrent_calls = 2\nqueue_timeout = \"300ms\"").await;
     for i in 0..6 {
         up.put_body(&format!("/f{i}.txt"), format!("file {i}"));
     }
-    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-    install_adapter(dir.path(), "hostile.wasm");
-    let remotes = format!(
-        "[[remote]]\nname = \"h-loop\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"loop\"\n\n{}",
-        up.url(),
-        generic_remote("good", &up.url(), "")
-    );
-    let gw = Gateway::start_with_plugins_extra(
-        dir,
-        "max_concurrent_calls = 2\nqueue_timeout = \"300ms\"",
-        &remotes,
-    )
-    .await;
     let client = reqwest::Client::new();
     let loops: Vec<_> = (0..6)
         .map(|_| {
@@ -537,4 +524,85 @@ async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
         .await,
         statuses.iter().filter(|&&s| s == 503).count() as f64
     );
+}
+
+/// `[plugins.adapter.NAME]` limits one adapter only: the looping adapter
+/// gets one call slot, no queue and its own time budget, so while its one
+/// call runs the other requests to it are refused at once (503 naming the
+/// limit); the generic adapter keeps the `[plugins]` defaults, and
+/// `GET /plugins` shows each adapter's limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_table_sets_the_limits_of_that_adapter_only() {
+    let (up, gw) = looping_and_generic(
+        "[plugins.adapter.hostile]\nmax_concurrent_calls = 1\nqueue_timeout = \"0s\"\ncall_timeout = \"300ms\"",
+    )
+    .await;
+    up.put_body("/f.txt", "file");
+    let text = reqwest::get(gw.url("/plugins"))
+        .await
+        .expect("/plugins")
+        .text()
+        .await
+        .expect("/plugins body");
+    let plugins: Value = serde_json::from_str(&text).expect("/plugins is JSON");
+    let limits = |name: &str| {
+        plugins["plugins"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|p| p["name"] == name && p["status"] == "active")
+            })
+            .map(|p| p["limits"].clone())
+            .unwrap_or_else(|| panic!("{name} is not active: {plugins}"))
+    };
+    let hostile = limits("hostile");
+    assert_eq!(hostile["max_concurrent_calls"], 1, "{hostile}");
+    assert_eq!(hostile["queue_timeout_ms"], 0, "{hostile}");
+    assert_eq!(hostile["call_timeout_ms"], 300, "{hostile}");
+    let generic = limits("generic");
+    assert_eq!(generic["max_concurrent_calls"], 16, "{generic}");
+    assert_eq!(generic["call_timeout_ms"], 200, "{generic}");
+
+    let client = reqwest::Client::new();
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, url) = (client.clone(), gw.url("/api/v1/remote/h-loop/x"));
+            tokio::spawn(async move {
+                let r = c.get(&url).send().await.expect("loop request");
+                (r.status().as_u16(), r.text().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    let (status, _, body) = get_header_body(&gw.url("/api/v1/remote/good/f.txt"), "").await;
+    assert_eq!((status, body.as_slice()), (200, &b"file"[..]));
+    let mut statuses = Vec::new();
+    for l in loops {
+        let (status, text) = l.await.expect("loop task");
+        match status {
+            502 => assert!(text.contains("time budget"), "{text}"),
+            503 => assert!(text.contains("max_concurrent_calls"), "{text}"),
+            other => panic!("{other}: {text}"),
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&502) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+}
+
+/// A gateway with `plugins_extra` in `[plugins]`, the hostile adapter
+/// installed, and two remotes on one upstream: `h-loop` (the hostile
+/// adapter, looping in `plan`) and `good` (generic).
+async fn looping_and_generic(plugins_extra: &str) -> (Upstream, Gateway) {
+    let up = Upstream::start().await;
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    install_adapter(dir.path(), "hostile.wasm");
+    let remotes = format!(
+        "[[remote]]\nname = \"h-loop\"\npackage = \"hostile\"\nupstream = {:?}\n[remote.options]\nmode = \"loop\"\n\n{}",
+        up.url(),
+        generic_remote("good", &up.url(), "")
+    );
+    let gw = Gateway::start_with_plugins_extra(dir, plugins_extra, &remotes).await;
+    (up, gw)
 }

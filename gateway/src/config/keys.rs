@@ -55,6 +55,13 @@ const PLUGINS_KEYS: &[&str] = &[
     "http_max_body",
     "max_file_size",
     "warm_instances",
+    "adapter",
+];
+const ADAPTER_LIMIT_KEYS: &[&str] = &[
+    "memory_limit",
+    "call_timeout",
+    "max_concurrent_calls",
+    "queue_timeout",
 ];
 const UPSTREAM_KEYS: &[&str] = &[
     "connect_timeout",
@@ -174,7 +181,22 @@ pub(super) fn check_keys(text: &str) -> Result<(), ConfigError> {
         match name {
             "server" => check_table(text, v, SERVER_KEYS, || "[server]".into())?,
             "storage" => check_table(text, v, STORAGE_KEYS, || "[storage]".into())?,
-            "plugins" => check_table(text, v, PLUGINS_KEYS, || "[plugins]".into())?,
+            "plugins" => {
+                check_table(text, v, PLUGINS_KEYS, || "[plugins]".into())?;
+                if let DeValue::Table(plugins) = v.get_ref()
+                    && let Some((_, adapters)) = plugins
+                        .iter()
+                        .find(|(k, _)| k.get_ref().as_ref() == "adapter")
+                    && let DeValue::Table(adapters) = adapters.get_ref()
+                {
+                    for (name, limits) in adapters.iter() {
+                        let name = name.get_ref().as_ref();
+                        check_table(text, limits, ADAPTER_LIMIT_KEYS, || {
+                            format!("[plugins.adapter.{name}]")
+                        })?;
+                    }
+                }
+            }
             "upstream" => check_table(text, v, UPSTREAM_KEYS, || "[upstream]".into())?,
             "remote" | "token" => {
                 let known = if name == "remote" {

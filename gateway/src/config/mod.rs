@@ -203,6 +203,63 @@ pub struct PluginsConfig {
     /// before it is dropped (default: none, a fresh instance per call).
     /// For adapters that are slow to instantiate (componentize-py).
     pub warm_instances: BTreeMap<String, u32>,
+    /// `[plugins.adapter.NAME]`: limits of one adapter (by the name its
+    /// `describe` reports), each defaulting to the `[plugins]` value.
+    pub adapter: BTreeMap<String, AdapterLimits>,
+}
+
+/// Whether `name` is an adapter name (or package type) as `describe` may
+/// report it: `[a-z0-9_-]`, 1 to 64 characters. The one rule for adapter
+/// names in configuration tables, at load and in `artgate plugin new`.
+pub fn is_adapter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The limits a call of one adapter runs under: `[plugins]`'s, or its
+/// `[plugins.adapter.NAME]` table's ([`PluginsConfig::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdapterLimits {
+    /// Linear memory cap per call, bytes.
+    pub memory_limit: u64,
+    /// Time budget per call.
+    pub call_timeout: Duration,
+    /// Calls in flight at once.
+    pub max_concurrent_calls: u32,
+    /// How long a call waits for a slot.
+    pub queue_timeout: Duration,
+}
+
+impl PluginsConfig {
+    /// The limits of adapter `name`'s calls.
+    pub fn limits(&self, name: &str) -> AdapterLimits {
+        self.adapter
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| self.default_limits())
+    }
+
+    /// The limits of adapters without a table of their own.
+    pub fn default_limits(&self) -> AdapterLimits {
+        AdapterLimits {
+            memory_limit: self.memory_limit,
+            call_timeout: self.call_timeout,
+            max_concurrent_calls: self.max_concurrent_calls,
+            queue_timeout: self.queue_timeout,
+        }
+    }
+
+    /// The largest memory cap of any adapter: what a pooled instance slot
+    /// must hold.
+    pub fn max_memory_limit(&self) -> u64 {
+        self.adapter
+            .values()
+            .map(|l| l.memory_limit)
+            .fold(self.memory_limit, u64::max)
+    }
 }
 
 /// `[upstream]`: the upstream client.
@@ -452,6 +509,12 @@ impl Config {
                 "http_max_body": p.http_max_body,
                 "max_file_size": p.max_file_size,
                 "warm_instances": p.warm_instances,
+                "adapter": p.adapter.iter().map(|(name, l)| (name.clone(), serde_json::json!({
+                    "memory_limit": l.memory_limit,
+                    "call_timeout": duration_json(l.call_timeout),
+                    "max_concurrent_calls": l.max_concurrent_calls,
+                    "queue_timeout": duration_json(l.queue_timeout),
+                }))).collect::<serde_json::Map<_, _>>(),
             },
             "upstream": {
                 "connect_timeout": duration_json(u.connect_timeout),

@@ -125,6 +125,22 @@ pub struct RawPlugins {
     pub max_file_size: Option<RawSize>,
     /// `warm_instances`.
     pub warm_instances: Option<BTreeMap<String, u32>>,
+    /// `[plugins.adapter.NAME]` tables.
+    pub adapter: Option<BTreeMap<String, RawAdapterLimits>>,
+}
+
+/// `[plugins.adapter.NAME]` as written; see [`AdapterLimits`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdapterLimits {
+    /// `memory_limit`.
+    pub memory_limit: Option<RawSize>,
+    /// `call_timeout`.
+    pub call_timeout: Option<RawDuration>,
+    /// `max_concurrent_calls`.
+    pub max_concurrent_calls: Option<u32>,
+    /// `queue_timeout`.
+    pub queue_timeout: Option<RawDuration>,
 }
 
 /// `[upstream]` as written; see [`UpstreamConfig`].

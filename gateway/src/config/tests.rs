@@ -445,6 +445,52 @@ fn warm_instances_name_adapters_and_count_calls() {
 }
 
 #[test]
+fn adapter_tables_set_limits_for_one_adapter_and_default_to_plugins() {
+    let c = ok(
+        "[plugins]\ncall_timeout = \"300ms\"\nmax_concurrent_calls = 8\n\
+                [plugins.adapter.pypi]\ncall_timeout = \"2s\"\nmemory_limit = \"256MiB\"\n\
+                [plugins.adapter.git]\nmax_concurrent_calls = 2\nqueue_timeout = \"0s\"\n",
+    );
+    let p = &c.plugins;
+    let pypi = p.limits("pypi");
+    assert_eq!(pypi.call_timeout, Duration::from_secs(2));
+    assert_eq!(pypi.memory_limit, 256 * MIB);
+    assert_eq!(pypi.max_concurrent_calls, 8, "unset: the [plugins] value");
+    let git = p.limits("git");
+    assert_eq!(
+        (git.max_concurrent_calls, git.queue_timeout),
+        (2, Duration::ZERO)
+    );
+    assert_eq!(git.call_timeout, Duration::from_millis(300));
+    assert_eq!(git.memory_limit, 64 * MIB);
+    assert_eq!(p.limits("docker"), p.default_limits());
+    assert_eq!(p.max_memory_limit(), 256 * MIB);
+    assert_eq!(ok("").plugins.max_memory_limit(), 64 * MIB);
+    let shown = c.redacted_json();
+    assert_eq!(shown["plugins"]["adapter"]["pypi"]["call_timeout"], "2s");
+
+    let m = err("[plugins.adapter.pypi]\ncall_timout = \"1s\"\n");
+    assert_contains(
+        &m,
+        &["call_timout", "[plugins.adapter.pypi]", "call_timeout"],
+    );
+    let m = err("[plugins.adapter.pypi]\nmemory_limit = \"5GiB\"\n");
+    assert_contains(&m, &["[plugins.adapter.pypi]: memory_limit:", "4GiB"]);
+    let m = err("[plugins]\nmax_instances = 4\n[plugins.adapter.pypi]\nmax_concurrent_calls = 5\n");
+    assert_contains(
+        &m,
+        &[
+            "[plugins.adapter.pypi]: max_concurrent_calls:",
+            "max_instances (4)",
+        ],
+    );
+    let m = err("[plugins.adapter.\"Py Pi\"]\ncall_timeout = \"1s\"\n");
+    assert_contains(&m, &["not an adapter name"]);
+    let m = err("[plugins.adapter.pypi]\ncall_timeout = \"0s\"\n");
+    assert_contains(&m, &["[plugins.adapter.pypi]: call_timeout:"]);
+}
+
+#[test]
 fn bad_listen_address() {
     let m = err("[server]\nlisten = \"localhost:8080\"\n");
     assert_contains(

@@ -21,10 +21,11 @@ use super::exec::Lane;
 use super::host::{BoxFuture, CallBudget, CallContext, HostState};
 use super::warm::{Instance, WarmPool};
 use super::world;
+use crate::config::AdapterLimits;
 use crate::metrics::Metrics;
 use sha2::{Digest as _, Sha256};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
@@ -71,6 +72,18 @@ pub struct Adapter {
 struct Core {
     pre: AdapterPre<HostState>,
     engine: Arc<PluginEngine>,
+    /// The adapter's call limits, set once `describe` has named it (the
+    /// engine's defaults until then).
+    limits: OnceLock<AdapterLimits>,
+}
+
+impl Core {
+    fn limits(&self) -> AdapterLimits {
+        self.limits
+            .get()
+            .copied()
+            .unwrap_or(self.engine.default_limits)
+    }
 }
 
 /// One call on an instance: borrows the instance for the call's duration.
@@ -145,7 +158,11 @@ impl Adapter {
             sha256,
             source,
             lane: engine.lane(LOADING_LANE)?,
-            core: Arc::new(Core { pre, engine }),
+            core: Arc::new(Core {
+                pre,
+                engine,
+                limits: OnceLock::new(),
+            }),
             metrics: None,
             warm: None,
         };
@@ -163,6 +180,10 @@ impl Adapter {
             .warm_calls(&info.name)
             .map(|n| Arc::new(WarmPool::new(n)));
         adapter.lane = adapter.core.engine.lane(&info.name)?;
+        let _ = adapter
+            .core
+            .limits
+            .set(adapter.core.engine.limits(&info.name));
         adapter.info = info;
         Ok(adapter)
     }
@@ -170,6 +191,12 @@ impl Adapter {
     /// The adapter's name.
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// The limits this adapter's calls run under (`[plugins.adapter.NAME]`
+    /// or `[plugins]`).
+    pub fn limits(&self) -> AdapterLimits {
+        self.core.limits()
     }
 
     /// Calls per warm instance, when this adapter reuses instances.
@@ -335,14 +362,14 @@ impl Core {
     fn new_store(&self, ctx: CallContext) -> Store<HostState> {
         let mut store = Store::new(
             self.engine.engine(),
-            HostState::new(ctx, self.engine.memory_limit),
+            HostState::new(ctx, self.limits().memory_limit),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         let budget = Arc::new(std::sync::Mutex::new(CallBudget {
             started: Instant::now(),
             host_wait: Duration::ZERO,
-            limit: self.engine.call_timeout,
+            limit: self.limits().call_timeout,
             exceeded: false,
         }));
         store.data_mut().budget = Some(budget.clone());
@@ -473,12 +500,7 @@ fn link_error(e: &wasmtime::Error) -> String {
 }
 
 fn validate_info(info: &wit::AdapterInfo) -> Result<(), PluginError> {
-    let ok_name = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    };
+    let ok_name = crate::config::is_adapter_name;
     if !ok_name(&info.name) {
         return Err(PluginError::Load(format!(
             "describe() returned an invalid adapter name {:?} (use [a-z0-9_-], at most 64)",

@@ -118,9 +118,10 @@ pub async fn run(
     writeln!(out, "describe: {}", render::adapter_info(&adapter.info))?;
     writeln!(
         out,
-        "limits: memory {} bytes, {:?} per call{}",
-        engine.memory_limit,
-        engine.call_timeout,
+        "limits: memory {} bytes, {:?} per call, {} calls at once{}",
+        adapter.limits().memory_limit,
+        adapter.limits().call_timeout,
+        adapter.limits().max_concurrent_calls,
         match adapter.warm_calls() {
             Some(n) => format!(", warm instances reused for up to {n} calls"),
             None => ", a fresh instance per call".into(),

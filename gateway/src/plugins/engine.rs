@@ -11,7 +11,7 @@
 use super::PluginError;
 use super::exec::{Executor, Lane};
 use super::host::HostState;
-use crate::config::PluginsConfig;
+use crate::config::{AdapterLimits, PluginsConfig};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -31,12 +31,11 @@ pub struct PluginEngine {
     engine: Engine,
     linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
-    /// Linear memory cap per call (bytes, all memories of the instance).
-    pub memory_limit: u64,
-    /// Deadline of one call in epoch ticks.
-    pub deadline_ticks: u64,
-    /// Time budget of one call.
-    pub call_timeout: Duration,
+    /// The call limits of adapters without a `[plugins.adapter.NAME]`
+    /// table (and of every adapter while `describe` names it at load).
+    pub default_limits: AdapterLimits,
+    /// `[plugins.adapter.NAME]`: call limits by adapter name.
+    limits: BTreeMap<String, AdapterLimits>,
     /// Largest plugin-directory file read and compiled
     /// (`[plugins] max_file_size`).
     pub max_file_size: u64,
@@ -70,12 +69,14 @@ impl PluginEngine {
         pool.max_tables_per_component(8);
         pool.total_tables(slots * 4);
         pool.total_stacks(slots);
-        pool.max_memory_size(cfg.memory_limit as usize);
+        // A slot holds the largest memory any adapter may use; each call's
+        // own cap is enforced by its store's limiter.
+        pool.max_memory_size(cfg.max_memory_limit() as usize);
         pool.max_unused_warm_slots(slots.min(64));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         // Reserve only what the cap needs, so many slots stay cheap in
         // virtual address space.
-        config.memory_reservation(cfg.memory_limit.next_power_of_two().max(1 << 24));
+        config.memory_reservation(cfg.max_memory_limit().next_power_of_two().max(1 << 24));
         config.memory_guard_size(1 << 16);
         config.memory_reservation_for_growth(0);
 
@@ -86,22 +87,27 @@ impl PluginEngine {
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.weak(), stop.clone())?;
 
-        let tick_ms = EPOCH_TICK.as_millis().max(1) as u64;
-        let deadline_ticks = (cfg.call_timeout.as_millis() as u64)
-            .div_ceil(tick_ms)
-            .max(1);
+        let default_limits = cfg.default_limits();
         Ok(Arc::new(PluginEngine {
             engine,
             linker,
             cache_dir,
-            memory_limit: cfg.memory_limit,
-            deadline_ticks,
-            call_timeout: cfg.call_timeout,
+            default_limits,
+            limits: cfg.adapter.clone(),
             max_file_size: cfg.max_file_size,
             warm_instances: cfg.warm_instances.clone(),
-            exec: Executor::new(cfg.max_concurrent_calls as usize, cfg.queue_timeout),
+            exec: Executor::new(default_limits, cfg.adapter.clone()),
             stop,
         }))
+    }
+
+    /// The call limits of adapter `name` (`[plugins.adapter.NAME]`, else
+    /// `[plugins]`'s).
+    pub fn limits(&self, name: &str) -> AdapterLimits {
+        self.limits
+            .get(name)
+            .copied()
+            .unwrap_or(self.default_limits)
     }
 
     /// The wasmtime engine.

@@ -24,7 +24,8 @@
 //! an adapter never depends on its lane.
 
 use super::PluginError;
-use std::collections::HashMap;
+use crate::config::AdapterLimits;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,18 +44,19 @@ pub const LANE_NICE: i32 = 5;
 
 /// The lanes of all adapters.
 pub struct Executor {
-    max_calls: usize,
-    queue_wait: Duration,
+    default: AdapterLimits,
+    per_adapter: BTreeMap<String, AdapterLimits>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
 }
 
 impl Executor {
-    /// Lanes allowing `max_calls` calls in flight per adapter; a call waits
-    /// at most `queue_wait` for a slot.
-    pub fn new(max_calls: usize, queue_wait: Duration) -> Executor {
+    /// Lanes allowing `max_concurrent_calls` calls in flight per adapter; a
+    /// call waits at most `queue_timeout` for a slot: `per_adapter`'s
+    /// values for the adapters it names, `default`'s for the others.
+    pub fn new(default: AdapterLimits, per_adapter: BTreeMap<String, AdapterLimits>) -> Executor {
         Executor {
-            max_calls: max_calls.max(1),
-            queue_wait,
+            default,
+            per_adapter,
             lanes: Mutex::new(HashMap::new()),
         }
     }
@@ -68,7 +70,12 @@ impl Executor {
         if let Some(l) = lanes.get(name) {
             return Ok(l.clone());
         }
-        let lane = Arc::new(Lane::start(name, self.max_calls, self.queue_wait)?);
+        let limits = self.per_adapter.get(name).unwrap_or(&self.default);
+        let lane = Arc::new(Lane::start(
+            name,
+            (limits.max_concurrent_calls as usize).max(1),
+            limits.queue_timeout,
+        )?);
         lanes.insert(name.to_owned(), lane.clone());
         Ok(lane)
     }
@@ -191,8 +198,20 @@ mod tests {
     /// caller frees its slot; a panic in a call is an error, not a crash.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lanes_run_off_the_caller_bound_their_calls_and_survive_panics() {
-        let exec = Executor::new(1, Duration::from_millis(50));
+        let limits = |calls, queue_ms| AdapterLimits {
+            memory_limit: 1 << 20,
+            call_timeout: Duration::from_millis(200),
+            max_concurrent_calls: calls,
+            queue_timeout: Duration::from_millis(queue_ms),
+        };
+        // The other adapter's own table gives it 3 slots.
+        let exec = Executor::new(
+            limits(1, 50),
+            BTreeMap::from([("other".to_owned(), limits(3, 0))]),
+        );
+        assert_eq!(exec.lane("other").unwrap().max_calls, 3);
         let lane = exec.lane("some-adapter").expect("lane");
+        assert_eq!(lane.max_calls, 1);
         assert!(Arc::ptr_eq(&lane, &exec.lane("some-adapter").unwrap()));
         let name = lane
             .run(async { Ok(std::thread::current().name().map(str::to_owned)) })

@@ -58,10 +58,10 @@ pub enum PluginError {
     #[error("adapter returned an invalid decision: {0}")]
     BadOutput(String),
     /// The adapter already runs its maximum of concurrent calls and none
-    /// finished within the call time budget (`[plugins]
-    /// max_concurrent_calls`).
+    /// finished within its queue timeout (`max_concurrent_calls` of
+    /// `[plugins]` or of the adapter's `[plugins.adapter.NAME]` table).
     #[error(
-        "adapter is busy: {running} calls already running (the [plugins] max_concurrent_calls limit) and no slot freed within {waited:?}"
+        "adapter is busy: {running} calls already running (its max_concurrent_calls limit) and no slot freed within {waited:?}"
     )]
     Busy {
         /// Calls in flight when this one gave up.

@@ -50,6 +50,22 @@ pub struct PluginStatus {
     /// Calls one instance serves when `[plugins] warm_instances` names this
     /// adapter; none: a fresh instance per call.
     pub warm_instances: Option<u32>,
+    /// The limits its calls run under (`[plugins.adapter.NAME]`, else
+    /// `[plugins]`), when loaded.
+    pub limits: Option<LimitsStatus>,
+}
+
+/// An adapter's call limits, as `GET /plugins` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitsStatus {
+    /// Linear memory cap per call, bytes.
+    pub memory_limit: u64,
+    /// Time budget per call, milliseconds.
+    pub call_timeout_ms: u64,
+    /// Calls in flight at once.
+    pub max_concurrent_calls: u32,
+    /// How long a call waits for a slot, milliseconds.
+    pub queue_timeout_ms: u64,
 }
 
 /// The active adapters, swapped as a whole.
@@ -379,6 +395,7 @@ impl PluginRegistry {
                     last_error: err.clone(),
                     loaded_at: None,
                     warm_instances: None,
+                    limits: None,
                 }),
             }
         }
@@ -401,5 +418,14 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         last_error,
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
         warm_instances: l.adapter.warm_calls(),
+        limits: Some({
+            let l = l.adapter.limits();
+            LimitsStatus {
+                memory_limit: l.memory_limit,
+                call_timeout_ms: l.call_timeout.as_millis() as u64,
+                max_concurrent_calls: l.max_concurrent_calls,
+                queue_timeout_ms: l.queue_timeout.as_millis() as u64,
+            }
+        }),
     }
 }

@@ -151,12 +151,8 @@ pub struct Created {
 /// Check an adapter name: `[a-z][a-z0-9_-]*`, at most 64 characters (what
 /// the gateway accepts from `describe`, and a valid crate name).
 pub fn validate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    // A crate name too, so it starts with a letter.
+    let ok = crate::config::is_adapter_name(name) && name.as_bytes()[0].is_ascii_lowercase();
     if ok {
         Ok(())
     } else {

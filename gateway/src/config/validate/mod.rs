@@ -340,33 +340,38 @@ fn validate_storage(cx: &Cx<'_>, r: &RawStorage) -> Result<StorageConfig, Config
 
 fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, ConfigError> {
     const S: &str = "[plugins]";
-    let memory_limit = size(S, "memory_limit", &r.memory_limit, 64 * MIB)?;
-    if memory_limit > 4 * GIB {
-        return Err(invalid(
-            S,
-            "memory_limit",
-            format!(
-                "{memory_limit} bytes is more than a 32-bit WebAssembly memory can hold (4GiB)"
-            ),
-        ));
-    }
     let max_instances: u32 = count(S, "max_instances", r.max_instances.map(u64::from), 256)?;
-    // One adapter must not be able to hold every pooled instance.
-    let max_concurrent_calls: u32 = count(
+    let global = adapter_limits(
         S,
-        "max_concurrent_calls",
-        r.max_concurrent_calls.map(u64::from),
-        u64::from(max_instances.min(16)),
+        &RawAdapterLimits {
+            memory_limit: r.memory_limit.clone(),
+            call_timeout: r.call_timeout.clone(),
+            max_concurrent_calls: r.max_concurrent_calls,
+            queue_timeout: r.queue_timeout.clone(),
+        },
+        AdapterLimits {
+            memory_limit: 64 * MIB,
+            call_timeout: Duration::from_millis(200),
+            max_concurrent_calls: max_instances.min(16),
+            queue_timeout: Duration::from_secs(2),
+        },
+        max_instances,
     )?;
-    if max_concurrent_calls > max_instances {
-        return Err(invalid(
-            S,
-            "max_concurrent_calls",
-            format!(
-                "{max_concurrent_calls} is more than max_instances ({max_instances}); one adapter could hold every instance"
-            ),
-        ));
+    let mut adapter = BTreeMap::new();
+    for (name, raw) in r.adapter.iter().flatten() {
+        let scope = format!("[plugins.adapter.{name}]");
+        adapter_name(&scope, "the table name", name)?;
+        adapter.insert(
+            name.clone(),
+            adapter_limits(&scope, raw, global, max_instances)?,
+        );
     }
+    let AdapterLimits {
+        memory_limit,
+        call_timeout,
+        max_concurrent_calls,
+        queue_timeout,
+    } = global;
     Ok(PluginsConfig {
         dir: cx.path(S, "dir", r.dir.as_deref().unwrap_or(Path::new("./plugins")))?,
         cache_dir: r
@@ -375,13 +380,7 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
             .map(|p| cx.path(S, "cache_dir", p))
             .transpose()?,
         memory_limit,
-        call_timeout: duration(
-            S,
-            "call_timeout",
-            &r.call_timeout,
-            Duration::from_millis(200),
-            false,
-        )?,
+        call_timeout,
         reload_debounce: duration(
             S,
             "reload_debounce",
@@ -403,14 +402,82 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
         max_file_size: size(S, "max_file_size", &r.max_file_size, 64 * MIB)?,
         warm_instances: warm_instances(r.warm_instances.as_ref())?,
         max_concurrent_calls,
+        queue_timeout,
+        adapter,
+    })
+}
+
+/// The call limits `r` sets in `scope` (`[plugins]` or one adapter's
+/// table), the rest taken from `defaults`.
+fn adapter_limits(
+    scope: &str,
+    r: &RawAdapterLimits,
+    defaults: AdapterLimits,
+    max_instances: u32,
+) -> Result<AdapterLimits, ConfigError> {
+    let memory_limit = size(
+        scope,
+        "memory_limit",
+        &r.memory_limit,
+        defaults.memory_limit,
+    )?;
+    if memory_limit > 4 * GIB {
+        return Err(invalid(
+            scope,
+            "memory_limit",
+            format!(
+                "{memory_limit} bytes is more than a 32-bit WebAssembly memory can hold (4GiB)"
+            ),
+        ));
+    }
+    // One adapter must not be able to hold every pooled instance.
+    let max_concurrent_calls: u32 = count(
+        scope,
+        "max_concurrent_calls",
+        r.max_concurrent_calls.map(u64::from),
+        u64::from(defaults.max_concurrent_calls),
+    )?;
+    if max_concurrent_calls > max_instances {
+        return Err(invalid(
+            scope,
+            "max_concurrent_calls",
+            format!(
+                "{max_concurrent_calls} is more than max_instances ({max_instances}); one adapter could hold every instance"
+            ),
+        ));
+    }
+    Ok(AdapterLimits {
+        memory_limit,
+        call_timeout: duration(
+            scope,
+            "call_timeout",
+            &r.call_timeout,
+            defaults.call_timeout,
+            false,
+        )?,
+        max_concurrent_calls,
         queue_timeout: duration(
-            S,
+            scope,
             "queue_timeout",
             &r.queue_timeout,
-            Duration::from_secs(2),
+            defaults.queue_timeout,
             true,
         )?,
     })
+}
+
+/// An adapter name as `describe` reports it: `[a-z0-9_-]`, 1 to 64
+/// characters.
+fn adapter_name(scope: &str, key: &str, name: &str) -> Result<(), ConfigError> {
+    if is_adapter_name(name) {
+        Ok(())
+    } else {
+        Err(invalid(
+            scope,
+            key,
+            format!("{name:?} is not an adapter name ([a-z0-9_-], at most 64 characters)"),
+        ))
+    }
 }
 
 /// `[plugins] warm_instances = { name = calls }`: adapter names as
@@ -420,18 +487,7 @@ fn warm_instances(r: Option<&BTreeMap<String, u32>>) -> Result<BTreeMap<String, 
         return Ok(BTreeMap::new());
     };
     for (name, &calls) in map {
-        let ok_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !ok_name {
-            return Err(invalid(
-                "[plugins]",
-                "warm_instances",
-                format!("{name:?} is not an adapter name ([a-z0-9_-], at most 64 characters)"),
-            ));
-        }
+        adapter_name("[plugins]", "warm_instances", name)?;
         if calls == 0 {
             return Err(invalid(
                 "[plugins]",
