@@ -42,6 +42,12 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
                 .engine
                 .metrics
                 .set_memory_cache_bytes(state.engine.store.hot.weight());
+            for (adapter, in_flight, queued) in state.plugins.lane_loads() {
+                state
+                    .engine
+                    .metrics
+                    .set_plugin_calls(&adapter, in_flight, queued);
+            }
             let mut r = Response::new(body::full(state.engine.metrics.render()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -47,6 +47,11 @@ struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdapterLabel {
+    adapter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginLabels {
     adapter: String,
     function: &'static str,
@@ -78,6 +83,8 @@ pub struct Metrics {
     reloads: Family<ResultLabel, Counter>,
     store_bytes: Gauge<u64, AtomicU64>,
     memory_cache_bytes: Gauge<u64, AtomicU64>,
+    plugin_calls_in_flight: Family<AdapterLabel, Gauge<u64, AtomicU64>>,
+    plugin_calls_queued: Family<AdapterLabel, Gauge<u64, AtomicU64>>,
     evictions: Counter,
     orphans_reclaimed: Counter,
     orphan_bytes_reclaimed: Counter,
@@ -167,6 +174,18 @@ impl Metrics {
             "Bytes of small blobs held in memory for hits (storage.memory_cache)",
             memory_cache_bytes.clone(),
         );
+        let plugin_calls_in_flight = Family::<AdapterLabel, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "plugin_calls_in_flight",
+            "Adapter calls holding a slot of their adapter's lane (max_concurrent_calls), at the scrape",
+            plugin_calls_in_flight.clone(),
+        );
+        let plugin_calls_queued = Family::<AdapterLabel, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "plugin_calls_queued",
+            "Adapter calls waiting for a slot of their adapter's lane (at most queue_timeout), at the scrape",
+            plugin_calls_queued.clone(),
+        );
         let evictions = Counter::default();
         registry.register(
             "store_evictions",
@@ -211,6 +230,8 @@ impl Metrics {
             reloads,
             store_bytes,
             memory_cache_bytes,
+            plugin_calls_in_flight,
+            plugin_calls_queued,
             evictions,
             orphans_reclaimed,
             orphan_bytes_reclaimed,
@@ -312,6 +333,19 @@ impl Metrics {
     /// Set the store size.
     pub fn set_store_bytes(&self, n: u64) {
         self.store_bytes.set(n);
+    }
+
+    /// Set adapter `adapter`'s calls in flight and waiting for a slot.
+    pub fn set_plugin_calls(&self, adapter: &str, in_flight: usize, queued: usize) {
+        let label = AdapterLabel {
+            adapter: adapter.to_owned(),
+        };
+        self.plugin_calls_in_flight
+            .get_or_create(&label)
+            .set(in_flight as u64);
+        self.plugin_calls_queued
+            .get_or_create(&label)
+            .set(queued as u64);
     }
 
     /// Set the bytes held by the memory cache.

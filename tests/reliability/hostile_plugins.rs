@@ -589,6 +589,18 @@ async fn an_adapter_table_sets_the_limits_of_that_adapter_only() {
         statuses.contains(&502) && statuses.contains(&503),
         "{statuses:?}"
     );
+    // Every call has ended: nothing holds or waits for the lane's slot.
+    let metrics = gw.metrics().await;
+    for gauge in [
+        "artgate_plugin_calls_in_flight",
+        "artgate_plugin_calls_queued",
+    ] {
+        let line = format!("{gauge}{{adapter=\"hostile\"}} 0");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in {metrics}"
+        );
+    }
 }
 
 /// A gateway with `plugins_extra` in `[plugins]`, the hostile adapter

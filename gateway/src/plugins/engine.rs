@@ -122,6 +122,12 @@ impl PluginEngine {
         self.warm_instances.get(name).copied().filter(|&n| n > 1)
     }
 
+    /// Every adapter lane's name, calls in flight and calls waiting for a
+    /// slot (the lane of adapters being loaded included).
+    pub fn lane_loads(&self) -> Vec<(String, usize, usize)> {
+        self.exec.loads()
+    }
+
     /// The lane adapter `name`'s calls run on ([`super::exec`]).
     pub fn lane(&self, name: &str) -> Result<Arc<Lane>, PluginError> {
         self.exec.lane(name)

@@ -27,6 +27,7 @@ use super::PluginError;
 use crate::config::AdapterLimits;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, Runtime};
@@ -79,6 +80,18 @@ impl Executor {
         lanes.insert(name.to_owned(), lane.clone());
         Ok(lane)
     }
+
+    /// Every started lane's adapter name, calls in flight and calls
+    /// waiting for a slot.
+    pub fn loads(&self) -> Vec<(String, usize, usize)> {
+        let Ok(lanes) = self.lanes.lock() else {
+            return Vec::new();
+        };
+        lanes
+            .iter()
+            .map(|(name, l)| (name.clone(), l.running(), l.queued()))
+            .collect()
+    }
 }
 
 /// One adapter's runtime and call slots.
@@ -88,6 +101,8 @@ pub struct Lane {
     slots: Arc<Semaphore>,
     max_calls: usize,
     queue_wait: Duration,
+    /// Calls waiting for a slot ([`Lane::queued`]).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Lane {
@@ -109,7 +124,13 @@ impl Lane {
             slots: Arc::new(Semaphore::new(max_calls)),
             max_calls,
             queue_wait,
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Calls waiting for a slot on this lane.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Calls in flight on this lane.
@@ -127,6 +148,7 @@ impl Lane {
         F: Future<Output = Result<T, PluginError>> + Send + 'static,
     {
         let started = Instant::now();
+        let waiting = Waiting::new(&self.waiting);
         let permit =
             match tokio::time::timeout(self.queue_wait, self.slots.clone().acquire_owned()).await {
                 Ok(Ok(p)) => p,
@@ -137,6 +159,7 @@ impl Lane {
                     });
                 }
             };
+        drop(waiting);
         let task = self.handle.spawn(
             async move {
                 let _slot = permit;
@@ -162,6 +185,23 @@ impl Drop for Lane {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// Counts a call as waiting for a slot until dropped (also when its
+/// caller goes away while it waits).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -193,6 +233,17 @@ fn lower_priority() {
 mod tests {
     use super::*;
 
+    /// Wait until `f` holds (at most 5 s).
+    async fn until(f: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the condition did not hold within 5 s");
+    }
+
     /// Calls run on the adapter's lane thread; a full lane makes the next
     /// call wait at most the queue bound and fail `Busy` (503); a dropped
     /// caller frees its slot; a panic in a call is an error, not a crash.
@@ -207,7 +258,7 @@ mod tests {
         // The other adapter's own table gives it 3 slots.
         let exec = Executor::new(
             limits(1, 50),
-            BTreeMap::from([("other".to_owned(), limits(3, 0))]),
+            BTreeMap::from([("other".to_owned(), limits(3, 5_000))]),
         );
         assert_eq!(exec.lane("other").unwrap().max_calls, 3);
         let lane = exec.lane("some-adapter").expect("lane");
@@ -234,6 +285,46 @@ mod tests {
         let err = lane.run(async { Ok(()) }).await.expect_err("busy");
         assert!(matches!(err, PluginError::Busy { running: 1, .. }), "{err}");
         assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        // A caller waiting for the slot counts as queued until it gets one.
+        let waiter = {
+            let lane = exec.lane("other").unwrap();
+            let holders: Vec<_> = (0..3)
+                .map(|_| {
+                    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                    let l = lane.clone();
+                    (
+                        tx,
+                        tokio::spawn(async move {
+                            l.run(async move {
+                                rx.await.map_err(|_| PluginError::Trap("dropped".into()))
+                            })
+                            .await
+                        }),
+                    )
+                })
+                .collect();
+            until(|| lane.running() == 3).await;
+            let l = lane.clone();
+            let waiter = tokio::spawn(async move { l.run(async { Ok(()) }).await });
+            until(|| lane.queued() == 1).await;
+            assert_eq!(
+                exec.loads()
+                    .iter()
+                    .find(|(n, ..)| n == "other")
+                    .map(|(_, r, q)| (*r, *q)),
+                Some((3, 1))
+            );
+            for (tx, h) in holders {
+                tx.send(()).unwrap();
+                h.await.unwrap().unwrap();
+            }
+            waiter
+        };
+        waiter
+            .await
+            .unwrap()
+            .expect("the queued call runs once a slot frees");
+        assert_eq!(exec.lane("other").unwrap().queued(), 0);
         // Dropping the waiting caller aborts the call and frees the slot.
         holder.abort();
         let _ = holder.await;

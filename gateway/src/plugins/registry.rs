@@ -186,6 +186,12 @@ impl PluginRegistry {
         failed
     }
 
+    /// Each adapter lane's name, calls in flight and calls waiting for a
+    /// slot ([`PluginEngine::lane_loads`]).
+    pub fn lane_loads(&self) -> Vec<(String, usize, usize)> {
+        self.engine.lane_loads()
+    }
+
     /// Whether [`PluginRegistry::load`] has run.
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()
