@@ -534,7 +534,7 @@ async fn a_busy_adapter_answers_503_and_other_adapters_keep_their_slots() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adapter_table_sets_the_limits_of_that_adapter_only() {
     let (up, gw) = looping_and_generic(
-        "[plugins.adapter.hostile]\nmax_concurrent_calls = 1\nqueue_timeout = \"0s\"\ncall_timeout = \"300ms\"",
+        "[plugins.adapter.hostile]\nmax_concurrent_calls = 1\nqueue_timeout = \"0s\"\ncall_timeout = \"300ms\"\nlane_threads = 2",
     )
     .await;
     up.put_body("/f.txt", "file");
@@ -559,9 +559,11 @@ async fn an_adapter_table_sets_the_limits_of_that_adapter_only() {
     assert_eq!(hostile["max_concurrent_calls"], 1, "{hostile}");
     assert_eq!(hostile["queue_timeout_ms"], 0, "{hostile}");
     assert_eq!(hostile["call_timeout_ms"], 300, "{hostile}");
+    assert_eq!(hostile["lane_threads"], 2, "{hostile}");
     let generic = limits("generic");
     assert_eq!(generic["max_concurrent_calls"], 16, "{generic}");
     assert_eq!(generic["call_timeout_ms"], 200, "{generic}");
+    assert_eq!(generic["lane_threads"], 1, "{generic}");
 
     let client = reqwest::Client::new();
     let loops: Vec<_> = (0..4)

@@ -55,6 +55,7 @@ const PLUGINS_KEYS: &[&str] = &[
     "http_max_body",
     "max_file_size",
     "warm_instances",
+    "lane_threads",
     "adapter",
 ];
 const ADAPTER_LIMIT_KEYS: &[&str] = &[
@@ -62,6 +63,7 @@ const ADAPTER_LIMIT_KEYS: &[&str] = &[
     "call_timeout",
     "max_concurrent_calls",
     "queue_timeout",
+    "lane_threads",
 ];
 const UPSTREAM_KEYS: &[&str] = &[
     "connect_timeout",

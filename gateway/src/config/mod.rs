@@ -190,6 +190,9 @@ pub struct PluginsConfig {
     /// `queue_timeout`: how long a call waits for a slot under
     /// `max_concurrent_calls` (default 2s).
     pub queue_timeout: Duration,
+    /// `lane_threads`: threads of each adapter's lane (default 1, at most
+    /// [`MAX_LANE_THREADS`]).
+    pub lane_threads: u32,
     /// `http_timeout`: budget for one `http-send` host call (default 10s).
     pub http_timeout: Duration,
     /// `http_max_body`: largest `http-send` response body (default 1 MiB).
@@ -207,6 +210,10 @@ pub struct PluginsConfig {
     /// `describe` reports), each defaulting to the `[plugins]` value.
     pub adapter: BTreeMap<String, AdapterLimits>,
 }
+
+/// Most threads one adapter's lane may have: a lane is a CPU budget, and
+/// an adapter is not meant to take the whole machine.
+pub const MAX_LANE_THREADS: u32 = 16;
 
 /// Whether `name` is an adapter name (or package type) as `describe` may
 /// report it: `[a-z0-9_-]`, 1 to 64 characters. The one rule for adapter
@@ -231,6 +238,8 @@ pub struct AdapterLimits {
     pub max_concurrent_calls: u32,
     /// How long a call waits for a slot.
     pub queue_timeout: Duration,
+    /// Threads of the adapter's lane (its calls run on them).
+    pub lane_threads: u32,
 }
 
 impl PluginsConfig {
@@ -249,6 +258,7 @@ impl PluginsConfig {
             call_timeout: self.call_timeout,
             max_concurrent_calls: self.max_concurrent_calls,
             queue_timeout: self.queue_timeout,
+            lane_threads: self.lane_threads,
         }
     }
 
@@ -505,6 +515,7 @@ impl Config {
                 "max_instances": p.max_instances,
                 "max_concurrent_calls": p.max_concurrent_calls,
                 "queue_timeout": duration_json(p.queue_timeout),
+                "lane_threads": p.lane_threads,
                 "http_timeout": duration_json(p.http_timeout),
                 "http_max_body": p.http_max_body,
                 "max_file_size": p.max_file_size,
@@ -514,6 +525,7 @@ impl Config {
                     "call_timeout": duration_json(l.call_timeout),
                     "max_concurrent_calls": l.max_concurrent_calls,
                     "queue_timeout": duration_json(l.queue_timeout),
+                    "lane_threads": l.lane_threads,
                 }))).collect::<serde_json::Map<_, _>>(),
             },
             "upstream": {

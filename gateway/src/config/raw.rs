@@ -125,6 +125,8 @@ pub struct RawPlugins {
     pub max_file_size: Option<RawSize>,
     /// `warm_instances`.
     pub warm_instances: Option<BTreeMap<String, u32>>,
+    /// `lane_threads`.
+    pub lane_threads: Option<u32>,
     /// `[plugins.adapter.NAME]` tables.
     pub adapter: Option<BTreeMap<String, RawAdapterLimits>>,
 }
@@ -141,6 +143,8 @@ pub struct RawAdapterLimits {
     pub max_concurrent_calls: Option<u32>,
     /// `queue_timeout`.
     pub queue_timeout: Option<RawDuration>,
+    /// `lane_threads`.
+    pub lane_threads: Option<u32>,
 }
 
 /// `[upstream]` as written; see [`UpstreamConfig`].

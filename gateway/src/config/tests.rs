@@ -449,7 +449,7 @@ fn adapter_tables_set_limits_for_one_adapter_and_default_to_plugins() {
     let c = ok(
         "[plugins]\ncall_timeout = \"300ms\"\nmax_concurrent_calls = 8\n\
                 [plugins.adapter.pypi]\ncall_timeout = \"2s\"\nmemory_limit = \"256MiB\"\n\
-                [plugins.adapter.git]\nmax_concurrent_calls = 2\nqueue_timeout = \"0s\"\n",
+                [plugins.adapter.git]\nmax_concurrent_calls = 2\nqueue_timeout = \"0s\"\nlane_threads = 2\n",
     );
     let p = &c.plugins;
     let pypi = p.limits("pypi");
@@ -461,6 +461,7 @@ fn adapter_tables_set_limits_for_one_adapter_and_default_to_plugins() {
         (git.max_concurrent_calls, git.queue_timeout),
         (2, Duration::ZERO)
     );
+    assert_eq!((git.lane_threads, pypi.lane_threads), (2, 1));
     assert_eq!(git.call_timeout, Duration::from_millis(300));
     assert_eq!(git.memory_limit, 64 * MIB);
     assert_eq!(p.limits("docker"), p.default_limits());
@@ -486,6 +487,13 @@ fn adapter_tables_set_limits_for_one_adapter_and_default_to_plugins() {
     );
     let m = err("[plugins.adapter.\"Py Pi\"]\ncall_timeout = \"1s\"\n");
     assert_contains(&m, &["not an adapter name"]);
+    let m = err("[plugins.adapter.pypi]\nlane_threads = 17\n");
+    assert_contains(
+        &m,
+        &["[plugins.adapter.pypi]: lane_threads:", "more than 16"],
+    );
+    let m = err("[plugins]\nlane_threads = 0\n");
+    assert_contains(&m, &["[plugins]: lane_threads:"]);
     let m = err("[plugins.adapter.pypi]\ncall_timeout = \"0s\"\n");
     assert_contains(&m, &["[plugins.adapter.pypi]: call_timeout:"]);
 }

@@ -2,8 +2,8 @@
 //!
 //! Every call into an adapter (`describe`, `plan`, `on-response`,
 //! `inspect-body`) is spawned onto its adapter's **lane**: a small tokio
-//! runtime of its own ([`LANE_THREADS`] worker thread, at a lower CPU
-//! priority than the request threads), created the first time the adapter
+//! runtime of its own (`lane_threads` worker threads, one by default, at a
+//! lower CPU priority than the request threads), created the first time the adapter
 //! name is called and kept for the life of the engine (hot reloads of the
 //! same adapter share it). The request task awaits the call's handle. So an
 //! adapter that loops until its epoch deadline, grows memory to its cap or
@@ -33,11 +33,6 @@ use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
-
-/// Worker threads of one adapter's lane: one core at most per adapter.
-/// Calls are async and yield at every epoch tick, so one thread interleaves
-/// all of an adapter's calls.
-pub const LANE_THREADS: usize = 1;
 
 /// Nice value of lane threads (Linux): request threads (nice 0) win the CPU
 /// when both want it, lanes still get a fair share on a saturated machine.
@@ -72,11 +67,7 @@ impl Executor {
             return Ok(l.clone());
         }
         let limits = self.per_adapter.get(name).unwrap_or(&self.default);
-        let lane = Arc::new(Lane::start(
-            name,
-            (limits.max_concurrent_calls as usize).max(1),
-            limits.queue_timeout,
-        )?);
+        let lane = Arc::new(Lane::start(name, limits)?);
         lanes.insert(name.to_owned(), lane.clone());
         Ok(lane)
     }
@@ -106,10 +97,11 @@ pub struct Lane {
 }
 
 impl Lane {
-    fn start(name: &str, max_calls: usize, queue_wait: Duration) -> Result<Lane, PluginError> {
+    fn start(name: &str, limits: &AdapterLimits) -> Result<Lane, PluginError> {
+        let max_calls = (limits.max_concurrent_calls as usize).max(1);
         let short: String = name.chars().take(8).collect();
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(LANE_THREADS)
+            .worker_threads((limits.lane_threads as usize).max(1))
             .max_blocking_threads(1)
             .thread_name(format!("wasm-{short}"))
             .on_thread_start(lower_priority)
@@ -123,7 +115,7 @@ impl Lane {
             runtime: Some(runtime),
             slots: Arc::new(Semaphore::new(max_calls)),
             max_calls,
-            queue_wait,
+            queue_wait: limits.queue_timeout,
             waiting: Arc::new(AtomicUsize::new(0)),
         })
     }
@@ -249,18 +241,36 @@ mod tests {
     /// caller frees its slot; a panic in a call is an error, not a crash.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lanes_run_off_the_caller_bound_their_calls_and_survive_panics() {
-        let limits = |calls, queue_ms| AdapterLimits {
+        let limits = |calls, queue_ms, threads| AdapterLimits {
             memory_limit: 1 << 20,
             call_timeout: Duration::from_millis(200),
             max_concurrent_calls: calls,
             queue_timeout: Duration::from_millis(queue_ms),
+            lane_threads: threads,
         };
-        // The other adapter's own table gives it 3 slots.
+        // The other adapter's own table gives it 3 slots on 2 threads.
         let exec = Executor::new(
-            limits(1, 50),
-            BTreeMap::from([("other".to_owned(), limits(3, 5_000))]),
+            limits(1, 50, 1),
+            BTreeMap::from([("other".to_owned(), limits(3, 5_000, 2))]),
         );
         assert_eq!(exec.lane("other").unwrap().max_calls, 3);
+        // Two calls that never yield meet only if they run on two threads
+        // at once (each gives up after 5 s).
+        let met = Arc::new(AtomicUsize::new(0));
+        let meet = |met: Arc<AtomicUsize>| async move {
+            met.fetch_add(1, Ordering::SeqCst);
+            let until = Instant::now() + Duration::from_secs(5);
+            while met.load(Ordering::SeqCst) < 2 && Instant::now() < until {
+                std::thread::yield_now();
+            }
+            Ok(met.load(Ordering::SeqCst) == 2)
+        };
+        let other = exec.lane("other").unwrap();
+        let (a, b) = tokio::join!(other.run(meet(met.clone())), other.run(meet(met.clone())));
+        assert!(
+            a.unwrap() && b.unwrap(),
+            "the two calls did not run at once"
+        );
         let lane = exec.lane("some-adapter").expect("lane");
         assert_eq!(lane.max_calls, 1);
         assert!(Arc::ptr_eq(&lane, &exec.lane("some-adapter").unwrap()));

@@ -66,6 +66,8 @@ pub struct LimitsStatus {
     pub max_concurrent_calls: u32,
     /// How long a call waits for a slot, milliseconds.
     pub queue_timeout_ms: u64,
+    /// Threads of the adapter's lane.
+    pub lane_threads: u32,
 }
 
 /// The active adapters, swapped as a whole.
@@ -431,6 +433,7 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
                 call_timeout_ms: l.call_timeout.as_millis() as u64,
                 max_concurrent_calls: l.max_concurrent_calls,
                 queue_timeout_ms: l.queue_timeout.as_millis() as u64,
+                lane_threads: l.lane_threads,
             }
         }),
     }

@@ -348,12 +348,14 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
             call_timeout: r.call_timeout.clone(),
             max_concurrent_calls: r.max_concurrent_calls,
             queue_timeout: r.queue_timeout.clone(),
+            lane_threads: r.lane_threads,
         },
         AdapterLimits {
             memory_limit: 64 * MIB,
             call_timeout: Duration::from_millis(200),
             max_concurrent_calls: max_instances.min(16),
             queue_timeout: Duration::from_secs(2),
+            lane_threads: 1,
         },
         max_instances,
     )?;
@@ -371,6 +373,7 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
         call_timeout,
         max_concurrent_calls,
         queue_timeout,
+        lane_threads,
     } = global;
     Ok(PluginsConfig {
         dir: cx.path(S, "dir", r.dir.as_deref().unwrap_or(Path::new("./plugins")))?,
@@ -403,6 +406,7 @@ fn validate_plugins(cx: &Cx<'_>, r: &RawPlugins) -> Result<PluginsConfig, Config
         warm_instances: warm_instances(r.warm_instances.as_ref())?,
         max_concurrent_calls,
         queue_timeout,
+        lane_threads,
         adapter,
     })
 }
@@ -446,7 +450,21 @@ fn adapter_limits(
             ),
         ));
     }
+    let lane_threads: u32 = count(
+        scope,
+        "lane_threads",
+        r.lane_threads.map(u64::from),
+        u64::from(defaults.lane_threads),
+    )?;
+    if lane_threads > MAX_LANE_THREADS {
+        return Err(invalid(
+            scope,
+            "lane_threads",
+            format!("{lane_threads} is more than {MAX_LANE_THREADS} threads for one adapter"),
+        ));
+    }
     Ok(AdapterLimits {
+        lane_threads,
         memory_limit,
         call_timeout: duration(
             scope,
