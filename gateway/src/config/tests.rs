@@ -490,7 +490,10 @@ fn adapter_tables_set_limits_for_one_adapter_and_default_to_plugins() {
     let m = err("[plugins.adapter.pypi]\nlane_threads = 17\n");
     assert_contains(
         &m,
-        &["[plugins.adapter.pypi]: lane_threads:", "more than 16"],
+        &[
+            "[plugins.adapter.pypi]: lane_threads:",
+            "more than the threads one adapter's lane may have (16)",
+        ],
     );
     let m = err("[plugins]\nlane_threads = 0\n");
     assert_contains(&m, &["[plugins]: lane_threads:"]);

@@ -434,35 +434,39 @@ fn adapter_limits(
             ),
         ));
     }
-    // One adapter must not be able to hold every pooled instance.
-    let max_concurrent_calls: u32 = count(
-        scope,
+    // A count from 1 to `max` (named `what`, with why it is the bound), or
+    // the default.
+    let bounded = |key: &str, v: Option<u32>, default: u32, (max, what, why): (u32, &str, &str)| {
+        let n: u32 = count(scope, key, v.map(u64::from), u64::from(default))?;
+        if n > max {
+            return Err(invalid(
+                scope,
+                key,
+                format!("{n} is more than {what} ({max}){why}"),
+            ));
+        }
+        Ok(n)
+    };
+    let max_concurrent_calls = bounded(
         "max_concurrent_calls",
-        r.max_concurrent_calls.map(u64::from),
-        u64::from(defaults.max_concurrent_calls),
+        r.max_concurrent_calls,
+        defaults.max_concurrent_calls,
+        (
+            max_instances,
+            "max_instances",
+            "; one adapter could hold every instance",
+        ),
     )?;
-    if max_concurrent_calls > max_instances {
-        return Err(invalid(
-            scope,
-            "max_concurrent_calls",
-            format!(
-                "{max_concurrent_calls} is more than max_instances ({max_instances}); one adapter could hold every instance"
-            ),
-        ));
-    }
-    let lane_threads: u32 = count(
-        scope,
+    let lane_threads = bounded(
         "lane_threads",
-        r.lane_threads.map(u64::from),
-        u64::from(defaults.lane_threads),
+        r.lane_threads,
+        defaults.lane_threads,
+        (
+            MAX_LANE_THREADS,
+            "the threads one adapter's lane may have",
+            "",
+        ),
     )?;
-    if lane_threads > MAX_LANE_THREADS {
-        return Err(invalid(
-            scope,
-            "lane_threads",
-            format!("{lane_threads} is more than {MAX_LANE_THREADS} threads for one adapter"),
-        ));
-    }
     Ok(AdapterLimits {
         lane_threads,
         memory_limit,
