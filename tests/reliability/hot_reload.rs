@@ -383,6 +383,11 @@ async fn hot_reload_under_load_fails_no_request() {
 /// Copy `generic-variant.wasm` into the plugin dir as `generic.wasm` (temp
 /// name, then rename) and wait until it replaces the built-in.
 async fn install_variant(gw: &Gateway) -> PathBuf {
+    install_variant_within(gw, Duration::from_secs(15)).await
+}
+
+/// [`install_variant`], waiting at most `within` for it to serve.
+async fn install_variant_within(gw: &Gateway, within: Duration) -> PathBuf {
     let dst = gw.plugin_dir().join("generic.wasm");
     let tmp = gw.plugin_dir().join(".generic.wasm.part");
     std::fs::copy(adapters_dir().join("generic-variant.wasm"), &tmp).expect("copy variant");
@@ -391,7 +396,7 @@ async fn install_variant(gw: &Gateway) -> PathBuf {
     let src = &src;
     eventually(
         "the variant to replace the built-in generic adapter",
-        Duration::from_secs(15),
+        within,
         || async move {
             let list = gw.plugin_list().await;
             let d = by_source(&list, "generic", src)?;
@@ -437,6 +442,27 @@ async fn hot_reload_replaces_the_builtin_and_cached_entries_keep_serving() {
     assert!(r.headers().get("x-adapter-variant").is_none());
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes(10_000, 5));
     assert_eq!(up.seen("/a.bin").gets, 1);
+}
+
+/// A component renamed into the plugin directory is loaded at once, not
+/// after `reload_debounce`: with the debounce at an hour (and the periodic
+/// rescan every 10 s), the renamed-in variant serves within 8 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_renamed_in_is_loaded_without_waiting_for_the_debounce() {
+    let up = Upstream::start().await;
+    up.put_body("/b.bin", bytes(1000, 9));
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+    let gw = Gateway::start_with_plugins_extra(
+        dir,
+        "reload_debounce = \"1h\"",
+        &generic_remote("r", &up.url(), ""),
+    )
+    .await;
+    install_variant_within(&gw, Duration::from_secs(8)).await;
+    let (status, variant, body) =
+        get_header_body(&gw.url("/api/v1/remote/r/b.bin"), "x-adapter-variant").await;
+    assert_eq!((status, variant.as_str()), (200, "v2"));
+    assert_eq!(body, bytes(1000, 9));
 }
 
 /// Overwrite the installed variant in place with `bad` and check that it is

@@ -76,8 +76,14 @@ pub fn config_head_full(
     storage_extra: &str,
     plugins_extra: &str,
 ) -> String {
+    // A short debounce, unless the test sets its own.
+    let debounce = if plugins_extra.contains("reload_debounce") {
+        ""
+    } else {
+        "reload_debounce = \"50ms\"\n"
+    };
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[storage]\ndir = {:?}\n{storage_extra}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nreload_debounce = \"50ms\"\n{plugins_extra}\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[storage]\ndir = {:?}\n{storage_extra}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\n{debounce}{plugins_extra}\n[upstream]\nfirst_byte_timeout = \"2s\"\nconnect_timeout = \"1s\"\nidle_timeout = \"2s\"\n",
         dir.join("data"),
         dir.join("plugins"),
         shared_plugin_cache()

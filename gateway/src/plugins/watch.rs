@@ -1,12 +1,21 @@
-//! Watches the plugin directory and triggers debounced rescans.
+//! Watches the plugin directory and triggers rescans.
 //!
 //! `notify` events only wake the loop; what changed is always decided by a
 //! full rescan of the directory ([`PluginRegistry::rescan`]), so missed,
 //! duplicated or coalesced events cannot leave a stale adapter serving. A
 //! slow periodic rescan covers filesystems without change events and a
 //! plugin directory that is created after startup.
+//!
+//! A change that is known to be whole — a file renamed into the directory
+//! (the atomic way to install one) or a writer closing a file it wrote —
+//! is rescanned at once. Any other event (a file being created or written)
+//! waits until the directory has been quiet for `reload_debounce`, or until
+//! such a whole change arrives. A file caught half-written is refused and
+//! the previous version keeps serving, so acting early never costs more
+//! than a rescan.
 
 use super::registry::PluginRegistry;
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +30,13 @@ pub async fn run(
     debounce: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    // Each event says whether it is a whole change (rescan at once).
+    let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
     let dir = registry.dir().to_path_buf();
     let mut watcher = match notify::recommended_watcher(
         move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
-                let _ = tx.send(());
+            if let Ok(ev) = res {
+                let _ = tx.send(is_whole(&ev.kind));
             }
         },
     ) {
@@ -47,12 +57,18 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.changed() => break,
             ev = rx.recv() => {
-                if ev.is_none() { break; }
-                // Debounce: wait until the directory has been quiet.
-                loop {
-                    tokio::select! {
-                        more = rx.recv() => if more.is_none() { break },
-                        _ = tokio::time::sleep(debounce) => break,
+                let Some(whole) = ev else { break };
+                if !whole {
+                    // Debounce: wait until the directory has been quiet, or
+                    // until a whole change arrives.
+                    loop {
+                        tokio::select! {
+                            more = rx.recv() => match more {
+                                None | Some(true) => break,
+                                Some(false) => {}
+                            },
+                            _ = tokio::time::sleep(debounce) => break,
+                        }
                     }
                 }
                 registry.rescan().await;
@@ -64,5 +80,44 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Whether an event marks a change that is whole: a rename into the
+/// directory, or a writer closing a file it wrote.
+fn is_whole(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange};
+
+    #[test]
+    fn renames_in_and_closed_writes_are_whole_changes() {
+        assert!(is_whole(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(is_whole(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::Both
+        ))));
+        assert!(is_whole(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(!is_whole(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::From
+        ))));
+        assert!(!is_whole(&EventKind::Create(CreateKind::File)));
+        assert!(!is_whole(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(!is_whole(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
     }
 }
