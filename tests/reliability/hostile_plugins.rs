@@ -620,3 +620,36 @@ async fn looping_and_generic(plugins_extra: &str) -> (Upstream, Gateway) {
     let gw = Gateway::start_with_plugins_extra(dir, plugins_extra, &remotes).await;
     (up, gw)
 }
+
+/// An adapter's `memory_limit` from its `[plugins.adapter.NAME]` table is
+/// the cap its calls run under: with `[plugins]` at the default 64 MiB, a
+/// call that allocates 24 MiB is served, and the same call is stopped at
+/// the cap (502, counted as `memory`) once the adapter's own table sets
+/// 16 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_table_sets_the_memory_cap_of_its_calls() {
+    let remote = "[[remote]]\nname = \"h-alloc\"\npackage = \"hostile\"\nupstream = \"http://127.0.0.1:9\"\n[remote.options]\nmode = \"alloc\"\nmib = \"24\"\n";
+    for (extra, capped) in [
+        ("", false),
+        ("[plugins.adapter.hostile]\nmemory_limit = \"16MiB\"", true),
+    ] {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        install_adapter(dir.path(), "hostile.wasm");
+        let gw = Gateway::start_with_plugins_extra(dir, extra, remote).await;
+        let (status, _, body) = get_header_body(&gw.url("/api/v1/remote/h-alloc/x"), "").await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if capped {
+            assert_eq!(status, 502, "{text}");
+            assert!(text.contains("memory cap"), "{text}");
+            let counted = gw
+                .metric(
+                    "artgate_plugin_errors_total",
+                    &["adapter=\"hostile\"", "kind=\"memory\""],
+                )
+                .await;
+            assert_eq!(counted, 1.0);
+        } else {
+            assert_eq!((status, text.as_str()), (200, "allocated 24 MiB"));
+        }
+    }
+}

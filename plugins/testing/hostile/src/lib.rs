@@ -17,6 +17,7 @@
 //! | `kv-flood` | calls `kv-set` without end | trap it past the per-call operation limit |
 //! | `http-flood` | calls `http-send` (to the remote's first upstream) without end | trap it past the per-call send limit |
 //! | `ok` | answers 200 `hostile ok` | serve it |
+//! | `alloc` | allocates and touches the remote option `mib` MiB, then answers 200 `allocated N MiB` | serve it when that fits the adapter's memory cap, stop it at the cap otherwise |
 //! | `sized` | forwards `GET /{path}`, naming the body size in the remote option `size` (`x-artifact-size`), which may be a lie | send the size before the body; refuse a body of another size |
 //! | `retry` | forwards `GET /{path}`; `on-response` asks for the same request again, every time | give up after `MAX_ADAPTER_RETRIES` retries with 502 |
 //!
@@ -72,10 +73,28 @@ impl Adapter for Hostile {
                 DirectResponse::new(200, "hostile ok")
                     .header("content-type", "text/plain; charset=utf-8"),
             ),
+            "alloc" => {
+                let mib: usize = remote
+                    .option("mib")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(1);
+                let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(mib);
+                for _ in 0..mib {
+                    let mut block = vec![0u8; 1 << 20];
+                    for i in (0..block.len()).step_by(4096) {
+                        block[i] = black_box(1);
+                    }
+                    blocks.push(black_box(block));
+                }
+                Decision::respond(
+                    DirectResponse::new(200, format!("allocated {} MiB", black_box(&blocks).len()))
+                        .header("content-type", "text/plain; charset=utf-8"),
+                )
+            }
             other => Decision::reject(
                 400,
                 format!(
-                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry or ok."
+                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry, alloc or ok."
                 ),
             ),
         }
