@@ -31,10 +31,10 @@ pub fn head_of_entry(entry: &Entry, outcome: Outcome) -> Head {
     }
 }
 
-/// The headers of `entry`'s answers: its stored headers, content type and
-/// `ETag` (the blob's digest when the upstream gave none), and what
-/// [`crate::serve`] adds to every `200` from the store (`Accept-Ranges`,
-/// `X-Artifact-Size`), with room for the per-answer ones.
+/// The stored part of `entry`'s answers: its stored headers, content type
+/// and `ETag` (the blob's digest when the upstream gave none), with room
+/// for what each answer adds (`serve/respond.rs`: source, size, ranges).
+/// Nothing served-only goes in here: the same head answers `cache-send`.
 fn render(entry: &Entry) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(entry.headers.len() + 8);
     for (k, v) in &entry.headers {
@@ -56,10 +56,6 @@ fn render(entry: &Entry) -> HeaderMap {
         && let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.blob.hex()))
     {
         headers.insert(header::ETAG, v);
-    }
-    headers.insert(SIZE_HEADER, HeaderValue::from(entry.size));
-    if entry.status == 200 {
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
     headers
 }
@@ -161,8 +157,9 @@ mod tests {
         let first = head_of_entry(&e, Outcome::Hit);
         assert_eq!(first.headers["content-type"], "text/plain");
         assert_eq!(first.headers["content-encoding"], "gzip");
-        assert_eq!(first.headers["x-artifact-size"], "5");
-        assert_eq!(first.headers["accept-ranges"], "bytes");
+        // Served-only headers are added per answer, not stored in the head.
+        assert!(!first.headers.contains_key("x-artifact-size"));
+        assert!(!first.headers.contains_key("accept-ranges"));
         assert_eq!(
             first.headers["etag"],
             format!("\"{}\"", Digest::of(b"bytes").hex()).as_str()
@@ -185,11 +182,11 @@ mod tests {
     }
 
     #[test]
-    fn a_negative_entry_head_has_no_accept_ranges() {
+    fn a_negative_entry_head_is_a_404_of_size_zero() {
         let e = Entry::negative(Digest::of(b""), 0, 1000, "/missing".into());
         let head = head_of_entry(&e, Outcome::Hit);
         assert_eq!(head.status, StatusCode::NOT_FOUND);
+        assert_eq!(head.size, Some(0));
         assert!(!head.headers.contains_key("accept-ranges"));
-        assert_eq!(head.headers["x-artifact-size"], "0");
     }
 }

@@ -81,7 +81,9 @@ pub enum FillOrBlob {
 }
 
 /// Build the response for a head and a data source, honouring HEAD,
-/// `Range` and `If-None-Match`.
+/// `Range`, `If-None-Match` and `If-Modified-Since`; adds what every
+/// answer carries (`X-Artifact-Source`, `X-Artifact-Size`, and for a `200`
+/// `Accept-Ranges`).
 pub fn respond_from(
     engine: &Engine,
     parts: &Parts,
