@@ -21,7 +21,7 @@ use super::exec::Lane;
 use super::host::{BoxFuture, CallBudget, CallContext, HostState};
 use super::warm::{Instance, WarmPool};
 use super::world;
-use crate::config::AdapterLimits;
+use crate::config::{AdapterLimits, is_adapter_name};
 use crate::metrics::Metrics;
 use sha2::{Digest as _, Sha256};
 use std::path::PathBuf;
@@ -500,8 +500,7 @@ fn link_error(e: &wasmtime::Error) -> String {
 }
 
 fn validate_info(info: &wit::AdapterInfo) -> Result<(), PluginError> {
-    let ok_name = crate::config::is_adapter_name;
-    if !ok_name(&info.name) {
+    if !is_adapter_name(&info.name) {
         return Err(PluginError::Load(format!(
             "describe() returned an invalid adapter name {:?} (use [a-z0-9_-], at most 64)",
             info.name
@@ -513,7 +512,7 @@ fn validate_info(info: &wit::AdapterInfo) -> Result<(), PluginError> {
             info.name
         )));
     }
-    if let Some(bad) = info.package_types.iter().find(|p| !ok_name(p)) {
+    if let Some(bad) = info.package_types.iter().find(|p| !is_adapter_name(p)) {
         return Err(PluginError::Load(format!(
             "adapter {:?} declares an invalid package type {bad:?}",
             info.name

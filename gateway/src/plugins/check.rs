@@ -116,12 +116,15 @@ pub async fn run(
         }
     };
     writeln!(out, "describe: {}", render::adapter_info(&adapter.info))?;
+    let l = adapter.limits();
     writeln!(
         out,
-        "limits: memory {} bytes, {:?} per call, {} calls at once{}",
-        adapter.limits().memory_limit,
-        adapter.limits().call_timeout,
-        adapter.limits().max_concurrent_calls,
+        "limits: memory {} bytes, {:?} per call, {} calls at once (waiting up to {:?}) on {} lane thread(s){}",
+        l.memory_limit,
+        l.call_timeout,
+        l.max_concurrent_calls,
+        l.queue_timeout,
+        l.lane_threads,
         match adapter.warm_calls() {
             Some(n) => format!(", warm instances reused for up to {n} calls"),
             None => ", a fresh instance per call".into(),

@@ -34,8 +34,8 @@ pub struct PluginEngine {
     /// The call limits of adapters without a `[plugins.adapter.NAME]`
     /// table (and of every adapter while `describe` names it at load).
     pub default_limits: AdapterLimits,
-    /// `[plugins.adapter.NAME]`: call limits by adapter name.
-    limits: BTreeMap<String, AdapterLimits>,
+    /// The plugin configuration, for [`PluginsConfig::limits`].
+    cfg: PluginsConfig,
     /// Largest plugin-directory file read and compiled
     /// (`[plugins] max_file_size`).
     pub max_file_size: u64,
@@ -93,10 +93,10 @@ impl PluginEngine {
             linker,
             cache_dir,
             default_limits,
-            limits: cfg.adapter.clone(),
+            cfg: cfg.clone(),
             max_file_size: cfg.max_file_size,
             warm_instances: cfg.warm_instances.clone(),
-            exec: Executor::new(default_limits, cfg.adapter.clone()),
+            exec: Executor::default(),
             stop,
         }))
     }
@@ -104,10 +104,7 @@ impl PluginEngine {
     /// The call limits of adapter `name` (`[plugins.adapter.NAME]`, else
     /// `[plugins]`'s).
     pub fn limits(&self, name: &str) -> AdapterLimits {
-        self.limits
-            .get(name)
-            .copied()
-            .unwrap_or(self.default_limits)
+        self.cfg.limits(name)
     }
 
     /// The wasmtime engine.
@@ -123,14 +120,14 @@ impl PluginEngine {
     }
 
     /// Every adapter lane's name, calls in flight and calls waiting for a
-    /// slot (the lane of adapters being loaded included).
+    /// slot (not the lane adapters are loaded on).
     pub fn lane_loads(&self) -> Vec<(String, usize, usize)> {
         self.exec.loads()
     }
 
     /// The lane adapter `name`'s calls run on ([`super::exec`]).
     pub fn lane(&self, name: &str) -> Result<Arc<Lane>, PluginError> {
-        self.exec.lane(name)
+        self.exec.lane(name, &self.limits(name))
     }
 
     /// The linker with the host capabilities and deny-all WASI.

@@ -25,7 +25,7 @@
 
 use super::PluginError;
 use crate::config::AdapterLimits;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,26 +39,15 @@ use tracing::Instrument as _;
 pub const LANE_NICE: i32 = 5;
 
 /// The lanes of all adapters.
+#[derive(Default)]
 pub struct Executor {
-    default: AdapterLimits,
-    per_adapter: BTreeMap<String, AdapterLimits>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
 }
 
 impl Executor {
-    /// Lanes allowing `max_concurrent_calls` calls in flight per adapter; a
-    /// call waits at most `queue_timeout` for a slot: `per_adapter`'s
-    /// values for the adapters it names, `default`'s for the others.
-    pub fn new(default: AdapterLimits, per_adapter: BTreeMap<String, AdapterLimits>) -> Executor {
-        Executor {
-            default,
-            per_adapter,
-            lanes: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The lane of adapter `name`, started on first use.
-    pub fn lane(&self, name: &str) -> Result<Arc<Lane>, PluginError> {
+    /// The lane of adapter `name`, started on first use with `limits`'
+    /// slots, queue and threads.
+    pub fn lane(&self, name: &str, limits: &AdapterLimits) -> Result<Arc<Lane>, PluginError> {
         let mut lanes = self
             .lanes
             .lock()
@@ -66,20 +55,21 @@ impl Executor {
         if let Some(l) = lanes.get(name) {
             return Ok(l.clone());
         }
-        let limits = self.per_adapter.get(name).unwrap_or(&self.default);
         let lane = Arc::new(Lane::start(name, limits)?);
         lanes.insert(name.to_owned(), lane.clone());
         Ok(lane)
     }
 
     /// Every started lane's adapter name, calls in flight and calls
-    /// waiting for a slot.
+    /// waiting for a slot; lanes whose name is not an adapter's (the one
+    /// adapters are loaded on) are left out.
     pub fn loads(&self) -> Vec<(String, usize, usize)> {
         let Ok(lanes) = self.lanes.lock() else {
             return Vec::new();
         };
         lanes
             .iter()
+            .filter(|(name, _)| crate::config::is_adapter_name(name))
             .map(|(name, l)| (name.clone(), l.running(), l.queued()))
             .collect()
     }
@@ -248,12 +238,10 @@ mod tests {
             queue_timeout: Duration::from_millis(queue_ms),
             lane_threads: threads,
         };
-        // The other adapter's own table gives it 3 slots on 2 threads.
-        let exec = Executor::new(
-            limits(1, 50, 1),
-            BTreeMap::from([("other".to_owned(), limits(3, 5_000, 2))]),
-        );
-        assert_eq!(exec.lane("other").unwrap().max_calls, 3);
+        // The other adapter's own limits give it 3 slots on 2 threads.
+        let exec = Executor::default();
+        let (some, other) = (limits(1, 50, 1), limits(3, 5_000, 2));
+        assert_eq!(exec.lane("other", &other).unwrap().max_calls, 3);
         // Two calls that never yield meet only if they run on two threads
         // at once (each gives up after 5 s).
         let met = Arc::new(AtomicUsize::new(0));
@@ -265,15 +253,21 @@ mod tests {
             }
             Ok(met.load(Ordering::SeqCst) == 2)
         };
-        let other = exec.lane("other").unwrap();
-        let (a, b) = tokio::join!(other.run(meet(met.clone())), other.run(meet(met.clone())));
+        let other_lane = exec.lane("other", &other).unwrap();
+        let (a, b) = tokio::join!(
+            other_lane.run(meet(met.clone())),
+            other_lane.run(meet(met.clone()))
+        );
         assert!(
             a.unwrap() && b.unwrap(),
             "the two calls did not run at once"
         );
-        let lane = exec.lane("some-adapter").expect("lane");
+        let lane = exec.lane("some-adapter", &some).expect("lane");
         assert_eq!(lane.max_calls, 1);
-        assert!(Arc::ptr_eq(&lane, &exec.lane("some-adapter").unwrap()));
+        assert!(Arc::ptr_eq(
+            &lane,
+            &exec.lane("some-adapter", &some).unwrap()
+        ));
         let name = lane
             .run(async { Ok(std::thread::current().name().map(str::to_owned)) })
             .await
@@ -297,7 +291,7 @@ mod tests {
         assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
         // A caller waiting for the slot counts as queued until it gets one.
         let waiter = {
-            let lane = exec.lane("other").unwrap();
+            let lane = exec.lane("other", &other).unwrap();
             let holders: Vec<_> = (0..3)
                 .map(|_| {
                     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -334,7 +328,7 @@ mod tests {
             .await
             .unwrap()
             .expect("the queued call runs once a slot frees");
-        assert_eq!(exec.lane("other").unwrap().queued(), 0);
+        assert_eq!(exec.lane("other", &other).unwrap().queued(), 0);
         // Dropping the waiting caller aborts the call and frees the slot.
         holder.abort();
         let _ = holder.await;

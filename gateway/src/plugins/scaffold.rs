@@ -246,7 +246,7 @@ pub fn create(args: &NewArgs) -> Result<Created, String> {
 fn sdk_dependency(explicit: Option<&Path>) -> Result<(String, String), String> {
     let Some(p) = explicit else {
         return Ok((
-            format!("artgate-sdk = {{ path = {SDK_DIR:?} }}"),
+            sdk_copy_dependency(),
             format!("its copy in `{SDK_DIR}/` (SDK {SDK_VERSION})"),
         ));
     };
@@ -264,6 +264,11 @@ fn sdk_dependency(explicit: Option<&Path>) -> Result<(String, String), String> {
         format!("artgate-sdk = {{ path = {shown:?} }}"),
         format!("a path, `{shown}`"),
     ))
+}
+
+/// The `Cargo.toml` line of a project that depends on its SDK copy.
+fn sdk_copy_dependency() -> String {
+    format!("artgate-sdk = {{ path = {SDK_DIR:?} }}")
 }
 
 /// Write the SDK (sources, WIT, manifest) into `project`/[`SDK_DIR`],
@@ -317,7 +322,7 @@ pub fn refresh_sdk(project: &Path) -> Result<Vec<String>, String> {
             manifest.display()
         )
     })?;
-    let ours = format!("artgate-sdk = {{ path = {SDK_DIR:?} }}");
+    let ours = sdk_copy_dependency();
     if !text.lines().any(|l| l.trim() == ours) {
         return Err(format!(
             "{} does not depend on a copy of the SDK (no line `{ours}`); nothing was written",
