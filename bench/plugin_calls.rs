@@ -1,8 +1,10 @@
 //! Measures what an adapter costs the gateway: compile time (cold, and
 //! from the compiled-code cache), load time (world check, pre-link,
 //! `describe`), the linear memory an instance holds, and the time of one
-//! `plan` call on a fresh instance (the default) and on a warm one
-//! (`[plugins] warm_instances`). Prints a Markdown table; asserts nothing.
+//! `plan` call as the gateway makes it by default (a reused instance for
+//! adapters that declare themselves stateless, as every built-in does), on
+//! a fresh instance per call (`warm_instances = { NAME = 1 }`) and on a
+//! warm one. Prints a Markdown table; asserts nothing.
 //!
 //! ```sh
 //! COMPONENTIZE_PY=target/artgate-py-venv/bin/componentize-py \
@@ -10,19 +12,19 @@
 //! cargo run --example plugin_calls -- --python /tmp/pypi.wasm [--calls 2000]
 //! ```
 //!
-//! The Rust side is the built-in `generic` adapter. Run it on a quiet
+//! The Rust side is every built-in adapter. Run it on a quiet
 //! machine: the numbers in docs/plugins.md come from the dev profile, whose
 //! dependencies (wasmtime, cranelift) are optimised (opt-level 2).
 
-use artgate::plugins::{Adapter, CallContext, PluginEngine, Source, wit};
+use artgate::plugins::{Adapter, CallContext, ComponentFacts, PluginEngine, Source, wit};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn remote(package: &str) -> wit::RemoteInfo {
+fn remote(package: &str, mode: wit::RemoteMode) -> wit::RemoteInfo {
     wit::RemoteInfo {
         name: "bench".into(),
         package: package.into(),
-        mode: wit::RemoteMode::PullThrough,
+        mode,
         upstreams: vec!["https://upstream.example".into()],
         mutable_ttl_secs: 600,
         negative_ttl_secs: 60,
@@ -34,10 +36,10 @@ fn remote(package: &str) -> wit::RemoteInfo {
     }
 }
 
-fn request(path: &str) -> wit::Request {
+fn request(kind: wit::RouteKind, path: &str) -> wit::Request {
     wit::Request {
         id: "bench".into(),
-        kind: wit::RouteKind::RemoteApi,
+        kind,
         method: "GET".into(),
         path: path.into(),
         query: None,
@@ -73,11 +75,29 @@ struct Row {
     cached: Duration,
     load: Duration,
     memory: usize,
+    default: Duration,
+    stateless: bool,
     fresh: Duration,
     warm: Duration,
 }
 
-async fn measure(name: &str, wasm: Vec<u8>, path: &str, calls: u32) -> anyhow::Result<Row> {
+/// What one adapter is measured with: a request its `plan` serves.
+struct Probe {
+    name: &'static str,
+    wasm: Vec<u8>,
+    mode: wit::RemoteMode,
+    kind: wit::RouteKind,
+    path: &'static str,
+}
+
+async fn measure(p: Probe, calls: u32) -> anyhow::Result<Row> {
+    let Probe {
+        name,
+        wasm,
+        mode,
+        kind,
+        path,
+    } = p;
     let mut cfg = artgate::config::Config::default_config()?.plugins;
     cfg.memory_limit = 256 << 20;
     cfg.call_timeout = Duration::from_secs(5);
@@ -93,21 +113,42 @@ async fn measure(name: &str, wasm: Vec<u8>, path: &str, calls: u32) -> anyhow::R
     drop(engine.compile(&wasm)?);
     let cached = t.elapsed();
 
-    // Load, then calls on a fresh instance each.
+    // Load as the gateway does, and call as it does by default.
+    let facts = ComponentFacts::of(&wasm);
+    let stateless = facts.stateless;
     let t = Instant::now();
-    let fresh = Adapter::from_component(engine, &component, String::new(), Source::BuiltIn).await?;
+    let default =
+        Adapter::from_component(engine.clone(), &component, facts, Source::BuiltIn).await?;
     let load = t.elapsed();
-    let remote = remote(&fresh.info.package_types[0]);
-    let req = request(path);
+    let remote = remote(&default.info.package_types[0], mode);
+    let req = request(kind, path);
+    let default_call = per_call(&default, &remote, &req, calls).await;
+
+    // A fresh instance per call (`warm_instances = { NAME = 1 }`).
+    cfg.warm_instances.insert(default.info.name.clone(), 1);
+    let fresh_engine = PluginEngine::new(&cfg, Some(cache.clone()))?;
+    let fresh_component = fresh_engine.compile(&wasm)?;
+    let fresh = Adapter::from_component(
+        fresh_engine,
+        &fresh_component,
+        ComponentFacts::of(&wasm),
+        Source::BuiltIn,
+    )
+    .await?;
+    assert_eq!(fresh.warm_calls(), None, "warm_instances = 1 is fresh");
     let fresh_call = per_call(&fresh, &remote, &req, calls).await;
 
     // The same component with a pool of warm instances.
     cfg.warm_instances.insert(fresh.info.name.clone(), u32::MAX);
     let warm_engine = PluginEngine::new(&cfg, Some(cache.clone()))?;
     let warm_component = warm_engine.compile(&wasm)?;
-    let warm =
-        Adapter::from_component(warm_engine, &warm_component, String::new(), Source::BuiltIn)
-            .await?;
+    let warm = Adapter::from_component(
+        warm_engine,
+        &warm_component,
+        ComponentFacts::default(),
+        Source::BuiltIn,
+    )
+    .await?;
     let warm_call = per_call(&warm, &remote, &req, calls).await;
     // The linear memory an instance holds after serving calls (what counts
     // against `memory_limit`).
@@ -120,6 +161,8 @@ async fn measure(name: &str, wasm: Vec<u8>, path: &str, calls: u32) -> anyhow::R
         cached,
         load,
         memory,
+        default: default_call,
+        stateless,
         fresh: fresh_call,
         warm: warm_call,
     })
@@ -137,25 +180,86 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}; use --python FILE [--calls N]"),
         }
     }
-    let generic = std::fs::read(concat!(env!("ARTGATE_ADAPTERS_DIR"), "/generic.wasm"))?;
-    let mut rows = vec![measure("generic (Rust)", generic, "pkgs/tool-1.0.tar.gz", calls).await?];
+    let dir = concat!(env!("ARTGATE_ADAPTERS_DIR"), "/");
+    let read = |n: &str| std::fs::read(format!("{dir}{n}.wasm"));
+    let probes = [
+        (
+            "alpine",
+            wit::RemoteMode::PullThrough,
+            wit::RouteKind::RemoteApi,
+            "v3.20/main/x86_64/musl-1.2.5-r0.apk",
+        ),
+        (
+            "cas",
+            wit::RemoteMode::Hosted,
+            wit::RouteKind::RemoteApi,
+            "cas/2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+        ),
+        (
+            "docker",
+            wit::RemoteMode::PullThrough,
+            wit::RouteKind::Registry,
+            "library/alpine/manifests/3.20",
+        ),
+        (
+            "generic",
+            wit::RemoteMode::PullThrough,
+            wit::RouteKind::RemoteApi,
+            "pkgs/tool-1.0.tar.gz",
+        ),
+        (
+            "git",
+            wit::RemoteMode::PullThrough,
+            wit::RouteKind::RemoteApi,
+            "project.git/info/refs?service=git-upload-pack",
+        ),
+        (
+            "rpm",
+            wit::RemoteMode::PullThrough,
+            wit::RouteKind::RemoteApi,
+            "Packages/t/tool-1.0-1.x86_64.rpm",
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, mode, kind, path) in probes {
+        let p = Probe {
+            name,
+            wasm: read(name)?,
+            mode,
+            kind,
+            path,
+        };
+        rows.push(measure(p, calls).await?);
+    }
     if let Some(p) = python {
-        let wasm = std::fs::read(&p)?;
-        rows.push(measure("pypi (Python)", wasm, "simple/requests/", calls.min(500)).await?);
+        let p = Probe {
+            name: "pypi (Python)",
+            wasm: std::fs::read(&p)?,
+            mode: wit::RemoteMode::PullThrough,
+            kind: wit::RouteKind::RemoteApi,
+            path: "simple/requests/",
+        };
+        rows.push(measure(p, calls.min(500)).await?);
     }
     println!(
-        "| adapter | component | compile | compile (cached) | load + describe | linear memory / instance | plan, fresh instance | plan, warm instance |"
+        "| adapter | component | compile | compile (cached) | load + describe | linear memory / instance | plan, by default | plan, fresh instance | plan, warm instance |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
         println!(
-            "| {} | {:.1} MiB | {:.2?} | {:.2?} | {:.2?} | {:.1} MiB | {:.2?} | {:.2?} |",
+            "| {} | {:.1} MiB | {:.2?} | {:.2?} | {:.2?} | {:.1} MiB | {:.2?} ({}) | {:.2?} | {:.2?} |",
             r.name,
             r.size as f64 / (1 << 20) as f64,
             r.compile,
             r.cached,
             r.load,
             r.memory as f64 / (1 << 20) as f64,
+            r.default,
+            if r.stateless {
+                "stateless: reused"
+            } else {
+                "fresh"
+            },
             r.fresh,
             r.warm
         );

@@ -209,7 +209,9 @@ async fn new_rust_adapter_builds_passes_check_and_serves_without_restart() {
     std::fs::rename(&tmp_copy, gw.plugin_dir().join("kit-e2e.wasm")).unwrap();
     let status = wait_active(&gw, "kit-e2e").await;
     assert_eq!(status["package_types"], serde_json::json!(["kit-e2e"]));
-    assert_eq!(status["warm_instances"], serde_json::Value::Null);
+    // The template declares the adapter stateless: instances are reused.
+    assert_eq!(status["stateless"], true);
+    assert_eq!(status["warm_instances"], 10_000);
     for source in ["remote", "cache"] {
         let r = reqwest::get(&url).await.unwrap();
         assert_eq!(r.status(), 200);

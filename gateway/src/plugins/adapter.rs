@@ -2,8 +2,9 @@
 //! `InstancePre`, and the typed calls into it. Every call gets a fresh
 //! `Store` (and so a fresh instance from the pooling allocator), a memory
 //! cap and a time budget; a fault is returned as a [`PluginError`] for that
-//! request only. Adapters named in `[plugins] warm_instances` reuse an
-//! instance for a bounded number of successful calls instead ([`super::warm`]).
+//! request only. Adapters that declare themselves stateless, and those
+//! named in `[plugins] warm_instances`, reuse an instance for a bounded
+//! number of successful calls instead ([`super::warm`]).
 //!
 //! Each typed call counts itself in the gateway's metrics (calls, seconds,
 //! failures by kind) once the registry has attached them
@@ -48,20 +49,42 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// What the gateway reads from a component's bytes besides its code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentFacts {
+    /// sha256 of the bytes (hex).
+    pub sha256: String,
+    /// Whether the component declares itself stateless
+    /// ([`super::warm::declares_stateless`]).
+    pub stateless: bool,
+}
+
+impl ComponentFacts {
+    /// Hash the bytes and look for the stateless declaration.
+    pub fn of(wasm: &[u8]) -> ComponentFacts {
+        ComponentFacts {
+            sha256: hex::encode(Sha256::digest(wasm)),
+            stateless: super::warm::declares_stateless(wasm),
+        }
+    }
+}
+
 /// A compiled, pre-linked, smoke-tested adapter.
 pub struct Adapter {
     /// What `describe` returned when it was loaded.
     pub info: wit::AdapterInfo,
     /// sha256 of the component bytes (hex).
     pub sha256: String,
+    /// Whether the component declares itself stateless.
+    pub stateless: bool,
     /// Where it came from.
     pub source: Source,
     /// What a call needs on the lane.
     core: Arc<Core>,
     /// Where calls are counted; none until [`Adapter::counted_by`].
     metrics: Option<Arc<Metrics>>,
-    /// Reused instances (`[plugins] warm_instances`); none: a fresh
-    /// instance per call.
+    /// Reused instances (declared stateless, or `[plugins]
+    /// warm_instances`); none: a fresh instance per call.
     warm: Option<Arc<WarmPool>>,
     /// The lane calls run on (the loading lane until `describe` named the
     /// adapter).
@@ -125,22 +148,23 @@ impl Adapter {
         source: Source,
     ) -> Result<Adapter, PluginError> {
         let eng = engine.clone();
-        let (sha256, component) = tokio::task::spawn_blocking(move || {
-            let sha256 = hex::encode(Sha256::digest(&wasm));
-            eng.compile(&wasm).map(|c| (sha256, c))
+        let (facts, component) = tokio::task::spawn_blocking(move || {
+            let facts = ComponentFacts::of(&wasm);
+            eng.compile(&wasm).map(|c| (facts, c))
         })
         .await
         .map_err(|e| PluginError::Load(format!("compile task failed: {e}")))??;
-        Self::from_component(engine, &component, sha256, source).await
+        Self::from_component(engine, &component, facts, source).await
     }
 
     /// Check a compiled component against the world ([`world::check`]),
-    /// pre-link it and call `describe`. `sha256` is the hex digest of its
-    /// bytes. `artgate plugin check` uses this after compiling itself.
+    /// pre-link it and call `describe`. `facts` are what its bytes say
+    /// ([`ComponentFacts::of`]). `artgate plugin check` uses this after
+    /// compiling itself.
     pub async fn from_component(
         engine: Arc<PluginEngine>,
         component: &Component,
-        sha256: String,
+        facts: ComponentFacts,
         source: Source,
     ) -> Result<Adapter, PluginError> {
         world::check(engine.engine(), component).map_err(PluginError::Load)?;
@@ -155,7 +179,8 @@ impl Adapter {
                 version: String::new(),
                 package_types: Vec::new(),
             },
-            sha256,
+            sha256: facts.sha256,
+            stateless: facts.stateless,
             source,
             lane: engine.lane(LOADING_LANE)?,
             core: Arc::new(Core {
@@ -177,8 +202,8 @@ impl Adapter {
         adapter.warm = adapter
             .core
             .engine
-            .warm_calls(&info.name)
-            .map(|n| Arc::new(WarmPool::new(n)));
+            .warm_calls(&info.name, adapter.stateless)
+            .map(|(n, strict)| Arc::new(WarmPool::new(n, strict)));
         adapter.lane = adapter.core.engine.lane(&info.name)?;
         let _ = adapter
             .core
@@ -408,11 +433,7 @@ impl Core {
         let mut store = self.new_store(ctx);
         store.data_mut().io = io;
         match self.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Instance {
-                store,
-                bindings,
-                calls: 0,
-            }),
+            Ok(bindings) => Ok(Instance::new(store, bindings)),
             Err(e) => Err(fault(&store, &e)),
         }
     }

@@ -9,7 +9,7 @@
 //! that a later file plan uses). `http-send` is not available: it answers
 //! every call with an error.
 
-use super::adapter::{Adapter, Source};
+use super::adapter::{Adapter, ComponentFacts, Source};
 use super::case::{self, Call, Case};
 use super::engine::PluginEngine;
 use super::host::CallContext;
@@ -17,7 +17,6 @@ use super::{PluginError, render, wit, world};
 use crate::config::PluginsConfig;
 use crate::store::{Digest, MetaStore, SledMetaStore};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,13 +42,13 @@ pub async fn run(
 ) -> anyhow::Result<bool> {
     let wasm = std::fs::read(&args.wasm)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.wasm.display()))?;
-    let sha256 = hex::encode(Sha256::digest(&wasm));
+    let facts = ComponentFacts::of(&wasm);
     writeln!(
         out,
         "component: {} ({} bytes, sha256 {})",
         args.wasm.display(),
         wasm.len(),
-        &sha256[..16]
+        &facts.sha256[..16]
     )?;
     let engine = PluginEngine::new(cfg, args.cache_dir.clone())?;
 
@@ -104,7 +103,7 @@ pub async fn run(
     let adapter = match Adapter::from_component(
         engine.clone(),
         &component,
-        sha256,
+        facts,
         Source::Dir(args.wasm.clone()),
     )
     .await
@@ -125,9 +124,14 @@ pub async fn run(
         l.max_concurrent_calls,
         l.queue_timeout,
         l.lane_threads,
-        match adapter.warm_calls() {
-            Some(n) => format!(", warm instances reused for up to {n} calls"),
-            None => ", a fresh instance per call".into(),
+        match (adapter.warm_calls(), adapter.stateless) {
+            (Some(n), true) => format!(
+                ", declared stateless: an instance is reused for up to {n} calls while its memory does not grow"
+            ),
+            (Some(n), false) => format!(", warm instances reused for up to {n} calls"),
+            (None, true) =>
+                ", declared stateless, but a fresh instance per call (warm_instances = 1)".into(),
+            (None, false) => ", a fresh instance per call".into(),
         }
     )?;
 

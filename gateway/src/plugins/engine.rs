@@ -25,6 +25,17 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; the unit of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Bytes of each linear memory kept resident between the instances that
+/// use a pool slot (a Rust adapter's whole memory; the start of a
+/// componentize-py one's). At most `max_unused_warm_slots` slots hold them.
+const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
+
+/// Bytes of each table kept resident between instances.
+const KEEP_RESIDENT_TABLES: usize = 64 << 10;
+
+/// Bytes of each async stack kept resident between calls.
+const KEEP_RESIDENT_STACK: usize = 128 << 10;
+
 /// The shared engine, linker and limits every plugin instance is created
 /// with.
 pub struct PluginEngine {
@@ -73,6 +84,16 @@ impl PluginEngine {
         // own cap is enforced by its store's limiter.
         pool.max_memory_size(cfg.max_memory_limit() as usize);
         pool.max_unused_warm_slots(slots.min(64));
+        // A slot freed by a call keeps the pages its guest dirtied mapped
+        // (up to these sizes) and resets them from the memory image, instead
+        // of unmapping them and faulting them in again on the next call
+        // (with a TLB shootdown each time): fresh instances for every call
+        // cost about half as much. PAGEMAP_SCAN (Linux 6.7+) finds the
+        // dirty pages; older kernels reset the whole kept range.
+        pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
+        pool.table_keep_resident(KEEP_RESIDENT_TABLES);
+        pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         // Reserve only what the cap needs, so many slots stay cheap in
         // virtual address space.
@@ -113,10 +134,16 @@ impl PluginEngine {
     }
 
     /// How many calls an instance of adapter `name` serves before it is
-    /// dropped, when the configuration gives it warm instances (more than
-    /// one call each); none means a fresh instance per call.
-    pub fn warm_calls(&self, name: &str) -> Option<u32> {
-        self.warm_instances.get(name).copied().filter(|&n| n > 1)
+    /// dropped, and whether the pool is strict ([`super::warm::WarmPool`]);
+    /// none means a fresh instance per call. `[plugins] warm_instances`
+    /// decides when it names the adapter (1: fresh instances); else an
+    /// adapter that declared itself `stateless` gets
+    /// [`super::warm::DECLARED_CALLS`] calls per instance, a strict pool.
+    pub fn warm_calls(&self, name: &str, stateless: bool) -> Option<(u32, bool)> {
+        match self.warm_instances.get(name) {
+            Some(&n) => (n > 1).then_some((n, stateless)),
+            None => stateless.then_some((super::warm::DECLARED_CALLS, true)),
+        }
     }
 
     /// Every adapter lane's name, calls in flight and calls waiting for a

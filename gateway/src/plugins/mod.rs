@@ -28,7 +28,7 @@ pub mod watch;
 pub mod wit_http;
 pub mod world;
 
-pub use adapter::{Adapter, Source};
+pub use adapter::{Adapter, ComponentFacts, Source};
 pub use bindings::wit;
 pub use engine::PluginEngine;
 pub use host::{CallContext, HostHttp};

@@ -47,9 +47,12 @@ pub struct PluginStatus {
     pub last_error: Option<String>,
     /// When this version was loaded (RFC 3339).
     pub loaded_at: Option<String>,
-    /// Calls one instance serves when `[plugins] warm_instances` names this
-    /// adapter; none: a fresh instance per call.
+    /// Calls one instance serves when instances are reused (the adapter
+    /// declared itself stateless, or `[plugins] warm_instances` names it);
+    /// none: a fresh instance per call.
     pub warm_instances: Option<u32>,
+    /// Whether the component declares itself stateless.
+    pub stateless: bool,
     /// The limits its calls run under (`[plugins.adapter.NAME]`, else
     /// `[plugins]`), when loaded.
     pub limits: Option<LimitsStatus>,
@@ -403,6 +406,7 @@ impl PluginRegistry {
                     last_error: err.clone(),
                     loaded_at: None,
                     warm_instances: None,
+                    stateless: false,
                     limits: None,
                 }),
             }
@@ -426,6 +430,7 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         last_error,
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
         warm_instances: l.adapter.warm_calls(),
+        stateless: l.adapter.stateless,
         limits: Some({
             let l = l.adapter.limits();
             LimitsStatus {

@@ -1,18 +1,35 @@
-//! Warm instances: an opt-in, per-adapter pool of instantiated components
-//! that are reused for up to N calls (`[plugins] warm_instances`).
+//! Warm instances: a per-adapter pool of instantiated components that are
+//! reused for up to N calls instead of one fresh instance per call.
 //!
-//! A fresh `Store` per call is the default and the safest: nothing survives
-//! a call. Components that are slow to instantiate (a componentize-py
-//! component initialises a Python interpreter snapshot: ~18 MB, ~2 ms per
-//! instantiation) can instead keep an instance and its store for a bounded
-//! number of calls. An instance goes back into the pool only after a call
-//! that succeeded; any trap, timeout, memory-cap hit or host-call abuse drops
-//! it, so a fault still ends with its request. Idle instances are bounded
-//! per adapter ([`MAX_IDLE`]) and dropped with the adapter (hot reload).
-//! Between calls the store's call context (request id, key-value store,
-//! network capability) is cleared, its per-call counters and time budget
-//! reset; memory the guest allocated stays and keeps counting against the
-//! memory cap.
+//! Two things give an adapter a pool:
+//!
+//! - **Its own declaration.** A component that carries the custom section
+//!   [`STATELESS_SECTION`] = `stateless` (the Rust SDK's
+//!   `export_adapter!(T, stateless)`; every built-in does) promises that no
+//!   call depends on what an earlier call left in memory. Its instances
+//!   serve up to [`DECLARED_CALLS`] calls each, and the host holds it to a
+//!   stricter rule ([`WarmPool::strict`]): an instance whose memory grew
+//!   after its first call is dropped, so a call that piles up state (or
+//!   simply needed more memory) never hands it on.
+//! - **The operator** (`[plugins] warm_instances = { NAME = N }`): N calls
+//!   per instance for any adapter (componentize-py adapters, which cannot
+//!   declare themselves, save ~2 ms per call), and `NAME = 1` turns reuse
+//!   off for an adapter that declared it: a fresh instance per call.
+//!
+//! A fresh `Store` per call is the default for every other adapter and the
+//! safest: nothing survives a call. An instance goes back into the pool
+//! only after a call that succeeded; any trap, timeout, memory-cap hit or
+//! host-call abuse drops it, so a fault still ends with its request. Idle
+//! instances are bounded per adapter ([`MAX_IDLE`]) and dropped with the
+//! adapter (hot reload). Between calls the store's call context (request
+//! id, key-value store, network capability) is cleared, its per-call
+//! counters and time budget reset; memory the guest allocated stays and
+//! keeps counting against the memory cap.
+//!
+//! What the host cannot see is state kept in globals without growing
+//! memory: a declaration is the author's promise, and the bounds above
+//! (calls per instance, growth, faults) limit how far a broken promise
+//! reaches.
 
 use super::bindings;
 use super::host::{CallContext, HostState};
@@ -23,6 +40,37 @@ use wasmtime::Store;
 /// more instances, which are dropped instead of pooled afterwards.
 pub const MAX_IDLE: usize = 8;
 
+/// Calls one instance of an adapter that declared itself stateless serves
+/// (unless `[plugins] warm_instances` names the adapter).
+pub const DECLARED_CALLS: u32 = 10_000;
+
+/// Name of the custom section by which a component declares itself
+/// stateless (written by the SDK's `export_adapter!(T, stateless)`).
+pub const STATELESS_SECTION: &str = "artgate:instances";
+
+/// Content of [`STATELESS_SECTION`] that declares an adapter stateless.
+pub const STATELESS_VALUE: &[u8] = b"stateless";
+
+/// Whether the component declares itself stateless: a custom section
+/// [`STATELESS_SECTION`] holding [`STATELESS_VALUE`], at the top level or
+/// in any core module inside it (where the Rust toolchain puts it). Bytes
+/// that do not parse declare nothing (compiling them reports the error).
+pub fn declares_stateless(wasm: &[u8]) -> bool {
+    use wasmtime::wasmparser::{Parser, Payload};
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::CustomSection(c))
+                if c.name() == STATELESS_SECTION && c.data() == STATELESS_VALUE =>
+            {
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// An instance and the store it lives in.
 pub struct Instance {
     /// The store (one per instance).
@@ -31,21 +79,46 @@ pub struct Instance {
     pub bindings: bindings::Adapter,
     /// Calls this instance has served.
     pub calls: u32,
+    /// Linear memory after the instance's first call (strict pools drop an
+    /// instance whose memory grew beyond it).
+    pub baseline: Option<usize>,
+}
+
+impl Instance {
+    /// A new instance that has served no call.
+    pub fn new(store: Store<HostState>, bindings: bindings::Adapter) -> Instance {
+        Instance {
+            store,
+            bindings,
+            calls: 0,
+            baseline: None,
+        }
+    }
 }
 
 /// The idle instances of one adapter.
 pub struct WarmPool {
     max_calls: u32,
+    strict: bool,
     idle: Mutex<Vec<Instance>>,
 }
 
 impl WarmPool {
-    /// A pool whose instances serve at most `max_calls` calls each.
-    pub fn new(max_calls: u32) -> WarmPool {
+    /// A pool whose instances serve at most `max_calls` calls each. A
+    /// `strict` pool (an adapter's own stateless declaration) also drops an
+    /// instance whose memory grew after its first call.
+    pub fn new(max_calls: u32, strict: bool) -> WarmPool {
         WarmPool {
             max_calls: max_calls.max(1),
+            strict,
             idle: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether the pool holds its instances to the stateless rule (memory
+    /// may not grow after the first call).
+    pub fn strict(&self) -> bool {
+        self.strict
     }
 
     /// Calls per instance.
@@ -65,6 +138,12 @@ impl WarmPool {
         inst.calls += 1;
         if inst.calls >= self.max_calls {
             return;
+        }
+        let used = inst.store.data().limiter.used();
+        match inst.baseline {
+            Some(first) if self.strict && used > first => return,
+            Some(_) => {}
+            None => inst.baseline = Some(used),
         }
         // Drop the request's capabilities while idle.
         inst.store.data_mut().set_context(CallContext::idle());
@@ -96,6 +175,10 @@ mod tests {
     use std::sync::Arc;
 
     fn remote(mode: &str) -> wit::RemoteInfo {
+        remote_with(mode, &[])
+    }
+
+    fn remote_with(mode: &str, extra: &[(&str, &str)]) -> wit::RemoteInfo {
         wit::RemoteInfo {
             name: "h".into(),
             package: "hostile".into(),
@@ -106,7 +189,11 @@ mod tests {
             check_mutable_updates: false,
             immutable_patterns: Vec::new(),
             mutable_patterns: Vec::new(),
-            options: vec![("mode".into(), mode.into())],
+            options: [("mode", mode)]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             has_credentials: false,
         }
     }
@@ -121,6 +208,113 @@ mod tests {
             headers: Vec::new(),
             body: None,
             body_too_large: false,
+        }
+    }
+
+    fn hostile_wasm() -> Arc<[u8]> {
+        let wasm = std::fs::read(concat!(env!("ARTGATE_ADAPTERS_DIR"), "/hostile.wasm"))
+            .expect("hostile.wasm");
+        Arc::from(wasm)
+    }
+
+    async fn load(warm_instances: &[(&str, u32)]) -> Adapter {
+        let mut cfg = crate::config::Config::default_config()
+            .expect("default config")
+            .plugins;
+        for (name, n) in warm_instances {
+            cfg.warm_instances.insert(name.to_string(), *n);
+        }
+        let engine = PluginEngine::new(&cfg, None).expect("engine");
+        Adapter::load(engine, hostile_wasm(), Source::BuiltIn)
+            .await
+            .expect("load")
+    }
+
+    /// The body of a direct response (mode `count` answers `call N`).
+    async fn answer(a: &Adapter, remote: &wit::RemoteInfo) -> String {
+        match a.plan(CallContext::idle(), remote, &request()).await {
+            Ok(wit::Decision::Respond(r)) => String::from_utf8_lossy(&r.body).into_owned(),
+            other => panic!("expected a direct response, got {other:?}"),
+        }
+    }
+
+    /// The declaration is read from the bytes: every built-in carries it
+    /// (inside its core module, where the Rust toolchain puts it); bytes
+    /// without the section, or that do not parse, declare nothing.
+    #[test]
+    fn stateless_declaration_is_found_in_built_ins_only() {
+        for name in [
+            "alpine", "cas", "docker", "generic", "git", "rpm", "hostile",
+        ] {
+            let wasm = std::fs::read(format!("{}/{name}.wasm", env!("ARTGATE_ADAPTERS_DIR")))
+                .expect("built-in");
+            assert!(
+                declares_stateless(&wasm),
+                "{name} should declare itself stateless"
+            );
+        }
+        // A component with the section's name but other content, and one
+        // without it: the smallest valid component plus a custom section.
+        let empty = b"\0asm\x0d\0\x01\0".to_vec();
+        assert!(!declares_stateless(&empty));
+        let mut other = empty.clone();
+        let name = STATELESS_SECTION.as_bytes();
+        let body = b"stateful";
+        other.push(0);
+        other.push((1 + name.len() + body.len()) as u8);
+        other.push(name.len() as u8);
+        other.extend_from_slice(name);
+        other.extend_from_slice(body);
+        assert!(!declares_stateless(&other));
+        let mut declared = empty.clone();
+        declared.push(0);
+        declared.push((1 + name.len() + STATELESS_VALUE.len()) as u8);
+        declared.push(name.len() as u8);
+        declared.extend_from_slice(name);
+        declared.extend_from_slice(STATELESS_VALUE);
+        assert!(declares_stateless(&declared));
+        assert!(!declares_stateless(b"not wasm at all"));
+    }
+
+    /// An adapter that declared itself stateless reuses instances by
+    /// default; an instance whose memory grew after its first call, or
+    /// whose call trapped, is not handed on; `warm_instances = 1` gives
+    /// fresh instances back. The hostile adapter's `count` mode keeps a
+    /// counter in a global (a broken promise), which shows which calls
+    /// shared an instance.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn declared_stateless_reuses_until_memory_grows_or_a_call_fails() {
+        let a = load(&[]).await;
+        assert!(a.stateless);
+        assert_eq!(a.warm_calls(), Some(DECLARED_CALLS));
+        let count = remote("count");
+        assert_eq!(answer(&a, &count).await, "call 1");
+        assert_eq!(answer(&a, &count).await, "call 2", "the instance is reused");
+        // A call that grows memory (beyond what the first call left) ends
+        // its instance's reuse.
+        let alloc = remote_with("alloc", &[("mib", "4")]);
+        assert_eq!(answer(&a, &alloc).await, "allocated 4 MiB");
+        assert_eq!(a.warm_idle(), 0, "grown instance dropped");
+        assert_eq!(answer(&a, &count).await, "call 1", "a new instance");
+        assert_eq!(answer(&a, &count).await, "call 2");
+        // A trap drops the instance it happened on.
+        assert!(
+            a.plan(CallContext::idle(), &remote("trap"), &request())
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            answer(&a, &count).await,
+            "call 1",
+            "a new instance after a trap"
+        );
+
+        // The operator turns reuse off for this adapter.
+        let fresh = load(&[("hostile", 1)]).await;
+        assert!(fresh.stateless);
+        assert_eq!(fresh.warm_calls(), None);
+        for _ in 0..3 {
+            assert_eq!(answer(&fresh, &count).await, "call 1");
         }
     }
 

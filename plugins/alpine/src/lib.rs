@@ -51,7 +51,7 @@ impl Adapter for Alpine {
     }
 }
 
-artgate_sdk::export_adapter!(Alpine);
+artgate_sdk::export_adapter!(Alpine, stateless);
 
 // Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
 #[cfg(not(target_arch = "wasm32"))]

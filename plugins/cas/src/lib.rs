@@ -132,7 +132,7 @@ impl Adapter for Cas {
     }
 }
 
-artgate_sdk::export_adapter!(Cas);
+artgate_sdk::export_adapter!(Cas, stateless);
 
 /// Why a path is not `cas/{sha256}` or `ac/{sha256}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

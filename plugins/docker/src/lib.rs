@@ -120,7 +120,7 @@ impl Adapter for Docker {
     }
 }
 
-artgate_sdk::export_adapter!(Docker);
+artgate_sdk::export_adapter!(Docker, stateless);
 
 /// The adapter options of a remote, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]

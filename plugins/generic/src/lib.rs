@@ -59,7 +59,7 @@ impl Adapter for Generic {
     }
 }
 
-artgate_sdk::export_adapter!(Generic);
+artgate_sdk::export_adapter!(Generic, stateless);
 
 /// Plans a request on a pull-through remote.
 fn pull_through(remote: &RemoteInfo, req: &Request) -> Decision {

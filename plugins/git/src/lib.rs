@@ -120,7 +120,7 @@ fn listing_key(repo: &str, object_format: &str) -> String {
     format!("lsrefs/{repo}/{}", key_part(object_format))
 }
 
-artgate_sdk::export_adapter!(Git);
+artgate_sdk::export_adapter!(Git, stateless);
 
 /// What a remote-relative path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

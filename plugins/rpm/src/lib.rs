@@ -99,7 +99,7 @@ impl Adapter for Rpm {
     }
 }
 
-artgate_sdk::export_adapter!(Rpm);
+artgate_sdk::export_adapter!(Rpm, stateless);
 
 /// Whether a body is plausibly a `repomd.xml` (it has a `<repomd` root
 /// element near the start).

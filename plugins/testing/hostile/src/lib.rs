@@ -17,9 +17,14 @@
 //! | `kv-flood` | calls `kv-set` without end | trap it past the per-call operation limit |
 //! | `http-flood` | calls `http-send` (to the remote's first upstream) without end | trap it past the per-call send limit |
 //! | `ok` | answers 200 `hostile ok` | serve it |
+//! | `count` | counts its calls in a global and answers 200 `call N` (state kept in an instance despite the `stateless` declaration) | show which calls shared an instance |
 //! | `alloc` | allocates and touches the remote option `mib` MiB, then answers 200 `allocated N MiB` | serve it when that fits the adapter's memory cap, stop it at the cap otherwise |
 //! | `sized` | forwards `GET /{path}`, naming the body size in the remote option `size` (`x-artifact-size`), which may be a lie | send the size before the body; refuse a body of another size |
 //! | `retry` | forwards `GET /{path}`; `on-response` asks for the same request again, every time | give up after `MAX_ADAPTER_RETRIES` retries with 502 |
+//!
+//! The adapter declares itself `stateless`, so the gateway reuses its
+//! instances; `count` and `alloc` show what the host does about an adapter
+//! that does not keep that promise.
 //!
 //! Any other mode (or none) is rejected with 400. `on-response` accepts
 //! (but in mode `retry`) and `inspect-body` keeps the body.
@@ -69,6 +74,13 @@ impl Adapter for Hostile {
                 format!("/{}", http::encode_path(&req.path)),
                 CachePlan::immutable(req.path.as_str()),
             ),
+            "count" => {
+                let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Decision::respond(
+                    DirectResponse::new(200, format!("call {n}"))
+                        .header("content-type", "text/plain; charset=utf-8"),
+                )
+            }
             "ok" => Decision::respond(
                 DirectResponse::new(200, "hostile ok")
                     .header("content-type", "text/plain; charset=utf-8"),
@@ -94,7 +106,7 @@ impl Adapter for Hostile {
             other => Decision::reject(
                 400,
                 format!(
-                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry, alloc or ok."
+                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry, alloc, count or ok."
                 ),
             ),
         }
@@ -115,7 +127,10 @@ impl Adapter for Hostile {
     }
 }
 
-artgate_sdk::export_adapter!(Hostile);
+artgate_sdk::export_adapter!(Hostile, stateless);
+
+/// Calls of mode `count` on this instance.
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Size of the body of mode `huge`: 64 MiB.
 const HUGE_BODY: usize = 64 << 20;
