@@ -17,13 +17,14 @@
 
 use super::PluginError;
 use super::bindings::{AdapterPre, wit};
-use super::engine::PluginEngine;
+use super::engine::{PluginEngine, Tier};
 use super::exec::Lane;
 use super::host::{BoxFuture, CallBudget, CallContext, HostState};
 use super::warm::{Instance, WarmPool};
 use super::world;
 use crate::config::{AdapterLimits, is_adapter_name};
 use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
 use sha2::{Digest as _, Sha256};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -79,8 +80,9 @@ pub struct Adapter {
     pub stateless: bool,
     /// Where it came from.
     pub source: Source,
-    /// What a call needs on the lane.
-    core: Arc<Core>,
+    /// What a call needs on the lane: the baseline code until the
+    /// optimised code replaces it ([`Adapter::load`]).
+    core: Arc<ArcSwap<Core>>,
     /// Where calls are counted; none until [`Adapter::counted_by`].
     metrics: Option<Arc<Metrics>>,
     /// Reused instances (declared stateless, or `[plugins]
@@ -95,12 +97,36 @@ pub struct Adapter {
 struct Core {
     pre: AdapterPre<HostState>,
     engine: Arc<PluginEngine>,
+    /// Which compiler built `pre`'s code (and so which engine its stores
+    /// belong to).
+    tier: Tier,
     /// The adapter's call limits, set once `describe` has named it (the
     /// engine's defaults until then).
     limits: OnceLock<AdapterLimits>,
 }
 
 impl Core {
+    /// Check a component compiled by `tier`'s engine against the world
+    /// and pre-link it.
+    fn link(
+        engine: Arc<PluginEngine>,
+        component: &Component,
+        tier: Tier,
+    ) -> Result<Core, PluginError> {
+        world::check(engine.engine_for(tier), component).map_err(PluginError::Load)?;
+        let instance_pre = engine
+            .linker_for(tier)
+            .instantiate_pre(component)
+            .map_err(|e| PluginError::Load(link_error(&e)))?;
+        let pre = AdapterPre::new(instance_pre).map_err(|e| PluginError::Load(link_error(&e)))?;
+        Ok(Core {
+            pre,
+            engine,
+            tier,
+            limits: OnceLock::new(),
+        })
+    }
+
     fn limits(&self) -> AdapterLimits {
         self.limits
             .get()
@@ -142,37 +168,89 @@ impl Adapter {
     /// Hash and compile (on a blocking thread: both take time in
     /// proportion to the size), pre-link and call `describe`. Any failure
     /// rejects the component.
+    ///
+    /// Code not in the compiled-code cache comes from the baseline
+    /// compiler ([`PluginEngine::compile_first`]), so the adapter serves
+    /// at once; a thread then compiles it with Cranelift (which caches the
+    /// code) and swaps the optimised code in. Calls in flight finish on the
+    /// code they started with; reused instances of the baseline code are
+    /// dropped. If the adapter is dropped first (a newer version, or
+    /// shutdown), the optimised code is thrown away.
     pub async fn load(
         engine: Arc<PluginEngine>,
         wasm: Arc<[u8]>,
         source: Source,
     ) -> Result<Adapter, PluginError> {
         let eng = engine.clone();
-        let (facts, component) = tokio::task::spawn_blocking(move || {
-            let facts = ComponentFacts::of(&wasm);
-            eng.compile(&wasm).map(|c| (facts, c))
+        let bytes = wasm.clone();
+        let (facts, component, tier) = tokio::task::spawn_blocking(move || {
+            let facts = ComponentFacts::of(&bytes);
+            eng.compile_first(&bytes).map(|(c, tier)| (facts, c, tier))
         })
         .await
         .map_err(|e| PluginError::Load(format!("compile task failed: {e}")))??;
-        Self::from_component(engine, &component, facts, source).await
+        let core = Core::link(engine, &component, tier)?;
+        let adapter = Self::assemble(core, facts, source).await?;
+        if tier == Tier::Baseline {
+            adapter.optimize_in_background(wasm)?;
+        }
+        Ok(adapter)
     }
 
-    /// Check a compiled component against the world ([`world::check`]),
-    /// pre-link it and call `describe`. `facts` are what its bytes say
-    /// ([`ComponentFacts::of`]). `artgate plugin check` uses this after
-    /// compiling itself.
+    /// Compile `wasm` with Cranelift on a thread of its own and swap the
+    /// code in, unless the adapter is gone by then.
+    fn optimize_in_background(&self, wasm: Arc<[u8]>) -> Result<(), PluginError> {
+        let cell = Arc::downgrade(&self.core);
+        let engine = self.core.load().engine.clone();
+        let name = self.info.name.clone();
+        std::thread::Builder::new()
+            .name("artgate-optimize".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let optimized = engine
+                    .compile(&wasm)
+                    .and_then(|c| Core::link(engine.clone(), &c, Tier::Optimized));
+                let Some(cell) = cell.upgrade() else {
+                    return;
+                };
+                match optimized {
+                    Ok(core) => {
+                        let limits = cell.load().limits();
+                        let _ = core.limits.set(limits);
+                        cell.store(Arc::new(core));
+                        tracing::info!(adapter = %name, seconds = started.elapsed().as_secs_f64(), "optimised code swapped in");
+                    }
+                    Err(e) => {
+                        tracing::warn!(adapter = %name, error = %e, "optimising compile failed; the baseline code keeps serving");
+                    }
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| PluginError::Load(format!("cannot start the optimising compile thread: {e}")))
+    }
+
+    /// Check a component compiled by the optimising engine against the
+    /// world ([`world::check`]), pre-link it and call `describe`. `facts`
+    /// are what its bytes say ([`ComponentFacts::of`]). `artgate plugin
+    /// check` uses this after compiling itself.
     pub async fn from_component(
         engine: Arc<PluginEngine>,
         component: &Component,
         facts: ComponentFacts,
         source: Source,
     ) -> Result<Adapter, PluginError> {
-        world::check(engine.engine(), component).map_err(PluginError::Load)?;
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(component)
-            .map_err(|e| PluginError::Load(link_error(&e)))?;
-        let pre = AdapterPre::new(instance_pre).map_err(|e| PluginError::Load(link_error(&e)))?;
+        let core = Core::link(engine, component, Tier::Optimized)?;
+        Self::assemble(core, facts, source).await
+    }
+
+    /// Call `describe` on a linked core and set the adapter up under the
+    /// name it returns (limits, lane, instance reuse).
+    async fn assemble(
+        core: Core,
+        facts: ComponentFacts,
+        source: Source,
+    ) -> Result<Adapter, PluginError> {
+        let engine = core.engine.clone();
         let mut adapter = Adapter {
             info: wit::AdapterInfo {
                 name: String::new(),
@@ -183,11 +261,7 @@ impl Adapter {
             stateless: facts.stateless,
             source,
             lane: engine.lane(LOADING_LANE)?,
-            core: Arc::new(Core {
-                pre,
-                engine,
-                limits: OnceLock::new(),
-            }),
+            core: Arc::new(ArcSwap::from_pointee(core)),
             metrics: None,
             warm: None,
         };
@@ -199,16 +273,11 @@ impl Adapter {
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;
-        adapter.warm = adapter
-            .core
-            .engine
+        adapter.warm = engine
             .warm_calls(&info.name, adapter.stateless)
             .map(|(n, strict)| Arc::new(WarmPool::new(n, strict)));
-        adapter.lane = adapter.core.engine.lane(&info.name)?;
-        let _ = adapter
-            .core
-            .limits
-            .set(adapter.core.engine.limits(&info.name));
+        adapter.lane = engine.lane(&info.name)?;
+        let _ = adapter.core.load().limits.set(engine.limits(&info.name));
         adapter.info = info;
         Ok(adapter)
     }
@@ -221,7 +290,13 @@ impl Adapter {
     /// The limits this adapter's calls run under (`[plugins.adapter.NAME]`
     /// or `[plugins]`).
     pub fn limits(&self) -> AdapterLimits {
-        self.core.limits()
+        self.core.load().limits()
+    }
+
+    /// Which compiler's code calls run now: baseline until the optimised
+    /// code is swapped in.
+    pub fn tier(&self) -> Tier {
+        self.core.load().tier
     }
 
     /// Calls per warm instance, when this adapter reuses instances.
@@ -264,7 +339,7 @@ impl Adapter {
         F: CallFn<T> + Send + 'static,
     {
         let started = Instant::now();
-        let core = self.core.clone();
+        let core = self.core.load_full();
         let warm = if pooled { self.warm.clone() } else { None };
         // `http-send` runs on the caller's runtime, not on the lane.
         let io = tokio::runtime::Handle::try_current().ok();
@@ -386,7 +461,7 @@ impl Adapter {
 impl Core {
     fn new_store(&self, ctx: CallContext) -> Store<HostState> {
         let mut store = Store::new(
-            self.engine.engine(),
+            self.engine.engine_for(self.tier),
             HostState::new(ctx, self.limits().memory_limit),
         );
         store.limiter(|s| &mut s.limiter);
@@ -424,7 +499,7 @@ impl Core {
         warm: Option<&WarmPool>,
     ) -> Result<Instance, PluginError> {
         if let Some(pool) = warm
-            && let Some(mut inst) = pool.take()
+            && let Some(mut inst) = pool.take_of(self.tier)
         {
             begin_call(&mut inst.store, ctx);
             inst.store.data_mut().io = io;
@@ -433,7 +508,7 @@ impl Core {
         let mut store = self.new_store(ctx);
         store.data_mut().io = io;
         match self.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Instance::new(store, bindings)),
+            Ok(bindings) => Ok(Instance::new(store, bindings, self.tier)),
             Err(e) => Err(fault(&store, &e)),
         }
     }
@@ -540,4 +615,68 @@ fn validate_info(info: &wit::AdapterInfo) -> Result<(), PluginError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::warm::tests::{answer, hostile_wasm, optimized, remote};
+    use super::*;
+
+    /// A component missing from the compiled-code cache serves from the
+    /// baseline compiler at once; the Cranelift code replaces it in the
+    /// background and is cached, so the next load starts optimised.
+    /// Instances of the baseline code are not reused after the swap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn baseline_code_serves_first_and_optimised_code_replaces_it() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let cfg = crate::config::Config::default_config()
+            .expect("default config")
+            .plugins;
+        let engine = PluginEngine::new(&cfg, Some(cache.path().to_owned())).expect("engine");
+        let a = Adapter::load(engine.clone(), hostile_wasm(), Source::BuiltIn)
+            .await
+            .expect("load");
+        assert_eq!(a.tier(), Tier::Baseline);
+        let count = remote("count");
+        assert_eq!(answer(&a, &count).await, "call 1");
+        assert_eq!(
+            answer(&a, &count).await,
+            "call 2",
+            "baseline instance reused"
+        );
+        optimized(&a).await;
+        assert_eq!(
+            answer(&a, &count).await,
+            "call 1",
+            "a new instance of the optimised code"
+        );
+        assert_eq!(answer(&a, &count).await, "call 2");
+        assert!(
+            a.plan(CallContext::idle(), &remote("trap"), &wit_request())
+                .await
+                .is_err(),
+            "optimised code traps as the baseline did"
+        );
+        // The optimised code is in the cache: another engine loads it
+        // without a baseline stage.
+        let again = PluginEngine::new(&cfg, Some(cache.path().to_owned())).expect("engine");
+        let b = Adapter::load(again, hostile_wasm(), Source::BuiltIn)
+            .await
+            .expect("load");
+        assert_eq!(b.tier(), Tier::Optimized);
+        assert_eq!(answer(&b, &count).await, "call 1");
+    }
+
+    fn wit_request() -> wit::Request {
+        wit::Request {
+            id: "t".into(),
+            kind: wit::RouteKind::RemoteApi,
+            method: "GET".into(),
+            path: "x".into(),
+            query: None,
+            headers: Vec::new(),
+            body: None,
+            body_too_large: false,
+        }
+    }
 }

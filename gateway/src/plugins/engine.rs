@@ -1,6 +1,16 @@
-//! The one wasmtime [`Engine`]: pooling allocation, epoch interruption
-//! driven by a ticker thread, a cache of compiled code in the storage
-//! directory, and the per-adapter lanes calls run on ([`Executor`]).
+//! The wasmtime engines: pooling allocation, epoch interruption driven by
+//! a ticker thread, a cache of compiled code in the storage directory, and
+//! the per-adapter lanes calls run on ([`Executor`]).
+//!
+//! There are two engines with the same settings but their compiler
+//! ([`Tier`]): Cranelift, whose optimised code every call should run, and
+//! Winch, a baseline compiler about 8× faster whose code runs slower. A
+//! component that is not in the compiled-code cache is first compiled by
+//! Winch, so a new adapter serves within tens of milliseconds instead of
+//! after a Cranelift compile of half a second or more
+//! ([`PluginEngine::compile_first`]); its adapter swaps in the Cranelift
+//! code once that is built in the background ([`super::adapter`]). Only
+//! Cranelift code is cached.
 //!
 //! Compiled code is only ever loaded from files this process (or an earlier
 //! artgate) wrote into its own cache directory, named by the sha256 of the
@@ -20,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 /// How often the epoch advances; the unit of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -36,11 +46,34 @@ const KEEP_RESIDENT_TABLES: usize = 64 << 10;
 /// Bytes of each async stack kept resident between calls.
 const KEEP_RESIDENT_STACK: usize = 128 << 10;
 
-/// The shared engine, linker and limits every plugin instance is created
+/// Which compiler produced a component's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Winch: compiled fast, runs slower; replaced in the background.
+    Baseline,
+    /// Cranelift: the code every call should run.
+    Optimized,
+}
+
+impl Tier {
+    /// `baseline` or `optimized`, as `GET /plugins` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Baseline => "baseline",
+            Tier::Optimized => "optimized",
+        }
+    }
+}
+
+/// The shared engines, linkers and limits every plugin instance is created
 /// with.
 pub struct PluginEngine {
+    /// Cranelift: the optimising engine.
     engine: Engine,
     linker: Linker<HostState>,
+    /// Winch: the baseline engine.
+    baseline: Engine,
+    baseline_linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
     /// The call limits of adapters without a `[plugins.adapter.NAME]`
     /// table (and of every adapter while `describe` names it at load).
@@ -61,57 +94,22 @@ impl PluginEngine {
     /// Build the engine from the plugin configuration and start the epoch
     /// ticker thread (stopped when the engine is dropped).
     pub fn new(cfg: &PluginsConfig, cache_dir: Option<PathBuf>) -> Result<Arc<Self>, PluginError> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        // Deep recursion must trap, not overflow the host stack.
-        config.max_wasm_stack(1 << 20);
-        config.async_stack_size(2 << 20);
-
-        let mut pool = PoolingAllocationConfig::default();
-        let slots = cfg.max_instances.max(1);
-        pool.total_component_instances(slots);
-        // A Rust wasm32-wasip2 component has a handful of core instances
-        // (the program and its WASI adapter shims); leave headroom.
-        pool.max_core_instances_per_component(32);
-        pool.total_core_instances(slots * 16);
-        pool.max_memories_per_component(4);
-        pool.total_memories(slots * 2);
-        pool.max_tables_per_component(8);
-        pool.total_tables(slots * 4);
-        pool.total_stacks(slots);
-        // A slot holds the largest memory any adapter may use; each call's
-        // own cap is enforced by its store's limiter.
-        pool.max_memory_size(cfg.max_memory_limit() as usize);
-        pool.max_unused_warm_slots(slots.min(64));
-        // A slot freed by a call keeps the pages its guest dirtied mapped
-        // (up to these sizes) and resets them from the memory image, instead
-        // of unmapping them and faulting them in again on the next call
-        // (with a TLB shootdown each time): fresh instances for every call
-        // cost about half as much. PAGEMAP_SCAN (Linux 6.7+) finds the
-        // dirty pages; older kernels reset the whole kept range.
-        pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
-        pool.table_keep_resident(KEEP_RESIDENT_TABLES);
-        pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
-        pool.pagemap_scan(wasmtime::Enabled::Auto);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        // Reserve only what the cap needs, so many slots stay cheap in
-        // virtual address space.
-        config.memory_reservation(cfg.max_memory_limit().next_power_of_two().max(1 << 24));
-        config.memory_guard_size(1 << 16);
-        config.memory_reservation_for_growth(0);
-
-        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let engine = new_engine(cfg, Strategy::Cranelift)?;
+        let baseline = new_engine(cfg, Strategy::Winch)?;
         let mut linker = Linker::new(&engine);
         super::host::add_to_linker(&mut linker)?;
+        let mut baseline_linker = Linker::new(&baseline);
+        super::host::add_to_linker(&mut baseline_linker)?;
 
         let stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.weak(), stop.clone())?;
+        spawn_ticker(vec![engine.weak(), baseline.weak()], stop.clone())?;
 
         let default_limits = cfg.default_limits();
         Ok(Arc::new(PluginEngine {
             engine,
             linker,
+            baseline,
+            baseline_linker,
             cache_dir,
             default_limits,
             cfg: cfg.clone(),
@@ -128,9 +126,25 @@ impl PluginEngine {
         self.cfg.limits(name)
     }
 
-    /// The wasmtime engine.
+    /// The optimising (Cranelift) engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The engine whose compiler is `tier`.
+    pub fn engine_for(&self, tier: Tier) -> &Engine {
+        match tier {
+            Tier::Baseline => &self.baseline,
+            Tier::Optimized => &self.engine,
+        }
+    }
+
+    /// The linker of the engine whose compiler is `tier`.
+    pub fn linker_for(&self, tier: Tier) -> &Linker<HostState> {
+        match tier {
+            Tier::Baseline => &self.baseline_linker,
+            Tier::Optimized => &self.linker,
+        }
     }
 
     /// How many calls an instance of adapter `name` serves before it is
@@ -157,43 +171,72 @@ impl PluginEngine {
         self.exec.lane(name, &self.limits(name))
     }
 
-    /// The linker with the host capabilities and deny-all WASI.
+    /// The linker with the host capabilities and deny-all WASI (of the
+    /// optimising engine).
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
     }
 
-    /// Compile component bytes, using the compiled-code cache when it holds
-    /// an entry for exactly these bytes and this engine.
+    /// Compile component bytes with Cranelift, using the compiled-code
+    /// cache when it holds an entry for exactly these bytes and this
+    /// engine.
     pub fn compile(&self, wasm: &[u8]) -> Result<Component, PluginError> {
-        if !looks_like_component(wasm) {
-            return Err(PluginError::Load(describe_non_component(wasm)));
-        }
-        let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, wasm)
-                .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")));
-        };
-        let path = self.cache_path(dir, wasm);
-        if path.is_file() {
-            // SAFETY: the file is in artgate's own cache directory, named by
-            // the hash of the source bytes and of this engine's settings, and
-            // was written by `serialize` below (via temp file + rename).
-            // Wasmtime also checks the engine compatibility header.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "dropping unusable compiled-code cache entry");
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
+        if let Some(c) = self.cached(wasm)? {
+            return Ok(c);
         }
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")))?;
-        if let Ok(bytes) = component.serialize()
-            && let Err(e) = write_atomic(dir, &path, &bytes)
+        if let Some(dir) = &self.cache_dir
+            && let Ok(bytes) = component.serialize()
+            && let Err(e) = write_atomic(dir, &self.cache_path(dir, wasm), &bytes)
         {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write compiled-code cache");
         }
         Ok(component)
+    }
+
+    /// The component's code as fast as it can be had: Cranelift code from
+    /// the cache, else a Winch compile ([`Tier::Baseline`], to be replaced
+    /// by [`PluginEngine::compile`]'s in the background), else (Winch
+    /// refused it, e.g. a proposal it lacks) a Cranelift compile.
+    pub fn compile_first(&self, wasm: &[u8]) -> Result<(Component, Tier), PluginError> {
+        if let Some(c) = self.cached(wasm)? {
+            return Ok((c, Tier::Optimized));
+        }
+        match Component::new(&self.baseline, wasm) {
+            Ok(c) => Ok((c, Tier::Baseline)),
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "baseline compiler refused the component; compiling with Cranelift");
+                self.compile(wasm).map(|c| (c, Tier::Optimized))
+            }
+        }
+    }
+
+    /// The cached Cranelift code of these bytes, if the cache has it. Bytes
+    /// that are not a component are refused with the reason.
+    fn cached(&self, wasm: &[u8]) -> Result<Option<Component>, PluginError> {
+        if !looks_like_component(wasm) {
+            return Err(PluginError::Load(describe_non_component(wasm)));
+        }
+        let Some(dir) = &self.cache_dir else {
+            return Ok(None);
+        };
+        let path = self.cache_path(dir, wasm);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        // SAFETY: the file is in artgate's own cache directory, named by
+        // the hash of the source bytes and of this engine's settings, and
+        // was written by `compile` (via temp file + rename). Wasmtime also
+        // checks the engine compatibility header.
+        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "dropping unusable compiled-code cache entry");
+                let _ = std::fs::remove_file(&path);
+                Ok(None)
+            }
+        }
     }
 
     fn cache_path(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
@@ -213,15 +256,66 @@ impl Drop for PluginEngine {
     }
 }
 
-fn spawn_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) -> Result<(), PluginError> {
+/// One engine with the plugin settings and the given compiler.
+fn new_engine(cfg: &PluginsConfig, strategy: Strategy) -> Result<Engine, PluginError> {
+    let mut config = Config::new();
+    config.strategy(strategy);
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    // Deep recursion must trap, not overflow the host stack.
+    config.max_wasm_stack(1 << 20);
+    config.async_stack_size(2 << 20);
+
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = cfg.max_instances.max(1);
+    pool.total_component_instances(slots);
+    // A Rust wasm32-wasip2 component has a handful of core instances
+    // (the program and its WASI adapter shims); leave headroom.
+    pool.max_core_instances_per_component(32);
+    pool.total_core_instances(slots * 16);
+    pool.max_memories_per_component(4);
+    pool.total_memories(slots * 2);
+    pool.max_tables_per_component(8);
+    pool.total_tables(slots * 4);
+    pool.total_stacks(slots);
+    // A slot holds the largest memory any adapter may use; each call's
+    // own cap is enforced by its store's limiter.
+    pool.max_memory_size(cfg.max_memory_limit() as usize);
+    pool.max_unused_warm_slots(slots.min(64));
+    // A slot freed by a call keeps the pages its guest dirtied mapped
+    // (up to these sizes) and resets them from the memory image, instead
+    // of unmapping them and faulting them in again on the next call
+    // (with a TLB shootdown each time): fresh instances for every call
+    // cost about half as much. PAGEMAP_SCAN (Linux 6.7+) finds the
+    // dirty pages; older kernels reset the whole kept range.
+    pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
+    pool.table_keep_resident(KEEP_RESIDENT_TABLES);
+    pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Reserve only what the cap needs, so many slots stay cheap in
+    // virtual address space.
+    config.memory_reservation(cfg.max_memory_limit().next_power_of_two().max(1 << 24));
+    config.memory_guard_size(1 << 16);
+    config.memory_reservation_for_growth(0);
+
+    Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))
+}
+
+fn spawn_ticker(
+    engines: Vec<wasmtime::EngineWeak>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), PluginError> {
     std::thread::Builder::new()
         .name("artgate-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
-                match engine.upgrade() {
-                    Some(e) => e.increment_epoch(),
-                    None => break,
+                for engine in &engines {
+                    match engine.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => return,
+                    }
                 }
             }
         })

@@ -16,7 +16,7 @@
 
 use super::PluginError;
 use super::adapter::{Adapter, Source};
-use super::engine::PluginEngine;
+use super::engine::{PluginEngine, Tier};
 use super::scan::{self, Ignored, ReadError, Stamp};
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
@@ -53,9 +53,37 @@ pub struct PluginStatus {
     pub warm_instances: Option<u32>,
     /// Whether the component declares itself stateless.
     pub stateless: bool,
+    /// Which compiler's code its calls run now: `baseline` (Winch) right
+    /// after a load that missed the compiled-code cache, `optimized`
+    /// (Cranelift) once that is swapped in; none when it never loaded.
+    pub code: Option<CodeTier>,
     /// The limits its calls run under (`[plugins.adapter.NAME]`, else
     /// `[plugins]`), when loaded.
     pub limits: Option<LimitsStatus>,
+}
+
+/// The compiler tier of a loaded adapter, read when the status is shown
+/// (the optimised code replaces the baseline code in the background).
+#[derive(Clone)]
+pub struct CodeTier(Arc<Adapter>);
+
+impl CodeTier {
+    /// The tier now.
+    pub fn tier(&self) -> Tier {
+        self.0.tier()
+    }
+}
+
+impl std::fmt::Debug for CodeTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tier().as_str())
+    }
+}
+
+impl Serialize for CodeTier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.tier().as_str())
+    }
 }
 
 /// An adapter's call limits, as `GET /plugins` shows them.
@@ -407,6 +435,7 @@ impl PluginRegistry {
                     loaded_at: None,
                     warm_instances: None,
                     stateless: false,
+                    code: None,
                     limits: None,
                 }),
             }
@@ -431,6 +460,7 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
         warm_instances: l.adapter.warm_calls(),
         stateless: l.adapter.stateless,
+        code: Some(CodeTier(l.adapter.clone())),
         limits: Some({
             let l = l.adapter.limits();
             LimitsStatus {

@@ -32,6 +32,7 @@
 //! reaches.
 
 use super::bindings;
+use super::engine::Tier;
 use super::host::{CallContext, HostState};
 use std::sync::Mutex;
 use wasmtime::Store;
@@ -82,16 +83,19 @@ pub struct Instance {
     /// Linear memory after the instance's first call (strict pools drop an
     /// instance whose memory grew beyond it).
     pub baseline: Option<usize>,
+    /// Which compiler's code the instance runs.
+    pub tier: Tier,
 }
 
 impl Instance {
-    /// A new instance that has served no call.
-    pub fn new(store: Store<HostState>, bindings: bindings::Adapter) -> Instance {
+    /// A new instance of `tier`'s code that has served no call.
+    pub fn new(store: Store<HostState>, bindings: bindings::Adapter, tier: Tier) -> Instance {
         Instance {
             store,
             bindings,
             calls: 0,
             baseline: None,
+            tier,
         }
     }
 }
@@ -126,10 +130,13 @@ impl WarmPool {
         self.max_calls
     }
 
-    /// An idle instance, if any (most recently used first: its memory is
-    /// the warmest).
-    pub fn take(&self) -> Option<Instance> {
-        self.idle.lock().ok()?.pop()
+    /// An idle instance of `tier`'s code, if any (most recently used
+    /// first: its memory is the warmest). Idle instances of other code
+    /// (baseline code, once the optimised code is in) are dropped.
+    pub fn take_of(&self, tier: Tier) -> Option<Instance> {
+        let mut idle = self.idle.lock().ok()?;
+        idle.retain(|i| i.tier == tier);
+        idle.pop()
     }
 
     /// Return an instance after a successful call. It is dropped when it
@@ -169,12 +176,12 @@ impl WarmPool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::{Adapter, PluginEngine, Source, wit};
     use super::*;
     use std::sync::Arc;
 
-    fn remote(mode: &str) -> wit::RemoteInfo {
+    pub(in crate::plugins) fn remote(mode: &str) -> wit::RemoteInfo {
         remote_with(mode, &[])
     }
 
@@ -211,7 +218,7 @@ mod tests {
         }
     }
 
-    fn hostile_wasm() -> Arc<[u8]> {
+    pub(in crate::plugins) fn hostile_wasm() -> Arc<[u8]> {
         let wasm = std::fs::read(concat!(env!("ARTGATE_ADAPTERS_DIR"), "/hostile.wasm"))
             .expect("hostile.wasm");
         Arc::from(wasm)
@@ -225,13 +232,28 @@ mod tests {
             cfg.warm_instances.insert(name.to_string(), *n);
         }
         let engine = PluginEngine::new(&cfg, None).expect("engine");
-        Adapter::load(engine, hostile_wasm(), Source::BuiltIn)
+        let a = Adapter::load(engine, hostile_wasm(), Source::BuiltIn)
             .await
-            .expect("load")
+            .expect("load");
+        // Reuse is counted on one code tier: wait for the optimised code.
+        optimized(&a).await;
+        a
+    }
+
+    /// Poll until the adapter runs optimised code (bounded: a debug build
+    /// compiles the hostile adapter with Cranelift in about a second).
+    pub(in crate::plugins) async fn optimized(a: &Adapter) {
+        for _ in 0..3000 {
+            if a.tier() == Tier::Optimized {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the optimised code was never swapped in");
     }
 
     /// The body of a direct response (mode `count` answers `call N`).
-    async fn answer(a: &Adapter, remote: &wit::RemoteInfo) -> String {
+    pub(in crate::plugins) async fn answer(a: &Adapter, remote: &wit::RemoteInfo) -> String {
         match a.plan(CallContext::idle(), remote, &request()).await {
             Ok(wit::Decision::Respond(r)) => String::from_utf8_lossy(&r.body).into_owned(),
             other => panic!("expected a direct response, got {other:?}"),
@@ -332,6 +354,7 @@ mod tests {
         let a = Adapter::load(engine, Arc::from(wasm), Source::BuiltIn)
             .await
             .expect("load");
+        optimized(&a).await;
         assert_eq!(a.warm_calls(), Some(3));
         assert_eq!(a.warm_idle(), 0, "describe never pools");
         let ok = remote("ok");
