@@ -11,7 +11,7 @@
 //! | `headers.rs` | representation headers: `stale`, `X-Artifact-Size`, `Content-Encoding`, `HEAD` on a miss |
 //! | `hosted.rs` | hosted remotes: every upload, read, list and delete test (plain, multipart, `Content-MD5`), DVC, ccache, `cas`, virtual remotes, quotas, the auth matrix |
 //! | `alpine.rs`, `docker.rs`, `git.rs`, `rpm.rs` | one adapter each, with its real client and upstream |
-//! | `plugin_kit*.rs` | the authoring kit: `artgate plugin new`/`check`, the Python SDK, WIT stability |
+//! | `plugin_kit*.rs` | the authoring kit: `artgate plugin check`, the Python SDK, WIT stability, and `docs/plugins.md`'s walkthrough followed as written (`plugin new` to served, `_tutorial`) |
 //! | `security*.rs` | attacks: HTTP smuggling and slowloris (`security.rs`), hostile connections (`_conn`), hosted remotes under attack (`_hosted`), hostile upstreams against adapter isolation (`_adapters`), the plugin directory and lookalike paths (`_plugins`) |
 //! | `reliability/` | `kill -9` (`crash.rs`, `failpoints.rs`), a full disk (`disk.rs`), hostile upstreams (`upstream_faults.rs`), hot reload (`hot_reload.rs`), hostile adapters (`hostile_plugins.rs`), index and blob hygiene (`store_hygiene.rs`); only these kinds of test go there, and they go nowhere else |
 //!
@@ -22,6 +22,7 @@
 //! | `mod.rs` | `bytes` (seeded data), `sha256_hex`, `KIB`/`MIB`, `metric` (from `/metrics` text), `eventually`/`wait_until`, `raw_request`, `free_port`, `files_in`/`spool_files` (a store's directories) |
 //! | `gateway.rs` | `Gateway`: the gateway in process (config head, restart in the same directory, `metric`, `fills_settled`, `get_remote`, `/plugins`) |
 //! | `child.rs` | `ChildGateway`: the binary as a child process (`kill -9`, SIGTERM, its log), `fsck`, the config files it runs on |
+//! | `kit.rs` | the authoring kit's commands: `repo`, `artgate`, `wasm_build_env` (offline, without the host's flags), `walk`, `wait_active` |
 //! | `http.rs` | `Got` (a response read to the end or to where it broke off), `client`/`no_redirect_client`, `send`/`send_with`/`send_exact`, `get_header_body`, `json_error`, `drain` (hash a body, tell a clean end from an abort) |
 //! | `upstream.rs` | `Upstream`: the in-process upstream with fault switches and counters |
 //! | `serve.rs` | `Server`: the one accept loop every in-process test server uses |
@@ -40,6 +41,7 @@ mod headers;
 mod hosted;
 mod plugin_kit;
 mod plugin_kit_pypi;
+mod plugin_kit_tutorial;
 mod plugin_kit_wit;
 mod reliability;
 mod rpm;

@@ -8,9 +8,9 @@
 //! `target/artgate-py-venv` with componentize-py 0.25 and pypiserver), else
 //! that directory, else `/tmp/cpy-venv`. A missing tool fails the test.
 
-use crate::plugin_kit::{repo, wait_active};
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
+use crate::support::kit::{artgate, repo, wait_active};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -302,7 +302,7 @@ async fn new_python_adapter_builds_and_passes_check() {
     let venv = py_venv();
     let tmp = tempfile::tempdir().unwrap();
     let proj = tmp.path().join("py-kit");
-    run_ok(crate::plugin_kit::artgate(&[
+    run_ok(artgate(&[
         "plugin",
         "new",
         "py-kit",
@@ -337,7 +337,7 @@ async fn new_python_adapter_builds_and_passes_check() {
         "py-kit.wasm",
     ]);
     run_ok(c).await;
-    let out = run_ok(crate::plugin_kit::artgate(&[
+    let out = run_ok(artgate(&[
         "plugin",
         "check",
         proj.join("py-kit.wasm").to_str().unwrap(),

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod gateway;
 pub mod git_http;
 pub mod http;
+pub mod kit;
 pub mod mirror;
 pub mod registry;
 pub mod rpm_tools;
