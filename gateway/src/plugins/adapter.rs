@@ -208,7 +208,7 @@ impl Adapter {
             .spawn(move || {
                 let started = Instant::now();
                 let optimized = engine
-                    .compile(&wasm)
+                    .compile_optimized(&wasm)
                     .and_then(|c| Core::link(engine.clone(), &c, Tier::Optimized));
                 let Some(cell) = cell.upgrade() else {
                     return;

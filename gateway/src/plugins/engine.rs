@@ -87,6 +87,10 @@ pub struct PluginEngine {
     warm_instances: BTreeMap<String, u32>,
     /// Per-adapter lanes (threads and call slots) calls run on.
     exec: Executor,
+    /// Held by a background optimising compile, so they run one at a time
+    /// (each already uses every core; six at once after a cold start would
+    /// only multiply the memory they need).
+    optimizing: std::sync::Mutex<()>,
     stop: Arc<AtomicBool>,
 }
 
@@ -116,6 +120,7 @@ impl PluginEngine {
             max_file_size: cfg.max_file_size,
             warm_instances: cfg.warm_instances.clone(),
             exec: Executor::default(),
+            optimizing: std::sync::Mutex::new(()),
             stop,
         }))
     }
@@ -193,6 +198,13 @@ impl PluginEngine {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write compiled-code cache");
         }
         Ok(component)
+    }
+
+    /// [`PluginEngine::compile`] for a background optimisation: one at a
+    /// time.
+    pub fn compile_optimized(&self, wasm: &[u8]) -> Result<Component, PluginError> {
+        let _one = self.optimizing.lock().unwrap_or_else(|p| p.into_inner());
+        self.compile(wasm)
     }
 
     /// The component's code as fast as it can be had: Cranelift code from
