@@ -207,9 +207,12 @@ impl Adapter {
             .name("artgate-optimize".into())
             .spawn(move || {
                 let started = Instant::now();
-                let optimized = engine
-                    .compile_optimized(&wasm)
-                    .and_then(|c| Core::link(engine.clone(), &c, Tier::Optimized));
+                let Some(compiled) = engine.compile_optimized(&wasm, || cell.strong_count() > 0)
+                else {
+                    return;
+                };
+                let optimized =
+                    compiled.and_then(|c| Core::link(engine.clone(), &c, Tier::Optimized));
                 let Some(cell) = cell.upgrade() else {
                     return;
                 };

@@ -201,10 +201,15 @@ impl PluginEngine {
     }
 
     /// [`PluginEngine::compile`] for a background optimisation: one at a
-    /// time.
-    pub fn compile_optimized(&self, wasm: &[u8]) -> Result<Component, PluginError> {
+    /// time, and none once `wanted` says the code is no longer needed
+    /// (checked after waiting for the others); `None` then.
+    pub fn compile_optimized(
+        &self,
+        wasm: &[u8],
+        wanted: impl Fn() -> bool,
+    ) -> Option<Result<Component, PluginError>> {
         let _one = self.optimizing.lock().unwrap_or_else(|p| p.into_inner());
-        self.compile(wasm)
+        wanted().then(|| self.compile(wasm))
     }
 
     /// The component's code as fast as it can be had: Cranelift code from
