@@ -96,6 +96,10 @@ if [ -n "$baseline" ]; then
         cp "$CARGO_TARGET_DIR/release/artgate" "$basebin"
         git -C "$repo" worktree remove --force "$basedir/src"
         rm -rf "$basedir"
+        # The build script ran last for the baseline's sources: cargo would
+        # take this checkout's (older) plugin sources as unchanged and keep
+        # the baseline's adapters. Make it run again.
+        touch "$repo/gateway/build.rs"
     fi
     args+=(--baseline "$basebin" --baseline-rev "$rev")
 fi
