@@ -211,6 +211,8 @@ async fn new_rust_adapter_builds_passes_check_and_serves_without_restart() {
     assert_eq!(status["package_types"], serde_json::json!(["kit-e2e"]));
     assert_eq!(status["warm_instances"], serde_json::Value::Null);
     for source in ["remote", "cache"] {
+        // The body is released before its commit: wait for the commit.
+        gw.fills_settled().await;
         let r = reqwest::get(&url).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-artifact-source"], source);

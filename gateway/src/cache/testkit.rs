@@ -304,8 +304,7 @@ pub async fn run(job: Job) -> FillState {
     match job.engine.fills.join(&job.id) {
         Joined::Leader(fill) => {
             leader::run(job, fill.clone()).await;
-            let state = fill.subscribe().borrow().clone();
-            state
+            fill.subscribe().borrow().clone()
         }
         Joined::Waiter(fill) => settled(&fill).await,
     }

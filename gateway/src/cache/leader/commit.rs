@@ -55,8 +55,11 @@ pub(super) async fn commit(
     }
     let len = spool.len();
     head.size = Some(len);
+    // The entry's life starts when its clients got it, not when the
+    // commit that follows ends.
+    let now = now_ms();
     let published = Published::done(fill, Arc::new(head), data, len);
-    let stored = match store(job, &plan, entry, spool).await {
+    let stored = match store(job, &plan, entry, spool, now).await {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, error = %e, "the verified body was delivered, but storing it failed; nothing stored");
@@ -67,12 +70,17 @@ pub(super) async fn commit(
 }
 
 /// Make the verified `spool` durable under its digest (the store checks
-/// it against the plan's again), store `entry` for it and release the held
-/// key-value writes.
-async fn store(job: &Job, plan: &Plan, mut entry: Entry, spool: Spool) -> Result<(), StoreError> {
+/// it against the plan's again), store `entry` for it as of `now` and
+/// release the held key-value writes.
+async fn store(
+    job: &Job,
+    plan: &Plan,
+    mut entry: Entry,
+    spool: Spool,
+    now: u64,
+) -> Result<(), StoreError> {
     let engine = &job.engine;
     let blob = engine.store.commit(spool, plan.expected).await?;
-    let now = now_ms();
     entry.blob = blob.digest;
     entry.size = blob.size;
     entry.stored_at_ms = now;
