@@ -11,12 +11,24 @@ use reqwest::header::HeaderMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// `GET` of `path`, read to the end ([`get_with`]).
 async fn get(gw: &Gateway, path: &str) -> Got {
-    send("GET", &gw.url(path), &[]).await
+    get_with(gw, path, &[]).await
 }
 
+/// `GET` of `path` with `headers`, read to the end. A fill releases its
+/// verified body before it commits it, so after an answer from the
+/// upstream (`remote`) this waits until no fill is in flight: the test's
+/// next request then finds the entry rather than joining the fill.
 async fn get_with(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Got {
-    send("GET", &gw.url(path), headers).await
+    let g = send("GET", &gw.url(path), headers).await;
+    if g.headers
+        .get("x-artifact-source")
+        .is_some_and(|v| v == "remote")
+    {
+        gw.fills_settled().await;
+    }
+    g
 }
 
 /// Serve `body` at `path` with a fixed ETag.

@@ -230,6 +230,8 @@ async fn disconnecting_leader_does_not_cancel_the_fill() {
     }
     assert_eq!(up.seen("/o.bin").gets, 1);
     assert_eq!(up.bodies_completed(), 1);
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let (status, source, again) = get_header_body(&url, "x-artifact-source").await;
     assert_eq!((status, source.as_str()), (200, "cache"));
     assert_eq!(sha256_hex(&again), want);

@@ -183,6 +183,9 @@ async fn lru_eviction_keeps_the_store_under_max_size() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.bytes().await.unwrap().len(), 100_000);
+        // The body is released before its commit: wait for the commit, so
+        // the read below is a hit that keeps f0 hot.
+        gw.fills_settled().await;
         // Keep f0 hot: read it again after every other fill.
         let r = c.get(gw.url("/api/v1/remote/r/f0")).send().await.unwrap();
         assert_eq!(r.bytes().await.unwrap().len(), 100_000);

@@ -195,6 +195,8 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
                 assert_eq!(g.h(h), direct.h(h), "{h} of {tag} ({round})");
             }
             assert!(g.body().is_empty());
+            // A body is released before its commit: wait for the commit.
+            gw.fills_settled().await;
         }
         let g = get_exact(&m(tag), &[("accept", accept)]).await;
         assert_eq!(g.h("x-artifact-source"), "cache");
@@ -261,6 +263,8 @@ async fn manifest_heads_ranges_negotiation_and_errors() {
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
     assert_eq!(g.h("content-type"), "application/json");
     assert_eq!(tags(&g), ["multi", "v1", "v2s2"]);
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let g = get_exact(&list, &[]).await;
     assert_eq!(g.h("x-artifact-source"), "cache");
     let g = get_exact(&gw.url("/v2/hub/library/app/tags/list"), &[]).await;
@@ -435,7 +439,10 @@ async fn token_auth_upstream() {
             .any(|a| a.starts_with("Bearer tok-"))
     );
 
-    // The cached token is used up front: no new token requests.
+    // The cached token is used up front: no new token requests. (The
+    // token is remembered once the fetch that learnt it is committed, which
+    // comes after its body was released: wait for the commits.)
+    gw.fills_settled().await;
     let d = pull_to_dir(tmp.path(), "all", &format!("{base}:multi"), &[], &["--all"])
         .await
         .unwrap();
@@ -517,6 +524,8 @@ async fn tampered_blob_fails_and_is_not_cached() {
         .unwrap();
     assert_eq!(verify_dir(&d), images.v1.digest);
     assert_eq!(front.gets(&path), tampered_fetches + 1);
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let g = get_exact(&blob_url, &[]).await;
     assert_eq!(g.body(), bytes);
     assert_eq!(g.h("x-artifact-source"), "cache");
@@ -630,6 +639,8 @@ async fn head_of_an_uncached_blob_asks_the_registry_without_downloading() {
     let g = get_exact(&url, &[]).await;
     assert_eq!((g.status, g.h("x-artifact-source")), (200, "remote"));
     assert_eq!(sha256(g.body()), big);
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let head = send_exact("HEAD", &url, &[]).await;
     assert_eq!((head.status, head.h("x-artifact-source")), (200, "cache"));
     assert_eq!(front.gets(&path), 1);

@@ -118,6 +118,8 @@ async fn the_stale_mark_survives_a_restart_and_a_refetch_clears_it() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let g = send("GET", &gw.url(path), &[]).await;
     assert_eq!((g.source(), g.body()), ("remote", &b"index two"[..]));
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let g = send("GET", &gw.url(path), &[]).await;
     assert_eq!((g.source(), g.body()), ("cache", &b"index two"[..]));
 }
@@ -169,6 +171,8 @@ async fn content_encoding_from_the_upstream_is_stored_and_replayed() {
     for (path, no_length) in [("/data/a.json", false), ("/data/b.json", true)] {
         let url = gw.url(&format!("/api/v1/remote/r{path}"));
         for source in ["remote", "cache"] {
+            // The body is released before its commit: wait for the commit.
+            gw.fills_settled().await;
             let g = send("GET", &url, &[]).await;
             let what = format!("{path} from {source} (no length: {no_length})");
             assert_eq!((g.status, g.source()), (200, source), "{what}");
@@ -239,6 +243,8 @@ async fn the_adapters_size_is_sent_before_an_unframed_body() {
     let got = drain(r).await;
     assert_eq!(got.error, None);
     assert_eq!(got.sha256, sha256_hex(&body));
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let g = send("GET", &gw.url("/api/v1/remote/sized/a.bin"), &[]).await;
     assert_eq!((g.source(), g.h("x-artifact-size")), ("cache", "300000"));
     drop(gw);
@@ -362,6 +368,8 @@ async fn head_on_a_miss_asks_the_upstream_head_and_stores_nothing() {
     let g = send("GET", &url, &[]).await;
     assert_eq!((g.status, g.source()), (200, "remote"));
     assert!(g.body() == big);
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let head = send("HEAD", &url, &[]).await;
     assert_eq!((head.status, head.source()), (200, "cache"));
     assert_eq!(head.h("x-artifact-size"), (4 << 20).to_string());

@@ -717,6 +717,8 @@ async fn virtual_remote_reads_members_in_order_and_writes_to_one() {
     assert_eq!(r.headers()["x-artifact-member"], "mirror");
     assert_eq!(r.text().await.unwrap(), "upstream only");
     assert_eq!(up.seen("/only-upstream.txt").gets, 1);
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let r = c.get(all("only-upstream.txt")).send().await.unwrap();
     assert_eq!(r.headers()["x-artifact-source"], "cache");
     assert_eq!(up.seen("/only-upstream.txt").gets, 1);

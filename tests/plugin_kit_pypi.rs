@@ -245,7 +245,9 @@ async fn pypi_adapter_in_python_serves_pip_and_keeps_serving_without_upstream() 
     }
 
     // The project page the gateway serves: links point back through it,
-    // with the upstream's sha256 kept; it is cached.
+    // with the upstream's sha256 kept; it is cached (once its commit,
+    // which comes after its body was released, has ended).
+    gw.fills_settled().await;
     let r = reqwest::get(gw.url("/api/v1/remote/pypi/simple/artgate-demo-a/"))
         .await
         .unwrap();

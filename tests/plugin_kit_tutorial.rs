@@ -435,6 +435,11 @@ impl Tutorial {
             }
             Some(Claim::Header(name, values)) => {
                 for want in values {
+                    // A body is released before its commit: let the fill
+                    // of the previous run finish storing it.
+                    if let Some(gw) = &self.gw {
+                        gw.fills_settled().await;
+                    }
                     let out = self.run_ok(line, &command).await;
                     assert_eq!(
                         header(&out, &name),

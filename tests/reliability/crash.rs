@@ -954,6 +954,8 @@ async fn kill_dash_nine_during_a_fill_never_leaves_a_partial_object() {
             assert_eq!(source, "remote", "{label}");
             assert_eq!(up.seen("/obj.bin").gets, 2, "{label}");
         }
+        // The body is released before its commit: wait for the commit.
+        gw.fills_settled().await;
         let (status, source, got) = get_header_body(&url, "x-artifact-source").await;
         assert_eq!((status, source.as_str()), (200, "cache"), "{label}");
         assert_eq!(sha256_hex(&got), want, "{label}");

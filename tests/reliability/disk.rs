@@ -331,6 +331,8 @@ async fn full_disk_refuses_uploads_with_507_and_fails_fills_cleanly() {
     assert_eq!(r.status(), 200);
     let got = drain(r).await;
     assert_eq!((got.error, got.sha256), (None, big_sha.clone()), "fill");
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let r = c.get(&fill_url).send().await.unwrap();
     assert_eq!(r.headers()["x-artifact-source"], "cache");
     drain(r).await;

@@ -10,9 +10,14 @@
 //! - **injected I/O errors**: `EIO` (and `ENOSPC` where a disk returns it)
 //!   at write, fsync, rename, directory fsync and the index steps: uploads
 //!   get a 5xx with a one-sentence JSON body (507 for `ENOSPC`), fills end
-//!   in a 5xx or an aborted transfer and are not cached, nothing corrupt is
-//!   committed, and once the fault is spent a retry succeeds and
-//!   `fsck --verify` finds nothing at all.
+//!   in a 5xx or an aborted transfer — or whole, when the fault is in the
+//!   commit, which comes after the verified body was released — and are
+//!   not cached, nothing corrupt is committed, and once the fault is spent
+//!   a retry succeeds and `fsck --verify` finds nothing at all;
+//! - **a commit held** (`sleep` at a commit step): the client has the
+//!   whole body before the commit ends, a request during the commit joins
+//!   the fill (one upstream `GET`), and a `kill -9` then leaves the entry
+//!   absent.
 
 use super::crash::{Crash, Params, Summary, run};
 use super::harness::seed;
@@ -98,6 +103,15 @@ crash_tests! {
     abort_at_index_flush_loses_nothing: "index-flush", 24;
     abort_at_blob_remove_loses_nothing: "blob-remove", 8;
 }
+
+/// The steps a fill reaches only after its verified body was released to
+/// the clients (its commit).
+const RELEASED_BEFORE: [&str; 4] = [
+    "spool-fsync",
+    "commit-rename",
+    "commit-fsync-dir",
+    "index-put",
+];
 
 /// One injected-error case: `step` fails with `errno` (`eio`/`enospc`)
 /// for its first `uses` hits (an upload, then a fill when `fill`).
@@ -211,7 +225,8 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
         }
 
         // A fill meets the fault: a 5xx or an aborted body, never a clean
-        // end with other bytes; not cached.
+        // end with other bytes (whole when the fault is in the commit);
+        // not cached.
         let mut fill_outcome = String::from("-");
         if f.fill {
             let obj = bytes(512 * KIB + i, 1000 + i as u64);
@@ -249,8 +264,19 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
                     format!("{status}")
                 }
             };
+            // A fault in the commit comes after the verified body was
+            // released: the client has it whole, and only the store lost it.
+            if RELEASED_BEFORE.contains(&f.step) {
+                assert_eq!(
+                    fill_outcome, "200, whole",
+                    "{what}: a commit that failed after the release"
+                );
+            }
+            gw.fills_settled().await;
             let before = up.seen(&path).gets;
             for source in ["remote", "cache"] {
+                // The refetch's commit ends before the next request.
+                gw.fills_settled().await;
                 let r = c.get(&furl).send().await.expect("fill again");
                 assert_eq!(r.status(), 200, "{what}: the fill after the fault");
                 let src = r
@@ -293,4 +319,103 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
         FAULTS.len(),
         summary.join("; ")
     );
+}
+
+/// A fill whose commit is held (the failpoint sleeps a minute at `step`,
+/// before the spool's fsync or before the index write): the client gets
+/// the whole verified body while the commit is still running; a request
+/// during the commit joins the fill (one upstream `GET`, the same whole
+/// body); a `kill -9` during the commit leaves no entry and no damage,
+/// and the restarted gateway fetches the object again and then serves it
+/// from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_is_served_whole_while_its_commit_runs_and_a_crash_then_stores_nothing() {
+    require_feature();
+    for step in ["spool-fsync", "index-put"] {
+        let up = Upstream::start().await;
+        let obj = bytes(4 * 1024 * KIB, 77);
+        let want = sha256_hex(&obj);
+        up.put(
+            "/held.bin",
+            Resource {
+                body: obj.clone().into(),
+                chunk: Some(64 * KIB),
+                ..Default::default()
+            },
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
+        let fp = format!("{step}=1*sleep(60000)");
+        let mut gw = ChildGateway::start_env(&cfg, &[("FAILPOINTS", fp.as_str())]).await;
+        let c = client();
+        let url = gw.url("/api/v1/remote/pull/held.bin");
+
+        // The leader's client: the whole body, well before the commit's
+        // minute is over.
+        for (who, gets) in [("the first client", 1), ("a client during the commit", 1)] {
+            let got = tokio::time::timeout(Duration::from_secs(30), async {
+                let r = c.get(&url).send().await.expect("GET");
+                assert_eq!(r.status(), 200, "{step}: {who}");
+                let src = r
+                    .headers()
+                    .get("x-artifact-source")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                (src, drain(r).await)
+            })
+            .await;
+            let (src, got) = got.unwrap_or_else(|_| {
+                panic!("{step}: {who} did not get the body while the commit was held")
+            });
+            assert_eq!(got.error, None, "{step}: {who}: the body broke off");
+            assert_eq!(got.sha256, want, "{step}: {who}: not the object");
+            assert_eq!(src, "remote", "{step}: {who} is served by the fill");
+            assert_eq!(
+                up.seen("/held.bin").gets,
+                gets,
+                "{step}: {who}: upstream GETs"
+            );
+            assert_eq!(
+                gw.metric("artgate_fills_inflight").await,
+                1.0,
+                "{step}: {who}: the commit is still running"
+            );
+        }
+        assert_eq!(
+            gw.metric("artgate_coalesced_waiters_total").await,
+            1.0,
+            "{step}: the second client joined the fill"
+        );
+
+        // A crash during the commit: the entry is absent, nothing damaged.
+        gw.kill9();
+        let (code, report) = fsck(&cfg, &["--verify"]).await;
+        assert_eq!(code, 0, "{step}: fsck after the crash: {report:#}");
+        assert_eq!(report["entries"], 0, "{step}: {report:#}");
+
+        // Restarted: fetched again, then served from the cache.
+        let gw = ChildGateway::start(&cfg).await;
+        let url = gw.url("/api/v1/remote/pull/held.bin");
+        for (source, gets) in [("remote", 2), ("cache", 2)] {
+            let r = c.get(&url).send().await.expect("GET after the restart");
+            assert_eq!(r.status(), 200, "{step}");
+            let src = r
+                .headers()
+                .get("x-artifact-source")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let got = drain(r).await;
+            assert_eq!(
+                (got.error, got.sha256.as_str()),
+                (None, want.as_str()),
+                "{step}"
+            );
+            assert_eq!(src, source, "{step}: after the restart");
+            assert_eq!(up.seen("/held.bin").gets, gets, "{step}: upstream GETs");
+            gw.fills_settled().await;
+        }
+    }
 }

@@ -429,6 +429,8 @@ async fn hot_reload_replaces_the_builtin_and_cached_entries_keep_serving() {
     let (status, variant, body) = get_header_body(&a, "x-adapter-variant").await;
     assert_eq!((status, variant.as_str()), (200, ""));
     assert_eq!(body, bytes(10_000, 5));
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
 
     install_variant(&gw).await;
     let (status, variant, body) =

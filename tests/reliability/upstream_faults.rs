@@ -312,6 +312,8 @@ async fn broken_upstream_bodies_are_aborted_and_never_cached() {
             }
             other => panic!("{what}: after the fix: {other:?}"),
         }
+        // The body is released before its commit: wait for the commit.
+        gw.fills_settled().await;
         let before = raw.requests();
         match fetch(&c, &url).await {
             Outcome::Complete(_, sha, src) => {
@@ -375,6 +377,8 @@ async fn close_delimited_bodies_are_delivered_but_never_stored() {
     let good = Bytes::from(whole);
     raw.set(Script::Ok(good.clone()));
     assert!(matches!(fetch(&c, &url).await, Outcome::Complete(_, _, s) if s == "remote"));
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     let before = raw.requests();
     assert!(matches!(fetch(&c, &url).await, Outcome::Complete(_, _, s) if s == "cache"));
     assert_eq!(raw.requests(), before);
@@ -518,6 +522,8 @@ async fn wrong_bytes_of_the_right_length_are_never_served_complete() {
         }
         other => panic!("the right bytes: {other:?}"),
     }
+    // The body is released before its commit: wait for the commit.
+    gw.fills_settled().await;
     match fetch(&c, &url).await {
         Outcome::Complete(_, sha, src) => {
             assert_eq!((sha, src.as_str()), (sha256_hex(&good), "cache"))
@@ -678,6 +684,8 @@ async fn gzip_bodies_are_stored_as_sent_and_never_decompressed() {
     let c = client();
     let url = gw.url("/api/v1/remote/r/bomb.json");
     for source in ["remote", "cache"] {
+        // The body is released before its commit: wait for the commit.
+        gw.fills_settled().await;
         let r = c
             .get(&url)
             .header("accept-encoding", "gzip")

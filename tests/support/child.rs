@@ -179,6 +179,38 @@ impl ChildGateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The `/metrics` sample `name` (summed over its labels; 0 when it
+    /// has none).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        super::metric(&text, name, &[])
+    }
+
+    /// Wait (at most 10 s) until no upstream fetch is in progress: a fill
+    /// releases its verified body before it commits it, so a request sent
+    /// the moment a client has the whole body may still join that fill
+    /// (`X-Artifact-Source: remote`); after this it finds the entry.
+    pub async fn fills_settled(&self) {
+        let start = Instant::now();
+        while self.metric("artgate_fills_inflight").await != 0.0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "an upstream fetch is still in progress after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The log lines kept so far: all of them for
     /// [`ChildGateway::start_in`], the last 400 otherwise.
     pub fn log_text(&self) -> String {

@@ -232,7 +232,10 @@ impl Gateway {
     }
 
     /// Wait (bounded) until no upstream fetch is in progress (background
-    /// prefetches included).
+    /// prefetches included). A fill releases its verified body before it
+    /// commits it, so a request sent the moment a client has the whole
+    /// body may still join that fill (`X-Artifact-Source: remote`); after
+    /// this it finds the entry.
     pub async fn fills_settled(&self) {
         for _ in 0..500 {
             if self.metric("artgate_fills_inflight", &[]).await == 0.0 {
@@ -244,14 +247,24 @@ impl Gateway {
     }
 
     /// `GET` of `path` below remote `remote`, with `headers`, read to the
-    /// end (or to the point the body broke off).
+    /// end (or to the point the body broke off). After an answer from the
+    /// upstream (`remote`) it waits until no fill is in flight (see
+    /// [`Gateway::fills_settled`]), so the next request finds the entry.
     pub async fn get_remote(&self, remote: &str, path: &str, headers: &[(&str, &str)]) -> Got {
-        send(
+        let got = send(
             "GET",
             &self.url(&format!("/api/v1/remote/{remote}/{path}")),
             headers,
         )
-        .await
+        .await;
+        if got
+            .headers
+            .get("x-artifact-source")
+            .is_some_and(|v| v == "remote")
+        {
+            self.fills_settled().await;
+        }
+        got
     }
 
     /// The whole `GET /plugins` document (asserting it is served).

@@ -9,10 +9,13 @@
 //! the spool with positional reads at its own pace, so memory is one chunk
 //! per client whatever the object size. The published length lags one
 //! chunk behind what was written, and the last bytes are released only
-//! after the digest and length are verified and the blob is committed: a
-//! client never sees a complete body that later fails verification — on
-//! failure the fill turns [`FillState::Aborted`] and every waiter's body
-//! errors, which aborts its connection instead of ending cleanly.
+//! after the digest and length are verified: a client never sees a
+//! complete body that fails verification — on failure the fill turns
+//! [`FillState::Aborted`] and every waiter's body errors, which aborts its
+//! connection instead of ending cleanly. The verified body is released
+//! ([`FillState::Done`]) before it is committed (fsync, rename, index), so
+//! clients finish while the commit runs; the fill stays in flight until
+//! the commit has ended, so a request arriving meanwhile joins it.
 
 use super::Outcome;
 use crate::store::{BlobRead, EntryId};
@@ -115,8 +118,10 @@ pub enum FillState {
         /// Bytes waiters may read.
         readable: u64,
     },
-    /// Complete: `len` bytes of `data` are verified and committed (or
-    /// served from the store).
+    /// Complete: `len` bytes of `data` are verified (a fetched body's
+    /// commit may still be running while the fill is in flight; its
+    /// `data` is then the spool, which stays readable whatever the commit
+    /// does) or served from the store.
     Done {
         /// Response head.
         head: Arc<Head>,

@@ -5,7 +5,7 @@
 //! needs an adapter's hooks.
 
 use super::fill::{Fill, FillState, Head};
-use super::leader::{self, Job};
+use super::leader::{self, Job, Prefetch};
 use super::plan::Plan;
 use super::{Engine, Fills, Joined};
 use crate::config::Config;
@@ -26,6 +26,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// One answer of the test upstream.
 #[derive(Clone)]
@@ -41,7 +42,9 @@ pub struct Reply {
     pub cut_after: Option<usize>,
     /// Wait this long before answering.
     pub delay: Duration,
-    /// Send this many body bytes, then wait this long before the rest.
+    /// Send the body in parts of this many bytes, waiting this long
+    /// before each part but the first (so the gateway holds a part that
+    /// is not the newest while the upstream waits).
     pub pause: Option<(usize, Duration)>,
 }
 
@@ -172,16 +175,20 @@ async fn respond(
             .map_err(|never| match never {})
             .boxed(),
         (None, Some((n, wait))) => {
-            let n = n.min(reply.body.len());
-            let (first, rest) = (reply.body.slice(..n), reply.body.slice(n..));
-            let frames = futures_util::stream::iter([first, rest]).enumerate().then(
-                move |(i, part)| async move {
-                    if i == 1 {
-                        tokio::time::sleep(wait).await;
-                    }
-                    Ok(Frame::data(part))
-                },
-            );
+            let body = reply.body;
+            let parts: Vec<Bytes> = (0..body.len())
+                .step_by(n.max(1))
+                .map(|at| body.slice(at..(at + n.max(1)).min(body.len())))
+                .collect();
+            let frames =
+                futures_util::stream::iter(parts)
+                    .enumerate()
+                    .then(move |(i, part)| async move {
+                        if i > 0 {
+                            tokio::time::sleep(wait).await;
+                        }
+                        Ok(Frame::data(part))
+                    });
             BodyExt::boxed(StreamBody::new(frames))
         }
         (Some(n), _) => {
@@ -206,11 +213,20 @@ async fn respond(
 /// A store in `dir`, the upstream client of `config`, and fresh metrics
 /// and fills.
 pub fn engine(dir: &std::path::Path, config: &Config) -> Engine {
+    engine_with_blobs(dir, config, Arc::new(FsBlobStore::open(dir).unwrap()))
+}
+
+/// [`engine`] with `blobs` as its blob store (e.g. [`GatedBlobs`]).
+pub fn engine_with_blobs(
+    dir: &std::path::Path,
+    config: &Config,
+    blobs: Arc<dyn BlobStore>,
+) -> Engine {
     let meta = SledMetaStore::open(&dir.join("index")).unwrap();
     Engine {
         store: Store {
             meta: Arc::new(CachedMetaStore::new(Arc::new(meta), 1_000)),
-            blobs: Arc::new(FsBlobStore::open(dir).unwrap()),
+            blobs,
             hot: Arc::new(HotBlobs::new(1 << 20, 64 << 10)),
         },
         upstream: Upstream::new(&config.upstream).unwrap(),
@@ -280,21 +296,34 @@ pub fn job(engine: &Engine, config: &Config, plan: Plan) -> Job {
     }
 }
 
-/// Lead `job`'s fill to its end (or join one in progress) and return
-/// what it ended with.
+/// Lead `job`'s fill to its end, its commit included (so what it stored
+/// is in the store and it left the in-flight map), and return what it
+/// ended with; or join the fill in progress and return the state it
+/// settles in.
 pub async fn run(job: Job) -> FillState {
-    let fill = lead(job);
-    settled(&fill).await
+    match job.engine.fills.join(&job.id) {
+        Joined::Leader(fill) => {
+            leader::run(job, fill.clone()).await;
+            fill.subscribe().borrow().clone()
+        }
+        Joined::Waiter(fill) => settled(&fill).await,
+    }
 }
 
 /// Start `job`'s fill in the background, or join the one in progress.
 pub fn lead(job: Job) -> Arc<Fill> {
+    start(job).0
+}
+
+/// [`lead`], with the leader's task when this call leads the fill: it
+/// ends once the fill has (after the commit of a fetched body).
+pub fn start(job: Job) -> (Arc<Fill>, Option<JoinHandle<Option<Prefetch>>>) {
     match job.engine.fills.join(&job.id) {
         Joined::Leader(fill) => {
-            tokio::spawn(leader::run(job, fill.clone()));
-            fill
+            let task = tokio::spawn(leader::run(job, fill.clone()));
+            (fill, Some(task))
         }
-        Joined::Waiter(fill) => fill,
+        Joined::Waiter(fill) => (fill, None),
     }
 }
 
@@ -343,4 +372,146 @@ pub async fn hostile_adapter() -> Arc<Adapter> {
         .await
         .expect("the hostile adapter loads");
     Arc::new(adapter)
+}
+
+/// A blob store ([`FsBlobStore`] in a temp dir) whose commits stop at a
+/// gate the test opens: a test sees what clients get while a commit is in
+/// progress, and decides whether it succeeds.
+pub struct GatedBlobs {
+    inner: FsBlobStore,
+    gate: Arc<Gate>,
+}
+
+/// The gate of a [`GatedBlobs`]: closed when made; commits reaching it
+/// wait until it is opened, passing or failing.
+pub struct Gate {
+    state: Mutex<GateState>,
+    opened: std::sync::Condvar,
+    reached: tokio::sync::watch::Sender<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GateState {
+    Closed,
+    Pass,
+    Fail,
+}
+
+impl Gate {
+    /// Wait until `n` commits in all have reached the gate.
+    pub async fn reached(&self, n: usize) {
+        let mut rx = self.reached.subscribe();
+        rx.wait_for(|&k| k >= n).await.expect("the gate lives");
+    }
+
+    /// How many commits have reached the gate.
+    pub fn count(&self) -> usize {
+        *self.reached.borrow()
+    }
+
+    /// Let every commit through, now and later.
+    pub fn pass(&self) {
+        self.set(GateState::Pass);
+    }
+
+    /// Fail every commit with an I/O error (`EIO`), now and later.
+    pub fn fail(&self) {
+        self.set(GateState::Fail);
+    }
+
+    fn set(&self, to: GateState) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = to;
+        self.opened.notify_all();
+    }
+
+    /// Called by a commit (on a blocking thread): wait for the gate, then
+    /// whether to fail.
+    fn wait(&self) -> bool {
+        self.reached.send_modify(|k| *k += 1);
+        let mut state = self.state.lock().unwrap();
+        while *state == GateState::Closed {
+            state = self.opened.wait(state).unwrap();
+        }
+        *state == GateState::Fail
+    }
+}
+
+/// The test's hold on a [`Gate`]: dropped (also when the test fails),
+/// it lets every commit through, so no blocking thread waits for ever and
+/// the test's runtime can shut down.
+pub struct GateHandle(Arc<Gate>);
+
+impl std::ops::Deref for GateHandle {
+    type Target = Gate;
+    fn deref(&self) -> &Gate {
+        &self.0
+    }
+}
+
+impl Drop for GateHandle {
+    fn drop(&mut self) {
+        if *self.0.state.lock().unwrap_or_else(|p| p.into_inner()) == GateState::Closed {
+            self.0.set(GateState::Pass);
+        }
+    }
+}
+
+impl GatedBlobs {
+    /// A blob store in `dir` behind a closed gate.
+    pub fn open(dir: &std::path::Path) -> (Arc<GatedBlobs>, GateHandle) {
+        let gate = Arc::new(Gate {
+            state: Mutex::new(GateState::Closed),
+            opened: std::sync::Condvar::new(),
+            reached: tokio::sync::watch::Sender::new(0),
+        });
+        let blobs = GatedBlobs {
+            inner: FsBlobStore::open(dir).unwrap(),
+            gate: gate.clone(),
+        };
+        (Arc::new(blobs), GateHandle(gate))
+    }
+}
+
+impl BlobStore for GatedBlobs {
+    fn create_spool(&self) -> std::io::Result<crate::store::Spool> {
+        self.inner.create_spool()
+    }
+    fn commit(
+        &self,
+        spool: crate::store::Spool,
+        expected: Option<&crate::store::Digest>,
+    ) -> Result<crate::store::BlobRef, crate::store::StoreError> {
+        if self.gate.wait() {
+            return Err(crate::store::StoreError::io(
+                "fsync spool",
+                spool.path().display(),
+                std::io::Error::from_raw_os_error(libc::EIO),
+            ));
+        }
+        self.inner.commit(spool, expected)
+    }
+    fn open(
+        &self,
+        digest: &crate::store::Digest,
+    ) -> std::io::Result<Option<Box<dyn crate::store::BlobRead>>> {
+        self.inner.open(digest)
+    }
+    fn contains(&self, digest: &crate::store::Digest) -> std::io::Result<bool> {
+        self.inner.contains(digest)
+    }
+    fn remove(&self, digest: &crate::store::Digest) -> std::io::Result<bool> {
+        self.inner.remove(digest)
+    }
+    fn list(&self) -> std::io::Result<Vec<crate::store::BlobRef>> {
+        self.inner.list()
+    }
+    fn verify(&self, digest: &crate::store::Digest) -> std::io::Result<bool> {
+        self.inner.verify(digest)
+    }
+    fn clean_spools(&self) -> std::io::Result<usize> {
+        self.inner.clean_spools()
+    }
+    fn spools(&self) -> std::io::Result<Vec<String>> {
+        self.inner.spools()
+    }
 }

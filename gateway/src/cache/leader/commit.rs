@@ -1,39 +1,86 @@
-//! The end of a body's fill: only verified bytes are committed (invariant
-//! 4). The spool is committed under its digest (checked against the
-//! plan's), the entry stored, the adapter's held-back key-value writes
-//! released, and only then is the whole body published. A body that
-//! cannot be trusted whole is delivered to the waiters and not stored.
+//! The end of a body's fill: only verified bytes are released whole, and
+//! only verified bytes are committed (invariant 4). The spool's length was
+//! checked as it was written ([`super::tee`]); here its digest is checked
+//! against the plan's, then the whole body is published to the waiters
+//! ([`FillState::Done`](crate::cache::fill::FillState::Done), read from
+//! the spool) and only then is it committed: fsynced, renamed into the
+//! blob store, indexed, and the adapter's held-back key-value writes
+//! released. The clients finish their responses while the commit runs;
+//! the fill stays in the in-flight map until the commit has ended, so a
+//! request arriving meanwhile joins it (it reads the same spool) instead
+//! of fetching again or seeing an entry half committed. A commit that
+//! fails leaves the entry absent (the next request fetches again); the
+//! clients keep the verified bytes they were sent. A body that cannot be
+//! trusted whole is delivered to the waiters and not stored.
 
 use super::{FillError, Job, Published};
-use crate::cache::fill::{Abort, Fill, Head};
+use crate::cache::fill::{Fill, Head};
 use crate::cache::freshness::now_ms;
 use crate::cache::plan::Plan;
 use crate::store::{BlobRead, Entry, EntryClass, Spool, StoreError};
 use std::sync::Arc;
 
-/// Commit `spool` (verifying it against the plan's digest), store `entry`
-/// for it, release the held key-value writes and publish the body.
-/// Every failure here comes after the head: it aborts the fill.
+/// What [`commit`] did once the body was released.
+#[must_use]
+pub(super) struct Released {
+    /// The whole body was published to the waiters.
+    pub published: Published,
+    /// Whether it was also stored (false: the commit failed, logged).
+    pub stored: bool,
+}
+
+/// Verify `spool` (the bytes the waiters read through `data`) against the
+/// plan's digest, publish it whole under `head`, then commit it and store
+/// `entry` for it. A digest mismatch aborts the fill before the last
+/// bytes are released; a failure of the commit after the release is
+/// logged and leaves nothing stored.
 pub(super) async fn commit(
     job: &Job,
     fill: &Arc<Fill>,
     plan: Plan,
     mut head: Head,
+    entry: Entry,
+    spool: Spool,
+    data: Arc<dyn BlobRead>,
+) -> Result<Released, FillError> {
+    let actual = spool.digest();
+    if let Some(expected) = plan.expected
+        && expected != actual
+    {
+        tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, %expected, %actual, "upstream content failed verification; nothing stored");
+        // Dropping the spool deletes it.
+        return Err(FillError::upstream_abort(format!(
+            "the upstream sent content with digest {actual}, expected {expected}"
+        )));
+    }
+    let len = spool.len();
+    head.size = Some(len);
+    // The entry's life starts when its clients got it, not when the
+    // commit that follows ends.
+    let now = now_ms();
+    let published = Published::done(fill, Arc::new(head), data, len);
+    let stored = match store(job, &plan, entry, spool, now).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, error = %e, "the verified body was delivered, but storing it failed; nothing stored");
+            false
+        }
+    };
+    Ok(Released { published, stored })
+}
+
+/// Make the verified `spool` durable under its digest (the store checks
+/// it against the plan's again), store `entry` for it as of `now` and
+/// release the held key-value writes.
+async fn store(
+    job: &Job,
+    plan: &Plan,
     mut entry: Entry,
     spool: Spool,
-) -> Result<Published, FillError> {
+    now: u64,
+) -> Result<(), StoreError> {
     let engine = &job.engine;
-    let blob = match engine.store.commit(spool, plan.expected).await {
-        Ok(b) => b,
-        Err(StoreError::DigestMismatch { expected, actual }) => {
-            tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, %expected, %actual, "upstream content failed verification; nothing stored");
-            return Err(FillError::upstream_abort(format!(
-                "the upstream sent content with digest {actual}, expected {expected}"
-            )));
-        }
-        Err(e) => return Err(FillError::Aborted(Abort::store(&e))),
-    };
-    let now = now_ms();
+    let blob = engine.store.commit(spool, plan.expected).await?;
     entry.blob = blob.digest;
     entry.size = blob.size;
     entry.stored_at_ms = now;
@@ -41,22 +88,12 @@ pub(super) async fn commit(
         entry.ttl_ms = Some(plan.ttl.as_millis() as u64);
         entry.expires_at_ms = Some(now + plan.ttl.as_millis() as u64);
     }
-    if let Err(e) = engine.store.put(&job.id, &entry, false).await {
-        return Err(FillError::Aborted(Abort::store(&e)));
-    }
+    engine.store.put(&job.id, &entry, false).await?;
     engine
         .metrics
         .set_store_bytes(engine.store.meta.total_size());
     apply_held_kv(job).await;
-    let Some(data) = engine.open(&blob.digest).await else {
-        return Err(FillError::Aborted(Abort::store(&StoreError::io(
-            "open committed blob",
-            blob.digest,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ))));
-    };
-    head.size = Some(blob.size);
-    Ok(Published::done(fill, Arc::new(head), data, blob.size))
+    Ok(())
 }
 
 /// Hand a close-delimited body without a digest to the waiting clients

@@ -107,15 +107,17 @@ pub(super) async fn run(
         let len = spool.len();
         return Ok(deliver_unstored(job, fill, Arc::new(head), data, len));
     }
-    let published = commit(job, fill, plan, head, entry, spool).await?;
-    if !prefetch.is_empty() {
+    let released = commit(job, fill, plan, head, entry, spool, data).await?;
+    // What a stored index references is fetched next; an index that could
+    // not be stored asks for nothing.
+    if released.stored && !prefetch.is_empty() {
         let _ = job.prefetch.set(Prefetch {
             remote: job.remote.clone(),
             adapter,
             paths: prefetch,
         });
     }
-    Ok(published)
+    Ok(released.published)
 }
 
 /// The whole body, read with at most `idle` between frames; more than

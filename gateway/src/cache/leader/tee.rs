@@ -1,8 +1,9 @@
 //! The tee: a 200's body goes into a spool file while every waiter reads
 //! the spool behind it. Waiters may read all but the newest chunk; the
-//! rest is released only once the body is verified and committed
-//! ([`super::commit`]), so no client sees a whole body that fails
-//! verification (invariant 4).
+//! rest is released only once the body's length and digest are verified
+//! ([`super::commit`], which then commits it while the waiters read the
+//! tail), so no client sees a whole body that fails verification
+//! (invariant 4).
 
 use super::commit::{commit, deliver_unstored};
 use super::fetch::Fetched;
@@ -96,7 +97,7 @@ impl Body {
 }
 
 /// Stream the body into the spool, publishing to the waiters as it
-/// arrives, then commit it. The head is published once the first bytes
+/// arrives, then verify it, release its tail and commit it. The head is published once the first bytes
 /// are in the spool, so a store that cannot take them is a clean error
 /// status (507 for a full disk) for every client rather than a 200 cut
 /// short.
@@ -169,7 +170,7 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
         }
         upstream_bytes.inc_by(chunk.len() as u64);
         // Publish everything but the newest chunk: the tail is released
-        // only after verification.
+        // only after verification ([`commit`]).
         let releasable = written - chunk.len() as u64;
         if releasable > published {
             published = releasable;
@@ -195,7 +196,8 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
         return Ok(deliver_unstored(job, fill, head, data, written));
     }
     let head = Arc::try_unwrap(head).unwrap_or_else(|a| (*a).clone());
-    commit(job, fill, plan, head, entry, spool).await
+    let released = commit(job, fill, plan, head, entry, spool, data).await?;
+    Ok(released.published)
 }
 
 /// Positional reads of a spool file being written.

@@ -7,8 +7,8 @@ use crate::cache::fill::FillState;
 use crate::cache::freshness;
 use crate::cache::leader::MAX_ADAPTER_RETRIES;
 use crate::cache::testkit::{
-    Reply, TestUpstream, blob_count, config, done, engine, hostile_adapter, job, lead, plan, run,
-    settled,
+    GatedBlobs, Reply, TestUpstream, blob_count, config, done, engine, engine_with_blobs,
+    hostile_adapter, job, lead, plan, run, settled, start,
 };
 use crate::store::{Digest, Entry, EntryClass, EntryId, Validators};
 use http::{Method, StatusCode};
@@ -186,12 +186,15 @@ async fn concurrent_fills_of_one_key_make_one_fetch() {
     let cfg = config(up.addr);
     let e = engine(dir.path(), &cfg);
     let p = plan("big.iso", EntryClass::Immutable, Validators::Refetch);
-    let fills: Vec<_> = (0..10).map(|_| lead(job(&e, &cfg, p.clone()))).collect();
+    let (first, leader) = start(job(&e, &cfg, p.clone()));
+    let mut fills: Vec<_> = (1..10).map(|_| lead(job(&e, &cfg, p.clone()))).collect();
+    fills.push(first);
     for fill in &fills {
         let (_, body) = done(&settled(fill).await);
         assert_eq!(body, b"shared body");
     }
     assert_eq!(up.count(Method::GET), 1);
+    leader.expect("the first fill leads").await.unwrap();
     assert!(e.fills.is_empty(), "the fill left the table");
 }
 
@@ -252,7 +255,9 @@ async fn upstream_404s_are_cached_only_when_planned() {
 }
 
 /// A reader that asks for a range while the body is still arriving reads
-/// what is in the spool at once and waits for the rest.
+/// what is in the spool at once and waits for the rest. (The upstream
+/// sends 15 bytes at a time: the first 15 are released once the next 15
+/// are in, while the upstream waits before the last part.)
 #[tokio::test]
 async fn a_range_is_read_from_a_growing_spool() {
     use http_body_util::BodyExt;
@@ -442,4 +447,188 @@ async fn a_body_that_cannot_be_inspected_fails_the_fill() {
         assert!(stored(&e, "big.json").await.is_none(), "{message}");
         assert_eq!(blob_count(&e), 0, "{message}");
     }
+}
+
+/// Read a fill's body from the start as a client does: the bytes, and
+/// the error it ended with (`None`: a clean end).
+async fn read_all(fill: &crate::cache::Fill) -> (Vec<u8>, Option<String>) {
+    use http_body_util::BodyExt;
+    let mut body = crate::cache::reader::fill_body(fill.subscribe(), 0, None, Box::new(|_| {}));
+    let mut got = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => got.extend_from_slice(&f.into_data().unwrap()),
+            Err(e) => return (got, Some(e.to_string())),
+        }
+    }
+    (got, None)
+}
+
+/// Names of the spool files left in the store's `tmp/`.
+fn spools(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("spool-"))
+        .collect()
+}
+
+/// `n` bytes of a pattern that no chunk boundary hides.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// A verified body is released whole before its commit: with the commit
+/// held at the store, the leader's reader and a reader that joins then
+/// both read to a clean end; the fill is still in flight, so a second
+/// fill of the key joins it instead of fetching again (one upstream
+/// `GET`) and nothing half committed is visible; once the commit ends the
+/// entry is stored and the fill gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verified_body_is_released_before_the_commit() {
+    let body = pattern(700 * 1024);
+    let up = TestUpstream::start(Reply {
+        body: body.clone().into(),
+        ..Reply::ok(b"")
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let (blobs, gate) = GatedBlobs::open(dir.path());
+    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    let p = crate::cache::plan::Plan {
+        expected: Some(Digest::of(&body)),
+        ..plan("tail.bin", EntryClass::Immutable, Validators::Refetch)
+    };
+    let (fill, leader) = start(job(&e, &cfg, p.clone()));
+    let leader = leader.expect("the first fill leads");
+    let reading = {
+        let fill = fill.clone();
+        tokio::spawn(async move { read_all(&fill).await })
+    };
+    gate.reached(1).await;
+
+    // The commit is held: every reader gets the whole body.
+    let (got, error) = tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .expect("the body is released while the commit is held")
+        .unwrap();
+    assert_eq!(error, None, "the leader's client ends cleanly");
+    assert!(got == body, "the leader's client got the whole body");
+    let (head, whole) = done(&fill.subscribe().borrow().clone());
+    assert_eq!(head.size, Some(body.len() as u64));
+    assert!(whole == body);
+    assert!(stored(&e, "tail.bin").await.is_none(), "not yet committed");
+    assert!(
+        e.fills.in_flight(&EntryId::new("r", "tail.bin")).is_some(),
+        "the fill stays in flight during its commit"
+    );
+    let (joined, second_leader) = start(job(&e, &cfg, p.clone()));
+    assert!(second_leader.is_none(), "a fill during the commit joins");
+    let (got, error) = tokio::time::timeout(Duration::from_secs(10), read_all(&joined))
+        .await
+        .expect("a joining client reads while the commit is held");
+    assert_eq!(error, None);
+    assert!(got == body, "the joining client got the whole body");
+    assert_eq!(up.count(Method::GET), 1, "one upstream fetch");
+
+    // The commit ends: stored, and the fill leaves the map.
+    gate.pass();
+    leader.await.unwrap();
+    assert!(e.fills.is_empty(), "the fill left the table");
+    let entry = stored(&e, "tail.bin")
+        .await
+        .expect("stored after the commit");
+    assert_eq!(entry.blob, Digest::of(&body));
+    assert_eq!(entry.size, body.len() as u64);
+    let (head, got) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(head.outcome, Outcome::Revalidated, "from the store");
+    assert!(got == body);
+    assert_eq!(up.count(Method::GET), 1);
+    assert!(spools(dir.path()).is_empty(), "no spool left");
+}
+
+/// A commit that fails after the body was released: the clients keep the
+/// verified bytes (also one that was still reading when it failed), the
+/// fill stays done rather than aborting, nothing is stored (no entry, no
+/// blob, no spool), and the next fill fetches again and stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_keeps_the_delivered_body_and_stores_nothing() {
+    use http_body_util::BodyExt;
+    let body = pattern(700 * 1024);
+    let up = TestUpstream::start(Reply {
+        body: body.clone().into(),
+        ..Reply::ok(b"")
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let (blobs, gate) = GatedBlobs::open(dir.path());
+    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    let p = plan("fails.bin", EntryClass::Immutable, Validators::Refetch);
+    let (fill, leader) = start(job(&e, &cfg, p.clone()));
+    let leader = leader.expect("the first fill leads");
+    gate.reached(1).await;
+
+    // A client has read one chunk when the commit fails.
+    let mut slow = crate::cache::reader::fill_body(fill.subscribe(), 0, None, Box::new(|_| {}));
+    let first = tokio::time::timeout(Duration::from_secs(10), slow.frame())
+        .await
+        .expect("the body is released while the commit is held");
+    let mut got = first.unwrap().unwrap().into_data().unwrap().to_vec();
+    assert!(got.len() < body.len(), "the body takes more than one read");
+    gate.fail();
+    leader.await.unwrap();
+    assert!(
+        matches!(*fill.subscribe().borrow(), FillState::Done { .. }),
+        "a failed commit does not abort the delivered body"
+    );
+    while let Some(frame) = slow.frame().await {
+        got.extend_from_slice(&frame.expect("a clean read").into_data().unwrap());
+    }
+    assert!(got == body, "the reader got the whole verified body");
+    assert!(e.fills.is_empty(), "the fill left the table");
+    assert!(stored(&e, "fails.bin").await.is_none(), "nothing stored");
+    assert_eq!(blob_count(&e), 0);
+    assert!(spools(dir.path()).is_empty(), "the spool is deleted");
+
+    // The next fill fetches again, and this time stores it.
+    gate.pass();
+    let (head, again) = done(&run(job(&e, &cfg, p)).await);
+    assert_eq!(head.outcome, Outcome::Miss);
+    assert!(again == body);
+    assert_eq!(up.count(Method::GET), 2, "fetched again");
+    assert!(stored(&e, "fails.bin").await.is_some());
+}
+
+/// A body that fails its digest is never released whole: a reader gets
+/// at most all but the newest chunk and then an error (its connection is
+/// cut), the fill aborts, and the commit is never started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_failing_its_digest_is_never_released_whole() {
+    let body: &'static [u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let up = TestUpstream::start(Reply {
+        pause: Some((16, Duration::from_millis(100))),
+        ..Reply::ok(body)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let (blobs, gate) = GatedBlobs::open(dir.path());
+    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    let p = crate::cache::plan::Plan {
+        expected: Some(Digest::of(b"other content")),
+        ..plan("bad.bin", EntryClass::Immutable, Validators::Refetch)
+    };
+    let (fill, leader) = start(job(&e, &cfg, p));
+    let (got, error) = read_all(&fill).await;
+    let error = error.expect("the body is cut, never ended cleanly");
+    assert!(error.contains("digest"), "{error}");
+    assert!(got.len() < body.len(), "{} bytes released", got.len());
+    leader.expect("the first fill leads").await.unwrap();
+    assert!(matches!(*fill.subscribe().borrow(), FillState::Aborted(_)));
+    assert_eq!(gate.count(), 0, "the commit never started");
+    assert!(stored(&e, "bad.bin").await.is_none());
+    assert_eq!(blob_count(&e), 0);
+    assert!(spools(dir.path()).is_empty(), "the spool is deleted");
 }
