@@ -165,14 +165,7 @@ fn peak_rss_kib() -> u64 {
 /// appended: a valid component of the same size for every `fill`, with a
 /// different sha256.
 fn with_marker(bytes: &[u8], fill: u8) -> Vec<u8> {
-    let name = b"artgate-test";
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section id
-    out.push((1 + name.len() + 16) as u8); // size (LEB128, < 128)
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&[fill; 16]);
-    out
+    crate::support::with_custom_section(bytes, "artgate-test", &[fill; 16])
 }
 
 /// The plugin-dir `generic` entry's (status, version, sha256).

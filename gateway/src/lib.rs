@@ -73,11 +73,7 @@ pub async fn run(
             config.storage.memory_cache_max_object,
         )),
     };
-    let cache_dir = config
-        .plugins
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| config.storage.dir.join("plugin-cache"));
+    let cache_dir = config.plugin_cache_dir();
     let engine = plugins::PluginEngine::new(&config.plugins, Some(cache_dir))?;
     let registry =
         plugins::PluginRegistry::new(engine, config.plugins.dir.clone(), metrics.clone());

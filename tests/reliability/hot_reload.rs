@@ -21,11 +21,13 @@
 //! the built-in back.
 
 use super::harness::{Rng, seed};
-use crate::support::gateway::{Gateway, adapters_dir, by_source, generic_remote};
+use crate::support::clients::run_ok;
+use crate::support::gateway::{Gateway, adapters_dir, by_source, config_head, generic_remote};
 use crate::support::http::get_header_body;
-use crate::support::sha256_hex;
+use crate::support::kit::artgate;
 use crate::support::upstream::Upstream;
 use crate::support::{bytes, eventually};
+use crate::support::{sha256_hex, with_custom_section};
 use serde_json::Value;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -444,6 +446,87 @@ async fn hot_reload_replaces_the_builtin_and_cached_entries_keep_serving() {
     assert!(r.headers().get("x-adapter-variant").is_none());
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes(10_000, 5));
     assert_eq!(up.seen("/a.bin").gets, 1);
+}
+
+/// `artgate plugin compile` puts Cranelift code into the gateway's
+/// compiled-code cache, so a component compiled that way runs optimised
+/// code from the moment it is renamed in; a component the gateway compiles
+/// itself becomes optimised in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_precompiled_component_runs_optimised_code_at_once() {
+    let up = Upstream::start().await;
+    up.put_body("/b.bin", bytes(1000, 9));
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("artgate.toml");
+    let gw_dir = gw
+        .plugin_dir()
+        .parent()
+        .expect("the gateway's dir")
+        .to_owned();
+    std::fs::write(&config, config_head(&gw_dir)).expect("write config");
+    let variant = std::fs::read(adapters_dir().join("generic-variant.wasm")).expect("variant");
+    // Sections of their own: sha256s no other test compiled.
+    let tag = format!("{}-{}", std::process::id(), line!());
+    let wasm = with_custom_section(&variant, "artgate-test-precompiled", tag.as_bytes());
+    let file = work.path().join("generic.wasm");
+    std::fs::write(&file, &wasm).expect("write component");
+    let compile = || {
+        artgate(&[
+            "--config",
+            config.to_str().unwrap(),
+            "plugin",
+            "compile",
+            file.to_str().unwrap(),
+        ])
+    };
+    let out = run_ok(compile()).await;
+    assert!(out.contains("compiled into"), "{out}");
+    let out = run_ok(compile()).await;
+    assert!(out.contains("already in"), "{out}");
+
+    let active = rename_in(&gw, &wasm).await;
+    assert_eq!(active["code"], "optimized", "{active:#}");
+    let (status, v, _) =
+        get_header_body(&gw.url("/api/v1/remote/r/b.bin"), "x-adapter-variant").await;
+    assert_eq!((status, v.as_str()), (200, "v2"));
+
+    // Not precompiled: optimised after a while, and cached then.
+    let other = with_custom_section(&variant, "artgate-test-compiled-here", tag.as_bytes());
+    rename_in(&gw, &other).await;
+    let sha = sha256_hex(&other);
+    eventually(
+        "the optimised code to replace the baseline code",
+        Duration::from_secs(120),
+        || async {
+            let list = gw.plugin_list().await;
+            list.into_iter()
+                .find(|p| p["sha256"] == sha.as_str() && p["code"] == "optimized")
+        },
+    )
+    .await;
+    std::fs::write(&file, &other).expect("write component");
+    let out = run_ok(compile()).await;
+    assert!(out.contains("already in"), "the gateway cached it: {out}");
+}
+
+/// Rename `wasm` into the plugin directory as `generic.wasm` and return its
+/// `/plugins` entry once it is active.
+async fn rename_in(gw: &Gateway, wasm: &[u8]) -> Value {
+    let tmp = gw.plugin_dir().join(".generic.wasm.part");
+    std::fs::write(&tmp, wasm).expect("write");
+    std::fs::rename(&tmp, gw.plugin_dir().join("generic.wasm")).expect("rename");
+    let sha = sha256_hex(wasm);
+    eventually(
+        "the renamed component to be active",
+        Duration::from_secs(60),
+        || async {
+            let list = gw.plugin_list().await;
+            list.into_iter()
+                .find(|p| p["sha256"] == sha.as_str() && p["status"] == "active")
+        },
+    )
+    .await
 }
 
 /// A component renamed into the plugin directory is loaded at once, not

@@ -21,6 +21,20 @@ pub const KIB: usize = 1 << 10;
 /// One MiB.
 pub const MIB: usize = 1 << 20;
 
+/// `wasm` (a component or module) with a custom section `name` holding
+/// `data` appended: still valid, with a sha256 of its own.
+pub fn with_custom_section(wasm: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let size = 1 + name.len() + data.len();
+    assert!(size < 128 && name.len() < 128, "one-byte LEB128 sizes only");
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    out.push(size as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 /// Lowercase hex sha256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))

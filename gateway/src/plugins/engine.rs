@@ -65,6 +65,15 @@ impl Tier {
     }
 }
 
+/// Where [`PluginEngine::precompile`] left a component's code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precompiled {
+    /// The file in the compiled-code cache.
+    pub path: PathBuf,
+    /// Whether it was compiled now (false: it was there already).
+    pub fresh: bool,
+}
+
 /// The shared engines, linkers and limits every plugin instance is created
 /// with.
 pub struct PluginEngine {
@@ -227,6 +236,30 @@ impl PluginEngine {
                 self.compile(wasm).map(|c| (c, Tier::Optimized))
             }
         }
+    }
+
+    /// Compile with Cranelift into the compiled-code cache unless it holds
+    /// the code already (`artgate plugin compile`). Fails without a cache
+    /// directory.
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Precompiled, PluginError> {
+        let Some(dir) = &self.cache_dir else {
+            return Err(PluginError::Load(
+                "no compiled-code cache directory to compile into".into(),
+            ));
+        };
+        let path = self.cache_path(dir, wasm);
+        let fresh = self.cached(wasm)?.is_none();
+        if fresh {
+            Component::new(&self.engine, wasm)
+                .and_then(|c| c.serialize())
+                .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")))
+                .and_then(|bytes| {
+                    write_atomic(dir, &path, &bytes).map_err(|e| {
+                        PluginError::Load(format!("cannot write {}: {e}", path.display()))
+                    })
+                })?;
+        }
+        Ok(Precompiled { path, fresh })
     }
 
     /// The cached Cranelift code of these bytes, if the cache has it. Bytes
