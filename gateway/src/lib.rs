@@ -122,9 +122,31 @@ pub async fn run(
     tokio::spawn(reclaim_orphans(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "artgate listening");
     server::serve(listener, state.clone(), tls, shutdown).await;
+    // A fill's clients have their bytes before its commit ends: give the
+    // commits of the last fills up to `shutdown_grace` more before the
+    // index is flushed.
+    let settled = settle_fills(&state, config.server.shutdown_grace).await;
+    if !settled {
+        tracing::warn!(
+            fills = state.engine.fills.len(),
+            "fills still committing at shutdown were dropped; their entries stay absent"
+        );
+    }
     state.engine.store.meta.persist_access().ok();
     state.engine.store.meta.flush().ok();
     Ok(())
+}
+
+/// Wait until no fill is in flight, at most `grace`; whether none is.
+async fn settle_fills(state: &state::AppState, grace: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + grace;
+    while !state.engine.fills.is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    true
 }
 
 /// Blobs this process committed are spared by orphan reclaiming for this

@@ -307,6 +307,9 @@ fn plugin_compile(config: &artgate::config::Config, files: &[PathBuf]) -> anyhow
             started.elapsed()
         );
     }
+    println!(
+        "a gateway uses this code when it runs with the same configuration ([plugins] settings and cache_dir)"
+    );
     Ok(())
 }
 

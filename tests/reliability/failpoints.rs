@@ -321,6 +321,51 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
     );
 }
 
+/// A graceful stop (SIGTERM) while a fill's commit is still running, its
+/// client served already: the gateway lets the commit finish before it
+/// flushes the index and exits, so the object is stored and the restarted
+/// gateway serves it from the cache without asking the upstream again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_lets_a_running_commit_finish() {
+    require_feature();
+    let up = Upstream::start().await;
+    let obj = bytes(1024 * KIB, 78);
+    up.put_body("/late.bin", obj.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
+    // The commit's fsync takes five seconds: the client has its bytes first.
+    let mut gw =
+        ChildGateway::start_env(&cfg, &[("FAILPOINTS", "spool-fsync=1*sleep(5000)")]).await;
+    let c = client();
+    let r = c
+        .get(gw.url("/api/v1/remote/pull/late.bin"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+    let got = drain(r).await;
+    assert_eq!((got.error, got.sha256), (None, sha256_hex(&obj)));
+    assert_eq!(
+        gw.metric("artgate_fills_inflight").await,
+        1.0,
+        "still committing"
+    );
+    gw.terminate().await;
+    let (code, report) = fsck(&cfg, &["--verify"]).await;
+    assert_eq!(code, 0, "fsck after the stop: {report:#}");
+    assert_eq!(report["entries"], 1, "the commit finished: {report:#}");
+    let gw = ChildGateway::start(&cfg).await;
+    let r = c
+        .get(gw.url("/api/v1/remote/pull/late.bin"))
+        .send()
+        .await
+        .expect("GET after the restart");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-artifact-source"], "cache");
+    assert_eq!(up.seen("/late.bin").gets, 1, "fetched once");
+}
+
 /// A fill whose commit is held (the failpoint sleeps a minute at `step`,
 /// before the spool's fsync or before the index write): the client gets
 /// the whole verified body while the commit is still running; a request

@@ -42,8 +42,10 @@ pub struct PluginsConfig {
     /// `/plugins`.
     pub max_file_size: u64,
     /// `warm_instances`: adapter name → how many calls one instance serves
-    /// before it is dropped (default: none, a fresh instance per call).
-    /// For adapters that are slow to instantiate (componentize-py).
+    /// before it is dropped (1: a fresh instance per call). Without an
+    /// entry, adapters that declare themselves stateless reuse instances
+    /// and all others get a fresh one per call. For adapters that are slow
+    /// to instantiate (componentize-py), or to turn reuse off.
     pub warm_instances: BTreeMap<String, u32>,
     /// `[plugins.adapter.NAME]`: limits of one adapter (by the name its
     /// `describe` reports), each defaulting to the `[plugins]` value.

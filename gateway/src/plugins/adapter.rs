@@ -192,14 +192,17 @@ impl Adapter {
         let core = Core::link(engine, &component, tier)?;
         let adapter = Self::assemble(core, facts, source).await?;
         if tier == Tier::Baseline {
-            adapter.optimize_in_background(wasm)?;
+            adapter.optimize_in_background(wasm);
         }
         Ok(adapter)
     }
 
     /// Compile `wasm` with Cranelift on a thread of its own and swap the
-    /// code in, unless the adapter is gone by then.
-    fn optimize_in_background(&self, wasm: Arc<[u8]>) -> Result<(), PluginError> {
+    /// code in, unless the adapter is gone by then. The optimised code is
+    /// linked against the same world check, but `describe` is not called
+    /// again: it is the same component. Without a thread the baseline code
+    /// keeps serving.
+    fn optimize_in_background(&self, wasm: Arc<[u8]>) {
         let cell = Arc::downgrade(&self.core);
         let engine = self.core.load().engine.clone();
         let name = self.info.name.clone();
@@ -229,7 +232,9 @@ impl Adapter {
                 }
             })
             .map(|_| ())
-            .map_err(|e| PluginError::Load(format!("cannot start the optimising compile thread: {e}")))
+            .unwrap_or_else(|e| {
+                tracing::warn!(adapter = %self.info.name, error = %e, "cannot start the optimising compile thread; the baseline code keeps serving");
+            });
     }
 
     /// Check a component compiled by the optimising engine against the
@@ -276,8 +281,7 @@ impl Adapter {
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;
-        adapter.warm = engine
-            .warm_calls(&info.name, adapter.stateless)
+        adapter.warm = super::warm::reuse(engine.warm_instances(&info.name), adapter.stateless)
             .map(|(n, strict)| Arc::new(WarmPool::new(n, strict)));
         adapter.lane = engine.lane(&info.name)?;
         let _ = adapter.core.load().limits.set(engine.limits(&info.name));
@@ -344,6 +348,7 @@ impl Adapter {
         let started = Instant::now();
         let core = self.core.load_full();
         let warm = if pooled { self.warm.clone() } else { None };
+        let cell = self.core.clone();
         // `http-send` runs on the caller's runtime, not on the lane.
         let io = tokio::runtime::Handle::try_current().ok();
         let r = self
@@ -351,7 +356,7 @@ impl Adapter {
             .run(async move {
                 let mut inst = core.acquire(ctx, io, warm.as_deref()).await?;
                 let result = f(&mut inst).await;
-                release(inst, result, warm.as_deref())
+                release(inst, result, warm.as_deref(), cell.load().tier)
             })
             .await;
         if let Some(m) = &self.metrics {
@@ -518,17 +523,19 @@ impl Core {
 }
 
 /// Finish a call: an instance whose call succeeded goes back to `warm`
-/// (when the call was pooled); every other instance is dropped here.
+/// (when the call was pooled and it runs the `current` code); every other
+/// instance is dropped here.
 fn release<T>(
     inst: Instance,
     result: wasmtime::Result<T>,
     warm: Option<&WarmPool>,
+    current: Tier,
 ) -> Result<T, PluginError> {
     let out = finish(&inst.store, result);
     if out.is_ok()
         && let Some(pool) = warm
     {
-        pool.give_back(inst);
+        pool.give_back(inst, current);
     }
     out
 }
@@ -636,6 +643,8 @@ mod tests {
             .expect("default config")
             .plugins;
         let engine = PluginEngine::new(&cfg, Some(cache.path().to_owned())).expect("engine");
+        // The optimising compile waits until the baseline checks are done.
+        let hold = engine.hold_optimizing();
         let a = Adapter::load(engine.clone(), hostile_wasm(), Source::BuiltIn)
             .await
             .expect("load");
@@ -647,6 +656,7 @@ mod tests {
             "call 2",
             "baseline instance reused"
         );
+        drop(hold);
         optimized(&a).await;
         assert_eq!(
             answer(&a, &count).await,

@@ -80,9 +80,9 @@ pub struct PluginEngine {
     /// Cranelift: the optimising engine.
     engine: Engine,
     linker: Linker<HostState>,
-    /// Winch: the baseline engine.
-    baseline: Engine,
-    baseline_linker: Linker<HostState>,
+    /// Winch: the baseline engine and its linker (x86_64 only, where
+    /// Winch is a tier-1 compiler; elsewhere every compile is Cranelift's).
+    baseline: Option<(Engine, Linker<HostState>)>,
     cache_dir: Option<PathBuf>,
     /// The call limits of adapters without a `[plugins.adapter.NAME]`
     /// table (and of every adapter while `describe` names it at load).
@@ -108,21 +108,34 @@ impl PluginEngine {
     /// ticker thread (stopped when the engine is dropped).
     pub fn new(cfg: &PluginsConfig, cache_dir: Option<PathBuf>) -> Result<Arc<Self>, PluginError> {
         let engine = new_engine(cfg, Strategy::Cranelift)?;
-        let baseline = new_engine(cfg, Strategy::Winch)?;
         let mut linker = Linker::new(&engine);
         super::host::add_to_linker(&mut linker)?;
-        let mut baseline_linker = Linker::new(&baseline);
-        super::host::add_to_linker(&mut baseline_linker)?;
+        let baseline = if cfg!(target_arch = "x86_64") {
+            match new_engine(cfg, Strategy::Winch) {
+                Ok(e) => {
+                    let mut l = Linker::new(&e);
+                    super::host::add_to_linker(&mut l)?;
+                    Some((e, l))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no baseline compiler: new adapters wait for Cranelift");
+                    None
+                }
+            }
+        } else {
+            None
+        };
 
         let stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(vec![engine.weak(), baseline.weak()], stop.clone())?;
+        let mut ticked = vec![engine.weak()];
+        ticked.extend(baseline.as_ref().map(|(e, _)| e.weak()));
+        spawn_ticker(ticked, stop.clone())?;
 
         let default_limits = cfg.default_limits();
         Ok(Arc::new(PluginEngine {
             engine,
             linker,
             baseline,
-            baseline_linker,
             cache_dir,
             default_limits,
             cfg: cfg.clone(),
@@ -145,33 +158,28 @@ impl PluginEngine {
         &self.engine
     }
 
-    /// The engine whose compiler is `tier`.
+    /// The engine whose compiler is `tier` (the optimising one when there
+    /// is no baseline engine; no component is baseline-compiled then).
     pub fn engine_for(&self, tier: Tier) -> &Engine {
-        match tier {
-            Tier::Baseline => &self.baseline,
-            Tier::Optimized => &self.engine,
+        match (tier, &self.baseline) {
+            (Tier::Baseline, Some((e, _))) => e,
+            _ => &self.engine,
         }
     }
 
     /// The linker of the engine whose compiler is `tier`.
     pub fn linker_for(&self, tier: Tier) -> &Linker<HostState> {
-        match tier {
-            Tier::Baseline => &self.baseline_linker,
-            Tier::Optimized => &self.linker,
+        match (tier, &self.baseline) {
+            (Tier::Baseline, Some((_, l))) => l,
+            _ => &self.linker,
         }
     }
 
-    /// How many calls an instance of adapter `name` serves before it is
-    /// dropped, and whether the pool is strict ([`super::warm::WarmPool`]);
-    /// none means a fresh instance per call. `[plugins] warm_instances`
-    /// decides when it names the adapter (1: fresh instances); else an
-    /// adapter that declared itself `stateless` gets
-    /// [`super::warm::DECLARED_CALLS`] calls per instance, a strict pool.
-    pub fn warm_calls(&self, name: &str, stateless: bool) -> Option<(u32, bool)> {
-        match self.warm_instances.get(name) {
-            Some(&n) => (n > 1).then_some((n, stateless)),
-            None => stateless.then_some((super::warm::DECLARED_CALLS, true)),
-        }
+    /// `[plugins] warm_instances` for adapter `name`: calls per instance
+    /// (1: a fresh instance per call), none when it is not named
+    /// ([`super::warm::reuse`] decides then).
+    pub fn warm_instances(&self, name: &str) -> Option<u32> {
+        self.warm_instances.get(name).copied()
     }
 
     /// Every adapter lane's name, calls in flight and calls waiting for a
@@ -209,6 +217,13 @@ impl PluginEngine {
         Ok(component)
     }
 
+    /// Hold off background optimisation (tests that need the baseline code
+    /// to stay in place).
+    #[cfg(test)]
+    pub(crate) fn hold_optimizing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.optimizing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// [`PluginEngine::compile`] for a background optimisation: one at a
     /// time, and none once `wanted` says the code is no longer needed
     /// (checked after waiting for the others); `None` then.
@@ -229,10 +244,21 @@ impl PluginEngine {
         if let Some(c) = self.cached(wasm)? {
             return Ok((c, Tier::Optimized));
         }
-        match Component::new(&self.baseline, wasm) {
-            Ok(c) => Ok((c, Tier::Baseline)),
-            Err(e) => {
+        let Some((baseline, _)) = &self.baseline else {
+            return self.compile(wasm).map(|c| (c, Tier::Optimized));
+        };
+        // A compiler bug must not reject a component Cranelift can compile.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Component::new(baseline, wasm)
+        }));
+        match compiled {
+            Ok(Ok(c)) => Ok((c, Tier::Baseline)),
+            Ok(Err(e)) => {
                 tracing::debug!(error = %format!("{e:#}"), "baseline compiler refused the component; compiling with Cranelift");
+                self.compile(wasm).map(|c| (c, Tier::Optimized))
+            }
+            Err(_) => {
+                tracing::warn!("the baseline compiler panicked; compiling with Cranelift");
                 self.compile(wasm).map(|c| (c, Tier::Optimized))
             }
         }
@@ -277,8 +303,9 @@ impl PluginEngine {
         }
         // SAFETY: the file is in artgate's own cache directory, named by
         // the hash of the source bytes and of this engine's settings, and
-        // was written by `compile` (via temp file + rename). Wasmtime also
-        // checks the engine compatibility header.
+        // was written by `compile` or `precompile` (`artgate plugin
+        // compile`), via temp file + rename. Wasmtime also checks the engine
+        // compatibility header.
         match unsafe { Component::deserialize_file(&self.engine, &path) } {
             Ok(c) => Ok(Some(c)),
             Err(e) => {
@@ -331,16 +358,21 @@ fn new_engine(cfg: &PluginsConfig, strategy: Strategy) -> Result<Engine, PluginE
     // A slot holds the largest memory any adapter may use; each call's
     // own cap is enforced by its store's limiter.
     pool.max_memory_size(cfg.max_memory_limit() as usize);
-    pool.max_unused_warm_slots(slots.min(64));
+    // The baseline engine's instances live only until the optimised code
+    // is in: keep none of its slots warm or resident afterwards.
+    let optimizing = matches!(strategy, Strategy::Cranelift);
+    pool.max_unused_warm_slots(if optimizing { slots.min(64) } else { 0 });
     // A slot freed by a call keeps the pages its guest dirtied mapped
     // (up to these sizes) and resets them from the memory image, instead
     // of unmapping them and faulting them in again on the next call
     // (with a TLB shootdown each time): fresh instances for every call
     // cost about half as much. PAGEMAP_SCAN (Linux 6.7+) finds the
     // dirty pages; older kernels reset the whole kept range.
-    pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
-    pool.table_keep_resident(KEEP_RESIDENT_TABLES);
-    pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
+    if optimizing {
+        pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
+        pool.table_keep_resident(KEEP_RESIDENT_TABLES);
+        pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
+    }
     pool.pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Reserve only what the cap needs, so many slots stay cheap in

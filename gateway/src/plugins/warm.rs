@@ -52,6 +52,20 @@ pub const STATELESS_SECTION: &str = "artgate:instances";
 /// Content of [`STATELESS_SECTION`] that declares an adapter stateless.
 pub const STATELESS_VALUE: &[u8] = b"stateless";
 
+/// How calls of an adapter get instances: calls per reused instance and
+/// whether the pool is strict ([`WarmPool::new`]); none means a fresh
+/// instance per call. `configured` (`[plugins] warm_instances`) decides
+/// when the operator named the adapter (1: fresh instances); else an
+/// adapter that declared itself `stateless` gets [`DECLARED_CALLS`] calls
+/// per instance in a strict pool. A declared adapter's pool stays strict
+/// with a configured count too.
+pub fn reuse(configured: Option<u32>, stateless: bool) -> Option<(u32, bool)> {
+    match configured {
+        Some(n) => (n > 1).then_some((n, stateless)),
+        None => stateless.then_some((DECLARED_CALLS, true)),
+    }
+}
+
 /// Whether the component declares itself stateless: a custom section
 /// [`STATELESS_SECTION`] holding [`STATELESS_VALUE`], at the top level or
 /// in any core module inside it (where the Rust toolchain puts it). Bytes
@@ -82,7 +96,7 @@ pub struct Instance {
     pub calls: u32,
     /// Linear memory after the instance's first call (strict pools drop an
     /// instance whose memory grew beyond it).
-    pub baseline: Option<usize>,
+    pub memory_after_first: Option<usize>,
     /// Which compiler's code the instance runs.
     pub tier: Tier,
 }
@@ -94,7 +108,7 @@ impl Instance {
             store,
             bindings,
             calls: 0,
-            baseline: None,
+            memory_after_first: None,
             tier,
         }
     }
@@ -131,26 +145,32 @@ impl WarmPool {
     }
 
     /// An idle instance of `tier`'s code, if any (most recently used
-    /// first: its memory is the warmest). Idle instances of other code
-    /// (baseline code, once the optimised code is in) are dropped.
+    /// first: its memory is the warmest). Asked for optimised code, the
+    /// pool drops its idle instances of baseline code (the optimised code
+    /// replaced it for good).
     pub fn take_of(&self, tier: Tier) -> Option<Instance> {
         let mut idle = self.idle.lock().ok()?;
-        idle.retain(|i| i.tier == tier);
-        idle.pop()
+        if tier == Tier::Optimized {
+            idle.retain(|i| i.tier == Tier::Optimized);
+        }
+        let at = idle.iter().rposition(|i| i.tier == tier)?;
+        Some(idle.remove(at))
     }
 
-    /// Return an instance after a successful call. It is dropped when it
-    /// has served its calls or the pool is full.
-    pub fn give_back(&self, mut inst: Instance) {
+    /// Return an instance after a successful call; `current` is the code
+    /// the adapter runs now. It is dropped instead when it runs other code
+    /// (baseline code replaced meanwhile), has served its calls, grew its
+    /// memory after its first call (strict pools), or the pool is full.
+    pub fn give_back(&self, mut inst: Instance, current: Tier) {
         inst.calls += 1;
-        if inst.calls >= self.max_calls {
+        if inst.calls >= self.max_calls || inst.tier != current {
             return;
         }
         let used = inst.store.data().limiter.used();
-        match inst.baseline {
+        match inst.memory_after_first {
             Some(first) if self.strict && used > first => return,
             Some(_) => {}
-            None => inst.baseline = Some(used),
+            None => inst.memory_after_first = Some(used),
         }
         // Drop the request's capabilities while idle.
         inst.store.data_mut().set_context(CallContext::idle());

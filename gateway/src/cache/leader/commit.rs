@@ -3,9 +3,9 @@
 //! checked as it was written ([`super::tee`]); here its digest is checked
 //! against the plan's, then the whole body is published to the waiters
 //! ([`FillState::Done`](crate::cache::fill::FillState::Done), read from
-//! the spool) and only then is it committed: fsynced, renamed into the
-//! blob store, indexed, and the adapter's held-back key-value writes
-//! released. The clients finish their responses while the commit runs;
+//! the spool), with the adapter's held-back key-value writes about it,
+//! and only then is it committed: fsynced, renamed into the blob store and
+//! indexed. The clients finish their responses while the commit runs;
 //! the fill stays in the in-flight map until the commit has ended, so a
 //! request arriving meanwhile joins it (it reads the same spool) instead
 //! of fetching again or seeing an entry half committed. A commit that
@@ -58,6 +58,9 @@ pub(super) async fn commit(
     // The entry's life starts when its clients got it, not when the
     // commit that follows ends.
     let now = now_ms();
+    // What the adapter learnt from the verified body is visible before
+    // its clients can send their next request.
+    apply_held_kv(job).await;
     let published = Published::done(fill, Arc::new(head), data, len);
     let stored = match store(job, &plan, entry, spool, now).await {
         Ok(()) => true,
@@ -70,8 +73,7 @@ pub(super) async fn commit(
 }
 
 /// Make the verified `spool` durable under its digest (the store checks
-/// it against the plan's again), store `entry` for it as of `now` and
-/// release the held key-value writes.
+/// it against the plan's again) and store `entry` for it as of `now`.
 async fn store(
     job: &Job,
     plan: &Plan,
@@ -92,7 +94,6 @@ async fn store(
     engine
         .metrics
         .set_store_bytes(engine.store.meta.total_size());
-    apply_held_kv(job).await;
     Ok(())
 }
 
@@ -110,8 +111,10 @@ pub(super) fn deliver_unstored(
     Published::done(fill, head, data, len)
 }
 
-/// The body is verified and stored: the facts the adapter wrote about it
-/// may now be seen by later calls. A store failure loses only them.
+/// The body is verified: the facts the adapter wrote about it during the
+/// fill may now be seen by later calls (also when storing the body then
+/// fails: they are facts about verified bytes). A failure to write them
+/// loses only them.
 async fn apply_held_kv(job: &Job) {
     let Some(kv) = job.ctx.kv.clone() else {
         return;

@@ -97,10 +97,10 @@ impl Body {
 }
 
 /// Stream the body into the spool, publishing to the waiters as it
-/// arrives, then verify it, release its tail and commit it. The head is published once the first bytes
-/// are in the spool, so a store that cannot take them is a clean error
-/// status (507 for a full disk) for every client rather than a 200 cut
-/// short.
+/// arrives, then verify it, release its tail and commit it. The head is
+/// published once the first bytes are in the spool, so a store that
+/// cannot take them is a clean error status (507 for a full disk) for
+/// every client rather than a 200 cut short.
 pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Published, FillError> {
     let Body {
         plan,
