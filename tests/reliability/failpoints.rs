@@ -334,9 +334,9 @@ async fn a_graceful_stop_lets_a_running_commit_finish() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
-    // The commit's fsync takes five seconds: the client has its bytes first.
+    // The commit's fsync takes 1.5 s (less than the test config's 2 s `shutdown_grace`): the client has its bytes first.
     let mut gw =
-        ChildGateway::start_env(&cfg, &[("FAILPOINTS", "spool-fsync=1*sleep(5000)")]).await;
+        ChildGateway::start_env(&cfg, &[("FAILPOINTS", "spool-fsync=1*sleep(1500)")]).await;
     let c = client();
     let r = c
         .get(gw.url("/api/v1/remote/pull/late.bin"))
@@ -354,7 +354,12 @@ async fn a_graceful_stop_lets_a_running_commit_finish() {
     gw.terminate().await;
     let (code, report) = fsck(&cfg, &["--verify"]).await;
     assert_eq!(code, 0, "fsck after the stop: {report:#}");
-    assert_eq!(report["entries"], 1, "the commit finished: {report:#}");
+    assert_eq!(
+        report["entries"],
+        1,
+        "the commit finished: {report:#}\n{}",
+        gw.log_text()
+    );
     let gw = ChildGateway::start(&cfg).await;
     let r = c
         .get(gw.url("/api/v1/remote/pull/late.bin"))

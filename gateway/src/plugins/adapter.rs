@@ -637,6 +637,9 @@ mod tests {
     /// background and is cached, so the next load starts optimised.
     /// Instances of the baseline code are not reused after the swap.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // The held lock is waited on by the optimising thread only, never by a
+    // task of this runtime.
+    #[allow(clippy::await_holding_lock)]
     async fn baseline_code_serves_first_and_optimised_code_replaces_it() {
         let cache = tempfile::tempdir().expect("tempdir");
         let cfg = crate::config::Config::default_config()
