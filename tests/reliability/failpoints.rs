@@ -23,7 +23,7 @@ use super::crash::{Crash, Params, Summary, run};
 use super::harness::seed;
 use crate::support::bytes;
 use crate::support::child::{ChildGateway, fsck, write_hosted_and_pull_config};
-use crate::support::http::{client, drain};
+use crate::support::http::{Received, client, drain};
 use crate::support::upstream::{Resource, Upstream};
 use crate::support::{KIB, sha256_hex};
 use std::time::Duration;
@@ -277,15 +277,7 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
             for source in ["remote", "cache"] {
                 // The refetch's commit ends before the next request.
                 gw.fills_settled().await;
-                let r = c.get(&furl).send().await.expect("fill again");
-                assert_eq!(r.status(), 200, "{what}: the fill after the fault");
-                let src = r
-                    .headers()
-                    .get("x-artifact-source")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let got = drain(r).await;
+                let (src, got) = get_whole(&c, &furl, "fill again").await;
                 assert!(
                     got.error.is_none() && got.sha256 == sha256_hex(&obj),
                     "{what}: the fill after the fault is not whole"
@@ -321,6 +313,20 @@ async fn injected_io_errors_fail_cleanly_and_commit_nothing_corrupt() {
     );
 }
 
+/// GET `url` expecting 200: its `X-Artifact-Source` and its body read to
+/// the end (`what` names the request in failures).
+async fn get_whole(c: &reqwest::Client, url: &str, what: &str) -> (String, Received) {
+    let r = c.get(url).send().await.expect(what);
+    assert_eq!(r.status(), 200, "{what}");
+    let src = r
+        .headers()
+        .get("x-artifact-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (src, drain(r).await)
+}
+
 /// A graceful stop (SIGTERM) while a fill's commit is still running, its
 /// client served already: the gateway lets the commit finish before it
 /// flushes the index and exits, so the object is stored and the restarted
@@ -338,13 +344,9 @@ async fn a_graceful_stop_lets_a_running_commit_finish() {
     let mut gw =
         ChildGateway::start_env(&cfg, &[("FAILPOINTS", "spool-fsync=1*sleep(1500)")]).await;
     let c = client();
-    let r = c
-        .get(gw.url("/api/v1/remote/pull/late.bin"))
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(r.status(), 200);
-    let got = drain(r).await;
+    let url = gw.url("/api/v1/remote/pull/late.bin");
+    let (src, got) = get_whole(&c, &url, "GET").await;
+    assert_eq!(src, "remote");
     assert_eq!((got.error, got.sha256), (None, sha256_hex(&obj)));
     assert_eq!(
         gw.metric("artgate_fills_inflight").await,
@@ -361,13 +363,9 @@ async fn a_graceful_stop_lets_a_running_commit_finish() {
         gw.log_text()
     );
     let gw = ChildGateway::start(&cfg).await;
-    let r = c
-        .get(gw.url("/api/v1/remote/pull/late.bin"))
-        .send()
-        .await
-        .expect("GET after the restart");
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-artifact-source"], "cache");
+    let url = gw.url("/api/v1/remote/pull/late.bin");
+    let (src, _) = get_whole(&c, &url, "GET after the restart").await;
+    assert_eq!(src, "cache");
     assert_eq!(up.seen("/late.bin").gets, 1, "fetched once");
 }
 
@@ -404,18 +402,9 @@ async fn a_fill_is_served_whole_while_its_commit_runs_and_a_crash_then_stores_no
         // The leader's client: the whole body, well before the commit's
         // minute is over.
         for (who, gets) in [("the first client", 1), ("a client during the commit", 1)] {
-            let got = tokio::time::timeout(Duration::from_secs(30), async {
-                let r = c.get(&url).send().await.expect("GET");
-                assert_eq!(r.status(), 200, "{step}: {who}");
-                let src = r
-                    .headers()
-                    .get("x-artifact-source")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                (src, drain(r).await)
-            })
-            .await;
+            let what = format!("{step}: {who}");
+            let got =
+                tokio::time::timeout(Duration::from_secs(30), get_whole(&c, &url, &what)).await;
             let (src, got) = got.unwrap_or_else(|_| {
                 panic!("{step}: {who} did not get the body while the commit was held")
             });
@@ -449,15 +438,7 @@ async fn a_fill_is_served_whole_while_its_commit_runs_and_a_crash_then_stores_no
         let gw = ChildGateway::start(&cfg).await;
         let url = gw.url("/api/v1/remote/pull/held.bin");
         for (source, gets) in [("remote", 2), ("cache", 2)] {
-            let r = c.get(&url).send().await.expect("GET after the restart");
-            assert_eq!(r.status(), 200, "{step}");
-            let src = r
-                .headers()
-                .get("x-artifact-source")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let got = drain(r).await;
+            let (src, got) = get_whole(&c, &url, "GET after the restart").await;
             assert_eq!(
                 (got.error, got.sha256.as_str()),
                 (None, want.as_str()),

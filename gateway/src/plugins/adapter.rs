@@ -629,7 +629,7 @@ fn validate_info(info: &wit::AdapterInfo) -> Result<(), PluginError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::warm::tests::{answer, hostile_wasm, optimized, remote};
+    use super::super::warm::tests::{answer, hostile_wasm, optimized, remote, request};
     use super::*;
 
     /// A component missing from the compiled-code cache serves from the
@@ -668,7 +668,7 @@ mod tests {
         );
         assert_eq!(answer(&a, &count).await, "call 2");
         assert!(
-            a.plan(CallContext::idle(), &remote("trap"), &wit_request())
+            a.plan(CallContext::idle(), &remote("trap"), &request())
                 .await
                 .is_err(),
             "optimised code traps as the baseline did"
@@ -681,18 +681,5 @@ mod tests {
             .expect("load");
         assert_eq!(b.tier(), Tier::Optimized);
         assert_eq!(answer(&b, &count).await, "call 1");
-    }
-
-    fn wit_request() -> wit::Request {
-        wit::Request {
-            id: "t".into(),
-            kind: wit::RouteKind::RemoteApi,
-            method: "GET".into(),
-            path: "x".into(),
-            query: None,
-            headers: Vec::new(),
-            body: None,
-            body_too_large: false,
-        }
     }
 }

@@ -225,7 +225,7 @@ pub(super) mod tests {
         }
     }
 
-    fn request() -> wit::Request {
+    pub(in crate::plugins) fn request() -> wit::Request {
         wit::Request {
             id: "t".into(),
             kind: wit::RouteKind::RemoteApi,
