@@ -478,6 +478,23 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
+/// An engine on a temporary directory whose commits wait at a gate, for
+/// `up`; the directory, the configuration, the engine and the gate.
+fn gated(
+    up: &TestUpstream,
+) -> (
+    tempfile::TempDir,
+    crate::config::Config,
+    crate::cache::Engine,
+    crate::cache::testkit::GateHandle,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let (blobs, gate) = GatedBlobs::open(dir.path());
+    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    (dir, cfg, e, gate)
+}
+
 /// A verified body is released whole before its commit: with the commit
 /// held at the store, the leader's reader and a reader that joins then
 /// both read to a clean end; the fill is still in flight, so a second
@@ -492,10 +509,7 @@ async fn the_verified_body_is_released_before_the_commit() {
         ..Reply::ok(b"")
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(up.addr);
-    let (blobs, gate) = GatedBlobs::open(dir.path());
-    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    let (dir, cfg, e, gate) = gated(&up);
     let p = crate::cache::plan::Plan {
         expected: Some(Digest::of(&body)),
         ..plan("tail.bin", EntryClass::Immutable, Validators::Refetch)
@@ -561,10 +575,7 @@ async fn a_failed_commit_keeps_the_delivered_body_and_stores_nothing() {
         ..Reply::ok(b"")
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(up.addr);
-    let (blobs, gate) = GatedBlobs::open(dir.path());
-    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    let (dir, cfg, e, gate) = gated(&up);
     let p = plan("fails.bin", EntryClass::Immutable, Validators::Refetch);
     let (fill, leader) = start(job(&e, &cfg, p.clone()));
     let leader = leader.expect("the first fill leads");
@@ -612,10 +623,7 @@ async fn a_body_failing_its_digest_is_never_released_whole() {
         ..Reply::ok(body)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(up.addr);
-    let (blobs, gate) = GatedBlobs::open(dir.path());
-    let e = engine_with_blobs(dir.path(), &cfg, blobs);
+    let (dir, cfg, e, gate) = gated(&up);
     let p = crate::cache::plan::Plan {
         expected: Some(Digest::of(b"other content")),
         ..plan("bad.bin", EntryClass::Immutable, Validators::Refetch)
