@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use sha2::{Digest as _, Sha256};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
@@ -85,24 +85,27 @@ pub struct Adapter {
     core: Arc<ArcSwap<Core>>,
     /// Where calls are counted; none until [`Adapter::counted_by`].
     metrics: Option<Arc<Metrics>>,
-    /// Reused instances (declared stateless, or `[plugins]
-    /// warm_instances`); none: a fresh instance per call.
-    warm: Option<Arc<WarmPool>>,
     /// The lane calls run on (the loading lane until `describe` named the
     /// adapter).
     lane: Arc<Lane>,
 }
 
-/// The pre-linked component and the engine, shared with running calls.
+/// The pre-linked component, the engine, and how its calls run, shared
+/// with running calls. Replaced whole: once `describe` has named the
+/// adapter, and when the optimised code replaces the baseline code (its
+/// reused instances go with the old core).
 struct Core {
     pre: AdapterPre<HostState>,
     engine: Arc<PluginEngine>,
     /// Which compiler built `pre`'s code (and so which engine its stores
     /// belong to).
     tier: Tier,
-    /// The adapter's call limits, set once `describe` has named it (the
-    /// engine's defaults until then).
-    limits: OnceLock<AdapterLimits>,
+    /// The adapter's call limits (the engine's defaults until `describe`
+    /// has named it).
+    limits: AdapterLimits,
+    /// Reused instances of this code (declared stateless, or `[plugins]
+    /// warm_instances`); none: a fresh instance per call.
+    warm: Option<Arc<WarmPool>>,
 }
 
 impl Core {
@@ -121,17 +124,24 @@ impl Core {
         let pre = AdapterPre::new(instance_pre).map_err(|e| PluginError::Load(link_error(&e)))?;
         Ok(Core {
             pre,
+            limits: engine.default_limits(),
             engine,
             tier,
-            limits: OnceLock::new(),
+            warm: None,
         })
     }
 
-    fn limits(&self) -> AdapterLimits {
-        self.limits
-            .get()
-            .copied()
-            .unwrap_or(self.engine.default_limits)
+    /// This code run as `old` runs: its limits, and an empty pool like
+    /// its pool.
+    fn run_as(self, old: &Core) -> Core {
+        Core {
+            limits: old.limits,
+            warm: old
+                .warm
+                .as_ref()
+                .map(|p| Arc::new(WarmPool::new(p.max_calls(), p.strict()))),
+            ..self
+        }
     }
 }
 
@@ -221,8 +231,7 @@ impl Adapter {
                 };
                 match optimized {
                     Ok(core) => {
-                        let limits = cell.load().limits();
-                        let _ = core.limits.set(limits);
+                        let core = core.run_as(&cell.load());
                         cell.store(Arc::new(core));
                         tracing::info!(adapter = %name, seconds = started.elapsed().as_secs_f64(), "optimised code swapped in");
                     }
@@ -271,7 +280,6 @@ impl Adapter {
             lane: engine.lane(LOADING_LANE)?,
             core: Arc::new(ArcSwap::from_pointee(core)),
             metrics: None,
-            warm: None,
         };
         let ctx = CallContext {
             adapter: Arc::from("(loading)"),
@@ -281,10 +289,16 @@ impl Adapter {
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;
-        adapter.warm = super::warm::reuse(engine.warm_instances(&info.name), adapter.stateless)
-            .map(|(n, strict)| Arc::new(WarmPool::new(n, strict)));
+        let loading = adapter.core.load_full();
+        adapter.core.store(Arc::new(Core {
+            pre: loading.pre.clone(),
+            engine: engine.clone(),
+            tier: loading.tier,
+            limits: engine.limits(&info.name),
+            warm: super::warm::reuse(engine.warm_instances(&info.name), adapter.stateless)
+                .map(|(n, strict)| Arc::new(WarmPool::new(n, strict))),
+        }));
         adapter.lane = engine.lane(&info.name)?;
-        let _ = adapter.core.load().limits.set(engine.limits(&info.name));
         adapter.info = info;
         Ok(adapter)
     }
@@ -297,7 +311,7 @@ impl Adapter {
     /// The limits this adapter's calls run under (`[plugins.adapter.NAME]`
     /// or `[plugins]`).
     pub fn limits(&self) -> AdapterLimits {
-        self.core.load().limits()
+        self.core.load().limits
     }
 
     /// Which compiler's code calls run now: baseline until the optimised
@@ -308,18 +322,22 @@ impl Adapter {
 
     /// Calls per warm instance, when this adapter reuses instances.
     pub fn warm_calls(&self) -> Option<u32> {
-        self.warm.as_ref().map(|p| p.max_calls())
+        self.core.load().warm.as_ref().map(|p| p.max_calls())
     }
 
     /// Idle warm instances right now (0 without a pool).
     pub fn warm_idle(&self) -> usize {
-        self.warm.as_ref().map(|p| p.idle()).unwrap_or(0)
+        self.core.load().warm.as_ref().map_or(0, |p| p.idle())
     }
 
     /// Linear memory held by idle warm instances, in bytes (0 without a
     /// pool).
     pub fn warm_memory(&self) -> usize {
-        self.warm.as_ref().map(|p| p.idle_memory()).unwrap_or(0)
+        self.core
+            .load()
+            .warm
+            .as_ref()
+            .map_or(0, |p| p.idle_memory())
     }
 
     /// The same adapter with its calls counted in `metrics` (the registry
@@ -347,16 +365,15 @@ impl Adapter {
     {
         let started = Instant::now();
         let core = self.core.load_full();
-        let warm = if pooled { self.warm.clone() } else { None };
-        let cell = self.core.clone();
         // `http-send` runs on the caller's runtime, not on the lane.
         let io = tokio::runtime::Handle::try_current().ok();
         let r = self
             .lane
             .run(async move {
-                let mut inst = core.acquire(ctx, io, warm.as_deref()).await?;
+                let warm = core.warm.as_deref().filter(|_| pooled);
+                let mut inst = core.acquire(ctx, io, warm).await?;
                 let result = f(&mut inst).await;
-                release(inst, result, warm.as_deref(), cell.load().tier)
+                release(inst, result, warm)
             })
             .await;
         if let Some(m) = &self.metrics {
@@ -470,14 +487,14 @@ impl Core {
     fn new_store(&self, ctx: CallContext) -> Store<HostState> {
         let mut store = Store::new(
             self.engine.engine_for(self.tier),
-            HostState::new(ctx, self.limits().memory_limit),
+            HostState::new(ctx, self.limits.memory_limit),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         let budget = Arc::new(std::sync::Mutex::new(CallBudget {
             started: Instant::now(),
             host_wait: Duration::ZERO,
-            limit: self.limits().call_timeout,
+            limit: self.limits.call_timeout,
             exceeded: false,
         }));
         store.data_mut().budget = Some(budget.clone());
@@ -507,7 +524,7 @@ impl Core {
         warm: Option<&WarmPool>,
     ) -> Result<Instance, PluginError> {
         if let Some(pool) = warm
-            && let Some(mut inst) = pool.take_of(self.tier)
+            && let Some(mut inst) = pool.take()
         {
             begin_call(&mut inst.store, ctx);
             inst.store.data_mut().io = io;
@@ -516,26 +533,25 @@ impl Core {
         let mut store = self.new_store(ctx);
         store.data_mut().io = io;
         match self.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Instance::new(store, bindings, self.tier)),
+            Ok(bindings) => Ok(Instance::new(store, bindings)),
             Err(e) => Err(fault(&store, &e)),
         }
     }
 }
 
 /// Finish a call: an instance whose call succeeded goes back to `warm`
-/// (when the call was pooled and it runs the `current` code); every other
+/// (the pool of the code it runs, when the call was pooled); every other
 /// instance is dropped here.
 fn release<T>(
     inst: Instance,
     result: wasmtime::Result<T>,
     warm: Option<&WarmPool>,
-    current: Tier,
 ) -> Result<T, PluginError> {
     let out = finish(&inst.store, result);
     if out.is_ok()
         && let Some(pool) = warm
     {
-        pool.give_back(inst, current);
+        pool.give_back(inst);
     }
     out
 }

@@ -23,7 +23,6 @@ use super::exec::{Executor, Lane};
 use super::host::HostState;
 use crate::config::{AdapterLimits, PluginsConfig};
 use sha2::{Digest as _, Sha256};
-use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,16 +83,8 @@ pub struct PluginEngine {
     /// Winch is a tier-1 compiler; elsewhere every compile is Cranelift's).
     baseline: Option<(Engine, Linker<HostState>)>,
     cache_dir: Option<PathBuf>,
-    /// The call limits of adapters without a `[plugins.adapter.NAME]`
-    /// table (and of every adapter while `describe` names it at load).
-    pub default_limits: AdapterLimits,
-    /// The plugin configuration, for [`PluginsConfig::limits`].
+    /// The plugin configuration (limits, `warm_instances`, file size).
     cfg: PluginsConfig,
-    /// Largest plugin-directory file read and compiled
-    /// (`[plugins] max_file_size`).
-    pub max_file_size: u64,
-    /// Adapter name → calls per warm instance (`[plugins] warm_instances`).
-    warm_instances: BTreeMap<String, u32>,
     /// Per-adapter lanes (threads and call slots) calls run on.
     exec: Executor,
     /// Held by a background optimising compile, so they run one at a time
@@ -131,16 +122,12 @@ impl PluginEngine {
         ticked.extend(baseline.as_ref().map(|(e, _)| e.weak()));
         spawn_ticker(ticked, stop.clone())?;
 
-        let default_limits = cfg.default_limits();
         Ok(Arc::new(PluginEngine {
             engine,
             linker,
             baseline,
             cache_dir,
-            default_limits,
             cfg: cfg.clone(),
-            max_file_size: cfg.max_file_size,
-            warm_instances: cfg.warm_instances.clone(),
             exec: Executor::default(),
             optimizing: std::sync::Mutex::new(()),
             stop,
@@ -151,6 +138,18 @@ impl PluginEngine {
     /// `[plugins]`'s).
     pub fn limits(&self, name: &str) -> AdapterLimits {
         self.cfg.limits(name)
+    }
+
+    /// The call limits of adapters without a `[plugins.adapter.NAME]`
+    /// table (and of every adapter while `describe` names it at load).
+    pub fn default_limits(&self) -> AdapterLimits {
+        self.cfg.default_limits()
+    }
+
+    /// Largest plugin-directory file read and compiled (`[plugins]
+    /// max_file_size`).
+    pub fn max_file_size(&self) -> u64 {
+        self.cfg.max_file_size
     }
 
     /// The optimising (Cranelift) engine.
@@ -179,7 +178,7 @@ impl PluginEngine {
     /// (1: a fresh instance per call), none when it is not named
     /// ([`super::warm::reuse`] decides then).
     pub fn warm_instances(&self, name: &str) -> Option<u32> {
-        self.warm_instances.get(name).copied()
+        self.cfg.warm_instances.get(name).copied()
     }
 
     /// Every adapter lane's name, calls in flight and calls waiting for a
@@ -193,28 +192,36 @@ impl PluginEngine {
         self.exec.lane(name, &self.limits(name))
     }
 
-    /// The linker with the host capabilities and deny-all WASI (of the
-    /// optimising engine).
-    pub fn linker(&self) -> &Linker<HostState> {
-        &self.linker
-    }
-
     /// Compile component bytes with Cranelift, using the compiled-code
     /// cache when it holds an entry for exactly these bytes and this
     /// engine.
     pub fn compile(&self, wasm: &[u8]) -> Result<Component, PluginError> {
-        if let Some(c) = self.cached(wasm)? {
-            return Ok(c);
+        match self.cached(wasm)? {
+            Some(c) => Ok(c),
+            None => self.compile_and_cache(wasm).map(|(c, _)| c),
         }
+    }
+
+    /// Compile with Cranelift (the bytes are known to be a component, and
+    /// not in the cache) and write the code into the cache, if there is
+    /// one; a failed write is logged and returned beside the code.
+    fn compile_and_cache(
+        &self,
+        wasm: &[u8],
+    ) -> Result<(Component, Option<std::io::Error>), PluginError> {
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")))?;
-        if let Some(dir) = &self.cache_dir
-            && let Ok(bytes) = component.serialize()
-            && let Err(e) = write_atomic(dir, &self.cache_path(dir, wasm), &bytes)
-        {
+        let Some(dir) = &self.cache_dir else {
+            return Ok((component, None));
+        };
+        let written = component
+            .serialize()
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomic(dir, &self.cache_path(dir, wasm), &bytes));
+        if let Err(e) = &written {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write compiled-code cache");
         }
-        Ok(component)
+        Ok((component, written.err()))
     }
 
     /// Hold off background optimisation (tests that need the baseline code
@@ -244,24 +251,23 @@ impl PluginEngine {
         if let Some(c) = self.cached(wasm)? {
             return Ok((c, Tier::Optimized));
         }
-        let Some((baseline, _)) = &self.baseline else {
-            return self.compile(wasm).map(|c| (c, Tier::Optimized));
-        };
-        // A compiler bug must not reject a component Cranelift can compile.
-        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Component::new(baseline, wasm)
-        }));
-        match compiled {
-            Ok(Ok(c)) => Ok((c, Tier::Baseline)),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %format!("{e:#}"), "baseline compiler refused the component; compiling with Cranelift");
-                self.compile(wasm).map(|c| (c, Tier::Optimized))
-            }
-            Err(_) => {
-                tracing::warn!("the baseline compiler panicked; compiling with Cranelift");
-                self.compile(wasm).map(|c| (c, Tier::Optimized))
+        if let Some((baseline, _)) = &self.baseline {
+            // A compiler bug must not reject a component Cranelift can
+            // compile.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Component::new(baseline, wasm)
+            })) {
+                Ok(Ok(c)) => return Ok((c, Tier::Baseline)),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %format!("{e:#}"), "baseline compiler refused the component; compiling with Cranelift");
+                }
+                Err(_) => {
+                    tracing::warn!("the baseline compiler panicked; compiling with Cranelift")
+                }
             }
         }
+        self.compile_and_cache(wasm)
+            .map(|(c, _)| (c, Tier::Optimized))
     }
 
     /// Compile with Cranelift into the compiled-code cache unless it holds
@@ -275,15 +281,11 @@ impl PluginEngine {
         };
         let path = self.cache_path(dir, wasm);
         let fresh = self.cached(wasm)?.is_none();
-        if fresh {
-            Component::new(&self.engine, wasm)
-                .and_then(|c| c.serialize())
-                .map_err(|e| PluginError::Load(format!("compile failed: {e:#}")))
-                .and_then(|bytes| {
-                    write_atomic(dir, &path, &bytes).map_err(|e| {
-                        PluginError::Load(format!("cannot write {}: {e}", path.display()))
-                    })
-                })?;
+        if fresh && let (_, Some(e)) = self.compile_and_cache(wasm)? {
+            return Err(PluginError::Load(format!(
+                "cannot write {}: {e}",
+                path.display()
+            )));
         }
         Ok(Precompiled { path, fresh })
     }
@@ -343,6 +345,26 @@ fn new_engine(cfg: &PluginsConfig, strategy: Strategy) -> Result<Engine, PluginE
     config.max_wasm_stack(1 << 20);
     config.async_stack_size(2 << 20);
 
+    // The baseline engine serves a new adapter only until its optimised
+    // code is in: its instances are allocated on demand, so it reserves
+    // nothing and keeps nothing afterwards. The optimising engine's come
+    // from a pool.
+    if matches!(strategy, Strategy::Cranelift) {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(cfg)));
+    }
+    // Reserve only what the cap needs, so many slots stay cheap in
+    // virtual address space.
+    config.memory_reservation(cfg.max_memory_limit().next_power_of_two().max(1 << 24));
+    config.memory_guard_size(1 << 16);
+    config.memory_reservation_for_growth(0);
+
+    Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))
+}
+
+/// The pooling allocator of the optimising engine: `max_instances` slots,
+/// each holding the largest memory any adapter may use (each call's own
+/// cap is enforced by its store's limiter).
+fn pool_config(cfg: &PluginsConfig) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     let slots = cfg.max_instances.max(1);
     pool.total_component_instances(slots);
@@ -355,33 +377,19 @@ fn new_engine(cfg: &PluginsConfig, strategy: Strategy) -> Result<Engine, PluginE
     pool.max_tables_per_component(8);
     pool.total_tables(slots * 4);
     pool.total_stacks(slots);
-    // A slot holds the largest memory any adapter may use; each call's
-    // own cap is enforced by its store's limiter.
     pool.max_memory_size(cfg.max_memory_limit() as usize);
-    // The baseline engine's instances live only until the optimised code
-    // is in: keep none of its slots warm or resident afterwards.
-    let optimizing = matches!(strategy, Strategy::Cranelift);
-    pool.max_unused_warm_slots(if optimizing { slots.min(64) } else { 0 });
+    pool.max_unused_warm_slots(slots.min(64));
     // A slot freed by a call keeps the pages its guest dirtied mapped
     // (up to these sizes) and resets them from the memory image, instead
     // of unmapping them and faulting them in again on the next call
     // (with a TLB shootdown each time): fresh instances for every call
     // cost about half as much. PAGEMAP_SCAN (Linux 6.7+) finds the
     // dirty pages; older kernels reset the whole kept range.
-    if optimizing {
-        pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
-        pool.table_keep_resident(KEEP_RESIDENT_TABLES);
-        pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
-    }
+    pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
+    pool.table_keep_resident(KEEP_RESIDENT_TABLES);
+    pool.async_stack_keep_resident(KEEP_RESIDENT_STACK);
     pool.pagemap_scan(wasmtime::Enabled::Auto);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    // Reserve only what the cap needs, so many slots stay cheap in
-    // virtual address space.
-    config.memory_reservation(cfg.max_memory_limit().next_power_of_two().max(1 << 24));
-    config.memory_guard_size(1 << 16);
-    config.memory_reservation_for_growth(0);
-
-    Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))
+    pool
 }
 
 fn spawn_ticker(

@@ -45,7 +45,7 @@ pub struct PluginStatus {
     pub status: &'static str,
     /// The last load error, if any.
     pub last_error: Option<String>,
-    /// When this version was loaded (RFC 3339).
+    /// When this version was loaded (an HTTP date).
     pub loaded_at: Option<String>,
     /// Calls one instance serves when instances are reused (the adapter
     /// declared itself stateless, or `[plugins] warm_instances` names it);
@@ -315,7 +315,7 @@ impl PluginRegistry {
         path: PathBuf,
         listed: Stamp,
     ) -> bool {
-        let max = self.engine.max_file_size;
+        let max = self.engine.max_file_size();
         let p = path.clone();
         // The bytes become the shared `Arc` on the blocking thread too: a
         // copy of up to `max_file_size`.

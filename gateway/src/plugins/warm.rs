@@ -32,7 +32,6 @@
 //! reaches.
 
 use super::bindings;
-use super::engine::Tier;
 use super::host::{CallContext, HostState};
 use std::sync::Mutex;
 use wasmtime::Store;
@@ -97,19 +96,16 @@ pub struct Instance {
     /// Linear memory after the instance's first call (strict pools drop an
     /// instance whose memory grew beyond it).
     pub memory_after_first: Option<usize>,
-    /// Which compiler's code the instance runs.
-    pub tier: Tier,
 }
 
 impl Instance {
-    /// A new instance of `tier`'s code that has served no call.
-    pub fn new(store: Store<HostState>, bindings: bindings::Adapter, tier: Tier) -> Instance {
+    /// A new instance that has served no call.
+    pub fn new(store: Store<HostState>, bindings: bindings::Adapter) -> Instance {
         Instance {
             store,
             bindings,
             calls: 0,
             memory_after_first: None,
-            tier,
         }
     }
 }
@@ -144,26 +140,18 @@ impl WarmPool {
         self.max_calls
     }
 
-    /// An idle instance of `tier`'s code, if any (most recently used
-    /// first: its memory is the warmest). Asked for optimised code, the
-    /// pool drops its idle instances of baseline code (the optimised code
-    /// replaced it for good).
-    pub fn take_of(&self, tier: Tier) -> Option<Instance> {
-        let mut idle = self.idle.lock().ok()?;
-        if tier == Tier::Optimized {
-            idle.retain(|i| i.tier == Tier::Optimized);
-        }
-        let at = idle.iter().rposition(|i| i.tier == tier)?;
-        Some(idle.remove(at))
+    /// An idle instance, if any (most recently used first: its memory is
+    /// the warmest).
+    pub fn take(&self) -> Option<Instance> {
+        self.idle.lock().ok()?.pop()
     }
 
-    /// Return an instance after a successful call; `current` is the code
-    /// the adapter runs now. It is dropped instead when it runs other code
-    /// (baseline code replaced meanwhile), has served its calls, grew its
-    /// memory after its first call (strict pools), or the pool is full.
-    pub fn give_back(&self, mut inst: Instance, current: Tier) {
+    /// Return an instance after a successful call. It is dropped instead
+    /// when it has served its calls, grew its memory after its first call
+    /// (strict pools), or the pool is full.
+    pub fn give_back(&self, mut inst: Instance) {
         inst.calls += 1;
-        if inst.calls >= self.max_calls || inst.tier != current {
+        if inst.calls >= self.max_calls {
             return;
         }
         let used = inst.store.data().limiter.used();
@@ -197,6 +185,7 @@ impl WarmPool {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::engine::Tier;
     use super::super::{Adapter, PluginEngine, Source, wit};
     use super::*;
     use std::sync::Arc;

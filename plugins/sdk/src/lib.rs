@@ -165,7 +165,8 @@ pub mod prelude {
 /// first call left, and after a bounded number of calls, and an operator
 /// can turn reuse off per adapter (`[plugins] warm_instances = { NAME = 1 }`).
 /// The declaration is a custom section in the component
-/// ([`STATELESS_SECTION`]); it changes nothing in the WIT world.
+/// (`artgate:instances` = `stateless`, which the gateway looks for); it
+/// changes nothing in the WIT world.
 #[macro_export]
 macro_rules! export_adapter {
     ($ty:ident) => {
@@ -186,9 +187,3 @@ macro_rules! export_adapter {
     };
 }
 
-/// Name of the custom section by which a component declares itself
-/// stateless (see [`export_adapter!`]); its content is [`STATELESS_VALUE`].
-pub const STATELESS_SECTION: &str = "artgate:instances";
-
-/// Content of [`STATELESS_SECTION`] that declares an adapter stateless.
-pub const STATELESS_VALUE: &[u8] = b"stateless";
