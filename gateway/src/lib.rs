@@ -121,15 +121,24 @@ pub async fn run(
     tokio::spawn(maintenance(state.clone(), shutdown.clone()));
     tokio::spawn(reclaim_orphans(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "artgate listening");
+    // The grace of a stop counts from the signal, for the connections and
+    // the commits after them together.
+    let mut stopping = shutdown.clone();
+    let signalled = tokio::spawn(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::Instant::now()
+    });
     server::serve(listener, state.clone(), tls, shutdown).await;
-    // A fill's clients have their bytes before its commit ends: give the
-    // commits of the last fills up to `shutdown_grace` more before the
-    // index is flushed.
-    let settled = settle_fills(&state, config.server.shutdown_grace).await;
-    if !settled {
+    // A fill's clients have their bytes before its commit ends: what is
+    // left of the grace goes to the fills still running before the index
+    // is flushed.
+    let since = signalled
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now());
+    if !settle_fills(&state, since + config.server.shutdown_grace).await {
         tracing::warn!(
             fills = state.engine.fills.len(),
-            "fills still committing at shutdown were dropped; their entries stay absent"
+            "fills still running at the end of shutdown_grace were dropped; their entries stay absent"
         );
     }
     state.engine.store.meta.persist_access().ok();
@@ -137,9 +146,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Wait until no fill is in flight, at most `grace`; whether none is.
-async fn settle_fills(state: &state::AppState, grace: std::time::Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + grace;
+/// Wait until no fill is in flight, at most until `deadline`; whether none
+/// is.
+async fn settle_fills(state: &state::AppState, deadline: tokio::time::Instant) -> bool {
     while !state.engine.fills.is_empty() {
         if tokio::time::Instant::now() >= deadline {
             return false;
