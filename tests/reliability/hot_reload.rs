@@ -494,17 +494,7 @@ async fn a_precompiled_component_runs_optimised_code_at_once() {
     // Not precompiled: optimised after a while, and cached then.
     let other = with_custom_section(&variant, "artgate-test-compiled-here", tag.as_bytes());
     rename_in(&gw, &other).await;
-    let sha = sha256_hex(&other);
-    eventually(
-        "the optimised code to replace the baseline code",
-        Duration::from_secs(120),
-        || async {
-            let list = gw.plugin_list().await;
-            list.into_iter()
-                .find(|p| p["sha256"] == sha.as_str() && p["code"] == "optimized")
-        },
-    )
-    .await;
+    entry_when(&gw, &other, ("code", "optimized"), Duration::from_secs(120)).await;
     std::fs::write(&file, &other).expect("write component");
     let out = run_ok(compile()).await;
     assert!(out.contains("already in"), "the gateway cached it: {out}");
@@ -516,16 +506,24 @@ async fn rename_in(gw: &Gateway, wasm: &[u8]) -> Value {
     let tmp = gw.plugin_dir().join(".generic.wasm.part");
     std::fs::write(&tmp, wasm).expect("write");
     std::fs::rename(&tmp, gw.plugin_dir().join("generic.wasm")).expect("rename");
+    entry_when(gw, wasm, ("status", "active"), Duration::from_secs(60)).await
+}
+
+/// The `/plugins` entry of the component `wasm` once its field `key` is
+/// `value` (waiting at most `within`).
+async fn entry_when(
+    gw: &Gateway,
+    wasm: &[u8],
+    (key, value): (&str, &str),
+    within: Duration,
+) -> Value {
     let sha = sha256_hex(wasm);
-    eventually(
-        "the renamed component to be active",
-        Duration::from_secs(60),
-        || async {
-            let list = gw.plugin_list().await;
-            list.into_iter()
-                .find(|p| p["sha256"] == sha.as_str() && p["status"] == "active")
-        },
-    )
+    let what = format!("the component's {key} to be {value}");
+    eventually(&what, within, || async {
+        let list = gw.plugin_list().await;
+        list.into_iter()
+            .find(|p| p["sha256"] == sha.as_str() && p[key] == value)
+    })
     .await
 }
 
