@@ -113,7 +113,8 @@ async fn measure(p: Probe, calls: u32) -> anyhow::Result<Row> {
     drop(engine.compile(&wasm)?);
     let cached = t.elapsed();
 
-    // Load as the gateway does, and call as it does by default.
+    // Load as the gateway does from cached code (optimised), and call as
+    // it does by default.
     let facts = ComponentFacts::of(&wasm);
     let stateless = facts.stateless;
     let t = Instant::now();
