@@ -186,4 +186,3 @@ macro_rules! export_adapter {
         static __ARTGATE_INSTANCES: [u8; 9] = *b"stateless";
     };
 }
-
