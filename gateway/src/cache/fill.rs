@@ -7,9 +7,9 @@
 //! writes the body into a spool file and publishes, through a
 //! `tokio::sync::watch`, how many bytes waiters may read; each waiter reads
 //! the spool with positional reads at its own pace, so memory is one chunk
-//! per client whatever the object size. The published length lags one
-//! chunk behind what was written, and the last bytes are released only
-//! after the digest and length are verified: a client never sees a
+//! per client whatever the object size. The published length is all that
+//! was written but the last byte, which is released only after the
+//! digest and length are verified: a client never sees a
 //! complete body that fails verification — on failure the fill turns
 //! [`FillState::Aborted`] and every waiter's body errors, which aborts its
 //! connection instead of ending cleanly. The verified body is released

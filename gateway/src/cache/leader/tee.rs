@@ -1,9 +1,10 @@
 //! The tee: a 200's body goes into a spool file while every waiter reads
-//! the spool behind it. Waiters may read all but the newest chunk; the
-//! rest is released only once the body's length and digest are verified
-//! ([`super::commit`], which then commits it while the waiters read the
-//! tail), so no client sees a whole body that fails verification
-//! (invariant 4).
+//! the spool behind it. Waiters may read every byte written but the last
+//! [`HELD_BACK`]; those are released only once the body's length and
+//! digest are verified ([`super::commit`], which then commits it while the
+//! waiters read the tail), so no client sees a whole body that fails
+//! verification (invariant 4), and none waits for the upstream's next
+//! chunk to get the bytes of this one.
 
 use super::commit::{commit, deliver_unstored};
 use super::fetch::Fetched;
@@ -19,6 +20,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Bytes of a body withheld from waiters until it is verified. One is
+/// enough: a client that lacks the last byte never has a whole body, so a
+/// body that fails its digest reaches it cut short, as an error.
+pub(super) const HELD_BACK: u64 = 1;
 
 /// A 200 about to be read: its head, the entry it would be stored as, and
 /// the spool its bytes go to.
@@ -157,22 +163,15 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
             }
             return Err(FillError::Aborted(abort));
         }
-        if !headed {
-            headed = true;
-            fill.publish(FillState::Streaming {
-                head: head.clone(),
-                data: data.clone(),
-                readable: 0,
-            });
-        }
         if let Some(c) = pkt_check.as_mut() {
             c.feed(&chunk);
         }
         upstream_bytes.inc_by(chunk.len() as u64);
-        // Publish everything but the newest chunk: the tail is released
-        // only after verification ([`commit`]).
-        let releasable = written - chunk.len() as u64;
-        if releasable > published {
+        // The head goes out with the first bytes; all but the last bytes
+        // are readable at once, those only after verification ([`commit`]).
+        let releasable = written.saturating_sub(HELD_BACK);
+        if !headed || releasable > published {
+            headed = true;
             published = releasable;
             fill.publish(FillState::Streaming {
                 head: head.clone(),
