@@ -3,7 +3,7 @@
 //! negative caching, Range/HEAD, flush, status codes, path traversal,
 //! admin endpoints and upstream failover.
 
-use crate::support::gateway::{Gateway, generic_remote};
+use crate::support::gateway::{Gateway, by_source, generic_remote};
 use crate::support::http::{Got, send};
 use crate::support::upstream::{Resource, Upstream};
 use crate::support::{bytes, metric};
@@ -165,6 +165,40 @@ async fn fresh_hit_never_enters_wasm() {
 
     assert_eq!(get(&gw, "/api/v1/remote/r/b.bin").await.source(), "remote");
     assert_eq!(plan(&gw.metrics().await), after_miss + 1.0);
+}
+
+/// An adapter that declares it accepts every upstream answer (generic) is
+/// called once per miss, for `plan`: its `on-response` is never called,
+/// and `/plugins` shows the declaration (docker, which reads answers, does
+/// not make it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_calls_an_adapter_that_accepts_every_response_once() {
+    let up = Upstream::start().await;
+    put(&up, "/a.bin", &bytes(1000, 2), "\"a\"");
+    let gw = Gateway::start(&generic_remote("r", &up.url(), "")).await;
+    let calls = |m: &str, function: &str| {
+        metric(
+            m,
+            "artgate_plugin_calls_total",
+            &["adapter=\"generic\"", &format!("function=\"{function}\"")],
+        )
+    };
+    let g = get(&gw, "/api/v1/remote/r/a.bin").await;
+    assert_eq!(g.source(), "remote");
+    assert_eq!(g.body(), bytes(1000, 2));
+    // A miss of a path the upstream lacks takes the same path.
+    assert_eq!(get(&gw, "/api/v1/remote/r/none.bin").await.status, 404);
+    let m = gw.metrics().await;
+    assert_eq!(calls(&m, "plan"), 2.0);
+    assert_eq!(calls(&m, "on_response"), 0.0, "on-response is not called");
+
+    let plugins = gw.plugins_json().await;
+    let list = plugins["plugins"].as_array().expect("a list");
+    let flag = |name: &str| {
+        by_source(list, name, "built-in").expect("a built-in")["accepts_every_response"].clone()
+    };
+    assert_eq!(flag("generic"), true);
+    assert_eq!(flag("docker"), false);
 }
 
 // ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 
 use super::PluginError;
 use super::bindings::{AdapterPre, wit};
+use super::declare::Declarations;
 use super::engine::{PluginEngine, Tier};
 use super::exec::Lane;
 use super::host::{BoxFuture, CallBudget, CallContext, HostState};
@@ -55,17 +56,16 @@ impl std::fmt::Display for Source {
 pub struct ComponentFacts {
     /// sha256 of the bytes (hex).
     pub sha256: String,
-    /// Whether the component declares itself stateless
-    /// ([`super::warm::declares_stateless`]).
-    pub stateless: bool,
+    /// What the component declares about itself ([`super::declare`]).
+    pub declared: Declarations,
 }
 
 impl ComponentFacts {
-    /// Hash the bytes and look for the stateless declaration.
+    /// Hash the bytes and read the declarations.
     pub fn of(wasm: &[u8]) -> ComponentFacts {
         ComponentFacts {
             sha256: hex::encode(Sha256::digest(wasm)),
-            stateless: super::warm::declares_stateless(wasm),
+            declared: super::declare::read(wasm),
         }
     }
 }
@@ -78,6 +78,9 @@ pub struct Adapter {
     pub sha256: String,
     /// Whether the component declares itself stateless.
     pub stateless: bool,
+    /// Whether the component declares that its `on-response` accepts
+    /// every answer: [`Adapter::on_response`] then accepts without a call.
+    pub accepts_every_response: bool,
     /// Where it came from.
     pub source: Source,
     /// What a call needs on the lane: the baseline code until the
@@ -275,7 +278,8 @@ impl Adapter {
                 package_types: Vec::new(),
             },
             sha256: facts.sha256,
-            stateless: facts.stateless,
+            stateless: facts.declared.stateless,
+            accepts_every_response: facts.declared.accepts_every_response,
             source,
             lane: engine.lane(LOADING_LANE)?,
             core: Arc::new(ArcSwap::from_pointee(core)),
@@ -428,7 +432,9 @@ impl Adapter {
         .await
     }
 
-    /// `on-response(remote, req, sent, resp, attempt)`.
+    /// `on-response(remote, req, sent, resp, attempt)`; an adapter that
+    /// declared it accepts every answer is not called (no lane hop, no
+    /// instance: a miss's first byte waits for one adapter call, `plan`).
     pub async fn on_response(
         &self,
         ctx: CallContext,
@@ -438,6 +444,9 @@ impl Adapter {
         resp: &wit::UpstreamResponse,
         attempt: u32,
     ) -> Result<wit::AfterHeaders, PluginError> {
+        if self.accepts_every_response {
+            return Ok(wit::AfterHeaders::Accept);
+        }
         let (remote, req, sent, resp) = (remote.clone(), req.clone(), sent.clone(), resp.clone());
         self.call(
             ctx,

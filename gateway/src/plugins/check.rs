@@ -115,6 +115,12 @@ pub async fn run(
         }
     };
     writeln!(out, "describe: {}", render::adapter_info(&adapter.info))?;
+    if adapter.accepts_every_response {
+        writeln!(
+            out,
+            "on-response: declared to accept every upstream answer, so the gateway does not call it"
+        )?;
+    }
     let l = adapter.limits();
     writeln!(
         out,

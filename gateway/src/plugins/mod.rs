@@ -15,6 +15,7 @@ pub mod bindings;
 pub mod builtin;
 pub mod case;
 pub mod check;
+pub mod declare;
 pub mod engine;
 pub mod exec;
 pub mod host;

@@ -53,6 +53,9 @@ pub struct PluginStatus {
     pub warm_instances: Option<u32>,
     /// Whether the component declares itself stateless.
     pub stateless: bool,
+    /// Whether the component declares that its `on-response` accepts every
+    /// answer (the gateway then does not call it).
+    pub accepts_every_response: bool,
     /// Which compiler's code its calls run now: `baseline` (Winch) right
     /// after a load that missed the compiled-code cache, `optimized`
     /// (Cranelift) once that is swapped in; none when it never loaded.
@@ -435,6 +438,7 @@ impl PluginRegistry {
                     loaded_at: None,
                     warm_instances: None,
                     stateless: false,
+                    accepts_every_response: false,
                     code: None,
                     limits: None,
                 }),
@@ -460,6 +464,7 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
         warm_instances: l.adapter.warm_calls(),
         stateless: l.adapter.stateless,
+        accepts_every_response: l.adapter.accepts_every_response,
         code: Some(CodeTier(l.adapter.clone())),
         limits: Some({
             let l = l.adapter.limits();

@@ -4,7 +4,7 @@
 //! Two things give an adapter a pool:
 //!
 //! - **Its own declaration.** A component that carries the custom section
-//!   [`STATELESS_SECTION`] = `stateless` (the Rust SDK's
+//!   `artgate:instances` = `stateless` ([`super::declare`]; the Rust SDK's
 //!   `export_adapter!(T, stateless)`; every built-in does) promises that no
 //!   call depends on what an earlier call left in memory. Its instances
 //!   serve up to [`DECLARED_CALLS`] calls each, and the host holds it to a
@@ -44,13 +44,6 @@ pub const MAX_IDLE: usize = 8;
 /// (unless `[plugins] warm_instances` names the adapter).
 pub const DECLARED_CALLS: u32 = 10_000;
 
-/// Name of the custom section by which a component declares itself
-/// stateless (written by the SDK's `export_adapter!(T, stateless)`).
-pub const STATELESS_SECTION: &str = "artgate:instances";
-
-/// Content of [`STATELESS_SECTION`] that declares an adapter stateless.
-pub const STATELESS_VALUE: &[u8] = b"stateless";
-
 /// How calls of an adapter get instances: calls per reused instance and
 /// whether the pool is strict ([`WarmPool::new`]); none means a fresh
 /// instance per call. `configured` (`[plugins] warm_instances`) decides
@@ -63,26 +56,6 @@ pub fn reuse(configured: Option<u32>, stateless: bool) -> Option<(u32, bool)> {
         Some(n) => (n > 1).then_some((n, stateless)),
         None => stateless.then_some((DECLARED_CALLS, true)),
     }
-}
-
-/// Whether the component declares itself stateless: a custom section
-/// [`STATELESS_SECTION`] holding [`STATELESS_VALUE`], at the top level or
-/// in any core module inside it (where the Rust toolchain puts it). Bytes
-/// that do not parse declare nothing (compiling them reports the error).
-pub fn declares_stateless(wasm: &[u8]) -> bool {
-    use wasmtime::wasmparser::{Parser, Payload};
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload {
-            Ok(Payload::CustomSection(c))
-                if c.name() == STATELESS_SECTION && c.data() == STATELESS_VALUE =>
-            {
-                return true;
-            }
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
 }
 
 /// An instance and the store it lives in.
@@ -267,44 +240,6 @@ pub(super) mod tests {
             Ok(wit::Decision::Respond(r)) => String::from_utf8_lossy(&r.body).into_owned(),
             other => panic!("expected a direct response, got {other:?}"),
         }
-    }
-
-    /// The declaration is read from the bytes: every built-in carries it
-    /// (inside its core module, where the Rust toolchain puts it); bytes
-    /// without the section, or that do not parse, declare nothing.
-    #[test]
-    fn stateless_declaration_is_found_in_built_ins_only() {
-        for name in [
-            "alpine", "cas", "docker", "generic", "git", "rpm", "hostile",
-        ] {
-            let wasm = std::fs::read(format!("{}/{name}.wasm", env!("ARTGATE_ADAPTERS_DIR")))
-                .expect("built-in");
-            assert!(
-                declares_stateless(&wasm),
-                "{name} should declare itself stateless"
-            );
-        }
-        // A component with the section's name but other content, and one
-        // without it: the smallest valid component plus a custom section.
-        let empty = b"\0asm\x0d\0\x01\0".to_vec();
-        assert!(!declares_stateless(&empty));
-        let mut other = empty.clone();
-        let name = STATELESS_SECTION.as_bytes();
-        let body = b"stateful";
-        other.push(0);
-        other.push((1 + name.len() + body.len()) as u8);
-        other.push(name.len() as u8);
-        other.extend_from_slice(name);
-        other.extend_from_slice(body);
-        assert!(!declares_stateless(&other));
-        let mut declared = empty.clone();
-        declared.push(0);
-        declared.push((1 + name.len() + STATELESS_VALUE.len()) as u8);
-        declared.push(name.len() as u8);
-        declared.extend_from_slice(name);
-        declared.extend_from_slice(STATELESS_VALUE);
-        assert!(declares_stateless(&declared));
-        assert!(!declares_stateless(b"not wasm at all"));
     }
 
     /// An adapter that declared itself stateless reuses instances by

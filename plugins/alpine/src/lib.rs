@@ -51,7 +51,7 @@ impl Adapter for Alpine {
     }
 }
 
-artgate_sdk::export_adapter!(Alpine, stateless);
+artgate_sdk::export_adapter!(Alpine, stateless, accepts_every_response);
 
 // Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
 #[cfg(not(target_arch = "wasm32"))]

@@ -132,7 +132,7 @@ impl Adapter for Cas {
     }
 }
 
-artgate_sdk::export_adapter!(Cas, stateless);
+artgate_sdk::export_adapter!(Cas, stateless, accepts_every_response);
 
 /// Why a path is not `cas/{sha256}` or `ac/{sha256}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

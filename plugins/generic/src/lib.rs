@@ -59,7 +59,7 @@ impl Adapter for Generic {
     }
 }
 
-artgate_sdk::export_adapter!(Generic, stateless);
+artgate_sdk::export_adapter!(Generic, stateless, accepts_every_response);
 
 /// Plans a request on a pull-through remote.
 fn pull_through(remote: &RemoteInfo, req: &Request) -> Decision {

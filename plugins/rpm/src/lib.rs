@@ -99,7 +99,7 @@ impl Adapter for Rpm {
     }
 }
 
-artgate_sdk::export_adapter!(Rpm, stateless);
+artgate_sdk::export_adapter!(Rpm, stateless, accepts_every_response);
 
 /// Whether a body is plausibly a `repomd.xml` (it has a `<repomd` root
 /// element near the start).

@@ -111,11 +111,13 @@ pub trait Adapter<P: IntoDecision = Decision> {
 /// Implements the generated `Guest` trait for an [`Adapter`] type; used by
 /// [`export_adapter!`](crate::export_adapter) (one impl per adapter type,
 /// so `plan`'s return type is inferred from the adapter's one `Adapter`
-/// impl).
+/// impl). With the flag `accepts_every_response`, the exported
+/// `on-response` accepts without calling the adapter's own, so what the
+/// flag declares to the gateway is true by construction.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_guest {
-    ($ty:ident) => {
+    ($ty:ident $(, $flag:ident)*) => {
         impl $crate::Guest for $ty {
             fn describe() -> $crate::types::AdapterInfo {
                 <$ty as $crate::Adapter<_>>::describe()
@@ -135,6 +137,9 @@ macro_rules! __impl_guest {
                 resp: $crate::types::UpstreamResponse,
                 attempt: u32,
             ) -> $crate::types::AfterHeaders {
+                if $crate::__accepts_every_response!($($flag)*) {
+                    return $crate::types::AfterHeaders::Accept;
+                }
                 <$ty as $crate::Adapter<_>>::on_response(remote, req, sent, resp, attempt)
             }
 
@@ -148,4 +153,99 @@ macro_rules! __impl_guest {
             }
         }
     };
+}
+
+/// Whether the flags of [`export_adapter!`](crate::export_adapter) include
+/// `accepts_every_response`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __accepts_every_response {
+    () => {
+        false
+    };
+    (accepts_every_response $($rest:ident)*) => {
+        true
+    };
+    ($other:ident $($rest:ident)*) => {
+        $crate::__accepts_every_response!($($rest)*)
+    };
+}
+
+/// The custom section one flag of [`export_adapter!`](crate::export_adapter)
+/// declares (the gateway reads them; they are not part of the WIT world).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __declare {
+    (stateless) => {
+        #[cfg(target_arch = "wasm32")]
+        #[used]
+        #[unsafe(link_section = "artgate:instances")]
+        static __ARTGATE_INSTANCES: [u8; 9] = *b"stateless";
+    };
+    (accepts_every_response) => {
+        #[cfg(target_arch = "wasm32")]
+        #[used]
+        #[unsafe(link_section = "artgate:on-response")]
+        static __ARTGATE_ON_RESPONSE: [u8; 6] = *b"accept";
+    };
+    ($other:ident) => {
+        compile_error!(concat!(
+            "unknown export_adapter! flag `",
+            stringify!($other),
+            "`: the flags are `stateless` and `accepts_every_response`"
+        ));
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Guest;
+    use crate::prelude::*;
+
+    /// An adapter whose own `on_response` fails every answer.
+    macro_rules! failing_on_response {
+        ($ty:ident) => {
+            struct $ty;
+            impl Adapter for $ty {
+                fn describe() -> AdapterInfo {
+                    AdapterInfo::new("t", "1", ["t"])
+                }
+                fn plan(_remote: RemoteInfo, _req: Request) -> Decision {
+                    Decision::reject(404, "Nothing here.")
+                }
+                fn on_response(
+                    _remote: RemoteInfo,
+                    _req: Request,
+                    _sent: UpstreamRequest,
+                    _resp: UpstreamResponse,
+                    _attempt: u32,
+                ) -> AfterHeaders {
+                    AfterHeaders::Fail(Rejection::new(502, "Refused."))
+                }
+            }
+        };
+    }
+    failing_on_response!(Plain);
+    failing_on_response!(Declared);
+    crate::export_adapter!(Plain, stateless);
+    crate::export_adapter!(Declared, accepts_every_response, stateless);
+
+    fn on_response<T: Guest>() -> AfterHeaders {
+        T::on_response(
+            RemoteInfo::test(),
+            Request::test("GET", "/a"),
+            UpstreamRequest::get("/a"),
+            UpstreamResponse::test(200, &[]),
+            0,
+        )
+    }
+
+    /// Without the flag the export calls the adapter's `on_response`; with
+    /// `accepts_every_response` (in any position) it accepts without it,
+    /// so the gateway skipping the call changes nothing.
+    #[test]
+    fn accepts_every_response_is_true_by_construction() {
+        assert!(matches!(on_response::<Plain>(), AfterHeaders::Fail(_)));
+        assert_eq!(on_response::<Declared>(), AfterHeaders::Accept);
+    }
 }

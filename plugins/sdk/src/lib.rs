@@ -156,33 +156,38 @@ pub mod prelude {
 /// artgate_sdk::export_adapter!(MyAdapter);
 /// ```
 ///
-/// `export_adapter!(MyAdapter, stateless)` also declares that no call
-/// depends on what an earlier call left in the instance's memory (no
-/// global state beyond caches of pure functions). The gateway then reuses
-/// an instance for many calls instead of instantiating one per call (about
-/// 6× less time per call for a small adapter). It still drops an instance
-/// after any failed call, after a call that grew its memory beyond what its
-/// first call left, and after a bounded number of calls, and an operator
-/// can turn reuse off per adapter (`[plugins] warm_instances = { NAME = 1 }`).
-/// The declaration is a custom section in the component
-/// (`artgate:instances` = `stateless`, which the gateway looks for); it
-/// changes nothing in the WIT world.
+/// Flags after the type declare things about the adapter to the gateway,
+/// in any order:
+///
+/// - `stateless`: no call depends on what an earlier call left in the
+///   instance's memory (no global state beyond caches of pure functions).
+///   The gateway then reuses an instance for many calls instead of
+///   instantiating one per call (about 6× less time per call for a small
+///   adapter). It still drops an instance after any failed call, after a
+///   call that grew its memory beyond what its first call left, and after a
+///   bounded number of calls, and an operator can turn reuse off per
+///   adapter (`[plugins] warm_instances = { NAME = 1 }`).
+/// - `accepts_every_response`: the adapter takes every upstream answer as
+///   its plan says, so the gateway does not call `on-response` at all (a
+///   miss's first byte then waits for one adapter call, not two). The
+///   exported `on-response` accepts without calling
+///   [`Adapter::on_response`], so an override of it is never used: leave
+///   the flag out when you write one.
+///
+/// Each flag is a custom section in the component (`artgate:instances` =
+/// `stateless`, `artgate:on-response` = `accept`), which the gateway looks
+/// for; they change nothing in the WIT world. An unknown flag does not
+/// compile.
 #[macro_export]
 macro_rules! export_adapter {
-    ($ty:ident) => {
+    ($ty:ident $(, $flag:ident)* $(,)?) => {
         // Only a component has exports: on the host target (unit tests,
         // fuzzing) an adapter crate is a plain library, so several can be
         // linked into one program and a native `cdylib` links at all (the
         // export names are not valid linker symbols there).
-        $crate::__impl_guest!($ty);
+        $crate::__impl_guest!($ty $(, $flag)*);
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_adapter_bindings!($ty with_types_in $crate::bindings);
-    };
-    ($ty:ident, stateless) => {
-        $crate::export_adapter!($ty);
-        #[cfg(target_arch = "wasm32")]
-        #[used]
-        #[unsafe(link_section = "artgate:instances")]
-        static __ARTGATE_INSTANCES: [u8; 9] = *b"stateless";
+        $($crate::__declare!($flag);)*
     };
 }
