@@ -116,7 +116,7 @@ async fn measure(p: Probe, calls: u32) -> anyhow::Result<Row> {
     // Load as the gateway does from cached code (optimised), and call as
     // it does by default.
     let facts = ComponentFacts::of(&wasm);
-    let stateless = facts.stateless;
+    let stateless = facts.declared.stateless;
     let t = Instant::now();
     let default =
         Adapter::from_component(engine.clone(), &component, facts, Source::BuiltIn).await?;
