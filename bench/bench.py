@@ -38,10 +38,10 @@ MiB = 1 << 20
 GiB = 1 << 30
 RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
-ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "fanout",
+ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
        "fanout_registry", "memory", "skopeo", "startup", "reload", "plugin_calls"]
 # Workloads that also run against the --baseline build.
-BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "fanout", "reload"]
+BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -631,6 +631,25 @@ class Bench:
             out[peer] = {"total_s": total, "ttfb_ms": ttfb * 1e3}
         return out
 
+    def w_miss1k(self, r, peers):
+        """First body byte of misses of distinct 1 KiB files, one after the
+        other on fresh connections: what a miss costs over a direct fetch
+        without the 100 MiB miss's rate-limit jitter (medians of many)."""
+        out = {}
+        count = "40" if self.smoke else "200"
+        for peer in ["origin"] + peers:
+            u = self.uid("m1k")
+            if peer == "origin":
+                url = f"{self.front}/files/u/{u}-{{i}}/small/1k.bin"
+            else:
+                url = self.hit_url(peer, f"u/{u}-{{i}}/small/1k.bin")
+            res = json.loads(run([self.client_bin, "misses", "--url", url, "--count", count],
+                                 timeout=300).stdout)
+            if res["ok"] != res["count"]:
+                self.note("miss1k", f"{peer}: statuses {res['statuses']}")
+            out[peer] = {"first_p50_ms": res["first_p50_ms"], "first_p90_ms": res["first_p90_ms"]}
+        return out
+
     def fanout(self, url, timeout):
         res = run([self.client_bin, "fanout", "--url", url, "--clients", str(self.fanout_clients),
                    "--timeout-secs", str(timeout)], timeout=timeout + 60)
@@ -1119,6 +1138,7 @@ class Bench:
                                   ("hit64k", "rps", "req/s", False), ("hit64k", "p99_ms", "p99 (ms)", True),
                                   ("miss", "total_s", "total time (s)", True),
                                   ("miss", "ttfb_ms", "first byte (ms)", True),
+                                  ("miss1k", "first_p50_ms", "first byte of 1 KiB misses, median (ms)", True),
                                   ("fanout", "first_p99_ms", "first byte p99 (ms)", True),
                                   ("fanout", "last_max_s", "last byte, slowest (s)", True),
                                   ("fanout", "fetches", "upstream fetches", None),
@@ -1194,6 +1214,24 @@ class Bench:
                 ["nginx total time (s)", "", F(self.series(w, "nginx", "total_s")),
                  "nginx/direct " + F(nr, "{:.3f}"), "(for reference)", ""],
             ], "Ratio: artgate / direct from the origin front (same rate limit).")
+        if "miss1k" in self.results:
+            w = "miss1k"
+            rows = []
+            for key, what in [("first_p50_ms", "median"), ("first_p90_ms", "p90")]:
+                over = {p: [x[p][key] - x["origin"][key] for x in self.results[w]
+                            if self.kept(x) and p in x] for p in ["artgate", "nginx"]}
+                goal = key == "first_p50_ms"
+                rows.append([f"first byte, {what} (ms)", F(self.series(w, "artgate", key)),
+                             "direct " + F(self.series(w, "origin", key)),
+                             "overhead " + F(over["artgate"]) + " ms",
+                             "overhead ≤ 1 ms" if goal else "(for reference)",
+                             self.met(over["artgate"], lambda v: v <= 1.0) if goal else ""])
+                rows.append([f"nginx first byte, {what} (ms)", "", "nginx " + F(self.series(w, "nginx", key)),
+                             "nginx overhead " + F(over["nginx"]) + " ms", "(for reference)", ""])
+            table("Misses of 1 KiB files, first byte", rows,
+                  "Each round: 40 (smoke) or 200 distinct files fetched one after the other, each on a "
+                  "fresh connection, through each peer and directly from the origin front; medians "
+                  "and p90s per round, overhead = peer - direct within the round.")
         for w, title, peers in [("fanout", "%d clients, one uncached %d MiB file", ["artgate", "nginx"]),
                                 ("fanout_registry", "%d clients, one uncached %d MiB registry blob",
                                  ["artgate", "registry"])]:

@@ -9,6 +9,7 @@
 //!     --sha HEX --hit URL --probe-prefix URL [--probe-suffix S] --probes N \
 //!     --expect-variant yes|no [--name generic.wasm] [--conns 16] [--timeout-secs 10]
 //! cargo run --release --example bench_client -- serve-bytes --port P --size BYTES
+//! cargo run --release --example bench_client -- misses --url 'URL-with-{i}' --count N
 //! ```
 //!
 //! * `fanout`: N clients, each on its own connection, GET one URL at the
@@ -27,6 +28,10 @@
 //!   from memory, with a `Content-Type` and an `ETag`: the ceiling a cache
 //!   hit served through hyper can approach. Prints its address, then serves
 //!   until killed.
+//! * `misses`: N GETs one after the other, each on a fresh connection (as
+//!   curl makes them), of the URL with `{i}` replaced by 0..N (distinct
+//!   keys: every one a miss for a cache); reports the median and p90 time
+//!   to the first body byte and to the last, and the statuses.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -180,6 +185,38 @@ async fn fanout(m: &HashMap<String, String>) {
         "first_min": firsts.first().copied().unwrap_or(f64::NAN),
         "last_p50": pct(&lasts, 50.0), "last_p99": pct(&lasts, 99.0),
         "last_max": lasts.last().copied().unwrap_or(f64::NAN),
+    });
+    println!("{out}");
+}
+
+async fn misses(m: &HashMap<String, String>) {
+    let url = get(m, "url");
+    let count: usize = num(m, "count", 200);
+    let (mut firsts, mut lasts) = (Vec::new(), Vec::new());
+    let mut statuses: HashMap<String, u64> = HashMap::new();
+    for i in 0..count {
+        let t = parse_url(&url.replace("{i}", &i.to_string()));
+        let start = Instant::now();
+        match tokio::time::timeout(Duration::from_secs(30), one_get(&t, start)).await {
+            Ok(Ok((status, first, last, _, _))) => {
+                *statuses.entry(status.to_string()).or_default() += 1;
+                if status == 200 {
+                    firsts.push(first.as_secs_f64() * 1e3);
+                    lasts.push(last.as_secs_f64() * 1e3);
+                }
+            }
+            Ok(Err(e)) => *statuses.entry(e.chars().take(60).collect()).or_default() += 1,
+            Err(_) => *statuses.entry("timeout".into()).or_default() += 1,
+        }
+    }
+    firsts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    lasts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let out = serde_json::json!({
+        "count": count,
+        "ok": firsts.len(),
+        "statuses": statuses,
+        "first_p50_ms": pct(&firsts, 50.0), "first_p90_ms": pct(&firsts, 90.0),
+        "last_p50_ms": pct(&lasts, 50.0),
     });
     println!("{out}");
 }
@@ -431,9 +468,10 @@ fn main() {
         "seed" => seed(&m),
         "reload" => rt.block_on(reload(&m)),
         "serve-bytes" => rt.block_on(serve_bytes(&m)),
+        "misses" => rt.block_on(misses(&m)),
         other => {
             eprintln!(
-                "unknown subcommand {other:?}: fanout | memcpy | seed | reload | serve-bytes"
+                "unknown subcommand {other:?}: fanout | memcpy | seed | reload | serve-bytes | misses"
             );
             std::process::exit(2);
         }
