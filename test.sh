@@ -26,7 +26,8 @@ if command -v apt-get >/dev/null; then
     openssl                                            # tests/core_ops.rs makes a TLS certificate
     rpm createrepo-c dnf dnf-plugins-core tar gzip     # tests/rpm.rs, tests/alpine.rs
     docker-registry skopeo apache2-utils               # tests/docker.rs (htpasswd for Basic auth)
-    ccache python3 python3-venv                        # tests/hosted.rs, the venvs below
+    ccache python3 python3-venv                        # tests/hosted.rs, the venvs below, tests/go.rs (module zips)
+    golang-go                                          # tests/go.rs (the go command)
   )
   missing=()
   for p in "${pkgs[@]}"; do

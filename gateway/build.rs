@@ -24,6 +24,7 @@ const MEMBERS: &[&str] = &[
     "alpine",
     "cas",
     "git",
+    "go",
     "testing/hostile",
 ];
 
@@ -37,6 +38,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("artgate_alpine", "alpine"),
     ("artgate_cas", "cas"),
     ("artgate_git", "git"),
+    ("artgate_go", "go"),
 ];
 
 /// Adapters built for the tests only (found through
