@@ -620,6 +620,11 @@ class Bench:
     def w_miss(self, r, peers):
         out = {}
         for peer in ["origin"] + peers:
+            # Each peer writes its 100 MiB copy after the client has it (its
+            # commit's fsync, nginx's cache file): let that reach the disk
+            # before the next peer's miss, whose first byte would otherwise
+            # wait behind it for its own spool file.
+            os.sync()
             u = self.uid("miss")
             if peer == "origin":
                 url = f"{self.front}/files/u/{u}/big/100m.bin"
