@@ -2,10 +2,11 @@
 //! `storage.max_size`, the request limits, the redirect policy and JSON
 //! logs. (Hosted uploads are in `hosted.rs`.)
 
-use crate::support::gateway::{Gateway, config_head};
+use crate::support::gateway::{Gateway, config_head, install_adapter};
 use crate::support::upstream::Upstream;
 use crate::support::{bytes, metric, metric_opt, raw_request};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn artgate() -> Command {
@@ -362,4 +363,44 @@ async fn json_logs_are_one_object_per_line() {
             .any(|l| l["fields"]["message"] == "served" && l["span"]["id"].is_string()),
         "{text}"
     );
+}
+
+/// What an adapter's `gateway-url` answers (the hostile test adapter's
+/// mode `gateway-url` serves it): the listener's scheme and the request's
+/// `Host`; nothing for a `Host` with credentials in it; and
+/// `server.public_url`, whatever the request says, when it is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapters_get_the_gateway_url_clients_reach_it_by() {
+    let remote = "[[remote]]\nname = \"u\"\npackage = \"hostile\"\nupstream = \"http://127.0.0.1:9\"\n[remote.options]\nmode = \"gateway-url\"\n";
+    let ask = |gw: &Gateway, host: &str| {
+        let addr = gw.addr;
+        let request =
+            format!("GET /api/v1/remote/u/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        async move {
+            let answer = raw_request(addr, request.as_bytes()).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            answer
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.to_owned())
+                .unwrap_or_default()
+        }
+    };
+    for (server_extra, host, want) in [
+        (
+            "",
+            "Artifacts.Example:8080",
+            "http://artifacts.example:8080",
+        ),
+        ("", "user:pw@evil.example", ""),
+        (
+            "public_url = \"https://artifacts.example.com/gw/\"",
+            "other.example",
+            "https://artifacts.example.com/gw",
+        ),
+    ] {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        install_adapter(dir.path(), "hostile.wasm");
+        let gw = Gateway::start_full_with(dir, server_extra, "", "", remote).await;
+        assert_eq!(ask(&gw, host).await, want, "{server_extra} / Host: {host}");
+    }
 }

@@ -24,6 +24,7 @@ pub mod conn;
 pub mod host_http;
 pub mod metrics;
 pub mod plugins;
+pub mod public_url;
 pub mod quota;
 pub mod reqbody;
 pub mod routes;

@@ -67,13 +67,16 @@ pub struct AppState {
 
 impl AppState {
     /// The context of an adapter call made for a request (or a prefetch)
-    /// on `remote`: its key-value namespace for that remote and the
-    /// `http-send` capability limited to the remote's hosts.
+    /// on `remote`: its key-value namespace for that remote, the
+    /// `http-send` capability limited to the remote's hosts, and the
+    /// gateway's URL as the client with request head `head` reached it
+    /// ([`crate::public_url`]).
     pub fn call_context(
         self: &Arc<Self>,
         remote: &Arc<RemoteRuntime>,
         adapter: &Adapter,
         request_id: &str,
+        head: Option<&http::request::Parts>,
     ) -> CallContext {
         CallContext {
             adapter: Arc::from(adapter.name()),
@@ -84,6 +87,7 @@ impl AppState {
                 &remote.cfg.name,
             ))),
             http: Some((self.http)(self.clone(), remote.clone())),
+            gateway_url: crate::public_url::gateway_url(&self.config.server, head),
         }
     }
 

@@ -133,7 +133,9 @@ impl Gateway {
         Self::start_full_with(dir, server_extra, storage_extra, "", remotes).await
     }
 
-    async fn start_full_with(
+    /// Start in `dir` with extra keys in `[server]`, `[storage]` and
+    /// `[plugins]`.
+    pub async fn start_full_with(
         dir: Arc<tempfile::TempDir>,
         server_extra: &str,
         storage_extra: &str,

@@ -96,7 +96,7 @@ async fn prefetch_one(
         return Err("not allowed by the remote's allow patterns".into());
     }
     let request_id = format!("{}-prefetch", state.request_id());
-    let ctx = state.call_context(&remote, &adapter, &request_id);
+    let ctx = state.call_context(&remote, &adapter, &request_id, None);
     let req = wit::Request {
         id: request_id,
         kind: wit::RouteKind::RemoteApi,

@@ -33,6 +33,7 @@ const SERVER_KEYS: &[&str] = &[
     "body_read_timeout",
     "shutdown_grace",
     "max_request_body_inspect",
+    "public_url",
 ];
 const STORAGE_KEYS: &[&str] = &[
     "dir",

@@ -21,6 +21,7 @@ use regex::Regex;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The validated configuration.
@@ -132,6 +133,10 @@ pub struct ServerConfig {
     /// `max_request_body_inspect`: largest request body an adapter may ask to
     /// see (default 1 MiB).
     pub max_inspect_bytes: u32,
+    /// `public_url`: the base URL clients reach the gateway by (behind a
+    /// load balancer or a TLS proxy), without a trailing `/`; none: the
+    /// listener's scheme and each request's `Host` ([`crate::public_url`]).
+    pub public_url: Option<Arc<str>>,
 }
 
 /// PEM certificate chain and private key.
@@ -390,6 +395,7 @@ impl Config {
                 "body_read_timeout": duration_json(s.body_read_timeout),
                 "shutdown_grace": duration_json(s.shutdown_grace),
                 "max_request_body_inspect": s.max_inspect_bytes,
+                "public_url": s.public_url.as_deref(),
             },
             "storage": {
                 "dir": path_json(&self.storage.dir),

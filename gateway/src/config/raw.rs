@@ -77,6 +77,8 @@ pub struct RawServer {
     pub shutdown_grace: Option<RawDuration>,
     /// `max_request_body_inspect`.
     pub max_request_body_inspect: Option<RawSize>,
+    /// `public_url`.
+    pub public_url: Option<String>,
 }
 
 /// `[storage]` as written; see [`StorageConfig`].

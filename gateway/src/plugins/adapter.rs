@@ -290,6 +290,7 @@ impl Adapter {
             request_id: Arc::from("load"),
             kv: None,
             http: None,
+            gateway_url: None,
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;

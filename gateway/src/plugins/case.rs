@@ -70,7 +70,14 @@ pub struct Case {
     pub expect: Option<Value>,
     /// A substring the call's error must contain (the call must fail).
     pub expect_error: Option<String>,
+    /// What `gateway-url` answers during the call (default
+    /// [`DEFAULT_GATEWAY_URL`]).
+    pub gateway_url: String,
 }
+
+/// What `gateway-url` answers in a case that does not set `gateway-url`:
+/// the built-in configuration's listener.
+pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:8080";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -87,6 +94,8 @@ struct RawCase {
     expect: Option<Value>,
     #[serde(alias = "expect_error")]
     expect_error: Option<String>,
+    #[serde(alias = "gateway_url")]
+    gateway_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -399,6 +408,9 @@ fn build(name: String, raw: RawCase, package: &str, dir: &Path) -> Result<Case, 
         attempt: raw.attempt,
         expect: raw.expect,
         expect_error: raw.expect_error,
+        gateway_url: raw
+            .gateway_url
+            .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned()),
     })
 }
 

@@ -187,6 +187,7 @@ pub async fn run(
                 &case.remote.name,
             ))),
             http: None,
+            gateway_url: Some(Arc::from(case.gateway_url.as_str())),
         };
         let started = Instant::now();
         let result = call(&adapter, ctx, &case).await;

@@ -70,6 +70,9 @@ pub struct CallContext {
     pub kv: Option<Arc<AdapterKv>>,
     /// Network capability; none when the call may not make requests.
     pub http: Option<Arc<dyn HostHttp>>,
+    /// What `gateway-url` answers: the base URL the current client reached
+    /// the gateway by; none where a call has no request.
+    pub gateway_url: Option<Arc<str>>,
 }
 
 impl CallContext {
@@ -90,6 +93,7 @@ impl CallContext {
             request_id: Arc::from("idle"),
             kv: None,
             http: None,
+            gateway_url: None,
         }
     }
 }
@@ -341,6 +345,10 @@ impl bindings::artgate::adapter::host::Host for HostState {
             http.cache_expire(&key);
         }
         Ok(())
+    }
+
+    fn gateway_url(&mut self) -> WtResult<String> {
+        Ok(self.ctx.gateway_url.as_deref().unwrap_or("").to_owned())
     }
 
     fn kv_get(&mut self, key: String) -> WtResult<Option<Vec<u8>>> {

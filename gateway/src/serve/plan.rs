@@ -38,7 +38,7 @@ pub async fn plan(
     body: ClientBody,
 ) -> Result<Planned, ServeError> {
     let (state, parts) = (req.state, req.parts);
-    let ctx = state.call_context(req.remote, adapter, req.target.request_id);
+    let ctx = state.call_context(req.remote, adapter, req.target.request_id, Some(parts));
     let mut wreq = wit_http::request(
         req.target.request_id,
         req.target.kind,

@@ -64,6 +64,15 @@ pub trait Host {
 
     /// `cache-expire`: marks the entry `key` of this remote expired.
     fn cache_expire(&self, key: &str);
+
+    /// `gateway-url`: the base URL clients reach the gateway by, without a
+    /// trailing `/` (empty where a call has no request). Answers built from
+    /// it without the gateway's `public_url` depend on the client's `Host`:
+    /// answer them directly rather than storing them for everyone. The
+    /// default (for other implementations of this trait) is empty.
+    fn gateway_url(&self) -> String {
+        String::new()
+    }
 }
 
 /// The real host: each method calls the component import of the same name.
@@ -106,5 +115,9 @@ impl Host for WasmHost {
 
     fn cache_expire(&self, key: &str) {
         crate::host::cache_expire(key);
+    }
+
+    fn gateway_url(&self) -> String {
+        crate::host::gateway_url()
     }
 }

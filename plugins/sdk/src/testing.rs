@@ -26,6 +26,11 @@ use crate::types::{
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+/// What a [`FakeHost`]'s `gateway-url` answers until
+/// [`FakeHost::with_gateway_url`] changes it (the built-in configuration's
+/// listener, as in `artgate plugin check` cases).
+pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:8080";
+
 /// One call an adapter made on a [`FakeHost`], in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
@@ -54,6 +59,8 @@ pub struct FakeHost {
     kv: RefCell<BTreeMap<String, (Vec<u8>, u64)>>,
     http_answer: RefCell<Result<IncomingResponse, String>>,
     cache_answer: RefCell<Result<IncomingResponse, String>>,
+    cache_answers_by_url: RefCell<BTreeMap<String, Result<IncomingResponse, String>>>,
+    gateway_url: RefCell<String>,
     calls: RefCell<Vec<Call>>,
 }
 
@@ -71,8 +78,17 @@ impl FakeHost {
             kv: RefCell::new(BTreeMap::new()),
             http_answer: none(),
             cache_answer: none(),
+            cache_answers_by_url: RefCell::new(BTreeMap::new()),
+            gateway_url: RefCell::new(DEFAULT_GATEWAY_URL.to_owned()),
             calls: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Answers every later `gateway-url` with `url` (at first
+    /// [`DEFAULT_GATEWAY_URL`]).
+    pub fn with_gateway_url(&self, url: &str) -> &FakeHost {
+        *self.gateway_url.borrow_mut() = url.to_owned();
+        self
     }
 
     /// Answers every later `http-send` with `answer`.
@@ -84,6 +100,20 @@ impl FakeHost {
     /// Answers every later `cache-send` with `answer`.
     pub fn answer_cache(&self, answer: Result<IncomingResponse, String>) -> &FakeHost {
         *self.cache_answer.borrow_mut() = answer;
+        self
+    }
+
+    /// Answers every later `cache-send` of exactly `url` with `answer`
+    /// (other URLs get what [`FakeHost::answer_cache`] set), for adapters
+    /// that read several documents through the cache in one call.
+    pub fn answer_cache_for(
+        &self,
+        url: &str,
+        answer: Result<IncomingResponse, String>,
+    ) -> &FakeHost {
+        self.cache_answers_by_url
+            .borrow_mut()
+            .insert(url.to_owned(), answer);
         self
     }
 
@@ -202,11 +232,18 @@ impl Host for FakeHost {
         limit: u32,
     ) -> Result<IncomingResponse, String> {
         self.record(Call::CacheSend(req.clone(), plan.clone(), limit));
-        self.cache_answer.borrow().clone()
+        match self.cache_answers_by_url.borrow().get(&req.url) {
+            Some(answer) => answer.clone(),
+            None => self.cache_answer.borrow().clone(),
+        }
     }
 
     fn cache_expire(&self, key: &str) {
         self.record(Call::CacheExpire(key.to_owned()));
+    }
+
+    fn gateway_url(&self) -> String {
+        self.gateway_url.borrow().clone()
     }
 }
 

@@ -300,6 +300,15 @@ fn validate_server(cx: &Cx<'_>, r: &RawServer) -> Result<ServerConfig, ConfigErr
             &r.max_request_body_inspect,
             MIB,
         )?,
+        public_url: match &r.public_url {
+            None => None,
+            Some(u) => Some(Arc::from(
+                remote::base_url(u.trim())
+                    .map_err(|m| invalid(S, "public_url", m))?
+                    .to_string()
+                    .trim_end_matches('/'),
+            )),
+        },
     })
 }
 

@@ -31,7 +31,7 @@ fn auth_realms(
         .enumerate()
         .map(|(j, raw)| {
             let key = format!("auth_realms[{j}]");
-            let uri = upstream_url(raw.split(['?', '#']).next().unwrap_or(raw))
+            let uri = base_url(raw.split(['?', '#']).next().unwrap_or(raw))
                 .map_err(|m| invalid(scope, &key, m))?;
             if uri.scheme_str() == Some("http") && !any_http {
                 return Err(invalid(
@@ -56,7 +56,10 @@ fn auth_realms(
 
 /// Check an upstream base URL: http(s), a host, no credentials, query or
 /// fragment; trailing `/` removed.
-fn upstream_url(raw: &str) -> Result<http::Uri, String> {
+/// A base URL (an upstream, the gateway's `public_url`): `http` or
+/// `https`, a host, an optional port and path, no credentials, query or
+/// fragment; the path without its trailing `/`.
+pub(super) fn base_url(raw: &str) -> Result<http::Uri, String> {
     let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
     let authority = after_scheme
         .split(['/', '?', '#'])
@@ -68,7 +71,7 @@ fn upstream_url(raw: &str) -> Result<http::Uri, String> {
     }
     if raw.contains('#') {
         return Err(format!(
-            "{raw:?} has a fragment (#...); upstream URLs take none"
+            "{raw:?} has a fragment (#...); base URLs take none"
         ));
     }
     let lower = raw.to_ascii_lowercase();
@@ -97,9 +100,7 @@ fn upstream_url(raw: &str) -> Result<http::Uri, String> {
         return Err(format!("{raw:?} has an invalid port"));
     }
     if uri.query().is_some() {
-        return Err(format!(
-            "{raw:?} has a query (?...); upstream URLs take none"
-        ));
+        return Err(format!("{raw:?} has a query (?...); base URLs take none"));
     }
     let path = uri.path().trim_end_matches('/');
     let clean = format!("{scheme}://{authority}{path}");
@@ -219,7 +220,7 @@ pub(super) fn validate_remote(
             ));
         }
         (RemoteMode::PullThrough, Some(RawUpstreams::One(u))) => {
-            vec![upstream_url(u).map_err(|m| invalid(scope, "upstream", m))?]
+            vec![base_url(u).map_err(|m| invalid(scope, "upstream", m))?]
         }
         (RemoteMode::PullThrough, Some(RawUpstreams::Many(list))) => {
             if list.is_empty() {
@@ -231,9 +232,7 @@ pub(super) fn validate_remote(
             }
             list.iter()
                 .enumerate()
-                .map(|(j, u)| {
-                    upstream_url(u).map_err(|m| invalid(scope, &format!("upstream[{j}]"), m))
-                })
+                .map(|(j, u)| base_url(u).map_err(|m| invalid(scope, &format!("upstream[{j}]"), m)))
                 .collect::<Result<_, _>>()?
         }
     };

@@ -20,6 +20,7 @@
 //! | `count` | counts its calls in a global and answers 200 `call N` (state kept in an instance despite the `stateless` declaration) | show which calls shared an instance |
 //! | `alloc` | allocates and touches the remote option `mib` MiB, then answers 200 `allocated N MiB` | serve it when that fits the adapter's memory cap, stop it at the cap otherwise |
 //! | `sized` | forwards `GET /{path}`, naming the body size in the remote option `size` (`x-artifact-size`), which may be a lie | send the size before the body; refuse a body of another size |
+//! | `gateway-url` | answers 200 with what the host's `gateway-url` says | give the URL the client reached it by |
 //! | `retry` | forwards `GET /{path}`; `on-response` asks for the same request again, every time | give up after `MAX_ADAPTER_RETRIES` retries with 502 |
 //!
 //! The adapter declares itself `stateless`, so the gateway reuses its
@@ -74,6 +75,10 @@ impl Adapter for Hostile {
                 format!("/{}", http::encode_path(&req.path)),
                 CachePlan::immutable(req.path.as_str()),
             ),
+            "gateway-url" => Decision::respond(
+                DirectResponse::new(200, artgate_sdk::host::gateway_url())
+                    .header("content-type", "text/plain"),
+            ),
             "count" => {
                 let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 Decision::respond(
@@ -106,7 +111,7 @@ impl Adapter for Hostile {
             other => Decision::reject(
                 400,
                 format!(
-                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry, alloc, count or ok."
+                    "Remote option mode is {other:?}; use loop, grow, trap, recurse, huge, bad-status, bad-header, log-flood, kv-flood, http-flood, sized, retry, alloc, count, gateway-url or ok."
                 ),
             ),
         }
