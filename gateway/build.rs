@@ -25,6 +25,7 @@ const MEMBERS: &[&str] = &[
     "cas",
     "git",
     "go",
+    "cargo",
     "testing/hostile",
 ];
 
@@ -39,6 +40,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("artgate_cas", "cas"),
     ("artgate_git", "git"),
     ("artgate_go", "go"),
+    ("artgate_cargo", "cargo"),
 ];
 
 /// Adapters built for the tests only (found through

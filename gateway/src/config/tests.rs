@@ -927,7 +927,15 @@ fn default_config_validates() {
     let names: Vec<&str> = c.remotes.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
-        ["files", "dockerhub", "alma", "alpine", "golang", "builds"]
+        [
+            "files",
+            "dockerhub",
+            "alma",
+            "alpine",
+            "golang",
+            "crates",
+            "builds"
+        ]
     );
     let files = c.remote("files").unwrap();
     assert_eq!(files.package, "generic");
@@ -953,13 +961,14 @@ fn default_config_validates() {
     assert_eq!(c.remote("alma").unwrap().package, "rpm");
     assert_eq!(c.remote("alpine").unwrap().package, "alpine");
     assert_eq!(c.remote("golang").unwrap().package, "go");
+    assert_eq!(c.remote("crates").unwrap().package, "cargo");
 }
 
 #[test]
 fn load_reads_a_file() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(DEFAULT_CONFIG_TOML.as_bytes()).unwrap();
-    assert_eq!(load(f.path()).unwrap().remotes.len(), 6);
+    assert_eq!(load(f.path()).unwrap().remotes.len(), 7);
     let e = load(Path::new("/nonexistent/artgate.toml")).unwrap_err();
     assert!(matches!(e, ConfigError::Read { .. }));
     assert_contains(&e.to_string(), &["cannot read the configuration file"]);

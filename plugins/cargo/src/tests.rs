@@ -1,0 +1,216 @@
+use super::*;
+use artgate_sdk::testing::FakeHost;
+
+const UP: &str = "https://registry.example/index";
+const CKSUM: &str = "a0c3e1e2c5d4a8b1f1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718";
+
+fn remote() -> RemoteInfo {
+    RemoteInfo::test()
+        .with_name("crates")
+        .with_package("cargo")
+        .with_upstreams([UP])
+}
+
+fn ok(body: &str) -> Result<IncomingResponse, String> {
+    Ok(IncomingResponse::test(200, &[], body))
+}
+
+/// A host whose cache holds the upstream's `config.json` with `dl` and
+/// the index file of `serde` with two versions.
+fn host(dl: &str) -> FakeHost {
+    let h = FakeHost::new();
+    h.answer_cache_for(
+        &format!("{UP}/config.json"),
+        ok(&format!(
+            "{{\"dl\":\"{dl}\",\"api\":\"https://registry.example\"}}"
+        )),
+    );
+    let line = |v: &str, c: &str| {
+        format!(
+            "{{\"name\":\"serde\",\"vers\":\"{v}\",\"deps\":[],\"cksum\":\"{c}\",\"features\":{{}},\"yanked\":false}}\n"
+        )
+    };
+    h.answer_cache_for(
+        "/se/rd/serde",
+        ok(&format!(
+            "{}{}",
+            line("1.0.0", &"0".repeat(64)),
+            line("1.0.1", CKSUM)
+        )),
+    );
+    h
+}
+
+fn plan(h: &FakeHost, path: &str) -> Decision {
+    plan_with(h, &remote(), &Request::test("GET", path))
+}
+
+/// `config.json` is the upstream's with `dl` at the gateway, as this
+/// client reached it, answered directly (never stored).
+#[test]
+fn config_points_downloads_at_the_gateway() {
+    let h = host("https://registry.example/files");
+    h.with_gateway_url("http://gw.example:8080");
+    let r = plan(&h, "config.json").expect_respond();
+    assert_eq!(r.status, 200);
+    let doc: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        doc["dl"],
+        "http://gw.example:8080/api/v1/remote/crates/-/dl/{crate}/{version}"
+    );
+    assert!(doc.get("api").is_none(), "no publishing through a mirror");
+    let (req, plan, _) = h.cache_sent().remove(0);
+    assert_eq!(req.url, format!("{UP}/config.json"));
+    assert_eq!(plan.key, "config.json");
+    assert_eq!(plan.class, CacheClass::Mutable);
+
+    h.with_gateway_url("");
+    plan_with(&h, &remote(), &Request::test("GET", "config.json"))
+        .expect_reject_with(400, "set server.public_url");
+}
+
+/// An upstream that is no sparse registry makes `config.json` a 502
+/// saying what was wrong.
+#[test]
+fn a_broken_upstream_config_is_a_502() {
+    for (answer, text) in [
+        (Ok(IncomingResponse::test(404, &[], "")), "answered 404"),
+        (ok("<html>"), "not JSON"),
+        (ok("{\"api\":\"x\"}"), "no \"dl\""),
+        (Err("unreachable".to_owned()), "could not be read"),
+    ] {
+        let h = FakeHost::new();
+        h.answer_cache(answer);
+        plan(&h, "config.json").expect_reject_with(502, text);
+    }
+}
+
+/// Index files are mutable, fetched from the same path (failover over the
+/// upstreams), 404s cached; other paths are 404s.
+#[test]
+fn index_files_are_mutable_and_other_paths_not_found() {
+    let h = host("https://registry.example/files");
+    for path in ["1/a", "2/ab", "3/a/abc", "se/rd/serde", "ca/rg/cargo-util"] {
+        let f = plan(&h, path).expect_forward();
+        assert_eq!(f.upstream.target, format!("/{path}"));
+        assert_eq!(f.plan.key, path);
+        assert_eq!(f.plan.class, CacheClass::Mutable);
+        assert!(f.plan.cache_not_found);
+    }
+    for path in [
+        "",
+        "serde",
+        "se/rd/Serde",
+        "se/rx/serde",
+        "1/ab",
+        "3/b/abc",
+        "se/rd/",
+        "index/se/rd/serde",
+        "-/dl/serde",
+        "-/dl/ser de/1.0.0",
+    ] {
+        plan(&h, path).expect_reject_with(404, "");
+    }
+}
+
+/// A download is fetched by the upstream's template, verified against the
+/// index's `cksum` of that version and stored for good under its own key.
+#[test]
+fn downloads_are_verified_against_the_index() {
+    let cases: [(&str, String); 3] = [
+        (
+            "https://registry.example/files",
+            "https://registry.example/files/serde/1.0.1/download".into(),
+        ),
+        (
+            "https://registry.example/files/{prefix}/{crate}/{crate}-{version}.crate",
+            "https://registry.example/files/se/rd/serde/serde-1.0.1.crate".into(),
+        ),
+        (
+            "https://registry.example/by-sum/{sha256-checksum}",
+            format!("https://registry.example/by-sum/{CKSUM}"),
+        ),
+    ];
+    for (dl, url) in cases {
+        let h = host(dl);
+        let f = plan(&h, "-/dl/serde/1.0.1").expect_forward();
+        assert_eq!(f.upstream.target, url);
+        assert_eq!(f.plan.key, "-/dl/serde/1.0.1");
+        assert_eq!(f.plan.class, CacheClass::Immutable);
+        assert_eq!(
+            f.plan.expected_digest.as_deref(),
+            Some(format!("sha256:{CKSUM}").as_str())
+        );
+        // The index is read under the plan a client's request for it has,
+        // so both share one entry.
+        let (req, plan, _) = h
+            .cache_sent()
+            .into_iter()
+            .find(|(r, _, _)| r.url.ends_with("/se/rd/serde"))
+            .expect("the index was read");
+        assert_eq!(req.url, "/se/rd/serde");
+        assert_eq!(plan.key, "se/rd/serde");
+        assert_eq!(plan.class, CacheClass::Mutable);
+    }
+}
+
+/// A version or crate the index lacks is a 404; a download host that is
+/// no upstream a 502 that says which.
+#[test]
+fn unknown_versions_and_foreign_hosts_are_refused() {
+    let h = host("https://registry.example/files");
+    plan(&h, "-/dl/serde/9.9.9").expect_reject_with(404, "has no version 9.9.9");
+    h.answer_cache_for("/ra/nd/rand", Ok(IncomingResponse::test(404, &[], "")));
+    plan(&h, "-/dl/rand/1.0.0").expect_reject_with(404, "is not in the registry");
+    let h = host("https://cdn.example/crates");
+    plan(&h, "-/dl/serde/1.0.1").expect_reject_with(502, "https://cdn.example");
+}
+
+/// With the downloads on a further upstream (crates.io), index files and
+/// `config.json` go to the first upstream only, downloads to theirs.
+#[test]
+fn downloads_on_a_further_upstream() {
+    let r = remote().with_upstreams([UP, "https://static.example"]);
+    let h = host("https://static.example/crates");
+    h.answer_cache_for(&format!("{UP}/se/rd/serde"), serde_index());
+    let f = plan_with(&h, &r, &Request::test("GET", "se/rd/serde")).expect_forward();
+    assert_eq!(f.upstream.target, format!("{UP}/se/rd/serde"));
+    let f = plan_with(&h, &r, &Request::test("GET", "-/dl/serde/1.0.1")).expect_forward();
+    assert_eq!(
+        f.upstream.target,
+        "https://static.example/crates/serde/1.0.1/download"
+    );
+}
+
+fn serde_index() -> Result<IncomingResponse, String> {
+    ok(&format!(
+        "{{\"name\":\"serde\",\"vers\":\"1.0.1\",\"deps\":[],\"cksum\":\"{CKSUM}\",\"features\":{{}},\"yanked\":false}}\n"
+    ))
+}
+
+/// Writes and hosted remotes are refused, saying why.
+#[test]
+fn writes_and_hosted_remotes_are_refused() {
+    let h = host("https://registry.example/files");
+    plan_with(&h, &remote(), &Request::test("PUT", "se/rd/serde"))
+        .expect_reject_with(405, "only answers GET and HEAD");
+    plan_with(
+        &h,
+        &remote().with_mode(RemoteMode::Hosted),
+        &Request::test("GET", "se/rd/serde"),
+    )
+    .expect_reject_with(400, "only mirrors");
+}
+
+#[test]
+fn index_paths() {
+    assert_eq!(index_path("a"), "1/a");
+    assert_eq!(index_path("ab"), "2/ab");
+    assert_eq!(index_path("abc"), "3/a/abc");
+    assert_eq!(index_path("Serde"), "se/rd/serde");
+    assert_eq!(dl_prefix("Serde"), "Se/rd");
+    assert_eq!(
+        expand("https://x/{lowerprefix}/{crate}", "Serde", "1.0.0", ""),
+        "https://x/se/rd/Serde"
+    );
+}
