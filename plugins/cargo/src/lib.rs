@@ -16,22 +16,26 @@
 //!
 //! | path | answer |
 //! | --- | --- |
-//! | `config.json` | the upstream's `config.json` (read through the cache, mutable) with `dl` pointing at the gateway: `{gateway-url}/api/v1/remote/{remote}/-/dl/{crate}/{version}`; answered directly, never stored, as it names the gateway as this client reached it |
+//! | `config.json` | `{"dl": "{gateway-url}/api/v1/remote/{remote}/-/dl/{crate}/{version}"}`: downloads through the gateway (no `api`: a mirror takes no uploads). The upstream's `config.json` is read through the cache (mutable) first, so an upstream that is no sparse registry is a 502 here. Answered directly, never stored, as it names the gateway as this client reached it |
 //! | index files `1/{n}`, `2/{n}`, `3/{c}/{n}`, `{ab}/{cd}/{name}` | fetched from the same path, mutable (the remote's `mutable_ttl`), a 404 cached for `negative_ttl`; cargo's `If-None-Match` and `If-Modified-Since` are answered from the stored validators |
-//! | `-/dl/{crate}/{version}` | the `.crate`: the `cksum` of that version is looked up in the crate's index file (read through the cache), the upstream's `dl` template is expanded (`{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`, `{sha256-checksum}`, or `/{crate}/{version}/download` appended), and the file is fetched, verified against the checksum and stored for good; a body that does not match is never stored |
+//! | `-/dl/{crate}/{version}` | the `.crate`: the `cksum` of that version is looked up in the crate's index file (read through the cache, under the same entry as cargo's own requests for it), the upstream's `dl` template is expanded with the name as the index spells it (`{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`, `{sha256-checksum}`, or `/{crate}/{version}/download` appended), and the file is fetched, verified against the checksum and stored for good; a body that does not match is never stored |
 //!
-//! A version the index does not list is a 404, as is a crate it does not
-//! have; a path that is neither is a 404 too. Yanked versions are served as
-//! the index says (cargo decides what to do with them).
+//! A version the stored index file does not list makes the adapter expire
+//! that file and read it again once (a `Cargo.lock` may name a version
+//! published since); still missing, or a crate the registry does not have,
+//! is a 404, as is a path that is none of the above. Yanked versions are
+//! served as the index says (cargo decides what to do with them). A
+//! path matching the remote's `mutable_patterns` is mutable.
 //!
 //! **Downloads on another origin.** A registry may serve its files from
 //! another origin than its index (crates.io: index `index.crates.io`,
 //! files `static.crates.io`). The gateway fetches only from a remote's
 //! upstreams, so list that origin as a further upstream (`upstream =
-//! ["https://index.crates.io", "https://static.crates.io"]`): index files
-//! and `config.json` then go to the first upstream only (never to the file
-//! host, which would answer 404 for them), downloads to the file host. A
-//! download URL on no upstream's origin is refused with 502 saying which.
+//! ["https://index.crates.io", "https://static.crates.io"]`). With several
+//! upstreams, index files and `config.json` come from the first one only
+//! (never from a file host, whose 404 for them would be cached as "no such
+//! crate"); there is then no failover for the index. A download URL on no
+//! upstream's origin is refused with 502 saying which.
 //!
 //! **Limits.** An index file is read for a download's checksum up to
 //! [`INDEX_LIMIT`] bytes (crates.io's largest are a few MiB) and
@@ -93,8 +97,8 @@ pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decisio
         config(host, remote)
     } else if let Some(rest) = req.path.strip_prefix(DL_PREFIX) {
         download(host, remote, rest)
-    } else if index_name(&req.path).is_some() {
-        Ok(index(host, remote, &req.path))
+    } else if is_index_path(&req.path) {
+        index(remote, &req.path)
     } else {
         Err(Rejection::new(
             404,
@@ -107,17 +111,19 @@ pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decisio
     result.unwrap_or_else(Decision::Reject)
 }
 
-/// The crate name an index path is for, when the path is one: `1/{n}`,
-/// `2/{n}`, `3/{c}/{n}` or `{ab}/{cd}/{name}`, lower case, in cargo's
-/// name alphabet.
-fn index_name(path: &str) -> Option<&str> {
-    let segs: Vec<&str> = path.split('/').collect();
-    let name = *segs.last()?;
-    let valid = !name.is_empty()
+/// Whether `path` is an index file: `1/{n}`, `2/{n}`, `3/{c}/{n}` or
+/// `{ab}/{cd}/{name}`, lower case, in cargo's name alphabet.
+fn is_index_path(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    is_crate_name(name) && !name.bytes().any(|b| b.is_ascii_uppercase()) && index_path(name) == path
+}
+
+/// Whether `name` is in cargo's crate-name alphabet (of any case).
+fn is_crate_name(name: &str) -> bool {
+    !name.is_empty()
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    (valid && segs.join("/") == index_path(name)).then_some(name)
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Cargo's index path of a crate name (lower-cased).
@@ -142,13 +148,26 @@ fn dl_prefix(name: &str) -> String {
     }
 }
 
-/// The upstream base index files and `config.json` are fetched from:
-/// relative (failover over every upstream), unless the downloads live on
-/// another upstream than the first (then the first only, absolute).
-fn index_target(remote: &RemoteInfo, path: &str, split: bool) -> String {
-    match remote.upstreams.first() {
-        Some(first) if split => format!("{first}/{}", http::encode_path(path)),
+/// The URL index files and `config.json` are fetched from: upstream-relative
+/// (failover over the upstreams) for a remote with one upstream; with
+/// several (an index and a file host), the first one only.
+fn index_target(remote: &RemoteInfo, path: &str) -> String {
+    match remote.upstreams.as_slice() {
+        [first, _, ..] => format!("{first}/{}", http::encode_path(path)),
         _ => format!("/{}", http::encode_path(path)),
+    }
+}
+
+/// The class of `path` by the remote's patterns: mutable when one of its
+/// `mutable_patterns` matches, else `class`.
+fn classify(remote: &RemoteInfo, path: &str, class: CacheClass) -> Result<CacheClass, Rejection> {
+    match remote.classify_or_reject(path) {
+        Ok(PathClass::Mutable) => Ok(CacheClass::Mutable),
+        Ok(_) => Ok(class),
+        Err(refusal) => match *refusal {
+            Decision::Reject(r) => Err(r),
+            _ => Err(Rejection::new(500, "The remote's patterns are invalid.")),
+        },
     }
 }
 
@@ -159,34 +178,22 @@ fn index_plan(path: &str) -> CachePlan {
 }
 
 /// Plans an index file.
-fn index(host: &dyn Host, remote: &RemoteInfo, path: &str) -> Decision {
-    // Only a remote with several upstreams can have its downloads on
-    // another one; others need not read config.json first.
-    let split = remote.upstreams.len() > 1
-        && upstream_config(host, remote)
-            .ok()
-            .is_some_and(|c| downloads_elsewhere(remote, &c.dl));
-    forward_get(index_target(remote, path, split), index_plan(path))
+fn index(remote: &RemoteInfo, path: &str) -> Result<Decision, Rejection> {
+    classify(remote, path, CacheClass::Mutable)?;
+    Ok(forward_get(index_target(remote, path), index_plan(path)))
 }
 
-/// What the adapter uses of the upstream's `config.json`.
-struct UpstreamConfig {
-    /// The download template.
-    dl: String,
-}
-
-/// The upstream's `config.json`, read through the cache (from the first
-/// upstream: it decides where downloads live).
-fn upstream_config(host: &dyn Host, remote: &RemoteInfo) -> Result<UpstreamConfig, Rejection> {
-    let url = match remote.upstreams.first() {
-        Some(first) => format!("{first}/config.json"),
-        None => "/config.json".into(),
-    };
+/// The upstream's download template, from its `config.json` read through
+/// the cache.
+fn upstream_dl(host: &dyn Host, remote: &RemoteInfo) -> Result<String, Rejection> {
     let answer = host
         .cache_send(
             &OutgoingRequest {
                 method: "GET".into(),
-                url,
+                url: match remote.upstreams.first() {
+                    Some(first) => format!("{first}/config.json"),
+                    None => "/config.json".into(),
+                },
                 headers: vec![Header::new("accept", "application/json")],
                 body: Vec::new(),
                 use_credentials: true,
@@ -212,38 +219,32 @@ fn upstream_config(host: &dyn Host, remote: &RemoteInfo) -> Result<UpstreamConfi
     let doc: Value = serde_json::from_slice(&answer.body).map_err(|e| {
         Rejection::new(502, format!("The registry's config.json is not JSON: {e}."))
     })?;
-    let dl = doc
-        .get("dl")
+    doc.get("dl")
         .and_then(Value::as_str)
         .filter(|d| !d.is_empty())
+        .map(str::to_owned)
         .ok_or_else(|| {
             Rejection::new(
                 502,
                 "The registry's config.json has no \"dl\" (download URL).",
             )
-        })?;
-    Ok(UpstreamConfig { dl: dl.to_owned() })
+        })
 }
 
-/// The origin (`scheme://host[:port]`) of an absolute URL.
-fn origin(url: &str) -> Option<&str> {
+/// The origin of an absolute URL, as the gateway compares them: scheme
+/// and host in lower case, the port only when it is not the scheme's
+/// default.
+fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find('/').map_or(url.len(), |i| scheme.len() + 3 + i);
-    Some(&url[..end])
-}
-
-/// Whether the downloads of template `dl` live on another upstream than
-/// the first (crates.io's `static.crates.io`).
-fn downloads_elsewhere(remote: &RemoteInfo, dl: &str) -> bool {
-    let first = remote.upstreams.first().and_then(|u| origin(u));
-    let dl = origin(dl);
-    dl.is_some()
-        && dl != first
-        && remote
-            .upstreams
-            .iter()
-            .skip(1)
-            .any(|u| origin(u).is_some_and(|o| o.eq_ignore_ascii_case(dl.unwrap_or(""))))
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let scheme = scheme.to_ascii_lowercase();
+    let mut authority = authority.to_ascii_lowercase();
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    if authority.ends_with(default) {
+        authority.truncate(authority.len() - default.len());
+    }
+    Some(format!("{scheme}://{authority}"))
 }
 
 /// Answers `config.json`: the upstream's, with `dl` at the gateway.
@@ -257,7 +258,7 @@ fn config(host: &dyn Host, remote: &RemoteInfo) -> Result<Decision, Rejection> {
     }
     // Read it to fail here, not at the first download, when the upstream
     // is not a sparse registry.
-    upstream_config(host, remote)?;
+    upstream_dl(host, remote)?;
     let body = serde_json::json!({
         "dl": format!("{gateway}/api/v1/remote/{}/{DL_PREFIX}{{crate}}/{{version}}", remote.name),
     });
@@ -279,10 +280,7 @@ fn download(host: &dyn Host, remote: &RemoteInfo, rest: &str) -> Result<Decision
         )
     };
     let (krate, version) = rest.split_once('/').ok_or_else(not_found)?;
-    let name_ok = !krate.is_empty()
-        && krate
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let name_ok = is_crate_name(krate);
     let version_ok = !version.is_empty()
         && version
             .bytes()
@@ -290,46 +288,45 @@ fn download(host: &dyn Host, remote: &RemoteInfo, rest: &str) -> Result<Decision
     if !name_ok || !version_ok {
         return Err(not_found());
     }
-    let cfg = upstream_config(host, remote)?;
-    let split = downloads_elsewhere(remote, &cfg.dl);
-    let cksum = checksum(host, remote, krate, version, split)?;
-    let url = expand(&cfg.dl, krate, version, cksum.hex());
-    if let Some(o) = origin(&url) {
-        let on_upstream = remote
+    let (name, cksum) = checksum(host, remote, krate, version)?;
+    let url = expand(&upstream_dl(host, remote)?, &name, version, cksum.hex());
+    if let Some(o) = origin(&url)
+        && !remote
             .upstreams
             .iter()
-            .any(|u| origin(u).is_some_and(|uo| uo.eq_ignore_ascii_case(o)));
-        if !on_upstream {
-            return Err(Rejection::new(
-                502,
-                format!(
-                    "The registry serves downloads from {o}, which is not one of remote '{}''s upstreams; add it as a further upstream.",
-                    remote.name
-                ),
-            ));
-        }
+            .any(|u| origin(u).as_ref() == Some(&o))
+    {
+        return Err(Rejection::new(
+            502,
+            format!(
+                "The registry serves downloads from {o}, which is not one of remote '{}''s upstreams; add it as a further upstream.",
+                remote.name
+            ),
+        ));
     }
-    let plan = CachePlan::immutable(format!("{DL_PREFIX}{krate}/{version}"))
+    let key = format!("{DL_PREFIX}{name}/{version}");
+    let plan = CachePlan::new(key.as_str(), classify(remote, &key, CacheClass::Immutable)?)
         .expected_digest(&cksum)
         .content_type("application/gzip")
-        .attachment(&format!("{krate}-{version}.crate"));
+        .attachment(&format!("{name}-{version}.crate"));
     Ok(forward_get(url, plan))
 }
 
-/// The `cksum` the crate's index file lists for `version`.
+/// The crate's name as its index spells it and the `cksum` listed for
+/// `version`. A version the stored index file lacks makes it expire and
+/// be read once more (it may have been published since).
 fn checksum(
     host: &dyn Host,
     remote: &RemoteInfo,
     krate: &str,
     version: &str,
-    split: bool,
-) -> Result<Digest, Rejection> {
+) -> Result<(String, Digest), Rejection> {
     let path = index_path(krate);
-    let answer = host
-        .cache_send(
+    let read = || {
+        host.cache_send(
             &OutgoingRequest {
                 method: "GET".into(),
-                url: index_target(remote, &path, split),
+                url: index_target(remote, &path),
                 headers: Vec::new(),
                 body: Vec::new(),
                 use_credentials: true,
@@ -342,7 +339,19 @@ fn checksum(
                 502,
                 format!("The index file of crate '{krate}' could not be read: {e}."),
             )
-        })?;
+        })
+    };
+    let mut answer = read()?;
+    let mut line = index_line(&answer.body, krate, version);
+    let from_upstream = answer
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("x-artifact-source") && h.value == "remote");
+    if line.is_none() && answer.status == 200 && !from_upstream {
+        host.cache_expire(&path);
+        answer = read()?;
+        line = index_line(&answer.body, krate, version);
+    }
     match answer.status {
         200 => {}
         404 | 410 | 451 => {
@@ -358,13 +367,22 @@ fn checksum(
             ));
         }
     }
-    let line = index_line(&answer.body, krate, version).ok_or_else(|| {
+    let line = line.ok_or_else(|| {
         Rejection::new(
             404,
             format!("Crate '{krate}' has no version {version} in the registry's index."),
         )
     })?;
-    line.get("cksum")
+    // The index's spelling, which the download URL and the key use; an
+    // upstream's index is not trusted to give a name that fits a path.
+    let name = line
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| is_crate_name(n))
+        .unwrap_or(krate)
+        .to_owned();
+    let cksum = line
+        .get("cksum")
         .and_then(Value::as_str)
         .and_then(|c| Digest::from_hex(c).ok())
         .ok_or_else(|| {
@@ -372,7 +390,8 @@ fn checksum(
                 502,
                 format!("The index line of {krate} {version} has no valid \"cksum\"."),
             )
-        })
+        })?;
+    Ok((name, cksum))
 }
 
 /// The index line (one JSON object per line) of `krate` at `version`.

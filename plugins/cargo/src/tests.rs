@@ -106,10 +106,17 @@ fn index_files_are_mutable_and_other_paths_not_found() {
         "3/b/abc",
         "se/rd/",
         "index/se/rd/serde",
+        "é/rd/serde",
+    ] {
+        plan(&h, path).expect_reject_with(404, "not part of a cargo sparse registry");
+    }
+    for path in [
         "-/dl/serde",
         "-/dl/ser de/1.0.0",
+        "-/dl/serde/1.0.0/x",
+        "-/dl/é/1",
     ] {
-        plan(&h, path).expect_reject_with(404, "");
+        plan(&h, path).expect_reject_with(404, "is not a download");
     }
 }
 
@@ -167,11 +174,16 @@ fn unknown_versions_and_foreign_hosts_are_refused() {
 }
 
 /// With the downloads on a further upstream (crates.io), index files and
-/// `config.json` go to the first upstream only, downloads to theirs.
+/// `config.json` come from the first upstream only (never relative, which
+/// would fail over to the file host), downloads from theirs.
 #[test]
 fn downloads_on_a_further_upstream() {
     let r = remote().with_upstreams([UP, "https://static.example"]);
-    let h = host("https://static.example/crates");
+    let h = FakeHost::new();
+    h.answer_cache_for(
+        &format!("{UP}/config.json"),
+        ok("{\"dl\":\"https://static.example/crates\"}"),
+    );
     h.answer_cache_for(&format!("{UP}/se/rd/serde"), serde_index());
     let f = plan_with(&h, &r, &Request::test("GET", "se/rd/serde")).expect_forward();
     assert_eq!(f.upstream.target, format!("{UP}/se/rd/serde"));
@@ -180,12 +192,73 @@ fn downloads_on_a_further_upstream() {
         f.upstream.target,
         "https://static.example/crates/serde/1.0.1/download"
     );
+    let urls: Vec<String> = h.cache_sent().into_iter().map(|(r, _, _)| r.url).collect();
+    assert!(urls.contains(&format!("{UP}/se/rd/serde")), "{urls:?}");
+    assert!(!urls.iter().any(|u| u.starts_with('/')), "{urls:?}");
 }
 
 fn serde_index() -> Result<IncomingResponse, String> {
     ok(&format!(
         "{{\"name\":\"serde\",\"vers\":\"1.0.1\",\"deps\":[],\"cksum\":\"{CKSUM}\",\"features\":{{}},\"yanked\":false}}\n"
     ))
+}
+
+/// A version the stored index lacks makes the adapter expire the index
+/// and read it once more before it answers 404; one just read from the
+/// upstream is not read again.
+#[test]
+fn a_missing_version_rereads_a_stored_index_once() {
+    let h = host("https://registry.example/files");
+    h.answer_cache_for(
+        "/se/rd/serde",
+        Ok(IncomingResponse::test(
+            200,
+            &[("x-artifact-source", "cache")],
+            "{\"name\":\"serde\",\"vers\":\"1.0.0\"}\n",
+        )),
+    );
+    plan(&h, "-/dl/serde/1.0.1").expect_reject_with(404, "has no version 1.0.1");
+    assert_eq!(h.expired(), ["se/rd/serde"]);
+    let reads = h
+        .cache_sent()
+        .iter()
+        .filter(|(r, _, _)| r.url == "/se/rd/serde")
+        .count();
+    assert_eq!(reads, 2);
+
+    let h = host("https://registry.example/files");
+    h.answer_cache_for(
+        "/se/rd/serde",
+        Ok(IncomingResponse::test(
+            200,
+            &[("x-artifact-source", "remote")],
+            "{\"name\":\"serde\",\"vers\":\"1.0.0\"}\n",
+        )),
+    );
+    plan(&h, "-/dl/serde/1.0.1").expect_reject_with(404, "has no version 1.0.1");
+    assert!(h.expired().is_empty());
+}
+
+/// The key and the upstream URL use the name as the index spells it,
+/// whatever case the client used; the origin check knows default ports.
+#[test]
+fn downloads_use_the_index_spelling_and_compare_origins_as_urls() {
+    let h = host("https://Registry.Example:443/files");
+    let f = plan(&h, "-/dl/SERDE/1.0.1").expect_forward();
+    assert_eq!(f.plan.key, "-/dl/serde/1.0.1");
+    assert_eq!(
+        f.upstream.target,
+        "https://Registry.Example:443/files/serde/1.0.1/download"
+    );
+}
+
+/// A remote's `mutable_patterns` make a download mutable.
+#[test]
+fn mutable_patterns_apply() {
+    let h = host("https://registry.example/files");
+    let r = remote().with_mutable_patterns([r"^-/dl/serde/"]);
+    let f = plan_with(&h, &r, &Request::test("GET", "-/dl/serde/1.0.1")).expect_forward();
+    assert_eq!(f.plan.class, CacheClass::Mutable);
 }
 
 /// Writes and hosted remotes are refused, saying why.
