@@ -8,7 +8,7 @@
 #   bench/run.sh --no-install        skip apt-get (packages already present)
 #   bench/run.sh --keep              keep the temp dir (configs, logs, stores)
 #   bench/run.sh --baseline REV      also run the build of git revision REV side by
-#                                    side (hit1k, hit64k, miss, miss1k, fanout) and report
+#                                    side (hit1k, hit64k, miss, miss1k, fanout, reload) and report
 #                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
