@@ -8,7 +8,7 @@
 
 use crate::support::clients::{run, run_ok};
 use crate::support::gateway::Gateway;
-use crate::support::kit::{artgate, repo};
+use crate::support::kit::check_builtin_cases;
 use crate::support::mirror::Mirror;
 use crate::support::sha256_hex;
 use std::path::{Path, PathBuf};
@@ -327,16 +327,5 @@ async fn cargo_builds_with_the_upstream_down_and_bad_crates_are_refused() {
 /// plugin check` against the built-in component.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cargo_adapter_passes_its_golden_cases() {
-    let wasm = crate::support::gateway::adapters_dir().join("cargo.wasm");
-    let cases = repo().join("plugins/cargo/cases");
-    let out = run_ok(artgate(&[
-        "plugin",
-        "check",
-        wasm.to_str().unwrap(),
-        "--cases",
-        cases.to_str().unwrap(),
-    ]))
-    .await;
-    assert!(out.contains("describe: {\"name\":\"cargo\""), "{out}");
-    assert!(out.contains("4 passed, 0 failed"), "{out}");
+    check_builtin_cases("cargo", 4).await;
 }

@@ -22,7 +22,7 @@
 //! | `mod.rs` | `bytes` (seeded data), `sha256_hex`, `KIB`/`MIB`, `metric` (from `/metrics` text), `eventually`/`wait_until`, `raw_request`, `free_port`, `files_in`/`spool_files` (a store's directories) |
 //! | `gateway.rs` | `Gateway`: the gateway in process (config head, restart in the same directory, `metric`, `fills_settled`, `get_remote`, `/plugins`) |
 //! | `child.rs` | `ChildGateway`: the binary as a child process (`kill -9`, SIGTERM, its log), `fsck`, the config files it runs on |
-//! | `kit.rs` | the authoring kit's commands: `repo`, `artgate`, `wasm_build_env` (offline, without the host's flags), `walk`, `wait_active` |
+//! | `kit.rs` | the authoring kit's commands: `repo`, `artgate`, `wasm_build_env` (offline, without the host's flags), `walk`, `wait_active`, `check_builtin_cases` (a built-in against its golden cases) |
 //! | `http.rs` | `Got` (a response read to the end or to where it broke off), `client`/`no_redirect_client`, `send`/`send_with`/`send_exact`, `get_header_body`, `json_error`, `drain` (hash a body, tell a clean end from an abort) |
 //! | `upstream.rs` | `Upstream`: the in-process upstream with fault switches and counters |
 //! | `serve.rs` | `Server`: the one accept loop every in-process test server uses |

@@ -9,7 +9,7 @@
 
 use crate::support::clients::{run, run_ok};
 use crate::support::gateway::Gateway;
-use crate::support::kit::{artgate, repo};
+use crate::support::kit::check_builtin_cases;
 use crate::support::mirror::Mirror;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -300,18 +300,7 @@ async fn go_builds_with_the_upstream_down_and_missing_modules_are_not_found() {
 /// looks at no upstream answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_go_adapter_passes_its_golden_cases() {
-    let wasm = crate::support::gateway::adapters_dir().join("go.wasm");
-    let cases = repo().join("plugins/go/cases");
-    let out = run_ok(artgate(&[
-        "plugin",
-        "check",
-        wasm.to_str().unwrap(),
-        "--cases",
-        cases.to_str().unwrap(),
-    ]))
-    .await;
-    assert!(out.contains("describe: {\"name\":\"go\""), "{out}");
-    assert!(out.contains("6 passed, 0 failed"), "{out}");
+    let out = check_builtin_cases("go", 6).await;
     assert!(
         out.contains("on-response: declared to accept every upstream answer"),
         "{out}"

@@ -86,3 +86,25 @@ pub async fn wait_active(gw: &Gateway, name: &str) -> serde_json::Value {
         .unwrap();
     panic!("adapter {name} did not become active; /plugins: {v}");
 }
+
+/// `artgate plugin check` of the built-in adapter `name` against its
+/// golden cases in `plugins/{name}/cases`, asserting that it describes
+/// itself as `name` and that all `cases` of them pass; its output.
+pub async fn check_builtin_cases(name: &str, cases: usize) -> String {
+    let wasm = super::gateway::adapters_dir().join(format!("{name}.wasm"));
+    let dir = repo().join(format!("plugins/{name}/cases"));
+    let out = super::clients::run_ok(artgate(&[
+        "plugin",
+        "check",
+        wasm.to_str().unwrap(),
+        "--cases",
+        dir.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(
+        out.contains(&format!("describe: {{\"name\":\"{name}\"")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{cases} passed, 0 failed")), "{out}");
+    out
+}
