@@ -8,6 +8,7 @@
 //! git answers out of the store ([`pktcheck`]), and answers an adapter
 //! reads through the cache to derive its own from ([`shared`]).
 
+pub mod checksum;
 pub mod engine;
 pub mod fill;
 pub mod freshness;

@@ -2,6 +2,7 @@
 //! applied ([`resolve`]) and the changes `on-response` / `inspect-body` may
 //! make to it ([`apply_update`]).
 
+use super::checksum::Checksum;
 use crate::plugins::wit;
 use crate::state::RemoteRuntime;
 use crate::store::{Digest, EntryClass, Validators};
@@ -20,8 +21,10 @@ pub struct Plan {
     pub validator: Validators,
     /// Content type override.
     pub content_type: Option<String>,
-    /// Digest the body must have.
+    /// The sha256 the body must have (the store's own digest).
     pub expected: Option<Digest>,
+    /// Another digest the body must have (`sha512:`, `sha1:`).
+    pub checksum: Option<Checksum>,
     /// Extra response headers.
     pub headers: Vec<(String, String)>,
     /// Buffer and inspect bodies up to this size.
@@ -88,15 +91,35 @@ pub fn apply_update(plan: &mut Plan, u: &wit::PlanUpdate) -> Result<(), String> 
         plan.content_type = Some(ct.clone());
     }
     if let Some(d) = &u.expected_digest {
-        plan.expected = Some(
-            d.parse()
-                .map_err(|e| format!("the adapter gave an invalid expected digest {d:?}: {e}"))?,
-        );
+        match expected_digest(d)? {
+            Expected::Sha256(e) => plan.expected = Some(e),
+            Expected::Other(c) => plan.checksum = Some(c),
+        }
     }
     for h in &u.add_headers {
         plan.headers.push((h.name.clone(), h.value.clone()));
     }
     Ok(())
+}
+
+/// An adapter's `expected-digest`: the store's sha256, or another
+/// algorithm the body is checked against as it streams.
+enum Expected {
+    Sha256(Digest),
+    Other(Checksum),
+}
+
+/// Parse an adapter's `expected-digest`: `sha256:`, `sha512:` or `sha1:`
+/// and the digest in hexadecimal.
+fn expected_digest(d: &str) -> Result<Expected, String> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        format!("the adapter gave an invalid expected digest {d:?}: {e}")
+    };
+    match Checksum::parse(d) {
+        Some(Ok(c)) => Ok(Expected::Other(c)),
+        Some(Err(e)) => Err(invalid(&e)),
+        None => d.parse().map(Expected::Sha256).map_err(|e| invalid(&e)),
+    }
 }
 
 /// The longest cache key (or reference) an adapter may return: longer
@@ -125,12 +148,11 @@ pub fn resolve(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, Strin
             .iter()
             .map(|h| (h.name.as_str(), h.value.as_str())),
     )?;
-    let expected = match &p.expected_digest {
-        Some(d) => Some(
-            d.parse()
-                .map_err(|e| format!("the adapter gave an invalid expected digest {d:?}: {e}"))?,
-        ),
-        None => None,
+    let (expected, checksum) = match p.expected_digest.as_deref().map(expected_digest) {
+        None => (None, None),
+        Some(Ok(Expected::Sha256(e))) => (Some(e), None),
+        Some(Ok(Expected::Other(c))) => (None, Some(c)),
+        Some(Err(e)) => return Err(e),
     };
     Ok(Plan {
         key: p.key.clone(),
@@ -142,6 +164,7 @@ pub fn resolve(remote: &RemoteRuntime, p: &wit::CachePlan) -> Result<Plan, Strin
         validator,
         content_type: p.content_type.clone(),
         expected,
+        checksum,
         headers: p
             .response_headers
             .iter()
@@ -166,6 +189,7 @@ mod tests {
             validator: Validators::Refetch,
             content_type: None,
             expected: None,
+            checksum: None,
             headers: headers
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -212,5 +236,20 @@ mod tests {
         );
         let e = body_size(&plan(&[("x-artifact-size", "8")]), &up).unwrap_err();
         assert!(e.contains("7") && e.contains("8"), "{e}");
+    }
+
+    /// An adapter's expected digest is the store's sha256 or, by its
+    /// prefix, a sha512 or sha1 checked beside it; a malformed one is
+    /// refused with the adapter named.
+    #[test]
+    fn expected_digests_by_algorithm() {
+        let sha256 = Digest::of(b"x").to_string();
+        assert!(matches!(expected_digest(&sha256), Ok(Expected::Sha256(_))));
+        let sha1 = "sha1:11f6ad8ec52a2984abaafd7c3b516503785c2072";
+        assert!(matches!(expected_digest(sha1), Ok(Expected::Other(_))));
+        for bad in ["sha1:11f6", "md5:00", "sha256:zz", ""] {
+            let e = expected_digest(bad).err().expect(bad);
+            assert!(e.contains("invalid expected digest"), "{bad}: {e}");
+        }
     }
 }

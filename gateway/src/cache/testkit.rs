@@ -256,6 +256,7 @@ pub fn plan(key: &str, class: EntryClass, validator: Validators) -> Plan {
         validator,
         content_type: None,
         expected: None,
+        checksum: None,
         headers: Vec::new(),
         inspect_limit: None,
         cache_not_found: false,

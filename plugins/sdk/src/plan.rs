@@ -124,6 +124,16 @@ impl CachePlan {
         self
     }
 
+    /// Sets a sha512 or sha1 digest the body must have, as the format
+    /// publishes it (npm's `dist.integrity`, Maven's `.sha1`): `algorithm`
+    /// `"sha512"` or `"sha1"` and the digest's bytes. The core verifies it
+    /// while streaming, beside the sha256 it names blobs by.
+    pub fn expected_checksum(mut self, algorithm: &str, digest: &[u8]) -> CachePlan {
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.expected_digest = Some(format!("{algorithm}:{hex}"));
+        self
+    }
+
     /// Adds a header sent with every response served from the entry.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> CachePlan {
         self.response_headers.push(Header::new(name, value));
@@ -742,6 +752,12 @@ mod tests {
         assert_eq!(request("GET", "", Some("")).path_and_query(), "/");
         assert_eq!(request("GET", "", Some("x=1")).path_and_query(), "?x=1");
         assert!(!request("PUT", "a", None).is_read());
+    }
+
+    #[test]
+    fn expected_checksums_are_written_as_hex() {
+        let p = CachePlan::immutable("k").expected_checksum("sha1", &[0xab, 0x01, 0x00]);
+        assert_eq!(p.expected_digest.as_deref(), Some("sha1:ab0100"));
     }
 
     #[test]

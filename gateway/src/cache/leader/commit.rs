@@ -14,6 +14,7 @@
 //! trusted whole is delivered to the waiters and not stored.
 
 use super::{FillError, Job, Published};
+use crate::cache::checksum::Checksum;
 use crate::cache::fill::{Fill, Head};
 use crate::cache::freshness::now_ms;
 use crate::cache::plan::Plan;
@@ -30,10 +31,12 @@ pub(super) struct Released {
 }
 
 /// Verify `spool` (the bytes the waiters read through `data`) against the
-/// plan's digest, publish it whole under `head`, then commit it and store
-/// `entry` for it. A digest mismatch aborts the fill before the last
-/// bytes are released; a failure of the commit after the release is
+/// plan's digests (its sha256, and `checksum`, the body's digest in the
+/// plan's other algorithm), publish it whole under `head`, then commit it
+/// and store `entry` for it. A digest mismatch aborts the fill before the
+/// last bytes are released; a failure of the commit after the release is
 /// logged and leaves nothing stored.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn commit(
     job: &Job,
     fill: &Arc<Fill>,
@@ -42,11 +45,20 @@ pub(super) async fn commit(
     entry: Entry,
     spool: Spool,
     data: Arc<dyn BlobRead>,
+    checksum: Option<Checksum>,
 ) -> Result<Released, FillError> {
     let actual = spool.digest();
-    if let Some(expected) = plan.expected
-        && expected != actual
-    {
+    let mismatch = match (&plan.expected, &plan.checksum) {
+        (Some(expected), _) if *expected != actual => {
+            Some((expected.to_string(), actual.to_string()))
+        }
+        (_, Some(expected)) if checksum.as_ref() != Some(expected) => Some((
+            expected.to_string(),
+            checksum.map_or_else(|| "none".into(), |c| c.to_string()),
+        )),
+        _ => None,
+    };
+    if let Some((expected, actual)) = mismatch {
         tracing::error!(remote = %job.remote.cfg.name, key = %plan.key, %expected, %actual, "upstream content failed verification; nothing stored");
         // Dropping the spool deletes it.
         return Err(FillError::upstream_abort(format!(

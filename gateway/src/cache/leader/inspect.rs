@@ -9,6 +9,7 @@ use super::commit::{commit, deliver_unstored};
 use super::stored::serve_stale;
 use super::tee::Body;
 use super::{FillError, Job, Prefetch, Published};
+use crate::cache::checksum::Checksum;
 use crate::cache::fill::Fill;
 use crate::cache::head::{response_headers, stored_headers};
 use crate::cache::plan::apply_update;
@@ -68,7 +69,7 @@ pub(super) async fn run(
         }
         return Err(FillError::rejected(r));
     }
-    let verified = plan.expected.is_some();
+    let verified = plan.expected.is_some() || plan.checksum.is_some();
     // The upstream bytes are verified before any replacement.
     if let Some(exp) = &plan.expected {
         let actual = Digest::of(&buf);
@@ -78,6 +79,14 @@ pub(super) async fn run(
             )));
         }
         plan.expected = None;
+    }
+    if let Some(exp) = plan.checksum.take() {
+        let actual = Checksum::of(exp.algorithm, &buf);
+        if actual != exp {
+            return Err(FillError::bad_gateway(format!(
+                "the upstream sent content with digest {actual}, expected {exp}"
+            )));
+        }
     }
     if let Some(u) = &verdict.update {
         apply_update(&mut plan, u).map_err(FillError::bad_gateway)?;
@@ -98,6 +107,11 @@ pub(super) async fn run(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     entry.headers = stored_headers(&head.headers);
+    // A digest an update named holds for what is stored, as its sha256.
+    let checksum = plan
+        .checksum
+        .as_ref()
+        .map(|c| Checksum::of(c.algorithm, &bytes));
     let spool = engine
         .store
         .write(spool, Bytes::from(bytes))
@@ -107,7 +121,7 @@ pub(super) async fn run(
         let len = spool.len();
         return Ok(deliver_unstored(job, fill, Arc::new(head), data, len));
     }
-    let released = commit(job, fill, plan, head, entry, spool, data).await?;
+    let released = commit(job, fill, plan, head, entry, spool, data, checksum).await?;
     // What a stored index references is fetched next; an index that could
     // not be stored asks for nothing.
     if released.stored && !prefetch.is_empty() {

@@ -126,6 +126,8 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
     let mut published: u64 = 0;
     // git smart-HTTP answers are stored only when whole and error-free.
     let mut pkt_check = pktcheck::for_headers(&head.headers);
+    // A digest other than the spool's own sha256, checked in `commit`.
+    let mut checksum = plan.checksum.as_ref().map(|c| c.hasher());
     let upstream_bytes = job.engine.metrics.upstream_bytes_counter(remote_name);
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
@@ -166,6 +168,9 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
         if let Some(c) = pkt_check.as_mut() {
             c.feed(&chunk);
         }
+        if let Some(h) = checksum.as_mut() {
+            h.update(&chunk);
+        }
         upstream_bytes.inc_by(chunk.len() as u64);
         // The head goes out with the first bytes; all but the last bytes
         // are readable at once, those only after verification ([`commit`]).
@@ -191,11 +196,12 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
         tracing::warn!(remote = %remote_name, key = %plan.key, reason = why, "upstream git answer delivered but not stored");
         return Ok(Published::done(fill, head, data, written));
     }
-    if !framed && plan.expected.is_none() {
+    if !framed && plan.expected.is_none() && plan.checksum.is_none() {
         return Ok(deliver_unstored(job, fill, head, data, written));
     }
     let head = Arc::try_unwrap(head).unwrap_or_else(|a| (*a).clone());
-    let released = commit(job, fill, plan, head, entry, spool, data).await?;
+    let checksum = checksum.map(|h| h.finish());
+    let released = commit(job, fill, plan, head, entry, spool, data, checksum).await?;
     Ok(released.published)
 }
 

@@ -641,3 +641,47 @@ async fn a_body_failing_its_digest_is_never_released_whole() {
     assert_eq!(blob_count(&e), 0);
     assert!(spools(dir.path()).is_empty(), "the spool is deleted");
 }
+
+/// A plan may name a sha512 or a sha1 digest (what npm and Maven publish)
+/// instead of the store's sha256: a body that has it is stored, one that
+/// does not is never released whole and leaves nothing behind, as a
+/// sha256 mismatch does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_digests_are_checked_as_the_body_streams() {
+    use crate::cache::checksum::{Algorithm, Checksum};
+    let body: &'static [u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let up = TestUpstream::start(Reply {
+        pause: Some((16, Duration::from_millis(50))),
+        ..Reply::ok(body)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(up.addr);
+    let e = engine(dir.path(), &cfg);
+    for algorithm in [Algorithm::Sha512, Algorithm::Sha1] {
+        let good = format!("good-{}", algorithm.name());
+        let p = crate::cache::plan::Plan {
+            checksum: Some(Checksum::of(algorithm, body)),
+            ..plan(&good, EntryClass::Immutable, Validators::Refetch)
+        };
+        let (_, got) = done(&run(job(&e, &cfg, p)).await);
+        assert_eq!(got, body);
+        assert!(stored(&e, &good).await.is_some(), "{good} stored");
+
+        let bad = format!("bad-{}", algorithm.name());
+        let p = crate::cache::plan::Plan {
+            checksum: Some(Checksum::of(algorithm, b"other content")),
+            ..plan(&bad, EntryClass::Immutable, Validators::Refetch)
+        };
+        let (fill, leader) = start(job(&e, &cfg, p));
+        let (got, error) = read_all(&fill).await;
+        let error = error.expect("the body is cut, never ended cleanly");
+        assert!(error.contains(algorithm.name()), "{error}");
+        assert!(got.len() < body.len(), "{} bytes released", got.len());
+        leader.expect("the first fill leads").await.unwrap();
+        assert!(matches!(*fill.subscribe().borrow(), FillState::Aborted(_)));
+        assert!(stored(&e, &bad).await.is_none(), "{bad} not stored");
+    }
+    assert_eq!(blob_count(&e), 1, "one blob: the good body, stored once");
+    assert!(spools(dir.path()).is_empty(), "no spool left");
+}
