@@ -24,9 +24,7 @@ pub fn gateway_url(server: &ServerConfig, head: Option<&Parts>) -> Option<Arc<st
         Some(a) => a.as_str(),
         None => head.headers.get(http::header::HOST)?.to_str().ok()?,
     };
-    let plain = authority.parse::<http::uri::Authority>().is_ok()
-        && !authority.is_empty()
-        && !authority.contains('@');
+    let plain = authority.parse::<http::uri::Authority>().is_ok() && !authority.contains('@');
     if !plain {
         return None;
     }

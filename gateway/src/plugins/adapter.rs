@@ -76,11 +76,10 @@ pub struct Adapter {
     pub info: wit::AdapterInfo,
     /// sha256 of the component bytes (hex).
     pub sha256: String,
-    /// Whether the component declares itself stateless.
-    pub stateless: bool,
-    /// Whether the component declares that its `on-response` accepts
-    /// every answer: [`Adapter::on_response`] then accepts without a call.
-    pub accepts_every_response: bool,
+    /// What the component declares about itself ([`super::declare`]):
+    /// stateless (instances are reused), an `on-response` that accepts
+    /// every answer ([`Adapter::on_response`] then makes no call).
+    pub declared: Declarations,
     /// Where it came from.
     pub source: Source,
     /// What a call needs on the lane: the baseline code until the
@@ -278,8 +277,7 @@ impl Adapter {
                 package_types: Vec::new(),
             },
             sha256: facts.sha256,
-            stateless: facts.declared.stateless,
-            accepts_every_response: facts.declared.accepts_every_response,
+            declared: facts.declared,
             source,
             lane: engine.lane(LOADING_LANE)?,
             core: Arc::new(ArcSwap::from_pointee(core)),
@@ -300,7 +298,7 @@ impl Adapter {
             engine: engine.clone(),
             tier: loading.tier,
             limits: engine.limits(&info.name),
-            warm: super::warm::reuse(engine.warm_instances(&info.name), adapter.stateless)
+            warm: super::warm::reuse(engine.warm_instances(&info.name), adapter.declared.stateless)
                 .map(|(n, strict)| Arc::new(WarmPool::new(n, strict))),
         }));
         adapter.lane = engine.lane(&info.name)?;
@@ -445,7 +443,7 @@ impl Adapter {
         resp: &wit::UpstreamResponse,
         attempt: u32,
     ) -> Result<wit::AfterHeaders, PluginError> {
-        if self.accepts_every_response {
+        if self.declared.accepts_every_response {
             return Ok(wit::AfterHeaders::Accept);
         }
         let (remote, req, sent, resp) = (remote.clone(), req.clone(), sent.clone(), resp.clone());

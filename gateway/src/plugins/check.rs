@@ -115,7 +115,7 @@ pub async fn run(
         }
     };
     writeln!(out, "describe: {}", render::adapter_info(&adapter.info))?;
-    if adapter.accepts_every_response {
+    if adapter.declared.accepts_every_response {
         writeln!(
             out,
             "on-response: declared to accept every upstream answer, so the gateway does not call it"
@@ -130,7 +130,7 @@ pub async fn run(
         l.max_concurrent_calls,
         l.queue_timeout,
         l.lane_threads,
-        match (adapter.warm_calls(), adapter.stateless) {
+        match (adapter.warm_calls(), adapter.declared.stateless) {
             (Some(n), true) => format!(
                 ", declared stateless: an instance is reused for up to {n} calls while its memory does not grow"
             ),

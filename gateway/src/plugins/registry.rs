@@ -463,8 +463,8 @@ fn status_of(l: &Loaded, status: &'static str, last_error: Option<String>) -> Pl
         last_error,
         loaded_at: Some(httpdate::fmt_http_date(l.loaded_at)),
         warm_instances: l.adapter.warm_calls(),
-        stateless: l.adapter.stateless,
-        accepts_every_response: l.adapter.accepts_every_response,
+        stateless: l.adapter.declared.stateless,
+        accepts_every_response: l.adapter.declared.accepts_every_response,
         code: Some(CodeTier(l.adapter.clone())),
         limits: Some({
             let l = l.adapter.limits();

@@ -251,7 +251,7 @@ pub(super) mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn declared_stateless_reuses_until_memory_grows_or_a_call_fails() {
         let a = load(&[]).await;
-        assert!(a.stateless);
+        assert!(a.declared.stateless);
         assert_eq!(a.warm_calls(), Some(DECLARED_CALLS));
         let count = remote("count");
         assert_eq!(answer(&a, &count).await, "call 1");
@@ -277,7 +277,7 @@ pub(super) mod tests {
 
         // The operator turns reuse off for this adapter.
         let fresh = load(&[("hostile", 1)]).await;
-        assert!(fresh.stateless);
+        assert!(fresh.declared.stateless);
         assert_eq!(fresh.warm_calls(), None);
         for _ in 0..3 {
             assert_eq!(answer(&fresh, &count).await, "call 1");
