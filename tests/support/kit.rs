@@ -65,13 +65,22 @@ pub fn walk(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
 /// componentize-py component takes tens of seconds to compile on a slow
 /// machine).
 pub async fn wait_active(gw: &Gateway, name: &str) -> serde_json::Value {
+    wait_active_from(gw, name, "").await
+}
+
+/// [`wait_active`] for the version of `name` whose source ends with
+/// `source` (a plugin-dir file replacing a built-in of the same name).
+pub async fn wait_active_from(gw: &Gateway, name: &str, source: &str) -> serde_json::Value {
     for _ in 0..1800 {
         if let Ok(r) = reqwest::get(gw.url("/plugins")).await
             && let Ok(t) = r.text().await
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
             && let Some(p) = v["plugins"].as_array().and_then(|a| {
-                a.iter()
-                    .find(|p| p["name"] == name && p["status"] == "active")
+                a.iter().find(|p| {
+                    p["name"] == name
+                        && p["status"] == "active"
+                        && p["source"].as_str().is_some_and(|s| s.ends_with(source))
+                })
             })
         {
             return p.clone();
@@ -87,12 +96,13 @@ pub async fn wait_active(gw: &Gateway, name: &str) -> serde_json::Value {
     panic!("adapter {name} did not become active; /plugins: {v}");
 }
 
-/// `artgate plugin check` of the built-in adapter `name` against its
-/// golden cases in `plugins/{name}/cases`, asserting that it describes
-/// itself as `name` and that all `cases` of them pass; its output.
-pub async fn check_builtin_cases(name: &str, cases: usize) -> String {
+/// `artgate plugin check` of the built-in adapter `name` against the
+/// golden cases in `dir` (relative to the repository, e.g.
+/// `plugins/go/cases`), asserting that it describes itself as `name` and
+/// that all `cases` of them pass; its output.
+pub async fn check_builtin_cases(name: &str, dir: &str, cases: usize) -> String {
     let wasm = super::gateway::adapters_dir().join(format!("{name}.wasm"));
-    let dir = repo().join(format!("plugins/{name}/cases"));
+    let dir = repo().join(dir);
     let out = super::clients::run_ok(artgate(&[
         "plugin",
         "check",
