@@ -26,6 +26,7 @@ const MEMBERS: &[&str] = &[
     "git",
     "go",
     "cargo",
+    "pypi",
     "testing/hostile",
 ];
 
@@ -41,6 +42,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("artgate_git", "git"),
     ("artgate_go", "go"),
     ("artgate_cargo", "cargo"),
+    ("artgate_pypi", "pypi"),
 ];
 
 /// Adapters built for the tests only (found through

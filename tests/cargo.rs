@@ -327,5 +327,5 @@ async fn cargo_builds_with_the_upstream_down_and_bad_crates_are_refused() {
 /// plugin check` against the built-in component.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cargo_adapter_passes_its_golden_cases() {
-    check_builtin_cases("cargo", 4).await;
+    check_builtin_cases("cargo", "plugins/cargo/cases", 4).await;
 }

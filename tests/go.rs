@@ -300,7 +300,7 @@ async fn go_builds_with_the_upstream_down_and_missing_modules_are_not_found() {
 /// looks at no upstream answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_go_adapter_passes_its_golden_cases() {
-    let out = check_builtin_cases("go", 6).await;
+    let out = check_builtin_cases("go", "plugins/go/cases", 6).await;
     assert!(
         out.contains("on-response: declared to accept every upstream answer"),
         "{out}"

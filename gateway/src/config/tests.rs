@@ -934,6 +934,7 @@ fn default_config_validates() {
             "alpine",
             "golang",
             "crates",
+            "pypi",
             "builds"
         ]
     );
@@ -962,13 +963,14 @@ fn default_config_validates() {
     assert_eq!(c.remote("alpine").unwrap().package, "alpine");
     assert_eq!(c.remote("golang").unwrap().package, "go");
     assert_eq!(c.remote("crates").unwrap().package, "cargo");
+    assert_eq!(c.remote("pypi").unwrap().package, "pypi");
 }
 
 #[test]
 fn load_reads_a_file() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(DEFAULT_CONFIG_TOML.as_bytes()).unwrap();
-    assert_eq!(load(f.path()).unwrap().remotes.len(), 7);
+    assert_eq!(load(f.path()).unwrap().remotes.len(), 8);
     let e = load(Path::new("/nonexistent/artgate.toml")).unwrap_err();
     assert!(matches!(e, ConfigError::Read { .. }));
     assert_contains(&e.to_string(), &["cannot read the configuration file"]);

@@ -298,8 +298,11 @@ impl Adapter {
             engine: engine.clone(),
             tier: loading.tier,
             limits: engine.limits(&info.name),
-            warm: super::warm::reuse(engine.warm_instances(&info.name), adapter.declared.stateless)
-                .map(|(n, strict)| Arc::new(WarmPool::new(n, strict))),
+            warm: super::warm::reuse(
+                engine.warm_instances(&info.name),
+                adapter.declared.stateless,
+            )
+            .map(|(n, strict)| Arc::new(WarmPool::new(n, strict))),
         }));
         adapter.lane = engine.lane(&info.name)?;
         adapter.info = info;
