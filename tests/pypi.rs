@@ -1,8 +1,10 @@
 //! The built-in `pypi` adapter end to end: pypiserver on 127.0.0.1 serving
 //! wheels this test writes, and the real `pip` through the gateway:
-//! download and install (a package requiring another), `--require-hashes`
-//! from a lock file, the rewritten page in both forms, and an install with
-//! the upstream stopped. The tools come from the venv `.ci/run` makes.
+//! an install with `--require-hashes` from a lock file (a package
+//! requiring another), the rewritten page in the form pip asks for first
+//! (PEP 691 JSON when the upstream speaks it) and in HTML, and an install
+//! from the cache with the upstream stopped. The tools come from the venv
+//! `.ci/run` makes.
 
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
@@ -73,6 +75,30 @@ async fn pip_installs_through_the_builtin_and_without_the_upstream() {
         "{text}"
     );
     assert!(!text.contains(&upstream.url), "{text}");
+    // The form pip asks for first: JSON when the upstream has it (else its
+    // HTML), every link through the gateway either way.
+    let pip_accept = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+    let first = gw
+        .get_remote("pypi", "simple/demo-app/", &[("accept", pip_accept)])
+        .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.h("vary"), "Accept");
+    let body = String::from_utf8_lossy(first.body()).into_owned();
+    assert!(!body.contains(&upstream.url), "{body}");
+    if first.h("content-type").contains("json") {
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for f in doc["files"].as_array().expect("files") {
+            assert!(
+                f["url"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("../../files/demo-app/"),
+                "{f}"
+            );
+        }
+    } else {
+        assert!(body.contains("../../files/demo-app/r/"), "{body}");
+    }
     let file = gw
         .get_remote(
             "pypi",

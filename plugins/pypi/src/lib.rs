@@ -32,10 +32,8 @@
 //! pull-through is built).
 
 use artgate_sdk::prelude::*;
-use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Largest project page inspected (pypi.org's largest are a few MiB).
 pub const INSPECT_LIMIT: u32 = 16 << 20;
@@ -102,7 +100,8 @@ pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decisio
             "text/html",
         ),
         ["simple", project] => Decision::respond(
-            DirectResponse::new(301, Vec::new()).header("location", format!("{project}/")),
+            DirectResponse::new(301, Vec::new())
+                .header("location", format!("{}/", http::encode_component(project))),
         ),
         ["simple", project, ""] if !project.is_empty() => {
             let project = normalize(project);
@@ -118,12 +117,15 @@ pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decisio
                     "application/vnd.pypi.simple.v1+html, text/html;q=0.9",
                 )
             };
-            let mut plan = CachePlan::mutable(key)
+            // The form depends on `Accept`: for the gateway's remembered
+            // decisions and for any cache in front of it.
+            let plan = CachePlan::mutable(key)
                 .inspect(INSPECT_LIMIT)
-                .cache_not_found(true);
-            plan.vary = vec!["accept".into()];
+                .cache_not_found(true)
+                .vary("accept")
+                .header("vary", "Accept");
             forward(
-                index_target(remote, &format!("simple/{}/", quote_path(&project))),
+                index_target(remote, &format!("simple/{}/", http::encode_path(&project))),
                 plan,
                 accept,
             )
@@ -191,9 +193,12 @@ fn wants_json(req: &Request) -> bool {
 /// Plans a file link this adapter wrote: `files/{project}/{kind}/{rest}`.
 fn file(host: &dyn Host, path: &str, project: &str, kind: &str, rest: &[&str]) -> Decision {
     let target = match (kind, rest) {
-        ("r", _) => format!("/{}", quote_path(&rest.join("/"))),
+        ("r", _) => format!("/{}", http::encode_path(&rest.join("/"))),
         ("u", [scheme @ ("http" | "https"), host_name, tail @ ..]) if !tail.is_empty() => {
-            format!("{scheme}://{host_name}/{}", quote_path(&tail.join("/")))
+            format!(
+                "{scheme}://{host_name}/{}",
+                http::encode_path(&tail.join("/"))
+            )
         }
         _ => {
             return Decision::reject(
@@ -252,9 +257,8 @@ pub fn inspect_with(
     }
     let project = normalize(project);
     let page = Page::new(remote, &project, req.path.matches('/').count());
-    let is_json = resp.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case("content-type") && h.value.to_ascii_lowercase().contains("json")
-    });
+    let is_json = http::header(&resp.headers, "content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
     let (new, digests, content_type) = if is_json {
         match page.rewrite_json(&body) {
             Some((new, digests)) => (new, digests, JSON),
@@ -269,7 +273,7 @@ pub fn inspect_with(
             }
         }
     } else {
-        let (new, digests) = page.rewrite_html(&String::from_utf8_lossy(&body));
+        let (new, digests) = page.rewrite_html(&project, &String::from_utf8_lossy(&body));
         (new.into_bytes(), digests, HTML)
     };
     if !digests.is_empty() {
@@ -344,13 +348,14 @@ impl Page {
         let absolute = join(&self.url, url);
         let rel = if !self.first_base.is_empty() && absolute.starts_with(&self.first_base) {
             let rest = absolute[self.first_base.len()..]
-                .split('?')
+                .split(['?', '#'])
                 .next()
                 .unwrap_or("");
-            format!("r/{}", unquote(rest))
+            format!("r/{}", http::percent_decode(rest))
         } else {
             let (scheme, rest) = absolute.split_once("://")?;
-            if !matches!(scheme, "http" | "https") {
+            let scheme = scheme.to_ascii_lowercase();
+            if !matches!(scheme.as_str(), "http" | "https") {
                 return None;
             }
             let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -359,74 +364,86 @@ impl Page {
                 return None;
             }
             let path = path.split(['?', '#']).next().unwrap_or("");
-            format!("u/{scheme}/{host}/{}", unquote(path))
+            format!(
+                "u/{scheme}/{}/{}",
+                host.to_ascii_lowercase(),
+                http::percent_decode(path)
+            )
         };
-        Some((format!("{}{}", self.prefix, quote_path(&rel)), rel))
+        Some((format!("{}{}", self.prefix, http::encode_path(&rel)), rel))
     }
 
-    /// Every anchor's `href` through the gateway; the sha256 of each.
-    fn rewrite_html(&self, text: &str) -> (String, BTreeMap<String, String>) {
-        static ANCHOR: OnceLock<Regex> = OnceLock::new();
-        static HREF: OnceLock<Regex> = OnceLock::new();
-        static METADATA: OnceLock<Regex> = OnceLock::new();
-        let anchor = ANCHOR.get_or_init(|| Regex::new(r"(?is)<a\b[^>]*>").expect("valid"));
-        let href = HREF.get_or_init(|| {
-            Regex::new(r#"(?is)\shref\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("valid")
-        });
-        let metadata = METADATA.get_or_init(|| {
-            Regex::new(r#"(?is)\sdata-(?:core|dist-info)-metadata\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
-                .expect("valid")
-        });
+    /// A clean PEP 503 page of the page's file links: each anchor read
+    /// with an HTML tokenizer's rules for start tags ([`anchors`]), its
+    /// `href` through the gateway, its PEP 503/592/658/714 attributes kept,
+    /// everything escaped again. Anything else of the upstream's page (a
+    /// `<base>`, scripts, links the gateway cannot serve) is left out, so
+    /// a client following the page can only reach the gateway. The sha256
+    /// of each link.
+    fn rewrite_html(&self, project: &str, text: &str) -> (String, BTreeMap<String, String>) {
+        const KEPT: [&str; 5] = [
+            "data-requires-python",
+            "data-yanked",
+            "data-core-metadata",
+            "data-dist-info-metadata",
+            "data-gpg-sig",
+        ];
         let mut digests = BTreeMap::new();
-        let out = anchor.replace_all(text, |m: &regex::Captures<'_>| {
-            let tag = &m[0];
-            let Some(h) = href.captures(tag) else {
-                return tag.to_owned();
+        let mut out = format!(
+            "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Links for {p}</title></head>\n<body>\n<h1>Links for {p}</h1>\n",
+            p = escape(project)
+        );
+        for anchor in anchors(text) {
+            let Some(href) = anchor.attr("href") else {
+                continue;
             };
-            let value = h
-                .get(1)
-                .or_else(|| h.get(2))
-                .expect("one alternative matched");
-            let raw = unescape(value.as_str());
-            let (url, fragment) = raw.split_once('#').unwrap_or((&raw, ""));
+            let (url, fragment) = href.split_once('#').unwrap_or((href, ""));
             let Some((link, rel)) = self.relink(url) else {
-                return tag.to_owned();
+                continue;
             };
             if let Some(d) = sha256_of(fragment) {
                 digests.insert(rel.clone(), d);
             }
-            if let Some(md) = metadata.captures(tag) {
-                let v = md
-                    .get(1)
-                    .or_else(|| md.get(2))
-                    .expect("one alternative matched");
-                if let Some(d) = sha256_of(&unescape(v.as_str())) {
-                    digests.insert(format!("{rel}.metadata"), d);
-                }
+            let metadata = anchor
+                .attr("data-core-metadata")
+                .or_else(|| anchor.attr("data-dist-info-metadata"));
+            if let Some(d) = metadata.and_then(sha256_of) {
+                digests.insert(format!("{rel}.metadata"), d);
             }
             let mut new = link;
             if !fragment.is_empty() {
                 new.push('#');
                 new.push_str(fragment);
             }
-            format!(
-                "{}{}{}",
-                &tag[..value.start()],
-                escape(&new),
-                &tag[value.end()..]
-            )
-        });
-        (out.into_owned(), digests)
+            out.push_str(&format!("<a href=\"{}\"", escape(&new)));
+            for name in KEPT {
+                if let Some(v) = anchor.attr(name) {
+                    out.push_str(&format!(" {name}=\"{}\"", escape(v)));
+                }
+            }
+            out.push_str(&format!(">{}</a><br>\n", escape(&anchor.text)));
+        }
+        out.push_str("</body>\n</html>\n");
+        (out, digests)
     }
 
     /// Every file's `url` through the gateway; the sha256 of each (PEP 691).
     fn rewrite_json(&self, body: &[u8]) -> Option<(Vec<u8>, BTreeMap<String, String>)> {
         let mut doc: Value = serde_json::from_slice(body).ok()?;
         let mut digests = BTreeMap::new();
-        for f in doc.get_mut("files")?.as_array_mut()? {
+        let files = doc.get_mut("files")?.as_array_mut()?;
+        // A file the gateway cannot serve is left out, never linked to
+        // where it is.
+        files.retain(|f| {
+            f.get("url")
+                .and_then(Value::as_str)
+                .is_some_and(|u| self.relink(u.split('#').next().unwrap_or(u)).is_some())
+        });
+        for f in files.iter_mut() {
             let Some(url) = f.get("url").and_then(Value::as_str) else {
                 continue;
             };
+            let url = url.split('#').next().unwrap_or(url);
             let Some((link, rel)) = self.relink(url) else {
                 continue;
             };
@@ -449,6 +466,133 @@ impl Page {
         }
         Some((serde_json::to_vec(&doc).ok()?, digests))
     }
+}
+
+/// One `<a>` element of a page: its attributes (names in lower case,
+/// values with their character references decoded, the first of a name
+/// counting) and its text.
+struct Anchor {
+    attrs: Vec<(String, String)>,
+    text: String,
+}
+
+impl Anchor {
+    /// The value of attribute `name`.
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The `<a>` elements of `html`, read as an HTML tokenizer reads start
+/// tags: attribute values double-quoted, single-quoted or unquoted, a `>`
+/// inside quotes not ending the tag; comments skipped.
+fn anchors(html: &str) -> Vec<Anchor> {
+    let b = html.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
+        i += off + 1;
+        if html[i..].starts_with("!--") {
+            i = html[i..].find("-->").map_or(b.len(), |e| i + e + 3);
+            continue;
+        }
+        let is_a = b.get(i).is_some_and(|c| c.eq_ignore_ascii_case(&b'a'))
+            && b.get(i + 1)
+                .is_some_and(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/');
+        if !is_a {
+            continue;
+        }
+        i += 1;
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        loop {
+            while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
+                i += 1;
+            }
+            if i >= b.len() || b[i] == b'>' {
+                i += 1;
+                break;
+            }
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() && !b"=>/".contains(&b[i]) {
+                i += 1;
+            }
+            let name = html[start..i].to_ascii_lowercase();
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let mut value = String::new();
+            if b.get(i) == Some(&b'=') {
+                i += 1;
+                while i < b.len() && b[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                let (v_start, v_end) = match b.get(i) {
+                    Some(q @ (b'"' | b'\'')) => {
+                        let end = html[i + 1..]
+                            .find(*q as char)
+                            .map_or(b.len(), |e| i + 1 + e);
+                        let span = (i + 1, end);
+                        i = (end + 1).min(b.len());
+                        span
+                    }
+                    _ => {
+                        let start = i;
+                        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' {
+                            i += 1;
+                        }
+                        (start, i)
+                    }
+                };
+                value = unescape(&html[v_start..v_end]);
+            }
+            if !name.is_empty() && !attrs.iter().any(|(n, _)| *n == name) {
+                attrs.push((name, value));
+            }
+        }
+        let rest = &html[i.min(b.len())..];
+        let end = close_a(rest);
+        let text = unescape(&strip_tags(&rest[..end])).trim().to_owned();
+        found.push(Anchor { attrs, text });
+    }
+    found
+}
+
+/// Where the text of an anchor ends in `rest`: its `</a>`, the next
+/// tag that opens another anchor, or the end.
+fn close_a(rest: &str) -> usize {
+    let b = rest.as_bytes();
+    let mut j = 0;
+    while let Some(off) = rest[j..].find('<') {
+        j += off;
+        let tag = |k: usize| b.get(j + k).is_some_and(|c| c.eq_ignore_ascii_case(&b'a'));
+        let ends = |k: usize| {
+            b.get(j + k)
+                .is_none_or(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/')
+        };
+        if (b.get(j + 1) == Some(&b'/') && tag(2) && ends(3)) || (tag(1) && ends(2)) {
+            return j;
+        }
+        j += 1;
+    }
+    b.len()
+}
+
+/// `s` without anything between `<` and `>`.
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `sha256=<hex>` → the hex digest.
@@ -488,13 +632,12 @@ fn join(base: &str, url: &str) -> String {
     };
     let mut out: Vec<&str> = Vec::new();
     let segs: Vec<&str> = path.split('/').skip(1).collect();
-    for (i, seg) in segs.iter().enumerate() {
+    for seg in &segs {
         match *seg {
             "." => {}
             ".." => {
                 out.pop();
             }
-            s if s.is_empty() && i + 1 < segs.len() => {}
             s => out.push(s),
         }
     }
@@ -504,35 +647,6 @@ fn join(base: &str, url: &str) -> String {
         joined.push_str(&q);
     }
     joined
-}
-
-/// Percent-decodes `s` (invalid escapes are kept as they are).
-fn unquote(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
-/// `path` percent-encoded where it has characters a path may not hold.
-fn quote_path(path: &str) -> String {
-    http::encode_path(path)
 }
 
 /// The HTML entities hrefs use, decoded (`&amp;` `&lt;` `&gt;` `&quot;`

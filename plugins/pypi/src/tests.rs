@@ -64,6 +64,30 @@ fn project_pages_by_form() {
     );
     let d = plan_with(&h, &remote(), &Request::test("GET", "simple/demo")).expect_respond();
     assert_eq!(d.status, 301);
+    let location = d.headers.iter().find(|x| x.name == "location").unwrap();
+    assert_eq!(location.value, "demo/");
+    assert!(
+        html.plan
+            .response_headers
+            .iter()
+            .any(|x| x.name == "vary" && x.value == "Accept")
+    );
+    for (accept, json) in [
+        ("text/html", false),
+        ("*/*", false),
+        ("application/vnd.pypi.simple.v1+json", true),
+        ("application/vnd.pypi.simple.v1+json;q=0, text/html", false),
+        (
+            "application/vnd.pypi.simple.v1+json;q=0.5, text/html;q=0.5",
+            true,
+        ),
+    ] {
+        assert_eq!(
+            wants_json(&Request::test("GET", "simple/x/").with_header("accept", accept)),
+            json,
+            "{accept}"
+        );
+    }
     let list = plan_with(&h, &remote(), &Request::test("GET", "simple/")).expect_forward();
     assert_eq!(list.plan.key, "simple/");
     // One upstream: failover-relative, as every other path.
@@ -80,21 +104,20 @@ fn html_links_are_rewritten_and_digests_remembered() {
     let h = FakeHost::new();
     let v = inspect(&h, "simple/demo/", "text/html", page().as_bytes());
     let new = String::from_utf8(v.replace.expect("a replacement")).unwrap();
-    assert!(
-        new.contains(&format!(
-            "href=\"../../files/demo/r/packages/demo-1.0-py3-none-any.whl#sha256={A}\""
-        )),
-        "{new}"
-    );
-    assert!(
-        new.contains("href='../../files/demo/r/packages/demo-1.0.tar.gz#sha256=1111"),
-        "{new}"
-    );
-    assert!(new.contains("data-requires-python=\"&gt;=3.8\""), "{new}");
+    assert!(new.contains(&format!(
+        "<a href=\"../../files/demo/r/packages/demo-1.0-py3-none-any.whl#sha256={A}\">demo-1.0-py3-none-any.whl</a>"
+    )), "{new}");
+    assert!(new.contains(&format!(
+        "<a href=\"../../files/demo/r/packages/demo-1.0.tar.gz#sha256={}\" data-requires-python=\"&gt;=3.8\">",
+        "1".repeat(64)
+    )), "{new}");
     assert!(new.contains(
         "href=\"../../files/demo/u/https/files.pythonhosted.org/packages/ab/demo-0.9-py3-none-any.whl#sha256=2222"
     ), "{new}");
-    assert!(new.contains("href=\"mailto:someone@example.org\""), "{new}");
+    assert!(
+        !new.contains("mailto"),
+        "a link the gateway cannot serve is left out: {new}"
+    );
     assert_eq!(v.update.unwrap().content_type.as_deref(), Some(HTML));
 
     let f = plan_with(
@@ -130,6 +153,47 @@ fn html_links_are_rewritten_and_digests_remembered() {
     assert_eq!(unknown.plan.class, CacheClass::NoStore);
 }
 
+/// A hostile page cannot send pip elsewhere: the page is rebuilt from its
+/// anchors as a tokenizer reads them, so a `<base>`, an unquoted or
+/// hidden `href`, an upper-case scheme or markup in values all end up as
+/// escaped links through the gateway (the core then fetches only from the
+/// remote's upstreams).
+#[test]
+fn a_hostile_page_cannot_steer_downloads() {
+    let h = FakeHost::new();
+    let page = "<base href=\"https://evil.example/\">\n\
+        <a href=https://evil.example/x.whl>unquoted</a>\n\
+        <a title=\">\" href=\"HTTPS://Evil.Example/y.whl\">gt in a value</a>\n\
+        <a title=' href=\"/decoy.whl\"' href=\"/real.whl#sha256=x\">decoy</a>\n\
+        <!-- <a href=\"/commented.whl\"> -->\n\
+        <a href=\"/q.whl\" data-yanked='\"><script>'>yanked</a>";
+    let v = inspect(&h, "simple/demo/", "text/html", page.as_bytes());
+    let new = String::from_utf8(v.replace.unwrap()).unwrap();
+    assert!(!new.contains("<base"), "{new}");
+    assert!(!new.contains("<script"), "{new}");
+    assert!(
+        new.contains("href=\"../../files/demo/u/https/evil.example/x.whl\""),
+        "{new}"
+    );
+    assert!(
+        new.contains("href=\"../../files/demo/u/https/evil.example/y.whl\""),
+        "{new}"
+    );
+    assert!(
+        new.contains("href=\"../../files/demo/r/real.whl#sha256=x\""),
+        "{new}"
+    );
+    assert!(!new.contains("decoy.whl"), "{new}");
+    assert!(!new.contains("commented"), "{new}");
+    assert!(
+        new.contains("data-yanked=\"&quot;&gt;&lt;script&gt;\""),
+        "{new}"
+    );
+    for line in new.lines().filter(|l| l.contains("href=")) {
+        assert!(line.contains("href=\"../../files/demo/"), "{line}");
+    }
+}
+
 /// PEP 691 JSON pages get the same treatment: `url`s through the gateway,
 /// `hashes` and metadata digests remembered, everything else kept.
 #[test]
@@ -142,7 +206,12 @@ fn json_pages_are_rewritten_too() {
             {"filename": "demo-1.0-py3-none-any.whl",
              "url": "../../packages/demo-1.0-py3-none-any.whl",
              "hashes": {"sha256": A}, "requires-python": ">=3.8",
-             "core-metadata": {"sha256": "3".repeat(64)}, "yanked": "broken"}
+             "core-metadata": {"sha256": "3".repeat(64)}, "yanked": "broken"},
+            {"filename": "demo-0.9.tar.gz",
+             "url": "HTTPS://files.pythonhosted.org/packages/demo-0.9.tar.gz#sha256=0",
+             "hashes": {"sha256": "2".repeat(64)},
+             "dist-info-metadata": {"sha256": "4".repeat(64)}},
+            {"filename": "x", "url": "mailto:someone@example.org", "hashes": {}}
         ]
     });
     let v = inspect(&h, "simple/demo/", JSON, doc.to_string().as_bytes());
@@ -154,6 +223,24 @@ fn json_pages_are_rewritten_too() {
     );
     assert_eq!(f["hashes"]["sha256"], A);
     assert_eq!(f["yanked"], "broken");
+    let files = new["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "the mailto entry is left out");
+    assert_eq!(
+        files[1]["url"],
+        "../../files/demo/u/https/files.pythonhosted.org/packages/demo-0.9.tar.gz"
+    );
+    assert_eq!(
+        lookup_digest(&h, "demo", "r/packages/demo-1.0-py3-none-any.whl"),
+        Some(A.to_owned())
+    );
+    assert_eq!(
+        lookup_digest(
+            &h,
+            "demo",
+            "u/https/files.pythonhosted.org/packages/demo-0.9.tar.gz.metadata"
+        ),
+        Some("4".repeat(64))
+    );
     assert_eq!(new["meta"]["api-version"], "1.1");
     assert_eq!(v.update.unwrap().content_type.as_deref(), Some(JSON));
     assert_eq!(
@@ -227,7 +314,6 @@ fn helpers() {
         join("https://h/simple/p/", "z.whl?a=1"),
         "https://h/simple/p/z.whl?a=1"
     );
-    assert_eq!(unquote("a%20b%zz%2"), "a b%zz%2");
     assert_eq!(unescape("a&amp;b&#x41;&#66;&bogus;"), "a&bAB&bogus;");
     assert_eq!(escape("a&\"b"), "a&amp;&quot;b");
 }
