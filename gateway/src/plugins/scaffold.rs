@@ -67,6 +67,10 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
     ("log.rs", include_str!("../../../plugins/sdk/src/log.rs")),
     (
+        "markup.rs",
+        include_str!("../../../plugins/sdk/src/markup.rs"),
+    ),
+    (
         "media.rs",
         include_str!("../../../plugins/sdk/src/media.rs"),
     ),

@@ -391,7 +391,7 @@ impl Page {
         let mut digests = BTreeMap::new();
         let mut out = format!(
             "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Links for {p}</title></head>\n<body>\n<h1>Links for {p}</h1>\n",
-            p = escape(project)
+            p = markup::escape(project)
         );
         for anchor in anchors(text) {
             let Some(href) = anchor.attr("href") else {
@@ -415,13 +415,13 @@ impl Page {
                 new.push('#');
                 new.push_str(fragment);
             }
-            out.push_str(&format!("<a href=\"{}\"", escape(&new)));
+            out.push_str(&format!("<a href=\"{}\"", markup::escape(&new)));
             for name in KEPT {
                 if let Some(v) = anchor.attr(name) {
-                    out.push_str(&format!(" {name}=\"{}\"", escape(v)));
+                    out.push_str(&format!(" {name}=\"{}\"", markup::escape(v)));
                 }
             }
-            out.push_str(&format!(">{}</a><br>\n", escape(&anchor.text)));
+            out.push_str(&format!(">{}</a><br>\n", markup::escape(&anchor.text)));
         }
         out.push_str("</body>\n</html>\n");
         (out, digests)
@@ -546,7 +546,7 @@ fn anchors(html: &str) -> Vec<Anchor> {
                         (start, i)
                     }
                 };
-                value = unescape(&html[v_start..v_end]);
+                value = markup::decode_entities(&html[v_start..v_end]);
             }
             if !name.is_empty() && !attrs.iter().any(|(n, _)| *n == name) {
                 attrs.push((name, value));
@@ -554,7 +554,9 @@ fn anchors(html: &str) -> Vec<Anchor> {
         }
         let rest = &html[i.min(b.len())..];
         let end = close_a(rest);
-        let text = unescape(&strip_tags(&rest[..end])).trim().to_owned();
+        let text = markup::decode_entities(&strip_tags(&rest[..end]))
+            .trim()
+            .to_owned();
         found.push(Anchor { attrs, text });
     }
     found
@@ -647,63 +649,6 @@ fn join(base: &str, url: &str) -> String {
         joined.push_str(&q);
     }
     joined
-}
-
-/// The HTML entities hrefs use, decoded (`&amp;` `&lt;` `&gt;` `&quot;`
-/// `&#39;` `&#NN;` `&#xHH;`); anything else is kept.
-fn unescape(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let Some(end) = tail.find(';').filter(|e| *e <= 10) else {
-            out.push('&');
-            rest = &tail[1..];
-            continue;
-        };
-        let entity = &tail[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &tail[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `s` with the characters an attribute value may not hold escaped.
-fn escape(s: &str) -> String {
-    if !s.contains(['&', '"', '\'', '<', '>']) {
-        return s.to_owned();
-    }
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Remembers a project's digests: chunks of `rel\thex\n` lines in the

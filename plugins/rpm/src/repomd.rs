@@ -9,6 +9,8 @@
 //! character references in attribute values, and never panics on malformed
 //! input (it returns what it could read).
 
+use artgate_sdk::markup;
+
 /// One `<data>` entry of a repomd.xml.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataEntry {
@@ -133,7 +135,7 @@ fn attributes(s: &str) -> Vec<(&str, String)> {
         let Some(close) = after[1..].find(q) else {
             break;
         };
-        out.push((name, decode_entities(&after[1..1 + close])));
+        out.push((name, markup::decode_entities(&after[1..1 + close])));
         rest = &after[1 + close + 1..];
     }
     out
@@ -151,50 +153,6 @@ fn attr(attrs: &[(&str, String)], name: &str) -> Option<String> {
                 .flatten()
         })
         .map(|(_, v)| v.clone())
-}
-
-/// Decodes `&amp; &lt; &gt; &quot; &apos;` and `&#N;` / `&#xH;`; unknown or
-/// broken references are kept as written.
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let decoded = tail.find(';').and_then(|semi| {
-            let name = &tail[1..semi];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => name
-                    .strip_prefix("#x")
-                    .or_else(|| name.strip_prefix("#X"))
-                    .map(|h| u32::from_str_radix(h, 16))
-                    .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
-                    .and_then(Result::ok)
-                    .and_then(char::from_u32),
-            }?;
-            Some((c, semi + 1))
-        });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &tail[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -288,13 +246,5 @@ mod tests {
         assert_eq!(got[0].kind, "&#xZZ;");
         assert_eq!(got[0].href, "&bogus;&");
         assert_eq!(data_entries(&[0xff, 0xfe, b'<']), vec![]);
-    }
-
-    #[test]
-    fn entities() {
-        assert_eq!(decode_entities("a&lt;b&gt;c&quot;&apos;"), "a<b>c\"'");
-        assert_eq!(decode_entities("&#65;&#x42;&#X43;"), "ABC");
-        assert_eq!(decode_entities("a & b"), "a & b");
-        assert_eq!(decode_entities("&"), "&");
     }
 }

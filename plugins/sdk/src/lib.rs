@@ -64,6 +64,7 @@ pub mod duration;
 pub mod fuzz;
 pub mod http;
 pub mod log;
+pub mod markup;
 pub mod media;
 pub mod path;
 pub mod pattern;
@@ -131,7 +132,7 @@ pub mod prelude {
     pub use crate::types::*;
     pub use crate::{Adapter, Host, IntoDecision, OptionError, PlanResult, WasmHost};
     pub use crate::{debug, error, info, trace, warn};
-    pub use crate::{http, media, path};
+    pub use crate::{http, markup, media, path};
 }
 
 /// Exports a type implementing [`Adapter`] as the component's
