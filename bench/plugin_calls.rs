@@ -92,6 +92,15 @@ struct Probe {
     path: &'static str,
 }
 
+/// The built-in `[plugins]` with room for the largest inputs measured:
+/// 256 MiB per instance, 5 s per call.
+fn bench_plugins() -> anyhow::Result<artgate::config::PluginsConfig> {
+    let mut cfg = artgate::config::Config::default_config()?.plugins;
+    cfg.memory_limit = 256 << 20;
+    cfg.call_timeout = Duration::from_secs(5);
+    Ok(cfg)
+}
+
 async fn measure(p: Probe, calls: u32) -> anyhow::Result<Row> {
     let Probe {
         name,
@@ -100,9 +109,7 @@ async fn measure(p: Probe, calls: u32) -> anyhow::Result<Row> {
         kind,
         path,
     } = p;
-    let mut cfg = artgate::config::Config::default_config()?.plugins;
-    cfg.memory_limit = 256 << 20;
-    cfg.call_timeout = Duration::from_secs(5);
+    let mut cfg = bench_plugins()?;
     let cache = std::env::temp_dir().join(format!("artgate-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
 
@@ -294,10 +301,7 @@ async fn main() -> anyhow::Result<()> {
 /// forms: issue 19's goal is 20 ms. The key-value writes of the digests
 /// are dropped (no store behind an idle call).
 async fn pypi_pages(wasm: &[u8]) -> anyhow::Result<()> {
-    let mut cfg = artgate::config::Config::default_config()?.plugins;
-    cfg.memory_limit = 256 << 20;
-    cfg.call_timeout = Duration::from_secs(5);
-    let engine = PluginEngine::new(&cfg, None)?;
+    let engine = PluginEngine::new(&bench_plugins()?, None)?;
     let component = engine.compile(wasm)?;
     let a = Adapter::from_component(
         engine,
