@@ -10,7 +10,7 @@
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
 use crate::support::kit::{artgate, repo, wait_active_from};
-use crate::support::pypi::{PypiServer, pip, py_venv, write_wheel};
+use crate::support::pypi::{pip, py_venv, serve_two_wheels};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
@@ -34,19 +34,8 @@ async fn pypi_adapter_in_python_serves_pip_and_keeps_serving_without_upstream() 
     let w = work.path();
 
     // Two wheels; a depends on b, so pip resolves through the index twice.
-    let packages = w.join("packages");
-    std::fs::create_dir_all(&packages).unwrap();
-    let python = venv.join("bin/python");
-    let sha_a = write_wheel(
-        &python,
-        &packages,
-        "artgate_demo_a",
-        "1.0",
-        &["artgate-demo-b"],
-    )
-    .await;
-    let sha_b = write_wheel(&python, &packages, "artgate_demo_b", "2.0", &[]).await;
-    let mut upstream = PypiServer::start(&venv, &packages, &w.join("pypiserver.log")).await;
+    let (sha_a, sha_b, mut upstream) =
+        serve_two_wheels(&venv, w, "artgate_demo_a", "artgate_demo_b").await;
 
     // The gateway, with warm instances for the Python adapter; the adapter
     // is built into a scratch dir and dropped into the plugin dir while the

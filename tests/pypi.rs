@@ -9,19 +9,14 @@
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
 use crate::support::kit::check_builtin_cases;
-use crate::support::pypi::{PypiServer, pip, py_venv, write_wheel};
+use crate::support::pypi::{pip, py_venv, serve_two_wheels};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_installs_through_the_builtin_and_without_the_upstream() {
     let venv = py_venv();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let packages = w.join("packages");
-    std::fs::create_dir_all(&packages).unwrap();
-    let python = venv.join("bin/python");
-    let sha_a = write_wheel(&python, &packages, "demo_app", "1.0", &["demo-lib"]).await;
-    let sha_b = write_wheel(&python, &packages, "demo_lib", "2.0", &[]).await;
-    let mut upstream = PypiServer::start(&venv, &packages, &w.join("pypiserver.log")).await;
+    let (sha_a, sha_b, mut upstream) = serve_two_wheels(&venv, w, "demo_app", "demo_lib").await;
     let gw = Gateway::start(&format!(
         "[[remote]]\nname = \"pypi\"\npackage = \"pypi\"\nupstream = {:?}\nmutable_ttl = \"10m\"\n",
         upstream.url

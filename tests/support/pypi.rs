@@ -42,7 +42,7 @@ pub fn py_venv() -> PathBuf {
 
 /// Write a minimal pure-Python wheel (METADATA, WHEEL, RECORD, a module)
 /// by hand with the venv's Python; returns its sha256.
-pub async fn write_wheel(
+async fn write_wheel(
     python: &Path,
     dir: &Path,
     name: &str,
@@ -81,6 +81,26 @@ with zipfile.ZipFile(out, "w") as z:
         .args(requires);
     run_ok(c).await;
     hex::encode(Sha256::digest(std::fs::read(&file).unwrap()))
+}
+
+/// Two wheels in `work/packages`, `{app}` 1.0 requiring `{lib}` (so pip
+/// resolves through the index twice) and `{lib}` 2.0 (module names, with
+/// `_`), served by a pypiserver logging to `work/pypiserver.log`: their
+/// sha256s and the server.
+pub async fn serve_two_wheels(
+    venv: &Path,
+    work: &Path,
+    app: &str,
+    lib: &str,
+) -> (String, String, PypiServer) {
+    let packages = work.join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let python = venv.join("bin/python");
+    let requirement = lib.replace('_', "-");
+    let sha_app = write_wheel(&python, &packages, app, "1.0", &[&requirement]).await;
+    let sha_lib = write_wheel(&python, &packages, lib, "2.0", &[]).await;
+    let server = PypiServer::start(venv, &packages, &work.join("pypiserver.log")).await;
+    (sha_app, sha_lib, server)
 }
 
 /// pypiserver on 127.0.0.1; killed on drop.
