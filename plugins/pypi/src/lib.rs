@@ -222,16 +222,13 @@ fn file(host: &dyn Host, path: &str, project: &str, kind: &str, rest: &[&str]) -
     forward_get(target, plan)
 }
 
-/// The content type of a distribution file.
+/// The content type of a distribution file: by extension, as the SDK
+/// knows them, but a PEP 658 metadata file, which is text.
 fn file_content_type(path: &str) -> &'static str {
-    if [".whl", ".zip", ".egg"].iter().any(|e| path.ends_with(e)) {
-        "application/zip"
-    } else if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
-        "application/gzip"
-    } else if path.ends_with(".metadata") {
+    if path.ends_with(".metadata") {
         "text/plain; charset=utf-8"
     } else {
-        "application/octet-stream"
+        media::content_type(path)
     }
 }
 

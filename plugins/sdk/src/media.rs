@@ -42,6 +42,7 @@ pub fn for_extension(ext: &str) -> Option<&'static str> {
         ("tar", "application/x-tar"),
         ("zip", "application/zip"),
         ("whl", "application/zip"),
+        ("egg", "application/zip"),
         ("jar", "application/java-archive"),
         ("deb", "application/vnd.debian.binary-package"),
         ("iso", "application/x-iso9660-image"),
