@@ -1196,3 +1196,19 @@ fn max_uri_bytes_stays_under_what_cache_keys_hold() {
         &["[server]: max_uri_bytes: 62464 bytes is more than the 60 KiB allowed"],
     );
 }
+
+/// docs/config.md shows the built-in configuration as it is.
+#[test]
+fn the_config_reference_shows_the_builtin_configuration() {
+    let doc = include_str!("../../../docs/config.md");
+    let start = doc
+        .find("This is the built-in configuration")
+        .and_then(|i| {
+            doc[i..]
+                .find("```toml\n")
+                .map(|j| i + j + "```toml\n".len())
+        })
+        .expect("the section");
+    let end = start + doc[start..].find("```").expect("the block's end");
+    assert_eq!(doc[start..end].trim_end(), DEFAULT_CONFIG_TOML.trim_end());
+}
