@@ -25,6 +25,10 @@ pub struct RequestShape<'a> {
     pub query: Option<&'a str>,
     /// Request headers (for `vary`).
     pub headers: &'a HeaderMap,
+    /// The URI's authority (HTTP/2's `:authority`), which `vary` on
+    /// `host` uses before the `Host` header: an adapter that writes the
+    /// gateway's URL into a body (`gateway-url`) varies on it.
+    pub authority: Option<&'a str>,
 }
 
 /// Bounded map of remembered decisions.
@@ -46,10 +50,14 @@ fn base(adapter_sha: &str, remote: &str, path: &str, query: Option<&str>) -> Str
     s
 }
 
-fn with_values(mut base: String, vary: &str, headers: &HeaderMap) -> String {
+fn with_values(mut base: String, vary: &str, r: &RequestShape<'_>) -> String {
     for name in vary.split(',').filter(|n| !n.is_empty()) {
         base.push('\0');
-        for v in headers.get_all(name) {
+        if let (Some(a), "host") = (r.authority, name) {
+            base.push_str(a);
+            continue;
+        }
+        for v in r.headers.get_all(name) {
             base.push_str(v.to_str().unwrap_or(""));
             base.push('\n');
         }
@@ -69,8 +77,7 @@ impl DecisionMemo {
     pub fn lookup(&self, r: RequestShape<'_>) -> Option<Arc<str>> {
         let b = base(r.adapter_sha, r.remote, r.path, r.query);
         let vary = self.cache.get(&format!("v{b}"))?;
-        self.cache
-            .get(&format!("k{}", with_values(b, &vary, r.headers)))
+        self.cache.get(&format!("k{}", with_values(b, &vary, &r)))
     }
 
     /// Remember that this request maps to `key`, varying on `vary`.
@@ -82,10 +89,8 @@ impl DecisionMemo {
             .collect::<Vec<_>>()
             .join(",");
         self.cache.insert(format!("v{b}"), Arc::from(vary.as_str()));
-        self.cache.insert(
-            format!("k{}", with_values(b, &vary, r.headers)),
-            Arc::from(key),
-        );
+        self.cache
+            .insert(format!("k{}", with_values(b, &vary, &r)), Arc::from(key));
     }
 
     /// Forget everything (after a flush).
@@ -105,6 +110,7 @@ mod tests {
             path: "p",
             query,
             headers,
+            authority: None,
         }
     }
 
@@ -122,5 +128,25 @@ mod tests {
         assert_eq!(m.lookup(shape("sha", None, &h)), None);
         assert_eq!(m.lookup(shape("other", None, &h)), None);
         assert_eq!(m.lookup(shape("sha", Some("q"), &h)), None);
+    }
+
+    /// `vary` on `host` reads the URI's authority first (HTTP/2 sends no
+    /// `Host`), then the header.
+    #[test]
+    fn host_is_the_authority_the_client_used() {
+        let m = DecisionMemo::new(100);
+        let mut h = HeaderMap::new();
+        h.insert("host", "a.example".parse().unwrap());
+        m.remember(shape("sha", None, &h), &["host".into()], "ka");
+        let h2 = |authority| RequestShape {
+            authority: Some(authority),
+            ..shape("sha", None, &h)
+        };
+        m.remember(h2("b.example"), &["host".into()], "kb");
+        assert_eq!(m.lookup(shape("sha", None, &h)).as_deref(), Some("ka"));
+        assert_eq!(m.lookup(h2("b.example")).as_deref(), Some("kb"));
+        assert_eq!(m.lookup(h2("c.example")), None);
+        h.insert("host", "c.example".parse().unwrap());
+        assert_eq!(m.lookup(shape("sha", None, &h)), None);
     }
 }
