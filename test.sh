@@ -33,6 +33,12 @@ if command -v apt-get >/dev/null; then
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # tests/npm.rs: node and npm. Any node ≥ 18 will do; Debian's packages
+  # only when the machine has none (a nodesource nodejs bundles npm, and
+  # Debian's npm package would conflict with it).
+  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    missing+=(nodejs npm)
+  fi
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -q
@@ -67,6 +73,20 @@ if [ ! -x "$PY_VENV/bin/componentize-py" ] || [ ! -x "$PY_VENV/bin/pypi-server" 
 fi
 export ARTGATE_PY_VENV="$PY_VENV"
 "$PY_VENV/bin/componentize-py" --version
+
+step "verdaccio (tests/npm.rs, an npm registry under target/)"
+# The npm tests publish to a local Verdaccio and install through the
+# gateway with the machine's npm; they find it through ARTGATE_NPM_TOOLS
+# and fail (they do not skip) when it is missing.
+NPM_TOOLS="${ARTGATE_NPM_TOOLS:-$PWD/target/artgate-npm-tools}"
+VERDACCIO_VERSION=6.8.0
+if ! grep -qs "\"version\": \"$VERDACCIO_VERSION\"" "$NPM_TOOLS/node_modules/verdaccio/package.json"; then
+  mkdir -p "$NPM_TOOLS"
+  npm install --prefix "$NPM_TOOLS" --no-audit --no-fund --no-save --loglevel=error \
+    "verdaccio@$VERDACCIO_VERSION"
+fi
+export ARTGATE_NPM_TOOLS="$NPM_TOOLS"
+echo "verdaccio $VERDACCIO_VERSION in $NPM_TOOLS"
 
 step "rust toolchain"
 if ! command -v rustup >/dev/null && [ -f "$HOME/.cargo/env" ]; then

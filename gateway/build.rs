@@ -27,6 +27,7 @@ const MEMBERS: &[&str] = &[
     "go",
     "cargo",
     "pypi",
+    "npm",
     "testing/hostile",
 ];
 
@@ -43,6 +44,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("artgate_go", "go"),
     ("artgate_cargo", "cargo"),
     ("artgate_pypi", "pypi"),
+    ("artgate_npm", "npm"),
 ];
 
 /// Adapters built for the tests only (found through

@@ -9,6 +9,7 @@ pub mod git_http;
 pub mod http;
 pub mod kit;
 pub mod mirror;
+pub mod npm;
 pub mod pypi;
 pub mod registry;
 pub mod rpm_tools;

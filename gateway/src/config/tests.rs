@@ -935,6 +935,7 @@ fn default_config_validates() {
             "golang",
             "crates",
             "pypi",
+            "npm",
             "builds"
         ]
     );
@@ -964,13 +965,14 @@ fn default_config_validates() {
     assert_eq!(c.remote("golang").unwrap().package, "go");
     assert_eq!(c.remote("crates").unwrap().package, "cargo");
     assert_eq!(c.remote("pypi").unwrap().package, "pypi");
+    assert_eq!(c.remote("npm").unwrap().package, "npm");
 }
 
 #[test]
 fn load_reads_a_file() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(DEFAULT_CONFIG_TOML.as_bytes()).unwrap();
-    assert_eq!(load(f.path()).unwrap().remotes.len(), 8);
+    assert_eq!(load(f.path()).unwrap().remotes.len(), 9);
     let e = load(Path::new("/nonexistent/artgate.toml")).unwrap_err();
     assert!(matches!(e, ConfigError::Read { .. }));
     assert_contains(&e.to_string(), &["cannot read the configuration file"]);

@@ -86,7 +86,9 @@ mod tests {
     /// git's refs) do not.
     #[test]
     fn built_ins_declare_what_they_do() {
-        for name in ["alpine", "cargo", "cas", "generic", "go", "pypi", "rpm"] {
+        for name in [
+            "alpine", "cargo", "cas", "generic", "go", "npm", "pypi", "rpm",
+        ] {
             assert_eq!(
                 built_in(name),
                 Declarations {

@@ -1,0 +1,274 @@
+//! The built-in `npm` adapter end to end. With Verdaccio on 127.0.0.1
+//! (packages published by the real `npm`) and the real `npm` through the
+//! gateway: an install of a scoped package and its unscoped dependency
+//! (integrity checked by npm, the lockfile's `resolved` URLs at the
+//! gateway), `npm view`, a version published upstream seen after the TTL,
+//! a missing package as npm reports it, and an install from the cache with
+//! Verdaccio stopped. With the in-process upstream: the scoped name's
+//! encoded slash reaching the upstream as sent, a tarball asked for before
+//! its packument, a tarball that fails its integrity never stored, and
+//! tarball links per gateway name.
+
+use crate::support::clients::{run, run_ok};
+use crate::support::gateway::Gateway;
+use crate::support::kit::check_builtin_cases;
+use crate::support::npm::{Verdaccio, npm};
+use crate::support::upstream::{Resource, Upstream};
+use base64::Engine as _;
+use sha2::Digest as _;
+use std::time::Duration;
+
+fn remote(upstream: &str, ttl: &str) -> String {
+    format!(
+        "[[remote]]\nname = \"npm\"\npackage = \"npm\"\nupstream = {upstream:?}\nmutable_ttl = \"{ttl}\"\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_installs_through_the_builtin_and_without_the_upstream() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let mut verdaccio = Verdaccio::start(w).await;
+    verdaccio.publish(w, "plain-dep", "1.0.0", &[]).await;
+    verdaccio
+        .publish(w, "@acme/left-pad", "1.0.0", &[("plain-dep", "^1.0.0")])
+        .await;
+    let gw = Gateway::start(&remote(&verdaccio.url, "1s")).await;
+    let registry = gw.url("/api/v1/remote/npm/");
+
+    // A fresh project installs through the gateway; npm checks each
+    // tarball against the packument's integrity.
+    let project = w.join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join(".npmrc"), format!("registry={registry}\n")).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{"name":"app","version":"0.0.0","private":true}"#,
+    )
+    .unwrap();
+    run_ok(npm(
+        &project,
+        &w.join("cache1"),
+        &["install", "@acme/left-pad@1.0.0"],
+    ))
+    .await;
+    for (m, text) in [
+        ("@acme/left-pad", "@acme/left-pad@1.0.0"),
+        ("plain-dep", "plain-dep@1.0.0"),
+    ] {
+        let js = std::fs::read_to_string(project.join("node_modules").join(m).join("index.js"))
+            .unwrap_or_else(|e| panic!("{m} not installed: {e}"));
+        assert!(js.contains(text), "{js}");
+    }
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("package-lock.json")).unwrap()).unwrap();
+    for m in ["node_modules/@acme/left-pad", "node_modules/plain-dep"] {
+        let resolved = lock["packages"][m]["resolved"].as_str().unwrap_or_default();
+        assert!(
+            resolved.starts_with(&registry),
+            "{m} resolved at {resolved}, not the gateway"
+        );
+        assert!(
+            lock["packages"][m]["integrity"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha512-")
+        );
+    }
+
+    // The full packument (npm view asks for it): every link at the gateway,
+    // Verdaccio's URL nowhere; the tarball verified and stored.
+    let view = run_ok(npm(
+        &project,
+        &w.join("cache1"),
+        &["view", "@acme/left-pad", "dist.tarball"],
+    ))
+    .await;
+    assert!(
+        view.trim()
+            .starts_with(&format!("{registry}@acme/left-pad/-/left-pad-1.0.0.tgz")),
+        "{view}"
+    );
+    gw.fills_settled().await;
+    let full = gw.get_remote("npm", "@acme%2fleft-pad", &[]).await;
+    assert_eq!(full.status, 200);
+    let text = String::from_utf8_lossy(full.body()).into_owned();
+    assert!(!text.contains(&verdaccio.url), "{text}");
+    let tgz = gw
+        .get_remote("npm", "@acme/left-pad/-/left-pad-1.0.0.tgz", &[])
+        .await;
+    assert_eq!(tgz.status, 200);
+    assert_eq!(tgz.source(), "cache", "verified and stored");
+
+    // A version published upstream is seen once the TTL (1 s) has passed.
+    verdaccio
+        .publish(w, "@acme/left-pad", "1.1.0", &[("plain-dep", "^1.0.0")])
+        .await;
+    crate::support::eventually(
+        "1.1.0 seen through the gateway",
+        Duration::from_secs(20),
+        || {
+            let (project, cache) = (project.clone(), w.join("cache1"));
+            async move {
+                let out = run(npm(
+                    &project,
+                    &cache,
+                    &["view", "@acme/left-pad", "version", "--prefer-online"],
+                ))
+                .await;
+                (out.ok && out.output.trim() == "1.1.0").then_some(())
+            }
+        },
+    )
+    .await;
+
+    // A package the registry does not have: npm reports the 404.
+    let missing = run(npm(
+        &project,
+        &w.join("cache1"),
+        &["install", "no-such-package"],
+    ))
+    .await;
+    assert!(!missing.ok, "{}", missing.output);
+    assert!(
+        missing.output.contains("404") && missing.output.contains("no-such-package"),
+        "{}",
+        missing.output
+    );
+
+    // With Verdaccio gone, a fresh project and a fresh npm cache still
+    // install from the gateway's store.
+    verdaccio.stop();
+    let offline = w.join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    std::fs::copy(project.join(".npmrc"), offline.join(".npmrc")).unwrap();
+    std::fs::write(
+        offline.join("package.json"),
+        r#"{"name":"offline","version":"0.0.0","private":true}"#,
+    )
+    .unwrap();
+    run_ok(npm(
+        &offline,
+        &w.join("cache2"),
+        &["install", "@acme/left-pad@1.0.0"],
+    ))
+    .await;
+    assert!(offline.join("node_modules/plain-dep/index.js").is_file());
+}
+
+/// sha512 SRI of `data`.
+fn integrity(data: &[u8]) -> String {
+    format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(data))
+    )
+}
+
+/// The in-process upstream with `@acme/left-pad`: 1.0.0 whose tarball
+/// matches its integrity, 1.0.1 whose tarball does not.
+async fn upstream_with_a_bad_tarball() -> Upstream {
+    let up = Upstream::start().await;
+    let good = b"good tarball bytes".to_vec();
+    let bad = b"tampered tarball bytes".to_vec();
+    let doc = serde_json::json!({
+        "name": "@acme/left-pad",
+        "versions": {
+            "1.0.0": {"dist": {
+                "integrity": integrity(&good),
+                "tarball": format!("{}/@acme/left-pad/-/left-pad-1.0.0.tgz", up.url()),
+            }},
+            "1.0.1": {"dist": {
+                "integrity": integrity(b"what was published"),
+                "tarball": format!("{}/@acme/left-pad/-/left-pad-1.0.1.tgz", up.url()),
+            }},
+        },
+    });
+    // Only the encoded form is served: the gateway must send it as npm did.
+    up.put(
+        "/@acme%2fleft-pad",
+        Resource {
+            body: doc.to_string().into(),
+            content_type: Some("application/json".into()),
+            ..Resource::default()
+        },
+    );
+    up.put_body("/@acme/left-pad/-/left-pad-1.0.0.tgz", good);
+    up.put_body("/@acme/left-pad/-/left-pad-1.0.1.tgz", bad);
+    up
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tarballs_are_verified_and_links_name_the_gateway_as_reached() {
+    let up = upstream_with_a_bad_tarball().await;
+    let gw = Gateway::start(&remote(&up.url(), "10m")).await;
+
+    // Before any packument: the adapter reads it through the cache.
+    let good = gw
+        .get_remote("npm", "@acme/left-pad/-/left-pad-1.0.0.tgz", &[])
+        .await;
+    assert_eq!(good.status, 200);
+    assert_eq!(good.body(), b"good tarball bytes");
+    gw.fills_settled().await;
+    let again = gw
+        .get_remote("npm", "@acme/left-pad/-/left-pad-1.0.0.tgz", &[])
+        .await;
+    assert_eq!(again.source(), "cache");
+
+    // A tarball that fails its integrity is never stored.
+    for _ in 0..2 {
+        let bad =
+            reqwest::get(gw.url("/api/v1/remote/npm/@acme/left-pad/-/left-pad-1.0.1.tgz")).await;
+        if let Ok(r) = bad {
+            let status = r.status();
+            let body = r.bytes().await;
+            assert!(
+                status != 200 || body.is_err(),
+                "a tampered tarball was served whole"
+            );
+        }
+        gw.fills_settled().await;
+    }
+    assert_eq!(up.seen("/@acme/left-pad/-/left-pad-1.0.1.tgz").gets, 2);
+
+    // Links name the gateway as each client reached it: two names, two
+    // packuments, each remembered apart.
+    let port = gw
+        .url("/")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    for round in 0..2 {
+        for host in ["127.0.0.1", "localhost"] {
+            let got = gw
+                .get_remote(
+                    "npm",
+                    "@acme%2fleft-pad",
+                    &[("host", &format!("{host}:{port}"))],
+                )
+                .await;
+            assert_eq!(got.status, 200, "round {round}");
+            let doc = got.json();
+            assert_eq!(
+                doc["versions"]["1.0.0"]["dist"]["tarball"],
+                format!(
+                    "http://{host}:{port}/api/v1/remote/npm/@acme/left-pad/-/left-pad-1.0.0.tgz"
+                ),
+                "round {round}"
+            );
+            gw.fills_settled().await;
+        }
+    }
+    assert_eq!(
+        up.seen("/@acme%2fleft-pad").gets,
+        3,
+        "lookup, then one per name"
+    );
+}
+
+/// The golden cases in `plugins/npm/cases` against the embedded built-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_npm_adapter_passes_its_golden_cases() {
+    check_builtin_cases("npm", "plugins/npm/cases", 3).await;
+}
