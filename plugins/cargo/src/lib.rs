@@ -231,22 +231,6 @@ fn upstream_dl(host: &dyn Host, remote: &RemoteInfo) -> Result<String, Rejection
         })
 }
 
-/// The origin of an absolute URL, as the gateway compares them: scheme
-/// and host in lower case, the port only when it is not the scheme's
-/// default.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let scheme = scheme.to_ascii_lowercase();
-    let mut authority = authority.to_ascii_lowercase();
-    let default = if scheme == "https" { ":443" } else { ":80" };
-    if authority.ends_with(default) {
-        authority.truncate(authority.len() - default.len());
-    }
-    Some(format!("{scheme}://{authority}"))
-}
-
 /// Answers `config.json`: the upstream's, with `dl` at the gateway.
 fn config(host: &dyn Host, remote: &RemoteInfo) -> Result<Decision, Rejection> {
     let gateway = host.gateway_url();
@@ -290,11 +274,11 @@ fn download(host: &dyn Host, remote: &RemoteInfo, rest: &str) -> Result<Decision
     }
     let (name, cksum) = checksum(host, remote, krate, version)?;
     let url = expand(&upstream_dl(host, remote)?, &name, version, cksum.hex());
-    if let Some(o) = origin(&url)
+    if let Some(o) = http::origin(&url)
         && !remote
             .upstreams
             .iter()
-            .any(|u| origin(u).as_ref() == Some(&o))
+            .any(|u| http::origin(u).as_ref() == Some(&o))
     {
         return Err(Rejection::new(
             502,

@@ -14,7 +14,7 @@
 //! | `{name}`, `@{scope}/{name}` (npm sends `@{scope}%2f{name}`) | the packument, mutable (the remote's `mutable_ttl`), a 404 cached for `negative_ttl`; the abbreviated form (`Accept: application/vnd.npm.install-v1+json`, what `npm install` asks for) and the full one (`npm view`) are separate entries; every `dist.tarball` is rewritten to point at the gateway, the rest kept byte for byte |
 //! | `{name}/-/{file}` | a tarball at its conventional place on an upstream (`{upstream}/{name}/-/{file}`, failover over the upstreams), immutable, verified against the packument's `dist.integrity` (sha512) or `dist.shasum` and never stored when it does not match |
 //! | `{name}/-/u/{scheme}/{host}/{path}` | a tarball a packument placed elsewhere; its origin must be one of the remote's upstreams (502 otherwise) |
-//! | `-/ping`, `-/v1/search` | passed to the upstream, never stored |
+//! | `-/ping`, `-/v1/search`, `-/npm/v1/keys`, `-/npm/v1/attestations/…` | passed to the upstream, never stored (`npm audit signatures` checks attestations against the registry's keys) |
 //! | `-/npm/v1/security/…` (`npm audit`, `npm install`'s audit) | passed to the upstream with the request body, never stored |
 //! | any other `-/…` (login, `whoami`, tokens, dist-tags) | 501: a mirror takes no logins or changes |
 //!
@@ -24,15 +24,16 @@
 //! request's scheme and `Host`). A packument entry is therefore kept per
 //! gateway URL, and its remembered decision varies on `Host`.
 //!
-//! **Tarballs are verified.** When a packument is rewritten, each
-//! version's checksum goes into the adapter's key-value store (held back
-//! until the packument is stored), keyed by the tarball's path; the
+//! **Tarballs are verified.** When a packument is rewritten, every
+//! version's checksum goes into the adapter's key-value store (one map per
+//! package, [`kvmap`], held back until the packument is stored); the
 //! tarball's plan names it, so the core checks the bytes as they stream.
 //! A tarball asked for before any packument listing it was read (a
 //! lockfile on a fresh gateway) makes the adapter read the abbreviated
 //! packument through the cache (an entry of its own, not rewritten) and
 //! look it up there, once more after expiring it when the version is
-//! missing (published since); a tarball no packument lists is a 404.
+//! missing (published since; at most once a minute per package); a
+//! tarball no packument lists is a 404.
 //!
 //! **Limits.** A packument is rewritten up to [`INSPECT_LIMIT`] bytes
 //! (larger is a 502 saying so). The adapter holds the packument and its
@@ -47,6 +48,7 @@
 
 mod packument;
 
+use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
 pub use packument::Checksum;
 
@@ -143,7 +145,10 @@ fn parse(path: &str) -> Option<Ask<'_>> {
         Some(("u", elsewhere)) => {
             let mut parts = elsewhere.splitn(3, '/');
             let (scheme, authority, path) = (parts.next()?, parts.next()?, parts.next()?);
-            let plain = !authority.is_empty() && !authority.contains('@');
+            let plain = !authority.is_empty()
+                && authority
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
             (matches!(scheme, "http" | "https") && plain && !path.is_empty()).then(|| {
                 Ask::Elsewhere(
                     name,
@@ -215,7 +220,8 @@ fn endpoint(remote: &RemoteInfo, req: &Request, rest: &str) -> Decision {
         Decision::forward(up, CachePlan::no_store(req.path.clone()))
     };
     match (req.method.as_str(), rest) {
-        ("GET" | "HEAD", "ping" | "v1/search") => pass(false),
+        ("GET" | "HEAD", "ping" | "v1/search" | "npm/v1/keys") => pass(false),
+        ("GET" | "HEAD", r) if r.starts_with("npm/v1/attestations/") => pass(false),
         ("POST", r) if r.starts_with("npm/v1/security/") => pass(true),
         _ => Decision::reject(
             501,
@@ -292,8 +298,8 @@ fn packument(host: &dyn Host, req: &Request, name: Name<'_>) -> Result<Decision,
 
 /// Checks that a tarball elsewhere is on one of the remote's upstreams.
 fn elsewhere(remote: &RemoteInfo, url: &str) -> Result<(), Rejection> {
-    let o = origin(url);
-    if o.is_some() && remote.upstreams.iter().any(|u| origin(u) == o) {
+    let o = http::origin(url);
+    if o.is_some() && remote.upstreams.iter().any(|u| http::origin(u) == o) {
         return Ok(());
     }
     Err(Rejection::new(
@@ -306,21 +312,6 @@ fn elsewhere(remote: &RemoteInfo, url: &str) -> Result<(), Rejection> {
     ))
 }
 
-/// The origin of an absolute URL: scheme and host in lower case, the port
-/// only when it is not the scheme's default.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let scheme = scheme.to_ascii_lowercase();
-    let mut authority = authority.to_ascii_lowercase();
-    let default = if scheme == "https" { ":443" } else { ":80" };
-    if authority.ends_with(default) {
-        authority.truncate(authority.len() - default.len());
-    }
-    Some(format!("{scheme}://{authority}"))
-}
-
 /// Plans a tarball at `path`, fetched from `target`.
 fn tarball(
     host: &dyn Host,
@@ -329,13 +320,15 @@ fn tarball(
     name: Name<'_>,
     target: String,
 ) -> Result<Decision, Rejection> {
-    let checksum = match host
-        .kv_get(path)
-        .and_then(|v| Checksum::from_text(&String::from_utf8_lossy(&v)))
-    {
-        Some(c) => Some(c),
-        None => look_up(host, remote, name, path)?,
-    };
+    let rel = path
+        .strip_prefix(name.0)
+        .and_then(|p| p.strip_prefix("/-/"))
+        .unwrap_or(path);
+    let checksum =
+        match kvmap::lookup(host, &sums_key(name), rel).and_then(|t| Checksum::from_text(&t)) {
+            Some(c) => Some(c),
+            None => look_up(host, remote, name, path)?,
+        };
     let plan = match checksum {
         Some(c) => CachePlan::immutable(path).expected_checksum(c.algorithm, &c.digest),
         None => {
@@ -378,7 +371,12 @@ fn look_up(
     let mut answer = read()?;
     let mut found = find(remote, name, &answer, path)?;
     let from_upstream = http::header(&answer.headers, "x-artifact-source") == Some("remote");
-    if found.is_none() && answer.status == 200 && !from_upstream {
+    // At most once a minute per package: a client asking for tarballs
+    // no packument lists must not make the gateway refetch it each time.
+    let throttle = format!("expired/{}", name.0);
+    if found.is_none() && answer.status == 200 && !from_upstream && host.kv_get(&throttle).is_none()
+    {
+        host.kv_set(&throttle, b"1", 60);
         host.cache_expire(&lookup_key(name));
         answer = read()?;
         found = find(remote, name, &answer, path)?;
@@ -400,7 +398,7 @@ fn look_up(
     }
     match found {
         Some(listing) => {
-            remember(host, &listing.checksums);
+            remember(host, name, &listing.checksums);
             Ok(listing.ours)
         }
         None => Err(Rejection::new(
@@ -461,14 +459,21 @@ fn malformed(name: Name<'_>, why: &str) -> Rejection {
     )
 }
 
-/// Remembers checksums by tarball path, writing only what changed.
-fn remember(host: &dyn Host, checksums: &[(String, Checksum)]) {
-    for (path, c) in checksums {
-        let text = c.to_text();
-        if host.kv_get(path).as_deref() != Some(text.as_bytes()) {
-            host.kv_set(path, text.as_bytes(), 0);
-        }
-    }
+/// The key-value map of a package's checksums, by tarball path after
+/// `{name}/-/`.
+fn sums_key(name: Name<'_>) -> String {
+    format!("sums/{}", name.0)
+}
+
+/// Remembers a package's checksums (each packument lists them all, so the
+/// map is replaced).
+fn remember(host: &dyn Host, name: Name<'_>, checksums: &[(String, Checksum)]) {
+    let prefix = format!("{}/-/", name.0);
+    let map = checksums
+        .iter()
+        .filter_map(|(path, c)| Some((path.strip_prefix(&prefix)?.to_owned(), c.to_text())))
+        .collect();
+    kvmap::store(host, &sums_key(name), &map);
 }
 
 /// Where the tarballs of one package go through the gateway.
@@ -512,7 +517,7 @@ impl<'a> Links<'a> {
         let upath = http::percent_decode(upath);
         let normal = format!("{scheme}://{host}/{upath}");
         for base in &self.bases {
-            let (Some(b), Some(n)) = (origin(base), origin(&normal)) else {
+            let (Some(b), Some(n)) = (http::origin(base), http::origin(&normal)) else {
                 continue;
             };
             let base_path = base
@@ -597,7 +602,7 @@ pub fn inspect_with(
             checksums.push((path, c));
         }
     }
-    remember(host, &checksums);
+    remember(host, name, &checksums);
     debug!(
         "rewrote {} tarball link(s) of {}",
         replacements.len(),

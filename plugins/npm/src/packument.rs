@@ -55,22 +55,19 @@ impl Checksum {
         })
     }
 
-    /// `algorithm:hex`, as kept in the key-value store.
+    /// As Subresource Integrity (`sha512-<base64>`), the short form kept in
+    /// the key-value store.
     pub fn to_text(&self) -> String {
-        let hex: String = self.digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}:{hex}", self.algorithm)
+        format!(
+            "{}-{}",
+            self.algorithm,
+            base64::engine::general_purpose::STANDARD.encode(&self.digest)
+        )
     }
 
     /// The inverse of [`Checksum::to_text`].
     pub fn from_text(text: &str) -> Option<Checksum> {
-        let (algo, hex) = text.split_once(':')?;
-        let (algorithm, len) = match algo {
-            "sha512" => ("sha512", 64),
-            "sha1" => ("sha1", 20),
-            _ => return None,
-        };
-        let digest = from_hex(hex)?;
-        (digest.len() == len).then_some(Checksum { algorithm, digest })
+        Checksum::from_dist(Some(text), None)
     }
 }
 
@@ -158,6 +155,10 @@ pub fn dists(text: &str) -> Result<Vec<Dist>, Malformed> {
     let base = text.as_ptr() as usize;
     let mut out = Vec::new();
     for (version, raw) in doc.versions.map(|v| v.0).unwrap_or_default() {
+        // serde reads a struct from an array too; a version is an object.
+        if !raw.get().starts_with('{') {
+            return Err(Malformed(format!("version {version} is not an object")));
+        }
         let m: Manifest = serde_json::from_str(raw.get())
             .map_err(|e| Malformed(format!("version {version}: {e}")))?;
         let Some(dist) = m.dist else {

@@ -1,5 +1,5 @@
 use super::*;
-use artgate_sdk::testing::FakeHost;
+use artgate_sdk::testing::{Call, FakeHost};
 use base64::Engine as _;
 
 const UP: &str = "http://registry.example:4873";
@@ -149,16 +149,18 @@ fn packuments_are_rewritten_in_place() {
     // Still the JSON npm reads.
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["versions"]["1.1.0"]["x"][1]["tarball"], "keep");
+    let sum = |rel: &str| kvmap::lookup(&h, "sums/@acme/left-pad", rel);
     assert_eq!(
-        h.kv_value("@acme/left-pad/-/left-pad-1.0.0.tgz").unwrap(),
-        format!("sha512:{}", "01".repeat(64)).into_bytes()
+        sum("left-pad-1.0.0.tgz"),
+        Some(format!("sha512-{}", sha512_b64(1)))
     );
+    let sha1 = Checksum::from_text(&sum("u/https/files.example/blobs/x y.tgz").unwrap()).unwrap();
+    assert_eq!((sha1.algorithm, sha1.digest), ("sha1", vec![0xab; 20]));
+    assert_eq!(sum("file:///etc/passwd"), None);
     assert_eq!(
-        h.kv_value("@acme/left-pad/-/u/https/files.example/blobs/x y.tgz")
-            .unwrap(),
-        format!("sha1:{}", "ab".repeat(20)).into_bytes()
+        h.kv_keys(),
+        ["sums/@acme/left-pad", "sums/@acme/left-pad/0"]
     );
-    assert_eq!(h.kv_keys().len(), 2, "{:?}", h.kv_keys());
     let update = v.update.unwrap();
     assert_eq!(update.content_type.as_deref(), Some("application/json"));
 }
@@ -177,6 +179,11 @@ fn malformed_packuments_are_502() {
     );
     let dup_versions =
         r#"{"versions":{},"versions":{"1":{"dist":{"tarball":"https://evil.example/a.tgz"}}}}"#;
+    // An escaped key is the same key to a client's parser.
+    let escaped = format!(
+        r#"{{"versions":{{"1.0.0":{{"dist":{{"tarball":"{UP}/a/-/a-1.tgz","tarb\u0061ll":"https://evil.example/a.tgz"}}}}}}}}"#
+    );
+    let array = r#"{"versions":{"1.0.0":[{"tarball":"x"}]}}"#;
     for body in [
         "<html>",
         "{\"versions\":[]}",
@@ -184,6 +191,8 @@ fn malformed_packuments_are_502() {
         &dup_tarball,
         &dup_dist,
         dup_versions,
+        &escaped,
+        array,
     ] {
         let v = inspect(&h, body);
         let fail = v.fail.unwrap_or_else(|| panic!("accepted {body}"));
@@ -265,7 +274,15 @@ fn tarballs_before_their_packument_look_it_up() {
             .unwrap()
             .starts_with(CORGI)
     );
-    assert_eq!(h.kv_keys().len(), 2, "every checksum remembered");
+    assert!(
+        kvmap::lookup(
+            &h,
+            "sums/@acme/left-pad",
+            "u/https/files.example/blobs/x y.tgz"
+        )
+        .is_some(),
+        "every checksum remembered"
+    );
 
     plan_with(
         &h,
@@ -274,6 +291,14 @@ fn tarballs_before_their_packument_look_it_up() {
     )
     .expect_reject_with(404, "lists no tarball");
     assert_eq!(h.expired(), ["@acme/left-pad/.packument/lookup"]);
+    // Asked again at once: no second refetch of the packument.
+    plan_with(
+        &h,
+        &remote(),
+        &Request::test("GET", "@acme/left-pad/-/left-pad-9.9.9.tgz"),
+    )
+    .expect_reject_with(404, "lists no tarball");
+    assert_eq!(h.expired().len(), 1, "expired at most once a minute");
 
     h.answer_cache_for("/gone", Ok(IncomingResponse::test(404, &[], "")));
     plan_with(
@@ -351,4 +376,52 @@ fn checksums_from_integrity_or_shasum() {
     assert_eq!(Checksum::from_text(&c.to_text()), Some(c));
     assert!(Checksum::from_dist(None, Some("xyz")).is_none());
     assert!(Checksum::from_text("md5:00").is_none());
+}
+
+/// A package with thousands of versions is remembered in a few key-value
+/// operations (the host allows 1024 per call), and a tarball URL of any
+/// length is fine.
+#[test]
+fn large_packuments_stay_within_the_call_budget() {
+    let h = host();
+    let long = "d/".repeat(400);
+    let versions: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#""1.0.{i}":{{"dist":{{"integrity":"sha512-{}","tarball":"{UP}/big/-/big-1.0.{i}.tgz"}}}}"#,
+                sha512_b64(3)
+            )
+        })
+        .chain([format!(
+            r#""2.0.0":{{"dist":{{"shasum":"{}","tarball":"https://files.example/{long}big.tgz"}}}}"#,
+            "cd".repeat(20)
+        )])
+        .collect();
+    let body = format!(r#"{{"name":"big","versions":{{{}}}}}"#, versions.join(","));
+    let v = inspect_with(
+        &h,
+        &remote(),
+        &Request::test("GET", "big"),
+        &UpstreamResponse::test(200, &[]),
+        body.into_bytes(),
+    );
+    assert!(v.fail.is_none(), "{:?}", v.fail);
+    let ops = h
+        .calls()
+        .iter()
+        .filter(|c| !matches!(c, Call::Log(..)))
+        .count();
+    assert!(ops < 40, "{ops} key-value operations");
+    for path in [
+        "big/-/big-1.0.0.tgz".to_owned(),
+        "big/-/big-1.0.2999.tgz".to_owned(),
+        format!("big/-/u/https/files.example/{long}big.tgz"),
+    ] {
+        let f = plan_with(&h, &remote(), &Request::test("GET", &path)).expect_forward();
+        assert!(f.plan.expected_digest.is_some(), "{path}");
+    }
+    assert!(
+        h.cache_sent().is_empty(),
+        "found in the map, no packument read"
+    );
 }

@@ -31,16 +31,13 @@
 //! Other methods are refused with 400; hosted remotes too (only
 //! pull-through is built).
 
+use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Largest project page inspected (pypi.org's largest are a few MiB).
 pub const INSPECT_LIMIT: u32 = 16 << 20;
-
-/// Size of one key-value value of a project's digest map (the host's
-/// limit is 64 KiB).
-const CHUNK: usize = 60_000;
 
 /// The HTML form of a page as served.
 const HTML: &str = "text/html; charset=utf-8";
@@ -648,46 +645,21 @@ fn join(base: &str, url: &str) -> String {
     joined
 }
 
-/// Remembers a project's digests: chunks of `rel\thex\n` lines in the
-/// key-value store (`digests/{project}` holds the chunk count,
-/// `digests/{project}/{i}` the chunks).
+/// The key-value map of a project's sha256 digests (hex), by the path
+/// after `files/{project}/`.
+fn digests_key(project: &str) -> String {
+    format!("sha256/{project}")
+}
+
+/// Remembers a project's digests (each page lists them all, so the map is
+/// replaced).
 fn store_digests(host: &dyn Host, project: &str, digests: &BTreeMap<String, String>) {
-    let mut chunks: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (rel, hex) in digests {
-        let line = format!("{rel}\t{hex}\n");
-        if !cur.is_empty() && cur.len() + line.len() > CHUNK {
-            chunks.push(std::mem::take(&mut cur));
-        }
-        cur.push_str(&line);
-    }
-    if !cur.is_empty() {
-        chunks.push(cur);
-    }
-    for (i, chunk) in chunks.iter().enumerate() {
-        host.kv_set(&format!("digests/{project}/{i}"), chunk.as_bytes(), 0);
-    }
-    host.kv_set(
-        &format!("digests/{project}"),
-        chunks.len().to_string().as_bytes(),
-        0,
-    );
+    kvmap::store(host, &digests_key(project), digests);
 }
 
 /// The remembered sha256 (hex) of `rel` in `project`.
 fn lookup_digest(host: &dyn Host, project: &str, rel: &str) -> Option<String> {
-    let count: usize = String::from_utf8(host.kv_get(&format!("digests/{project}"))?)
-        .ok()?
-        .parse()
-        .ok()?;
-    let prefix = format!("{rel}\t");
-    (0..count)
-        .filter_map(|i| host.kv_get(&format!("digests/{project}/{i}")))
-        .find_map(|chunk| {
-            String::from_utf8_lossy(&chunk)
-                .lines()
-                .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
-        })
+    kvmap::lookup(host, &digests_key(project), rel)
 }
 
 #[cfg(test)]

@@ -109,6 +109,28 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// The origin of an absolute URL as the gateway compares them: scheme and
+/// host in lower case, user information dropped, the port only when it is
+/// not the scheme's default; `None` without `://`.
+///
+/// ```
+/// use artgate_sdk::http::origin;
+/// assert_eq!(origin("HTTPS://U@Reg.example:443/x").as_deref(), Some("https://reg.example"));
+/// assert_eq!(origin("http://h:8080?q").as_deref(), Some("http://h:8080"));
+/// ```
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let scheme = scheme.to_ascii_lowercase();
+    let mut authority = authority.to_ascii_lowercase();
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    if authority.ends_with(default) {
+        authority.truncate(authority.len() - default.len());
+    }
+    Some(format!("{scheme}://{authority}"))
+}
+
 /// Percent-encodes the bytes of `path` that may not appear literally in the
 /// path of a URL: controls, space, non-ASCII and ``"#<>?\^`{|}``.
 ///

@@ -63,6 +63,7 @@ pub mod duration;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
+pub mod kvmap;
 pub mod log;
 pub mod markup;
 pub mod media;
