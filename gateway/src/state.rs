@@ -88,6 +88,7 @@ impl AppState {
             ))),
             http: Some((self.http)(self.clone(), remote.clone())),
             gateway_url: crate::public_url::gateway_url(&self.config.server, head),
+            upload: None,
         }
     }
 

@@ -289,6 +289,8 @@ impl Adapter {
             kv: None,
             http: None,
             gateway_url: None,
+
+            upload: None,
         };
         let info = adapter.describe(ctx).await?;
         validate_info(&info)?;

@@ -3,7 +3,9 @@
 //!
 //! Exports are async so a call can be awaited on the runtime (and cut off by
 //! the epoch deadline); `http-send` is async, since it does
-//! network I/O, and `cache-send`, which may wait for an upstream fetch.
+//! network I/O, `cache-send`, which may wait for an upstream fetch, and
+//! `unpack-body` and `hosted-commit`, which read a request body and write
+//! the store.
 //! Every import is trappable so the host can end a call that
 //! abuses a capability.
 
@@ -13,6 +15,8 @@ wasmtime::component::bindgen!({
     imports: {
         "artgate:adapter/host.http-send": async | trappable,
         "artgate:adapter/host.cache-send": async | trappable,
+        "artgate:adapter/host.unpack-body": async | trappable,
+        "artgate:adapter/host.hosted-commit": async | trappable,
         default: trappable,
     },
     exports: { default: async },

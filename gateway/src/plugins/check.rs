@@ -188,6 +188,8 @@ pub async fn run(
             ))),
             http: None,
             gateway_url: Some(Arc::from(case.gateway_url.as_str())),
+
+            upload: None,
         };
         let started = Instant::now();
         let result = call(&adapter, ctx, &case).await;

@@ -58,6 +58,28 @@ pub trait HostHttp: Send + Sync {
     }
 }
 
+/// The request body side of `unpack-body` and `hosted-commit`, provided by
+/// the request path for `plan` on a hosted remote: it holds the client
+/// body, the files taken out of it, and the remote they may be stored in.
+pub trait HostUpload: Send + Sync {
+    /// Take the files out of the request body by `layout`; the rest, at
+    /// most `rest_limit` bytes, goes back to the adapter.
+    fn unpack(
+        &self,
+        layout: wit::BodyLayout,
+        rest_limit: u32,
+    ) -> BoxFuture<'_, Result<wit::UnpackedBody, wit::Rejection>>;
+
+    /// Store staged file `file` as the hosted entry `key`.
+    fn commit(
+        &self,
+        file: u32,
+        key: String,
+        content_type: Option<String>,
+        refuse_overwrite: bool,
+    ) -> BoxFuture<'_, Result<(), wit::Rejection>>;
+}
+
 /// What a call needs to know about its context.
 #[derive(Clone)]
 pub struct CallContext {
@@ -73,6 +95,9 @@ pub struct CallContext {
     /// What `gateway-url` answers: the base URL the current client reached
     /// the gateway by; none where a call has no request.
     pub gateway_url: Option<Arc<str>>,
+    /// The request body for `unpack-body` and `hosted-commit`; none but in
+    /// `plan` on a hosted remote.
+    pub upload: Option<Arc<dyn HostUpload>>,
 }
 
 impl CallContext {
@@ -94,7 +119,19 @@ impl CallContext {
             kv: None,
             http: None,
             gateway_url: None,
+            upload: None,
         }
+    }
+}
+
+/// The refusal of an upload host call made where there is no upload.
+fn not_here(what: &str) -> wit::Rejection {
+    wit::Rejection {
+        status: 500,
+        message: format!(
+            "The adapter called {what} outside plan of a request with a body on a hosted remote."
+        ),
+        code: None,
     }
 }
 
@@ -193,6 +230,32 @@ impl HostState {
             kv_ops: 0,
             log_lines: 0,
         }
+    }
+
+    /// Run `work` (request I/O or a store commit) on the request runtime
+    /// when the call runs on its adapter's lane, counting the wait as host
+    /// time.
+    async fn on_io<T: Send + 'static>(
+        &mut self,
+        work: impl Future<Output = Result<T, wit::Rejection>> + Send + 'static,
+    ) -> Result<T, wit::Rejection> {
+        let started = std::time::Instant::now();
+        let result = match &self.io {
+            Some(io) => io.spawn(work).await.unwrap_or_else(|e| {
+                Err(wit::Rejection {
+                    status: 500,
+                    message: format!("The host call did not complete: {e}."),
+                    code: None,
+                })
+            }),
+            None => work.await,
+        };
+        if let Some(b) = &self.budget
+            && let Ok(mut b) = b.lock()
+        {
+            b.host_wait += started.elapsed();
+        }
+        result
     }
 
     /// Replace the call context (reused warm instances serve many calls).
@@ -337,6 +400,38 @@ impl bindings::artgate::adapter::host::Host for HostState {
             b.host_wait += started.elapsed();
         }
         Ok(result)
+    }
+
+    async fn unpack_body(
+        &mut self,
+        layout: wit::BodyLayout,
+        rest_limit: u32,
+    ) -> WtResult<Result<wit::UnpackedBody, wit::Rejection>> {
+        let Some(upload) = self.ctx.upload.clone() else {
+            return Ok(Err(not_here("unpack-body")));
+        };
+        Ok(self
+            .on_io(async move { upload.unpack(layout, rest_limit).await })
+            .await)
+    }
+
+    async fn hosted_commit(
+        &mut self,
+        file: u32,
+        key: String,
+        content_type: Option<String>,
+        refuse_overwrite: bool,
+    ) -> WtResult<Result<(), wit::Rejection>> {
+        let Some(upload) = self.ctx.upload.clone() else {
+            return Ok(Err(not_here("hosted-commit")));
+        };
+        Ok(self
+            .on_io(async move {
+                upload
+                    .commit(file, key, content_type, refuse_overwrite)
+                    .await
+            })
+            .await)
     }
 
     fn cache_expire(&mut self, key: String) -> WtResult<()> {

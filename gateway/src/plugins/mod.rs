@@ -32,7 +32,7 @@ pub mod world;
 pub use adapter::{Adapter, ComponentFacts, Source};
 pub use bindings::wit;
 pub use engine::PluginEngine;
-pub use host::{CallContext, HostHttp};
+pub use host::{CallContext, HostHttp, HostUpload};
 pub use kv::AdapterKv;
 pub use registry::{PluginRegistry, PluginStatus};
 

@@ -30,6 +30,7 @@ mod request;
 mod resolve;
 mod respond;
 mod route_kind;
+mod unpack;
 mod upload;
 mod virtual_remote;
 

@@ -5,7 +5,9 @@
 
 use super::error::ServeError;
 use super::request::Req;
-use crate::plugins::{Adapter, CallContext, wit, wit_http};
+use super::unpack::RequestUpload;
+use crate::config::RemoteMode;
+use crate::plugins::{Adapter, CallContext, HostUpload, wit, wit_http};
 use crate::reqbody::ClientBody;
 use http::StatusCode;
 use std::sync::Arc;
@@ -38,24 +40,45 @@ pub async fn plan(
     body: ClientBody,
 ) -> Result<Planned, ServeError> {
     let (state, parts) = (req.state, req.parts);
-    let ctx = state.call_context(req.remote, adapter, req.target.request_id, Some(parts));
+    let mut ctx = state.call_context(req.remote, adapter, req.target.request_id, Some(parts));
+    // A hosted remote's adapter may take files out of an upload's body
+    // (`unpack-body`) while it plans.
+    let upload = (req.remote.cfg.mode == RemoteMode::Hosted && !req.is_read())
+        .then(|| RequestUpload::new(state, req.remote, &parts.headers));
+    if let Some(u) = &upload {
+        ctx.upload = Some(u.clone() as Arc<dyn HostUpload>);
+    }
     let mut wreq = wit_http::request(
         req.target.request_id,
         req.target.kind,
         parts,
         req.target.path,
     );
-    let mut client_body = body;
+    let mut client_body = match &upload {
+        Some(u) => {
+            u.lend(body).await;
+            None
+        }
+        None => Some(body),
+    };
     let mut decision = adapter.plan(ctx.clone(), &req.remote.info, &wreq).await;
     // The adapter may ask to see the (bounded, decoded) request body once,
     // and is then asked again.
     if let Ok(wit::Decision::ReadBody(limit)) = &decision {
         let limit = (*limit).min(state.config.server.max_inspect_bytes) as usize;
-        let (b, view) = client_body
+        let unread = match (&upload, client_body.take()) {
+            (Some(u), _) => u.take_back().await,
+            (None, b) => b,
+        };
+        let (b, view) = unread
+            .unwrap_or_else(|| ClientBody::Buffered(bytes::Bytes::new()))
             .read_for_adapter(limit, &parts.headers)
             .await
             .map_err(|e| ServeError::new(e.status(), "UNSUPPORTED", e.to_string()))?;
-        client_body = b;
+        match &upload {
+            Some(u) => u.lend(b).await,
+            None => client_body = Some(b),
+        }
         wreq.body = view.body;
         wreq.body_too_large = view.too_large;
         decision = adapter.plan(ctx.clone(), &req.remote.info, &wreq).await;
@@ -74,6 +97,28 @@ pub async fn plan(
             ));
         }
     }
+    // Staged files not committed during the call are deleted here.
+    if let Some(u) = &upload {
+        client_body = u.take_back().await;
+        ctx.upload = None;
+        if u.was_unpacked()
+            && matches!(decision, Ok(wit::Decision::Hosted(wit::HostedOp::Write(_))))
+        {
+            state
+                .engine
+                .metrics
+                .plugin_error(adapter.name(), "bad_output");
+            return Err(ServeError::new(
+                StatusCode::BAD_GATEWAY,
+                "UNKNOWN",
+                format!(
+                    "the {} adapter unpacked the request body and then asked to store it",
+                    adapter.name()
+                ),
+            ));
+        }
+    }
+    let client_body = client_body.unwrap_or_else(|| ClientBody::Buffered(bytes::Bytes::new()));
     let decision = decision.map_err(|e| {
         tracing::error!(remote = req.remote_name(), adapter = adapter.name(), error = %e, "adapter failed");
         ServeError::new(

@@ -252,37 +252,16 @@ async fn store_upload(
                 .await?;
         }
     }
-    let blob = match state.engine.store.commit(spool, expected).await {
-        Ok(b) => b,
-        Err(StoreError::DigestMismatch { expected, actual }) => {
-            return Err(HostedError::Mismatch { expected, actual });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let entry = Entry::hosted(blob.digest, blob.size, now_ms(), content_type, references);
-    let check = PutCheck {
-        if_absent: w.refuse_overwrite,
-        quota,
-    };
-    // Durable: the index is flushed before the 201.
-    let id = EntryId::new(&name, &w.key);
-    let outcome = state
-        .engine
-        .store
-        .put_checked(&id, entry, check, true)
-        .await?;
-    let status = match outcome {
-        PutOutcome::Stored(None) => StatusCode::CREATED,
-        PutOutcome::Stored(Some(_)) => StatusCode::OK,
-        PutOutcome::Exists => return Err(HostedError::Exists(w.key)),
-        PutOutcome::OverQuota { .. } => {
-            return Err(HostedError::Quota {
-                remote: name,
-                limit: quota.unwrap_or(0),
-            });
-        }
-    };
-    state.memo.clear();
+    let (status, blob) = commit(
+        state,
+        remote,
+        &w.key,
+        spool,
+        expected,
+        (content_type, references),
+        w.refuse_overwrite,
+    )
+    .await?;
     let mut resp = body::json(
         status,
         &serde_json::json!({ "path": w.key, "size": blob.size, "sha256": blob.digest.hex() }),
@@ -291,6 +270,56 @@ async fn store_upload(
         resp.headers_mut().insert(header::ETAG, v);
     }
     Ok(resp)
+}
+
+/// Commit `spool` (checked against `expected`) as the hosted entry `key`
+/// of `remote` with the content type and references of `parts`, durably:
+/// the index is flushed before this returns. Write-once and the quota are
+/// decided by the index in the same transaction. `201` when it created
+/// the key, `200` when it replaced an entry.
+pub(super) async fn commit(
+    state: &Arc<AppState>,
+    remote: &Arc<RemoteRuntime>,
+    key: &str,
+    spool: crate::store::Spool,
+    expected: Option<Digest>,
+    parts: (Option<String>, Vec<String>),
+    refuse_overwrite: bool,
+) -> Result<(StatusCode, crate::store::BlobRef), HostedError> {
+    let name = &remote.cfg.name;
+    let quota = remote.cfg.max_size;
+    let blob = match state.engine.store.commit(spool, expected).await {
+        Ok(b) => b,
+        Err(StoreError::DigestMismatch { expected, actual }) => {
+            return Err(HostedError::Mismatch { expected, actual });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (content_type, references) = parts;
+    let entry = Entry::hosted(blob.digest, blob.size, now_ms(), content_type, references);
+    let check = PutCheck {
+        if_absent: refuse_overwrite,
+        quota,
+    };
+    let id = EntryId::new(name, key);
+    let outcome = state
+        .engine
+        .store
+        .put_checked(&id, entry, check, true)
+        .await?;
+    let status = match outcome {
+        PutOutcome::Stored(None) => StatusCode::CREATED,
+        PutOutcome::Stored(Some(_)) => StatusCode::OK,
+        PutOutcome::Exists => return Err(HostedError::Exists(key.to_owned())),
+        PutOutcome::OverQuota { .. } => {
+            return Err(HostedError::Quota {
+                remote: name.clone(),
+                limit: quota.unwrap_or(0),
+            });
+        }
+    };
+    state.memo.clear();
+    Ok((status, blob))
 }
 
 /// Show an upload to the adapter (`inspect-body`; `resp.status` 0 and the

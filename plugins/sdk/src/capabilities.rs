@@ -3,7 +3,9 @@
 //! (`artgate_sdk::testing::FakeHost`), and the real implementation
 //! ([`WasmHost`]) that calls the component imports.
 
-use crate::types::{CachePlan, IncomingResponse, Level, OutgoingRequest};
+use crate::types::{
+    BodyLayout, CachePlan, IncomingResponse, Level, OutgoingRequest, Rejection, UnpackedBody,
+};
 
 /// The capabilities the host grants an adapter (WIT interface
 /// `artgate:adapter/host`), one method per import.
@@ -73,6 +75,30 @@ pub trait Host {
     fn gateway_url(&self) -> String {
         String::new()
     }
+
+    /// `unpack-body`: the current request's body with the files `layout`
+    /// names taken out by the host (they never pass through the adapter),
+    /// the rest at most `rest_limit` bytes. Only in `plan` on a hosted
+    /// remote, once per request. The default (for other implementations
+    /// of this trait) refuses.
+    fn unpack_body(&self, layout: &BodyLayout, rest_limit: u32) -> Result<UnpackedBody, Rejection> {
+        let _ = (layout, rest_limit);
+        Err(Rejection::new(500, "unpack-body is not available here."))
+    }
+
+    /// `hosted-commit`: stores staged file `file` as the hosted entry
+    /// `key`; with `refuse_overwrite`, an existing key is a 409. The
+    /// default refuses.
+    fn hosted_commit(
+        &self,
+        file: u32,
+        key: &str,
+        content_type: Option<&str>,
+        refuse_overwrite: bool,
+    ) -> Result<(), Rejection> {
+        let _ = (file, key, content_type, refuse_overwrite);
+        Err(Rejection::new(500, "hosted-commit is not available here."))
+    }
 }
 
 /// The real host: each method calls the component import of the same name.
@@ -119,5 +145,19 @@ impl Host for WasmHost {
 
     fn gateway_url(&self) -> String {
         crate::host::gateway_url()
+    }
+
+    fn unpack_body(&self, layout: &BodyLayout, rest_limit: u32) -> Result<UnpackedBody, Rejection> {
+        crate::host::unpack_body(layout, rest_limit)
+    }
+
+    fn hosted_commit(
+        &self,
+        file: u32,
+        key: &str,
+        content_type: Option<&str>,
+        refuse_overwrite: bool,
+    ) -> Result<(), Rejection> {
+        crate::host::hosted_commit(file, key, content_type, refuse_overwrite)
     }
 }

@@ -117,7 +117,8 @@ pub mod types {
 /// the logging macros for logging; they also work on the host target.
 pub mod host {
     pub use crate::bindings::artgate::adapter::host::{
-        cache_expire, cache_send, gateway_url, http_send, kv_delete, kv_get, kv_set,
+        cache_expire, cache_send, gateway_url, hosted_commit, http_send, kv_delete, kv_get, kv_set,
+        unpack_body,
     };
 }
 

@@ -19,9 +19,9 @@
 
 use crate::Host;
 use crate::types::{
-    AfterHeaders, BodyVerdict, CachePlan, Decision, DirectResponse, Forward, Header, HostedOp,
-    IncomingResponse, Level, OutgoingRequest, PlanUpdate, Rejection, RemoteInfo, RemoteMode,
-    Request, RouteKind, UpstreamRequest, UpstreamResponse,
+    AfterHeaders, BodyLayout, BodyVerdict, CachePlan, Decision, DirectResponse, Forward, Header,
+    HostedOp, IncomingResponse, Level, OutgoingRequest, PlanUpdate, Rejection, RemoteInfo,
+    RemoteMode, Request, RouteKind, UnpackedBody, UpstreamRequest, UpstreamResponse,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -48,6 +48,11 @@ pub enum Call {
     CacheSend(OutgoingRequest, CachePlan, u32),
     /// `cache-expire` of a key.
     CacheExpire(String),
+    /// `unpack-body` with its layout and limit.
+    UnpackBody(BodyLayout, u32),
+    /// `hosted-commit` of a staged file under a key, with its content type
+    /// and write-once flag.
+    HostedCommit(u32, String, Option<String>, bool),
 }
 
 /// A fake [`Host`] for unit tests: a key-value store in memory (TTLs kept,
@@ -61,6 +66,8 @@ pub struct FakeHost {
     cache_answer: RefCell<Result<IncomingResponse, String>>,
     cache_answers_by_url: RefCell<BTreeMap<String, Result<IncomingResponse, String>>>,
     gateway_url: RefCell<String>,
+    unpacked: RefCell<Result<UnpackedBody, Rejection>>,
+    hosted: RefCell<BTreeMap<String, u32>>,
     calls: RefCell<Vec<Call>>,
 }
 
@@ -80,6 +87,8 @@ impl FakeHost {
             cache_answer: none(),
             cache_answers_by_url: RefCell::new(BTreeMap::new()),
             gateway_url: RefCell::new(DEFAULT_GATEWAY_URL.to_owned()),
+            unpacked: RefCell::new(Err(Rejection::new(400, "no upload configured"))),
+            hosted: RefCell::new(BTreeMap::new()),
             calls: RefCell::new(Vec::new()),
         }
     }
@@ -115,6 +124,31 @@ impl FakeHost {
             .borrow_mut()
             .insert(url.to_owned(), answer);
         self
+    }
+
+    /// Answers every later `unpack-body` with `answer` (at first a 400: no
+    /// upload configured).
+    pub fn with_unpacked(&self, answer: Result<UnpackedBody, Rejection>) -> &FakeHost {
+        *self.unpacked.borrow_mut() = answer;
+        self
+    }
+
+    /// Marks `key` as an existing hosted entry (a write-once
+    /// `hosted-commit` of it is then a 409), without recording a call.
+    pub fn hosted_insert(&self, key: &str) -> &FakeHost {
+        self.hosted.borrow_mut().insert(key.to_owned(), u32::MAX);
+        self
+    }
+
+    /// The hosted entries `hosted-commit` stored, by key, with the staged
+    /// file each came from.
+    pub fn hosted_committed(&self) -> BTreeMap<String, u32> {
+        self.hosted
+            .borrow()
+            .iter()
+            .filter(|(_, f)| **f != u32::MAX)
+            .map(|(k, f)| (k.clone(), *f))
+            .collect()
     }
 
     /// Sets `key` in the store (TTL 0) without recording a call.
@@ -244,6 +278,39 @@ impl Host for FakeHost {
 
     fn gateway_url(&self) -> String {
         self.gateway_url.borrow().clone()
+    }
+
+    fn unpack_body(&self, layout: &BodyLayout, rest_limit: u32) -> Result<UnpackedBody, Rejection> {
+        self.record(Call::UnpackBody(layout.clone(), rest_limit));
+        self.unpacked.borrow().clone()
+    }
+
+    fn hosted_commit(
+        &self,
+        file: u32,
+        key: &str,
+        content_type: Option<&str>,
+        refuse_overwrite: bool,
+    ) -> Result<(), Rejection> {
+        self.record(Call::HostedCommit(
+            file,
+            key.to_owned(),
+            content_type.map(str::to_owned),
+            refuse_overwrite,
+        ));
+        let staged = match &*self.unpacked.borrow() {
+            Ok(u) => u.files.len(),
+            Err(_) => 0,
+        };
+        if file as usize >= staged {
+            return Err(Rejection::new(400, format!("no staged file {file}")));
+        }
+        let mut hosted = self.hosted.borrow_mut();
+        if refuse_overwrite && hosted.contains_key(key) {
+            return Err(Rejection::new(409, format!("{key} already exists")));
+        }
+        hosted.insert(key.to_owned(), file);
+        Ok(())
     }
 }
 
