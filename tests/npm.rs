@@ -7,7 +7,8 @@
 //! Verdaccio stopped. With the in-process upstream: the scoped name's
 //! encoded slash reaching the upstream as sent, a tarball asked for before
 //! its packument, a tarball that fails its integrity never stored, and
-//! tarball links per gateway name.
+//! tarball links per gateway name. Hosted: `npm publish`, `npm dist-tag`,
+//! `npm deprecate` and `npm unpublish` through a group with the mirror.
 
 use crate::support::clients::{run, run_ok};
 use crate::support::gateway::Gateway;
@@ -154,6 +155,242 @@ async fn npm_installs_through_the_builtin_and_without_the_upstream() {
     ))
     .await;
     assert!(offline.join("node_modules/plain-dep/index.js").is_file());
+}
+
+/// A group over a hosted and a pull-through npm remote, with the real
+/// npm: `npm publish` of a scoped package to the hosted remote (its
+/// tarball taken out of the request by the core and checked against its
+/// integrity), a second publish of the version refused with 409, an
+/// install through the group of the private package and its public
+/// dependency, `npm dist-tag`, `npm deprecate` and `npm unpublish` of one
+/// version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_publishes_to_hosted_and_installs_through_the_group() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let verdaccio = Verdaccio::start(w).await;
+    verdaccio.publish(w, "plain-dep", "1.0.0", &[]).await;
+    let token = "npm-publisher-token-0123456789";
+    let gw = Gateway::start(&format!(
+        "{}[[remote]]\nname = \"own\"\npackage = \"npm\"\nhosted = true\n\
+         [[remote]]\nname = \"group\"\npackage = \"virtual\"\nmembers = [\"own\", \"npm\"]\nwrite_to = \"own\"\n\
+         [[token]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\nscopes = {{ \"*\" = [\"read\", \"write\", \"delete\"] }}\n",
+        remote(&verdaccio.url, "10m"),
+        crate::support::sha256_hex(token.as_bytes()),
+    ))
+    .await;
+    let registry = gw.url("/api/v1/remote/group/");
+    let npmrc = format!(
+        "registry={registry}\n{}:_authToken={token}\n",
+        registry.trim_start_matches("http:")
+    );
+
+    // Publish a private package through the group (it writes to `own`).
+    let pkg = w.join("private");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let publish = |version: &str| {
+        std::fs::write(
+            pkg.join("package.json"),
+            format!(
+                r#"{{"name":"@acme/private","version":"{version}","main":"index.js","license":"MIT","dependencies":{{"plain-dep":"^1.0.0"}}}}"#
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            pkg.join("index.js"),
+            format!("module.exports = \"@acme/private@{version}\";\n"),
+        )
+        .unwrap();
+        std::fs::write(pkg.join(".npmrc"), &npmrc).unwrap();
+        npm(&pkg, &w.join("cache-pub"), &["publish"])
+    };
+    run_ok(publish("1.0.0")).await;
+    // npm itself refuses to publish a version the packument lists.
+    let again = run(publish("1.0.0")).await;
+    assert!(!again.ok, "{}", again.output);
+    assert!(
+        again.output.contains("cannot publish over"),
+        "{}",
+        again.output
+    );
+
+    // The stored tarball is what npm packed: its sha512 is the integrity
+    // the packument lists.
+    let doc = gw.get_remote("group", "@acme%2fprivate", &[]).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.h("x-artifact-member"), "own");
+    let doc = doc.json();
+    let dist = &doc["versions"]["1.0.0"]["dist"];
+    let tarball = dist["tarball"].as_str().unwrap();
+    assert!(
+        tarball.starts_with(&gw.url("/api/v1/remote/own/@acme/private/-/")),
+        "{tarball}"
+    );
+    let bytes = reqwest::get(tarball).await.unwrap().bytes().await.unwrap();
+    assert_eq!(dist["integrity"], integrity(&bytes));
+    // The registry refuses it too (a client that does not check first).
+    let body = serde_json::json!({
+        "name": "@acme/private",
+        "versions": {"1.0.0": {"name": "@acme/private", "version": "1.0.0",
+            "dist": {"integrity": integrity(&bytes)}}},
+        "_attachments": {"acme-private-1.0.0.tgz": {
+            "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            "length": bytes.len()}},
+    });
+    let r = reqwest::Client::new()
+        .put(gw.url("/api/v1/remote/group/@acme%2fprivate"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
+
+    // A fresh project installs the private package and, from upstream,
+    // its public dependency, through the one registry URL.
+    let app = w.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join(".npmrc"), &npmrc).unwrap();
+    std::fs::write(
+        app.join("package.json"),
+        r#"{"name":"app","version":"0.0.0","private":true}"#,
+    )
+    .unwrap();
+    run_ok(npm(
+        &app,
+        &w.join("cache-app"),
+        &["install", "@acme/private"],
+    ))
+    .await;
+    let js = std::fs::read_to_string(app.join("node_modules/@acme/private/index.js")).unwrap();
+    assert!(js.contains("@acme/private@1.0.0"), "{js}");
+    assert!(app.join("node_modules/plain-dep/index.js").is_file());
+
+    // dist-tags, then a second version published and unpublished.
+    run_ok(npm(
+        &app,
+        &w.join("cache-app"),
+        &["dist-tag", "add", "@acme/private@1.0.0", "stable"],
+    ))
+    .await;
+    let tags = run_ok(npm(
+        &app,
+        &w.join("cache-app"),
+        &["dist-tag", "ls", "@acme/private"],
+    ))
+    .await;
+    assert!(tags.contains("stable: 1.0.0"), "{tags}");
+    run_ok(npm(
+        &pkg,
+        &w.join("cache-pub"),
+        &["deprecate", "@acme/private@1.0.0", "use 1.1"],
+    ))
+    .await;
+    let why = run_ok(npm(
+        &app,
+        &w.join("cache-app"),
+        &[
+            "view",
+            "@acme/private@1.0.0",
+            "deprecated",
+            "--prefer-online",
+        ],
+    ))
+    .await;
+    assert_eq!(why.trim(), "use 1.1");
+    run_ok(publish("1.1.0")).await;
+    let versions = || {
+        npm(
+            &app,
+            &w.join("cache-app"),
+            &[
+                "view",
+                "@acme/private",
+                "versions",
+                "--json",
+                "--prefer-online",
+            ],
+        )
+    };
+    let listed = run_ok(versions()).await;
+    assert!(listed.contains("1.1.0"), "{listed}");
+    run_ok(npm(
+        &pkg,
+        &w.join("cache-pub"),
+        &["unpublish", "@acme/private@1.1.0", "--force"],
+    ))
+    .await;
+    let listed = run_ok(versions()).await;
+    assert!(
+        listed.contains("1.0.0") && !listed.contains("1.1.0"),
+        "{listed}"
+    );
+    let gone = gw
+        .get_remote("own", "@acme/private/-/private-1.1.0.tgz", &[])
+        .await;
+    assert_eq!(gone.status, 404);
+}
+
+/// Publishes the core or the adapter refuses say why, with the status
+/// npm shows, and leave nothing behind: not JSON, an attachment that is
+/// not base64, a tarball that fails its integrity, a body over the quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_publishes_are_refused_and_leave_nothing() {
+    let gw = Gateway::start(
+        "[[remote]]\nname = \"own\"\npackage = \"npm\"\nhosted = true\nmax_size = \"4KiB\"\n",
+    )
+    .await;
+    let data = gw.dir.path().join("data");
+    let tgz = b"a tarball".to_vec();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let body = |integrity: String, data: String| {
+        serde_json::json!({
+            "name": "p",
+            "versions": {"1.0.0": {"name": "p", "version": "1.0.0", "dist": {"integrity": integrity}}},
+            "_attachments": {"p-1.0.0.tgz": {"data": data}},
+        })
+        .to_string()
+    };
+    let big = vec![7u8; 8 << 10];
+    for (sent, status, text) in [
+        ("{\"name\":".to_owned(), 400, "not valid JSON"),
+        (
+            body(integrity(&tgz), "!!notbase64".into()),
+            400,
+            "not base64",
+        ),
+        (
+            body(integrity(b"other"), b64(&tgz)),
+            400,
+            "does not match its sha512",
+        ),
+        (body(integrity(&big), b64(&big)), 507, "quota"),
+    ] {
+        let r = reqwest::Client::new()
+            .put(gw.url("/api/v1/remote/own/p"))
+            .header("content-type", "application/json")
+            .body(sent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{text}");
+        let said = r.text().await.unwrap();
+        assert!(said.contains(text), "{said}");
+        assert_eq!(crate::support::spool_files(&data), Vec::<String>::new());
+    }
+    let r = gw.get_remote("own", "p", &[]).await;
+    assert_eq!(r.status, 404);
+    // And a good one is stored.
+    let r = reqwest::Client::new()
+        .put(gw.url("/api/v1/remote/own/p"))
+        .body(body(integrity(&tgz), b64(&tgz)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let got = gw.get_remote("own", "p/-/p-1.0.0.tgz", &[]).await;
+    assert_eq!(got.body(), tgz);
 }
 
 /// sha512 SRI of `data`.

@@ -43,9 +43,17 @@
 //!
 //! The adapter never looks at an upstream answer's head
 //! (`accepts_every_response`) and keeps no state beyond the key-value
-//! store. Publishing to a pull-through remote is refused with 405; hosted
-//! remotes get 400 (only pull-through is built).
+//! store. Publishing to a pull-through remote is refused with 405.
+//!
+//! **Hosted.** On a hosted remote the adapter is a registry of its own:
+//! `npm publish` (the tarball taken out of the request by the core, never
+//! through the adapter), `npm install`, `npm view`, `npm dist-tag` and
+//! `npm unpublish`; see [`hosted`]. A virtual remote over a hosted and a
+//! pull-through npm remote (hosted first, `write_to` the hosted one) is
+//! the usual npm group: private packages from the hosted one, the rest
+//! from upstream, one registry URL.
 
+mod hosted;
 mod packument;
 
 use artgate_sdk::kvmap;
@@ -162,14 +170,8 @@ fn parse(path: &str) -> Option<Ask<'_>> {
 
 /// Plans a request, reading checksums through `host`.
 pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
-    if remote.mode != RemoteMode::PullThrough {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' must be a pull-through remote for the npm adapter (hosted npm is not built yet).",
-                remote.name
-            ),
-        );
+    if remote.mode == RemoteMode::Hosted {
+        return hosted::plan(host, remote, req);
     }
     let Some(ask) = parse(&req.path) else {
         return Decision::reject(

@@ -321,8 +321,7 @@ fn tarballs_elsewhere_must_be_on_an_upstream() {
 }
 
 /// The registry's endpoints: search and ping pass, audits pass with
-/// their body, logins and changes are 501; publishing is 405; hosted
-/// remotes are 400.
+/// their body, logins and changes are 501; publishing is 405.
 #[test]
 fn endpoints_methods_and_modes() {
     let h = host();
@@ -354,8 +353,6 @@ fn endpoints_methods_and_modes() {
     .expect_reject_with(501, "pull-through mirror");
     plan_with(&h, &remote(), &Request::test("PUT", "@acme/left-pad"))
         .expect_reject_with(405, "hosted npm remote");
-    plan_with(&h, &remote().hosted(), &Request::test("GET", "left-pad"))
-        .expect_reject_with(400, "pull-through");
     plan_with(&h, &remote(), &Request::test("GET", "a/b/c"))
         .expect_reject_with(404, "not an npm registry path");
 }
