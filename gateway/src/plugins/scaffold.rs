@@ -64,6 +64,10 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ),
     ("fuzz.rs", include_str!("../../../plugins/sdk/src/fuzz.rs")),
     ("http.rs", include_str!("../../../plugins/sdk/src/http.rs")),
+    (
+        "kvmap.rs",
+        include_str!("../../../plugins/sdk/src/kvmap.rs"),
+    ),
     ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
     ("log.rs", include_str!("../../../plugins/sdk/src/log.rs")),
     (
