@@ -74,10 +74,7 @@ impl Checksum {
 
     /// A hasher for this checksum's algorithm.
     pub fn hasher(&self) -> Hasher {
-        match self.algorithm {
-            Algorithm::Sha512 => Hasher::Sha512(Box::default()),
-            Algorithm::Sha1 => Hasher::Sha1(Box::default()),
-        }
+        Hasher::new(self.algorithm)
     }
 
     /// The checksum of `bytes` in `algorithm`.
@@ -107,6 +104,14 @@ pub enum Hasher {
 }
 
 impl Hasher {
+    /// A hasher for `algorithm`.
+    pub fn new(algorithm: Algorithm) -> Hasher {
+        match algorithm {
+            Algorithm::Sha512 => Hasher::Sha512(Box::default()),
+            Algorithm::Sha1 => Hasher::Sha1(Box::default()),
+        }
+    }
+
     /// Feed the next bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         use sha2::Digest as _;

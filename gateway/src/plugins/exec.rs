@@ -188,7 +188,7 @@ impl Drop for Waiting<'_> {
 }
 
 /// Aborts the task when the awaiting request goes away.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

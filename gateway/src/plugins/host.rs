@@ -124,6 +124,24 @@ impl CallContext {
     }
 }
 
+/// How long work a host call started on the request runtime may run.
+#[derive(Clone, Copy)]
+enum Until {
+    /// Until it is done, whatever happens to the call.
+    Done,
+    /// Until the call ends.
+    CallEnds,
+}
+
+/// The refusal of a host call whose work did not complete.
+fn did_not_complete(what: &str, e: String) -> wit::Rejection {
+    wit::Rejection {
+        status: 500,
+        message: format!("The host's {what} did not complete: {e}."),
+        code: None,
+    }
+}
+
 /// The refusal of an upload host call made where there is no upload.
 fn not_here(what: &str) -> wit::Rejection {
     wit::Rejection {
@@ -232,23 +250,30 @@ impl HostState {
         }
     }
 
-    /// Run `work` (request I/O or a store commit) on the request runtime
-    /// when the call runs on its adapter's lane, counting the wait as host
-    /// time.
+    /// Run `work` on the request runtime when the call runs on its
+    /// adapter's lane (network I/O and store work belong there), counting
+    /// the wait as host time. `Until::CallEnds` aborts it when the call
+    /// goes away (a trap, a timeout); `Until::Done` lets it finish (a fill
+    /// other requests may be waiting for). `Err` when it did not complete.
     async fn on_io<T: Send + 'static>(
         &mut self,
-        work: impl Future<Output = Result<T, wit::Rejection>> + Send + 'static,
-    ) -> Result<T, wit::Rejection> {
+        work: impl Future<Output = T> + Send + 'static,
+        until: Until,
+    ) -> Result<T, String> {
         let started = std::time::Instant::now();
         let result = match &self.io {
-            Some(io) => io.spawn(work).await.unwrap_or_else(|e| {
-                Err(wit::Rejection {
-                    status: 500,
-                    message: format!("The host call did not complete: {e}."),
-                    code: None,
-                })
-            }),
-            None => work.await,
+            Some(io) => {
+                let task = io.spawn(work);
+                match until {
+                    Until::Done => task.await,
+                    Until::CallEnds => {
+                        let mut guard = super::exec::AbortOnDrop(task);
+                        (&mut guard.0).await
+                    }
+                }
+                .map_err(|e| e.to_string())
+            }
+            None => Ok(work.await),
         };
         if let Some(b) = &self.budget
             && let Ok(mut b) = b.lock()
@@ -347,22 +372,11 @@ impl bindings::artgate::adapter::host::Host for HostState {
         let Some(http) = self.ctx.http.clone() else {
             return Ok(Err("http-send is not available in this context".into()));
         };
-        let started = std::time::Instant::now();
-        let result = match &self.io {
-            // Network I/O belongs to the request runtime: connections the
-            // client pool opens live there, whatever the lane is doing.
-            Some(io) => match io.spawn(async move { http.send(req).await }).await {
-                Ok(r) => r,
-                Err(e) => Err(format!("http-send did not complete: {e}")),
-            },
-            None => http.send(req).await,
-        };
-        if let Some(b) = &self.budget
-            && let Ok(mut b) = b.lock()
-        {
-            b.host_wait += started.elapsed();
-        }
-        Ok(result)
+        // Connections the client pool opens live on the request runtime.
+        Ok(self
+            .on_io(async move { http.send(req).await }, Until::Done)
+            .await
+            .unwrap_or_else(|e| Err(format!("http-send did not complete: {e}"))))
     }
 
     async fn cache_send(
@@ -381,25 +395,15 @@ impl bindings::artgate::adapter::host::Host for HostState {
         let Some(http) = self.ctx.http.clone() else {
             return Ok(Err("cache-send is not available in this context".into()));
         };
-        let started = std::time::Instant::now();
-        let result = match &self.io {
-            // The fill it may lead belongs to the request runtime, like the
-            // fills of forwarded requests.
-            Some(io) => match io
-                .spawn(async move { http.cache_send(req, plan, limit).await })
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => Err(format!("cache-send did not complete: {e}")),
-            },
-            None => http.cache_send(req, plan, limit).await,
-        };
-        if let Some(b) = &self.budget
-            && let Ok(mut b) = b.lock()
-        {
-            b.host_wait += started.elapsed();
-        }
-        Ok(result)
+        // The fill it may lead belongs to the request runtime, like the
+        // fills of forwarded requests, and runs on when this call ends.
+        Ok(self
+            .on_io(
+                async move { http.cache_send(req, plan, limit).await },
+                Until::Done,
+            )
+            .await
+            .unwrap_or_else(|e| Err(format!("cache-send did not complete: {e}"))))
     }
 
     async fn unpack_body(
@@ -411,8 +415,12 @@ impl bindings::artgate::adapter::host::Host for HostState {
             return Ok(Err(not_here("unpack-body")));
         };
         Ok(self
-            .on_io(async move { upload.unpack(layout, rest_limit).await })
-            .await)
+            .on_io(
+                async move { upload.unpack(layout, rest_limit).await },
+                Until::CallEnds,
+            )
+            .await
+            .unwrap_or_else(|e| Err(did_not_complete("unpack-body", e))))
     }
 
     async fn hosted_commit(
@@ -426,12 +434,16 @@ impl bindings::artgate::adapter::host::Host for HostState {
             return Ok(Err(not_here("hosted-commit")));
         };
         Ok(self
-            .on_io(async move {
-                upload
-                    .commit(file, key, content_type, refuse_overwrite)
-                    .await
-            })
-            .await)
+            .on_io(
+                async move {
+                    upload
+                        .commit(file, key, content_type, refuse_overwrite)
+                        .await
+                },
+                Until::CallEnds,
+            )
+            .await
+            .unwrap_or_else(|e| Err(did_not_complete("hosted-commit", e))))
     }
 
     fn cache_expire(&mut self, key: String) -> WtResult<()> {

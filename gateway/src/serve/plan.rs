@@ -9,6 +9,7 @@ use super::unpack::RequestUpload;
 use crate::config::RemoteMode;
 use crate::plugins::{Adapter, CallContext, HostUpload, wit, wit_http};
 use crate::reqbody::ClientBody;
+use crate::state::AppState;
 use http::StatusCode;
 use std::sync::Arc;
 
@@ -44,7 +45,7 @@ pub async fn plan(
     // A hosted remote's adapter may take files out of an upload's body
     // (`unpack-body`) while it plans.
     let upload = (req.remote.cfg.mode == RemoteMode::Hosted && !req.is_read())
-        .then(|| RequestUpload::new(state, req.remote, &parts.headers));
+        .then(|| RequestUpload::new(state, req.remote, adapter.name(), &parts.headers));
     if let Some(u) = &upload {
         ctx.upload = Some(u.clone() as Arc<dyn HostUpload>);
     }
@@ -56,7 +57,7 @@ pub async fn plan(
     );
     let mut client_body = match &upload {
         Some(u) => {
-            u.lend(body).await;
+            u.lend(body);
             None
         }
         None => Some(body),
@@ -65,9 +66,12 @@ pub async fn plan(
     // The adapter may ask to see the (bounded, decoded) request body once,
     // and is then asked again.
     if let Ok(wit::Decision::ReadBody(limit)) = &decision {
+        if upload.as_ref().is_some_and(|u| u.was_unpacked()) {
+            return Err(unpacked_then(state, adapter, "asked to see it"));
+        }
         let limit = (*limit).min(state.config.server.max_inspect_bytes) as usize;
         let unread = match (&upload, client_body.take()) {
-            (Some(u), _) => u.take_back().await,
+            (Some(u), _) => u.take_back(),
             (None, b) => b,
         };
         let (b, view) = unread
@@ -76,7 +80,7 @@ pub async fn plan(
             .await
             .map_err(|e| ServeError::new(e.status(), "UNSUPPORTED", e.to_string()))?;
         match &upload {
-            Some(u) => u.lend(b).await,
+            Some(u) => u.lend(b),
             None => client_body = Some(b),
         }
         wreq.body = view.body;
@@ -99,23 +103,12 @@ pub async fn plan(
     }
     // Staged files not committed during the call are deleted here.
     if let Some(u) = &upload {
-        client_body = u.take_back().await;
+        client_body = u.take_back();
         ctx.upload = None;
         if u.was_unpacked()
             && matches!(decision, Ok(wit::Decision::Hosted(wit::HostedOp::Write(_))))
         {
-            state
-                .engine
-                .metrics
-                .plugin_error(adapter.name(), "bad_output");
-            return Err(ServeError::new(
-                StatusCode::BAD_GATEWAY,
-                "UNKNOWN",
-                format!(
-                    "the {} adapter unpacked the request body and then asked to store it",
-                    adapter.name()
-                ),
-            ));
+            return Err(unpacked_then(state, adapter, "asked to store it"));
         }
     }
     let client_body = client_body.unwrap_or_else(|| ClientBody::Buffered(bytes::Bytes::new()));
@@ -136,4 +129,21 @@ pub async fn plan(
             body: client_body,
         },
     })
+}
+
+/// The adapter unpacked the request body (`unpack-body`) and then wanted
+/// it again (`what`): a 502, counted as bad output.
+fn unpacked_then(state: &AppState, adapter: &Adapter, what: &str) -> ServeError {
+    state
+        .engine
+        .metrics
+        .plugin_error(adapter.name(), "bad_output");
+    ServeError::new(
+        StatusCode::BAD_GATEWAY,
+        "UNKNOWN",
+        format!(
+            "the {} adapter unpacked the request body and then {what}",
+            adapter.name()
+        ),
+    )
 }

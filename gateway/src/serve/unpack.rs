@@ -7,14 +7,19 @@
 //! No file passes through wasm (invariant 1).
 //!
 //! The request body is read once: a JSON or length-prefixed body is first
-//! spooled whole (bounded by the remote's quota), then read from the spool
-//! on the blocking pool; a multipart body is read field by field as it
-//! arrives. Staged files live until the adapter's `plan` returns
-//! ([`RequestUpload::take_back`]); a file not committed by then is deleted
-//! with its spool.
+//! spooled whole (bounded by the remote's quota, as uploads are), then read
+//! from the spool on the blocking pool; a multipart body is read field by
+//! field as it arrives. Whatever is not a file counts against the
+//! adapter's limit as it is read, so a JSON member name or a text field is
+//! never held whole beyond it. Staged files live until the adapter's
+//! `plan` returns ([`RequestUpload::take_back`]); a file not committed by
+//! then is deleted with its spool. The adapter's call keeps its lane slot
+//! while the body arrives, as it does while `cache-send` waits for a fetch;
+//! a stalled client is cut off by `body_read_timeout`.
 
 use super::error::HostedError;
 use super::upload;
+use crate::cache::checksum::{Algorithm, Hasher};
 use crate::plugins::{HostUpload, wit};
 use crate::reqbody::ClientBody;
 use crate::state::{AppState, RemoteRuntime};
@@ -22,31 +27,40 @@ use crate::store::{Spool, StoreError};
 use futures_util::StreamExt;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use sha1::Digest as _;
+use std::cell::Cell;
 use std::io::{Read, Write};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use struson::reader::{JsonReader, JsonStreamReader, ValueType};
+use struson::reader::{JsonReader, JsonStreamReader, ReaderError, ReaderSettings, ValueType};
 use struson::writer::{JsonStreamWriter, JsonWriter};
+
+/// Bytes the JSON reader may have read ahead of what it handed out (its
+/// buffer) before the rest's limit applies.
+const READ_AHEAD: u64 = 64 * 1024;
 
 /// The body of one request, for the adapter's `plan` on a hosted remote.
 pub struct RequestUpload {
     state: Arc<AppState>,
     remote: Arc<RemoteRuntime>,
+    /// The adapter planning (its mistakes are 502s naming it).
+    adapter: String,
     headers: HeaderMap,
-    /// The client body until `unpack-body` takes it.
-    body: tokio::sync::Mutex<Option<ClientBody>>,
+    /// The client body while a `plan` call has it and `unpack-body` has not
+    /// taken it.
+    body: Mutex<Option<ClientBody>>,
     /// The files taken out; `None` once committed.
     staged: Mutex<Vec<Option<Spool>>>,
     /// Set once the body has been unpacked.
-    unpacked: std::sync::atomic::AtomicBool,
+    unpacked: AtomicBool,
 }
 
 /// A file as it is spooled: the spool (sha256) and the other digests the
 /// formats publish.
 struct Staging {
     spool: Spool,
-    sha512: sha2::Sha512,
-    sha1: sha1::Sha1,
+    sha512: Hasher,
+    sha1: Hasher,
     origin: String,
     filename: String,
 }
@@ -55,8 +69,8 @@ impl Staging {
     fn new(spool: Spool, origin: String, filename: String) -> Staging {
         Staging {
             spool,
-            sha512: sha2::Sha512::new(),
-            sha1: sha1::Sha1::new(),
+            sha512: Hasher::new(Algorithm::Sha512),
+            sha1: Hasher::new(Algorithm::Sha1),
             origin,
             filename,
         }
@@ -64,14 +78,13 @@ impl Staging {
 
     /// The spool and what the adapter learns about it.
     fn done(self) -> (Spool, wit::StagedFile) {
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         let file = wit::StagedFile {
             origin: self.origin,
             filename: self.filename,
             size: self.spool.len(),
             sha256: self.spool.digest().to_string(),
-            sha512: hex(&self.sha512.finalize()),
-            sha1: hex(&self.sha1.finalize()),
+            sha512: hex::encode(self.sha512.finish().value),
+            sha1: hex::encode(self.sha1.finish().value),
         };
         (self.spool, file)
     }
@@ -110,7 +123,7 @@ impl Write for Rest {
     }
 }
 
-/// The marker error of [`Rest`] over its limit.
+/// The marker error of a rest over its limit.
 #[derive(Debug)]
 struct RestTooLarge;
 
@@ -122,44 +135,99 @@ impl std::fmt::Display for RestTooLarge {
 
 impl std::error::Error for RestTooLarge {}
 
+/// A rest over `limit` bytes, as the client gets it (413).
+fn rest_too_large(limit: usize) -> HostedError {
+    HostedError::TooLarge {
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+    }
+}
+
 /// What unpacking produced: the rest and the staged files.
 type Unpacked = (Vec<u8>, Vec<Staging>);
 
+/// The remote's quota as an unpack sees it: what the remote holds when it
+/// starts plus the bytes this body brings.
+struct Quota {
+    remote: String,
+    limit: Option<u64>,
+    used: u64,
+}
+
+impl Quota {
+    async fn of(upload: &RequestUpload) -> Result<Quota, HostedError> {
+        let limit = upload.remote.cfg.max_size;
+        let used = match limit {
+            Some(_) => upload::remote_size(&upload.state, &upload.remote.cfg.name).await?,
+            None => 0,
+        };
+        Ok(Quota {
+            remote: upload.remote.cfg.name.clone(),
+            limit,
+            used,
+        })
+    }
+
+    /// Refuses when `len` more bytes would not fit (507); the commit
+    /// decides again, atomically.
+    fn check(&self, len: u64) -> Result<(), HostedError> {
+        match self.limit {
+            Some(limit) if self.used.saturating_add(len) > limit => Err(HostedError::Quota {
+                remote: self.remote.clone(),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl RequestUpload {
-    /// The upload of a request with head `headers` to `remote`; its body
-    /// is lent with [`RequestUpload::lend`].
+    /// The upload of a request with head `headers` to `remote`, planned by
+    /// `adapter`; its body is lent with [`RequestUpload::lend`].
     pub fn new(
         state: &Arc<AppState>,
         remote: &Arc<RemoteRuntime>,
+        adapter: &str,
         headers: &HeaderMap,
     ) -> Arc<RequestUpload> {
         Arc::new(RequestUpload {
             state: state.clone(),
             remote: remote.clone(),
+            adapter: adapter.to_owned(),
             headers: headers.clone(),
-            body: tokio::sync::Mutex::new(None),
+            body: Mutex::new(None),
             staged: Mutex::new(Vec::new()),
-            unpacked: false.into(),
+            unpacked: AtomicBool::new(false),
         })
     }
 
     /// Hands the client body over for a `plan` call.
-    pub async fn lend(&self, body: ClientBody) {
-        *self.body.lock().await = Some(body);
+    pub fn lend(&self, body: ClientBody) {
+        if let Ok(mut b) = self.body.lock() {
+            *b = Some(body);
+        }
     }
 
     /// After a `plan` call: the client body when the adapter did not unpack
     /// it; files it staged and did not commit are deleted.
-    pub async fn take_back(&self) -> Option<ClientBody> {
+    pub fn take_back(&self) -> Option<ClientBody> {
         if let Ok(mut staged) = self.staged.lock() {
             staged.clear();
         }
-        self.body.lock().await.take()
+        self.body.lock().ok()?.take()
     }
 
     /// Whether the adapter unpacked the body.
     pub fn was_unpacked(&self) -> bool {
-        self.unpacked.load(std::sync::atomic::Ordering::Relaxed)
+        self.unpacked.load(Ordering::Relaxed)
+    }
+
+    /// The adapter's mistake, as a 502 naming it.
+    fn misuse(&self, message: String) -> HostedError {
+        HostedError::Adapter {
+            adapter: self.adapter.clone(),
+            message,
+            status: http::StatusCode::BAD_GATEWAY,
+        }
     }
 
     async fn unpack_body(
@@ -167,20 +235,27 @@ impl RequestUpload {
         layout: wit::BodyLayout,
         rest_limit: u32,
     ) -> Result<wit::UnpackedBody, HostedError> {
-        let body = self.body.lock().await.take().ok_or_else(|| {
-            HostedError::BadUpload("the adapter unpacked the request body twice".into())
-        })?;
-        self.unpacked
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let body = self
+            .body
+            .lock()
+            .ok()
+            .and_then(|mut b| b.take())
+            .ok_or_else(|| self.misuse("it unpacked the request body twice".into()))?;
+        self.unpacked.store(true, Ordering::Relaxed);
         let limit = rest_limit.min(self.state.config.server.max_inspect_bytes) as usize;
+        let quota = Quota::of(self).await?;
+        if let Some(len) = crate::cache::head::content_length(&self.headers) {
+            quota.check(len)?;
+        }
         let (rest, files) = match layout {
-            wit::BodyLayout::Multipart(fields) => self.multipart(body, &fields, limit).await?,
+            wit::BodyLayout::Multipart(fields) => {
+                self.multipart(body, &fields, limit, &quota).await?
+            }
             layout => {
-                let whole = self.spool(body).await?;
-                let runtime = tokio::runtime::Handle::current();
+                let whole = self.spool(body, &quota).await?;
                 let store = self.state.engine.store.clone();
-                let new_spool = move || runtime.block_on(store.create_spool());
                 tokio::task::spawn_blocking(move || {
+                    let new_spool = || store.create_spool_blocking();
                     let reader =
                         std::io::BufReader::new(whole.reader().map_err(|e| {
                             StoreError::io("read spool", whole.path().display(), e)
@@ -192,19 +267,17 @@ impl RequestUpload {
                         wit::BodyLayout::LengthPrefixed(parts) => {
                             length_prefixed(reader, &parts, limit, &new_spool)
                         }
-                        wit::BodyLayout::Multipart(_) => Err(HostedError::BadUpload(
-                            "a multipart body is unpacked as it streams".into(),
-                        )),
+                        wit::BodyLayout::Multipart(_) => Ok((Vec::new(), Vec::new())),
                     }
                 })
                 .await
-                .map_err(|e| HostedError::Interrupted(format!("unpacking stopped: {e}")))??
+                .map_err(|e| StoreError::io("unpack", "tmp/", std::io::Error::other(e)))??
             }
         };
         let mut staged = self
             .staged
             .lock()
-            .map_err(|_| HostedError::Interrupted("the staged files are unusable".into()))?;
+            .map_err(|_| self.misuse("its staged files became unusable".into()))?;
         let files = files
             .into_iter()
             .map(|s| {
@@ -216,54 +289,49 @@ impl RequestUpload {
         Ok(wit::UnpackedBody { rest, files })
     }
 
-    /// The whole body in a spool, bounded by the remote's quota.
-    async fn spool(&self, body: ClientBody) -> Result<Spool, HostedError> {
+    /// The whole body in a spool, bounded by the remote's quota; the rest
+    /// of a refused body is drained ([`upload::drain`]), so the client
+    /// reads the error.
+    async fn spool(&self, body: ClientBody, quota: &Quota) -> Result<Spool, HostedError> {
         let mut body = body.into_upstream();
-        let mut spool = self.state.engine.store.create_spool().await?;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| match crate::reqbody::BodyStalled::find(e.as_ref()) {
-                Some(s) => HostedError::Stalled(s),
-                None => HostedError::Interrupted(e.to_string()),
-            })?;
-            let Ok(chunk) = frame.into_data() else {
-                continue;
-            };
-            spool
-                .write(&chunk)
-                .map_err(|e| StoreError::io("write spool", spool.path().display(), e))?;
-            self.within_quota(spool.len())?;
+        let result = async {
+            let mut spool = self.state.engine.store.create_spool().await?;
+            while let Some(frame) = body.frame().await {
+                let frame =
+                    frame.map_err(|e| match crate::reqbody::BodyStalled::find(e.as_ref()) {
+                        Some(s) => HostedError::Stalled(s),
+                        None => HostedError::Interrupted(e.to_string()),
+                    })?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                quota.check(spool.len() + chunk.len() as u64)?;
+                spool
+                    .write(&chunk)
+                    .map_err(|e| StoreError::io("write spool", spool.path().display(), e))?;
+            }
+            Ok(spool)
         }
-        Ok(spool)
-    }
-
-    /// Refuses a body larger than the remote's quota (the commit checks
-    /// what the remote holds).
-    fn within_quota(&self, len: u64) -> Result<(), HostedError> {
-        match self.remote.cfg.max_size {
-            Some(limit) if len > limit => Err(HostedError::Quota {
-                remote: self.remote.cfg.name.clone(),
-                limit,
-            }),
-            _ => Ok(()),
+        .await;
+        if result.is_err() {
+            upload::drain(&mut body).await;
         }
+        result
     }
 
     /// A multipart body field by field: the fields named in `files`
-    /// spooled, the others gathered as text.
+    /// spooled, the others gathered as text, read chunk by chunk against
+    /// `limit`.
     async fn multipart(
         &self,
         body: ClientBody,
         files: &[String],
         limit: usize,
+        quota: &Quota,
     ) -> Result<Unpacked, HostedError> {
-        let boundary = self
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|ct| multer::parse_boundary(ct).ok())
-            .ok_or_else(|| {
-                HostedError::BadUpload("the request body is not multipart/form-data".into())
-            })?;
+        let boundary = upload::multipart_boundary(&self.headers).ok_or_else(|| {
+            HostedError::BadUpload("the request body is not multipart/form-data".into())
+        })?;
         let stream = http_body_util::BodyStream::new(body.into_upstream()).filter_map(|f| async {
             match f {
                 Ok(frame) => frame.into_data().ok().map(Ok::<_, crate::body::BoxError>),
@@ -271,8 +339,8 @@ impl RequestUpload {
             }
         });
         let mut multipart = multer::Multipart::new(stream, boundary);
-        let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
-        let mut text_len = 0usize;
+        let mut fields = serde_json::Map::new();
+        let (mut text_len, mut staged_len) = (0usize, 0u64);
         let mut staged = Vec::new();
         let malformed = |e: multer::Error| {
             HostedError::BadUpload(format!("the multipart body is malformed: {e}"))
@@ -284,25 +352,31 @@ impl RequestUpload {
                 let filename = field.file_name().unwrap_or_default().to_owned();
                 let mut s = Staging::new(spool, name, filename);
                 while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                    staged_len += chunk.len() as u64;
+                    quota.check(staged_len)?;
                     s.write_all(&chunk)
                         .map_err(|e| StoreError::io("write spool", s.spool.path().display(), e))?;
-                    self.within_quota(s.spool.len())?;
                 }
                 staged.push(s);
-            } else {
-                let text = field.text().await.map_err(malformed)?;
-                text_len += name.len() + text.len();
+                continue;
+            }
+            text_len += name.len();
+            let mut text = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                text_len += chunk.len();
                 if text_len > limit {
-                    return Err(HostedError::TooLarge {
-                        limit: limit as u32,
-                    });
+                    return Err(rest_too_large(limit));
                 }
-                if let serde_json::Value::Array(values) = fields
-                    .entry(name)
-                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
-                {
-                    values.push(text.into());
-                }
+                text.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(text).map_err(|_| {
+                HostedError::BadUpload(format!("the multipart field {name:?} is not UTF-8 text"))
+            })?;
+            if let serde_json::Value::Array(values) = fields
+                .entry(name)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            {
+                values.push(text.into());
             }
         }
         let rest =
@@ -318,9 +392,7 @@ impl RequestUpload {
         refuse_overwrite: bool,
     ) -> Result<(), HostedError> {
         if key.is_empty() || key.len() > crate::cache::plan::MAX_KEY_BYTES || key.contains('\0') {
-            return Err(HostedError::BadUpload(
-                "the adapter named an empty, oversized or NUL-containing key".into(),
-            ));
+            return Err(self.misuse("it named an empty, oversized or NUL-containing key".into()));
         }
         let spool = self
             .staged
@@ -328,8 +400,8 @@ impl RequestUpload {
             .ok()
             .and_then(|mut s| s.get_mut(file as usize).and_then(Option::take))
             .ok_or_else(|| {
-                HostedError::BadUpload(format!(
-                    "the adapter committed staged file {file}, which does not exist or was committed already"
+                self.misuse(format!(
+                    "it committed staged file {file}, which does not exist or was committed already"
                 ))
             })?;
         upload::commit(
@@ -392,11 +464,67 @@ impl HostUpload for RequestUpload {
     }
 }
 
-/// Whether the member path `path` matches `pattern` (`.`-separated
-/// member names, `*` for any one).
+/// Whether the member path `path` matches `pattern`, a JSON Pointer
+/// (RFC 6901: `/`-separated member names, `~1` for `/`, `~0` for `~`)
+/// whose segment `*` matches any member name and `*suffix` any ending in
+/// `suffix`.
 fn matches(pattern: &str, path: &[String]) -> bool {
-    let parts: Vec<&str> = pattern.split('.').collect();
-    parts.len() == path.len() && parts.iter().zip(path).all(|(p, n)| *p == "*" || p == n)
+    let Some(pattern) = pattern.strip_prefix('/') else {
+        return false;
+    };
+    let parts: Vec<String> = pattern
+        .split('/')
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    parts.len() == path.len()
+        && parts
+            .iter()
+            .zip(path)
+            .all(|(p, name)| match p.strip_prefix('*') {
+                Some(suffix) => name.ends_with(suffix),
+                None => p == name,
+            })
+}
+
+/// `path` as a JSON Pointer.
+fn pointer(path: &[String]) -> String {
+    path.iter()
+        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
+/// A reader that refuses to read more than `limit` bytes (plus the JSON
+/// reader's read-ahead) besides those handed out inside files.
+struct Bounded<R> {
+    inner: R,
+    read: u64,
+    in_files: Rc<Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.saturating_sub(self.in_files.get()) > self.limit + READ_AHEAD {
+            return Err(std::io::Error::other(RestTooLarge));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Counts the bytes read through it into a shared cell.
+struct Counted<'a, R> {
+    inner: R,
+    count: &'a Cell<u64>,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// A JSON body: the strings at `patterns` decoded from base64 into
@@ -407,7 +535,18 @@ fn json_base64(
     limit: usize,
     new_spool: &dyn Fn() -> Result<Spool, StoreError>,
 ) -> Result<Unpacked, HostedError> {
-    let mut r = JsonStreamReader::new(reader);
+    let in_files = Rc::new(Cell::new(0));
+    let bounded = Bounded {
+        inner: reader,
+        read: 0,
+        in_files: in_files.clone(),
+        limit: limit as u64,
+    };
+    let settings = ReaderSettings {
+        track_path: false,
+        ..ReaderSettings::default()
+    };
+    let mut r = JsonStreamReader::new_custom(bounded, settings);
     let mut rest = Rest {
         buf: Vec::new(),
         limit,
@@ -415,88 +554,119 @@ fn json_base64(
     let mut staged = Vec::new();
     {
         let mut w = JsonStreamWriter::new(&mut rest);
-        let mut path = Vec::new();
-        walk(&mut r, &mut w, &mut path, patterns, &mut staged, new_spool)?;
-        w.finish_document().map_err(io_error)?;
+        let mut walk = Walk {
+            patterns,
+            staged: &mut staged,
+            new_spool,
+            in_files: &in_files,
+            limit,
+        };
+        walk.value(&mut r, &mut w, &mut Vec::new())?;
+        w.finish_document().map_err(|e| io_error(e, limit))?;
     }
-    r.consume_trailing_whitespace().map_err(json_error)?;
+    r.consume_trailing_whitespace()
+        .map_err(|e| json_error(e, limit))?;
     Ok((rest.buf, staged))
 }
 
-/// Copies one value from `r` to `w`, taking out the files.
-fn walk(
-    r: &mut JsonStreamReader<impl Read>,
-    w: &mut JsonStreamWriter<&mut Rest>,
-    path: &mut Vec<String>,
-    patterns: &[String],
-    staged: &mut Vec<Staging>,
-    new_spool: &dyn Fn() -> Result<Spool, StoreError>,
-) -> Result<(), HostedError> {
-    match r.peek().map_err(json_error)? {
-        ValueType::Object => {
-            r.begin_object().map_err(json_error)?;
-            w.begin_object().map_err(io_error)?;
-            while r.has_next().map_err(json_error)? {
-                let name = r.next_name_owned().map_err(json_error)?;
-                w.name(&name).map_err(io_error)?;
-                path.push(name);
-                walk(r, w, path, patterns, staged, new_spool)?;
-                path.pop();
+/// What a walk over one JSON document needs besides the reader and the
+/// writer.
+struct Walk<'a> {
+    patterns: &'a [String],
+    staged: &'a mut Vec<Staging>,
+    new_spool: &'a dyn Fn() -> Result<Spool, StoreError>,
+    in_files: &'a Cell<u64>,
+    limit: usize,
+}
+
+impl Walk<'_> {
+    /// Copies one value from `r` to `w`, taking out the files.
+    fn value(
+        &mut self,
+        r: &mut JsonStreamReader<impl Read>,
+        w: &mut JsonStreamWriter<&mut Rest>,
+        path: &mut Vec<String>,
+    ) -> Result<(), HostedError> {
+        let limit = self.limit;
+        let je = |e| json_error(e, limit);
+        let ie = |e| io_error(e, limit);
+        match r.peek().map_err(je)? {
+            ValueType::Object => {
+                r.begin_object().map_err(je)?;
+                w.begin_object().map_err(ie)?;
+                while r.has_next().map_err(je)? {
+                    let name = r.next_name_owned().map_err(je)?;
+                    w.name(&name).map_err(ie)?;
+                    path.push(name);
+                    self.value(r, w, path)?;
+                    path.pop();
+                }
+                r.end_object().map_err(je)?;
+                w.end_object().map_err(ie)
             }
-            r.end_object().map_err(json_error)?;
-            w.end_object().map_err(io_error)
-        }
-        ValueType::Array => {
-            r.begin_array().map_err(json_error)?;
-            w.begin_array().map_err(io_error)?;
-            let mut i = 0usize;
-            while r.has_next().map_err(json_error)? {
-                path.push(i.to_string());
-                walk(r, w, path, patterns, staged, new_spool)?;
-                path.pop();
-                i += 1;
+            ValueType::Array => {
+                r.begin_array().map_err(je)?;
+                w.begin_array().map_err(ie)?;
+                let mut i = 0usize;
+                while r.has_next().map_err(je)? {
+                    path.push(i.to_string());
+                    self.value(r, w, path)?;
+                    path.pop();
+                    i += 1;
+                }
+                r.end_array().map_err(je)?;
+                w.end_array().map_err(ie)
             }
-            r.end_array().map_err(json_error)?;
-            w.end_array().map_err(io_error)
-        }
-        ValueType::String if patterns.iter().any(|p| matches(p, path)) => {
-            let origin = path.join(".");
-            let mut s = Staging::new(new_spool()?, origin.clone(), String::new());
-            {
-                let text = r.next_string_reader().map_err(json_error)?;
-                let mut decoder = base64::read::DecoderReader::new(
-                    text,
-                    &base64::engine::general_purpose::STANDARD,
-                );
-                std::io::copy(&mut decoder, &mut s).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::InvalidData {
-                        HostedError::BadUpload(format!("the file at {origin} is not base64: {e}"))
-                    } else {
-                        StoreError::io("write spool", s.spool.path().display(), e).into()
-                    }
-                })?;
+            ValueType::String if self.patterns.iter().any(|p| matches(p, path)) => {
+                let origin = pointer(path);
+                let mut s = Staging::new((self.new_spool)()?, origin.clone(), String::new());
+                {
+                    let text = Counted {
+                        inner: r.next_string_reader().map_err(je)?,
+                        count: self.in_files,
+                    };
+                    let mut decoder = base64::read::DecoderReader::new(
+                        text,
+                        &base64::engine::general_purpose::STANDARD,
+                    );
+                    std::io::copy(&mut decoder, &mut s).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::InvalidData {
+                            HostedError::BadUpload(format!(
+                                "the file at {origin} is not base64: {e}"
+                            ))
+                        } else {
+                            StoreError::io("write spool", s.spool.path().display(), e).into()
+                        }
+                    })?;
+                }
+                self.staged.push(s);
+                w.string_value("").map_err(ie)
             }
-            staged.push(s);
-            w.string_value("").map_err(io_error)
+            _ => r.transfer_to(w).map_err(|e| match e {
+                struson::reader::TransferError::ReaderError(e) => je(e),
+                struson::reader::TransferError::WriterError(e) => ie(e),
+            }),
         }
-        _ => r.transfer_to(w).map_err(|e| match e {
-            struson::reader::TransferError::ReaderError(e) => json_error(e),
-            struson::reader::TransferError::WriterError(e) => io_error(e),
-        }),
     }
 }
 
-/// A JSON reading error as the client gets it.
-fn json_error(e: struson::reader::ReaderError) -> HostedError {
-    HostedError::BadUpload(format!("the request body is not valid JSON: {e}"))
+/// A JSON reading error as the client gets it: 413 when the rest ran over
+/// its limit, else 400 saying where the JSON broke.
+fn json_error(e: ReaderError, limit: usize) -> HostedError {
+    match e {
+        ReaderError::IoError { error, .. } => io_error(error, limit),
+        e => HostedError::BadUpload(format!("the request body is not valid JSON: {e}")),
+    }
 }
 
-/// A write error of the rest: over its limit, or the spool failed.
-fn io_error(e: std::io::Error) -> HostedError {
+/// An I/O error while unpacking: 413 for a rest over its limit.
+fn io_error(e: std::io::Error, limit: usize) -> HostedError {
     if e.get_ref().is_some_and(|inner| inner.is::<RestTooLarge>()) {
-        HostedError::BadUpload(RestTooLarge.to_string())
+        rest_too_large(limit)
+    } else if e.kind() == std::io::ErrorKind::InvalidData {
+        HostedError::BadUpload(format!("the request body is not valid JSON: {e}"))
     } else {
-        HostedError::Interrupted(e.to_string())
+        HostedError::Store(StoreError::io("read spool", "tmp/", e))
     }
 }
 
@@ -519,7 +689,7 @@ fn length_prefixed(
         match reader.read(&mut len[..1]) {
             Ok(0) => break,
             Ok(_) => reader.read_exact(&mut len[1..]).map_err(|_| short(i))?,
-            Err(e) => return Err(HostedError::Interrupted(e.to_string())),
+            Err(e) => return Err(StoreError::io("read spool", "tmp/", e).into()),
         }
         let n = u64::from(u32::from_le_bytes(len));
         let mut part = (&mut reader).take(n);
@@ -530,8 +700,8 @@ fn length_prefixed(
             staged.push(s);
             copied
         } else {
-            rest.write_all(&len).map_err(io_error)?;
-            std::io::copy(&mut part, &mut rest).map_err(io_error)?
+            rest.write_all(&len).map_err(|e| io_error(e, limit))?;
+            std::io::copy(&mut part, &mut rest).map_err(|e| io_error(e, limit))?
         };
         if copied != n {
             return Err(short(i));
@@ -555,7 +725,8 @@ mod tests {
     }
 
     /// npm publish's shape: the attachment's base64 (with an escaped `/`)
-    /// becomes a staged file; the rest is the same document with `""`.
+    /// becomes a staged file; another attachment that is no tarball (a
+    /// provenance bundle) and everything else stay in the rest.
     #[test]
     fn json_files_are_taken_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -563,12 +734,12 @@ mod tests {
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, data)
             .replace('/', "\\/");
         let body = format!(
-            r#"{{"name":"a","versions":{{"1.0.0":{{"x":[1,true,null,"s"]}}}},"_attachments":{{"a-1.0.0.tgz":{{"content_type":"application/octet-stream","data":"{b64}","length":{}}}}}}}"#,
+            r#"{{"name":"a","versions":{{"1.0.0":{{"x":[1,true,null,"s"]}}}},"_attachments":{{"a-1.0.0.tgz":{{"data":"{b64}","length":{}}},"a-1.0.0.sigstore":{{"data":"{{\"json\":1}}"}}}}}}"#,
             data.len()
         );
         let (rest, files) = json_base64(
             body.as_bytes(),
-            &["_attachments.*.data".to_owned()],
+            &["/_attachments/*.tgz/data".to_owned()],
             1 << 20,
             &spools(dir.path()),
         )
@@ -576,38 +747,82 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_slice(&rest).unwrap();
         assert_eq!(doc["_attachments"]["a-1.0.0.tgz"]["data"], "");
         assert_eq!(
+            doc["_attachments"]["a-1.0.0.sigstore"]["data"],
+            "{\"json\":1}"
+        );
+        assert_eq!(
             doc["versions"]["1.0.0"]["x"],
             serde_json::json!([1, true, null, "s"])
         );
         assert_eq!(files.len(), 1);
-        assert_eq!(files[0].origin, "_attachments.a-1.0.0.tgz.data");
+        assert_eq!(files[0].origin, "/_attachments/a-1.0.0.tgz/data");
         assert_eq!(read_all(&files[0]), data);
         let (_, f) = files.into_iter().next().unwrap().done();
         assert_eq!(f.size, data.len() as u64);
-        assert_eq!(f.sha1, format!("{:x}", sha1::Sha1::digest(data)));
+        use sha1::Digest as _;
+        assert_eq!(f.sha1, hex::encode(sha1::Sha1::digest(data)));
     }
 
-    /// Bad input is a 400 or 413 saying what was wrong.
+    /// Bad input is a 400 or 413 saying what was wrong; a huge member name
+    /// outside any file is refused once it passes the limit, not held.
     #[test]
     fn bad_json_bodies_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = ["a".to_owned()];
-        for (body, status, text) in [
-            (r#"{"a":"!!!"}"#, 400, "not base64"),
-            (r#"{"a":"QQ=="} x"#, 400, "not valid JSON"),
-            (r#"{"a":"#, 400, "not valid JSON"),
+        let paths = ["/a".to_owned()];
+        let huge_name = format!("{{\"{}\":1}}", "n".repeat(1 << 20));
+        let cases = [
+            (r#"{"a":"!!!"}"#.to_owned(), 400, "not base64"),
+            (r#"{"a":"QQ=="} x"#.to_owned(), 400, "not valid JSON"),
+            (r#"{"a":"#.to_owned(), 400, "not valid JSON"),
             (
-                r#"{"b":"0123456789012345678901234567890123456789"}"#,
-                400,
+                r#"{"b":"0123456789012345678901234567890123456789"}"#.to_owned(),
+                413,
                 "larger than",
             ),
-        ] {
+            (huge_name, 413, "larger than"),
+        ];
+        for (body, status, text) in cases {
             let e = json_base64(body.as_bytes(), &paths, 32, &spools(dir.path()))
                 .err()
                 .expect("refused");
-            assert_eq!(e.status().as_u16(), status, "{body}: {e}");
-            assert!(e.to_string().contains(text), "{body}: {e}");
+            assert_eq!(
+                e.status().as_u16(),
+                status,
+                "{}: {e}",
+                &body[..body.len().min(40)]
+            );
+            assert!(e.to_string().contains(text), "{e}");
         }
+        // A large file is no reason to refuse: only the rest is limited.
+        let big = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            vec![1u8; 300_000],
+        );
+        let body = format!(r#"{{"a":"{big}"}}"#);
+        let (rest, files) = json_base64(body.as_bytes(), &paths, 32, &spools(dir.path())).unwrap();
+        assert_eq!(rest, br#"{"a":""}"#);
+        assert_eq!(files[0].spool.len(), 300_000);
+    }
+
+    /// Patterns are JSON Pointers with `*` and `*suffix` segments.
+    #[test]
+    fn pointer_patterns() {
+        let p = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert!(matches(
+            "/_attachments/*/data",
+            &p(&["_attachments", "x.tgz", "data"])
+        ));
+        assert!(matches(
+            "/_attachments/*.tgz/data",
+            &p(&["_attachments", "x.tgz", "data"])
+        ));
+        assert!(!matches(
+            "/_attachments/*.tgz/data",
+            &p(&["_attachments", "x.sig", "data"])
+        ));
+        assert!(matches("/a~1b/c", &p(&["a/b", "c"])));
+        assert!(!matches("a/c", &p(&["a", "c"])), "a pointer starts with /");
+        assert_eq!(pointer(&p(&["a/b", "~c"])), "/a~1b/~0c");
     }
 
     /// cargo publish's shape: metadata, then the crate.
@@ -627,5 +842,9 @@ mod tests {
             .err()
             .expect("refused");
         assert!(e.to_string().contains("ends inside part 1"), "{e}");
+        let e = length_prefixed(&body[..], &[1], 8, &spools(dir.path()))
+            .err()
+            .expect("refused");
+        assert_eq!(e.status().as_u16(), 413);
     }
 }

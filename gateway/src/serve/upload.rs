@@ -101,21 +101,28 @@ pub async fn write(
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         if upload.polled || !expects_continue {
-            let _ = tokio::time::timeout(DRAIN_TIME, async {
-                let mut dropped: u64 = 0;
-                while dropped <= DRAIN_LIMIT {
-                    match upload.body.frame().await {
-                        Some(Ok(f)) => {
-                            dropped += f.data_ref().map_or(0, |d| d.len() as u64);
-                        }
-                        _ => break,
-                    }
-                }
-            })
-            .await;
+            drain(&mut upload.body).await;
         }
     }
     result
+}
+
+/// Read and drop what is left of a refused upload's body (at most
+/// [`DRAIN_LIMIT`] bytes for at most [`DRAIN_TIME`]), so that an HTTP/1.1
+/// client still sending reads the error instead of a reset.
+pub(super) async fn drain(body: &mut crate::upstream::ReqBody) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut dropped: u64 = 0;
+        while dropped <= DRAIN_LIMIT {
+            match body.frame().await {
+                Some(Ok(f)) => {
+                    dropped += f.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 async fn store_upload(
@@ -363,12 +370,12 @@ async fn inspect(
 }
 
 /// Bytes `remote`'s entries take (the index's counter).
-async fn remote_size(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {
+pub(super) async fn remote_size(state: &Arc<AppState>, remote: &str) -> Result<u64, HostedError> {
     Ok(state.engine.store.remote_size(remote).await?)
 }
 
 /// The boundary of a `multipart/form-data` upload, if it is one.
-fn multipart_boundary(headers: &http::HeaderMap) -> Option<String> {
+pub(super) fn multipart_boundary(headers: &http::HeaderMap) -> Option<String> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
         return None;

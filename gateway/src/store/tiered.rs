@@ -271,6 +271,13 @@ impl Store {
         .await
     }
 
+    /// A new spool, for code already on the blocking pool.
+    pub fn create_spool_blocking(&self) -> Result<Spool, StoreError> {
+        self.blobs
+            .create_spool()
+            .map_err(|e| StoreError::io("create spool", "tmp/", e))
+    }
+
     /// `bytes` appended to `spool` (for a whole body in hand; a streamed
     /// body writes each chunk on its own thread: the writes go to the page
     /// cache).

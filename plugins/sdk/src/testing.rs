@@ -126,10 +126,19 @@ impl FakeHost {
         self
     }
 
-    /// Answers every later `unpack-body` with `answer` (at first a 400: no
-    /// upload configured).
+    /// Answers the next `unpack-body` with `answer` (at first a 400: no
+    /// upload configured). As on the host, a second `unpack-body` in one
+    /// test's calls is refused, and a staged file commits once; a test of
+    /// several requests uses a `FakeHost` for each, or [`FakeHost::next_request`].
     pub fn with_unpacked(&self, answer: Result<UnpackedBody, Rejection>) -> &FakeHost {
         *self.unpacked.borrow_mut() = answer;
+        self
+    }
+
+    /// Forgets the calls recorded so far (keeping the store and the hosted
+    /// entries), as when the next request arrives.
+    pub fn next_request(&self) -> &FakeHost {
+        self.calls.borrow_mut().clear();
         self
     }
 
@@ -281,7 +290,19 @@ impl Host for FakeHost {
     }
 
     fn unpack_body(&self, layout: &BodyLayout, rest_limit: u32) -> Result<UnpackedBody, Rejection> {
+        let again = self
+            .calls
+            .borrow()
+            .iter()
+            .any(|c| matches!(c, Call::UnpackBody(..)));
         self.record(Call::UnpackBody(layout.clone(), rest_limit));
+        if again {
+            // As the host: a body is read once.
+            return Err(Rejection::new(
+                502,
+                "the adapter unpacked the request body twice",
+            ));
+        }
         self.unpacked.borrow().clone()
     }
 
@@ -302,8 +323,19 @@ impl Host for FakeHost {
             Ok(u) => u.files.len(),
             Err(_) => 0,
         };
-        if file as usize >= staged {
-            return Err(Rejection::new(400, format!("no staged file {file}")));
+        let committed_before = self
+            .calls
+            .borrow()
+            .iter()
+            .filter(|c| matches!(c, Call::HostedCommit(f, ..) if *f == file))
+            .count()
+            > 1;
+        if file as usize >= staged || committed_before {
+            // As the host: a file exists once and is committed once.
+            return Err(Rejection::new(
+                502,
+                format!("staged file {file} does not exist or was committed already"),
+            ));
         }
         let mut hosted = self.hosted.borrow_mut();
         if refuse_overwrite && hosted.contains_key(key) {
