@@ -363,7 +363,7 @@ async fn bad_publishes_are_refused_and_leave_nothing() {
         (
             body(integrity(b"other"), b64(&tgz)),
             400,
-            "does not match its sha512",
+            "does not match its dist.integrity",
         ),
         (body(integrity(&big), b64(&big)), 507, "quota"),
     ] {

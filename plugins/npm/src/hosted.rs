@@ -1,31 +1,36 @@
 //! Hosted npm: a registry of the remote's own packages, for `npm publish`,
-//! `npm install`, `npm view`, `npm dist-tag` and `npm unpublish`.
+//! `npm install`, `npm view`, `npm dist-tag`, `npm deprecate` and
+//! `npm unpublish`.
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | `PUT {name}` with a tarball attached (`npm publish`) | the tarball, taken out of the JSON by the core (`unpack-body`, never through the adapter) and checked against the version's `dist.integrity` or `shasum`, is stored write-once as `{name}/-/{file}`; the version's manifest goes into the key-value store; publishing an existing version is 409 |
-//! | `PUT {name}` without one (`npm deprecate`) | the manifests of versions the package has are replaced (their `dist` kept) |
-//! | `GET {name}` | the packument, built from the stored manifests, with tarball links at the gateway |
+//! | `PUT {name}` with a tarball attached (`npm publish`) | the tarball, taken out of the JSON by the core (`unpack-body`, never through the adapter) and checked against the version's `dist.integrity` (sha512) and `shasum`, is stored write-once as `{name}/-/{file}`; the version's manifest is kept; publishing a version the package has or had is 409 |
+//! | `PUT {name}` without one (`npm deprecate`) | the `deprecated` messages of published versions are set; nothing else of a manifest changes |
+//! | `GET {name}` | the packument, built from the kept manifests, with tarball links at the gateway |
 //! | `GET {name}/-/{file}` | the tarball, while its version is published |
 //! | `GET`, `PUT`, `DELETE` `-/package/{name}/dist-tags[/{tag}]` | the dist-tags (`npm dist-tag ls/add/rm`) |
-//! | `PUT {name}/-rev/{rev}` | the packument without some versions (`npm unpublish {name}@{version}`): those versions are gone |
-//! | `DELETE {name}/-rev/{rev}` | the whole package is gone (`npm unpublish {name}`, or its last version) |
+//! | `PUT {name}/-rev/{rev}` | the packument without some versions (`npm unpublish {name}@{version}`): those versions are unpublished |
+//! | `DELETE {name}/-rev/{rev}` | every version is unpublished (`npm unpublish {name}`, or its last version) |
 //! | `DELETE {name}/-/{file}/-rev/{rev}` | the tarball of an unpublished version is deleted |
 //!
-//! **State.** `index/{name}` in the key-value store holds the versions
-//! (with their publish times) and the dist-tags; `manifest/{name}/{v}` each
-//! version's manifest (its `readme` dropped: at most 64 KiB each). A
-//! tarball is served only while the index lists its version, so a
-//! package unpublished whole is gone even though its tarballs stay stored
-//! (and count against the quota) until deleted one by one. An unpublished
-//! version cannot be published again (its tarball key is taken), as on
-//! npmjs.org. Two publishes of different versions of one package at the
-//! same moment may lose one version from the index (the key-value store
-//! has no compare-and-swap); the index is read back after each write and
-//! merged again if another publish overwrote it.
+//! **Revisions.** A packument's `_rev` names the state of its versions and
+//! tags; a change sent with another `_rev` (built from a packument read
+//! before a publish or another change) is refused with 409, so an
+//! unpublish never drops a version it did not see.
+//!
+//! **State.** `index/{name}` in the key-value store holds the published
+//! versions (with their times), the unpublished ones, and the dist-tags;
+//! the manifests are a [`kvmap`] (`manifests/{name}`, each at most about
+//! 60 KiB once its `readme` is dropped). An unpublished version stays
+//! unpublishable, as on npmjs.org, and its tarball is served no more. Two
+//! publishes of one package at the same moment may each answer 201 while
+//! the index keeps one of them (the key-value store has no
+//! compare-and-swap; the index is read back after each write and merged
+//! again when another write got in between, which narrows that window).
 
 use crate::packument::Checksum;
 use crate::{Name, is_name_part};
+use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -46,7 +51,7 @@ enum Op<'a> {
     /// `{name}/-/{file}/-rev/{rev}`.
     TarballRev(Name<'a>, &'a str),
     /// `{name}/-rev/{rev}`.
-    Rev(Name<'a>),
+    Rev(Name<'a>, &'a str),
     /// `-/package/{name}/dist-tags[/{tag}]`.
     DistTags(Name<'a>, Option<&'a str>),
     /// `-/ping`.
@@ -84,7 +89,7 @@ fn parse(path: &str) -> Option<Op<'_>> {
         [] => Some(Op::Package(name)),
         ["-", file] if !file.is_empty() => Some(Op::Tarball(name, file)),
         ["-", file, "-rev", _] if !file.is_empty() => Some(Op::TarballRev(name, file)),
-        ["-rev", _] => Some(Op::Rev(name)),
+        ["-rev", rev] => Some(Op::Rev(name, rev)),
         _ => None,
     }
 }
@@ -107,18 +112,17 @@ pub fn plan(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
         ("PUT", Op::Package(name)) => publish(host, name),
         ("GET" | "HEAD", Op::Tarball(name, file)) => tarball(host, name, file),
         ("DELETE", Op::TarballRev(name, file)) => delete_tarball(host, name, file),
-        ("PUT", Op::Rev(name)) => match &req.body {
-            None => Ok(Decision::read_body(REST_LIMIT)),
-            Some(body) => unpublish_versions(host, name, body),
+        ("PUT", Op::Rev(name, rev)) => match body(req, REST_LIMIT) {
+            Err(d) => return *d,
+            Ok(body) => unpublish_versions(host, name, rev, body),
         },
-        ("DELETE", Op::Rev(name)) => unpublish_all(host, name),
-        ("GET" | "HEAD", Op::DistTags(name, None)) => read_index(host, name).and_then(|i| {
-            i.map(|index| ok_json(200, index.tags))
-                .ok_or_else(|| no_package(name))
-        }),
-        ("PUT", Op::DistTags(name, Some(tag))) => match &req.body {
-            None => Ok(Decision::read_body(1024)),
-            Some(body) => set_tag(host, name, tag, body),
+        ("DELETE", Op::Rev(name, rev)) => unpublish_all(host, name, Some(rev)),
+        ("GET" | "HEAD", Op::DistTags(name, None)) => {
+            published(host, name).map(|index| ok_json(200, Value::Object(index.tags)))
+        }
+        ("PUT", Op::DistTags(name, Some(tag))) => match body(req, 1024) {
+            Err(d) => return *d,
+            Ok(body) => set_tag(host, name, tag, body),
         },
         ("DELETE", Op::DistTags(name, Some(tag))) => delete_tag(host, name, tag),
         (m, _) => Err(Rejection::new(
@@ -127,6 +131,19 @@ pub fn plan(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
         )),
     };
     result.unwrap_or_else(Decision::Reject)
+}
+
+/// The request body, or the decision that gets it: read it (up to
+/// `limit`), or refuse one larger than that with 413.
+fn body(req: &Request, limit: u32) -> Result<&[u8], Box<Decision>> {
+    match &req.body {
+        Some(b) => Ok(b),
+        None if req.body_too_large => Err(Box::new(Decision::reject(
+            413,
+            format!("The request body is larger than the {limit} bytes this path takes."),
+        ))),
+        None => Err(Box::new(Decision::read_body(limit))),
+    }
 }
 
 /// A JSON answer.
@@ -144,17 +161,54 @@ fn no_package(name: Name<'_>) -> Rejection {
 
 /// The versions and dist-tags of a package.
 struct Index {
-    /// Version → publish time.
+    /// Published version → publish time.
     versions: Map<String, Value>,
+    /// Versions unpublished (never to be published again).
+    unpublished: Vec<String>,
     /// Tag → version.
-    tags: Value,
+    tags: Map<String, Value>,
     /// When the package was first published.
     created: Value,
 }
 
 impl Index {
+    fn empty() -> Index {
+        Index {
+            versions: Map::new(),
+            unpublished: Vec::new(),
+            tags: Map::new(),
+            created: now(),
+        }
+    }
+
     fn to_json(&self) -> Value {
-        json!({"versions": self.versions, "dist-tags": self.tags, "created": self.created})
+        json!({
+            "versions": self.versions,
+            "unpublished": self.unpublished,
+            "dist-tags": self.tags,
+            "created": self.created,
+        })
+    }
+
+    /// The revision of this state: the number of versions and a hash of
+    /// the versions and tags (FNV-1a).
+    fn rev(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let text = json!([self.versions.keys().collect::<Vec<_>>(), self.tags]).to_string();
+        for b in text.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{}-{h:016x}", self.versions.len() + self.unpublished.len())
+    }
+
+    /// Whether `version` is or was published.
+    fn has_had(&self, version: &str) -> bool {
+        self.versions.contains_key(version) || self.unpublished.iter().any(|v| v == version)
+    }
+
+    /// Whether `file` is the tarball of a published version.
+    fn serves(&self, name: Name<'_>, file: &str) -> bool {
+        self.versions.keys().any(|v| file_of(name, v) == file)
     }
 }
 
@@ -162,8 +216,8 @@ fn index_key(name: Name<'_>) -> String {
     format!("index/{}", name.0)
 }
 
-fn manifest_key(name: Name<'_>, version: &str) -> String {
-    format!("manifest/{}/{version}", name.0)
+fn manifests_key(name: Name<'_>) -> String {
+    format!("manifests/{}", name.0)
 }
 
 fn read_index(host: &dyn Host, name: Name<'_>) -> Result<Option<Index>, Rejection> {
@@ -174,12 +228,60 @@ fn read_index(host: &dyn Host, name: Name<'_>) -> Result<Option<Index>, Rejectio
         .map_err(|_| Rejection::new(500, format!("The stored index of {} is damaged.", name.0)))?;
     Ok(Some(Index {
         versions: doc["versions"].as_object().cloned().unwrap_or_default(),
-        tags: match &doc["dist-tags"] {
-            Value::Object(t) => Value::Object(t.clone()),
-            _ => json!({}),
-        },
+        unpublished: doc["unpublished"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        tags: doc["dist-tags"].as_object().cloned().unwrap_or_default(),
         created: doc["created"].clone(),
     }))
+}
+
+/// A package that has published versions.
+fn published(host: &dyn Host, name: Name<'_>) -> Result<Index, Rejection> {
+    read_index(host, name)?
+        .filter(|i| !i.versions.is_empty())
+        .ok_or_else(|| no_package(name))
+}
+
+/// Refuses a change sent with a revision other than the current one.
+fn check_rev(index: &Index, name: Name<'_>, rev: &str) -> Result<(), Rejection> {
+    if index.rev() == rev {
+        return Ok(());
+    }
+    Err(Rejection::new(
+        409,
+        format!(
+            "Package {} changed since revision {rev} was read (it is at {}); read it again.",
+            name.0,
+            index.rev()
+        ),
+    ))
+}
+
+/// The index after `change`, refused when it would not fit.
+fn changed(
+    index: Option<Index>,
+    name: Name<'_>,
+    change: &impl Fn(&mut Index),
+) -> Result<(Index, String), Rejection> {
+    let mut index = index.unwrap_or_else(Index::empty);
+    change(&mut index);
+    let text = index.to_json().to_string();
+    if text.len() > MANIFEST_LIMIT {
+        return Err(Rejection::new(
+            413,
+            format!(
+                "Package {} has more versions than this registry keeps.",
+                name.0
+            ),
+        ));
+    }
+    Ok((index, text))
 }
 
 /// Writes the index after `change` applied to the stored one, reading it
@@ -191,22 +293,7 @@ fn update_index(
     check: impl Fn(&Index) -> bool,
 ) -> Result<(), Rejection> {
     for _ in 0..3 {
-        let mut index = read_index(host, name)?.unwrap_or(Index {
-            versions: Map::new(),
-            tags: json!({}),
-            created: now(),
-        });
-        change(&mut index);
-        let text = index.to_json().to_string();
-        if text.len() > MANIFEST_LIMIT {
-            return Err(Rejection::new(
-                413,
-                format!(
-                    "Package {} has more versions than this registry keeps.",
-                    name.0
-                ),
-            ));
-        }
+        let (_, text) = changed(read_index(host, name)?, name, &change)?;
         host.kv_set(&index_key(name), text.as_bytes(), 0);
         if read_index(host, name)?.is_some_and(|i| check(&i)) {
             return Ok(());
@@ -264,7 +351,7 @@ fn tarball_key(name: Name<'_>, file: &str) -> String {
 /// `npm publish`.
 fn publish(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
     let unpacked = host.unpack_body(
-        &BodyLayout::JsonBase64(vec!["_attachments.*.data".into()]),
+        &BodyLayout::JsonBase64(vec!["/_attachments/*.tgz/data".into()]),
         REST_LIMIT,
     )?;
     let bad = |why: String| Rejection::new(400, why);
@@ -279,33 +366,37 @@ fn publish(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
     let versions = doc["versions"]
         .as_object()
         .ok_or_else(|| bad("The publish body has no \"versions\".".into()))?;
-    let attachments = doc["_attachments"].as_object().filter(|a| !a.is_empty());
-    let Some(attachments) = attachments else {
-        return update_manifests(host, name, versions);
-    };
+    // npm names the tarball after the package with its scope
+    // (`acme-private-1.0.0.tgz`); other attachments (a provenance bundle)
+    // are not kept.
+    let tarballs: Vec<(&String, &Value)> = doc["_attachments"]
+        .as_object()
+        .map(|a| a.iter().filter(|(k, _)| k.ends_with(".tgz")).collect())
+        .unwrap_or_default();
+    if tarballs.is_empty() {
+        return deprecate(host, name, versions);
+    }
     let (version, manifest) = match versions.iter().collect::<Vec<_>>().as_slice() {
-        [one] => *one,
-        _ => {
-            return Err(bad(
-                "A publish must carry exactly one version with its tarball.".into(),
-            ));
-        }
-    };
-    // npm names the attachment after the package with its scope
-    // (`acme-private-1.0.0.tgz`); it is stored at the registry's
-    // conventional path (`@acme/private/-/private-1.0.0.tgz`).
-    let (attached, attachment) = match attachments.iter().collect::<Vec<_>>().as_slice() {
-        [one] if is_name_part(version) => *one,
+        [one] if tarballs.len() == 1 && is_name_part(one.0) => *one,
         _ => {
             return Err(bad(format!(
-                "The publish of {}@{version} must attach exactly one tarball.",
+                "A publish of {} must carry exactly one version and one tarball.",
                 name.0
             )));
         }
     };
-    let file = file_of(name, version);
-    let origin = format!("_attachments.{attached}.data");
-    let Some((index, staged)) = unpacked
+    if manifest["name"].as_str() != Some(name.0) || manifest["version"].as_str() != Some(version) {
+        return Err(bad(format!(
+            "The manifest of {}@{version} names another package or version.",
+            name.0
+        )));
+    }
+    let (attached, attachment) = tarballs[0];
+    let origin = format!(
+        "/_attachments/{}/data",
+        attached.replace('~', "~0").replace('/', "~1")
+    );
+    let Some((file_index, staged)) = unpacked
         .files
         .iter()
         .enumerate()
@@ -321,31 +412,43 @@ fn publish(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
             staged.size
         )));
     }
-    let dist = &manifest["dist"];
-    let checksum = Checksum::from_dist(dist["integrity"].as_str(), dist["shasum"].as_str())
-        .ok_or_else(|| {
-            bad(format!(
-                "Version {version} has no dist.integrity or dist.shasum."
-            ))
-        })?;
-    let actual = if checksum.algorithm == "sha512" {
-        &staged.sha512
-    } else {
-        &staged.sha1
-    };
-    if *actual != hex(&checksum.digest) {
-        return Err(bad(format!(
-            "The tarball of {}@{version} does not match its {}.",
-            name.0, checksum.algorithm
-        )));
-    }
+    verify(name, version, &manifest["dist"], staged)?;
+    // Everything that can refuse the publish is decided before the tarball
+    // is committed: a committed tarball takes its version for good.
     let stored = stored_manifest(manifest)?;
-    if read_index(host, name)?.is_some_and(|i| i.versions.contains_key(version)) {
+    let mut manifests: std::collections::BTreeMap<String, String> =
+        kvmap::entries(host, &manifests_key(name))
+            .into_iter()
+            .collect();
+    manifests.insert(version.clone(), stored);
+    let index = read_index(host, name)?;
+    if index.as_ref().is_some_and(|i| i.has_had(version)) {
         return Err(exists(name, version));
     }
+    let tags: Vec<String> = doc["dist-tags"]
+        .as_object()
+        .map(|t| {
+            t.iter()
+                .filter(|(_, v)| v.as_str() == Some(version))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let time = now();
+    let change = |i: &mut Index| {
+        i.versions.insert(version.clone(), time.clone());
+        for tag in &tags {
+            i.tags.insert(tag.clone(), Value::String(version.clone()));
+        }
+        if !i.tags.contains_key("latest") {
+            i.tags
+                .insert("latest".into(), Value::String(version.clone()));
+        }
+    };
+    changed(index, name, &change)?;
     host.hosted_commit(
-        index as u32,
-        &tarball_key(name, &file),
+        file_index as u32,
+        &tarball_key(name, &file_of(name, version)),
         Some("application/octet-stream"),
         true,
     )
@@ -356,32 +459,60 @@ fn publish(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
             r
         }
     })?;
-    host.kv_set(&manifest_key(name, version), stored.as_bytes(), 0);
-    let tags: Vec<(String, String)> = match &doc["dist-tags"] {
-        Value::Object(t) => t
-            .iter()
-            .filter(|(_, v)| v.as_str() == Some(version))
-            .map(|(k, _)| (k.clone(), version.clone()))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let time = now();
-    update_index(
-        host,
-        name,
-        |i| {
-            i.versions.insert(version.clone(), time.clone());
-            for (tag, v) in &tags {
-                i.tags[tag] = Value::String(v.clone());
-            }
-            if i.tags.get("latest").is_none() {
-                i.tags["latest"] = Value::String(version.clone());
-            }
-        },
-        |i| i.versions.contains_key(version),
-    )?;
+    if kvmap::store(host, &manifests_key(name), &manifests) != manifests.len() {
+        return Err(Rejection::new(
+            500,
+            format!("The manifests of {} could not be kept.", name.0),
+        ));
+    }
+    update_index(host, name, change, |i| i.versions.contains_key(version))?;
     info!("published {}@{version}", name.0);
     Ok(ok_json(201, json!({"ok": true, "id": name.0})))
+}
+
+/// Checks the staged tarball against the manifest's `dist`: its
+/// `integrity` must hold a sha512 (what npm checks first) and nothing the
+/// gateway cannot check, and a `shasum` must match too.
+fn verify(
+    name: Name<'_>,
+    version: &str,
+    dist: &Value,
+    staged: &StagedFile,
+) -> Result<(), Rejection> {
+    let bad = |why: String| Rejection::new(400, why);
+    let integrity = dist["integrity"].as_str().unwrap_or_default();
+    let algorithms: Vec<&str> = integrity
+        .split_ascii_whitespace()
+        .filter_map(|i| i.split_once('-').map(|(a, _)| a))
+        .collect();
+    if !algorithms.contains(&"sha512")
+        || algorithms.iter().any(|a| !matches!(*a, "sha512" | "sha1"))
+    {
+        return Err(bad(format!(
+            "Version {version} of {} must give dist.integrity as sha512 (and nothing the registry cannot check).",
+            name.0
+        )));
+    }
+    let sri = Checksum::from_dist(Some(integrity), None);
+    let sha512_ok = sri.is_some_and(|c| c.algorithm == "sha512" && hex(&c.digest) == staged.sha512);
+    let shasum = dist["shasum"].as_str();
+    let sha1_ok = shasum.is_none_or(|s| s.eq_ignore_ascii_case(&staged.sha1))
+        && Checksum::from_dist(Some(integrity), None)
+            .into_iter()
+            .chain(
+                integrity
+                    .split_ascii_whitespace()
+                    .filter_map(|i| Checksum::from_dist(Some(i), None)),
+            )
+            .filter(|c| c.algorithm == "sha1")
+            .all(|c| hex(&c.digest) == staged.sha1);
+    if !sha512_ok || !sha1_ok {
+        return Err(bad(format!(
+            "The tarball of {}@{version} does not match its dist.integrity or shasum.",
+            name.0
+        )));
+    }
+    Ok(())
 }
 
 fn exists(name: Name<'_>, version: &str) -> Rejection {
@@ -428,15 +559,20 @@ fn stored_manifest(manifest: &Value) -> Result<String, Rejection> {
     Ok(text)
 }
 
-/// A publish without a tarball (`npm deprecate`): the manifests of known
-/// versions replaced, their `dist` kept.
-fn update_manifests(
+/// A publish without a tarball (`npm deprecate`): each published
+/// version's `deprecated` message set (or cleared) as sent; nothing else
+/// of a manifest changes.
+fn deprecate(
     host: &dyn Host,
     name: Name<'_>,
     versions: &Map<String, Value>,
 ) -> Result<Decision, Rejection> {
-    let index = read_index(host, name)?.ok_or_else(|| no_package(name))?;
-    for (version, manifest) in versions {
+    let index = published(host, name)?;
+    let mut manifests: std::collections::BTreeMap<String, String> =
+        kvmap::entries(host, &manifests_key(name))
+            .into_iter()
+            .collect();
+    for (version, sent) in versions {
         if !index.versions.contains_key(version) {
             return Err(Rejection::new(
                 400,
@@ -446,15 +582,23 @@ fn update_manifests(
                 ),
             ));
         }
-        let Some(old) = host.kv_get(&manifest_key(name, version)) else {
+        let Some(mut m) = manifests
+            .get(version)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        else {
             continue;
         };
-        let old: Value = serde_json::from_slice(&old).unwrap_or_default();
-        let mut new = manifest.clone();
-        new["dist"] = old["dist"].clone();
-        let text = stored_manifest(&new)?;
-        host.kv_set(&manifest_key(name, version), text.as_bytes(), 0);
+        match sent["deprecated"].as_str().filter(|d| !d.is_empty()) {
+            Some(why) => m["deprecated"] = json!(why),
+            None => {
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("deprecated");
+                }
+            }
+        }
+        manifests.insert(version.clone(), stored_manifest(&m)?);
     }
+    kvmap::store(host, &manifests_key(name), &manifests);
     Ok(ok_json(200, json!({"ok": true, "id": name.0})))
 }
 
@@ -467,14 +611,18 @@ fn packument(host: &dyn Host, remote: &RemoteInfo, name: Name<'_>) -> Result<Dec
             "The gateway cannot name itself for this request (no usable Host header), so it cannot write tarball links; set server.public_url.",
         ));
     }
-    let index = read_index(host, name)?.ok_or_else(|| no_package(name))?;
+    let index = published(host, name)?;
+    let manifests: std::collections::BTreeMap<String, String> =
+        kvmap::entries(host, &manifests_key(name))
+            .into_iter()
+            .collect();
     let mut versions = Map::new();
     let mut time = Map::new();
     for (version, published) in &index.versions {
-        let Some(raw) = host.kv_get(&manifest_key(name, version)) else {
-            continue;
-        };
-        let Ok(mut m) = serde_json::from_slice::<Value>(&raw) else {
+        let Some(mut m) = manifests
+            .get(version)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        else {
             continue;
         };
         let path = tarball_key(name, &file_of(name, version));
@@ -498,7 +646,7 @@ fn packument(host: &dyn Host, remote: &RemoteInfo, name: Name<'_>) -> Result<Dec
     let doc = json!({
         "_id": name.0,
         "name": name.0,
-        "_rev": format!("{}-artgate", versions.len()),
+        "_rev": index.rev(),
         "dist-tags": index.tags,
         "versions": versions,
         "time": time,
@@ -508,9 +656,7 @@ fn packument(host: &dyn Host, remote: &RemoteInfo, name: Name<'_>) -> Result<Dec
 
 /// A tarball, while its version is published.
 fn tarball(host: &dyn Host, name: Name<'_>, file: &str) -> Result<Decision, Rejection> {
-    let listed = read_index(host, name)?
-        .is_some_and(|i| i.versions.keys().any(|v| file_of(name, v) == file));
-    if !listed {
+    if !read_index(host, name)?.is_some_and(|i| i.serves(name, file)) {
         return Err(Rejection::new(
             404,
             format!("{file} is not a published tarball of {}.", name.0),
@@ -521,10 +667,10 @@ fn tarball(host: &dyn Host, name: Name<'_>, file: &str) -> Result<Decision, Reje
     ))
 }
 
-/// The tarball of a version no longer published.
+/// The tarball of an unpublished version (its version stays taken).
 fn delete_tarball(host: &dyn Host, name: Name<'_>, file: &str) -> Result<Decision, Rejection> {
-    if read_index(host, name)?.is_some_and(|i| i.versions.keys().any(|v| file_of(name, v) == file))
-    {
+    let index = read_index(host, name)?.ok_or_else(|| no_package(name))?;
+    if index.serves(name, file) {
         return Err(Rejection::new(
             400,
             format!(
@@ -533,58 +679,86 @@ fn delete_tarball(host: &dyn Host, name: Name<'_>, file: &str) -> Result<Decisio
             ),
         ));
     }
+    if !index.unpublished.iter().any(|v| file_of(name, v) == file) {
+        return Err(Rejection::new(
+            404,
+            format!("{file} is no tarball of {}.", name.0),
+        ));
+    }
     Ok(Decision::hosted_delete(tarball_key(name, file)))
 }
 
 /// `npm unpublish {name}@{version}`: the packument without some versions.
-fn unpublish_versions(host: &dyn Host, name: Name<'_>, body: &[u8]) -> Result<Decision, Rejection> {
+fn unpublish_versions(
+    host: &dyn Host,
+    name: Name<'_>,
+    rev: &str,
+    body: &[u8],
+) -> Result<Decision, Rejection> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| Rejection::new(400, format!("The packument sent is not JSON: {e}.")))?;
     let keep: Vec<String> = doc["versions"]
         .as_object()
-        .map(|v| v.keys().cloned().collect())
-        .unwrap_or_default();
-    let index = read_index(host, name)?.ok_or_else(|| no_package(name))?;
+        .ok_or_else(|| Rejection::new(400, "The packument sent has no \"versions\"."))?
+        .keys()
+        .cloned()
+        .collect();
+    let index = published(host, name)?;
+    check_rev(&index, name, rev)?;
+    if keep.is_empty() {
+        return unpublish_all(host, name, None);
+    }
     let gone: Vec<String> = index
         .versions
         .keys()
         .filter(|v| !keep.contains(v))
         .cloned()
         .collect();
-    if keep.is_empty() {
-        return unpublish_all(host, name);
-    }
-    let tags = doc["dist-tags"].clone();
+    let tags = doc["dist-tags"].as_object().cloned().unwrap_or_default();
     update_index(
         host,
         name,
         |i| {
             i.versions.retain(|v, _| !gone.contains(v));
-            if let Value::Object(t) = &tags {
-                i.tags = Value::Object(
-                    t.iter()
-                        .filter(|(_, v)| v.as_str().is_some_and(|v| i.versions.contains_key(v)))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                );
+            for v in &gone {
+                if !i.unpublished.contains(v) {
+                    i.unpublished.push(v.clone());
+                }
             }
+            i.tags = tags
+                .iter()
+                .filter(|(_, v)| v.as_str().is_some_and(|v| i.versions.contains_key(v)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
         },
         |i| gone.iter().all(|v| !i.versions.contains_key(v)),
     )?;
-    for v in &gone {
-        host.kv_delete(&manifest_key(name, v));
-    }
     info!("unpublished {} version(s) of {}", gone.len(), name.0);
     Ok(ok_json(200, json!({"ok": true})))
 }
 
-/// `npm unpublish {name}`: every version.
-fn unpublish_all(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
-    let index = read_index(host, name)?.ok_or_else(|| no_package(name))?;
-    host.kv_delete(&index_key(name));
-    for v in index.versions.keys() {
-        host.kv_delete(&manifest_key(name, v));
+/// `npm unpublish {name}`: every version (checked against `rev` when the
+/// request names one).
+fn unpublish_all(
+    host: &dyn Host,
+    name: Name<'_>,
+    rev: Option<&str>,
+) -> Result<Decision, Rejection> {
+    let index = published(host, name)?;
+    if let Some(rev) = rev {
+        check_rev(&index, name, rev)?;
     }
+    update_index(
+        host,
+        name,
+        |i| {
+            let all: Vec<String> = i.versions.keys().cloned().collect();
+            i.unpublished.extend(all);
+            i.versions.clear();
+            i.tags.clear();
+        },
+        |i| i.versions.is_empty(),
+    )?;
     info!("unpublished {}", name.0);
     Ok(ok_json(200, json!({"ok": true})))
 }
@@ -598,7 +772,7 @@ fn set_tag(host: &dyn Host, name: Name<'_>, tag: &str, body: &[u8]) -> Result<De
             "The body of a dist-tag change must be the version as a JSON string.",
         )
     })?;
-    let index = read_index(host, name)?.ok_or_else(|| no_package(name))?;
+    let index = published(host, name)?;
     if !index.versions.contains_key(&version) {
         return Err(Rejection::new(
             404,
@@ -608,8 +782,11 @@ fn set_tag(host: &dyn Host, name: Name<'_>, tag: &str, body: &[u8]) -> Result<De
     update_index(
         host,
         name,
-        |i| i.tags[tag] = Value::String(version.clone()),
-        |i| i.tags[tag].as_str() == Some(version.as_str()),
+        |i| {
+            i.tags
+                .insert(tag.to_owned(), Value::String(version.clone()));
+        },
+        |i| i.tags.get(tag).and_then(Value::as_str) == Some(version.as_str()),
     )?;
     Ok(ok_json(201, json!({"ok": true})))
 }
@@ -619,16 +796,14 @@ fn delete_tag(host: &dyn Host, name: Name<'_>, tag: &str) -> Result<Decision, Re
     if tag == "latest" {
         return Err(Rejection::new(400, "The latest tag cannot be removed."));
     }
-    read_index(host, name)?.ok_or_else(|| no_package(name))?;
+    published(host, name)?;
     update_index(
         host,
         name,
         |i| {
-            if let Value::Object(t) = &mut i.tags {
-                t.remove(tag);
-            }
+            i.tags.remove(tag);
         },
-        |i| i.tags.get(tag).is_none(),
+        |i| !i.tags.contains_key(tag),
     )?;
     Ok(ok_json(200, json!({"ok": true})))
 }

@@ -23,29 +23,40 @@ fn host() -> FakeHost {
 /// What npm publish sends for `name`@`version` once the core took the
 /// tarball out: the JSON (with `data` emptied) and the staged file.
 fn upload(h: &FakeHost, name: &str, version: &str, integrity_of: [u8; 64]) {
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(integrity_of)
+    );
+    upload_dist(
+        h,
+        name,
+        version,
+        version,
+        json!({"integrity": integrity, "shasum": hex(&SHA1), "tarball": "http://ignored/x.tgz"}),
+    );
+}
+
+/// [`upload`] with the manifest's `version` and `dist` as given.
+fn upload_dist(h: &FakeHost, name: &str, version: &str, in_manifest: &str, dist: Value) {
     // As npm names it: with the scope.
     let file = format!(
         "{}-{version}.tgz",
         name.trim_start_matches('@').replace('/', "-")
-    );
-    let integrity = format!(
-        "sha512-{}",
-        base64::engine::general_purpose::STANDARD.encode(integrity_of)
     );
     let rest = json!({
         "_id": name,
         "name": name,
         "dist-tags": {"latest": version},
         "versions": {version: {
-            "name": name, "version": version, "readme": "long text",
-            "dist": {"integrity": integrity, "shasum": hex(&SHA1), "tarball": "http://ignored/x.tgz"},
+            "name": name, "version": in_manifest, "readme": "long text",
+            "dist": dist,
         }},
         "_attachments": {file.clone(): {"content_type": "application/octet-stream", "data": "", "length": 42}},
     });
     h.with_unpacked(Ok(UnpackedBody {
         rest: rest.to_string().into_bytes(),
         files: vec![StagedFile {
-            origin: format!("_attachments.{file}.data"),
+            origin: format!("/_attachments/{file}/data"),
             filename: String::new(),
             size: 42,
             sha256: format!("sha256:{}", "0".repeat(64)),
@@ -55,7 +66,9 @@ fn upload(h: &FakeHost, name: &str, version: &str, integrity_of: [u8; 64]) {
     }));
 }
 
+/// One request (a new one for the host's once-per-request rules).
 fn call(h: &FakeHost, method: &str, path: &str, body: Option<&[u8]>) -> Decision {
+    h.next_request();
     plan_with(
         h,
         &remote(),
@@ -79,7 +92,7 @@ fn publish_then_read() {
     let r = call(&h, "PUT", "@acme/left-pad", None).expect_respond();
     assert_eq!(r.status, 201);
     assert!(h.calls().contains(&Call::UnpackBody(
-        BodyLayout::JsonBase64(vec!["_attachments.*.data".into()]),
+        BodyLayout::JsonBase64(vec!["/_attachments/*.tgz/data".into()]),
         REST_LIMIT
     )));
     assert_eq!(
@@ -129,7 +142,7 @@ fn publishing_an_existing_version_is_409() {
 fn bad_publishes_are_400() {
     let h = host();
     upload(&h, "left-pad", "1.0.0", [9; 64]);
-    call(&h, "PUT", "left-pad", None).expect_reject_with(400, "does not match its sha512");
+    call(&h, "PUT", "left-pad", None).expect_reject_with(400, "does not match its dist.integrity");
     upload(&h, "right-pad", "1.0.0", SHA512);
     call(&h, "PUT", "left-pad", None).expect_reject_with(400, "names package");
     upload(&h, "left-pad", "1.0.0", SHA512);
@@ -140,7 +153,38 @@ fn bad_publishes_are_400() {
         rest: two.to_string().into_bytes(),
         files: Vec::new(),
     }));
-    call(&h, "PUT", "left-pad", None).expect_reject_with(400, "exactly one tarball");
+    call(&h, "PUT", "left-pad", None).expect_reject_with(400, "one version and one tarball");
+    // A shasum that disagrees though sha512 matches; an integrity the
+    // registry cannot check; a manifest for another version.
+    let sri = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(SHA512)
+    );
+    for (dist, version_in_manifest, text) in [
+        (
+            json!({"integrity": sri, "shasum": "00".repeat(20)}),
+            "1.0.0",
+            "does not match",
+        ),
+        (
+            json!({"integrity": format!("{sri} sha384-AAAA")}),
+            "1.0.0",
+            "cannot check",
+        ),
+        (
+            json!({"shasum": hex(&SHA1)}),
+            "1.0.0",
+            "must give dist.integrity as sha512",
+        ),
+        (
+            json!({"integrity": sri}),
+            "9.9.9",
+            "another package or version",
+        ),
+    ] {
+        upload_dist(&h, "left-pad", "1.0.0", version_in_manifest, dist);
+        call(&h, "PUT", "left-pad", None).expect_reject_with(400, text);
+    }
     h.with_unpacked(Err(Rejection::new(413, "too large")));
     call(&h, "PUT", "left-pad", None).expect_reject_with(413, "too large");
     assert!(h.hosted_committed().is_empty());
@@ -197,8 +241,23 @@ fn unpublish() {
     let mut doc = json_of(call(&h, "GET", "left-pad", None));
     doc["versions"].as_object_mut().unwrap().remove("1.1.0");
     doc["dist-tags"]["latest"] = json!("1.0.0");
+    let rev = doc["_rev"].as_str().unwrap().to_owned();
     let body = doc.to_string();
-    call(&h, "PUT", "left-pad/-rev/2-artgate", Some(body.as_bytes())).expect_respond();
+    // A revision read before another change is refused.
+    call(
+        &h,
+        "PUT",
+        "left-pad/-rev/1-0000000000000000",
+        Some(body.as_bytes()),
+    )
+    .expect_reject_with(409, "changed since revision");
+    call(
+        &h,
+        "PUT",
+        &format!("left-pad/-rev/{rev}"),
+        Some(body.as_bytes()),
+    )
+    .expect_respond();
     let now = json_of(call(&h, "GET", "left-pad", None));
     assert!(now["versions"].get("1.1.0").is_none());
     assert_eq!(now["dist-tags"]["latest"], "1.0.0");
@@ -222,7 +281,11 @@ fn unpublish() {
         None,
     )
     .expect_reject_with(400, "unpublish it first");
-    call(&h, "DELETE", "left-pad/-rev/1-artgate", None).expect_respond();
+    let rev = json_of(call(&h, "GET", "left-pad", None))["_rev"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(&h, "DELETE", &format!("left-pad/-rev/{rev}"), None).expect_respond();
     call(&h, "GET", "left-pad", None).expect_reject_with(404, "not in this registry");
     call(&h, "GET", "left-pad/-/left-pad-1.0.0.tgz", None)
         .expect_reject_with(404, "not a published");
