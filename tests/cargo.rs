@@ -4,7 +4,8 @@
 //! `cargo` (the toolchain running the tests) with crates-io replaced by
 //! the gateway: `cargo fetch` and an offline build of a program using two
 //! crates, a new version seen after the TTL, a fresh cargo home with the
-//! upstream down, and a `.crate` that does not match its checksum.
+//! upstream down, and a `.crate` that does not match its checksum; and
+//! a hosted registry: `cargo publish`, `cargo add`, a build, `cargo yank`.
 
 use crate::support::clients::{run, run_ok};
 use crate::support::gateway::Gateway;
@@ -325,6 +326,96 @@ async fn cargo_builds_with_the_upstream_down_and_bad_crates_are_refused() {
 
 /// The adapter's golden cases (`plugins/cargo/cases`) pass under `artgate
 /// plugin check` against the built-in component.
+/// A hosted cargo registry with the real cargo: `cargo publish` (the
+/// `.crate` taken out of the request by the core), a second publish of
+/// the version refused, `cargo add` and a build of a program using the
+/// crate, and `cargo yank`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_publishes_to_hosted_and_builds_from_it() {
+    let home_dir = tempfile::tempdir().unwrap();
+    let home = home_dir.path();
+    let token = "cargo-publisher-token-0123456789";
+    let gw = Gateway::start(&format!(
+        "[[remote]]\nname = \"own\"\npackage = \"cargo\"\nhosted = true\n\
+         [[token]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\nscopes = {{ own = [\"read\", \"write\", \"delete\"] }}\n",
+        sha256_hex(token.as_bytes())
+    ))
+    .await;
+    let cargo_home = home.join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        format!(
+            "[registries.own]\nindex = \"sparse+{}/\"\n",
+            gw.url("/api/v1/remote/own")
+        ),
+    )
+    .unwrap();
+    let with_token = |mut c: Command| {
+        c.env("CARGO_REGISTRIES_OWN_TOKEN", format!("Bearer {token}"));
+        c
+    };
+    let lib = home.join("shout");
+    std::fs::create_dir_all(lib.join("src")).unwrap();
+    std::fs::write(
+        lib.join("Cargo.toml"),
+        "[package]\nname = \"shout\"\nversion = \"0.1.0\"\nedition = \"2021\"\ndescription = \"test crate\"\nlicense = \"MIT\"\npublish = [\"own\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lib.join("src/lib.rs"),
+        "//! Shouts.\n\n/// Loud.\npub fn loud(s: &str) -> String { s.to_uppercase() }\n",
+    )
+    .unwrap();
+    let publish = || {
+        with_token(cargo(
+            home,
+            &lib,
+            &[
+                "publish",
+                "--registry",
+                "own",
+                "--allow-dirty",
+                "--no-verify",
+            ],
+        ))
+    };
+    run_ok(publish()).await;
+    let again = run(publish()).await;
+    assert!(!again.ok, "{}", again.output);
+    assert!(again.output.contains("already"), "{}", again.output);
+
+    let app = home.join("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("src/main.rs"),
+        "fn main() { println!(\"{}\", shout::loud(\"hosted\")); }\n",
+    )
+    .unwrap();
+    run_ok(cargo(home, &app, &["add", "shout", "--registry", "own"])).await;
+    run_ok(cargo(home, &app, &["fetch"])).await;
+    assert_eq!(build_and_run(home, &app).await, "HOSTED");
+
+    run_ok(with_token(cargo(
+        home,
+        &lib,
+        &["yank", "--version", "0.1.0", "--registry", "own"],
+    )))
+    .await;
+    let index = gw.get_remote("own", "sh/ou/shout", &[]).await;
+    assert_eq!(index.status, 200);
+    assert!(
+        String::from_utf8_lossy(index.body()).contains("\"yanked\":true"),
+        "{:?}",
+        String::from_utf8_lossy(index.body())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cargo_adapter_passes_its_golden_cases() {
     check_builtin_cases("cargo", "plugins/cargo/cases", 4).await;

@@ -42,8 +42,12 @@
 //! `config.json` up to [`CONFIG_LIMIT`].
 //!
 //! The adapter never looks at an upstream answer (`accepts_every_response`)
-//! and keeps no state. Methods other than `GET`/`HEAD` get 405; a hosted
-//! remote gets 400 (only pull-through is built).
+//! and keeps no state. Methods other than `GET`/`HEAD` get 405.
+//!
+//! **Hosted.** On a hosted remote the adapter is a registry of its own,
+//! for `cargo publish` and `cargo yank`; see [`hosted`].
+
+mod hosted;
 
 use artgate_sdk::prelude::*;
 use serde_json::Value;
@@ -76,13 +80,7 @@ artgate_sdk::export_adapter!(Cargo, stateless, accepts_every_response);
 /// Plans a request, reading through `host`.
 pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
     if remote.mode == RemoteMode::Hosted {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' is hosted, but the cargo adapter only mirrors sparse registries; give it an upstream.",
-                remote.name
-            ),
-        );
+        return hosted::plan(host, remote, req);
     }
     if !req.is_read() {
         return Decision::reject(

@@ -78,6 +78,25 @@ pub fn lookup(host: &dyn Host, name: &str, key: &str) -> Option<String> {
     })
 }
 
+/// Every entry of the map `name`, in key order (empty when there is
+/// none): one read for the index and one per chunk.
+pub fn entries(host: &dyn Host, name: &str) -> Vec<(String, String)> {
+    let Some(index) = host.kv_get(name).and_then(|i| String::from_utf8(i).ok()) else {
+        return Vec::new();
+    };
+    (0..index.lines().count())
+        .filter_map(|i| host.kv_get(&format!("{name}/{i}")))
+        .filter_map(|chunk| String::from_utf8(chunk).ok())
+        .flat_map(|chunk| {
+            chunk
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,12 +123,20 @@ mod tests {
             assert_eq!(lookup(&host, "m", &key), map.get(&key).cloned(), "{key}");
         }
         assert_eq!(lookup(&host, "m", "pkg-5000.0.0.tgz"), None);
+
         assert_eq!(lookup(&host, "m", "a-before-all"), None);
         assert_eq!(lookup(&host, "other", "pkg-1.0.0.tgz"), None);
         let reads = host.calls().len() - writes;
         // Two reads for each of the five keys in the map's range, one for
         // a key before its first and one for a map that does not exist.
         assert_eq!(reads, 2 * 5 + 1 + 1);
+        let all = entries(&host, "m");
+        assert_eq!(all.len(), 5000);
+        assert!(
+            all.iter().map(|(k, v)| (k, v)).eq(map.iter()),
+            "in key order"
+        );
+        assert!(entries(&host, "other").is_empty());
     }
 
     /// Entries that would break the line format are left out.
