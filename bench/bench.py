@@ -12,6 +12,7 @@ Run it through bench/run.sh, which installs packages and builds artgate.
 
 import argparse
 import atexit
+import base64
 import gzip
 import hashlib
 import io
@@ -39,7 +40,7 @@ GiB = 1 << 30
 RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
-       "fanout_registry", "memory", "skopeo", "startup", "reload", "plugin_calls"]
+       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "plugin_calls"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
@@ -361,6 +362,7 @@ class Bench:
         port = port or free_port()
         conf = render("artgate.toml", os.path.join(d, "artgate.toml"), DIR=d, PORT=port,
                       FRONT_PORT=self.front_port, FAST_PORT=self.fast_port,
+                      NPM_PORT=getattr(self, "npm_port", 9),
                       PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
         env = dict(os.environ, ARTGATE_LOG=os.environ.get("ARTGATE_BENCH_LOG", "warn"))
         t0 = time.perf_counter()
@@ -715,6 +717,150 @@ class Bench:
                 self.start_registry_proxy(fresh=True)
         return out
 
+    # ------------------------------------------------------------------ npm
+    def npm_publish(self, name, payload):
+        """Publish `name`@1.0.0 to Verdaccio (an HTTP PUT as npm makes it),
+        its index.js holding `payload` (text)."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for fname, data in [("package/package.json",
+                                 json.dumps({"name": name, "version": "1.0.0", "main": "index.js",
+                                             "license": "MIT"}).encode()),
+                                ("package/index.js", f"module.exports = {json.dumps(payload)};\n".encode())]:
+                info = tarfile.TarInfo(fname)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        tgz = buf.getvalue()
+        integrity = "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()
+        body = json.dumps({
+            "_id": name, "name": name, "dist-tags": {"latest": "1.0.0"},
+            "versions": {"1.0.0": {"name": name, "version": "1.0.0", "main": "index.js",
+                                   "dist": {"integrity": integrity,
+                                            "shasum": hashlib.sha1(tgz).hexdigest(),
+                                            "tarball": f"{self.npm}/{name}/-/{name}-1.0.0.tgz"}}},
+            "_attachments": {f"{name}-1.0.0.tgz": {"content_type": "application/octet-stream",
+                                                   "data": base64.b64encode(tgz).decode(),
+                                                   "length": len(tgz)}},
+        }).encode()
+        req = urllib.request.Request(f"{self.npm}/{name}", data=body, method="PUT",
+                                     headers={"content-type": "application/json",
+                                              "authorization": f"Bearer {self.npm_token}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            if r.status not in (200, 201):
+                raise RuntimeError(f"publishing {name} answered {r.status}")
+        return len(tgz)
+
+    def start_npm(self):
+        """Verdaccio (the registry npm shops run, and this workload's peer) on
+        the server core, with the bench project's packages published."""
+        tools = os.environ.get("ARTGATE_NPM_TOOLS") or os.path.join(REPO, "target", "artgate-npm-tools")
+        verdaccio = os.path.join(tools, "node_modules", ".bin", "verdaccio")
+        if not os.path.exists(verdaccio):
+            raise RuntimeError(f"no Verdaccio in {tools} (bench/run.sh installs it)")
+        d = os.path.join(self.tmp, "verdaccio")
+        os.makedirs(os.path.join(d, "storage"))
+        self.npm_port = free_port()
+        self.npm_dir = d
+        with open(os.path.join(d, "config.yaml"), "w") as f:
+            f.write(f"storage: {d}/storage\nauth:\n  htpasswd:\n    file: {d}/htpasswd\n"
+                    f"    max_users: 10\nuplinks: {{}}\npackages:\n  '**':\n    access: $all\n"
+                    f"    publish: $authenticated\nlog: {{ type: stdout, format: pretty, level: http }}\n"
+                    f"listen: 127.0.0.1:{self.npm_port}\n")
+        start("verdaccio", [verdaccio, "--config", os.path.join(d, "config.yaml")], SERVER_CPU,
+              os.path.join(d, "verdaccio.log"))
+        self.npm = f"http://127.0.0.1:{self.npm_port}"
+        wait_http(self.npm + "/-/ping", timeout=120)
+        req = urllib.request.Request(self.npm + "/-/user/org.couchdb.user:bench", method="PUT",
+                                     data=json.dumps({"name": "bench", "password": "bench-pass"}).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            self.npm_token = json.loads(r.read())["token"]
+        n = 20 if self.smoke else 200
+        self.npm_pkgs = [f"bench-pkg-{i:03d}" for i in range(n)]
+        log(f"publishing {n} packages to Verdaccio")
+        for i, name in enumerate(self.npm_pkgs):
+            # 2-8 KiB of incompressible text each (npm tarballs are mostly small).
+            self.npm_publish(name, base64.b64encode(os.urandom(1536 * (1 + i % 4))).decode())
+        self.npm_paths = os.path.join(d, "paths.txt")
+        with open(self.npm_paths, "w") as f:
+            for name in self.npm_pkgs:
+                f.write(f"{name}\n{name}/-/{name}-1.0.0.tgz\n")
+        proj = os.path.join(d, "project.json")
+        with open(proj, "w") as f:
+            json.dump({"name": "bench-app", "version": "0.0.0", "private": True,
+                       "dependencies": {p: "1.0.0" for p in self.npm_pkgs}}, f)
+        self.npm_project = proj
+
+    def npm_install(self, registry):
+        """Wall time of `npm install` of the bench project into a fresh
+        directory with a fresh npm cache."""
+        d = tempfile.mkdtemp(dir=self.tmp, prefix="npm-install-")
+        shutil.copy(self.npm_project, os.path.join(d, "package.json"))
+        env = dict(os.environ, npm_config_cache=os.path.join(d, ".cache"),
+                   npm_config_userconfig=os.path.join(d, ".npmrc"), npm_config_audit="false",
+                   npm_config_fund="false", npm_config_update_notifier="false")
+        t = time.perf_counter()
+        r = subprocess.run(["taskset", "-c", CLIENT_CPU, "npm", "install", "--registry", registry,
+                            "--no-package-lock", "--ignore-scripts"], cwd=d, env=env,
+                           capture_output=True, text=True, timeout=600)
+        took = time.perf_counter() - t
+        ok = r.returncode == 0 and all(
+            os.path.exists(os.path.join(d, "node_modules", p, "index.js")) for p in self.npm_pkgs)
+        shutil.rmtree(d, ignore_errors=True)
+        if not ok:
+            raise RuntimeError(f"npm install from {registry} failed: {r.stderr[-1500:]}")
+        return took
+
+    def verdaccio_gets(self, path):
+        """Requests for `path` in Verdaccio's log (level http logs each one
+        as `requested`, then its status twice)."""
+        with open(os.path.join(self.npm_dir, "verdaccio.log"), errors="replace") as f:
+            return sum(1 for line in f if f"requested 'GET {path}'" in line)
+
+    def w_npm(self, r, peers):
+        """The requests of an `npm install` of a ~200-package project
+        replayed at 16 connections against a warm artgate and against
+        Verdaccio serving the same packages; the install itself both ways;
+        and 100 clients on one uncached tarball."""
+        out = {}
+        ag = self.ag + "/api/v1/remote/npm/"
+        # Warm: every packument (as npm asks) and tarball once.
+        for line in open(self.npm_paths):
+            p = line.strip()
+            hdr = {} if "/-/" in p else {
+                "accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"}
+            st, _, _ = http("GET", ag + p, headers=hdr)
+            if st != 200:
+                self.note("npm", f"artgate: warm-up GET {p} answered {st}")
+        script = os.path.join(CONF, "npm-replay.lua")
+        for peer, prefix in ([("artgate", "/api/v1/remote/npm/"), ("verdaccio", "/")]
+                             if peers[0] == "artgate" else
+                             [("verdaccio", "/"), ("artgate", "/api/v1/remote/npm/")]):
+            base = self.ag if peer == "artgate" else self.npm
+            res = run(["wrk", "-t1", "-c16", f"-d{self.wrk_secs}s", "--latency", "-s", script,
+                       base, "--", self.npm_paths, prefix], timeout=self.wrk_secs + 60)
+            rps, p99, non2xx, errs = parse_wrk(res.stdout)
+            if non2xx or errs:
+                self.note("npm", f"{peer}: wrk reported {non2xx} non-2xx, {errs}")
+            out[peer] = {"rps": rps, "p99_ms": p99}
+        for peer, registry in [("artgate", ag), ("verdaccio", self.npm + "/")]:
+            out[peer]["install_s"] = self.npm_install(registry)
+        # A herd on one tarball nobody fetched yet.
+        name = self.uid("npm-herd").replace("-", "").lower()
+        size = self.npm_publish(name, base64.b64encode(os.urandom(3 * MiB // 4)).decode())
+        path = f"/{name}/-/{name}-1.0.0.tgz"
+        before = self.verdaccio_gets(path)
+        res = run([self.client_bin, "fanout", "--url", ag + path.lstrip("/"), "--clients",
+                   "20" if self.smoke else "100", "--timeout-secs", "60"], timeout=120)
+        herd = json.loads(res.stdout)
+        time.sleep(0.5)
+        out["herd"] = {"fetches": self.verdaccio_gets(path) - before, "ok": herd["ok"],
+                       "clients": herd["clients"], "size": size}
+        if herd["ok"] != herd["clients"]:
+            self.note("npm", f"herd: {herd['ok']}/{herd['clients']} complete; statuses "
+                             f"{herd['statuses']}, errors {herd['errors']}")
+        return out
+
     def w_memory(self, r, peers):
         # A fresh process on the same store: what earlier workloads (500
         # connections at once) left in the allocator is not this
@@ -932,6 +1078,8 @@ class Bench:
         self.gen_files()
         self.start_origin()
         os.makedirs(os.path.join(self.tmp, "plugin-cache"), exist_ok=True)
+        if self.want("npm"):
+            self.start_npm()
         self.start_peers()
         if self.want("skopeo", "fanout_registry"):
             log("pushing bench images to the origin registry")
@@ -1237,6 +1385,32 @@ class Bench:
                   "Each round: 40 (smoke) or 200 distinct files fetched one after the other, each on a "
                   "fresh connection, through each peer and directly from the origin front; medians "
                   "and p90s per round, overhead = peer - direct within the round.")
+        if "npm" in self.results:
+            w = "npm"
+            rr = self.ratios(w, "artgate", "verdaccio", "rps")
+            pr = self.ratios(w, "artgate", "verdaccio", "p99_ms")
+            ir = self.ratios(w, "artgate", "verdaccio", "install_s")
+            herd = [x["herd"] for x in self.results[w] if self.kept(x) and "herd" in x]
+            fetches = [h["fetches"] for h in herd]
+            table("npm: an install's requests replayed, wrk -c16", [
+                ["req/s", F(self.series(w, "artgate", "rps"), "{:.0f}"),
+                 "Verdaccio " + F(self.series(w, "verdaccio", "rps"), "{:.0f}"), F(rr, "{:.2f}"),
+                 "≥ 3× Verdaccio", self.met(rr, lambda v: v >= 3)],
+                ["p99 latency (ms)", F(self.series(w, "artgate", "p99_ms")),
+                 "Verdaccio " + F(self.series(w, "verdaccio", "p99_ms")), F(pr, "{:.2f}"),
+                 "≤ Verdaccio", self.met(pr, lambda v: v <= 1.0)],
+                ["`npm install` wall time, fresh npm cache (s)", F(self.series(w, "artgate", "install_s")),
+                 "Verdaccio " + F(self.series(w, "verdaccio", "install_s")), F(ir, "{:.2f}"),
+                 "(for reference)", ""],
+                ["upstream fetches for a herd on one uncached tarball",
+                 F(fetches, "{:.0f}"), "", "", "1", self.met(fetches, lambda v: v == 1)],
+            ], f"A project depending on {len(getattr(self, 'npm_pkgs', []))} packages (2-8 KiB "
+               "tarballs) published to Verdaccio 6 (file storage, no uplinks) on the server core; "
+               "the replay cycles through each package's abbreviated packument and tarball, "
+               "against artgate's npm remote (warm) and Verdaccio itself. `npm install` runs on "
+               "the client core with a fresh cache and no lockfile. The herd: "
+               f"{'20' if self.smoke else '100'} clients at once on a newly published ~1 MiB "
+               "tarball through artgate, fetches counted in Verdaccio's log.")
         for w, title, peers in [("fanout", "%d clients, one uncached %d MiB file", ["artgate", "nginx"]),
                                 ("fanout_registry", "%d clients, one uncached %d MiB registry blob",
                                  ["artgate", "registry"])]:

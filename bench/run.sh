@@ -12,11 +12,11 @@
 #                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
-#            memory skopeo startup reload plugin_calls
+#            memory skopeo startup reload npm plugin_calls
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
-# (taskset), curl, python3 and linux-perf (system calls per hit) from
-# Debian; builds artgate and the bench
+# (taskset), curl, python3, linux-perf (system calls per hit) and, when
+# missing, nodejs/npm from Debian, and Verdaccio from npm (the npm workload); builds artgate and the bench
 # clients in release mode (CARGO_TARGET_DIR=${ARTGATE_BENCH_TARGET_DIR:-$repo/target});
 # runs bench/bench.py, which starts every server on 127.0.0.1 and writes
 # bench/RESULTS.md. Everything this script starts is stopped on exit.
@@ -62,6 +62,8 @@ trap 'exit 143' TERM
 if [ "$install" = 1 ]; then
     pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git linux-perf)
     missing=()
+    # The npm workload: node and npm, Debian's only when the machine has none.
+    command -v npm >/dev/null || missing+=(nodejs npm)
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
@@ -74,6 +76,15 @@ if [ "$install" = 1 ]; then
     # The Debian packages start system services on ports we do not use;
     # the bench starts its own instances on free ports.
 fi
+# The npm workload's registry: Verdaccio under target/ (as ./test.sh
+# installs it for the tests), run with the machine's node.
+npm_tools="${ARTGATE_NPM_TOOLS:-$repo/target/artgate-npm-tools}"
+if [ "$install" = 1 ] && [ ! -x "$npm_tools/node_modules/.bin/verdaccio" ] && command -v npm >/dev/null; then
+    echo "== npm install verdaccio into $npm_tools"
+    mkdir -p "$npm_tools"
+    npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error verdaccio@6.8.0
+fi
+export ARTGATE_NPM_TOOLS="$npm_tools"
 for c in nginx docker-registry wrk iperf3 skopeo taskset curl python3 cargo; do
     command -v "$c" >/dev/null || { echo "missing command: $c" >&2; exit 1; }
 done

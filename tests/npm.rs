@@ -11,7 +11,7 @@
 //! `npm deprecate` and `npm unpublish` through a group with the mirror.
 
 use crate::support::clients::{run, run_ok};
-use crate::support::gateway::Gateway;
+use crate::support::gateway::{Gateway, by_source};
 use crate::support::kit::check_builtin_cases;
 use crate::support::npm::{Verdaccio, npm};
 use crate::support::upstream::{Resource, Upstream};
@@ -502,6 +502,42 @@ async fn tarballs_are_verified_and_links_name_the_gateway_as_reached() {
         3,
         "lookup, then one per name"
     );
+
+    // The language registries are built in.
+    let plugins = gw.plugins_json().await;
+    let list = plugins["plugins"].as_array().expect("a list");
+    for name in ["npm", "cargo", "go", "pypi"] {
+        let e = by_source(list, name, "built-in").unwrap_or_else(|| panic!("{name}: {plugins}"));
+        assert_eq!(e["accepts_every_response"], true, "{name}");
+    }
+}
+
+/// A herd on one uncached tarball, its packument never read: one
+/// upstream fetch of the tarball, every client served the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_on_one_tarball_makes_one_fetch() {
+    let up = upstream_with_a_bad_tarball().await;
+    up.edit("/@acme/left-pad/-/left-pad-1.0.0.tgz", |r| {
+        r.header_delay = Some(Duration::from_millis(300));
+    });
+    let gw = Gateway::start(&remote(&up.url(), "10m")).await;
+    let url = gw.url("/api/v1/remote/npm/@acme/left-pad/-/left-pad-1.0.0.tgz");
+    let herd: Vec<_> = (0..40)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let r = reqwest::get(url).await.unwrap();
+                (r.status().as_u16(), r.bytes().await.unwrap())
+            })
+        })
+        .collect();
+    for h in herd {
+        let (status, body) = h.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(&body[..], b"good tarball bytes");
+    }
+    assert_eq!(up.seen("/@acme/left-pad/-/left-pad-1.0.0.tgz").gets, 1);
+    assert_eq!(up.seen("/@acme%2fleft-pad").gets, 1, "one packument read");
 }
 
 /// The golden cases in `plugins/npm/cases` against the embedded built-in.
