@@ -40,7 +40,7 @@ GiB = 1 << 30
 RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
-       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "plugin_calls"]
+       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "plugin_calls"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
@@ -313,6 +313,8 @@ class Bench:
             write_file(os.path.join(f, "big/100m.bin"), self.size_miss, 4)
         if self.want("memory"):
             write_file(os.path.join(f, "big/4g.bin"), self.size_mem, 5)
+        if self.want("cargo"):
+            self.gen_cargo_registry(os.path.join(f, "cargo-reg"))
 
     def want(self, *ws):
         return any(w in self.a.only for w in ws)
@@ -715,6 +717,103 @@ class Bench:
             if peer == "registry":
                 # Stop fetches it may still be making for abandoned clients.
                 self.start_registry_proxy(fresh=True)
+        return out
+
+    # ---------------------------------------------------------------- cargo
+    def gen_cargo_registry(self, d):
+        """A static sparse registry of 100 crates (20 smoke), 4-40 KiB each:
+        config.json, index files, `.crate` files made here (a tarball of
+        `{name}-1.0.0/Cargo.toml` and `src/lib.rs`, as cargo packages them);
+        config.json is written once the origin's port is known."""
+        n = 20 if self.smoke else 100
+        self.cargo_crates = [f"bench-crate-{i:03d}" for i in range(n)]
+        os.makedirs(d, exist_ok=True)
+        for i, name in enumerate(self.cargo_crates):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as t:
+                for fname, data in [
+                        ("Cargo.toml", f'[package]\nname = "{name}"\nversion = "1.0.0"\nedition = "2021"\n'.encode()),
+                        ("src/lib.rs", ("// " + base64.b64encode(os.urandom(3 * 1024 * (1 + i % 10))).decode()
+                                        + "\n").encode())]:
+                    info = tarfile.TarInfo(f"{name}-1.0.0/{fname}")
+                    info.size = len(data)
+                    t.addfile(info, io.BytesIO(data))
+            crate = buf.getvalue()
+            dl = os.path.join(d, "dl", name, "1.0.0")
+            os.makedirs(os.path.dirname(dl), exist_ok=True)
+            with open(dl, "wb") as f:
+                f.write(crate)
+            idx = os.path.join(d, name[:2], name[2:4], name)
+            os.makedirs(os.path.dirname(idx), exist_ok=True)
+            with open(idx, "w") as f:
+                f.write(json.dumps({"name": name, "vers": "1.0.0", "deps": [],
+                                    "cksum": hashlib.sha256(crate).hexdigest(), "features": {},
+                                    "yanked": False}) + "\n")
+        self.cargo_reg = d
+
+    def cargo_fetch(self, registry):
+        """Wall time of `cargo fetch` of a project depending on every bench
+        crate, with a fresh cargo home, crates-io replaced by `registry`."""
+        d = tempfile.mkdtemp(dir=self.tmp, prefix="cargo-fetch-")
+        os.makedirs(os.path.join(d, "src"))
+        os.makedirs(os.path.join(d, "home"))
+        with open(os.path.join(d, "Cargo.toml"), "w") as f:
+            f.write('[package]\nname = "bench-app"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n')
+            for c in self.cargo_crates:
+                f.write(f'{c} = "1.0.0"\n')
+        with open(os.path.join(d, "src", "main.rs"), "w") as f:
+            f.write("fn main() {}\n")
+        with open(os.path.join(d, "home", "config.toml"), "w") as f:
+            f.write(f'[source.crates-io]\nreplace-with = "bench"\n[source.bench]\nregistry = "sparse+{registry}/"\n')
+        env = dict(os.environ, CARGO_HOME=os.path.join(d, "home"), CARGO_TERM_COLOR="never")
+        t = time.perf_counter()
+        r = subprocess.run(["taskset", "-c", CLIENT_CPU, "cargo", "fetch"], cwd=d, env=env,
+                           capture_output=True, text=True, timeout=600)
+        took = time.perf_counter() - t
+        got = 0
+        cache = os.path.join(d, "home", "registry", "cache")
+        for root, _, files in os.walk(cache):
+            got += sum(1 for x in files if x.endswith(".crate"))
+        shutil.rmtree(d, ignore_errors=True)
+        if r.returncode != 0 or got != len(self.cargo_crates):
+            raise RuntimeError(f"cargo fetch from {registry}: {got} crates; {r.stderr[-1500:]}")
+        return took
+
+    def start_cargo_static(self):
+        """The static registry for the measured runs: nginx on the server
+        core (as every peer), over the same files, its config.json naming
+        itself."""
+        d = os.path.join(self.tmp, "cargo-static")
+        root = os.path.join(d, "root")
+        os.makedirs(os.path.join(root, "files", "cargo-reg"))
+        for x in os.listdir(self.cargo_reg):
+            if x != "config.json":
+                os.symlink(os.path.join(self.cargo_reg, x), os.path.join(root, "files", "cargo-reg", x))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/files/cargo-reg"
+        with open(os.path.join(root, "files", "cargo-reg", "config.json"), "w") as f:
+            json.dump({"dl": base + "/dl/{crate}/{version}"}, f)
+        conf = render("nginx-origin.conf", os.path.join(d, "nginx.conf"), DIR=d, PORT=port, ROOT=root)
+        start("cargo-static", ["nginx", "-c", conf, "-p", d], SERVER_CPU, os.path.join(d, "out.log"))
+        wait_http(base + "/config.json")
+        return base
+
+    def w_cargo(self, r, peers):
+        """`cargo fetch` of ~100 crates through a warm artgate and straight
+        from a static server of the registry it mirrors, both on the server
+        core."""
+        out = {}
+        ag = self.ag + "/api/v1/remote/crates"
+        if not getattr(self, "cargo_static", None):
+            # The mirrored registry (the origin's files at its unlimited
+            # port): config.json names its port, known only now.
+            with open(os.path.join(self.cargo_reg, "config.json"), "w") as f:
+                json.dump({"dl": f"http://127.0.0.1:{self.fast_port}/files/cargo-reg/dl/{{crate}}/{{version}}"}, f)
+            self.cargo_fetch(ag)
+            self.cargo_static = self.start_cargo_static()
+        order = [("artgate", ag), ("static", self.cargo_static)]
+        for peer, registry in (order if peers[0] == "artgate" else order[::-1]):
+            out[peer] = {"fetch_s": self.cargo_fetch(registry)}
         return out
 
     # ------------------------------------------------------------------ npm
@@ -1385,6 +1484,18 @@ class Bench:
                   "Each round: 40 (smoke) or 200 distinct files fetched one after the other, each on a "
                   "fresh connection, through each peer and directly from the origin front; medians "
                   "and p90s per round, overhead = peer - direct within the round.")
+        if "cargo" in self.results:
+            w = "cargo"
+            fr = self.ratios(w, "artgate", "static", "fetch_s", inv=True)
+            table(f"cargo fetch of {len(getattr(self, 'cargo_crates', []))} crates", [
+                ["wall time (s)", F(self.series(w, "artgate", "fetch_s")),
+                 "static registry " + F(self.series(w, "static", "fetch_s")), F(fr, "{:.2f}"),
+                 "≥ 1× (static time / artgate time)", self.met(fr, lambda v: v >= 1.0)],
+            ], "A project depending on every crate of a static sparse registry (4-40 KiB crates); "
+               "`cargo fetch` (client core) with a fresh cargo home through artgate's cargo remote "
+               "(warm: index files fresh for an hour, crates stored) and straight from nginx "
+               "serving the registry's files, both on the server core. Ratio: static time / "
+               "artgate time (above 1: artgate faster).")
         if "npm" in self.results:
             w = "npm"
             rr = self.ratios(w, "artgate", "verdaccio", "rps")

@@ -16,7 +16,7 @@
 //!
 //! | path | answer |
 //! | --- | --- |
-//! | `config.json` | `{"dl": "{gateway-url}/api/v1/remote/{remote}/-/dl/{crate}/{version}"}`: downloads through the gateway (no `api`: a mirror takes no uploads). The upstream's `config.json` is read through the cache (mutable) first, so an upstream that is no sparse registry is a 502 here. Answered directly, never stored, as it names the gateway as this client reached it |
+//! | `config.json` | `{"dl": "{gateway-url}/api/v1/remote/{remote}/-/dl/{crate}/{version}"}`: downloads through the gateway (no `api`: a mirror takes no uploads). Made from the upstream's `config.json` (an upstream that is no sparse registry is a 502 here), mutable, kept per gateway URL as it names the gateway as this client reached it |
 //! | index files `1/{n}`, `2/{n}`, `3/{c}/{n}`, `{ab}/{cd}/{name}` | fetched from the same path, mutable (the remote's `mutable_ttl`), a 404 cached for `negative_ttl`; cargo's `If-None-Match` and `If-Modified-Since` are answered from the stored validators |
 //! | `-/dl/{crate}/{version}` | the `.crate`: the `cksum` of that version is looked up in the crate's index file (read through the cache, under the same entry as cargo's own requests for it), the upstream's `dl` template is expanded with the name as the index spells it (`{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`, `{sha256-checksum}`, or `/{crate}/{version}/download` appended), and the file is fetched, verified against the checksum and stored for good; a body that does not match is never stored |
 //!
@@ -72,6 +72,15 @@ impl Adapter for Cargo {
 
     fn plan(remote: RemoteInfo, req: Request) -> Decision {
         plan_with(&WasmHost, &remote, &req)
+    }
+
+    fn inspect_body(
+        remote: RemoteInfo,
+        req: Request,
+        resp: UpstreamResponse,
+        body: Vec<u8>,
+    ) -> BodyVerdict {
+        inspect_with(&WasmHost, &remote, &req, &resp, body)
     }
 }
 
@@ -181,6 +190,14 @@ fn index(remote: &RemoteInfo, path: &str) -> Result<Decision, Rejection> {
     Ok(forward_get(index_target(remote, path), index_plan(path)))
 }
 
+/// Where the upstream's `config.json` is fetched.
+fn config_target(remote: &RemoteInfo) -> String {
+    match remote.upstreams.first() {
+        Some(first) => format!("{first}/config.json"),
+        None => "/config.json".into(),
+    }
+}
+
 /// The upstream's download template, from its `config.json` read through
 /// the cache.
 fn upstream_dl(host: &dyn Host, remote: &RemoteInfo) -> Result<String, Rejection> {
@@ -188,10 +205,7 @@ fn upstream_dl(host: &dyn Host, remote: &RemoteInfo) -> Result<String, Rejection
         .cache_send(
             &OutgoingRequest {
                 method: "GET".into(),
-                url: match remote.upstreams.first() {
-                    Some(first) => format!("{first}/config.json"),
-                    None => "/config.json".into(),
-                },
+                url: config_target(remote),
                 headers: vec![Header::new("accept", "application/json")],
                 body: Vec::new(),
                 use_credentials: true,
@@ -205,16 +219,20 @@ fn upstream_dl(host: &dyn Host, remote: &RemoteInfo) -> Result<String, Rejection
                 format!("The registry's config.json could not be read: {e}."),
             )
         })?;
-    if answer.status != 200 {
+    dl_of(answer.status, &answer.body)
+}
+
+/// The `dl` of an upstream's `config.json` answer.
+fn dl_of(status: u16, body: &[u8]) -> Result<String, Rejection> {
+    if status != 200 {
         return Err(Rejection::new(
             502,
             format!(
-                "The registry answered {} for config.json; a sparse registry must serve it.",
-                answer.status
+                "The registry answered {status} for config.json; a sparse registry must serve it."
             ),
         ));
     }
-    let doc: Value = serde_json::from_slice(&answer.body).map_err(|e| {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| {
         Rejection::new(502, format!("The registry's config.json is not JSON: {e}."))
     })?;
     doc.get("dl")
@@ -229,7 +247,9 @@ fn upstream_dl(host: &dyn Host, remote: &RemoteInfo) -> Result<String, Rejection
         })
 }
 
-/// Answers `config.json`: the upstream's, with `dl` at the gateway.
+/// Plans `config.json`: the upstream's, checked and answered with `dl` at
+/// the gateway ([`inspect_with`]), kept per gateway URL, so that a fresh
+/// hit needs no adapter call.
 fn config(host: &dyn Host, remote: &RemoteInfo) -> Result<Decision, Rejection> {
     let gateway = host.gateway_url();
     if gateway.is_empty() {
@@ -238,17 +258,46 @@ fn config(host: &dyn Host, remote: &RemoteInfo) -> Result<Decision, Rejection> {
             "The gateway cannot name itself for this request (no usable Host header); set server.public_url.",
         ));
     }
-    // Read it to fail here, not at the first download, when the upstream
-    // is not a sparse registry.
-    upstream_dl(host, remote)?;
-    let body = serde_json::json!({
-        "dl": format!("{gateway}/api/v1/remote/{}/{DL_PREFIX}{{crate}}/{{version}}", remote.name),
-    });
-    Ok(Decision::respond(
-        DirectResponse::new(200, body.to_string())
-            .header("content-type", "application/json")
-            .header("cache-control", "no-cache"),
+    let plan = CachePlan::mutable(format!("config.json/{gateway}"))
+        .inspect(CONFIG_LIMIT)
+        .content_type("application/json")
+        .vary("host");
+    Ok(Decision::forward(
+        UpstreamRequest::get(config_target(remote)).header("accept", "application/json"),
+        plan,
     ))
+}
+
+/// Rewrites the upstream's `config.json`: `dl` at the gateway, nothing
+/// else (no `api`: a mirror takes no uploads); an upstream that is no
+/// sparse registry is a 502 saying why.
+pub fn inspect_with(
+    host: &dyn Host,
+    remote: &RemoteInfo,
+    req: &Request,
+    resp: &UpstreamResponse,
+    body: Vec<u8>,
+) -> BodyVerdict {
+    if req.path != "config.json" {
+        return BodyVerdict::default();
+    }
+    if let Err(r) = dl_of(resp.status, &body) {
+        return BodyVerdict {
+            fail: Some(r),
+            ..BodyVerdict::default()
+        };
+    }
+    let doc = serde_json::json!({
+        "dl": format!(
+            "{}/api/v1/remote/{}/{DL_PREFIX}{{crate}}/{{version}}",
+            host.gateway_url(),
+            remote.name
+        ),
+    });
+    BodyVerdict {
+        replace: Some(doc.to_string().into_bytes()),
+        ..BodyVerdict::default()
+    }
 }
 
 /// Plans a download `{crate}/{version}` (the path after [`DL_PREFIX`]).

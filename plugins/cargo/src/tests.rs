@@ -46,23 +46,31 @@ fn plan(h: &FakeHost, path: &str) -> Decision {
 }
 
 /// `config.json` is the upstream's with `dl` at the gateway, as this
-/// client reached it, answered directly (never stored).
+/// client reached it: kept per gateway URL (varying on host), so fresh
+/// hits need no adapter call.
 #[test]
 fn config_points_downloads_at_the_gateway() {
     let h = host("https://registry.example/files");
     h.with_gateway_url("http://gw.example:8080");
-    let r = plan(&h, "config.json").expect_respond();
-    assert_eq!(r.status, 200);
-    let doc: Value = serde_json::from_slice(&r.body).unwrap();
+    let f = plan(&h, "config.json").expect_forward();
+    assert_eq!(f.upstream.target, format!("{UP}/config.json"));
+    assert_eq!(f.plan.key, "config.json/http://gw.example:8080");
+    assert_eq!(f.plan.class, CacheClass::Mutable);
+    assert_eq!(f.plan.inspect_limit, Some(CONFIG_LIMIT));
+    assert_eq!(f.plan.vary, ["host"]);
+    let v = inspect_with(
+        &h,
+        &remote(),
+        &Request::test("GET", "config.json"),
+        &UpstreamResponse::test(200, &[]),
+        br#"{"dl":"https://registry.example/files","api":"https://registry.example"}"#.to_vec(),
+    );
+    let doc: Value = serde_json::from_slice(&v.replace.expect("rewritten")).unwrap();
     assert_eq!(
         doc["dl"],
         "http://gw.example:8080/api/v1/remote/crates/-/dl/{crate}/{version}"
     );
     assert!(doc.get("api").is_none(), "no publishing through a mirror");
-    let (req, plan, _) = h.cache_sent().remove(0);
-    assert_eq!(req.url, format!("{UP}/config.json"));
-    assert_eq!(plan.key, "config.json");
-    assert_eq!(plan.class, CacheClass::Mutable);
 
     h.with_gateway_url("");
     plan_with(&h, &remote(), &Request::test("GET", "config.json"))
@@ -70,19 +78,30 @@ fn config_points_downloads_at_the_gateway() {
 }
 
 /// An upstream that is no sparse registry makes `config.json` a 502
-/// saying what was wrong.
+/// saying what was wrong, and nothing is stored.
 #[test]
 fn a_broken_upstream_config_is_a_502() {
-    for (answer, text) in [
-        (Ok(IncomingResponse::test(404, &[], "")), "answered 404"),
-        (ok("<html>"), "not JSON"),
-        (ok("{\"api\":\"x\"}"), "no \"dl\""),
-        (Err("unreachable".to_owned()), "could not be read"),
+    for (status, body, text) in [
+        (404, "", "answered 404"),
+        (200, "<html>", "not JSON"),
+        (200, "{\"api\":\"x\"}", "no \"dl\""),
     ] {
-        let h = FakeHost::new();
-        h.answer_cache(answer);
-        plan(&h, "config.json").expect_reject_with(502, text);
+        let v = inspect_with(
+            &FakeHost::new(),
+            &remote(),
+            &Request::test("GET", "config.json"),
+            &UpstreamResponse::test(status, &[]),
+            body.as_bytes().to_vec(),
+        );
+        let fail = v.fail.expect("refused");
+        assert_eq!(fail.status, 502);
+        assert!(fail.message.contains(text), "{}", fail.message);
+        assert!(v.replace.is_none());
     }
+    // A download's lookup of the template says the same.
+    let h = FakeHost::new();
+    h.answer_cache(Err("unreachable".to_owned()));
+    plan(&h, "-/dl/serde/1.0.1").expect_reject_with(502, "could not be read");
 }
 
 /// Index files are mutable, fetched from the same path (failover over the
