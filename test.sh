@@ -61,15 +61,16 @@ fi
 export ARTGATE_DVC="$DVC_VENV/bin/dvc"
 "$ARTGATE_DVC" --version
 
-step "componentize-py and pypiserver (tests/plugin_kit_pypi.rs, in a venv)"
+step "componentize-py, pypiserver and twine (tests/plugin_kit_pypi.rs, tests/pypi.rs, in a venv)"
 # The PyPI adapter is Python built with componentize-py; pip fetches through
 # it from a local pypiserver. The venv lives under target/ so a clean clone
 # is self-contained; the test finds it through ARTGATE_PY_VENV and fails (it
 # does not skip) when a tool is missing.
 PY_VENV="${ARTGATE_PY_VENV:-$PWD/target/artgate-py-venv}"
-if [ ! -x "$PY_VENV/bin/componentize-py" ] || [ ! -x "$PY_VENV/bin/pypi-server" ]; then
+if [ ! -x "$PY_VENV/bin/componentize-py" ] || [ ! -x "$PY_VENV/bin/pypi-server" ] \
+   || [ ! -x "$PY_VENV/bin/twine" ]; then
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install -q "componentize-py==0.25.1" "pypiserver==2.4.2"
+  "$PY_VENV/bin/pip" install -q "componentize-py==0.25.1" "pypiserver==2.4.2" "twine==6.1.0"
 fi
 export ARTGATE_PY_VENV="$PY_VENV"
 "$PY_VENV/bin/componentize-py" --version

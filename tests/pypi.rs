@@ -9,7 +9,7 @@
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
 use crate::support::kit::check_builtin_cases;
-use crate::support::pypi::{pip, py_venv, serve_two_wheels};
+use crate::support::pypi::{pip, py_venv, serve_two_wheels, write_wheel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_installs_through_the_builtin_and_without_the_upstream() {
@@ -121,6 +121,82 @@ async fn pip_installs_through_the_builtin_and_without_the_upstream() {
     ))
     .await;
     assert!(t2.join("demo_lib/__init__.py").is_file());
+}
+
+/// A group over a hosted and a pull-through pypi remote, with the real
+/// twine and pip: `twine upload` of a private wheel (its file taken out of
+/// the multipart request by the core and checked against its
+/// sha256_digest), the same upload again refused as existing (and
+/// skipped with `--skip-existing`), then `pip install` through the group
+/// of the private project and, from the upstream, its public dependency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twine_uploads_to_hosted_and_pip_installs_through_the_group() {
+    let venv = py_venv();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (_, _, upstream) = serve_two_wheels(&venv, w, "demo_app", "demo_lib").await;
+    let private = w.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    let sha = write_wheel(
+        &venv.join("bin/python"),
+        &private,
+        "private_tool",
+        "1.0",
+        &["demo-lib"],
+    )
+    .await;
+    let token = "pypi-publisher-token-0123456789";
+    let gw = Gateway::start(&format!(
+        "[[remote]]\nname = \"pypi\"\npackage = \"pypi\"\nupstream = {:?}\nmutable_ttl = \"10m\"\n\
+         [[remote]]\nname = \"own\"\npackage = \"pypi\"\nhosted = true\n\
+         [[remote]]\nname = \"group\"\npackage = \"virtual\"\nmembers = [\"own\", \"pypi\"]\nwrite_to = \"own\"\n\
+         [[token]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\nscopes = {{ \"*\" = [\"read\", \"write\"] }}\n",
+        upstream.url,
+        crate::support::sha256_hex(token.as_bytes())
+    ))
+    .await;
+    let wheel = private.join("private_tool-1.0-py3-none-any.whl");
+    let twine = |extra: &[&str]| {
+        let mut c = std::process::Command::new(venv.join("bin/twine"));
+        c.arg("upload")
+            .args(["--repository-url", &gw.url("/api/v1/remote/group/")])
+            .args(["--username", "__token__", "--password", token])
+            .args(["--non-interactive", "--disable-progress-bar"])
+            .args(extra)
+            .arg(&wheel)
+            .env("HOME", w)
+            .env("NO_PROXY", "*");
+        c
+    };
+    run_ok(twine(&[])).await;
+    let again = crate::support::clients::run(twine(&[])).await;
+    assert!(!again.ok, "{}", again.output);
+    assert!(again.output.contains("409 Conflict"), "{}", again.output);
+    run_ok(twine(&["--skip-existing"])).await;
+
+    let page = gw.get_remote("group", "simple/private-tool/", &[]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.h("x-artifact-member"), "own");
+    let text = String::from_utf8_lossy(page.body()).into_owned();
+    assert!(text.contains(&format!("#sha256={sha}")), "{text}");
+
+    let target = w.join("installed");
+    run_ok(pip(
+        &venv,
+        &[
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            &gw.url("/api/v1/remote/group/simple/"),
+            "--target",
+            target.to_str().unwrap(),
+            "private-tool",
+        ],
+    ))
+    .await;
+    for m in ["private_tool/__init__.py", "demo_lib/__init__.py"] {
+        assert!(target.join(m).is_file(), "{m} not installed");
+    }
 }
 
 /// The built-in passes its golden cases (`plugins/pypi/cases`: the plugin

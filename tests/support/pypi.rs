@@ -14,7 +14,7 @@ use std::time::Duration;
 /// fails, it does not skip) when none has them.
 pub fn py_venv() -> PathBuf {
     let has_tools = |v: &Path| {
-        ["componentize-py", "pypi-server", "pip", "python"]
+        ["componentize-py", "pypi-server", "pip", "python", "twine"]
             .iter()
             .all(|t| v.join("bin").join(t).is_file())
     };
@@ -22,7 +22,7 @@ pub fn py_venv() -> PathBuf {
         let v = PathBuf::from(v);
         assert!(
             has_tools(&v),
-            "ARTGATE_PY_VENV={} lacks componentize-py, pypi-server or pip (run .ci/run)",
+            "ARTGATE_PY_VENV={} lacks componentize-py, pypi-server, pip or twine (run .ci/run)",
             v.display()
         );
         return v;
@@ -36,13 +36,13 @@ pub fn py_venv() -> PathBuf {
         }
     }
     panic!(
-        "no Python venv with componentize-py 0.25 and pypiserver: set ARTGATE_PY_VENV or run .ci/run (it creates target/artgate-py-venv)"
+        "no Python venv with componentize-py 0.25, pypiserver and twine: set ARTGATE_PY_VENV or run .ci/run (it creates target/artgate-py-venv)"
     );
 }
 
 /// Write a minimal pure-Python wheel (METADATA, WHEEL, RECORD, a module)
 /// by hand with the venv's Python; returns its sha256.
-async fn write_wheel(
+pub async fn write_wheel(
     python: &Path,
     dir: &Path,
     name: &str,

@@ -28,8 +28,12 @@
 //! index pages then come from the first one only, so an index outage is
 //! answered with the stale page, never with a file host's 404.
 //!
-//! Other methods are refused with 400; hosted remotes too (only
-//! pull-through is built).
+//! Other methods are refused with 400.
+//!
+//! **Hosted.** On a hosted remote the adapter is an index of its own, for
+//! `twine upload` and pip; see [`hosted`].
+
+mod hosted;
 
 use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
@@ -71,14 +75,8 @@ artgate_sdk::export_adapter!(Pypi, stateless, accepts_every_response);
 
 /// Plans a request, reading digests through `host`.
 pub fn plan_with(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
-    if remote.mode != RemoteMode::PullThrough {
-        return Decision::reject(
-            400,
-            format!(
-                "Remote '{}' must be a pull-through remote for the pypi adapter.",
-                remote.name
-            ),
-        );
+    if remote.mode == RemoteMode::Hosted {
+        return hosted::plan(host, remote, req);
     }
     if !req.is_read() {
         return Decision::reject(

@@ -276,18 +276,12 @@ fn digests_span_chunks() {
     }
 }
 
-/// Writes, hosted remotes and other paths are refused, saying why.
+/// Writes and other paths are refused, saying why.
 #[test]
 fn refusals() {
     let h = FakeHost::new();
     plan_with(&h, &remote(), &Request::test("PUT", "files/x/r/y.whl"))
         .expect_reject_with(400, "does not accept PUT");
-    plan_with(
-        &h,
-        &remote().with_mode(RemoteMode::Hosted),
-        &Request::test("GET", "simple/"),
-    )
-    .expect_reject_with(400, "must be a pull-through remote");
     for path in [
         "packages/x.whl",
         "files/x",
