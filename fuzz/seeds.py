@@ -165,6 +165,23 @@ SEEDS = {
         "upload": "o/r.git/git-upload-pack", "dumb": "o/r.git/objects/info/packs", "no-service": "o/r.git/info/refs",
         "dots": "../r.git/info/refs\nservice=git-upload-pack", "empty": "",
     },
+    # A packument from an upstream.
+    "npm_packument": {
+        "plain": '{"name":"p","versions":{"1.0.0":{"dist":{"integrity":"sha512-' + "A" * 86 + '==","shasum":"' + A + '","tarball":"https://registry.example/npm/p/-/p-1.0.0.tgz"}}}}',
+        "elsewhere": '{"versions":{"1":{"dist":{"tarball":"https://files.example/x/y.tgz"}},"2":{"dist":{"tarball":"file:///etc/passwd"}},"3":{"dist":{"tarball":7}}}}',
+        "duplicate": '{"versions":{"1":{"dist":{"tarball":"https://registry.example/npm/p/-/p-1.tgz","tarb\\u0061ll":"https://evil/x"}}}}',
+        "array-version": '{"versions":{"1":[{"dist":{"tarball":"https://evil/x"}}]}}',
+        "no-versions": '{"name":"p","dist-tags":{}}', "truncated": '{"versions":{"1":{"dist":{"tarball":"https://regi',
+        "empty": "",
+    },
+    # A project page from an upstream (HTML or PEP 691 JSON).
+    "pypi_page": {
+        "html": '<a href="https://index.example/pypi/packages/d/demo-1.0.tar.gz#sha256=' + E + '" data-requires-python="&gt;=3">demo-1.0.tar.gz</a>',
+        "tricky": '<base href="https://evil/"><a href=//evil/x>1</a><A HREF="JavaScript:alert(1)">2</A><!-- <a href="https://evil/c"> --><a href="../../x">3</a>',
+        "json": '{"files":[{"filename":"demo-1.0.tar.gz","url":"https://files.example/d/demo-1.0.tar.gz","hashes":{"sha256":"' + E + '"}},{"url":"ftp://x/y"}]}',
+        "unquoted": "<a href=https://index.example/pypi/a.whl#sha256=00 data-yanked>a</a><a href='b.whl'>b</a>",
+        "truncated": '<a href="https://index.example/pypi/packages/demo', "empty": "",
+    },
 }
 
 def main():

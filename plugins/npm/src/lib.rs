@@ -624,5 +624,10 @@ pub fn inspect_with(
     }
 }
 
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
+
 #[cfg(test)]
 mod tests;

@@ -485,7 +485,7 @@ fn anchors(html: &str) -> Vec<Anchor> {
     let b = html.as_bytes();
     let mut found = Vec::new();
     let mut i = 0;
-    while let Some(off) = html[i..].find('<') {
+    while let Some(off) = html.get(i..).and_then(|rest| rest.find('<')) {
         i += off + 1;
         if html[i..].starts_with("!--") {
             i = html[i..].find("-->").map_or(b.len(), |e| i + e + 3);
@@ -504,7 +504,7 @@ fn anchors(html: &str) -> Vec<Anchor> {
                 i += 1;
             }
             if i >= b.len() || b[i] == b'>' {
-                i += 1;
+                i = (i + 1).min(b.len());
                 break;
             }
             let start = i;
@@ -659,6 +659,11 @@ fn store_digests(host: &dyn Host, project: &str, digests: &BTreeMap<String, Stri
 fn lookup_digest(host: &dyn Host, project: &str, rel: &str) -> Option<String> {
     kvmap::lookup(host, &digests_key(project), rel)
 }
+
+// Fuzz entry points (`../../fuzz`, corpus replay tests): host target only.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 
 #[cfg(test)]
 mod tests;
