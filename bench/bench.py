@@ -40,7 +40,7 @@ GiB = 1 << 30
 RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
-       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "plugin_calls"]
+       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "plugin_calls"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
@@ -365,6 +365,7 @@ class Bench:
         conf = render("artgate.toml", os.path.join(d, "artgate.toml"), DIR=d, PORT=port,
                       FRONT_PORT=self.front_port, FAST_PORT=self.fast_port,
                       NPM_PORT=getattr(self, "npm_port", 9),
+                      PYPI_PORT=getattr(self, "pypi_port", 9),
                       PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
         env = dict(os.environ, ARTGATE_LOG=os.environ.get("ARTGATE_BENCH_LOG", "warn"))
         t0 = time.perf_counter()
@@ -816,6 +817,112 @@ class Bench:
             out[peer] = {"fetch_s": self.cargo_fetch(registry)}
         return out
 
+    # ----------------------------------------------------------------- pypi
+    def write_wheel(self, d, name, version, size):
+        """A pure-Python wheel of `name` `version` with a module of about
+        `size` incompressible bytes, in directory `d`; its file name."""
+        import zipfile
+        fname = f"{name}-{version}-py3-none-any.whl"
+        dist = f"{name}-{version}.dist-info"
+        files = {
+            f"{name}/__init__.py": ("DATA = " + repr(base64.b64encode(os.urandom(size)).decode())
+                                    + "\n").encode(),
+            f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+            f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: artgate-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        }
+        record = ""
+        for n, data in files.items():
+            h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record += f"{n},sha256={h},{len(data)}\n"
+        files[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
+        with zipfile.ZipFile(os.path.join(d, fname), "w") as z:
+            for n, data in files.items():
+                z.writestr(zipfile.ZipInfo(n, date_time=(2024, 1, 1, 0, 0, 0)), data)
+        return fname
+
+    def start_pypi(self):
+        """pypiserver (this workload's upstream and peer) on the server
+        core, serving 50 wheels (10 smoke) of 3-30 KiB."""
+        venv = os.environ.get("ARTGATE_PY_VENV") or os.path.join(REPO, "target", "artgate-py-venv")
+        server = os.path.join(venv, "bin", "pypi-server")
+        if not os.path.exists(server):
+            raise RuntimeError(f"no pypiserver in {venv} (./test.sh makes the venv)")
+        self.pip_bin = os.path.join(venv, "bin", "pip")
+        d = os.path.join(self.tmp, "pypi")
+        self.pypi_pkgs_dir = os.path.join(d, "packages")
+        os.makedirs(self.pypi_pkgs_dir)
+        n = 10 if self.smoke else 50
+        self.pypi_pkgs = [f"bench_dist_{i:02d}" for i in range(n)]
+        for i, name in enumerate(self.pypi_pkgs):
+            self.write_wheel(self.pypi_pkgs_dir, name, "1.0", 2048 * (1 + i % 10))
+        self.pypi_port = free_port()
+        start("pypiserver", [server, "run", "-i", "127.0.0.1", "-p", str(self.pypi_port), "-a", ".",
+                             "-P", ".", "--disable-fallback", self.pypi_pkgs_dir], SERVER_CPU,
+              os.path.join(d, "pypiserver.log"))
+        self.pypi = f"http://127.0.0.1:{self.pypi_port}"
+        wait_http(self.pypi + "/simple/", timeout=120)
+        self.pypi_reqs = os.path.join(d, "requirements.txt")
+        with open(self.pypi_reqs, "w") as f:
+            f.write("".join(f"{p.replace('_', '-')}==1.0\n" for p in self.pypi_pkgs))
+
+    def pip_download(self, index):
+        """Wall time of `pip download` of every bench distribution from
+        `index` into a fresh directory, pip's cache off."""
+        d = tempfile.mkdtemp(dir=self.tmp, prefix="pip-download-")
+        env = dict(os.environ, PIP_CONFIG_FILE="/dev/null", PIP_DISABLE_PIP_VERSION_CHECK="1",
+                   PIP_NO_INPUT="1")
+        t = time.perf_counter()
+        r = subprocess.run(["taskset", "-c", CLIENT_CPU, self.pip_bin, "download", "--no-cache-dir",
+                            "--no-deps", "--index-url", index, "-d", d, "-r", self.pypi_reqs],
+                           env=env, capture_output=True, text=True, timeout=600)
+        took = time.perf_counter() - t
+        got = len([x for x in os.listdir(d) if x.endswith(".whl")])
+        shutil.rmtree(d, ignore_errors=True)
+        if r.returncode != 0 or got != len(self.pypi_pkgs):
+            raise RuntimeError(f"pip download from {index}: {got} files; {r.stderr[-1500:]}")
+        return took
+
+    def upstream_requests(self, remote):
+        """artgate's count of upstream requests for `remote`."""
+        _, _, body = http("GET", self.ag + "/metrics")
+        n = 0
+        for line in body.decode().splitlines():
+            if line.startswith("artgate_upstream_requests_total{") and f'remote="{remote}"' in line:
+                n += float(line.rsplit(" ", 1)[1])
+        return n
+
+    def w_pypi(self, r, peers):
+        """`pip download` of ~50 distributions through a warm artgate and
+        straight from pypiserver; and 100 clients on one uncached file."""
+        out = {}
+        ag = self.ag + "/api/v1/remote/pypi/simple/"
+        direct = self.pypi + "/simple/"
+        if not getattr(self, "_pypi_warm", False):
+            self.pip_download(ag)
+            self._pypi_warm = True
+        order = [("artgate", ag), ("pypiserver", direct)]
+        for peer, index in (order if peers[0] == "artgate" else order[::-1]):
+            out[peer] = {"download_s": self.pip_download(index)}
+        # A herd on one file nobody fetched yet: its page first (pip reads
+        # it before any file), then the clients at once.
+        name = self.uid("herd").replace("-", "_")
+        fname = self.write_wheel(self.pypi_pkgs_dir, name, "1.0", 768 * 1024)
+        st, _, _ = http("GET", ag + name.replace("_", "-") + "/", headers={"accept": "text/html"})
+        if st != 200:
+            self.note("pypi", f"herd: the page answered {st}")
+        before = self.upstream_requests("pypi")
+        url = f"{self.ag}/api/v1/remote/pypi/files/{name.replace('_', '-')}/r/packages/{fname}"
+        res = run([self.client_bin, "fanout", "--url", url, "--clients",
+                   "20" if self.smoke else "100", "--timeout-secs", "60"], timeout=120)
+        herd = json.loads(res.stdout)
+        time.sleep(0.5)
+        out["herd"] = {"fetches": self.upstream_requests("pypi") - before, "ok": herd["ok"],
+                       "clients": herd["clients"]}
+        if herd["ok"] != herd["clients"]:
+            self.note("pypi", f"herd: {herd['ok']}/{herd['clients']} complete; statuses "
+                              f"{herd['statuses']}, errors {herd['errors']}")
+        return out
+
     # ------------------------------------------------------------------ npm
     def npm_publish(self, name, payload):
         """Publish `name`@1.0.0 to Verdaccio (an HTTP PUT as npm makes it),
@@ -1179,6 +1286,8 @@ class Bench:
         os.makedirs(os.path.join(self.tmp, "plugin-cache"), exist_ok=True)
         if self.want("npm"):
             self.start_npm()
+        if self.want("pypi"):
+            self.start_pypi()
         self.start_peers()
         if self.want("skopeo", "fanout_registry"):
             log("pushing bench images to the origin registry")
@@ -1496,6 +1605,21 @@ class Bench:
                "(warm: index files fresh for an hour, crates stored) and straight from nginx "
                "serving the registry's files, both on the server core. Ratio: static time / "
                "artgate time (above 1: artgate faster).")
+        if "pypi" in self.results:
+            w = "pypi"
+            dr = self.ratios(w, "artgate", "pypiserver", "download_s", inv=True)
+            fetches = [x["herd"]["fetches"] for x in self.results[w] if self.kept(x) and "herd" in x]
+            table(f"pip download of {len(getattr(self, 'pypi_pkgs', []))} distributions", [
+                ["wall time (s)", F(self.series(w, "artgate", "download_s")),
+                 "pypiserver " + F(self.series(w, "pypiserver", "download_s")), F(dr, "{:.2f}"),
+                 "≥ 1× (pypiserver time / artgate time)", self.met(dr, lambda v: v >= 1.0)],
+                ["upstream fetches for a herd on one uncached file", F(fetches, "{:.0f}"), "", "",
+                 "1", self.met(fetches, lambda v: v == 1)],
+            ], "Wheels of 3-30 KiB served by pypiserver 2.4 on the server core; `pip download "
+               "--no-deps --no-cache-dir` of all of them (client core) through artgate's pypi "
+               "remote (warm: pages fresh for an hour, files stored) and straight from pypiserver. "
+               f"The herd: {'20' if self.smoke else '100'} clients at once on a new ~1 MiB wheel "
+               "whose page was read first, fetches counted by artgate's upstream request metric.")
         if "npm" in self.results:
             w = "npm"
             rr = self.ratios(w, "artgate", "verdaccio", "rps")

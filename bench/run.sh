@@ -12,7 +12,7 @@
 #                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
-#            memory skopeo startup reload npm plugin_calls
+#            memory skopeo startup reload npm cargo pypi plugin_calls
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
 # (taskset), curl, python3, linux-perf (system calls per hit) and, when
