@@ -78,9 +78,10 @@ export ARTGATE_PY_VENV="$PY_VENV"
 step "verdaccio (tests/npm.rs, an npm registry under target/)"
 # The npm tests publish to a local Verdaccio and install through the
 # gateway with the machine's npm; they find it through ARTGATE_NPM_TOOLS
-# and fail (they do not skip) when it is missing.
+# and fail (they do not skip) when it is missing. 6.5.2 is the last
+# release that runs on Debian 12's node 18 (later ones want node 20).
 NPM_TOOLS="${ARTGATE_NPM_TOOLS:-$PWD/target/artgate-npm-tools}"
-VERDACCIO_VERSION=6.8.0
+VERDACCIO_VERSION=6.5.2
 if ! grep -qs "\"version\": \"$VERDACCIO_VERSION\"" "$NPM_TOOLS/node_modules/verdaccio/package.json"; then
   mkdir -p "$NPM_TOOLS"
   npm install --prefix "$NPM_TOOLS" --no-audit --no-fund --no-save --loglevel=error \

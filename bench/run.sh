@@ -82,7 +82,7 @@ npm_tools="${ARTGATE_NPM_TOOLS:-$repo/target/artgate-npm-tools}"
 if [ "$install" = 1 ] && [ ! -x "$npm_tools/node_modules/.bin/verdaccio" ] && command -v npm >/dev/null; then
     echo "== npm install verdaccio into $npm_tools"
     mkdir -p "$npm_tools"
-    npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error verdaccio@6.8.0
+    npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error verdaccio@6.5.2
 fi
 export ARTGATE_NPM_TOOLS="$npm_tools"
 for c in nginx docker-registry wrk iperf3 skopeo taskset curl python3 cargo; do

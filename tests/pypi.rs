@@ -164,8 +164,8 @@ async fn twine_uploads_to_hosted_and_pip_installs_through_the_group() {
             .args(["--non-interactive", "--disable-progress-bar"])
             .args(extra)
             .arg(&wheel)
-            .env("HOME", w)
-            .env("NO_PROXY", "*");
+            .env("HOME", w);
+        crate::support::clients::without_proxies(&mut c);
         c
     };
     run_ok(twine(&[])).await;

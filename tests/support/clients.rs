@@ -34,6 +34,22 @@ pub fn dvc() -> PathBuf {
     );
 }
 
+/// `c` reaching 127.0.0.1 directly: every proxy variable of the machine
+/// removed, `NO_PROXY` set to `*`.
+pub fn without_proxies(c: &mut Command) -> &mut Command {
+    for v in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("NO_PROXY", "*").env("no_proxy", "*")
+}
+
 /// Panic with `what`, the exit status, stdout and stderr unless `out` is
 /// a success.
 pub fn assert_success(what: &str, out: &Output) {

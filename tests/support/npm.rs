@@ -37,18 +37,9 @@ pub fn npm(cwd: &Path, cache: &Path, args: &[&str]) -> Command {
         .env("npm_config_fund", "false")
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fetch_retries", "0")
-        .env("NO_PROXY", "*")
-        .env("no_proxy", "*");
-    for v in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "npm_config_registry",
-        "NPM_CONFIG_REGISTRY",
-    ] {
-        c.env_remove(v);
-    }
+        .env_remove("npm_config_registry")
+        .env_remove("NPM_CONFIG_REGISTRY");
+    super::clients::without_proxies(&mut c);
     c
 }
 

@@ -161,18 +161,7 @@ pub fn pip(venv: &Path, args: &[&str]) -> Command {
     c.args(args)
         .env("PIP_CONFIG_FILE", "/dev/null")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .env("PIP_NO_INPUT", "1")
-        .env("NO_PROXY", "*")
-        .env("no_proxy", "*");
-    for v in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
+        .env("PIP_NO_INPUT", "1");
+    super::clients::without_proxies(&mut c);
     c
 }
