@@ -489,6 +489,33 @@ impl bindings::artgate::adapter::host::Host for HostState {
         Ok(())
     }
 
+    fn kv_compare_and_set(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+        ttl_secs: u64,
+    ) -> WtResult<bool> {
+        self.kv_budget()?;
+        if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
+            return Err(wasmtime::Error::msg(format!(
+                "key-value entry too large (key {} bytes, max {MAX_KV_KEY}; value {} bytes, max {MAX_KV_VALUE})",
+                key.len(),
+                value.len()
+            )));
+        }
+        let Some(kv) = &self.ctx.kv else {
+            return Ok(false);
+        };
+        match kv.compare_and_set(&key, expected.as_deref(), &value, ttl_secs) {
+            Ok(written) => Ok(written),
+            Err(e) => {
+                tracing::warn!(adapter = &*self.ctx.adapter, namespace = kv.namespace(), error = %e, "plugin key-value compare-and-set failed");
+                Ok(false)
+            }
+        }
+    }
+
     fn kv_delete(&mut self, key: String) -> WtResult<()> {
         self.kv_budget()?;
         if let Some(kv) = &self.ctx.kv

@@ -118,6 +118,23 @@ impl AdapterKv {
         }
     }
 
+    /// `kv-compare-and-set`: `false` while writes are held back (a fill's
+    /// writes wait for verification, so none can be atomic with a read).
+    pub fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<bool, KvError> {
+        if self.held.is_some() {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .kv_compare_and_set(&self.namespace, key, expected, value, ttl_secs)?)
+    }
+
     /// Write what was held back (the fill's body is verified and stored).
     /// A namespace that writes through has nothing to do.
     pub fn apply(&self) -> Result<(), KvError> {

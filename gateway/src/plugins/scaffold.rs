@@ -65,6 +65,10 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("fuzz.rs", include_str!("../../../plugins/sdk/src/fuzz.rs")),
     ("http.rs", include_str!("../../../plugins/sdk/src/http.rs")),
     (
+        "kvlock.rs",
+        include_str!("../../../plugins/sdk/src/kvlock.rs"),
+    ),
+    (
         "kvmap.rs",
         include_str!("../../../plugins/sdk/src/kvmap.rs"),
     ),

@@ -258,6 +258,18 @@ impl PluginKv for CachedMetaStore {
     fn kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
         self.inner.kv_delete(plugin, key)
     }
+
+    fn kv_compare_and_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .kv_compare_and_set(plugin, key, expected, value, ttl_secs)
+    }
 }
 
 impl IndexRepair for CachedMetaStore {

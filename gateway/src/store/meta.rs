@@ -160,6 +160,17 @@ pub trait PluginKv {
     ) -> Result<(), StoreError>;
     /// A plugin key-value delete.
     fn kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError>;
+    /// Write `value` (expiring after `ttl_secs`, 0 never) only when the
+    /// current value is `expected` (`None`: absent or expired), atomically;
+    /// whether it was written.
+    fn kv_compare_and_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The offline consistency check of the index (`artgate fsck`).

@@ -55,6 +55,24 @@ pub trait Host {
     /// `kv-delete`.
     fn kv_delete(&self, key: &str);
 
+    /// `kv-compare-and-set`: writes `value` only if the current value is
+    /// `expected` (`None`: absent), atomically; whether it was written. The
+    /// default (for other implementations of this trait) reads and then
+    /// writes, which is not atomic.
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> bool {
+        if self.kv_get(key).as_deref() != expected {
+            return false;
+        }
+        self.kv_set(key, value, ttl_secs);
+        true
+    }
+
     /// `cache-send`: a request answered through the cache by `plan`, with a
     /// body of at most `limit` bytes.
     fn cache_send(
@@ -128,6 +146,16 @@ impl Host for WasmHost {
 
     fn kv_delete(&self, key: &str) {
         crate::host::kv_delete(key);
+    }
+
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> bool {
+        crate::host::kv_compare_and_set(key, expected, value, ttl_secs)
     }
 
     fn cache_send(

@@ -63,6 +63,7 @@ pub mod duration;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
+pub mod kvlock;
 pub mod kvmap;
 pub mod log;
 pub mod markup;
@@ -117,8 +118,8 @@ pub mod types {
 /// the logging macros for logging; they also work on the host target.
 pub mod host {
     pub use crate::bindings::artgate::adapter::host::{
-        cache_expire, cache_send, gateway_url, hosted_commit, http_send, kv_delete, kv_get, kv_set,
-        unpack_body,
+        cache_expire, cache_send, gateway_url, hosted_commit, http_send, kv_compare_and_set,
+        kv_delete, kv_get, kv_set, unpack_body,
     };
 }
 

@@ -44,6 +44,8 @@ pub enum Call {
     KvSet(String, Vec<u8>, u64),
     /// `kv-delete` of a key.
     KvDelete(String),
+    /// `kv-compare-and-set` of a key: expected, new value, TTL.
+    KvCompareAndSet(String, Option<Vec<u8>>, Vec<u8>, u64),
     /// `cache-send` with its plan and body limit.
     CacheSend(OutgoingRequest, CachePlan, u32),
     /// `cache-expire` of a key.
@@ -266,6 +268,27 @@ impl Host for FakeHost {
     fn kv_delete(&self, key: &str) {
         self.record(Call::KvDelete(key.to_owned()));
         self.kv.borrow_mut().remove(key);
+    }
+
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> bool {
+        self.record(Call::KvCompareAndSet(
+            key.to_owned(),
+            expected.map(<[u8]>::to_vec),
+            value.to_vec(),
+            ttl_secs,
+        ));
+        let mut kv = self.kv.borrow_mut();
+        if kv.get(key).map(|(v, _)| v.as_slice()) != expected {
+            return false;
+        }
+        kv.insert(key.to_owned(), (value.to_vec(), ttl_secs));
+        true
     }
 
     fn cache_send(

@@ -5,6 +5,30 @@
 use super::{SledMetaStore, check_name, join_key, now_ms, show_key};
 use crate::store::{PluginKv, StoreError};
 
+/// The expiry of a TTL from now (unix ms, 0 = never).
+fn expiry(ttl_secs: u64) -> u64 {
+    if ttl_secs == 0 {
+        0
+    } else {
+        now_ms().saturating_add(ttl_secs.saturating_mul(1000))
+    }
+}
+
+/// A record: the expiry, then the value.
+fn record(value: &[u8], expires_at_ms: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + value.len());
+    v.extend_from_slice(&expires_at_ms.to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
+/// The value of a record, `None` when it has expired.
+fn live(raw: &[u8]) -> Option<&[u8]> {
+    let (head, value) = raw.split_first_chunk::<8>()?;
+    let expires = u64::from_be_bytes(*head);
+    (expires == 0 || expires > now_ms()).then_some(value)
+}
+
 impl SledMetaStore {
     /// Write a kv value with an explicit expiry (unix ms, 0 = never).
     pub(super) fn kv_set_at(
@@ -15,10 +39,8 @@ impl SledMetaStore {
         expires_at_ms: u64,
     ) -> Result<(), StoreError> {
         check_name(plugin)?;
-        let mut v = Vec::with_capacity(8 + value.len());
-        v.extend_from_slice(&expires_at_ms.to_be_bytes());
-        v.extend_from_slice(value);
-        self.kv.insert(join_key(plugin, key), v)?;
+        self.kv
+            .insert(join_key(plugin, key), record(value, expires_at_ms))?;
         Ok(())
     }
 }
@@ -54,12 +76,7 @@ impl PluginKv for SledMetaStore {
         value: &[u8],
         ttl_secs: u64,
     ) -> Result<(), StoreError> {
-        let expires = if ttl_secs == 0 {
-            0
-        } else {
-            now_ms().saturating_add(ttl_secs.saturating_mul(1000))
-        };
-        self.kv_set_at(plugin, key, value, expires)
+        self.kv_set_at(plugin, key, value, expiry(ttl_secs))
     }
 
     /// Delete a value.
@@ -68,6 +85,30 @@ impl PluginKv for SledMetaStore {
         self.kv.remove(join_key(plugin, key))?;
         Ok(())
     }
+
+    /// sled's compare-and-swap on the record read, retried when only the
+    /// record changed under it (an expiry rewritten, the value not).
+    fn kv_compare_and_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
+        check_name(plugin)?;
+        let k = join_key(plugin, key);
+        loop {
+            let raw = self.kv.get(&k)?;
+            if raw.as_deref().and_then(live) != expected {
+                return Ok(false);
+            }
+            let new = record(value, expiry(ttl_secs));
+            if self.kv.compare_and_swap(&k, raw, Some(new))?.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -75,6 +116,36 @@ mod tests {
     use super::super::tests::open;
     use super::*;
     use crate::store::prelude::*;
+
+    /// A compare-and-set writes only over the value it names (absent,
+    /// expired or equal), so of two writers that read the same value one
+    /// wins.
+    #[test]
+    fn kv_compare_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        assert!(s.kv_compare_and_set("p", "k", None, b"one", 0).unwrap());
+        assert!(!s.kv_compare_and_set("p", "k", None, b"two", 0).unwrap());
+        assert!(
+            !s.kv_compare_and_set("p", "k", Some(b"zero"), b"two", 0)
+                .unwrap()
+        );
+        assert!(
+            s.kv_compare_and_set("p", "k", Some(b"one"), b"two", 0)
+                .unwrap()
+        );
+        assert_eq!(s.kv_get("p", "k").unwrap().as_deref(), Some(&b"two"[..]));
+        s.kv_set_at("p", "old", b"gone", 1).unwrap();
+        assert!(
+            s.kv_compare_and_set("p", "old", None, b"new", 0).unwrap(),
+            "expired reads as absent"
+        );
+        assert!(
+            !s.kv_compare_and_set("q", "k", Some(b"two"), b"x", 0)
+                .unwrap(),
+            "namespaced"
+        );
+    }
 
     #[test]
     fn kv_ttl() {
