@@ -18,12 +18,15 @@
 //!
 //! **State.** Each crate's index lines are a [`kvmap`] in the key-value
 //! store (`index/{name}`, keyed by publish order), so a crate may have
-//! thousands of versions. The first publish fixes the crate's spelling; a
+//! thousands of versions; changes to one crate run one at a time under a
+//! lock in the key-value store (`kvlock`; 503 to a change that finds it
+//! taken). The first publish fixes the crate's spelling; a
 //! name that differs only in case is refused. Errors are in the registry
 //! API's form (`{"errors": [{"detail": …}]}`), which cargo prints.
 //! Searching and owners are not served (501).
 
 use crate::{DL_PREFIX, is_crate_name, is_index_path};
+use artgate_sdk::kvlock;
 use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
 use serde_json::{Map, Value, json};
@@ -40,12 +43,12 @@ pub fn plan(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
         ("GET" | "HEAD", ["config.json"]) => config(host, remote),
         ("GET" | "HEAD", ["-", "dl", krate, version]) => download(host, krate, version),
         ("GET" | "HEAD", _) if is_index_path(&req.path) => index_file(host, &req.path),
-        ("PUT", ["api", "v1", "crates", "new"]) => publish(host),
+        ("PUT", ["api", "v1", "crates", "new"]) => publish(host, req),
         ("DELETE", ["api", "v1", "crates", krate, version, "yank"]) => {
-            set_yanked(host, krate, version, true)
+            lock(host, krate, req).and_then(|_held| set_yanked(host, krate, version, true))
         }
         ("PUT", ["api", "v1", "crates", krate, version, "unyank"]) => {
-            set_yanked(host, krate, version, false)
+            lock(host, krate, req).and_then(|_held| set_yanked(host, krate, version, false))
         }
         (_, ["api", ..]) => Err(api_error(
             501,
@@ -85,6 +88,19 @@ fn json_answer(status: u16, body: &Value) -> Decision {
             .header("content-type", "application/json")
             .header("cache-control", "no-cache"),
     )
+}
+
+/// Takes the crate's lock for this request: changes to one crate's index
+/// run one at a time. A request that finds it taken gets 503; a lock whose
+/// holder failed expires after 30 s.
+fn lock<'a>(host: &'a dyn Host, name: &str, req: &Request) -> Result<kvlock::Held<'a>, ApiError> {
+    let key = format!("lock/{}", name.to_ascii_lowercase());
+    kvlock::try_lock(host, &key, &req.id, 30).ok_or_else(|| {
+        api_error(
+            503,
+            format!("Crate '{name}' is being changed by another request; try again."),
+        )
+    })
 }
 
 fn map_key(name: &str) -> String {
@@ -179,7 +195,7 @@ fn is_version(v: &str) -> bool {
 
 /// `cargo publish`: a 32-bit length and the metadata JSON, then a 32-bit
 /// length and the `.crate`.
-fn publish(host: &dyn Host) -> Result<Decision, ApiError> {
+fn publish(host: &dyn Host, req: &Request) -> Result<Decision, ApiError> {
     let bad = |detail: String| api_error(400, detail);
     let unpacked = host
         .unpack_body(&BodyLayout::LengthPrefixed(vec![1]), META_LIMIT)
@@ -199,6 +215,7 @@ fn publish(host: &dyn Host) -> Result<Decision, ApiError> {
             "The crate name {name:?} or version {vers:?} is not valid."
         )));
     }
+    let _held = lock(host, &name, req)?;
     let mut lines = lines(host, &name);
     if let Some(first) = lines.first().and_then(|l| l["name"].as_str())
         && first != name
@@ -234,9 +251,6 @@ fn publish(host: &dyn Host) -> Result<Decision, ApiError> {
                 api_error(r.status, r.message)
             }
         })?;
-    // Read again just before writing: a concurrent publish of another
-    // version may have stored its line since.
-    lines = self::lines(host, &name);
     lines.push(line);
     store_lines(host, &name, &lines);
     info!("published {name}@{vers} ({} bytes)", file.size);

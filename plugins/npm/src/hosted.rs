@@ -22,14 +22,15 @@
 //! versions (with their times), the unpublished ones, and the dist-tags;
 //! the manifests are a [`kvmap`] (`manifests/{name}`, each at most about
 //! 60 KiB once its `readme` is dropped). An unpublished version stays
-//! unpublishable, as on npmjs.org, and its tarball is served no more. Two
-//! publishes of one package at the same moment may each answer 201 while
-//! the index keeps one of them (the key-value store has no
-//! compare-and-swap; the index is read back after each write and merged
-//! again when another write got in between, which narrows that window).
+//! unpublishable, as on npmjs.org, and its tarball is served no more.
+//! Changes to one package run one at a time under a lock in the
+//! key-value store (`kvlock`, taken with `kv-compare-and-set`); a change
+//! that finds it taken gets 503 (try again), and the lock of a request
+//! that failed half-way expires after 30 s.
 
 use crate::packument::Checksum;
 use crate::{Name, is_name_part};
+use artgate_sdk::kvlock;
 use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
 use serde_json::{Map, Value, json};
@@ -106,6 +107,20 @@ pub fn plan(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
         );
     };
     let m = req.method.as_str();
+    let _lock = match (m, &op) {
+        ("GET" | "HEAD", _) | (_, Op::Ping) => None,
+        (
+            _,
+            Op::Package(n)
+            | Op::Tarball(n, _)
+            | Op::TarballRev(n, _)
+            | Op::Rev(n, _)
+            | Op::DistTags(n, _),
+        ) => match lock(host, *n, req) {
+            Ok(l) => Some(l),
+            Err(r) => return Decision::Reject(r),
+        },
+    };
     let result = match (m, op) {
         ("GET" | "HEAD", Op::Ping) => Ok(ok_json(200, json!({}))),
         ("GET" | "HEAD", Op::Package(name)) => packument(host, remote, name),
@@ -284,28 +299,35 @@ fn changed(
     Ok((index, text))
 }
 
-/// Writes the index after `change` applied to the stored one, reading it
-/// back and applying `change` again when another writer got in between.
+/// Writes the index after `change` applied to the stored one (under the
+/// package's lock, [`lock`]).
 fn update_index(
     host: &dyn Host,
     name: Name<'_>,
     change: impl Fn(&mut Index),
-    check: impl Fn(&Index) -> bool,
 ) -> Result<(), Rejection> {
-    for _ in 0..3 {
-        let (_, text) = changed(read_index(host, name)?, name, &change)?;
-        host.kv_set(&index_key(name), text.as_bytes(), 0);
-        if read_index(host, name)?.is_some_and(|i| check(&i)) {
-            return Ok(());
-        }
-    }
-    Err(Rejection::new(
-        503,
-        format!(
-            "Package {} is being changed by another request; try again.",
-            name.0
-        ),
-    ))
+    let (_, text) = changed(read_index(host, name)?, name, &change)?;
+    host.kv_set(&index_key(name), text.as_bytes(), 0);
+    Ok(())
+}
+
+/// Takes the package's lock for this request: changes to one package
+/// (its index, its manifests) run one at a time. A request that finds it
+/// taken gets 503; a lock whose holder failed expires after 30 s.
+fn lock<'a>(
+    host: &'a dyn Host,
+    name: Name<'_>,
+    req: &Request,
+) -> Result<kvlock::Held<'a>, Rejection> {
+    kvlock::try_lock(host, &format!("lock/{}", name.0), &req.id, 30).ok_or_else(|| {
+        Rejection::new(
+            503,
+            format!(
+                "Package {} is being changed by another request; try again.",
+                name.0
+            ),
+        )
+    })
 }
 
 /// The time now as npm writes it (RFC 3339), or null.
@@ -465,7 +487,7 @@ fn publish(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
             format!("The manifests of {} could not be kept.", name.0),
         ));
     }
-    update_index(host, name, change, |i| i.versions.contains_key(version))?;
+    update_index(host, name, change)?;
     info!("published {}@{version}", name.0);
     Ok(ok_json(201, json!({"ok": true, "id": name.0})))
 }
@@ -715,24 +737,19 @@ fn unpublish_versions(
         .cloned()
         .collect();
     let tags = doc["dist-tags"].as_object().cloned().unwrap_or_default();
-    update_index(
-        host,
-        name,
-        |i| {
-            i.versions.retain(|v, _| !gone.contains(v));
-            for v in &gone {
-                if !i.unpublished.contains(v) {
-                    i.unpublished.push(v.clone());
-                }
+    update_index(host, name, |i| {
+        i.versions.retain(|v, _| !gone.contains(v));
+        for v in &gone {
+            if !i.unpublished.contains(v) {
+                i.unpublished.push(v.clone());
             }
-            i.tags = tags
-                .iter()
-                .filter(|(_, v)| v.as_str().is_some_and(|v| i.versions.contains_key(v)))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-        },
-        |i| gone.iter().all(|v| !i.versions.contains_key(v)),
-    )?;
+        }
+        i.tags = tags
+            .iter()
+            .filter(|(_, v)| v.as_str().is_some_and(|v| i.versions.contains_key(v)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    })?;
     info!("unpublished {} version(s) of {}", gone.len(), name.0);
     Ok(ok_json(200, json!({"ok": true})))
 }
@@ -748,17 +765,12 @@ fn unpublish_all(
     if let Some(rev) = rev {
         check_rev(&index, name, rev)?;
     }
-    update_index(
-        host,
-        name,
-        |i| {
-            let all: Vec<String> = i.versions.keys().cloned().collect();
-            i.unpublished.extend(all);
-            i.versions.clear();
-            i.tags.clear();
-        },
-        |i| i.versions.is_empty(),
-    )?;
+    update_index(host, name, |i| {
+        let all: Vec<String> = i.versions.keys().cloned().collect();
+        i.unpublished.extend(all);
+        i.versions.clear();
+        i.tags.clear();
+    })?;
     info!("unpublished {}", name.0);
     Ok(ok_json(200, json!({"ok": true})))
 }
@@ -779,15 +791,10 @@ fn set_tag(host: &dyn Host, name: Name<'_>, tag: &str, body: &[u8]) -> Result<De
             format!("{} has no published version {version}.", name.0),
         ));
     }
-    update_index(
-        host,
-        name,
-        |i| {
-            i.tags
-                .insert(tag.to_owned(), Value::String(version.clone()));
-        },
-        |i| i.tags.get(tag).and_then(Value::as_str) == Some(version.as_str()),
-    )?;
+    update_index(host, name, |i| {
+        i.tags
+            .insert(tag.to_owned(), Value::String(version.clone()));
+    })?;
     Ok(ok_json(201, json!({"ok": true})))
 }
 
@@ -797,14 +804,9 @@ fn delete_tag(host: &dyn Host, name: Name<'_>, tag: &str) -> Result<Decision, Re
         return Err(Rejection::new(400, "The latest tag cannot be removed."));
     }
     published(host, name)?;
-    update_index(
-        host,
-        name,
-        |i| {
-            i.tags.remove(tag);
-        },
-        |i| !i.tags.contains_key(tag),
-    )?;
+    update_index(host, name, |i| {
+        i.tags.remove(tag);
+    })?;
     Ok(ok_json(200, json!({"ok": true})))
 }
 

@@ -10,12 +10,15 @@
 //!
 //! **State.** The projects (normalized name → the name as first
 //! uploaded) and each project's files (name → sha256 and
-//! `requires-python`) are [`kvmap`]s in the key-value store. A virtual
+//! `requires-python`) are [`kvmap`]s in the key-value store, changed by
+//! one upload at a time under a lock (`kvlock`; 503 to an upload that
+//! finds it taken). A virtual
 //! remote over a hosted and a pull-through pypi remote (hosted first) is
 //! the usual group: private projects from the hosted one, the rest from
 //! upstream; the pages' relative links keep files on the group's URL.
 
 use crate::{HTML, JSON, normalize, wants_json};
+use artgate_sdk::kvlock;
 use artgate_sdk::kvmap;
 use artgate_sdk::markup;
 use artgate_sdk::prelude::*;
@@ -29,7 +32,7 @@ const FIELDS_LIMIT: u32 = 1 << 20;
 pub fn plan(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
     let segs: Vec<&str> = req.path.split('/').collect();
     let result = match (req.method.as_str(), segs.as_slice()) {
-        ("POST", [""] | ["legacy"] | ["legacy", ""]) => upload(host),
+        ("POST", [""] | ["legacy"] | ["legacy", ""]) => upload(host, req),
         ("GET" | "HEAD", ["simple"] | ["simple", ""]) => Ok(index(host, req)),
         ("GET" | "HEAD", ["simple", project]) => Ok(Decision::respond(
             DirectResponse::new(301, Vec::new())
@@ -76,7 +79,7 @@ fn is_dist_name(filename: &str) -> bool {
 }
 
 /// `twine upload`: the metadata fields and the file `content`.
-fn upload(host: &dyn Host) -> Result<Decision, Rejection> {
+fn upload(host: &dyn Host, req: &Request) -> Result<Decision, Rejection> {
     let unpacked =
         host.unpack_body(&BodyLayout::Multipart(vec!["content".into()]), FIELDS_LIMIT)?;
     let bad = |why: String| Rejection::new(400, why);
@@ -111,6 +114,15 @@ fn upload(host: &dyn Host) -> Result<Decision, Rejection> {
         }
         _ => {}
     }
+    // Uploads run one at a time: the project list and each project's files
+    // are read, changed and written back. One that finds the lock taken
+    // gets 503; a lock whose holder failed expires after 30 s.
+    let Some(_held) = kvlock::try_lock(host, "lock/uploads", &req.id, 30) else {
+        return Err(Rejection::new(
+            503,
+            "Another upload is being stored; try again.",
+        ));
+    };
     let mut files: std::collections::BTreeMap<String, String> =
         kvmap::entries(host, &files_key(&project))
             .into_iter()

@@ -147,3 +147,24 @@ fn yank_and_unyank() {
     let (status, text) = body(call(&h, "GET", "api/v1/crates?q=tool"));
     assert_eq!(status, 501, "{text}");
 }
+
+/// Changes to one crate run one at a time: while another request holds
+/// its lock a publish or a yank is 503; the lock is released after each.
+#[test]
+fn changes_to_a_crate_take_its_lock() {
+    let h = FakeHost::new();
+    h.kv_insert("lock/tool", "another-request");
+    upload(&h, "tool", "1.0.0");
+    let (status, text) = body(call(&h, "PUT", "api/v1/crates/new"));
+    assert_eq!(status, 503, "{text}");
+    assert!(h.hosted_committed().is_empty());
+    h.kv_delete("lock/tool");
+    upload(&h, "tool", "1.0.0");
+    assert_eq!(body(call(&h, "PUT", "api/v1/crates/new")).0, 200);
+    assert_eq!(h.kv_value("lock/tool"), None, "released");
+    h.kv_insert("lock/tool", "another-request");
+    assert_eq!(
+        body(call(&h, "DELETE", "api/v1/crates/tool/1.0.0/yank")).0,
+        503
+    );
+}

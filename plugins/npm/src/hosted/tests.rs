@@ -298,3 +298,29 @@ fn rfc3339_dates() {
     assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20.000Z");
     assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00.000Z");
 }
+
+/// Changes to one package run one at a time: while another request holds
+/// its lock a publish is 503 and stores nothing; the lock is released
+/// after each change, and other packages are not held up.
+#[test]
+fn changes_to_a_package_take_its_lock() {
+    let h = host();
+    h.kv_insert("lock/left-pad", "another-request");
+    upload(&h, "left-pad", "1.0.0", SHA512);
+    call(&h, "PUT", "left-pad", None).expect_reject_with(503, "being changed by another request");
+    assert!(h.hosted_committed().is_empty());
+    upload(&h, "right-pad", "1.0.0", SHA512);
+    let mut other = call(&h, "PUT", "right-pad", None);
+    if let Decision::Reject(r) = &other {
+        panic!("{r:?}");
+    }
+    other = call(&h, "GET", "right-pad", None);
+    assert!(matches!(other, Decision::Respond(_)));
+    assert_eq!(h.kv_value("lock/right-pad"), None, "released");
+    h.kv_delete("lock/left-pad");
+    upload(&h, "left-pad", "1.0.0", SHA512);
+    assert_eq!(
+        call(&h, "PUT", "left-pad", None).expect_respond().status,
+        201
+    );
+}
