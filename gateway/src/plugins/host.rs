@@ -133,6 +133,18 @@ enum Until {
     CallEnds,
 }
 
+/// Traps a key-value write larger than the host keeps.
+fn kv_entry_fits(key: &str, value: &[u8]) -> WtResult<()> {
+    if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
+        return Err(wasmtime::Error::msg(format!(
+            "key-value entry too large (key {} bytes, max {MAX_KV_KEY}; value {} bytes, max {MAX_KV_VALUE})",
+            key.len(),
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The refusal of a host call whose work did not complete.
 fn did_not_complete(what: &str, e: String) -> wit::Rejection {
     wit::Rejection {
@@ -474,13 +486,7 @@ impl bindings::artgate::adapter::host::Host for HostState {
 
     fn kv_set(&mut self, key: String, value: Vec<u8>, ttl_secs: u64) -> WtResult<()> {
         self.kv_budget()?;
-        if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
-            return Err(wasmtime::Error::msg(format!(
-                "key-value entry too large (key {} bytes, max {MAX_KV_KEY}; value {} bytes, max {MAX_KV_VALUE})",
-                key.len(),
-                value.len()
-            )));
-        }
+        kv_entry_fits(&key, &value)?;
         if let Some(kv) = &self.ctx.kv
             && let Err(e) = kv.set(&key, &value, ttl_secs)
         {
@@ -497,13 +503,7 @@ impl bindings::artgate::adapter::host::Host for HostState {
         ttl_secs: u64,
     ) -> WtResult<bool> {
         self.kv_budget()?;
-        if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
-            return Err(wasmtime::Error::msg(format!(
-                "key-value entry too large (key {} bytes, max {MAX_KV_KEY}; value {} bytes, max {MAX_KV_VALUE})",
-                key.len(),
-                value.len()
-            )));
-        }
+        kv_entry_fits(&key, &value)?;
         let Some(kv) = &self.ctx.kv else {
             return Ok(false);
         };
