@@ -13,7 +13,7 @@
 use crate::support::clients::{run, run_ok};
 use crate::support::gateway::{Gateway, by_source};
 use crate::support::kit::check_builtin_cases;
-use crate::support::npm::{Verdaccio, npm};
+use crate::support::npm::{Verdaccio, npm, project};
 use crate::support::upstream::{Resource, Upstream};
 use base64::Engine as _;
 use sha2::Digest as _;
@@ -39,14 +39,7 @@ async fn npm_installs_through_the_builtin_and_without_the_upstream() {
 
     // A fresh project installs through the gateway; npm checks each
     // tarball against the packument's integrity.
-    let project = w.join("app");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(project.join(".npmrc"), format!("registry={registry}\n")).unwrap();
-    std::fs::write(
-        project.join("package.json"),
-        r#"{"name":"app","version":"0.0.0","private":true}"#,
-    )
-    .unwrap();
+    let project = project(&w.join("app"), &format!("registry={registry}\n"));
     run_ok(npm(
         &project,
         &w.join("cache1"),
@@ -140,14 +133,8 @@ async fn npm_installs_through_the_builtin_and_without_the_upstream() {
     // With Verdaccio gone, a fresh project and a fresh npm cache still
     // install from the gateway's store.
     verdaccio.stop();
-    let offline = w.join("offline");
-    std::fs::create_dir_all(&offline).unwrap();
-    std::fs::copy(project.join(".npmrc"), offline.join(".npmrc")).unwrap();
-    std::fs::write(
-        offline.join("package.json"),
-        r#"{"name":"offline","version":"0.0.0","private":true}"#,
-    )
-    .unwrap();
+    let offline =
+        crate::support::npm::project(&w.join("offline"), &format!("registry={registry}\n"));
     run_ok(npm(
         &offline,
         &w.join("cache2"),
@@ -249,14 +236,7 @@ async fn npm_publishes_to_hosted_and_installs_through_the_group() {
 
     // A fresh project installs the private package and, from upstream,
     // its public dependency, through the one registry URL.
-    let app = w.join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join(".npmrc"), &npmrc).unwrap();
-    std::fs::write(
-        app.join("package.json"),
-        r#"{"name":"app","version":"0.0.0","private":true}"#,
-    )
-    .unwrap();
+    let app = project(&w.join("app"), &npmrc);
     run_ok(npm(
         &app,
         &w.join("cache-app"),

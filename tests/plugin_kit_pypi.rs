@@ -10,7 +10,7 @@
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
 use crate::support::kit::{artgate, repo, wait_active_from};
-use crate::support::pypi::{pip, py_venv, serve_two_wheels};
+use crate::support::pypi::{pip, pip_install, py_venv, serve_two_wheels};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
@@ -123,19 +123,7 @@ async fn pypi_adapter_in_python_serves_pip_and_keeps_serving_without_upstream() 
             );
         }
         let t = w.join(target);
-        run_ok(pip(
-            &venv,
-            &[
-                "install",
-                "--no-cache-dir",
-                "--index-url",
-                &index,
-                "--target",
-                t.to_str().unwrap(),
-                "artgate-demo-a",
-            ],
-        ))
-        .await;
+        run_ok(pip_install(&venv, &index, &t, &["artgate-demo-a"])).await;
         for m in ["artgate_demo_a/__init__.py", "artgate_demo_b/__init__.py"] {
             assert!(t.join(m).is_file(), "round {round}: {m} not installed");
         }

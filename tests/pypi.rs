@@ -9,7 +9,7 @@
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;
 use crate::support::kit::check_builtin_cases;
-use crate::support::pypi::{pip, py_venv, serve_two_wheels, write_wheel};
+use crate::support::pypi::{pip_install, py_venv, serve_two_wheels, write_wheel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_installs_through_the_builtin_and_without_the_upstream() {
@@ -33,19 +33,11 @@ async fn pip_installs_through_the_builtin_and_without_the_upstream() {
     )
     .unwrap();
     let t1 = w.join("t1");
-    run_ok(pip(
+    run_ok(pip_install(
         &venv,
-        &[
-            "install",
-            "--no-cache-dir",
-            "--require-hashes",
-            "--index-url",
-            &index,
-            "--target",
-            t1.to_str().unwrap(),
-            "-r",
-            lock.to_str().unwrap(),
-        ],
+        &index,
+        &t1,
+        &["--require-hashes", "-r", lock.to_str().unwrap()],
     ))
     .await;
     for m in ["demo_app/__init__.py", "demo_lib/__init__.py"] {
@@ -107,19 +99,7 @@ async fn pip_installs_through_the_builtin_and_without_the_upstream() {
     // With the upstream gone, a fresh install still works from the cache.
     upstream.stop();
     let t2 = w.join("t2");
-    run_ok(pip(
-        &venv,
-        &[
-            "install",
-            "--no-cache-dir",
-            "--index-url",
-            &index,
-            "--target",
-            t2.to_str().unwrap(),
-            "demo-app",
-        ],
-    ))
-    .await;
+    run_ok(pip_install(&venv, &index, &t2, &["demo-app"])).await;
     assert!(t2.join("demo_lib/__init__.py").is_file());
 }
 
@@ -181,19 +161,8 @@ async fn twine_uploads_to_hosted_and_pip_installs_through_the_group() {
     assert!(text.contains(&format!("#sha256={sha}")), "{text}");
 
     let target = w.join("installed");
-    run_ok(pip(
-        &venv,
-        &[
-            "install",
-            "--no-cache-dir",
-            "--index-url",
-            &gw.url("/api/v1/remote/group/simple/"),
-            "--target",
-            target.to_str().unwrap(),
-            "private-tool",
-        ],
-    ))
-    .await;
+    let index = gw.url("/api/v1/remote/group/simple/");
+    run_ok(pip_install(&venv, &index, &target, &["private-tool"])).await;
     for m in ["private_tool/__init__.py", "demo_lib/__init__.py"] {
         assert!(target.join(m).is_file(), "{m} not installed");
     }

@@ -43,6 +43,19 @@ pub fn npm(cwd: &Path, cache: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// A fresh private project in `dir` (an empty `package.json`) whose
+/// `.npmrc` is `npmrc`, for `npm install` into it.
+pub fn project(dir: &Path, npmrc: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(".npmrc"), npmrc).unwrap();
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{"name":"app","version":"0.0.0","private":true}"#,
+    )
+    .unwrap();
+    dir.to_owned()
+}
+
 /// Verdaccio on 127.0.0.1 with a user `alice` who may publish; killed on
 /// drop.
 pub struct Verdaccio {

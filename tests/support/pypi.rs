@@ -154,6 +154,22 @@ impl Drop for PypiServer {
     }
 }
 
+/// `pip install` of `args` (requirements, or `-r` and a file) from
+/// `index` into the directory `target`, pip's cache off.
+pub fn pip_install(venv: &Path, index: &str, target: &Path, args: &[&str]) -> Command {
+    let target = target.to_str().expect("a UTF-8 path");
+    let mut all = vec![
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        index,
+        "--target",
+        target,
+    ];
+    all.extend_from_slice(args);
+    pip(venv, &all)
+}
+
 /// `pip ARGS` from the venv, isolated from the user's pip configuration
 /// and proxies.
 pub fn pip(venv: &Path, args: &[&str]) -> Command {
