@@ -19,11 +19,7 @@ pub fn gateway_url(server: &ServerConfig, head: Option<&Parts>) -> Option<Arc<st
     if let Some(url) = &server.public_url {
         return Some(url.clone());
     }
-    let head = head?;
-    let authority = match head.uri.authority() {
-        Some(a) => a.as_str(),
-        None => head.headers.get(http::header::HOST)?.to_str().ok()?,
-    };
+    let authority = client_authority(head?)?;
     let plain = authority.parse::<http::uri::Authority>().is_ok() && !authority.contains('@');
     if !plain {
         return None;
@@ -37,6 +33,16 @@ pub fn gateway_url(server: &ServerConfig, head: Option<&Parts>) -> Option<Arc<st
         "{scheme}://{}",
         authority.to_ascii_lowercase()
     )))
+}
+
+/// The authority the client used: HTTP/2's `:authority` (the URI's),
+/// else the `Host` header. What `gateway-url` is built from and what a
+/// plan's `vary` on `host` remembers decisions by.
+pub fn client_authority(head: &Parts) -> Option<&str> {
+    match head.uri.authority() {
+        Some(a) => Some(a.as_str()),
+        None => head.headers.get(http::header::HOST)?.to_str().ok(),
+    }
 }
 
 #[cfg(test)]

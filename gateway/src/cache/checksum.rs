@@ -79,11 +79,7 @@ impl Checksum {
 
     /// The checksum of `bytes` in `algorithm`.
     pub fn of(algorithm: Algorithm, bytes: &[u8]) -> Checksum {
-        let mut h = Checksum {
-            algorithm,
-            value: Vec::new(),
-        }
-        .hasher();
+        let mut h = Hasher::new(algorithm);
         h.update(bytes);
         h.finish()
     }

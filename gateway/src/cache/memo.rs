@@ -25,9 +25,10 @@ pub struct RequestShape<'a> {
     pub query: Option<&'a str>,
     /// Request headers (for `vary`).
     pub headers: &'a HeaderMap,
-    /// The URI's authority (HTTP/2's `:authority`), which `vary` on
-    /// `host` uses before the `Host` header: an adapter that writes the
-    /// gateway's URL into a body (`gateway-url`) varies on it.
+    /// The authority the client used
+    /// ([`crate::public_url::client_authority`]), which `vary` on `host`
+    /// means: an adapter that writes the gateway's URL into a body
+    /// (`gateway-url`) varies on it.
     pub authority: Option<&'a str>,
 }
 
@@ -53,8 +54,8 @@ fn base(adapter_sha: &str, remote: &str, path: &str, query: Option<&str>) -> Str
 fn with_values(mut base: String, vary: &str, r: &RequestShape<'_>) -> String {
     for name in vary.split(',').filter(|n| !n.is_empty()) {
         base.push('\0');
-        if let (Some(a), "host") = (r.authority, name) {
-            base.push_str(a);
+        if name == "host" {
+            base.push_str(r.authority.unwrap_or(""));
             continue;
         }
         for v in r.headers.get_all(name) {
@@ -130,23 +131,23 @@ mod tests {
         assert_eq!(m.lookup(shape("sha", Some("q"), &h)), None);
     }
 
-    /// `vary` on `host` reads the URI's authority first (HTTP/2 sends no
-    /// `Host`), then the header.
+    /// `vary` on `host` remembers by the authority the client used (the
+    /// request path gives it: HTTP/2's `:authority`, else `Host`), not by
+    /// a `Host` header beside it.
     #[test]
     fn host_is_the_authority_the_client_used() {
         let m = DecisionMemo::new(100);
         let mut h = HeaderMap::new();
-        h.insert("host", "a.example".parse().unwrap());
-        m.remember(shape("sha", None, &h), &["host".into()], "ka");
-        let h2 = |authority| RequestShape {
+        h.insert("host", "header.example".parse().unwrap());
+        let at = |authority| RequestShape {
             authority: Some(authority),
             ..shape("sha", None, &h)
         };
-        m.remember(h2("b.example"), &["host".into()], "kb");
-        assert_eq!(m.lookup(shape("sha", None, &h)).as_deref(), Some("ka"));
-        assert_eq!(m.lookup(h2("b.example")).as_deref(), Some("kb"));
-        assert_eq!(m.lookup(h2("c.example")), None);
-        h.insert("host", "c.example".parse().unwrap());
-        assert_eq!(m.lookup(shape("sha", None, &h)), None);
+        m.remember(at("a.example"), &["host".into()], "ka");
+        m.remember(at("b.example"), &["host".into()], "kb");
+        assert_eq!(m.lookup(at("a.example")).as_deref(), Some("ka"));
+        assert_eq!(m.lookup(at("b.example")).as_deref(), Some("kb"));
+        assert_eq!(m.lookup(at("c.example")), None);
+        assert_eq!(m.lookup(shape("sha", None, &h)), None, "no authority");
     }
 }

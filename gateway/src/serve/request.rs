@@ -56,7 +56,7 @@ impl Req<'_> {
             path: self.target.path,
             query: self.parts.uri.query(),
             headers: &self.parts.headers,
-            authority: self.parts.uri.authority().map(|a| a.as_str()),
+            authority: crate::public_url::client_authority(self.parts),
         }
     }
 

@@ -146,35 +146,38 @@ fn rest_too_large(limit: usize) -> HostedError {
 type Unpacked = (Vec<u8>, Vec<Staging>);
 
 /// The remote's quota as an unpack sees it: what the remote holds when it
-/// starts plus the bytes this body brings.
-struct Quota {
-    remote: String,
+/// starts, the uploads in progress, and the bytes this body brings.
+struct Quota<'a> {
+    remote: &'a RemoteRuntime,
     limit: Option<u64>,
     used: u64,
 }
 
-impl Quota {
-    async fn of(upload: &RequestUpload) -> Result<Quota, HostedError> {
+impl Quota<'_> {
+    async fn of(upload: &RequestUpload) -> Result<Quota<'_>, HostedError> {
         let limit = upload.remote.cfg.max_size;
         let used = match limit {
             Some(_) => upload::remote_size(&upload.state, &upload.remote.cfg.name).await?,
             None => 0,
         };
         Ok(Quota {
-            remote: upload.remote.cfg.name.clone(),
+            remote: &upload.remote,
             limit,
             used,
         })
     }
 
-    /// Refuses when `len` more bytes would not fit (507); the commit
-    /// decides again, atomically.
+    /// Refuses when `len` more bytes would not fit beside the stored ones
+    /// and the uploads in progress (507), as a streamed upload is checked;
+    /// the commit decides again, atomically.
     fn check(&self, len: u64) -> Result<(), HostedError> {
         match self.limit {
-            Some(limit) if self.used.saturating_add(len) > limit => Err(HostedError::Quota {
-                remote: self.remote.clone(),
-                limit,
-            }),
+            Some(limit) if !self.remote.uploads.fits(len, self.used, limit) => {
+                Err(HostedError::Quota {
+                    remote: self.remote.cfg.name.clone(),
+                    limit,
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -251,27 +254,17 @@ impl RequestUpload {
             wit::BodyLayout::Multipart(fields) => {
                 self.multipart(body, &fields, limit, &quota).await?
             }
-            layout => {
-                let whole = self.spool(body, &quota).await?;
-                let store = self.state.engine.store.clone();
-                tokio::task::spawn_blocking(move || {
-                    let new_spool = || store.create_spool_blocking();
-                    let reader =
-                        std::io::BufReader::new(whole.reader().map_err(|e| {
-                            StoreError::io("read spool", whole.path().display(), e)
-                        })?);
-                    match layout {
-                        wit::BodyLayout::JsonBase64(paths) => {
-                            json_base64(reader, &paths, limit, &new_spool)
-                        }
-                        wit::BodyLayout::LengthPrefixed(parts) => {
-                            length_prefixed(reader, &parts, limit, &new_spool)
-                        }
-                        wit::BodyLayout::Multipart(_) => Ok((Vec::new(), Vec::new())),
-                    }
+            wit::BodyLayout::JsonBase64(paths) => {
+                self.spooled(body, &quota, move |r, new| {
+                    json_base64(r, &paths, limit, new)
                 })
-                .await
-                .map_err(|e| StoreError::io("unpack", "tmp/", std::io::Error::other(e)))??
+                .await?
+            }
+            wit::BodyLayout::LengthPrefixed(parts) => {
+                self.spooled(body, &quota, move |r, new| {
+                    length_prefixed(r, &parts, limit, new)
+                })
+                .await?
             }
         };
         let mut staged = self
@@ -289,19 +282,42 @@ impl RequestUpload {
         Ok(wit::UnpackedBody { rest, files })
     }
 
+    /// The body spooled whole, then taken apart by `unpack` on the blocking
+    /// pool (which makes the staged files' spools).
+    async fn spooled(
+        &self,
+        body: ClientBody,
+        quota: &Quota<'_>,
+        unpack: impl FnOnce(
+            std::io::BufReader<std::fs::File>,
+            &dyn Fn() -> Result<Spool, StoreError>,
+        ) -> Result<Unpacked, HostedError>
+        + Send
+        + 'static,
+    ) -> Result<Unpacked, HostedError> {
+        let whole = self.spool(body, quota).await?;
+        let store = self.state.engine.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = whole
+                .reader()
+                .map_err(|e| StoreError::io("read spool", whole.path().display(), e))?;
+            unpack(std::io::BufReader::new(reader), &|| {
+                store.create_spool_blocking()
+            })
+        })
+        .await
+        .map_err(|e| StoreError::io("unpack", "tmp/", std::io::Error::other(e)))?
+    }
+
     /// The whole body in a spool, bounded by the remote's quota; the rest
     /// of a refused body is drained ([`upload::drain`]), so the client
     /// reads the error.
-    async fn spool(&self, body: ClientBody, quota: &Quota) -> Result<Spool, HostedError> {
+    async fn spool(&self, body: ClientBody, quota: &Quota<'_>) -> Result<Spool, HostedError> {
         let mut body = body.into_upstream();
         let result = async {
             let mut spool = self.state.engine.store.create_spool().await?;
             while let Some(frame) = body.frame().await {
-                let frame =
-                    frame.map_err(|e| match crate::reqbody::BodyStalled::find(e.as_ref()) {
-                        Some(s) => HostedError::Stalled(s),
-                        None => HostedError::Interrupted(e.to_string()),
-                    })?;
+                let frame = frame.map_err(upload::body_error)?;
                 let Ok(chunk) = frame.into_data() else {
                     continue;
                 };
@@ -327,7 +343,7 @@ impl RequestUpload {
         body: ClientBody,
         files: &[String],
         limit: usize,
-        quota: &Quota,
+        quota: &Quota<'_>,
     ) -> Result<Unpacked, HostedError> {
         let boundary = upload::multipart_boundary(&self.headers).ok_or_else(|| {
             HostedError::BadUpload("the request body is not multipart/form-data".into())
@@ -404,17 +420,15 @@ impl RequestUpload {
                     "it committed staged file {file}, which does not exist or was committed already"
                 ))
             })?;
-        upload::commit(
-            &self.state,
-            &self.remote,
-            &key,
-            spool,
-            None,
-            (content_type, Vec::new()),
+        let new = upload::NewEntry {
+            key: &key,
+            content_type,
+            references: Vec::new(),
             refuse_overwrite,
-        )
-        .await
-        .map(|_| ())
+        };
+        upload::commit(&self.state, &self.remote, new, spool, None)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -464,26 +478,34 @@ impl HostUpload for RequestUpload {
     }
 }
 
-/// Whether the member path `path` matches `pattern`, a JSON Pointer
-/// (RFC 6901: `/`-separated member names, `~1` for `/`, `~0` for `~`)
-/// whose segment `*` matches any member name and `*suffix` any ending in
-/// `suffix`.
-fn matches(pattern: &str, path: &[String]) -> bool {
-    let Some(pattern) = pattern.strip_prefix('/') else {
-        return false;
-    };
-    let parts: Vec<String> = pattern
-        .split('/')
-        .map(|p| p.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    parts.len() == path.len()
-        && parts
-            .iter()
-            .zip(path)
-            .all(|(p, name)| match p.strip_prefix('*') {
-                Some(suffix) => name.ends_with(suffix),
-                None => p == name,
-            })
+/// A path pattern: a JSON Pointer (RFC 6901: `/`-separated member
+/// names, `~1` for `/`, `~0` for `~`) whose segment `*` matches any member
+/// name and `*suffix` any ending in `suffix`; its segments unescaped.
+struct Pattern(Vec<String>);
+
+impl Pattern {
+    /// `None` for a pattern that is no pointer (it matches nothing).
+    fn parse(pattern: &str) -> Option<Pattern> {
+        let segments = pattern.strip_prefix('/')?.split('/');
+        Some(Pattern(
+            segments
+                .map(|p| p.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+        ))
+    }
+
+    /// Whether the member path `path` matches.
+    fn matches(&self, path: &[String]) -> bool {
+        self.0.len() == path.len()
+            && self
+                .0
+                .iter()
+                .zip(path)
+                .all(|(p, name)| match p.strip_prefix('*') {
+                    Some(suffix) => name.ends_with(suffix),
+                    None => p == name,
+                })
+    }
 }
 
 /// `path` as a JSON Pointer.
@@ -554,8 +576,9 @@ fn json_base64(
     let mut staged = Vec::new();
     {
         let mut w = JsonStreamWriter::new(&mut rest);
+        let patterns: Vec<Pattern> = patterns.iter().filter_map(|p| Pattern::parse(p)).collect();
         let mut walk = Walk {
-            patterns,
+            patterns: &patterns,
             staged: &mut staged,
             new_spool,
             in_files: &in_files,
@@ -572,7 +595,7 @@ fn json_base64(
 /// What a walk over one JSON document needs besides the reader and the
 /// writer.
 struct Walk<'a> {
-    patterns: &'a [String],
+    patterns: &'a [Pattern],
     staged: &'a mut Vec<Staging>,
     new_spool: &'a dyn Fn() -> Result<Spool, StoreError>,
     in_files: &'a Cell<u64>,
@@ -617,7 +640,7 @@ impl Walk<'_> {
                 r.end_array().map_err(je)?;
                 w.end_array().map_err(ie)
             }
-            ValueType::String if self.patterns.iter().any(|p| matches(p, path)) => {
+            ValueType::String if self.patterns.iter().any(|p| p.matches(path)) => {
                 let origin = pointer(path);
                 let mut s = Staging::new((self.new_spool)()?, origin.clone(), String::new());
                 {
@@ -808,20 +831,23 @@ mod tests {
     #[test]
     fn pointer_patterns() {
         let p = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-        assert!(matches(
+        let matched = |pattern: &str, path: &[String]| {
+            Pattern::parse(pattern).is_some_and(|pat| pat.matches(path))
+        };
+        assert!(matched(
             "/_attachments/*/data",
             &p(&["_attachments", "x.tgz", "data"])
         ));
-        assert!(matches(
+        assert!(matched(
             "/_attachments/*.tgz/data",
             &p(&["_attachments", "x.tgz", "data"])
         ));
-        assert!(!matches(
+        assert!(!matched(
             "/_attachments/*.tgz/data",
             &p(&["_attachments", "x.sig", "data"])
         ));
-        assert!(matches("/a~1b/c", &p(&["a/b", "c"])));
-        assert!(!matches("a/c", &p(&["a", "c"])), "a pointer starts with /");
+        assert!(matched("/a~1b/c", &p(&["a/b", "c"])));
+        assert!(!matched("a/c", &p(&["a", "c"])), "a pointer starts with /");
         assert_eq!(pointer(&p(&["a/b", "~c"])), "/a~1b/~0c");
     }
 

@@ -107,6 +107,15 @@ pub async fn write(
     result
 }
 
+/// An error reading an upload's body as the client gets it: its stall
+/// (`body_read_timeout`) or its interruption.
+pub(super) fn body_error(e: crate::body::BoxError) -> HostedError {
+    match crate::reqbody::BodyStalled::find(e.as_ref()) {
+        Some(s) => HostedError::Stalled(s),
+        None => HostedError::Interrupted(e.to_string()),
+    }
+}
+
 /// Read and drop what is left of a refused upload's body (at most
 /// [`DRAIN_LIMIT`] bytes for at most [`DRAIN_TIME`]), so that an HTTP/1.1
 /// client still sending reads the error instead of a reset.
@@ -196,10 +205,7 @@ async fn store_upload(
     let mut len: u64 = 0;
     upload.polled = true;
     while let Some(frame) = upload.body.frame().await {
-        let frame = frame.map_err(|e| match crate::reqbody::BodyStalled::find(e.as_ref()) {
-            Some(s) => HostedError::Stalled(s),
-            None => HostedError::Interrupted(e.to_string()),
-        })?;
+        let frame = frame.map_err(body_error)?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
@@ -259,16 +265,13 @@ async fn store_upload(
                 .await?;
         }
     }
-    let (status, blob) = commit(
-        state,
-        remote,
-        &w.key,
-        spool,
-        expected,
-        (content_type, references),
-        w.refuse_overwrite,
-    )
-    .await?;
+    let new = NewEntry {
+        key: &w.key,
+        content_type,
+        references,
+        refuse_overwrite: w.refuse_overwrite,
+    };
+    let (status, blob) = commit(state, remote, new, spool, expected).await?;
     let mut resp = body::json(
         status,
         &serde_json::json!({ "path": w.key, "size": blob.size, "sha256": blob.digest.hex() }),
@@ -279,20 +282,31 @@ async fn store_upload(
     Ok(resp)
 }
 
-/// Commit `spool` (checked against `expected`) as the hosted entry `key`
-/// of `remote` with the content type and references of `parts`, durably:
-/// the index is flushed before this returns. Write-once and the quota are
-/// decided by the index in the same transaction. `201` when it created
-/// the key, `200` when it replaced an entry.
+/// A hosted entry to commit, besides its bytes.
+pub(super) struct NewEntry<'a> {
+    /// Its key.
+    pub key: &'a str,
+    /// Its content type.
+    pub content_type: Option<String>,
+    /// The keys it references (a hosted read is 404 while one is missing).
+    pub references: Vec<String>,
+    /// Whether an existing key refuses it (409).
+    pub refuse_overwrite: bool,
+}
+
+/// Commit `spool` (checked against `expected`) as the hosted entry `new`
+/// of `remote`, durably: the index is flushed before this returns.
+/// Write-once and the quota are decided by the index in the same
+/// transaction. `201` when it created the key, `200` when it replaced an
+/// entry.
 pub(super) async fn commit(
     state: &Arc<AppState>,
     remote: &Arc<RemoteRuntime>,
-    key: &str,
+    new: NewEntry<'_>,
     spool: crate::store::Spool,
     expected: Option<Digest>,
-    parts: (Option<String>, Vec<String>),
-    refuse_overwrite: bool,
 ) -> Result<(StatusCode, crate::store::BlobRef), HostedError> {
+    let key = new.key;
     let name = &remote.cfg.name;
     let quota = remote.cfg.max_size;
     let blob = match state.engine.store.commit(spool, expected).await {
@@ -302,10 +316,15 @@ pub(super) async fn commit(
         }
         Err(e) => return Err(e.into()),
     };
-    let (content_type, references) = parts;
-    let entry = Entry::hosted(blob.digest, blob.size, now_ms(), content_type, references);
+    let entry = Entry::hosted(
+        blob.digest,
+        blob.size,
+        now_ms(),
+        new.content_type,
+        new.references,
+    );
     let check = PutCheck {
-        if_absent: refuse_overwrite,
+        if_absent: new.refuse_overwrite,
         quota,
     };
     let id = EntryId::new(name, key);

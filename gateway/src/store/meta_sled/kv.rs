@@ -22,11 +22,17 @@ fn record(value: &[u8], expires_at_ms: u64) -> Vec<u8> {
     v
 }
 
-/// The value of a record, `None` when it has expired.
-fn live(raw: &[u8]) -> Option<&[u8]> {
-    let (head, value) = raw.split_first_chunk::<8>()?;
+/// The value of the record `raw` stored under `k`, `None` when it has
+/// expired; a record too short for its expiry is corrupt.
+fn live<'a>(k: &[u8], raw: &'a [u8]) -> Result<Option<&'a [u8]>, StoreError> {
+    let Some((head, value)) = raw.split_first_chunk::<8>() else {
+        return Err(StoreError::Corrupt {
+            id: format!("kv {}", show_key(k)),
+            reason: format!("value has {} bytes, less than the 8-byte expiry", raw.len()),
+        });
+    };
     let expires = u64::from_be_bytes(*head);
-    (expires == 0 || expires > now_ms()).then_some(value)
+    Ok((expires == 0 || expires > now_ms()).then_some(value))
 }
 
 impl SledMetaStore {
@@ -53,18 +59,11 @@ impl PluginKv for SledMetaStore {
         let Some(v) = self.kv.get(&k)? else {
             return Ok(None);
         };
-        let Some((head, value)) = v.split_first_chunk::<8>() else {
-            return Err(StoreError::Corrupt {
-                id: format!("kv {}", show_key(&k)),
-                reason: format!("value has {} bytes, less than the 8-byte expiry", v.len()),
-            });
-        };
-        let expires = u64::from_be_bytes(*head);
-        if expires != 0 && expires <= now_ms() {
+        let Some(value) = live(&k, &v)? else {
             // Lazily delete, unless it was rewritten meanwhile.
             let _ = self.kv.compare_and_swap(&k, Some(&v), None::<&[u8]>)?;
             return Ok(None);
-        }
+        };
         Ok(Some(value.to_vec()))
     }
 
@@ -100,7 +99,11 @@ impl PluginKv for SledMetaStore {
         let k = join_key(plugin, key);
         loop {
             let raw = self.kv.get(&k)?;
-            if raw.as_deref().and_then(live) != expected {
+            let current = match raw.as_deref() {
+                Some(r) => live(&k, r)?,
+                None => None,
+            };
+            if current != expected {
                 return Ok(false);
             }
             let new = record(value, expiry(ttl_secs));
