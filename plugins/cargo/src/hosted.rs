@@ -95,12 +95,8 @@ fn json_answer(status: u16, body: &Value) -> Decision {
 /// holder failed expires after 30 s.
 fn lock<'a>(host: &'a dyn Host, name: &str, req: &Request) -> Result<kvlock::Held<'a>, ApiError> {
     let key = format!("lock/{}", name.to_ascii_lowercase());
-    kvlock::try_lock(host, &key, &req.id, 30).ok_or_else(|| {
-        api_error(
-            503,
-            format!("Crate '{name}' is being changed by another request; try again."),
-        )
-    })
+    kvlock::lock_or_busy(host, &key, &req.id, 30, &format!("Crate '{name}'"))
+        .map_err(|r| api_error(r.status, r.message))
 }
 
 fn map_key(name: &str) -> String {
@@ -243,6 +239,15 @@ fn publish(host: &dyn Host, req: &Request) -> Result<Decision, ApiError> {
         file.sha256.trim_start_matches("sha256:"),
     )
     .map_err(bad)?;
+    // Refused before the commit, which would take the version for good.
+    if !kvmap::fits(&format!("{:08}", lines.len()), &line.to_string()) {
+        return Err(api_error(
+            413,
+            format!(
+                "The index line of {name} {vers} is larger than this registry keeps (about 60 kB)."
+            ),
+        ));
+    }
     host.hosted_commit(0, &crate_key(&name, &vers), Some("application/gzip"), true)
         .map_err(|r| {
             if r.status == 409 {

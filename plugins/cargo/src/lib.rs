@@ -136,12 +136,7 @@ fn is_crate_name(name: &str) -> bool {
 /// Cargo's index path of a crate name (lower-cased).
 fn index_path(name: &str) -> String {
     let n = name.to_ascii_lowercase();
-    match n.len() {
-        1 => format!("1/{n}"),
-        2 => format!("2/{n}"),
-        3 => format!("3/{}/{n}", &n[..1]),
-        _ => format!("{}/{}/{n}", &n[..2], &n[2..4]),
-    }
+    format!("{}/{n}", dl_prefix(&n))
 }
 
 /// The `{prefix}` of a name as cargo's `dl` templates use it: the index
@@ -374,10 +369,7 @@ fn checksum(
     };
     let mut answer = read()?;
     let mut line = index_line(&answer.body, krate, version);
-    let from_upstream = answer
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("x-artifact-source") && h.value == "remote");
+    let from_upstream = http::header(&answer.headers, "x-artifact-source") == Some("remote");
     if line.is_none() && answer.status == 200 && !from_upstream {
         host.cache_expire(&path);
         answer = read()?;

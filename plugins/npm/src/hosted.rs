@@ -39,8 +39,8 @@ use serde_json::{Map, Value, json};
 /// `max_request_body_inspect` bounds it too).
 const REST_LIMIT: u32 = 16 << 20;
 
-/// Largest stored manifest (a key-value value).
-const MANIFEST_LIMIT: usize = 60 << 10;
+/// Largest index of versions and tags (one key-value value).
+const INDEX_LIMIT: usize = 60_000;
 
 /// What a request on a hosted npm remote asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -287,7 +287,7 @@ fn changed(
     let mut index = index.unwrap_or_else(Index::empty);
     change(&mut index);
     let text = index.to_json().to_string();
-    if text.len() > MANIFEST_LIMIT {
+    if text.len() > INDEX_LIMIT {
         return Err(Rejection::new(
             413,
             format!(
@@ -319,15 +319,8 @@ fn lock<'a>(
     name: Name<'_>,
     req: &Request,
 ) -> Result<kvlock::Held<'a>, Rejection> {
-    kvlock::try_lock(host, &format!("lock/{}", name.0), &req.id, 30).ok_or_else(|| {
-        Rejection::new(
-            503,
-            format!(
-                "Package {} is being changed by another request; try again.",
-                name.0
-            ),
-        )
-    })
+    let what = format!("Package {}", name.0);
+    kvlock::lock_or_busy(host, &format!("lock/{}", name.0), &req.id, 30, &what)
 }
 
 /// The time now as npm writes it (RFC 3339), or null.
@@ -437,7 +430,7 @@ fn publish(host: &dyn Host, name: Name<'_>) -> Result<Decision, Rejection> {
     verify(name, version, &manifest["dist"], staged)?;
     // Everything that can refuse the publish is decided before the tarball
     // is committed: a committed tarball takes its version for good.
-    let stored = stored_manifest(manifest)?;
+    let stored = stored_manifest(version, manifest)?;
     let mut manifests: std::collections::BTreeMap<String, String> =
         kvmap::entries(host, &manifests_key(name))
             .into_iter()
@@ -553,8 +546,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A manifest as stored: without `readme` (packuments carry none per
 /// version) and `dist.tarball` (written when served); at most
-/// [`MANIFEST_LIMIT`].
-fn stored_manifest(manifest: &Value) -> Result<String, Rejection> {
+/// what one entry of the manifests' [`kvmap`] holds.
+fn stored_manifest(version: &str, manifest: &Value) -> Result<String, Rejection> {
     let mut m = manifest.clone();
     if let Some(o) = m.as_object_mut() {
         o.remove("readme");
@@ -570,11 +563,11 @@ fn stored_manifest(manifest: &Value) -> Result<String, Rejection> {
         d.remove("tarball");
     }
     let text = m.to_string();
-    if text.len() > MANIFEST_LIMIT {
+    if !kvmap::fits(version, &text) {
         return Err(Rejection::new(
             413,
             format!(
-                "A version's manifest is larger than the {MANIFEST_LIMIT} bytes this registry keeps."
+                "The manifest of version {version} is larger than this registry keeps (about 60 kB)."
             ),
         ));
     }
@@ -618,7 +611,7 @@ fn deprecate(
                 }
             }
         }
-        manifests.insert(version.clone(), stored_manifest(&m)?);
+        manifests.insert(version.clone(), stored_manifest(version, &m)?);
     }
     kvmap::store(host, &manifests_key(name), &manifests);
     Ok(ok_json(200, json!({"ok": true, "id": name.0})))

@@ -117,12 +117,7 @@ fn upload(host: &dyn Host, req: &Request) -> Result<Decision, Rejection> {
     // Uploads run one at a time: the project list and each project's files
     // are read, changed and written back. One that finds the lock taken
     // gets 503; a lock whose holder failed expires after 30 s.
-    let Some(_held) = kvlock::try_lock(host, "lock/uploads", &req.id, 30) else {
-        return Err(Rejection::new(
-            503,
-            "Another upload is being stored; try again.",
-        ));
-    };
+    let _held = kvlock::lock_or_busy(host, "lock/uploads", &req.id, 30, "The index")?;
     let mut files: std::collections::BTreeMap<String, String> =
         kvmap::entries(host, &files_key(&project))
             .into_iter()

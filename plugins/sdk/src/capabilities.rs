@@ -56,22 +56,18 @@ pub trait Host {
     fn kv_delete(&self, key: &str);
 
     /// `kv-compare-and-set`: writes `value` only if the current value is
-    /// `expected` (`None`: absent), atomically; whether it was written. The
-    /// default (for other implementations of this trait) reads and then
-    /// writes, which is not atomic.
+    /// `expected` (`None`: absent), atomically; whether it was written.
+    /// Required: a read and a write would not be atomic, and [`kvlock`]
+    /// relies on it.
+    ///
+    /// [`kvlock`]: crate::kvlock
     fn kv_compare_and_set(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         value: &[u8],
         ttl_secs: u64,
-    ) -> bool {
-        if self.kv_get(key).as_deref() != expected {
-            return false;
-        }
-        self.kv_set(key, value, ttl_secs);
-        true
-    }
+    ) -> bool;
 
     /// `cache-send`: a request answered through the cache by `plan`, with a
     /// body of at most `limit` bytes.

@@ -16,6 +16,7 @@
 //! ```
 
 use crate::Host;
+use crate::types::Rejection;
 
 /// A held lock; released on drop.
 pub struct Held<'a> {
@@ -35,6 +36,23 @@ pub fn try_lock<'a>(host: &'a dyn Host, key: &str, token: &str, ttl_secs: u64) -
             key: key.to_owned(),
             token,
         })
+}
+
+/// [`try_lock`] for `ttl_secs`, or the 503 a client should retry after:
+/// `what` (`"Package left-pad"`) "is being changed by another request".
+pub fn lock_or_busy<'a>(
+    host: &'a dyn Host,
+    key: &str,
+    token: &str,
+    ttl_secs: u64,
+    what: &str,
+) -> Result<Held<'a>, Rejection> {
+    try_lock(host, key, token, ttl_secs).ok_or_else(|| {
+        Rejection::new(
+            503,
+            format!("{what} is being changed by another request; try again."),
+        )
+    })
 }
 
 impl Drop for Held<'_> {

@@ -27,6 +27,15 @@ use std::collections::BTreeMap;
 /// Bytes of one chunk (the host's value limit is 64 KiB).
 const CHUNK: usize = 60_000;
 
+/// Whether an entry of `key` and `value` can be stored: no tab or line
+/// break in either, and its line within one chunk (about 60 kB). Check it
+/// before doing anything an entry [`store`] leaves out would undo.
+pub fn fits(key: &str, value: &str) -> bool {
+    !key.contains(['\t', '\n'])
+        && !value.contains(['\t', '\n'])
+        && key.len() + value.len() + 2 <= CHUNK
+}
+
 /// Stores `entries` as the map `name`, replacing what it held. Entries
 /// whose key or value holds a tab or a line break, or whose line would not
 /// fit a chunk, are left out (a lookup then finds nothing for them); so is
@@ -36,13 +45,10 @@ pub fn store(host: &dyn Host, name: &str, entries: &BTreeMap<String, String>) ->
     let mut chunks: Vec<(String, String)> = Vec::new();
     let mut stored = 0;
     for (key, value) in entries {
-        if key.contains(['\t', '\n']) || value.contains(['\t', '\n']) {
+        if !fits(key, value) {
             continue;
         }
         let line = format!("{key}\t{value}\n");
-        if line.len() > CHUNK {
-            continue;
-        }
         match chunks.last_mut() {
             Some((_, chunk)) if chunk.len() + line.len() <= CHUNK => chunk.push_str(&line),
             _ => chunks.push((key.clone(), line)),
