@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included: on a fresh Debian machine this
 # installs what the tests use (apt packages for the real servers and
-# clients, the wasm32-wasip2 target, Python venvs for DVC, componentize-py
-# and pypiserver) and then runs every test of both workspaces. Safe to run
+# clients, node and npm when missing, Verdaccio, Python venvs for DVC,
+# componentize-py, pypiserver and twine; the first build adds the
+# wasm32-wasip2 target) and then runs every test of both workspaces. Safe to run
 # again: what is already there is not installed twice. `.ci/run` calls
 # exactly this and adds lints and supply-chain checks around it.
 #

@@ -4,7 +4,7 @@
 //! requiring another), the rewritten page in the form pip asks for first
 //! (PEP 691 JSON when the upstream speaks it) and in HTML, and an install
 //! from the cache with the upstream stopped. The tools come from the venv
-//! `.ci/run` makes.
+//! `./test.sh` makes.
 
 use crate::support::clients::run_ok;
 use crate::support::gateway::Gateway;

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The `dvc` executable: `$ARTGATE_DVC` (set by `.ci/run`), else the venvs
-/// `.ci/run` and a development machine create, else `dvc` on `PATH`.
+/// The `dvc` executable: `$ARTGATE_DVC` (set by `./test.sh`), else the venvs
+/// `./test.sh` and a development machine create, else `dvc` on `PATH`.
 /// Panics when there is none: the DVC test must fail, not skip.
 pub fn dvc() -> PathBuf {
     if let Some(p) = std::env::var_os("ARTGATE_DVC") {
@@ -30,7 +30,7 @@ pub fn dvc() -> PathBuf {
         return PathBuf::from("dvc");
     }
     panic!(
-        "dvc not found: set ARTGATE_DVC or run .ci/run (it installs dvc into a venv); this test needs the real client"
+        "dvc not found: set ARTGATE_DVC or run ./test.sh (it installs dvc into a venv); this test needs the real client"
     );
 }
 

@@ -1,4 +1,4 @@
-//! The npm parts the npm tests share: Verdaccio (installed by `.ci/run`
+//! The npm parts the npm tests share: Verdaccio (installed by `./test.sh`
 //! into `target/artgate-npm-tools`, or `$ARTGATE_NPM_TOOLS`) on
 //! 127.0.0.1 with its storage in a temp dir and no uplinks, packages
 //! written and published by the real `npm`, and `npm` isolated from the
@@ -18,7 +18,7 @@ pub fn npm_tools() -> PathBuf {
         .unwrap_or_else(|| repo().join("target/artgate-npm-tools"));
     assert!(
         dir.join("node_modules/.bin/verdaccio").is_file(),
-        "no Verdaccio in {} (set ARTGATE_NPM_TOOLS or run .ci/run, which installs it)",
+        "no Verdaccio in {} (set ARTGATE_NPM_TOOLS or run ./test.sh, which installs it)",
         dir.display()
     );
     dir

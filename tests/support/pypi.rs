@@ -1,6 +1,6 @@
 //! The Python packaging parts the PyPI tests share: the venv with
 //! componentize-py, pypiserver and pip (`$ARTGATE_PY_VENV`, made by
-//! `.ci/run`), wheels written by hand, a pypiserver on 127.0.0.1, and pip
+//! `./test.sh`), wheels written by hand, a pypiserver on 127.0.0.1, and pip
 //! isolated from the machine's configuration.
 
 use super::clients::run_ok;
@@ -22,7 +22,7 @@ pub fn py_venv() -> PathBuf {
         let v = PathBuf::from(v);
         assert!(
             has_tools(&v),
-            "ARTGATE_PY_VENV={} lacks componentize-py, pypi-server, pip or twine (run .ci/run)",
+            "ARTGATE_PY_VENV={} lacks componentize-py, pypi-server, pip or twine (run ./test.sh)",
             v.display()
         );
         return v;
@@ -36,7 +36,7 @@ pub fn py_venv() -> PathBuf {
         }
     }
     panic!(
-        "no Python venv with componentize-py 0.25, pypiserver and twine: set ARTGATE_PY_VENV or run .ci/run (it creates target/artgate-py-venv)"
+        "no Python venv with componentize-py 0.25, pypiserver and twine: set ARTGATE_PY_VENV or run ./test.sh (it creates target/artgate-py-venv)"
     );
 }
 

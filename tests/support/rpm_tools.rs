@@ -2,7 +2,7 @@
 //! builds small noarch packages, `createrepo_c` makes a repository of them,
 //! and `dnf` (with the `download` command of dnf-plugins-core) runs against
 //! the gateway in a throw-away install root. Debian packages: `rpm`,
-//! `createrepo-c`, `dnf`, `dnf-plugins-core` (see `.ci/run`).
+//! `createrepo-c`, `dnf`, `dnf-plugins-core` (see `./test.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,7 +14,7 @@ pub fn require_tools() {
         let found = Command::new(tool).arg("--version").output().is_ok();
         assert!(
             found,
-            "{tool} is not installed; run `apt-get install --no-install-recommends rpm createrepo-c dnf dnf-plugins-core` (see .ci/run)"
+            "{tool} is not installed; run `apt-get install --no-install-recommends rpm createrepo-c dnf dnf-plugins-core` (see test.sh)"
         );
     }
 }

@@ -12,6 +12,7 @@
 //! | `PUT {name}/-rev/{rev}` | the packument without some versions (`npm unpublish {name}@{version}`): those versions are unpublished |
 //! | `DELETE {name}/-rev/{rev}` | every version is unpublished (`npm unpublish {name}`, or its last version) |
 //! | `DELETE {name}/-/{file}/-rev/{rev}` | the tarball of an unpublished version is deleted |
+//! | `GET -/ping` | `{}` (`npm ping`) |
 //!
 //! **Revisions.** A packument's `_rev` names the state of its versions and
 //! tags; a change sent with another `_rev` (built from a packument read

@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `simple/` | the project list: mutable (the remote's `mutable_ttl`), as it is |
 //! | `simple/{project}` | a redirect to `simple/{project}/` (the relative links are written for it) |
-//! | `simple/{project}/` | the project page, mutable, in the form the client's `Accept` prefers: PEP 503 HTML or PEP 691 JSON (`application/vnd.pypi.simple.v1+json`), each its own entry; the name is normalised (PEP 503); every file link is rewritten to point back through the gateway (relative, so a path prefix before the gateway keeps working), its `#sha256=` (or JSON `hashes`) and everything else kept (`data-requires-python`, `data-yanked`, `data-core-metadata`, PEP 714) |
+//! | `simple/{project}/` | the project page, mutable, in the form the client's `Accept` prefers: PEP 503 HTML or PEP 691 JSON (`application/vnd.pypi.simple.v1+json`), each its own entry; the name is normalised (PEP 503); every file link is rewritten to point back through the gateway (relative, so a path prefix before the gateway keeps working), its `#sha256=` (or JSON `hashes`) kept, and of the HTML the attributes pip reads (`data-requires-python`, `data-yanked`, `data-core-metadata`, `data-dist-info-metadata`, `data-gpg-sig`), nothing else |
 //! | `files/{project}/r/{path}` | a file under the first upstream's base URL (failover over the upstreams applies) |
 //! | `files/{project}/u/{scheme}/{host}/{path}` | a file on another host, which must be one of the remote's upstreams (pypi.org keeps its files on `files.pythonhosted.org`) |
 //!

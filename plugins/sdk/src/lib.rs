@@ -42,7 +42,9 @@
 //! the upstream target of a request
 //! ([`Request::upstream_target`](types::Request::upstream_target)), the host's
 //! capabilities as a trait ([`Host`], [`WasmHost`]; a fake in `testing`),
-//! builders for decisions and cache plans ([`plan`]) and logging macros
+//! builders for decisions and cache plans ([`plan`]), HTML/XML entity
+//! handling ([`markup`]), maps larger than one key-value value ([`kvmap`]),
+//! locks in the key-value store ([`kvlock`]) and logging macros
 //! ([`info!`], [`warn!`], ...). The helpers are plain Rust and are unit tested
 //! on the host target; only the [`host`] imports need a running component.
 //!
