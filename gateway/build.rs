@@ -28,6 +28,8 @@ const MEMBERS: &[&str] = &[
     "cargo",
     "pypi",
     "npm",
+    "maven",
+    "deb",
     "testing/hostile",
 ];
 
@@ -45,6 +47,8 @@ const BUILTINS: &[(&str, &str)] = &[
     ("artgate_cargo", "cargo"),
     ("artgate_pypi", "pypi"),
     ("artgate_npm", "npm"),
+    ("artgate_maven", "maven"),
+    ("artgate_deb", "deb"),
 ];
 
 /// Adapters built for the tests only (found through
