@@ -4,10 +4,12 @@
 
 pub mod child;
 pub mod clients;
+pub mod deb_tools;
 pub mod gateway;
 pub mod git_http;
 pub mod http;
 pub mod kit;
+pub mod maven_tools;
 pub mod mirror;
 pub mod npm;
 pub mod pypi;

@@ -1,0 +1,1 @@
+//! The `deb` adapter end to end (under construction).

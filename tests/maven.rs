@@ -1,0 +1,1 @@
+//! The `maven` adapter end to end (under construction).

@@ -1,0 +1,1 @@
+//! Debian archive tools for tests/deb.rs (under construction).

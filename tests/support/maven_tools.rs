@@ -1,0 +1,1 @@
+//! Maven tools for tests/maven.rs (under construction).
