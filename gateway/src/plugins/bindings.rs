@@ -4,7 +4,7 @@
 //! Exports are async so a call can be awaited on the runtime (and cut off by
 //! the epoch deadline); `http-send` is async, since it does
 //! network I/O, `cache-send`, which may wait for an upstream fetch, and
-//! `unpack-body` and `hosted-commit`, which read a request body and write
+//! `unpack-body`, `stage-body` and `hosted-commit`, which read a request body and write
 //! the store.
 //! Every import is trappable so the host can end a call that
 //! abuses a capability.
@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
         "artgate:adapter/host.cache-send": async | trappable,
         "artgate:adapter/host.unpack-body": async | trappable,
         "artgate:adapter/host.hosted-commit": async | trappable,
+        "artgate:adapter/host.stage-body": async | trappable,
         default: trappable,
     },
     exports: { default: async },

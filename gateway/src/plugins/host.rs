@@ -70,6 +70,9 @@ pub trait HostUpload: Send + Sync {
         rest_limit: u32,
     ) -> BoxFuture<'_, Result<wit::UnpackedBody, wit::Rejection>>;
 
+    /// The whole request body as one staged file (`stage-body`).
+    fn stage(&self) -> BoxFuture<'_, Result<wit::StagedFile, wit::Rejection>>;
+
     /// Store staged file `file` as the hosted entry `key`.
     fn commit(
         &self,
@@ -433,6 +436,16 @@ impl bindings::artgate::adapter::host::Host for HostState {
             )
             .await
             .unwrap_or_else(|e| Err(did_not_complete("unpack-body", e))))
+    }
+
+    async fn stage_body(&mut self) -> WtResult<Result<wit::StagedFile, wit::Rejection>> {
+        let Some(upload) = self.ctx.upload.clone() else {
+            return Ok(Err(not_here("stage-body")));
+        };
+        Ok(self
+            .on_io(async move { upload.stage().await }, Until::CallEnds)
+            .await
+            .unwrap_or_else(|e| Err(did_not_complete("stage-body", e))))
     }
 
     async fn hosted_commit(

@@ -1,7 +1,8 @@
-//! `unpack-body` and `hosted-commit`: uploads that carry a file inside
-//! another body (npm publish: base64 in JSON; cargo publish: a
+//! `unpack-body`, `stage-body` and `hosted-commit`: uploads that carry a
+//! file inside another body (npm publish: base64 in JSON; cargo publish: a
 //! length-prefixed `.crate` after its metadata; twine upload: a multipart
-//! field). The core takes the files out as the body streams, spooling and
+//! field), or that are one file the adapter follows up on once it is
+//! stored (a Maven deploy). The core takes the files out as the body streams, spooling and
 //! hashing each one, and gives the adapter only the rest; the adapter
 //! checks it and stores the files it accepts under keys of its choosing.
 //! No file passes through wasm (invariant 1).
@@ -233,23 +234,45 @@ impl RequestUpload {
         }
     }
 
-    async fn unpack_body(
-        &self,
-        layout: wit::BodyLayout,
-        rest_limit: u32,
-    ) -> Result<wit::UnpackedBody, HostedError> {
+    /// The client body, once (the second call is the adapter's mistake),
+    /// with the remote's quota, which a declared length must fit.
+    async fn take_body(&self) -> Result<(ClientBody, Quota<'_>), HostedError> {
         let body = self
             .body
             .lock()
             .ok()
             .and_then(|mut b| b.take())
-            .ok_or_else(|| self.misuse("it unpacked the request body twice".into()))?;
+            .ok_or_else(|| self.misuse("it read the request body twice".into()))?;
         self.unpacked.store(true, Ordering::Relaxed);
-        let limit = rest_limit.min(self.state.config.server.max_inspect_bytes) as usize;
         let quota = Quota::of(self).await?;
         if let Some(len) = crate::cache::head::content_length(&self.headers) {
             quota.check(len)?;
         }
+        Ok((body, quota))
+    }
+
+    /// `stage-body`: the whole body spooled and hashed as staged file 0.
+    async fn stage_body(&self) -> Result<wit::StagedFile, HostedError> {
+        let (body, quota) = self.take_body().await?;
+        let spool = self.state.engine.store.create_spool().await?;
+        let mut staging = Staging::new(spool, String::new(), String::new());
+        let path = staging.spool.path().to_owned();
+        copy_body(body, &quota, |b| staging.write_all(b), &path).await?;
+        let (spool, file) = staging.done();
+        self.staged
+            .lock()
+            .map_err(|_| self.misuse("its staged files became unusable".into()))?
+            .push(Some(spool));
+        Ok(file)
+    }
+
+    async fn unpack_body(
+        &self,
+        layout: wit::BodyLayout,
+        rest_limit: u32,
+    ) -> Result<wit::UnpackedBody, HostedError> {
+        let (body, quota) = self.take_body().await?;
+        let limit = rest_limit.min(self.state.config.server.max_inspect_bytes) as usize;
         let (rest, files) = match layout {
             wit::BodyLayout::Multipart(fields) => {
                 self.multipart(body, &fields, limit, &quota).await?
@@ -313,26 +336,10 @@ impl RequestUpload {
     /// of a refused body is drained ([`upload::drain`]), so the client
     /// reads the error.
     async fn spool(&self, body: ClientBody, quota: &Quota<'_>) -> Result<Spool, HostedError> {
-        let mut body = body.into_upstream();
-        let result = async {
-            let mut spool = self.state.engine.store.create_spool().await?;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(upload::body_error)?;
-                let Ok(chunk) = frame.into_data() else {
-                    continue;
-                };
-                quota.check(spool.len() + chunk.len() as u64)?;
-                spool
-                    .write(&chunk)
-                    .map_err(|e| StoreError::io("write spool", spool.path().display(), e))?;
-            }
-            Ok(spool)
-        }
-        .await;
-        if result.is_err() {
-            upload::drain(&mut body).await;
-        }
-        result
+        let mut spool = self.state.engine.store.create_spool().await?;
+        let path = spool.path().to_owned();
+        copy_body(body, quota, |b| spool.write(b), &path).await?;
+        Ok(spool)
     }
 
     /// A multipart body field by field: the fields named in `files`
@@ -432,6 +439,36 @@ impl RequestUpload {
     }
 }
 
+/// Writes the client body with `write` (to the spool at `path`), bounded by
+/// `quota`; the rest of a refused body is drained ([`upload::drain`]), so
+/// the client reads the error.
+async fn copy_body(
+    body: ClientBody,
+    quota: &Quota<'_>,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+    path: &std::path::Path,
+) -> Result<(), HostedError> {
+    let mut body = body.into_upstream();
+    let mut len = 0u64;
+    let result = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(upload::body_error)?;
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            len += chunk.len() as u64;
+            quota.check(len)?;
+            write(&chunk).map_err(|e| StoreError::io("write spool", path.display(), e))?;
+        }
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        upload::drain(&mut body).await;
+    }
+    result
+}
+
 /// A hosted error as the adapter gets it: its status and one sentence.
 fn rejection(e: HostedError) -> wit::Rejection {
     let text = e.to_string();
@@ -461,6 +498,12 @@ impl HostUpload for RequestUpload {
                 .await
                 .map_err(rejection)
         })
+    }
+
+    fn stage(
+        &self,
+    ) -> crate::plugins::host::BoxFuture<'_, Result<wit::StagedFile, wit::Rejection>> {
+        Box::pin(async move { self.stage_body().await.map_err(rejection) })
     }
 
     fn commit(

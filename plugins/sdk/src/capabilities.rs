@@ -4,7 +4,8 @@
 //! ([`WasmHost`]) that calls the component imports.
 
 use crate::types::{
-    BodyLayout, CachePlan, IncomingResponse, Level, OutgoingRequest, Rejection, UnpackedBody,
+    BodyLayout, CachePlan, IncomingResponse, Level, OutgoingRequest, Rejection, StagedFile,
+    UnpackedBody,
 };
 
 /// The capabilities the host grants an adapter (WIT interface
@@ -113,6 +114,15 @@ pub trait Host {
         let _ = (file, key, content_type, refuse_overwrite);
         Err(Rejection::new(500, "hosted-commit is not available here."))
     }
+
+    /// `stage-body`: the current request's whole body spooled and hashed
+    /// by the host as staged file 0 (it never passes through the adapter),
+    /// for `hosted_commit`. Only in `plan` on a hosted remote, once per
+    /// request (it and `unpack_body` each consume the body). The default
+    /// refuses.
+    fn stage_body(&self) -> Result<StagedFile, Rejection> {
+        Err(Rejection::new(500, "stage-body is not available here."))
+    }
 }
 
 /// The real host: each method calls the component import of the same name.
@@ -183,5 +193,9 @@ impl Host for WasmHost {
         refuse_overwrite: bool,
     ) -> Result<(), Rejection> {
         crate::host::hosted_commit(file, key, content_type, refuse_overwrite)
+    }
+
+    fn stage_body(&self) -> Result<StagedFile, Rejection> {
+        crate::host::stage_body()
     }
 }

@@ -121,7 +121,7 @@ pub mod types {
 pub mod host {
     pub use crate::bindings::artgate::adapter::host::{
         cache_expire, cache_send, gateway_url, hosted_commit, http_send, kv_compare_and_set,
-        kv_delete, kv_get, kv_set, unpack_body,
+        kv_delete, kv_get, kv_set, stage_body, unpack_body,
     };
 }
 

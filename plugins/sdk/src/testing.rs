@@ -21,7 +21,7 @@ use crate::Host;
 use crate::types::{
     AfterHeaders, BodyLayout, BodyVerdict, CachePlan, Decision, DirectResponse, Forward, Header,
     HostedOp, IncomingResponse, Level, OutgoingRequest, PlanUpdate, Rejection, RemoteInfo,
-    RemoteMode, Request, RouteKind, UnpackedBody, UpstreamRequest, UpstreamResponse,
+    RemoteMode, Request, RouteKind, StagedFile, UnpackedBody, UpstreamRequest, UpstreamResponse,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -55,6 +55,8 @@ pub enum Call {
     /// `hosted-commit` of a staged file under a key, with its content type
     /// and write-once flag.
     HostedCommit(u32, String, Option<String>, bool),
+    /// `stage-body`.
+    StageBody,
 }
 
 /// A fake [`Host`] for unit tests: a key-value store in memory (TTLs kept,
@@ -135,6 +137,22 @@ impl FakeHost {
     pub fn with_unpacked(&self, answer: Result<UnpackedBody, Rejection>) -> &FakeHost {
         *self.unpacked.borrow_mut() = answer;
         self
+    }
+
+    /// Answers the next `stage-body` with `file` (as staged file 0).
+    pub fn with_staged(&self, file: StagedFile) -> &FakeHost {
+        self.with_unpacked(Ok(UnpackedBody {
+            rest: Vec::new(),
+            files: vec![file],
+        }))
+    }
+
+    /// Whether `unpack-body` or `stage-body` was called already.
+    fn body_was_read(&self) -> bool {
+        self.calls
+            .borrow()
+            .iter()
+            .any(|c| matches!(c, Call::UnpackBody(..) | Call::StageBody))
     }
 
     /// Forgets the calls recorded so far (keeping the store and the hosted
@@ -313,20 +331,33 @@ impl Host for FakeHost {
     }
 
     fn unpack_body(&self, layout: &BodyLayout, rest_limit: u32) -> Result<UnpackedBody, Rejection> {
-        let again = self
-            .calls
-            .borrow()
-            .iter()
-            .any(|c| matches!(c, Call::UnpackBody(..)));
+        let again = self.body_was_read();
         self.record(Call::UnpackBody(layout.clone(), rest_limit));
         if again {
             // As the host: a body is read once.
             return Err(Rejection::new(
                 502,
-                "the adapter unpacked the request body twice",
+                "the adapter read the request body twice",
             ));
         }
         self.unpacked.borrow().clone()
+    }
+
+    fn stage_body(&self) -> Result<StagedFile, Rejection> {
+        let again = self.body_was_read();
+        self.record(Call::StageBody);
+        if again {
+            return Err(Rejection::new(
+                502,
+                "the adapter read the request body twice",
+            ));
+        }
+        let unpacked = self.unpacked.borrow().clone()?;
+        unpacked
+            .files
+            .into_iter()
+            .next()
+            .ok_or_else(|| Rejection::new(400, "no upload configured"))
     }
 
     fn hosted_commit(
