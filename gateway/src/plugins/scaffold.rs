@@ -88,6 +88,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk/src/pattern.rs"),
     ),
     ("plan.rs", include_str!("../../../plugins/sdk/src/plan.rs")),
+    ("time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
     (
         "testing.rs",
         include_str!("../../../plugins/sdk/src/testing.rs"),

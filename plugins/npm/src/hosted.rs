@@ -326,32 +326,9 @@ fn lock<'a>(
 
 /// The time now as npm writes it (RFC 3339), or null.
 fn now() -> Value {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| Value::String(rfc3339(d.as_secs())))
+    artgate_sdk::time::Utc::now()
+        .map(|t| Value::String(t.rfc3339()))
         .unwrap_or(Value::Null)
-}
-
-/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.000Z`.
-fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 /// The tarball file name of `version`: `{name without scope}-{version}.tgz`.

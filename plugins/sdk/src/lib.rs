@@ -73,6 +73,7 @@ pub mod media;
 pub mod path;
 pub mod pattern;
 pub mod plan;
+pub mod time;
 /// Test support for adapters (host target only): a fake host, fixtures,
 /// decision matchers.
 #[cfg(not(target_arch = "wasm32"))]
