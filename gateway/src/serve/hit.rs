@@ -20,12 +20,16 @@ pub async fn remembered(
     req: &Req<'_>,
     shape: RequestShape<'_>,
 ) -> Option<Result<Served, ServeError>> {
-    if !req.is_read() || freshness::client_wants_revalidation(&req.parts.headers) {
+    if !req.is_read() {
         return None;
     }
+    // A client's `no-cache` revalidates mutable and negative entries only
+    // (`engine.fresh` passes over those): Maven sends it with every
+    // request, and its stored artifacts are still plain hits.
+    let no_cache = freshness::client_wants_revalidation(&req.parts.headers);
     let key = req.state.memo.lookup(shape)?;
     let id = EntryId::new(req.remote_name(), &key);
-    if let Some((e, data)) = req.engine.fresh(&id, false).await {
+    if let Some((e, data)) = req.engine.fresh(&id, no_cache).await {
         let outcome = stored_outcome(&e, Outcome::Hit);
         return Some(Ok((serve_entry(req, e, data, Outcome::Hit).await, outcome)));
     }
