@@ -29,7 +29,8 @@ if command -v apt-get >/dev/null; then
     docker-registry skopeo apache2-utils               # tests/docker.rs (htpasswd for Basic auth)
     ccache python3 python3-venv                        # tests/hosted.rs, the venvs below, tests/go.rs (module zips)
     golang-go                                          # tests/go.rs (the go command)
-    maven                                              # tests/maven.rs (mvn, and Debian's /usr/share/maven-repo)
+    maven junit5 libmaven-resources-plugin-java        # tests/maven.rs: mvn, and the plugins it runs from
+    libmaven-compiler-plugin-java libmaven-deploy-plugin-java  # Debian's /usr/share/maven-repo (no Maven Central)
     reprepro apt-utils gnupg lighttpd dpkg-dev         # tests/deb.rs (a signed archive served by lighttpd, apt-get)
   )
   missing=()
