@@ -90,6 +90,10 @@ mod tests {
     #[test]
     fn known_moments() {
         assert_eq!(Utc::from_unix(0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Utc::from_unix(1_700_000_000).rfc3339(),
+            "2023-11-14T22:13:20.000Z"
+        );
         // A leap day and the turn of a century that is a leap year.
         assert_eq!(Utc::from_unix(951_782_400).compact(), "20000229000000");
         assert_eq!(
