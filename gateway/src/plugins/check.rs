@@ -303,9 +303,9 @@ pub fn lint_decision(d: &wit::Decision) -> Vec<String> {
                 out.push("the cache key is empty, longer than 64 KiB or contains NUL".into());
             }
             if let Some(dg) = &p.expected_digest
-                && let Err(e) = dg.parse::<Digest>()
+                && let Err(e) = crate::cache::plan::check_expected_digest(dg)
             {
-                out.push(format!("invalid expected-digest {dg:?}: {e}"));
+                out.push(e);
             }
             let t = &f.upstream.target;
             if !(t.starts_with('/') || t.starts_with("http://") || t.starts_with("https://")) {

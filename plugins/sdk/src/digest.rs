@@ -86,6 +86,21 @@ impl Digest {
         Digest::parse(s).is_ok()
     }
 
+    /// Whether `s` is an `expected-digest` the gateway verifies: a
+    /// canonical sha256 digest, or `sha512:`/`sha1:` and that many
+    /// lower-case hex digits (as [`CachePlan::expected_checksum`] writes
+    /// them).
+    ///
+    /// [`CachePlan::expected_checksum`]: crate::types::CachePlan::expected_checksum
+    pub fn is_valid_expected(s: &str) -> bool {
+        let (hex, len) = match s.split_once(':') {
+            Some(("sha512", hex)) => (hex, 128),
+            Some(("sha1", hex)) => (hex, 40),
+            _ => return Digest::is_valid(s),
+        };
+        hex.len() == len && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
     /// The 64 lowercase hex digits.
     pub fn hex(&self) -> &str {
         &self.hex
@@ -137,6 +152,24 @@ mod tests {
         assert_eq!(d.to_string(), s);
         assert_eq!(String::from(d.clone()), s);
         assert!(Digest::is_valid(&s));
+        assert!(Digest::is_valid_expected(&s));
+        assert!(Digest::is_valid_expected(&format!(
+            "sha1:{}",
+            "ab".repeat(20)
+        )));
+        assert!(Digest::is_valid_expected(&format!(
+            "sha512:{}",
+            "0".repeat(128)
+        )));
+        assert!(!Digest::is_valid_expected(&format!(
+            "sha512:{}",
+            "A".repeat(128)
+        )));
+        assert!(!Digest::is_valid_expected("sha1:00"));
+        assert!(!Digest::is_valid_expected(&format!(
+            "md5:{}",
+            "0".repeat(32)
+        )));
     }
 
     #[test]
