@@ -181,10 +181,42 @@ SEEDS = {
         "json": '{"files":[{"filename":"demo-1.0.tar.gz","url":"https://files.example/d/demo-1.0.tar.gz","hashes":{"sha256":"' + E + '"}},{"url":"ftp://x/y"}]}',
         "unquoted": "<a href=https://index.example/pypi/a.whl#sha256=00 data-yanked>a</a><a href='b.whl'>b</a>",
         "truncated": '<a href="https://index.example/pypi/packages/demo', "empty": "",
+    },    # maven-metadata.xml from an upstream or a client (any level).
+    "maven_metadata": {
+        'artifact': '<?xml version="1.0" encoding="UTF-8"?>\n<metadata>\n  <groupId>org.example</groupId>\n  <artifactId>lib</artifactId>\n  <versioning>\n    <latest>1.1</latest>\n    <release>1.1</release>\n    <versions>\n      <version>1.0</version>\n      <version>1.1</version>\n    </versions>\n    <lastUpdated>20261207101500</lastUpdated>\n  </versioning>\n</metadata>\n',
+        'html': '<html><head><title>404 Not Found</title></head><body>Not Found</body></html>',
+        'plugins': '<metadata xmlns="http://maven.apache.org/METADATA/1.1.0"><plugins><plugin><name>Hello</name><prefix>hello</prefix><artifactId>hello-maven-plugin</artifactId></plugin></plugins></metadata>',
+        'snapshot': '<?xml version="1.0" encoding="UTF-8"?>\n<metadata modelVersion="1.1.0">\n  <groupId>org.example</groupId>\n  <artifactId>lib</artifactId>\n  <version>2.0-SNAPSHOT</version>\n  <versioning>\n    <snapshot>\n      <timestamp>20261207.101500</timestamp>\n      <buildNumber>2</buildNumber>\n    </snapshot>\n    <lastUpdated>20261207101500</lastUpdated>\n    <snapshotVersions>\n      <snapshotVersion>\n        <classifier>sources</classifier>\n        <extension>jar</extension>\n        <value>2.0-20261207.101500-2</value>\n        <updated>20261207101500</updated>\n      </snapshotVersion>\n      <snapshotVersion>\n        <extension>pom</extension>\n        <value>2.0-20261207.101500-2</value>\n        <updated>20261207101500</updated>\n      </snapshotVersion>\n    </snapshotVersions>\n  </versioning>\n</metadata>\n',
+    },
+    # A Debian Release/InRelease file; the real ones are copied from
+    # plugins/deb/testdata/ (reprepro and apt-ftparchive output) in main().
+    "deb_release": {
+        'crlf-bom': '\ufeffSuite: stable\r\nsha512:\r\n cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e 0 main/binary-amd64/Packages\r\nSHA1:\r\n da39a3ee5e6b4b0d3255bfef95601890afd80709 0 main/binary-amd64/Packages\r\n',
+        'empty': '',
+        'html': '<!DOCTYPE html>\n<html><head><title>503</title></head><body>Maintenance</body></html>\n',
+        'odd-names': 'Suite: stable\nAcquire-By-Hash: yes\nSHA256:\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 InRelease\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 Release.gpg\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 pool/main/a/a_1_all.deb\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/binary-amd64/by-hash/SHA256/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/by-hash/SHA256/zz\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/binary-amd64/\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/binary-amd64/Release\n',
+        'packages-paragraph': 'Package: hello\nVersion: 2.10-3\nArchitecture: amd64\nSHA256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n',
+        'short-digest': 'Suite: stable\nSHA256:\n e3b0c442 0 main/binary-amd64/Packages\n',
+        'traversal': 'Suite: stable\nAcquire-By-Hash: yes\nSHA256:\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 ../../../etc/passwd\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 /etc/shadow\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main//x\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/.../x\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/..;x/y\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/binary-amd64/Packages\n',
+        'unterminated-signature': '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: stable\nSHA256:\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/binary-amd64/Packages\n',
+    },
+}
+
+# Seeds that are real tools' output, kept as test data by their adapter.
+COPIED = {
+    "deb_release": {
+        "ftparchive-inrelease": "plugins/deb/testdata/apt-ftparchive-InRelease",
+        "ftparchive-release": "plugins/deb/testdata/apt-ftparchive-Release",
+        "reprepro-inrelease": "plugins/deb/testdata/reprepro-InRelease",
     },
 }
 
 def main():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for target, files in COPIED.items():
+        for name, src in files.items():
+            with open(os.path.join(repo, src), "rb") as f:
+                SEEDS[target][name] = f.read()
     for target, seeds in SEEDS.items():
         d = os.path.join(ROOT, target)
         os.makedirs(d, exist_ok=True)

@@ -10,7 +10,7 @@
 //! | `core_ops.rs` | operator-facing: TLS, `artgate check`, LRU eviction, request limits, the redirect policy, JSON logs |
 //! | `headers.rs` | representation headers: `stale`, `X-Artifact-Size`, `Content-Encoding`, `HEAD` on a miss |
 //! | `hosted.rs` | hosted remotes: every upload, read, list and delete test (plain, multipart, `Content-MD5`), DVC, ccache, `cas`, virtual remotes, quotas, the auth matrix |
-//! | `alpine.rs`, `cargo.rs`, `docker.rs`, `git.rs`, `go.rs`, `npm.rs`, `pypi.rs`, `rpm.rs` | one adapter each, with its real client and upstream |
+//! | `alpine.rs`, `cargo.rs`, `deb.rs`, `docker.rs`, `git.rs`, `go.rs`, `maven.rs`, `npm.rs`, `pypi.rs`, `rpm.rs` | one adapter each, with its real client and upstream |
 //! | `plugin_kit*.rs` | the authoring kit: `artgate plugin check`, the Python SDK, WIT stability, and `docs/plugins.md`'s walkthrough followed as written (`plugin new` to served, `_tutorial`) |
 //! | `security*.rs` | attacks: HTTP smuggling and slowloris (`security.rs`), hostile connections (`_conn`), hosted remotes under attack (`_hosted`), hostile upstreams against adapter isolation (`_adapters`), the plugin directory and lookalike paths (`_plugins`) |
 //! | `reliability/` | `kill -9` (`crash.rs`, `failpoints.rs`), a full disk (`disk.rs`), hostile upstreams (`upstream_faults.rs`), hot reload (`hot_reload.rs`), hostile adapters (`hostile_plugins.rs`), index and blob hygiene (`store_hygiene.rs`); only these kinds of test go there, and they go nowhere else |
@@ -27,7 +27,7 @@
 //! | `upstream.rs` | `Upstream`: the in-process upstream with fault switches and counters |
 //! | `serve.rs` | `Server`: the one accept loop every in-process test server uses |
 //! | `mirror.rs` | `Mirror`: a directory tree served by an `Upstream` |
-//! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `pypi.rs`, `npm.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, DVC/ccache and running commands (`assert_success`) |
+//! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `deb_tools.rs`, `maven_tools.rs`, `pypi.rs`, `npm.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, a signed Debian archive behind lighttpd and a private apt-get, Maven fixtures and `mvn`, DVC/ccache and running commands (`assert_success`) |
 
 mod support;
 
