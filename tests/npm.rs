@@ -487,10 +487,11 @@ async fn tarballs_are_verified_and_links_name_the_gateway_as_reached() {
         "lookup, then one per name"
     );
 
-    // The language registries are built in.
+    // The language registries and the package formats of the same wave
+    // are built in.
     let plugins = gw.plugins_json().await;
     let list = plugins["plugins"].as_array().expect("a list");
-    for name in ["npm", "cargo", "go", "pypi"] {
+    for name in ["npm", "cargo", "go", "pypi", "maven", "deb"] {
         let e = by_source(list, name, "built-in").unwrap_or_else(|| panic!("{name}: {plugins}"));
         assert_eq!(e["accepts_every_response"], true, "{name}");
     }
