@@ -40,7 +40,7 @@ GiB = 1 << 30
 RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
-       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "plugin_calls"]
+       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "mvn", "plugin_calls"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
@@ -315,6 +315,8 @@ class Bench:
             write_file(os.path.join(f, "big/4g.bin"), self.size_mem, 5)
         if self.want("cargo"):
             self.gen_cargo_registry(os.path.join(f, "cargo-reg"))
+        if self.want("mvn"):
+            self.gen_maven_repo(os.path.join(f, "maven-repo"))
 
     def want(self, *ws):
         return any(w in self.a.only for w in ws)
@@ -815,6 +817,118 @@ class Bench:
         order = [("artgate", ag), ("static", self.cargo_static)]
         for peer, registry in (order if peers[0] == "artgate" else order[::-1]):
             out[peer] = {"fetch_s": self.cargo_fetch(registry)}
+        return out
+
+    # ------------------------------------------------------------------ mvn
+    def gen_maven_repo(self, d):
+        """A Maven repository of 100 artifacts (20 smoke) in `org.bench`, a
+        jar of 4-40 KiB and a pom each, with `.sha1` files; artifact i of
+        the first half depends on i + n/2, so a project naming the first
+        half resolves all of them (half transitively)."""
+        n = 20 if self.smoke else 100
+        self.maven_artifacts = [f"lib{i:03d}" for i in range(n)]
+        for i, a in enumerate(self.maven_artifacts):
+            deps = ""
+            if i < n // 2:
+                deps = ("<dependencies><dependency><groupId>org.bench</groupId><artifactId>"
+                        f"{self.maven_artifacts[i + n // 2]}</artifactId><version>1.0</version>"
+                        "</dependency></dependencies>")
+            pom = (f'<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+                   f"<groupId>org.bench</groupId><artifactId>{a}</artifactId><version>1.0</version>"
+                   f"{deps}</project>\n").encode()
+            self.write_maven_file(d, a, "1.0", "pom", pom)
+            self.write_maven_file(d, a, "1.0", "jar", os.urandom(4096 * (1 + i % 10)))
+        self.maven_repo = d
+
+    def write_maven_file(self, d, artifact, version, ext, body):
+        """`{artifact}-{version}.{ext}` of `org.bench` and its `.sha1` in
+        the repository `d`; its path in the repository."""
+        rel = f"org/bench/{artifact}/{version}/{artifact}-{version}.{ext}"
+        os.makedirs(os.path.dirname(os.path.join(d, rel)), exist_ok=True)
+        with open(os.path.join(d, rel), "wb") as f:
+            f.write(body)
+        with open(os.path.join(d, rel + ".sha1"), "w") as f:
+            f.write(hashlib.sha1(body).hexdigest())
+        return rel
+
+    def mvn_resolve(self, repo):
+        """Wall time of `mvn compile` (no sources: dependency resolution) of
+        a project depending on the first half of the bench artifacts, with
+        a fresh local repository, checksums enforced, `repo` the one
+        repository of them (central mirrored to Debian's packaged
+        repository, which serves the plugins)."""
+        d = tempfile.mkdtemp(dir=self.tmp, prefix="mvn-")
+        half = self.maven_artifacts[:len(self.maven_artifacts) // 2]
+        deps = "".join(f"<dependency><groupId>org.bench</groupId><artifactId>{a}</artifactId>"
+                       "<version>1.0</version></dependency>" for a in half)
+        with open(os.path.join(d, "pom.xml"), "w") as f:
+            f.write('<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+                    "<groupId>bench</groupId><artifactId>app</artifactId><version>1</version>"
+                    f"<dependencies>{deps}</dependencies></project>\n")
+        policy = "<checksumPolicy>fail</checksumPolicy>"
+        with open(os.path.join(d, "settings.xml"), "w") as f:
+            f.write("<settings><mirrors><mirror><id>debian</id><mirrorOf>central</mirrorOf>"
+                    "<url>file:///usr/share/maven-repo</url></mirror></mirrors><profiles><profile>"
+                    f"<id>bench</id><repositories><repository><id>bench</id><url>{repo}</url>"
+                    f"<releases>{policy}</releases></repository></repositories></profile></profiles>"
+                    "<activeProfiles><activeProfile>bench</activeProfile></activeProfiles></settings>")
+        local = os.path.join(d, "m2")
+        t = time.perf_counter()
+        r = subprocess.run(["taskset", "-c", CLIENT_CPU, "mvn", "-B", "-q", "-s", "settings.xml",
+                            f"-Dmaven.repo.local={local}", "compile"], cwd=d,
+                           capture_output=True, text=True, timeout=600)
+        took = time.perf_counter() - t
+        got = 0
+        for _, _, files in os.walk(os.path.join(local, "org", "bench")):
+            got += sum(1 for x in files if x.endswith(".jar"))
+        shutil.rmtree(d, ignore_errors=True)
+        if r.returncode != 0 or got != len(self.maven_artifacts):
+            raise RuntimeError(f"mvn from {repo}: {got} jars; {(r.stdout + r.stderr)[-1500:]}")
+        return took
+
+    def start_maven_static(self):
+        """The mirrored repository for the measured runs: nginx on the
+        server core (as every peer) over the same files."""
+        d = os.path.join(self.tmp, "maven-static")
+        root = os.path.join(d, "root")
+        os.makedirs(os.path.join(root, "files"))
+        os.symlink(self.maven_repo, os.path.join(root, "files", "maven-repo"))
+        port = free_port()
+        conf = render("nginx-origin.conf", os.path.join(d, "nginx.conf"), DIR=d, PORT=port, ROOT=root)
+        start("maven-static", ["nginx", "-c", conf, "-p", d], SERVER_CPU, os.path.join(d, "out.log"))
+        base = f"http://127.0.0.1:{port}/files/maven-repo"
+        wait_http(base + "/org/bench/lib000/1.0/lib000-1.0.pom")
+        return base
+
+    def w_mvn(self, r, peers):
+        """`mvn` resolving ~100 artifacts through a warm artgate and straight
+        from nginx serving the repository; and 100 clients on one uncached
+        jar."""
+        out = {}
+        ag = self.ag + "/api/v1/remote/maven"
+        if not getattr(self, "maven_static", None):
+            self.mvn_resolve(ag)
+            self.maven_static = self.start_maven_static()
+        order = [("artgate", ag), ("static", self.maven_static)]
+        for peer, repo in (order if peers[0] == "artgate" else order[::-1]):
+            out[peer] = {"resolve_s": self.mvn_resolve(repo)}
+        # A herd on one jar nobody fetched yet: its .sha1 first (the
+        # gateway reads it before the jar), then the clients at once.
+        name = self.uid("herd").replace("-", "")
+        rel = self.write_maven_file(self.maven_repo, name, "1.0", "jar", os.urandom(768 * 1024))
+        st, _, _ = http("GET", f"{ag}/{rel}.sha1")
+        if st != 200:
+            self.note("mvn", f"herd: the .sha1 answered {st}")
+        before = self.upstream_requests("maven")
+        res = run([self.client_bin, "fanout", "--url", f"{ag}/{rel}", "--clients",
+                   "20" if self.smoke else "100", "--timeout-secs", "60"], timeout=120)
+        herd = json.loads(res.stdout)
+        time.sleep(0.5)
+        out["herd"] = {"fetches": self.upstream_requests("maven") - before, "ok": herd["ok"],
+                       "clients": herd["clients"]}
+        if herd["ok"] != herd["clients"]:
+            self.note("mvn", f"herd: {herd['ok']}/{herd['clients']} complete; statuses "
+                             f"{herd['statuses']}, errors {herd['errors']}")
         return out
 
     # ----------------------------------------------------------------- pypi
@@ -1605,6 +1719,24 @@ class Bench:
                "(warm: index files fresh for an hour, crates stored) and straight from nginx "
                "serving the registry's files, both on the server core. Ratio: static time / "
                "artgate time (above 1: artgate faster).")
+        if "mvn" in self.results:
+            w = "mvn"
+            mr = self.ratios(w, "artgate", "static", "resolve_s", inv=True)
+            fetches = [x["herd"]["fetches"] for x in self.results[w] if self.kept(x) and "herd" in x]
+            table(f"mvn resolving {len(getattr(self, 'maven_artifacts', []))} artifacts", [
+                ["wall time (s)", F(self.series(w, "artgate", "resolve_s")),
+                 "static repository " + F(self.series(w, "static", "resolve_s")), F(mr, "{:.2f}"),
+                 "≥ 1× (static time / artgate time)", self.met(mr, lambda v: v >= 1.0)],
+                ["upstream fetches for a herd on one uncached jar", F(fetches, "{:.0f}"), "", "",
+                 "1", self.met(fetches, lambda v: v == 1)],
+            ], "A Maven repository of jars (4-40 KiB) and poms with `.sha1` files; `mvn compile` "
+               "(client core; no sources, so dependency resolution: half the artifacts named, half "
+               "transitive, checksums enforced, plugins from Debian's packaged repository) with a "
+               "fresh local repository through artgate's maven remote (warm) and straight from "
+               "nginx serving the files, both on the server core; mvn's own start-up (~2 s) is in "
+               "both. Ratio: static time / artgate time (above 1: artgate faster). The herd: "
+               f"{'20' if self.smoke else '100'} clients at once on a new ~768 KiB jar whose "
+               ".sha1 was read first, fetches counted by artgate's upstream request metric.")
         if "pypi" in self.results:
             w = "pypi"
             dr = self.ratios(w, "artgate", "pypiserver", "download_s", inv=True)

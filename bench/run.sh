@@ -12,11 +12,12 @@
 #                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
-#            memory skopeo startup reload npm cargo pypi plugin_calls
+#            memory skopeo startup reload npm cargo pypi mvn plugin_calls
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
-# (taskset), curl, python3, linux-perf (system calls per hit) and, when
-# missing, nodejs/npm from Debian, and Verdaccio from npm (the npm workload); builds artgate and the bench
+# (taskset), curl, python3, linux-perf (system calls per hit), maven with
+# Debian's plugins (the mvn workload) and, when missing, nodejs/npm from
+# Debian, and Verdaccio from npm (the npm workload); builds artgate and the bench
 # clients in release mode (CARGO_TARGET_DIR=${ARTGATE_BENCH_TARGET_DIR:-$repo/target});
 # runs bench/bench.py, which starts every server on 127.0.0.1 and writes
 # bench/RESULTS.md. Everything this script starts is stopped on exit.
@@ -60,7 +61,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ "$install" = 1 ]; then
-    pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git linux-perf)
+    pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git linux-perf
+          maven junit5 libmaven-resources-plugin-java libmaven-compiler-plugin-java)  # mvn: the mvn workload
     missing=()
     # The npm workload: node and npm, Debian's only when the machine has none.
     command -v npm >/dev/null || missing+=(nodejs npm)
