@@ -88,11 +88,11 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk/src/pattern.rs"),
     ),
     ("plan.rs", include_str!("../../../plugins/sdk/src/plan.rs")),
-    ("time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
     (
         "testing.rs",
         include_str!("../../../plugins/sdk/src/testing.rs"),
     ),
+    ("time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
 ];
 
 /// The SDK's manifest in a project (its dependencies as `plugins/Cargo.toml`
