@@ -21,7 +21,7 @@ use std::path::Path;
 /// The pull-through remote `maven` in front of `mirror`.
 fn remote(mirror: &Mirror) -> String {
     format!(
-        "[[remote]]\nname = \"maven\"\npackage = \"maven\"\nupstream = \"{}\"\nmutable_ttl = \"10m\"\nnegative_ttl = \"10m\"\n",
+        "[[remote]]\nname = \"maven\"\npackage = \"maven\"\nupstream = \"{}\"\nmutable_ttl = \"10m\"\nnegative_ttl = \"10m\"\nno_cache_revalidates_404 = false\n",
         mirror.url()
     )
 }
@@ -182,8 +182,8 @@ async fn mvn_is_refused_a_bad_sha1_and_told_of_a_missing_artifact() {
         "nothing was stored: the next request goes upstream again"
     );
 
-    // A missing artifact: mvn names it; the 404 is remembered for clients
-    // that do not ask for revalidation.
+    // A missing artifact: mvn names it; the 404 is remembered, for Maven
+    // too (which asks with no-cache: `no_cache_revalidates_404 = false`).
     let proj = project(&w.join("missing"), &[("org.fixture", "missing", "1.0")]);
     let ran = run(mvn(&proj, &s, &w.join("m2"), &["compile"])).await;
     assert!(!ran.ok);
@@ -195,6 +195,14 @@ async fn mvn_is_refused_a_bad_sha1_and_told_of_a_missing_artifact() {
     );
     let pom = "org/fixture/missing/1.0/missing-1.0.pom";
     let asked = mirror.up.seen(&mirror.path(pom)).total;
+    assert!(asked >= 1);
+    let ran = run(mvn(&proj, &s, &w.join("m2-again"), &["compile"])).await;
+    assert!(!ran.ok);
+    assert_eq!(
+        mirror.up.seen(&mirror.path(pom)).total,
+        asked,
+        "a second build asked the upstream again"
+    );
     for _ in 0..2 {
         let got = gw.get_remote("maven", pom, &[]).await;
         assert_eq!(got.status, 404);

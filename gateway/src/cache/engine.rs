@@ -36,14 +36,14 @@ impl Engine {
 
     /// A fresh entry for `id` with its content ([`Store::fresh`]: no
     /// blocking task when both are in memory). `None` when absent, expired
-    /// (or `client_no_cache` on a revalidatable entry), or when its blob
-    /// has gone missing — the caller then treats it as a miss.
+    /// (or one the client's `no_cache` sends back upstream), or when its
+    /// blob has gone missing — the caller then treats it as a miss.
     pub async fn fresh(
         &self,
         id: &EntryId,
-        client_no_cache: bool,
+        no_cache: freshness::NoCache,
     ) -> Option<(Arc<Entry>, Content)> {
-        let serves = move |e: &Entry| freshness::serves_fresh(e, now_ms(), client_no_cache);
+        let serves = move |e: &Entry| freshness::serves_fresh(e, now_ms(), no_cache);
         self.store.fresh(id, serves).await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "index read failed; treating as a miss");
             None

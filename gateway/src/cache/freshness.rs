@@ -17,21 +17,55 @@ pub enum Lookup {
     Miss,
 }
 
-/// Classify an entry. `client_no_cache` (`Cache-Control: no-cache` or
-/// `Pragma: no-cache`) forces revalidation of mutable and negative entries;
-/// immutable and hosted content never needs it.
-pub fn classify(entry: Option<Entry>, now_ms: u64, client_no_cache: bool) -> Lookup {
+/// Classify an entry; `no_cache` is what the client's request asks
+/// ([`NoCache::of`]).
+pub fn classify(entry: Option<Entry>, now_ms: u64, no_cache: NoCache) -> Lookup {
     match entry {
         None => Lookup::Miss,
-        Some(e) if serves_fresh(&e, now_ms, client_no_cache) => Lookup::Fresh(e),
+        Some(e) if serves_fresh(&e, now_ms, no_cache) => Lookup::Fresh(e),
         Some(e) => Lookup::Expired(e),
     }
 }
 
+/// Which stored entries a client's request sends back to the upstream
+/// before their time: `Cache-Control: no-cache` (or `max-age=0`, or
+/// `Pragma: no-cache`) revalidates mutable entries, and remembered 404s
+/// unless the remote sets `no_cache_revalidates_404 = false` (Maven sends
+/// `no-cache` with every request and probes every repository it knows).
+/// Immutable and hosted content never needs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoCache {
+    /// Mutable entries are revalidated.
+    pub mutable: bool,
+    /// Remembered 404s are asked about again.
+    pub not_found: bool,
+}
+
+impl NoCache {
+    /// A request that asks for nothing: every fresh entry is served.
+    pub const NONE: NoCache = NoCache {
+        mutable: false,
+        not_found: false,
+    };
+
+    /// What a request with `headers` asks of the entries of `remote`.
+    pub fn of(headers: &http::HeaderMap, remote: &crate::config::RemoteConfig) -> NoCache {
+        let asked = client_wants_revalidation(headers);
+        NoCache {
+            mutable: asked,
+            not_found: asked && remote.no_cache_revalidates_404,
+        }
+    }
+}
+
 /// Whether `e` may be served as it is ([`classify`] would say `Fresh`).
-pub fn serves_fresh(e: &Entry, now_ms: u64, client_no_cache: bool) -> bool {
-    let revalidatable = matches!(e.class, EntryClass::Mutable | EntryClass::NotFound);
-    e.is_fresh(now_ms) && !(client_no_cache && revalidatable)
+pub fn serves_fresh(e: &Entry, now_ms: u64, no_cache: NoCache) -> bool {
+    let forced = match e.class {
+        EntryClass::Mutable => no_cache.mutable,
+        EntryClass::NotFound => no_cache.not_found,
+        _ => false,
+    };
+    e.is_fresh(now_ms) && !forced
 }
 
 /// Whether request headers ask for revalidation.

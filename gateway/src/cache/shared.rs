@@ -83,7 +83,7 @@ pub async fn send(
         ));
     }
     let plan = plan::resolve(remote, &wplan).map_err(SharedError::BadPlan)?;
-    let no_cache = freshness::client_wants_revalidation(&header_map(&req.headers));
+    let no_cache = freshness::NoCache::of(&header_map(&req.headers), &remote.cfg);
     // A fresh entry whose bytes are in memory: no task, no fill.
     let id = EntryId::new(&remote.cfg.name, &plan.key);
     let serves = |e: &crate::store::Entry| freshness::serves_fresh(e, now_ms(), no_cache);

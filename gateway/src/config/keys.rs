@@ -85,6 +85,7 @@ const REMOTE_KEYS: &[&str] = &[
     "mutable_ttl",
     "negative_ttl",
     "check_mutable_updates",
+    "no_cache_revalidates_404",
     "follow_redirects",
     "auth_realms",
     "username",

@@ -288,6 +288,9 @@ pub struct RemoteConfig {
     pub negative_ttl: Duration,
     /// `check_mutable_updates` (default true): revalidate instead of refetch.
     pub check_mutable_updates: bool,
+    /// `no_cache_revalidates_404` (default true): a client's `no-cache`
+    /// asks the upstream again about a remembered 404.
+    pub no_cache_revalidates_404: bool,
     /// `follow_redirects` (default same-host).
     pub follow_redirects: RedirectPolicy,
     /// `auth_realms`: origins (`scheme://host:port`) of token services on
@@ -482,6 +485,7 @@ impl RemoteConfig {
             "mutable_ttl": duration_json(self.mutable_ttl),
             "negative_ttl": duration_json(self.negative_ttl),
             "check_mutable_updates": self.check_mutable_updates,
+            "no_cache_revalidates_404": self.no_cache_revalidates_404,
             "follow_redirects": match self.follow_redirects {
                 RedirectPolicy::Never => "never",
                 RedirectPolicy::SameHost => "same-host",

@@ -192,6 +192,8 @@ pub struct RawRemote {
     pub negative_ttl: Option<RawDuration>,
     /// `check_mutable_updates`.
     pub check_mutable_updates: Option<bool>,
+    /// `no_cache_revalidates_404`.
+    pub no_cache_revalidates_404: Option<bool>,
     /// `follow_redirects`.
     pub follow_redirects: Option<RawRedirects>,
     /// `auth_realms`: token services on other hosts the upstream may name.

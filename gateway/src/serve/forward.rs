@@ -58,7 +58,7 @@ pub async fn forward(
     if is_read {
         state.memo.remember(shape, &fwd.plan.vary, &plan.key);
     }
-    let wants_reval = freshness::client_wants_revalidation(&parts.headers);
+    let wants_reval = freshness::NoCache::of(&parts.headers, &remote.cfg);
     let id = EntryId::new(req.remote_name(), &plan.key);
     if let Some((e, data)) = req.engine.fresh(&id, wants_reval).await {
         let outcome = stored_outcome(&e, Outcome::Hit);

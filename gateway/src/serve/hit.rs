@@ -23,10 +23,11 @@ pub async fn remembered(
     if !req.is_read() {
         return None;
     }
-    // A client's `no-cache` revalidates mutable and negative entries only
-    // (`engine.fresh` passes over those): Maven sends it with every
-    // request, and its stored artifacts are still plain hits.
-    let no_cache = freshness::client_wants_revalidation(&req.parts.headers);
+    // A client's `no-cache` revalidates mutable and (unless the remote
+    // says otherwise) negative entries only (`engine.fresh` passes over
+    // those): Maven sends it with every request, and its stored artifacts
+    // are still plain hits.
+    let no_cache = freshness::NoCache::of(&req.parts.headers, &req.remote.cfg);
     let key = req.state.memo.lookup(shape)?;
     let id = EntryId::new(req.remote_name(), &key);
     if let Some((e, data)) = req.engine.fresh(&id, no_cache).await {

@@ -35,7 +35,10 @@
 //! Maven sends `Cache-Control: no-cache` with every request. The core
 //! honours it only for mutable and negative entries (metadata is then
 //! revalidated, which is what `mvn -U` relies on); immutable files are
-//! served from the store without an upstream request.
+//! served from the store without an upstream request. Set the remote's
+//! `no_cache_revalidates_404 = false` to keep its 404s for Maven too
+//! (in a group of several mirrors, each build would otherwise ask every
+//! upstream that lacks an artifact again).
 //!
 //! ## Hosted ([`hosted`])
 //!

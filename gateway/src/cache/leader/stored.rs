@@ -36,7 +36,7 @@ pub(super) async fn lookup(job: &Job, fill: &Arc<Fill>) -> Step<Option<Entry>> {
         None => (None, None),
     };
     if let (Some(e), Some(data)) = (&existing, data) {
-        let forced = freshness::client_wants_revalidation(&request_headers(&job.req));
+        let forced = freshness::NoCache::of(&request_headers(&job.req), &job.remote.cfg);
         if freshness::serves_fresh(e, now_ms(), forced) {
             return Ok(ControlFlow::Break(publish_done(
                 fill,

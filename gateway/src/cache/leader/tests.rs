@@ -56,18 +56,56 @@ async fn a_miss_is_stored_once_and_then_served_from_the_store() {
 /// Freshness at the edges of an entry's life, with the clock given.
 #[test]
 fn freshness_follows_the_given_clock() {
-    let mutable = Entry::negative(Digest::EMPTY, 1_000, 500, "/x".into());
-    assert!(freshness::serves_fresh(&mutable, 1_499, false));
-    assert!(!freshness::serves_fresh(&mutable, 1_500, false), "expired");
+    use freshness::NoCache;
+    let all = NoCache {
+        mutable: true,
+        not_found: true,
+    };
+    let negative = Entry::negative(Digest::EMPTY, 1_000, 500, "/x".into());
+    assert!(freshness::serves_fresh(&negative, 1_499, NoCache::NONE));
     assert!(
-        !freshness::serves_fresh(&mutable, 1_000, true),
+        !freshness::serves_fresh(&negative, 1_500, NoCache::NONE),
+        "expired"
+    );
+    assert!(
+        !freshness::serves_fresh(&negative, 1_000, all),
         "a client's no-cache revalidates a negative entry"
+    );
+    let mutable_only = NoCache {
+        mutable: true,
+        not_found: false,
+    };
+    assert!(
+        freshness::serves_fresh(&negative, 1_000, mutable_only),
+        "unless the remote keeps 404s for no-cache clients too"
     );
     let immutable = Entry::fetched(EntryClass::Immutable, Validators::Refetch, "/y".into());
     assert!(
-        freshness::serves_fresh(&immutable, u64::MAX - 1, true),
+        freshness::serves_fresh(&immutable, u64::MAX - 1, all),
         "immutable content never needs revalidation"
     );
+}
+
+/// What a request asks, by its headers and the remote's setting.
+#[test]
+fn no_cache_by_header_and_remote() {
+    use freshness::NoCache;
+    let cfg = |yes: bool| {
+        let text = format!(
+            "[[remote]]\nname = \"r\"\npackage = \"generic\"\nupstream = \"http://127.0.0.1:1\"\nno_cache_revalidates_404 = {yes}\n"
+        );
+        crate::config::parse(&text, std::path::Path::new("/"))
+            .unwrap()
+            .remotes
+            .remove(0)
+    };
+    let mut h = http::HeaderMap::new();
+    assert_eq!(NoCache::of(&h, &cfg(true)), NoCache::NONE);
+    h.insert("pragma", "no-cache".parse().unwrap());
+    let asked = NoCache::of(&h, &cfg(true));
+    assert!(asked.mutable && asked.not_found);
+    let asked = NoCache::of(&h, &cfg(false));
+    assert!(asked.mutable && !asked.not_found);
 }
 
 /// An expired entry with an `ETag` is revalidated with `If-None-Match`; a

@@ -328,6 +328,7 @@ pub(super) fn validate_remote(
             true,
         )?,
         check_mutable_updates: r.check_mutable_updates.unwrap_or(true),
+        no_cache_revalidates_404: r.no_cache_revalidates_404.unwrap_or(true),
         follow_redirects,
         auth_realms,
         credentials,
