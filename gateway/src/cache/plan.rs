@@ -109,8 +109,6 @@ enum Expected {
     Other(Checksum),
 }
 
-/// Parse an adapter's `expected-digest`: `sha256:`, `sha512:` or `sha1:`
-/// and the digest in hexadecimal.
 /// Whether `d` is an `expected-digest` the gateway takes (sha256, sha512
 /// or sha1); the error says what is wrong with it. For `artgate plugin
 /// check`, which judges decisions as the request path does.
@@ -118,6 +116,8 @@ pub fn check_expected_digest(d: &str) -> Result<(), String> {
     expected_digest(d).map(|_| ())
 }
 
+/// Parse an adapter's `expected-digest`: `sha256:`, `sha512:` or `sha1:`
+/// and the digest in hexadecimal.
 fn expected_digest(d: &str) -> Result<Expected, String> {
     let invalid = |e: &dyn std::fmt::Display| {
         format!("the adapter gave an invalid expected digest {d:?}: {e}")

@@ -20,11 +20,15 @@
 use crate::checksum;
 use crate::layout::{self, Algorithm, Kind, Snapshot, VersionFile};
 use crate::metadata::{self, Metadata};
+use artgate_sdk::kvlock;
 use artgate_sdk::prelude::*;
 use artgate_sdk::time::Utc;
 
 /// Largest value the host keeps under one key (its `kv-set` limit).
 const KV_VALUE_LIMIT: usize = 64 * 1024;
+
+/// Longest key the host keeps.
+const KV_KEY_LIMIT: usize = 512;
 
 /// Largest checksum file read from a client.
 const CHECKSUM_LIMIT: u32 = 4096;
@@ -75,6 +79,11 @@ fn meta_key(dir: &str) -> String {
 /// The key of a file's digests.
 fn sum_key(path: &str) -> String {
     format!("sum/{path}")
+}
+
+/// The key of the lock a file replaced in place is written under.
+fn lock_key(path: &str) -> String {
+    format!("lock/{path}")
 }
 
 /// A file's recorded digest by `alg` (not md5, which the core does not
@@ -208,25 +217,69 @@ fn put_file(
             ),
         ));
     }
+    // The keys this deploy writes must fit the key-value store, or the
+    // file would be stored and then never listed.
+    if [sum_key(path), meta_key(&version_dir), lock_key(path)]
+        .iter()
+        .any(|k| k.len() > KV_KEY_LIMIT)
+    {
+        return Err(Rejection::new(
+            414,
+            format!("/{path} is longer than this repository keeps records for."),
+        ));
+    }
     let staged = host.stage_body()?;
-    host.hosted_commit(0, path, crate::content_type(path, kind), refuse_overwrite)
-        .map_err(|r| {
-            if r.status == 409 {
-                Rejection::new(
-                    409,
-                    format!("/{path} exists already; a released version cannot be redeployed."),
-                )
-            } else {
-                r
-            }
-        })?;
-    let sums = format!(
-        "{} {} {}",
-        staged.sha1,
-        staged.sha256.trim_start_matches("sha256:"),
-        staged.sha512
-    );
-    host.kv_set(&sum_key(path), sums.as_bytes(), 0);
+    let sha256 = staged.sha256.trim_start_matches("sha256:");
+    // A file replaced in place (a non-timestamped snapshot) is stored and
+    // its digests recorded by one deploy at a time, so the `.sha1` served
+    // is always the stored file's.
+    let _held = if refuse_overwrite {
+        None
+    } else {
+        Some(kvlock::lock_or_busy(
+            host,
+            &lock_key(path),
+            &req.id,
+            30,
+            &format!("/{path}"),
+        )?)
+    };
+    match host.hosted_commit(0, path, crate::content_type(path, kind), refuse_overwrite) {
+        Ok(()) => {}
+        // The same bytes again (a client retrying a deploy whose answer it
+        // lost, or one that failed after the file was stored): finish the
+        // job below, so the version is listed.
+        Err(r)
+            if r.status == 409
+                && recorded(host, path, Algorithm::Sha256).as_deref() == Some(sha256) =>
+        {
+            info!("/{path} was deployed before with the same content; updating the metadata again");
+        }
+        Err(r) if r.status == 409 => {
+            return Err(Rejection::new(
+                409,
+                if f.snapshot == Snapshot::No {
+                    format!("/{path} exists already; a released version cannot be redeployed.")
+                } else {
+                    format!(
+                        "/{path} exists already with other content; a timestamped snapshot file is written once."
+                    )
+                },
+            ));
+        }
+        Err(r) => return Err(r),
+    }
+    let sums = format!("{} {sha256} {}", staged.sha1, staged.sha512);
+    let key = sum_key(path);
+    let before = host.kv_get(&key);
+    if before.as_deref() != Some(sums.as_bytes())
+        && !host.kv_compare_and_set(&key, before.as_deref(), sums.as_bytes(), 0)
+    {
+        return Err(Rejection::new(
+            503,
+            format!("/{path} was stored, but its digests could not be recorded; deploy it again."),
+        ));
+    }
     let now = Utc::now().map(|t| t.compact()).unwrap_or_default();
     let (group_id, artifact_id) = (layout::group_id(f.group), f.artifact.to_owned());
     update(host, &artifact_dir, |m| {
@@ -317,10 +370,18 @@ fn update(
     let key = meta_key(dir);
     for _ in 0..CAS_ATTEMPTS {
         let old = host.kv_get(&key);
-        let mut m = old
-            .as_deref()
-            .and_then(|d| metadata::parse(d).ok())
-            .unwrap_or_default();
+        let mut m = match old.as_deref().map(metadata::parse) {
+            None => Metadata::default(),
+            Some(Ok(m)) => m,
+            // Never start over from nothing: that would drop every version.
+            Some(Err(e)) => {
+                error!("the stored metadata of /{dir}/ does not parse: {e}");
+                return Err(Rejection::new(
+                    500,
+                    format!("The stored metadata of /{dir}/ is damaged, so it was not changed."),
+                ));
+            }
+        };
         if !change(&mut m) {
             return Ok(());
         }

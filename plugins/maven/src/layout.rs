@@ -110,7 +110,10 @@ impl VersionFile<'_> {
     /// when this is no checksum file).
     pub fn base_path<'p>(&self, path: &'p str) -> &'p str {
         match self.checksum {
-            Some(a) => &path[..path.len() - a.suffix().len() - 1],
+            Some(a) => path
+                .strip_suffix(a.suffix())
+                .and_then(|p| p.strip_suffix('.'))
+                .unwrap_or(path),
             None => path,
         }
     }
@@ -149,9 +152,10 @@ pub enum Kind<'a> {
 /// The name of metadata files.
 pub const METADATA: &str = "maven-metadata.xml";
 
-/// Whether `version` is a snapshot version.
+/// Whether `version` is a snapshot version (as Maven's resolver decides:
+/// it ends in `SNAPSHOT`).
 pub fn is_snapshot(version: &str) -> bool {
-    version.ends_with("-SNAPSHOT")
+    version.ends_with("SNAPSHOT")
 }
 
 /// Classifies a remote-relative path.
@@ -189,10 +193,11 @@ fn version_file(p: &str) -> Option<VersionFile<'_>> {
     }
     let (stem, checksum) = Algorithm::split(name);
     let after_artifact = stem.strip_prefix(artifact)?.strip_prefix('-')?;
-    let (file_version, rest, snapshot) = if let Some(base) = version.strip_suffix("-SNAPSHOT") {
+    let (file_version, rest, snapshot) = if is_snapshot(version) {
         if let Some(rest) = after_artifact.strip_prefix(version) {
             (version, rest, Snapshot::NonUnique)
         } else {
+            let base = version.strip_suffix("-SNAPSHOT")?;
             let tail = after_artifact.strip_prefix(base)?.strip_prefix('-')?;
             let len = timestamp_build_len(tail)?;
             (
@@ -293,6 +298,11 @@ mod tests {
         let f = file("g/a/1.0-SNAPSHOT/a-1.0-SNAPSHOT.jar");
         assert_eq!(f.snapshot, Snapshot::NonUnique);
         assert_eq!(f.timestamp_build(), None);
+        // Maven's resolver takes any version ending in SNAPSHOT for one.
+        assert_eq!(
+            file("g/a/1.0.SNAPSHOT/a-1.0.SNAPSHOT.jar").snapshot,
+            Snapshot::NonUnique
+        );
     }
 
     #[test]

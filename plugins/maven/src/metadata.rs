@@ -73,6 +73,8 @@ impl std::fmt::Display for NotMetadata {
     }
 }
 
+impl std::error::Error for NotMetadata {}
+
 /// The text of `node`'s first child element named `name`, trimmed.
 fn child_text(node: roxmltree::Node<'_, '_>, name: &str) -> String {
     child(node, name)

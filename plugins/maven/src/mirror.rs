@@ -43,8 +43,10 @@ pub fn plan(host: &dyn Host, remote: &RemoteInfo, req: &Request) -> Decision {
                 && f.checksum.is_none()
                 && !f.extension.ends_with(".asc") =>
         {
-            if let Some(sha1) = upstream_sha1(host, req).and_then(|h| checksum::hex_bytes(&h)) {
-                plan = plan.expected_checksum("sha1", &sha1);
+            match upstream_sha1(host, req) {
+                Ok(Some(sha1)) => plan = plan.expected_checksum("sha1", &sha1),
+                Ok(None) => {}
+                Err(refusal) => return Decision::Reject(refusal),
             }
         }
         _ => {}
@@ -61,14 +63,16 @@ fn checksum_plan(path: String) -> CachePlan {
 }
 
 /// The SHA-1 the upstream publishes for the file at `req.path`, read
-/// through the cache (`{path}.sha1`); `None` when it has none or it cannot
-/// be read (the file's own fetch then tells the client what is wrong).
-fn upstream_sha1(host: &dyn Host, req: &Request) -> Option<String> {
+/// through the cache (`{path}.sha1`): `None` when it has none (404) or
+/// the file is not a checksum (the file is then stored unverified, and
+/// said so in the log); a refusal (502) when it cannot be read now, so an
+/// upstream hiccup never leaves an unverified file stored for good.
+fn upstream_sha1(host: &dyn Host, req: &Request) -> Result<Option<Vec<u8>>, Rejection> {
     let path = format!("{}.sha1", req.path);
     let answer = host.cache_send(
         &OutgoingRequest {
             method: "GET".into(),
-            url: format!("/{path}"),
+            url: format!("/{}", http::encode_path(&path)),
             headers: Vec::new(),
             body: Vec::new(),
             use_credentials: true,
@@ -78,40 +82,57 @@ fn upstream_sha1(host: &dyn Host, req: &Request) -> Option<String> {
     );
     match answer {
         Ok(r) if r.status == 200 => {
-            let hex = checksum::read(&r.body, Algorithm::Sha1);
-            if hex.is_none() {
+            let sha1 =
+                checksum::read(&r.body, Algorithm::Sha1).and_then(|h| checksum::hex_bytes(&h));
+            if sha1.is_none() {
                 warn!(
                     "/{path} is not a SHA-1 checksum file; storing /{} unverified",
                     req.path
                 );
             }
-            hex
+            Ok(sha1)
         }
-        Ok(r) => {
-            debug!(
-                "the upstream has no /{path} ({}); storing /{} unverified",
-                r.status, req.path
+        Ok(r) if matches!(r.status, 404 | 410) => {
+            info!(
+                "the upstream has no /{path}; storing /{} unverified",
+                req.path
             );
-            None
+            Ok(None)
         }
-        Err(e) => {
-            debug!("/{path} could not be read: {e}");
-            None
-        }
+        Ok(r) => Err(Rejection::new(
+            502,
+            format!(
+                "The upstream answered {} for /{path}, which /{} is checked against.",
+                r.status, req.path
+            ),
+        )),
+        Err(e) => Err(Rejection::new(
+            502,
+            format!(
+                "/{path}, which /{} is checked against, could not be read: {e}.",
+                req.path
+            ),
+        )),
     }
 }
 
 /// A metadata checksum file, computed from the metadata the gateway
 /// serves (read through the cache), so the two always agree.
 fn metadata_checksum(host: &dyn Host, req: &Request, alg: Algorithm) -> Decision {
-    let meta = &req.path[..req.path.len() - alg.suffix().len() - 1];
+    let Some(meta) = req
+        .path
+        .strip_suffix(alg.suffix())
+        .and_then(|m| m.strip_suffix('.'))
+    else {
+        return Decision::reject(404, format!("/{} is not a checksum file.", req.path));
+    };
     let plan = CachePlan::mutable(meta.to_owned())
         .content_type(media::content_type(meta))
         .cache_not_found(true);
     let answer = host.cache_send(
         &OutgoingRequest {
             method: "GET".into(),
-            url: format!("/{meta}"),
+            url: format!("/{}", http::encode_path(meta)),
             headers: Vec::new(),
             body: Vec::new(),
             use_credentials: true,

@@ -370,3 +370,44 @@ fn a_delete_forgets_the_digests() {
     assert!(matches!(d, HostedOp::Delete(k) if k == JAR));
     assert!(host.kv_value(&format!("sum/{JAR}")).is_none());
 }
+
+#[test]
+fn a_sha1_that_cannot_be_read_now_refuses_rather_than_storing_unverified() {
+    let host = FakeHost::new();
+    host.answer_cache(Err("connection refused".into()));
+    plan_with(&host, &mirror(), &Request::test("GET", JAR))
+        .expect_reject_with(502, "could not be read");
+    host.answer_cache(Ok(IncomingResponse::test(503, &[], "busy")));
+    plan_with(&host, &mirror(), &Request::test("GET", JAR)).expect_reject_with(502, "answered 503");
+}
+
+#[test]
+fn a_retried_deploy_of_the_same_bytes_is_finished_not_refused() {
+    let host = FakeHost::new();
+    deploy(&host, JAR, SHA1).expect_respond();
+    // The metadata update was lost (say the first answer never reached
+    // the client); the retry with the same content lists the version.
+    host.kv_delete("meta/org/example/lib");
+    let r = deploy(&host, JAR, SHA1).expect_respond();
+    assert_eq!(r.status, 201);
+    let m = metadata::parse(&host.kv_value("meta/org/example/lib").unwrap()).unwrap();
+    assert_eq!(m.versions, ["1.0"]);
+    // Other bytes under the same name stay refused.
+    host.next_request();
+    let mut other = staged(SHA1);
+    other.sha256 = format!("sha256:{}", "c".repeat(64));
+    host.with_staged(other);
+    plan_with(&host, &hosted(), &Request::test("PUT", JAR))
+        .expect_reject_with(409, "cannot be redeployed");
+}
+
+#[test]
+fn damaged_metadata_is_not_started_over() {
+    let host = FakeHost::new();
+    host.kv_insert("meta/org/example/lib", b"<metadata>".to_vec());
+    deploy(&host, JAR, SHA1).expect_reject_with(500, "damaged");
+    assert_eq!(
+        host.kv_value("meta/org/example/lib").as_deref(),
+        Some(&b"<metadata>"[..])
+    );
+}

@@ -91,7 +91,7 @@ impl FakeHost {
             cache_answer: none(),
             cache_answers_by_url: RefCell::new(BTreeMap::new()),
             gateway_url: RefCell::new(DEFAULT_GATEWAY_URL.to_owned()),
-            unpacked: RefCell::new(Err(Rejection::new(400, "no upload configured"))),
+            unpacked: RefCell::new(Err(Rejection::new(400, "No upload is configured."))),
             hosted: RefCell::new(BTreeMap::new()),
             calls: RefCell::new(Vec::new()),
         }
@@ -357,7 +357,7 @@ impl Host for FakeHost {
             .files
             .into_iter()
             .next()
-            .ok_or_else(|| Rejection::new(400, "no upload configured"))
+            .ok_or_else(|| Rejection::new(400, "No upload is configured."))
     }
 
     fn hosted_commit(

@@ -73,14 +73,6 @@ impl Utc {
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
     }
-
-    /// Maven's snapshot timestamp: `20261207.101500`.
-    pub fn maven_snapshot(&self) -> String {
-        format!(
-            "{:04}{:02}{:02}.{:02}{:02}{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
-    }
 }
 
 #[cfg(test)]
@@ -100,10 +92,7 @@ mod tests {
             Utc::from_unix(1_709_251_199).rfc3339(),
             "2024-02-29T23:59:59.000Z"
         );
-        assert_eq!(
-            Utc::from_unix(1_796_638_500).maven_snapshot(),
-            "20261207.101500"
-        );
+        assert_eq!(Utc::from_unix(1_796_638_500).compact(), "20261207101500");
     }
 
     #[test]
