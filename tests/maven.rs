@@ -319,5 +319,5 @@ async fn run_ok_deploy(cmd: std::process::Command) {
 
 #[tokio::test]
 async fn the_builtin_passes_its_golden_cases() {
-    check_builtin_cases("maven", "plugins/maven/cases", 4).await;
+    check_builtin_cases("maven", "plugins/maven/cases", 5).await;
 }
