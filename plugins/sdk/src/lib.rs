@@ -73,11 +73,11 @@ pub mod media;
 pub mod path;
 pub mod pattern;
 pub mod plan;
-pub mod time;
 /// Test support for adapters (host target only): a fake host, fixtures,
 /// decision matchers.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod time;
 
 mod adapter;
 mod capabilities;
