@@ -27,17 +27,6 @@ pub fn of(alg: Algorithm, data: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Hex digits as bytes (`None` for anything else).
-pub fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,8 +60,5 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(of(Algorithm::Sha512, b"").len(), 128);
-        assert_eq!(hex_bytes("00ff"), Some(vec![0, 255]));
-        assert_eq!(hex_bytes("0"), None);
-        assert_eq!(hex_bytes("zz"), None);
     }
 }

@@ -4,6 +4,7 @@
 use crate::checksum;
 use crate::layout::{self, Algorithm, Kind, Snapshot};
 use crate::metadata;
+use artgate_sdk::digest;
 use artgate_sdk::prelude::*;
 
 /// Largest checksum file read to verify an artifact.
@@ -83,7 +84,7 @@ fn upstream_sha1(host: &dyn Host, req: &Request) -> Result<Option<Vec<u8>>, Reje
     match answer {
         Ok(r) if r.status == 200 => {
             let sha1 =
-                checksum::read(&r.body, Algorithm::Sha1).and_then(|h| checksum::hex_bytes(&h));
+                checksum::read(&r.body, Algorithm::Sha1).and_then(|h| digest::decode_hex(&h));
             if sha1.is_none() {
                 warn!(
                     "/{path} is not a SHA-1 checksum file; storing /{} unverified",

@@ -47,7 +47,7 @@ impl Checksum {
         };
         sri("sha512", 64).or_else(|| sri("sha1", 20)).or_else(|| {
             let hex = shasum?.trim();
-            let digest = from_hex(hex)?;
+            let digest = artgate_sdk::digest::decode_hex(hex)?;
             (digest.len() == 20).then_some(Checksum {
                 algorithm: "sha1",
                 digest,
@@ -69,16 +69,6 @@ impl Checksum {
     pub fn from_text(text: &str) -> Option<Checksum> {
         Checksum::from_dist(Some(text), None)
     }
-}
-
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// One version's `dist` as found in the text.

@@ -107,6 +107,26 @@ impl Digest {
     }
 }
 
+/// Hex digits (either case) as bytes: `None` for an odd length or a
+/// character that is not a hex digit. For the checksums formats publish
+/// in hex (`shasum`, Maven's `.sha1`), passed on as
+/// [`CachePlan::expected_checksum`](crate::types::CachePlan::expected_checksum).
+///
+/// ```
+/// assert_eq!(artgate_sdk::digest::decode_hex("00fF"), Some(vec![0, 255]));
+/// assert_eq!(artgate_sdk::digest::decode_hex("0"), None);
+/// assert_eq!(artgate_sdk::digest::decode_hex("zz"), None);
+/// ```
+pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 fn check_hex(hex: &str, allow_upper: bool) -> Result<(), DigestError> {
     if let Some(c) = hex.chars().find(|c| {
         !(c.is_ascii_digit() || matches!(c, 'a'..='f') || (allow_upper && matches!(c, 'A'..='F')))
