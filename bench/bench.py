@@ -40,7 +40,8 @@ GiB = 1 << 30
 RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
-       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "mvn", "plugin_calls"]
+       "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "mvn",
+       "apt", "plugin_calls"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
@@ -291,6 +292,7 @@ class Bench:
         self.fanout_clients = 50 if s else 500
         self.seed_entries = 10000 if s else 1_000_000
         self.slow_secs = 2 if s else 5
+        self.apt_reps = 3 if s else 7  # apt runs per peer and round (their median counts)
 
     def uid(self, tag):
         self.uniq += 1
@@ -368,6 +370,7 @@ class Bench:
                       FRONT_PORT=self.front_port, FAST_PORT=self.fast_port,
                       NPM_PORT=getattr(self, "npm_port", 9),
                       PYPI_PORT=getattr(self, "pypi_port", 9),
+                      DEB_PORT=getattr(self, "deb_port", 9),
                       PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
         env = dict(os.environ, ARTGATE_LOG=os.environ.get("ARTGATE_BENCH_LOG", "warn"))
         t0 = time.perf_counter()
@@ -1037,6 +1040,208 @@ class Bench:
                               f"{herd['statuses']}, errors {herd['errors']}")
         return out
 
+    # ------------------------------------------------------------------ apt
+    def deb_gpg(self, *args):
+        """`gpg` in batch mode on the bench archive's own home (a throw-away
+        key: the machine's keyrings are never read or written)."""
+        return run(["gpg", "--homedir", self.deb_gnupg, "--batch", "--yes", "--quiet",
+                    "--pinentry-mode", "loopback"] + list(args), cpu=None, timeout=120)
+
+    def gen_deb_archive(self):
+        """A signed Debian archive in `{tmp}/deb/archive`: suite `bench`,
+        component `main`, architecture amd64, 50 packages (10 smoke) of
+        architecture `all` built with `dpkg-deb`, each with 4-40 KiB of
+        incompressible payload; indexes and Release (with `by-hash/` copies,
+        as Debian's archive has) by `apt-ftparchive`, InRelease and
+        Release.gpg signed with a new ed25519 key, exported as the binary
+        keyring apt's `signed-by` takes."""
+        for tool in ("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "lighttpd", "apt-get"):
+            if not shutil.which(tool):
+                raise RuntimeError(f"{tool} is missing (bench/run.sh installs lighttpd, apt-utils, "
+                                   "gnupg, dpkg-dev)")
+        d = os.path.join(self.tmp, "deb")
+        self.deb_dir = d
+        self.deb_root = os.path.join(d, "archive")
+        self.deb_gnupg = os.path.join(d, "gnupg")
+        self.deb_keyring = os.path.join(d, "archive-keyring.gpg")
+        os.makedirs(self.deb_gnupg, mode=0o700)
+        self.deb_gpg("--passphrase", "", "--quick-gen-key",
+                     "artgate bench archive <bench@example.invalid>", "ed25519", "sign", "never")
+        key = subprocess.run(["gpg", "--homedir", self.deb_gnupg, "--batch", "--export"],
+                             capture_output=True, check=True).stdout
+        if not key:
+            raise RuntimeError("gpg exported no key")
+        with open(self.deb_keyring, "wb") as f:
+            f.write(key)
+        n = 10 if self.smoke else 50
+        self.deb_pkgs = [f"bench-deb-{i:02d}" for i in range(n)]
+        log(f"building {n} Debian packages")
+        for i, name in enumerate(self.deb_pkgs):
+            tree = os.path.join(d, "build", name)
+            os.makedirs(os.path.join(tree, "DEBIAN"))
+            os.makedirs(os.path.join(tree, "usr", "share", name))
+            with open(os.path.join(tree, "DEBIAN", "control"), "w") as f:
+                f.write(f"Package: {name}\nVersion: 1.0\nArchitecture: all\n"
+                        "Maintainer: artgate bench <bench@example.invalid>\nSection: utils\n"
+                        f"Priority: optional\nDescription: artgate bench package {name}\n"
+                        " A package built by artgate's benchmark.\n")
+            # Random bytes: gzip leaves the .deb about as large as the payload.
+            with open(os.path.join(tree, "usr", "share", name, "payload.bin"), "wb") as f:
+                f.write(os.urandom(4096 * (1 + i % 10)))
+            deb = os.path.join(self.deb_root, self.deb_pool_path(name))
+            os.makedirs(os.path.dirname(deb), exist_ok=True)
+            run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, deb], cpu=None,
+                timeout=60)
+        shutil.rmtree(os.path.join(d, "build"))
+        os.makedirs(os.path.join(self.deb_root, "dists", "bench", "main", "binary-amd64"))
+        conf = os.path.join(d, "apt-ftparchive.conf")
+        with open(conf, "w") as f:
+            f.write(f'Dir {{ ArchiveDir "{self.deb_root}"; CacheDir "{d}"; }};\n'
+                    'Default { Packages::Compress ". gzip xz"; };\n'
+                    'TreeDefault { Directory "pool/$(SECTION)"; };\n'
+                    'Tree "dists/bench" { Sections "main"; Architectures "amd64"; };\n')
+        run(["apt-ftparchive", "--no-contents", "--quiet", "generate", conf], cpu=None, timeout=120)
+        opts = []
+        for k, v in [("DoByHash", "true"), ("Release::Origin", "artgate-bench"),
+                     ("Release::Suite", "bench"), ("Release::Codename", "bench"),
+                     ("Release::Components", "main"), ("Release::Architectures", "amd64")]:
+            opts += ["-o", f"APT::FTPArchive::{k}={v}"]
+        rel = subprocess.run(["apt-ftparchive"] + opts + ["release", "dists/bench"], cwd=self.deb_root,
+                             capture_output=True, text=True, check=True).stdout
+        suite = os.path.join(self.deb_root, "dists", "bench")
+        with open(os.path.join(suite, "Release"), "w") as f:
+            f.write(rel)
+        self.deb_gpg("--clearsign", "-o", os.path.join(suite, "InRelease"), os.path.join(suite, "Release"))
+        self.deb_gpg("--detach-sign", "--armor", "-o", os.path.join(suite, "Release.gpg"),
+                     os.path.join(suite, "Release"))
+
+    @staticmethod
+    def deb_pool_path(name, version="1.0"):
+        """The pool path (relative to the archive) of package `name`."""
+        return f"pool/main/{name[0]}/{name}/{name}_{version}_all.deb"
+
+    def start_deb(self):
+        """lighttpd (the static server Debian mirrors are often run with;
+        this workload's upstream and peer) on the server core, serving the
+        bench archive; its port goes into the gateway's `debian` remote."""
+        try:
+            self.gen_deb_archive()
+        finally:
+            # Signed once (or failed): the agent gpg started for the
+            # archive's home (only that one) is not needed again.
+            if getattr(self, "deb_gnupg", None):
+                subprocess.run(["gpgconf", "--homedir", self.deb_gnupg, "--kill", "all"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        d = os.path.join(self.deb_dir, "lighttpd")
+        os.makedirs(d)
+        self.deb_port = free_port()
+        conf = os.path.join(d, "lighttpd.conf")
+        # No access log, as the nginx peers have none; the stat cache off
+        # so that the herd's new file is seen at once.
+        with open(conf, "w") as f:
+            f.write(f'server.document-root = "{self.deb_root}"\nserver.bind = "127.0.0.1"\n'
+                    f'server.port = {self.deb_port}\nserver.errorlog = "{d}/error.log"\n'
+                    'server.stat-cache-engine = "disable"\n'
+                    'mimetype.assign = ( "" => "application/octet-stream" )\n')
+        start("lighttpd", ["lighttpd", "-D", "-f", conf], SERVER_CPU, os.path.join(d, "out.log"))
+        self.deb = f"http://127.0.0.1:{self.deb_port}"
+        wait_http(self.deb + "/dists/bench/InRelease")
+
+    def apt_run(self, base_url):
+        """Wall time of `apt-get update` then `apt-get download` of every
+        bench package from the archive at `base_url`, with a fresh private
+        apt (its own configuration, state, cache and lists, so every file
+        is fetched; nothing of the machine's apt read or written), on the
+        client core: (total, update, download) seconds."""
+        d = tempfile.mkdtemp(dir=self.tmp, prefix="apt-")
+        for sub in ["state/lists/partial", "cache/archives/partial", "etc/sources.list.d",
+                    "etc/preferences.d", "etc/apt.conf.d", "etc/trusted.gpg.d", "log", "dest"]:
+            os.makedirs(os.path.join(d, sub))
+        open(os.path.join(d, "state", "status"), "w").close()
+        etc = os.path.join(d, "etc")
+        with open(os.path.join(etc, "sources.list"), "w") as f:
+            f.write(f"deb [signed-by={self.deb_keyring}] {base_url} bench main\n")
+        with open(os.path.join(d, "apt.conf"), "w") as f:
+            f.write(f'Dir "/";\nDir::State "{d}/state";\nDir::State::status "{d}/state/status";\n'
+                    f'Dir::Cache "{d}/cache";\nDir::Etc "{etc}";\nDir::Etc::main "{etc}/apt.conf";\n'
+                    f'Dir::Etc::parts "{etc}/apt.conf.d";\nDir::Etc::sourcelist "{etc}/sources.list";\n'
+                    f'Dir::Etc::sourceparts "{etc}/sources.list.d";\n'
+                    f'Dir::Etc::trusted "{etc}/trusted.gpg";\nDir::Etc::trustedparts "{etc}/trusted.gpg.d";\n'
+                    f'Dir::Etc::preferences "{etc}/preferences";\n'
+                    f'Dir::Etc::preferencesparts "{etc}/preferences.d";\nDir::Log "{d}/log";\n'
+                    # No lock files in the private dirs worth taking; no _apt
+                    # sandbox user (it could not write here).
+                    'Debug::NoLocking "true";\nAPT::Sandbox::User "root";\n'
+                    'APT::Architecture "amd64";\nAPT::Architectures { "amd64"; };\n'
+                    # No Translation files: the archive has none.
+                    'Acquire::Languages "none";\nAcquire::Retries "0";\n'
+                    'Acquire::http::Timeout "30";\nAcquire::http::Proxy "DIRECT";\n')
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env.update(APT_CONFIG=os.path.join(d, "apt.conf"), LC_ALL="C")
+        dest = os.path.join(d, "dest")
+
+        def apt(*args):
+            return subprocess.run(["taskset", "-c", CLIENT_CPU, "apt-get"] + list(args), cwd=dest,
+                                  env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=600)
+        t = time.perf_counter()
+        up = apt("update")
+        t_up = time.perf_counter()
+        dl = apt("download", *self.deb_pkgs) if up.returncode == 0 else None
+        took = time.perf_counter() - t
+        got = len([x for x in os.listdir(dest) if x.endswith(".deb")])
+        output = up.stdout + up.stderr + (dl.stdout + dl.stderr if dl else "")
+        shutil.rmtree(d, ignore_errors=True)
+        # apt-get update exits 0 when an index failed with no old one to
+        # keep: its Err:/W: lines say so.
+        if (up.returncode != 0 or "Err:" in output or "\nW: " in output
+                or dl is None or dl.returncode != 0 or got != len(self.deb_pkgs)):
+            raise RuntimeError(f"apt from {base_url}: {got} of {len(self.deb_pkgs)} .deb files; "
+                               f"{output[-1500:]}")
+        return took, t_up - t, took - (t_up - t)
+
+    def w_apt(self, r, peers):
+        """`apt-get update` + `apt-get download` of ~50 packages through a
+        warm artgate and straight from lighttpd serving the archive; and
+        100 clients on one uncached package file."""
+        out = {}
+        ag = self.ag + "/api/v1/remote/debian/"
+        if not getattr(self, "_apt_warm", False):
+            self.apt_run(ag)
+            self._apt_warm = True
+        order = [("artgate", ag), ("lighttpd", self.deb + "/")]
+        # One run takes ~0.2 s, most of it apt's own work (its methods'
+        # processes, gpgv): a single run per peer is mostly noise, so each
+        # round takes the median of several, the peers alternating.
+        runs = {peer: [] for peer, _ in order}
+        for _ in range(self.apt_reps):
+            for peer, base in (order if peers[0] == "artgate" else order[::-1]):
+                runs[peer].append(self.apt_run(base))
+        for peer, times in runs.items():
+            total, update, download = zip(*times)
+            out[peer] = {"apt_s": statistics.median(total), "update_s": statistics.median(update),
+                         "download_s": statistics.median(download)}
+        # A herd on one package file nobody fetched yet, put into the pool
+        # (not listed: the gateway serves pool/ files by path, apt checks
+        # them against Packages, so no new Release is needed).
+        name = self.uid("herd").replace("-", "").lower()
+        rel = self.deb_pool_path(name)
+        path = os.path.join(self.deb_root, rel)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "wb") as f:
+            f.write(os.urandom(768 * 1024))
+        before = self.upstream_requests("debian")
+        res = run([self.client_bin, "fanout", "--url", ag + rel, "--clients",
+                   "20" if self.smoke else "100", "--timeout-secs", "60"], timeout=120)
+        herd = json.loads(res.stdout)
+        time.sleep(0.5)
+        out["herd"] = {"fetches": self.upstream_requests("debian") - before, "ok": herd["ok"],
+                       "clients": herd["clients"]}
+        if herd["ok"] != herd["clients"]:
+            self.note("apt", f"herd: {herd['ok']}/{herd['clients']} complete; statuses "
+                             f"{herd['statuses']}, errors {herd['errors']}")
+        return out
+
     # ------------------------------------------------------------------ npm
     def npm_publish(self, name, payload):
         """Publish `name`@1.0.0 to Verdaccio (an HTTP PUT as npm makes it),
@@ -1402,6 +1607,9 @@ class Bench:
             self.start_npm()
         if self.want("pypi"):
             self.start_pypi()
+        if self.want("apt"):
+            # Before the gateway: its `debian` remote names lighttpd's port.
+            self.start_deb()
         self.start_peers()
         if self.want("skopeo", "fanout_registry"):
             log("pushing bench images to the origin registry")
@@ -1752,6 +1960,32 @@ class Bench:
                "remote (warm: pages fresh for an hour, files stored) and straight from pypiserver. "
                f"The herd: {'20' if self.smoke else '100'} clients at once on a new ~1 MiB wheel "
                "whose page was read first, fetches counted by artgate's upstream request metric.")
+        if "apt" in self.results:
+            w = "apt"
+            ar = self.ratios(w, "artgate", "lighttpd", "apt_s", inv=True)
+            ur = self.ratios(w, "artgate", "lighttpd", "update_s", inv=True)
+            fetches = [x["herd"]["fetches"] for x in self.results[w] if self.kept(x) and "herd" in x]
+            table(f"apt-get update + download of {len(getattr(self, 'deb_pkgs', []))} packages", [
+                ["wall time (s)", F(self.series(w, "artgate", "apt_s")),
+                 "lighttpd " + F(self.series(w, "lighttpd", "apt_s")), F(ar, "{:.2f}"),
+                 "≥ 1× (lighttpd time / artgate time)", self.met(ar, lambda v: v >= 1.0)],
+                ["of which `apt-get update` (s)", F(self.series(w, "artgate", "update_s")),
+                 "lighttpd " + F(self.series(w, "lighttpd", "update_s")), F(ur, "{:.2f}"),
+                 "(for reference)", ""],
+                ["upstream fetches for a herd on one uncached package file", F(fetches, "{:.0f}"),
+                 "", "", "1", self.met(fetches, lambda v: v == 1)],
+            ], "A signed archive (suite `bench`, `main`, amd64; `apt-ftparchive` with `by-hash/`, "
+               "InRelease signed with a throw-away key) of packages with 4-40 KiB of incompressible "
+               "payload, served by lighttpd on the server core; `apt-get update` then `apt-get "
+               "download` of every package (client core) with a fresh private apt (own "
+               "configuration, lists and cache, `signed-by` the archive's key, so every file is "
+               "fetched) through artgate's deb remote (warm: InRelease fresh for an hour, indexes "
+               "and packages stored) and straight from lighttpd; the median of "
+               f"{self.apt_reps} runs per peer and round, the peers alternating. Ratio: lighttpd "
+               "time / artgate time (above 1: artgate faster). The herd: "
+               f"{'20' if self.smoke else '100'} clients at once on a new ~768 KiB file in the "
+               "pool, fetched by its path through artgate, fetches counted by artgate's upstream "
+               "request metric.")
         if "npm" in self.results:
             w = "npm"
             rr = self.ratios(w, "artgate", "verdaccio", "rps")

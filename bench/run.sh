@@ -12,11 +12,12 @@
 #                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
-#            memory skopeo startup reload npm cargo pypi mvn plugin_calls
+#            memory skopeo startup reload npm cargo pypi mvn apt plugin_calls
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
 # (taskset), curl, python3, linux-perf (system calls per hit), maven with
-# Debian's plugins (the mvn workload) and, when missing, nodejs/npm from
+# Debian's plugins (the mvn workload), lighttpd, apt-utils, gnupg and
+# dpkg-dev (the apt workload) and, when missing, nodejs/npm from
 # Debian, and Verdaccio from npm (the npm workload); builds artgate and the bench
 # clients in release mode (CARGO_TARGET_DIR=${ARTGATE_BENCH_TARGET_DIR:-$repo/target});
 # runs bench/bench.py, which starts every server on 127.0.0.1 and writes
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift ;;
         --only=*|--rounds=*|--warmup=*|--out=*|--tmpdir=*|--max-load=*|--load-retries=*|--rerun-loaded=*) args+=("$1") ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -62,7 +63,8 @@ trap 'exit 143' TERM
 
 if [ "$install" = 1 ]; then
     pkgs=(nginx-light docker-registry wrk iperf3 skopeo util-linux curl python3 git linux-perf
-          maven junit5 libmaven-resources-plugin-java libmaven-compiler-plugin-java)  # mvn: the mvn workload
+          maven junit5 libmaven-resources-plugin-java libmaven-compiler-plugin-java  # mvn: the mvn workload
+          lighttpd apt-utils gnupg dpkg-dev)  # apt: the apt workload
     missing=()
     # The npm workload: node and npm, Debian's only when the machine has none.
     command -v npm >/dev/null || missing+=(nodejs npm)
