@@ -2,7 +2,8 @@
 //! cargo-fuzz target in `fuzz/` calls it, and the tests below replay the
 //! committed corpus through it on stable.
 
-use crate::{anchors, inspect_with};
+use crate::html::anchors;
+use crate::inspect_with;
 use artgate_sdk::fuzz::{remote, request};
 use artgate_sdk::prelude::*;
 use artgate_sdk::testing::FakeHost;

@@ -34,11 +34,11 @@
 //! `twine upload` and pip; see [`hosted`].
 
 mod hosted;
+mod html;
+mod json;
 
 use artgate_sdk::kvmap;
 use artgate_sdk::prelude::*;
-use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// Largest project page inspected (pypi.org's largest are a few MiB).
 pub const INSPECT_LIMIT: u32 = 16 << 20;
@@ -251,9 +251,10 @@ pub fn inspect_with(
     let page = Page::new(remote, &project, req.path.matches('/').count());
     let is_json = http::header(&resp.headers, "content-type")
         .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
-    let (new, digests, content_type) = if is_json {
-        match page.rewrite_json(&body) {
-            Some((new, digests)) => (new, digests, JSON),
+    let mut digests = Digests::default();
+    let (new, content_type) = if is_json {
+        match page.rewrite_json(&body, &mut digests) {
+            Some(new) => (new, JSON),
             None => {
                 return BodyVerdict {
                     fail: Some(Rejection::new(
@@ -265,9 +266,14 @@ pub fn inspect_with(
             }
         }
     } else {
-        let (new, digests) = page.rewrite_html(&project, &String::from_utf8_lossy(&body));
-        (new.into_bytes(), digests, HTML)
+        let text = String::from_utf8_lossy(&body);
+        (
+            page.rewrite_html(&project, &text, &mut digests)
+                .into_bytes(),
+            HTML,
+        )
     };
+    let digests = digests.sorted();
     if !digests.is_empty() {
         store_digests(host, &project, &digests);
     }
@@ -333,280 +339,330 @@ impl Page {
         }
     }
 
-    /// A link as the gateway serves it, and the path after
-    /// `files/{project}/` it names; `None` for a link that is not a file
-    /// on an http(s) host.
-    fn relink(&self, url: &str) -> Option<(String, String)> {
-        let absolute = join(&self.url, url);
-        let rel = if !self.first_base.is_empty() && absolute.starts_with(&self.first_base) {
-            let rest = absolute[self.first_base.len()..]
-                .split(['?', '#'])
-                .next()
-                .unwrap_or("");
-            format!("r/{}", http::percent_decode(rest))
+    /// Puts into `rel` the path after `files/{project}/` that the link
+    /// `url` is served at (`r/{path}` under the first upstream,
+    /// `u/{scheme}/{host}/{path}` elsewhere), and says whether it is
+    /// written into a link as it is ([`link_plain`]); `None` for a link
+    /// that is not a file on an http(s) host.
+    fn rel_of(&self, url: &str, rel: &mut String) -> Option<bool> {
+        rel.clear();
+        let joined;
+        let absolute = if has_scheme(url) {
+            url
         } else {
-            let (scheme, rest) = absolute.split_once("://")?;
-            let scheme = scheme.to_ascii_lowercase();
-            if !matches!(scheme.as_str(), "http" | "https") {
-                return None;
-            }
-            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let host = authority.rsplit('@').next().unwrap_or(authority);
-            if host.is_empty() {
-                return None;
-            }
-            let path = path.split(['?', '#']).next().unwrap_or("");
-            format!(
-                "u/{scheme}/{}/{}",
-                host.to_ascii_lowercase(),
-                http::percent_decode(path)
-            )
+            joined = join(&self.url, url);
+            joined.as_str()
         };
-        Some((format!("{}{}", self.prefix, http::encode_path(&rel)), rel))
-    }
-
-    /// A clean PEP 503 page of the page's file links: each anchor read
-    /// with an HTML tokenizer's rules for start tags ([`anchors`]), its
-    /// `href` through the gateway, its PEP 503/592/658/714 attributes kept,
-    /// everything escaped again. Anything else of the upstream's page (a
-    /// `<base>`, scripts, links the gateway cannot serve) is left out, so
-    /// a client following the page can only reach the gateway. The sha256
-    /// of each link.
-    fn rewrite_html(&self, project: &str, text: &str) -> (String, BTreeMap<String, String>) {
-        const KEPT: [&str; 5] = [
-            "data-requires-python",
-            "data-yanked",
-            "data-core-metadata",
-            "data-dist-info-metadata",
-            "data-gpg-sig",
-        ];
-        let mut digests = BTreeMap::new();
-        let mut out = format!(
-            "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Links for {p}</title></head>\n<body>\n<h1>Links for {p}</h1>\n",
-            p = markup::escape(project)
-        );
-        for anchor in anchors(text) {
-            let Some(href) = anchor.attr("href") else {
-                continue;
-            };
-            let (url, fragment) = href.split_once('#').unwrap_or((href, ""));
-            let Some((link, rel)) = self.relink(url) else {
-                continue;
-            };
-            if let Some(d) = sha256_of(fragment) {
-                digests.insert(rel.clone(), d);
-            }
-            let metadata = anchor
-                .attr("data-core-metadata")
-                .or_else(|| anchor.attr("data-dist-info-metadata"));
-            if let Some(d) = metadata.and_then(sha256_of) {
-                digests.insert(format!("{rel}.metadata"), d);
-            }
-            let mut new = link;
-            if !fragment.is_empty() {
-                new.push('#');
-                new.push_str(fragment);
-            }
-            out.push_str(&format!("<a href=\"{}\"", markup::escape(&new)));
-            for name in KEPT {
-                if let Some(v) = anchor.attr(name) {
-                    out.push_str(&format!(" {name}=\"{}\"", markup::escape(v)));
-                }
-            }
-            out.push_str(&format!(">{}</a><br>\n", markup::escape(&anchor.text)));
+        if let Some(rest) = absolute
+            .strip_prefix(self.first_base.as_str())
+            .filter(|_| !self.first_base.is_empty())
+        {
+            rel.push_str("r/");
+            return Some(push_path(rel, rest));
         }
-        out.push_str("</body>\n</html>\n");
-        (out, digests)
-    }
-
-    /// Every file's `url` through the gateway; the sha256 of each (PEP 691).
-    fn rewrite_json(&self, body: &[u8]) -> Option<(Vec<u8>, BTreeMap<String, String>)> {
-        let mut doc: Value = serde_json::from_slice(body).ok()?;
-        let mut digests = BTreeMap::new();
-        let files = doc.get_mut("files")?.as_array_mut()?;
-        // A file the gateway cannot serve is left out, never linked to
-        // where it is.
-        files.retain(|f| {
-            f.get("url")
-                .and_then(Value::as_str)
-                .is_some_and(|u| self.relink(u.split('#').next().unwrap_or(u)).is_some())
+        let (scheme, rest) = split_scheme(absolute)?;
+        let scheme = if scheme.eq_ignore_ascii_case("http") {
+            "http"
+        } else if scheme.eq_ignore_ascii_case("https") {
+            "https"
+        } else {
+            return None;
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        if host.is_empty() {
+            return None;
+        }
+        rel.push_str("u/");
+        rel.push_str(scheme);
+        rel.push('/');
+        let start = rel.len();
+        rel.push_str(host);
+        let (mut upper, mut host_plain) = (false, true);
+        scan(host.as_bytes(), |b| {
+            upper |= b.is_ascii_uppercase();
+            host_plain &= link_plain(b);
+            false
         });
-        for f in files.iter_mut() {
-            let Some(url) = f.get("url").and_then(Value::as_str) else {
-                continue;
-            };
-            let url = url.split('#').next().unwrap_or(url);
-            let Some((link, rel)) = self.relink(url) else {
-                continue;
-            };
-            let sha = |v: Option<&Value>| {
-                v.and_then(|h| h.get("sha256"))
-                    .and_then(Value::as_str)
-                    .map(str::to_ascii_lowercase)
-                    .filter(|h| Digest::from_hex(h).is_ok())
-            };
-            if let Some(d) = sha(f.get("hashes")) {
-                digests.insert(rel.clone(), d);
-            }
-            let meta = f
-                .get("core-metadata")
-                .or_else(|| f.get("dist-info-metadata"));
-            if let Some(d) = sha(meta) {
-                digests.insert(format!("{rel}.metadata"), d);
-            }
-            f["url"] = Value::String(link);
+        if upper && let Some(h) = rel.get_mut(start..) {
+            h.make_ascii_lowercase();
         }
-        Some((serde_json::to_vec(&doc).ok()?, digests))
+        rel.push('/');
+        let path_plain = push_path(rel, path);
+        Some(host_plain && path_plain)
+    }
+
+    /// Appends the link the gateway serves `rel` (from [`Page::rel_of`],
+    /// `plain` as it says) at: relative to the page, percent-encoded.
+    fn link_into(&self, rel: &str, plain: bool, out: &mut String) {
+        out.push_str(&self.prefix);
+        if plain || rel.bytes().all(|b| PATH_PLAIN[usize::from(b)]) {
+            out.push_str(rel);
+        } else {
+            out.push_str(&http::encode_path(rel));
+        }
     }
 }
 
-/// One `<a>` element of a page: its attributes (names in lower case,
-/// values with their character references decoded, the first of a name
-/// counting) and its text.
-struct Anchor {
-    attrs: Vec<(String, String)>,
-    text: String,
-}
+/// The bytes below 128 that [`link_plain`] takes, as two bit masks.
+const LINK_PLAIN: [u64; 2] = {
+    let mut masks = [0u64; 2];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if PATH_PLAIN[b] && c != b'&' && c != b'\'' {
+            masks[b / 64] |= 1 << (b % 64);
+        }
+        b += 1;
+    }
+    masks
+};
 
-impl Anchor {
-    /// The value of attribute `name`.
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+/// Whether `b` stands as it is in a link written into a page: left as it
+/// is by [`http::encode_path`] ([`PATH_PLAIN`]) and by
+/// [`markup::escape`] (not `&` or `'`). No table: a bit of a constant.
+fn link_plain(b: u8) -> bool {
+    match b {
+        0..=63 => LINK_PLAIN[0] >> b & 1 == 1,
+        64..=127 => LINK_PLAIN[1] >> (b - 64) & 1 == 1,
+        _ => false,
     }
 }
 
-/// The `<a>` elements of `html`, read as an HTML tokenizer reads start
-/// tags: attribute values double-quoted, single-quoted or unquoted, a `>`
-/// inside quotes not ending the tag; comments skipped.
-fn anchors(html: &str) -> Vec<Anchor> {
-    let b = html.as_bytes();
-    let mut found = Vec::new();
+/// Goes over the bytes of `s` until `stop` says so; returns where it did,
+/// or the length. Eight bytes are loaded at a time: in wasm every load
+/// from memory pays a bounds check, and a page is millions of bytes.
+fn scan(s: &[u8], mut stop: impl FnMut(u8) -> bool) -> usize {
+    let mut chunks = s.chunks_exact(8);
     let mut i = 0;
-    while let Some(off) = html.get(i..).and_then(|rest| rest.find('<')) {
-        i += off + 1;
-        if html[i..].starts_with("!--") {
-            i = html[i..].find("-->").map_or(b.len(), |e| i + e + 3);
-            continue;
+    for chunk in &mut chunks {
+        let word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        for k in 0..8 {
+            if stop((word >> (8 * k)) as u8) {
+                return i + k;
+            }
         }
-        let is_a = b.get(i).is_some_and(|c| c.eq_ignore_ascii_case(&b'a'))
-            && b.get(i + 1)
-                .is_some_and(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/');
-        if !is_a {
-            continue;
+        i += 8;
+    }
+    for &b in chunks.remainder() {
+        if stop(b) {
+            return i;
         }
         i += 1;
-        let mut attrs: Vec<(String, String)> = Vec::new();
-        loop {
-            while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-                i += 1;
-            }
-            if i >= b.len() || b[i] == b'>' {
-                i = (i + 1).min(b.len());
-                break;
-            }
-            let start = i;
-            while i < b.len() && !b[i].is_ascii_whitespace() && !b"=>/".contains(&b[i]) {
-                i += 1;
-            }
-            let name = html[start..i].to_ascii_lowercase();
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let mut value = String::new();
-            if b.get(i) == Some(&b'=') {
-                i += 1;
-                while i < b.len() && b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                let (v_start, v_end) = match b.get(i) {
-                    Some(q @ (b'"' | b'\'')) => {
-                        let end = html[i + 1..]
-                            .find(*q as char)
-                            .map_or(b.len(), |e| i + 1 + e);
-                        let span = (i + 1, end);
-                        i = (end + 1).min(b.len());
-                        span
-                    }
-                    _ => {
-                        let start = i;
-                        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' {
-                            i += 1;
-                        }
-                        (start, i)
-                    }
-                };
-                value = markup::decode_entities(&html[v_start..v_end]);
-            }
-            if !name.is_empty() && !attrs.iter().any(|(n, _)| *n == name) {
-                attrs.push((name, value));
-            }
-        }
-        let rest = &html[i.min(b.len())..];
-        let end = close_a(rest);
-        let text = markup::decode_entities(&strip_tags(&rest[..end]))
-            .trim()
-            .to_owned();
-        found.push(Anchor { attrs, text });
     }
-    found
+    s.len()
 }
 
-/// Where the text of an anchor ends in `rest`: its `</a>`, the next
-/// tag that opens another anchor, or the end.
-fn close_a(rest: &str) -> usize {
-    let b = rest.as_bytes();
-    let mut j = 0;
-    while let Some(off) = rest[j..].find('<') {
-        j += off;
-        let tag = |k: usize| b.get(j + k).is_some_and(|c| c.eq_ignore_ascii_case(&b'a'));
-        let ends = |k: usize| {
-            b.get(j + k)
-                .is_none_or(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/')
+/// The bytes [`http::encode_path`] leaves as they are: printable ASCII
+/// but ``"#<>?\^`{|}``.
+const PATH_PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        plain[b] = c.is_ascii_graphic()
+            && !matches!(
+                c,
+                b'"' | b'#' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            );
+        b += 1;
+    }
+    plain
+};
+
+/// Appends the path `url` up to its query or fragment, its `%XX` escapes
+/// decoded ([`http::percent_decode`]); says whether what it appended is
+/// written into a link as it is ([`link_plain`]).
+fn push_path(out: &mut String, url: &str) -> bool {
+    let mut escapes = false;
+    let mut plain = true;
+    let end = scan(url.as_bytes(), |b| {
+        if b == b'?' || b == b'#' {
+            return true;
+        }
+        escapes |= b == b'%';
+        plain &= link_plain(b);
+        false
+    });
+    let path = url.get(..end).unwrap_or(url);
+    if escapes {
+        let decoded = http::percent_decode(path);
+        out.push_str(&decoded);
+        decoded.bytes().all(link_plain)
+    } else {
+        out.push_str(path);
+        plain
+    }
+}
+
+/// `url` split at its first `://`.
+fn split_scheme(url: &str) -> Option<(&str, &str)> {
+    let b = url.as_bytes();
+    let mut from = 0;
+    loop {
+        let colon = from + url.get(from..)?.find(':')?;
+        if b.get(colon + 1..colon + 3) == Some(b"//") {
+            return Some((url.get(..colon)?, url.get(colon + 3..)?));
+        }
+        from = colon + 1;
+    }
+}
+
+/// Whether `url` has a scheme (`https:`, `mailto:`), so is absolute.
+fn has_scheme(url: &str) -> bool {
+    let Some(colon) = url.bytes().position(|b| b == b':') else {
+        return false;
+    };
+    let scheme = url.as_bytes().get(..colon).unwrap_or_default();
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+}
+
+/// Whether `hex` is a sha256 as `Digest::from_hex` takes it (64 hex
+/// digits in either case, white space around them allowed), and then
+/// whether a digit is an upper-case letter: `Some(upper)`.
+fn hex_digest(hex: &str) -> Option<bool> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut upper = false;
+    for w in hex.as_bytes().chunks(8) {
+        upper |= hex_word(u64::from_le_bytes(<[u8; 8]>::try_from(w).ok()?))?;
+    }
+    Some(upper)
+}
+
+/// Whether the eight bytes of `word` are all hex digits; `Some(true)`
+/// when one is an upper-case letter. A few integer operations for the
+/// eight (a byte loop in wasm pays a bounds check for each).
+fn hex_word(word: u64) -> Option<bool> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // The high bit of each byte from `lo` to `hi` (all bytes below 0x80:
+    // neither sum carries into the next byte).
+    let within = |lo: u8, hi: u8| {
+        let from = word + ONES * u64::from(0x80 - lo);
+        let past = word + ONES * u64::from(0x7f - hi);
+        from & !past & HIGH
+    };
+    if word & HIGH != 0 {
+        return None;
+    }
+    let upper = within(b'A', b'F');
+    (within(b'0', b'9') | within(b'a', b'f') | upper == HIGH).then_some(upper != 0)
+}
+
+/// The sha256 digests (hex, lower case) a page lists, by the path after
+/// `files/{project}/`: all in one buffer, no allocation per link.
+#[derive(Default)]
+struct Digests {
+    /// Each entry's path and then its digest.
+    text: String,
+    /// Where each entry's path starts, where its digest starts, where it
+    /// ends.
+    entries: Vec<(usize, usize, usize)>,
+}
+
+impl Digests {
+    /// Adds the digest `hex` of `{rel}{suffix}`, put in lower case when
+    /// it has an `upper` case letter; a later one of the same path
+    /// replaces it.
+    fn push(&mut self, rel: &str, suffix: &str, hex: &str, upper: bool) {
+        let start = self.text.len();
+        self.text.push_str(rel);
+        self.text.push_str(suffix);
+        let value = self.text.len();
+        self.text.push_str(hex);
+        if upper && let Some(h) = self.text.get_mut(value..) {
+            h.make_ascii_lowercase();
+        }
+        self.entries.push((start, value, self.text.len()));
+    }
+
+    /// The entries in path order, the last of a path counting.
+    fn sorted(&self) -> Vec<(&str, &str)> {
+        let entries = || {
+            self.entries.iter().map(|&(a, b, c)| {
+                (
+                    self.text.get(a..b).unwrap_or_default(),
+                    self.text.get(b..c).unwrap_or_default(),
+                )
+            })
         };
-        if (b.get(j + 1) == Some(&b'/') && tag(2) && ends(3)) || (tag(1) && ends(2)) {
-            return j;
+        // The paths of a page mostly share a long beginning: they are
+        // sorted by the 8 bytes after it first (one integer comparison),
+        // whole only when those are equal.
+        let first = entries().next().map_or("", |(k, _)| k).as_bytes();
+        let common = entries().fold(first.len(), |n, (k, _)| {
+            common_prefix(first.get(..n).unwrap_or_default(), k.as_bytes())
+        });
+        let all: Vec<(&str, &str)> = entries().collect();
+        let mut order: Vec<(u64, u32)> = all
+            .iter()
+            .zip(0u32..)
+            .map(|((k, _), i)| {
+                let mut head = [0u8; 8];
+                for (h, b) in head.iter_mut().zip(k.as_bytes().iter().skip(common)) {
+                    *h = *b;
+                }
+                (u64::from_be_bytes(head), i)
+            })
+            .collect();
+        let path = |i: u32| all.get(i as usize).map_or("", |(k, _)| k);
+        // Of equal paths, the one pushed last ends up last (the index
+        // decides), so it is the one kept.
+        order.sort_unstable_by(|x, y| {
+            x.0.cmp(&y.0)
+                .then_with(|| path(x.1).cmp(path(y.1)))
+                .then(x.1.cmp(&y.1))
+        });
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(all.len());
+        let mut last_head = None;
+        for (head, i) in order {
+            let Some(&(k, v)) = all.get(i as usize) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some(last) if last_head == Some(head) && last.0 == k => *last = (k, v),
+                _ => out.push((k, v)),
+            }
+            last_head = Some(head);
         }
-        j += 1;
+        out
     }
-    b.len()
 }
 
-/// `s` without anything between `<` and `>`.
-fn strip_tags(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
+/// How many bytes `a` and `b` share at their beginning; eight compared at
+/// a time (in wasm a byte loop pays a bounds check for every byte).
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let word = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_le_bytes)
+    };
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (word(a, i), word(b, i)) {
+        if x != y {
+            return i + (x ^ y).trailing_zeros() as usize / 8;
         }
+        i += 8;
     }
-    out
-}
-
-/// `sha256=<hex>` → the hex digest.
-fn sha256_of(spec: &str) -> Option<String> {
-    let (algo, value) = spec.split_once('=')?;
-    let value = value.trim().to_ascii_lowercase();
-    (algo.trim().eq_ignore_ascii_case("sha256") && Digest::from_hex(&value).is_ok())
-        .then_some(value)
+    i + a
+        .iter()
+        .skip(i)
+        .zip(b.iter().skip(i))
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// `url` resolved against the page URL `base` (absolute, root-relative,
 /// scheme-relative or relative with `..`).
 fn join(base: &str, url: &str) -> String {
     // Any URL with a scheme (`https:`, `mailto:`) is absolute already.
-    let has_scheme = url.split_once(':').is_some_and(|(s, _)| {
-        s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    });
-    if has_scheme {
+    if has_scheme(url) {
         return url.to_owned();
     }
     let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
@@ -649,10 +705,10 @@ fn digests_key(project: &str) -> String {
     format!("sha256/{project}")
 }
 
-/// Remembers a project's digests (each page lists them all, so the map is
-/// replaced).
-fn store_digests(host: &dyn Host, project: &str, digests: &BTreeMap<String, String>) {
-    kvmap::store(host, &digests_key(project), digests);
+/// Remembers a project's digests, given in path order (each page lists
+/// them all, so the map is replaced).
+fn store_digests(host: &dyn Host, project: &str, digests: &[(&str, &str)]) {
+    kvmap::store_sorted(host, &digests_key(project), digests.iter().copied());
 }
 
 /// The remembered sha256 (hex) of `rel` in `project`.

@@ -1,5 +1,6 @@
 use super::*;
 use artgate_sdk::testing::FakeHost;
+use serde_json::Value;
 
 const UP: &str = "https://upstream.example";
 const FILES: &str = "https://files.pythonhosted.org";
@@ -255,14 +256,17 @@ fn json_pages_are_rewritten_too() {
 #[test]
 fn digests_span_chunks() {
     let h = FakeHost::new();
-    let mut digests = BTreeMap::new();
-    for i in 0..2000 {
-        digests.insert(
-            format!("r/packages/file-{i:05}-with-a-long-name.whl"),
-            format!("{i:064x}"),
+    let mut digests = Digests::default();
+    for i in (0..2000).rev() {
+        let hex = format!("{i:064X}");
+        digests.push(
+            &format!("r/packages/file-{i:05}-with-a-long-name.whl"),
+            "",
+            &hex,
+            hex_digest(&hex) == Some(true),
         );
     }
-    store_digests(&h, "big", &digests);
+    store_digests(&h, "big", &digests.sorted());
     assert!(h.kv_keys().len() > 2, "{:?}", h.kv_keys());
     for i in [0, 999, 1999] {
         assert_eq!(
@@ -296,6 +300,29 @@ fn refusals() {
 
 #[test]
 fn helpers() {
+    for (a, b, n) in [
+        ("", "", 0),
+        ("abc", "abd", 2),
+        ("abcdefgh", "abcdefgh", 8),
+        ("abcdefghijk", "abcdefghijx", 10),
+        ("abcdefghij", "abcdefgh", 8),
+        ("xbcdefghij", "abcdefghij", 0),
+        ("abcdefghijklmnopq", "abcdefghijklmnoqq", 15),
+    ] {
+        assert_eq!(common_prefix(a.as_bytes(), b.as_bytes()), n, "{a} {b}");
+    }
+    for b in 0..=255u8 {
+        let word = u64::from_le_bytes([b'a', b'0', b, b'9', b'f', b'F', b'A', b'c']);
+        let expect = b.is_ascii_hexdigit().then_some(true);
+        assert_eq!(hex_word(word), expect, "{b}");
+        let word = u64::from_le_bytes([b; 8]);
+        let expect = b.is_ascii_hexdigit().then_some(b.is_ascii_uppercase());
+        assert_eq!(hex_word(word), expect, "{b}");
+    }
+    assert_eq!(hex_digest(&format!(" {A}\n")), Some(false));
+    assert_eq!(hex_digest(&A.to_uppercase()), Some(true));
+    assert_eq!(hex_digest(&A[1..]), None);
+    assert_eq!(hex_digest(&format!("{}g", &A[1..])), None);
     assert_eq!(normalize("Foo__Bar.baz-"), "foo-bar-baz-");
     assert_eq!(
         join("https://h/simple/p/", "../../x/y.whl"),
@@ -308,4 +335,196 @@ fn helpers() {
         join("https://h/simple/p/", "z.whl?a=1"),
         "https://h/simple/p/z.whl?a=1"
     );
+}
+
+mod reference;
+
+/// The page the rewriting is compared on: a remote of two upstreams, the
+/// first with a path.
+fn diff_page() -> Page {
+    let remote = RemoteInfo::test().with_upstreams(["https://index.example/pypi", FILES]);
+    Page::new(&remote, "demo", 2)
+}
+
+/// A rewritten page and its digests in path order.
+type Rewrite<T> = (T, Vec<(String, String)>);
+
+/// The HTML rewrite and its digests, now and as it was.
+fn both_html(text: &str) -> (Rewrite<String>, Rewrite<String>) {
+    let page = diff_page();
+    let mut digests = Digests::default();
+    let new = page.rewrite_html("demo", text, &mut digests);
+    let new_digests = owned(&digests.sorted());
+    let (old, old_digests) = reference::rewrite_html(&page, "demo", text);
+    ((new, new_digests), (old, old_digests.into_iter().collect()))
+}
+
+/// A JSON rewrite, `None` for a refused page.
+type JsonRewrite = Option<Rewrite<Vec<u8>>>;
+
+/// The JSON rewrite and its digests, now and as it was.
+fn both_json(body: &[u8]) -> (JsonRewrite, JsonRewrite) {
+    let page = diff_page();
+    let mut digests = Digests::default();
+    let new = page
+        .rewrite_json(body, &mut digests)
+        .map(|out| (out, owned(&digests.sorted())));
+    let old = reference::rewrite_json(&page, body).map(|(out, d)| (out, d.into_iter().collect()));
+    (new, old)
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Asserts the JSON rewrite of `body` is the old one, byte for byte.
+fn assert_json_same(body: &str) {
+    let (new, old) = both_json(body.as_bytes());
+    let show = |r: &JsonRewrite| {
+        r.as_ref()
+            .map(|(o, d)| (String::from_utf8_lossy(o).into_owned(), d.clone()))
+    };
+    assert_eq!(show(&new), show(&old), "{body}");
+}
+
+/// The test pages, the 2 MB benchmark pages and odd corners are rewritten
+/// byte for byte as before, digests included.
+#[test]
+fn rewrites_are_unchanged() {
+    let (new, old) = both_html(&page());
+    assert_eq!(new, old);
+    assert_eq!(new.1.len(), 4, "{:?}", new.1);
+    let (html, json, n) = big_pages();
+    let (new, old) = both_html(&html);
+    assert_eq!(new, old);
+    assert_eq!(new.1.len(), n);
+    let (new, old) = both_json(json.as_bytes());
+    assert_eq!(new, old);
+    assert_eq!(new.map(|(_, d)| d.len()), Some(n));
+    for body in [
+        r#"{"files":[]}"#,
+        r#"{"files":{}}"#,
+        r#"{"files":[1,"x",null,[],{},{"url":5},{"url":"mailto:x"}]}"#,
+        r#"[{"files":[]}]"#,
+        r#"{"meta":{"api-version":"1.1"}}"#,
+        r#"{"files":[{"url":"/a.whl"}],"files":[{"url":"/b.whl"}]}"#,
+        r#"{"fil\u0065s":[{"\u0075rl":"\/a.whl#x","hashes":{"sha256":" 4A3D9216E57F7676411FAE31CEEA965B5771D62B9E17FCE7C8DCA429D1F32338 "}}]}"#,
+        r#"{ "files" : [ { "url" : "../../a.whl" , "size" : 12345678901234567890, "n": -0, "f": 1.50, "e": 1e2, "big": 1e400 } ] }"#,
+        r#"{"files":[{"url":"/a.whl","size":18446744073709551615,"x":-12,"y":0.1,"z":[1,{"b":2,"a":[true,false,null]}]}]}"#,
+        r#"{"files":[{"url":"/a.whl","s":"\ud83d\ude00 \u00e9 \t \" \\ é \u0000"}],"name":"\u0041"}"#,
+        r#"{"files":[{"url":"/a.whl","s":"\ud800"}]}"#,
+        r#"{"files":[{"url":"mailto:a","s":"\ud800"}]}"#,
+        r#"{"files":[{"url":"mailto:a","n":1e400}]}"#,
+        r#"{"files":[{"url":"/a.whl","core-metadata":true,"dist-info-metadata":{"sha256":"3333333333333333333333333333333333333333333333333333333333333333"}}]}"#,
+        r#"{"files":[{"url":"/a.whl","dist-info-metadata":{"sha256":"3333333333333333333333333333333333333333333333333333333333333333"},"hashes":{"sha256":"x","sha256":"4a3d9216e57f7676411fae31ceea965b5771d62b9e17fce7c8dca429d1f32338"}}]}"#,
+        r#"{"files":[{"url":"https://index.example/pypi/p/%41%2F b.whl?x#y"},{"url":"HTTP://U@Other.Example:8080/q/r.whl"},{"url":"https:///x"},{"url":"//cdn.example/z.whl"}]}"#,
+        r#"{"files":[{"url":"/a.whl","x":[[[[[[[[[[{"b":1.50,"a":"\u00e9","b":[{"z":1,"y":-0}]}]]]]]]]]]]}]}"#,
+        r#"{"files":[{"url":"/a.whl","x":[[[[[[[{"b":1,"a":2,"b":[{"z":1,"y":1e400}]}]]]]]]]}]}"#,
+        "{\"files\":[{\"url\":\"/a.whl\"}]} \n",
+        "{\"files\":[{\"url\":\"/a.whl\"}]} x",
+        "{\"files\":[{\"url\":\"/a.whl\",}]}",
+        "{\"files\":[{\"url\":\"/a\u{7f}.whl\"}]}",
+        "\u{feff}{\"files\":[]}",
+        "",
+    ] {
+        assert_json_same(body);
+    }
+}
+
+/// serde_json's nesting limit holds as it did: a page nested one level
+/// deeper than it reads is refused, one level less is not.
+#[test]
+fn json_nesting_limit_is_unchanged() {
+    for depth in [120, 124, 125, 126, 127, 128, 130] {
+        let nested =
+            |open: &str, close: &str| format!("{}1{}", open.repeat(depth), close.repeat(depth));
+        for (open, close) in [("[", "]"), ("{\"k\":", "}")] {
+            let inner = nested(open, close);
+            assert_json_same(&format!(r#"{{"files":[{{"url":"/a.whl","x":{inner}}}]}}"#));
+            assert_json_same(&format!(
+                r#"{{"files":[{{"url":"mailto:x","x":{inner}}}]}}"#
+            ));
+            assert_json_same(&format!(r#"{{"files":[],"meta":{inner}}}"#));
+            assert_json_same(&format!(r#"{{"files":[{inner}]}}"#));
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    /// Pages of HTML-ish fragments are rewritten byte for byte as before.
+    #[test]
+    fn html_rewrites_match_the_old_ones(
+        parts in proptest::collection::vec(
+            "(<a |<A |<a\t|<a/|<ab |</a>|</A >|<b>|</b>|<br>|<!--|-->|<base href=x>| |\n|>|\"|'|=|/|\
+              href=|HREF = |data-requires-python=|DATA-YANKED|data-core-metadata=|data-dist-info-metadata=|data-gpg-sig=|title=|\
+              \"https://index.example/pypi/p/a.whl|https://INDEX.example/x|https://files.pythonhosted.org/p/b.tar.gz|\
+              ../../packages/c.whl|/packages/d.whl|//cdn.example/e.whl|e.whl\\?x=1|mailto:x|javascript:y|HTTPS://U@H.Example/q|\
+              http:///z|%41%2f%zz|ü|€|#sha256=|#SHA256 = |#md5=00|\
+              4a3d9216e57f7676411fae31ceea965b5771d62b9e17fce7c8dca429d1f32338|4A3D9216E57F7676411FAE31CEEA965B5771D62B9E17FCE7C8DCA429D1F32338|\
+              sha256=3333333333333333333333333333333333333333333333333333333333333333|\
+              &amp;|&gt;=3\\.8|&#x41;|&#65;|&bogus;|&|text|\\.\\./)",
+            0..60,
+        )
+    ) {
+        let text = parts.concat();
+        let (new, old) = both_html(&text);
+        proptest::prop_assert_eq!(new, old, "{}", text);
+    }
+
+    /// PEP 691 pages (and pages that are not quite) are rewritten byte
+    /// for byte as before, or refused as before.
+    #[test]
+    fn json_rewrites_match_the_old_ones(
+        files in proptest::collection::vec(
+            proptest::collection::vec(
+                (
+                    "(url|hashes|core-metadata|dist-info-metadata|filename|size|yanked|requires-python|\\\\u0075rl|sha256)",
+                    "(\"https://index.example/pypi/p/a.whl\"|\"../../x/b.whl#sha256=1\"|\"HTTPS://files.pythonhosted.org/c.whl\"|\
+                      \"mailto:x\"|\"/d%20e.whl\"|\"\\\\/f.whl\"|\"\\\\u00e9\"|\"ü\"|\"\\\\ud800\"|\
+                      \\{\"sha256\":\"4a3d9216e57f7676411fae31ceea965b5771d62b9e17fce7c8dca429d1f32338\"\\}|\
+                      \\{\"sha256\":\"3333333333333333333333333333333333333333333333333333333333333333\",\"md5\":\"x\"\\}|\
+                      \\{\"sha256\":1\\}|true|false|null|0|12345|-1|-0|1\\.5|1e3|1E400|99999999999999999999|\\[\\]|\\[1,\\{\\}\\]|\\{\\})",
+                ),
+                0..6,
+            ),
+            0..6,
+        ),
+        extra in "(|,\"meta\":\\{\"api-version\":\"1\\.1\"\\}|,\"name\":\"demo\"|,\"files\":\\[\\]| |,)",
+    ) {
+        let files: Vec<String> = files
+            .iter()
+            .map(|members| {
+                let m: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\" : {v}")).collect();
+                format!("{{{}}}", m.join(","))
+            })
+            .collect();
+        let body = format!("{{\"files\":[{}]{extra}}}", files.join(", "));
+        let (new, old) = both_json(body.as_bytes());
+        proptest::prop_assert_eq!(new, old, "{}", body);
+    }
+}
+
+/// A project page of about 2 MB in both forms, built as
+/// `bench/plugin_calls.rs` builds it: `(html, json, files)`.
+fn big_pages() -> (String, String, usize) {
+    let (mut html, mut files) = (String::new(), Vec::new());
+    let mut i = 0;
+    while html.len() < 2 << 20 {
+        let name = format!("demo-1.{i}-py3-none-any.whl");
+        html.push_str(&format!(
+            "<a href=\"https://files.example/packages/ab/cd/{name}#sha256={A}\" data-requires-python=\"&gt;=3.8\">{name}</a><br>\n"
+        ));
+        files.push(serde_json::json!({"filename": name,
+            "url": format!("https://files.example/packages/ab/cd/{name}"),
+            "hashes": {"sha256": A}, "requires-python": ">=3.8"}));
+        i += 1;
+    }
+    let json = serde_json::json!({"meta": {"api-version": "1.1"}, "name": "demo", "files": files})
+        .to_string();
+    (html, json, i)
 }

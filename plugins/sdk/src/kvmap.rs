@@ -31,9 +31,44 @@ const CHUNK: usize = 60_000;
 /// break in either, and its line within one chunk (about 60 kB). Check it
 /// before doing anything an entry [`store`] leaves out would undo.
 pub fn fits(key: &str, value: &str) -> bool {
-    !key.contains(['\t', '\n'])
-        && !value.contains(['\t', '\n'])
-        && key.len() + value.len() + 2 <= CHUNK
+    key.len() + value.len() + 2 <= CHUNK && !has_tab_or_newline(key) && !has_tab_or_newline(value)
+}
+
+/// Whether `a` sorts before `b` (as `a < b`), comparing eight bytes at a
+/// time: the keys of a map mostly share a long beginning.
+fn before(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let word = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_be_bytes)
+    };
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (word(a, i), word(b, i)) {
+        if x != y {
+            return x < y;
+        }
+        i += 8;
+    }
+    a.get(i..) < b.get(i..)
+}
+
+/// Whether `s` holds a tab or a line break. Eight bytes at a time: in wasm
+/// a byte loop pays a bounds check for every byte, and a map is stored
+/// entry by entry.
+fn has_tab_or_newline(s: &str) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // Non-zero when a byte of `x` is zero.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let x = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        if zero(x ^ (ONES * u64::from(b'\t'))) | zero(x ^ (ONES * u64::from(b'\n'))) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b == b'\t' || b == b'\n')
 }
 
 /// Stores `entries` as the map `name`, replacing what it held. Entries
@@ -42,23 +77,52 @@ pub fn fits(key: &str, value: &str) -> bool {
 /// the whole map when its index would not fit one value. Returns how many
 /// entries were stored.
 pub fn store(host: &dyn Host, name: &str, entries: &BTreeMap<String, String>) -> usize {
-    let mut chunks: Vec<(String, String)> = Vec::new();
+    store_sorted(
+        host,
+        name,
+        entries.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+/// [`store`] for entries that come already in increasing key order (as a
+/// `BTreeMap` yields them, or a sorted and deduplicated list), without
+/// building a map of owned strings. An entry whose key is not after the
+/// previous entry's is left out, as is one [`store`] leaves out. Returns
+/// how many entries were stored.
+pub fn store_sorted<'a>(
+    host: &dyn Host,
+    name: &str,
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> usize {
+    // Each chunk's text, and its first key.
+    let mut chunks: Vec<(&str, String)> = Vec::new();
     let mut stored = 0;
+    let mut last: Option<&str> = None;
     for (key, value) in entries {
-        if !fits(key, value) {
+        if !fits(key, value) || last.is_some_and(|l| !before(l, key)) {
             continue;
         }
-        let line = format!("{key}\t{value}\n");
-        match chunks.last_mut() {
-            Some((_, chunk)) if chunk.len() + line.len() <= CHUNK => chunk.push_str(&line),
-            _ => chunks.push((key.clone(), line)),
+        last = Some(key);
+        let line = key.len() + value.len() + 2;
+        if !matches!(chunks.last(), Some((_, c)) if c.len() + line <= CHUNK) {
+            // A map of more than one chunk fills the next ones too.
+            let capacity = if chunks.is_empty() { 0 } else { CHUNK };
+            chunks.push((key, String::with_capacity(capacity)));
         }
+        let Some((_, chunk)) = chunks.last_mut() else {
+            continue;
+        };
+        chunk.push_str(key);
+        chunk.push('\t');
+        chunk.push_str(value);
+        chunk.push('\n');
         stored += 1;
     }
-    let index: String = chunks
-        .iter()
-        .map(|(first, _)| format!("{first}\n"))
-        .collect();
+    let mut index = String::new();
+    for (first, _) in &chunks {
+        index.push_str(first);
+        index.push('\n');
+    }
     if index.len() > CHUNK {
         return 0;
     }
@@ -143,6 +207,47 @@ mod tests {
             "in key order"
         );
         assert!(entries(&host, "other").is_empty());
+    }
+
+    /// Entries given in order are stored as a map's are; one out of
+    /// order or repeated is left out.
+    #[test]
+    fn sorted_entries_are_stored_as_a_map() {
+        let map: BTreeMap<String, String> = (0..3000)
+            .map(|i| (format!("k{i:05}"), format!("v{i}")))
+            .collect();
+        let (a, b) = (FakeHost::new(), FakeHost::new());
+        assert_eq!(store(&a, "m", &map), 3000);
+        let pairs = map.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        assert_eq!(store_sorted(&b, "m", pairs), 3000);
+        assert_eq!(a.calls(), b.calls());
+        let c = FakeHost::new();
+        let odd = [("b", "1"), ("a", "2"), ("b", "3"), ("c", "4")];
+        assert_eq!(store_sorted(&c, "m", odd), 2);
+        assert_eq!(lookup(&c, "m", "b").as_deref(), Some("1"));
+        assert_eq!(lookup(&c, "m", "a"), None);
+        assert_eq!(lookup(&c, "m", "c").as_deref(), Some("4"));
+        for (a, b) in [
+            ("", "a"),
+            ("a", "b"),
+            ("abcdefgh1", "abcdefgh2"),
+            ("abcdefgh", "abcdefgh0"),
+            ("abcdefghij", "b"),
+        ] {
+            assert!(before(a, b), "{a} < {b}");
+            assert!(!before(b, a), "{b} > {a}");
+            assert!(!before(a, a));
+        }
+        for (s, has) in [
+            ("", false),
+            ("abcdefgh", false),
+            ("abcdefgh\t", true),
+            ("abcdefg\nh", true),
+            ("ab\tc", true),
+            ("\u{e9}\u{909}\u{a0a}", false),
+        ] {
+            assert_eq!(has_tab_or_newline(s), has, "{s:?}");
+        }
     }
 
     /// Entries that would break the line format are left out.
