@@ -59,6 +59,8 @@ pub struct Archive {
     /// Whether `apt-ftparchive` writes `by-hash/` copies and
     /// `Acquire-By-Hash: yes`.
     pub by_hash: bool,
+    /// The second (since the epoch) of the last publish.
+    published: std::cell::Cell<Option<u64>>,
 }
 
 impl Archive {
@@ -68,6 +70,7 @@ impl Archive {
         let archive = Archive {
             work: tempfile::tempdir().unwrap(),
             by_hash,
+            published: std::cell::Cell::new(None),
         };
         let home = archive.gnupg();
         std::fs::create_dir_all(&home).unwrap();
@@ -155,6 +158,21 @@ impl Archive {
     /// generate`), the Release (with `by-hash/` copies when
     /// [`Archive::by_hash`]) and sign it as `InRelease` and `Release.gpg`.
     pub fn publish(&self) {
+        // A new release in the same second as the last one would carry the
+        // same `Last-Modified` (HTTP dates have whole seconds), and apt's
+        // `If-Modified-Since` would be answered 304: no real archive
+        // publishes twice in a second, so neither does this one.
+        let now_secs = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        if let Some(last) = self.published.get() {
+            while now_secs() <= last {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
         let root = self.root();
         let config = self.work.path().join("apt-ftparchive.conf");
         std::fs::write(
@@ -213,6 +231,7 @@ impl Archive {
                 .arg(suite.join("Release.gpg"))
                 .arg(suite.join("Release")),
         );
+        self.published.set(Some(now_secs()));
     }
 
     /// The archive's file at `rel` (relative to its root).
