@@ -77,7 +77,7 @@ fn write_value(out: &mut String, v: &str) {
         let (plain, tail) = rest.split_at(i);
         escape_into(out, plain);
         let decoded = tail.find(';').and_then(|semi| {
-            let c = entity(tail.get(1..semi)?)?;
+            let c = markup::entity(tail.get(1..semi)?)?;
             Some((c, semi + 1))
         });
         match decoded {
@@ -92,25 +92,6 @@ fn write_value(out: &mut String, v: &str) {
         }
     }
     escape_into(out, rest);
-}
-
-/// The character a reference `&{name};` stands for, as
-/// [`markup::decode_entities`] reads it.
-fn entity(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => name
-            .strip_prefix("#x")
-            .or_else(|| name.strip_prefix("#X"))
-            .map(|h| u32::from_str_radix(h, 16))
-            .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
-            .and_then(Result::ok)
-            .and_then(char::from_u32),
-    }
 }
 
 /// Where the bytes of `b` from `i` on for which `keep` holds end.

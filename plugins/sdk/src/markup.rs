@@ -20,21 +20,7 @@ pub fn decode_entities(s: &str) -> String {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
         let decoded = tail.find(';').and_then(|semi| {
-            let name = &tail[1..semi];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => name
-                    .strip_prefix("#x")
-                    .or_else(|| name.strip_prefix("#X"))
-                    .map(|h| u32::from_str_radix(h, 16))
-                    .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
-                    .and_then(Result::ok)
-                    .and_then(char::from_u32),
-            }?;
+            let c = entity(&tail[1..semi])?;
             Some((c, semi + 1))
         });
         match decoded {
@@ -50,6 +36,33 @@ pub fn decode_entities(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The character the reference `&{name};` stands for: the five XML
+/// entities and decimal or hexadecimal `#` references; `None` for any
+/// other name or a number that is no character.
+///
+/// ```
+/// use artgate_sdk::markup::entity;
+/// assert_eq!(entity("amp"), Some('&'));
+/// assert_eq!(entity("#x41"), Some('A'));
+/// assert_eq!(entity("bogus"), None);
+/// ```
+pub fn entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => name
+            .strip_prefix("#x")
+            .or_else(|| name.strip_prefix("#X"))
+            .map(|h| u32::from_str_radix(h, 16))
+            .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+            .and_then(Result::ok)
+            .and_then(char::from_u32),
+    }
 }
 
 /// `s` with `& " ' < >` escaped, so it can stand as an attribute value

@@ -2,7 +2,8 @@
 //! owned values for JSON, an allocation per attribute for HTML): the
 //! reference the rewriting is compared with, byte for byte.
 
-use crate::Page;
+// The URL join did not change; the reference uses the adapter's own.
+use crate::{Page, join};
 use artgate_sdk::markup;
 use artgate_sdk::prelude::*;
 use serde_json::Value;
@@ -276,50 +277,4 @@ fn sha256_of(spec: &str) -> Option<String> {
     let value = value.trim().to_ascii_lowercase();
     (algo.trim().eq_ignore_ascii_case("sha256") && Digest::from_hex(&value).is_ok())
         .then_some(value)
-}
-
-/// `url` resolved against the page URL `base` (absolute, root-relative,
-/// scheme-relative or relative with `..`).
-fn join(base: &str, url: &str) -> String {
-    // Any URL with a scheme (`https:`, `mailto:`) is absolute already.
-    let has_scheme = url.split_once(':').is_some_and(|(s, _)| {
-        s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    });
-    if has_scheme {
-        return url.to_owned();
-    }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
-    if let Some(other) = url.strip_prefix("//") {
-        return format!("{scheme}://{other}");
-    }
-    let (authority, base_path) = rest.split_once('/').unwrap_or((rest, ""));
-    let path = if url.starts_with('/') {
-        url.to_owned()
-    } else {
-        let dir = base_path.rsplit_once('/').map_or("", |(d, _)| d);
-        format!("/{dir}/{url}")
-    };
-    let (path, query) = match path.split_once('?') {
-        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-        None => (path, None),
-    };
-    let mut out: Vec<&str> = Vec::new();
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    for seg in &segs {
-        match *seg {
-            "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
-        }
-    }
-    let mut joined = format!("{scheme}://{authority}/{}", out.join("/"));
-    if let Some(q) = query {
-        joined.push('?');
-        joined.push_str(&q);
-    }
-    joined
 }
