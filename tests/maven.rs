@@ -10,7 +10,7 @@
 //! Maven sends `Cache-Control: no-cache` with every request; the tests
 //! check that it never turns a stored artifact into an upstream request.
 
-use crate::support::clients::run;
+use crate::support::clients::{run, run_ok};
 use crate::support::gateway::Gateway;
 use crate::support::kit::check_builtin_cases;
 use crate::support::maven_tools::{Fixture, local_sha256, mvn, project, require_mvn, settings};
@@ -31,8 +31,7 @@ fn remote(mirror: &Mirror) -> String {
 async fn compile(proj: &Path, settings: &Path, local: &Path, extra: &[&str]) {
     let mut args = vec!["compile"];
     args.extend_from_slice(extra);
-    let ran = run(mvn(proj, settings, local, &args)).await;
-    assert!(ran.ok, "mvn compile {extra:?} failed:\n{}", ran.output);
+    run_ok(mvn(proj, settings, local, &args)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,17 +257,16 @@ async fn mvn_deploys_to_hosted_and_resolves_through_the_group() {
 
     // A release, then the same release again: 409.
     let release = b"the tool, release 1.0\n".repeat(50);
-    let ran = run(deploy("1.0", &release)).await;
-    assert!(ran.ok, "deploy failed:\n{}", ran.output);
+    run_ok(deploy("1.0", &release)).await;
     let ran = run(deploy("1.0", b"something else")).await;
     assert!(!ran.ok, "a release was redeployed:\n{}", ran.output);
     assert!(ran.output.contains("409"), "{}", ran.output);
 
     // A snapshot, twice: two timestamped builds, the metadata names the
     // second.
-    run_ok_deploy(deploy("2.0-SNAPSHOT", b"snapshot build one\n")).await;
+    run_ok(deploy("2.0-SNAPSHOT", b"snapshot build one\n")).await;
     let second = b"snapshot build two\n".repeat(10);
-    run_ok_deploy(deploy("2.0-SNAPSHOT", &second)).await;
+    run_ok(deploy("2.0-SNAPSHOT", &second)).await;
     let meta = gw
         .get_remote("own", "org/own/tool/2.0-SNAPSHOT/maven-metadata.xml", &[])
         .await;
@@ -309,12 +307,6 @@ async fn mvn_deploys_to_hosted_and_resolves_through_the_group() {
         Some(sha256_hex(&second)),
         "the snapshot resolves to its latest build"
     );
-}
-
-/// Runs a deploy and panics with its output unless it succeeds.
-async fn run_ok_deploy(cmd: std::process::Command) {
-    let ran = run(cmd).await;
-    assert!(ran.ok, "deploy failed:\n{}", ran.output);
 }
 
 #[tokio::test]
