@@ -71,7 +71,8 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
     }
 }
 
-async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBody> {
+/// `PUT /cache/flush[?remote=R]`.
+pub async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBody> {
     // Flushing drops *cached* entries: hosted remotes hold the only copy of
     // what was uploaded, so they are never flushed (delete files instead).
     let targets: Vec<String> = match &remote {
@@ -94,21 +95,7 @@ async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBod
             .map(|rt| rt.cfg.name.clone())
             .collect(),
     };
-    let result = state
-        .engine
-        .store
-        .run(move |store| {
-            let mut n = 0;
-            for name in &targets {
-                n += store.meta.remove_all(Some(name))?;
-            }
-            store.meta.flush()?;
-            let gone = crate::store::gc(store)?;
-            Ok((n, gone.blobs))
-        })
-        .await;
-    state.memo.clear();
-    match result {
+    match drop_cached(state, targets, None).await {
         Ok((entries, blobs)) => body::json(
             StatusCode::OK,
             &json!({ "flushed": entries, "blobs_deleted": blobs, "remote": remote }),
@@ -118,6 +105,36 @@ async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<ResBod
             format!("flush failed: {e}"),
         ),
     }
+}
+
+/// Drop cached entries: every entry of each of `remotes`, or only the
+/// entry `key` of them. Blobs no entry references any more are deleted,
+/// and the remembered adapter decisions forgotten. Returns the entries
+/// and blobs removed. Callers keep hosted remotes out (their entries are
+/// the only copy).
+pub async fn drop_cached(
+    state: &Arc<AppState>,
+    remotes: Vec<String>,
+    key: Option<String>,
+) -> Result<(u64, u64), crate::store::StoreError> {
+    let result = state
+        .engine
+        .store
+        .run(move |store| {
+            let mut n = 0;
+            for name in &remotes {
+                n += match &key {
+                    None => store.meta.remove_all(Some(name))?,
+                    Some(k) => u64::from(store.meta.remove_entry(name, k, false)?.is_some()),
+                };
+            }
+            store.meta.flush()?;
+            let gone = crate::store::gc(store)?;
+            Ok((n, gone.blobs))
+        })
+        .await;
+    state.memo.clear();
+    result
 }
 
 /// `GET /v2/`: the registry ping clients send before anything else.

@@ -7,6 +7,7 @@
 //! | route | needs |
 //! | --- | --- |
 //! | `/`, `/health`, `/metrics`, `/plugins`, `GET /v2/` | nothing (credentials are not even looked at) |
+//! | `/ui/...`, `/api/v1/...` (not `/api/v1/remote/`) | checked by the console (`console/access.rs`): any valid token (or session) to look, the scopes above to read, write and delete a remote's files, admin for actions |
 //! | `GET /config`, `PUT /cache/flush` | an `admin = true` token |
 //! | `GET`/`HEAD` on a remote | `read`, unless the remote has `anonymous_read` (the default) |
 //! | `DELETE` on a remote | `delete` |
@@ -142,7 +143,8 @@ impl AuthError {
 pub fn need(route: &Route, method: &Method) -> Need {
     match route {
         Route::Admin(AdminRoute::Config | AdminRoute::Flush { .. }) => Need::Admin,
-        Route::Admin(_) | Route::RegistryPing => Need::Open,
+        // The console checks its own requests (a session cookie counts).
+        Route::Admin(_) | Route::RegistryPing | Route::Console => Need::Open,
         Route::Remote { .. } => match *method {
             Method::GET | Method::HEAD => Need::Read,
             Method::DELETE => Need::Delete,
@@ -180,14 +182,13 @@ pub fn authorize<'a>(
     let reached = remote.map_or_else(Vec::new, |r| config.reached(r, need != Need::Read));
     let anonymous =
         need == Need::Read && !reached.is_empty() && reached.iter().all(|r| r.anonymous_read);
-    let Some(presented) = credentials(headers)? else {
+    let Some(token) = presented(config, headers)? else {
         return if anonymous {
             Ok(None)
         } else {
             Err(AuthError::Missing)
         };
     };
-    let token = find(&config.tokens, presented.as_bytes()).ok_or(AuthError::Invalid)?;
     let lacking = match (need, remote) {
         (Need::Admin, _) => (!token.admin).then_some(None),
         (_, None) => Some(None),
@@ -206,6 +207,50 @@ pub fn authorize<'a>(
                 .filter(|v| r.is_some_and(|r| r.name != v.name))
                 .map(|v| v.name.clone()),
         }),
+    }
+}
+
+/// The configured token a request's `Authorization` header presents;
+/// `None` without the header, an error when it is malformed or the token
+/// is not valid.
+pub fn presented<'a>(
+    config: &'a Config,
+    headers: &HeaderMap,
+) -> Result<Option<&'a TokenConfig>, AuthError> {
+    match credentials(headers)? {
+        None => Ok(None),
+        Some(secret) => token_for(config, &secret)
+            .map(Some)
+            .ok_or(AuthError::Invalid),
+    }
+}
+
+/// The configured token whose secret is `secret` (the operator console's
+/// login form).
+pub fn token_for<'a>(config: &'a Config, secret: &str) -> Option<&'a TokenConfig> {
+    find(&config.tokens, secret.as_bytes())
+}
+
+/// Whether `token` (`None`: no credentials) may do what `need` asks on
+/// `remote`, with the same rules as a request on the remote's URL: for a
+/// virtual remote, on every remote it reaches. Always true with access
+/// control off.
+pub fn may(
+    config: &Config,
+    token: Option<&TokenConfig>,
+    remote: &RemoteConfig,
+    need: Need,
+) -> bool {
+    if config.tokens.is_empty() {
+        return true;
+    }
+    let reached = config.reached(remote, need != Need::Read);
+    match (token, need) {
+        (_, Need::Open) => true,
+        (token, Need::Admin) => token.is_some_and(|t| t.admin),
+        (None, Need::Read) => !reached.is_empty() && reached.iter().all(|r| r.anonymous_read),
+        (None, _) => false,
+        (Some(t), need) => reached.iter().all(|r| has_scope(t, r, need)),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod body;
 pub mod cache;
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod host_http;
 pub mod metrics;
 pub mod plugins;
@@ -33,6 +34,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod upstream;
+pub mod upstream_health;
 
 use std::sync::Arc;
 

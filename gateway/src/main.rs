@@ -253,6 +253,10 @@ fn fsck(config: &artgate::config::Config, repair: bool, verify: bool) -> anyhow:
     let report =
         fsck::check(&meta, &blobs, repair, verify).map_err(|e| anyhow::anyhow!("fsck: {e}"))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
+    // Kept for the operator console; a failure to keep it fails nothing.
+    if let Err(e) = fsck::save_last(&config.storage.dir, &report) {
+        eprintln!("could not save the report for the console: {e}");
+    }
     // Leftovers are reported, not failed: they are harmless.
     if report.damaged() && !repair {
         std::process::exit(1);

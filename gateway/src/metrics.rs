@@ -1,12 +1,48 @@
 //! Prometheus metrics (`GET /metrics`, text exposition format).
 
+use crate::console::timeline::Timeline;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Now, unix seconds (the timeline's clock).
+fn now_secs() -> u64 {
+    crate::store::now_ms() / 1000
+}
+
+/// Counters of one remote's requests by outcome.
+type OutcomeCounts = [AtomicU64; Outcome::ALL.len()];
+
+/// The value under `name`, made on first use (a read lock on every later
+/// use).
+fn cached_or_insert<T: Default>(map: &RwLock<HashMap<String, Arc<T>>>, name: &str) -> Arc<T> {
+    if let Some(t) = map.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+        return t.clone();
+    }
+    let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+    map.entry(name.to_owned()).or_default().clone()
+}
+
+/// The upstream-bytes counter of one remote
+/// ([`Metrics::upstream_bytes_counter`]); counts into the timeline too.
+pub struct UpstreamBytes {
+    counter: Counter,
+    timeline: Arc<RequestTimeline>,
+}
+
+impl UpstreamBytes {
+    /// Count `n` bytes received.
+    pub fn inc_by(&self, n: u64) {
+        self.counter.inc_by(n);
+        self.timeline.add(now_secs(), SERIES_FETCHED, n);
+    }
+}
 
 pub use crate::cache::Outcome;
 
@@ -68,8 +104,37 @@ struct ResultLabel {
     result: &'static str,
 }
 
+/// The series of [`Metrics::timeline`]: requests by [`Outcome`] (at
+/// [`Outcome::index`]), then [`SERIES_SERVED`] and [`SERIES_FETCHED`].
+pub const TIMELINE_SERIES: usize = Outcome::ALL.len() + 2;
+/// Body bytes sent to clients, in [`Metrics::timeline`].
+pub const SERIES_SERVED: usize = Outcome::ALL.len();
+/// Body bytes received from upstreams, in [`Metrics::timeline`].
+pub const SERIES_FETCHED: usize = Outcome::ALL.len() + 1;
+
+/// The last hour of requests and bytes, second by second, for the
+/// operator console.
+pub type RequestTimeline = Timeline<TIMELINE_SERIES>;
+
+/// Calls, failures and time of one adapter since the start.
+#[derive(Default)]
+pub struct AdapterTotals {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls that failed (trap, timeout, refusal).
+    pub errors: AtomicU64,
+    /// Time spent in calls, nanoseconds.
+    pub nanos: AtomicU64,
+}
+
 /// Every metric the gateway exports.
 pub struct Metrics {
+    /// The last hour, per second, in memory (the console's charts).
+    pub timeline: Arc<RequestTimeline>,
+    adapters: RwLock<HashMap<String, Arc<AdapterTotals>>>,
+    /// Requests per remote by outcome (at [`Outcome::index`]), readable
+    /// without creating metric series (the console's remote list).
+    by_remote: RwLock<HashMap<String, Arc<OutcomeCounts>>>,
     registry: Registry,
     requests: Family<ReqLabels, Counter>,
     bytes_served: Family<RemoteLabel, Counter>,
@@ -217,6 +282,9 @@ impl Metrics {
             fills_inflight.clone(),
         );
         Metrics {
+            timeline: Arc::default(),
+            adapters: RwLock::default(),
+            by_remote: RwLock::default(),
             registry,
             requests,
             bytes_served,
@@ -251,10 +319,26 @@ impl Metrics {
                 outcome: outcome.as_str(),
             })
             .inc();
+        self.timeline.add(now_secs(), outcome.index(), 1);
+        if remote != "-" {
+            let counts = cached_or_insert(&self.by_remote, remote);
+            counts[outcome.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests on `remote` since the start, by outcome (at
+    /// [`Outcome::index`]).
+    pub fn remote_outcomes(&self, remote: &str) -> [u64; Outcome::ALL.len()] {
+        let map = self.by_remote.read().unwrap_or_else(|p| p.into_inner());
+        match map.get(remote) {
+            Some(c) => std::array::from_fn(|i| c[i].load(Ordering::Relaxed)),
+            None => [0; Outcome::ALL.len()],
+        }
     }
 
     /// Count body bytes sent to a client.
     pub fn served_bytes(&self, remote: &str, n: u64) {
+        self.timeline.add(now_secs(), SERIES_SERVED, n);
         self.bytes_served
             .get_or_create(&RemoteLabel {
                 remote: remote.to_owned(),
@@ -279,12 +363,41 @@ impl Metrics {
 
     /// The upstream-bytes counter of `remote`, for a loop that counts many
     /// chunks (one label lookup instead of one per chunk).
-    pub fn upstream_bytes_counter(&self, remote: &str) -> Counter {
-        self.upstream_bytes
-            .get_or_create(&RemoteLabel {
-                remote: remote.to_owned(),
-            })
-            .clone()
+    pub fn upstream_bytes_counter(&self, remote: &str) -> UpstreamBytes {
+        UpstreamBytes {
+            counter: self
+                .upstream_bytes
+                .get_or_create(&RemoteLabel {
+                    remote: remote.to_owned(),
+                })
+                .clone(),
+            timeline: self.timeline.clone(),
+        }
+    }
+
+    /// Calls, failures and time of every adapter that was called, by name.
+    pub fn adapter_totals(&self) -> Vec<(String, Arc<AdapterTotals>)> {
+        let map = self.adapters.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Blobs evicted since the start.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.get()
+    }
+
+    /// Orphan blob files deleted since the start, and their bytes.
+    pub fn orphans(&self) -> (u64, u64) {
+        (
+            self.orphans_reclaimed.get(),
+            self.orphan_bytes_reclaimed.get(),
+        )
+    }
+
+    fn adapter(&self, adapter: &str) -> Arc<AdapterTotals> {
+        cached_or_insert(&self.adapters, adapter)
     }
 
     /// Count a request that joined an in-flight fill.
@@ -313,10 +426,14 @@ impl Metrics {
         };
         self.plugin_calls.get_or_create(&l).inc();
         self.plugin_seconds.get_or_create(&l).observe(seconds);
+        let t = self.adapter(adapter);
+        t.calls.fetch_add(1, Ordering::Relaxed);
+        t.nanos.fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
     }
 
     /// Count an adapter failure.
     pub fn plugin_error(&self, adapter: &str, kind: &'static str) {
+        self.adapter(adapter).errors.fetch_add(1, Ordering::Relaxed);
         self.plugin_errors
             .get_or_create(&PluginErrLabels {
                 adapter: adapter.to_owned(),

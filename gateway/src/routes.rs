@@ -11,6 +11,11 @@ pub enum Route {
     Admin(AdminRoute),
     /// `GET /v2/`: the Docker registry ping.
     RegistryPing,
+    /// The operator console (`/ui`, `/ui/...`) and its JSON API
+    /// (`/api/v1/...` other than `/api/v1/remote/`): routed further, and
+    /// access-checked, by `console/` itself (it also takes a session
+    /// cookie).
+    Console,
     /// A remote's path: `/api/v1/remote/{remote}/{path}`
     /// ([`RouteKind::RemoteApi`]) or `/v2/{remote}/{path}`
     /// ([`RouteKind::Registry`]; `path` = `{name}/manifests/{ref}` etc.).
@@ -269,6 +274,7 @@ const GET_HEAD: &str = "GET, HEAD";
 ///   empty). Any method: what a remote accepts is decided by its handler.
 ///   `{path}` goes through [`normalize_path`]; `{remote}` must be a valid
 ///   remote name (else 404).
+/// - `/ui`, `/ui/...` and every other `/api/v1/...` → [`Route::Console`].
 /// - Anything else → [`RouteError::NotFound`].
 ///
 /// Admin paths are matched exactly, before any decoding.
@@ -313,11 +319,14 @@ pub fn parse(method: &Method, uri: &Uri) -> Result<Route, RouteError> {
             path: normalize_path(rest)?,
         });
     }
+    if path == "/ui" || path.starts_with("/ui/") || path.starts_with("/api/v1/") {
+        return Ok(Route::Console);
+    }
     Err(RouteError::NotFound)
 }
 
 /// `{remote}/{rest}` → (remote, rest), the remote name checked.
-fn split_remote(s: &str) -> Result<(String, &str), RouteError> {
+pub fn split_remote(s: &str) -> Result<(String, &str), RouteError> {
     let (name, rest) = s.split_once('/').unwrap_or((s, ""));
     if name.is_empty() {
         return Err(RouteError::NotFound);
@@ -519,8 +528,12 @@ mod tests {
             ("GET", "/api/v1/remote/../config", unknown("..")),
             ("GET", "/api/v1/remote/%66iles/x", unknown("%66iles")),
             ("GET", "/api/v1/remote/", Err(RouteError::NotFound)),
-            ("GET", "/api/v1/remote", Err(RouteError::NotFound)),
-            ("GET", "/api/v1/other", Err(RouteError::NotFound)),
+            // The console routes (and 404s) the rest of /api/v1/ itself.
+            ("GET", "/api/v1/remote", Ok(Route::Console)),
+            ("GET", "/api/v1/remotes/files/entries", Ok(Route::Console)),
+            ("POST", "/ui/actions/flush", Ok(Route::Console)),
+            ("GET", "/ui", Ok(Route::Console)),
+            ("GET", "/uix", Err(RouteError::NotFound)),
             ("GET", "/health/", Err(RouteError::NotFound)),
             ("GET", "/heal%74h", Err(RouteError::NotFound)),
             ("GET", "/v2x", Err(RouteError::NotFound)),

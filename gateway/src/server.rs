@@ -8,6 +8,7 @@ use crate::cache::Outcome;
 use crate::config::ServerConfig;
 use crate::conn::io::GuardedIo;
 use crate::conn::{self, ConnGuard, ConnLimits, Refusal};
+use crate::console::recent::{Event, Recent};
 use crate::metrics;
 use crate::plugins::wit::RouteKind;
 use crate::reqbody::ClientStream;
@@ -194,6 +195,9 @@ pub async fn handle(
     let id = state.request_id();
     let method = req.method().clone();
     let version = req.version();
+    // For the console's list of recent misses and errors (a cheap clone:
+    // the URI's bytes are shared).
+    let uri = req.uri().clone();
     let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path(), token = tracing::field::Empty);
     async move {
         let started = std::time::Instant::now();
@@ -220,8 +224,33 @@ pub async fn handle(
         } else {
             "other"
         };
-        state.engine.metrics.request(remote_label, method_label, outcome);
-        tracing::info!(status = resp.status().as_u16(), remote = %remote, outcome = outcome.as_str(), ms = started.elapsed().as_secs_f64() * 1000.0, "served");
+        state
+            .engine
+            .metrics
+            .request(remote_label, method_label, outcome);
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let status = resp.status().as_u16();
+        if remote_label == remote && remote != "-" {
+            // What a remote serves may be a page a browser renders; it
+            // never runs in the gateway's origin (where the console is).
+            resp.headers_mut()
+                .entry(http::header::CONTENT_SECURITY_POLICY)
+                .or_insert(HeaderValue::from_static("sandbox"));
+            if Recent::wanted(outcome, status) {
+                state.console.recent.record(
+                    &remote,
+                    Event {
+                        at_ms: crate::store::now_ms(),
+                        method: method.as_str().chars().take(16).collect(),
+                        path: uri.path().chars().take(1024).collect(),
+                        status,
+                        outcome: outcome.as_str(),
+                        ms,
+                    },
+                );
+            }
+        }
+        tracing::info!(status, remote = %remote, outcome = outcome.as_str(), ms, "served");
         resp
     }
     .instrument(span)
@@ -284,11 +313,20 @@ async fn dispatch(
         }
     }
     let (mut parts, body) = req.into_parts();
-    parts.headers.remove(http::header::AUTHORIZATION);
     let body = ClientStream::new(body, cfg.body_read_timeout);
+    // The console checks credentials itself (a session cookie counts) and
+    // never passes them on; everything else must not see them from here.
+    if route != Route::Console {
+        parts.headers.remove(http::header::AUTHORIZATION);
+    }
     match route {
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
+        Route::Console => (
+            crate::console::handle(state, parts, body, id).await,
+            "-".into(),
+            Outcome::Direct,
+        ),
         Route::Remote { kind, remote, path } => {
             let target = Target {
                 kind,

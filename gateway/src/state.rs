@@ -59,6 +59,8 @@ pub struct AppState {
     pub plugins: Arc<PluginRegistry>,
     /// Remembered adapter decisions for fresh hits.
     pub memo: DecisionMemo,
+    /// The operator console's sessions and recent events.
+    pub console: crate::console::Console,
     /// The `http-send` capability of adapter calls ([`HttpCapability`]).
     http: HttpCapability,
     next_id: AtomicU64,
@@ -122,6 +124,7 @@ impl AppState {
             },
             plugins,
             memo: DecisionMemo::new(100_000),
+            console: Default::default(),
             http,
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:06x}", seed & 0xff_ffff),

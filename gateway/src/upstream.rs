@@ -7,6 +7,7 @@
 
 use crate::body::BoxError;
 use crate::config::{Credentials, RedirectPolicy, RemoteConfig, UpstreamConfig};
+use crate::upstream_health::UpstreamHealth;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Empty, combinators::BoxBody};
@@ -128,6 +129,8 @@ pub struct Outgoing {
 pub struct Upstream {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
     cfg: Arc<UpstreamConfig>,
+    /// What the requests sent so far say about each remote's upstreams.
+    pub health: Arc<UpstreamHealth>,
 }
 
 impl Upstream {
@@ -168,6 +171,7 @@ impl Upstream {
         Ok(Upstream {
             client,
             cfg: Arc::new(cfg.clone()),
+            health: Arc::default(),
         })
     }
 
@@ -191,7 +195,14 @@ impl Upstream {
         let mut last_err = None;
         for url in &urls {
             for attempt in 0..attempts {
-                match self.send_following(remote, req, url.clone()).await {
+                let sent = std::time::Instant::now();
+                let result = self.send_following(remote, req, url.clone()).await;
+                self.note(
+                    remote,
+                    result.as_ref().map(|(r, _)| r.status().as_u16()),
+                    sent,
+                );
+                match result {
                     // A 5xx from one base moves on to the next base, but is
                     // returned as is when it is the last one.
                     Ok((resp, at))
@@ -362,10 +373,26 @@ impl Upstream {
         } else {
             None
         };
-        let resp = self
+        let sent = std::time::Instant::now();
+        let result = self
             .send_once(&method, &url, headers, creds, true, body)
-            .await?;
-        Ok((resp, url))
+            .await;
+        self.note(remote, result.as_ref().map(|r| r.status().as_u16()), sent);
+        Ok((result?, url))
+    }
+
+    /// Record an attempt's result (its status, or why it got none) in
+    /// [`Upstream::health`].
+    fn note(
+        &self,
+        remote: &RemoteConfig,
+        result: Result<u16, &UpstreamError>,
+        sent: std::time::Instant,
+    ) {
+        match result {
+            Ok(status) => self.health.answered(&remote.name, status, sent.elapsed()),
+            Err(e) => self.health.failed(&remote.name, &e.to_string()),
+        }
     }
 }
 

@@ -144,12 +144,31 @@ pub enum FillState {
 /// One in-flight fetch.
 pub struct Fill {
     tx: watch::Sender<FillState>,
+    started: std::time::Instant,
 }
 
 impl Fill {
     /// Publish a new state to every waiter.
     pub fn publish(&self, state: FillState) {
         self.tx.send_replace(state);
+    }
+
+    /// Where the fill stands, for the operator console.
+    pub fn progress(&self) -> FillProgress {
+        let (phase, bytes, expected) = match &*self.tx.borrow() {
+            FillState::Pending => ("waiting for the upstream", 0, None),
+            FillState::Streaming { head, readable, .. } => ("streaming", *readable, head.size),
+            FillState::Done { len, .. } => ("committing", *len, Some(*len)),
+            FillState::Failed(_) | FillState::Aborted(_) => ("failed", 0, None),
+            FillState::Uncacheable => ("not cacheable", 0, None),
+        };
+        FillProgress {
+            phase,
+            bytes,
+            expected,
+            waiters: self.tx.receiver_count(),
+            elapsed: self.started.elapsed(),
+        }
     }
 
     /// Watch the state.
@@ -173,6 +192,21 @@ impl Fill {
             }
         }
     }
+}
+
+/// A snapshot of one fill's progress ([`Fill::progress`]).
+#[derive(Debug, Clone)]
+pub struct FillProgress {
+    /// What the fill is doing, in a few words.
+    pub phase: &'static str,
+    /// Bytes received and readable so far.
+    pub bytes: u64,
+    /// The body's full size, when the upstream said.
+    pub expected: Option<u64>,
+    /// Requests reading the fill now (the one that started it included).
+    pub waiters: usize,
+    /// Time since the fill started.
+    pub elapsed: std::time::Duration,
 }
 
 /// The in-flight fills, by the id of the entry they fill: one fill per
@@ -199,7 +233,10 @@ impl Fills {
             return Joined::Waiter(f.clone());
         }
         let (tx, _) = watch::channel(FillState::Pending);
-        let fill = Arc::new(Fill { tx });
+        let fill = Arc::new(Fill {
+            tx,
+            started: std::time::Instant::now(),
+        });
         map.insert(id.clone(), fill.clone());
         Joined::Leader(fill)
     }
@@ -217,6 +254,17 @@ impl Fills {
         if map.get(id).is_some_and(|f| Arc::ptr_eq(f, fill)) {
             map.remove(id);
         }
+    }
+
+    /// Every fill in progress with its entry id, at most `limit`, longest
+    /// running first.
+    pub fn snapshot(&self, limit: usize) -> Vec<(EntryId, Arc<Fill>)> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        drop(map);
+        all.sort_by_key(|(_, f)| f.started);
+        all.truncate(limit);
+        all
     }
 
     /// Number of fills in progress.

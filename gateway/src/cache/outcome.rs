@@ -26,6 +26,23 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of their indices ([`Outcome::index`]).
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Hit,
+        Outcome::Miss,
+        Outcome::Stale,
+        Outcome::Revalidated,
+        Outcome::Bypass,
+        Outcome::Direct,
+        Outcome::Hosted,
+        Outcome::Error,
+    ];
+
+    /// The position in [`Outcome::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {

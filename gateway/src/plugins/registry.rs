@@ -167,6 +167,24 @@ pub struct PluginRegistry {
     metrics: Arc<Metrics>,
     /// True once [`PluginRegistry::load`] has run.
     ready: tokio::sync::watch::Sender<bool>,
+    /// The last [`HISTORY`] loads from the plugin directory, newest last.
+    history: std::sync::Mutex<std::collections::VecDeque<Reload>>,
+}
+
+/// How many plugin-directory loads [`PluginRegistry::history`] keeps.
+pub const HISTORY: usize = 50;
+
+/// One load of a plugin-directory file, as the operator console lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reload {
+    /// When, unix milliseconds.
+    pub at_ms: u64,
+    /// The file.
+    pub path: String,
+    /// The adapter's name and version, when it loaded.
+    pub adapter: Option<String>,
+    /// Why it did not load, when it did not.
+    pub error: Option<String>,
 }
 
 impl PluginRegistry {
@@ -184,6 +202,7 @@ impl PluginRegistry {
             active: ArcSwap::from_pointee(ActiveSet::default()),
             metrics,
             ready: tokio::sync::watch::Sender::new(false),
+            history: Default::default(),
         })
     }
 
@@ -346,6 +365,7 @@ impl PluginRegistry {
                     ReadError::NotRegular(_) => None,
                 };
                 let msg = e.to_string();
+                self.remember(&path, None, Some(&msg));
                 let changed = entry.error.as_ref() != Some(&msg) || !entry.sha256.is_empty();
                 entry.sha256 = String::new();
                 entry.error = Some(msg);
@@ -361,6 +381,8 @@ impl PluginRegistry {
             Ok(a) => {
                 tracing::info!(path = %path.display(), adapter = a.name(), version = %a.info.version, "loaded plugin");
                 self.metrics.plugin_reload("ok");
+                let loaded = format!("{} {}", a.name(), a.info.version);
+                self.remember(&path, Some(loaded), None);
                 entry.good = Some(Loaded {
                     adapter: Arc::new(a.counted_by(self.metrics.clone())),
                     loaded_at: SystemTime::now(),
@@ -370,10 +392,30 @@ impl PluginRegistry {
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "plugin rejected; the previous version (if any) keeps serving");
                 self.metrics.plugin_reload("error");
+                self.remember(&path, None, Some(&e.to_string()));
                 entry.error = Some(e.to_string());
             }
         }
         true
+    }
+
+    /// The last loads from the plugin directory, newest first.
+    pub fn history(&self) -> Vec<Reload> {
+        let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.iter().rev().cloned().collect()
+    }
+
+    fn remember(&self, path: &Path, adapter: Option<String>, error: Option<&str>) {
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if h.len() == HISTORY {
+            h.pop_front();
+        }
+        h.push_back(Reload {
+            at_ms: crate::store::now_ms(),
+            path: path.display().to_string(),
+            adapter,
+            error: error.map(str::to_owned),
+        });
     }
 
     fn build_active(&self, state: &DirState) -> ActiveSet {

@@ -36,6 +36,7 @@ mod virtual_remote;
 
 pub use error::{HostedError, ServeError};
 pub use request::{Served, Target};
+pub use respond::{FillOrBlob, respond_from};
 
 use crate::cache::Outcome;
 use crate::config::RemoteMode;

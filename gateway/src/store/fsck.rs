@@ -308,6 +308,26 @@ pub fn check(
     Ok(report)
 }
 
+/// The file in the storage directory where `artgate fsck` leaves its last
+/// report, for the operator console's storage page.
+pub const LAST_REPORT: &str = "last-fsck.json";
+
+/// Save `report` as the last one in `dir` (the storage directory), with
+/// the time it was made; written whole or not at all (a temporary file
+/// renamed into place).
+pub fn save_last(dir: &std::path::Path, report: &FsckReport) -> std::io::Result<()> {
+    let doc = serde_json::json!({ "at_ms": super::now_ms(), "report": report });
+    let tmp = dir.join(format!("{LAST_REPORT}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc)?)?;
+    std::fs::rename(tmp, dir.join(LAST_REPORT))
+}
+
+/// The last report saved in `dir` with [`save_last`], if any.
+pub fn load_last(dir: &std::path::Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(dir.join(LAST_REPORT)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

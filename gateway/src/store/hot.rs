@@ -179,6 +179,10 @@ impl EntryIndex for CachedMetaStore {
         self.inner.list_entries(remote, prefix, after, limit)
     }
 
+    fn count_entries(&self, remote: &str, prefix: &str, limit: u64) -> Result<u64, StoreError> {
+        self.inner.count_entries(remote, prefix, limit)
+    }
+
     fn all_entries(&self) -> Result<Vec<(String, String, Entry)>, StoreError> {
         self.inner.all_entries()
     }

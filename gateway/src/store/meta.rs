@@ -102,6 +102,9 @@ pub trait EntryIndex {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Entry)>, StoreError>;
+    /// How many entries of `remote` have a key starting with `prefix`,
+    /// counting at most `limit` (keys only: nothing is decoded).
+    fn count_entries(&self, remote: &str, prefix: &str, limit: u64) -> Result<u64, StoreError>;
     /// Every entry as `(remote, key, entry)` (fsck). Undecodable records
     /// are skipped.
     fn all_entries(&self) -> Result<Vec<(String, String, Entry)>, StoreError>;

@@ -407,6 +407,19 @@ impl EntryIndex for SledMetaStore {
     }
 
     /// A page of `remote`'s entries by key prefix.
+    fn count_entries(&self, remote: &str, prefix: &str, limit: u64) -> Result<u64, StoreError> {
+        check_name(remote)?;
+        let mut n = 0;
+        for k in self.entries.scan_prefix(join_key(remote, prefix)).keys() {
+            k?;
+            n += 1;
+            if n >= limit {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
     fn list_entries(
         &self,
         remote: &str,
@@ -765,6 +778,10 @@ mod tests {
             m.put_entry("r", k, &e, false).unwrap();
         }
         m.put_entry("r2", "tags/z", &e, false).unwrap();
+        assert_eq!(m.count_entries("r", "", 100).unwrap(), 5);
+        assert_eq!(m.count_entries("r", "tags/", 100).unwrap(), 3);
+        assert_eq!(m.count_entries("r", "tags/", 2).unwrap(), 2);
+        assert_eq!(m.count_entries("r3", "", 100).unwrap(), 0);
         let keys = |v: Vec<(String, Entry)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
         assert_eq!(
             keys(m.list_entries("r", "tags/", None, 10).unwrap()),
