@@ -32,6 +32,7 @@ if command -v apt-get >/dev/null; then
     maven junit5 libmaven-resources-plugin-java        # tests/maven.rs: mvn, and the plugins it runs from
     libmaven-compiler-plugin-java libmaven-deploy-plugin-java  # Debian's /usr/share/maven-repo (no Maven Central)
     reprepro apt-utils gnupg lighttpd dpkg-dev         # tests/deb.rs (a signed archive served by lighttpd, apt-get)
+    chromium chromium-driver                           # tests/console.rs (a real browser through WebDriver)
   )
   missing=()
   for p in "${pkgs[@]}"; do

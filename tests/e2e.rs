@@ -8,6 +8,7 @@
 //! | `core_cache.rs` | the cache with the `generic` adapter: hit/miss, revalidation, stale, negative caching, Range/HEAD, flush, status codes, traversal, admin endpoints, failover |
 //! | `core_faults.rs` | coalescing (one streamed fetch for many clients), truncated upstream bodies, invalid plugin files at startup |
 //! | `core_ops.rs` | operator-facing: TLS, `artgate check`, LRU eviction, request limits, the redirect policy, JSON logs |
+//! | `console.rs` | the operator console (`/ui/`) in a real browser (`support/browser.rs`), and the browser harness itself |
 //! | `headers.rs` | representation headers: `stale`, `X-Artifact-Size`, `Content-Encoding`, `HEAD` on a miss |
 //! | `hosted.rs` | hosted remotes: every upload, read, list and delete test (plain, multipart, `Content-MD5`), DVC, ccache, `cas`, virtual remotes, quotas, the auth matrix |
 //! | `alpine.rs`, `cargo.rs`, `deb.rs`, `docker.rs`, `git.rs`, `go.rs`, `maven.rs`, `npm.rs`, `pypi.rs`, `rpm.rs` | one adapter each, with its real client and upstream |
@@ -27,12 +28,14 @@
 //! | `upstream.rs` | `Upstream`: the in-process upstream with fault switches and counters |
 //! | `serve.rs` | `Server`: the one accept loop every in-process test server uses |
 //! | `mirror.rs` | `Mirror`: a directory tree served by an `Upstream` |
+//! | `browser.rs` | `Browser`: headless chromium through chromedriver (fantoccini's `client`, `console_errors`, `screenshot` to `target/console-screenshots/`), desktop or phone-sized |
 //! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `deb_tools.rs`, `maven_tools.rs`, `pypi.rs`, `npm.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, a signed Debian archive behind lighttpd and a private apt-get, Maven fixtures and `mvn`, DVC/ccache and running commands (`assert_success`) |
 
 mod support;
 
 mod alpine;
 mod cargo;
+mod console;
 mod core_cache;
 mod core_faults;
 mod core_ops;

@@ -60,7 +60,7 @@ pub struct AppState {
     /// Remembered adapter decisions for fresh hits.
     pub memo: DecisionMemo,
     /// The operator console's sessions and recent events.
-    pub console: crate::console::Console,
+    pub console: crate::console::state::Console,
     /// The `http-send` capability of adapter calls ([`HttpCapability`]).
     http: HttpCapability,
     next_id: AtomicU64,

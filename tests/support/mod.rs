@@ -2,6 +2,7 @@
 //! process and as a child process, HTTP helpers, and the servers the
 //! adapters' tests run against (see the table in `tests/e2e.rs`).
 
+pub mod browser;
 pub mod child;
 pub mod clients;
 pub mod deb_tools;

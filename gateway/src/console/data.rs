@@ -203,7 +203,8 @@ pub struct EntryRow {
     pub digest: String,
     /// Content type served.
     pub content_type: Option<String>,
-    /// Where it came from: `upstream` or `upload`.
+    /// Where it came from: `upstream`, `upstream 404` (a remembered
+    /// absence) or `upload`.
     pub source: &'static str,
     /// When it was stored or last revalidated, unix milliseconds.
     pub stored_at_ms: u64,
@@ -541,10 +542,10 @@ fn entry_row(key: String, e: &Entry, now: u64) -> EntryRow {
         },
         digest: e.blob.to_string(),
         content_type: e.content_type.clone(),
-        source: if e.class == EntryClass::Hosted {
-            "upload"
-        } else {
-            "upstream"
+        source: match e.class {
+            EntryClass::Hosted => "upload",
+            EntryClass::NotFound => "upstream 404",
+            _ => "upstream",
         },
         stored_at_ms: e.stored_at_ms,
         expires_at_ms: e.expires_at_ms,

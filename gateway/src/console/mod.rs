@@ -14,6 +14,7 @@
 //! | --- | --- |
 //! | `access.rs` | who is asking (token, session, open) and the CSRF checks |
 //! | `session.rs` | login sessions and cookies |
+//! | `state.rs` | what the console keeps in the running gateway |
 //! | `form.rs` | query strings and form bodies |
 //! | `data.rs` | what the views show, as serialisable values |
 //! | `pages.rs` | the HTML pages |
@@ -34,6 +35,7 @@ pub mod form;
 pub mod pages;
 pub mod recent;
 pub mod session;
+pub mod state;
 pub mod timeline;
 
 use crate::body::{self, ResBody};
@@ -45,26 +47,6 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use pages::Chrome;
 use std::sync::Arc;
-
-/// The console's state in the running gateway.
-pub struct Console {
-    /// Login sessions.
-    pub sessions: session::Sessions,
-    /// Recent misses and errors per remote.
-    pub recent: recent::Recent,
-    /// When the gateway started.
-    pub started: std::time::Instant,
-}
-
-impl Default for Console {
-    fn default() -> Self {
-        Console {
-            sessions: Default::default(),
-            recent: Default::default(),
-            started: std::time::Instant::now(),
-        }
-    }
-}
 
 /// What a console URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
