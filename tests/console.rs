@@ -268,17 +268,32 @@ async fn view(b: &Browser, gw: &Gateway, path: &str, shot: &str) -> String {
     h1
 }
 
-/// The page's `<h1>`, once it is there.
-async fn heading(b: &Browser) -> String {
+/// Mark the page now shown, so that [`heading`] waits for the next one
+/// (call it before a click or submit that navigates).
+async fn leave(b: &Browser) {
     b.client()
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main h1"))
+        .execute("window.artgateLeft = true;", vec![])
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .unwrap();
+}
+
+/// The page's `<h1>`, once a page that [`leave`] did not mark has loaded.
+async fn heading(b: &Browser) -> String {
+    let script = "const h = document.querySelector('main h1'); \
+        return window.artgateLeft !== true && document.readyState === 'complete' && h \
+        ? h.textContent : null;";
+    crate::support::eventually(
+        "the next page's heading",
+        Duration::from_secs(10),
+        || async {
+            b.client()
+                .execute(script, vec![])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(|s| s.trim().to_owned()))
+        },
+    )
+    .await
 }
 
 /// The text of the page's `<main>`.
@@ -308,6 +323,7 @@ async fn log_in(b: &Browser, gw: &Gateway, token: &str) {
     b.client().goto(&gw.url("/ui/login")).await.unwrap();
     let form = b.client().form(Locator::Css("form.login")).await.unwrap();
     form.set_by_name("token", token).await.unwrap();
+    leave(b).await;
     form.submit().await.unwrap();
     heading(b).await;
 }
@@ -578,6 +594,7 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
     form.set_by_name("token", "not-a-token-at-all-000000")
         .await
         .unwrap();
+    leave(&b).await;
     form.submit().await.unwrap();
     heading(&b).await;
     assert!(main_text(&b).await.contains("Log in"));
@@ -605,6 +622,12 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
             .await
             .is_err(),
         "a read token is offered a flush"
+    );
+    // Nor does it see the remote's configuration (as `GET /config`).
+    let text = main_text(&b).await;
+    assert!(
+        text.contains("Only admin tokens see") && !text.contains(&up.url()),
+        "{text}"
     );
     b.client()
         .goto(&gw.url("/ui/confirm?action=flush&remote=mirror"))
@@ -655,6 +678,7 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
         .unwrap();
     assert_eq!(r.status(), 403);
     // Log out, and the session is gone.
+    leave(&b).await;
     b.client()
         .find(Locator::Css("form[action='/ui/logout'] button"))
         .await
@@ -702,6 +726,11 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
     }
     assert_eq!(up.seen("/f/one.txt").gets, 1);
     view(&b, &gw, "/ui/remotes/mirror", "remote-admin").await;
+    assert!(
+        main_text(&b).await.contains(&up.url()),
+        "the admin sees the configuration"
+    );
+    leave(&b).await;
     b.client()
         .find(Locator::Css("a[href*='action=flush']"))
         .await
@@ -711,6 +740,7 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
         .unwrap();
     assert_eq!(heading(&b).await, "Flush");
     b.screenshot("confirm").await;
+    leave(&b).await;
     b.client()
         .find(Locator::Css("form.confirm button"))
         .await
@@ -766,6 +796,7 @@ async fn upload_and_delete_through_the_browse_page() {
     log_in(&b, &gw, &token_of("reader")).await;
     view(&b, &gw, "/ui/remotes/builds/browse", "browse-reader").await;
     assert!(b.client().find(Locator::Id("upload")).await.is_err());
+    leave(&b).await;
     b.client()
         .find(Locator::Css("form[action='/ui/logout'] button"))
         .await
@@ -813,6 +844,7 @@ async fn upload_and_delete_through_the_browse_page() {
     assert!(errors.is_empty(), "{errors:?}");
 
     // Delete it through the confirmation page.
+    leave(&b).await;
     b.client()
         .find(Locator::Css("a[href*='action=delete']"))
         .await
@@ -822,6 +854,7 @@ async fn upload_and_delete_through_the_browse_page() {
         .unwrap();
     assert_eq!(heading(&b).await, "Delete");
     assert!(main_text(&b).await.contains("reports/2026/report.bin"));
+    leave(&b).await;
     b.client()
         .find(Locator::Css("form.confirm button"))
         .await
@@ -916,6 +949,7 @@ async fn browsing_100000_entries_stays_paged() {
     assert_eq!(key(&b).await, "many/000000.bin");
     for expected in ["many/000100.bin", "many/000200.bin"] {
         let started = Instant::now();
+        leave(&b).await;
         b.client()
             .find(Locator::Css("a[rel='next']"))
             .await
@@ -931,6 +965,7 @@ async fn browsing_100000_entries_stays_paged() {
     // The prefix search narrows to ten.
     let form = b.client().form(Locator::Css("form.search")).await.unwrap();
     form.set_by_name("prefix", "many/09999").await.unwrap();
+    leave(&b).await;
     form.submit().await.unwrap();
     heading(&b).await;
     assert_eq!(js_number(&b, rows).await, 10.0);

@@ -233,9 +233,12 @@ pub async fn handle(
         if remote_label == remote && remote != "-" {
             // What a remote serves may be a page a browser renders; it
             // never runs in the gateway's origin (where the console is).
-            resp.headers_mut()
-                .entry(http::header::CONTENT_SECURITY_POLICY)
-                .or_insert(HeaderValue::from_static("sandbox"));
+            // Appended: a browser enforces every policy it gets, so one an
+            // adapter or upstream set cannot lift this one.
+            resp.headers_mut().append(
+                http::header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
+            );
             if Recent::wanted(outcome, status) {
                 state.console.recent.record(
                     &remote,

@@ -391,7 +391,9 @@ impl Upstream {
     ) {
         match result {
             Ok(status) => self.health.answered(&remote.name, status, sent.elapsed()),
-            Err(e) => self.health.failed(&remote.name, &e.to_string()),
+            Err(e) => self
+                .health
+                .failed(&remote.name, &e.clone().redacted().to_string()),
         }
     }
 }

@@ -140,7 +140,7 @@ impl Viewer<'_> {
     pub fn csrf<'h>(&'h self, headers: &'h HeaderMap) -> Option<&'h str> {
         match &self.via {
             Via::Session(s) => Some(&s.csrf),
-            _ => cookie(headers, CSRF_COOKIE),
+            _ => cookie(headers, CSRF_COOKIE).filter(|c| !c.is_empty()),
         }
     }
 
@@ -149,10 +149,16 @@ impl Viewer<'_> {
     /// looked at when it is `None`).
     pub fn check_forgery(
         &self,
-        headers: &HeaderMap,
+        parts: &http::request::Parts,
+        public_url: Option<&str>,
         presented: Option<&str>,
     ) -> Result<(), AccessError> {
-        same_origin(headers)?;
+        let headers = &parts.headers;
+        same_origin(
+            headers,
+            crate::public_url::client_authority(parts),
+            public_url,
+        )?;
         if matches!(self.via, Via::Bearer) {
             return Ok(());
         }
@@ -207,9 +213,15 @@ pub fn identify<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<Viewer<'
 
 /// The browser's own word on where a request came from: `Sec-Fetch-Site`
 /// must be `same-origin` (or `none`: typed by the user), and an `Origin`
-/// must name the `Host` the request was sent to. Requests without either
-/// header (scripts, old browsers) pass; the CSRF token still guards them.
-pub fn same_origin(headers: &HeaderMap) -> Result<(), AccessError> {
+/// must name the host the request was sent to (`authority`: HTTP/2's
+/// `:authority`, else `Host`) or the host of `server.public_url` (`also`).
+/// Requests without either header (scripts, old browsers) pass; the CSRF
+/// token still guards them.
+pub fn same_origin(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    also: Option<&str>,
+) -> Result<(), AccessError> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && site != "same-origin"
         && site != "none"
@@ -219,20 +231,24 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), AccessError> {
         ));
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin
-            .split_once("://")
-            .map_or("", |(_, rest)| rest.trim_end_matches('/'));
-        if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+        let origin_host = host_of(origin);
+        let matches = |a: Option<&str>| {
+            a.is_some_and(|a| !a.is_empty() && origin_host.eq_ignore_ascii_case(a))
+        };
+        if origin_host.is_empty() || !(matches(authority) || matches(also.map(host_of))) {
             return Err(AccessError::Forgery(
                 "the request's Origin is not the gateway's own address; console actions are only taken from the console's own pages",
             ));
         }
     }
     Ok(())
+}
+
+/// `host[:port]` of a URL (`scheme://host[:port][/...]`); empty when it
+/// has no scheme (`null`).
+fn host_of(url: &str) -> &str {
+    url.split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -249,16 +265,29 @@ mod tests {
 
     #[test]
     fn cross_site_requests_are_refused() {
-        assert!(same_origin(&headers(&[])).is_ok());
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])).is_ok());
-        assert!(same_origin(&headers(&[("sec-fetch-site", "cross-site")])).is_err());
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-site")])).is_err());
-        let h = headers(&[("host", "gw:8080"), ("origin", "http://gw:8080")]);
-        assert!(same_origin(&h).is_ok());
-        let h = headers(&[("host", "gw:8080"), ("origin", "http://evil:8080")]);
-        assert!(same_origin(&h).is_err());
-        let h = headers(&[("host", "gw:8080"), ("origin", "null")]);
-        assert!(same_origin(&h).is_err());
+        let none = headers(&[]);
+        assert!(same_origin(&none, None, None).is_ok());
+        let h = headers(&[("sec-fetch-site", "same-origin")]);
+        assert!(same_origin(&h, None, None).is_ok());
+        for site in ["cross-site", "same-site"] {
+            let h = headers(&[("sec-fetch-site", site)]);
+            assert!(same_origin(&h, Some("gw:8080"), None).is_err());
+        }
+        let h = headers(&[("origin", "http://gw:8080")]);
+        assert!(same_origin(&h, Some("gw:8080"), None).is_ok());
+        assert!(same_origin(&h, Some("evil:8080"), None).is_err());
+        // HTTP/2 has no Host: the authority comes from the URI.
+        assert!(same_origin(&h, None, None).is_err());
+        // Behind a proxy that rewrites Host, public_url names the origin.
+        assert!(same_origin(&h, Some("10.0.0.5:8080"), Some("http://gw:8080/")).is_ok());
+        let h = headers(&[("origin", "null")]);
+        assert!(same_origin(&h, Some("gw:8080"), None).is_err());
+    }
+
+    fn parts(pairs: &[(&'static str, &str)]) -> http::request::Parts {
+        let (mut p, ()) = http::Request::new(()).into_parts();
+        p.headers = headers(pairs);
+        p
     }
 
     #[test]
@@ -267,19 +296,22 @@ mod tests {
             token: None,
             via: Via::Open,
         };
-        let h = headers(&[("cookie", "artgate_csrf=abc")]);
-        assert!(open.check_forgery(&h, Some("abc")).is_ok());
-        assert!(open.check_forgery(&h, Some("abd")).is_err());
-        assert!(open.check_forgery(&h, None).is_err());
-        assert!(open.check_forgery(&headers(&[]), Some("abc")).is_err());
-        let h = headers(&[("cookie", "artgate_csrf=abc"), ("x-csrf-token", "abc")]);
-        assert!(open.check_forgery(&h, None).is_ok());
+        let p = parts(&[("cookie", "artgate_csrf=abc")]);
+        assert!(open.check_forgery(&p, None, Some("abc")).is_ok());
+        assert!(open.check_forgery(&p, None, Some("abd")).is_err());
+        assert!(open.check_forgery(&p, None, None).is_err());
+        assert!(open.check_forgery(&parts(&[]), None, Some("abc")).is_err());
+        let p = parts(&[("cookie", "artgate_csrf=abc"), ("x-csrf-token", "abc")]);
+        assert!(open.check_forgery(&p, None, None).is_ok());
+        // An empty cookie is no cookie.
+        let p = parts(&[("cookie", "artgate_csrf="), ("x-csrf-token", "")]);
+        assert!(open.check_forgery(&p, None, None).is_err());
         let bearer = Viewer {
             token: None,
             via: Via::Bearer,
         };
-        assert!(bearer.check_forgery(&headers(&[]), None).is_ok());
-        let cross = headers(&[("sec-fetch-site", "cross-site")]);
-        assert!(bearer.check_forgery(&cross, None).is_err());
+        assert!(bearer.check_forgery(&parts(&[]), None, None).is_ok());
+        let cross = parts(&[("sec-fetch-site", "cross-site")]);
+        assert!(bearer.check_forgery(&cross, None, None).is_err());
     }
 }

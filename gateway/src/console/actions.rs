@@ -8,7 +8,7 @@ use super::access::{AccessError, Via, Viewer, same_origin};
 use super::form::{Form, encode};
 use super::pages::{ConfirmPage, LoginPage, MessagePage};
 use super::session::{CSRF_COOKIE, SESSION_COOKIE, cookie, same_token, set_cookie};
-use super::{chrome, denied, fail, html, html_status, redirect, store_failed};
+use super::{chrome, denied, fail, html, html_status, redirect, secure, store_failed};
 use crate::auth::Need;
 use crate::body::ResBody;
 use crate::cache::Outcome;
@@ -38,7 +38,7 @@ pub async fn login(state: &Arc<AppState>, parts: Parts, body: ClientStream) -> R
     let query = Form::parse(parts.uri.query().unwrap_or("")).unwrap_or_default();
     let next = local_target(query.get("next"));
     if parts.method != Method::POST {
-        let (c, cookie) = chrome(&anonymous, &parts.headers, "Log in", "");
+        let (c, cookie) = chrome(state, &anonymous, &parts.headers, "Log in", "");
         return html(LoginPage { c, next }.render(), cookie);
     }
     let form = match Form::read(body).await {
@@ -47,7 +47,13 @@ pub async fn login(state: &Arc<AppState>, parts: Parts, body: ClientStream) -> R
     };
     // Login forgery (logging a victim in as the attacker) is refused like
     // any other: same origin, and the CSRF cookie's token in the form.
-    let forged = same_origin(&parts.headers).err().or_else(|| {
+    let forged = same_origin(
+        &parts.headers,
+        crate::public_url::client_authority(&parts),
+        config.server.public_url.as_deref(),
+    )
+    .err()
+    .or_else(|| {
         match (cookie(&parts.headers, CSRF_COOKIE), form.get("csrf")) {
             (Some(c), Some(f)) if same_token(c, f) => None,
             _ => Some(AccessError::Forgery(
@@ -64,7 +70,7 @@ pub async fn login(state: &Arc<AppState>, parts: Parts, body: ClientStream) -> R
         .and_then(|t| crate::auth::token_for(config, t))
     else {
         tracing::info!("console login refused: the token is not valid");
-        let (mut c, cookie) = chrome(&anonymous, &parts.headers, "Log in", "");
+        let (mut c, cookie) = chrome(state, &anonymous, &parts.headers, "Log in", "");
         c.notice = Some("That token is not valid.".into());
         return html_status(
             StatusCode::UNAUTHORIZED,
@@ -78,8 +84,7 @@ pub async fn login(state: &Arc<AppState>, parts: Parts, body: ClientStream) -> R
     };
     tracing::info!(token = %token.name, "console login");
     let mut r = redirect(&next);
-    let tls = config.server.tls.is_some();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, &id, tls, None)) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, &id, secure(state), None)) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
@@ -92,7 +97,7 @@ pub async fn logout(
     parts: Parts,
     body: ClientStream,
 ) -> Response<ResBody> {
-    let form = match checked_form(viewer, &parts, body).await {
+    let form = match checked_form(state, viewer, &parts, body).await {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -102,8 +107,7 @@ pub async fn logout(
     }
     tracing::info!(token = viewer.name(), "console logout");
     let mut r = redirect("/ui/login");
-    let tls = state.config.server.tls.is_some();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", tls, Some(0))) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", secure(state), Some(0))) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
@@ -116,7 +120,7 @@ pub fn confirm(state: &Arc<AppState>, viewer: &Viewer<'_>, parts: &Parts) -> Res
         Ok(q) => q,
         Err(e) => return fail(false, e.status(), e.to_string()),
     };
-    let (c, cookie) = chrome(viewer, &parts.headers, "Confirm", "");
+    let (c, cookie) = chrome(state, viewer, &parts.headers, "Confirm", "");
     let remote = q.non_empty("remote").unwrap_or("").to_owned();
     let key = q.non_empty("key").map(str::to_owned);
     let back = if remote.is_empty() {
@@ -212,7 +216,7 @@ pub async fn flush(
     parts: Parts,
     body: ClientStream,
 ) -> Response<ResBody> {
-    let form = match checked_form(viewer, &parts, body).await {
+    let form = match checked_form(state, viewer, &parts, body).await {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -222,6 +226,7 @@ pub async fn flush(
         return r;
     }
     done(
+        state,
         viewer,
         &parts,
         "Flushed",
@@ -296,14 +301,14 @@ pub async fn rescan(
     parts: Parts,
     body: ClientStream,
 ) -> Response<ResBody> {
-    if let Err(r) = checked_form(viewer, &parts, body).await {
+    if let Err(r) = checked_form(state, viewer, &parts, body).await {
         return *r;
     }
     let r = rescan_now(state, viewer, false).await;
     if r.status() != StatusCode::OK {
         return r;
     }
-    done(viewer, &parts, "Rescanned", r, "/ui/plugins").await
+    done(state, viewer, &parts, "Rescanned", r, "/ui/plugins").await
 }
 
 /// Rescan the plugin directory; admin only.
@@ -353,7 +358,16 @@ pub async fn delete(
     if let Err(e) = viewer.require(&state.config, &rt.cfg, Need::Delete) {
         return denied(false, &e);
     }
-    let form = match checked_form(viewer, &parts, body).await {
+    if rt.cfg.mode != RemoteMode::Hosted {
+        return fail(
+            false,
+            StatusCode::BAD_REQUEST,
+            format!(
+                "remote {remote:?} is not hosted; the console deletes only uploaded files (flush cached ones)"
+            ),
+        );
+    }
+    let form = match checked_form(state, viewer, &parts, body).await {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -391,7 +405,7 @@ pub async fn delete(
     tracing::info!(token = viewer.name(), action = "delete", remote, key = %key, status = r.status().as_u16(), "console action");
     let back = format!("/ui/remotes/{}/browse", encode(remote));
     if r.status().is_success() {
-        let (mut c, cookie) = chrome(viewer, &parts.headers, "Deleted", "remotes");
+        let (mut c, cookie) = chrome(state, viewer, &parts.headers, "Deleted", "remotes");
         c.notice = None;
         let page = MessagePage {
             c,
@@ -435,7 +449,16 @@ pub async fn file(
         if let Err(e) = viewer.require(&state.config, &rt.cfg, Need::Write) {
             return denied(true, &e);
         }
-        if let Err(e) = viewer.check_forgery(&parts.headers, None) {
+        if rt.cfg.mode != RemoteMode::Hosted {
+            return fail(
+                true,
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "remote {remote:?} is not hosted; the console uploads only to hosted remotes"
+                ),
+            );
+        }
+        if let Err(e) = viewer.check_forgery(&parts, public_url(state), None) {
             return denied(true, &e);
         }
         let inner = inner_parts(&parts, Method::PUT, remote, key);
@@ -484,7 +507,21 @@ pub async fn file(
     // A stored file is never run as a page of the console's origin.
     let name = key.rsplit('/').next().unwrap_or(key);
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", encode(name))) {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        encode(name)
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(
@@ -496,6 +533,7 @@ pub async fn file(
 
 /// A form body, after the forgery checks.
 async fn checked_form(
+    state: &AppState,
     viewer: &Viewer<'_>,
     parts: &Parts,
     body: ClientStream,
@@ -504,13 +542,19 @@ async fn checked_form(
         .await
         .map_err(|e| Box::new(fail(false, e.status(), e.to_string())))?;
     viewer
-        .check_forgery(&parts.headers, form.get("csrf"))
+        .check_forgery(parts, public_url(state), form.get("csrf"))
         .map_err(|e| Box::new(denied(false, &e)))?;
     Ok(form)
 }
 
+/// `server.public_url`, which the browser may name as the origin.
+fn public_url(state: &AppState) -> Option<&str> {
+    state.config.server.public_url.as_deref()
+}
+
 /// The page for a done action whose JSON answer is `r`.
 async fn done(
+    state: &AppState,
     viewer: &Viewer<'_>,
     parts: &Parts,
     heading: &str,
@@ -518,7 +562,7 @@ async fn done(
     back: &str,
 ) -> Response<ResBody> {
     let text = json_field(r, "message").await;
-    let (c, cookie) = chrome(viewer, &parts.headers, heading, "");
+    let (c, cookie) = chrome(state, viewer, &parts.headers, heading, "");
     let page = MessagePage {
         c,
         heading: heading.into(),
@@ -530,19 +574,32 @@ async fn done(
 }
 
 /// The request head of a console request turned into `method` on the
-/// remote's own URL; the browser's cookies and credentials stay behind.
+/// remote's own URL. Of the browser's headers only those describing an
+/// uploaded body go along (never its cookies, credentials, origin or
+/// fetch metadata, nor a form's framing on a `DELETE`).
 fn inner_parts(parts: &Parts, method: Method, remote: &str, key: &str) -> Parts {
     let (mut p, ()) = http::Request::new(()).into_parts();
-    p.method = method;
     p.version = parts.version;
     p.uri = format!("/api/v1/remote/{remote}/{}", super::form::encode_path(key))
         .parse()
         .unwrap_or_default();
-    for (name, value) in &parts.headers {
-        if name != header::COOKIE && name != header::AUTHORIZATION && name != "x-csrf-token" {
-            p.headers.append(name, value.clone());
+    if method == Method::PUT {
+        for (name, value) in &parts.headers {
+            let body_header = [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+                header::EXPECT,
+            ]
+            .contains(name)
+                || name == "content-md5"
+                || name.as_str().starts_with("x-checksum-");
+            if body_header {
+                p.headers.append(name, value.clone());
+            }
         }
     }
+    p.method = method;
     p
 }
 

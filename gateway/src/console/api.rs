@@ -6,10 +6,10 @@
 //!
 //! | call | what |
 //! | --- | --- |
-//! | `GET /api/v1/overview` | the last hour, upstream health, fills, adapters |
-//! | `GET /api/v1/fills` | upstream fetches in progress |
+//! | `GET /api/v1/overview` | the last hour, upstream health, fills, adapters (fills and upstreams of the remotes the token may read) |
+//! | `GET /api/v1/fills` | upstream fetches in progress (of the remotes the token may read) |
 //! | `GET /api/v1/remotes` | every remote with size, requests, hit ratio, errors |
-//! | `GET /api/v1/remotes/{r}` | one remote: the above, entries, redacted configuration, recent misses and errors (`read`) |
+//! | `GET /api/v1/remotes/{r}` | one remote: the above, entries, recent misses and errors (`read`), its redacted configuration (admins) |
 //! | `GET /api/v1/remotes/{r}/entries?prefix=&after=&limit=` | a page of entries in key order (`read`; `limit` ≤ 1000, `next_after` for the next page) |
 //! | `GET /api/v1/plugins` | adapters with calls, errors, mean time, and the reload history |
 //! | `GET /api/v1/storage` | usage, evictions, the last fsck |
@@ -97,8 +97,8 @@ pub async fn answer(
         Err(e) => return fail(true, e.status(), e.to_string()),
     };
     match call {
-        Call::Overview => json(&data::overview(state).await),
-        Call::Fills => json(&data::fills(state)),
+        Call::Overview => json(&data::overview(state, &data::visible(state, viewer)).await),
+        Call::Fills => json(&data::fills(state, &data::visible(state, viewer))),
         Call::Remotes => match data::remotes(state).await {
             Ok(rows) => json(&rows),
             Err(e) => store_failed(true, &e),
@@ -108,7 +108,7 @@ pub async fn answer(
                 Ok(rt) => rt,
                 Err(r) => return *r,
             };
-            match data::remote(state, &rt.cfg).await {
+            match data::remote(state, &rt.cfg, viewer.is_admin()).await {
                 Ok(d) => json(&d),
                 Err(e) => store_failed(true, &e),
             }
@@ -138,14 +138,18 @@ pub async fn answer(
         Call::Storage => json(&data::storage(state).await),
         Call::Flush(name) => {
             drop(body);
-            if let Err(e) = viewer.check_forgery(&parts.headers, None) {
+            if let Err(e) =
+                viewer.check_forgery(&parts, state.config.server.public_url.as_deref(), None)
+            {
                 return super::denied(true, &e);
             }
             super::actions::flush_now(state, viewer, &name, q.non_empty("key"), true).await
         }
         Call::Rescan => {
             drop(body);
-            if let Err(e) = viewer.check_forgery(&parts.headers, None) {
+            if let Err(e) =
+                viewer.check_forgery(&parts, state.config.server.public_url.as_deref(), None)
+            {
                 return super::denied(true, &e);
             }
             super::actions::rescan_now(state, viewer, true).await

@@ -27,6 +27,8 @@ pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 100;
 /// Entries counted at most on a remote's page.
 pub const COUNT_LIMIT: u64 = 100_000;
+/// Entries counted at most per remote in the list of remotes.
+pub const LIST_COUNT_LIMIT: u64 = 10_000;
 
 /// The overview: traffic of the last hour, upstreams, fills, adapters.
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +162,11 @@ pub struct RemoteRow {
     pub members: Vec<String>,
     /// Bytes of its entries.
     pub size_bytes: u64,
+    /// Its entries, counted up to [`LIST_COUNT_LIMIT`] (then
+    /// `entries_capped`).
+    pub entries: u64,
+    /// Whether it has more than `entries` entries.
+    pub entries_capped: bool,
     /// Requests since the start.
     pub requests: u64,
     /// Hit ratio since the start, as [`Totals::hit_ratio`].
@@ -176,11 +183,8 @@ pub struct RemoteDetail {
     /// What the list shows.
     #[serde(flatten)]
     pub row: RemoteRow,
-    /// Its entries, counted up to [`COUNT_LIMIT`].
-    pub entries: u64,
-    /// Whether there are more than [`COUNT_LIMIT`].
-    pub entries_capped: bool,
-    /// Its effective configuration, secrets redacted (as `/config`).
+    /// Its effective configuration, secrets redacted (as `/config`); for
+    /// admins only (as `/config`), `null` for others.
     pub config: serde_json::Value,
     /// Its upstream health.
     pub health: Option<RemoteHealth>,
@@ -277,6 +281,9 @@ pub struct StorageView {
     pub memory_cache_max: u64,
     /// Blobs evicted since the start.
     pub evictions: u64,
+    /// Blobs that lost their last entry and wait for the next garbage
+    /// collection (at most a minute).
+    pub unreferenced_blobs: usize,
     /// Unreferenced blob files (crash leftovers) deleted since the start.
     pub orphans_reclaimed: u64,
     /// Their bytes.
@@ -304,15 +311,33 @@ pub fn hit_ratio(by_outcome: &[u64]) -> Option<f64> {
     (lookups > 0).then(|| hits as f64 / lookups as f64)
 }
 
-/// The overview.
-pub async fn overview(state: &AppState) -> Overview {
+/// The remotes whose content a viewer may see (`read`, or
+/// `anonymous_read`): fills and upstream errors name keys and URLs of a
+/// remote, so the overview lists only these.
+pub type Visible = std::collections::HashSet<String>;
+
+/// [`Visible`] for `viewer`.
+pub fn visible(state: &AppState, viewer: &super::access::Viewer<'_>) -> Visible {
+    state
+        .config
+        .remotes
+        .iter()
+        .filter(|r| viewer.may(&state.config, r, crate::auth::Need::Read))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The overview, with the fills and upstreams of the `visible` remotes.
+pub async fn overview(state: &AppState, visible: &Visible) -> Overview {
     let now = now_ms() / 1000;
     let metrics = &state.engine.metrics;
     let totals = metrics.timeline.totals(now, WINDOW_SECS);
     let buckets = metrics.timeline.window(now, WINDOW_SECS, BUCKETS);
     let bucket_secs = super::timeline::bucket_seconds(WINDOW_SECS, BUCKETS);
     let last_minute = metrics.timeline.totals(now, 60);
-    let active = state.plugins.ready_active().await;
+    // Not waiting for the first load: the console answers at once after a
+    // start, and says the adapters are still loading.
+    let active = state.plugins.active();
     let failed = active
         .statuses()
         .iter()
@@ -354,14 +379,14 @@ pub async fn overview(state: &AppState) -> Overview {
             .config
             .remotes
             .iter()
-            .filter(|r| r.mode == RemoteMode::PullThrough)
+            .filter(|r| r.mode == RemoteMode::PullThrough && visible.contains(&r.name))
             .map(|r| UpstreamRow {
                 remote: r.name.clone(),
                 upstreams: upstream_urls(r),
                 health: state.engine.upstream.health.get(&r.name),
             })
             .collect(),
-        fills: fills(state),
+        fills: fills(state, visible),
         adapters: AdapterSummary {
             ready: state.plugins.is_ready(),
             active: active
@@ -374,13 +399,14 @@ pub async fn overview(state: &AppState) -> Overview {
     }
 }
 
-/// The fills in progress.
-pub fn fills(state: &AppState) -> Vec<FillRow> {
+/// The fills in progress of the `visible` remotes.
+pub fn fills(state: &AppState, visible: &Visible) -> Vec<FillRow> {
     state
         .engine
         .fills
         .snapshot(MAX_FILLS)
         .into_iter()
+        .filter(|(id, _)| visible.contains(id.remote()))
         .map(|(id, fill)| {
             let p = fill.progress();
             FillRow {
@@ -449,10 +475,15 @@ pub async fn remotes(state: &AppState) -> Result<Vec<RemoteRow>, StoreError> {
 
 async fn remote_row(state: &AppState, r: &RemoteConfig) -> Result<RemoteRow, StoreError> {
     let name = r.name.clone();
-    let size_bytes = state
+    let (size_bytes, entries) = state
         .engine
         .store
-        .run(move |s| s.meta.remote_size(&name))
+        .run(move |s| {
+            Ok((
+                s.meta.remote_size(&name)?,
+                s.meta.count_entries(&name, "", LIST_COUNT_LIMIT + 1)?,
+            ))
+        })
         .await?;
     let counts = state.engine.metrics.remote_outcomes(&r.name);
     Ok(RemoteRow {
@@ -462,6 +493,8 @@ async fn remote_row(state: &AppState, r: &RemoteConfig) -> Result<RemoteRow, Sto
         upstreams: upstream_urls(r),
         members: r.members.clone(),
         size_bytes,
+        entries: entries.min(LIST_COUNT_LIMIT),
+        entries_capped: entries > LIST_COUNT_LIMIT,
         requests: counts.iter().sum(),
         hit_ratio: hit_ratio(&counts),
         errors: counts[Outcome::Error.index()],
@@ -474,20 +507,31 @@ async fn remote_row(state: &AppState, r: &RemoteConfig) -> Result<RemoteRow, Sto
     })
 }
 
-/// One remote's page.
-pub async fn remote(state: &AppState, r: &RemoteConfig) -> Result<RemoteDetail, StoreError> {
-    let row = remote_row(state, r).await?;
-    let name = r.name.clone();
-    let entries = state
-        .engine
-        .store
-        .run(move |s| s.meta.count_entries(&name, "", COUNT_LIMIT + 1))
-        .await?;
+/// One remote's page; its configuration only `with_config` (admins).
+pub async fn remote(
+    state: &AppState,
+    r: &RemoteConfig,
+    with_config: bool,
+) -> Result<RemoteDetail, StoreError> {
+    let mut row = remote_row(state, r).await?;
+    if row.entries_capped {
+        // The page counts further than the list.
+        let name = r.name.clone();
+        let entries = state
+            .engine
+            .store
+            .run(move |s| s.meta.count_entries(&name, "", COUNT_LIMIT + 1))
+            .await?;
+        row.entries = entries.min(COUNT_LIMIT);
+        row.entries_capped = entries > COUNT_LIMIT;
+    }
     Ok(RemoteDetail {
         row,
-        entries: entries.min(COUNT_LIMIT),
-        entries_capped: entries > COUNT_LIMIT,
-        config: r.redacted_json(),
+        config: if with_config {
+            r.redacted_json()
+        } else {
+            serde_json::Value::Null
+        },
         health: state.engine.upstream.health.get(&r.name),
         recent: state.console.recent.of(&r.name),
     })
@@ -550,9 +594,10 @@ fn entry_row(key: String, e: &Entry, now: u64) -> EntryRow {
         stored_at_ms: e.stored_at_ms,
         expires_at_ms: e.expires_at_ms,
         fresh: e.is_fresh(now),
-        expires_in_secs: e
-            .expires_at_ms
-            .map(|t| (t as i64 - now as i64).div_euclid(1000)),
+        expires_in_secs: e.expires_at_ms.map(|t| {
+            let ms = i128::from(t) - i128::from(now);
+            i64::try_from(ms.div_euclid(1000)).unwrap_or(i64::MAX)
+        }),
         stale_since_ms: e.stale_since_ms,
         references: e.references.clone(),
     }
@@ -607,6 +652,7 @@ pub async fn storage(state: &AppState) -> StorageView {
         memory_cache_bytes: state.engine.store.hot.weight(),
         memory_cache_max: cfg.memory_cache,
         evictions: state.engine.metrics.evictions(),
+        unreferenced_blobs: state.engine.store.meta.unreferenced_pending(),
         orphans_reclaimed: orphans,
         orphan_bytes_reclaimed: orphan_bytes,
         last_fsck,

@@ -65,9 +65,9 @@ pub struct LiveFill {
     pub elapsed: String,
 }
 
-/// The current update.
-pub async fn live(state: &AppState) -> Live {
-    let o = data::overview(state).await;
+/// The current update, with the fills of the `visible` remotes.
+pub async fn live(state: &AppState, visible: &data::Visible) -> Live {
+    let o = data::overview(state, visible).await;
     let (chart_requests, chart_bytes) = data::charts(&o);
     let t = &o.last_hour;
     Live {
@@ -101,22 +101,27 @@ pub async fn live(state: &AppState) -> Live {
     }
 }
 
-/// The event stream.
-pub fn stream(state: Arc<AppState>) -> Response<ResBody> {
+/// The event stream, showing the `visible` remotes' fills (the viewer's
+/// scopes when the stream starts; a stream lasts [`LIFETIME`]).
+pub fn stream(state: Arc<AppState>, visible: data::Visible) -> Response<ResBody> {
+    let visible = Arc::new(visible);
     let started = tokio::time::Instant::now();
-    let events = futures_util::stream::unfold((state, true), move |(state, first)| async move {
-        if !first {
-            tokio::time::sleep(PERIOD).await;
+    let events = futures_util::stream::unfold((state, true), move |(state, first)| {
+        let visible = visible.clone();
+        async move {
+            if !first {
+                tokio::time::sleep(PERIOD).await;
+            }
+            if started.elapsed() >= LIFETIME {
+                return None;
+            }
+            let update = live(&state, &visible).await;
+            let json = serde_json::to_string(&update).unwrap_or_else(|_| "{}".into());
+            // `retry` tells the browser how soon to reconnect once this ends.
+            let prefix = if first { "retry: 1000\n" } else { "" };
+            let frame = http_body::Frame::data(Bytes::from(format!("{prefix}data: {json}\n\n")));
+            Some((Ok::<_, crate::body::BoxError>(frame), (state, false)))
         }
-        if started.elapsed() >= LIFETIME {
-            return None;
-        }
-        let update = live(&state).await;
-        let json = serde_json::to_string(&update).unwrap_or_else(|_| "{}".into());
-        // `retry` tells the browser how soon to reconnect once this ends.
-        let prefix = if first { "retry: 1000\n" } else { "" };
-        let frame = http_body::Frame::data(Bytes::from(format!("{prefix}data: {json}\n\n")));
-        Some((Ok::<_, crate::body::BoxError>(frame), (state, false)))
     });
     let mut r = Response::new(http_body_util::StreamBody::new(events).boxed_unsync());
     let h = r.headers_mut();

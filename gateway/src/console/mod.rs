@@ -248,12 +248,12 @@ async fn dispatch(
 ) -> Response<ResBody> {
     match page {
         Page::Overview => {
-            let (c, cookie) = chrome(viewer, &parts.headers, "Overview", "overview");
-            let o = data::overview(state).await;
+            let (c, cookie) = chrome(state, viewer, &parts.headers, "Overview", "overview");
+            let o = data::overview(state, &data::visible(state, viewer)).await;
             html(pages::OverviewPage::new(c, o).render(), cookie)
         }
         Page::Remotes => {
-            let (c, cookie) = chrome(viewer, &parts.headers, "Remotes", "remotes");
+            let (c, cookie) = chrome(state, viewer, &parts.headers, "Remotes", "remotes");
             match data::remotes(state).await {
                 Ok(rows) => html(pages::RemotesPage::new(c, rows).render(), cookie),
                 Err(e) => store_failed(false, &e),
@@ -264,8 +264,14 @@ async fn dispatch(
                 Ok(rt) => rt,
                 Err(r) => return *r,
             };
-            let (c, cookie) = chrome(viewer, &parts.headers, &format!("Remote {name}"), "remotes");
-            match data::remote(state, &rt.cfg).await {
+            let (c, cookie) = chrome(
+                state,
+                viewer,
+                &parts.headers,
+                &format!("Remote {name}"),
+                "remotes",
+            );
+            match data::remote(state, &rt.cfg, viewer.is_admin()).await {
                 Ok(d) => html(pages::RemotePage::new(c, d).render(), cookie),
                 Err(e) => store_failed(false, &e),
             }
@@ -279,7 +285,13 @@ async fn dispatch(
                 Ok(q) => q,
                 Err(e) => return fail(false, e.status(), e.to_string()),
             };
-            let (c, cookie) = chrome(viewer, &parts.headers, &format!("Browse {name}"), "remotes");
+            let (c, cookie) = chrome(
+                state,
+                viewer,
+                &parts.headers,
+                &format!("Browse {name}"),
+                "remotes",
+            );
             let prefix = q.get("prefix").unwrap_or("");
             let limit = q
                 .get("limit")
@@ -300,14 +312,14 @@ async fn dispatch(
             }
         }
         Page::Plugins => {
-            let (c, cookie) = chrome(viewer, &parts.headers, "Plugins", "plugins");
+            let (c, cookie) = chrome(state, viewer, &parts.headers, "Plugins", "plugins");
             html(
                 pages::PluginsPage::new(c, data::plugins(state).await).render(),
                 cookie,
             )
         }
         Page::Storage => {
-            let (c, cookie) = chrome(viewer, &parts.headers, "Storage", "storage");
+            let (c, cookie) = chrome(state, viewer, &parts.headers, "Storage", "storage");
             html(
                 pages::StoragePage::new(c, data::storage(state).await).render(),
                 cookie,
@@ -321,7 +333,7 @@ async fn dispatch(
         Page::File(name, key) => {
             actions::file(state, viewer, &name, &key, parts, body, request_id).await
         }
-        Page::Events => events::stream(state.clone()),
+        Page::Events => events::stream(state.clone(), data::visible(state, viewer)),
         Page::Api(call) => api::answer(state, viewer, call, parts, body).await,
         Page::Asset(_) | Page::Login => fail(false, StatusCode::NOT_FOUND, "not found"),
     }
@@ -345,9 +357,20 @@ pub fn readable(
     Ok(rt.clone())
 }
 
+/// Whether the console's cookies are `Secure`: the gateway speaks TLS, or
+/// clients reach it by an `https` `server.public_url` (a TLS proxy).
+pub fn secure(state: &AppState) -> bool {
+    let s = &state.config.server;
+    s.tls.is_some()
+        || s.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https:"))
+}
+
 /// The frame of a page for `viewer`, and the `Set-Cookie` value of a new
 /// CSRF cookie when the browser has none and no session.
 pub fn chrome(
+    state: &AppState,
     viewer: &Viewer<'_>,
     headers: &http::HeaderMap,
     title: &str,
@@ -357,7 +380,7 @@ pub fn chrome(
         Some(t) => (t.to_owned(), None),
         None => match session::random_token() {
             Ok(t) => {
-                let cookie = session::set_cookie(session::CSRF_COOKIE, &t, false, None);
+                let cookie = session::set_cookie(session::CSRF_COOKIE, &t, secure(state), None);
                 (t, Some(cookie))
             }
             // Forms then fail their check with a clear message.

@@ -141,6 +141,7 @@ struct RemoteView {
     package: String,
     mode: &'static str,
     targets: String,
+    entries: String,
     size: String,
     requests: u64,
     hit_ratio: String,
@@ -158,6 +159,7 @@ impl RemotesPage {
                 } else {
                     r.members.join(", ")
                 },
+                entries: format!("{}{}", r.entries, if r.entries_capped { "+" } else { "" }),
                 size: format_bytes(r.size_bytes),
                 hit_ratio: ratio(r.hit_ratio),
                 errors: r.errors + r.upstream_errors,

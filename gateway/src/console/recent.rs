@@ -16,7 +16,7 @@ pub struct Event {
     pub at_ms: u64,
     /// Method.
     pub method: String,
-    /// The path below the remote, as the client sent it.
+    /// The URL path, as the client sent it.
     pub path: String,
     /// The status answered.
     pub status: u16,
@@ -34,12 +34,15 @@ pub struct Recent {
 
 impl Recent {
     /// Whether a request with `outcome` and `status` is recorded: misses,
-    /// stale answers, pass-throughs and every error status.
+    /// stale answers, pass-throughs and every error status but 401 (anyone
+    /// can send those, and a flood of them would push out what an operator
+    /// looks for; the request log has them).
     pub fn wanted(outcome: Outcome, status: u16) -> bool {
-        matches!(
-            outcome,
-            Outcome::Miss | Outcome::Stale | Outcome::Bypass | Outcome::Error
-        ) || status >= 400
+        status != 401
+            && (matches!(
+                outcome,
+                Outcome::Miss | Outcome::Stale | Outcome::Bypass | Outcome::Error
+            ) || status >= 400)
     }
 
     /// Record `event` for `remote` (a configured remote's name).
@@ -95,5 +98,6 @@ mod tests {
         assert!(Recent::wanted(Outcome::Miss, 200));
         assert!(Recent::wanted(Outcome::Hit, 404));
         assert!(!Recent::wanted(Outcome::Hit, 200));
+        assert!(!Recent::wanted(Outcome::Error, 401));
     }
 }

@@ -242,6 +242,10 @@ impl BlobIndex for CachedMetaStore {
     fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
         self.inner.unreferenced_blobs()
     }
+
+    fn unreferenced_pending(&self) -> usize {
+        self.inner.unreferenced_pending()
+    }
 }
 
 impl PluginKv for CachedMetaStore {

@@ -147,6 +147,10 @@ pub trait BlobIndex {
     /// are removed from the index by this call and the caller deletes the
     /// files (after [`MetaStore::flush`]).
     fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError>;
+    /// How many blobs may have lost their last referrer since the last
+    /// [`BlobIndex::unreferenced_blobs`] (what the next garbage collection
+    /// looks at); never blocks.
+    fn unreferenced_pending(&self) -> usize;
 }
 
 /// The adapters' key-value store, namespaced by plugin.

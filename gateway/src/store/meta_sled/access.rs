@@ -219,6 +219,10 @@ impl BlobIndex for SledMetaStore {
     /// Take the blobs no entry references out of the index. Checks only the
     /// blobs whose referrer list became empty since open (plus those found
     /// empty by the scan at open), not the whole index.
+    fn unreferenced_pending(&self) -> usize {
+        lock(&self.unreferenced).len()
+    }
+
     fn unreferenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
         let mut candidates: Vec<Digest> = std::mem::take(&mut *lock(&self.unreferenced))
             .into_iter()
