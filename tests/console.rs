@@ -268,6 +268,12 @@ async fn view(b: &Browser, gw: &Gateway, path: &str, shot: &str) -> String {
     h1
 }
 
+/// `GET url` with `c`, the answer as JSON.
+async fn get_json(c: &reqwest::Client, url: &str) -> serde_json::Value {
+    let body = c.get(url).send().await.unwrap().bytes().await.unwrap();
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
 /// Mark the page now shown, so that [`heading`] waits for the next one
 /// (call it before a click or submit that navigates).
 async fn leave(b: &Browser) {
@@ -481,16 +487,7 @@ async fn every_view_renders_with_real_content_and_a_fill_advancing() {
     assert_eq!(view(&b, &gw, "/ui/storage", "storage").await, "Storage");
 
     // The API says what the pages say.
-    let remotes: serde_json::Value = serde_json::from_slice(
-        &c.get(gw.url("/api/v1/remotes"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let remotes: serde_json::Value = get_json(&c, &gw.url("/api/v1/remotes")).await;
     let mirror = remotes
         .as_array()
         .unwrap()
@@ -502,16 +499,11 @@ async fn every_view_renders_with_real_content_and_a_fill_advancing() {
         "{mirror}"
     );
     assert!(mirror["requests"].as_u64().unwrap() >= 5, "{mirror}");
-    let entries: serde_json::Value = serde_json::from_slice(
-        &c.get(gw.url("/api/v1/remotes/mirror/entries?prefix=pkg/&limit=2"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
+    let entries: serde_json::Value = get_json(
+        &c,
+        &gw.url("/api/v1/remotes/mirror/entries?prefix=pkg/&limit=2"),
     )
-    .unwrap();
+    .await;
     let keys: Vec<&str> = entries["entries"]
         .as_array()
         .unwrap()
@@ -520,16 +512,7 @@ async fn every_view_renders_with_real_content_and_a_fill_advancing() {
         .collect();
     assert_eq!(keys, ["pkg/a-1.0.tar.gz", "pkg/b-2.0.tar.gz"]);
     assert_eq!(entries["next_after"], "pkg/b-2.0.tar.gz");
-    let overview: serde_json::Value = serde_json::from_slice(
-        &c.get(gw.url("/api/v1/overview"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let overview: serde_json::Value = get_json(&c, &gw.url("/api/v1/overview")).await;
     assert!(
         overview["last_hour"]["fetched_bytes"].as_u64().unwrap() >= 3 * 1024 * 1024,
         "{overview}"

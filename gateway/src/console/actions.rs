@@ -155,15 +155,8 @@ pub fn confirm(state: &Arc<AppState>, viewer: &Viewer<'_>, parts: &Parts) -> Res
             }
         }
         Some("delete") => {
-            let Some(rt) = state.remotes.get(&remote) else {
-                return fail(
-                    false,
-                    StatusCode::NOT_FOUND,
-                    format!("there is no remote named {remote:?}"),
-                );
-            };
-            if let Err(e) = viewer.require(&state.config, &rt.cfg, Need::Delete) {
-                return denied(false, &e);
+            if let Err(r) = hosted(state, viewer, &remote, Need::Delete, false) {
+                return *r;
             }
             let Some(k) = key else {
                 return fail(
@@ -348,24 +341,8 @@ pub async fn delete(
     body: ClientStream,
     request_id: &str,
 ) -> Response<ResBody> {
-    let Some(rt) = state.remotes.get(remote) else {
-        return fail(
-            false,
-            StatusCode::NOT_FOUND,
-            format!("there is no remote named {remote:?}"),
-        );
-    };
-    if let Err(e) = viewer.require(&state.config, &rt.cfg, Need::Delete) {
-        return denied(false, &e);
-    }
-    if rt.cfg.mode != RemoteMode::Hosted {
-        return fail(
-            false,
-            StatusCode::BAD_REQUEST,
-            format!(
-                "remote {remote:?} is not hosted; the console deletes only uploaded files (flush cached ones)"
-            ),
-        );
+    if let Err(r) = hosted(state, viewer, remote, Need::Delete, false) {
+        return *r;
     }
     let form = match checked_form(state, viewer, &parts, body).await {
         Ok(f) => f,
@@ -438,25 +415,9 @@ pub async fn file(
     body: ClientStream,
     request_id: &str,
 ) -> Response<ResBody> {
-    let Some(rt) = state.remotes.get(remote) else {
-        return fail(
-            true,
-            StatusCode::NOT_FOUND,
-            format!("there is no remote named {remote:?}"),
-        );
-    };
     if parts.method == Method::PUT {
-        if let Err(e) = viewer.require(&state.config, &rt.cfg, Need::Write) {
-            return denied(true, &e);
-        }
-        if rt.cfg.mode != RemoteMode::Hosted {
-            return fail(
-                true,
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "remote {remote:?} is not hosted; the console uploads only to hosted remotes"
-                ),
-            );
+        if let Err(r) = hosted(state, viewer, remote, Need::Write, true) {
+            return *r;
         }
         if let Err(e) = viewer.check_forgery(&parts, public_url(state), None) {
             return denied(true, &e);
@@ -480,8 +441,8 @@ pub async fn file(
         );
         return r;
     }
-    if let Err(e) = viewer.require(&state.config, &rt.cfg, Need::Read) {
-        return denied(false, &e);
+    if let Err(r) = super::readable(state, viewer, remote, false) {
+        return *r;
     }
     let engine = &state.engine;
     let found = match engine.entry(&EntryId::new(remote, key)).await {
@@ -529,6 +490,28 @@ pub async fn file(
         HeaderValue::from_static("sandbox"),
     );
     r
+}
+
+/// The hosted remote `name` when the viewer may do `need` on it; the
+/// console uploads and deletes only there (cached entries are flushed).
+fn hosted(
+    state: &AppState,
+    viewer: &Viewer<'_>,
+    name: &str,
+    need: Need,
+    api: bool,
+) -> Result<(), Box<Response<ResBody>>> {
+    let rt = super::allowed(state, viewer, name, need, api)?;
+    if rt.cfg.mode == RemoteMode::Hosted {
+        return Ok(());
+    }
+    Err(Box::new(fail(
+        api,
+        StatusCode::BAD_REQUEST,
+        format!(
+            "remote {name:?} is not hosted; the console uploads and deletes only files of hosted remotes (flush cached ones)"
+        ),
+    )))
 }
 
 /// A form body, after the forgery checks.

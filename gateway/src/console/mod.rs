@@ -347,12 +347,25 @@ pub fn readable(
     name: &str,
     api: bool,
 ) -> Result<Arc<RemoteRuntime>, Box<Response<ResBody>>> {
+    allowed(state, viewer, name, crate::auth::Need::Read, api)
+}
+
+/// The remote `name` when the viewer may do `need` on it, else the error
+/// page (`api`: JSON): 404 for an unknown remote, 401/403 without the
+/// scope.
+pub fn allowed(
+    state: &AppState,
+    viewer: &Viewer<'_>,
+    name: &str,
+    need: crate::auth::Need,
+    api: bool,
+) -> Result<Arc<RemoteRuntime>, Box<Response<ResBody>>> {
     let Some(rt) = state.remotes.get(name) else {
         let e = RouteError::UnknownRemote(name.to_owned());
         return Err(Box::new(fail(api, e.status(), e.to_string())));
     };
     viewer
-        .require(&state.config, &rt.cfg, crate::auth::Need::Read)
+        .require(&state.config, &rt.cfg, need)
         .map_err(|e| Box::new(denied(api, &e)))?;
     Ok(rt.clone())
 }
