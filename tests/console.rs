@@ -268,6 +268,11 @@ async fn view(b: &Browser, gw: &Gateway, path: &str, shot: &str) -> String {
     h1
 }
 
+/// The status of `GET url` with `c`.
+async fn status_of(c: &reqwest::Client, url: &str) -> reqwest::StatusCode {
+    c.get(url).send().await.unwrap().status()
+}
+
 /// `GET url` with `c`, the answer as JSON.
 async fn get_json(c: &reqwest::Client, url: &str) -> serde_json::Value {
     let body = c.get(url).send().await.unwrap().bytes().await.unwrap();
@@ -541,23 +546,12 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
     let gw = Gateway::start(&format!("{}{}", console_tokens(), console_remotes(&up))).await;
     let c = reqwest::Client::new();
     assert_eq!(
-        c.get(gw.url("/api/v1/remote/mirror/f/one.txt"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(&c, &gw.url("/api/v1/remote/mirror/f/one.txt")).await,
         200
     );
     assert_eq!(up.seen("/f/one.txt").gets, 1);
     // Without credentials the API answers 401, and pages send to the login.
-    assert_eq!(
-        c.get(gw.url("/api/v1/overview"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(status_of(&c, &gw.url("/api/v1/overview")).await, 401);
 
     let b = Browser::start().await;
     b.client().goto(&gw.url("/ui/remotes")).await.unwrap();
@@ -740,11 +734,7 @@ async fn login_is_required_a_read_token_cannot_flush_and_the_admin_can() {
     assert!(b.console_errors().await.is_empty());
     // The entry is gone: the next read goes upstream again.
     assert_eq!(
-        c.get(gw.url("/api/v1/remote/mirror/f/one.txt"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(&c, &gw.url("/api/v1/remote/mirror/f/one.txt")).await,
         200
     );
     assert_eq!(up.seen("/f/one.txt").gets, 2);
@@ -847,11 +837,7 @@ async fn upload_and_delete_through_the_browse_page() {
         .unwrap();
     assert_eq!(heading(&b).await, "Deleted");
     assert_eq!(
-        c.get(gw.url("/api/v1/remote/builds/reports/2026/report.bin"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(&c, &gw.url("/api/v1/remote/builds/reports/2026/report.bin")).await,
         404
     );
     assert!(b.console_errors().await.is_empty());
