@@ -16,19 +16,6 @@ fn now_secs() -> u64 {
     crate::store::now_ms() / 1000
 }
 
-/// Counters of one remote's requests by outcome.
-type OutcomeCounts = [AtomicU64; Outcome::ALL.len()];
-
-/// The value under `name`, made on first use (a read lock on every later
-/// use).
-fn cached_or_insert<T: Default>(map: &RwLock<HashMap<String, Arc<T>>>, name: &str) -> Arc<T> {
-    if let Some(t) = map.read().unwrap_or_else(|p| p.into_inner()).get(name) {
-        return t.clone();
-    }
-    let mut map = map.write().unwrap_or_else(|p| p.into_inner());
-    map.entry(name.to_owned()).or_default().clone()
-}
-
 /// The upstream-bytes counter of one remote
 /// ([`Metrics::upstream_bytes_counter`]); counts into the timeline too.
 pub struct UpstreamBytes {
@@ -45,6 +32,11 @@ impl UpstreamBytes {
 }
 
 pub use crate::cache::Outcome;
+
+/// Every value of the `method` label ([`method_label`]).
+const METHOD_LABELS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "other",
+];
 
 /// The `method` label of a request: the standard methods by name, every
 /// other (client-invented) method as `other`.
@@ -132,9 +124,6 @@ pub struct Metrics {
     /// The last hour, per second, in memory (the console's charts).
     pub timeline: Arc<RequestTimeline>,
     adapters: RwLock<HashMap<String, Arc<AdapterTotals>>>,
-    /// Requests per remote by outcome (at [`Outcome::index`]), readable
-    /// without creating metric series (the console's remote list).
-    by_remote: RwLock<HashMap<String, Arc<OutcomeCounts>>>,
     registry: Registry,
     requests: Family<ReqLabels, Counter>,
     bytes_served: Family<RemoteLabel, Counter>,
@@ -284,7 +273,6 @@ impl Metrics {
         Metrics {
             timeline: Arc::default(),
             adapters: RwLock::default(),
-            by_remote: RwLock::default(),
             registry,
             requests,
             bytes_served,
@@ -320,20 +308,26 @@ impl Metrics {
             })
             .inc();
         self.timeline.add(now_secs(), outcome.index(), 1);
-        if remote != "-" {
-            let counts = cached_or_insert(&self.by_remote, remote);
-            counts[outcome.index()].fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// Requests on `remote` since the start, by outcome (at
-    /// [`Outcome::index`]).
+    /// [`Outcome::index`]): read from the request counters without
+    /// creating a series for a combination never seen.
     pub fn remote_outcomes(&self, remote: &str) -> [u64; Outcome::ALL.len()] {
-        let map = self.by_remote.read().unwrap_or_else(|p| p.into_inner());
-        match map.get(remote) {
-            Some(c) => std::array::from_fn(|i| c[i].load(Ordering::Relaxed)),
-            None => [0; Outcome::ALL.len()],
-        }
+        std::array::from_fn(|i| {
+            METHOD_LABELS
+                .iter()
+                .filter_map(|method| {
+                    self.requests
+                        .get(&ReqLabels {
+                            remote: remote.to_owned(),
+                            method,
+                            outcome: Outcome::ALL[i].as_str(),
+                        })
+                        .map(|c| c.get())
+                })
+                .sum()
+        })
     }
 
     /// Count body bytes sent to a client.
@@ -396,8 +390,14 @@ impl Metrics {
         )
     }
 
+    /// The totals of `adapter`, made on first use.
     fn adapter(&self, adapter: &str) -> Arc<AdapterTotals> {
-        cached_or_insert(&self.adapters, adapter)
+        let map = &self.adapters;
+        if let Some(t) = map.read().unwrap_or_else(|p| p.into_inner()).get(adapter) {
+            return t.clone();
+        }
+        let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+        map.entry(adapter.to_owned()).or_default().clone()
     }
 
     /// Count a request that joined an in-flight fill.
@@ -498,5 +498,27 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remotes_outcomes_are_read_from_the_request_counters_without_new_series() {
+        let m = Metrics::new();
+        m.request("a", "GET", Outcome::Hit);
+        m.request("a", "HEAD", Outcome::Hit);
+        m.request("a", "PUT", Outcome::Miss);
+        m.request("b", "GET", Outcome::Hit);
+        let a = m.remote_outcomes("a");
+        assert_eq!(a[Outcome::Hit.index()], 2);
+        assert_eq!(a[Outcome::Miss.index()], 1);
+        assert_eq!(a.iter().sum::<u64>(), 3);
+        assert_eq!(m.remote_outcomes("c"), [0; Outcome::ALL.len()]);
+        let text = m.render();
+        assert!(!text.contains("remote=\"c\""), "{text}");
+        assert_eq!(text.matches("remote=\"a\"").count(), 3, "{text}");
     }
 }
