@@ -1,18 +1,17 @@
 //! `GET /ui/events`: the overview's live updates as server-sent events.
 //! Every [`PERIOD`] one `data:` line carries what the overview's numbers,
-//! charts and fills table show ([`Live`]); `console.js` puts them into the
-//! page. A stream ends by itself after [`LIFETIME`] (the browser's
+//! charts and fills table show ([`Figures`]); `console.js` puts them into
+//! the page. A stream ends by itself after [`LIFETIME`] (the browser's
 //! `EventSource` reconnects), so no connection outlives a shutdown's grace
 //! period by much or holds a client forever.
 
-use super::chart::{format_bytes, format_rate};
 use super::data;
+use super::pages::Figures;
 use crate::body::ResBody;
 use crate::state::AppState;
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use http_body_util::BodyExt as _;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,84 +20,10 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 /// How long one stream lasts.
 pub const LIFETIME: Duration = Duration::from_secs(300);
 
-/// One update.
-#[derive(Debug, Serialize)]
-pub struct Live {
-    /// Requests per second, formatted.
-    pub rate: String,
-    /// Hit ratio of the last hour, formatted.
-    pub hit_ratio: String,
-    /// Requests of the last hour.
-    pub requests: u64,
-    /// Bytes served, fetched and saved, formatted.
-    pub served: String,
-    /// See `served`.
-    pub fetched: String,
-    /// See `served`.
-    pub saved: String,
-    /// Requests by outcome.
-    pub outcomes: Vec<data::OutcomeCount>,
-    /// The charts, as SVG (escaped on the server).
-    pub chart_requests: String,
-    /// See `chart_requests`.
-    pub chart_bytes: String,
-    /// Fills in progress.
-    pub fills: Vec<LiveFill>,
-}
-
-/// A fill, formatted.
-#[derive(Debug, Serialize)]
-pub struct LiveFill {
-    /// Remote.
-    pub remote: String,
-    /// Key.
-    pub key: String,
-    /// Phase.
-    pub phase: &'static str,
-    /// Percent done, when the size is known.
-    pub percent: Option<f64>,
-    /// Bytes so far / expected, formatted.
-    pub progress: String,
-    /// Waiting requests.
-    pub waiters: usize,
-    /// Running time, formatted.
-    pub elapsed: String,
-}
-
-/// The current update, with the fills of the `visible` remotes.
-pub async fn live(state: &AppState, visible: &data::Visible) -> Live {
-    let o = data::overview(state, visible).await;
-    let (chart_requests, chart_bytes) = data::charts(&o);
-    let t = &o.last_hour;
-    Live {
-        rate: format_rate(o.rate_per_sec),
-        hit_ratio: t
-            .hit_ratio
-            .map_or("-".into(), |r| format!("{:.1} %", r * 100.0)),
-        requests: t.requests,
-        served: format_bytes(t.served_bytes),
-        fetched: format_bytes(t.fetched_bytes),
-        saved: format_bytes(t.saved_bytes),
-        outcomes: t.by_outcome.clone(),
-        chart_requests,
-        chart_bytes,
-        fills: o
-            .fills
-            .iter()
-            .map(|f| LiveFill {
-                remote: f.remote.clone(),
-                key: f.key.clone(),
-                phase: f.phase,
-                percent: f.percent,
-                progress: match f.expected {
-                    Some(e) => format!("{} / {}", format_bytes(f.bytes), format_bytes(e)),
-                    None => format_bytes(f.bytes),
-                },
-                waiters: f.waiters,
-                elapsed: format!("{:.1} s", f.elapsed_ms as f64 / 1000.0),
-            })
-            .collect(),
-    }
+/// The current update: the overview's figures, with the fills of the
+/// `visible` remotes.
+pub async fn live(state: &AppState, visible: &data::Visible) -> Figures {
+    Figures::of(&data::overview(state, visible).await)
 }
 
 /// The event stream, showing the `visible` remotes' fills (the viewer's

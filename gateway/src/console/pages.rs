@@ -41,26 +41,88 @@ pub struct OverviewPage {
     pub c: Chrome,
     /// The data.
     pub o: Overview,
-    rate: String,
-    hit_ratio: String,
-    served: String,
-    fetched: String,
-    saved: String,
-    chart_requests: String,
-    chart_bytes: String,
-    fills: Vec<FillView>,
+    f: Figures,
     upstreams: Vec<UpstreamView>,
 }
 
-struct FillView {
-    remote: String,
-    key: String,
-    phase: &'static str,
-    percent: Option<String>,
-    bytes: String,
-    expected: Option<String>,
-    waiters: usize,
-    elapsed: String,
+/// The overview's figures as the page shows them; also each update of its
+/// live feed (`events.rs`), which `console.js` puts into the page.
+#[derive(Debug, serde::Serialize)]
+pub struct Figures {
+    /// Requests per second over the last minute.
+    pub rate: String,
+    /// Hit ratio of the last hour.
+    pub hit_ratio: String,
+    /// Requests of the last hour.
+    pub requests: u64,
+    /// Bytes served, fetched and saved in the last hour.
+    pub served: String,
+    /// See `served`.
+    pub fetched: String,
+    /// See `served`.
+    pub saved: String,
+    /// Requests by outcome.
+    pub outcomes: Vec<data::OutcomeCount>,
+    /// The charts, as SVG (escaped by `chart.rs`).
+    pub chart_requests: String,
+    /// See `chart_requests`.
+    pub chart_bytes: String,
+    /// Fills in progress.
+    pub fills: Vec<FillView>,
+}
+
+/// A fill in progress, as the page shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct FillView {
+    /// Remote.
+    pub remote: String,
+    /// Key.
+    pub key: String,
+    /// What it is doing.
+    pub phase: &'static str,
+    /// Percent done, when the size is known.
+    pub percent: Option<f64>,
+    /// Bytes so far (of the expected size).
+    pub progress: String,
+    /// Requests reading it.
+    pub waiters: usize,
+    /// Running time.
+    pub elapsed: String,
+}
+
+impl Figures {
+    /// The figures of `o`.
+    pub fn of(o: &Overview) -> Figures {
+        let (chart_requests, chart_bytes) = data::charts(o);
+        let t = &o.last_hour;
+        Figures {
+            rate: format_rate(o.rate_per_sec),
+            hit_ratio: ratio(t.hit_ratio),
+            requests: t.requests,
+            served: format_bytes(t.served_bytes),
+            fetched: format_bytes(t.fetched_bytes),
+            saved: format_bytes(t.saved_bytes),
+            outcomes: t.by_outcome.clone(),
+            chart_requests,
+            chart_bytes,
+            fills: o
+                .fills
+                .iter()
+                .map(|f| FillView {
+                    remote: f.remote.clone(),
+                    key: f.key.clone(),
+                    phase: f.phase,
+                    percent: f.percent,
+                    progress: match f.expected {
+                        Some(e) => format!("{} / {}", format_bytes(f.bytes), format_bytes(e)),
+                        None => format_bytes(f.bytes),
+                    },
+                    waiters: f.waiters,
+                    elapsed: format!("{:.1} s", f.elapsed_ms as f64 / 1000.0),
+                })
+                .collect(),
+        }
+    }
 }
 
 struct UpstreamView {
@@ -75,30 +137,8 @@ struct UpstreamView {
 impl OverviewPage {
     /// The overview page of `o`.
     pub fn new(c: Chrome, o: Overview) -> Self {
-        let (chart_requests, chart_bytes) = data::charts(&o);
-        let t = &o.last_hour;
         OverviewPage {
-            rate: format_rate(o.rate_per_sec),
-            hit_ratio: ratio(t.hit_ratio),
-            served: format_bytes(t.served_bytes),
-            fetched: format_bytes(t.fetched_bytes),
-            saved: format_bytes(t.saved_bytes),
-            chart_requests,
-            chart_bytes,
-            fills: o
-                .fills
-                .iter()
-                .map(|f| FillView {
-                    remote: f.remote.clone(),
-                    key: f.key.clone(),
-                    phase: f.phase,
-                    percent: f.percent.map(|p| format!("{p:.0}")),
-                    bytes: format_bytes(f.bytes),
-                    expected: f.expected.map(format_bytes),
-                    waiters: f.waiters,
-                    elapsed: format!("{:.1} s", f.elapsed_ms as f64 / 1000.0),
-                })
-                .collect(),
+            f: Figures::of(&o),
             upstreams: o
                 .upstreams
                 .iter()
