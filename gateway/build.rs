@@ -1,7 +1,10 @@
 //! Builds the built-in adapters in `plugins/` for `wasm32-wasip2` (in their
 //! own workspace and target directory, so this never contends with the
 //! outer build's lock) and places them in `$OUT_DIR/adapters/`, where
-//! `src/plugins/builtin.rs` embeds them.
+//! `src/plugins/builtin.rs` embeds them. It also compiles the Remote
+//! Execution API protos in `proto/` into the gRPC code `src/grpc/proto.rs`
+//! includes (with protox, a protobuf compiler in Rust, so no `protoc` is
+//! needed).
 //!
 //! Two things keep the README's commands working on a fresh clone:
 //! - the `wasm32-wasip2` target is added through rustup when the toolchain
@@ -72,6 +75,7 @@ fn main() {
         .unwrap_or_else(|| plugins.join("target"));
 
     declare_inputs(&plugins);
+    compile_protos(&manifest_dir.join("proto"));
 
     ensure_target(&plugins);
     build(&plugins, &target_dir, &[]);
@@ -98,6 +102,30 @@ fn main() {
         "cargo:rustc-env=ARTGATE_ADAPTERS_DIR={}",
         adapters.display()
     );
+}
+
+/// The proto files the gRPC front serves; their imports (`google/api`,
+/// `google/rpc`, `google/longrunning`, `build/bazel/semver`) come along,
+/// and protox supplies the well-known types.
+const PROTOS: &[&str] = &[
+    "build/bazel/remote/execution/v2/remote_execution.proto",
+    "build/bazel/remote/asset/v1/remote_asset.proto",
+    "google/bytestream/bytestream.proto",
+];
+
+/// Generates the REAPI messages, servers and clients into `$OUT_DIR`.
+fn compile_protos(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let fds = protox::compile(PROTOS, [dir]).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .build_transport(false)
+        // Blob contents as `Bytes`: a chunk goes from the wire to a spool
+        // without a copy.
+        .bytes(".")
+        .compile_fds(fds)
+        .unwrap_or_else(|e| fail(&format!("generating the gRPC code failed: {e}")));
 }
 
 /// Tells cargo exactly what the adapters are built from: the plugins

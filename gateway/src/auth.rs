@@ -56,7 +56,8 @@ pub enum Need {
 }
 
 impl Need {
-    fn as_str(self) -> &'static str {
+    /// The scope's name as tokens and messages spell it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Need::Open => "open",
             Need::Read => "read",

@@ -21,6 +21,7 @@ pub mod body;
 pub mod cache;
 pub mod config;
 pub mod conn;
+pub mod grpc;
 pub mod console;
 pub mod host_http;
 pub mod metrics;

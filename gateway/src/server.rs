@@ -278,6 +278,11 @@ async fn dispatch(
         // Whatever follows on this connection cannot be trusted.
         return (refused(r), "-".into(), Outcome::Error);
     }
+    // gRPC (REAPI) calls never reach the URL routes: their paths are
+    // service names, and their errors are gRPC statuses.
+    if crate::grpc::is_grpc(&req) {
+        return crate::grpc::handle(state, req, id).await;
+    }
     let route = match routes::parse(req.method(), req.uri()) {
         Ok(r) => r,
         Err(e) => {

@@ -37,6 +37,7 @@ mod virtual_remote;
 pub use error::{HostedError, ServeError};
 pub use request::{Served, Target};
 pub use respond::{FillOrBlob, respond_from};
+pub use upload::{NewEntry, commit as commit_hosted};
 
 use crate::cache::Outcome;
 use crate::config::RemoteMode;

@@ -432,6 +432,7 @@ impl RequestUpload {
             content_type,
             references: Vec::new(),
             refuse_overwrite,
+            replans: true,
         };
         upload::commit(&self.state, &self.remote, new, spool, None)
             .await

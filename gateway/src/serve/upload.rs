@@ -270,6 +270,7 @@ async fn store_upload(
         content_type,
         references,
         refuse_overwrite: w.refuse_overwrite,
+        replans: true,
     };
     let (status, blob) = commit(state, remote, new, spool, expected).await?;
     let mut resp = body::json(
@@ -283,7 +284,7 @@ async fn store_upload(
 }
 
 /// A hosted entry to commit, besides its bytes.
-pub(super) struct NewEntry<'a> {
+pub struct NewEntry<'a> {
     /// Its key.
     pub key: &'a str,
     /// Its content type.
@@ -292,6 +293,10 @@ pub(super) struct NewEntry<'a> {
     pub references: Vec<String>,
     /// Whether an existing key refuses it (409).
     pub refuse_overwrite: bool,
+    /// Whether remembered plans are forgotten after the commit (an
+    /// adapter's plans may depend on what is stored); the gRPC front's
+    /// content-addressed writes change no plan.
+    pub replans: bool,
 }
 
 /// Commit `spool` (checked against `expected`) as the hosted entry `new`
@@ -299,7 +304,7 @@ pub(super) struct NewEntry<'a> {
 /// Write-once and the quota are decided by the index in the same
 /// transaction. `201` when it created the key, `200` when it replaced an
 /// entry.
-pub(super) async fn commit(
+pub async fn commit(
     state: &Arc<AppState>,
     remote: &Arc<RemoteRuntime>,
     new: NewEntry<'_>,
@@ -344,7 +349,9 @@ pub(super) async fn commit(
             });
         }
     };
-    state.memo.clear();
+    if new.replans {
+        state.memo.clear();
+    }
     Ok((status, blob))
 }
 

@@ -1,0 +1,240 @@
+//! A `cas` remote's store as the gRPC front uses it: blobs under
+//! `cas/{sha256}` (the keys the `cas` adapter's HTTP layout uses, so both
+//! protocols share one store), action results under `ac/{sha256}`, asset
+//! references under `asset/...`. Writes go through the hosted commit
+//! (`serve::commit_hosted`: verified digest, quota, durable before the
+//! call answers); presence checks of many keys run in one blocking task.
+
+use super::error::GrpcError;
+use super::instance::Instance;
+use super::proto::reapi;
+use crate::serve::{NewEntry, commit_hosted};
+use crate::store::{BlobRead, Digest, Entry, EntryId, Spool};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Content type of every entry the gRPC front writes.
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// A REAPI digest, checked: a sha256 in lower-case hex and a size.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobId {
+    /// 64 lower-case hex digits.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl BlobId {
+    /// A digest from a message; `what` names it in the error.
+    pub fn parse(d: Option<&reapi::Digest>, what: &str) -> Result<BlobId, GrpcError> {
+        let d = d.ok_or_else(|| GrpcError::InvalidArgument(format!("the {what} is missing")))?;
+        BlobId::new(&d.hash, d.size_bytes, what)
+    }
+
+    /// A digest from its hash and size; `what` names it in the error.
+    pub fn new(hash: &str, size: i64, what: &str) -> Result<BlobId, GrpcError> {
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(GrpcError::InvalidArgument(format!(
+                "the {what} hash {:?} is not a sha256 (64 hex digits); this gateway supports SHA256 digests only",
+                hash.chars().take(80).collect::<String>()
+            )));
+        }
+        let size = u64::try_from(size).map_err(|_| {
+            GrpcError::InvalidArgument(format!("the {what} has a negative size ({size})"))
+        })?;
+        Ok(BlobId {
+            hash: hash.to_ascii_lowercase(),
+            size,
+        })
+    }
+
+    /// The store key of the blob.
+    pub fn key(&self) -> String {
+        format!("cas/{}", self.hash)
+    }
+
+    /// The store's digest of the blob.
+    pub fn digest(&self) -> Digest {
+        // `new` checked the hash.
+        Digest::from_hex(&self.hash).unwrap_or(Digest::EMPTY)
+    }
+
+    /// Whether this is the empty blob, which always exists.
+    pub fn is_empty_blob(&self) -> bool {
+        self.size == 0 && self.digest() == Digest::EMPTY
+    }
+
+    /// As a message.
+    pub fn to_proto(&self) -> reapi::Digest {
+        reapi::Digest {
+            hash: self.hash.clone(),
+            size_bytes: i64::try_from(self.size).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.hash, self.size)
+    }
+}
+
+impl Instance {
+    /// The entry stored under `key`, if any.
+    pub async fn entry(&self, key: &str) -> Result<Option<Arc<Entry>>, GrpcError> {
+        let id = EntryId::new(self.name(), key);
+        Ok(self.state.engine.store.entry(&id).await?)
+    }
+
+    /// The blobs of `ids` the store does not hold (in their order), in one
+    /// blocking task whatever their number. A blob is held when its entry
+    /// exists with the digest's size; the empty blob always is.
+    pub async fn missing(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
+        let remote = self.name().to_owned();
+        let missing = self
+            .state
+            .engine
+            .store
+            .run(move |store| {
+                let mut missing = Vec::new();
+                for id in ids {
+                    if id.is_empty_blob() {
+                        continue;
+                    }
+                    let held = store
+                        .meta
+                        .get_shared(&remote, &id.key())?
+                        .is_some_and(|e| e.size == id.size && e.blob == id.digest());
+                    if !held {
+                        missing.push(id);
+                    }
+                }
+                Ok(missing)
+            })
+            .await?;
+        Ok(missing)
+    }
+
+    /// The keys of `keys` the store has no entry for, in one blocking task.
+    pub async fn missing_keys(&self, keys: Vec<String>) -> Result<Vec<String>, GrpcError> {
+        let remote = self.name().to_owned();
+        Ok(self
+            .state
+            .engine
+            .store
+            .run(move |store| {
+                let mut missing = Vec::new();
+                for key in keys {
+                    if store.meta.get_shared(&remote, &key)?.is_none() {
+                        missing.push(key);
+                    }
+                }
+                Ok(missing)
+            })
+            .await?)
+    }
+
+    /// The blob `id`, open for reading; `NotFound` when the store lacks it.
+    pub async fn open_blob(&self, id: &BlobId) -> Result<Option<Arc<dyn BlobRead>>, GrpcError> {
+        if id.is_empty_blob() {
+            return Ok(None);
+        }
+        let not_found = || GrpcError::NotFound(format!("blob {id} is not in the cache"));
+        let entry = self.entry(&id.key()).await?.ok_or_else(not_found)?;
+        if entry.size != id.size || entry.blob != id.digest() {
+            return Err(not_found());
+        }
+        let data = self
+            .state
+            .engine
+            .store
+            .open(&entry.blob)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(Some(data))
+    }
+
+    /// The whole blob `id` in memory (the caller bounds its size).
+    pub async fn read(&self, id: &BlobId) -> Result<Bytes, GrpcError> {
+        let Some(data) = self.open_blob(id).await? else {
+            return Ok(Bytes::new());
+        };
+        let bytes = crate::store::read_whole(data, id.size)
+            .await
+            .map_err(|e| GrpcError::Internal(format!("reading blob {id} failed: {e}")))?;
+        Ok(Bytes::from(bytes))
+    }
+
+    /// The entry `key` read whole, if it exists (small messages: action
+    /// results, asset records).
+    pub async fn read_entry(&self, key: &str) -> Result<Option<(Arc<Entry>, Bytes)>, GrpcError> {
+        let Some(entry) = self.entry(key).await? else {
+            return Ok(None);
+        };
+        let Some(data) = self.state.engine.store.open(&entry.blob).await? else {
+            return Ok(None);
+        };
+        let bytes = crate::store::read_whole(data, entry.size)
+            .await
+            .map_err(|e| GrpcError::Internal(format!("reading {key} failed: {e}")))?;
+        Ok(Some((entry, Bytes::from(bytes))))
+    }
+
+    /// Store `bytes` as the blob `id`, verified against it. A blob already
+    /// held is not written again.
+    pub async fn put(&self, id: &BlobId, bytes: Bytes) -> Result<(), GrpcError> {
+        if bytes.len() as u64 != id.size {
+            return Err(GrpcError::InvalidArgument(format!(
+                "blob {id} has {} bytes, not the {} its digest says; nothing was stored",
+                bytes.len(),
+                id.size
+            )));
+        }
+        if id.is_empty_blob() || self.missing(vec![id.clone()]).await?.is_empty() {
+            return Ok(());
+        }
+        let store = &self.state.engine.store;
+        let spool = store.create_spool().await?;
+        let spool = store.write(spool, bytes).await?;
+        self.commit_blob(id, spool).await
+    }
+
+    /// Commit a spool holding the blob `id` (its digest is checked).
+    pub async fn commit_blob(&self, id: &BlobId, spool: Spool) -> Result<(), GrpcError> {
+        self.commit(&id.key(), spool, Some(id.digest()), Vec::new())
+            .await
+    }
+
+    /// Store `bytes` as the entry `key` with `references` (an action
+    /// result, an asset record).
+    pub async fn put_entry(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        references: Vec<String>,
+    ) -> Result<(), GrpcError> {
+        let store = &self.state.engine.store;
+        let spool = store.create_spool().await?;
+        let spool = store.write(spool, bytes).await?;
+        self.commit(key, spool, None, references).await
+    }
+
+    async fn commit(
+        &self,
+        key: &str,
+        spool: Spool,
+        expected: Option<Digest>,
+        references: Vec<String>,
+    ) -> Result<(), GrpcError> {
+        let new = NewEntry {
+            key,
+            content_type: Some(OCTET_STREAM.to_owned()),
+            references,
+            refuse_overwrite: false,
+            replans: false,
+        };
+        commit_hosted(&self.state, &self.remote, new, spool, expected).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The REAPI `instance_name` of a call → the `cas` remote of that name,
+//! after the token in the call's metadata is checked against the scope the
+//! call needs (as `auth.rs` checks HTTP requests). Also records which
+//! remote a call was for, for its metrics line.
+
+use super::error::GrpcError;
+use crate::auth::{self, Need};
+use crate::cache::Outcome;
+use crate::config::RemoteMode;
+use crate::plugins::Adapter;
+use crate::state::{AppState, RemoteRuntime};
+use std::sync::{Arc, Mutex};
+
+/// The package type whose remotes the gRPC front serves.
+pub const PACKAGE: &str = "cas";
+
+/// A call's remote and outcome, filled in by the service and read by the
+/// dispatcher when the call's response starts (metrics, log line).
+#[derive(Clone, Default)]
+pub struct CallRecord(Arc<Mutex<(Option<String>, Option<Outcome>)>>);
+
+impl CallRecord {
+    /// The remote the call was for (`-` before one was resolved) and its
+    /// outcome (an error unless the service said otherwise).
+    pub fn get(&self) -> (String, Outcome) {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            g.0.clone().unwrap_or_else(|| "-".to_owned()),
+            g.1.unwrap_or(Outcome::Error),
+        )
+    }
+
+    fn set_remote(&self, name: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(name.to_owned());
+    }
+
+    /// Record how the call ended.
+    pub fn set_outcome(&self, outcome: Outcome) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1 = Some(outcome);
+    }
+}
+
+/// The remote a call addresses, with the caller's access checked.
+pub struct Instance {
+    /// The gateway.
+    pub state: Arc<AppState>,
+    /// The remote (`package = "cas"`).
+    pub remote: Arc<RemoteRuntime>,
+    /// The request id (log lines, adapter calls).
+    pub request_id: Arc<str>,
+    /// Whether the caller may also write (advertised in the capabilities).
+    pub may_write: bool,
+}
+
+impl Instance {
+    /// The remote `name` selects, if the caller may do what `need` says on
+    /// it. `record` learns the remote's name.
+    pub fn open<T>(
+        state: &Arc<AppState>,
+        req: &tonic::Request<T>,
+        name: &str,
+        need: Need,
+    ) -> Result<Instance, GrpcError> {
+        let record = req.extensions().get::<CallRecord>();
+        let request_id: Arc<str> = req
+            .extensions()
+            .get::<RequestId>()
+            .map_or_else(|| Arc::from("-"), |r| r.0.clone());
+        let Some(remote) = state.remotes.get(name).cloned() else {
+            return Err(GrpcError::InvalidArgument(format!(
+                "the instance name {:?} names no remote of this gateway; use the name of a [[remote]] with package = \"cas\"",
+                name.chars().take(64).collect::<String>()
+            )));
+        };
+        if let Some(r) = record {
+            r.set_remote(name);
+        }
+        if remote.cfg.package != PACKAGE {
+            return Err(GrpcError::InvalidArgument(format!(
+                "remote {name:?} is a {} remote; the Remote Execution API is served by cas remotes",
+                remote.cfg.package
+            )));
+        }
+        let headers = req.metadata().clone().into_headers();
+        let config = &state.config;
+        let token = auth::presented(config, &headers)
+            .map_err(|e| GrpcError::Unauthenticated(e.to_string()))?;
+        if !auth::may(config, token, &remote.cfg, need) {
+            return Err(match token {
+                None => GrpcError::Unauthenticated(format!(
+                    "remote {name:?} needs a token; send it as \"authorization: Bearer TOKEN\" metadata"
+                )),
+                Some(t) => GrpcError::PermissionDenied(format!(
+                    "token {:?} lacks the {} scope on remote {name:?}",
+                    t.name,
+                    need.as_str()
+                )),
+            });
+        }
+        if let Some(t) = token {
+            tracing::Span::current().record("token", t.name.as_str());
+        }
+        if need == Need::Write && remote.cfg.mode != RemoteMode::Hosted {
+            return Err(GrpcError::FailedPrecondition(format!(
+                "remote {name:?} is a pull-through cache; uploads need a hosted remote"
+            )));
+        }
+        let may_write = remote.cfg.mode == RemoteMode::Hosted
+            && auth::may(config, token, &remote.cfg, Need::Write);
+        Ok(Instance {
+            state: state.clone(),
+            remote,
+            request_id,
+            may_write,
+        })
+    }
+
+    /// The remote's name.
+    pub fn name(&self) -> &str {
+        &self.remote.cfg.name
+    }
+
+    /// The adapter serving `cas` remotes in the active set (the REAPI
+    /// message rules are its format knowledge).
+    pub async fn adapter(&self) -> Result<Arc<Adapter>, GrpcError> {
+        let active = self.state.plugins.ready_active().await;
+        active.for_package(PACKAGE).cloned().ok_or_else(|| {
+            GrpcError::Internal(format!("no adapter serves package type {PACKAGE:?}"))
+        })
+    }
+}
+
+/// The gateway's id of the request a call came in (a request extension).
+#[derive(Clone)]
+pub struct RequestId(pub Arc<str>);

@@ -1,0 +1,208 @@
+//! The Remote Execution API (REAPI v2) and the Remote Asset API over gRPC,
+//! on the gateway's main listener: HTTP/2 requests whose content type is
+//! `application/grpc*` come here instead of going to `routes.rs` (h2c with
+//! prior knowledge on plain TCP, ALPN `h2` with TLS). The `instance_name`
+//! of a call selects the `[[remote]]` of that name, which must have
+//! `package = "cas"`; blobs, action results and assets live in its store
+//! under the keys the `cas` adapter's HTTP layout uses, so Bazel's HTTP
+//! cache, ccache and gRPC clients share one store.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | which requests are gRPC, the dispatch to the services, limits, the metrics record |
+//! | `proto.rs` | the generated messages and service traits (`proto/`, built by `build.rs`) |
+//! | `instance.rs` | instance name → remote, the token in the metadata and its scope |
+//! | `blobs.rs` | the remote's store as digests: presence, reads, verified writes |
+//! | `closure.rs` | what a message references (asked of the `cas` adapter) and the Directory walks |
+//! | `capabilities.rs`, `cas.rs`, `bytestream.rs`, `action_cache.rs`, `asset.rs`, `execution.rs` | one service each |
+//! | `error.rs` | `GrpcError`: a status code and one sentence |
+//!
+//! Blob bytes stream between the client and the store's spool files in the
+//! core; only small messages (Directory, ActionResult, a BuildStream
+//! `Artifact`) are shown to the adapter.
+
+pub mod action_cache;
+pub mod asset;
+pub mod blobs;
+pub mod bytestream;
+pub mod capabilities;
+pub mod cas;
+pub mod closure;
+pub mod error;
+pub mod execution;
+pub mod instance;
+pub mod proto;
+
+use crate::body::ResBody;
+use crate::cache::Outcome;
+use crate::state::AppState;
+use error::GrpcError;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use instance::{CallRecord, RequestId};
+use proto::asset::{fetch_server::FetchServer, push_server::PushServer};
+use proto::bytestream::byte_stream_server::ByteStreamServer;
+use proto::reapi::{
+    action_cache_server::ActionCacheServer, capabilities_server::CapabilitiesServer,
+    content_addressable_storage_server::ContentAddressableStorageServer,
+    execution_server::ExecutionServer,
+};
+use std::sync::Arc;
+use tonic::codegen::Service;
+use tonic::server::NamedService;
+
+/// The most blob bytes one batch call may carry (advertised as
+/// `max_batch_total_size_bytes`; gRPC's customary 4 MiB message limit).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest request message decoded: a full batch plus its digests and
+/// framing. Larger messages are refused by the codec.
+pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES + 1024 * 1024;
+
+/// The services, over the gateway's state (one per call, cheap).
+#[derive(Clone)]
+pub struct Reapi {
+    state: Arc<AppState>,
+}
+
+/// Whether `req` is a gRPC call (HTTP/2 and a gRPC content type).
+pub fn is_grpc(req: &Request<Incoming>) -> bool {
+    req.version() == http::Version::HTTP_2
+        && req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Answer the gRPC call `req`: the response (its status in the trailers),
+/// the remote it was for (`-` when none was resolved) and its outcome.
+pub async fn handle(
+    state: &Arc<AppState>,
+    mut req: Request<Incoming>,
+    id: &str,
+) -> (Response<ResBody>, String, Outcome) {
+    let record = CallRecord::default();
+    req.extensions_mut().insert(record.clone());
+    req.extensions_mut().insert(RequestId(Arc::from(id)));
+    let reapi = Reapi {
+        state: state.clone(),
+    };
+    let service = req
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let resp = match service.as_str() {
+        CapabilitiesServer::<Reapi>::NAME => {
+            call(
+                CapabilitiesServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        ContentAddressableStorageServer::<Reapi>::NAME => {
+            call(
+                ContentAddressableStorageServer::new(reapi)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        ByteStreamServer::<Reapi>::NAME => {
+            call(
+                ByteStreamServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        ActionCacheServer::<Reapi>::NAME => {
+            call(
+                ActionCacheServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        FetchServer::<Reapi>::NAME => {
+            call(
+                FetchServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        PushServer::<Reapi>::NAME => {
+            call(
+                PushServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        ExecutionServer::<Reapi>::NAME => {
+            call(
+                ExecutionServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
+                req,
+            )
+            .await
+        }
+        other => {
+            let e = GrpcError::Unimplemented(format!(
+                "service {:?} is not served here; this gateway serves the REAPI cache services, ByteStream and the Remote Asset API",
+                other.chars().take(100).collect::<String>()
+            ));
+            tonic::Status::from(e).into_http()
+        }
+    };
+    let (remote, outcome) = record.get();
+    (
+        resp.map(|b| b.map_err(Into::into).boxed_unsync()),
+        remote,
+        outcome,
+    )
+}
+
+/// Run one generated server on `req`.
+async fn call<S>(mut svc: S, req: Request<Incoming>) -> Response<tonic::body::Body>
+where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        >,
+{
+    match svc.call(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// The call's record (a default one when the dispatcher set none, as in
+/// unit tests).
+fn record<T>(req: &tonic::Request<T>) -> CallRecord {
+    req.extensions()
+        .get::<CallRecord>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Record how a call ended and turn its error into a status. A call that
+/// succeeded counts as `ok`; `NOT_FOUND` (a cache miss to the client)
+/// counts as `ok` too, any other error as an error.
+fn finish<T>(rec: &CallRecord, r: Result<T, GrpcError>, ok: Outcome) -> Result<T, tonic::Status> {
+    match r {
+        Ok(v) => {
+            rec.set_outcome(ok);
+            Ok(v)
+        }
+        Err(e) => {
+            if matches!(e, GrpcError::NotFound(_)) {
+                rec.set_outcome(ok);
+            }
+            tracing::info!(code = ?e.code(), error = %e, "gRPC call failed");
+            Err(e.into())
+        }
+    }
+}
