@@ -26,6 +26,27 @@
 //! Completeness covers the blobs an action result names directly (output
 //! files, output directory trees, stdout, stderr); the files inside an
 //! output directory's `Tree` are not followed.
+//!
+//! **REAPI (gRPC).** The gateway's REAPI front stores into the same
+//! remote (blobs under `cas/`, action results under `ac/`, Remote Asset
+//! references under `asset/...`) and asks this adapter, through
+//! `inspect-body`, which keys a message references. It names what it asks
+//! in `req.path`; no client request reaches these paths (`plan` answers
+//! them 404):
+//!
+//! | `inspect-body` path | body and headers | verdict `references` |
+//! | --- | --- | --- |
+//! | `ac/{sha256}` | an `ActionResult` (HTTP `PUT` or gRPC `UpdateActionResult`) | `cas/{h}` for every blob it names (as above) |
+//! | `reapi/directory/{sha256}` | a `Directory` | `cas/{h}` per file, `tree/{h}` per child directory (the core walks those); not a `Directory` → `fail` 400 |
+//! | `reapi/asset/{sha256}` | a `PushBlob`: the blob (≤ 4 MiB, else empty and `x-reapi-body: omitted`); `x-reapi-uri`, `x-reapi-blob`, `x-reapi-directory` headers | `cas/{sha256}` and what the URIs require |
+//! | `reapi/asset-directory/{sha256}` | a `PushDirectory`: empty; the same headers | `tree/{sha256}` and what the URIs require |
+//!
+//! What a URI requires: a BuildStream artifact (`urn:fdc:buildstream.build:2020:artifact:`)
+//! the `Artifact`'s `files` tree, public data, logs and metadata, not its
+//! optional build tree, sources or build root; BuildStream element sources
+//! (`…:source:{64 hex}`) the `Source`'s `files` tree; any other URI every
+//! pushed reference. Malformed headers are refused with 400, and the empty
+//! blob is never a reference. The details are in [`reapi`].
 
 use artgate_sdk::prelude::*;
 
@@ -34,6 +55,7 @@ use artgate_sdk::prelude::*;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod proto;
+pub mod reapi;
 
 /// sha256 of the empty blob, which always exists.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -125,6 +147,21 @@ impl Adapter for Cas {
         _resp: UpstreamResponse,
         body: Vec<u8>,
     ) -> BodyVerdict {
+        if reapi::is_reapi(&req.path) {
+            return match reapi::references(&req.path, &req.headers, &body) {
+                Ok(references) => BodyVerdict {
+                    references,
+                    ..BodyVerdict::default()
+                },
+                Err(e) => {
+                    debug!("{}: {e}", req.path);
+                    BodyVerdict {
+                        fail: Some(e.rejection()),
+                        ..BodyVerdict::default()
+                    }
+                }
+            };
+        }
         BodyVerdict {
             references: references(&req.path, &body),
             ..BodyVerdict::default()

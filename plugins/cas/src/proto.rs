@@ -1,5 +1,8 @@
-//! Just enough of the protobuf wire format to find the blobs a Bazel
-//! `ActionResult` (REAPI v2, `build.bazel.remote.execution.v2`) references.
+//! Just enough of the protobuf wire format to find the blobs and trees a
+//! few REAPI messages reference: a Bazel `ActionResult` and a `Directory`
+//! (REAPI v2, `build.bazel.remote.execution.v2`), and BuildStream's
+//! `Artifact` and `Source` (`buildstream.v2`, the values of its Remote
+//! Asset references).
 //!
 //! ```text
 //! message ActionResult {
@@ -12,14 +15,40 @@
 //!   Digest stderr_digest = 8;
 //!   ...                                             // other fields are skipped
 //! }
+//! message Directory {
+//!   repeated FileNode files = 1;        // name = 1, digest = 2, is_executable = 4, node_properties = 6
+//!   repeated DirectoryNode directories = 2; // name = 1, digest = 2
+//!   repeated SymlinkNode symlinks = 3;  // name = 1, target = 2, node_properties = 4
+//!   NodeProperties node_properties = 5;
+//! }
+//! message Artifact {                    // buildstream/v2/artifact.proto
+//!   Digest files = 8;                   // a Directory: required
+//!   Digest public_data = 10;            // a blob: required
+//!   repeated LogFile logs = 11;         // name = 1, digest = 2 (a blob): required
+//!   Digest buildtree = 12;              // a Directory: optional
+//!   Digest sources = 13;                // a Directory: optional
+//!   Digest low_diversity_meta = 14;     // a blob: required
+//!   Digest high_diversity_meta = 15;    // a blob: required
+//!   Digest buildroot = 17;              // a Directory: optional
+//!   SandboxState buildsandbox = 18;     // optional
+//!   ...                                 // scalars 1-7 and 16, build_deps = 9
+//! }
+//! message Source { int32 version = 1; Digest files = 2; } // buildstream/v2/source.proto
 //! message Digest { string hash = 1; int64 size_bytes = 2; }
 //! ```
 //!
 //! The parser is strict about the wire format (every field must be well
-//! formed and end inside its message; groups, which REAPI never uses, are
-//! refused) so that arbitrary bytes — ccache's own entries, for instance —
-//! are recognised as "not an action result" rather than misread.
+//! formed and end inside its message; groups, which these messages never
+//! use, are refused; the known fields must have their declared wire types
+//! and their strings must be UTF-8) so that arbitrary bytes — ccache's own
+//! entries, for instance — are recognised as "not this message" rather
+//! than misread. Unknown fields are skipped, as protobuf requires.
+//!
+//! A singular message field that occurs more than once is merged by
+//! protobuf; here every occurrence's digest is reported, which can only
+//! ask for more than the merged message names, never less.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// Why bytes are not a well-formed `ActionResult`.
@@ -39,6 +68,16 @@ pub enum ProtoError {
     },
     /// A digest's hash is not 64 hex digits (not sha256).
     BadHash,
+    /// A string field is not UTF-8.
+    BadString {
+        /// Field number.
+        field: u32,
+    },
+    /// A node of a `Directory` has no digest.
+    MissingDigest {
+        /// The `Directory` field of the node (1 files, 2 directories).
+        field: u32,
+    },
 }
 
 impl fmt::Display for ProtoError {
@@ -49,6 +88,10 @@ impl fmt::Display for ProtoError {
             ProtoError::BadTag(t) => write!(f, "tag {t} is not a valid field tag"),
             ProtoError::WrongType { field } => write!(f, "field {field} has the wrong wire type"),
             ProtoError::BadHash => f.write_str("a digest's hash is not 64 hex digits"),
+            ProtoError::BadString { field } => write!(f, "string field {field} is not UTF-8"),
+            ProtoError::MissingDigest { field } => {
+                write!(f, "a node in field {field} has no digest")
+            }
         }
     }
 }
@@ -204,6 +247,203 @@ pub fn action_result_digests(buf: &[u8]) -> Result<Vec<String>, ProtoError> {
         Ok(())
     })?;
     Ok(out)
+}
+
+/// A string field: length-delimited and UTF-8.
+fn string(field: u32, v: Value<'_>) -> Result<(), ProtoError> {
+    match v {
+        Value::Bytes(b) if std::str::from_utf8(b).is_ok() => Ok(()),
+        Value::Bytes(_) => Err(ProtoError::BadString { field }),
+        _ => Err(ProtoError::WrongType { field }),
+    }
+}
+
+/// A varint field (integers, booleans, enums).
+fn scalar(field: u32, v: Value<'_>) -> Result<(), ProtoError> {
+    match v {
+        Value::Varint(_) => Ok(()),
+        _ => Err(ProtoError::WrongType { field }),
+    }
+}
+
+/// A message field whose contents are not needed: only its wire format
+/// is checked.
+fn opaque(field: u32, v: Value<'_>) -> Result<(), ProtoError> {
+    each(message(field, v)?, |_, _| Ok(()))
+}
+
+/// A message field of string fields only (`NodeProperty`,
+/// `EnvironmentVariable`: name = 1, value = 2).
+fn strings(field: u32, v: Value<'_>) -> Result<(), ProtoError> {
+    each(message(field, v)?, |m, w| match m {
+        1 | 2 => string(m, w),
+        _ => Ok(()),
+    })
+}
+
+/// `NodeProperties { repeated NodeProperty properties = 1; Timestamp mtime
+/// = 2; UInt32Value unix_mode = 3; }`, checked.
+fn node_properties(field: u32, v: Value<'_>) -> Result<(), ProtoError> {
+    each(message(field, v)?, |m, w| match m {
+        1 => strings(m, w),
+        2 | 3 => opaque(m, w),
+        _ => Ok(()),
+    })
+}
+
+/// The digests a message references, by what they name: sha256 hashes as
+/// 64 lower-case hex digits, in order of appearance, each once, unset
+/// digests left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Blobs (files, logs, metadata).
+    pub blobs: Vec<String>,
+    /// Directories: the digests of `Directory` messages whose whole tree
+    /// is meant.
+    pub trees: Vec<String>,
+}
+
+/// Builds [`References`] without duplicates (in O(n log n): a `Directory`
+/// may list many files).
+#[derive(Default)]
+struct Collect {
+    refs: References,
+    seen_blobs: BTreeSet<String>,
+    seen_trees: BTreeSet<String>,
+}
+
+impl Collect {
+    fn blob(&mut self, hash: Option<String>) {
+        if let Some(h) = hash
+            && self.seen_blobs.insert(h.clone())
+        {
+            self.refs.blobs.push(h);
+        }
+    }
+
+    fn tree(&mut self, hash: Option<String>) {
+        if let Some(h) = hash
+            && self.seen_trees.insert(h.clone())
+        {
+            self.refs.trees.push(h);
+        }
+    }
+}
+
+/// A `FileNode` (`field` 1: name = 1, digest = 2, is_executable = 4,
+/// node_properties = 6) or `DirectoryNode` (`field` 2: name = 1, digest =
+/// 2) of a `Directory`: the hashes of its digest (one, unless the field
+/// is repeated). A node without a digest is malformed.
+fn node(field: u32, v: Value<'_>) -> Result<Vec<String>, ProtoError> {
+    let mut hashes = Vec::new();
+    each(message(field, v)?, |m, w| {
+        match m {
+            1 => string(m, w)?,
+            2 => hashes.extend(digest(message(m, w)?)?),
+            4 if field == 1 => scalar(m, w)?,
+            6 if field == 1 => node_properties(m, w)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if hashes.is_empty() {
+        return Err(ProtoError::MissingDigest { field });
+    }
+    Ok(hashes)
+}
+
+/// What a REAPI `Directory` references: the blob of every file
+/// ([`References::blobs`]) and the `Directory` of every child directory
+/// ([`References::trees`]). Symlinks and node properties are checked
+/// for well-formedness and reference nothing.
+pub fn directory(buf: &[u8]) -> Result<References, ProtoError> {
+    let mut c = Collect::default();
+    each(buf, |n, v| {
+        match n {
+            1 => node(n, v)?.into_iter().for_each(|h| c.blob(Some(h))),
+            2 => node(n, v)?.into_iter().for_each(|h| c.tree(Some(h))),
+            // SymlinkNode { name = 1; target = 2; node_properties = 4; }
+            3 => each(message(n, v)?, |m, w| match m {
+                1 | 2 => string(m, w),
+                4 => node_properties(m, w),
+                _ => Ok(()),
+            })?,
+            5 => node_properties(n, v)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(c.refs)
+}
+
+/// What a BuildStream `buildstream.v2.Artifact` needs for a client to
+/// count it as pulled: the `files` tree ([`References::trees`]), and
+/// `public_data`, every log's digest and the low and high diversity
+/// metadata ([`References::blobs`]). `buildtree`, `sources`, `buildroot`
+/// and `buildsandbox` are optional (BuildStream fetches them only when
+/// asked to and lists them as references even when it never uploaded
+/// them): they are checked for well-formedness but not returned.
+pub fn artifact(buf: &[u8]) -> Result<References, ProtoError> {
+    let mut c = Collect::default();
+    each(buf, |n, v| {
+        match n {
+            // version, build_success, was_workspaced
+            1 | 2 | 7 => scalar(n, v)?,
+            // build_error, build_error_details, strong_key, weak_key, strict_key
+            3..=6 | 16 => string(n, v)?,
+            8 => c.tree(digest(message(n, v)?)?),
+            // Dependency { project_name = 1; element_name = 2; cache_key = 3; was_workspaced = 4; }
+            9 => each(message(n, v)?, |m, w| match m {
+                1..=3 => string(m, w),
+                4 => scalar(m, w),
+                _ => Ok(()),
+            })?,
+            10 | 14 | 15 => c.blob(digest(message(n, v)?)?),
+            // LogFile { name = 1; digest = 2; }
+            11 => each(message(n, v)?, |m, w| {
+                match m {
+                    1 => string(m, w)?,
+                    2 => c.blob(digest(message(m, w)?)?),
+                    _ => {}
+                }
+                Ok(())
+            })?,
+            12 | 13 | 17 => {
+                digest(message(n, v)?)?;
+            }
+            // SandboxState { environment = 1; working_directory = 2;
+            // subsandbox_digests = 3; marked_directories = 4; }
+            18 => each(message(n, v)?, |m, w| {
+                match m {
+                    1 => strings(m, w)?,
+                    2 | 4 => string(m, w)?,
+                    3 => {
+                        digest(message(m, w)?)?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(c.refs)
+}
+
+/// What a BuildStream `buildstream.v2.Source` (an element's staged
+/// sources) references: its `files` tree ([`References::trees`]).
+pub fn source(buf: &[u8]) -> Result<References, ProtoError> {
+    let mut c = Collect::default();
+    each(buf, |n, v| {
+        match n {
+            1 => scalar(n, v)?,
+            2 => c.tree(digest(message(n, v)?)?),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(c.refs)
 }
 
 #[cfg(test)]
