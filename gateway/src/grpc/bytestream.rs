@@ -242,7 +242,7 @@ async fn write(
     loop {
         if msg.write_offset != i64::try_from(received).unwrap_or(i64::MAX) {
             return Err(GrpcError::InvalidArgument(format!(
-                "write_offset {} is not where the write stands ({received} bytes); this gateway does not keep interrupted writes, so start again from 0",
+                "write_offset {} is not where the write stands ({received} bytes); nothing was stored (interrupted writes are not kept: start again from offset 0)",
                 msg.write_offset
             )));
         }
