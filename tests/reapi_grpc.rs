@@ -656,3 +656,121 @@ async fn get_tree_streams_the_directories_in_pages() {
     let e = tree_of(g.clone(), 0, "zz").await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
 }
+
+/// The counter of `builds`' gRPC calls answered at `gw` (outcome `hosted`).
+async fn hosted_calls(gw: &Gateway) -> f64 {
+    gw.metric(
+        "artgate_requests_total",
+        &["remote=\"builds\"", "method=\"POST\"", "outcome=\"hosted\""],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_through_remote_reads_through_its_upstream_once_and_keeps_it() {
+    let up = Gateway::start(&remote("")).await;
+    let u = Grpc::new(up.addr, "builds");
+    let gw = Gateway::start(&format!(
+        "[[remote]]\nname = \"mirror\"\npackage = \"cas\"\nupstream = \"grpc://{}/builds\"\n",
+        up.addr
+    ))
+    .await;
+    let g = Grpc::new(gw.addr, "mirror");
+    let big = bytes(9 * 1024 * 1024 + 5, 31);
+    let out = bytes(1000, 32);
+    assert_eq!(
+        u.write(&big, 2 * 1024 * 1024).await.unwrap(),
+        big.len() as i64
+    );
+    assert_eq!(u.upload(&out).await, 0);
+    let action = digest(b"upstream action");
+    let result = ActionResult {
+        output_files: vec![OutputFile {
+            path: "out".into(),
+            digest: Some(digest(&out)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    u.action_cache()
+        .update_action_result(u.req(UpdateActionResultRequest {
+            instance_name: "builds".into(),
+            action_digest: Some(action.clone()),
+            action_result: Some(result.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    u.push()
+        .push_blob(u.req(PushBlobRequest {
+            instance_name: "builds".into(),
+            uris: vec!["urn:example:out".into()],
+            blob_digest: Some(digest(&out)),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+
+    // What the upstream has counts as present.
+    assert_eq!(
+        missing(&g, &[&big, &out, b"nowhere"]).await,
+        vec![sha256_hex(b"nowhere")]
+    );
+    // Eight clients read the big blob at once: one upstream read.
+    let before = hosted_calls(&up).await;
+    let d = digest(&big);
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let (g, d) = (g.clone(), d.clone());
+            tokio::spawn(async move { g.read(&d, 0, 0).await })
+        })
+        .collect();
+    for r in reads {
+        assert_eq!(sha256_hex(&r.await.unwrap().unwrap()), d.hash);
+    }
+    assert_eq!(
+        hosted_calls(&up).await - before,
+        1.0,
+        "one upstream ByteStream Read"
+    );
+    // The action result and the asset come from the upstream.
+    let got = g
+        .action_cache()
+        .get_action_result(g.req(GetActionResultRequest {
+            instance_name: "mirror".into(),
+            action_digest: Some(action.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, result);
+    let found = g
+        .fetch()
+        .fetch_blob(g.req(FetchBlobRequest {
+            instance_name: "mirror".into(),
+            uris: vec!["urn:example:out".into()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.status.unwrap().code, 0);
+    assert_eq!(found.blob_digest, Some(digest(&out)));
+    assert_eq!(g.read(&digest(&out), 0, 0).await.unwrap(), out);
+    // Uploads to the pull-through remote stay in it.
+    assert_eq!(g.upload(b"local only").await, 0);
+    assert_eq!(missing(&u, &[b"local only"]).await.len(), 1);
+
+    // With the upstream gone, what was read is still served; the rest is
+    // UNAVAILABLE, not NOT_FOUND.
+    up.stop().await;
+    assert_eq!(sha256_hex(&g.read(&d, 0, 0).await.unwrap()), d.hash);
+    assert_eq!(
+        g.read(&digest(b"local only"), 0, 0).await.unwrap(),
+        b"local only"
+    );
+    assert!(missing(&g, &[&big, &out]).await.is_empty());
+    let e = g.read(&digest(b"never fetched"), 0, 0).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+}

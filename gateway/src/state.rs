@@ -61,6 +61,9 @@ pub struct AppState {
     pub memo: DecisionMemo,
     /// The operator console's sessions and recent events.
     pub console: crate::console::state::Console,
+    /// The gRPC front's fetches from REAPI upstreams in progress, one per
+    /// blob.
+    pub grpc_flights: crate::grpc::flight::Flights,
     /// The `http-send` capability of adapter calls ([`HttpCapability`]).
     http: HttpCapability,
     next_id: AtomicU64,
@@ -125,6 +128,7 @@ impl AppState {
             plugins,
             memo: DecisionMemo::new(100_000),
             console: Default::default(),
+            grpc_flights: Default::default(),
             http,
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:06x}", seed & 0xff_ffff),

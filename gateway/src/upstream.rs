@@ -124,10 +124,17 @@ pub struct Outgoing {
     pub body: Option<Bytes>,
 }
 
+/// The HTTP/2 client gRPC upstream calls go through (TLS as for HTTP
+/// upstreams, with ALPN `h2`).
+pub type GrpcClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, tonic::body::Body>;
+
 /// The shared HTTP client.
 #[derive(Clone)]
 pub struct Upstream {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
+    /// The same connections' settings for gRPC upstreams (`cas` remotes
+    /// over another REAPI server): HTTP/2 only, h2c on `http`.
+    grpc: GrpcClient,
     cfg: Arc<UpstreamConfig>,
     /// What the requests sent so far say about each remote's upstreams.
     pub health: Arc<UpstreamHealth>,
@@ -167,12 +174,28 @@ impl Upstream {
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            .build(https.clone());
+        let grpc = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .http2_only(true)
+            .http2_adaptive_window(true)
             .build(https);
         Ok(Upstream {
             client,
+            grpc,
             cfg: Arc::new(cfg.clone()),
             health: Arc::default(),
         })
+    }
+
+    /// The HTTP/2 client for gRPC upstreams (cheap to clone).
+    pub fn grpc(&self) -> GrpcClient {
+        self.grpc.clone()
+    }
+
+    /// Longest wait for an upstream's response headers.
+    pub fn first_byte_timeout(&self) -> Duration {
+        self.cfg.first_byte_timeout
     }
 
     /// Longest pause allowed between body chunks.

@@ -4,8 +4,8 @@
 //! for HTTP uploads.
 
 use super::Reapi;
-use super::blobs::BlobId;
 use super::closure::Walk;
+use super::digest::BlobId;
 use super::error::GrpcError;
 use super::instance::Instance;
 use super::proto::reapi::{
@@ -21,7 +21,8 @@ use tonic::{Request, Response, Status};
 #[tonic::async_trait]
 impl ActionCache for Reapi {
     /// The stored result, or `NOT_FOUND` when there is none, when it is not
-    /// an `ActionResult` (a ccache entry), or when a blob it names is gone.
+    /// an `ActionResult` (a ccache entry), or when a blob it names is gone;
+    /// a pull-through remote then asks its upstream.
     async fn get_action_result(
         &self,
         req: Request<GetActionResultRequest>,
@@ -35,14 +36,37 @@ impl ActionCache for Reapi {
             let not_found = |why: &str| {
                 GrpcError::NotFound(format!("no result for action {action} is cached{why}"))
             };
-            let (entry, bytes) = inst.read_entry(&key).await?.ok_or_else(|| not_found(""))?;
-            let gone = inst.missing_keys(entry.references.clone()).await?;
-            if let Some(first) = gone.first() {
-                return Err(not_found(&format!(
-                    " completely ({first}, which it names, is missing)"
-                )));
+            let local = match inst.read_entry(&key).await? {
+                None => Err(not_found("")),
+                Some((entry, bytes)) => {
+                    let gone = inst.missing_keys(entry.references.clone()).await?;
+                    match gone.first() {
+                        Some(first) => Err(not_found(&format!(
+                            " completely ({first}, which it names, is missing)"
+                        ))),
+                        None => ActionResult::decode(bytes.as_ref())
+                            .map_err(|_| not_found(" as an ActionResult")),
+                    }
+                }
+            };
+            match (local, &inst.upstream) {
+                (Ok(r), _) => Ok(r),
+                // A pull-through remote asks its upstream, and keeps the
+                // answer (its outputs are fetched when they are read).
+                (Err(GrpcError::NotFound(_)), Some(up)) => {
+                    let Some(result) = up.action_result(&action).await? else {
+                        return Err(not_found(" here or upstream"));
+                    };
+                    let bytes = Bytes::from(result.encode_to_vec());
+                    let refs = Walk::new(&inst)
+                        .await?
+                        .inspect(key.clone(), Vec::new(), &bytes)
+                        .await?;
+                    inst.put_entry(&key, bytes, refs.into_keys()).await?;
+                    Ok(result)
+                }
+                (Err(e), _) => Err(e),
             }
-            ActionResult::decode(bytes.as_ref()).map_err(|_| not_found(" as an ActionResult"))
         }
         .await;
         super::finish(&rec, r.map(Response::new), Outcome::Hosted)
@@ -66,10 +90,7 @@ impl ActionCache for Reapi {
             let key = format!("ac/{}", action.hash);
             let walk = Walk::new(&inst).await?;
             let refs = walk.inspect(key.clone(), Vec::new(), &bytes).await?;
-            // An output directory's tree blob is a reference like any blob.
-            let mut references = refs.blobs;
-            references.extend(refs.trees.into_iter().map(|h| format!("cas/{h}")));
-            inst.put_entry(&key, bytes, references).await?;
+            inst.put_entry(&key, bytes, refs.into_keys()).await?;
             Ok(result)
         }
         .await;

@@ -17,8 +17,8 @@
 //! empty calls and expects exactly that.
 
 use super::Reapi;
-use super::blobs::BlobId;
 use super::closure::{Refs, Walk};
+use super::digest::BlobId;
 use super::error::{GrpcError, ok_status};
 use super::instance::Instance;
 use super::proto::asset::{
@@ -185,8 +185,9 @@ async fn push(
 
 #[tonic::async_trait]
 impl Fetch for Reapi {
-    /// The blob of the first URI whose asset is complete in the store;
-    /// `NOT_FOUND` in the response's status otherwise.
+    /// The blob of the first URI whose asset is complete in the store, else
+    /// (pull-through) the upstream's answer; `NOT_FOUND` in the response's
+    /// status otherwise.
     async fn fetch_blob(
         &self,
         req: Request<FetchBlobRequest>,
@@ -196,22 +197,28 @@ impl Fetch for Reapi {
             let f = req.get_ref();
             need_uris(&f.uris)?;
             let inst = Instance::open(&self.state, &req, &f.instance_name, Need::Read)?;
-            Ok(
-                match fetch(&inst, Kind::Blob, &f.uris, &f.qualifiers).await? {
-                    Some((uri, digest)) => FetchBlobResponse {
-                        status: Some(ok_status()),
-                        uri,
-                        qualifiers: f.qualifiers.clone(),
-                        expires_at: None,
-                        blob_digest: Some(digest),
-                        digest_function: 0,
-                    },
-                    None => FetchBlobResponse {
-                        status: Some(not_found(Kind::Blob)),
-                        ..FetchBlobResponse::default()
-                    },
+            let found = fetch(&inst, Kind::Blob, &f.uris, &f.qualifiers).await?;
+            if found.is_none()
+                && let Some(up) = &inst.upstream
+                && let Some(answer) = up.fetch_blob(f.clone()).await?
+            {
+                // Not kept: the closure is the upstream's to vouch for.
+                return Ok(answer);
+            }
+            Ok(match found {
+                Some((uri, digest)) => FetchBlobResponse {
+                    status: Some(ok_status()),
+                    uri,
+                    qualifiers: f.qualifiers.clone(),
+                    expires_at: None,
+                    blob_digest: Some(digest),
+                    digest_function: 0,
                 },
-            )
+                None => FetchBlobResponse {
+                    status: Some(not_found(Kind::Blob)),
+                    ..FetchBlobResponse::default()
+                },
+            })
         }
         .await;
         super::finish(&rec, r.map(Response::new), Outcome::Hosted)

@@ -5,80 +5,16 @@
 //! (`serve::commit_hosted`: verified digest, quota, durable before the
 //! call answers); presence checks of many keys run in one blocking task.
 
+use super::digest::BlobId;
 use super::error::GrpcError;
 use super::instance::Instance;
-use super::proto::reapi;
 use crate::serve::{NewEntry, commit_hosted};
-use crate::store::{BlobRead, Digest, Entry, EntryId, Spool};
+use crate::store::{BlobRead, Digest, Entry, EntryClass, EntryId, Spool, StoreError, Validators};
 use bytes::Bytes;
 use std::sync::Arc;
 
 /// Content type of every entry the gRPC front writes.
 const OCTET_STREAM: &str = "application/octet-stream";
-
-/// A REAPI digest, checked: a sha256 in lower-case hex and a size.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BlobId {
-    /// 64 lower-case hex digits.
-    pub hash: String,
-    /// Size in bytes.
-    pub size: u64,
-}
-
-impl BlobId {
-    /// A digest from a message; `what` names it in the error.
-    pub fn parse(d: Option<&reapi::Digest>, what: &str) -> Result<BlobId, GrpcError> {
-        let d = d.ok_or_else(|| GrpcError::InvalidArgument(format!("the {what} is missing")))?;
-        BlobId::new(&d.hash, d.size_bytes, what)
-    }
-
-    /// A digest from its hash and size; `what` names it in the error.
-    pub fn new(hash: &str, size: i64, what: &str) -> Result<BlobId, GrpcError> {
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(GrpcError::InvalidArgument(format!(
-                "the {what} hash {:?} is not a sha256 (64 hex digits); this gateway supports SHA256 digests only",
-                hash.chars().take(80).collect::<String>()
-            )));
-        }
-        let size = u64::try_from(size).map_err(|_| {
-            GrpcError::InvalidArgument(format!("the {what} has a negative size ({size})"))
-        })?;
-        Ok(BlobId {
-            hash: hash.to_ascii_lowercase(),
-            size,
-        })
-    }
-
-    /// The store key of the blob.
-    pub fn key(&self) -> String {
-        format!("cas/{}", self.hash)
-    }
-
-    /// The store's digest of the blob.
-    pub fn digest(&self) -> Digest {
-        // `new` checked the hash.
-        Digest::from_hex(&self.hash).unwrap_or(Digest::EMPTY)
-    }
-
-    /// Whether this is the empty blob, which always exists.
-    pub fn is_empty_blob(&self) -> bool {
-        self.size == 0 && self.digest() == Digest::EMPTY
-    }
-
-    /// As a message.
-    pub fn to_proto(&self) -> reapi::Digest {
-        reapi::Digest {
-            hash: self.hash.clone(),
-            size_bytes: i64::try_from(self.size).unwrap_or(i64::MAX),
-        }
-    }
-}
-
-impl std::fmt::Display for BlobId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.hash, self.size)
-    }
-}
 
 impl Instance {
     /// The entry stored under `key`, if any.
@@ -89,8 +25,26 @@ impl Instance {
 
     /// The blobs of `ids` the store does not hold (in their order), in one
     /// blocking task whatever their number. A blob is held when its entry
-    /// exists with the digest's size; the empty blob always is.
+    /// exists with the digest's size; the empty blob always is. On a
+    /// pull-through remote, only those its upstream lacks too.
     pub async fn missing(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
+        let missing = self.missing_here(ids).await?;
+        let Some(up) = self.upstream.as_ref().filter(|_| !missing.is_empty()) else {
+            return Ok(missing);
+        };
+        // A pull-through remote has what its upstream has (a read fetches
+        // it). An upstream that fails leaves the local answer.
+        match up.find_missing(&missing).await {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                tracing::warn!(remote = %self.name(), error = %e, "the upstream's FindMissingBlobs failed; answering from the local store");
+                Ok(missing)
+            }
+        }
+    }
+
+    /// [`Instance::missing`] in the local store only.
+    pub async fn missing_here(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
         let remote = self.name().to_owned();
         let missing = self
             .state
@@ -135,8 +89,60 @@ impl Instance {
             .await?)
     }
 
-    /// The blob `id`, open for reading; `NotFound` when the store lacks it.
+    /// The blob `id`, open for reading; `NotFound` when the store lacks it
+    /// (and, on a pull-through remote, its upstream too).
     pub async fn open_blob(&self, id: &BlobId) -> Result<Option<Arc<dyn BlobRead>>, GrpcError> {
+        match self.open_here(id).await {
+            Err(GrpcError::NotFound(_)) if self.upstream.is_some() => {
+                self.fill(id).await?;
+                self.open_here(id).await
+            }
+            r => r,
+        }
+    }
+
+    /// Fetch the blob `id` from the upstream into the store, once for all
+    /// concurrent callers: the others wait for the first, then find it.
+    async fn fill(&self, id: &BlobId) -> Result<(), GrpcError> {
+        let Some(up) = &self.upstream else {
+            return Ok(());
+        };
+        let key = format!("{}\0{}", self.name(), id.key());
+        let _flight = self.state.grpc_flights.lock(&key).await;
+        if self.missing_here(vec![id.clone()]).await?.is_empty() {
+            return Ok(());
+        }
+        let store = &self.state.engine.store;
+        let spool = store.create_spool().await?;
+        let spool = up.read_into(id, spool).await?;
+        let blob = match store.commit(spool, Some(id.digest())).await {
+            Ok(b) => b,
+            Err(StoreError::DigestMismatch { .. }) => {
+                return Err(GrpcError::Unavailable(format!(
+                    "upstream {} sent bytes that are not blob {id}; nothing was stored",
+                    up.shown()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut entry = Entry::fetched(
+            EntryClass::Immutable,
+            Validators::Refetch,
+            format!("{}/blobs/{id}", up.shown()),
+        );
+        entry.blob = blob.digest;
+        entry.size = blob.size;
+        entry.stored_at_ms = crate::store::now_ms();
+        entry.content_type = Some(OCTET_STREAM.to_owned());
+        store
+            .put(&EntryId::new(self.name(), &id.key()), &entry, false)
+            .await?;
+        tracing::info!(remote = %self.name(), blob = %id, upstream = up.shown(), "blob fetched from the upstream");
+        Ok(())
+    }
+
+    /// [`Instance::open_blob`] in the local store only.
+    async fn open_here(&self, id: &BlobId) -> Result<Option<Arc<dyn BlobRead>>, GrpcError> {
         if id.is_empty_blob() {
             return Ok(None);
         }
@@ -191,7 +197,7 @@ impl Instance {
                 id.size
             )));
         }
-        if id.is_empty_blob() || self.missing(vec![id.clone()]).await?.is_empty() {
+        if id.is_empty_blob() || self.missing_here(vec![id.clone()]).await?.is_empty() {
             return Ok(());
         }
         let store = &self.state.engine.store;

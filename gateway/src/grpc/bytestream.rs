@@ -6,7 +6,7 @@
 //! is ignored, as the spec allows).
 
 use super::Reapi;
-use super::blobs::BlobId;
+use super::digest::BlobId;
 use super::error::GrpcError;
 use super::instance::Instance;
 use super::proto::bytestream::{
@@ -224,7 +224,7 @@ async fn write(
     let done = WriteResponse {
         committed_size: i64::try_from(blob.size).unwrap_or(i64::MAX),
     };
-    if blob.is_empty_blob() || inst.missing(vec![blob.clone()]).await?.is_empty() {
+    if blob.is_empty_blob() || inst.missing_here(vec![blob.clone()]).await?.is_empty() {
         return Ok(done);
     }
     if let Some(limit) = inst.remote.cfg.max_size {

@@ -2,8 +2,8 @@
 //! reads of small blobs, and `GetTree` (the Directory closure of a root,
 //! walked with the `cas` adapter's rules, paged).
 
-use super::blobs::BlobId;
 use super::closure::Walk;
+use super::digest::BlobId;
 use super::error::{GrpcError, ok_status};
 use super::instance::Instance;
 use super::proto::reapi::{

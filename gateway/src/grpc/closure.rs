@@ -12,7 +12,7 @@
 //! `cas/{hash}`, a blob that must exist, and `tree/{hash}`, a Directory
 //! whose whole closure must exist.
 
-use super::blobs::BlobId;
+use super::digest::BlobId;
 use super::error::GrpcError;
 use super::instance::Instance;
 use crate::plugins::{Adapter, CallContext, wit};
@@ -33,6 +33,16 @@ pub struct Refs {
     pub blobs: Vec<String>,
     /// Hashes of Directory messages.
     pub trees: Vec<String>,
+}
+
+impl Refs {
+    /// Every reference as a store key (a tree's root Directory is a blob
+    /// like any other; its closure is not followed).
+    pub fn into_keys(self) -> Vec<String> {
+        let mut keys = self.blobs;
+        keys.extend(self.trees.into_iter().map(|h| format!("cas/{h}")));
+        keys
+    }
 }
 
 /// The adapter and context a walk asks.

@@ -29,6 +29,9 @@ pub enum GrpcError {
     /// references).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The upstream is unreachable or failed, and nothing is cached.
+    #[error("{0}")]
+    Unavailable(String),
     /// The store or an adapter failed.
     #[error("{0}")]
     Internal(String),
@@ -47,6 +50,7 @@ impl GrpcError {
             GrpcError::PermissionDenied(_) => Code::PermissionDenied,
             GrpcError::ResourceExhausted(_) => Code::ResourceExhausted,
             GrpcError::FailedPrecondition(_) => Code::FailedPrecondition,
+            GrpcError::Unavailable(_) => Code::Unavailable,
             GrpcError::Internal(_) => Code::Internal,
             GrpcError::Unimplemented(_) => Code::Unimplemented,
         }

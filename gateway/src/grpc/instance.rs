@@ -4,6 +4,7 @@
 //! remote a call was for, for its metrics line.
 
 use super::error::GrpcError;
+use super::upstream::RemoteCas;
 use crate::auth::{self, Need};
 use crate::cache::Outcome;
 use crate::config::RemoteMode;
@@ -50,6 +51,8 @@ pub struct Instance {
     pub request_id: Arc<str>,
     /// Whether the caller may also write (advertised in the capabilities).
     pub may_write: bool,
+    /// A pull-through remote's REAPI upstream.
+    pub upstream: Option<RemoteCas>,
 }
 
 impl Instance {
@@ -100,18 +103,19 @@ impl Instance {
         if let Some(t) = token {
             tracing::Span::current().record("token", t.name.as_str());
         }
-        if need == Need::Write && remote.cfg.mode != RemoteMode::Hosted {
-            return Err(GrpcError::FailedPrecondition(format!(
-                "remote {name:?} is a pull-through cache; uploads need a hosted remote"
-            )));
-        }
-        let may_write = remote.cfg.mode == RemoteMode::Hosted
-            && auth::may(config, token, &remote.cfg, Need::Write);
+        // A pull-through cas remote keeps what clients upload locally
+        // (BuildStream pushes its builds to the remote it pulls from).
+        let may_write = auth::may(config, token, &remote.cfg, Need::Write);
+        let upstream = match remote.cfg.mode {
+            RemoteMode::PullThrough => RemoteCas::of(&state.engine.upstream, &remote.cfg),
+            _ => None,
+        };
         Ok(Instance {
             state: state.clone(),
             remote,
             request_id,
             may_write,
+            upstream,
         })
     }
 

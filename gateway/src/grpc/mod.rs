@@ -12,9 +12,12 @@
 //! | `mod.rs` | which requests are gRPC, the dispatch to the services, limits, the metrics record |
 //! | `proto.rs` | the generated messages and service traits (`proto/`, built by `build.rs`) |
 //! | `instance.rs` | instance name → remote, the token in the metadata and its scope |
-//! | `blobs.rs` | the remote's store as digests: presence, reads, verified writes |
+//! | `digest.rs` | `BlobId`: a checked REAPI digest and its store key |
+//! | `blobs.rs` | the remote's store as digests: presence, reads (through the upstream on a pull-through remote), verified writes |
 //! | `closure.rs` | what a message references (asked of the `cas` adapter) and the Directory walks |
 //! | `capabilities.rs`, `cas.rs`, `bytestream.rs`, `action_cache.rs`, `asset.rs`, `execution.rs` | one service each |
+//! | `upstream.rs` | a pull-through remote's REAPI upstream (`grpc://`, `grpcs://`) |
+//! | `flight.rs` | the per-blob lock: one upstream fetch for concurrent misses |
 //! | `error.rs` | `GrpcError`: a status code and one sentence |
 //!
 //! Blob bytes stream between the client and the store's spool files in the
@@ -28,10 +31,13 @@ pub mod bytestream;
 pub mod capabilities;
 pub mod cas;
 pub mod closure;
+pub mod digest;
 pub mod error;
 pub mod execution;
+pub mod flight;
 pub mod instance;
 pub mod proto;
+pub mod upstream;
 
 use crate::body::ResBody;
 use crate::cache::Outcome;

@@ -54,8 +54,22 @@ fn auth_realms(
         .collect()
 }
 
-/// Check an upstream base URL: http(s), a host, no credentials, query or
-/// fragment; trailing `/` removed.
+/// An upstream URL of a remote of type `package`: a base URL, or for a
+/// `cas` remote also `grpc://` (h2c) or `grpcs://` (TLS), kept as `http` /
+/// `https`; its path is then the upstream's REAPI instance name.
+fn upstream_url(package: &str, raw: &str) -> Result<http::Uri, String> {
+    let lower = raw.to_ascii_lowercase();
+    if package == "cas" {
+        if let Some(rest) = lower.strip_prefix("grpc://").map(|_| &raw[7..]) {
+            return base_url(&format!("http://{rest}"));
+        }
+        if let Some(rest) = lower.strip_prefix("grpcs://").map(|_| &raw[8..]) {
+            return base_url(&format!("https://{rest}"));
+        }
+    }
+    base_url(raw)
+}
+
 /// A base URL (an upstream, the gateway's `public_url`): `http` or
 /// `https`, a host, an optional port and path, no credentials, query or
 /// fragment; the path without its trailing `/`.
@@ -220,7 +234,7 @@ pub(super) fn validate_remote(
             ));
         }
         (RemoteMode::PullThrough, Some(RawUpstreams::One(u))) => {
-            vec![base_url(u).map_err(|m| invalid(scope, "upstream", m))?]
+            vec![upstream_url(package, u).map_err(|m| invalid(scope, "upstream", m))?]
         }
         (RemoteMode::PullThrough, Some(RawUpstreams::Many(list))) => {
             if list.is_empty() {
@@ -232,7 +246,10 @@ pub(super) fn validate_remote(
             }
             list.iter()
                 .enumerate()
-                .map(|(j, u)| base_url(u).map_err(|m| invalid(scope, &format!("upstream[{j}]"), m)))
+                .map(|(j, u)| {
+                    upstream_url(package, u)
+                        .map_err(|m| invalid(scope, &format!("upstream[{j}]"), m))
+                })
                 .collect::<Result<_, _>>()?
         }
     };
