@@ -774,3 +774,78 @@ async fn a_pull_through_remote_reads_through_its_upstream_once_and_keeps_it() {
     let e = g.read(&digest(b"never fetched"), 0, 0).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_remote_reads_its_members_in_order_and_writes_to_one() {
+    let gw = Gateway::start(
+        "[[remote]]\nname = \"a\"\npackage = \"cas\"\nhosted = true\n\
+         [[remote]]\nname = \"b\"\npackage = \"cas\"\nhosted = true\n\
+         [[remote]]\nname = \"all\"\npackage = \"virtual\"\nmembers = [\"a\", \"b\"]\nwrite_to = \"a\"\n\
+         [[remote]]\nname = \"ro\"\npackage = \"virtual\"\nmembers = [\"b\"]\n",
+    )
+    .await;
+    let (a, b, all) = (
+        Grpc::new(gw.addr, "a"),
+        Grpc::new(gw.addr, "b"),
+        Grpc::new(gw.addr, "all"),
+    );
+    assert_eq!(b.upload(b"in b").await, 0);
+    assert_eq!(all.upload(b"via all").await, 0);
+    assert!(missing(&a, &[b"via all"]).await.is_empty(), "written to a");
+    assert_eq!(missing(&b, &[b"via all"]).await.len(), 1);
+    assert_eq!(
+        missing(&all, &[b"in b", b"via all", b"nowhere"]).await,
+        vec![sha256_hex(b"nowhere")]
+    );
+    assert_eq!(all.read(&digest(b"in b"), 0, 0).await.unwrap(), b"in b");
+    // An asset pushed to b, with its closure there, is found through `all`.
+    b.push()
+        .push_blob(b.req(PushBlobRequest {
+            instance_name: "b".into(),
+            uris: vec!["urn:example:b".into()],
+            blob_digest: Some(digest(b"in b")),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let found = all
+        .fetch()
+        .fetch_blob(all.req(FetchBlobRequest {
+            instance_name: "all".into(),
+            uris: vec!["urn:example:b".into()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.status.unwrap().code, 0);
+    assert_eq!(found.blob_digest, Some(digest(b"in b")));
+    let caps = |g: Grpc, name: &'static str| async move {
+        g.capabilities()
+            .get_capabilities(g.req(GetCapabilitiesRequest {
+                instance_name: name.into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .cache_capabilities
+            .unwrap()
+            .action_cache_update_capabilities
+            .unwrap()
+            .update_enabled
+    };
+    assert!(caps(all.clone(), "all").await);
+    let ro = Grpc::new(gw.addr, "ro");
+    assert!(!caps(ro.clone(), "ro").await);
+    let e = ro
+        .cas()
+        .batch_update_blobs(ro.req(BatchUpdateBlobsRequest {
+            instance_name: "ro".into(),
+            requests: vec![],
+            digest_function: 0,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("read-only"), "{}", e.message());
+}

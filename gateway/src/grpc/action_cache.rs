@@ -22,7 +22,8 @@ use tonic::{Request, Response, Status};
 impl ActionCache for Reapi {
     /// The stored result, or `NOT_FOUND` when there is none, when it is not
     /// an `ActionResult` (a ccache entry), or when a blob it names is gone;
-    /// a pull-through remote then asks its upstream.
+    /// a pull-through remote then asks its upstream, a virtual one its
+    /// members.
     async fn get_action_result(
         &self,
         req: Request<GetActionResultRequest>,
@@ -32,41 +33,7 @@ impl ActionCache for Reapi {
             let get = req.get_ref();
             let inst = Instance::open(&self.state, &req, &get.instance_name, Need::Read)?;
             let action = BlobId::parse(get.action_digest.as_ref(), "action digest")?;
-            let key = format!("ac/{}", action.hash);
-            let not_found = |why: &str| {
-                GrpcError::NotFound(format!("no result for action {action} is cached{why}"))
-            };
-            let local = match inst.read_entry(&key).await? {
-                None => Err(not_found("")),
-                Some((entry, bytes)) => {
-                    let gone = inst.missing_keys(entry.references.clone()).await?;
-                    match gone.first() {
-                        Some(first) => Err(not_found(&format!(
-                            " completely ({first}, which it names, is missing)"
-                        ))),
-                        None => ActionResult::decode(bytes.as_ref())
-                            .map_err(|_| not_found(" as an ActionResult")),
-                    }
-                }
-            };
-            match (local, &inst.upstream) {
-                (Ok(r), _) => Ok(r),
-                // A pull-through remote asks its upstream, and keeps the
-                // answer (its outputs are fetched when they are read).
-                (Err(GrpcError::NotFound(_)), Some(up)) => {
-                    let Some(result) = up.action_result(&action).await? else {
-                        return Err(not_found(" here or upstream"));
-                    };
-                    let bytes = Bytes::from(result.encode_to_vec());
-                    let refs = Walk::new(&inst)
-                        .await?
-                        .inspect(key.clone(), Vec::new(), &bytes)
-                        .await?;
-                    inst.put_entry(&key, bytes, refs.into_keys()).await?;
-                    Ok(result)
-                }
-                (Err(e), _) => Err(e),
-            }
+            result_of(&inst, &action).await
         }
         .await;
         super::finish(&rec, r.map(Response::new), Outcome::Hosted)
@@ -95,5 +62,54 @@ impl ActionCache for Reapi {
         }
         .await;
         super::finish(&rec, r.map(Response::new), Outcome::Hosted)
+    }
+}
+
+/// The result for `action` at `inst`: stored and complete, else (pull-
+/// through) the upstream's, which is kept; a virtual remote asks its
+/// members in order.
+async fn result_of(inst: &Instance, action: &BlobId) -> Result<ActionResult, GrpcError> {
+    let not_found =
+        |why: &str| GrpcError::NotFound(format!("no result for action {action} is cached{why}"));
+    if !inst.members.is_empty() {
+        for m in &inst.members {
+            match Box::pin(result_of(m, action)).await {
+                Err(GrpcError::NotFound(_)) => continue,
+                r => return r,
+            }
+        }
+        return Err(not_found(" in any member"));
+    }
+    let key = format!("ac/{}", action.hash);
+    let local = match inst.read_entry(&key).await? {
+        None => Err(not_found("")),
+        Some((entry, bytes)) => {
+            let gone = inst.missing_keys(entry.references.clone()).await?;
+            match gone.first() {
+                Some(first) => Err(not_found(&format!(
+                    " completely ({first}, which it names, is missing)"
+                ))),
+                None => ActionResult::decode(bytes.as_ref())
+                    .map_err(|_| not_found(" as an ActionResult")),
+            }
+        }
+    };
+    match (local, &inst.upstream) {
+        (Ok(r), _) => Ok(r),
+        // A pull-through remote asks its upstream, and keeps the answer
+        // (its outputs are fetched when they are read).
+        (Err(GrpcError::NotFound(_)), Some(up)) => {
+            let Some(result) = up.action_result(action).await? else {
+                return Err(not_found(" here or upstream"));
+            };
+            let bytes = Bytes::from(result.encode_to_vec());
+            let refs = Walk::new(inst)
+                .await?
+                .inspect(key.clone(), Vec::new(), &bytes)
+                .await?;
+            inst.put_entry(&key, bytes, refs.into_keys()).await?;
+            Ok(result)
+        }
+        (Err(e), _) => Err(e),
     }
 }

@@ -112,6 +112,24 @@ async fn fetch(
     Ok(None)
 }
 
+/// The answer of a pull-through remote's upstream (of the first member's,
+/// on a virtual remote) to a `FetchBlob` the store could not answer. Not
+/// kept: the closure is the upstream's to vouch for.
+async fn upstream_fetch(
+    inst: &Instance,
+    f: &FetchBlobRequest,
+) -> Result<Option<FetchBlobResponse>, GrpcError> {
+    if let Some(up) = &inst.upstream {
+        return up.fetch_blob(f.clone()).await;
+    }
+    for m in &inst.members {
+        if let Some(answer) = Box::pin(upstream_fetch(m, f)).await? {
+            return Ok(Some(answer));
+        }
+    }
+    Ok(None)
+}
+
 /// The `NOT_FOUND` a fetch answers in its status.
 fn not_found(kind: Kind) -> super::proto::google::rpc::Status {
     GrpcError::NotFound(format!(
@@ -199,10 +217,8 @@ impl Fetch for Reapi {
             let inst = Instance::open(&self.state, &req, &f.instance_name, Need::Read)?;
             let found = fetch(&inst, Kind::Blob, &f.uris, &f.qualifiers).await?;
             if found.is_none()
-                && let Some(up) = &inst.upstream
-                && let Some(answer) = up.fetch_blob(f.clone()).await?
+                && let Some(answer) = upstream_fetch(&inst, f).await?
             {
-                // Not kept: the closure is the upstream's to vouch for.
                 return Ok(answer);
             }
             Ok(match found {

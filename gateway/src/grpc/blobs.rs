@@ -17,8 +17,17 @@ use std::sync::Arc;
 const OCTET_STREAM: &str = "application/octet-stream";
 
 impl Instance {
-    /// The entry stored under `key`, if any.
+    /// The entry stored under `key`, if any (a virtual remote's first
+    /// member that has one).
     pub async fn entry(&self, key: &str) -> Result<Option<Arc<Entry>>, GrpcError> {
+        if !self.members.is_empty() {
+            for m in &self.members {
+                if let Some(e) = Box::pin(m.entry(key)).await? {
+                    return Ok(Some(e));
+                }
+            }
+            return Ok(None);
+        }
         let id = EntryId::new(self.name(), key);
         Ok(self.state.engine.store.entry(&id).await?)
     }
@@ -26,8 +35,19 @@ impl Instance {
     /// The blobs of `ids` the store does not hold (in their order), in one
     /// blocking task whatever their number. A blob is held when its entry
     /// exists with the digest's size; the empty blob always is. On a
-    /// pull-through remote, only those its upstream lacks too.
+    /// pull-through remote, only those its upstream lacks too; on a virtual
+    /// one, those every member lacks.
     pub async fn missing(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
+        if !self.members.is_empty() {
+            let mut missing = ids;
+            for m in &self.members {
+                if missing.is_empty() {
+                    break;
+                }
+                missing = Box::pin(m.missing(missing)).await?;
+            }
+            return Ok(missing);
+        }
         let missing = self.missing_here(ids).await?;
         let Some(up) = self.upstream.as_ref().filter(|_| !missing.is_empty()) else {
             return Ok(missing);
@@ -70,8 +90,19 @@ impl Instance {
         Ok(missing)
     }
 
-    /// The keys of `keys` the store has no entry for, in one blocking task.
+    /// The keys of `keys` the store has no entry for, in one blocking task
+    /// (on a virtual remote: that no member has).
     pub async fn missing_keys(&self, keys: Vec<String>) -> Result<Vec<String>, GrpcError> {
+        if !self.members.is_empty() {
+            let mut missing = keys;
+            for m in &self.members {
+                if missing.is_empty() {
+                    break;
+                }
+                missing = Box::pin(m.missing_keys(missing)).await?;
+            }
+            return Ok(missing);
+        }
         let remote = self.name().to_owned();
         Ok(self
             .state
@@ -92,6 +123,17 @@ impl Instance {
     /// The blob `id`, open for reading; `NotFound` when the store lacks it
     /// (and, on a pull-through remote, its upstream too).
     pub async fn open_blob(&self, id: &BlobId) -> Result<Option<Arc<dyn BlobRead>>, GrpcError> {
+        if !self.members.is_empty() {
+            let mut last = None;
+            for m in &self.members {
+                match Box::pin(m.open_blob(id)).await {
+                    Err(e @ GrpcError::NotFound(_)) => last = Some(e),
+                    r => return r,
+                }
+            }
+            return Err(last
+                .unwrap_or_else(|| GrpcError::NotFound(format!("blob {id} is not in the cache"))));
+        }
         match self.open_here(id).await {
             Err(GrpcError::NotFound(_)) if self.upstream.is_some() => {
                 self.fill(id).await?;
@@ -175,6 +217,14 @@ impl Instance {
     /// The entry `key` read whole, if it exists (small messages: action
     /// results, asset records).
     pub async fn read_entry(&self, key: &str) -> Result<Option<(Arc<Entry>, Bytes)>, GrpcError> {
+        if !self.members.is_empty() {
+            for m in &self.members {
+                if let Some(found) = Box::pin(m.read_entry(key)).await? {
+                    return Ok(Some(found));
+                }
+            }
+            return Ok(None);
+        }
         let Some(entry) = self.entry(key).await? else {
             return Ok(None);
         };

@@ -45,7 +45,7 @@ impl CallRecord {
 pub struct Instance {
     /// The gateway.
     pub state: Arc<AppState>,
-    /// The remote (`package = "cas"`).
+    /// The remote (`package = "cas"`, or a virtual remote over such).
     pub remote: Arc<RemoteRuntime>,
     /// The request id (log lines, adapter calls).
     pub request_id: Arc<str>,
@@ -53,6 +53,8 @@ pub struct Instance {
     pub may_write: bool,
     /// A pull-through remote's REAPI upstream.
     pub upstream: Option<RemoteCas>,
+    /// A virtual remote's members, read in order (empty otherwise).
+    pub members: Vec<Instance>,
 }
 
 impl Instance {
@@ -78,7 +80,7 @@ impl Instance {
         if let Some(r) = record {
             r.set_remote(name);
         }
-        if remote.cfg.package != PACKAGE {
+        if remote.cfg.package != PACKAGE && remote.cfg.mode != RemoteMode::Virtual {
             return Err(GrpcError::InvalidArgument(format!(
                 "remote {name:?} is a {} remote; the Remote Execution API is served by cas remotes",
                 remote.cfg.package
@@ -106,16 +108,75 @@ impl Instance {
         // A pull-through cas remote keeps what clients upload locally
         // (BuildStream pushes its builds to the remote it pulls from).
         let may_write = auth::may(config, token, &remote.cfg, Need::Write);
-        let upstream = match remote.cfg.mode {
-            RemoteMode::PullThrough => RemoteCas::of(&state.engine.upstream, &remote.cfg),
-            _ => None,
+        Instance::build(state, remote, need, request_id, may_write, 0)
+    }
+
+    /// The instance of `remote` (access already checked): a virtual
+    /// remote's writes go to its `write_to` member, its reads to its
+    /// members in order.
+    fn build(
+        state: &Arc<AppState>,
+        remote: Arc<RemoteRuntime>,
+        need: Need,
+        request_id: Arc<str>,
+        may_write: bool,
+        depth: usize,
+    ) -> Result<Instance, GrpcError> {
+        let name = &remote.cfg.name;
+        if remote.cfg.mode != RemoteMode::Virtual {
+            if remote.cfg.package != PACKAGE {
+                return Err(GrpcError::InvalidArgument(format!(
+                    "remote {name:?} is a {} remote; the Remote Execution API is served by cas remotes",
+                    remote.cfg.package
+                )));
+            }
+            let upstream = match remote.cfg.mode {
+                RemoteMode::PullThrough => RemoteCas::of(&state.engine.upstream, &remote.cfg),
+                _ => None,
+            };
+            return Ok(Instance {
+                state: state.clone(),
+                remote,
+                request_id,
+                may_write,
+                upstream,
+                members: Vec::new(),
+            });
+        }
+        // Configuration validation refuses cycles; this bounds the walk
+        // all the same.
+        if depth > 8 {
+            return Err(GrpcError::FailedPrecondition(format!(
+                "virtual remote {name:?} nests other virtual remotes too deeply"
+            )));
+        }
+        let member = |m: &str| {
+            let r = state.remotes.get(m).cloned().ok_or_else(|| {
+                GrpcError::Internal(format!("member {m:?} of remote {name:?} does not exist"))
+            })?;
+            Instance::build(state, r, need, request_id.clone(), may_write, depth + 1)
         };
+        if need == Need::Write {
+            let Some(target) = &remote.cfg.write_to else {
+                return Err(GrpcError::FailedPrecondition(format!(
+                    "virtual remote {name:?} has no write_to member, so it is read-only; push to one of its members"
+                )));
+            };
+            return member(target);
+        }
+        let members = remote
+            .cfg
+            .members
+            .iter()
+            .map(|m| member(m))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Instance {
             state: state.clone(),
-            remote,
+            remote: remote.clone(),
             request_id,
-            may_write,
-            upstream,
+            may_write: may_write && remote.cfg.write_to.is_some(),
+            upstream: None,
+            members,
         })
     }
 
