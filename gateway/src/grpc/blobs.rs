@@ -35,8 +35,10 @@ impl Instance {
     /// The blobs of `ids` the store does not hold (in their order), in one
     /// blocking task whatever their number. A blob is held when its entry
     /// exists with the digest's size; the empty blob always is. On a
-    /// pull-through remote, only those its upstream lacks too; on a virtual
-    /// one, those every member lacks.
+    /// virtual remote, those every member lacks. A pull-through remote
+    /// answers for its own store: uploads stay in it, so a client uploads
+    /// what a push needs here even when the upstream has it, and the
+    /// closures of what it pushes are complete locally.
     pub async fn missing(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
         if !self.members.is_empty() {
             let mut missing = ids;
@@ -48,22 +50,10 @@ impl Instance {
             }
             return Ok(missing);
         }
-        let missing = self.missing_here(ids).await?;
-        let Some(up) = self.upstream.as_ref().filter(|_| !missing.is_empty()) else {
-            return Ok(missing);
-        };
-        // A pull-through remote has what its upstream has (a read fetches
-        // it). An upstream that fails leaves the local answer.
-        match up.find_missing(&missing).await {
-            Ok(m) => Ok(m),
-            Err(e) => {
-                tracing::warn!(remote = %self.name(), error = %e, "the upstream's FindMissingBlobs failed; answering from the local store");
-                Ok(missing)
-            }
-        }
+        self.missing_here(ids).await
     }
 
-    /// [`Instance::missing`] in the local store only.
+    /// [`Instance::missing`] of one remote's store.
     pub async fn missing_here(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
         let remote = self.name().to_owned();
         let missing = self
