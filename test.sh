@@ -34,6 +34,8 @@ if command -v apt-get >/dev/null; then
     reprepro apt-utils gnupg lighttpd dpkg-dev         # tests/deb.rs (a signed archive served by lighttpd, apt-get)
     chromium chromium-driver                           # tests/console.rs (a real browser through WebDriver)
     bubblewrap                                         # tests/reapi.rs: bst runs every build in a bwrap sandbox
+    libssl-dev zlib1g-dev libffi-dev libsqlite3-dev    # tests/reapi_upstream.rs: building the Python 3.13
+    libbz2-dev liblzma-dev uuid-dev                    # that BuildGrid needs (see below)
     bazel-bootstrap                                    # tests/reapi_bazel.rs: Bazel 4.2.3 (and a JDK) as a remote cache client
   )
   missing=()
@@ -109,6 +111,53 @@ if [ "$("$BST_VENV/bin/bst" --version 2>/dev/null)" != "$BST_VERSION" ]; then
 fi
 export ARTGATE_BST_VENV="$BST_VENV"
 echo "bst $("$BST_VENV/bin/bst" --version) in $BST_VENV"
+
+step "buildgrid 0.9.1 (tests/reapi_upstream.rs, in a venv made with Python >= 3.13)"
+# BuildGrid is the real REAPI upstream of the cas remotes' pull-through
+# tests; 0.9.1 needs Python >= 3.13 and Debian 12 has 3.11. No backport
+# exists, trixie's binary packages need trixie's libc6 and libssl3t64, and
+# uv and pyenv download interpreters from hosts this machine cannot reach.
+# So the venv is made with $ARTGATE_PYTHON313 when set, else Debian 13's
+# /usr/bin/python3.13, else a CPython built once into ~/.cache/artgate
+# from Debian trixie's python3.13 source package (the upstream tarball,
+# checked by apt against trixie's signed index; a private apt state leaves
+# the machine's sources alone). The tests find bgd through
+# ARTGATE_BUILDGRID and fail (they do not skip) when it is missing.
+BG_VENV="${ARTGATE_BUILDGRID_VENV:-$PWD/target/artgate-buildgrid-venv}"
+BUILDGRID_VERSION=0.9.1
+bg_installed() {
+  "$BG_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("buildgrid"))' 2>/dev/null
+}
+if [ "$(bg_installed)" != "$BUILDGRID_VERSION" ] || [ ! -x "$BG_VENV/bin/bgd" ]; then
+  PY313="${ARTGATE_PYTHON313:-}"
+  if [ -z "$PY313" ] && [ -x /usr/bin/python3.13 ]; then PY313=/usr/bin/python3.13; fi
+  if [ -z "$PY313" ]; then
+    PY313_PREFIX="$HOME/.cache/artgate/python-3.13"
+    PY313="$PY313_PREFIX/bin/python3.13"
+    if ! "$PY313" -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, venv' 2>/dev/null; then
+      py_src="$(mktemp -d)"
+      py_apt=(-o "Dir::Etc::SourceList=$py_src/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o "Dir::State::Lists=$py_src/lists" -o "Dir::Cache=$py_src/cache"
+              -o APT::Sandbox::User="$(id -un)")
+      mkdir -p "$py_src/lists/partial" "$py_src/cache/archives/partial"
+      echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+        > "$py_src/sources.list"
+      apt-get "${py_apt[@]}" update -q
+      (cd "$py_src" && apt-get "${py_apt[@]}" source --download-only python3.13)
+      tar -C "$py_src" -xf "$py_src"/python3.13_*.orig.tar.xz
+      echo "building $(basename "$py_src"/Python-3.*) into $PY313_PREFIX (a few minutes)"
+      if ! (cd "$py_src"/Python-3.*/ && ./configure --prefix="$PY313_PREFIX" --with-ensurepip=install \
+              && make -j"$(nproc)" && make install) > "$py_src/build.log" 2>&1; then
+        tail -n 60 "$py_src/build.log"; echo "building Python 3.13 failed (log: $py_src/build.log)"; exit 1
+      fi
+      rm -rf "$py_src"
+    fi
+  fi
+  "$PY313" -m venv --clear "$BG_VENV"
+  "$BG_VENV/bin/pip" install -q "buildgrid==$BUILDGRID_VERSION"
+fi
+export ARTGATE_BUILDGRID="$BG_VENV/bin/bgd"
+echo "buildgrid $(bg_installed) in $BG_VENV ($("$BG_VENV/bin/python" --version))"
 
 step "rust toolchain"
 if ! command -v rustup >/dev/null && [ -f "$HOME/.cargo/env" ]; then

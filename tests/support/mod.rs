@@ -5,6 +5,7 @@
 pub mod bazel;
 pub mod browser;
 pub mod bst;
+pub mod buildgrid;
 pub mod child;
 pub mod clients;
 pub mod deb_tools;
