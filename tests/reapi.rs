@@ -207,3 +207,53 @@ async fn bst_incomplete_artifact_is_not_cached() {
         "the checkout wrote {BIG_FILE} although its blob is gone"
     );
 }
+
+/// A pull-through `cas` remote (`edge`) over another gateway's hosted
+/// remote (`origin`, the REAPI upstream): bst builds and pushes to the
+/// origin; a fresh cache configured with the edge alone pulls and checks
+/// out identical files (the edge asks the origin for the artifact and
+/// reads its blobs through). Then the origin stops, and another fresh
+/// cache pulls everything from the edge's own store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bst_pulls_through_a_pull_through_remote_also_with_its_upstream_gone() {
+    let mut origin = Some(Gateway::start(&cas_remote("builds")).await);
+    let origin_addr = origin.as_ref().expect("started").addr;
+    let edge = Gateway::start(&format!(
+        "[[remote]]\nname = \"edge\"\npackage = \"cas\"\nupstream = \"grpc://{}/builds\"\n",
+        origin_addr
+    ))
+    .await;
+    let builder = Bst::new(&[ArtifactServer::new(
+        &format!("http://{origin_addr}"),
+        "builds",
+        true,
+    )]);
+    builder.build("b.bst").await.assert_no_warnings("bst build");
+    let refs = [
+        ("a", builder.artifact_ref("a.bst").await),
+        ("b", builder.artifact_ref("b.bst").await),
+    ];
+    for round in ["through the edge", "from the edge alone"] {
+        if round == "from the edge alone"
+            && let Some(o) = origin.take()
+        {
+            o.stop().await;
+        }
+        // A new bst directory each round: a fresh cache, new checkouts.
+        let puller = Bst::new(&[ArtifactServer::new(&grpc_url(&edge), "edge", false)]);
+        for (element, r) in &refs {
+            assert_eq!(
+                puller.artifact_state(r).await,
+                "available",
+                "state of {r} in a fresh cache, {round}"
+            );
+            let pull = puller
+                .artifact_pull(r, "none")
+                .await
+                .assert_ok("bst artifact pull");
+            pull.assert_says(&format!("Pulled artifact {}", short(r)));
+            pull.assert_no_warnings(&format!("bst artifact pull {round}"));
+            checkout_matches(&puller, r, element).await;
+        }
+    }
+}

@@ -34,6 +34,10 @@ use prost::Message as _;
 use sha2::Digest as _;
 use tonic::{Request, Response, Status};
 
+/// The content type of an asset kept from a pull-through upstream's answer
+/// whose closure is not known yet.
+const PENDING: &str = "application/x.artgate.asset-pending";
+
 /// Largest asset blob shown to the adapter (an `Artifact` message is a
 /// few KiB).
 const MAX_INSPECTED_ASSET: u64 = 4 * 1024 * 1024;
@@ -102,7 +106,21 @@ async fn fetch(
             tracing::warn!(remote = %inst.name(), key, "an asset entry does not hold a digest");
             continue;
         };
-        let gone = inst.missing_keys(entry.references.clone()).await?;
+        let mut references = entry.references.clone();
+        if entry.content_type.as_deref() == Some(PENDING) {
+            // Kept from the upstream's answer: complete here once its
+            // trees are (a pull reads them through); until then not.
+            let root = BlobId::parse(Some(&digest), "asset digest")?;
+            match closure_of(inst, kind, std::slice::from_ref(uri), &root, &[], &[]).await {
+                Ok(keys) => {
+                    inst.put_entry(&key, bytes.clone(), keys.clone()).await?;
+                    references = keys;
+                }
+                Err(GrpcError::FailedPrecondition(_) | GrpcError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let gone = inst.missing_keys(references).await?;
         if let Some(first) = gone.first() {
             tracing::info!(remote = %inst.name(), uri, missing = %first, "asset is incomplete; answered as not found");
             continue;
@@ -113,14 +131,23 @@ async fn fetch(
 }
 
 /// The answer of a pull-through remote's upstream (of the first member's,
-/// on a virtual remote) to a `FetchBlob` the store could not answer. Not
-/// kept: the closure is the upstream's to vouch for.
+/// on a virtual remote) to a `FetchBlob` the store could not answer. It is
+/// kept as a pending asset: answered from the store (also with the
+/// upstream gone) once its whole closure has been read through.
 async fn upstream_fetch(
     inst: &Instance,
     f: &FetchBlobRequest,
 ) -> Result<Option<FetchBlobResponse>, GrpcError> {
     if let Some(up) = &inst.upstream {
-        return up.fetch_blob(f.clone()).await;
+        let answer = up.fetch_blob(f.clone()).await?;
+        if let Some(a) = &answer
+            && let Some(d) = &a.blob_digest
+        {
+            let key = asset_key(Kind::Blob, &a.uri, &f.qualifiers);
+            inst.put_typed(&key, Bytes::from(d.encode_to_vec()), Vec::new(), PENDING)
+                .await?;
+        }
+        return Ok(answer);
     }
     for m in &inst.members {
         if let Some(answer) = Box::pin(upstream_fetch(m, f)).await? {
@@ -156,6 +183,31 @@ async fn push(
             kind.as_str()
         )));
     }
+    let references = closure_of(inst, kind, uris, &root, pushed_blobs, pushed_dirs).await?;
+    let record = Bytes::from(root.to_proto().encode_to_vec());
+    for uri in uris {
+        inst.put_entry(
+            &asset_key(kind, uri, qualifiers),
+            record.clone(),
+            references.clone(),
+        )
+        .await?;
+    }
+    tracing::info!(remote = %inst.name(), uris = uris.len(), references = references.len(), kind = kind.as_str(), "asset pushed");
+    Ok(())
+}
+
+/// Every key the asset `root` named by `uris` needs: what the adapter
+/// says it requires (given the push's references), with the trees walked.
+/// `FAILED_PRECONDITION` when a directory is not stored.
+async fn closure_of(
+    inst: &Instance,
+    kind: Kind,
+    uris: &[String],
+    root: &BlobId,
+    pushed_blobs: &[DigestMsg],
+    pushed_dirs: &[DigestMsg],
+) -> Result<Vec<String>, GrpcError> {
     let mut headers: Vec<(String, String)> = uris
         .iter()
         .map(|u| ("x-reapi-uri".to_owned(), u.clone()))
@@ -171,10 +223,9 @@ async fn push(
     }
     let walk = Walk::new(inst).await?;
     let (path, body) = match kind {
-        Kind::Blob if root.size <= MAX_INSPECTED_ASSET => (
-            format!("reapi/asset/{}", root.hash),
-            inst.read(&root).await?,
-        ),
+        Kind::Blob if root.size <= MAX_INSPECTED_ASSET => {
+            (format!("reapi/asset/{}", root.hash), inst.read(root).await?)
+        }
         Kind::Blob => {
             headers.push(("x-reapi-body".into(), "omitted".into()));
             (format!("reapi/asset/{}", root.hash), Bytes::new())
@@ -188,17 +239,7 @@ async fn push(
     }
     let mut references = walk.closure(refs).await?;
     references.retain(|k| *k != format!("cas/{}", crate::store::Digest::EMPTY.hex()));
-    let record = Bytes::from(root.to_proto().encode_to_vec());
-    for uri in uris {
-        inst.put_entry(
-            &asset_key(kind, uri, qualifiers),
-            record.clone(),
-            references.clone(),
-        )
-        .await?;
-    }
-    tracing::info!(remote = %inst.name(), uris = uris.len(), references = references.len(), kind = kind.as_str(), "asset pushed");
-    Ok(())
+    Ok(references)
 }
 
 #[tonic::async_trait]

@@ -248,8 +248,14 @@ impl Instance {
 
     /// Commit a spool holding the blob `id` (its digest is checked).
     pub async fn commit_blob(&self, id: &BlobId, spool: Spool) -> Result<(), GrpcError> {
-        self.commit(&id.key(), spool, Some(id.digest()), Vec::new())
-            .await
+        self.commit(
+            &id.key(),
+            spool,
+            Some(id.digest()),
+            Vec::new(),
+            OCTET_STREAM,
+        )
+        .await
     }
 
     /// Store `bytes` as the entry `key` with `references` (an action
@@ -260,10 +266,23 @@ impl Instance {
         bytes: Bytes,
         references: Vec<String>,
     ) -> Result<(), GrpcError> {
+        self.put_typed(key, bytes, references, OCTET_STREAM).await
+    }
+
+    /// [`Instance::put_entry`] with a content type that says what the
+    /// entry is (e.g. an asset whose closure is not known yet).
+    pub async fn put_typed(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        references: Vec<String>,
+        content_type: &str,
+    ) -> Result<(), GrpcError> {
         let store = &self.state.engine.store;
         let spool = store.create_spool().await?;
         let spool = store.write(spool, bytes).await?;
-        self.commit(key, spool, None, references).await
+        self.commit(key, spool, None, references, content_type)
+            .await
     }
 
     async fn commit(
@@ -272,10 +291,11 @@ impl Instance {
         spool: Spool,
         expected: Option<Digest>,
         references: Vec<String>,
+        content_type: &str,
     ) -> Result<(), GrpcError> {
         let new = NewEntry {
             key,
-            content_type: Some(OCTET_STREAM.to_owned()),
+            content_type: Some(content_type.to_owned()),
             references,
             refuse_overwrite: false,
             replans: false,
