@@ -731,6 +731,18 @@ async fn a_pull_through_remote_reads_through_its_upstream_once_and_keeps_it() {
         1.0,
         "one upstream ByteStream Read"
     );
+    let m = gw.metrics().await;
+    assert!(
+        metric(&m, "artgate_upstream_bytes_total", &["remote=\"mirror\""]) >= big.len() as f64,
+        "the upstream bytes are counted"
+    );
+    assert!(
+        metric(
+            &m,
+            "artgate_upstream_requests_total",
+            &["remote=\"mirror\"", "status=\"200\""]
+        ) >= 1.0
+    );
     // The action result and the asset come from the upstream.
     let got = g
         .action_cache()

@@ -131,7 +131,9 @@ impl Instance {
                 )));
             }
             let upstream = match remote.cfg.mode {
-                RemoteMode::PullThrough => RemoteCas::of(&state.engine.upstream, &remote.cfg),
+                RemoteMode::PullThrough => {
+                    RemoteCas::of(&state.engine.upstream, &state.engine.metrics, &remote.cfg)
+                }
                 _ => None,
             };
             return Ok(Instance {

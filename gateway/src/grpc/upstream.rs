@@ -16,15 +16,22 @@ use super::proto::reapi::{
     content_addressable_storage_client::ContentAddressableStorageClient,
 };
 use crate::config::RemoteConfig;
+use crate::metrics::Metrics;
 use crate::store::{Spool, StoreError};
 use crate::upstream::{GrpcClient, Upstream};
+use crate::upstream_health::UpstreamHealth;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::Code;
 
 /// One remote's REAPI upstream.
 pub struct RemoteCas {
     client: GrpcClient,
+    /// The remote's name (metrics, upstream health).
+    remote: String,
+    metrics: Arc<Metrics>,
+    health: Arc<UpstreamHealth>,
     origin: http::Uri,
     /// The upstream's instance name (the URL's path, without `/`).
     instance: String,
@@ -37,7 +44,11 @@ pub struct RemoteCas {
 impl RemoteCas {
     /// The upstream of a pull-through `cas` remote (its first URL); `None`
     /// for a remote without one.
-    pub fn of(upstream: &Upstream, cfg: &RemoteConfig) -> Option<RemoteCas> {
+    pub fn of(
+        upstream: &Upstream,
+        metrics: &Arc<Metrics>,
+        cfg: &RemoteConfig,
+    ) -> Option<RemoteCas> {
         let url = cfg.upstreams.first()?;
         let origin: http::Uri = format!(
             "{}://{}",
@@ -58,6 +69,9 @@ impl RemoteCas {
         );
         Some(RemoteCas {
             client: upstream.grpc(),
+            remote: cfg.name.clone(),
+            metrics: metrics.clone(),
+            health: upstream.health.clone(),
             origin,
             instance,
             shown,
@@ -72,14 +86,28 @@ impl RemoteCas {
         what: &str,
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, GrpcError> {
-        match tokio::time::timeout(self.first_byte, fut).await {
+        let sent = std::time::Instant::now();
+        let r = match tokio::time::timeout(self.first_byte, fut).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(s)) => Err(self.failed(what, &s)),
             Err(_) => Err(GrpcError::Unavailable(format!(
                 "upstream {} did not answer {what} within {:?}",
                 self.shown, self.first_byte
             ))),
+        };
+        // Counted as the HTTP upstreams are: an answer (a status the
+        // client acts on counts as one) or an error, with its latency.
+        let answered = matches!(
+            r,
+            Ok(_) | Err(GrpcError::NotFound(_) | GrpcError::Unimplemented(_))
+        );
+        self.metrics
+            .upstream_request(&self.remote, if answered { "200" } else { "error" });
+        match &r {
+            Err(e) if !answered => self.health.failed(&self.remote, &e.to_string()),
+            _ => self.health.answered(&self.remote, 200, sent.elapsed()),
         }
+        r
     }
 
     /// An upstream's status as ours: what the client can act on keeps its
@@ -147,6 +175,8 @@ impl RemoteCas {
                 }
             };
             got += msg.data.len() as u64;
+            self.metrics
+                .upstream_bytes(&self.remote, msg.data.len() as u64);
             if got > id.size {
                 return Err(GrpcError::Unavailable(format!(
                     "upstream {} sent more than the {} bytes of blob {id}",
