@@ -146,6 +146,21 @@ SEEDS = {
         "bad-hash": field(6, digest_msg("zz" * 32)), "group": varint(2 << 3 | 3) + b"\x00",
         "long-varint": b"\x80" * 11, "huge-length": varint(2 << 3 | 2) + varint(2 ** 63), "empty": b"",
     },
+    # An inspection as the gRPC front sends it: the path, `name: value`
+    # header lines, an empty line, the body.
+    "cas_reapi": {
+        "directory": ("reapi/directory/" + H2 + "\n\n").encode() + field(1, field(1, b"f") + field(2, digest_msg(H2)))
+                     + field(2, field(1, b"d") + field(2, digest_msg(E, 0))) + field(3, field(1, b"l") + field(2, b"f")),
+        "artifact": ("reapi/asset/" + H2 + "\nx-reapi-uri: urn:fdc:buildstream.build:2020:artifact:p/e/" + "a" * 64
+                     + "\nx-reapi-directory: " + H2 + "/5\n\n").encode()
+                    + field(8, digest_msg(H2)) + field(10, digest_msg(H2)) + field(11, field(1, b"log") + field(2, digest_msg(H2)))
+                    + field(12, digest_msg(E.upper())) + field(14, digest_msg(H2)) + field(15, digest_msg(H2)),
+        "generic": "reapi/asset/" + H2 + "\nx-reapi-uri: https://example.com/x.tar\nx-reapi-blob: " + H2 + "/5\nx-reapi-directory: " + E + "/0\n\n",
+        "asset-directory": "reapi/asset-directory/" + H2 + "\nx-reapi-uri: urn:fdc:buildstream.build:2020:source:local/" + "b" * 64 + "\n\n",
+        "omitted": "reapi/asset/" + H2 + "\nx-reapi-uri: urn:x\nx-reapi-body: omitted\n\n",
+        "bad-header": "reapi/asset/" + H2 + "\nx-reapi-uri: urn:x\nx-reapi-blob: zz/1\n\n",
+        "bad-path": "reapi/nothing/x\n\n", "empty": "",
+    },
     # First line: path; then methods.
     "cas_path": {
         "cas": "cas/" + H2 + "\nGET\nHEAD", "ac": "ac/" + E.upper() + "\nPUT", "empty-blob": "cas/" + E + "\nGET",

@@ -127,7 +127,7 @@ fn reapi_messages(data: &[u8]) {
     }
 }
 
-/// `cas_reapi` (a target still to add): the input is an inspection as the
+/// `cas_reapi`: the input is an inspection as the
 /// gRPC front sends it: the path on the first line, then `name: value`
 /// header lines up to an empty line, then the body. The verdict either
 /// fails with 400 and a one-line sentence, or references well-formed
@@ -213,6 +213,7 @@ mod tests {
     fn corpora_replay() {
         replay(DIR, "cas_proto", 5, proto);
         replay(DIR, "cas_path", 5, path);
+        replay(DIR, "cas_reapi", 5, reapi);
     }
 
     fn varint(mut v: u64, out: &mut Vec<u8>) {
