@@ -465,6 +465,28 @@ async fn an_action_result_is_served_only_with_every_output() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(get(g.clone()).await.unwrap_err().code(), Code::NotFound);
+
+    // A ccache entry under ac/ (its own format, any size) is no action
+    // result: not found, and never read into memory whole.
+    let other = digest(b"a ccache key");
+    let r = c
+        .put(url(&gw, &format!("ac/{}", other.hash)))
+        .header("user-agent", "ccache/4.7")
+        .body(bytes(6 * 1024 * 1024, 9))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let e = g
+        .action_cache()
+        .get_action_result(g.req(GetActionResultRequest {
+            instance_name: "builds".into(),
+            action_digest: Some(other),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
 }
 
 /// A tree: root { f1, sub/ { f2 } }.

@@ -81,7 +81,10 @@ async fn result_of(inst: &Instance, action: &BlobId) -> Result<ActionResult, Grp
         return Err(not_found(" in any member"));
     }
     let key = format!("ac/{}", action.hash);
-    let local = match inst.read_entry(&key).await? {
+    let local = match inst
+        .read_entry(&key, super::MAX_MESSAGE_BYTES as u64)
+        .await?
+    {
         None => Err(not_found("")),
         Some((entry, bytes)) => {
             let gone = inst.missing_keys(entry.references.clone()).await?;

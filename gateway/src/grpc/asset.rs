@@ -38,6 +38,9 @@ use tonic::{Request, Response, Status};
 /// whose closure is not known yet.
 const PENDING: &str = "application/x.artgate.asset-pending";
 
+/// Largest asset entry read (a `Digest` message).
+const MAX_RECORD_BYTES: u64 = 1024;
+
 /// Largest asset blob shown to the adapter (an `Artifact` message is a
 /// few KiB).
 const MAX_INSPECTED_ASSET: u64 = 4 * 1024 * 1024;
@@ -99,7 +102,7 @@ async fn fetch(
 ) -> Result<Option<(String, DigestMsg)>, GrpcError> {
     for uri in uris {
         let key = asset_key(kind, uri, qualifiers);
-        let Some((entry, bytes)) = inst.read_entry(&key).await? else {
+        let Some((entry, bytes)) = inst.read_entry(&key, MAX_RECORD_BYTES).await? else {
             continue;
         };
         let Ok(digest) = DigestMsg::decode(bytes.as_ref()) else {

@@ -204,12 +204,18 @@ impl Instance {
         Ok(Bytes::from(bytes))
     }
 
-    /// The entry `key` read whole, if it exists (small messages: action
-    /// results, asset records).
-    pub async fn read_entry(&self, key: &str) -> Result<Option<(Arc<Entry>, Bytes)>, GrpcError> {
+    /// The entry `key` read whole, if it exists and holds at most `max`
+    /// bytes (small messages: action results, asset records, directories;
+    /// a larger entry under such a key, e.g. a ccache entry under `ac/`,
+    /// is not one and is never read into memory).
+    pub async fn read_entry(
+        &self,
+        key: &str,
+        max: u64,
+    ) -> Result<Option<(Arc<Entry>, Bytes)>, GrpcError> {
         if !self.members.is_empty() {
             for m in &self.members {
-                if let Some(found) = Box::pin(m.read_entry(key)).await? {
+                if let Some(found) = Box::pin(m.read_entry(key, max)).await? {
                     return Ok(Some(found));
                 }
             }
@@ -218,6 +224,10 @@ impl Instance {
         let Some(entry) = self.entry(key).await? else {
             return Ok(None);
         };
+        if entry.size > max {
+            tracing::debug!(remote = %self.name(), key, size = entry.size, max, "an entry too large for a message; not read");
+            return Ok(None);
+        }
         let Some(data) = self.state.engine.store.open(&entry.blob).await? else {
             return Ok(None);
         };

@@ -130,7 +130,11 @@ impl<'a> Walk<'a> {
                 entry.size
             )));
         }
-        Ok(self.inst.read_entry(&key).await?.map(|(_, b)| b))
+        Ok(self
+            .inst
+            .read_entry(&key, MAX_DIRECTORY_BYTES)
+            .await?
+            .map(|(_, b)| b))
     }
 
     /// The children of the Directory `hash` (its bytes in hand).
