@@ -19,6 +19,7 @@ use artgate::grpc::proto::reapi::{
     GetCapabilitiesRequest, GetTreeRequest, OutputFile, UpdateActionResultRequest,
     batch_update_blobs_request,
 };
+use futures_util::StreamExt as _;
 use prost::Message as _;
 use tonic::Code;
 
@@ -260,7 +261,7 @@ async fn blobs_are_shared_with_the_http_layout_and_stream_both_ways() {
         &big[big.len() - 3..]
     );
     let e = g.read(&d, big.len() as i64 + 1, 0).await.unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
     let r = c
         .get(url(&gw, &format!("cas/{}", d.hash)))
         .send()
@@ -613,6 +614,29 @@ async fn assets_are_answered_only_while_their_closure_is_stored() {
     assert_eq!(found.status.unwrap().code, 0);
     assert_eq!(found.uri, "https://example.com/src.tar");
     assert_eq!(found.blob_digest, Some(digest(&t.f1)));
+    // A URI that spells out the qualifier is another asset.
+    let spelled = g
+        .fetch()
+        .fetch_blob(g.req(FetchBlobRequest {
+            instance_name: "builds".into(),
+            uris: vec!["https://example.com/src.tar\nchecksum.sri=sha256-x".into()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(spelled.status.unwrap().code, Code::NotFound as i32);
+    let e = g
+        .fetch()
+        .fetch_blob(g.req(FetchBlobRequest {
+            instance_name: "builds".into(),
+            uris: vec!["https://example.com/src.tar".into()],
+            qualifiers: vec![q[0].clone(), q[0].clone()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "a qualifier twice: {e:?}");
     let other = fetch_blob(g.clone(), vec![]).await;
     assert_eq!(
         other.status.unwrap().code,
@@ -659,9 +683,17 @@ async fn get_tree_streams_the_directories_in_pages() {
             Ok::<_, tonic::Status>(pages)
         }
     };
-    assert_eq!(g.upload(&t.root).await, 0);
     let e = tree_of(g.clone(), 0, "").await.unwrap_err();
-    assert_eq!(e.code(), Code::NotFound, "a directory is missing: {e:?}");
+    assert_eq!(e.code(), Code::NotFound, "the root is missing: {e:?}");
+    // A missing directory below the root is left out (the spec: what is
+    // present is returned).
+    assert_eq!(g.upload(&t.root).await, 0);
+    let part = tree_of(g.clone(), 0, "").await.unwrap();
+    let dirs: Vec<Vec<u8>> = part
+        .iter()
+        .flat_map(|p| p.directories.iter().map(|d| d.encode_to_vec()))
+        .collect();
+    assert_eq!(dirs, vec![t.root.clone()]);
     assert_eq!(g.upload(&t.sub).await, 0);
     let pages = tree_of(g.clone(), 1, "").await.unwrap();
     assert_eq!(pages.len(), 2);
@@ -880,4 +912,37 @@ async fn a_virtual_remote_reads_its_members_in_order_and_writes_to_one() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("read-only"), "{}", e.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_write_ends_and_leaves_no_spool() {
+    let gw = Gateway::start_with_server_extra("body_read_timeout = \"1s\"", &remote("")).await;
+    let g = Grpc::new(gw.addr, "builds");
+    let d = digest(&bytes(1_000_000, 5));
+    let first = WriteRequest {
+        resource_name: format!(
+            "builds/uploads/00000000-0000-4000-8000-000000000009/blobs/{}/{}",
+            d.hash, d.size_bytes
+        ),
+        write_offset: 0,
+        finish_write: false,
+        data: bytes::Bytes::from(bytes(300_000, 5)),
+    };
+    // One message, then nothing: the client neither sends nor closes.
+    let stream = futures_util::stream::iter(vec![first]).chain(futures_util::stream::pending());
+    let mut client = g.bytestream();
+    let call = client.write(g.req(stream));
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), call)
+        .await
+        .expect("a stalled write is ended by the gateway");
+    let e = r.unwrap_err();
+    assert_ne!(e.code(), Code::Ok, "{e:?}");
+    let data = gw.dir.path().join("data");
+    crate::support::wait_until(
+        "the stalled write's spool is deleted",
+        std::time::Duration::from_secs(10),
+        || spool_files(&data).is_empty(),
+    )
+    .await;
+    assert_eq!(missing(&g, &[&bytes(1_000_000, 5)]).await.len(), 1);
 }

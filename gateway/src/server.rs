@@ -130,6 +130,9 @@ pub async fn serve(
 /// gateway's, which [`conn`] and [`dispatch`] check first so that every
 /// refusal has a JSON body; hyper's HTTP/1 header timer is not used (it
 /// also ran on idle keep-alive connections): [`ConnGuard`] keeps time.
+/// Streams one HTTP/2 connection may have open at once.
+const H2_MAX_STREAMS: u32 = 100;
+
 fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -146,7 +149,13 @@ fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX))
+        // gRPC clients multiplex many calls on one connection; each may
+        // hold a request message of up to a few MiB while it arrives.
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        // A peer that stops answering pings is gone: its streams end.
+        .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
+        .keep_alive_timeout(std::time::Duration::from_secs(20));
     builder
 }
 
@@ -281,7 +290,9 @@ async fn dispatch(
     // gRPC (REAPI) calls never reach the URL routes: their paths are
     // service names, and their errors are gRPC statuses.
     if crate::grpc::is_grpc(&req) {
-        return crate::grpc::handle(state, req, id).await;
+        let (parts, body) = req.into_parts();
+        let body = ClientStream::new(body, cfg.body_read_timeout);
+        return crate::grpc::handle(state, Request::from_parts(parts, body), id).await;
     }
     let route = match routes::parse(req.method(), req.uri()) {
         Ok(r) => r,

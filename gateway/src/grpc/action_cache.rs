@@ -4,6 +4,7 @@
 //! for HTTP uploads.
 
 use super::Reapi;
+use super::blobs::OCTET_STREAM;
 use super::closure::Walk;
 use super::digest::BlobId;
 use super::error::GrpcError;
@@ -110,7 +111,7 @@ async fn result_of(inst: &Instance, action: &BlobId) -> Result<ActionResult, Grp
                 .await?
                 .inspect(key.clone(), Vec::new(), &bytes)
                 .await?;
-            inst.put_entry(&key, bytes, refs.into_keys()).await?;
+            inst.keep(&key, bytes, refs.into_keys(), OCTET_STREAM).await;
             Ok(result)
         }
         (Err(e), _) => Err(e),

@@ -38,6 +38,9 @@ use tonic::{Request, Response, Status};
 /// whose closure is not known yet.
 const PENDING: &str = "application/x.artgate.asset-pending";
 
+/// The content type of an asset entry (a `Digest` message).
+const RECORD: &str = "application/octet-stream";
+
 /// Largest asset entry read (a `Digest` message).
 const MAX_RECORD_BYTES: u64 = 1024;
 
@@ -64,7 +67,8 @@ impl Kind {
 }
 
 /// The store key of the asset `uri` with `qualifiers` (order does not
-/// matter).
+/// matter): the sha256 of each field, length-prefixed, so that no two
+/// different requests share a key.
 fn asset_key(kind: Kind, uri: &str, qualifiers: &[Qualifier]) -> String {
     let mut q: Vec<(&str, &str)> = qualifiers
         .iter()
@@ -72,22 +76,42 @@ fn asset_key(kind: Kind, uri: &str, qualifiers: &[Qualifier]) -> String {
         .collect();
     q.sort_unstable();
     let mut h = sha2::Sha256::new();
-    h.update(uri.as_bytes());
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    field(uri.as_bytes());
     for (n, v) in q {
-        h.update(b"\n");
-        h.update(n.as_bytes());
-        h.update(b"=");
-        h.update(v.as_bytes());
+        field(n.as_bytes());
+        field(v.as_bytes());
     }
     format!("asset/{}/{}", kind.as_str(), hex::encode(h.finalize()))
 }
 
-/// Refuse a request without URIs (see the module docs).
-fn need_uris(uris: &[String]) -> Result<(), GrpcError> {
+/// Most URIs one request may name (BuildStream sends one or two).
+const MAX_URIS: usize = 100;
+
+/// Refuse a request without URIs (see the module docs), with too many,
+/// or with a qualifier named twice.
+fn check_request(uris: &[String], qualifiers: &[Qualifier]) -> Result<(), GrpcError> {
     if uris.is_empty() {
         return Err(GrpcError::InvalidArgument(
             "the request names no URI".into(),
         ));
+    }
+    if uris.len() > MAX_URIS {
+        return Err(GrpcError::InvalidArgument(format!(
+            "the request names {} URIs; at most {MAX_URIS} per call",
+            uris.len()
+        )));
+    }
+    let mut names: Vec<&str> = qualifiers.iter().map(|q| q.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(GrpcError::InvalidArgument(format!(
+            "the qualifier {:?} is given twice; qualifier names must be unique",
+            w[0].chars().take(100).collect::<String>()
+        )));
     }
     Ok(())
 }
@@ -100,6 +124,15 @@ async fn fetch(
     uris: &[String],
     qualifiers: &[Qualifier],
 ) -> Result<Option<(String, DigestMsg)>, GrpcError> {
+    // Each member on its own: an asset is complete in one member.
+    if !inst.members.is_empty() {
+        for m in &inst.members {
+            if let Some(found) = Box::pin(fetch(m, kind, uris, qualifiers)).await? {
+                return Ok(Some(found));
+            }
+        }
+        return Ok(None);
+    }
     for uri in uris {
         let key = asset_key(kind, uri, qualifiers);
         let Some((entry, bytes)) = inst.read_entry(&key, MAX_RECORD_BYTES).await? else {
@@ -116,7 +149,7 @@ async fn fetch(
             let root = BlobId::parse(Some(&digest), "asset digest")?;
             match closure_of(inst, kind, std::slice::from_ref(uri), &root, &[], &[]).await {
                 Ok(keys) => {
-                    inst.put_entry(&key, bytes.clone(), keys.clone()).await?;
+                    inst.keep(&key, bytes.clone(), keys.clone(), RECORD).await;
                     references = keys;
                 }
                 Err(GrpcError::FailedPrecondition(_) | GrpcError::NotFound(_)) => continue,
@@ -147,8 +180,8 @@ async fn upstream_fetch(
             && let Some(d) = &a.blob_digest
         {
             let key = asset_key(Kind::Blob, &a.uri, &f.qualifiers);
-            inst.put_typed(&key, Bytes::from(d.encode_to_vec()), Vec::new(), PENDING)
-                .await?;
+            inst.keep(&key, Bytes::from(d.encode_to_vec()), Vec::new(), PENDING)
+                .await;
         }
         return Ok(answer);
     }
@@ -257,7 +290,7 @@ impl Fetch for Reapi {
         let rec = super::record(&req);
         let r = async {
             let f = req.get_ref();
-            need_uris(&f.uris)?;
+            check_request(&f.uris, &f.qualifiers)?;
             let inst = Instance::open(&self.state, &req, &f.instance_name, Need::Read)?;
             let found = fetch(&inst, Kind::Blob, &f.uris, &f.qualifiers).await?;
             if found.is_none()
@@ -292,7 +325,7 @@ impl Fetch for Reapi {
         let rec = super::record(&req);
         let r = async {
             let f = req.get_ref();
-            need_uris(&f.uris)?;
+            check_request(&f.uris, &f.qualifiers)?;
             let inst = Instance::open(&self.state, &req, &f.instance_name, Need::Read)?;
             Ok(
                 match fetch(&inst, Kind::Directory, &f.uris, &f.qualifiers).await? {
@@ -326,7 +359,7 @@ impl Push for Reapi {
         let rec = super::record(&req);
         let r = async {
             let p = req.get_ref();
-            need_uris(&p.uris)?;
+            check_request(&p.uris, &p.qualifiers)?;
             let root = BlobId::parse(p.blob_digest.as_ref(), "blob digest")?;
             let inst = Instance::open(&self.state, &req, &p.instance_name, Need::Write)?;
             push(
@@ -353,7 +386,7 @@ impl Push for Reapi {
         let rec = super::record(&req);
         let r = async {
             let p = req.get_ref();
-            need_uris(&p.uris)?;
+            check_request(&p.uris, &p.qualifiers)?;
             let root = BlobId::parse(p.root_directory_digest.as_ref(), "root directory digest")?;
             let inst = Instance::open(&self.state, &req, &p.instance_name, Need::Write)?;
             push(

@@ -13,8 +13,8 @@ use crate::store::{BlobRead, Digest, Entry, EntryClass, EntryId, Spool, StoreErr
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// Content type of every entry the gRPC front writes.
-const OCTET_STREAM: &str = "application/octet-stream";
+/// Content type of the entries the gRPC front writes.
+pub const OCTET_STREAM: &str = "application/octet-stream";
 
 impl Instance {
     /// The entry stored under `key`, if any (a virtual remote's first
@@ -140,10 +140,29 @@ impl Instance {
             return Ok(());
         };
         let key = format!("{}\0{}", self.name(), id.key());
-        let _flight = self.state.grpc_flights.lock(&key).await;
+        let mut flight = self.state.grpc_flights.lock(&key).await;
         if self.missing_here(vec![id.clone()]).await?.is_empty() {
             return Ok(());
         }
+        if let Some((code, why)) = flight.failed_before() {
+            return Err(match code {
+                tonic::Code::NotFound => GrpcError::NotFound(why.to_owned()),
+                _ => GrpcError::Unavailable(why.to_owned()),
+            });
+        }
+        let r = self.fetch_from(up, id).await;
+        if let Err(e) = &r {
+            flight.fail(e.code(), e.to_string());
+        }
+        r
+    }
+
+    /// Fetch the blob `id` from `up`, verify and keep it.
+    async fn fetch_from(
+        &self,
+        up: &super::upstream::RemoteCas,
+        id: &BlobId,
+    ) -> Result<(), GrpcError> {
         let store = &self.state.engine.store;
         let spool = store.create_spool().await?;
         let spool = up.read_into(id, spool).await?;
@@ -277,6 +296,48 @@ impl Instance {
         references: Vec<String>,
     ) -> Result<(), GrpcError> {
         self.put_typed(key, bytes, references, OCTET_STREAM).await
+    }
+
+    /// Keep `bytes` as the cached entry `key` with `references`: an answer
+    /// of a pull-through remote's upstream, evicted like any cached file
+    /// and not flushed durably. An entry with the same content is left as
+    /// it is; a failure to keep it is logged, never the caller's error
+    /// (the answer is in hand).
+    pub async fn keep(&self, key: &str, bytes: Bytes, references: Vec<String>, content_type: &str) {
+        if let Err(e) = self.keep_inner(key, bytes, references, content_type).await {
+            tracing::warn!(remote = %self.name(), key, error = %e, "an upstream answer could not be kept");
+        }
+    }
+
+    async fn keep_inner(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        references: Vec<String>,
+        content_type: &str,
+    ) -> Result<(), GrpcError> {
+        let digest = Digest::of(&bytes);
+        if let Some(e) = self.entry(key).await?
+            && e.blob == digest
+            && e.references == references
+            && e.content_type.as_deref() == Some(content_type)
+        {
+            return Ok(());
+        }
+        let store = &self.state.engine.store;
+        let spool = store.create_spool().await?;
+        let spool = store.write(spool, bytes).await?;
+        let blob = store.commit(spool, Some(digest)).await?;
+        let mut entry = Entry::fetched(EntryClass::Immutable, Validators::Refetch, key.to_owned());
+        entry.blob = blob.digest;
+        entry.size = blob.size;
+        entry.stored_at_ms = crate::store::now_ms();
+        entry.content_type = Some(content_type.to_owned());
+        entry.references = references;
+        store
+            .put(&EntryId::new(self.name(), key), &entry, false)
+            .await?;
+        Ok(())
     }
 
     /// [`Instance::put_entry`] with a content type that says what the

@@ -92,7 +92,7 @@ impl ByteStream for Reapi {
                 .ok()
                 .filter(|o| *o <= size)
                 .ok_or_else(|| {
-                    GrpcError::InvalidArgument(format!(
+                    GrpcError::OutOfRange(format!(
                         "read_offset {} is outside blob {} ({size} bytes)",
                         read.read_offset, res.blob
                     ))
@@ -101,7 +101,7 @@ impl ByteStream for Reapi {
                 Ok(0) => size,
                 Ok(limit) => offset.saturating_add(limit).min(size),
                 Err(_) => {
-                    return Err(GrpcError::InvalidArgument(format!(
+                    return Err(GrpcError::OutOfRange(format!(
                         "read_limit {} is negative",
                         read.read_limit
                     )));

@@ -188,7 +188,8 @@ impl<'a> Walk<'a> {
     }
 
     /// The Directory messages of the tree under `root`, breadth first, each
-    /// once, after the first `skip`. `NOT_FOUND` when one is missing.
+    /// once, after the first `skip`; a missing directory below the root is
+    /// left out (with its subtree), a missing root is `NOT_FOUND`.
     pub async fn tree(&self, root: &BlobId, skip: usize) -> Result<Vec<bytes::Bytes>, GrpcError> {
         let mut out = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
@@ -206,9 +207,17 @@ impl<'a> Walk<'a> {
             let bytes = if is_empty_hash(&hash) {
                 bytes::Bytes::new()
             } else {
-                self.directory(&hash).await?.ok_or_else(|| {
-                    GrpcError::NotFound(format!("directory {hash} of the tree is not in the cache"))
-                })?
+                match self.directory(&hash).await? {
+                    Some(b) => b,
+                    // The spec: what is present is returned; only a missing
+                    // root is NOT_FOUND.
+                    None if hash != root.hash => continue,
+                    None => {
+                        return Err(GrpcError::NotFound(format!(
+                            "the root directory {hash} of the tree is not in the cache"
+                        )));
+                    }
+                }
             };
             queue.extend(self.children(&hash, &bytes).await?.trees);
             if index >= skip {

@@ -12,6 +12,9 @@ pub enum GrpcError {
     /// that does not match the bytes (nothing was stored).
     #[error("{0}")]
     InvalidArgument(String),
+    /// A read offset outside the blob.
+    #[error("{0}")]
+    OutOfRange(String),
     /// The blob, action result or asset is not in the store (clients read
     /// it as "not cached").
     #[error("{0}")]
@@ -45,6 +48,7 @@ impl GrpcError {
     pub fn code(&self) -> Code {
         match self {
             GrpcError::InvalidArgument(_) => Code::InvalidArgument,
+            GrpcError::OutOfRange(_) => Code::OutOfRange,
             GrpcError::NotFound(_) => Code::NotFound,
             GrpcError::Unauthenticated(_) => Code::Unauthenticated,
             GrpcError::PermissionDenied(_) => Code::PermissionDenied,
@@ -75,6 +79,10 @@ impl From<GrpcError> for Status {
 
 impl From<StoreError> for GrpcError {
     fn from(e: StoreError) -> GrpcError {
+        if matches!(e, StoreError::NoSpace { .. }) {
+            tracing::warn!(error = %e, "the store is full");
+            return GrpcError::ResourceExhausted(format!("the gateway's disk is full: {e}"));
+        }
         tracing::error!(error = %e, "the store failed in a gRPC call");
         GrpcError::Internal(format!("the gateway's store failed: {e}"))
     }
@@ -85,6 +93,7 @@ impl From<HostedError> for GrpcError {
         let text = e.to_string();
         match e {
             HostedError::Quota { .. } => GrpcError::ResourceExhausted(text),
+            HostedError::Store(s) => s.into(),
             HostedError::NotFound(_) => GrpcError::NotFound(text),
             HostedError::Mismatch { .. } | HostedError::BadUpload(_) => {
                 GrpcError::InvalidArgument(text)

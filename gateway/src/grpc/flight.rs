@@ -1,15 +1,23 @@
 //! The per-blob lock that makes concurrent misses of one blob on a
 //! pull-through remote fetch it from the upstream once: the first caller
-//! fetches and commits while the others wait, then find it stored.
+//! fetches and commits while the others wait, then find it stored, or
+//! take the first caller's failure instead of trying again one after
+//! another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// How the fetch of the holder before ended: `None` unless it failed.
+type Outcome = Option<(tonic::Code, String)>;
+
+/// One key's lock, with how its last holder's fetch ended.
+type Flight = tokio::sync::Mutex<Outcome>;
 
 /// Per-key locks: the first caller of [`Flights::lock`] for a key holds
 /// it while it fetches; the others wait, then find the key stored.
 #[derive(Default)]
 pub struct Flights {
-    held: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    held: Mutex<HashMap<String, Arc<Flight>>>,
 }
 
 impl Flights {
@@ -24,8 +32,21 @@ impl Flights {
             flights: self,
             key: key.to_owned(),
             lock: m,
-            _guard: guard,
+            guard,
         }
+    }
+}
+
+impl FlightGuard<'_> {
+    /// Why the fetch an earlier holder made failed, if it did (while it
+    /// held the key, the caller waited for it).
+    pub fn failed_before(&self) -> Option<(tonic::Code, &str)> {
+        self.guard.as_ref().map(|(c, w)| (*c, w.as_str()))
+    }
+
+    /// Record that this holder's fetch failed, for the callers waiting.
+    pub fn fail(&mut self, code: tonic::Code, why: String) {
+        *self.guard = Some((code, why));
     }
 }
 
@@ -34,8 +55,8 @@ impl Flights {
 pub struct FlightGuard<'a> {
     flights: &'a Flights,
     key: String,
-    lock: Arc<tokio::sync::Mutex<()>>,
-    _guard: tokio::sync::OwnedMutexGuard<()>,
+    lock: Arc<Flight>,
+    guard: tokio::sync::OwnedMutexGuard<Outcome>,
 }
 
 impl Drop for FlightGuard<'_> {

@@ -41,11 +41,11 @@ pub mod upstream;
 
 use crate::body::ResBody;
 use crate::cache::Outcome;
+use crate::reqbody::ClientStream;
 use crate::state::AppState;
 use error::GrpcError;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use instance::{CallRecord, RequestId};
 use proto::asset::{fetch_server::FetchServer, push_server::PushServer};
 use proto::bytestream::byte_stream_server::ByteStreamServer;
@@ -62,9 +62,25 @@ use tonic::server::NamedService;
 /// `max_batch_total_size_bytes`; gRPC's customary 4 MiB message limit).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-/// The largest request message decoded: a full batch plus its digests and
-/// framing. Larger messages are refused by the codec.
+/// The largest request message of ByteStream and the action cache: a
+/// 4 MiB chunk or action result and its framing. Larger messages are
+/// refused by the codec (`OUT_OF_RANGE`).
 pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES + 1024 * 1024;
+
+/// The largest CAS request: a full batch and its digests, or the digests
+/// of a `FindMissingBlobs` of [`cas::MAX_FIND_DIGESTS`] (~75 bytes each).
+pub const CAS_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest `PushBlob`/`PushDirectory`: URIs, qualifiers, references.
+pub const PUSH_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// The largest request of the other services (capabilities, fetches,
+/// execution): a few names.
+pub const SMALL_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The largest response message: a full `BatchReadBlobs` of many small
+/// blobs, with a digest and a status each.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The services, over the gateway's state (one per call, cheap).
 #[derive(Clone)]
@@ -73,7 +89,7 @@ pub struct Reapi {
 }
 
 /// Whether `req` is a gRPC call (HTTP/2 and a gRPC content type).
-pub fn is_grpc(req: &Request<Incoming>) -> bool {
+pub fn is_grpc<B>(req: &Request<B>) -> bool {
     req.version() == http::Version::HTTP_2
         && req
             .headers()
@@ -85,7 +101,7 @@ pub fn is_grpc(req: &Request<Incoming>) -> bool {
 /// the remote it was for (`-` when none was resolved) and its outcome.
 pub async fn handle(
     state: &Arc<AppState>,
-    mut req: Request<Incoming>,
+    mut req: Request<ClientStream>,
     id: &str,
 ) -> (Response<ResBody>, String, Outcome) {
     let record = CallRecord::default();
@@ -104,55 +120,26 @@ pub async fn handle(
         .to_owned();
     let resp = match service.as_str() {
         CapabilitiesServer::<Reapi>::NAME => {
-            call(
-                CapabilitiesServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
-                req,
-            )
-            .await
+            call(CapabilitiesServer::new(reapi), SMALL_MESSAGE_BYTES, req).await
         }
         ContentAddressableStorageServer::<Reapi>::NAME => {
             call(
-                ContentAddressableStorageServer::new(reapi)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                ContentAddressableStorageServer::new(reapi),
+                CAS_MESSAGE_BYTES,
                 req,
             )
             .await
         }
         ByteStreamServer::<Reapi>::NAME => {
-            call(
-                ByteStreamServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
-                req,
-            )
-            .await
+            call(ByteStreamServer::new(reapi), MAX_MESSAGE_BYTES, req).await
         }
         ActionCacheServer::<Reapi>::NAME => {
-            call(
-                ActionCacheServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
-                req,
-            )
-            .await
+            call(ActionCacheServer::new(reapi), MAX_MESSAGE_BYTES, req).await
         }
-        FetchServer::<Reapi>::NAME => {
-            call(
-                FetchServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
-                req,
-            )
-            .await
-        }
-        PushServer::<Reapi>::NAME => {
-            call(
-                PushServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
-                req,
-            )
-            .await
-        }
+        FetchServer::<Reapi>::NAME => call(FetchServer::new(reapi), SMALL_MESSAGE_BYTES, req).await,
+        PushServer::<Reapi>::NAME => call(PushServer::new(reapi), PUSH_MESSAGE_BYTES, req).await,
         ExecutionServer::<Reapi>::NAME => {
-            call(
-                ExecutionServer::new(reapi).max_decoding_message_size(MAX_MESSAGE_BYTES),
-                req,
-            )
-            .await
+            call(ExecutionServer::new(reapi), SMALL_MESSAGE_BYTES, req).await
         }
         other => {
             let e = GrpcError::Unimplemented(format!(
@@ -170,16 +157,49 @@ pub async fn handle(
     )
 }
 
-/// Run one generated server on `req`.
-async fn call<S>(mut svc: S, req: Request<Incoming>) -> Response<tonic::body::Body>
-where
-    S: Service<
-            Request<Incoming>,
-            Response = Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        >,
+/// A generated server whose message limits can be set.
+trait Limited:
+    Service<
+        Request<ClientStream>,
+        Response = Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+    > + Sized
 {
-    match svc.call(req).await {
+    /// The same server decoding at most `max` bytes per request message
+    /// and encoding at most [`MAX_RESPONSE_BYTES`] per response message.
+    fn limited(self, max: usize) -> Self;
+}
+
+macro_rules! limited {
+    ($($server:ident),*) => {$(
+        impl Limited for $server<Reapi> {
+            fn limited(self, max: usize) -> Self {
+                self.max_decoding_message_size(max)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES)
+            }
+        }
+    )*};
+}
+
+limited!(
+    CapabilitiesServer,
+    ContentAddressableStorageServer,
+    ByteStreamServer,
+    ActionCacheServer,
+    FetchServer,
+    PushServer,
+    ExecutionServer
+);
+
+/// Run one generated server on `req`, with request messages of at most
+/// `max` bytes. The body is `server.body_read_timeout`-bounded: a stream
+/// that stalls mid-message ends, and with it what it held.
+async fn call<S: Limited>(
+    svc: S,
+    max: usize,
+    req: Request<ClientStream>,
+) -> Response<tonic::body::Body> {
+    match svc.limited(max).call(req).await {
         Ok(resp) => resp,
         Err(never) => match never {},
     }
@@ -207,7 +227,11 @@ fn finish<T>(rec: &CallRecord, r: Result<T, GrpcError>, ok: Outcome) -> Result<T
             if matches!(e, GrpcError::NotFound(_)) {
                 rec.set_outcome(ok);
             }
-            tracing::info!(code = ?e.code(), error = %e, "gRPC call failed");
+            if matches!(e, GrpcError::NotFound(_)) {
+                tracing::debug!(error = %e, "gRPC call: not found");
+            } else {
+                tracing::info!(code = ?e.code(), error = %e, "gRPC call failed");
+            }
             Err(e.into())
         }
     }

@@ -3,17 +3,14 @@
 //! clients over the upstream HTTP/2 client (`upstream = "grpc://host:port/
 //! instance"`; `grpcs://` for TLS). Each call has the upstream timeouts of
 //! `[upstream]`; blobs are read with ByteStream into a spool, never into
-//! memory whole. Also the per-digest lock that makes concurrent misses of
-//! one blob fetch it once.
+//! memory whole (`flight.rs` makes concurrent misses fetch once).
 
 use super::digest::BlobId;
 use super::error::GrpcError;
 use super::proto::asset::{FetchBlobRequest, FetchBlobResponse, fetch_client::FetchClient};
 use super::proto::bytestream::{ReadRequest, byte_stream_client::ByteStreamClient};
 use super::proto::reapi::{
-    ActionResult, FindMissingBlobsRequest, GetActionResultRequest,
-    action_cache_client::ActionCacheClient,
-    content_addressable_storage_client::ContentAddressableStorageClient,
+    ActionResult, GetActionResultRequest, action_cache_client::ActionCacheClient,
 };
 use crate::config::RemoteConfig;
 use crate::metrics::Metrics;
@@ -125,24 +122,6 @@ impl RemoteCas {
             Code::Unimplemented => GrpcError::Unimplemented(msg),
             _ => GrpcError::Unavailable(msg),
         }
-    }
-
-    /// The blobs of `ids` the upstream lacks.
-    pub async fn find_missing(&self, ids: &[BlobId]) -> Result<Vec<BlobId>, GrpcError> {
-        let mut client =
-            ContentAddressableStorageClient::with_origin(self.client.clone(), self.origin.clone());
-        let req = FindMissingBlobsRequest {
-            instance_name: self.instance.clone(),
-            blob_digests: ids.iter().map(BlobId::to_proto).collect(),
-            digest_function: 0,
-        };
-        let resp = self
-            .unary("FindMissingBlobs", client.find_missing_blobs(req))
-            .await?;
-        resp.missing_blob_digests
-            .iter()
-            .map(|d| BlobId::parse(Some(d), "upstream's missing digest"))
-            .collect()
     }
 
     /// The blob `id` streamed from the upstream into `spool` (the caller
