@@ -117,6 +117,10 @@ const PROTOS: &[&str] = &[
 fn compile_protos(dir: &Path) {
     println!("cargo:rerun-if-changed={}", dir.display());
     let fds = protox::compile(PROTOS, [dir]).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    // The protos' comments hold examples in other languages that rustdoc
+    // would run as doc tests; the protos themselves are the documentation.
+    let mut config = tonic_prost_build::Config::new();
+    config.disable_comments(["."]);
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -124,7 +128,8 @@ fn compile_protos(dir: &Path) {
         // Blob contents as `Bytes`: a chunk goes from the wire to a spool
         // without a copy.
         .bytes(".")
-        .compile_fds(fds)
+        .disable_comments(["."])
+        .compile_fds_with_config(fds, config)
         .unwrap_or_else(|e| fail(&format!("generating the gRPC code failed: {e}")));
 }
 
