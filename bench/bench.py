@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -41,7 +42,7 @@ RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
        "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "mvn",
-       "apt", "plugin_calls"]
+       "apt", "reapi_read", "reapi_find", "bst_pull", "plugin_calls"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
@@ -143,6 +144,22 @@ def run(argv, cpu=CLIENT_CPU, timeout=None, check=True):
     if check and r.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
     return r
+
+
+def cpu_secs(pid):
+    """User and system CPU seconds `pid` (all its threads) used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def children_cpu_secs():
+    """User and system CPU seconds of this process's waited-for children."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def loadavg():
@@ -293,6 +310,9 @@ class Bench:
         self.seed_entries = 10000 if s else 1_000_000
         self.slow_secs = 2 if s else 5
         self.apt_reps = 3 if s else 7  # apt runs per peer and round (their median counts)
+        self.find_calls = 10 if s else 100  # FindMissingBlobs calls per peer and round
+        self.find_digests = 1000 if s else 10_000  # digests per FindMissingBlobs call
+        self.bst_elements = 20 if s else 200  # import elements of the bst_pull project
 
     def uid(self, tag):
         self.uniq += 1
@@ -309,7 +329,7 @@ class Bench:
         f = os.path.join(self.root, "files")
         write_file(os.path.join(f, "small/1k.bin"), 1024, 1)
         write_file(os.path.join(f, "small/64k.bin"), 64 * 1024, 2)
-        if self.want("hit1g", "hit1g8"):
+        if self.want("hit1g", "hit1g8", "reapi_read"):
             write_file(os.path.join(f, "big/1g.bin"), self.size_big, 3)
         if self.want("miss", "fanout"):
             write_file(os.path.join(f, "big/100m.bin"), self.size_miss, 4)
@@ -371,8 +391,12 @@ class Bench:
                       NPM_PORT=getattr(self, "npm_port", 9),
                       PYPI_PORT=getattr(self, "pypi_port", 9),
                       DEB_PORT=getattr(self, "deb_port", 9),
+                      BG_PORT=getattr(self, "bg_port", 9),
                       PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
-        env = dict(os.environ, ARTGATE_LOG=os.environ.get("ARTGATE_BENCH_LOG", "warn"))
+        # Warnings, and the one line per blob a pull-through cas remote
+        # fetches from its REAPI upstream (bst_pull counts them).
+        env = dict(os.environ, ARTGATE_LOG=os.environ.get(
+            "ARTGATE_BENCH_LOG", "warn,artgate::grpc::blobs=info"))
         t0 = time.perf_counter()
         p = start(name, [binary or self.artgate_bin, "serve", "--config", conf], pin,
                   os.path.join(d, "artgate.log"), env=env)
@@ -1386,6 +1410,291 @@ class Bench:
                              f"{herd['statuses']}, errors {herd['errors']}")
         return out
 
+    # ---------------------------------------------------------------- REAPI
+    def grpc_addr(self):
+        """artgate's gRPC address (h2c on its main port)."""
+        return f"127.0.0.1:{self.ag_port}"
+
+    def start_buildgrid(self):
+        """BuildGrid 0.9.1 (`bgd`, from ./test.sh's venv) on core 0: the
+        bst_pull workload's REAPI server (the direct peer, and the upstream
+        of artgate's `mirror` remote), and reapi_find's peer."""
+        bgd = os.environ.get("ARTGATE_BUILDGRID") or os.path.join(
+            REPO, "target", "artgate-buildgrid-venv", "bin", "bgd")
+        if not os.path.exists(bgd):
+            raise RuntimeError(f"no BuildGrid at {bgd} (./test.sh makes the venv; or set "
+                               "ARTGATE_BUILDGRID)")
+        d = os.path.join(self.tmp, "buildgrid")
+        os.makedirs(os.path.join(d, "cas"))
+        self.bg_port = free_port()
+        conf = render("buildgrid.yml", os.path.join(d, "bgd.yml"), DIR=d, PORT=self.bg_port)
+        env = self.no_proxy_env(HOME=d, PYTHONUNBUFFERED="1")
+        self.bg_proc = start("buildgrid", [bgd, "server", "start", conf], SERVER_CPU,
+                             os.path.join(d, "bgd.log"), env=env)
+        self.bg_addr = f"127.0.0.1:{self.bg_port}"
+        t = time.time()
+        while True:
+            if self.bg_proc.poll() is not None:
+                raise RuntimeError(f"bgd exited with {self.bg_proc.returncode} (see {d}/bgd.log)")
+            # A FindMissingBlobs call answers once the server is up.
+            r = run([self.client_bin, "find-missing", "--addr", self.bg_addr, "--instance", "main",
+                     "--tag", "probe", "--count", "2", "--calls", "1"], timeout=30, check=False)
+            if r.returncode == 0:
+                break
+            if time.time() - t > 90:
+                raise RuntimeError(f"BuildGrid did not answer within 90 s: {r.stderr[-500:]}")
+            time.sleep(0.5)
+        log("BuildGrid on", self.bg_addr, "pid", self.bg_proc.pid)
+
+    @staticmethod
+    def no_proxy_env(**extra):
+        """This environment without proxy variables (casd's gRPC reads
+        them too), plus `extra`."""
+        env = {k: v for k, v in os.environ.items()
+               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "grpc_proxy")}
+        env.update(NO_PROXY="*", no_proxy="*", **extra)
+        return env
+
+    # ByteStream clients of reapi_read: the HTTP/2 settings two real REAPI
+    # clients send (captured from their SETTINGS frames on this machine):
+    # Bazel 4.2.3 (grpc-java/Netty) advertises no SETTINGS_MAX_FRAME_SIZE
+    # (so 16 KiB) and 1 MiB stream and connection windows; buildbox-casd
+    # (grpc-core, BuildStream's) 4 MiB frames and 4 MiB windows.
+    BS_CLIENTS = {
+        "grpc_16k": ["--stream-window-kib", "1024", "--conn-window-kib", "1024"],
+        "grpc_4m": ["--frame-kib", "4096", "--stream-window-kib", "4096",
+                    "--conn-window-kib", "4096"],
+    }
+
+    def w_reapi_read(self, r, peers):
+        """One 1 GiB blob of the hosted `builds` remote read from the same
+        artgate four ways in turn: ByteStream `Read` over h2c as a client
+        with 16 KiB frames (Bazel's settings) and with 4 MiB frames
+        (casd's), an HTTP/1.1 GET of its HTTP layout URL with the same
+        client stack (hyper, bench_client), and the GET with curl (as
+        hit1g reads); best of 2 reads each."""
+        if not getattr(self, "read_sha", None):
+            path = os.path.join(self.root, "files", "big", "1g.bin")
+            sha = sha256_file(path)
+            url = f"{self.ag}/api/v1/remote/builds/cas/{sha}"
+            res = run(["curl", "-s", "-o", "/dev/null", "--noproxy", "*", "-w", "%{http_code}",
+                       "-T", path, url], timeout=600)
+            if res.stdout.strip() not in ("200", "201", "204"):
+                raise RuntimeError(f"PUT of the blob answered {res.stdout.strip()}")
+            self.read_sha, self.read_url = sha, url
+            # Read once before measuring (page cache, entry).
+            code, size, _, _ = curl_get(url)
+            if code != 200 or size != self.size_big:
+                raise RuntimeError(f"GET of the stored blob answered {code} with {size} bytes")
+        ways = ["grpc_16k", "get", "grpc_4m", "curl"]
+        k = r % len(ways)
+        out = {}
+        for way in ways[k:] + ways[:k]:
+            if way in self.BS_CLIENTS:
+                res = json.loads(run([self.client_bin, "bs-read", "--addr", self.grpc_addr(),
+                                      "--instance", "builds", "--hash", self.read_sha,
+                                      "--size", str(self.size_big), "--reps", "2"]
+                                     + self.BS_CLIENTS[way], timeout=600).stdout)
+                out[way] = {"gbs": res["best_gbs"]}
+            elif way == "get":
+                res = json.loads(run([self.client_bin, "get-read", "--url", self.read_url,
+                                      "--reps", "2"], timeout=600).stdout)
+                out["get"] = {"gbs": res["best_gbs"]}
+            else:
+                best = 0
+                for _ in range(2):
+                    code, size, _, total = curl_get(self.read_url)
+                    if code != 200 or size != self.size_big:
+                        self.note("reapi_read", f"curl: GET answered {code} with {size} bytes")
+                    best = max(best, size / total / 1e9)
+                out["curl"] = {"gbs": best}
+        return out
+
+    def w_reapi_find(self, r, peers):
+        """`FindMissingBlobs` with 10,000 digests, every other one of a blob
+        the server holds: latency over 100 calls one after the other on
+        one connection, against artgate's hosted `builds` remote and (for
+        reference) BuildGrid holding the same blobs."""
+        servers = [("artgate", self.grpc_addr(), "builds")]
+        if getattr(self, "bg_addr", None):
+            servers.append(("buildgrid", self.bg_addr, "main"))
+        if not getattr(self, "find_seeded", False):
+            for peer, addr, inst in servers:
+                run([self.client_bin, "cas-seed", "--addr", addr, "--instance", inst,
+                     "--tag", "find", "--count", str(self.find_digests // 2)], timeout=600)
+            self.find_seeded = True
+        out = {}
+        for peer, addr, inst in (servers if r % 2 == 0 else servers[::-1]):
+            res = json.loads(run([self.client_bin, "find-missing", "--addr", addr,
+                                  "--instance", inst, "--tag", "find",
+                                  "--count", str(self.find_digests),
+                                  "--calls", str(self.find_calls)], timeout=900).stdout)
+            if res["wrong_answers"]:
+                self.note("reapi_find", f"{peer}: {res['wrong_answers']} of {res['calls']} "
+                                        "answers did not name exactly the absent half")
+            out[peer] = {k: res[k] for k in ("p50_ms", "p99_ms", "mean_ms", "max_ms")}
+        return out
+
+    # -------------------------------------------------------------- bst_pull
+    def bst_cmd(self, conf, cwd, args, timeout=1200):
+        """`bst ARGS` in `cwd` with user config `conf`, hermetic (HOME and
+        XDG dirs in the bench's bst dir), on the client core; (exit code,
+        stdout, stderr, seconds). A command over `timeout` is killed with
+        its casd. `self.bst_cpu`: the CPU seconds bst and casd used."""
+        home = os.path.join(self.bst_dir, "home")
+        env = self.no_proxy_env(HOME=home, XDG_CACHE_HOME=os.path.join(home, ".cache"),
+                                XDG_CONFIG_HOME=os.path.join(home, ".config"),
+                                XDG_DATA_HOME=os.path.join(home, ".local", "share"))
+        argv = ["taskset", "-c", CLIENT_CPU, self.bst_bin, "--no-interactive", "--no-colors",
+                "--config", conf, "--directory", cwd] + args
+        t, cpu = time.perf_counter(), children_cpu_secs()
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                             start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, err = p.communicate()
+            return None, out, err + f"\n(killed after {timeout} s)", time.perf_counter() - t
+        secs = time.perf_counter() - t
+        self.bst_cpu = children_cpu_secs() - cpu
+        return p.returncode, out, err, secs
+
+    def bst_conf(self, name, servers):
+        """A user config `name`.conf with a new, empty cache `cache-NAME/`
+        and `servers`, each (url, instance, type, push), in that order."""
+        q = json.dumps
+        cache = os.path.join(self.bst_dir, f"cache-{name}")
+        shutil.rmtree(cache, ignore_errors=True)
+        text = (f"cachedir: {q(cache)}\nlogdir: {q(os.path.join(self.bst_dir, 'logs'))}\n"
+                "scheduler:\n  network-retries: 0\nartifacts:\n  servers:\n")
+        for url, inst, kind, push in servers:
+            text += (f"  - url: {q(url)}\n    instance-name: {q(inst)}\n"
+                     f"    push: {'true' if push else 'false'}\n    type: {kind}\n")
+        path = os.path.join(self.bst_dir, f"{name}.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path, cache
+
+    def bst_servers(self, peer):
+        """Where a pull looks: artgate's hosted `index` for the artifact
+        references either way (BuildGrid has no Remote Asset API), and
+        the blobs from artgate's `mirror` (pull-through of BuildGrid) or
+        from BuildGrid itself."""
+        ag = f"http://{self.grpc_addr()}"
+        storage = (ag, "mirror") if peer == "artgate" else (f"http://{self.bg_addr}", "main")
+        return [(ag, "index", "index", False), storage + ("storage", False)]
+
+    def setup_bst(self):
+        """The project (200 import elements of 3-4 files and a stack of
+        them), built once and pushed to artgate's `index` (references and
+        blobs) and to BuildGrid (blobs); then one pull through `mirror`,
+        which warms artgate's cache."""
+        venv = os.environ.get("ARTGATE_BST_VENV") or os.path.join(REPO, "target", "artgate-bst-venv")
+        self.bst_bin = os.path.join(venv, "bin", "bst")
+        if not os.path.exists(self.bst_bin):
+            raise RuntimeError(f"no bst in {venv} (./test.sh makes the venv)")
+        self.bst_dir = os.path.join(self.tmp, "bst")
+        shutil.rmtree(self.bst_dir, ignore_errors=True)  # a set-up that failed in an earlier round
+        proj = os.path.join(self.bst_dir, "project")
+        self.bst_outside = os.path.join(self.bst_dir, "outside")
+        for d in ("elements", "files"):
+            os.makedirs(os.path.join(proj, d))
+        for d in ("outside", "logs", "home/.cache", "home/.config", "home/.local/share"):
+            os.makedirs(os.path.join(self.bst_dir, d), exist_ok=True)
+        with open(os.path.join(proj, "project.conf"), "w") as f:
+            f.write("name: bench\nmin-version: 2.0\nelement-path: elements\n")
+        names = [f"e{i:03d}" for i in range(self.bst_elements)]
+        total = 0
+        for i, name in enumerate(names):
+            files = os.path.join(proj, "files", name)
+            sizes = {"README": 120, "lib.so": 2 * 1024 + 37 * i, "data.bin": 24 * 1024}
+            if i % 20 == 0:
+                sizes["big.bin"] = 4 * MiB  # read with ByteStream, not in a batch
+            for fname, size in sizes.items():
+                path = os.path.join(files, "share", name, fname)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(os.urandom(size))
+                total += size
+            with open(os.path.join(proj, "elements", name + ".bst"), "w") as f:
+                f.write(f"kind: import\nsources:\n- kind: local\n  path: files/{name}\n")
+        with open(os.path.join(proj, "elements", "all.bst"), "w") as f:
+            f.write("kind: stack\ndepends:\n" + "".join(f"- {n}.bst\n" for n in names))
+        self.bst_bytes = total
+        ag, bg = f"http://{self.grpc_addr()}", f"http://{self.bg_addr}"
+        conf, _ = self.bst_conf("build", [(ag, "index", "all", True), (bg, "main", "storage", True)])
+        log(f"bst build of {len(names)} elements ({total / MiB:.1f} MiB of files)")
+        code, out, err, secs = self.bst_cmd(conf, proj, ["build", "all.bst"])
+        if code != 0:
+            raise RuntimeError(f"bst build failed ({code}): {err[-2000:]}")
+        code, out, err, _ = self.bst_cmd(conf, proj, ["show", "--deps", "all", "--format",
+                                                      "%{name} %{full-key}", "all.bst"])
+        if code != 0:
+            raise RuntimeError(f"bst show failed ({code}): {err[-2000:]}")
+        keys = dict(line.split() for line in out.splitlines() if line.strip())
+        self.bst_refs = [f"bench/{n}/{keys[n + '.bst']}" for n in names]
+        log(f"  built and pushed in {secs:.0f} s; warming artgate's mirror")
+        before = self.upstream_blob_fetches()
+        res = self.bst_pull("artgate", "warm")
+        self.bst_warm = {"secs": res["secs"], "fetches": self.upstream_blob_fetches() - before}
+        log(f"  warm pull through artgate: {res['secs']:.1f} s, "
+            f"{self.bst_warm['fetches']} blobs fetched from BuildGrid")
+
+    def upstream_blob_fetches(self):
+        """Blobs artgate's pull-through cas remotes fetched from their REAPI
+        upstream so far (one log line each)."""
+        n = 0
+        with open(os.path.join(self.ag_dir, "artgate.log"), errors="replace") as f:
+            for line in f:
+                if "blob fetched from the upstream" in line:
+                    n += 1
+        return n
+
+    def bst_pull(self, peer, tag):
+        """`bst artifact pull` of every element's artifact by ref, in a
+        directory without the project, into a fresh cache, from `peer`;
+        checked to have pulled them all."""
+        conf, cache = self.bst_conf(f"{tag}-{peer}", self.bst_servers(peer))
+        os.sync()
+        argv = ["artifact", "pull", "--deps", "none"] + self.bst_refs
+        ag0, bg0 = cpu_secs(self.ag_proc.pid), cpu_secs(self.bg_proc.pid)
+        code, out, err, secs = self.bst_cmd(conf, self.bst_outside, argv)
+        cpu = {"client_cpu": self.bst_cpu, "artgate_cpu": cpu_secs(self.ag_proc.pid) - ag0,
+               "buildgrid_cpu": cpu_secs(self.bg_proc.pid) - bg0}
+        # One "Pulled artifact" line each (the summary's queue counts are
+        # of a second pass, which finds them all cached).
+        pulled = len(re.findall(r"\bINFO\s+Pulled artifact ", err))
+        if code != 0 or pulled != len(self.bst_refs) or "does not have" in err:
+            shutil.rmtree(cache, ignore_errors=True)
+            raise RuntimeError(f"bst artifact pull from {peer} exited {code}, pulled {pulled} of "
+                               f"{len(self.bst_refs)}: {err[-1500:]}")
+        # The same command again on the now full cache: bst's and casd's
+        # own time (start, loading the refs, the remotes' set-up calls),
+        # which no server can shorten.
+        code2, _, err2, again = self.bst_cmd(conf, self.bst_outside, argv)
+        shutil.rmtree(cache, ignore_errors=True)
+        if code2 != 0 or re.search(r"\bINFO\s+Pulled artifact ", err2):
+            self.note("bst_pull", f"{peer}: the pull into a full cache exited {code2} or pulled "
+                                  "again")
+        return dict(cpu, secs=secs, again_secs=again)
+
+    def w_bst_pull(self, r, peers):
+        """`bst artifact pull` of 200 artifacts into a fresh cache, through
+        a warm artgate (`mirror`, pull-through of BuildGrid) and straight
+        from BuildGrid; the references come from artgate's `index` both
+        ways."""
+        if not getattr(self, "bst_refs", None):
+            self.setup_bst()
+        out = {}
+        for peer in (["artgate", "buildgrid"] if r % 2 == 0 else ["buildgrid", "artgate"]):
+            before = self.upstream_blob_fetches()
+            out[peer] = self.bst_pull(peer, f"r{r}")
+            if peer == "artgate":
+                out[peer]["fetches"] = self.upstream_blob_fetches() - before
+        return out
+
     def w_memory(self, r, peers):
         # A fresh process on the same store: what earlier workloads (500
         # connections at once) left in the allocator is not this
@@ -1610,6 +1919,9 @@ class Bench:
         if self.want("apt"):
             # Before the gateway: its `debian` remote names lighttpd's port.
             self.start_deb()
+        if self.want("bst_pull", "reapi_find"):
+            # Before the gateway: its `mirror` remote names BuildGrid's port.
+            self.start_buildgrid()
         self.start_peers()
         if self.want("skopeo", "fanout_registry"):
             log("pushing bench images to the origin registry")
@@ -1800,7 +2112,8 @@ class Bench:
                         ("conf/registry-proxy.yml", "docker-registry proxy-mode peer"),
                         ("conf/nginx-front.conf", "origin front (rate limit, access log)"),
                         ("conf/nginx-origin.conf", "origin file server"),
-                        ("conf/registry-origin.yml", "origin hosted registry")]:
+                        ("conf/registry-origin.yml", "origin hosted registry"),
+                        ("conf/buildgrid.yml", "BuildGrid (bst_pull, reapi_find)")]:
             add(f"- {what}: [{f}]({f})")
         add("\nPlaceholders (`{{PORT}}`, `{{DIR}}`, ...) are filled in by bench/bench.py.")
         with open(self.a.out, "w") as f:
@@ -1986,6 +2299,102 @@ class Bench:
                f"{'20' if self.smoke else '100'} clients at once on a new ~768 KiB file in the "
                "pool, fetched by its path through artgate, fetches counted by artgate's upstream "
                "request metric.")
+        if "reapi_read" in self.results:
+            w = "reapi_read"
+            rows = []
+            for way, what in [("grpc_16k", "ByteStream, 16 KiB frames (Bazel's settings)"),
+                              ("grpc_4m", "ByteStream, 4 MiB frames (casd's settings)")]:
+                gr = self.ratios(w, way, "get", "gbs")
+                rows.append([f"{what}: GB/s", F(self.series(w, way, "gbs")),
+                             "HTTP GET (hyper) " + F(self.series(w, "get", "gbs")),
+                             F(gr, "{:.2f}"), "≥ 0.9× the GET", self.met(gr, lambda v: v >= 0.9)])
+            for way, what in [("grpc_16k", "16 KiB frames"), ("grpc_4m", "4 MiB frames")]:
+                rows.append([f"the same against curl's GET ({what})", "",
+                             "curl " + F(self.series(w, "curl", "gbs")),
+                             F(self.ratios(w, way, "curl", "gbs"), "{:.2f}"), "(for reference)", ""])
+            table(f"REAPI: ByteStream Read of a cached {self.size_big / MiB:.0f} MiB blob", rows,
+                  "One blob of the hosted `builds` cas remote (uploaded with an HTTP PUT), read "
+                  "from the same artgate four ways in turn (the order rotating each round), best "
+                  "of 2 reads each, bytes counted and dropped: ByteStream `Read` over h2c by "
+                  "`bench_client bs-read` (hyper-util's HTTP/2 client; 256 KiB messages) with "
+                  "the HTTP/2 settings of two real clients, captured from their SETTINGS frames: "
+                  "Bazel 4.2.3 (grpc-java) advertises no SETTINGS_MAX_FRAME_SIZE, so the server "
+                  "may send DATA frames of 16 KiB at most, with 1 MiB windows; buildbox-casd "
+                  "(grpc-core, BuildStream's) 4 MiB frames and windows; and `GET "
+                  "/api/v1/remote/builds/cas/{sha256}` over HTTP/1.1 by `bench_client get-read` "
+                  "(hyper, the same client stack) and by curl. Ratio: ByteStream / GET.")
+        if "reapi_find" in self.results:
+            w = "reapi_find"
+            n = self.find_digests
+            rows = []
+            for k, what in [("p50_ms", "p50"), ("p99_ms", "p99"), ("mean_ms", "mean")]:
+                rr = self.ratios(w, "artgate", "buildgrid", k, inv=True)
+                rows.append([f"{what} latency (ms)", F(self.series(w, "artgate", k)),
+                             "BuildGrid " + F(self.series(w, "buildgrid", k)), F(rr, "{:.2f}"),
+                             "report (BuildGrid for reference)", ""])
+            table(f"REAPI: FindMissingBlobs with {n} digests, half present", rows,
+                  f"{self.find_calls} calls per round one after the other on one h2c connection "
+                  f"(`bench_client find-missing`), each with the same {n} digests: every other "
+                  f"one a blob the server holds ({n // 2} blobs of 128 bytes uploaded with "
+                  "`BatchUpdateBlobs`), the others absent; every answer is checked to name exactly "
+                  "the absent half. artgate: its hosted `builds` remote; BuildGrid 0.9.1 (disk "
+                  "storage, on core 0 too) holding the same blobs. p99 of 100 calls is their "
+                  "second slowest. Ratio: BuildGrid time / artgate time.")
+        if "bst_pull" in self.results:
+            w = "bst_pull"
+            rr = self.ratios(w, "artgate", "buildgrid", "secs", inv=True)
+            fe = self.series(w, "artgate", "fetches")
+            warm = getattr(self, "bst_warm", {})
+            table(f"bst artifact pull of {self.bst_elements} artifacts", [
+                ["wall time (s)", F(self.series(w, "artgate", "secs")),
+                 "BuildGrid " + F(self.series(w, "buildgrid", "secs")), F(rr, "{:.2f}"),
+                 "≥ 2× faster (BuildGrid time / artgate time)", self.met(rr, lambda v: v >= 2)],
+                ["of which bst's own: the same pull into the full cache (s)",
+                 F(self.series(w, "artgate", "again_secs")),
+                 "BuildGrid " + F(self.series(w, "buildgrid", "again_secs")), "",
+                 "(for reference)", ""],
+                ["wall time less bst's own (s)",
+                 F([x["artgate"]["secs"] - x["artgate"]["again_secs"] for x in self.results[w]
+                    if self.kept(x) and "again_secs" in x.get("artgate", {})]),
+                 "BuildGrid " + F([x["buildgrid"]["secs"] - x["buildgrid"]["again_secs"]
+                                   for x in self.results[w] if self.kept(x)
+                                   and "again_secs" in x.get("buildgrid", {})]),
+                 F([(x["buildgrid"]["secs"] - x["buildgrid"]["again_secs"])
+                    / (x["artgate"]["secs"] - x["artgate"]["again_secs"])
+                    for x in self.results[w] if self.kept(x)
+                    and "again_secs" in x.get("artgate", {}) and "again_secs" in x.get("buildgrid", {})
+                    and x["artgate"]["secs"] > x["artgate"]["again_secs"]], "{:.2f}"),
+                 "(for reference)", ""],
+                ["CPU seconds of the pull: bst and casd (client core)",
+                 F(self.series(w, "artgate", "client_cpu")),
+                 "BuildGrid " + F(self.series(w, "buildgrid", "client_cpu")), "",
+                 "(for reference)", ""],
+                ["CPU seconds of the pull: artgate (index, and mirror when it serves the blobs)",
+                 F(self.series(w, "artgate", "artgate_cpu")),
+                 "BuildGrid " + F(self.series(w, "buildgrid", "artgate_cpu")), "",
+                 "(for reference)", ""],
+                ["CPU seconds of the pull: BuildGrid", F(self.series(w, "artgate", "buildgrid_cpu")),
+                 "BuildGrid " + F(self.series(w, "buildgrid", "buildgrid_cpu")), "",
+                 "(for reference)", ""],
+                ["blobs artgate fetched from BuildGrid during the measured pulls",
+                 F(fe, "{:.0f}"), "", "", "0 (warm)", self.met(fe, lambda v: v == 0)],
+                ["the pull that warmed artgate's cache (s; blobs fetched)",
+                 F([warm["secs"]]) if warm else "n/a",
+                 f"{warm.get('fetches', 'n/a')} blobs", "", "(for reference)", ""],
+            ], f"A project of {self.bst_elements} `import` elements (3 files of 0.1-24 KiB each, "
+               "and a 4 MiB file in every 20th: "
+               f"{getattr(self, 'bst_bytes', 0) / MiB:.1f} MiB of files) built once by BuildStream "
+               "2.8.1 and pushed to artgate's hosted `index` remote (artifact references and "
+               "blobs) and to BuildGrid 0.9.1 (blobs; it has no Remote Asset API). Each round, "
+               "`bst artifact pull --deps none` of every artifact by ref, in a directory without "
+               "the project, into a fresh local cache (a new casd each time), on the client "
+               "core; the references come from artgate's `index` both ways, the blobs from "
+               "artgate's `mirror` (a pull-through cas remote over BuildGrid, warm: one pull "
+               "through it before the rounds) or straight from BuildGrid (on core 0 like "
+               "artgate). Each pull is followed by the same command on the now full cache, "
+               "which pulls nothing: bst's and casd's own time (start-up, loading the refs, the "
+               "remotes' set-up calls), shown in a row and subtracted in the next. Ratio: "
+               "BuildGrid time / artgate time.")
         if "npm" in self.results:
             w = "npm"
             rr = self.ratios(w, "artgate", "verdaccio", "rps")

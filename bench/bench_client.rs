@@ -10,6 +10,14 @@
 //!     --expect-variant yes|no [--name generic.wasm] [--conns 16] [--timeout-secs 10]
 //! cargo run --release --example bench_client -- serve-bytes --port P --size BYTES
 //! cargo run --release --example bench_client -- misses --url 'URL-with-{i}' --count N
+//! cargo run --release --example bench_client -- get-read --url URL [--reps 2]
+//! cargo run --release --example bench_client -- bs-read --addr HOST:PORT --instance I \
+//!     --hash HEX --size BYTES [--reps 2] [--frame-kib 16] [--stream-window-kib 2048] \
+//!     [--conn-window-kib 5120] [--adaptive no]
+//! cargo run --release --example bench_client -- cas-seed --addr HOST:PORT --instance I \
+//!     --count N --tag T [--size 128]
+//! cargo run --release --example bench_client -- find-missing --addr HOST:PORT --instance I \
+//!     --count 10000 --tag T --calls N
 //! ```
 //!
 //! * `fanout`: N clients, each on its own connection, GET one URL at the
@@ -32,10 +40,37 @@
 //!   curl makes them), of the URL with `{i}` replaced by 0..N (distinct
 //!   keys: every one a miss for a cache); reports the median and p90 time
 //!   to the first body byte and to the last, and the statuses.
+//! * `get-read`: `--reps` GETs of one URL over HTTP/1.1 with hyper, each on
+//!   a fresh connection, the body counted and dropped; reports each read's
+//!   GB/s and the best (the HTTP side of the `reapi_read` workload, with
+//!   the same client stack as `bs-read`).
+//! * `bs-read`: `--reps` ByteStream `Read`s of the blob `--hash`/`--size`
+//!   of REAPI instance `--instance`, on one h2c connection of hyper-util's
+//!   client (as `tests/support/grpc.rs` makes it), the data counted and
+//!   dropped; reports each read's GB/s, the best, and the client's HTTP/2
+//!   settings (hyper-util's defaults unless `--frame-kib` (the
+//!   SETTINGS_MAX_FRAME_SIZE it advertises), `--stream-window-kib`,
+//!   `--conn-window-kib` or `--adaptive yes` say otherwise).
+//! * `cas-seed`: uploads `--count` distinct blobs of `--size` bytes (their
+//!   contents made from `--tag` and their index) with `BatchUpdateBlobs`,
+//!   in batches under 4 MiB.
+//! * `find-missing`: `--calls` `FindMissingBlobs` calls one after the other
+//!   on one connection, each with `--count` digests: every other one a
+//!   blob `cas-seed --tag T` uploaded (the first `count / 2` of them), the
+//!   others blobs that exist nowhere; reports the median, p99, mean, min
+//!   and max latency and checks each answer names exactly the absent half.
 
+use artgate::grpc::proto::bytestream::{ReadRequest, byte_stream_client::ByteStreamClient};
+use artgate::grpc::proto::reapi::{
+    BatchUpdateBlobsRequest, Digest as ReapiDigest, FindMissingBlobsRequest,
+    batch_update_blobs_request,
+    content_addressable_storage_client::ContentAddressableStorageClient,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -455,6 +490,256 @@ async fn serve_bytes(m: &HashMap<String, String>) {
     }
 }
 
+/// The h2c client the REAPI subcommands use: hyper-util's legacy client,
+/// HTTP/2 only (prior knowledge), TCP_NODELAY as gRPC clients set it, with
+/// the HTTP/2 settings the options give (hyper-util's defaults otherwise);
+/// also those settings as JSON, for the report.
+fn grpc_channel(m: &HashMap<String, String>) -> (GrpcChannel, serde_json::Value) {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.http2_only(true);
+    let kib = |k: &str| {
+        m.get(k)
+            .and_then(|v| v.parse::<u32>().ok())
+            .and_then(|v| v.checked_mul(1024))
+    };
+    if let Some(v) = kib("frame-kib") {
+        b.http2_max_frame_size(v);
+    }
+    if let Some(v) = kib("stream-window-kib") {
+        b.http2_initial_stream_window_size(v);
+    }
+    if let Some(v) = kib("conn-window-kib") {
+        b.http2_initial_connection_window_size(v);
+    }
+    let adaptive = m.get("adaptive").is_some_and(|v| v == "yes");
+    if adaptive {
+        b.http2_adaptive_window(true);
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let shown = |k: &str| {
+        m.get(k)
+            .map_or_else(|| "default".to_string(), |v| format!("{v} KiB"))
+    };
+    let settings = serde_json::json!({
+        "max_frame": shown("frame-kib"),
+        "stream_window": shown("stream-window-kib"),
+        "conn_window": shown("conn-window-kib"),
+        "adaptive_window": adaptive,
+    });
+    (b.build(connector), settings)
+}
+
+/// The transport of the REAPI subcommands.
+type GrpcChannel = Client<HttpConnector, tonic::body::Body>;
+
+/// `http://ADDR` for `--addr`.
+fn origin(m: &HashMap<String, String>) -> http::Uri {
+    format!("http://{}", get(m, "addr"))
+        .parse()
+        .expect("--addr is HOST:PORT")
+}
+
+/// Print `what` failed with `e` and exit 1 (bench.py shows stderr).
+fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("{what} failed: {e}");
+    std::process::exit(1);
+}
+
+async fn get_read(m: &HashMap<String, String>) {
+    let t = parse_url(get(m, "url"));
+    let reps: usize = num(m, "reps", 2);
+    let mut reads = Vec::new();
+    for _ in 0..reps {
+        let start = Instant::now();
+        let (status, _, last, n, _) = one_get(&t, start).await.unwrap_or_else(|e| fail("GET", e));
+        if status != 200 {
+            fail("GET", format!("status {status}"));
+        }
+        let secs = last.as_secs_f64();
+        reads.push(serde_json::json!({"bytes": n, "secs": secs, "gbs": n as f64 / secs / 1e9}));
+    }
+    let best = reads
+        .iter()
+        .filter_map(|r| r["gbs"].as_f64())
+        .fold(0.0, f64::max);
+    println!("{}", serde_json::json!({"reads": reads, "best_gbs": best}));
+}
+
+async fn bs_read(m: &HashMap<String, String>) {
+    let (channel, settings) = grpc_channel(m);
+    let origin = origin(m);
+    let size: u64 = num(m, "size", 0);
+    let name = format!("{}/blobs/{}/{size}", get(m, "instance"), get(m, "hash"));
+    let reps: usize = num(m, "reps", 2);
+    let mut reads = Vec::new();
+    for _ in 0..reps {
+        let mut client = ByteStreamClient::with_origin(channel.clone(), origin.clone())
+            .max_decoding_message_size(64 * 1024 * 1024);
+        let start = Instant::now();
+        let mut stream = client
+            .read(ReadRequest {
+                resource_name: name.clone(),
+                read_offset: 0,
+                read_limit: 0,
+            })
+            .await
+            .unwrap_or_else(|e| fail("ByteStream Read", e))
+            .into_inner();
+        let (mut n, mut messages) = (0u64, 0u64);
+        while let Some(msg) = stream
+            .message()
+            .await
+            .unwrap_or_else(|e| fail("ByteStream Read", e))
+        {
+            n += msg.data.len() as u64;
+            messages += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        if n != size {
+            fail("ByteStream Read", format!("{n} bytes of {size}"));
+        }
+        reads.push(serde_json::json!({
+            "bytes": n, "secs": secs, "gbs": n as f64 / secs / 1e9, "messages": messages,
+        }));
+    }
+    let best = reads
+        .iter()
+        .filter_map(|r| r["gbs"].as_f64())
+        .fold(0.0, f64::max);
+    println!(
+        "{}",
+        serde_json::json!({"reads": reads, "best_gbs": best, "client": settings})
+    );
+}
+
+/// Blob `i` of the set `tag`: `size` bytes (at least its label's), distinct
+/// for every (tag, i).
+fn seed_blob(tag: &str, i: usize, size: usize) -> Vec<u8> {
+    let mut b = format!("artgate-bench-{tag}-{i}-").into_bytes();
+    let mut j = 0usize;
+    while b.len() < size {
+        b.push((i.wrapping_mul(31).wrapping_add(j) % 251) as u8);
+        j += 1;
+    }
+    b
+}
+
+/// The REAPI digest of `data`.
+fn reapi_digest(data: &[u8]) -> ReapiDigest {
+    use sha2::Digest as _;
+    ReapiDigest {
+        hash: hex::encode(sha2::Sha256::digest(data)),
+        size_bytes: data.len() as i64,
+    }
+}
+
+async fn cas_seed(m: &HashMap<String, String>) {
+    let (channel, _) = grpc_channel(m);
+    let mut client = ContentAddressableStorageClient::with_origin(channel, origin(m));
+    let instance = get(m, "instance").to_string();
+    let tag = get(m, "tag");
+    let count: usize = num(m, "count", 5000);
+    let size: usize = num(m, "size", 128);
+    let per_batch = ((3 * 1024 * 1024) / (size + 128)).clamp(1, 1000);
+    let start = Instant::now();
+    let mut i = 0;
+    let mut failed = 0usize;
+    while i < count {
+        let end = (i + per_batch).min(count);
+        let requests = (i..end)
+            .map(|k| {
+                let data = seed_blob(tag, k, size);
+                batch_update_blobs_request::Request {
+                    digest: Some(reapi_digest(&data)),
+                    data: Bytes::from(data),
+                    compressor: 0,
+                }
+            })
+            .collect();
+        let resp = client
+            .batch_update_blobs(BatchUpdateBlobsRequest {
+                instance_name: instance.clone(),
+                requests,
+                digest_function: 0,
+            })
+            .await
+            .unwrap_or_else(|e| fail("BatchUpdateBlobs", e))
+            .into_inner();
+        failed += resp
+            .responses
+            .iter()
+            .filter(|r| r.status.as_ref().is_some_and(|s| s.code != 0))
+            .count();
+        i = end;
+    }
+    if failed > 0 {
+        fail(
+            "BatchUpdateBlobs",
+            format!("{failed} of {count} blobs refused"),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::json!({"seeded": count, "secs": start.elapsed().as_secs_f64()})
+    );
+}
+
+async fn find_missing(m: &HashMap<String, String>) {
+    let (channel, _) = grpc_channel(m);
+    let mut client = ContentAddressableStorageClient::with_origin(channel, origin(m))
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let instance = get(m, "instance").to_string();
+    let tag = get(m, "tag");
+    let count: usize = num(m, "count", 10_000);
+    let calls: usize = num(m, "calls", 100);
+    let size: usize = num(m, "size", 128);
+    let absent_tag = format!("{tag}-absent");
+    let mut digests = Vec::with_capacity(count);
+    let mut absent = std::collections::HashSet::new();
+    for i in 0..count {
+        if i % 2 == 0 {
+            digests.push(reapi_digest(&seed_blob(tag, i / 2, size)));
+        } else {
+            let d = reapi_digest(&seed_blob(&absent_tag, i / 2, size));
+            absent.insert(d.hash.clone());
+            digests.push(d);
+        }
+    }
+    let mut ms = Vec::with_capacity(calls);
+    let mut wrong = 0usize;
+    for _ in 0..calls {
+        let req = FindMissingBlobsRequest {
+            instance_name: instance.clone(),
+            blob_digests: digests.clone(),
+            digest_function: 0,
+        };
+        let start = Instant::now();
+        let resp = client
+            .find_missing_blobs(req)
+            .await
+            .unwrap_or_else(|e| fail("FindMissingBlobs", e))
+            .into_inner();
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let missing = &resp.missing_blob_digests;
+        if missing.len() != absent.len() || !missing.iter().all(|d| absent.contains(&d.hash)) {
+            wrong += 1;
+        }
+    }
+    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        serde_json::json!({
+            "calls": calls, "digests": count, "wrong_answers": wrong,
+            "p50_ms": pct(&ms, 50.0), "p99_ms": pct(&ms, 99.0), "mean_ms": mean,
+            "min_ms": ms.first().copied().unwrap_or(f64::NAN),
+            "max_ms": ms.last().copied().unwrap_or(f64::NAN),
+        })
+    );
+}
+
 fn main() {
     let (cmd, m) = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -469,9 +754,13 @@ fn main() {
         "reload" => rt.block_on(reload(&m)),
         "serve-bytes" => rt.block_on(serve_bytes(&m)),
         "misses" => rt.block_on(misses(&m)),
+        "get-read" => rt.block_on(get_read(&m)),
+        "bs-read" => rt.block_on(bs_read(&m)),
+        "cas-seed" => rt.block_on(cas_seed(&m)),
+        "find-missing" => rt.block_on(find_missing(&m)),
         other => {
             eprintln!(
-                "unknown subcommand {other:?}: fanout | memcpy | seed | reload | serve-bytes | misses"
+                "unknown subcommand {other:?}: fanout | memcpy | seed | reload | serve-bytes | misses | get-read | bs-read | cas-seed | find-missing"
             );
             std::process::exit(2);
         }

@@ -12,7 +12,10 @@
 #                                    this build / that build per round
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
-#            memory skopeo startup reload npm cargo pypi mvn apt plugin_calls
+#            memory skopeo startup reload npm cargo pypi mvn apt reapi_read
+#            reapi_find bst_pull plugin_calls
+# (reapi_find and bst_pull use BuildGrid 0.9.1 and bst_pull BuildStream 2.8.1,
+# from the venvs ./test.sh makes under target/: ARTGATE_BUILDGRID, ARTGATE_BST_VENV)
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
 # (taskset), curl, python3, linux-perf (system calls per hit), maven with
@@ -42,7 +45,7 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift ;;
         --only=*|--rounds=*|--warmup=*|--out=*|--tmpdir=*|--max-load=*|--load-retries=*|--rerun-loaded=*) args+=("$1") ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
