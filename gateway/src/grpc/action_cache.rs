@@ -55,7 +55,7 @@ impl ActionCache for Reapi {
                 GrpcError::InvalidArgument("the request carries no action_result".into())
             })?;
             let bytes = Bytes::from(result.encode_to_vec());
-            let key = format!("ac/{}", action.hash);
+            let key = format!("ac/{}", action.hash());
             let walk = Walk::new(&inst).await?;
             let refs = walk.inspect(key.clone(), Vec::new(), &bytes).await?;
             inst.put_entry(&key, bytes, refs.into_keys()).await?;
@@ -81,13 +81,13 @@ async fn result_of(inst: &Instance, action: &BlobId) -> Result<ActionResult, Grp
         }
         return Err(not_found(" in any member"));
     }
-    let key = format!("ac/{}", action.hash);
-    let local = match inst
-        .read_entry(&key, super::MAX_MESSAGE_BYTES as u64)
-        .await?
-    {
-        None => Err(not_found("")),
-        Some((entry, bytes)) => {
+    let key = format!("ac/{}", action.hash());
+    let local = match inst.read_entry(&key, super::MAX_MESSAGE_BYTES as u64).await {
+        Ok(None) => Err(not_found("")),
+        // Too large for an action result (a ccache entry).
+        Err(GrpcError::FailedPrecondition(_)) => Err(not_found(" as an ActionResult")),
+        Err(e) => return Err(e),
+        Ok(Some((entry, bytes))) => {
             let gone = inst.missing_keys(entry.references.clone()).await?;
             match gone.first() {
                 Some(first) => Err(not_found(&format!(

@@ -17,6 +17,7 @@
 //! empty calls and expects exactly that.
 
 use super::Reapi;
+use super::blobs::OCTET_STREAM;
 use super::closure::{Refs, Walk};
 use super::digest::BlobId;
 use super::error::{GrpcError, ok_status};
@@ -37,9 +38,6 @@ use tonic::{Request, Response, Status};
 /// The content type of an asset kept from a pull-through upstream's answer
 /// whose closure is not known yet.
 const PENDING: &str = "application/x.artgate.asset-pending";
-
-/// The content type of an asset entry (a `Digest` message).
-const RECORD: &str = "application/octet-stream";
 
 /// Largest asset entry read (a `Digest` message).
 const MAX_RECORD_BYTES: u64 = 1024;
@@ -135,8 +133,10 @@ async fn fetch(
     }
     for uri in uris {
         let key = asset_key(kind, uri, qualifiers);
-        let Some((entry, bytes)) = inst.read_entry(&key, MAX_RECORD_BYTES).await? else {
-            continue;
+        let (entry, bytes) = match inst.read_entry(&key, MAX_RECORD_BYTES).await {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(GrpcError::FailedPrecondition(_)) => continue,
+            Err(e) => return Err(e),
         };
         let Ok(digest) = DigestMsg::decode(bytes.as_ref()) else {
             tracing::warn!(remote = %inst.name(), key, "an asset entry does not hold a digest");
@@ -149,7 +149,8 @@ async fn fetch(
             let root = BlobId::parse(Some(&digest), "asset digest")?;
             match closure_of(inst, kind, std::slice::from_ref(uri), &root, &[], &[]).await {
                 Ok(keys) => {
-                    inst.keep(&key, bytes.clone(), keys.clone(), RECORD).await;
+                    inst.keep(&key, bytes.clone(), keys.clone(), OCTET_STREAM)
+                        .await;
                     references = keys;
                 }
                 Err(GrpcError::FailedPrecondition(_) | GrpcError::NotFound(_)) => continue,
@@ -259,19 +260,23 @@ async fn closure_of(
     }
     let walk = Walk::new(inst).await?;
     let (path, body) = match kind {
-        Kind::Blob if root.size <= MAX_INSPECTED_ASSET => {
-            (format!("reapi/asset/{}", root.hash), inst.read(root).await?)
-        }
+        Kind::Blob if root.size <= MAX_INSPECTED_ASSET => (
+            format!("reapi/asset/{}", root.hash()),
+            inst.read(root).await?,
+        ),
         Kind::Blob => {
             headers.push(("x-reapi-body".into(), "omitted".into()));
-            (format!("reapi/asset/{}", root.hash), Bytes::new())
+            (format!("reapi/asset/{}", root.hash()), Bytes::new())
         }
-        Kind::Directory => (format!("reapi/asset-directory/{}", root.hash), Bytes::new()),
+        Kind::Directory => (
+            format!("reapi/asset-directory/{}", root.hash()),
+            Bytes::new(),
+        ),
     };
     let mut refs: Refs = walk.inspect(path, headers, &body).await?;
     match kind {
         Kind::Blob => refs.blobs.push(root.key()),
-        Kind::Directory => refs.trees.push(root.hash.clone()),
+        Kind::Directory => refs.trees.push(root.hash()),
     }
     let mut references = walk.closure(refs).await?;
     references.retain(|k| *k != format!("cas/{}", crate::store::Digest::EMPTY.hex()));

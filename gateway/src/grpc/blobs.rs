@@ -39,59 +39,38 @@ impl Instance {
     /// answers for its own store: uploads stay in it, so a client uploads
     /// what a push needs here even when the upstream has it, and the
     /// closures of what it pushes are complete locally.
-    pub async fn missing(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
-        if !self.members.is_empty() {
-            let mut missing = ids;
-            for m in &self.members {
-                if missing.is_empty() {
-                    break;
-                }
-                missing = Box::pin(m.missing(missing)).await?;
-            }
-            return Ok(missing);
-        }
-        self.missing_here(ids).await
+    pub async fn missing(&self, mut ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
+        ids.retain(|id| !id.is_empty_blob());
+        self.absent(ids, BlobId::key, |id, e| {
+            e.size == id.size && e.blob == id.digest
+        })
+        .await
     }
 
-    /// [`Instance::missing`] of one remote's store.
-    pub async fn missing_here(&self, ids: Vec<BlobId>) -> Result<Vec<BlobId>, GrpcError> {
-        let remote = self.name().to_owned();
-        let missing = self
-            .state
-            .engine
-            .store
-            .run(move |store| {
-                let mut missing = Vec::new();
-                for id in ids {
-                    if id.is_empty_blob() {
-                        continue;
-                    }
-                    let held = store
-                        .meta
-                        .get_shared(&remote, &id.key())?
-                        .is_some_and(|e| e.size == id.size && e.blob == id.digest());
-                    if !held {
-                        missing.push(id);
-                    }
-                }
-                Ok(missing)
-            })
-            .await?;
-        Ok(missing)
-    }
-
-    /// The keys of `keys` the store has no entry for, in one blocking task
-    /// (on a virtual remote: that no member has).
+    /// The keys of `keys` the store has no entry for (on a virtual remote:
+    /// that no member has), in one blocking task.
     pub async fn missing_keys(&self, keys: Vec<String>) -> Result<Vec<String>, GrpcError> {
+        self.absent(keys, String::clone, |_, _| true).await
+    }
+
+    /// The items whose entry (under `key(item)`) is absent or not `held`
+    /// by it, in one blocking task per remote; on a virtual remote, those
+    /// no member holds.
+    async fn absent<T: Send + 'static>(
+        &self,
+        items: Vec<T>,
+        key: fn(&T) -> String,
+        held: fn(&T, &Entry) -> bool,
+    ) -> Result<Vec<T>, GrpcError> {
         if !self.members.is_empty() {
-            let mut missing = keys;
+            let mut left = items;
             for m in &self.members {
-                if missing.is_empty() {
+                if left.is_empty() {
                     break;
                 }
-                missing = Box::pin(m.missing_keys(missing)).await?;
+                left = Box::pin(m.absent(left, key, held)).await?;
             }
-            return Ok(missing);
+            return Ok(left);
         }
         let remote = self.name().to_owned();
         Ok(self
@@ -99,13 +78,14 @@ impl Instance {
             .engine
             .store
             .run(move |store| {
-                let mut missing = Vec::new();
-                for key in keys {
-                    if store.meta.get_shared(&remote, &key)?.is_none() {
-                        missing.push(key);
+                let mut left = Vec::new();
+                for item in items {
+                    let entry = store.meta.get_shared(&remote, &key(&item))?;
+                    if !entry.is_some_and(|e| held(&item, &e)) {
+                        left.push(item);
                     }
                 }
-                Ok(missing)
+                Ok(left)
             })
             .await?)
     }
@@ -141,7 +121,7 @@ impl Instance {
         };
         let key = format!("{}\0{}", self.name(), id.key());
         let mut flight = self.state.grpc_flights.lock(&key).await;
-        if self.missing_here(vec![id.clone()]).await?.is_empty() {
+        if self.missing(vec![id.clone()]).await?.is_empty() {
             return Ok(());
         }
         if let Some((code, why)) = flight.failed_before() {
@@ -164,30 +144,27 @@ impl Instance {
         id: &BlobId,
     ) -> Result<(), GrpcError> {
         let store = &self.state.engine.store;
-        let spool = store.create_spool().await?;
-        let spool = up.read_into(id, spool).await?;
-        let blob = match store.commit(spool, Some(id.digest())).await {
-            Ok(b) => b,
-            Err(StoreError::DigestMismatch { .. }) => {
+        let spool = up.read_into(id, store.create_spool().await?).await?;
+        let target = format!("{}/blobs/{id}", up.shown());
+        match self
+            .put_cached(
+                &id.key(),
+                spool,
+                id.digest,
+                Vec::new(),
+                OCTET_STREAM,
+                target,
+            )
+            .await
+        {
+            Err(GrpcError::InvalidArgument(_)) => {
                 return Err(GrpcError::Unavailable(format!(
                     "upstream {} sent bytes that are not blob {id}; nothing was stored",
                     up.shown()
                 )));
             }
-            Err(e) => return Err(e.into()),
-        };
-        let mut entry = Entry::fetched(
-            EntryClass::Immutable,
-            Validators::Refetch,
-            format!("{}/blobs/{id}", up.shown()),
-        );
-        entry.blob = blob.digest;
-        entry.size = blob.size;
-        entry.stored_at_ms = crate::store::now_ms();
-        entry.content_type = Some(OCTET_STREAM.to_owned());
-        store
-            .put(&EntryId::new(self.name(), &id.key()), &entry, false)
-            .await?;
+            r => r?,
+        }
         tracing::info!(remote = %self.name(), blob = %id, upstream = up.shown(), "blob fetched from the upstream");
         Ok(())
     }
@@ -199,7 +176,7 @@ impl Instance {
         }
         let not_found = || GrpcError::NotFound(format!("blob {id} is not in the cache"));
         let entry = self.entry(&id.key()).await?.ok_or_else(not_found)?;
-        if entry.size != id.size || entry.blob != id.digest() {
+        if entry.size != id.size || entry.blob != id.digest {
             return Err(not_found());
         }
         let data = self
@@ -223,29 +200,24 @@ impl Instance {
         Ok(Bytes::from(bytes))
     }
 
-    /// The entry `key` read whole, if it exists and holds at most `max`
-    /// bytes (small messages: action results, asset records, directories;
-    /// a larger entry under such a key, e.g. a ccache entry under `ac/`,
-    /// is not one and is never read into memory).
+    /// The entry `key` read whole, if it exists (on a virtual remote, in
+    /// the first member that has it): small messages (action results,
+    /// asset records, directories). An entry larger than `max` is not one
+    /// (e.g. a ccache entry under `ac/`): `FAILED_PRECONDITION`, and it is
+    /// never read into memory.
     pub async fn read_entry(
         &self,
         key: &str,
         max: u64,
     ) -> Result<Option<(Arc<Entry>, Bytes)>, GrpcError> {
-        if !self.members.is_empty() {
-            for m in &self.members {
-                if let Some(found) = Box::pin(m.read_entry(key, max)).await? {
-                    return Ok(Some(found));
-                }
-            }
-            return Ok(None);
-        }
         let Some(entry) = self.entry(key).await? else {
             return Ok(None);
         };
         if entry.size > max {
-            tracing::debug!(remote = %self.name(), key, size = entry.size, max, "an entry too large for a message; not read");
-            return Ok(None);
+            return Err(GrpcError::FailedPrecondition(format!(
+                "{key} is {} bytes, more than the {max} its message may have",
+                entry.size
+            )));
         }
         let Some(data) = self.state.engine.store.open(&entry.blob).await? else {
             return Ok(None);
@@ -266,25 +238,17 @@ impl Instance {
                 id.size
             )));
         }
-        if id.is_empty_blob() || self.missing_here(vec![id.clone()]).await?.is_empty() {
+        if self.missing(vec![id.clone()]).await?.is_empty() {
             return Ok(());
         }
-        let store = &self.state.engine.store;
-        let spool = store.create_spool().await?;
-        let spool = store.write(spool, bytes).await?;
+        let spool = self.spool_of(bytes).await?;
         self.commit_blob(id, spool).await
     }
 
     /// Commit a spool holding the blob `id` (its digest is checked).
     pub async fn commit_blob(&self, id: &BlobId, spool: Spool) -> Result<(), GrpcError> {
-        self.commit(
-            &id.key(),
-            spool,
-            Some(id.digest()),
-            Vec::new(),
-            OCTET_STREAM,
-        )
-        .await
+        self.commit(&id.key(), spool, Some(id.digest), Vec::new())
+            .await
     }
 
     /// Store `bytes` as the entry `key` with `references` (an action
@@ -295,7 +259,8 @@ impl Instance {
         bytes: Bytes,
         references: Vec<String>,
     ) -> Result<(), GrpcError> {
-        self.put_typed(key, bytes, references, OCTET_STREAM).await
+        let spool = self.spool_of(bytes).await?;
+        self.commit(key, spool, None, references).await
     }
 
     /// Keep `bytes` as the cached entry `key` with `references`: an answer
@@ -304,31 +269,53 @@ impl Instance {
     /// it is; a failure to keep it is logged, never the caller's error
     /// (the answer is in hand).
     pub async fn keep(&self, key: &str, bytes: Bytes, references: Vec<String>, content_type: &str) {
-        if let Err(e) = self.keep_inner(key, bytes, references, content_type).await {
+        let digest = Digest::of(&bytes);
+        let kept = async {
+            if let Some(e) = self.entry(key).await?
+                && e.blob == digest
+                && e.references == references
+                && e.content_type.as_deref() == Some(content_type)
+            {
+                return Ok(());
+            }
+            let spool = self.spool_of(bytes).await?;
+            self.put_cached(key, spool, digest, references, content_type, key.to_owned())
+                .await
+        };
+        if let Err(e) = kept.await {
             tracing::warn!(remote = %self.name(), key, error = %e, "an upstream answer could not be kept");
         }
     }
 
-    async fn keep_inner(
+    /// A spool holding `bytes`.
+    async fn spool_of(&self, bytes: Bytes) -> Result<Spool, GrpcError> {
+        let store = &self.state.engine.store;
+        Ok(store.write(store.create_spool().await?, bytes).await?)
+    }
+
+    /// Commit `spool` (checked against `digest`: a mismatch is
+    /// `INVALID_ARGUMENT`) as the cached entry `key`, fetched from
+    /// `target`: evictable, not flushed durably.
+    async fn put_cached(
         &self,
         key: &str,
-        bytes: Bytes,
+        spool: Spool,
+        digest: Digest,
         references: Vec<String>,
         content_type: &str,
+        target: String,
     ) -> Result<(), GrpcError> {
-        let digest = Digest::of(&bytes);
-        if let Some(e) = self.entry(key).await?
-            && e.blob == digest
-            && e.references == references
-            && e.content_type.as_deref() == Some(content_type)
-        {
-            return Ok(());
-        }
         let store = &self.state.engine.store;
-        let spool = store.create_spool().await?;
-        let spool = store.write(spool, bytes).await?;
-        let blob = store.commit(spool, Some(digest)).await?;
-        let mut entry = Entry::fetched(EntryClass::Immutable, Validators::Refetch, key.to_owned());
+        let blob = match store.commit(spool, Some(digest)).await {
+            Ok(b) => b,
+            Err(StoreError::DigestMismatch { expected, actual }) => {
+                return Err(GrpcError::InvalidArgument(format!(
+                    "the bytes have digest {actual}, not {expected}"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut entry = Entry::fetched(EntryClass::Immutable, Validators::Refetch, target);
         entry.blob = blob.digest;
         entry.size = blob.size;
         entry.stored_at_ms = crate::store::now_ms();
@@ -340,33 +327,18 @@ impl Instance {
         Ok(())
     }
 
-    /// [`Instance::put_entry`] with a content type that says what the
-    /// entry is (e.g. an asset whose closure is not known yet).
-    pub async fn put_typed(
-        &self,
-        key: &str,
-        bytes: Bytes,
-        references: Vec<String>,
-        content_type: &str,
-    ) -> Result<(), GrpcError> {
-        let store = &self.state.engine.store;
-        let spool = store.create_spool().await?;
-        let spool = store.write(spool, bytes).await?;
-        self.commit(key, spool, None, references, content_type)
-            .await
-    }
-
+    /// Commit `spool` (checked against `expected`) as the hosted entry
+    /// `key`: quota, durable before this returns.
     async fn commit(
         &self,
         key: &str,
         spool: Spool,
         expected: Option<Digest>,
         references: Vec<String>,
-        content_type: &str,
     ) -> Result<(), GrpcError> {
         let new = NewEntry {
             key,
-            content_type: Some(content_type.to_owned()),
+            content_type: Some(OCTET_STREAM.to_owned()),
             references,
             refuse_overwrite: false,
             replans: false,

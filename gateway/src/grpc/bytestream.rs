@@ -224,7 +224,7 @@ async fn write(
     let done = WriteResponse {
         committed_size: i64::try_from(blob.size).unwrap_or(i64::MAX),
     };
-    if blob.is_empty_blob() || inst.missing_here(vec![blob.clone()]).await?.is_empty() {
+    if inst.missing(vec![blob.clone()]).await?.is_empty() {
         return Ok(done);
     }
     if let Some(limit) = inst.remote.cfg.max_size {

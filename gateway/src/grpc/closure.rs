@@ -118,23 +118,14 @@ impl<'a> Walk<'a> {
         Ok(refs)
     }
 
-    /// A Directory message by hash, from the store.
+    /// A Directory message by hash, from the store (one larger than a
+    /// Directory may be is `FAILED_PRECONDITION`).
     async fn directory(&self, hash: &str) -> Result<Option<bytes::Bytes>, GrpcError> {
-        let key = format!("cas/{hash}");
-        let Some(entry) = self.inst.entry(&key).await? else {
-            return Ok(None);
-        };
-        if entry.size > MAX_DIRECTORY_BYTES {
-            return Err(GrpcError::FailedPrecondition(format!(
-                "directory {hash} is {} bytes, more than the {MAX_DIRECTORY_BYTES} a Directory message may have",
-                entry.size
-            )));
-        }
-        Ok(self
+        let found = self
             .inst
-            .read_entry(&key, MAX_DIRECTORY_BYTES)
-            .await?
-            .map(|(_, b)| b))
+            .read_entry(&format!("cas/{hash}"), MAX_DIRECTORY_BYTES)
+            .await?;
+        Ok(found.map(|(_, b)| b))
     }
 
     /// The children of the Directory `hash` (its bytes in hand).
@@ -193,7 +184,8 @@ impl<'a> Walk<'a> {
     pub async fn tree(&self, root: &BlobId, skip: usize) -> Result<Vec<bytes::Bytes>, GrpcError> {
         let mut out = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut queue: VecDeque<String> = VecDeque::from([root.hash.clone()]);
+        let root_hash = root.hash();
+        let mut queue: VecDeque<String> = VecDeque::from([root_hash.clone()]);
         let mut index = 0usize;
         while let Some(hash) = queue.pop_front() {
             if !seen.insert(hash.clone()) {
@@ -211,7 +203,7 @@ impl<'a> Walk<'a> {
                     Some(b) => b,
                     // The spec: what is present is returned; only a missing
                     // root is NOT_FOUND.
-                    None if hash != root.hash => continue,
+                    None if hash != root_hash => continue,
                     None => {
                         return Err(GrpcError::NotFound(format!(
                             "the root directory {hash} of the tree is not in the cache"
@@ -229,9 +221,9 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// Whether `s` is 64 lower-case hex digits.
+/// Whether `s` is a sha256 in lower-case hex.
 fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    crate::store::Digest::from_hex(s).is_ok()
 }
 
 /// Whether `hash` is the empty blob's (an empty Directory message).

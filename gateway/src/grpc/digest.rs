@@ -5,11 +5,11 @@ use super::error::GrpcError;
 use super::proto::reapi;
 use crate::store::Digest;
 
-/// A REAPI digest, checked: a sha256 in lower-case hex and a size.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A REAPI digest, checked: a sha256 (parsed once) and a size.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobId {
-    /// 64 lower-case hex digits.
-    pub hash: String,
+    /// The sha256.
+    pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
 }
@@ -21,43 +21,45 @@ impl BlobId {
         BlobId::new(&d.hash, d.size_bytes, what)
     }
 
-    /// A digest from its hash and size; `what` names it in the error.
+    /// A digest from its hash (hex, either case) and size; `what` names it
+    /// in the error.
     pub fn new(hash: &str, size: i64, what: &str) -> Result<BlobId, GrpcError> {
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(GrpcError::InvalidArgument(format!(
+        let parsed = if hash.bytes().any(|b| b.is_ascii_uppercase()) {
+            Digest::from_hex(&hash.to_ascii_lowercase())
+        } else {
+            Digest::from_hex(hash)
+        };
+        let digest = parsed.map_err(|_| {
+            GrpcError::InvalidArgument(format!(
                 "the {what} hash {:?} is not a sha256 (64 hex digits); this gateway supports SHA256 digests only",
                 hash.chars().take(80).collect::<String>()
-            )));
-        }
+            ))
+        })?;
         let size = u64::try_from(size).map_err(|_| {
             GrpcError::InvalidArgument(format!("the {what} has a negative size ({size})"))
         })?;
-        Ok(BlobId {
-            hash: hash.to_ascii_lowercase(),
-            size,
-        })
+        Ok(BlobId { digest, size })
+    }
+
+    /// The hash in lower-case hex.
+    pub fn hash(&self) -> String {
+        self.digest.hex()
     }
 
     /// The store key of the blob.
     pub fn key(&self) -> String {
-        format!("cas/{}", self.hash)
-    }
-
-    /// The store's digest of the blob.
-    pub fn digest(&self) -> Digest {
-        // `new` checked the hash.
-        Digest::from_hex(&self.hash).unwrap_or(Digest::EMPTY)
+        format!("cas/{}", self.digest.hex())
     }
 
     /// Whether this is the empty blob, which always exists.
     pub fn is_empty_blob(&self) -> bool {
-        self.size == 0 && self.digest() == Digest::EMPTY
+        self.size == 0 && self.digest == Digest::EMPTY
     }
 
     /// As a message.
     pub fn to_proto(&self) -> reapi::Digest {
         reapi::Digest {
-            hash: self.hash.clone(),
+            hash: self.hash(),
             size_bytes: i64::try_from(self.size).unwrap_or(i64::MAX),
         }
     }
@@ -65,6 +67,6 @@ impl BlobId {
 
 impl std::fmt::Display for BlobId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.hash, self.size)
+        write!(f, "{}/{}", self.digest.hex(), self.size)
     }
 }

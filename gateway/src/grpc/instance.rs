@@ -9,7 +9,10 @@ use crate::auth::{self, Need};
 use crate::cache::Outcome;
 use crate::config::RemoteMode;
 use crate::plugins::Adapter;
+use crate::plugins::wit::RouteKind;
+use crate::routes::Route;
 use crate::state::{AppState, RemoteRuntime};
+use http::Method;
 use std::sync::{Arc, Mutex};
 
 /// The package type whose remotes the gRPC front serves.
@@ -80,28 +83,25 @@ impl Instance {
         if let Some(r) = record {
             r.set_remote(name);
         }
-        if remote.cfg.package != PACKAGE && remote.cfg.mode != RemoteMode::Virtual {
-            return Err(GrpcError::InvalidArgument(format!(
-                "remote {name:?} is a {} remote; the Remote Execution API is served by cas remotes",
-                remote.cfg.package
-            )));
-        }
+        // The same check as an HTTP request to the remote's URL: scopes,
+        // anonymous reads, the members a virtual remote reaches.
+        let route = Route::Remote {
+            kind: RouteKind::RemoteApi,
+            remote: name.to_owned(),
+            path: String::new(),
+        };
+        let method = if need == Need::Write {
+            Method::PUT
+        } else {
+            Method::GET
+        };
         let headers = req.metadata().clone().into_headers();
         let config = &state.config;
-        let token = auth::presented(config, &headers)
-            .map_err(|e| GrpcError::Unauthenticated(e.to_string()))?;
-        if !auth::may(config, token, &remote.cfg, need) {
-            return Err(match token {
-                None => GrpcError::Unauthenticated(format!(
-                    "remote {name:?} needs a token; send it as \"authorization: Bearer TOKEN\" metadata"
-                )),
-                Some(t) => GrpcError::PermissionDenied(format!(
-                    "token {:?} lacks the {} scope on remote {name:?}",
-                    t.name,
-                    need.as_str()
-                )),
-            });
-        }
+        let token =
+            auth::authorize(config, &route, &method, &headers).map_err(|e| match e.status() {
+                http::StatusCode::FORBIDDEN => GrpcError::PermissionDenied(e.to_string()),
+                _ => GrpcError::Unauthenticated(e.to_string()),
+            })?;
         if let Some(t) = token {
             tracing::Span::current().record("token", t.name.as_str());
         }

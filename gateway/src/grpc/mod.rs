@@ -226,8 +226,6 @@ fn finish<T>(rec: &CallRecord, r: Result<T, GrpcError>, ok: Outcome) -> Result<T
         Err(e) => {
             if matches!(e, GrpcError::NotFound(_)) {
                 rec.set_outcome(ok);
-            }
-            if matches!(e, GrpcError::NotFound(_)) {
                 tracing::debug!(error = %e, "gRPC call: not found");
             } else {
                 tracing::info!(code = ?e.code(), error = %e, "gRPC call failed");

@@ -130,9 +130,9 @@ impl RemoteCas {
         let mut client = ByteStreamClient::with_origin(self.client.clone(), self.origin.clone())
             .max_decoding_message_size(super::MAX_MESSAGE_BYTES);
         let name = if self.instance.is_empty() {
-            format!("blobs/{}/{}", id.hash, id.size)
+            format!("blobs/{}/{}", id.hash(), id.size)
         } else {
-            format!("{}/blobs/{}/{}", self.instance, id.hash, id.size)
+            format!("{}/blobs/{}/{}", self.instance, id.hash(), id.size)
         };
         let req = ReadRequest {
             resource_name: name,
