@@ -29,9 +29,8 @@
 use super::{KIB, bytes, sha256_hex};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long one `bazel` command may run before it is killed.
@@ -519,44 +518,15 @@ impl Bazel {
             .env_remove("GRPC_PROXY");
         super::clients::without_proxies(&mut cmd);
         let shown = format!("bazel {command} {}", args.join(" "));
-        let stdout = std::fs::File::create(&out_path).expect("create the stdout file");
-        let stderr = std::fs::File::create(&err_path).expect("create the stderr file");
-        cmd.stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            // Its own process group, so a timeout kills the JVM with it.
-            .process_group(0);
-        let what = shown.clone();
         let start = Instant::now();
-        let (code, timed_out) = tokio::task::spawn_blocking(move || {
-            let mut child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-            let deadline = Instant::now() + COMMAND_TIMEOUT;
-            loop {
-                if let Some(status) = child.try_wait().expect("wait for bazel") {
-                    return (status.code(), false);
-                }
-                if Instant::now() > deadline {
-                    // SAFETY: killpg(2) on the group our own unreaped child
-                    // leads (its pid cannot be reused before the wait).
-                    unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
-                    let _ = child.wait();
-                    return (None, true);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-        .await
-        .expect("join the bazel runner");
-        let read =
-            |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+        let ran =
+            super::clients::run_limited(cmd, &shown, &out_path, &err_path, COMMAND_TIMEOUT).await;
         BazelRun {
             command: shown,
-            code,
-            timed_out,
-            stdout: read(&out_path),
-            stderr: read(&err_path),
+            code: ran.code,
+            timed_out: ran.timed_out,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
             output_base,
             grpc_log,
             elapsed: start.elapsed(),

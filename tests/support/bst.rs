@@ -14,10 +14,9 @@
 use super::{MIB, bytes};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The BuildStream release the tests are written against (`./test.sh`
 /// installs it).
@@ -356,35 +355,8 @@ impl Bst {
         super::clients::without_proxies(&mut cmd);
         let command = format!("bst {}", args.join(" "));
         let before = self.casd_logs();
-        let stdout = std::fs::File::create(&out_path).expect("create the stdout file");
-        let stderr = std::fs::File::create(&err_path).expect("create the stderr file");
-        cmd.stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            // Its own process group, so a timeout kills casd with it.
-            .process_group(0);
-        let shown = command.clone();
-        let (code, timed_out) = tokio::task::spawn_blocking(move || {
-            let mut child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-            let deadline = Instant::now() + COMMAND_TIMEOUT;
-            loop {
-                if let Some(status) = child.try_wait().expect("wait for bst") {
-                    return (status.code(), false);
-                }
-                if Instant::now() > deadline {
-                    // SAFETY: killpg(2) on the group our own unreaped child
-                    // leads (its pid cannot be reused before the wait).
-                    unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
-                    let _ = child.wait();
-                    return (None, true);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-        .await
-        .expect("join the bst runner");
+        let ran =
+            super::clients::run_limited(cmd, &command, &out_path, &err_path, COMMAND_TIMEOUT).await;
         let read =
             |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
         let mut casd_logs = String::new();
@@ -406,10 +378,10 @@ impl Bst {
         }
         BstRun {
             command,
-            code,
-            timed_out,
-            stdout: read(&out_path),
-            stderr: read(&err_path),
+            code: ran.code,
+            timed_out: ran.timed_out,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
             casd_logs,
         }
     }

@@ -95,3 +95,66 @@ pub async fn run_ok(cmd: Command) -> String {
     assert!(r.ok, "{shown} failed:\n{}", r.output);
     r.output
 }
+
+/// How a command run by [`run_limited`] ended.
+#[derive(Debug)]
+pub struct Limited {
+    /// Its exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// True when it was killed at the time limit.
+    pub timed_out: bool,
+    /// Its stdout and stderr (from the files they were written to).
+    pub stdout: String,
+    /// See [`Limited::stdout`].
+    pub stderr: String,
+}
+
+/// Run `cmd` in a process group of its own (so that what it starts, a JVM
+/// or a daemon, dies with it), stdout and stderr to `out` and `err`, for at
+/// most `limit`; at the limit the whole group is killed. `shown` names it
+/// in panics.
+pub async fn run_limited(
+    mut cmd: Command,
+    shown: &str,
+    out: &std::path::Path,
+    err: &std::path::Path,
+    limit: std::time::Duration,
+) -> Limited {
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(out).expect("create the stdout file"))
+        .stderr(std::fs::File::create(err).expect("create the stderr file"))
+        .process_group(0);
+    let what = shown.to_owned();
+    let (code, timed_out) = tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for a child") {
+                return (status.code(), false);
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: killpg(2) on the group our own unreaped child
+                // leads (its pid cannot be reused before the wait).
+                unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
+                let _ = child.wait();
+                return (None, true);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("join the runner");
+    let read = |p: &std::path::Path| {
+        String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()
+    };
+    Limited {
+        code,
+        timed_out,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
