@@ -32,7 +32,7 @@
 //! | `upstream.rs` | `Upstream`: the in-process upstream with fault switches and counters |
 //! | `serve.rs` | `Server`: the one accept loop every in-process test server uses |
 //! | `mirror.rs` | `Mirror`: a directory tree served by an `Upstream` |
-//! | `grpc.rs` | `Grpc`: clients of every REAPI service from the gateway's generated code over a hyper h2c client, with a token; `upload`, `write`, `read`, `digest` |
+//! | `grpc.rs` | `Grpc`: clients of every REAPI service from the gateway's generated code over a hyper h2c client, with a token; `upload`, `write`, `read`, `put_result`, `get_result`, `digest` |
 //! | `bst.rs` | `Bst`: BuildStream 2.8.1 (`$ARTGATE_BST_VENV`) on a fixture project with a hermetic user config; build, artifact pull/checkout/show by element or ref, `fresh_cache`, `assert_same_tree` |
 //! | `bazel.rs` | `Bazel`: a two-genrule workspace built with `bazel --batch` in fresh output bases, `outputs()`, the spawn summary (`Processes`), the gRPC log (`grpc_calls`) |
 //! | `buildgrid.rs` | `BuildGrid`: bgd 0.9.1 as a cache-only REAPI server on 127.0.0.1 (`url`, `grpc`, `log`, `requests`: the calls it received) |

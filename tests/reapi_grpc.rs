@@ -15,9 +15,8 @@ use artgate::grpc::proto::asset::{
 use artgate::grpc::proto::bytestream::WriteRequest;
 use artgate::grpc::proto::reapi::{
     ActionResult, BatchReadBlobsRequest, BatchUpdateBlobsRequest, Directory, DirectoryNode,
-    ExecuteRequest, FileNode, FindMissingBlobsRequest, GetActionResultRequest,
-    GetCapabilitiesRequest, GetTreeRequest, OutputFile, UpdateActionResultRequest,
-    batch_update_blobs_request,
+    ExecuteRequest, FileNode, FindMissingBlobsRequest, GetCapabilitiesRequest, GetTreeRequest,
+    OutputFile, batch_update_blobs_request,
 };
 use futures_util::StreamExt as _;
 use prost::Message as _;
@@ -421,26 +420,10 @@ async fn an_action_result_is_served_only_with_every_output() {
     };
     let get = |g: Grpc| {
         let action = action.clone();
-        async move {
-            g.action_cache()
-                .get_action_result(g.req(GetActionResultRequest {
-                    instance_name: "builds".into(),
-                    action_digest: Some(action),
-                    ..Default::default()
-                }))
-                .await
-        }
+        async move { g.get_result(&action).await }
     };
     assert_eq!(get(g.clone()).await.unwrap_err().code(), Code::NotFound);
-    g.action_cache()
-        .update_action_result(g.req(UpdateActionResultRequest {
-            instance_name: "builds".into(),
-            action_digest: Some(action.clone()),
-            action_result: Some(result.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    g.put_result(&action, &result).await.unwrap();
     let e = get(g.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "outputs missing: {e:?}");
     assert!(e.message().contains("missing"), "{}", e.message());
@@ -478,15 +461,7 @@ async fn an_action_result_is_served_only_with_every_output() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let e = g
-        .action_cache()
-        .get_action_result(g.req(GetActionResultRequest {
-            instance_name: "builds".into(),
-            action_digest: Some(other),
-            ..Default::default()
-        }))
-        .await
-        .unwrap_err();
+    let e = g.get_result(&other).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
 }
 
@@ -746,15 +721,7 @@ async fn a_pull_through_remote_reads_through_its_upstream_once_and_keeps_it() {
         }],
         ..Default::default()
     };
-    u.action_cache()
-        .update_action_result(u.req(UpdateActionResultRequest {
-            instance_name: "builds".into(),
-            action_digest: Some(action.clone()),
-            action_result: Some(result.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    u.put_result(&action, &result).await.unwrap();
     u.push()
         .push_blob(u.req(PushBlobRequest {
             instance_name: "builds".into(),
@@ -798,16 +765,7 @@ async fn a_pull_through_remote_reads_through_its_upstream_once_and_keeps_it() {
         ) >= 1.0
     );
     // The action result and the asset come from the upstream.
-    let got = g
-        .action_cache()
-        .get_action_result(g.req(GetActionResultRequest {
-            instance_name: "mirror".into(),
-            action_digest: Some(action.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = g.get_result(&action).await.unwrap().into_inner();
     assert_eq!(got, result);
     let found = g
         .fetch()

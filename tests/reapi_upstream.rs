@@ -6,8 +6,8 @@ use crate::support::grpc::digest;
 use crate::support::{KIB, MIB, bytes};
 use artgate::grpc::proto::asset::FetchBlobRequest;
 use artgate::grpc::proto::reapi::{
-    ActionResult, BatchReadBlobsRequest, FindMissingBlobsRequest, GetActionResultRequest,
-    GetCapabilitiesRequest, OutputFile, UpdateActionResultRequest,
+    ActionResult, BatchReadBlobsRequest, FindMissingBlobsRequest, GetCapabilitiesRequest,
+    OutputFile,
 };
 use tonic::Code;
 
@@ -107,24 +107,10 @@ async fn buildgrid_harness_serves_cas() {
     let get = || {
         let g = g.clone();
         let action = action.clone();
-        async move {
-            g.action_cache()
-                .get_action_result(g.req(GetActionResultRequest {
-                    instance_name: "main".into(),
-                    action_digest: Some(action),
-                    ..Default::default()
-                }))
-                .await
-        }
+        async move { g.get_result(&action).await }
     };
     assert_eq!(get().await.unwrap_err().code(), Code::NotFound);
-    g.action_cache()
-        .update_action_result(g.req(UpdateActionResultRequest {
-            instance_name: "main".into(),
-            action_digest: Some(action.clone()),
-            action_result: Some(result.clone()),
-            ..Default::default()
-        }))
+    g.put_result(&action, &result)
         .await
         .unwrap_or_else(|e| panic!("UpdateActionResult: {e:?}\n{}", bg.log()));
     let got = get().await.unwrap().into_inner();
@@ -188,15 +174,7 @@ async fn a_pull_through_remote_over_buildgrid_fetches_each_blob_once() {
         }],
         ..Default::default()
     };
-    up.action_cache()
-        .update_action_result(up.req(UpdateActionResultRequest {
-            instance_name: "main".into(),
-            action_digest: Some(action.clone()),
-            action_result: Some(result.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    up.put_result(&action, &result).await.unwrap();
 
     let reads_before = count(&bg.requests(), "Read");
     let d = digest(&big);
@@ -215,16 +193,7 @@ async fn a_pull_through_remote_over_buildgrid_fetches_each_blob_once() {
         "BuildGrid calls: {:?}",
         bg.requests()
     );
-    let got = g
-        .action_cache()
-        .get_action_result(g.req(GetActionResultRequest {
-            instance_name: "grid".into(),
-            action_digest: Some(action.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = g.get_result(&action).await.unwrap().into_inner();
     assert_eq!(got, result);
     let read = g
         .cas()
@@ -251,16 +220,7 @@ async fn a_pull_through_remote_over_buildgrid_fetches_each_blob_once() {
 
     bg.stop();
     assert!(g.read(&d, 0, 0).await.unwrap() == big);
-    let again = g
-        .action_cache()
-        .get_action_result(g.req(GetActionResultRequest {
-            instance_name: "grid".into(),
-            action_digest: Some(action),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let again = g.get_result(&action).await.unwrap().into_inner();
     assert_eq!(again, result, "kept with its output");
     let e = g.read(&digest(b"never read"), 0, 0).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");

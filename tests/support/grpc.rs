@@ -7,8 +7,9 @@ use artgate::grpc::proto::bytestream::{
     ReadRequest, WriteRequest, byte_stream_client::ByteStreamClient,
 };
 use artgate::grpc::proto::reapi::{
-    BatchUpdateBlobsRequest, Digest, action_cache_client::ActionCacheClient,
-    batch_update_blobs_request, capabilities_client::CapabilitiesClient,
+    ActionResult, BatchUpdateBlobsRequest, Digest, GetActionResultRequest,
+    UpdateActionResultRequest, action_cache_client::ActionCacheClient, batch_update_blobs_request,
+    capabilities_client::CapabilitiesClient,
     content_addressable_storage_client::ContentAddressableStorageClient,
     execution_client::ExecutionClient,
 };
@@ -97,6 +98,36 @@ impl Grpc {
     /// `Execution`.
     pub fn execution(&self) -> ExecutionClient<Channel> {
         ExecutionClient::with_origin(self.channel.clone(), self.origin.clone())
+    }
+
+    /// `UpdateActionResult` of `result` for `action`.
+    pub async fn put_result(
+        &self,
+        action: &Digest,
+        result: &ActionResult,
+    ) -> Result<tonic::Response<ActionResult>, tonic::Status> {
+        self.action_cache()
+            .update_action_result(self.req(UpdateActionResultRequest {
+                instance_name: self.instance.clone(),
+                action_digest: Some(action.clone()),
+                action_result: Some(result.clone()),
+                ..Default::default()
+            }))
+            .await
+    }
+
+    /// `GetActionResult` for `action`.
+    pub async fn get_result(
+        &self,
+        action: &Digest,
+    ) -> Result<tonic::Response<ActionResult>, tonic::Status> {
+        self.action_cache()
+            .get_action_result(self.req(GetActionResultRequest {
+                instance_name: self.instance.clone(),
+                action_digest: Some(action.clone()),
+                ..Default::default()
+            }))
+            .await
     }
 
     /// Upload `data` with `BatchUpdateBlobs`; the per-blob status code.
