@@ -35,7 +35,7 @@ if command -v apt-get >/dev/null; then
     chromium chromium-driver                           # tests/console.rs (a real browser through WebDriver)
     bubblewrap                                         # tests/reapi.rs: bst runs every build in a bwrap sandbox
     libssl-dev zlib1g-dev libffi-dev libsqlite3-dev    # tests/reapi_upstream.rs: building the Python 3.13
-    libbz2-dev liblzma-dev uuid-dev                    # that BuildGrid needs (see below)
+    libbz2-dev liblzma-dev uuid-dev make xz-utils      # that BuildGrid needs (see below)
     bazel-bootstrap                                    # tests/reapi_bazel.rs: Bazel 4.2.3 (and a JDK) as a remote cache client
   )
   missing=()
