@@ -10,7 +10,19 @@ use super::*;
 // ---------------------------------------------------------------------------
 
 const ROOT_KEYS: &[&str] = &[
-    "server", "storage", "plugins", "upstream", "remote", "token",
+    "server", "storage", "plugins", "upstream", "remote", "token", "shared",
+];
+const SHARED_KEYS: &[&str] = &[
+    "url",
+    "endpoint",
+    "region",
+    "access_key_id",
+    "secret_access_key",
+    "secret_access_key_env",
+    "secret_access_key_file",
+    "allow_http",
+    "node",
+    "timeout",
 ];
 const TOKEN_KEYS: &[&str] = &[
     "name",
@@ -202,6 +214,7 @@ pub(super) fn check_keys(text: &str) -> Result<(), ConfigError> {
                 }
             }
             "upstream" => check_table(text, v, UPSTREAM_KEYS, || "[upstream]".into())?,
+            "shared" => check_table(text, v, SHARED_KEYS, || "[shared]".into())?,
             "remote" | "token" => {
                 let known = if name == "remote" {
                     REMOTE_KEYS

@@ -39,6 +39,37 @@ pub struct Config {
     pub remotes: Vec<RemoteConfig>,
     /// `[[token]]`: client access tokens. Empty means access control is off.
     pub tokens: Vec<TokenConfig>,
+    /// `[shared]`: the bucket several nodes share (cluster mode); `None`:
+    /// a single node on its own disk.
+    pub shared: Option<SharedConfig>,
+}
+
+/// `[shared]`: an S3-compatible bucket under the local store, shared by
+/// every node of a cluster (docs/cluster.md).
+#[derive(Debug, Clone)]
+pub struct SharedConfig {
+    /// The bucket, from `url`.
+    pub bucket: String,
+    /// The prefix inside the bucket, from `url` (no leading or trailing
+    /// `/`; empty: the bucket's root).
+    pub prefix: String,
+    /// `endpoint`: the S3 endpoint URL; `None`: AWS's, by region.
+    pub endpoint: Option<String>,
+    /// `region` (default `us-east-1`).
+    pub region: String,
+    /// `access_key_id`.
+    pub access_key_id: String,
+    /// From `secret_access_key`, `secret_access_key_env` or
+    /// `secret_access_key_file`.
+    pub secret_access_key: Secret,
+    /// `allow_http`: whether a plain `http://` endpoint is allowed
+    /// (default false).
+    pub allow_http: bool,
+    /// `node`: this node's name in the cluster (default: the host name).
+    pub node: String,
+    /// `timeout`: longest wait for a bucket request's answer (default
+    /// 10s); slower is an error and the shared tier is degraded.
+    pub timeout: Duration,
 }
 
 /// One `[[token]]`: a client access token, stored only as its sha256.
@@ -446,6 +477,16 @@ impl Config {
                 "admin": t.admin,
                 "scopes": t.scopes.iter().map(|(r, s)| (r.clone(), serde_json::Value::from(s.names()))).collect::<serde_json::Map<_, _>>(),
             })).collect::<Vec<_>>(),
+            "shared": self.shared.as_ref().map(|c| json!({
+                "url": if c.prefix.is_empty() { format!("s3://{}", c.bucket) } else { format!("s3://{}/{}", c.bucket, c.prefix) },
+                "endpoint": c.endpoint,
+                "region": c.region,
+                "access_key_id": c.access_key_id,
+                "secret_access_key": REDACTED,
+                "allow_http": c.allow_http,
+                "node": c.node,
+                "timeout": duration_json(c.timeout),
+            })),
         })
     }
 }

@@ -29,6 +29,34 @@ pub struct RawConfig {
     pub remote: Option<Vec<RawRemote>>,
     /// `[[token]]`.
     pub token: Option<Vec<RawToken>>,
+    /// `[shared]`.
+    pub shared: Option<RawShared>,
+}
+
+/// `[shared]` as written; see [`SharedConfig`](super::SharedConfig).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShared {
+    /// `url`: `s3://bucket` or `s3://bucket/prefix`.
+    pub url: Option<String>,
+    /// `endpoint`: the S3 endpoint (`http://127.0.0.1:8333`); none: AWS.
+    pub endpoint: Option<String>,
+    /// `region`.
+    pub region: Option<String>,
+    /// `access_key_id`.
+    pub access_key_id: Option<String>,
+    /// `secret_access_key`: literal (prefer the `_env`/`_file` keys).
+    pub secret_access_key: Option<Secret>,
+    /// `secret_access_key_env`.
+    pub secret_access_key_env: Option<String>,
+    /// `secret_access_key_file`.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// `allow_http`: an `http://` endpoint is allowed.
+    pub allow_http: Option<bool>,
+    /// `node`: this node's name in the cluster.
+    pub node: Option<String>,
+    /// `timeout`: longest wait for one bucket request's answer.
+    pub timeout: Option<RawDuration>,
 }
 
 /// One `[[token]]` as written; see [`TokenConfig`].

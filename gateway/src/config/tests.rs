@@ -1214,3 +1214,73 @@ fn the_config_reference_shows_the_builtin_configuration() {
     let end = start + doc[start..].find("```").expect("the block's end");
     assert_eq!(doc[start..end].trim_end(), DEFAULT_CONFIG_TOML.trim_end());
 }
+
+#[test]
+fn shared_tier_is_off_by_default_and_checked_when_on() {
+    assert!(ok("").shared.is_none());
+    let env = |name: &str| (name == "S3_SECRET").then(|| OsString::from("s3cr3t"));
+    let c = parse_with_env(
+        "[shared]\nurl = \"s3://artgate-cache/prod/eu/\"\nendpoint = \"http://127.0.0.1:8333/\"\nallow_http = true\naccess_key_id = \"AK\"\nsecret_access_key_env = \"S3_SECRET\"\nnode = \"gw-1\"\n",
+        Path::new(""),
+        &env,
+    )
+    .unwrap();
+    let s = c.shared.clone().expect("[shared]");
+    assert_eq!(
+        (s.bucket.as_str(), s.prefix.as_str()),
+        ("artgate-cache", "prod/eu")
+    );
+    assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
+    assert_eq!((s.region.as_str(), s.node.as_str()), ("us-east-1", "gw-1"));
+    assert_eq!(s.secret_access_key.0, "s3cr3t");
+    assert_eq!(s.timeout, Duration::from_secs(10));
+    let json = c.redacted_json().to_string();
+    assert!(
+        !json.contains("s3cr3t") && json.contains("s3://artgate-cache/prod/eu"),
+        "{json}"
+    );
+
+    let base = "access_key_id = \"AK\"\nsecret_access_key = \"x\"\n";
+    for (table, parts) in [
+        (base.to_owned(), &["[shared]: url: is required"][..]),
+        (format!("url = \"https://b/x\"\n{base}"), &["url", "s3://"]),
+        (
+            format!("url = \"s3://B\"\n{base}"),
+            &["url", "not a bucket name"],
+        ),
+        (
+            format!("url = \"s3://bkt/a/../b\"\n{base}"),
+            &["plain path segments"],
+        ),
+        (
+            format!("url = \"s3://bkt\"\nendpoint = \"http://127.0.0.1:9\"\n{base}"),
+            &["endpoint", "allow_http = true"],
+        ),
+        (
+            format!("url = \"s3://bkt\"\nendpoint = \"ftp://x\"\n{base}"),
+            &["endpoint", "http:// or https://"],
+        ),
+        (
+            "url = \"s3://bkt\"\naccess_key_id = \"AK\"\n".to_owned(),
+            &["secret_access_key_env: is required"],
+        ),
+        (
+            format!("url = \"s3://bkt\"\n{base}secret_access_key_env = \"V\"\n"),
+            &["secret_access_key is set too"],
+        ),
+        (
+            "url = \"s3://bkt\"\nsecret_access_key = \"x\"\n".to_owned(),
+            &["access_key_id: is required"],
+        ),
+        (
+            format!("url = \"s3://bkt\"\n{base}node = \"a b\"\n"),
+            &["node"],
+        ),
+        (
+            format!("url = \"s3://bkt\"\n{base}bukcet = 1\n"),
+            &["unknown key \"bukcet\" in [shared]"],
+        ),
+    ] {
+        assert_contains(&err(&format!("[shared]\n{table}")), parts);
+    }
+}

@@ -9,6 +9,7 @@
 
 mod remote;
 mod secrets;
+mod shared;
 mod warnings;
 
 use super::keys::check_keys;
@@ -116,6 +117,10 @@ impl RawConfig {
                 "false needs access control, which is off without [[token]] tables; define at least one token",
             ));
         }
+        let shared = match &self.shared {
+            Some(r) => Some(shared::validate_shared(&cx, r)?),
+            None => None,
+        };
         Ok(Config {
             server,
             storage,
@@ -123,6 +128,7 @@ impl RawConfig {
             upstream,
             remotes,
             tokens,
+            shared,
         })
     }
 }

@@ -331,3 +331,27 @@ fn read_secret(
     }
     Ok(Secret(value))
 }
+
+/// At most one of a secret's three sources (`keys`: the literal, `_env`
+/// and `_file` key), read now; `None` when none is set.
+pub(super) fn one_secret(
+    cx: &Cx<'_>,
+    scope: &str,
+    keys: [&'static str; 3],
+    literal: Option<&Secret>,
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<Secret>, ConfigError> {
+    match secret_sources(keys, literal, env, file).as_slice() {
+        [] => Ok(None),
+        [(key, source)] => read_secret(cx, scope, key, source).map(Some),
+        [(first, _), (second, _), ..] => Err(invalid(
+            scope,
+            second,
+            format!(
+                "{first} is set too; give exactly one of {}",
+                keys.join(", ")
+            ),
+        )),
+    }
+}
