@@ -16,6 +16,8 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
             &json!({
                 "name": "artgate",
                 "version": env!("CARGO_PKG_VERSION"),
+                "node": state.engine.store.shared.as_ref().map(|s| s.node()),
+                "cluster": state.engine.store.shared.as_ref().map(|s| s.status().state),
                 "remotes": state.config.remotes.iter().map(|r| json!({
                     "name": r.name,
                     "package": r.package,
@@ -25,13 +27,21 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
                 })).collect::<Vec<_>>(),
             }),
         ),
-        AdminRoute::Health => body::json(
-            StatusCode::OK,
-            &json!({
-                "status": "healthy",
-                "adapters": if state.plugins.is_ready() { "ready" } else { "loading" },
-            }),
-        ),
+        AdminRoute::Health => {
+            // A degraded shared tier still serves (from the local tier), so
+            // the answer stays 200 and says what is wrong.
+            let shared = state.engine.store.shared.as_ref().map(|s| s.status());
+            let degraded = shared.as_ref().is_some_and(|s| s.state != "ok");
+            body::json(
+                StatusCode::OK,
+                &json!({
+                    "status": if degraded { "degraded" } else { "healthy" },
+                    "adapters": if state.plugins.is_ready() { "ready" } else { "loading" },
+                    "node": shared.as_ref().map(|s| s.node.clone()),
+                    "shared": shared,
+                }),
+            )
+        }
         AdminRoute::Config => body::json(StatusCode::OK, &state.config.redacted_json()),
         AdminRoute::Metrics => {
             state

@@ -76,6 +76,16 @@ pub async fn run(
             config.storage.memory_cache,
             config.storage.memory_cache_max_object,
         )),
+        shared: match &config.shared {
+            None => None,
+            Some(cfg) => {
+                let https = upstream::https_connector(&config.upstream)?;
+                let tier = store::SharedTier::new(cfg, https)
+                    .map_err(|e| anyhow::anyhow!("[shared]: {e}"))?;
+                tracing::info!(bucket = %tier.status().url, node = cfg.node, "cluster mode: the shared tier is under the local store");
+                Some(Arc::new(tier))
+            }
+        },
     };
     let cache_dir = config.plugin_cache_dir();
     let engine = plugins::PluginEngine::new(&config.plugins, Some(cache_dir))?;

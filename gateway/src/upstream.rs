@@ -143,35 +143,7 @@ pub struct Upstream {
 impl Upstream {
     /// Build the client; reads `ca_file` if configured.
     pub fn new(cfg: &UpstreamConfig) -> anyhow::Result<Upstream> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(ca) = &cfg.ca_file {
-            use rustls_pki_types::pem::PemObject;
-            let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
-                .map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
-            for c in certs {
-                let c = c.map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
-                roots
-                    .add(c)
-                    .map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
+        let https = https_connector(cfg)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https.clone());
@@ -419,6 +391,43 @@ impl Upstream {
                 .failed(&remote.name, &e.clone().redacted().to_string()),
         }
     }
+}
+
+/// The connector of every outgoing connection (upstreams, gRPC upstreams,
+/// the shared tier's bucket): TLS with rustls and ring, the webpki roots
+/// and `ca_file`, HTTP/1.1 and HTTP/2 by ALPN, plain `http` allowed.
+pub fn https_connector(
+    cfg: &UpstreamConfig,
+) -> anyhow::Result<hyper_rustls::HttpsConnector<HttpConnector>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = &cfg.ca_file {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+            .map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
+        for c in certs {
+            let c = c.map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
+            roots
+                .add(c)
+                .map_err(|e| anyhow::anyhow!("upstream.ca_file {}: {e}", ca.display()))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(cfg.connect_timeout));
+    http.set_nodelay(true);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http))
 }
 
 /// Whether a response's body has a framed end, so that a clean end of the

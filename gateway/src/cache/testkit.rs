@@ -228,6 +228,7 @@ pub fn engine_with_blobs(
             meta: Arc::new(CachedMetaStore::new(Arc::new(meta), 1_000)),
             blobs,
             hot: Arc::new(HotBlobs::new(1 << 20, 64 << 10)),
+            shared: None,
         },
         upstream: Upstream::new(&config.upstream).unwrap(),
         metrics: Arc::new(Metrics::new()),

@@ -47,6 +47,16 @@ pub enum StoreError {
         /// The digest it has.
         actual: Digest,
     },
+    /// The shared tier's bucket failed or did not answer in time.
+    #[error("the shared store is unavailable: {op} {target}: {message}")]
+    Shared {
+        /// What was being done (e.g. `"write record"`).
+        op: &'static str,
+        /// Which record or blob.
+        target: String,
+        /// What the bucket (or the connection to it) said.
+        message: String,
+    },
     /// A remote, plugin or key name the index cannot store (it contains a
     /// NUL byte, which separates the parts of index keys).
     #[error("invalid name {0:?}: names in the index must not contain NUL bytes")]
@@ -66,11 +76,13 @@ impl StoreError {
     }
 
     /// The HTTP status the request path answers with: 507 when the disk is
-    /// full, 502 when upstream content failed verification, 500 otherwise.
+    /// full, 502 when upstream content failed verification, 503 when the
+    /// shared tier is unavailable, 500 otherwise.
     pub fn status(&self) -> http::StatusCode {
         match self {
             StoreError::NoSpace { .. } => http::StatusCode::INSUFFICIENT_STORAGE,
             StoreError::DigestMismatch { .. } => http::StatusCode::BAD_GATEWAY,
+            StoreError::Shared { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

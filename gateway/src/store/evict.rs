@@ -190,6 +190,7 @@ mod tests {
                 meta: meta.clone(),
                 blobs,
                 hot: Arc::new(crate::store::HotBlobs::new(0, 0)),
+                shared: None,
             },
             meta,
         )

@@ -36,6 +36,7 @@ mod meta;
 mod meta_sled;
 mod read;
 mod reserve;
+pub mod shared;
 mod spool;
 mod tiered;
 mod vfs;
@@ -57,6 +58,7 @@ pub mod prelude {
 }
 pub use meta_sled::{SledMetaStore, now_ms};
 pub use read::{read_chunk, read_whole};
+pub use shared::{SharedStatus, SharedTier};
 pub use spool::Spool;
 pub use tiered::{Content, Store};
 pub use vfs::{FileKind, OsFs, Stat, Vfs, VfsFile};

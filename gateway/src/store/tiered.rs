@@ -12,16 +12,17 @@
 //! 2. **local** — the sled index and the content-addressed blob files
 //!    ([`MetaStore`], [`BlobStore`]); one blocking task per operation.
 //!
-//! A shared tier (objects in a bucket several nodes read) goes under the
-//! local one as a [`BlobStore`] and [`MetaStore`] pair that the local
-//! tier reads through to and writes through to; callers keep calling the
-//! same methods.
+//! 3. **shared** (cluster mode, `[shared]`) — a bucket every node reads
+//!    and writes ([`SharedTier`]): the local tier reads through to it on a
+//!    miss and writes through to it (`store/shared/through.rs`); callers
+//!    keep calling the same methods.
 //!
 //! [`CachedMetaStore`]: super::CachedMetaStore
 
+use super::shared::through::Confirmed;
 use super::{
     BlobRead, BlobRef, BlobStore, Digest, Entry, EntryClass, EntryId, HotBlobs, MetaStore,
-    PutCheck, PutOutcome, Spool, StoreError,
+    PutCheck, PutOutcome, SharedTier, Spool, StoreError,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Store {
     pub blobs: Arc<dyn BlobStore>,
     /// Bytes of small, recently served blobs.
     pub hot: Arc<HotBlobs>,
+    /// The bucket of a cluster (`[shared]`); `None` on a single node.
+    pub shared: Option<Arc<SharedTier>>,
 }
 
 /// The content of a stored entry, ready to serve.
@@ -51,7 +54,7 @@ pub enum Content {
 impl Store {
     /// Run `f` on the blocking pool. A task that panicked or was cancelled
     /// at shutdown is a store failure like any other.
-    async fn blocking<T: Send + 'static>(
+    pub(in crate::store) async fn blocking<T: Send + 'static>(
         f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         tokio::task::spawn_blocking(f).await.map_err(|e| {
@@ -72,11 +75,31 @@ impl Store {
     /// The entry for `id`: from memory when it is there, else from the
     /// index.
     pub async fn entry(&self, id: &EntryId) -> Result<Option<Arc<Entry>>, StoreError> {
-        if let Some(e) = self.cached(id) {
+        if let Some(e) = self.cached(id)
+            && (self.shared.is_none() || e.class != EntryClass::Hosted)
+        {
             return Ok(Some(e));
         }
-        let (meta, id) = (self.meta.clone(), id.clone());
-        Self::blocking(move || meta.get_shared(id.remote(), id.key())).await
+        let (meta, rid) = (self.meta.clone(), id.clone());
+        let local = Self::blocking(move || meta.get_shared(rid.remote(), rid.key())).await?;
+        let Some(shared) = &self.shared else {
+            return Ok(local);
+        };
+        if let Some(e) = &local {
+            if e.class != EntryClass::Hosted {
+                return Ok(local);
+            }
+            match self.confirm_hosted(shared, id, e).await? {
+                Confirmed::Same => return Ok(local),
+                Confirmed::Gone => return Ok(None),
+                Confirmed::Changed => {}
+            }
+        }
+        if !self.adopt(shared, id, &|_| true).await {
+            return Ok(None);
+        }
+        let (meta, rid) = (self.meta.clone(), id.clone());
+        Self::blocking(move || meta.get_shared(rid.remote(), rid.key())).await
     }
 
     /// An entry that `serves` accepts, when both it and its bytes are in
@@ -101,16 +124,49 @@ impl Store {
     pub async fn fresh(
         &self,
         id: &EntryId,
-        serves: impl Fn(&Entry) -> bool + Send + 'static,
+        serves: impl Fn(&Entry) -> bool + Send + Sync + 'static,
     ) -> Result<Option<(Arc<Entry>, Content)>, StoreError> {
-        if let Some(entry) = self.cached(id) {
+        if let Some(entry) = self.cached(id)
+            && (self.shared.is_none() || entry.class != EntryClass::Hosted)
+        {
             if !serves(&entry) {
-                return Ok(None);
-            }
-            if let Some(bytes) = self.hot.get(&entry.blob) {
+                // Expired here; in a cluster another node may have
+                // revalidated it.
+                if self.shared.is_none() {
+                    return Ok(None);
+                }
+            } else if let Some(bytes) = self.hot.get(&entry.blob) {
                 return Ok(Some((entry, Content::Memory(bytes))));
             }
         }
+        let serves = Arc::new(serves);
+        let found = self.fresh_local(id, serves.clone()).await?;
+        let Some(shared) = &self.shared else {
+            return Ok(found);
+        };
+        if let Some((entry, _)) = &found {
+            if entry.class != EntryClass::Hosted {
+                return Ok(found);
+            }
+            match self.confirm_hosted(shared, id, entry).await? {
+                Confirmed::Same => return Ok(found),
+                Confirmed::Gone => return Ok(None),
+                Confirmed::Changed => {}
+            }
+        }
+        if self.adopt(shared, id, &*serves).await {
+            self.fresh_local(id, serves).await
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// [`Store::fresh`] in the local tier, on the blocking pool.
+    async fn fresh_local(
+        &self,
+        id: &EntryId,
+        serves: Arc<impl Fn(&Entry) -> bool + Send + Sync + 'static>,
+    ) -> Result<Option<(Arc<Entry>, Content)>, StoreError> {
         let (meta, blobs, hot) = (self.meta.clone(), self.blobs.clone(), self.hot.clone());
         let id = id.clone();
         Self::blocking(move || {
@@ -164,13 +220,43 @@ impl Store {
         entry: &Entry,
         durable: bool,
     ) -> Result<Option<Entry>, StoreError> {
-        let (meta, id, e) = (self.meta.clone(), id.clone(), entry.clone());
-        Self::blocking(move || meta.put_entry(id.remote(), id.key(), &e, durable)).await
+        let (meta, rid, e) = (self.meta.clone(), id.clone(), entry.clone());
+        let replaced =
+            Self::blocking(move || meta.put_entry(rid.remote(), rid.key(), &e, durable)).await?;
+        if let Some(shared) = &self.shared {
+            self.share_later(shared, id, entry.clone());
+        }
+        Ok(replaced)
     }
 
     /// Insert or replace an entry after `check`, in one transaction (see
     /// [`EntryIndex::put_entry_checked`](super::EntryIndex::put_entry_checked)).
+    /// In cluster mode a durable put is in the bucket before it returns
+    /// (`store/shared/through.rs`).
     pub async fn put_checked(
+        &self,
+        id: &EntryId,
+        entry: Entry,
+        check: PutCheck,
+        durable: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        match &self.shared {
+            Some(shared) if durable => self.put_checked_shared(shared, id, entry, check).await,
+            Some(shared) => {
+                let outcome = self
+                    .put_checked_local(id, entry.clone(), check, false)
+                    .await?;
+                if matches!(outcome, PutOutcome::Stored(_)) {
+                    self.share_later(shared, id, entry);
+                }
+                Ok(outcome)
+            }
+            None => self.put_checked_local(id, entry, check, durable).await,
+        }
+    }
+
+    /// [`Store::put_checked`] in the local tier only.
+    pub(in crate::store) async fn put_checked_local(
         &self,
         id: &EntryId,
         entry: Entry,
@@ -191,12 +277,30 @@ impl Store {
         id: &EntryId,
         f: impl Fn(&mut Entry) + Send + 'static,
     ) -> Result<Option<Entry>, StoreError> {
-        let (meta, id) = (self.meta.clone(), id.clone());
-        Self::blocking(move || meta.update_entry(id.remote(), id.key(), &f)).await
+        let (meta, rid) = (self.meta.clone(), id.clone());
+        let updated =
+            Self::blocking(move || meta.update_entry(rid.remote(), rid.key(), &f)).await?;
+        if let (Some(shared), Some(e)) = (&self.shared, &updated) {
+            self.share_later(shared, id, e.clone());
+        }
+        Ok(updated)
     }
 
-    /// Remove an entry; returns it, `None` when absent.
+    /// Remove an entry; returns it, `None` when absent. In cluster mode
+    /// the bucket's record goes first (`store/shared/through.rs`).
     pub async fn remove(&self, id: &EntryId, durable: bool) -> Result<Option<Entry>, StoreError> {
+        match &self.shared {
+            Some(shared) => self.remove_shared(shared, id, durable).await,
+            None => self.remove_local(id, durable).await,
+        }
+    }
+
+    /// [`Store::remove`] in the local tier only.
+    pub(in crate::store) async fn remove_local(
+        &self,
+        id: &EntryId,
+        durable: bool,
+    ) -> Result<Option<Entry>, StoreError> {
         let (meta, id) = (self.meta.clone(), id.clone());
         Self::blocking(move || meta.remove_entry(id.remote(), id.key(), durable)).await
     }

@@ -1,0 +1,108 @@
+//! Where the shared tier keeps things in the bucket (under the configured
+//! prefix), and how an index record is written there:
+//!
+//! - `blobs/sha256/{first two hex digits}/{hex}`: blob content by digest,
+//!   written once (a conditional create; "already there" is success);
+//! - `index/{remote}/{key}`: one record per entry, the key in URL-safe
+//!   base64 (keys hold `/`, `%` and any other byte an S3 key may not).
+
+use crate::store::{Digest, Entry, EntryId};
+use base64::Engine as _;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+/// The record format written by this version.
+const RECORD_VERSION: u32 = 1;
+
+/// Where the blob `digest` is.
+pub fn blob(digest: &Digest) -> Path {
+    let hex = digest.hex();
+    Path::from(format!("blobs/sha256/{}/{hex}", &hex[..2]))
+}
+
+/// Where the record of entry `id` is.
+pub fn record(id: &EntryId) -> Path {
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.key());
+    Path::from(format!("index/{}/{key}", id.remote()))
+}
+
+/// One entry as the bucket holds it: the entry, or a tombstone where a
+/// hosted entry was deleted (so a node holding a copy from before it
+/// joined the cluster can tell "deleted" from "never shared").
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// The format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The node that wrote it.
+    pub node: String,
+    /// The entry; `None`: deleted.
+    pub entry: Option<Entry>,
+}
+
+impl Record {
+    /// `entry` (`None`: a tombstone) as written by `node`.
+    pub fn encode(node: &str, entry: Option<&Entry>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            v: u32,
+            node: &'a str,
+            entry: Option<&'a Entry>,
+        }
+        serde_json::to_vec(&Out {
+            v: RECORD_VERSION,
+            node,
+            entry,
+        })
+        .unwrap_or_default()
+    }
+
+    /// A record read from the bucket; a reason when it cannot be used.
+    pub fn decode(bytes: &[u8]) -> Result<Record, String> {
+        let r: Record = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if r.v != RECORD_VERSION {
+            return Err(format!(
+                "record format {} is not {RECORD_VERSION} (written by a newer artgate?)",
+                r.v
+            ));
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_plain_and_distinct() {
+        let d = Digest::of(b"x");
+        assert_eq!(
+            blob(&d).as_ref(),
+            format!("blobs/sha256/{}/{}", &d.hex()[..2], d.hex())
+        );
+        let a = record(&EntryId::new("r", "a/b%2F../c"));
+        let b = record(&EntryId::new("r", "a/b/../c"));
+        assert_ne!(a, b);
+        assert!(a.as_ref().starts_with("index/r/"), "{a}");
+        assert_eq!(a.parts().count(), 3, "the key is one path segment: {a}");
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_other_versions() {
+        let e = Entry::hosted(Digest::of(b"x"), 1, 5, None, vec!["k".into()]);
+        let bytes = Record::encode("n1", Some(&e));
+        let r = Record::decode(&bytes).unwrap();
+        assert_eq!((r.node.as_str(), r.entry), ("n1", Some(e)));
+        let tomb = Record::decode(&Record::encode("n2", None)).unwrap();
+        assert_eq!((tomb.node.as_str(), tomb.entry), ("n2", None));
+        let newer = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"v\":1", "\"v\":2");
+        assert!(
+            Record::decode(newer.as_bytes())
+                .unwrap_err()
+                .contains("format 2")
+        );
+        assert!(Record::decode(b"{").is_err());
+    }
+}

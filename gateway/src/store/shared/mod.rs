@@ -1,0 +1,431 @@
+//! The shared tier: an S3-compatible bucket under the local store that
+//! every node of a cluster reads and writes (`[shared]`,
+//! docs/cluster.md). The bucket is the source of truth; a node's sled
+//! index and blob files are a cache of it that the node may lose.
+//!
+//! This module is the bucket as the store sees it: records and blobs by
+//! name ([`layout`]), the client ([`bucket`]), the health the last calls
+//! showed. How the local tier reads through to it and writes through to
+//! it is `store/shared/through.rs`; nothing above `store/` knows it is
+//! there.
+
+mod bucket;
+pub mod layout;
+pub(super) mod through;
+
+pub use bucket::Https;
+
+use super::{BlobRead, Digest, Entry, EntryId, StoreError};
+use crate::config::SharedConfig;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use layout::Record;
+use object_store::{
+    ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload, WriteMultipart,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Blobs up to this size go up in one request; larger ones as a multipart
+/// upload in parts of this size (S3 wants at least 5 MiB per part).
+const PART: u64 = 8 * 1024 * 1024;
+
+/// Parts of one multipart upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// What a write of a record does when one is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordWrite {
+    /// Replace it.
+    Overwrite,
+    /// Keep it and report [`Written::Exists`] (write-once hosted keys).
+    Create,
+}
+
+/// What the bucket holds for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shared {
+    /// No record: never shared (or lost).
+    Absent,
+    /// A tombstone: deleted through some node.
+    Deleted,
+    /// The entry.
+    Found(Box<Entry>),
+}
+
+impl Shared {
+    /// The entry, when there is one.
+    pub fn entry(self) -> Option<Entry> {
+        match self {
+            Shared::Found(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a record write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The record is in the bucket.
+    Stored,
+    /// [`RecordWrite::Create`] found one there; nothing changed.
+    Exists,
+}
+
+/// Counters of the shared tier since start (`/health`, `/metrics`).
+#[derive(Debug, Default)]
+pub struct SharedStats {
+    /// Records found in the bucket after a local miss.
+    pub record_hits: AtomicU64,
+    /// Records looked for and not found.
+    pub record_misses: AtomicU64,
+    /// Records written.
+    pub record_writes: AtomicU64,
+    /// Blobs copied from the bucket to the local tier.
+    pub blob_downloads: AtomicU64,
+    /// Blobs written to the bucket.
+    pub blob_uploads: AtomicU64,
+    /// Bucket calls that failed.
+    pub errors: AtomicU64,
+    /// Entries served or stored without the bucket because it failed.
+    pub unshared: AtomicU64,
+}
+
+/// The bucket of a cluster, as the store uses it.
+pub struct SharedTier {
+    bucket: Arc<dyn ObjectStore>,
+    node: String,
+    /// Where it is, for messages (`s3://bucket/prefix`).
+    url: String,
+    degraded: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    /// Counters.
+    pub stats: SharedStats,
+    /// One download per blob at a time on this node.
+    flights: Mutex<HashMap<Digest, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+/// A snapshot of the shared tier's state for `/health`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SharedStatus {
+    /// `s3://bucket/prefix`.
+    pub url: String,
+    /// This node's name.
+    pub node: String,
+    /// `"ok"`, or `"degraded"` when the last bucket call failed.
+    pub state: &'static str,
+    /// The last failure, while degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl SharedTier {
+    /// The tier for `cfg`, its requests sent through `https`. Nothing is
+    /// sent yet: a bucket that is down makes the tier degraded, not the
+    /// gateway fail to start.
+    pub fn new(cfg: &SharedConfig, https: Https) -> Result<SharedTier, String> {
+        let url = if cfg.prefix.is_empty() {
+            format!("s3://{}", cfg.bucket)
+        } else {
+            format!("s3://{}/{}", cfg.bucket, cfg.prefix)
+        };
+        Ok(SharedTier {
+            bucket: bucket::connect(cfg, https)?,
+            node: cfg.node.clone(),
+            url,
+            degraded: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            stats: SharedStats::default(),
+            flights: Mutex::default(),
+        })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The state for `/health`.
+    pub fn status(&self) -> SharedStatus {
+        let degraded = self.degraded.load(Ordering::Relaxed);
+        SharedStatus {
+            url: self.url.clone(),
+            node: self.node.clone(),
+            state: if degraded { "degraded" } else { "ok" },
+            last_error: degraded
+                .then(|| self.last_error.lock().ok().and_then(|e| e.clone()))
+                .flatten(),
+        }
+    }
+
+    /// Whether the last bucket call failed.
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    /// Note a call's outcome: a success clears the degraded state, a
+    /// failure sets it and becomes a [`StoreError::Shared`].
+    fn outcome<T>(
+        &self,
+        op: &'static str,
+        target: &(dyn std::fmt::Display + Sync),
+        r: object_store::Result<T>,
+    ) -> Result<T, StoreError> {
+        match r {
+            Ok(v) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!(bucket = %self.url, "the shared tier answers again");
+                }
+                Ok(v)
+            }
+            Err(e) => Err(self.failed(op, target, &e)),
+        }
+    }
+
+    /// Record a failed call.
+    fn failed(
+        &self,
+        op: &'static str,
+        target: &(dyn std::fmt::Display + Sync),
+        e: &(dyn std::fmt::Display + Sync),
+    ) -> StoreError {
+        let message = e.to_string();
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(bucket = %self.url, op, error = %message, "the shared tier failed; serving from the local tier");
+        }
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(format!("{op} {target}: {message}"));
+        }
+        StoreError::Shared {
+            op,
+            target: target.to_string(),
+            message,
+        }
+    }
+
+    /// The record of `id` in the bucket with its ETag. An unreadable
+    /// record is an error.
+    async fn lookup(&self, id: &EntryId) -> Result<Option<(Record, Option<String>)>, StoreError> {
+        let path = layout::record(id);
+        let got = match self.bucket.get(&path).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                self.outcome("read record", id, Ok(()))?;
+                return Ok(None);
+            }
+            r => self.outcome("read record", id, r)?,
+        };
+        let e_tag = got.meta.e_tag.clone();
+        let bytes = self.outcome("read record", id, got.bytes().await)?;
+        let record = Record::decode(&bytes).map_err(|reason| StoreError::Corrupt {
+            id: format!("shared record {path}"),
+            reason,
+        })?;
+        Ok(Some((record, e_tag)))
+    }
+
+    /// What the bucket says of `id`.
+    pub async fn record(&self, id: &EntryId) -> Result<Shared, StoreError> {
+        let found = match self.lookup(id).await? {
+            None => Shared::Absent,
+            Some((Record { entry: None, .. }, _)) => Shared::Deleted,
+            Some((Record { entry: Some(e), .. }, _)) => Shared::Found(Box::new(e)),
+        };
+        let counter = match found {
+            Shared::Found(_) => &self.stats.record_hits,
+            _ => &self.stats.record_misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(found)
+    }
+
+    /// Write the record of `id` (`None`: a tombstone). A
+    /// [`RecordWrite::Create`] succeeds over a tombstone only when nobody
+    /// replaced it meanwhile (`If-Match` on its ETag).
+    pub async fn put_record(
+        &self,
+        id: &EntryId,
+        entry: Option<&Entry>,
+        how: RecordWrite,
+    ) -> Result<Written, StoreError> {
+        let path = layout::record(id);
+        let payload = PutPayload::from(Record::encode(&self.node, entry));
+        let mode = match how {
+            RecordWrite::Overwrite => PutMode::Overwrite,
+            RecordWrite::Create => PutMode::Create,
+        };
+        let opts = |mode| PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        let r = match self
+            .bucket
+            .put_opts(&path, payload.clone(), opts(mode))
+            .await
+        {
+            Err(object_store::Error::AlreadyExists { .. }) if how == RecordWrite::Create => {
+                let Some((Record { entry: None, .. }, e_tag @ Some(_))) = self.lookup(id).await?
+                else {
+                    return self.outcome("write record", id, Ok(Written::Exists));
+                };
+                let over = PutMode::Update(object_store::UpdateVersion {
+                    e_tag,
+                    version: None,
+                });
+                match self.bucket.put_opts(&path, payload, opts(over)).await {
+                    Err(
+                        object_store::Error::Precondition { .. }
+                        | object_store::Error::AlreadyExists { .. },
+                    ) => return self.outcome("write record", id, Ok(Written::Exists)),
+                    r => r,
+                }
+            }
+            r => r,
+        };
+        self.outcome("write record", id, r)?;
+        self.stats.record_writes.fetch_add(1, Ordering::Relaxed);
+        Ok(Written::Stored)
+    }
+
+    /// Mark `id` deleted: a tombstone replaces its record.
+    pub async fn delete_record(&self, id: &EntryId) -> Result<(), StoreError> {
+        self.put_record(id, None, RecordWrite::Overwrite)
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether the bucket holds blob `digest`.
+    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match self.bucket.head(&layout::blob(digest)).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                self.outcome("look for blob", digest, Ok(false))
+            }
+            r => self.outcome("look for blob", digest, r.map(|_| true)),
+        }
+    }
+
+    /// Copy the committed blob `data` (whose digest is `digest`) into the
+    /// bucket unless it is there. A large blob goes up in parts, and an
+    /// upload that fails is aborted, so the bucket never holds part of a
+    /// blob under its name.
+    pub async fn upload(&self, digest: &Digest, data: Arc<dyn BlobRead>) -> Result<(), StoreError> {
+        if self.has_blob(digest).await? {
+            return Ok(());
+        }
+        let path = layout::blob(digest);
+        let len = data.len();
+        if len <= PART {
+            let bytes = read_part(&data, 0, len)
+                .await
+                .map_err(|e| self.failed("read blob", digest, &e))?;
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            match self
+                .bucket
+                .put_opts(&path, PutPayload::from(bytes), opts)
+                .await
+            {
+                Err(object_store::Error::AlreadyExists { .. }) => {}
+                r => {
+                    self.outcome("write blob", digest, r)?;
+                }
+            }
+        } else {
+            let upload = self.bucket.put_multipart(&path).await;
+            let mut upload = WriteMultipart::new_with_chunk_size(
+                self.outcome("start blob upload", digest, upload)?,
+                PART as usize,
+            );
+            let mut at = 0;
+            while at < len {
+                let n = PART.min(len - at);
+                let part = match read_part(&data, at, n).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = upload.abort().await;
+                        return Err(self.failed("read blob", digest, &e));
+                    }
+                };
+                if let Err(e) = upload.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                    let _ = upload.abort().await;
+                    return Err(self.failed("write blob part", digest, &e));
+                }
+                upload.put(part);
+                at += n;
+            }
+            self.outcome("finish blob upload", digest, upload.finish().await)?;
+        }
+        self.stats.blob_uploads.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The bytes of blob `digest` as they arrive from the bucket; `None`
+    /// when the bucket does not hold it.
+    pub async fn download(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<BoxStream<'static, Result<Bytes, StoreError>>>, StoreError> {
+        let got = match self.bucket.get(&layout::blob(digest)).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                return self.outcome("read blob", digest, Ok(None));
+            }
+            r => self.outcome("read blob", digest, r)?,
+        };
+        let d = *digest;
+        Ok(Some(
+            got.into_stream()
+                .map(move |r| {
+                    r.map_err(|e| StoreError::Shared {
+                        op: "read blob",
+                        target: d.to_string(),
+                        message: e.to_string(),
+                    })
+                })
+                .boxed(),
+        ))
+    }
+
+    /// The lock of one download of `digest` on this node: the second
+    /// caller waits for the first and then finds the blob local.
+    pub async fn flight(&self, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, w| w.strong_count() > 0);
+            match map.get(digest).and_then(Weak::upgrade) {
+                Some(l) => l,
+                None => {
+                    let l = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(*digest, Arc::downgrade(&l));
+                    l
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// `len` bytes of `data` from `at`, read on the blocking pool.
+async fn read_part(data: &Arc<dyn BlobRead>, at: u64, len: u64) -> Result<Bytes, std::io::Error> {
+    let data = data.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; len as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = data.read_at(&mut buf[filled..], at + filled as u64)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the blob is shorter than its record",
+                ));
+            }
+            filled += n;
+        }
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
