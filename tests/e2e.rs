@@ -43,6 +43,7 @@ mod support;
 
 mod alpine;
 mod cargo;
+mod cluster;
 mod console;
 mod core_cache;
 mod core_faults;

@@ -20,6 +20,7 @@ pub mod npm;
 pub mod pypi;
 pub mod registry;
 pub mod rpm_tools;
+pub mod seaweed;
 pub mod serve;
 pub mod upstream;
 

@@ -1,0 +1,303 @@
+//! Cluster mode: several gateways sharing one bucket (`[shared]`) on a
+//! real S3 server, SeaweedFS (`support/seaweed.rs`), each node with its
+//! own disk, in front of the in-process upstream.
+
+use crate::support::bytes;
+use crate::support::gateway::{Gateway, generic_remote};
+use crate::support::http::{Got, send};
+use crate::support::seaweed::Seaweed;
+use crate::support::upstream::{Resource, Upstream};
+use std::time::Duration;
+
+/// A node named `node` sharing `prefix` of `sw`'s bucket, with `remotes`.
+async fn node(sw: &Seaweed, prefix: &str, node: &str, remotes: &str) -> Gateway {
+    Gateway::start(&format!("{}\n{remotes}", sw.shared_table(prefix, node))).await
+}
+
+/// `GET` through `gw`, and after an upstream answer wait until its fill
+/// has settled.
+async fn get(gw: &Gateway, path: &str) -> Got {
+    let g = send("GET", &gw.url(path), &[]).await;
+    if g.headers
+        .get("x-artifact-source")
+        .is_some_and(|v| v == "remote")
+    {
+        gw.fills_settled().await;
+    }
+    g
+}
+
+/// Wait (at most 10 s) until the bucket holds `n` objects under `prefix`.
+async fn wait_for_objects(sw: &Seaweed, prefix: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let keys = sw.list(prefix).await.unwrap_or_default();
+        if keys.len() >= n {
+            return keys;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bucket holds {keys:?} under {prefix:?}, not {n} objects"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What one node fetched, the others serve from the bucket without asking
+/// the upstream: a node that never saw it, and a node started with an
+/// empty disk while the upstream is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_node_fetched_the_others_serve_from_the_bucket() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    let big = bytes(20 * 1024 * 1024 + 3, 7);
+    let small = bytes(1000, 8);
+    up.put_body("/big.bin", big.clone());
+    up.put_body("/small.bin", small.clone());
+    let remote = generic_remote("r", &up.url(), "");
+    let a = node(&sw, "c1", "a", &remote).await;
+    let b = node(&sw, "c1", "b", &remote).await;
+
+    for (path, body) in [("/big.bin", &big), ("/small.bin", &small)] {
+        let g = get(&a, &format!("/api/v1/remote/r{path}")).await;
+        assert_eq!((g.status, g.source()), (200, "remote"), "{path} through a");
+        assert!(g.body() == body.as_slice(), "{path}: body differs");
+    }
+    // Written through in the background: two blobs and two records.
+    let blobs = wait_for_objects(&sw, "c1/blobs/sha256/", 2).await;
+    wait_for_objects(&sw, "c1/index/r/", 2).await;
+    let big_hex = crate::support::sha256_hex(&big);
+    assert!(
+        blobs.contains(&format!("c1/blobs/sha256/{}/{big_hex}", &big_hex[..2])),
+        "the blob is under its digest: {blobs:?}"
+    );
+    assert_eq!(sw.multipart_uploads().await, Some(0), "no upload left open");
+
+    for (path, body) in [("/big.bin", &big), ("/small.bin", &small)] {
+        let g = get(&b, &format!("/api/v1/remote/r{path}")).await;
+        assert_eq!((g.status, g.source()), (200, "cache"), "{path} through b");
+        assert!(
+            g.body() == body.as_slice(),
+            "{path}: body differs through b"
+        );
+    }
+    assert_eq!(up.seen("/big.bin").total + up.seen("/small.bin").total, 2);
+
+    up.set_down(true);
+    let c = node(&sw, "c1", "c", &remote).await;
+    for (path, body) in [("/big.bin", &big), ("/small.bin", &small)] {
+        let g = get(&c, &format!("/api/v1/remote/r{path}")).await;
+        assert_eq!(
+            (g.status, g.source()),
+            (200, "cache"),
+            "{path} through a new node"
+        );
+        assert!(
+            g.body() == body.as_slice(),
+            "{path}: body differs through c"
+        );
+    }
+    assert_eq!(
+        up.seen("/big.bin").total + up.seen("/small.bin").total,
+        2,
+        "the upstream saw nothing more"
+    );
+}
+
+/// A mutable entry one node revalidated is fresh for every node until it
+/// expires: the second node neither fetches nor revalidates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_is_revalidated_once_for_the_whole_cluster() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    let p = "/repodata/repomd.xml";
+    up.put(
+        p,
+        Resource {
+            body: "version one".into(),
+            etag: Some("\"v1\"".into()),
+            ..Default::default()
+        },
+    );
+    let remote = generic_remote(
+        "r",
+        &up.url(),
+        "mutable_patterns = ['repomd\\.xml$']\nmutable_ttl = \"1500ms\"\ncheck_mutable_updates = true",
+    );
+    let a = node(&sw, "c2", "a", &remote).await;
+    let b = node(&sw, "c2", "b", &remote).await;
+    let url = "/api/v1/remote/r/repodata/repomd.xml";
+
+    assert_eq!(get(&a, url).await.source(), "remote");
+    let key = wait_for_objects(&sw, "c2/index/r/", 1).await.remove(0);
+    let first = sw.get(&key).await.expect("the record");
+    let g = get(&b, url).await;
+    assert_eq!((g.source(), g.body()), ("cache", &b"version one"[..]));
+    assert_eq!(up.seen(p).total, 1, "b took a's copy");
+
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let g = get(&a, url).await;
+    assert_eq!((g.status, g.source()), (200, "cache"), "a revalidated");
+    let s = up.seen(p);
+    assert_eq!((s.total, s.conditional, s.not_modified), (2, 1, 1));
+    // The refreshed record reaches the bucket in the background.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sw.get(&key).await.as_deref() == Some(first.as_str()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the record was never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let g = get(&b, url).await;
+    assert_eq!((g.source(), g.body()), ("cache", &b"version one"[..]));
+    assert_eq!(up.seen(p).total, 2, "b trusted a's revalidation");
+}
+
+/// A hosted upload is in the bucket before its 201: another node reads it
+/// at once; a delete through a third node is seen by all of them; a
+/// write-once key refuses a second upload through another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_uploads_are_shared_before_they_are_acknowledged() {
+    let sw = Seaweed::start().await;
+    let remotes = "[[remote]]\nname = \"h\"\npackage = \"local\"\n[[remote]]\nname = \"once\"\npackage = \"local\"\n[remote.options]\noverwrite = \"false\"\n";
+    let a = node(&sw, "c3", "a", remotes).await;
+    let b = node(&sw, "c3", "b", remotes).await;
+    let c = node(&sw, "c3", "c", remotes).await;
+    let http = reqwest::Client::new();
+    let data = bytes(9 * 1024 * 1024 + 11, 3);
+
+    let r = http
+        .put(a.url("/api/v1/remote/h/app/1.0/app.bin"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for gw in [&b, &a] {
+        let g = get(gw, "/api/v1/remote/h/app/1.0/app.bin").await;
+        assert_eq!(g.status, 200, "read after a's 201");
+        assert!(g.body() == data.as_slice(), "the body differs");
+    }
+    assert_eq!(sw.multipart_uploads().await, Some(0), "no upload left open");
+
+    let r = http
+        .delete(c.url("/api/v1/remote/h/app/1.0/app.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "delete through c: {}", r.status());
+    for (name, gw) in [("a", &a), ("b", &b), ("c", &c)] {
+        let g = get(gw, "/api/v1/remote/h/app/1.0/app.bin").await;
+        assert_eq!(g.status, 404, "read through {name} after the delete");
+    }
+    let tomb = sw.list("c3/index/h/").await.unwrap();
+    assert_eq!(tomb.len(), 1, "one record: {tomb:?}");
+    let text = sw.get(&tomb[0]).await.unwrap();
+    assert!(text.contains("\"entry\":null"), "a tombstone: {text}");
+
+    let put = |gw: &Gateway, body: &'static str| {
+        http.put(gw.url("/api/v1/remote/once/v1.txt"))
+            .body(body)
+            .send()
+    };
+    assert_eq!(put(&a, "first").await.unwrap().status(), 201);
+    assert_eq!(
+        put(&b, "second").await.unwrap().status(),
+        409,
+        "write-once across nodes"
+    );
+    assert_eq!(get(&c, "/api/v1/remote/once/v1.txt").await.body(), b"first");
+    assert_eq!(get(&b, "/api/v1/remote/once/v1.txt").await.body(), b"first");
+    // Deleted through c, the key takes a new upload through b, and a (which
+    // holds "first") serves the new one.
+    let r = http
+        .delete(c.url("/api/v1/remote/once/v1.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "delete through c: {}", r.status());
+    assert_eq!(
+        put(&b, "third").await.unwrap().status(),
+        201,
+        "over the tombstone"
+    );
+    assert_eq!(get(&a, "/api/v1/remote/once/v1.txt").await.body(), b"third");
+    assert_eq!(put(&c, "fourth").await.unwrap().status(), 409);
+}
+
+/// With the bucket stopped, a node serves what it holds, fetches misses
+/// without sharing them, refuses uploads with 503 and says it is
+/// degraded; when the bucket is back, uploads are shared again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_its_bucket_serves_what_it_holds_and_refuses_uploads() {
+    let mut sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    up.put_body("/held.bin", bytes(5000, 1));
+    up.put_body("/later.bin", bytes(6000, 2));
+    let remotes = format!(
+        "{}[[remote]]\nname = \"h\"\npackage = \"local\"\n",
+        generic_remote("r", &up.url(), "")
+    );
+    let a = node(&sw, "c4", "a", &remotes).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        get(&a, "/api/v1/remote/r/held.bin").await.source(),
+        "remote"
+    );
+    let r = http
+        .put(a.url("/api/v1/remote/h/kept.txt"))
+        .body("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    wait_for_objects(&sw, "c4/index/r/", 1).await;
+
+    sw.stop().await;
+    let g = get(&a, "/api/v1/remote/r/held.bin").await;
+    assert_eq!((g.status, g.source()), (200, "cache"));
+    assert!(g.body() == bytes(5000, 1).as_slice());
+    assert_eq!(get(&a, "/api/v1/remote/h/kept.txt").await.body(), b"kept");
+    let g = get(&a, "/api/v1/remote/r/later.bin").await;
+    assert_eq!(
+        (g.status, g.source()),
+        (200, "remote"),
+        "a miss is fetched unshared"
+    );
+    assert!(g.body() == bytes(6000, 2).as_slice());
+    let r = http
+        .put(a.url("/api/v1/remote/h/new.txt"))
+        .body("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "an upload the bucket cannot take");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("shared store is unavailable"), "{text}");
+    assert_eq!(
+        get(&a, "/api/v1/remote/h/new.txt").await.status,
+        404,
+        "nothing half-stored"
+    );
+    let health: serde_json::Value =
+        serde_json::from_slice(get(&a, "/health").await.body()).unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["shared"]["state"], "degraded", "{health}");
+    assert_eq!(health["node"], "a");
+
+    sw.resume().await;
+    let r = http
+        .put(a.url("/api/v1/remote/h/new.txt"))
+        .body("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "uploads work again");
+    let health: serde_json::Value =
+        serde_json::from_slice(get(&a, "/health").await.body()).unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+    let b = node(&sw, "c4", "b", &remotes).await;
+    assert_eq!(get(&b, "/api/v1/remote/h/new.txt").await.body(), b"new");
+    assert_eq!(get(&b, "/api/v1/remote/h/kept.txt").await.body(), b"kept");
+}
