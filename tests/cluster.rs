@@ -2,11 +2,14 @@
 //! real S3 server, SeaweedFS (`support/seaweed.rs`), each node with its
 //! own disk, in front of the in-process upstream.
 
-use crate::support::bytes;
+use crate::support::child::ChildGateway;
 use crate::support::gateway::{Gateway, generic_remote};
-use crate::support::http::{Got, send};
+use crate::support::http::{Got, drain_progress, send};
 use crate::support::seaweed::Seaweed;
 use crate::support::upstream::{Resource, Upstream};
+use crate::support::{KIB, MIB, bytes, eventually, sha256_hex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 /// A node named `node` sharing `prefix` of `sw`'s bucket, with `remotes`.
@@ -300,4 +303,186 @@ async fn a_node_without_its_bucket_serves_what_it_holds_and_refuses_uploads() {
     let b = node(&sw, "c4", "b", &remotes).await;
     assert_eq!(get(&b, "/api/v1/remote/h/new.txt").await.body(), b"new");
     assert_eq!(get(&b, "/api/v1/remote/h/kept.txt").await.body(), b"kept");
+}
+
+/// Thirty clients on each of three nodes miss one 50 MiB object at once:
+/// one node fetches it from the upstream, the other two stream its fill
+/// (every node's clients have bytes while the upstream still holds the
+/// body back), and all ninety bodies are the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_one_upstream_fetch_of_a_herd_miss() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    let body = bytes(50 * MIB, 11);
+    let want = sha256_hex(&body);
+    up.put(
+        "/herd.bin",
+        Resource {
+            body: body.into(),
+            chunk: Some(256 * KIB),
+            hold_after_bytes: Some(4 * MIB),
+            ..Default::default()
+        },
+    );
+    let remote = generic_remote("r", &up.url(), "");
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c"] {
+        nodes.push(node(&sw, "c5", name, &remote).await);
+    }
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    let mut progress: Vec<Vec<Arc<AtomicU64>>> = Vec::new();
+    for gw in &nodes {
+        let mut mine = Vec::new();
+        for _ in 0..30 {
+            let p = Arc::new(AtomicU64::new(0));
+            mine.push(p.clone());
+            let (c, u) = (client.clone(), gw.url("/api/v1/remote/r/herd.bin"));
+            tasks.push(tokio::spawn(async move {
+                let resp = c.get(u).send().await.expect("request");
+                assert_eq!(resp.status(), 200);
+                drain_progress(resp, p).await
+            }));
+        }
+        progress.push(mine);
+    }
+    let progress = &progress;
+    eventually(
+        "every node's clients to have bytes while the upstream holds the body",
+        Duration::from_secs(30),
+        || async move {
+            progress
+                .iter()
+                .all(|node| node.iter().any(|p| p.load(SeqCst) > 0))
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        up.bodies_completed(),
+        0,
+        "the upstream must still be sending"
+    );
+    up.release();
+    for t in tasks {
+        let r = t.await.expect("client task");
+        assert_eq!(r.error, None);
+        assert_eq!((r.len, r.sha256.as_str()), (50 * MIB as u64, want.as_str()));
+    }
+    assert_eq!(
+        up.seen("/herd.bin").gets,
+        1,
+        "one upstream fetch for the cluster"
+    );
+    for gw in &nodes {
+        gw.fills_settled().await;
+    }
+    // The lease is given up once the entry is in the bucket.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sw.list("c5/leases/").await.unwrap_or_default().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease was never given up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sw.multipart_uploads().await, Some(0), "no upload left open");
+    let g = get(&nodes[2], "/api/v1/remote/r/herd.bin").await;
+    assert_eq!((g.status, g.source()), (200, "cache"));
+}
+
+/// The node fetching for the cluster dies (`kill -9`) mid-fill: the
+/// clients another node was streaming that fill to end with an aborted
+/// transfer, never a clean short body; that node's next request fetches
+/// the object once itself; the bucket holds nothing of it but the dead
+/// node's lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetching_node_killed_mid_fill_leaves_nothing_partial() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    let body = bytes(20 * MIB, 12);
+    let want = sha256_hex(&body);
+    up.put(
+        "/cut.bin",
+        Resource {
+            body: body.into(),
+            chunk: Some(256 * KIB),
+            hold_after_bytes: Some(2 * MIB),
+            ..Default::default()
+        },
+    );
+    let remote = generic_remote("r", &up.url(), "");
+    let dir = tempfile::tempdir().unwrap();
+    let tail = format!("{}\n{remote}", sw.shared_table("c6", "a"));
+    let mut a = ChildGateway::start_in(dir.path(), &tail, "warn,artgate=info").await;
+    let b = node(&sw, "c6", "b", &remote).await;
+    let client = reqwest::Client::new();
+
+    // a leads: its client is first, and the upstream is sending to it.
+    let a_url = a.url("/api/v1/remote/r/cut.bin");
+    let first = tokio::spawn({
+        let c = client.clone();
+        async move { drain_progress(c.get(a_url).send().await.unwrap(), Arc::default()).await }
+    });
+    eventually("a's fetch to start", Duration::from_secs(15), || async {
+        (up.seen("/cut.bin").gets == 1).then_some(())
+    })
+    .await;
+    let mut followers = Vec::new();
+    let mut progress = Vec::new();
+    for _ in 0..5 {
+        let p = Arc::new(AtomicU64::new(0));
+        progress.push(p.clone());
+        let (c, u) = (client.clone(), b.url("/api/v1/remote/r/cut.bin"));
+        followers.push(tokio::spawn(async move {
+            let resp = c.get(u).send().await.expect("request");
+            assert_eq!(resp.status(), 200);
+            drain_progress(resp, p).await
+        }));
+    }
+    let progress = &progress;
+    eventually(
+        "b's clients to be streamed a's fill",
+        Duration::from_secs(15),
+        || async move { progress.iter().all(|p| p.load(SeqCst) > 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(up.seen("/cut.bin").gets, 1, "b streams a's fill");
+
+    a.kill9();
+    for t in followers {
+        let r = t.await.expect("client task");
+        assert!(
+            r.error.is_some(),
+            "a cut fill must abort, not end cleanly short: {} bytes",
+            r.len
+        );
+        assert!(r.len < 20 * MIB as u64);
+    }
+    let r = first.await.expect("a's client");
+    assert!(r.error.is_some() || r.len < 20 * MIB as u64);
+    up.release();
+    b.fills_settled().await;
+
+    let g = get(&b, "/api/v1/remote/r/cut.bin").await;
+    assert_eq!(
+        (g.status, g.source()),
+        (200, "remote"),
+        "b fetches it itself"
+    );
+    assert!(sha256_hex(g.body()) == want, "the body differs");
+    assert_eq!(up.seen("/cut.bin").gets, 2, "once more, by b");
+    let g = get(&b, "/api/v1/remote/r/cut.bin").await;
+    assert_eq!(g.source(), "cache");
+    // b's copy reaches the bucket in the background.
+    wait_for_objects(&sw, "c6/index/r/", 1).await;
+    assert_eq!(sw.multipart_uploads().await, Some(0), "no upload left open");
+    for key in sw.list("c6/").await.unwrap() {
+        assert!(
+            key.starts_with("c6/leases/")
+                || key.starts_with("c6/index/")
+                || key.starts_with("c6/blobs/"),
+            "{key}"
+        );
+    }
 }

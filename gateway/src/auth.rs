@@ -146,6 +146,8 @@ pub fn need(route: &Route, method: &Method) -> Need {
         Route::Admin(AdminRoute::Config | AdminRoute::Flush { .. }) => Need::Admin,
         // The console checks its own requests (a session cookie counts).
         Route::Admin(_) | Route::RegistryPing | Route::Console => Need::Open,
+        // Nodes of a cluster show the cluster token (serve/peer.rs).
+        Route::Peer { .. } => Need::Open,
         Route::Remote { .. } => match *method {
             Method::GET | Method::HEAD => Need::Read,
             Method::DELETE => Need::Delete,

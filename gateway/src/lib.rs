@@ -83,6 +83,20 @@ pub async fn run(
                 let tier = store::SharedTier::new(cfg, https)
                     .map_err(|e| anyhow::anyhow!("[shared]: {e}"))?;
                 tracing::info!(bucket = %tier.status().url, node = cfg.node, "cluster mode: the shared tier is under the local store");
+                match listener.local_addr() {
+                    _ if cfg.advertise.is_some() => {}
+                    Ok(addr) if !addr.ip().is_unspecified() => {
+                        let scheme = if config.server.tls.is_some() {
+                            "https"
+                        } else {
+                            "http"
+                        };
+                        tier.advertise(format!("{scheme}://{addr}"));
+                    }
+                    _ => tracing::warn!(
+                        "[shared] advertise is not set and the listener has no specific address: other nodes cannot stream this node's fills, so each node fetches its own misses"
+                    ),
+                }
                 Some(Arc::new(tier))
             }
         },

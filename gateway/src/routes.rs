@@ -27,6 +27,15 @@ pub enum Route {
         /// Normalised path below the remote (may be empty or end in `/`).
         path: String,
     },
+    /// `GET /_cluster/v1/fill/{remote}/{key}`: another node of the
+    /// cluster streams a fill in progress here (`serve/peer.rs`; the
+    /// cluster token is checked there). `key` is URL-safe base64.
+    Peer {
+        /// Remote name.
+        remote: String,
+        /// The entry's key, still encoded.
+        key: String,
+    },
 }
 
 /// Administration endpoints.
@@ -303,6 +312,16 @@ pub fn parse(method: &Method, uri: &Uri) -> Result<Route, RouteError> {
         }
         _ => {}
     }
+    if let Some(rest) = path.strip_prefix("/_cluster/v1/fill/") {
+        let (remote, key) = split_remote(rest)?;
+        if key.is_empty() || key.contains('/') {
+            return Err(RouteError::NotFound);
+        }
+        return read_only(Route::Peer {
+            remote,
+            key: key.to_owned(),
+        });
+    }
     if let Some(rest) = path.strip_prefix("/v2/") {
         let (remote, rest) = split_remote(rest)?;
         return Ok(Route::Remote {
@@ -400,6 +419,24 @@ mod tests {
 
     const GET_HEAD_405: Result<Route, RouteError> =
         Err(RouteError::MethodNotAllowed { allowed: GET_HEAD });
+
+    #[test]
+    fn the_internal_route_of_a_cluster() {
+        assert_eq!(
+            route("GET", "/_cluster/v1/fill/r/a2V5"),
+            Ok(Route::Peer {
+                remote: "r".into(),
+                key: "a2V5".into()
+            })
+        );
+        assert!(matches!(
+            route("PUT", "/_cluster/v1/fill/r/a2V5"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+        for bad in ["/_cluster/v1/fill/r/", "/_cluster/v1/fill/r/a/b", "/_cluster/v1/fill/"] {
+            assert!(route("GET", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn route_table() {

@@ -341,6 +341,11 @@ async fn dispatch(
     match route {
         Route::Admin(a) => (admin::handle(state, a).await, "-".into(), Outcome::Direct),
         Route::RegistryPing => (admin::registry_ping(), "-".into(), Outcome::Direct),
+        Route::Peer { remote, key } => (
+            crate::serve::peer(state, &parts, &remote, &key).await,
+            remote,
+            Outcome::Direct,
+        ),
         Route::Console => (
             crate::console::handle(state, parts, body, id).await,
             "-".into(),

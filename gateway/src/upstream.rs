@@ -345,6 +345,18 @@ impl Upstream {
         }
     }
 
+    /// `GET url` with `headers` to another node of the cluster (its
+    /// internal route): no credentials, retries, failover or redirects,
+    /// the same first-byte timeout as upstreams.
+    pub async fn send_peer(
+        &self,
+        url: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        self.send_once(&Method::GET, url, headers, None, false, full_body(None))
+            .await
+    }
+
     /// Send a request with a streamed body (not retried, no failover, no
     /// redirects): used to forward client bodies such as git negotiation.
     pub async fn send_streaming(

@@ -137,6 +137,7 @@ async fn prefetch_one(
                 ctx,
                 id,
                 prefetch: Default::default(),
+                cluster: Default::default(),
             };
             run_then_prefetch(state, job, fill).await;
             Ok(())

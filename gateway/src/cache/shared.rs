@@ -117,6 +117,7 @@ pub async fn send(
         ctx: CallContext::idle(),
         id,
         prefetch: Default::default(),
+        cluster: Default::default(),
     });
     let mut rx = fill.subscribe();
     loop {

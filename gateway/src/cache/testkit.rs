@@ -295,6 +295,7 @@ pub fn job(engine: &Engine, config: &Config, plan: Plan) -> Job {
         adapter: None,
         ctx: CallContext::idle(),
         prefetch: Default::default(),
+        cluster: Default::default(),
     }
 }
 

@@ -23,6 +23,11 @@ const SHARED_KEYS: &[&str] = &[
     "allow_http",
     "node",
     "timeout",
+    "advertise",
+    "lease_ttl",
+    "cluster_secret",
+    "cluster_secret_env",
+    "cluster_secret_file",
 ];
 const TOKEN_KEYS: &[&str] = &[
     "name",

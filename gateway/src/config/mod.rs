@@ -70,6 +70,18 @@ pub struct SharedConfig {
     /// `timeout`: longest wait for a bucket request's answer (default
     /// 10s); slower is an error and the shared tier is degraded.
     pub timeout: Duration,
+    /// `advertise`: the base URL other nodes reach this node at for fills
+    /// in progress (`http://10.0.0.5:8080`); default: the listener's
+    /// address when it is a specific one.
+    pub advertise: Option<String>,
+    /// `lease_ttl`: how long a node's claim to fetch a key lasts unless it
+    /// renews it (default 30s); a node that dies mid-fill is replaced
+    /// after this.
+    pub lease_ttl: Duration,
+    /// From `cluster_secret`, `_env` or `_file`: what nodes show each
+    /// other on the internal route; default: derived from the bucket's
+    /// secret key.
+    pub cluster_secret: Option<Secret>,
 }
 
 /// One `[[token]]`: a client access token, stored only as its sha256.
@@ -486,6 +498,9 @@ impl Config {
                 "allow_http": c.allow_http,
                 "node": c.node,
                 "timeout": duration_json(c.timeout),
+                "advertise": c.advertise,
+                "lease_ttl": duration_json(c.lease_ttl),
+                "cluster_secret": c.cluster_secret.as_ref().map(|_| REDACTED),
             })),
         })
     }

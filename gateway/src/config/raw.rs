@@ -57,6 +57,16 @@ pub struct RawShared {
     pub node: Option<String>,
     /// `timeout`: longest wait for one bucket request's answer.
     pub timeout: Option<RawDuration>,
+    /// `advertise`: the URL other nodes reach this node at.
+    pub advertise: Option<String>,
+    /// `lease_ttl`: how long a fetch lease lasts without renewal.
+    pub lease_ttl: Option<RawDuration>,
+    /// `cluster_secret`: literal (prefer the `_env`/`_file` keys).
+    pub cluster_secret: Option<Secret>,
+    /// `cluster_secret_env`.
+    pub cluster_secret_env: Option<String>,
+    /// `cluster_secret_file`.
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 /// One `[[token]]` as written; see [`TokenConfig`].

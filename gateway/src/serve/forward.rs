@@ -89,6 +89,7 @@ pub async fn forward(
         ctx,
         id,
         prefetch: Default::default(),
+        cluster: Default::default(),
     });
     serve_fill(req, fill).await
 }

@@ -25,6 +25,7 @@ mod fill;
 mod forward;
 mod hit;
 mod hosted;
+mod peer;
 mod plan;
 mod request;
 mod resolve;
@@ -35,6 +36,7 @@ mod upload;
 mod virtual_remote;
 
 pub use error::{HostedError, ServeError};
+pub use peer::serve_peer as peer;
 pub use request::{Served, Target};
 pub use respond::{FillOrBlob, respond_from};
 pub use upload::{NewEntry, commit as commit_hosted};

@@ -58,9 +58,9 @@ pub mod prelude {
 }
 pub use meta_sled::{SledMetaStore, now_ms};
 pub use read::{read_chunk, read_whole};
-pub use shared::{SharedStatus, SharedTier};
+pub use shared::{Claim, LeaseGuard, SharedStatus, SharedTier};
 pub use spool::Spool;
-pub use tiered::{Content, Store};
+pub use tiered::{Content, Sharing, Store};
 pub use vfs::{FileKind, OsFs, Stat, Vfs, VfsFile};
 
 use std::io;

@@ -43,6 +43,18 @@ pub struct Store {
     pub shared: Option<Arc<SharedTier>>,
 }
 
+/// How a cached entry reaches a cluster's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// After the put, in the background (the clients have their bytes).
+    Background,
+    /// Before the put returns (a fill other nodes wait for: they read the
+    /// bucket once its lease is given up).
+    Now,
+    /// Not at all (a copy streamed from the node that shares it).
+    Never,
+}
+
 /// The content of a stored entry, ready to serve.
 pub enum Content {
     /// A small blob's bytes, held in memory ([`HotBlobs`]).
@@ -213,18 +225,35 @@ impl Store {
     }
 
     /// Insert or replace an entry (see [`EntryIndex::put_entry`](super::EntryIndex::put_entry)); returns
-    /// the one it replaced.
+    /// the one it replaced. In cluster mode it is written to the bucket in
+    /// the background.
     pub async fn put(
         &self,
         id: &EntryId,
         entry: &Entry,
         durable: bool,
     ) -> Result<Option<Entry>, StoreError> {
+        self.put_sharing(id, entry, durable, Sharing::Background)
+            .await
+    }
+
+    /// [`Store::put`], reaching the bucket as `sharing` says.
+    pub async fn put_sharing(
+        &self,
+        id: &EntryId,
+        entry: &Entry,
+        durable: bool,
+        sharing: Sharing,
+    ) -> Result<Option<Entry>, StoreError> {
         let (meta, rid, e) = (self.meta.clone(), id.clone(), entry.clone());
         let replaced =
             Self::blocking(move || meta.put_entry(rid.remote(), rid.key(), &e, durable)).await?;
         if let Some(shared) = &self.shared {
-            self.share_later(shared, id, entry.clone());
+            match sharing {
+                Sharing::Background => self.share_later(shared, id, entry.clone()),
+                Sharing::Now => self.share_now(shared, id, entry).await,
+                Sharing::Never => {}
+            }
         }
         Ok(replaced)
     }

@@ -102,7 +102,11 @@ async fn store(
         entry.ttl_ms = Some(plan.ttl.as_millis() as u64);
         entry.expires_at_ms = Some(now + plan.ttl.as_millis() as u64);
     }
-    engine.store.put(&job.id, &entry, false).await?;
+    let sharing = super::cluster::Role::sharing(job.cluster.get());
+    engine
+        .store
+        .put_sharing(&job.id, &entry, false, sharing)
+        .await?;
     engine
         .metrics
         .set_store_bytes(engine.store.meta.total_size());

@@ -12,6 +12,7 @@
 //! next one its value, or ends the fill: it published the result
 //! ([`Published`]) or failed ([`FillError`]).
 
+pub mod cluster;
 mod commit;
 mod error;
 mod fetch;
@@ -60,6 +61,8 @@ pub struct Job {
     /// Set when a stored index asks for the files it references to be
     /// fetched too ([`run`] returns it).
     pub prefetch: OnceLock<Prefetch>,
+    /// This node's part in a cluster-wide fill ([`cluster`]), once known.
+    pub cluster: OnceLock<cluster::Role>,
 }
 
 /// Files an inspected index references, to fetch into the cache next
@@ -128,15 +131,25 @@ pub async fn run(mut job: Job, fill: Arc<Fill>) -> Option<Prefetch> {
 }
 
 /// The fill, phase by phase: a fresh stored copy, or one the upstream
-/// confirms by `HEAD`, ends it early; otherwise the upstream is asked
+/// confirms by `HEAD`, ends it early; in a cluster, a miss another node is
+/// fetching is streamed from it; otherwise the upstream is asked
 /// (conditionally when there is a stored copy), its answer decides between
 /// the stored copy, a negative entry, an error and a body, and the body is
 /// inspected by the adapter or streamed to the waiters, then committed.
 async fn phases(job: &Job, fill: &Arc<Fill>) -> Result<Published, FillError> {
     let stored = next!(stored::lookup(job, fill).await);
     next!(revalidate::head_compare(job, fill, stored.as_ref()).await);
-    let validators = revalidate::validators(&job.plan, stored.as_ref());
-    let answer = fetch::send(job, validators).await?;
+    let peer = match cluster::coordinate(job, stored.is_some()).await {
+        Some(url) => cluster::from_peer(job, &url).await,
+        None => None,
+    };
+    let answer = match peer {
+        Some(answer) => answer,
+        None => {
+            let validators = revalidate::validators(&job.plan, stored.as_ref());
+            fetch::send(job, validators).await?
+        }
+    };
     let fetched = next!(revalidate::answer(job, fill, answer, stored.as_ref()).await);
     let body = tee::Body::open(job, fetched).await?;
     match body.plan.inspect_limit {

@@ -121,6 +121,37 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
             format!("{node:?} must be 1 to 64 letters, digits, '-', '_' or '.'"),
         ));
     }
+    let advertise = match r.advertise.as_deref() {
+        None => None,
+        Some(a) => {
+            let uri: http::Uri = a
+                .parse()
+                .map_err(|_| invalid(S, "advertise", format!("{a:?} is not a URL")))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https"))
+                || uri.host().is_none()
+                || !uri.path().trim_end_matches('/').is_empty()
+            {
+                return Err(invalid(
+                    S,
+                    "advertise",
+                    format!("{a:?} must be an http:// or https:// base URL without a path"),
+                ));
+            }
+            Some(a.trim_end_matches('/').to_owned())
+        }
+    };
+    let cluster_secret = one_secret(
+        cx,
+        S,
+        [
+            "cluster_secret",
+            "cluster_secret_env",
+            "cluster_secret_file",
+        ],
+        r.cluster_secret.as_ref(),
+        r.cluster_secret_env.as_deref(),
+        r.cluster_secret_file.as_deref(),
+    )?;
     Ok(SharedConfig {
         bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),
@@ -131,6 +162,9 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
         allow_http,
         node,
         timeout: duration(S, "timeout", &r.timeout, Duration::from_secs(10), false)?,
+        advertise,
+        lease_ttl: duration(S, "lease_ttl", &r.lease_ttl, Duration::from_secs(30), false)?,
+        cluster_secret,
     })
 }
 

@@ -11,9 +11,11 @@
 
 mod bucket;
 pub mod layout;
+mod lease;
 pub(super) mod through;
 
 pub use bucket::Https;
+pub use lease::{Claim, LeaseGuard};
 
 use super::{BlobRead, Digest, Entry, EntryId, StoreError};
 use crate::config::SharedConfig;
@@ -91,6 +93,10 @@ pub struct SharedStats {
     pub errors: AtomicU64,
     /// Entries served or stored without the bucket because it failed.
     pub unshared: AtomicU64,
+    /// Fetch leases taken over from a node that let them expire.
+    pub lease_takeovers: AtomicU64,
+    /// Fills streamed from the node holding their lease.
+    pub peer_fills: AtomicU64,
 }
 
 /// The bucket of a cluster, as the store uses it.
@@ -105,6 +111,13 @@ pub struct SharedTier {
     pub stats: SharedStats,
     /// One download per blob at a time on this node.
     flights: Mutex<HashMap<Digest, Weak<tokio::sync::Mutex<()>>>>,
+    /// This node's base URL for the others (`advertise`, or the bound
+    /// listener's address).
+    advertise: std::sync::OnceLock<String>,
+    /// How long a fetch lease lasts unless renewed.
+    lease_ttl: std::time::Duration,
+    /// What nodes show each other on the internal route.
+    cluster_token: String,
 }
 
 /// A snapshot of the shared tier's state for `/health`.
@@ -134,11 +147,28 @@ impl SharedTier {
         Ok(SharedTier {
             bucket: bucket::connect(cfg, https)?,
             node: cfg.node.clone(),
-            url,
             degraded: AtomicBool::new(false),
             last_error: Mutex::new(None),
             stats: SharedStats::default(),
             flights: Mutex::default(),
+            advertise: match cfg.advertise.clone() {
+                Some(a) => std::sync::OnceLock::from(a),
+                None => std::sync::OnceLock::new(),
+            },
+            lease_ttl: cfg.lease_ttl,
+            cluster_token: match &cfg.cluster_secret {
+                Some(s) => s.0.clone(),
+                None => {
+                    use sha2::Digest as _;
+                    let mut h = sha2::Sha256::new();
+                    h.update(b"artgate cluster token\0");
+                    h.update(cfg.secret_access_key.0.as_bytes());
+                    h.update(b"\0");
+                    h.update(url.as_bytes());
+                    hex::encode(h.finalize())
+                }
+            },
+            url,
         })
     }
 

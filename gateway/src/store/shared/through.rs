@@ -111,20 +111,29 @@ impl Store {
         entry: Entry,
     ) {
         let (store, shared, id) = (self.clone(), shared.clone(), id.clone());
-        tokio::spawn(async move {
-            let shared_ref = &shared;
-            let r = async {
-                store.share_blob(shared_ref, &entry.blob).await?;
-                shared_ref
-                    .put_record(&id, Some(&entry), RecordWrite::Overwrite)
-                    .await
-            }
-            .await;
-            if let Err(e) = r {
-                shared.stats.unshared.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(entry = %id, error = %e, "stored on this node only: the shared tier failed");
-            }
-        });
+        tokio::spawn(async move { store.share_now(&shared, &id, &entry).await });
+    }
+
+    /// Write `entry` (stored locally under `id`) through to the bucket:
+    /// its blob, then its record. A failure leaves it on this node only
+    /// (logged and counted).
+    pub(in crate::store) async fn share_now(
+        &self,
+        shared: &SharedTier,
+        id: &EntryId,
+        entry: &Entry,
+    ) {
+        let r = async {
+            self.share_blob(shared, &entry.blob).await?;
+            shared
+                .put_record(id, Some(entry), RecordWrite::Overwrite)
+                .await
+        }
+        .await;
+        if let Err(e) = r {
+            shared.stats.unshared.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(entry = %id, error = %e, "stored on this node only: the shared tier failed");
+        }
     }
 
     /// Copy local blob `digest` into the bucket unless it is there.

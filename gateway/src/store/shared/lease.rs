@@ -1,0 +1,232 @@
+//! Fetch leases: which node fetches a key from the upstream for the whole
+//! cluster. A node that is about to fetch a key none of the tiers holds
+//! claims `leases/REMOTE/KEY` with a conditional create; the winner
+//! fetches and renews its lease while the fill runs, the others stream the
+//! fill from it (its `advertise` URL is in the lease). A lease whose
+//! holder died expires after `lease_ttl` and is taken over with `If-Match`
+//! on its ETag, so exactly one node replaces it.
+
+use super::{SharedTier, layout};
+use crate::store::{EntryId, now_ms};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt as _, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A lease as the bucket holds it.
+#[derive(Debug, Serialize, Deserialize)]
+struct LeaseRecord {
+    /// The node fetching.
+    node: String,
+    /// Where the others stream the fill from.
+    url: String,
+    /// Unless renewed, it ends then (unix milliseconds).
+    expires_at_ms: u64,
+}
+
+/// What a claim of a key's fetch got.
+pub enum Claim {
+    /// This node fetches; the lease is renewed until the guard is dropped.
+    Held(LeaseGuard),
+    /// Another node is fetching it.
+    Elsewhere {
+        /// Its name.
+        node: String,
+        /// Its base URL.
+        url: String,
+    },
+    /// No coordination: the bucket failed, or this node has no address
+    /// the others could reach. The node fetches on its own.
+    Alone,
+}
+
+/// A held lease: renewed in the background, given up when dropped.
+pub struct LeaseGuard {
+    tier: Arc<SharedTier>,
+    path: Path,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        let (tier, path) = (self.tier.clone(), self.path.clone());
+        tokio::spawn(async move { tier.give_up(&path).await });
+    }
+}
+
+/// Where the lease of `id` is.
+fn lease_path(id: &EntryId) -> Path {
+    let record = layout::record(id);
+    Path::from(format!(
+        "leases/{}",
+        record.as_ref().trim_start_matches("index/")
+    ))
+}
+
+impl SharedTier {
+    /// The token nodes show each other on the internal route.
+    pub fn cluster_token(&self) -> &str {
+        &self.cluster_token
+    }
+
+    /// This node's base URL for the others, once known.
+    pub fn advertised(&self) -> Option<&str> {
+        self.advertise.get().map(String::as_str)
+    }
+
+    /// Set this node's base URL for the others (at start, once the
+    /// listener is bound); the first value stays.
+    pub fn advertise(&self, url: String) {
+        let _ = self.advertise.set(url);
+    }
+
+    /// Claim the upstream fetch of `id` for this node.
+    pub async fn claim(self: &Arc<Self>, id: &EntryId) -> Claim {
+        let Some(url) = self.advertised() else {
+            return Claim::Alone;
+        };
+        let path = lease_path(id);
+        let body = || {
+            let record = LeaseRecord {
+                node: self.node.clone(),
+                url: url.to_owned(),
+                expires_at_ms: now_ms() + self.lease_ttl.as_millis() as u64,
+            };
+            PutPayload::from(serde_json::to_vec(&record).unwrap_or_default())
+        };
+        let put = |mode| PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        for _ in 0..3 {
+            match self
+                .bucket
+                .put_opts(&path, body(), put(PutMode::Create))
+                .await
+            {
+                Ok(r) => return Claim::Held(self.hold(path, r.e_tag)),
+                Err(object_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => {
+                    self.failed("claim lease", id, &e);
+                    return Claim::Alone;
+                }
+            }
+            let got = match self.bucket.get(&path).await {
+                Ok(g) => g,
+                // Given up meanwhile: claim again.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => {
+                    self.failed("read lease", id, &e);
+                    return Claim::Alone;
+                }
+            };
+            let e_tag = got.meta.e_tag.clone();
+            let current = match got.bytes().await {
+                Ok(b) => serde_json::from_slice::<LeaseRecord>(&b).ok(),
+                Err(e) => {
+                    self.failed("read lease", id, &e);
+                    return Claim::Alone;
+                }
+            };
+            if let Some(l) = current
+                && l.expires_at_ms > now_ms()
+                && l.node != self.node
+            {
+                return Claim::Elsewhere {
+                    node: l.node,
+                    url: l.url,
+                };
+            }
+            // Expired (its holder is gone), unreadable, or this node's own
+            // from before a restart: take it over, unless another node
+            // does first.
+            let over = put(PutMode::Update(UpdateVersion {
+                e_tag,
+                version: None,
+            }));
+            match self.bucket.put_opts(&path, body(), over).await {
+                Ok(r) => {
+                    self.stats
+                        .lease_takeovers
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(entry = %id, "took over an expired fetch lease");
+                    return Claim::Held(self.hold(path, r.e_tag));
+                }
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::NotFound { .. },
+                ) => continue,
+                Err(e) => {
+                    self.failed("take over lease", id, &e);
+                    return Claim::Alone;
+                }
+            }
+        }
+        Claim::Alone
+    }
+
+    /// A guard for the lease at `path`, renewed every third of its TTL
+    /// while it lives.
+    fn hold(self: &Arc<Self>, path: Path, e_tag: Option<String>) -> LeaseGuard {
+        let (tier, at) = (self.clone(), path.clone());
+        let e_tag = Arc::new(Mutex::new(e_tag));
+        let renewal = tokio::spawn(async move {
+            let every = (tier.lease_ttl / 3).max(Duration::from_millis(100));
+            loop {
+                tokio::time::sleep(every).await;
+                let record = LeaseRecord {
+                    node: tier.node.clone(),
+                    url: tier.advertised().unwrap_or_default().to_owned(),
+                    expires_at_ms: now_ms() + tier.lease_ttl.as_millis() as u64,
+                };
+                let current = e_tag.lock().ok().and_then(|t| t.clone());
+                let opts = PutOptions {
+                    mode: PutMode::Update(UpdateVersion {
+                        e_tag: current,
+                        version: None,
+                    }),
+                    ..PutOptions::default()
+                };
+                let payload = PutPayload::from(serde_json::to_vec(&record).unwrap_or_default());
+                match tier.bucket.put_opts(&at, payload, opts).await {
+                    Ok(r) => {
+                        if let Ok(mut t) = e_tag.lock() {
+                            *t = r.e_tag;
+                        }
+                    }
+                    Err(object_store::Error::Precondition { .. }) => {
+                        tracing::warn!(lease = %at, "a fetch lease was taken over while its fill ran (the fill outlived lease_ttl without renewing)");
+                        return;
+                    }
+                    Err(e) => {
+                        tier.failed("renew lease", &at, &e);
+                    }
+                }
+            }
+        });
+        LeaseGuard {
+            tier: self.clone(),
+            path,
+            renewal,
+        }
+    }
+
+    /// Give up the lease at `path` if this node still holds it.
+    async fn give_up(&self, path: &Path) {
+        let Ok(got) = self.bucket.get(path).await else {
+            return;
+        };
+        let ours = got
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LeaseRecord>(&b).ok())
+            .is_some_and(|l| l.node == self.node);
+        if ours && let Err(e) = self.bucket.delete(path).await {
+            tracing::debug!(lease = %path, error = %e, "giving up a fetch lease failed; it expires by itself");
+        }
+    }
+}
