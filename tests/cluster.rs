@@ -85,6 +85,12 @@ async fn what_one_node_fetched_the_others_serve_from_the_bucket() {
         );
     }
     assert_eq!(up.seen("/big.bin").total + up.seen("/small.bin").total, 2);
+    assert_eq!(
+        b.metric("artgate_shared_blob_downloads_total", &[]).await,
+        2.0
+    );
+    assert!(b.metric("artgate_shared_record_hits_total", &[]).await >= 2.0);
+    assert_eq!(a.metric("artgate_shared_degraded", &[]).await, 0.0);
 
     up.set_down(true);
     let c = node(&sw, "c1", "c", &remote).await;
@@ -288,6 +294,13 @@ async fn a_node_without_its_bucket_serves_what_it_holds_and_refuses_uploads() {
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["shared"]["state"], "degraded", "{health}");
     assert_eq!(health["node"], "a");
+    assert_eq!(a.metric("artgate_shared_degraded", &[]).await, 1.0);
+    eventually(
+        "later.bin to be counted as kept on this node only",
+        Duration::from_secs(10),
+        || async { (a.metric("artgate_shared_unshared_total", &[]).await >= 1.0).then_some(()) },
+    )
+    .await;
 
     sw.resume().await;
     let r = http
@@ -369,11 +382,22 @@ async fn three_nodes_share_one_upstream_fetch_of_a_herd_miss() {
         assert_eq!(r.error, None);
         assert_eq!((r.len, r.sha256.as_str()), (50 * MIB as u64, want.as_str()));
     }
+    let mut streamed = Vec::new();
+    for gw in &nodes {
+        streamed.push((
+            gw.metric("artgate_shared_peer_fills_total", &[]).await,
+            gw.metric("artgate_shared_lease_takeovers_total", &[]).await,
+            gw.metric("artgate_shared_errors_total", &[]).await,
+            String::from_utf8_lossy(get(gw, "/health").await.body()).into_owned(),
+        ));
+    }
     assert_eq!(
         up.seen("/herd.bin").gets,
         1,
-        "one upstream fetch for the cluster"
+        "one upstream fetch for the cluster; per node (streamed, takeovers, bucket errors, health): {streamed:?}"
     );
+    let followers: f64 = streamed.iter().map(|s| s.0).sum();
+    assert_eq!(followers, 2.0, "two nodes streamed the third's fill");
     for gw in &nodes {
         gw.fills_settled().await;
     }

@@ -11,13 +11,10 @@ use std::sync::Arc;
 /// Answer an admin route.
 pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBody> {
     match route {
-        AdminRoute::Index => body::json(
-            StatusCode::OK,
-            &json!({
+        AdminRoute::Index => {
+            let mut index = json!({
                 "name": "artgate",
                 "version": env!("CARGO_PKG_VERSION"),
-                "node": state.engine.store.shared.as_ref().map(|s| s.node()),
-                "cluster": state.engine.store.shared.as_ref().map(|s| s.status().state),
                 "remotes": state.config.remotes.iter().map(|r| json!({
                     "name": r.name,
                     "package": r.package,
@@ -25,22 +22,29 @@ pub async fn handle(state: &Arc<AppState>, route: AdminRoute) -> Response<ResBod
                     "upstream": r.upstreams.first().map(|u| u.to_string().trim_end_matches('/').to_owned()),
                     "upstreams": r.upstreams.iter().map(|u| u.to_string().trim_end_matches('/').to_owned()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
-            }),
-        ),
+            });
+            if let Some(shared) = &state.engine.store.shared {
+                index["node"] = json!(shared.node());
+                index["cluster"] = json!(shared.status().state);
+            }
+            body::json(StatusCode::OK, &index)
+        }
         AdminRoute::Health => {
-            // A degraded shared tier still serves (from the local tier), so
-            // the answer stays 200 and says what is wrong.
-            let shared = state.engine.store.shared.as_ref().map(|s| s.status());
-            let degraded = shared.as_ref().is_some_and(|s| s.state != "ok");
-            body::json(
-                StatusCode::OK,
-                &json!({
-                    "status": if degraded { "degraded" } else { "healthy" },
-                    "adapters": if state.plugins.is_ready() { "ready" } else { "loading" },
-                    "node": shared.as_ref().map(|s| s.node.clone()),
-                    "shared": shared,
-                }),
-            )
+            let mut health = json!({
+                "status": "healthy",
+                "adapters": if state.plugins.is_ready() { "ready" } else { "loading" },
+            });
+            // In a cluster: a degraded shared tier still serves (from the
+            // local tier), so the answer stays 200 and says what is wrong.
+            if let Some(shared) = &state.engine.store.shared {
+                let status = shared.status();
+                if status.state != "ok" {
+                    health["status"] = json!("degraded");
+                }
+                health["node"] = json!(status.node);
+                health["shared"] = json!(status);
+            }
+            body::json(StatusCode::OK, &health)
         }
         AdminRoute::Config => body::json(StatusCode::OK, &state.config.redacted_json()),
         AdminRoute::Metrics => {

@@ -48,7 +48,35 @@ pub async fn run(
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.storage.dir)
         .map_err(|e| anyhow::anyhow!("storage.dir {}: {e}", config.storage.dir.display()))?;
-    let metrics = Arc::new(metrics::Metrics::new());
+    let shared = match &config.shared {
+        None => None,
+        Some(cfg) => {
+            let https = upstream::https_connector(&config.upstream)?;
+            let tier =
+                store::SharedTier::new(cfg, https).map_err(|e| anyhow::anyhow!("[shared]: {e}"))?;
+            tracing::info!(bucket = %tier.status().url, node = cfg.node, "cluster mode: the shared tier is under the local store");
+            match listener.local_addr() {
+                _ if cfg.advertise.is_some() => {}
+                Ok(addr) if !addr.ip().is_unspecified() => {
+                    let scheme = if config.server.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    tier.advertise(format!("{scheme}://{addr}"));
+                }
+                _ => tracing::warn!(
+                    "[shared] advertise is not set and the listener has no specific address: other nodes cannot stream this node's fills, so each node fetches its own misses"
+                ),
+            }
+            Some(Arc::new(tier))
+        }
+    };
+    let mut metrics = metrics::Metrics::new();
+    if let Some(tier) = &shared {
+        metrics.register_shared(tier.clone());
+    }
+    let metrics = Arc::new(metrics);
     let blobs = store::FsBlobStore::open(&config.storage.dir)
         .map_err(|e| {
             anyhow::anyhow!(
@@ -76,30 +104,7 @@ pub async fn run(
             config.storage.memory_cache,
             config.storage.memory_cache_max_object,
         )),
-        shared: match &config.shared {
-            None => None,
-            Some(cfg) => {
-                let https = upstream::https_connector(&config.upstream)?;
-                let tier = store::SharedTier::new(cfg, https)
-                    .map_err(|e| anyhow::anyhow!("[shared]: {e}"))?;
-                tracing::info!(bucket = %tier.status().url, node = cfg.node, "cluster mode: the shared tier is under the local store");
-                match listener.local_addr() {
-                    _ if cfg.advertise.is_some() => {}
-                    Ok(addr) if !addr.ip().is_unspecified() => {
-                        let scheme = if config.server.tls.is_some() {
-                            "https"
-                        } else {
-                            "http"
-                        };
-                        tier.advertise(format!("{scheme}://{addr}"));
-                    }
-                    _ => tracing::warn!(
-                        "[shared] advertise is not set and the listener has no specific address: other nodes cannot stream this node's fills, so each node fetches its own misses"
-                    ),
-                }
-                Some(Arc::new(tier))
-            }
-        },
+        shared,
     };
     let cache_dir = config.plugin_cache_dir();
     let engine = plugins::PluginEngine::new(&config.plugins, Some(cache_dir))?;

@@ -491,6 +491,13 @@ impl Metrics {
         self.fills_inflight.inc_by(delta);
     }
 
+    /// Export a cluster's shared tier (`artgate_shared_*`): its counters
+    /// and whether it is degraded, read at each scrape.
+    pub fn register_shared(&mut self, tier: Arc<crate::store::SharedTier>) {
+        self.registry
+            .register_collector(Box::new(SharedCollector(tier)));
+    }
+
     /// Render the text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -498,6 +505,83 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// The shared tier's counters as metrics ([`Metrics::register_shared`]).
+struct SharedCollector(Arc<crate::store::SharedTier>);
+
+impl std::fmt::Debug for SharedCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SharedCollector")
+            .field(&self.0.status())
+            .finish()
+    }
+}
+
+impl prometheus_client::collector::Collector for SharedCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let s = &self.0.stats;
+        let counters: [(&str, &str, &AtomicU64); 9] = [
+            (
+                "shared_record_hits",
+                "Entries a local miss found in the bucket",
+                &s.record_hits,
+            ),
+            (
+                "shared_record_misses",
+                "Local misses the bucket had no entry for either",
+                &s.record_misses,
+            ),
+            (
+                "shared_record_writes",
+                "Index records written to the bucket",
+                &s.record_writes,
+            ),
+            (
+                "shared_blob_downloads",
+                "Blobs copied from the bucket into the local tier",
+                &s.blob_downloads,
+            ),
+            (
+                "shared_blob_uploads",
+                "Blobs written to the bucket",
+                &s.blob_uploads,
+            ),
+            ("shared_errors", "Bucket requests that failed", &s.errors),
+            (
+                "shared_unshared",
+                "Entries kept on this node only because the bucket failed",
+                &s.unshared,
+            ),
+            (
+                "shared_lease_takeovers",
+                "Fetch leases taken over from a node that let them expire",
+                &s.lease_takeovers,
+            ),
+            (
+                "shared_peer_fills",
+                "Fills streamed from the node fetching for the cluster",
+                &s.peer_fills,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(value.load(Ordering::Relaxed));
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let g = ConstGauge::new(i64::from(self.0.is_degraded()));
+        g.encode(encoder.encode_descriptor(
+            "shared_degraded",
+            "1 while the last bucket request failed",
+            None,
+            g.metric_type(),
+        )?)
     }
 }
 

@@ -433,7 +433,11 @@ mod tests {
             route("PUT", "/_cluster/v1/fill/r/a2V5"),
             Err(RouteError::MethodNotAllowed { .. })
         ));
-        for bad in ["/_cluster/v1/fill/r/", "/_cluster/v1/fill/r/a/b", "/_cluster/v1/fill/"] {
+        for bad in [
+            "/_cluster/v1/fill/r/",
+            "/_cluster/v1/fill/r/a/b",
+            "/_cluster/v1/fill/",
+        ] {
             assert!(route("GET", bad).is_err(), "{bad}");
         }
     }

@@ -64,7 +64,7 @@ impl Seaweed {
     /// `prefix`, node name `node`.
     pub fn shared_table(&self, prefix: &str, node: &str) -> String {
         format!(
-            "[shared]\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = {:?}\nallow_http = true\naccess_key_id = {ACCESS_KEY:?}\nsecret_access_key = {SECRET_KEY:?}\nnode = {node:?}\ntimeout = \"2s\"\n",
+            "[shared]\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = {:?}\nallow_http = true\naccess_key_id = {ACCESS_KEY:?}\nsecret_access_key = {SECRET_KEY:?}\nnode = {node:?}\ntimeout = \"5s\"\n",
             self.endpoint()
         )
     }

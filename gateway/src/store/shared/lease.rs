@@ -100,7 +100,10 @@ impl SharedTier {
             mode,
             ..PutOptions::default()
         };
-        for _ in 0..3 {
+        for round in 0..5 {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(20 * round)).await;
+            }
             match self
                 .bucket
                 .put_opts(&path, body(), put(PutMode::Create))
@@ -123,6 +126,7 @@ impl SharedTier {
                 }
             };
             let e_tag = got.meta.e_tag.clone();
+            let written_ms = got.meta.last_modified.timestamp_millis().max(0) as u64;
             let current = match got.bytes().await {
                 Ok(b) => serde_json::from_slice::<LeaseRecord>(&b).ok(),
                 Err(e) => {
@@ -130,18 +134,21 @@ impl SharedTier {
                     return Claim::Alone;
                 }
             };
-            if let Some(l) = current
-                && l.expires_at_ms > now_ms()
-                && l.node != self.node
-            {
-                return Claim::Elsewhere {
-                    node: l.node,
-                    url: l.url,
-                };
+            match current {
+                Some(l) if l.expires_at_ms > now_ms() && l.node != self.node => {
+                    return Claim::Elsewhere {
+                        node: l.node,
+                        url: l.url,
+                    };
+                }
+                // A store may show an object being written before its
+                // content: look again rather than take over a live claim.
+                None if written_ms + (self.lease_ttl.as_millis() as u64) > now_ms() => continue,
+                _ => {}
             }
-            // Expired (its holder is gone), unreadable, or this node's own
-            // from before a restart: take it over, unless another node
-            // does first.
+            // Expired (its holder is gone), unreadable for longer than a
+            // lease lasts, or this node's own from before a restart: take
+            // it over, unless another node does first.
             let over = put(PutMode::Update(UpdateVersion {
                 e_tag,
                 version: None,

@@ -129,7 +129,8 @@ pub struct SharedStatus {
     pub node: String,
     /// `"ok"`, or `"degraded"` when the last bucket call failed.
     pub state: &'static str,
-    /// The last failure, while degraded.
+    /// The last failure (also after the tier recovered), with when it
+    /// happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -184,9 +185,7 @@ impl SharedTier {
             url: self.url.clone(),
             node: self.node.clone(),
             state: if degraded { "degraded" } else { "ok" },
-            last_error: degraded
-                .then(|| self.last_error.lock().ok().and_then(|e| e.clone()))
-                .flatten(),
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 
@@ -227,7 +226,8 @@ impl SharedTier {
             tracing::warn!(bucket = %self.url, op, error = %message, "the shared tier failed; serving from the local tier");
         }
         if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(format!("{op} {target}: {message}"));
+            let at = httpdate::fmt_http_date(std::time::SystemTime::now());
+            *last = Some(format!("{at}: {op} {target}: {message}"));
         }
         StoreError::Shared {
             op,
