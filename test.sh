@@ -37,6 +37,7 @@ if command -v apt-get >/dev/null; then
     libssl-dev zlib1g-dev libffi-dev libsqlite3-dev    # tests/reapi_upstream.rs: building the Python 3.13
     libbz2-dev liblzma-dev uuid-dev make xz-utils      # that BuildGrid needs (see below)
     bazel-bootstrap                                    # tests/reapi_bazel.rs: Bazel 4.2.3 (and a JDK) as a remote cache client
+    nginx-light                                        # tests/cluster.rs: the deployment guide's nginx before three nodes
   )
   missing=()
   for p in "${pkgs[@]}"; do

@@ -5,6 +5,7 @@
 use crate::support::child::ChildGateway;
 use crate::support::gateway::{Gateway, generic_remote};
 use crate::support::http::{Got, drain_progress, send};
+use crate::support::nginx::Nginx;
 use crate::support::seaweed::Seaweed;
 use crate::support::upstream::{Resource, Upstream};
 use crate::support::{KIB, MIB, bytes, eventually, sha256_hex};
@@ -509,4 +510,86 @@ async fn a_fetching_node_killed_mid_fill_leaves_nothing_partial() {
             "{key}"
         );
     }
+}
+
+/// The deployment guide's nginx (`docs/cluster/nginx.conf`, as written)
+/// in front of three nodes: reads through it are served by whichever node
+/// it picks, with one upstream fetch for all; an upload through it is read
+/// back through it; with a node killed, everything is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_nginx_in_front_of_three_nodes() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    let body = bytes(300_000, 21);
+    up.put_body("/n.bin", body.clone());
+    let remotes = format!(
+        "{}[[remote]]\nname = \"h\"\npackage = \"local\"\n",
+        generic_remote("r", &up.url(), "")
+    );
+    let a = node(&sw, "c7", "a", &remotes).await;
+    let b = node(&sw, "c7", "b", &remotes).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tail = format!("{}\n{remotes}", sw.shared_table("c7", "c"));
+    let mut c = ChildGateway::start_in(dir.path(), &tail, "warn,artgate=info").await;
+    let nginx = Nginx::start_guide(&[a.addr, b.addr, c.addr]).await;
+    let http = reqwest::Client::new();
+
+    let mut sources = Vec::new();
+    for i in 0..9 {
+        let g = get_url(&nginx.url("/api/v1/remote/r/n.bin")).await;
+        assert_eq!(g.status, 200, "request {i}: {}", nginx.errors());
+        assert!(g.body() == body.as_slice(), "request {i}: the body differs");
+        sources.push(g.source().to_owned());
+        // Each node finishes its fill before the next request.
+        for gw in [&a, &b] {
+            gw.fills_settled().await;
+        }
+        c.fills_settled().await;
+    }
+    assert_eq!(
+        up.seen("/n.bin").gets,
+        1,
+        "one fetch behind nginx: {sources:?}"
+    );
+    let served = [
+        a.metric("artgate_requests_total", &[]).await,
+        b.metric("artgate_requests_total", &[]).await,
+        c.metric("artgate_requests_total").await,
+    ];
+    assert!(
+        served.iter().all(|n| *n >= 1.0),
+        "nginx spreads the requests: {served:?}"
+    );
+    assert!(
+        sources.iter().filter(|s| *s == "cache").count() >= 8,
+        "{sources:?}"
+    );
+    let r = http
+        .put(nginx.url("/api/v1/remote/h/up.txt"))
+        .body("through nginx")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for _ in 0..3 {
+        assert_eq!(
+            get_url(&nginx.url("/api/v1/remote/h/up.txt")).await.body(),
+            b"through nginx"
+        );
+    }
+
+    c.kill9();
+    for i in 0..6 {
+        let g = get_url(&nginx.url("/api/v1/remote/r/n.bin")).await;
+        assert_eq!(g.status, 200, "request {i} with c down: {}", nginx.errors());
+        assert!(g.body() == body.as_slice());
+        let g = get_url(&nginx.url("/api/v1/remote/h/up.txt")).await;
+        assert_eq!(g.body(), b"through nginx");
+    }
+    assert_eq!(up.seen("/n.bin").gets, 1);
+}
+
+/// `GET url`, read to the end.
+async fn get_url(url: &str) -> Got {
+    send("GET", url, &[]).await
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod kit;
 pub mod maven_tools;
 pub mod mirror;
+pub mod nginx;
 pub mod npm;
 pub mod pypi;
 pub mod registry;
