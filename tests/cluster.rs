@@ -317,6 +317,13 @@ async fn a_node_without_its_bucket_serves_what_it_holds_and_refuses_uploads() {
     let b = node(&sw, "c4", "b", &remotes).await;
     assert_eq!(get(&b, "/api/v1/remote/h/new.txt").await.body(), b"new");
     assert_eq!(get(&b, "/api/v1/remote/h/kept.txt").await.body(), b"kept");
+    // What a kept on its own during the outage reaches the bucket in a
+    // later upkeep round, and b serves it without the upstream.
+    wait_for_objects(&sw, "c4/index/r/", 2).await;
+    let g = get(&b, "/api/v1/remote/r/later.bin").await;
+    assert_eq!((g.status, g.source()), (200, "cache"));
+    assert!(g.body() == bytes(6000, 2).as_slice());
+    assert_eq!(up.seen("/later.bin").total, 1);
 }
 
 /// Thirty clients on each of three nodes miss one 50 MiB object at once:

@@ -285,5 +285,16 @@ async fn maintenance(
             .engine
             .metrics
             .set_store_bytes(state.engine.store.meta.total_size());
+        let shared = state.engine.store.reshare(RESHARE_PER_ROUND).await;
+        if shared > 0 {
+            tracing::info!(
+                entries = shared,
+                "shared entries kept on this node while the bucket failed"
+            );
+        }
     }
 }
+
+/// Entries kept on this node during a bucket outage that one upkeep round
+/// writes to the bucket at most.
+const RESHARE_PER_ROUND: usize = 1_000;

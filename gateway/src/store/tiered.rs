@@ -251,7 +251,9 @@ impl Store {
         if let Some(shared) = &self.shared {
             match sharing {
                 Sharing::Background => self.share_later(shared, id, entry.clone()),
-                Sharing::Now => self.share_now(shared, id, entry).await,
+                Sharing::Now => {
+                    self.share_now(shared, id, entry).await;
+                }
                 Sharing::Never => {}
             }
         }

@@ -118,7 +118,14 @@ pub struct SharedTier {
     lease_ttl: std::time::Duration,
     /// What nodes show each other on the internal route.
     cluster_token: String,
+    /// Entries a failing bucket left on this node only, to share once it
+    /// answers again (at most [`MAX_UNSHARED`]).
+    unshared: Mutex<std::collections::HashSet<EntryId>>,
 }
+
+/// Most entries remembered for sharing after an outage; beyond, they stay
+/// on their node until fetched again (counted all the same).
+const MAX_UNSHARED: usize = 100_000;
 
 /// A snapshot of the shared tier's state for `/health`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -152,6 +159,7 @@ impl SharedTier {
             last_error: Mutex::new(None),
             stats: SharedStats::default(),
             flights: Mutex::default(),
+            unshared: Mutex::default(),
             advertise: match cfg.advertise.clone() {
                 Some(a) => std::sync::OnceLock::from(a),
                 None => std::sync::OnceLock::new(),
@@ -417,6 +425,25 @@ impl SharedTier {
                 })
                 .boxed(),
         ))
+    }
+
+    /// Remember `id` for sharing once the bucket answers again.
+    pub fn note_unshared(&self, id: &EntryId) {
+        self.stats.unshared.fetch_add(1, Ordering::Relaxed);
+        let mut set = self.unshared.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() < MAX_UNSHARED {
+            set.insert(id.clone());
+        }
+    }
+
+    /// Up to `n` remembered entries, forgotten until noted again.
+    pub fn take_unshared(&self, n: usize) -> Vec<EntryId> {
+        let mut set = self.unshared.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: Vec<EntryId> = set.iter().take(n).cloned().collect();
+        for id in &ids {
+            set.remove(id);
+        }
+        ids
     }
 
     /// The lock of one download of `digest` on this node: the second

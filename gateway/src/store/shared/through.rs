@@ -111,18 +111,21 @@ impl Store {
         entry: Entry,
     ) {
         let (store, shared, id) = (self.clone(), shared.clone(), id.clone());
-        tokio::spawn(async move { store.share_now(&shared, &id, &entry).await });
+        tokio::spawn(async move {
+            store.share_now(&shared, &id, &entry).await;
+        });
     }
 
     /// Write `entry` (stored locally under `id`) through to the bucket:
     /// its blob, then its record. A failure leaves it on this node only
-    /// (logged and counted).
+    /// (logged, counted, and remembered for [`Store::reshare`]); whether it
+    /// was shared.
     pub(in crate::store) async fn share_now(
         &self,
         shared: &SharedTier,
         id: &EntryId,
         entry: &Entry,
-    ) {
+    ) -> bool {
         let r = async {
             self.share_blob(shared, &entry.blob).await?;
             shared
@@ -130,10 +133,42 @@ impl Store {
                 .await
         }
         .await;
-        if let Err(e) = r {
-            shared.stats.unshared.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(entry = %id, error = %e, "stored on this node only: the shared tier failed");
+        match r {
+            Ok(_) => true,
+            Err(e) => {
+                shared.note_unshared(id);
+                tracing::warn!(entry = %id, error = %e, "stored on this node only for now: the shared tier failed");
+                false
+            }
         }
+    }
+
+    /// Share the entries a failing bucket left on this node only, at most
+    /// `n` per call (each upkeep round calls it); a failure keeps them for
+    /// the next round. How many were shared.
+    pub async fn reshare(&self, n: usize) -> usize {
+        let Some(shared) = &self.shared else {
+            return 0;
+        };
+        let mut done = 0;
+        let mut ids = shared.take_unshared(n).into_iter();
+        while let Some(id) = ids.next() {
+            let (meta, rid) = (self.meta.clone(), id.clone());
+            let Ok(Some(entry)) =
+                Self::blocking(move || meta.get_entry(rid.remote(), rid.key())).await
+            else {
+                continue; // evicted or removed meanwhile
+            };
+            if !self.share_now(shared, &id, &entry).await {
+                // Still failing: keep the rest for the next round.
+                for rest in ids {
+                    shared.note_unshared(&rest);
+                }
+                break;
+            }
+            done += 1;
+        }
+        done
     }
 
     /// Copy local blob `digest` into the bucket unless it is there.
