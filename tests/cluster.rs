@@ -600,3 +600,51 @@ async fn the_guides_nginx_in_front_of_three_nodes() {
 async fn get_url(url: &str) -> Got {
     send("GET", url, &[]).await
 }
+
+/// `PUT /cache/flush` through one node flushes the cluster: the records
+/// leave the bucket at once, and the other nodes drop their own copies
+/// within an upkeep round, so every node then serves the upstream's new
+/// content, fetched once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_through_one_node_flushes_the_cluster() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    up.put_body("/f.bin", "old content");
+    let remote = generic_remote("r", &up.url(), "");
+    let a = node(&sw, "c8", "a", &remote).await;
+    let b = node(&sw, "c8", "b", &remote).await;
+    assert_eq!(
+        get(&a, "/api/v1/remote/r/f.bin").await.body(),
+        b"old content"
+    );
+    wait_for_objects(&sw, "c8/index/r/", 1).await;
+    assert_eq!(
+        get(&b, "/api/v1/remote/r/f.bin").await.body(),
+        b"old content"
+    );
+
+    up.put_body("/f.bin", "new content");
+    let r = reqwest::Client::new()
+        .put(a.url("/cache/flush?remote=r"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert!(
+        sw.list("c8/index/r/").await.unwrap().is_empty(),
+        "the records are gone"
+    );
+    assert_eq!(sw.list("c8/flushes/").await.unwrap().len(), 1, "one marker");
+    let g = get(&a, "/api/v1/remote/r/f.bin").await;
+    assert_eq!((g.source(), g.body()), ("remote", &b"new content"[..]));
+    wait_for_objects(&sw, "c8/index/r/", 1).await;
+    eventually("b to drop its copy", Duration::from_secs(15), || async {
+        (get(&b, "/api/v1/remote/r/f.bin").await.body() == b"new content").then_some(())
+    })
+    .await;
+    assert_eq!(
+        up.seen("/f.bin").gets,
+        2,
+        "b took a's new copy from the bucket"
+    );
+}

@@ -114,10 +114,7 @@ pub async fn flush(state: &Arc<AppState>, remote: Option<String>) -> Response<Re
             StatusCode::OK,
             &json!({ "flushed": entries, "blobs_deleted": blobs, "remote": remote }),
         ),
-        Err(e) => body::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flush failed: {e}"),
-        ),
+        Err(e) => body::error(e.status(), format!("flush failed: {e}")),
     }
 }
 
@@ -131,6 +128,15 @@ pub async fn drop_cached(
     remotes: Vec<String>,
     key: Option<String>,
 ) -> Result<(u64, u64), crate::store::StoreError> {
+    // In a cluster the bucket's records go first: a flush the bucket
+    // cannot take changes nothing.
+    for name in &remotes {
+        state
+            .engine
+            .store
+            .flush_shared(name, key.as_deref())
+            .await?;
+    }
     let result = state
         .engine
         .store

@@ -285,6 +285,14 @@ async fn maintenance(
             .engine
             .metrics
             .set_store_bytes(state.engine.store.meta.total_size());
+        match state.engine.store.apply_flushes().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(entries = n, "dropped entries another node flushed");
+                state.memo.clear();
+            }
+            Err(e) => tracing::debug!(error = %e, "looking for other nodes' flushes failed"),
+        }
         let shared = state.engine.store.reshare(RESHARE_PER_ROUND).await;
         if shared > 0 {
             tracing::info!(

@@ -10,11 +10,13 @@
 //! there.
 
 mod bucket;
+mod flush;
 pub mod layout;
 mod lease;
 pub(super) mod through;
 
 pub use bucket::Https;
+pub use flush::Flush;
 pub use lease::{Claim, LeaseGuard};
 
 use super::{BlobRead, Digest, Entry, EntryId, StoreError};
@@ -121,6 +123,8 @@ pub struct SharedTier {
     /// Entries a failing bucket left on this node only, to share once it
     /// answers again (at most [`MAX_UNSHARED`]).
     unshared: Mutex<std::collections::HashSet<EntryId>>,
+    /// Flush markers already applied (path and ETag).
+    flushes_seen: Mutex<std::collections::HashSet<(String, Option<String>)>>,
 }
 
 /// Most entries remembered for sharing after an outage; beyond, they stay
@@ -160,6 +164,7 @@ impl SharedTier {
             stats: SharedStats::default(),
             flights: Mutex::default(),
             unshared: Mutex::default(),
+            flushes_seen: Mutex::default(),
             advertise: match cfg.advertise.clone() {
                 Some(a) => std::sync::OnceLock::from(a),
                 None => std::sync::OnceLock::new(),
