@@ -184,7 +184,8 @@ fn answer(head: &Head, body: Vec<u8>, limit: u32) -> Result<wit::IncomingRespons
 /// and is still fresh: the next request revalidates or refetches it, and
 /// until then it stays the stale copy.
 pub fn expire(state: &AppState, remote: &str, key: &str) -> Result<(), StoreError> {
-    state.engine.store.meta.update_entry(remote, key, &|e| {
+    let store = &state.engine.store;
+    let expired = store.meta.update_entry(remote, key, &|e| {
         let now = now_ms();
         if let Some(t) = e.expires_at_ms
             && t > now
@@ -192,5 +193,10 @@ pub fn expire(state: &AppState, remote: &str, key: &str) -> Result<(), StoreErro
             e.expires_at_ms = Some(now);
         }
     })?;
+    // In a cluster the bucket's record expires too, or the next request
+    // would adopt it back as fresh.
+    if let Some(e) = expired {
+        store.write_through(&crate::store::EntryId::new(remote, key), e);
+    }
     Ok(())
 }

@@ -104,10 +104,18 @@ impl Store {
             match self.confirm_hosted(shared, id, e).await? {
                 Confirmed::Same => return Ok(local),
                 Confirmed::Gone => return Ok(None),
-                Confirmed::Changed => {}
+                // Replaced through another node: its entry, or this one
+                // while the bucket cannot give it.
+                Confirmed::Changed => {
+                    if !matches!(self.try_adopt(shared, id, &|_| true).await, Ok(true)) {
+                        return Ok(local);
+                    }
+                }
             }
-        }
-        if !self.adopt(shared, id, &|_| true).await {
+        } else if !self.try_adopt(shared, id, &|_| true).await? {
+            // A failing bucket is an error here, not a miss: a hosted key
+            // this node lacks is unknown, not absent (a fill's caller
+            // treats the error as a miss and asks the upstream).
             return Ok(None);
         }
         let (meta, rid) = (self.meta.clone(), id.clone());
@@ -163,7 +171,12 @@ impl Store {
             match self.confirm_hosted(shared, id, entry).await? {
                 Confirmed::Same => return Ok(found),
                 Confirmed::Gone => return Ok(None),
-                Confirmed::Changed => {}
+                Confirmed::Changed => {
+                    if !self.adopt(shared, id, &*serves).await {
+                        return Ok(found);
+                    }
+                    return self.fresh_local(id, serves).await;
+                }
             }
         }
         if self.adopt(shared, id, &*serves).await {

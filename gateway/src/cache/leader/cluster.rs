@@ -3,14 +3,15 @@
 //! claims the key's fetch lease (`store/shared/lease.rs`); the node that
 //! gets it fetches (and shares the entry before it gives the lease up),
 //! the others stream the fill from it over the internal route
-//! (`serve/peer.rs`) as bytes arrive, verify what they receive like any
-//! upstream body and keep it on their own disk.
+//! (`serve/peer.rs`) as bytes arrive and relay them to their clients
+//! without storing them: the next request on such a node adopts the
+//! fetching node's entry from the bucket, made by the adapter once.
 
 use super::Job;
-use super::fetch::{Answer, Fetched};
 use crate::store::{Claim, LeaseGuard, Sharing};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use hyper::body::Incoming;
 use std::sync::atomic::Ordering;
 
 /// The header nodes show each other's token in.
@@ -21,13 +22,13 @@ pub enum Role {
     /// It fetches for the cluster; the lease lives as long as the job
     /// (dropping the guard gives it up).
     Leader(LeaseGuard),
-    /// It streamed the fill from the node that fetches.
+    /// It relays the fill of the node that fetches, storing nothing.
     Follower,
 }
 
 impl Role {
     /// How the fill's entry reaches the bucket: the leader's before its
-    /// lease is given up, a follower's never (the leader shares it).
+    /// lease is given up (a follower stores nothing).
     pub fn sharing(role: Option<&Role>) -> Sharing {
         match role {
             Some(Role::Leader(_)) => Sharing::Now,
@@ -59,10 +60,12 @@ pub(super) async fn coordinate(job: &Job, stored: bool) -> Option<String> {
     }
 }
 
-/// Ask the node at `url` for its fill of the job's key. An answer when it
-/// streams one (200); `None` when it has nothing (it finished and lost
-/// it, or it failed) or cannot be reached: the caller fetches itself.
-pub(super) async fn from_peer(job: &Job, url: &str) -> Option<Answer> {
+/// Ask the node at `url` for its fill of the job's key. Its response when
+/// it streams one (200), to relay to this node's clients and not store
+/// (the fetching node shares the entry; the next request here adopts it
+/// from the bucket); `None` when it has nothing (it finished and lost it,
+/// or it failed) or cannot be reached: the caller fetches itself.
+pub(super) async fn from_peer(job: &Job, url: &str) -> Option<http::Response<Incoming>> {
     let shared = job.engine.store.shared.as_ref()?;
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(job.id.key());
     let uri: Uri = format!("{url}/_cluster/v1/fill/{}/{key}", job.id.remote())
@@ -77,11 +80,7 @@ pub(super) async fn from_peer(job: &Job, url: &str) -> Option<Answer> {
         Ok(resp) if resp.status() == StatusCode::OK => {
             let _ = job.cluster.set(Role::Follower);
             shared.stats.peer_fills.fetch_add(1, Ordering::Relaxed);
-            Some(Answer::Response(Box::new(Fetched {
-                resp,
-                plan: job.plan.clone(),
-                sent: job.sent.clone(),
-            })))
+            Some(resp)
         }
         Ok(resp) => {
             tracing::debug!(entry = %job.id, status = resp.status().as_u16(), "the node holding the lease had no fill to share; fetching here");

@@ -139,17 +139,13 @@ pub async fn run(mut job: Job, fill: Arc<Fill>) -> Option<Prefetch> {
 async fn phases(job: &Job, fill: &Arc<Fill>) -> Result<Published, FillError> {
     let stored = next!(stored::lookup(job, fill).await);
     next!(revalidate::head_compare(job, fill, stored.as_ref()).await);
-    let peer = match cluster::coordinate(job, stored.is_some()).await {
-        Some(url) => cluster::from_peer(job, &url).await,
-        None => None,
-    };
-    let answer = match peer {
-        Some(answer) => answer,
-        None => {
-            let validators = revalidate::validators(&job.plan, stored.as_ref());
-            fetch::send(job, validators).await?
-        }
-    };
+    if let Some(url) = cluster::coordinate(job, stored.is_some()).await
+        && let Some(resp) = cluster::from_peer(job, &url).await
+    {
+        return tee::stream(job, fill, tee::Body::relay(job, resp).await?).await;
+    }
+    let validators = revalidate::validators(&job.plan, stored.as_ref());
+    let answer = fetch::send(job, validators).await?;
     let fetched = next!(revalidate::answer(job, fill, answer, stored.as_ref()).await);
     let body = tee::Body::open(job, fetched).await?;
     match body.plan.inspect_limit {

@@ -21,12 +21,13 @@ use std::time::Duration;
 /// stored, if its blob is there, goes on to revalidation.
 pub(super) async fn lookup(job: &Job, fill: &Arc<Fill>) -> Step<Option<Entry>> {
     let engine = &job.engine;
-    let existing = engine
-        .store
-        .entry(&job.id)
-        .await
-        .map_err(FillError::store)?
-        .map(|e| Entry::clone(&e));
+    let existing = match engine.store.entry(&job.id).await {
+        Ok(e) => e.map(|e| Entry::clone(&e)),
+        // A cluster's bucket that cannot say is a miss: the upstream is
+        // asked (and the entry kept on this node until the bucket is back).
+        Err(crate::store::StoreError::Shared { .. }) => None,
+        Err(e) => return Err(FillError::store(e)),
+    };
     // An entry whose blob went missing (evicted or damaged) is a miss.
     let (existing, data) = match existing {
         Some(e) => match engine.open(&e.blob).await {

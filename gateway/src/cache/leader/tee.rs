@@ -102,6 +102,63 @@ impl Body {
     }
 }
 
+impl Body {
+    /// A fill another node of the cluster is doing, streamed from it
+    /// (`cluster.rs`): its answer already went through the adapter there,
+    /// so its headers are sent as they came (but for those each response
+    /// gets its own) and its bytes as they are, neither inspected nor
+    /// stored here ([`stream`] relays them; the fetching node shares the
+    /// entry).
+    pub(super) async fn relay(
+        job: &Job,
+        resp: http::Response<Incoming>,
+    ) -> Result<Body, FillError> {
+        const PER_RESPONSE: [&str; 10] = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "date",
+            "accept-ranges",
+            "x-artifact-source",
+            "x-artifact-size",
+            "x-request-id",
+            "content-security-policy",
+        ];
+        let mut headers = resp.headers().clone();
+        for name in PER_RESPONSE {
+            headers.remove(name);
+        }
+        let mut plan = job.plan.clone();
+        plan.inspect_limit = None;
+        let head = Head {
+            status: StatusCode::OK,
+            headers,
+            size: crate::cache::head::content_length(resp.headers()),
+            outcome: Outcome::Miss,
+        };
+        let spool = job
+            .engine
+            .store
+            .create_spool()
+            .await
+            .map_err(FillError::store)?;
+        let reader = spool.reader().map_err(|e| {
+            FillError::store(StoreError::io("open spool", spool.path().display(), e))
+        })?;
+        Ok(Body {
+            entry: Entry::fetched(plan.class, plan.validator.clone(), job.sent.target.clone()),
+            plan,
+            head,
+            data: Arc::new(SpoolRead(reader)),
+            spool,
+            framed: crate::upstream::body_is_framed(&resp),
+            idle: job.engine.upstream.idle_timeout(),
+            body: resp.into_body(),
+        })
+    }
+}
+
 /// Stream the body into the spool, publishing to the waiters as it
 /// arrives, then verify it, release its tail and commit it. The head is
 /// published once the first bytes are in the spool, so a store that
@@ -194,6 +251,12 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
         // Complete as far as HTTP goes, so the waiting clients get all of
         // it (git shows them the upstream's message); nothing is stored.
         tracing::warn!(remote = %remote_name, key = %plan.key, reason = why, "upstream git answer delivered but not stored");
+        return Ok(Published::done(fill, head, data, written));
+    }
+    if matches!(job.cluster.get(), Some(super::cluster::Role::Follower)) {
+        // Relayed from the node fetching for the cluster, which verified
+        // the body before it released its last byte (a failure there cut
+        // this body short above) and shares the entry.
         return Ok(Published::done(fill, head, data, written));
     }
     if !framed && plan.expected.is_none() && plan.checksum.is_none() {

@@ -152,6 +152,15 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
         r.cluster_secret_env.as_deref(),
         r.cluster_secret_file.as_deref(),
     )?;
+    if let Some(secret) = &cluster_secret
+        && !secret.0.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(invalid(
+            S,
+            "cluster_secret",
+            "must be printable ASCII without spaces (it is sent in an HTTP header)",
+        ));
+    }
     Ok(SharedConfig {
         bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),

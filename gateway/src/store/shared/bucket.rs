@@ -107,15 +107,19 @@ impl Service {
                 )
             })?
             .map_err(|e| {
+                // Only a connection that was never made is surely unsent:
+                // anything later may have reached the store, so it is
+                // retried only when the request is idempotent (never a
+                // conditional create).
                 let kind = if e.is_connect() {
                     HttpErrorKind::Connect
                 } else {
-                    HttpErrorKind::Request
+                    HttpErrorKind::Interrupted
                 };
                 HttpError::new(kind, e)
             })?;
         Ok(resp.map(|body| {
-            HttpResponseBody::new(body.map_err(|e| HttpError::new(HttpErrorKind::Request, e)))
+            HttpResponseBody::new(body.map_err(|e| HttpError::new(HttpErrorKind::Interrupted, e)))
         }))
     }
 }

@@ -23,6 +23,25 @@ struct LeaseRecord {
     url: String,
     /// Unless renewed, it ends then (unix milliseconds).
     expires_at_ms: u64,
+    /// This claim, unique across processes: only its holder renews or
+    /// gives it up (two nodes may share a name by mistake; one node may
+    /// claim the same key again right after).
+    #[serde(default)]
+    claim: String,
+}
+
+/// A name for one claim that no other claim of any process has.
+fn new_claim_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let start = START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{start:x}-{n:x}", std::process::id())
 }
 
 /// What a claim of a key's fetch got.
@@ -45,14 +64,17 @@ pub enum Claim {
 pub struct LeaseGuard {
     tier: Arc<SharedTier>,
     path: Path,
+    claim: String,
     renewal: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewal.abort();
-        let (tier, path) = (self.tier.clone(), self.path.clone());
-        tokio::spawn(async move { tier.give_up(&path).await });
+        let (tier, path, claim) = (self.tier.clone(), self.path.clone(), self.claim.clone());
+        self.tier
+            .runtime
+            .spawn(async move { tier.give_up(&path, &claim).await });
     }
 }
 
@@ -87,12 +109,17 @@ impl SharedTier {
         let Some(url) = self.advertised() else {
             return Claim::Alone;
         };
+        if self.gate("claim lease", id).is_err() {
+            return Claim::Alone;
+        }
         let path = lease_path(id);
+        let claim = new_claim_id();
         let body = || {
             let record = LeaseRecord {
                 node: self.node.clone(),
                 url: url.to_owned(),
                 expires_at_ms: now_ms() + self.lease_ttl.as_millis() as u64,
+                claim: claim.clone(),
             };
             PutPayload::from(serde_json::to_vec(&record).unwrap_or_default())
         };
@@ -109,7 +136,7 @@ impl SharedTier {
                 .put_opts(&path, body(), put(PutMode::Create))
                 .await
             {
-                Ok(r) => return Claim::Held(self.hold(path, r.e_tag)),
+                Ok(r) => return Claim::Held(self.hold(path, r.e_tag, claim)),
                 Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => {
                     self.failed("claim lease", id, &e);
@@ -135,7 +162,10 @@ impl SharedTier {
                 }
             };
             match current {
-                Some(l) if l.expires_at_ms > now_ms() && l.node != self.node => {
+                // Another live claim, unless it names this node's own
+                // address (a claim from before a restart: streaming from
+                // it would be streaming from this very fill).
+                Some(l) if l.expires_at_ms > now_ms() && l.url != url => {
                     return Claim::Elsewhere {
                         node: l.node,
                         url: l.url,
@@ -159,7 +189,7 @@ impl SharedTier {
                         .lease_takeovers
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(entry = %id, "took over an expired fetch lease");
-                    return Claim::Held(self.hold(path, r.e_tag));
+                    return Claim::Held(self.hold(path, r.e_tag, claim));
                 }
                 Err(
                     object_store::Error::Precondition { .. }
@@ -177,10 +207,10 @@ impl SharedTier {
 
     /// A guard for the lease at `path`, renewed every third of its TTL
     /// while it lives.
-    fn hold(self: &Arc<Self>, path: Path, e_tag: Option<String>) -> LeaseGuard {
-        let (tier, at) = (self.clone(), path.clone());
+    fn hold(self: &Arc<Self>, path: Path, e_tag: Option<String>, claim: String) -> LeaseGuard {
+        let (tier, at, mine) = (self.clone(), path.clone(), claim.clone());
         let e_tag = Arc::new(Mutex::new(e_tag));
-        let renewal = tokio::spawn(async move {
+        let renewal = self.runtime.spawn(async move {
             let every = (tier.lease_ttl / 3).max(Duration::from_millis(100));
             loop {
                 tokio::time::sleep(every).await;
@@ -188,6 +218,7 @@ impl SharedTier {
                     node: tier.node.clone(),
                     url: tier.advertised().unwrap_or_default().to_owned(),
                     expires_at_ms: now_ms() + tier.lease_ttl.as_millis() as u64,
+                    claim: mine.clone(),
                 };
                 let current = e_tag.lock().ok().and_then(|t| t.clone());
                 let opts = PutOptions {
@@ -217,12 +248,13 @@ impl SharedTier {
         LeaseGuard {
             tier: self.clone(),
             path,
+            claim,
             renewal,
         }
     }
 
-    /// Give up the lease at `path` if this node still holds it.
-    async fn give_up(&self, path: &Path) {
+    /// Give up the lease at `path` if it is still `claim`.
+    async fn give_up(&self, path: &Path, claim: &str) {
         let Ok(got) = self.bucket.get(path).await else {
             return;
         };
@@ -231,7 +263,7 @@ impl SharedTier {
             .await
             .ok()
             .and_then(|b| serde_json::from_slice::<LeaseRecord>(&b).ok())
-            .is_some_and(|l| l.node == self.node);
+            .is_some_and(|l| l.claim == claim);
         if ours && let Err(e) = self.bucket.delete(path).await {
             tracing::debug!(lease = %path, error = %e, "giving up a fetch lease failed; it expires by itself");
         }

@@ -36,6 +36,9 @@ use std::sync::{Arc, Mutex, Weak};
 /// upload in parts of this size (S3 wants at least 5 MiB per part).
 const PART: u64 = 8 * 1024 * 1024;
 
+/// While degraded, how often a call may try the bucket ([`SharedTier::gate`]).
+const PROBE_EVERY_MS: u64 = 1000;
+
 /// Parts of one multipart upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -108,6 +111,8 @@ pub struct SharedTier {
     /// Where it is, for messages (`s3://bucket/prefix`).
     url: String,
     degraded: AtomicBool,
+    /// When the last bucket call failed (unix milliseconds).
+    failed_at_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// Counters.
     pub stats: SharedStats,
@@ -120,6 +125,9 @@ pub struct SharedTier {
     lease_ttl: std::time::Duration,
     /// What nodes show each other on the internal route.
     cluster_token: String,
+    /// The runtime background shares run on (they may be started from an
+    /// adapter's lane thread, outside it).
+    runtime: tokio::runtime::Handle,
     /// Entries a failing bucket left on this node only, to share once it
     /// answers again (at most [`MAX_UNSHARED`]).
     unshared: Mutex<std::collections::HashSet<EntryId>>,
@@ -149,7 +157,8 @@ pub struct SharedStatus {
 impl SharedTier {
     /// The tier for `cfg`, its requests sent through `https`. Nothing is
     /// sent yet: a bucket that is down makes the tier degraded, not the
-    /// gateway fail to start.
+    /// gateway fail to start. Call it inside the runtime its background
+    /// work is to run on.
     pub fn new(cfg: &SharedConfig, https: Https) -> Result<SharedTier, String> {
         let url = if cfg.prefix.is_empty() {
             format!("s3://{}", cfg.bucket)
@@ -160,9 +169,11 @@ impl SharedTier {
             bucket: bucket::connect(cfg, https)?,
             node: cfg.node.clone(),
             degraded: AtomicBool::new(false),
+            failed_at_ms: AtomicU64::new(0),
             last_error: Mutex::new(None),
             stats: SharedStats::default(),
             flights: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
             unshared: Mutex::default(),
             flushes_seen: Mutex::default(),
             advertise: match cfg.advertise.clone() {
@@ -207,6 +218,34 @@ impl SharedTier {
         self.degraded.load(Ordering::Relaxed)
     }
 
+    /// While the bucket fails, at most one call a second tries it (a
+    /// bucket that does not answer would otherwise cost every request its
+    /// `timeout`, several times); the others fail at once.
+    fn gate(
+        &self,
+        op: &'static str,
+        target: &(dyn std::fmt::Display + Sync),
+    ) -> Result<(), StoreError> {
+        if !self.degraded.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let last = self.failed_at_ms.load(Ordering::Relaxed);
+        let now = crate::store::now_ms();
+        if now.saturating_sub(last) >= PROBE_EVERY_MS
+            && self
+                .failed_at_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Ok(()); // this call probes the bucket
+        }
+        Err(StoreError::Shared {
+            op,
+            target: target.to_string(),
+            message: "the bucket failed less than a second ago; not asked again yet".into(),
+        })
+    }
+
     /// Note a call's outcome: a success clears the degraded state, a
     /// failure sets it and becomes a [`StoreError::Shared`].
     fn outcome<T>(
@@ -235,6 +274,8 @@ impl SharedTier {
     ) -> StoreError {
         let message = e.to_string();
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.failed_at_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
         if !self.degraded.swap(true, Ordering::Relaxed) {
             tracing::warn!(bucket = %self.url, op, error = %message, "the shared tier failed; serving from the local tier");
         }
@@ -252,6 +293,7 @@ impl SharedTier {
     /// The record of `id` in the bucket with its ETag. An unreadable
     /// record is an error.
     async fn lookup(&self, id: &EntryId) -> Result<Option<(Record, Option<String>)>, StoreError> {
+        self.gate("read record", id)?;
         let path = layout::record(id);
         let got = match self.bucket.get(&path).await {
             Err(object_store::Error::NotFound { .. }) => {
@@ -293,6 +335,7 @@ impl SharedTier {
         entry: Option<&Entry>,
         how: RecordWrite,
     ) -> Result<Written, StoreError> {
+        self.gate("write record", id)?;
         let path = layout::record(id);
         let payload = PutPayload::from(Record::encode(&self.node, entry));
         let mode = match how {
@@ -309,10 +352,21 @@ impl SharedTier {
             .await
         {
             Err(object_store::Error::AlreadyExists { .. }) if how == RecordWrite::Create => {
-                let Some((Record { entry: None, .. }, e_tag @ Some(_))) = self.lookup(id).await?
-                else {
-                    return self.outcome("write record", id, Ok(Written::Exists));
+                let (found, e_tag) = match self.lookup(id).await? {
+                    Some((Record { entry, .. }, e_tag)) => (entry, e_tag),
+                    None => (None, None),
                 };
+                match (&found, entry) {
+                    // Ours already: a retried create whose first attempt
+                    // landed, or this entry shared by a read meanwhile.
+                    (Some(there), Some(mine))
+                        if there.blob == mine.blob && there.size == mine.size =>
+                    {
+                        return self.outcome("write record", id, Ok(Written::Stored));
+                    }
+                    (None, _) if e_tag.is_some() => {}
+                    _ => return self.outcome("write record", id, Ok(Written::Exists)),
+                }
                 let over = PutMode::Update(object_store::UpdateVersion {
                     e_tag,
                     version: None,
@@ -341,6 +395,7 @@ impl SharedTier {
 
     /// Whether the bucket holds blob `digest`.
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.gate("look for blob", digest)?;
         match self.bucket.head(&layout::blob(digest)).await {
             Err(object_store::Error::NotFound { .. }) => {
                 self.outcome("look for blob", digest, Ok(false))
@@ -412,6 +467,7 @@ impl SharedTier {
         &self,
         digest: &Digest,
     ) -> Result<Option<BoxStream<'static, Result<Bytes, StoreError>>>, StoreError> {
+        self.gate("read blob", digest)?;
         let got = match self.bucket.get(&layout::blob(digest)).await {
             Err(object_store::Error::NotFound { .. }) => {
                 return self.outcome("read blob", digest, Ok(None));

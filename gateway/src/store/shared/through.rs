@@ -48,7 +48,7 @@ impl Store {
         }
     }
 
-    async fn try_adopt(
+    pub(in crate::store) async fn try_adopt(
         &self,
         shared: &SharedTier,
         id: &EntryId,
@@ -110,10 +110,19 @@ impl Store {
         id: &EntryId,
         entry: Entry,
     ) {
-        let (store, shared, id) = (self.clone(), shared.clone(), id.clone());
-        tokio::spawn(async move {
-            store.share_now(&shared, &id, &entry).await;
+        let (store, tier, id) = (self.clone(), shared.clone(), id.clone());
+        shared.runtime.spawn(async move {
+            store.share_now(&tier, &id, &entry).await;
         });
+    }
+
+    /// In cluster mode, write `entry` (just changed in the local index
+    /// under `id` by code that holds the index itself) through to the
+    /// bucket in the background; nothing on a single node.
+    pub fn write_through(&self, id: &EntryId, entry: Entry) {
+        if let Some(shared) = &self.shared {
+            self.share_later(shared, id, entry);
+        }
     }
 
     /// Write `entry` (stored locally under `id`) through to the bucket:
@@ -126,11 +135,16 @@ impl Store {
         id: &EntryId,
         entry: &Entry,
     ) -> bool {
+        // A hosted entry never replaces a record: another node's upload
+        // of the key may have been acknowledged meanwhile.
+        let how = if entry.class == crate::store::EntryClass::Hosted {
+            RecordWrite::Create
+        } else {
+            RecordWrite::Overwrite
+        };
         let r = async {
             self.share_blob(shared, &entry.blob).await?;
-            shared
-                .put_record(id, Some(entry), RecordWrite::Overwrite)
-                .await
+            shared.put_record(id, Some(entry), how).await
         }
         .await;
         match r {
@@ -194,6 +208,28 @@ impl Store {
     /// bucket; a bucket failure or a record another node created first
     /// undoes the local put.
     pub(in crate::store) async fn put_checked_shared(
+        &self,
+        shared: &Arc<SharedTier>,
+        id: &EntryId,
+        entry: Entry,
+        check: PutCheck,
+    ) -> Result<PutOutcome, StoreError> {
+        // In a task of its own: a client that goes away must not leave the
+        // local put done and the record (or the undo) not.
+        let (store, shared, id) = (self.clone(), shared.clone(), id.clone());
+        tokio::spawn(async move { store.put_checked_both(&shared, &id, entry, check).await })
+            .await
+            .map_err(|e| {
+                StoreError::io(
+                    "run a storage task",
+                    "hosted write",
+                    std::io::Error::other(e),
+                )
+            })?
+    }
+
+    /// [`Store::put_checked_shared`], run to its end.
+    async fn put_checked_both(
         &self,
         shared: &SharedTier,
         id: &EntryId,
