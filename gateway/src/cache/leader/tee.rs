@@ -81,19 +81,12 @@ impl Body {
             ..Entry::fetched(plan.class, plan.validator.clone(), sent.target.clone())
         };
         let engine = &job.engine;
-        let spool = engine
-            .store
-            .create_spool()
-            .await
-            .map_err(FillError::store)?;
-        let reader = spool.reader().map_err(|e| {
-            FillError::store(StoreError::io("open spool", spool.path().display(), e))
-        })?;
+        let (spool, data) = spool(job).await?;
         Ok(Body {
             plan,
             head,
             entry,
-            data: Arc::new(SpoolRead(reader)),
+            data,
             spool,
             framed: crate::upstream::body_is_framed(&resp),
             idle: engine.upstream.idle_timeout(),
@@ -137,20 +130,12 @@ impl Body {
             size: crate::cache::head::content_length(resp.headers()),
             outcome: Outcome::Miss,
         };
-        let spool = job
-            .engine
-            .store
-            .create_spool()
-            .await
-            .map_err(FillError::store)?;
-        let reader = spool.reader().map_err(|e| {
-            FillError::store(StoreError::io("open spool", spool.path().display(), e))
-        })?;
+        let (spool, data) = spool(job).await?;
         Ok(Body {
             entry: Entry::fetched(plan.class, plan.validator.clone(), job.sent.target.clone()),
             plan,
             head,
-            data: Arc::new(SpoolRead(reader)),
+            data,
             spool,
             framed: crate::upstream::body_is_framed(&resp),
             idle: job.engine.upstream.idle_timeout(),
@@ -266,6 +251,20 @@ pub(super) async fn stream(job: &Job, fill: &Arc<Fill>, b: Body) -> Result<Publi
     let checksum = checksum.map(|h| h.finish());
     let released = commit(job, fill, plan, head, entry, spool, data, checksum).await?;
     Ok(released.published)
+}
+
+/// A new spool for a body, and the same file as the waiters read it.
+async fn spool(job: &Job) -> Result<(Spool, Arc<dyn BlobRead>), FillError> {
+    let spool = job
+        .engine
+        .store
+        .create_spool()
+        .await
+        .map_err(FillError::store)?;
+    let reader = spool
+        .reader()
+        .map_err(|e| FillError::store(StoreError::io("open spool", spool.path().display(), e)))?;
+    Ok((spool, Arc::new(SpoolRead(reader))))
 }
 
 /// Positional reads of a spool file being written.
