@@ -312,7 +312,7 @@ async fn a_node_without_its_bucket_serves_what_it_holds_and_refuses_uploads() {
     let a2 = &a;
     let status = eventually(
         "the bucket to answer again",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || async move {
             let s = get(a2, "/api/v1/remote/h/new.txt").await.status;
             (s != 503).then_some(s)
@@ -323,7 +323,7 @@ async fn a_node_without_its_bucket_serves_what_it_holds_and_refuses_uploads() {
     let http2 = &http;
     eventually(
         "uploads to work again",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || async move {
             let r = http2
                 .put(a2.url("/api/v1/remote/h/new.txt"))

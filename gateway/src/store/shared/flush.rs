@@ -109,7 +109,7 @@ impl SharedTier {
                 Err(object_store::Error::NotFound { .. }) => continue,
                 r => self.outcome("read flush marker", &meta.location, r)?,
             };
-            let bytes = self.outcome("read flush marker", &meta.location, got.bytes().await)?;
+            let bytes = self.outcome("read flush marker", &meta.location, self.body(got).await)?;
             if let Ok(mut s) = self.flushes_seen.lock() {
                 s.insert(seen);
             }

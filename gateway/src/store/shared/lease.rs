@@ -154,7 +154,7 @@ impl SharedTier {
             };
             let e_tag = got.meta.e_tag.clone();
             let written_ms = got.meta.last_modified.timestamp_millis().max(0) as u64;
-            let current = match got.bytes().await {
+            let current = match self.body(got).await {
                 Ok(b) => serde_json::from_slice::<LeaseRecord>(&b).ok(),
                 Err(e) => {
                     self.failed("read lease", id, &e);

@@ -123,6 +123,9 @@ pub struct SharedTier {
     advertise: std::sync::OnceLock<String>,
     /// How long a fetch lease lasts unless renewed.
     lease_ttl: std::time::Duration,
+    /// Longest wait for a bucket answer's head, or for its body's next
+    /// bytes.
+    timeout: std::time::Duration,
     /// What nodes show each other on the internal route.
     cluster_token: String,
     /// The runtime background shares run on (they may be started from an
@@ -181,6 +184,7 @@ impl SharedTier {
                 None => std::sync::OnceLock::new(),
             },
             lease_ttl: cfg.lease_ttl,
+            timeout: cfg.timeout,
             cluster_token: match &cfg.cluster_secret {
                 Some(s) => s.0.clone(),
                 None => {
@@ -303,12 +307,23 @@ impl SharedTier {
             r => self.outcome("read record", id, r)?,
         };
         let e_tag = got.meta.e_tag.clone();
-        let bytes = self.outcome("read record", id, got.bytes().await)?;
+        let bytes = self.outcome("read record", id, self.body(got).await)?;
         let record = Record::decode(&bytes).map_err(|reason| StoreError::Corrupt {
             id: format!("shared record {path}"),
             reason,
         })?;
         Ok(Some((record, e_tag)))
+    }
+
+    /// A small answer's whole body, within `timeout`.
+    async fn body(&self, got: object_store::GetResult) -> object_store::Result<Bytes> {
+        match tokio::time::timeout(self.timeout, got.bytes()).await {
+            Ok(r) => r,
+            Err(_) => Err(object_store::Error::Generic {
+                store: "S3",
+                source: format!("the body did not arrive within {:?}", self.timeout).into(),
+            }),
+        }
     }
 
     /// What the bucket says of `id`.

@@ -88,7 +88,19 @@ impl Store {
         };
         let mut spool = self.create_spool().await?;
         let mut buf = BytesMut::new();
-        while let Some(chunk) = stream.next().await {
+        loop {
+            // A body that stalls is a failure, not a wait without end (the
+            // flight lock of the blob is held meanwhile).
+            let next = tokio::time::timeout(shared.timeout, stream.next())
+                .await
+                .map_err(|_| StoreError::Shared {
+                    op: "read blob",
+                    target: digest.to_string(),
+                    message: format!("no bytes for {:?}", shared.timeout),
+                })?;
+            let Some(chunk) = next else {
+                break;
+            };
             buf.extend_from_slice(&chunk?);
             if buf.len() >= WRITE_CHUNK {
                 spool = self.write(spool, buf.split().freeze()).await?;
