@@ -91,6 +91,16 @@ async fn what_one_node_fetched_the_others_serve_from_the_bucket() {
         2.0
     );
     assert!(b.metric("artgate_shared_record_hits_total", &[]).await >= 2.0);
+    let hits = "artgate_shared_tier_hits_total";
+    let shared_hits = b.metric(hits, &["tier=\"shared\""]).await;
+    assert_eq!(shared_hits, 2.0, "both adopted from the bucket");
+    assert_eq!(
+        get(&b, "/api/v1/remote/r/small.bin").await.source(),
+        "cache"
+    );
+    let held =
+        b.metric(hits, &["tier=\"memory\""]).await + b.metric(hits, &["tier=\"local\""]).await;
+    assert_eq!(held, 1.0, "then held by b");
     assert_eq!(a.metric("artgate_shared_degraded", &[]).await, 0.0);
 
     up.set_down(true);

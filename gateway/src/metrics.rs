@@ -575,6 +575,22 @@ impl prometheus_client::collector::Collector for SharedCollector {
             let c = ConstCounter::new(value.load(Ordering::Relaxed));
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        {
+            let mut hits = encoder.encode_descriptor(
+                "shared_tier_hits",
+                "Fresh hits by the tier that had them: memory, local (sled and files), shared (adopted from the bucket)",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (tier, value) in [
+                ("memory", &s.hits_memory),
+                ("local", &s.hits_local),
+                ("shared", &s.hits_shared),
+            ] {
+                let c = ConstCounter::new(value.load(Ordering::Relaxed));
+                c.encode(hits.encode_family(&[("tier", tier)])?)?;
+            }
+        }
         let g = ConstGauge::new(i64::from(self.0.is_degraded()));
         g.encode(encoder.encode_descriptor(
             "shared_degraded",

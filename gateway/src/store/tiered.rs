@@ -26,6 +26,7 @@ use super::{
 };
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// The index, the blobs and the memory tier together (see the module
 /// docs). Cheap to clone.
@@ -156,6 +157,9 @@ impl Store {
                     return Ok(None);
                 }
             } else if let Some(bytes) = self.hot.get(&entry.blob) {
+                if let Some(shared) = &self.shared {
+                    shared.stats.hits_memory.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(Some((entry, Content::Memory(bytes))));
             }
         }
@@ -164,12 +168,19 @@ impl Store {
         let Some(shared) = &self.shared else {
             return Ok(found);
         };
+        let local_hit = || {
+            shared.stats.hits_local.fetch_add(1, Ordering::Relaxed);
+        };
         if let Some((entry, _)) = &found {
             if entry.class != EntryClass::Hosted {
+                local_hit();
                 return Ok(found);
             }
             match self.confirm_hosted(shared, id, entry).await? {
-                Confirmed::Same => return Ok(found),
+                Confirmed::Same => {
+                    local_hit();
+                    return Ok(found);
+                }
                 Confirmed::Gone => return Ok(None),
                 Confirmed::Changed => {
                     if !self.adopt(shared, id, &*serves).await {
@@ -179,11 +190,14 @@ impl Store {
                 }
             }
         }
-        if self.adopt(shared, id, &*serves).await {
-            self.fresh_local(id, serves).await
-        } else {
-            Ok(None)
+        if !self.adopt(shared, id, &*serves).await {
+            return Ok(None);
         }
+        let adopted = self.fresh_local(id, serves).await?;
+        if adopted.is_some() {
+            shared.stats.hits_shared.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(adopted)
     }
 
     /// [`Store::fresh`] in the local tier, on the blocking pool.

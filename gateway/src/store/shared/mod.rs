@@ -102,6 +102,12 @@ pub struct SharedStats {
     pub lease_takeovers: AtomicU64,
     /// Fills streamed from the node holding their lease.
     pub peer_fills: AtomicU64,
+    /// Fresh hits answered from the memory tier.
+    pub hits_memory: AtomicU64,
+    /// Fresh hits answered from the local tier (sled and files).
+    pub hits_local: AtomicU64,
+    /// Fresh hits answered after adopting the bucket's entry.
+    pub hits_shared: AtomicU64,
 }
 
 /// The bucket of a cluster, as the store uses it.
