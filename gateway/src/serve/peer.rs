@@ -13,7 +13,6 @@ use crate::cache::{FillState, Head, Outcome};
 use crate::plugins::wit::RouteKind;
 use crate::state::AppState;
 use crate::store::{Content, EntryClass, EntryId};
-use base64::Engine as _;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use sha2::{Digest as _, Sha256};
@@ -47,11 +46,7 @@ pub async fn serve_peer(
         )
         .render(RouteKind::RemoteApi);
     }
-    let Some(key) = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(key)
-        .ok()
-        .and_then(|k| String::from_utf8(k).ok())
-    else {
+    let Some(key) = crate::store::shared::layout::decode_key(key) else {
         return not_found("the key is not URL-safe base64 of a UTF-8 key");
     };
     let id = EntryId::new(remote, &key);

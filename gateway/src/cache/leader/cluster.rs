@@ -9,7 +9,6 @@
 
 use super::Job;
 use crate::store::{Claim, LeaseGuard, Sharing};
-use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::sync::atomic::Ordering;
@@ -27,13 +26,13 @@ pub enum Role {
 }
 
 impl Role {
-    /// How the fill's entry reaches the bucket: the leader's before its
-    /// lease is given up (a follower stores nothing).
+    /// How a stored fill's entry reaches the bucket: the leader's before
+    /// its lease is given up, others' in the background (a follower's
+    /// relayed fill is never stored).
     pub fn sharing(role: Option<&Role>) -> Sharing {
         match role {
             Some(Role::Leader(_)) => Sharing::Now,
-            Some(Role::Follower) => Sharing::Never,
-            None => Sharing::Background,
+            _ => Sharing::Background,
         }
     }
 }
@@ -67,7 +66,7 @@ pub(super) async fn coordinate(job: &Job, stored: bool) -> Option<String> {
 /// or it failed) or cannot be reached: the caller fetches itself.
 pub(super) async fn from_peer(job: &Job, url: &str) -> Option<http::Response<Incoming>> {
     let shared = job.engine.store.shared.as_ref()?;
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(job.id.key());
+    let key = crate::store::shared::layout::encode_key(job.id.key());
     let uri: Uri = format!("{url}/_cluster/v1/fill/{}/{key}", job.id.remote())
         .parse()
         .ok()?;

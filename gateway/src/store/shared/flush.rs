@@ -8,7 +8,6 @@
 
 use super::{SharedTier, layout};
 use crate::store::{EntryId, StoreError, now_ms};
-use base64::Engine as _;
 use futures_util::StreamExt as _;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt as _, PutPayload};
@@ -29,16 +28,6 @@ pub struct Flush {
     pub remote: String,
     /// One key, or every key of the remote.
     pub key: Option<String>,
-}
-
-fn marker_path(remote: &str, key: Option<&str>) -> Path {
-    match key {
-        None => Path::from(format!("flushes/{remote}/all")),
-        Some(k) => Path::from(format!(
-            "flushes/{remote}/key/{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)
-        )),
-    }
 }
 
 impl SharedTier {
@@ -80,7 +69,7 @@ impl SharedTier {
             key: key.map(str::to_owned),
         };
         let payload = PutPayload::from(serde_json::to_vec(&flush).unwrap_or_default());
-        let path = marker_path(remote, key);
+        let path = layout::flush_marker(remote, key);
         let r = self.bucket.put(&path, payload).await;
         self.outcome("write flush marker", &path, r)?;
         Ok(deleted)

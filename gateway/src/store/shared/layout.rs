@@ -4,7 +4,9 @@
 //! - `blobs/sha256/{first two hex digits}/{hex}`: blob content by digest,
 //!   written once (a conditional create; "already there" is success);
 //! - `index/{remote}/{key}`: one record per entry, the key in URL-safe
-//!   base64 (keys hold `/`, `%` and any other byte an S3 key may not).
+//!   base64 (keys hold `/`, `%` and any other byte an S3 key may not);
+//! - `leases/{remote}/{key}`: fetch leases;
+//! - `flushes/{remote}/all`, `flushes/{remote}/key/{key}`: flush markers.
 
 use crate::store::{Digest, Entry, EntryId};
 use base64::Engine as _;
@@ -20,10 +22,37 @@ pub fn blob(digest: &Digest) -> Path {
     Path::from(format!("blobs/sha256/{}/{hex}", &hex[..2]))
 }
 
+/// A key as one path segment (URL-safe base64): in object names and on
+/// the cluster's internal route.
+pub fn encode_key(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+/// A key [`encode_key`] made; `None` when `segment` is not one.
+pub fn decode_key(segment: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// Where the record of entry `id` is.
 pub fn record(id: &EntryId) -> Path {
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.key());
-    Path::from(format!("index/{}/{key}", id.remote()))
+    Path::from(format!("index/{}/{}", id.remote(), encode_key(id.key())))
+}
+
+/// Where the fetch lease of entry `id` is (`lease.rs`).
+pub fn lease(id: &EntryId) -> Path {
+    Path::from(format!("leases/{}/{}", id.remote(), encode_key(id.key())))
+}
+
+/// Where the marker of a flush of `remote` (or of its `key`) is
+/// (`flush.rs`).
+pub fn flush_marker(remote: &str, key: Option<&str>) -> Path {
+    match key {
+        None => Path::from(format!("flushes/{remote}/all")),
+        Some(k) => Path::from(format!("flushes/{remote}/key/{}", encode_key(k))),
+    }
 }
 
 /// One entry as the bucket holds it: the entry, or a tombstone where a
@@ -85,6 +114,11 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.as_ref().starts_with("index/r/"), "{a}");
         assert_eq!(a.parts().count(), 3, "the key is one path segment: {a}");
+        assert_eq!(
+            decode_key(&encode_key("a/b%2F../c")).as_deref(),
+            Some("a/b%2F../c")
+        );
+        assert_eq!(decode_key("not base64!"), None);
     }
 
     #[test]

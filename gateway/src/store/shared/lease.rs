@@ -78,15 +78,6 @@ impl Drop for LeaseGuard {
     }
 }
 
-/// Where the lease of `id` is.
-fn lease_path(id: &EntryId) -> Path {
-    let record = layout::record(id);
-    Path::from(format!(
-        "leases/{}",
-        record.as_ref().trim_start_matches("index/")
-    ))
-}
-
 impl SharedTier {
     /// The token nodes show each other on the internal route.
     pub fn cluster_token(&self) -> &str {
@@ -112,7 +103,7 @@ impl SharedTier {
         if self.gate("claim lease", id).is_err() {
             return Claim::Alone;
         }
-        let path = lease_path(id);
+        let path = layout::lease(id);
         let claim = new_claim_id();
         let body = || {
             let record = LeaseRecord {
