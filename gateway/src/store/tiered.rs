@@ -52,8 +52,6 @@ pub enum Sharing {
     /// Before the put returns (a fill other nodes wait for: they read the
     /// bucket once its lease is given up).
     Now,
-    /// Not at all (a copy streamed from the node that shares it).
-    Never,
 }
 
 /// The content of a stored entry, ready to serve.
@@ -281,7 +279,6 @@ impl Store {
                 Sharing::Now => {
                     self.share_now(shared, id, entry).await;
                 }
-                Sharing::Never => {}
             }
         }
         Ok(replaced)
