@@ -1277,6 +1277,14 @@ fn shared_tier_is_off_by_default_and_checked_when_on() {
             &["node"],
         ),
         (
+            format!("url = \"s3://bkt\"\n{base}advertise = \"http://10.0.0.1:8080/x\"\n"),
+            &["advertise", "without a path"],
+        ),
+        (
+            format!("url = \"s3://bkt\"\n{base}advertise = \"10.0.0.1:8080\"\n"),
+            &["advertise", "http:// or https://"],
+        ),
+        (
             format!("url = \"s3://bkt\"\n{base}bukcet = 1\n"),
             &["unknown key \"bukcet\" in [shared]"],
         ),

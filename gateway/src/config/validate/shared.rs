@@ -48,31 +48,15 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
     let endpoint = match r.endpoint.as_deref() {
         None => None,
         Some(e) => {
-            let uri: http::Uri = e
-                .parse()
-                .map_err(|_| invalid(S, "endpoint", format!("{e:?} is not a URL")))?;
-            match uri.scheme_str() {
-                Some("https") => {}
-                Some("http") if allow_http => {}
-                Some("http") => {
-                    return Err(invalid(
-                        S,
-                        "endpoint",
-                        "is plain http: set allow_http = true to use it (credentials and data cross the network unencrypted)",
-                    ));
-                }
-                _ => {
-                    return Err(invalid(
-                        S,
-                        "endpoint",
-                        format!("{e:?} must be an http:// or https:// URL"),
-                    ));
-                }
+            let (url, uri) = http_url("endpoint", e)?;
+            if uri.scheme_str() == Some("http") && !allow_http {
+                return Err(invalid(
+                    S,
+                    "endpoint",
+                    "is plain http: set allow_http = true to use it (credentials and data cross the network unencrypted)",
+                ));
             }
-            if uri.host().is_none() {
-                return Err(invalid(S, "endpoint", format!("{e:?} has no host")));
-            }
-            Some(e.trim_end_matches('/').to_owned())
+            Some(url)
         }
     };
     let access_key_id = match r.access_key_id.as_deref() {
@@ -124,20 +108,15 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
     let advertise = match r.advertise.as_deref() {
         None => None,
         Some(a) => {
-            let uri: http::Uri = a
-                .parse()
-                .map_err(|_| invalid(S, "advertise", format!("{a:?} is not a URL")))?;
-            if !matches!(uri.scheme_str(), Some("http" | "https"))
-                || uri.host().is_none()
-                || !uri.path().trim_end_matches('/').is_empty()
-            {
+            let (url, uri) = http_url("advertise", a)?;
+            if !uri.path().trim_end_matches('/').is_empty() {
                 return Err(invalid(
                     S,
                     "advertise",
-                    format!("{a:?} must be an http:// or https:// base URL without a path"),
+                    format!("{a:?} must be a base URL, without a path"),
                 ));
             }
-            Some(a.trim_end_matches('/').to_owned())
+            Some(url)
         }
     };
     let cluster_secret = one_secret(
@@ -175,6 +154,23 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
         lease_ttl: duration(S, "lease_ttl", &r.lease_ttl, Duration::from_secs(30), false)?,
         cluster_secret,
     })
+}
+
+/// `value` of `[shared]`'s `key` as an `http://` or `https://` URL with a
+/// host: without its trailing `/`, and parsed.
+fn http_url(key: &str, value: &str) -> Result<(String, http::Uri), ConfigError> {
+    const S: &str = "[shared]";
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| invalid(S, key, format!("{value:?} is not a URL")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(invalid(
+            S,
+            key,
+            format!("{value:?} must be an http:// or https:// URL with a host"),
+        ));
+    }
+    Ok((value.trim_end_matches('/').to_owned(), uri))
 }
 
 /// The host name (`node`'s default), `"artgate"` when it cannot be read.
