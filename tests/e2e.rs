@@ -18,13 +18,14 @@
 //! | `reapi_upstream.rs` | `cas` remotes whose upstream is another REAPI server, with BuildGrid 0.9.1 (`support/buildgrid.rs`) as that upstream |
 //! | `plugin_kit*.rs` | the authoring kit: `artgate plugin check`, the Python SDK, WIT stability, and `docs/plugins.md`'s walkthrough followed as written (`plugin new` to served, `_tutorial`) |
 //! | `security*.rs` | attacks: HTTP smuggling and slowloris (`security.rs`), hostile connections (`_conn`), hosted remotes under attack (`_hosted`), hostile upstreams against adapter isolation (`_adapters`), the plugin directory and lookalike paths (`_plugins`) |
+//! | `cluster.rs` | cluster mode (`[shared]`) on a real SeaweedFS: nodes sharing the bucket, one upstream fetch per key across nodes, hosted writes and deletes, the bucket going away, flushes, the deployment guide's nginx |
 //! | `reliability/` | `kill -9` (`crash.rs`, `failpoints.rs`), a full disk (`disk.rs`), hostile upstreams (`upstream_faults.rs`), hot reload (`hot_reload.rs`), hostile adapters (`hostile_plugins.rs`), index and blob hygiene (`store_hygiene.rs`); only these kinds of test go there, and they go nowhere else |
 //!
 //! What `support/` offers:
 //!
 //! | module | what |
 //! | --- | --- |
-//! | `mod.rs` | `bytes` (seeded data), `sha256_hex`, `KIB`/`MIB`, `metric` (from `/metrics` text), `eventually`/`wait_until`, `raw_request`, `free_port`, `files_in`/`spool_files` (a store's directories) |
+//! | `mod.rs` | `bytes` (seeded data), `sha256_hex`, `KIB`/`MIB`, `metric` (from `/metrics` text), `eventually`/`wait_until`, `raw_request`, `free_port`, `files_in`/`spool_files` (a store's directories), `dies_with_test`/`stop_child` (servers a test starts) |
 //! | `gateway.rs` | `Gateway`: the gateway in process (config head, restart in the same directory, `metric`, `fills_settled`, `get_remote`, `/plugins`) |
 //! | `child.rs` | `ChildGateway`: the binary as a child process (`kill -9`, SIGTERM, its log), `fsck`, the config files it runs on |
 //! | `kit.rs` | the authoring kit's commands: `repo`, `artgate`, `wasm_build_env` (offline, without the host's flags), `walk`, `wait_active`, `check_builtin_cases` (a built-in against its golden cases) |
@@ -36,6 +37,8 @@
 //! | `bst.rs` | `Bst`: BuildStream 2.8.1 (`$ARTGATE_BST_VENV`) on a fixture project with a hermetic user config; build, artifact pull/checkout/show by element or ref, `fresh_cache`, `assert_same_tree` |
 //! | `bazel.rs` | `Bazel`: a two-genrule workspace built with `bazel --batch` in fresh output bases, `outputs()`, the spawn summary (`Processes`), the gRPC log (`grpc_calls`) |
 //! | `buildgrid.rs` | `BuildGrid`: bgd 0.9.1 as a cache-only REAPI server on 127.0.0.1 (`url`, `grpc`, `log`, `requests`: the calls it received) |
+//! | `seaweed.rs` | `Seaweed`: `weed mini` (SeaweedFS, `$ARTGATE_WEED`) as the S3 bucket of a cluster, stopped and resumed on the same data; `shared_table`, `list`, `get`, `multipart_uploads` (signed with curl) |
+//! | `nginx.rs` | `Nginx`: nginx running `docs/cluster/nginx.conf` with only its `# test:` lines changed |
 //! | `browser.rs` | `Browser`: headless chromium through chromedriver (fantoccini's `client`, `console_errors`, `screenshot` to `target/console-screenshots/`), desktop or phone-sized |
 //! | `registry.rs`, `git_http.rs`, `rpm_tools.rs`, `deb_tools.rs`, `maven_tools.rs`, `pypi.rs`, `npm.rs`, `clients.rs` | real registries and the front before them, git smart HTTP, RPM tooling, a signed Debian archive behind lighttpd and a private apt-get, Maven fixtures and `mvn`, DVC/ccache and running commands (`assert_success`) |
 

@@ -229,23 +229,7 @@ impl BuildGrid {
     /// Stop it: SIGTERM to its process group, then SIGKILL when it has not
     /// exited after 10 s. Also done on drop.
     pub fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let group = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on the process group our own unreaped child leads
-        // (its pid cannot be reused before the wait below).
-        unsafe { libc::killpg(group, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // SAFETY: as above; the child is still unreaped.
-        unsafe { libc::killpg(group, libc::SIGKILL) };
-        let _ = self.child.wait();
+        super::stop_child(&mut self.child, STOP_TIMEOUT, true);
     }
 }
 

@@ -313,16 +313,7 @@ impl Lighttpd {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: prctl(2) is async-signal-safe; nothing else runs between
-        // fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        super::dies_with_test(&mut cmd);
         let child = cmd.spawn().expect("start lighttpd");
         let server = Lighttpd {
             child: Some(child),

@@ -125,6 +125,52 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Make `cmd`'s process die with the test process (SIGKILL when its
+/// parent exits), so a server a test started never outlives the test.
+pub fn dies_with_test(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    // SAFETY: prctl(2) is async-signal-safe; nothing else runs between
+    // fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Stop a server the test started: SIGTERM (to its process group when
+/// `group`, for servers that start children of their own), then SIGKILL
+/// when it has not exited after `grace`. Nothing when it has exited.
+pub fn stop_child(child: &mut std::process::Child, grace: std::time::Duration, group: bool) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let pid = child.id() as libc::pid_t;
+    let signal = |sig| {
+        // SAFETY: kill(2)/killpg(2) on our own unreaped child (its pid
+        // cannot be reused before it is waited for).
+        unsafe {
+            if group {
+                libc::killpg(pid, sig);
+            } else {
+                libc::kill(pid, sig);
+            }
+        }
+    };
+    signal(libc::SIGTERM);
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    signal(libc::SIGKILL);
+    let _ = child.wait();
+}
+
 /// Poll `cond` every 50 ms until it holds; panic with `what` after
 /// `timeout`.
 pub async fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {

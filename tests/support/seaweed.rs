@@ -4,7 +4,6 @@
 //! in a temporary directory. It can be stopped and started again on the
 //! same data and ports (the bucket going away and coming back).
 
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -104,16 +103,7 @@ impl Seaweed {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        // SAFETY: prctl(2) is async-signal-safe; nothing else runs between
-        // fork and exec. The server dies with the test process.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        super::dies_with_test(&mut cmd);
         self.child = Some(cmd.spawn().expect("spawn weed mini"));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -138,19 +128,10 @@ impl Seaweed {
 
     /// Stop it: SIGTERM, then SIGKILL after a few seconds.
     pub async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(mut child) = self.child.take() {
+            tokio::task::spawn_blocking(move || super::stop_child(&mut child, STOP_TIMEOUT, false))
+                .await
+                .expect("stop weed");
         }
     }
 
