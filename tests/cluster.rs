@@ -546,6 +546,8 @@ async fn a_fetching_node_killed_mid_fill_leaves_nothing_partial() {
     for key in sw.list("c6/").await.unwrap() {
         assert!(
             key.starts_with("c6/leases/")
+                || key.starts_with("c6/gc/")
+                || key.starts_with("c6/access/")
                 || key.starts_with("c6/index/")
                 || key.starts_with("c6/blobs/"),
             "{key}"
@@ -681,4 +683,277 @@ async fn a_flush_through_one_node_flushes_the_cluster() {
         2,
         "b took a's new copy from the bucket"
     );
+}
+
+/// A hosted remote's quota holds for the whole cluster: two nodes cannot
+/// both take the last bytes, a node that holds none of the remote's
+/// entries still refuses what would pass it, and a delete through a third
+/// node frees room for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_holds_across_the_cluster() {
+    let sw = Seaweed::start().await;
+    let remotes = "[[remote]]\nname = \"q\"\npackage = \"local\"\nmax_size = \"1MiB\"\n";
+    let a = node(&sw, "c9", "a", remotes).await;
+    let b = node(&sw, "c9", "b", remotes).await;
+    let c = node(&sw, "c9", "c", remotes).await;
+    let http = reqwest::Client::new();
+    let put = |gw: &Gateway, key: &str, body: Vec<u8>| {
+        http.put(gw.url(&format!("/api/v1/remote/q/{key}")))
+            .body(body)
+            .send()
+    };
+
+    // Two uploads at once through two nodes, each alone within the quota.
+    let (x, y) = tokio::join!(
+        put(&a, "x.bin", bytes(600 * KIB, 1)),
+        put(&b, "y.bin", bytes(600 * KIB, 2))
+    );
+    let statuses = [x.unwrap().status().as_u16(), y.unwrap().status().as_u16()];
+    assert!(
+        statuses == [201, 507] || statuses == [507, 201],
+        "exactly one fits: {statuses:?}"
+    );
+    let kept = if statuses[0] == 201 { "x.bin" } else { "y.bin" };
+    assert_eq!(
+        sw.list("c9/index/q/").await.unwrap().len(),
+        1,
+        "the refused upload left no record"
+    );
+
+    // c holds neither, and still refuses what would pass the quota.
+    let r = put(&c, "z.bin", bytes(600 * KIB, 3)).await.unwrap();
+    assert_eq!(r.status(), 507);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("quota"),
+        "one sentence naming the quota: {text}"
+    );
+    // A replacement through c counts only what it adds.
+    let x_or_y = if kept == "x.bin" { &a } else { &b };
+    let r = put(&c, kept, bytes(900 * KIB, 4)).await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a larger copy within the quota: {} (the bucket's counter: {:?})",
+        r.text().await.unwrap_or_default(),
+        sw.get("c9/usage/q").await
+    );
+    assert_eq!(
+        get(x_or_y, &format!("/api/v1/remote/q/{kept}"))
+            .await
+            .body(),
+        bytes(900 * KIB, 4).as_slice(),
+        "the node that took the first upload serves the replacement"
+    );
+    let usage = sw.get("c9/usage/q").await.unwrap_or_default();
+    assert!(
+        usage.contains(&format!("\"bytes\":{}", 900 * KIB)),
+        "the bucket's counter: {usage}"
+    );
+
+    let r = http
+        .delete(c.url(&format!("/api/v1/remote/q/{kept}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "delete through c: {}", r.status());
+    assert_eq!(
+        put(&b, "z.bin", bytes(600 * KIB, 3))
+            .await
+            .unwrap()
+            .status(),
+        201,
+        "the delete freed room on every node"
+    );
+    let usage = sw.get("c9/usage/q").await.unwrap_or_default();
+    assert!(
+        usage.contains(&format!("\"bytes\":{}", 600 * KIB)),
+        "the bucket's counter: {usage}"
+    );
+}
+
+/// The cluster's collection: beyond `max_size` the least recently used
+/// cached blobs leave the bucket with their records (hosted ones stay),
+/// unreferenced blobs go once older than `gc_grace`, and the hosted usage
+/// is recounted; a fresh node then fetches what was evicted and adopts
+/// what was kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collection_evicts_the_least_recently_used_beyond_max_size() {
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    for i in 1..=4 {
+        up.put_body(&format!("/o{i}.bin"), bytes(MIB, i));
+    }
+    let remotes = format!(
+        "{}[[remote]]\nname = \"h\"\npackage = \"local\"\n",
+        generic_remote("pull", &up.url(), "")
+    );
+    let gc = "max_size = \"3MiB\"\ngc_every = \"1s\"\ngc_grace = \"10s\"\n";
+    let start = |name: &'static str| {
+        let table = format!("{}{gc}\n{remotes}", sw.shared_table("g", name));
+        async move { Gateway::start(&table).await }
+    };
+    let a = start("a").await;
+    let b = start("b").await;
+    let http = reqwest::Client::new();
+    let r = http
+        .put(a.url("/api/v1/remote/h/keep.bin"))
+        .body(bytes(MIB, 9))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .put(a.url("/api/v1/remote/h/tmp.bin"))
+        .body(bytes(512 * KIB, 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .delete(a.url("/api/v1/remote/h/tmp.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    for i in 1..=4 {
+        let g = get(&a, &format!("/api/v1/remote/pull/o{i}.bin")).await;
+        assert_eq!(g.status, 200);
+    }
+    wait_for_objects(&sw, "g/index/pull/", 4).await;
+    assert_eq!(sw.list("g/blobs/").await.unwrap().len(), 6);
+    // o1 is used again: it is the most recently used cached blob now.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        get(&a, "/api/v1/remote/pull/o1.bin").await.source(),
+        "cache"
+    );
+
+    // 5 MiB of referenced blobs over 3 MiB: o2, o3, o4 go (down to 90 %),
+    // and tmp.bin's blob, which nothing references.
+    eventually(
+        "the collection to evict",
+        Duration::from_secs(45),
+        || async { (sw.list("g/blobs/").await.unwrap_or_default().len() == 2).then_some(()) },
+    )
+    .await;
+    assert_eq!(sw.list("g/index/pull/").await.unwrap().len(), 1);
+    assert_eq!(
+        sw.list("g/index/h/").await.unwrap().len(),
+        2,
+        "the hosted record and the tombstone stay"
+    );
+    let evicted = a
+        .metric("artgate_shared_gc_records_evicted_total", &[])
+        .await
+        + b.metric("artgate_shared_gc_records_evicted_total", &[])
+            .await;
+    assert_eq!(evicted, 3.0);
+    let deleted = a.metric("artgate_shared_gc_blobs_deleted_total", &[]).await
+        + b.metric("artgate_shared_gc_blobs_deleted_total", &[]).await;
+    assert_eq!(deleted, 4.0);
+    let usage = sw.get("g/usage/h").await.unwrap_or_default();
+    assert!(
+        usage.contains(&format!("\"bytes\":{MIB}")),
+        "the recounted hosted usage: {usage}"
+    );
+
+    // A node with an empty disk: o1 and keep.bin from the bucket, o2 from
+    // the upstream again.
+    let c = start("c").await;
+    let g = get(&c, "/api/v1/remote/pull/o1.bin").await;
+    assert_eq!((g.status, g.source()), (200, "cache"));
+    assert!(g.body() == bytes(MIB, 1).as_slice());
+    let g = get(&c, "/api/v1/remote/h/keep.bin").await;
+    assert!(g.status == 200 && g.body() == bytes(MIB, 9).as_slice());
+    let g = get(&c, "/api/v1/remote/pull/o2.bin").await;
+    assert_eq!((g.status, g.source()), (200, "remote"));
+    assert_eq!(up.seen("/o1.bin").gets, 1);
+    assert_eq!(up.seen("/o2.bin").gets, 2);
+}
+
+/// `artgate fsck --shared` finds a record whose blob left the bucket,
+/// `--repair` writes the blob back from the node's own files, and what
+/// no node holds stays reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsck_shared_finds_and_repairs_lost_blobs() {
+    use crate::support::child::fsck;
+    use crate::support::gateway::config_head;
+    let sw = Seaweed::start().await;
+    let up = Upstream::start().await;
+    up.put_body("/o.bin", bytes(300 * KIB, 1));
+    let remotes = format!(
+        "{}[[remote]]\nname = \"h\"\npackage = \"local\"\n",
+        generic_remote("pull", &up.url(), "")
+    );
+    let a = node(&sw, "f", "a", &remotes).await;
+    assert_eq!(get(&a, "/api/v1/remote/pull/o.bin").await.status, 200);
+    let r = reqwest::Client::new()
+        .put(a.url("/api/v1/remote/h/k.bin"))
+        .body(bytes(200 * KIB, 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    wait_for_objects(&sw, "f/index/", 2).await;
+    wait_for_objects(&sw, "f/blobs/", 2).await;
+
+    // Configurations of fsck: one on a's storage dir, one on an empty one.
+    let write_config = |dir: &std::path::Path| {
+        let text = format!(
+            "{}\n{}\n{remotes}",
+            config_head(dir),
+            sw.shared_table("f", "fsck")
+        );
+        let path = dir.join("fsck.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let on_a = write_config(a.dir.path());
+    let empty = tempfile::tempdir().unwrap();
+    let on_empty = write_config(empty.path());
+
+    let (code, report) = fsck(&on_a, &["--shared"]).await;
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (0, Some("clean")),
+        "{report}"
+    );
+    assert_eq!(report["records"], 2, "{report}");
+
+    let blobs = sw.list("f/blobs/").await.unwrap();
+    for key in &blobs {
+        assert!(sw.delete(key).await, "delete {key}");
+    }
+    let (code, report) = fsck(&on_empty, &["--shared"]).await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["verdict"], "damage");
+    assert_eq!(report["records_missing_blob"], 2, "{report}");
+
+    // Without local copies: the cached record is dropped (fetched again
+    // on use), the hosted one stays damaged.
+    let (code, report) = fsck(&on_empty, &["--shared", "--repair"]).await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        (
+            report["records_dropped"].as_u64(),
+            report["unrepaired"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    // From a's files, the hosted blob comes back.
+    let (code, report) = fsck(&on_a, &["--shared", "--repair"]).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["blobs_restored"], 1, "{report}");
+    let (code, report) = fsck(&on_empty, &["--shared"]).await;
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (0, Some("clean")),
+        "{report}"
+    );
+    assert_eq!(report["records"], 1, "{report}");
+    let b = node(&sw, "f", "b", &remotes).await;
+    let g = get(&b, "/api/v1/remote/h/k.bin").await;
+    assert!(g.status == 200 && g.body() == bytes(200 * KIB, 2).as_slice());
 }

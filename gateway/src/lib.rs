@@ -255,7 +255,7 @@ async fn maintenance(
             .engine
             .store
             .run(move |store| {
-                store.meta.persist_access()?;
+                let accessed = store.meta.persist_access()?;
                 let mut negatives = store
                     .meta
                     .remove_negatives(store::now_ms(), NEGATIVES_PER_ROUND)?
@@ -267,11 +267,15 @@ async fn maintenance(
                     negatives += r.negatives;
                 }
                 store::gc(store)?;
-                Ok((evicted, negatives))
+                Ok((evicted, negatives, accessed))
             })
             .await;
+        let accessed = match &res {
+            Ok((_, _, a)) => a.clone(),
+            Err(_) => Vec::new(),
+        };
         match res {
-            Ok((evicted, negatives)) if evicted + negatives > 0 => {
+            Ok((evicted, negatives, _)) if evicted + negatives > 0 => {
                 state.engine.metrics.evicted(evicted);
                 state.engine.metrics.negatives_removed(negatives);
                 if evicted > 0 {
@@ -293,6 +297,7 @@ async fn maintenance(
             }
             Err(e) => tracing::debug!(error = %e, "looking for other nodes' flushes failed"),
         }
+        state.engine.store.upkeep_shared(accessed).await;
         let shared = state.engine.store.reshare(RESHARE_PER_ROUND).await;
         if shared > 0 {
             tracing::info!(

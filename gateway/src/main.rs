@@ -50,6 +50,13 @@ enum Command {
         /// Re-hash every blob (slow).
         #[arg(long)]
         verify: bool,
+        /// Check the cluster's bucket (`[shared]`) instead: every record
+        /// against the blobs. Safe while the cluster serves; `--repair`
+        /// writes lost blobs back from this node's blob files and drops
+        /// cached records whose blob is nowhere (exit 1 when damage is
+        /// left).
+        #[arg(long)]
+        shared: bool,
     },
 }
 
@@ -171,7 +178,12 @@ fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Fsck { repair, verify } => fsck(&config, repair, verify),
+        Command::Fsck {
+            repair,
+            shared: true,
+            ..
+        } => fsck_shared(&config, repair),
+        Command::Fsck { repair, verify, .. } => fsck(&config, repair, verify),
         Command::Plugin(PluginCommand::Check {
             file,
             cases,
@@ -259,6 +271,36 @@ fn fsck(config: &artgate::config::Config, repair: bool, verify: bool) -> anyhow:
     }
     // Leftovers are reported, not failed: they are harmless.
     if report.damaged() && !repair {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn fsck_shared(config: &artgate::config::Config, repair: bool) -> anyhow::Result<()> {
+    use artgate::store::{BlobStore, FsBlobStore, SharedTier};
+    let Some(cfg) = &config.shared else {
+        anyhow::bail!("fsck --shared needs a [shared] section in the configuration");
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = rt.block_on(async {
+        let https = artgate::upstream::https_connector(&config.upstream)?;
+        let tier = SharedTier::new(cfg, https).map_err(|e| anyhow::anyhow!("[shared]: {e}"))?;
+        // This node's blob files, when it has any: where lost blobs come
+        // back from.
+        let local = if config.storage.dir.is_dir() {
+            FsBlobStore::open(&config.storage.dir).ok()
+        } else {
+            None
+        };
+        tier.check(repair, local.as_ref().map(|b| b as &dyn BlobStore))
+            .await
+            .map_err(|e| anyhow::anyhow!("fsck --shared: {e}"))
+    })?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.damaged() {
         std::process::exit(1);
     }
     Ok(())

@@ -528,7 +528,7 @@ impl prometheus_client::collector::Collector for SharedCollector {
         use prometheus_client::metrics::counter::ConstCounter;
         use prometheus_client::metrics::gauge::ConstGauge;
         let s = &self.0.stats;
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 13] = [
             (
                 "shared_record_hits",
                 "Entries a local miss found in the bucket",
@@ -569,6 +569,26 @@ impl prometheus_client::collector::Collector for SharedCollector {
                 "shared_peer_fills",
                 "Fills streamed from the node fetching for the cluster",
                 &s.peer_fills,
+            ),
+            (
+                "shared_gc_rounds",
+                "Collection rounds of the cluster's bucket this node ran",
+                &s.gc_rounds,
+            ),
+            (
+                "shared_gc_records_evicted",
+                "Cached records the collection evicted beyond [shared] max_size",
+                &s.gc_records_evicted,
+            ),
+            (
+                "shared_gc_blobs_deleted",
+                "Blobs the collection deleted from the bucket",
+                &s.gc_blobs_deleted,
+            ),
+            (
+                "shared_gc_bytes_freed",
+                "Bytes of the blobs the collection deleted",
+                &s.gc_bytes_freed,
             ),
         ];
         for (name, help, value) in counters {

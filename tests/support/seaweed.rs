@@ -171,6 +171,17 @@ impl Seaweed {
             .await
     }
 
+    /// Delete the object `key`; whether the server said so.
+    pub async fn delete(&self, key: &str) -> bool {
+        self.curl(&[
+            "-X",
+            "DELETE",
+            &format!("{}/{BUCKET}/{key}", self.endpoint()),
+        ])
+        .await
+        .is_some()
+    }
+
     /// A signed request with curl; its body when the status is 2xx.
     async fn curl(&self, args: &[&str]) -> Option<String> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

@@ -28,6 +28,9 @@ const SHARED_KEYS: &[&str] = &[
     "cluster_secret",
     "cluster_secret_env",
     "cluster_secret_file",
+    "max_size",
+    "gc_every",
+    "gc_grace",
 ];
 const TOKEN_KEYS: &[&str] = &[
     "name",

@@ -82,6 +82,18 @@ pub struct SharedConfig {
     /// other on the internal route; default: derived from the bucket's
     /// secret key.
     pub cluster_secret: Option<Secret>,
+    /// `max_size`: the bucket's size limit (default none); beyond it the
+    /// cluster's collection evicts the least recently used cached entries
+    /// (hosted entries are kept: quotas bound them).
+    pub max_size: Option<u64>,
+    /// `gc_every`: how often one node of the cluster collects (default
+    /// 10m): evicts beyond `max_size`, deletes unreferenced blobs and
+    /// dead leases, recounts hosted usage.
+    pub gc_every: Duration,
+    /// `gc_grace`: an unreferenced blob younger than this is kept
+    /// (default 1h; at least twice `timeout`): a node may be about to
+    /// write the record that references it.
+    pub gc_grace: Duration,
 }
 
 /// One `[[token]]`: a client access token, stored only as its sha256.
@@ -501,6 +513,9 @@ impl Config {
                 "advertise": c.advertise,
                 "lease_ttl": duration_json(c.lease_ttl),
                 "cluster_secret": c.cluster_secret.as_ref().map(|_| REDACTED),
+                "max_size": c.max_size,
+                "gc_every": duration_json(c.gc_every),
+                "gc_grace": duration_json(c.gc_grace),
             })),
         })
     }

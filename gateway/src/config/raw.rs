@@ -67,6 +67,12 @@ pub struct RawShared {
     pub cluster_secret_env: Option<String>,
     /// `cluster_secret_file`.
     pub cluster_secret_file: Option<PathBuf>,
+    /// `max_size`: the bucket's size limit.
+    pub max_size: Option<RawSize>,
+    /// `gc_every`: how often the cluster's collection runs.
+    pub gc_every: Option<RawDuration>,
+    /// `gc_grace`: how old an unreferenced blob must be to be deleted.
+    pub gc_grace: Option<RawDuration>,
 }
 
 /// One `[[token]]` as written; see [`TokenConfig`].

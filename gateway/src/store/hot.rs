@@ -207,7 +207,7 @@ impl BlobIndex for CachedMetaStore {
         self.inner.touch(digest)
     }
 
-    fn persist_access(&self) -> Result<(), StoreError> {
+    fn persist_access(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
         self.inner.persist_access()
     }
 

@@ -124,8 +124,9 @@ pub trait BlobIndex {
     /// Record that a blob was served now (cheap: kept in memory and written
     /// back periodically by [`BlobIndex::persist_access`]).
     fn touch(&self, digest: &Digest);
-    /// Write remembered access times to the index.
-    fn persist_access(&self) -> Result<(), StoreError>;
+    /// Write remembered access times to the index; returns them (a
+    /// cluster node sends them on to the bucket, `store/shared/access.rs`).
+    fn persist_access(&self) -> Result<Vec<(Digest, u64)>, StoreError>;
     /// Sum of the sizes of all blobs recorded in the index, each counted
     /// once, including unreferenced ones not yet taken out by
     /// [`BlobIndex::unreferenced_blobs`] (their files still use the disk),

@@ -378,10 +378,44 @@ impl Store {
         Self::blocking(move || meta.list_entries(&r, &p, a.as_deref(), limit)).await
     }
 
-    /// Bytes `remote`'s entries take (the index's counter).
+    /// Bytes `remote`'s entries take (the index's counter; in cluster
+    /// mode the bucket's, when larger and readable).
     pub async fn remote_size(&self, remote: &str) -> Result<u64, StoreError> {
         let (meta, r) = (self.meta.clone(), remote.to_owned());
-        Self::blocking(move || meta.remote_size(&r)).await
+        let local = Self::blocking(move || meta.remote_size(&r)).await?;
+        let cluster = match &self.shared {
+            Some(shared) => shared.usage(remote).await.ok().flatten(),
+            None => None,
+        };
+        Ok(local.max(cluster.unwrap_or(0)))
+    }
+
+    /// In cluster mode: send the blob access times the local tier just
+    /// persisted to the bucket (for the cluster's eviction) and run the
+    /// collection when it is due (`store/shared/gc.rs`); nothing on a
+    /// single node.
+    pub async fn upkeep_shared(&self, accessed: Vec<(Digest, u64)>) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        shared.note_access(accessed);
+        if let Err(e) = shared.send_access().await {
+            tracing::debug!(error = %e, "sending access times to the bucket failed; kept for the next round");
+        }
+        match shared.collect().await {
+            Ok(Some(r)) => tracing::info!(
+                evicted = r.records_evicted,
+                blobs_deleted = r.blobs_deleted,
+                bytes_freed = r.bytes_freed,
+                bucket_bytes = r.bucket_bytes,
+                usage_fixed = r.usage_fixed,
+                "the cluster's collection ran"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster's collection failed; the next round tries again")
+            }
+        }
     }
 
     /// Another 200 entry of `remote` whose content is the blob `digest`,

@@ -140,6 +140,23 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
             "must be printable ASCII without spaces (it is sent in an HTTP header)",
         ));
     }
+    let timeout = duration(S, "timeout", &r.timeout, Duration::from_secs(10), false)?;
+    let gc_grace = duration(S, "gc_grace", &r.gc_grace, Duration::from_secs(3600), false)?;
+    if gc_grace < 2 * timeout {
+        return Err(invalid(
+            S,
+            "gc_grace",
+            format!(
+                "{} must be at least twice timeout ({}): a node writes a blob's record up to a timeout after it checked the blob",
+                humantime::format_duration(gc_grace),
+                humantime::format_duration(timeout)
+            ),
+        ));
+    }
+    let max_size = match &r.max_size {
+        None => None,
+        Some(_) => Some(size(S, "max_size", &r.max_size, 0)?),
+    };
     Ok(SharedConfig {
         bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),
@@ -149,10 +166,13 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
         secret_access_key,
         allow_http,
         node,
-        timeout: duration(S, "timeout", &r.timeout, Duration::from_secs(10), false)?,
+        timeout,
         advertise,
         lease_ttl: duration(S, "lease_ttl", &r.lease_ttl, Duration::from_secs(30), false)?,
         cluster_secret,
+        max_size,
+        gc_every: duration(S, "gc_every", &r.gc_every, Duration::from_secs(600), false)?,
+        gc_grace,
     })
 }
 

@@ -125,7 +125,7 @@ impl BlobIndex for SledMetaStore {
 
     /// Write the remembered access times to the blob records; what was not
     /// written is kept for the next attempt.
-    fn persist_access(&self) -> Result<(), StoreError> {
+    fn persist_access(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
         let pending: Vec<(Digest, u64)> = std::mem::take(&mut *self.access_map())
             .into_iter()
             .collect();
@@ -160,7 +160,7 @@ impl BlobIndex for SledMetaStore {
                 return Err(e);
             }
         }
-        Ok(())
+        Ok(pending)
     }
 
     fn total_size(&self) -> u64 {

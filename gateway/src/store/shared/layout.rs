@@ -6,7 +6,15 @@
 //! - `index/{remote}/{key}`: one record per entry, the key in URL-safe
 //!   base64 (keys hold `/`, `%` and any other byte an S3 key may not);
 //! - `leases/{remote}/{key}`: fetch leases;
-//! - `flushes/{remote}/all`, `flushes/{remote}/key/{key}`: flush markers.
+//! - `flushes/{remote}/all`, `flushes/{remote}/key/{key}`: flush markers;
+//! - `usage/{remote}`: the bytes a hosted remote's entries take across the
+//!   cluster (its quota, `usage.rs`);
+//! - `pins/sha256/{hex}`: written when a node references a blob older than
+//!   half of `gc_grace` again, so that the collection spares it (`gc.rs`);
+//! - `access/{node}/{millis}`: batches of blob access times a node sends
+//!   for the cluster's least-recently-used eviction;
+//! - `gc/lease`, `gc/access`: the collecting node's lease, and the access
+//!   times it has merged so far.
 
 use crate::store::{Digest, Entry, EntryId};
 use base64::Engine as _;
@@ -53,6 +61,52 @@ pub fn flush_marker(remote: &str, key: Option<&str>) -> Path {
         None => Path::from(format!("flushes/{remote}/all")),
         Some(k) => Path::from(format!("flushes/{remote}/key/{}", encode_key(k))),
     }
+}
+
+/// Where the hosted usage counter of `remote` is (`usage.rs`).
+pub fn usage(remote: &str) -> Path {
+    Path::from(format!("usage/{remote}"))
+}
+
+/// Where the pin of blob `digest` is (`gc.rs`).
+pub fn pin(digest: &Digest) -> Path {
+    Path::from(format!("pins/sha256/{}", digest.hex()))
+}
+
+/// Where `node`'s batch of access times sent at `at_ms` is.
+pub fn access_batch(node: &str, at_ms: u64) -> Path {
+    Path::from(format!("access/{node}/{at_ms:016}"))
+}
+
+/// The collection's lease (`gc.rs`).
+pub fn gc_lease() -> Path {
+    Path::from("gc/lease")
+}
+
+/// The access times the collecting node merged (`gc.rs`).
+pub fn gc_access() -> Path {
+    Path::from("gc/access")
+}
+
+/// The remote and entry a record's path names; `None` for anything else.
+pub fn record_id(path: &Path) -> Option<EntryId> {
+    let mut parts = path.parts();
+    if parts.next()?.as_ref() != "index" {
+        return None;
+    }
+    let remote = parts.next()?;
+    let key = decode_key(parts.next()?.as_ref())?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(EntryId::new(remote.as_ref(), &key))
+}
+
+/// The digest a blob's path names; `None` for anything else.
+pub fn blob_digest(path: &Path) -> Option<Digest> {
+    let hex = path.filename()?;
+    let d = Digest::from_hex(hex).ok()?;
+    (blob(&d) == *path).then_some(d)
 }
 
 /// One entry as the bucket holds it: the entry, or a tombstone where a
@@ -119,6 +173,13 @@ mod tests {
             Some("a/b%2F../c")
         );
         assert_eq!(decode_key("not base64!"), None);
+        let id = EntryId::new("r", "a/b%2F../c");
+        assert_eq!(record_id(&record(&id)), Some(id));
+        assert_eq!(record_id(&Path::from("index/r")), None);
+        assert_eq!(record_id(&Path::from("leases/r/YQ")), None);
+        assert_eq!(blob_digest(&blob(&d)), Some(d));
+        assert_eq!(blob_digest(&pin(&d)), None);
+        assert!(access_batch("n1", 5) < access_batch("n1", 40));
     }
 
     #[test]

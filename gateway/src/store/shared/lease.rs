@@ -66,11 +66,54 @@ pub struct LeaseGuard {
     path: Path,
     claim: String,
     renewal: tokio::task::JoinHandle<()>,
+    /// The lease's current ETag (renewals change it).
+    e_tag: Arc<Mutex<Option<String>>>,
+    /// Set when another node took the lease over.
+    lost: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether dropping gives the lease up ([`LeaseGuard::keep_until`]
+    /// clears it).
+    give_up: bool,
+}
+
+impl LeaseGuard {
+    /// Whether another node took the lease over (this one outlived its
+    /// TTL without renewing it): work under it must stop.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stop renewing and leave the lease in place until `until_ms` (unix
+    /// milliseconds), so that no node claims it before then (the
+    /// collection's "not again before `gc_every`").
+    pub async fn keep_until(mut self, until_ms: u64) {
+        self.renewal.abort();
+        self.give_up = false;
+        let record = LeaseRecord {
+            node: self.tier.node.clone(),
+            url: self.tier.advertised().unwrap_or_default().to_owned(),
+            expires_at_ms: until_ms,
+            claim: self.claim.clone(),
+        };
+        let opts = PutOptions {
+            mode: PutMode::Update(UpdateVersion {
+                e_tag: self.e_tag.lock().ok().and_then(|t| t.clone()),
+                version: None,
+            }),
+            ..PutOptions::default()
+        };
+        let payload = PutPayload::from(serde_json::to_vec(&record).unwrap_or_default());
+        if let Err(e) = self.tier.bucket.put_opts(&self.path, payload, opts).await {
+            tracing::debug!(lease = %self.path, error = %e, "extending a lease failed; it expires by itself");
+        }
+    }
 }
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewal.abort();
+        if !self.give_up {
+            return;
+        }
         let (tier, path, claim) = (self.tier.clone(), self.path.clone(), self.claim.clone());
         self.tier
             .runtime
@@ -97,13 +140,22 @@ impl SharedTier {
 
     /// Claim the upstream fetch of `id` for this node.
     pub async fn claim(self: &Arc<Self>, id: &EntryId) -> Claim {
+        self.claim_at(layout::lease(id), id).await
+    }
+
+    /// Claim the lease at `path` (`what` names it in messages).
+    pub(super) async fn claim_at(
+        self: &Arc<Self>,
+        path: Path,
+        what: &(dyn std::fmt::Display + Sync),
+    ) -> Claim {
+        let id = what;
         let Some(url) = self.advertised() else {
             return Claim::Alone;
         };
         if self.gate("claim lease", id).is_err() {
             return Claim::Alone;
         }
-        let path = layout::lease(id);
         let claim = new_claim_id();
         let body = || {
             let record = LeaseRecord {
@@ -201,6 +253,8 @@ impl SharedTier {
     fn hold(self: &Arc<Self>, path: Path, e_tag: Option<String>, claim: String) -> LeaseGuard {
         let (tier, at, mine) = (self.clone(), path.clone(), claim.clone());
         let e_tag = Arc::new(Mutex::new(e_tag));
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tag, gone) = (e_tag.clone(), lost.clone());
         let renewal = self.runtime.spawn(async move {
             let every = (tier.lease_ttl / 3).max(Duration::from_millis(100));
             loop {
@@ -211,7 +265,7 @@ impl SharedTier {
                     expires_at_ms: now_ms() + tier.lease_ttl.as_millis() as u64,
                     claim: mine.clone(),
                 };
-                let current = e_tag.lock().ok().and_then(|t| t.clone());
+                let current = tag.lock().ok().and_then(|t| t.clone());
                 let opts = PutOptions {
                     mode: PutMode::Update(UpdateVersion {
                         e_tag: current,
@@ -222,12 +276,13 @@ impl SharedTier {
                 let payload = PutPayload::from(serde_json::to_vec(&record).unwrap_or_default());
                 match tier.bucket.put_opts(&at, payload, opts).await {
                     Ok(r) => {
-                        if let Ok(mut t) = e_tag.lock() {
+                        if let Ok(mut t) = tag.lock() {
                             *t = r.e_tag;
                         }
                     }
                     Err(object_store::Error::Precondition { .. }) => {
-                        tracing::warn!(lease = %at, "a fetch lease was taken over while its fill ran (the fill outlived lease_ttl without renewing)");
+                        gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(lease = %at, "a lease was taken over while its work ran (it outlived lease_ttl without renewing)");
                         return;
                     }
                     Err(e) => {
@@ -241,6 +296,9 @@ impl SharedTier {
             path,
             claim,
             renewal,
+            e_tag,
+            lost,
+            give_up: true,
         }
     }
 

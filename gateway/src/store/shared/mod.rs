@@ -9,15 +9,24 @@
 //! it is `store/shared/through.rs`; nothing above `store/` knows it is
 //! there.
 
+mod access;
 mod bucket;
+mod check;
 mod flush;
+mod gc;
 pub mod layout;
 mod lease;
+mod scan;
 pub(super) mod through;
+mod usage;
 
 pub use bucket::Https;
+pub use check::SharedCheck;
 pub use flush::Flush;
+pub use gc::GcReport;
 pub use lease::{Claim, LeaseGuard};
+pub use scan::{BlobInfo, Census, RecordInfo, Referent};
+pub use usage::Added;
 
 use super::{BlobRead, Digest, Entry, EntryId, StoreError};
 use crate::config::SharedConfig;
@@ -108,6 +117,14 @@ pub struct SharedStats {
     pub hits_local: AtomicU64,
     /// Fresh hits answered after adopting the bucket's entry.
     pub hits_shared: AtomicU64,
+    /// Collection rounds this node ran.
+    pub gc_rounds: AtomicU64,
+    /// Records the collection evicted beyond `max_size`.
+    pub gc_records_evicted: AtomicU64,
+    /// Blobs the collection deleted.
+    pub gc_blobs_deleted: AtomicU64,
+    /// Their bytes.
+    pub gc_bytes_freed: AtomicU64,
 }
 
 /// The bucket of a cluster, as the store uses it.
@@ -142,6 +159,18 @@ pub struct SharedTier {
     unshared: Mutex<std::collections::HashSet<EntryId>>,
     /// Flush markers already applied (path and ETag).
     flushes_seen: Mutex<std::collections::HashSet<(String, Option<String>)>>,
+    /// `max_size`: the bucket's size limit.
+    max_size: Option<u64>,
+    /// `gc_every`.
+    gc_every: std::time::Duration,
+    /// `gc_grace`.
+    gc_grace: std::time::Duration,
+    /// When this node may try the next collection round (unix ms).
+    next_gc_ms: AtomicU64,
+    /// Records the last census read, by path and ETag (`scan.rs`).
+    record_memo: tokio::sync::Mutex<scan::RecordMemo>,
+    /// Blob access times for the next batch (`access.rs`).
+    access: Mutex<HashMap<Digest, u64>>,
 }
 
 /// Most entries remembered for sharing after an outage; beyond, they stay
@@ -191,6 +220,12 @@ impl SharedTier {
             },
             lease_ttl: cfg.lease_ttl,
             timeout: cfg.timeout,
+            max_size: cfg.max_size,
+            gc_every: cfg.gc_every,
+            gc_grace: cfg.gc_grace,
+            next_gc_ms: AtomicU64::new(0),
+            record_memo: tokio::sync::Mutex::default(),
+            access: Mutex::default(),
             cluster_token: match &cfg.cluster_secret {
                 Some(s) => s.0.clone(),
                 None => {
@@ -414,24 +449,29 @@ impl SharedTier {
             .map(|_| ())
     }
 
-    /// Whether the bucket holds blob `digest`.
-    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+    /// Blob `digest` as the bucket lists it; `None` when absent.
+    pub async fn blob_meta(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<object_store::ObjectMeta>, StoreError> {
         self.gate("look for blob", digest)?;
         match self.bucket.head(&layout::blob(digest)).await {
             Err(object_store::Error::NotFound { .. }) => {
-                self.outcome("look for blob", digest, Ok(false))
+                self.outcome("look for blob", digest, Ok(None))
             }
-            r => self.outcome("look for blob", digest, r.map(|_| true)),
+            r => self.outcome("look for blob", digest, r.map(Some)),
         }
     }
 
     /// Copy the committed blob `data` (whose digest is `digest`) into the
-    /// bucket unless it is there. A large blob goes up in parts, and an
-    /// upload that fails is aborted, so the bucket never holds part of a
-    /// blob under its name.
+    /// bucket unless it is there, before a record naming it is written. A
+    /// large blob goes up in parts, and an upload that fails is aborted,
+    /// so the bucket never holds part of a blob under its name. A blob
+    /// already there is pinned when it is old (`gc.rs`), so that the
+    /// collection spares it for the record about to name it.
     pub async fn upload(&self, digest: &Digest, data: Arc<dyn BlobRead>) -> Result<(), StoreError> {
-        if self.has_blob(digest).await? {
-            return Ok(());
+        if let Some(meta) = self.blob_meta(digest).await? {
+            return self.pin_if_old(digest, &meta).await;
         }
         let path = layout::blob(digest);
         let len = data.len();

@@ -14,13 +14,15 @@
 //!   counted). A hosted entry is written through before it is
 //!   acknowledged: its blob first, then its record (created only if absent
 //!   for write-once keys); when the bucket fails, the local change is
-//!   undone and the upload gets 503.
+//!   undone and the upload gets 503. A remote's quota holds for the
+//!   cluster: the bytes go into the bucket's usage counter before the
+//!   record (`usage.rs`).
 //!
 //! Failing reads of the bucket are misses: the caller goes on to the
 //! upstream.
 
-use super::super::{Digest, Entry, EntryId, PutCheck, PutOutcome, Store, StoreError};
-use super::{RecordWrite, Shared, SharedTier, Written};
+use super::super::{Digest, Entry, EntryClass, EntryId, PutCheck, PutOutcome, Store, StoreError};
+use super::{Added, RecordWrite, Shared, SharedTier, Written};
 use bytes::BytesMut;
 use futures_util::StreamExt as _;
 use std::sync::Arc;
@@ -249,13 +251,39 @@ impl Store {
         check: PutCheck,
     ) -> Result<PutOutcome, StoreError> {
         self.share_blob(shared, &entry.blob).await?;
-        let if_absent = check.if_absent;
+        let (if_absent, quota) = (check.if_absent, check.quota);
         let outcome = self
             .put_checked_local(id, entry.clone(), check, true)
             .await?;
         let PutOutcome::Stored(previous) = &outcome else {
             return Ok(outcome);
         };
+        // The quota across the cluster: the bytes this write adds go into
+        // the bucket's counter first (`store/shared/usage.rs`).
+        let mut added = 0;
+        if let Some(limit) = quota {
+            let counted = match shared.record(id).await {
+                Ok(there) => {
+                    let delta = entry.size as i64 - there.entry().map_or(0, |e| e.size as i64);
+                    shared
+                        .add_usage(id.remote(), delta, Some(limit))
+                        .await
+                        .map(|a| (a, delta))
+                }
+                Err(e) => Err(e),
+            };
+            match counted {
+                Ok((Added::Done, delta)) => added = delta,
+                Ok((Added::OverQuota { used }, _)) => {
+                    self.undo_local(id, previous.clone()).await;
+                    return Ok(PutOutcome::OverQuota { used });
+                }
+                Err(e) => {
+                    self.undo_local(id, previous.clone()).await;
+                    return Err(e);
+                }
+            }
+        }
         let how = if if_absent {
             RecordWrite::Create
         } else {
@@ -265,7 +293,22 @@ impl Store {
         if matches!(written, Ok(Written::Stored)) {
             return Ok(outcome);
         }
-        let (meta, rid, previous) = (self.meta.clone(), id.clone(), previous.clone());
+        self.undo_local(id, previous.clone()).await;
+        if added != 0
+            && let Err(e) = shared.add_usage(id.remote(), -added, None).await
+        {
+            tracing::warn!(entry = %id, error = %e, "giving back the usage of a refused hosted write failed; the collection recounts it");
+        }
+        match written {
+            Ok(_) => Ok(PutOutcome::Exists),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Put back the local entry a hosted write replaced (`previous`, or
+    /// none) after the shared tier refused the write.
+    async fn undo_local(&self, id: &EntryId, previous: Option<Box<Entry>>) {
+        let (meta, rid) = (self.meta.clone(), id.clone());
         let undone = Self::blocking(move || match previous {
             Some(p) => meta
                 .put_entry(rid.remote(), rid.key(), &p, true)
@@ -275,10 +318,6 @@ impl Store {
         .await;
         if let Err(e) = undone {
             tracing::error!(entry = %id, error = %e, "undoing a hosted write the shared tier refused failed; this node's copy differs from the cluster's until it is written again");
-        }
-        match written {
-            Ok(_) => Ok(PutOutcome::Exists),
-            Err(e) => Err(e),
         }
     }
 
@@ -293,8 +332,13 @@ impl Store {
         durable: bool,
     ) -> Result<Option<Entry>, StoreError> {
         let in_bucket = shared.record(id).await?.entry();
-        if in_bucket.is_some() {
+        if let Some(e) = &in_bucket {
             shared.delete_record(id).await?;
+            if e.class == EntryClass::Hosted
+                && let Err(err) = shared.add_usage(id.remote(), -(e.size as i64), None).await
+            {
+                tracing::warn!(entry = %id, error = %err, "lowering the cluster's usage after a delete failed; the collection recounts it");
+            }
         }
         let local = self.remove_local(id, durable).await?;
         Ok(local.or(in_bucket))

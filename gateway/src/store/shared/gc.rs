@@ -1,0 +1,330 @@
+//! The cluster's collection: one node at a time (the holder of `gc/lease`),
+//! at most once per `gc_every`, lists the bucket (`scan.rs`) and
+//!
+//! 1. recounts the hosted usage counters from the records (`usage.rs`),
+//!    when nothing changed them meanwhile;
+//! 2. deletes blobs no record references that are older than `gc_grace`;
+//! 3. beyond `max_size`, evicts the least recently used cached blobs with
+//!    their records, down to 90 % of it (hosted entries are never
+//!    evicted: quotas bound them);
+//! 4. deletes pins older than `gc_grace` and leases dead for ten lease
+//!    TTLs, and merges the nodes' access batches into `gc/access`.
+//!
+//! **Why a blob being committed elsewhere is not deleted.** A new blob is
+//! younger than `gc_grace`. A node that writes a record naming a blob
+//! already in the bucket looks at the blob first; when it is older than
+//! half of `gc_grace` it writes the blob's pin before the record
+//! ([`SharedTier::upload`]). The collection deletes a blob only when the
+//! records listed at the start of its round do not name it, the blob is
+//! older than `gc_grace` before that start, and the pin, read again just
+//! before the delete, is too. A record written after the listing began was
+//! written at most a `timeout` after its node looked at the blob
+//! (`gc_grace` is at least twice `timeout`), so its blob is young or freshly
+//! pinned. What is left is the moment between that last read of the pin
+//! and the delete; `artgate fsck --shared` finds a record whose blob went
+//! missing and `--repair` puts the blob back from a node that holds it.
+
+use super::access::AccessTimes;
+use super::scan::{Census, modified_ms};
+use super::{Claim, LeaseGuard, SharedTier, layout};
+use crate::store::{Digest, StoreError, now_ms};
+use object_store::{ObjectStoreExt as _, PutMode, PutPayload, UpdateVersion};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+/// Eviction stops at this share of `max_size`, so that one round makes
+/// room for a while.
+const LOW_WATER_PERCENT: u64 = 90;
+
+/// A lease not renewed for this many TTLs belonged to a node that died.
+const DEAD_LEASE_TTLS: u32 = 10;
+
+/// What one collection round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    /// Bytes of blobs in the bucket after the round.
+    pub bucket_bytes: u64,
+    /// Records of cached entries evicted beyond `max_size`.
+    pub records_evicted: u64,
+    /// Blobs deleted (evicted or unreferenced).
+    pub blobs_deleted: u64,
+    /// Their bytes.
+    pub bytes_freed: u64,
+    /// Hosted usage counters corrected.
+    pub usage_fixed: u64,
+    /// Old pins and dead leases deleted.
+    pub leftovers_deleted: u64,
+    /// Access batches merged.
+    pub access_batches: u64,
+}
+
+impl SharedTier {
+    /// Run a collection round when one is due on this node and no other
+    /// node ran one less than `gc_every` ago; `None` when none ran.
+    pub async fn collect(self: &std::sync::Arc<Self>) -> Result<Option<GcReport>, StoreError> {
+        let every = self.gc_every.as_millis() as u64;
+        let now = now_ms();
+        if now < self.next_gc_ms.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        self.next_gc_ms.store(now + every, Ordering::Relaxed);
+        let guard = match self.claim_at(layout::gc_lease(), &"the collection").await {
+            Claim::Held(g) => g,
+            Claim::Elsewhere { .. } | Claim::Alone => return Ok(None),
+        };
+        let report = self.collect_round(&guard).await?;
+        self.stats.gc_rounds.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .gc_records_evicted
+            .fetch_add(report.records_evicted, Ordering::Relaxed);
+        self.stats
+            .gc_blobs_deleted
+            .fetch_add(report.blobs_deleted, Ordering::Relaxed);
+        self.stats
+            .gc_bytes_freed
+            .fetch_add(report.bytes_freed, Ordering::Relaxed);
+        // The lease stays until the next round is due: no other node runs
+        // one before.
+        guard.keep_until(now_ms() + every).await;
+        Ok(Some(report))
+    }
+
+    /// One round under `guard` (see the module docs).
+    async fn collect_round(&self, guard: &LeaseGuard) -> Result<GcReport, StoreError> {
+        let mut report = GcReport::default();
+        let counters = self.all_usage().await?;
+        let census = self.census().await?;
+        let old = census
+            .started_ms
+            .saturating_sub(self.gc_grace.as_millis() as u64);
+        report.usage_fixed = self.recount(&census, counters).await?;
+        let (mut times, batches) = self.merged_access().await?;
+        report.access_batches = batches.len() as u64;
+
+        let referrers = census.referrers();
+        let mut total: u64 = census.blobs.values().map(|b| b.size).sum();
+        let mut gone = Vec::new();
+        for (d, b) in &census.blobs {
+            if guard.is_lost() {
+                return Ok(report);
+            }
+            if referrers.contains_key(d) || b.modified_ms >= old {
+                continue;
+            }
+            if self.delete_unpinned(d, old).await? {
+                report.blobs_deleted += 1;
+                report.bytes_freed += b.size;
+                total -= b.size;
+                gone.push(*d);
+            }
+        }
+
+        if let Some(max) = self.max_size
+            && total > max
+        {
+            let low = max / 100 * LOW_WATER_PERCENT;
+            let mut lru: Vec<(u64, Digest)> = referrers
+                .iter()
+                .filter(|(_, rs)| rs.iter().all(|r| r.referent.is_some_and(|t| !t.hosted)))
+                .filter_map(|(d, _)| {
+                    let b = census.blobs.get(d).filter(|b| b.modified_ms < old)?;
+                    let used = times.blobs.get(&d.hex()).copied().unwrap_or(0);
+                    Some((used.max(b.modified_ms), *d))
+                })
+                .collect();
+            lru.sort_unstable();
+            for (_, d) in lru {
+                if total <= low || guard.is_lost() {
+                    break;
+                }
+                if self.pinned(&d, old).await? {
+                    continue;
+                }
+                for r in &referrers[&d] {
+                    match self.bucket.delete(&r.path).await {
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        res => self.outcome("evict record", &r.path, res)?,
+                    }
+                    report.records_evicted += 1;
+                }
+                if self.delete_unpinned(&d, old).await? {
+                    let size = census.blobs[&d].size;
+                    report.blobs_deleted += 1;
+                    report.bytes_freed += size;
+                    total -= size;
+                    gone.push(d);
+                }
+            }
+            if total > max {
+                tracing::warn!(
+                    bucket = %self.url,
+                    bytes = total,
+                    max_size = max,
+                    "the bucket stays over [shared] max_size: hosted entries and blobs younger than gc_grace are not evicted"
+                );
+            }
+        }
+        report.bucket_bytes = total;
+
+        report.leftovers_deleted = self.delete_leftovers(&census, old).await?;
+        let before = times.blobs.len();
+        for d in &gone {
+            times.blobs.remove(&d.hex());
+        }
+        times
+            .blobs
+            .retain(|hex, _| Digest::from_hex(hex).is_ok_and(|d| census.blobs.contains_key(&d)));
+        if batches.is_empty() && times.blobs.len() == before {
+            return Ok(report);
+        }
+        let path = layout::gc_access();
+        let payload = PutPayload::from(serde_json::to_vec(&times).unwrap_or_default());
+        let r = self.bucket.put(&path, payload).await;
+        self.outcome("write access times", &path, r)?;
+        for b in batches {
+            let _ = self.bucket.delete(&b).await;
+        }
+        Ok(report)
+    }
+
+    /// Correct the usage counters read before `census` (`counters`) to
+    /// what its records total; a counter written meanwhile is left for the
+    /// next round. How many were corrected.
+    async fn recount(
+        &self,
+        census: &Census,
+        counters: HashMap<String, (u64, Option<String>)>,
+    ) -> Result<u64, StoreError> {
+        let mut sums: HashMap<&str, u64> = HashMap::new();
+        for r in &census.records {
+            if let Some(t) = r.referent.filter(|t| t.hosted) {
+                *sums.entry(r.id.remote()).or_default() += t.size;
+            }
+        }
+        let mut fixed = 0;
+        for (remote, (bytes, e_tag)) in &counters {
+            let sum = sums.remove(remote.as_str()).unwrap_or(0);
+            if sum == *bytes {
+                continue;
+            }
+            let mode = PutMode::Update(UpdateVersion {
+                e_tag: e_tag.clone(),
+                version: None,
+            });
+            if self.put_usage(&layout::usage(remote), sum, mode).await? {
+                tracing::info!(
+                    remote,
+                    was = bytes,
+                    now = sum,
+                    "corrected a hosted usage counter"
+                );
+                fixed += 1;
+            }
+        }
+        for (remote, sum) in sums {
+            if self
+                .put_usage(&layout::usage(remote), sum, PutMode::Create)
+                .await?
+            {
+                fixed += 1;
+            }
+        }
+        Ok(fixed)
+    }
+
+    /// The merged access times and the batches not merged into them yet
+    /// (merged now; deleted once the merge is written).
+    async fn merged_access(
+        &self,
+    ) -> Result<(AccessTimes, Vec<object_store::path::Path>), StoreError> {
+        let path = layout::gc_access();
+        let mut times = self.read_times(&path).await?.unwrap_or_default();
+        let mut batches = Vec::new();
+        for meta in self.list_all("access").await? {
+            if let Some(batch) = self.read_times(&meta.location).await? {
+                times.merge(batch);
+            }
+            batches.push(meta.location);
+        }
+        Ok((times, batches))
+    }
+
+    /// Access times at `path`; `None` when absent. Unreadable times are
+    /// dropped with a warning (they only order the eviction).
+    async fn read_times(
+        &self,
+        path: &object_store::path::Path,
+    ) -> Result<Option<AccessTimes>, StoreError> {
+        let got = match self.bucket.get(path).await {
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            r => self.outcome("read access times", path, r)?,
+        };
+        let bytes = self.outcome("read access times", path, self.body(got).await)?;
+        match serde_json::from_slice(&bytes) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => {
+                tracing::warn!(object = %path, error = %e, "unreadable access times in the bucket; ignored");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether blob `d` was pinned at or after `old`.
+    async fn pinned(&self, d: &Digest, old: u64) -> Result<bool, StoreError> {
+        let pin = layout::pin(d);
+        match self.bucket.head(&pin).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            r => Ok(modified_ms(&self.outcome("read pin", &pin, r)?) >= old),
+        }
+    }
+
+    /// Delete blob `d` unless it was pinned at or after `old`; whether it
+    /// is gone.
+    async fn delete_unpinned(&self, d: &Digest, old: u64) -> Result<bool, StoreError> {
+        if self.pinned(d, old).await? {
+            return Ok(false);
+        }
+        let path = layout::blob(d);
+        match self.bucket.delete(&path).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(true),
+            r => self.outcome("delete blob", &path, r).map(|_| true),
+        }
+    }
+
+    /// Delete pins older than `old` and leases nobody renewed for
+    /// [`DEAD_LEASE_TTLS`] TTLs; how many.
+    async fn delete_leftovers(&self, census: &Census, old: u64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for (d, at) in &census.pins {
+            if *at < old && self.bucket.delete(&layout::pin(d)).await.is_ok() {
+                deleted += 1;
+            }
+        }
+        let dead = census
+            .started_ms
+            .saturating_sub((self.lease_ttl * DEAD_LEASE_TTLS).as_millis() as u64);
+        for meta in self.list_all("leases").await? {
+            if modified_ms(&meta) < dead && self.bucket.delete(&meta.location).await.is_ok() {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Write blob `d`'s pin when `meta` (the blob as the bucket has it)
+    /// is older than half of `gc_grace`: a record naming it is about to be
+    /// written (see the module docs).
+    pub(super) async fn pin_if_old(
+        &self,
+        d: &Digest,
+        meta: &object_store::ObjectMeta,
+    ) -> Result<(), StoreError> {
+        let half = self.gc_grace.as_millis() as u64 / 2;
+        if modified_ms(meta) + half > now_ms() {
+            return Ok(());
+        }
+        let pin = layout::pin(d);
+        let r = self.bucket.put(&pin, PutPayload::default()).await;
+        self.outcome("pin blob", &pin, r).map(|_| ())
+    }
+}

@@ -1,0 +1,145 @@
+//! Hosted quotas across the cluster. `usage/REMOTE` holds the bytes a
+//! hosted remote's entries take in the bucket; a hosted write with a
+//! quota adds its size there with compare-and-swap (`If-Match` on the
+//! counter's ETag) before its record is written, and refuses when the sum
+//! would pass the quota, so two nodes cannot both fill the last bytes. A
+//! delete subtracts. A write that fails after adding gives its bytes back;
+//! a node that dies in between leaves the counter high until the
+//! collection recounts it from the records (`gc.rs`).
+
+use super::{SharedTier, layout};
+use crate::store::StoreError;
+use object_store::{ObjectStoreExt as _, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Compare-and-swap attempts before a contended counter is an error.
+const ATTEMPTS: u32 = 20;
+
+/// A usage counter as the bucket holds it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Usage {
+    /// Bytes the remote's entries take.
+    bytes: u64,
+}
+
+/// What [`SharedTier::add_usage`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// The counter holds the sum now.
+    Done,
+    /// Nothing changed: the sum would pass the quota; what the remote
+    /// takes now.
+    OverQuota {
+        /// Bytes the remote's entries take.
+        used: u64,
+    },
+}
+
+impl SharedTier {
+    /// The counter of `remote` with its ETag; `None` when there is none.
+    async fn read_usage(&self, remote: &str) -> Result<Option<(u64, Option<String>)>, StoreError> {
+        self.gate("read usage", &remote)?;
+        let path = layout::usage(remote);
+        let got = match self.bucket.get(&path).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                return self.outcome("read usage", &path, Ok(None));
+            }
+            r => self.outcome("read usage", &path, r)?,
+        };
+        let tag = got.meta.e_tag.clone();
+        let bytes = self.outcome("read usage", &path, self.body(got).await)?;
+        let usage: Usage = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            id: format!("shared usage counter {path}"),
+            reason: e.to_string(),
+        })?;
+        Ok(Some((usage.bytes, tag)))
+    }
+
+    /// The bytes `remote`'s entries take across the cluster; `None` when
+    /// no counter was written yet.
+    pub async fn usage(&self, remote: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.read_usage(remote).await?.map(|(b, _)| b))
+    }
+
+    /// Add `delta` bytes to `remote`'s counter, unless it grows past
+    /// `quota`. A decrease of a counter never written changes nothing.
+    pub async fn add_usage(
+        &self,
+        remote: &str,
+        delta: i64,
+        quota: Option<u64>,
+    ) -> Result<Added, StoreError> {
+        let path = layout::usage(remote);
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            let (used, mode) = match self.read_usage(remote).await? {
+                None if delta <= 0 => return Ok(Added::Done),
+                None => (0, PutMode::Create),
+                Some((used, e_tag)) => (
+                    used,
+                    PutMode::Update(UpdateVersion {
+                        e_tag,
+                        version: None,
+                    }),
+                ),
+            };
+            let sum = used.saturating_add_signed(delta);
+            if delta > 0
+                && let Some(q) = quota
+                && sum > q
+            {
+                return Ok(Added::OverQuota { used });
+            }
+            if self.put_usage(&path, sum, mode).await? {
+                return Ok(Added::Done);
+            }
+        }
+        Err(self.failed(
+            "update usage",
+            &path,
+            &format!("the counter changed under {ATTEMPTS} attempts in a row"),
+        ))
+    }
+
+    /// Write `bytes` to the counter at `path` with `mode`; `false` when
+    /// another write came first.
+    pub(super) async fn put_usage(
+        &self,
+        path: &object_store::path::Path,
+        bytes: u64,
+        mode: PutMode,
+    ) -> Result<bool, StoreError> {
+        let payload = PutPayload::from(serde_json::to_vec(&Usage { bytes }).unwrap_or_default());
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match self.bucket.put_opts(path, payload, opts).await {
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. }
+                | object_store::Error::NotFound { .. },
+            ) => self.outcome("update usage", path, Ok(false)),
+            r => self.outcome("update usage", path, r.map(|_| true)),
+        }
+    }
+
+    /// Every counter with its ETag (for the collection's recount).
+    pub(super) async fn all_usage(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (u64, Option<String>)>, StoreError> {
+        let mut all = std::collections::HashMap::new();
+        for meta in self.list_all("usage").await? {
+            let Some(remote) = meta.location.filename() else {
+                continue;
+            };
+            if let Some(found) = self.read_usage(remote).await? {
+                all.insert(remote.to_owned(), found);
+            }
+        }
+        Ok(all)
+    }
+}
