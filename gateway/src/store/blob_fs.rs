@@ -42,13 +42,27 @@ pub struct FsBlobStore<V: Vfs = OsFs> {
     token: Arc<str>,
     /// The free space new spools must leave (`storage.min_free`).
     reserve: Option<Reserve>,
-    /// When this process last committed each digest (renamed a spool to it,
-    /// or found it already there): orphan reclaiming spares these blobs
-    /// for a grace period, since their index insert may still be coming.
-    /// The lock also makes a commit's claim and a reclaim's
-    /// check-then-delete of the same digest exclusive.
-    commits: Arc<Mutex<HashMap<Digest, Instant>>>,
+    /// This process's commits of each digest (renamed a spool to it, or
+    /// found it already there): orphan reclaiming spares these blobs for
+    /// a grace period, and garbage collection while their index insert is
+    /// still coming. The lock also makes a commit's claim and a reclaim's
+    /// or collection's check-then-delete of the same digest exclusive.
+    commits: Arc<Mutex<HashMap<Digest, Claim>>>,
 }
+
+/// This process's claim of a digest ([`FsBlobStore::commits`]).
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    /// The last commit, or the last [`BlobStore::settle`].
+    at: Instant,
+    /// Commits whose index insert has not been settled yet.
+    pending: u32,
+}
+
+/// How long an unsettled commit protects its file from garbage
+/// collection at most (a fill dropped between its commit and its insert
+/// never settles).
+const PENDING_AT_MOST: Duration = Duration::from_secs(600);
 
 /// A committed blob opened for reading.
 #[derive(Debug)]
@@ -142,7 +156,7 @@ impl<V: Vfs> FsBlobStore<V> {
         self
     }
 
-    fn commits(&self) -> MutexGuard<'_, HashMap<Digest, Instant>> {
+    fn commits(&self) -> MutexGuard<'_, HashMap<Digest, Claim>> {
         // A map of times: a panic elsewhere cannot leave it inconsistent.
         self.commits.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -306,7 +320,15 @@ impl<V: Vfs> BlobStore<V> for FsBlobStore<V> {
         let shard_byte = blob.digest.as_bytes()[0];
         // Claimed before looking: a reclaim either deleted the file before
         // this (and the spool is renamed into place below) or spares it.
-        self.commits().insert(blob.digest, Instant::now());
+        {
+            let mut commits = self.commits();
+            let claim = commits.entry(blob.digest).or_insert(Claim {
+                at: Instant::now(),
+                pending: 0,
+            });
+            claim.at = Instant::now();
+            claim.pending += 1;
+        }
         match self.vfs.stat(&dest) {
             Ok(m) if m.kind == FileKind::File && m.len == blob.size => {
                 // Same content is already stored; the spool is dropped. Its
@@ -500,7 +522,7 @@ impl<V: Vfs> BlobStore<V> for FsBlobStore<V> {
             let commits = self.commits();
             if commits
                 .get(&blob.digest)
-                .is_some_and(|t| t.elapsed() < grace)
+                .is_some_and(|c| c.at.elapsed() < grace)
                 || indexed(&blob.digest)
             {
                 continue;
@@ -511,7 +533,8 @@ impl<V: Vfs> BlobStore<V> for FsBlobStore<V> {
             }
             drop(commits);
         }
-        self.commits().retain(|_, t| t.elapsed() < grace);
+        self.commits()
+            .retain(|_, c| c.at.elapsed() < grace.max(PENDING_AT_MOST));
         Ok(report)
     }
 
@@ -530,10 +553,20 @@ impl<V: Vfs> BlobStore<V> for FsBlobStore<V> {
         indexed: &dyn Fn(&Digest) -> bool,
     ) -> io::Result<bool> {
         let commits = self.commits();
-        if commits.get(digest).is_some_and(|t| *t >= since) || indexed(digest) {
+        let claimed = commits
+            .get(digest)
+            .is_some_and(|c| c.at >= since || (c.pending > 0 && c.at.elapsed() < PENDING_AT_MOST));
+        if claimed || indexed(digest) {
             return Ok(false);
         }
         self.remove(digest)
+    }
+
+    fn settle(&self, digest: &Digest) {
+        if let Some(c) = self.commits().get_mut(digest) {
+            c.pending = c.pending.saturating_sub(1);
+            c.at = Instant::now();
+        }
     }
 }
 

@@ -204,6 +204,7 @@ mod tests {
             .meta
             .put_entry(remote, key, &Entry::test(r.digest, r.size, class), false)
             .unwrap();
+        store.blobs.settle(&r.digest);
         r.digest
     }
 
@@ -358,11 +359,49 @@ mod tests {
             None
         );
         assert!(store.blobs.contains(&d).unwrap());
-        // Without a claim since then, the file goes.
+        // Settled (its insert failed, say), without a claim since then, the
+        // file goes.
+        store.blobs.settle(&d);
         assert_eq!(
             delete_file(&*store.meta, &*store.blobs, &d, Instant::now()).unwrap(),
             Some(9)
         );
         assert!(!store.blobs.contains(&d).unwrap());
+    }
+
+    /// A commit that claimed a digest before a collection began and
+    /// inserts its entry after the collection took the blob's record keeps
+    /// its file: until the insert settles, the claim protects it (the
+    /// interleaving behind a rare crash-test failure: a fill's insert
+    /// after the garbage collection of `PUT /cache/flush`).
+    #[test]
+    fn a_commit_claimed_before_a_collection_keeps_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = setup(dir.path());
+        let d = add(&store, "r", "k", b"contended", EntryClass::Immutable);
+        // The entry goes: the blob is recorded, unreferenced.
+        store.meta.remove_entry("r", "k", false).unwrap();
+        // A fill of the same content commits (finds the file in place)...
+        let mut s = store.blobs.create_spool().unwrap();
+        s.write(b"contended").unwrap();
+        assert_eq!(store.blobs.commit(s, None).unwrap().digest, d);
+        // ...a collection begins after its claim and takes the record...
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let r = gc(&store).unwrap();
+        assert_eq!(
+            (r.blobs, r.bytes),
+            (1, 0),
+            "the record goes, the file stays: {r:?}"
+        );
+        // ...and then the fill's insert lands.
+        store
+            .meta
+            .put_entry("r", "k", &Entry::test(d, 9, EntryClass::Immutable), false)
+            .unwrap();
+        store.blobs.settle(&d);
+        assert!(
+            store.blobs.contains(&d).unwrap(),
+            "the entry's file is there"
+        );
     }
 }

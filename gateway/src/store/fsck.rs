@@ -346,6 +346,7 @@ mod tests {
         let r = blobs.commit(s, None).unwrap();
         meta.put_entry("r", key, &entry(r.digest, r.size), true)
             .unwrap();
+        blobs.settle(&r.digest);
         r.digest
     }
 

@@ -158,8 +158,16 @@ pub trait BlobStore<V: Vfs = OsFs>: Send + Sync + 'static {
         let _ = name;
         Ok(false)
     }
-    /// Delete a blob unless a commit claimed it at or after `since` (it
-    /// may be about to be indexed) or `indexed` says the index knows it;
+    /// Say that the index insert following a commit of `digest` is done
+    /// (or failed, or never comes): until then, garbage collection spares
+    /// the file ([`BlobStore::remove_unless_claimed`]). The [`Store`]'s
+    /// puts call it.
+    fn settle(&self, digest: &Digest) {
+        let _ = digest;
+    }
+    /// Delete a blob unless a commit claimed it at or after `since`, or
+    /// claimed it earlier and has not settled yet (it may be about to be
+    /// indexed), or `indexed` says the index knows it;
     /// the check and the deletion are atomic with respect to commits.
     /// Returns whether the file was deleted.
     fn remove_unless_claimed(

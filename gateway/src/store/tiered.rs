@@ -272,7 +272,9 @@ impl Store {
     ) -> Result<Option<Entry>, StoreError> {
         let (meta, rid, e) = (self.meta.clone(), id.clone(), entry.clone());
         let replaced =
-            Self::blocking(move || meta.put_entry(rid.remote(), rid.key(), &e, durable)).await?;
+            Self::blocking(move || meta.put_entry(rid.remote(), rid.key(), &e, durable)).await;
+        self.blobs.settle(&entry.blob);
+        let replaced = replaced?;
         if let Some(shared) = &self.shared {
             match sharing {
                 Sharing::Background => self.share_later(shared, id, entry.clone()),
@@ -318,11 +320,18 @@ impl Store {
         check: PutCheck,
         durable: bool,
     ) -> Result<PutOutcome, StoreError> {
-        let (meta, id) = (self.meta.clone(), id.clone());
-        Self::blocking(move || {
+        let (meta, id, blob, blobs) = (
+            self.meta.clone(),
+            id.clone(),
+            entry.blob,
+            self.blobs.clone(),
+        );
+        let put = Self::blocking(move || {
             meta.put_entry_checked(id.remote(), id.key(), &entry, check, durable)
         })
-        .await
+        .await;
+        blobs.settle(&blob);
+        put
     }
 
     /// Change an entry atomically (see [`EntryIndex::update_entry`](super::EntryIndex::update_entry));

@@ -62,8 +62,11 @@ impl Store {
         if !serves(&entry) || !self.fetch_blob(shared, &entry.blob).await? {
             return Ok(false);
         }
-        let (meta, id) = (self.meta.clone(), id.clone());
-        Self::blocking(move || meta.put_entry(id.remote(), id.key(), &entry, false)).await?;
+        let (meta, id, blob) = (self.meta.clone(), id.clone(), entry.blob);
+        let put =
+            Self::blocking(move || meta.put_entry(id.remote(), id.key(), &entry, false)).await;
+        self.blobs.settle(&blob);
+        put?;
         Ok(true)
     }
 
