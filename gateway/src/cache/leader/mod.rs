@@ -144,6 +144,13 @@ async fn phases(job: &Job, fill: &Arc<Fill>) -> Result<Published, FillError> {
     {
         return tee::stream(job, fill, tee::Body::relay(job, resp).await?).await;
     }
+    // In a cluster, the node that fetched this key may have shared it
+    // between the first lookup and the claim (a bucket slow to refuse the
+    // claim makes that likely): look once more before going upstream.
+    let stored = match stored {
+        None if job.engine.store.shared.is_some() => next!(stored::lookup(job, fill).await),
+        stored => stored,
+    };
     let validators = revalidate::validators(&job.plan, stored.as_ref());
     let answer = fetch::send(job, validators).await?;
     let fetched = next!(revalidate::answer(job, fill, answer, stored.as_ref()).await);
