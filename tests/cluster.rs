@@ -788,13 +788,16 @@ async fn the_collection_evicts_the_least_recently_used_beyond_max_size() {
         "{}[[remote]]\nname = \"h\"\npackage = \"local\"\n",
         generic_remote("pull", &up.url(), "")
     );
-    let gc = "max_size = \"3MiB\"\ngc_every = \"1s\"\ngc_grace = \"10s\"\n";
-    let start = |name: &'static str| {
-        let table = format!("{}{gc}\n{remotes}", sw.shared_table("g", name));
+    // a and b collect without a size limit (unreferenced blobs, usage);
+    // c, with one, starts once every blob is older than gc_grace, so that
+    // its eviction sees them all.
+    let gc = "gc_every = \"1s\"\ngc_grace = \"10s\"\n";
+    let start = |name: &'static str, extra: &'static str| {
+        let table = format!("{}{gc}{extra}\n{remotes}", sw.shared_table("g", name));
         async move { Gateway::start(&table).await }
     };
-    let a = start("a").await;
-    let b = start("b").await;
+    let a = start("a", "").await;
+    let b = start("b", "").await;
     let http = reqwest::Client::new();
     let r = http
         .put(a.url("/api/v1/remote/h/keep.bin"))
@@ -829,6 +832,8 @@ async fn the_collection_evicts_the_least_recently_used_beyond_max_size() {
         "cache"
     );
 
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let c = start("c", "max_size = \"3MiB\"\n").await;
     // 5 MiB of referenced blobs over 3 MiB: o2, o3, o4 go (down to 90 %),
     // and tmp.bin's blob, which nothing references.
     eventually(
@@ -843,15 +848,20 @@ async fn the_collection_evicts_the_least_recently_used_beyond_max_size() {
         2,
         "the hosted record and the tombstone stay"
     );
-    let evicted = a
-        .metric("artgate_shared_gc_records_evicted_total", &[])
-        .await
-        + b.metric("artgate_shared_gc_records_evicted_total", &[])
+    let (mut evicted, mut deleted) = (0.0, 0.0);
+    for gw in [&a, &b, &c] {
+        evicted += gw
+            .metric("artgate_shared_gc_records_evicted_total", &[])
             .await;
-    assert_eq!(evicted, 3.0);
-    let deleted = a.metric("artgate_shared_gc_blobs_deleted_total", &[]).await
-        + b.metric("artgate_shared_gc_blobs_deleted_total", &[]).await;
-    assert_eq!(deleted, 4.0);
+        deleted += gw
+            .metric("artgate_shared_gc_blobs_deleted_total", &[])
+            .await;
+    }
+    assert_eq!(
+        (evicted, deleted),
+        (3.0, 4.0),
+        "o2, o3 and o4 evicted, and tmp.bin's blob deleted"
+    );
     let usage = sw.get("g/usage/h").await.unwrap_or_default();
     assert!(
         usage.contains(&format!("\"bytes\":{MIB}")),
@@ -860,13 +870,13 @@ async fn the_collection_evicts_the_least_recently_used_beyond_max_size() {
 
     // A node with an empty disk: o1 and keep.bin from the bucket, o2 from
     // the upstream again.
-    let c = start("c").await;
-    let g = get(&c, "/api/v1/remote/pull/o1.bin").await;
+    let d = start("d", "").await;
+    let g = get(&d, "/api/v1/remote/pull/o1.bin").await;
     assert_eq!((g.status, g.source()), (200, "cache"));
     assert!(g.body() == bytes(MIB, 1).as_slice());
-    let g = get(&c, "/api/v1/remote/h/keep.bin").await;
+    let g = get(&d, "/api/v1/remote/h/keep.bin").await;
     assert!(g.status == 200 && g.body() == bytes(MIB, 9).as_slice());
-    let g = get(&c, "/api/v1/remote/pull/o2.bin").await;
+    let g = get(&d, "/api/v1/remote/pull/o2.bin").await;
     assert_eq!((g.status, g.source()), (200, "remote"));
     assert_eq!(up.seen("/o1.bin").gets, 1);
     assert_eq!(up.seen("/o2.bin").gets, 2);
@@ -956,4 +966,62 @@ async fn fsck_shared_finds_and_repairs_lost_blobs() {
     let b = node(&sw, "f", "b", &remotes).await;
     let g = get(&b, "/api/v1/remote/h/k.bin").await;
     assert!(g.status == 200 && g.body() == bytes(200 * KIB, 2).as_slice());
+}
+
+/// A cached entry's record replaces only an older copy (compare-and-swap
+/// on its ETag): a node writing an entry it stored before another node
+/// revalidated it leaves the later record in place, and of writers racing
+/// on one key the latest copy stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_record_replaces_only_an_older_copy() {
+    use artgate::store::shared::{RecordWrite, Written};
+    use artgate::store::{Digest, Entry, EntryClass, EntryId, SharedTier};
+    let sw = Seaweed::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n{}",
+        crate::support::gateway::config_head(dir.path()),
+        sw.shared_table("cas", "t")
+    );
+    let config = artgate::config::parse(&text, dir.path()).unwrap();
+    let https = artgate::upstream::https_connector(&config.upstream).unwrap();
+    let tier = SharedTier::new(config.shared.as_ref().unwrap(), https).unwrap();
+    let id = EntryId::new("r", "tag");
+    let stored_at = |ms: u64| {
+        let mut e = Entry::hosted(Digest::EMPTY, 0, ms, None, vec![]);
+        e.class = EntryClass::Mutable;
+        e.expires_at_ms = Some(ms + 60_000);
+        e
+    };
+    let write = |e: Entry| {
+        let (tier, id) = (&tier, &id);
+        async move {
+            tier.put_record(id, Some(&e), RecordWrite::IfNewer)
+                .await
+                .unwrap()
+        }
+    };
+    let in_bucket = || async {
+        tier.record(&id)
+            .await
+            .unwrap()
+            .entry()
+            .unwrap()
+            .stored_at_ms
+    };
+    assert_eq!(write(stored_at(200)).await, Written::Stored);
+    assert_eq!(
+        write(stored_at(100)).await,
+        Written::Exists,
+        "an older copy"
+    );
+    assert_eq!(in_bucket().await, 200);
+    assert_eq!(write(stored_at(250)).await, Written::Stored, "a newer copy");
+    let racing = futures_util::future::join_all((300..304).map(|ms| write(stored_at(ms)))).await;
+    assert!(racing.contains(&Written::Stored), "{racing:?}");
+    assert_eq!(
+        in_bucket().await,
+        303,
+        "the latest of the racing copies stands"
+    );
 }

@@ -3,6 +3,7 @@
 //! upstream, hot reloads, hostile adapters — with the figures RELIABILITY.md
 //! records. Every test of these kinds lives here, and only here.
 
+mod cluster_crash;
 mod crash;
 mod disk;
 mod failpoints;

@@ -44,7 +44,7 @@ const DEFAULT_CYCLES: usize = 20;
 const REPAIR_EVERY: usize = 10;
 /// An error a client saw this long before the gateway was seen dead (a
 /// failpoint crash) happened with a healthy gateway.
-const EXIT_GRACE: Duration = Duration::from_millis(250);
+pub(super) const EXIT_GRACE: Duration = Duration::from_millis(250);
 
 /// How a cycle ends the gateway.
 #[derive(Clone, Debug)]
@@ -146,7 +146,7 @@ pub(super) struct Summary {
 
 /// One uploaded content version, reproducible from its seed and length.
 #[derive(Clone, Debug)]
-struct Version {
+pub(super) struct Version {
     len: usize,
     sha: String,
 }
@@ -177,7 +177,7 @@ enum Ack {
 
 /// A hosted key: what the last read-back found, and the uploads since.
 #[derive(Default)]
-struct KeyState {
+pub(super) struct KeyState {
     settled: Option<Version>,
     since: Vec<(Version, Ack)>,
 }
@@ -203,49 +203,61 @@ impl KeyState {
 
 /// Counters over the whole run (the figures RELIABILITY.md records).
 #[derive(Default)]
-struct Figures {
-    uploads_sent: AtomicU64,
-    uploads_acked: AtomicU64,
-    uploads_cut: AtomicU64,
-    fills_sent: AtomicU64,
-    fills_complete: AtomicU64,
-    fills_from_remote: AtomicU64,
-    fills_cut: AtomicU64,
-    reads_back: AtomicU64,
-    spools_left: AtomicU64,
-    spools_cleaned: AtomicU64,
-    orphans_left: AtomicU64,
+pub(super) struct Figures {
+    pub uploads_sent: AtomicU64,
+    pub uploads_acked: AtomicU64,
+    pub uploads_cut: AtomicU64,
+    pub fills_sent: AtomicU64,
+    pub fills_complete: AtomicU64,
+    pub fills_from_remote: AtomicU64,
+    pub fills_cut: AtomicU64,
+    pub reads_back: AtomicU64,
+    pub spools_left: AtomicU64,
+    pub spools_cleaned: AtomicU64,
+    pub orphans_left: AtomicU64,
 }
 
-fn add(c: &AtomicU64, n: u64) {
+pub(super) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, SeqCst);
 }
 
-fn get(c: &AtomicU64) -> u64 {
+pub(super) fn get(c: &AtomicU64) -> u64 {
     c.load(SeqCst)
 }
 
 /// Everything the workload and the checks share.
-struct World {
-    p: Params,
-    keys: Mutex<Vec<KeyState>>,
-    objects: Vec<(usize, String)>,
-    figures: Figures,
+pub(super) struct World {
+    pub p: Params,
+    pub keys: Mutex<Vec<KeyState>>,
+    pub objects: Vec<(usize, String)>,
+    pub figures: Figures,
     /// Set just before the kill: errors seen while it is unset happened
     /// with a healthy gateway and are violations.
-    killing: AtomicBool,
+    pub killing: AtomicBool,
     /// Tells the workload to stop starting requests.
-    stop: AtomicBool,
-    violations: Mutex<Vec<String>>,
+    pub stop: AtomicBool,
+    pub violations: Mutex<Vec<String>>,
     /// Errors seen while `killing` was unset, with when: violations with a
     /// `kill -9`; with a failpoint crash, only when they came before the
     /// gateway died (the clients may see the death before the test does).
-    suspects: Mutex<Vec<(Instant, String)>>,
+    pub suspects: Mutex<Vec<(Instant, String)>>,
 }
 
 impl World {
-    fn violation(&self, v: String) {
+    pub(super) fn violation(&self, v: String) {
         self.violations.lock().unwrap().push(v);
+    }
+
+    /// After a crash: uploads the client never heard back on may or may
+    /// not be stored.
+    pub(super) fn pending_unknown(&self) {
+        for k in self.keys.lock().unwrap().iter_mut() {
+            for (_, a) in k.since.iter_mut() {
+                if *a == Ack::Pending {
+                    *a = Ack::Unknown;
+                }
+            }
+        }
     }
 
     /// An error with a gateway that was not known to be dead.
@@ -255,7 +267,7 @@ impl World {
 
     /// Turn the suspects of this cycle into violations: all of them, or
     /// those from before `dead_at - EXIT_GRACE`.
-    fn judge_suspects(&self, dead_at: Option<Instant>) {
+    pub(super) fn judge_suspects(&self, dead_at: Option<Instant>) {
         let suspects = std::mem::take(&mut *self.suspects.lock().unwrap());
         for (at, v) in suspects {
             if dead_at.is_none_or(|d| at + EXIT_GRACE < d) {
@@ -266,14 +278,14 @@ impl World {
 }
 
 /// The size of upstream object `j` (object 0 is empty).
-fn object_size(seed: u64, j: usize, max: usize) -> usize {
+pub(super) fn object_size(seed: u64, j: usize, max: usize) -> usize {
     if j == 0 {
         return 0;
     }
     Rng::new(seed ^ 0x000b_1ec7 ^ ((j as u64) << 20)).size(KIB, max)
 }
 
-fn object_seed(seed: u64, j: usize) -> u64 {
+pub(super) fn object_seed(seed: u64, j: usize) -> u64 {
     seed.rotate_left(17) ^ j as u64
 }
 
@@ -481,14 +493,7 @@ pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
         }
         // Errors reported after the crash are the crash's.
         world.judge_suspects(Some(Instant::now() - EXIT_GRACE));
-        // Uploads the client never heard back on may or may not be stored.
-        for k in world.keys.lock().unwrap().iter_mut() {
-            for (_, a) in k.since.iter_mut() {
-                if *a == Ack::Pending {
-                    *a = Ack::Unknown;
-                }
-            }
-        }
+        world.pending_unknown();
 
         // fsck while the gateway is down (sled locks the index).
         let (_, report) = fsck(&cfg, &["--verify"]).await;
@@ -566,7 +571,7 @@ pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
 }
 
 /// Panic with every violation so far, the seed and the log.
-fn check(world: &World, cycle: usize, seed: u64, gw: &ChildGateway) {
+pub(super) fn check(world: &World, cycle: usize, seed: u64, gw: &ChildGateway) {
     let v = world.violations.lock().unwrap();
     if !v.is_empty() {
         panic!(
@@ -578,7 +583,13 @@ fn check(world: &World, cycle: usize, seed: u64, gw: &ChildGateway) {
 }
 
 /// Upload new versions of this uploader's keys until told to stop.
-async fn uploader(world: Arc<World>, c: reqwest::Client, base: String, t: usize, mut rng: Rng) {
+pub(super) async fn uploader(
+    world: Arc<World>,
+    c: reqwest::Client,
+    base: String,
+    t: usize,
+    mut rng: Rng,
+) {
     let f = &world.figures;
     while !world.stop.load(SeqCst) {
         let p = &world.p;
@@ -632,7 +643,7 @@ async fn uploader(world: Arc<World>, c: reqwest::Client, base: String, t: usize,
 
 /// GET random upstream objects through the pull-through remote until told
 /// to stop; every body that ends cleanly must be exactly the object.
-async fn filler(world: Arc<World>, c: reqwest::Client, base: String, mut rng: Rng) {
+pub(super) async fn filler(world: Arc<World>, c: reqwest::Client, base: String, mut rng: Rng) {
     let f = &world.figures;
     while !world.stop.load(SeqCst) {
         let j = rng.range(0, world.p.objects as u64) as usize;
@@ -726,7 +737,7 @@ async fn read(c: &reqwest::Client, url: String) -> Found {
 /// With `may_crash` (a failpoint is armed) the gateway may die in the
 /// middle; the hosted keys are judged only when it did not, and what the
 /// upstream objects' read-back finds is not judged then.
-async fn read_back(gw: &mut ChildGateway, world: &Arc<World>, may_crash: bool) -> bool {
+pub(super) async fn read_back(gw: &mut ChildGateway, world: &Arc<World>, may_crash: bool) -> bool {
     let c = client();
     let hosted = futures_util::stream::iter(0..world.p.hosted_keys)
         .map(|k| {

@@ -388,15 +388,16 @@ impl Store {
     }
 
     /// Bytes `remote`'s entries take (the index's counter; in cluster
-    /// mode the bucket's, when larger and readable).
+    /// mode the bucket's, when it can be read: this node's own count may
+    /// hold entries other nodes deleted).
     pub async fn remote_size(&self, remote: &str) -> Result<u64, StoreError> {
+        if let Some(shared) = &self.shared
+            && let Ok(cluster) = shared.usage(remote).await
+        {
+            return Ok(cluster.unwrap_or(0));
+        }
         let (meta, r) = (self.meta.clone(), remote.to_owned());
-        let local = Self::blocking(move || meta.remote_size(&r)).await?;
-        let cluster = match &self.shared {
-            Some(shared) => shared.usage(remote).await.ok().flatten(),
-            None => None,
-        };
-        Ok(local.max(cluster.unwrap_or(0)))
+        Self::blocking(move || meta.remote_size(&r)).await
     }
 
     /// In cluster mode: send the blob access times the local tier just
@@ -411,20 +412,7 @@ impl Store {
         if let Err(e) = shared.send_access().await {
             tracing::debug!(error = %e, "sending access times to the bucket failed; kept for the next round");
         }
-        match shared.collect().await {
-            Ok(Some(r)) => tracing::info!(
-                evicted = r.records_evicted,
-                blobs_deleted = r.blobs_deleted,
-                bytes_freed = r.bytes_freed,
-                bucket_bytes = r.bucket_bytes,
-                usage_fixed = r.usage_fixed,
-                "the cluster's collection ran"
-            ),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "the cluster's collection failed; the next round tries again")
-            }
-        }
+        shared.collect_in_background();
     }
 
     /// Another 200 entry of `remote` whose content is the blob `digest`,

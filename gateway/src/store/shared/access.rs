@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Most access times a node keeps for the next batch while the bucket
-/// fails; beyond, the oldest news is dropped (its blobs look older to the
+/// fails; beyond, blobs not yet in it are left out (they look older to the
 /// eviction than they are).
 const MAX_PENDING: usize = 1_000_000;
 

@@ -10,8 +10,8 @@
 //! they may be a newer artgate's). Unreferenced blobs are leftovers: the
 //! collection deletes them after `gc_grace`.
 
-use super::scan::Census;
-use super::{SharedTier, layout};
+use super::scan::{Census, RecordInfo, Referent};
+use super::{Shared, SharedTier, layout};
 use crate::store::{BlobStore, Digest, StoreError};
 use object_store::ObjectStoreExt as _;
 use serde::Serialize;
@@ -112,6 +112,10 @@ impl SharedTier {
             if t.blob == Digest::EMPTY {
                 continue;
             }
+            let listed = census.blobs.get(&t.blob).map(|b| b.size);
+            if listed == Some(t.size) || !self.still_broken(r, &t).await? {
+                continue;
+            }
             let problem = match census.blobs.get(&t.blob) {
                 None => {
                     c.records_missing_blob += 1;
@@ -155,6 +159,21 @@ impl SharedTier {
             "clean"
         };
         Ok(c)
+    }
+
+    /// Whether record `r`'s problem with its blob (`t`) is still there
+    /// when both are looked at again: the cluster may have changed the
+    /// record or the blob since the listing (an eviction, a delete, a
+    /// replacement).
+    async fn still_broken(&self, r: &RecordInfo, t: &Referent) -> Result<bool, StoreError> {
+        match self.record(&r.id).await? {
+            Shared::Found(e) if e.blob == t.blob && e.size == t.size => {}
+            _ => return Ok(false),
+        }
+        Ok(self
+            .blob_meta(&t.blob)
+            .await?
+            .is_none_or(|m| m.size != t.size))
     }
 
     /// Write blob `d` (of `size` bytes) back from `local`; whether it was.

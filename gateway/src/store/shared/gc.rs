@@ -17,12 +17,16 @@
 //! ([`SharedTier::upload`]). The collection deletes a blob only when the
 //! records listed at the start of its round do not name it, the blob is
 //! older than `gc_grace` before that start, and the pin, read again just
-//! before the delete, is too. A record written after the listing began was
-//! written at most a `timeout` after its node looked at the blob
-//! (`gc_grace` is at least twice `timeout`), so its blob is young or freshly
-//! pinned. What is left is the moment between that last read of the pin
-//! and the delete; `artgate fsck --shared` finds a record whose blob went
-//! missing and `--repair` puts the blob back from a node that holds it.
+//! before the delete, is too. A node that took longer than a quarter of
+//! `gc_grace` since it looked at the blob looks (and pins) again before it
+//! writes the record ([`SharedTier::recheck_blob`]), so a record written
+//! after the listing began names a blob that is young or freshly pinned.
+//! What is left is the moment between that last read of the pin and the
+//! delete; `artgate fsck --shared` finds a record whose blob went missing
+//! and `--repair` puts the blob back from a node that holds it.
+//!
+//! A record this version cannot read may name any blob: while there is
+//! one, a round deletes, evicts and recounts nothing.
 
 use super::access::AccessTimes;
 use super::scan::{Census, modified_ms};
@@ -59,6 +63,33 @@ pub struct GcReport {
 }
 
 impl SharedTier {
+    /// Start [`SharedTier::collect`] in a task of its own (a round may
+    /// take minutes; the node's upkeep goes on meanwhile); at most one
+    /// runs on a node at a time.
+    pub fn collect_in_background(self: &std::sync::Arc<Self>) {
+        if self.collecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tier = self.clone();
+        self.runtime.spawn(async move {
+            match tier.collect().await {
+                Ok(Some(r)) => tracing::info!(
+                    evicted = r.records_evicted,
+                    blobs_deleted = r.blobs_deleted,
+                    bytes_freed = r.bytes_freed,
+                    bucket_bytes = r.bucket_bytes,
+                    usage_fixed = r.usage_fixed,
+                    "the cluster's collection ran"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the cluster's collection failed; the next round tries again")
+                }
+            }
+            tier.collecting.store(false, Ordering::Release);
+        });
+    }
+
     /// Run a collection round when one is due on this node and no other
     /// node ran one less than `gc_every` ago; `None` when none ran.
     pub async fn collect(self: &std::sync::Arc<Self>) -> Result<Option<GcReport>, StoreError> {
@@ -68,7 +99,10 @@ impl SharedTier {
             return Ok(None);
         }
         self.next_gc_ms.store(now + every, Ordering::Relaxed);
-        let guard = match self.claim_at(layout::gc_lease(), &"the collection").await {
+        let guard = match self
+            .claim_at(layout::gc_lease(), &"the collection", false)
+            .await
+        {
             Claim::Held(g) => g,
             Claim::Elsewhere { .. } | Claim::Alone => return Ok(None),
         };
@@ -97,32 +131,48 @@ impl SharedTier {
         let old = census
             .started_ms
             .saturating_sub(self.gc_grace.as_millis() as u64);
-        report.usage_fixed = self.recount(&census, counters).await?;
         let (mut times, batches) = self.merged_access().await?;
         report.access_batches = batches.len() as u64;
+        // A record this version cannot read (a newer artgate's, or a
+        // damaged one) may name any blob: nothing is deleted or recounted
+        // while there is one.
+        let blind = !census.unreadable.is_empty();
+        if blind {
+            tracing::warn!(
+                records = census.unreadable.len(),
+                example = %census.unreadable[0].0,
+                "the bucket holds records this node cannot read; the collection deletes nothing this round (artgate fsck --shared lists them)"
+            );
+        } else {
+            report.usage_fixed = self.recount(&census, counters).await?;
+        }
 
         let referrers = census.referrers();
-        let mut total: u64 = census.blobs.values().map(|b| b.size).sum();
+        let mut total: u64 = census
+            .blobs
+            .values()
+            .fold(0, |t, b| t.saturating_add(b.size));
         let mut gone = Vec::new();
         for (d, b) in &census.blobs {
             if guard.is_lost() {
                 return Ok(report);
             }
-            if referrers.contains_key(d) || b.modified_ms >= old {
+            if blind || referrers.contains_key(d) || b.modified_ms >= old {
                 continue;
             }
             if self.delete_unpinned(d, old).await? {
                 report.blobs_deleted += 1;
                 report.bytes_freed += b.size;
-                total -= b.size;
+                total = total.saturating_sub(b.size);
                 gone.push(*d);
             }
         }
 
         if let Some(max) = self.max_size
             && total > max
+            && !blind
         {
-            let low = max / 100 * LOW_WATER_PERCENT;
+            let low = max - max / 100 * (100 - LOW_WATER_PERCENT);
             let mut lru: Vec<(u64, Digest)> = referrers
                 .iter()
                 .filter(|(_, rs)| rs.iter().all(|r| r.referent.is_some_and(|t| !t.hosted)))
@@ -151,7 +201,7 @@ impl SharedTier {
                     let size = census.blobs[&d].size;
                     report.blobs_deleted += 1;
                     report.bytes_freed += size;
-                    total -= size;
+                    total = total.saturating_sub(size);
                     gone.push(d);
                 }
             }
@@ -309,6 +359,14 @@ impl SharedTier {
             }
         }
         Ok(deleted)
+    }
+
+    /// Whether a write that looked at its blob at `checked` must look
+    /// again before it writes the record: after a quarter of `gc_grace`
+    /// (the pin it may have written then is only sure to protect the blob
+    /// for half).
+    pub(super) fn recheck_blob(&self, checked: std::time::Instant) -> bool {
+        checked.elapsed() > self.gc_grace / 4
     }
 
     /// Write blob `d`'s pin when `meta` (the blob as the bucket has it)

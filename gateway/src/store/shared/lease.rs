@@ -140,18 +140,24 @@ impl SharedTier {
 
     /// Claim the upstream fetch of `id` for this node.
     pub async fn claim(self: &Arc<Self>, id: &EntryId) -> Claim {
-        self.claim_at(layout::lease(id), id).await
+        self.claim_at(layout::lease(id), id, true).await
     }
 
-    /// Claim the lease at `path` (`what` names it in messages).
+    /// Claim the lease at `path` (`what` names it in messages). A fetch
+    /// lease (`streamed`) needs this node's address, for the others to
+    /// stream from, and tells this node's own claims by it; another lease
+    /// tells them by the node's name.
     pub(super) async fn claim_at(
         self: &Arc<Self>,
         path: Path,
         what: &(dyn std::fmt::Display + Sync),
+        streamed: bool,
     ) -> Claim {
         let id = what;
-        let Some(url) = self.advertised() else {
-            return Claim::Alone;
+        let url = match self.advertised() {
+            Some(url) => url,
+            None if !streamed => "",
+            None => return Claim::Alone,
         };
         if self.gate("claim lease", id).is_err() {
             return Claim::Alone;
@@ -208,7 +214,14 @@ impl SharedTier {
                 // Another live claim, unless it names this node's own
                 // address (a claim from before a restart: streaming from
                 // it would be streaming from this very fill).
-                Some(l) if l.expires_at_ms > now_ms() && l.url != url => {
+                Some(l)
+                    if l.expires_at_ms > now_ms()
+                        && if streamed {
+                            l.url != url
+                        } else {
+                            l.node != self.node
+                        } =>
+                {
                     return Claim::Elsewhere {
                         node: l.node,
                         url: l.url,

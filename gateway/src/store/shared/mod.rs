@@ -48,6 +48,10 @@ const PART: u64 = 8 * 1024 * 1024;
 /// While degraded, how often a call may try the bucket ([`SharedTier::gate`]).
 const PROBE_EVERY_MS: u64 = 1000;
 
+/// Compare-and-swap attempts of a cached record before another node's
+/// writes are left to stand.
+const CAS_ATTEMPTS: usize = 4;
+
 /// Parts of one multipart upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -58,6 +62,10 @@ pub enum RecordWrite {
     Overwrite,
     /// Keep it and report [`Written::Exists`] (write-once hosted keys).
     Create,
+    /// Replace it unless it holds a later copy (a later `stored_at_ms`:
+    /// another node revalidated or fetched the entry after this one), with
+    /// compare-and-swap on its ETag (cached entries).
+    IfNewer,
 }
 
 /// What the bucket holds for a key.
@@ -167,6 +175,8 @@ pub struct SharedTier {
     gc_grace: std::time::Duration,
     /// When this node may try the next collection round (unix ms).
     next_gc_ms: AtomicU64,
+    /// Whether a collection round runs on this node.
+    collecting: AtomicBool,
     /// Records the last census read, by path and ETag (`scan.rs`).
     record_memo: tokio::sync::Mutex<scan::RecordMemo>,
     /// Blob access times for the next batch (`access.rs`).
@@ -224,6 +234,7 @@ impl SharedTier {
             gc_every: cfg.gc_every,
             gc_grace: cfg.gc_grace,
             next_gc_ms: AtomicU64::new(0),
+            collecting: AtomicBool::new(false),
             record_memo: tokio::sync::Mutex::default(),
             access: Mutex::default(),
             cluster_token: match &cfg.cluster_secret {
@@ -392,11 +403,14 @@ impl SharedTier {
         how: RecordWrite,
     ) -> Result<Written, StoreError> {
         self.gate("write record", id)?;
+        if how == RecordWrite::IfNewer {
+            return self.put_record_if_newer(id, entry).await;
+        }
         let path = layout::record(id);
         let payload = PutPayload::from(Record::encode(&self.node, entry));
         let mode = match how {
-            RecordWrite::Overwrite => PutMode::Overwrite,
             RecordWrite::Create => PutMode::Create,
+            _ => PutMode::Overwrite,
         };
         let opts = |mode| PutOptions {
             mode,
@@ -440,6 +454,54 @@ impl SharedTier {
         self.outcome("write record", id, r)?;
         self.stats.record_writes.fetch_add(1, Ordering::Relaxed);
         Ok(Written::Stored)
+    }
+
+    /// [`RecordWrite::IfNewer`]: read the record, and replace it with
+    /// `If-Match` on its ETag (or create it) unless it is later than
+    /// `entry`; a write that loses the race looks again.
+    async fn put_record_if_newer(
+        &self,
+        id: &EntryId,
+        entry: Option<&Entry>,
+    ) -> Result<Written, StoreError> {
+        let path = layout::record(id);
+        let payload = PutPayload::from(Record::encode(&self.node, entry));
+        let mine = entry.map_or(0, |e| e.stored_at_ms);
+        for _ in 0..CAS_ATTEMPTS {
+            let mode = match self.lookup(id).await? {
+                Some((
+                    Record {
+                        entry: Some(there), ..
+                    },
+                    _,
+                )) if there.stored_at_ms > mine => {
+                    return Ok(Written::Exists);
+                }
+                Some((_, Some(e_tag))) => PutMode::Update(object_store::UpdateVersion {
+                    e_tag: Some(e_tag),
+                    version: None,
+                }),
+                Some((_, None)) => PutMode::Overwrite,
+                None => PutMode::Create,
+            };
+            let opts = PutOptions {
+                mode,
+                ..PutOptions::default()
+            };
+            match self.bucket.put_opts(&path, payload.clone(), opts).await {
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => continue,
+                r => {
+                    self.outcome("write record", id, r)?;
+                    self.stats.record_writes.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Written::Stored);
+                }
+            }
+        }
+        // Others kept writing it: theirs stands.
+        Ok(Written::Exists)
     }
 
     /// Mark `id` deleted: a tombstone replaces its record.

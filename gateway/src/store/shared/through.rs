@@ -153,11 +153,12 @@ impl Store {
         entry: &Entry,
     ) -> bool {
         // A hosted entry never replaces a record: another node's upload
-        // of the key may have been acknowledged meanwhile.
+        // of the key may have been acknowledged meanwhile. A cached one
+        // replaces only an older copy (compare-and-swap).
         let how = if entry.class == crate::store::EntryClass::Hosted {
             RecordWrite::Create
         } else {
-            RecordWrite::Overwrite
+            RecordWrite::IfNewer
         };
         let r = async {
             self.share_blob(shared, &entry.blob).await?;
@@ -253,10 +254,17 @@ impl Store {
         entry: Entry,
         check: PutCheck,
     ) -> Result<PutOutcome, StoreError> {
+        let checked = std::time::Instant::now();
         self.share_blob(shared, &entry.blob).await?;
         let (if_absent, quota) = (check.if_absent, check.quota);
+        // The quota is the cluster's, decided on the bucket's counter below:
+        // this node's own count may hold entries others deleted.
+        let local = PutCheck {
+            quota: None,
+            ..check
+        };
         let outcome = self
-            .put_checked_local(id, entry.clone(), check, true)
+            .put_checked_local(id, entry.clone(), local, true)
             .await?;
         let PutOutcome::Stored(previous) = &outcome else {
             return Ok(outcome);
@@ -292,7 +300,15 @@ impl Store {
         } else {
             RecordWrite::Overwrite
         };
-        let written = shared.put_record(id, Some(&entry), how).await;
+        // The collection spares the blob for a while after it was looked
+        // at (`gc.rs`); a write slowed down since looks again.
+        let written = match shared.recheck_blob(checked) {
+            true => match self.share_blob(shared, &entry.blob).await {
+                Ok(()) => shared.put_record(id, Some(&entry), how).await,
+                Err(e) => Err(e),
+            },
+            false => shared.put_record(id, Some(&entry), how).await,
+        };
         if matches!(written, Ok(Written::Stored)) {
             return Ok(outcome);
         }

@@ -49,11 +49,15 @@ impl SharedTier {
         };
         let tag = got.meta.e_tag.clone();
         let bytes = self.outcome("read usage", &path, self.body(got).await)?;
-        let usage: Usage = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            id: format!("shared usage counter {path}"),
-            reason: e.to_string(),
-        })?;
-        Ok(Some((usage.bytes, tag)))
+        match serde_json::from_slice::<Usage>(&bytes) {
+            Ok(usage) => Ok(Some((usage.bytes, tag))),
+            // Unreadable: full until the collection recounts it (it
+            // replaces the counter with `If-Match` on this ETag).
+            Err(e) => {
+                tracing::warn!(counter = %path, error = %e, "an unreadable usage counter in the bucket; its remote takes no uploads with a quota until the collection recounts it");
+                Ok(Some((u64::MAX, tag)))
+            }
+        }
     }
 
     /// The bytes `remote`'s entries take across the cluster; `None` when
@@ -97,11 +101,14 @@ impl SharedTier {
                 return Ok(Added::Done);
             }
         }
-        Err(self.failed(
-            "update usage",
-            &path,
-            &format!("the counter changed under {ATTEMPTS} attempts in a row"),
-        ))
+        // Busy, not broken: this write fails (503), the tier stays healthy.
+        Err(StoreError::Shared {
+            op: "update usage",
+            target: path.to_string(),
+            message: format!(
+                "other uploads changed the counter under {ATTEMPTS} attempts in a row; try again"
+            ),
+        })
     }
 
     /// Write `bytes` to the counter at `path` with `mode`; `false` when
