@@ -18,18 +18,16 @@
 //! RELIABILITY.md), `ARTGATE_SEED` replays a run.
 
 use super::crash::{
-    Crash, EXIT_GRACE, Params, World, add, check, filler, get, object_seed, object_size, read_back,
-    uploader,
+    Crash, EXIT_GRACE, Params, World, add, check, filler, get, read_back, uploader,
 };
 use super::harness::{Rng, seed};
 use crate::support::child::{ChildGateway, damage, fsck, write_config};
 use crate::support::http::client;
 use crate::support::seaweed::Seaweed;
-use crate::support::upstream::{Resource, Upstream};
-use crate::support::{KIB, MIB, bytes, sha256_hex};
+use crate::support::upstream::Upstream;
+use crate::support::{KIB, MIB};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 /// Cycles in CI.
@@ -60,20 +58,7 @@ async fn cluster_crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partia
     };
     let sw = Seaweed::start().await;
     let up = Upstream::start().await;
-    let mut objects = Vec::new();
-    for j in 0..p.objects {
-        let body = bytes(object_size(seed, j, p.max_object), object_seed(seed, j));
-        objects.push((body.len(), sha256_hex(&body)));
-        up.put(
-            &format!("/o{j}.bin"),
-            Resource {
-                body: body.into(),
-                chunk: Some(32 * KIB),
-                chunk_delay: Some(Duration::from_millis(1)),
-                ..Default::default()
-            },
-        );
-    }
+    let world = World::new(&p, &up, seed);
     let remotes = format!(
         "[[remote]]\nname = \"hosted\"\npackage = \"local\"\n\n[[remote]]\nname = \"pull\"\npackage = \"generic\"\nupstream = {:?}\n",
         up.url()
@@ -97,16 +82,6 @@ async fn cluster_crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partia
     for cfg in &configs {
         nodes.push(ChildGateway::start(cfg).await);
     }
-    let world = Arc::new(World {
-        p: p.clone(),
-        keys: Mutex::new((0..p.hosted_keys).map(|_| Default::default()).collect()),
-        objects,
-        figures: Default::default(),
-        killing: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        violations: Mutex::new(Vec::new()),
-        suspects: Mutex::new(Vec::new()),
-    });
     let started = Instant::now();
     let mut rng = Rng::new(seed);
     let (mut kills, mut wipes) = (0u64, 0u64);
@@ -200,20 +175,10 @@ async fn cluster_crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partia
     }
     let f = &world.figures;
     eprintln!(
-        "cluster crash cycles: seed {seed}: {cycles} cycles, {kills} kills ({wipes} restarts with an empty disk) in {:.0?}; \
-         uploads sent {}, acknowledged {}, cut by the kill {}; fills sent {}, complete {} ({} from the upstream), cut {}; \
-         objects read back after restarts {}; spools left by kills {}; \
+        "cluster crash cycles: seed {seed}: {cycles} cycles, {kills} kills ({wipes} restarts with an empty disk) in {:.0?}; {}; \
          lost acknowledged uploads 0, digest mismatches 0, partial objects 0, damage 0",
         started.elapsed(),
-        get(&f.uploads_sent),
-        get(&f.uploads_acked),
-        get(&f.uploads_cut),
-        get(&f.fills_sent),
-        get(&f.fills_complete),
-        get(&f.fills_from_remote),
-        get(&f.fills_cut),
-        get(&f.reads_back),
-        get(&f.spools_left),
+        f.workload(),
     );
     assert!(
         get(&f.uploads_acked) > 0 && get(&f.fills_from_remote) > 0,

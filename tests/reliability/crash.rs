@@ -217,6 +217,25 @@ pub(super) struct Figures {
     pub orphans_left: AtomicU64,
 }
 
+impl Figures {
+    /// What the clients did, for a run's summary line.
+    pub(super) fn workload(&self) -> String {
+        format!(
+            "uploads sent {}, acknowledged {}, cut by the crash {}; fills sent {}, complete {} ({} from the upstream), cut {}; \
+             objects read back after restarts {}; spools left by crashes {}",
+            get(&self.uploads_sent),
+            get(&self.uploads_acked),
+            get(&self.uploads_cut),
+            get(&self.fills_sent),
+            get(&self.fills_complete),
+            get(&self.fills_from_remote),
+            get(&self.fills_cut),
+            get(&self.reads_back),
+            get(&self.spools_left),
+        )
+    }
+}
+
 pub(super) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, SeqCst);
 }
@@ -244,6 +263,35 @@ pub(super) struct World {
 }
 
 impl World {
+    /// The world of a run of `p`: `up` serves its objects, made from
+    /// `seed` (32 KiB chunks, 1 ms apart).
+    pub(super) fn new(p: &Params, up: &Upstream, seed: u64) -> Arc<World> {
+        let mut objects = Vec::new();
+        for j in 0..p.objects {
+            let body = bytes(object_size(seed, j, p.max_object), object_seed(seed, j));
+            objects.push((body.len(), sha256_hex(&body)));
+            up.put(
+                &format!("/o{j}.bin"),
+                Resource {
+                    body: body.into(),
+                    chunk: Some(32 * KIB),
+                    chunk_delay: Some(Duration::from_millis(1)),
+                    ..Default::default()
+                },
+            );
+        }
+        Arc::new(World {
+            p: p.clone(),
+            keys: Mutex::new((0..p.hosted_keys).map(|_| KeyState::default()).collect()),
+            objects,
+            figures: Figures::default(),
+            killing: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            violations: Mutex::new(Vec::new()),
+            suspects: Mutex::new(Vec::new()),
+        })
+    }
+
     pub(super) fn violation(&self, v: String) {
         self.violations.lock().unwrap().push(v);
     }
@@ -278,14 +326,14 @@ impl World {
 }
 
 /// The size of upstream object `j` (object 0 is empty).
-pub(super) fn object_size(seed: u64, j: usize, max: usize) -> usize {
+fn object_size(seed: u64, j: usize, max: usize) -> usize {
     if j == 0 {
         return 0;
     }
     Rng::new(seed ^ 0x000b_1ec7 ^ ((j as u64) << 20)).size(KIB, max)
 }
 
-pub(super) fn object_seed(seed: u64, j: usize) -> u64 {
+fn object_seed(seed: u64, j: usize) -> u64 {
     seed.rotate_left(17) ^ j as u64
 }
 
@@ -306,33 +354,10 @@ async fn crash_cycles_lose_nothing_acknowledged_and_serve_nothing_partial() {
 pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
     let cycles = p.cycles;
     let up = Upstream::start().await;
-    let mut objects = Vec::new();
-    for j in 0..p.objects {
-        let body = bytes(object_size(seed, j, p.max_object), object_seed(seed, j));
-        objects.push((body.len(), sha256_hex(&body)));
-        up.put(
-            &format!("/o{j}.bin"),
-            Resource {
-                body: body.into(),
-                chunk: Some(32 * KIB),
-                chunk_delay: Some(Duration::from_millis(1)),
-                ..Default::default()
-            },
-        );
-    }
+    let world = World::new(p, &up, seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let cfg = write_hosted_and_pull_config(dir.path(), &data, &up.url());
-    let world = Arc::new(World {
-        p: p.clone(),
-        keys: Mutex::new((0..p.hosted_keys).map(|_| KeyState::default()).collect()),
-        objects,
-        figures: Figures::default(),
-        killing: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        violations: Mutex::new(Vec::new()),
-        suspects: Mutex::new(Vec::new()),
-    });
     let started = Instant::now();
     let mut rng = Rng::new(seed);
     let mut summary = Summary::default();
@@ -541,23 +566,14 @@ pub(super) async fn run(p: &Params, seed: u64, name: &str) -> Summary {
     summary.orphans_left = get(&f.orphans_left);
     summary.elapsed = started.elapsed();
     eprintln!(
-        "{name}: seed {seed}: {} cycles, {} kills, {} injected aborts, {repairs} fsck repairs in {:.0?}; \
-         uploads sent {}, acknowledged {}, cut by the crash {}; fills sent {}, complete {} ({} from the upstream), cut {}; \
-         objects read back after restarts {}; spools left by crashes {} (removed at startup {}), orphan blobs {}; \
+        "{name}: seed {seed}: {} cycles, {} kills, {} injected aborts, {repairs} fsck repairs in {:.0?}; {}; \
+         removed at startup {}, orphan blobs {}; \
          lost acknowledged uploads 0, digest mismatches 0, partial objects 0, damage 0",
         summary.cycles,
         summary.kills,
         summary.injections,
         summary.elapsed,
-        get(&f.uploads_sent),
-        get(&f.uploads_acked),
-        get(&f.uploads_cut),
-        get(&f.fills_sent),
-        get(&f.fills_complete),
-        get(&f.fills_from_remote),
-        get(&f.fills_cut),
-        get(&f.reads_back),
-        get(&f.spools_left),
+        f.workload(),
         get(&f.spools_cleaned),
         get(&f.orphans_left),
     );
