@@ -179,6 +179,15 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fsck {
+            shared: true,
+            verify: true,
+            ..
+        } => {
+            anyhow::bail!(
+                "fsck --shared does not take --verify: it checks records against the bucket's blobs by size (run fsck --verify on each node for its own files)"
+            )
+        }
+        Command::Fsck {
             repair,
             shared: true,
             ..

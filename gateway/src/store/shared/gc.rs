@@ -30,6 +30,7 @@
 
 use super::access::AccessTimes;
 use super::scan::{Census, modified_ms};
+use super::usage::Counter;
 use super::{Claim, LeaseGuard, SharedTier, layout};
 use crate::store::{Digest, StoreError, now_ms};
 use object_store::{ObjectStoreExt as _, PutMode, PutPayload, UpdateVersion};
@@ -243,7 +244,7 @@ impl SharedTier {
     async fn recount(
         &self,
         census: &Census,
-        counters: HashMap<String, (u64, Option<String>)>,
+        counters: HashMap<String, Counter>,
     ) -> Result<u64, StoreError> {
         let mut sums: HashMap<&str, u64> = HashMap::new();
         for r in &census.records {
@@ -252,9 +253,15 @@ impl SharedTier {
             }
         }
         let mut fixed = 0;
-        for (remote, (bytes, e_tag)) in &counters {
+        // A counter written shortly before the listing may count an upload
+        // whose record the listing missed: left for the next round.
+        let settled = census
+            .started_ms
+            .saturating_sub(2 * self.timeout.as_millis() as u64);
+        for (remote, c) in &counters {
+            let (bytes, e_tag) = (&c.bytes, &c.e_tag);
             let sum = sums.remove(remote.as_str()).unwrap_or(0);
-            if sum == *bytes {
+            if sum == *bytes || c.modified_ms >= settled {
                 continue;
             }
             let mode = PutMode::Update(UpdateVersion {
@@ -346,7 +353,7 @@ impl SharedTier {
     async fn delete_leftovers(&self, census: &Census, old: u64) -> Result<u64, StoreError> {
         let mut deleted = 0;
         for (d, at) in &census.pins {
-            if *at < old && self.bucket.delete(&layout::pin(d)).await.is_ok() {
+            if *at < old && self.delete_if_older(&layout::pin(d), old).await {
                 deleted += 1;
             }
         }
@@ -354,11 +361,20 @@ impl SharedTier {
             .started_ms
             .saturating_sub((self.lease_ttl * DEAD_LEASE_TTLS).as_millis() as u64);
         for meta in self.list_all("leases").await? {
-            if modified_ms(&meta) < dead && self.bucket.delete(&meta.location).await.is_ok() {
+            if modified_ms(&meta) < dead && self.delete_if_older(&meta.location, dead).await {
                 deleted += 1;
             }
         }
         Ok(deleted)
+    }
+
+    /// Delete the object at `path` when it is still older than `than`
+    /// (unix milliseconds): one written again since the listing stays.
+    async fn delete_if_older(&self, path: &object_store::path::Path, than: u64) -> bool {
+        match self.bucket.head(path).await {
+            Ok(meta) if modified_ms(&meta) < than => self.bucket.delete(path).await.is_ok(),
+            _ => false,
+        }
     }
 
     /// Whether a write that looked at its blob at `checked` must look

@@ -103,7 +103,7 @@ impl LeaseGuard {
         };
         let payload = PutPayload::from(serde_json::to_vec(&record).unwrap_or_default());
         if let Err(e) = self.tier.bucket.put_opts(&self.path, payload, opts).await {
-            tracing::debug!(lease = %self.path, error = %e, "extending a lease failed; it expires by itself");
+            tracing::info!(lease = %self.path, error = %e, "keeping a lease until its next use failed; it expires after lease_ttl, and another node may take it sooner");
         }
     }
 }

@@ -94,7 +94,10 @@ impl SharedTier {
             ..Census::default()
         };
         let listed = self.list_all("index").await?;
-        let previous = std::mem::take(&mut *self.record_memo.lock().await);
+        // Held to the end: a census that fails keeps the memo it started
+        // with for the next one.
+        let mut kept = self.record_memo.lock().await;
+        let previous = &*kept;
         let mut memo = RecordMemo::new();
         let mut to_read = Vec::new();
         for meta in listed {
@@ -138,7 +141,8 @@ impl SharedTier {
             }
         }
         drop(reads);
-        *self.record_memo.lock().await = memo;
+        *kept = memo;
+        drop(kept);
         for meta in self.list_all("blobs").await? {
             if let Some(d) = layout::blob_digest(&meta.location) {
                 census.blobs.insert(

@@ -23,6 +23,17 @@ struct Usage {
     bytes: u64,
 }
 
+/// A usage counter as the collection reads it.
+#[derive(Debug, Clone)]
+pub(super) struct Counter {
+    /// Its value.
+    pub bytes: u64,
+    /// Its ETag.
+    pub e_tag: Option<String>,
+    /// When it was last written (unix milliseconds).
+    pub modified_ms: u64,
+}
+
 /// What [`SharedTier::add_usage`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {
@@ -134,17 +145,23 @@ impl SharedTier {
         }
     }
 
-    /// Every counter with its ETag (for the collection's recount).
+    /// Every counter with its ETag and when it was last written (for the
+    /// collection's recount).
     pub(super) async fn all_usage(
         &self,
-    ) -> Result<std::collections::HashMap<String, (u64, Option<String>)>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, Counter>, StoreError> {
         let mut all = std::collections::HashMap::new();
         for meta in self.list_all("usage").await? {
             let Some(remote) = meta.location.filename() else {
                 continue;
             };
-            if let Some(found) = self.read_usage(remote).await? {
-                all.insert(remote.to_owned(), found);
+            if let Some((bytes, e_tag)) = self.read_usage(remote).await? {
+                let counter = Counter {
+                    bytes,
+                    e_tag,
+                    modified_ms: super::scan::modified_ms(&meta),
+                };
+                all.insert(remote.to_owned(), counter);
             }
         }
         Ok(all)
