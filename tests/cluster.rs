@@ -977,7 +977,7 @@ async fn fsck_shared_finds_and_repairs_lost_blobs() {
 /// on one key the latest copy stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_record_replaces_only_an_older_copy() {
-    use artgate::store::shared::{RecordWrite, Written};
+    use artgate::store::shared::Written;
     use artgate::store::{Digest, Entry, EntryClass, EntryId, SharedTier};
     let sw = Seaweed::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -998,11 +998,7 @@ async fn a_cached_record_replaces_only_an_older_copy() {
     };
     let write = |e: Entry| {
         let (tier, id) = (&tier, &id);
-        async move {
-            tier.put_record(id, Some(&e), RecordWrite::IfNewer)
-                .await
-                .unwrap()
-        }
+        async move { tier.put_record_if_newer(id, &e).await.unwrap() }
     };
     let in_bucket = || async {
         tier.record(&id)

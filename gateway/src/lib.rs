@@ -256,6 +256,9 @@ async fn maintenance(
             .store
             .run(move |store| {
                 let accessed = store.meta.persist_access()?;
+                if let Some(shared) = &store.shared {
+                    shared.note_access(accessed);
+                }
                 let mut negatives = store
                     .meta
                     .remove_negatives(store::now_ms(), NEGATIVES_PER_ROUND)?
@@ -267,15 +270,11 @@ async fn maintenance(
                     negatives += r.negatives;
                 }
                 store::gc(store)?;
-                Ok((evicted, negatives, accessed))
+                Ok((evicted, negatives))
             })
             .await;
-        let accessed = match &res {
-            Ok((_, _, a)) => a.clone(),
-            Err(_) => Vec::new(),
-        };
         match res {
-            Ok((evicted, negatives, _)) if evicted + negatives > 0 => {
+            Ok((evicted, negatives)) if evicted + negatives > 0 => {
                 state.engine.metrics.evicted(evicted);
                 state.engine.metrics.negatives_removed(negatives);
                 if evicted > 0 {
@@ -297,7 +296,7 @@ async fn maintenance(
             }
             Err(e) => tracing::debug!(error = %e, "looking for other nodes' flushes failed"),
         }
-        state.engine.store.upkeep_shared(accessed).await;
+        state.engine.store.upkeep_shared().await;
         let shared = state.engine.store.reshare(RESHARE_PER_ROUND).await;
         if shared > 0 {
             tracing::info!(

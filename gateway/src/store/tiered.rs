@@ -400,15 +400,14 @@ impl Store {
         Self::blocking(move || meta.remote_size(&r)).await
     }
 
-    /// In cluster mode: send the blob access times the local tier just
-    /// persisted to the bucket (for the cluster's eviction) and run the
-    /// collection when it is due (`store/shared/gc.rs`); nothing on a
-    /// single node.
-    pub async fn upkeep_shared(&self, accessed: Vec<(Digest, u64)>) {
+    /// In cluster mode: send the blob access times the local tier
+    /// persisted ([`SharedTier::note_access`]) to the bucket (for the
+    /// cluster's eviction) and run the collection when it is due
+    /// (`store/shared/gc.rs`); nothing on a single node.
+    pub async fn upkeep_shared(&self) {
         let Some(shared) = &self.shared else {
             return;
         };
-        shared.note_access(accessed);
         if let Err(e) = shared.send_access().await {
             tracing::debug!(error = %e, "sending access times to the bucket failed; kept for the next round");
         }

@@ -176,6 +176,14 @@ fn size(scope: &str, key: &str, v: &Option<RawSize>, default: u64) -> Result<u64
     Ok(n)
 }
 
+/// A size > 0 when given.
+fn opt_size(scope: &str, key: &str, v: &Option<RawSize>) -> Result<Option<u64>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(_) => size(scope, key, v, 0).map(Some),
+    }
+}
+
 /// A size, zero allowed (default `default`).
 fn size_or_zero(
     scope: &str,

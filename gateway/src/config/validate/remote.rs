@@ -318,10 +318,7 @@ pub(super) fn validate_remote(
         };
         options.push((k.clone(), s));
     }
-    let max_size = match &r.max_size {
-        None => None,
-        Some(v) => Some(size(scope, "max_size", &Some(v.clone()), 0)?),
-    };
+    let max_size = opt_size(scope, "max_size", &r.max_size)?;
     Ok(RemoteConfig {
         name: name.clone(),
         package: package.clone(),

@@ -153,10 +153,7 @@ pub(super) fn validate_shared(cx: &Cx<'_>, r: &RawShared) -> Result<SharedConfig
             ),
         ));
     }
-    let max_size = match &r.max_size {
-        None => None,
-        Some(_) => Some(size(S, "max_size", &r.max_size, 0)?),
-    };
+    let max_size = opt_size(S, "max_size", &r.max_size)?;
     Ok(SharedConfig {
         bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),

@@ -65,6 +65,11 @@ impl SharedCheck {
         if self.repaired {
             return self.unrepaired > 0;
         }
+        self.found_damage()
+    }
+
+    /// Whether the check found damage (before any repair).
+    fn found_damage(&self) -> bool {
         self.unreadable_records + self.records_missing_blob + self.records_wrong_size > 0
     }
 
@@ -151,7 +156,7 @@ impl SharedTier {
             }
         }
         // What was found (a repair's outcome is in `unrepaired`).
-        c.verdict = if c.unreadable_records + c.records_missing_blob + c.records_wrong_size > 0 {
+        c.verdict = if c.found_damage() {
             "damage"
         } else if c.unreferenced_blobs > 0 {
             "leftovers"

@@ -92,13 +92,12 @@ impl SharedTier {
             {
                 continue;
             }
-            let got = self.bucket.get(&meta.location).await;
-            let got = match got {
-                // Expired and deleted by another node meanwhile.
-                Err(object_store::Error::NotFound { .. }) => continue,
-                r => self.outcome("read flush marker", &meta.location, r)?,
+            let marker = &meta.location;
+            // `None`: expired and deleted by another node meanwhile.
+            let Some((bytes, _)) = self.get_small("read flush marker", marker, marker).await?
+            else {
+                continue;
             };
-            let bytes = self.outcome("read flush marker", &meta.location, self.body(got).await)?;
             if let Ok(mut s) = self.flushes_seen.lock() {
                 s.insert(seen);
             }

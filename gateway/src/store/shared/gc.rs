@@ -93,7 +93,7 @@ impl SharedTier {
 
     /// Run a collection round when one is due on this node and no other
     /// node ran one less than `gc_every` ago; `None` when none ran.
-    pub async fn collect(self: &std::sync::Arc<Self>) -> Result<Option<GcReport>, StoreError> {
+    async fn collect(self: &std::sync::Arc<Self>) -> Result<Option<GcReport>, StoreError> {
         let every = self.gc_every.as_millis() as u64;
         let now = now_ms();
         if now < self.next_gc_ms.load(Ordering::Relaxed) {
@@ -101,7 +101,11 @@ impl SharedTier {
         }
         self.next_gc_ms.store(now + every, Ordering::Relaxed);
         let guard = match self
-            .claim_at(layout::gc_lease(), &"the collection", false)
+            .claim_at(
+                layout::gc_lease(),
+                &"the collection",
+                self.advertised().unwrap_or_default(),
+            )
             .await
         {
             Claim::Held(g) => g,
@@ -312,11 +316,9 @@ impl SharedTier {
         &self,
         path: &object_store::path::Path,
     ) -> Result<Option<AccessTimes>, StoreError> {
-        let got = match self.bucket.get(path).await {
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            r => self.outcome("read access times", path, r)?,
+        let Some((bytes, _)) = self.get_small("read access times", path, path).await? else {
+            return Ok(None);
         };
-        let bytes = self.outcome("read access times", path, self.body(got).await)?;
         match serde_json::from_slice(&bytes) {
             Ok(t) => Ok(Some(t)),
             Err(e) => {

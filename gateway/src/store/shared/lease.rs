@@ -73,6 +73,8 @@ pub struct LeaseGuard {
     /// Whether dropping gives the lease up ([`LeaseGuard::keep_until`]
     /// clears it).
     give_up: bool,
+    /// Whether the claim took an expired lease over.
+    took_over: bool,
 }
 
 impl LeaseGuard {
@@ -138,27 +140,33 @@ impl SharedTier {
         let _ = self.advertise.set(url);
     }
 
-    /// Claim the upstream fetch of `id` for this node.
+    /// Claim the upstream fetch of `id` for this node (the others stream
+    /// from its advertised address, so a node without one fetches alone).
     pub async fn claim(self: &Arc<Self>, id: &EntryId) -> Claim {
-        self.claim_at(layout::lease(id), id, true).await
+        let Some(url) = self.advertised() else {
+            return Claim::Alone;
+        };
+        let claim = self.claim_at(layout::lease(id), id, url).await;
+        if let Claim::Held(g) = &claim
+            && g.took_over
+        {
+            self.stats
+                .lease_takeovers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(entry = %id, "took over an expired fetch lease");
+        }
+        claim
     }
 
-    /// Claim the lease at `path` (`what` names it in messages). A fetch
-    /// lease (`streamed`) needs this node's address, for the others to
-    /// stream from, and tells this node's own claims by it; another lease
-    /// tells them by the node's name.
+    /// Claim the lease at `path` for this node, reachable at `url` (`id`
+    /// names it in messages). A live lease of this node's name and address
+    /// is its own from before a restart, and is taken over.
     pub(super) async fn claim_at(
         self: &Arc<Self>,
         path: Path,
-        what: &(dyn std::fmt::Display + Sync),
-        streamed: bool,
+        id: &(dyn std::fmt::Display + Sync),
+        url: &str,
     ) -> Claim {
-        let id = what;
-        let url = match self.advertised() {
-            Some(url) => url,
-            None if !streamed => "",
-            None => return Claim::Alone,
-        };
         if self.gate("claim lease", id).is_err() {
             return Claim::Alone;
         }
@@ -185,7 +193,7 @@ impl SharedTier {
                 .put_opts(&path, body(), put(PutMode::Create))
                 .await
             {
-                Ok(r) => return Claim::Held(self.hold(path, r.e_tag, claim)),
+                Ok(r) => return Claim::Held(self.hold(path, r.e_tag, claim, false)),
                 Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => {
                     self.failed("claim lease", id, &e);
@@ -214,14 +222,7 @@ impl SharedTier {
                 // Another live claim, unless it names this node's own
                 // address (a claim from before a restart: streaming from
                 // it would be streaming from this very fill).
-                Some(l)
-                    if l.expires_at_ms > now_ms()
-                        && if streamed {
-                            l.url != url
-                        } else {
-                            l.node != self.node
-                        } =>
-                {
+                Some(l) if l.expires_at_ms > now_ms() && (l.node != self.node || l.url != url) => {
                     return Claim::Elsewhere {
                         node: l.node,
                         url: l.url,
@@ -240,13 +241,7 @@ impl SharedTier {
                 version: None,
             }));
             match self.bucket.put_opts(&path, body(), over).await {
-                Ok(r) => {
-                    self.stats
-                        .lease_takeovers
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(entry = %id, "took over an expired fetch lease");
-                    return Claim::Held(self.hold(path, r.e_tag, claim));
-                }
+                Ok(r) => return Claim::Held(self.hold(path, r.e_tag, claim, true)),
                 Err(
                     object_store::Error::Precondition { .. }
                     | object_store::Error::AlreadyExists { .. }
@@ -263,7 +258,14 @@ impl SharedTier {
 
     /// A guard for the lease at `path`, renewed every third of its TTL
     /// while it lives.
-    fn hold(self: &Arc<Self>, path: Path, e_tag: Option<String>, claim: String) -> LeaseGuard {
+    /// `took_over`: the lease was another's, expired.
+    fn hold(
+        self: &Arc<Self>,
+        path: Path,
+        e_tag: Option<String>,
+        claim: String,
+        took_over: bool,
+    ) -> LeaseGuard {
         let (tier, at, mine) = (self.clone(), path.clone(), claim.clone());
         let e_tag = Arc::new(Mutex::new(e_tag));
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -312,6 +314,7 @@ impl SharedTier {
             e_tag,
             lost,
             give_up: true,
+            took_over,
         }
     }
 

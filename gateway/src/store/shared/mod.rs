@@ -23,10 +23,7 @@ mod usage;
 pub use bucket::Https;
 pub use check::SharedCheck;
 pub use flush::Flush;
-pub use gc::GcReport;
 pub use lease::{Claim, LeaseGuard};
-pub use scan::{BlobInfo, Census, RecordInfo, Referent};
-pub use usage::Added;
 
 use super::{BlobRead, Digest, Entry, EntryId, StoreError};
 use crate::config::SharedConfig;
@@ -62,10 +59,6 @@ pub enum RecordWrite {
     Overwrite,
     /// Keep it and report [`Written::Exists`] (write-once hosted keys).
     Create,
-    /// Replace it unless it holds a later copy (a later `stored_at_ms`:
-    /// another node revalidated or fetched the entry after this one), with
-    /// compare-and-swap on its ETag (cached entries).
-    IfNewer,
 }
 
 /// What the bucket holds for a key.
@@ -351,20 +344,31 @@ impl SharedTier {
     async fn lookup(&self, id: &EntryId) -> Result<Option<(Record, Option<String>)>, StoreError> {
         self.gate("read record", id)?;
         let path = layout::record(id);
-        let got = match self.bucket.get(&path).await {
-            Err(object_store::Error::NotFound { .. }) => {
-                self.outcome("read record", id, Ok(()))?;
-                return Ok(None);
-            }
-            r => self.outcome("read record", id, r)?,
+        let Some((bytes, e_tag)) = self.get_small("read record", id, &path).await? else {
+            return Ok(None);
         };
-        let e_tag = got.meta.e_tag.clone();
-        let bytes = self.outcome("read record", id, self.body(got).await)?;
         let record = Record::decode(&bytes).map_err(|reason| StoreError::Corrupt {
             id: format!("shared record {path}"),
             reason,
         })?;
         Ok(Some((record, e_tag)))
+    }
+
+    /// The small object at `path` (a record, a counter, a marker) and its
+    /// ETag; `None` when absent. `op` and `target` name it in errors.
+    pub(super) async fn get_small(
+        &self,
+        op: &'static str,
+        target: &(dyn std::fmt::Display + Sync),
+        path: &object_store::path::Path,
+    ) -> Result<Option<(Bytes, Option<String>)>, StoreError> {
+        let got = match self.bucket.get(path).await {
+            Err(object_store::Error::NotFound { .. }) => return self.outcome(op, target, Ok(None)),
+            r => self.outcome(op, target, r)?,
+        };
+        let e_tag = got.meta.e_tag.clone();
+        let bytes = self.outcome(op, target, self.body(got).await)?;
+        Ok(Some((bytes, e_tag)))
     }
 
     /// A small answer's whole body, within `timeout`.
@@ -403,14 +407,11 @@ impl SharedTier {
         how: RecordWrite,
     ) -> Result<Written, StoreError> {
         self.gate("write record", id)?;
-        if how == RecordWrite::IfNewer {
-            return self.put_record_if_newer(id, entry).await;
-        }
         let path = layout::record(id);
         let payload = PutPayload::from(Record::encode(&self.node, entry));
         let mode = match how {
             RecordWrite::Create => PutMode::Create,
-            _ => PutMode::Overwrite,
+            RecordWrite::Overwrite => PutMode::Overwrite,
         };
         let opts = |mode| PutOptions {
             mode,
@@ -456,14 +457,18 @@ impl SharedTier {
         Ok(Written::Stored)
     }
 
-    /// [`RecordWrite::IfNewer`]: read the record, and replace it with
-    /// `If-Match` on its ETag (or create it) unless it is later than
-    /// `entry`; a write that loses the race looks again.
-    async fn put_record_if_newer(
+    /// Write the record of a cached entry unless the bucket holds a later
+    /// copy (a later `stored_at_ms`: another node revalidated or fetched
+    /// it after this one): read the record, and replace it with `If-Match`
+    /// on its ETag (or create it); a write that loses the race looks
+    /// again. [`Written::Exists`] when the bucket's copy stands.
+    pub async fn put_record_if_newer(
         &self,
         id: &EntryId,
-        entry: Option<&Entry>,
+        entry: &Entry,
     ) -> Result<Written, StoreError> {
+        self.gate("write record", id)?;
+        let entry = Some(entry);
         let path = layout::record(id);
         let payload = PutPayload::from(Record::encode(&self.node, entry));
         let mine = entry.map_or(0, |e| e.stored_at_ms);

@@ -9,7 +9,6 @@
 use super::{SharedTier, layout};
 use crate::store::{Digest, EntryClass, EntryId, StoreError, now_ms};
 use futures_util::StreamExt as _;
-use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use std::collections::HashMap;
 
@@ -88,7 +87,7 @@ pub(super) fn modified_ms(meta: &object_store::ObjectMeta) -> u64 {
 
 impl SharedTier {
     /// List the bucket: records, blobs and pins.
-    pub async fn census(&self) -> Result<Census, StoreError> {
+    pub(super) async fn census(&self) -> Result<Census, StoreError> {
         let mut census = Census {
             started_ms: now_ms(),
             ..Census::default()
@@ -182,12 +181,9 @@ impl SharedTier {
         &self,
         path: &Path,
     ) -> Result<Option<Result<(Option<String>, Option<Referent>), String>>, StoreError> {
-        let got = match self.bucket.get(path).await {
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            r => self.outcome("read record", path, r)?,
+        let Some((bytes, tag)) = self.get_small("read record", path, path).await? else {
+            return Ok(None);
         };
-        let tag = got.meta.e_tag.clone();
-        let bytes = self.outcome("read record", path, self.body(got).await)?;
         Ok(Some(layout::Record::decode(&bytes).map(|r| {
             let referent = r.entry.map(|e| Referent {
                 blob: e.blob,

@@ -22,7 +22,8 @@
 //! upstream.
 
 use super::super::{Digest, Entry, EntryClass, EntryId, PutCheck, PutOutcome, Store, StoreError};
-use super::{Added, RecordWrite, Shared, SharedTier, Written};
+use super::usage::Added;
+use super::{RecordWrite, Shared, SharedTier, Written};
 use bytes::BytesMut;
 use futures_util::StreamExt as _;
 use std::sync::Arc;
@@ -155,14 +156,15 @@ impl Store {
         // A hosted entry never replaces a record: another node's upload
         // of the key may have been acknowledged meanwhile. A cached one
         // replaces only an older copy (compare-and-swap).
-        let how = if entry.class == crate::store::EntryClass::Hosted {
-            RecordWrite::Create
-        } else {
-            RecordWrite::IfNewer
-        };
         let r = async {
             self.share_blob(shared, &entry.blob).await?;
-            shared.put_record(id, Some(entry), how).await
+            if entry.class == EntryClass::Hosted {
+                shared
+                    .put_record(id, Some(entry), RecordWrite::Create)
+                    .await
+            } else {
+                shared.put_record_if_newer(id, entry).await
+            }
         }
         .await;
         match r {

@@ -9,7 +9,7 @@
 
 use super::{SharedTier, layout};
 use crate::store::StoreError;
-use object_store::{ObjectStoreExt as _, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -52,14 +52,9 @@ impl SharedTier {
     async fn read_usage(&self, remote: &str) -> Result<Option<(u64, Option<String>)>, StoreError> {
         self.gate("read usage", &remote)?;
         let path = layout::usage(remote);
-        let got = match self.bucket.get(&path).await {
-            Err(object_store::Error::NotFound { .. }) => {
-                return self.outcome("read usage", &path, Ok(None));
-            }
-            r => self.outcome("read usage", &path, r)?,
+        let Some((bytes, tag)) = self.get_small("read usage", &path, &path).await? else {
+            return Ok(None);
         };
-        let tag = got.meta.e_tag.clone();
-        let bytes = self.outcome("read usage", &path, self.body(got).await)?;
         match serde_json::from_slice::<Usage>(&bytes) {
             Ok(usage) => Ok(Some((usage.bytes, tag))),
             // Unreadable: full until the collection recounts it (it
@@ -73,7 +68,7 @@ impl SharedTier {
 
     /// The bytes `remote`'s entries take across the cluster; `None` when
     /// no counter was written yet.
-    pub async fn usage(&self, remote: &str) -> Result<Option<u64>, StoreError> {
+    pub(in crate::store) async fn usage(&self, remote: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.read_usage(remote).await?.map(|(b, _)| b))
     }
 
